@@ -1,0 +1,84 @@
+import { Schema } from "effect"
+
+/**
+ * Errors the user sees. Each carries what the user needs to act on; the CLI maps
+ * them to one line on stderr and to restic-compatible exit codes (see `exitCodeOf`).
+ */
+
+/** No repository at the config dir (or its config/db is missing). Exit 10. */
+export class RepositoryNotFound extends Schema.TaggedError<RepositoryNotFound>()("RepositoryNotFound", {
+  path: Schema.String,
+  hint: Schema.String
+}) {
+  override get message() {
+    return `no repository at ${this.path}: ${this.hint}`
+  }
+}
+
+/** The repository is locked by another writer. Exit 11. */
+export class LockFailed extends Schema.TaggedError<LockFailed>()("LockFailed", {
+  holder: Schema.String
+}) {
+  override get message() {
+    return `repository is locked by ${this.holder}; if that process is gone, run \`enigma unlock\``
+  }
+}
+
+/** The passphrase (or, in split mode, the ML-KEM key file) does not open the keystore. Exit 12. */
+export class WrongPassphrase extends Schema.TaggedError<WrongPassphrase>()("WrongPassphrase", {
+  keyfile: Schema.String
+}) {
+  override get message() {
+    return `wrong passphrase for keystore ${this.keyfile}`
+  }
+}
+
+/** A config file that is missing, unparsable or has a bad field. Exit 1. */
+export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError", {
+  file: Schema.String,
+  detail: Schema.String
+}) {
+  override get message() {
+    return `config ${this.file}: ${this.detail}`
+  }
+}
+
+/** A keystore/keyfile that is missing or damaged (not a passphrase problem). Exit 1. */
+export class KeystoreError extends Schema.TaggedError<KeystoreError>()("KeystoreError", {
+  file: Schema.String,
+  detail: Schema.String
+}) {
+  override get message() {
+    return `keystore ${this.file}: ${this.detail}`
+  }
+}
+
+/** A chunk whose bytes are missing or fail authentication / re-hashing. */
+export class ChunkCorrupt extends Schema.TaggedError<ChunkCorrupt>()("ChunkCorrupt", {
+  chunkId: Schema.String,
+  provider: Schema.String,
+  detail: Schema.String
+}) {
+  override get message() {
+    return `chunk ${this.chunkId} on provider ${this.provider}: ${this.detail}`
+  }
+}
+
+/** Something the user asked for does not exist (backup id, path…). Exit 1. */
+export class NotFound extends Schema.TaggedError<NotFound>()("NotFound", {
+  what: Schema.String,
+  hint: Schema.String
+}) {
+  override get message() {
+    return `${this.what} not found${this.hint ? `: ${this.hint}` : ""}`
+  }
+}
+
+/** A bad argument or state that the user can fix. Exit 1. */
+export class UserError extends Schema.TaggedError<UserError>()("UserError", {
+  detail: Schema.String
+}) {
+  override get message() {
+    return this.detail
+  }
+}

@@ -1,0 +1,304 @@
+import { Result, Schema } from "effect"
+
+/**
+ * The keystore file ("keyfile"): a versioned binary codec plus the JSON payload it seals. Pure: no
+ * node:*, no randomness, no crypto. The service (`services/keys/Keys.ts`) does the sealing.
+ *
+ * Layout (all integers big-endian):
+ * ```
+ * header  magic "ENIGMAKS" (8) | version u8 = 1 | mode u8 (0 embedded, 1 split)
+ *         | argon2 memory KiB u32 | passes u32 | parallelism u8 | salt (32)
+ *         | kemCiphertext length u16 | kemCiphertext | ekFingerprint (16) | sealedLength u32
+ *         | mode 0 only: dkNonce (12) | dkSealed length u32 | dkSealed
+ * body    nonce (12) | AES-256-GCM(payload JSON) ciphertext || tag (16)   AAD = header bytes
+ * ```
+ * Invariants:
+ * - The header is authenticated as the AAD of the payload, so any change to it (params, salt, KEM
+ *   ciphertext, mode) makes the payload fail authentication; nothing in it is trusted before that,
+ *   except to bound work (argon2 parameters are range-checked here so a damaged header cannot ask
+ *   for terabytes of memory or billions of passes).
+ * - `sealedLength` (bytes of ciphertext || tag after the nonce) makes a truncated or padded file a
+ *   format error ("truncated") instead of an authentication failure that would read as "wrong
+ *   passphrase" — GCM alone cannot tell the two apart.
+ * - `ekFingerprint` (first 16 bytes of SHA-256 of the ML-KEM public key, SPKI DER) lets a split-mode
+ *   open tell "this ML-KEM key file belongs to another repository" apart from "wrong passphrase".
+ * - Mode 0 ("embedded") carries the ML-KEM decapsulation key (PKCS#8 DER) sealed under the Argon2id
+ *   key alone (AAD `DK_AAD`); mode 1 ("split") carries none: it lives in a separate key file.
+ */
+
+export const KEYFILE_MAGIC: Uint8Array = new Uint8Array([0x45, 0x4e, 0x49, 0x47, 0x4d, 0x41, 0x4b, 0x53]) // "ENIGMAKS"
+export const KEYFILE_VERSION = 1
+export const SALT_LENGTH = 32
+export const NONCE_LENGTH = 12
+export const TAG_LENGTH = 16
+export const FINGERPRINT_LENGTH = 16
+/** AAD of the embedded decapsulation key's seal. */
+export const DK_AAD = "enigma-dk-v1"
+
+/** Bounds on Argon2id parameters accepted from a header (and at create). */
+export const ARGON_LIMITS = {
+  minMemoryKiB: 8 * 1024,
+  maxMemoryKiB: 4 * 1024 * 1024,
+  minPasses: 1,
+  maxPasses: 64,
+  minParallelism: 1,
+  maxParallelism: 64
+} as const
+
+export interface ArgonParams {
+  /** KiB */
+  readonly memory: number
+  readonly passes: number
+  readonly parallelism: number
+}
+
+export const DEFAULT_ARGON: ArgonParams = { memory: 65536, passes: 3, parallelism: 4 }
+
+export type KemMode = "embedded" | "split"
+
+/** The embedded-mode sealed ML-KEM decapsulation key. */
+export interface EmbeddedDk {
+  readonly dkNonce: Uint8Array
+  readonly dkSealed: Uint8Array
+}
+
+export interface KeyfileHeader {
+  readonly version: 1
+  readonly argon: ArgonParams
+  readonly salt: Uint8Array
+  readonly kemCiphertext: Uint8Array
+  readonly ekFingerprint: Uint8Array
+  /** Length of the sealed payload (ciphertext || tag) that follows the nonce. */
+  readonly sealedLength: number
+  /** Present iff the mode is "embedded". */
+  readonly embedded: EmbeddedDk | undefined
+}
+
+export const keyfileMode = (header: KeyfileHeader): KemMode => (header.embedded === undefined ? "split" : "embedded")
+
+export interface DecodedKeyfile {
+  readonly header: KeyfileHeader
+  /** The exact header bytes as stored: the AAD of the payload seal. */
+  readonly headerBytes: Uint8Array
+  readonly nonce: Uint8Array
+  /** ciphertext || tag */
+  readonly sealed: Uint8Array
+}
+
+/** Returns a description of what is wrong with the parameters, or undefined when they are in range. */
+export const checkArgonParams = (p: ArgonParams): string | undefined => {
+  const L = ARGON_LIMITS
+  const intIn = (n: number, lo: number, hi: number) => Number.isInteger(n) && n >= lo && n <= hi
+  if (!intIn(p.memory, L.minMemoryKiB, L.maxMemoryKiB)) {
+    return `argon2 memory ${p.memory} KiB is outside ${L.minMemoryKiB}..${L.maxMemoryKiB} KiB`
+  }
+  if (!intIn(p.passes, L.minPasses, L.maxPasses)) return `argon2 passes ${p.passes} is outside ${L.minPasses}..${L.maxPasses}`
+  if (!intIn(p.parallelism, L.minParallelism, L.maxParallelism)) {
+    return `argon2 parallelism ${p.parallelism} is outside ${L.minParallelism}..${L.maxParallelism}`
+  }
+  if (p.memory < 8 * p.parallelism) return `argon2 memory must be at least 8 KiB per lane`
+  return undefined
+}
+
+const headerLength = (h: KeyfileHeader): number =>
+  8 + 1 + 1 + 4 + 4 + 1 + SALT_LENGTH + 2 + h.kemCiphertext.length + FINGERPRINT_LENGTH + 4 +
+  (h.embedded === undefined ? 0 : NONCE_LENGTH + 4 + h.embedded.dkSealed.length)
+
+const requireLength = (what: string, bytes: Uint8Array, length: number) => {
+  if (bytes.length !== length) throw new RangeError(`${what} must be ${length} bytes, got ${bytes.length}`)
+}
+
+/**
+ * Encodes the header (the AAD of the payload seal). Throws RangeError on a malformed header: headers
+ * are built by our own code, so that is a programming error, not a user-facing condition.
+ */
+export const encodeHeader = (h: KeyfileHeader): Uint8Array => {
+  requireLength("salt", h.salt, SALT_LENGTH)
+  requireLength("ekFingerprint", h.ekFingerprint, FINGERPRINT_LENGTH)
+  if (h.kemCiphertext.length === 0 || h.kemCiphertext.length > 0xffff) {
+    throw new RangeError(`kemCiphertext length ${h.kemCiphertext.length} does not fit u16`)
+  }
+  const bad = checkArgonParams(h.argon)
+  if (bad !== undefined) throw new RangeError(bad)
+  if (h.embedded !== undefined) requireLength("dkNonce", h.embedded.dkNonce, NONCE_LENGTH)
+  if (!Number.isInteger(h.sealedLength) || h.sealedLength < TAG_LENGTH || h.sealedLength > 0xffffffff) {
+    throw new RangeError(`sealedLength ${h.sealedLength} is out of range`)
+  }
+
+  const out = new Uint8Array(headerLength(h))
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength)
+  let o = 0
+  const u8 = (n: number) => {
+    view.setUint8(o, n)
+    o += 1
+  }
+  const u16 = (n: number) => {
+    view.setUint16(o, n)
+    o += 2
+  }
+  const u32 = (n: number) => {
+    view.setUint32(o, n)
+    o += 4
+  }
+  const raw = (b: Uint8Array) => {
+    out.set(b, o)
+    o += b.length
+  }
+  raw(KEYFILE_MAGIC)
+  u8(KEYFILE_VERSION)
+  u8(h.embedded === undefined ? 1 : 0)
+  u32(h.argon.memory)
+  u32(h.argon.passes)
+  u8(h.argon.parallelism)
+  raw(h.salt)
+  u16(h.kemCiphertext.length)
+  raw(h.kemCiphertext)
+  raw(h.ekFingerprint)
+  u32(h.sealedLength)
+  if (h.embedded !== undefined) {
+    raw(h.embedded.dkNonce)
+    u32(h.embedded.dkSealed.length)
+    raw(h.embedded.dkSealed)
+  }
+  return out
+}
+
+/** header || nonce || sealed (ciphertext || tag). */
+export const encodeKeyfile = (header: KeyfileHeader, nonce: Uint8Array, sealed: Uint8Array): Uint8Array => {
+  requireLength("nonce", nonce, NONCE_LENGTH)
+  if (sealed.length !== header.sealedLength) {
+    throw new RangeError(`sealed payload is ${sealed.length} bytes but the header says ${header.sealedLength}`)
+  }
+  const head = encodeHeader(header)
+  const out = new Uint8Array(head.length + NONCE_LENGTH + sealed.length)
+  out.set(head, 0)
+  out.set(nonce, head.length)
+  out.set(sealed, head.length + NONCE_LENGTH)
+  return out
+}
+
+class Malformed extends Error {}
+
+/**
+ * Decodes a keyfile. Fails with a one-line description (truncated, not a keyfile, unsupported version,
+ * unknown mode, parameters out of range) suitable for `KeystoreError.detail`. The returned byte arrays
+ * are views into `bytes`.
+ */
+export const decodeKeyfile = (bytes: Uint8Array): Result.Result<DecodedKeyfile, string> => {
+  if (bytes.length === 0) return Result.fail("empty file")
+  for (let i = 0; i < Math.min(8, bytes.length); i++) {
+    if (bytes[i] !== KEYFILE_MAGIC[i]) return Result.fail("not an Enigma keyfile (bad magic)")
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  let o = 0
+  // Each read names the field it is in, so a short file says where it ends.
+  const take = (n: number, what: string): Uint8Array => {
+    if (o + n > bytes.length) {
+      throw new Malformed(`truncated: ${bytes.length} bytes, ends inside the ${what} (needs at least ${o + n})`)
+    }
+    const s = bytes.subarray(o, o + n)
+    o += n
+    return s
+  }
+  const u8 = (what: string) => take(1, what)[0]!
+  const u16 = (what: string) => {
+    take(2, what)
+    return view.getUint16(o - 2)
+  }
+  const u32 = (what: string) => {
+    take(4, what)
+    return view.getUint32(o - 4)
+  }
+
+  try {
+    take(8, "magic")
+    const version = u8("version")
+    if (version !== KEYFILE_VERSION) {
+      throw new Malformed(`unsupported keyfile version ${version} (this Enigma reads version ${KEYFILE_VERSION})`)
+    }
+    const modeByte = u8("mode")
+    if (modeByte !== 0 && modeByte !== 1) throw new Malformed(`damaged header: unknown key mode ${modeByte}`)
+    const argon: ArgonParams = {
+      memory: u32("argon2 parameters"),
+      passes: u32("argon2 parameters"),
+      parallelism: u8("argon2 parameters")
+    }
+    const badArgon = checkArgonParams(argon)
+    if (badArgon !== undefined) throw new Malformed(`damaged header: ${badArgon}`)
+    const salt = take(SALT_LENGTH, "salt")
+    const kemLen = u16("KEM ciphertext length")
+    if (kemLen === 0) throw new Malformed("damaged header: empty KEM ciphertext")
+    const kemCiphertext = take(kemLen, "KEM ciphertext")
+    const ekFingerprint = take(FINGERPRINT_LENGTH, "key fingerprint")
+    const sealedLength = u32("payload length")
+    if (sealedLength < TAG_LENGTH) throw new Malformed("damaged header: sealed payload length is too small")
+    let embedded: EmbeddedDk | undefined
+    if (modeByte === 0) {
+      const dkNonce = take(NONCE_LENGTH, "embedded decapsulation key")
+      const dkLen = u32("embedded decapsulation key")
+      if (dkLen < TAG_LENGTH) throw new Malformed("damaged header: embedded decapsulation key is too short")
+      embedded = { dkNonce, dkSealed: take(dkLen, "embedded decapsulation key") }
+    }
+    const headerBytes = bytes.subarray(0, o)
+    const nonce = take(NONCE_LENGTH, "payload nonce")
+    const sealed = take(sealedLength, "sealed payload")
+    if (o !== bytes.length) {
+      throw new Malformed(`damaged file: ${bytes.length - o} unexpected bytes after the sealed payload`)
+    }
+    return Result.succeed({
+      header: { version: 1, argon, salt, kemCiphertext, ekFingerprint, sealedLength, embedded },
+      headerBytes,
+      nonce,
+      sealed
+    })
+  } catch (e) {
+    if (e instanceof Malformed) return Result.fail(e.message)
+    throw e
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Payload
+
+const bytesOfLength = (n: number) =>
+  Schema.Uint8ArrayFromBase64.check(
+    Schema.makeFilter((u: Uint8Array) => u.length === n || `expected ${n} bytes, got ${u.length}`)
+  )
+
+const PositiveInt = Schema.Int.check(Schema.isGreaterThan(0))
+
+/** One data key. Ids are 1, 2, … in rotation order and never reused. */
+export const DataKeyEntry = Schema.Struct({
+  id: PositiveInt,
+  key: bytesOfLength(32),
+  createdAt: Schema.String.check(
+    Schema.makeFilter((s: string) => !Number.isNaN(Date.parse(s)) || "expected an ISO 8601 timestamp")
+  )
+})
+export type DataKeyEntry = typeof DataKeyEntry.Type
+
+/**
+ * What the keyfile seals. Invariants (checked on decode): data key ids are unique and
+ * `currentKeyId` is one of them. `master` is the repository master secret from which HKDF derives
+ * the chunk-id key, gear seed and log key; it never changes across rotations.
+ */
+export const KeystorePayload = Schema.Struct({
+  version: Schema.Literal(1),
+  repositoryId: Schema.String.check(Schema.isPattern(/^[0-9a-f]{32}$/)),
+  master: bytesOfLength(32),
+  dataKeys: Schema.NonEmptyArray(DataKeyEntry),
+  currentKeyId: PositiveInt
+}).check(
+  Schema.makeFilter((p) => {
+    const ids = p.dataKeys.map((k) => k.id)
+    if (new Set(ids).size !== ids.length) return { path: ["dataKeys"], issue: "duplicate data key id" }
+    if (!ids.includes(p.currentKeyId)) {
+      return { path: ["currentKeyId"], issue: `currentKeyId ${p.currentKeyId} is not among the data keys` }
+    }
+    return undefined
+  })
+)
+export type KeystorePayload = typeof KeystorePayload.Type
+
+/** The payload as stored: a JSON string (UTF-8 bytes are produced by the service). */
+export const KeystorePayloadJson = Schema.fromJsonString(KeystorePayload)

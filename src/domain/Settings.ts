@@ -1,0 +1,123 @@
+import { Result, Schema } from "effect"
+
+/**
+ * `enigma.toml`, as in the Enigma seed. Field names are the seed's (snake_case) so existing
+ * configs keep working. Decoding rejects unknown fields, so a typo is reported by name
+ * instead of being silently ignored.
+ */
+
+export const ProviderType = Schema.Literals(["Local", "S3", "S3Compatible", "minio", "rustfs", "garage", "Azure", "Gcs"])
+export type ProviderType = typeof ProviderType.Type
+
+const PositiveInt = Schema.Int.pipe(Schema.check(Schema.isGreaterThan(0)))
+
+export const ProviderSettings = Schema.Struct({
+  name: Schema.String.pipe(Schema.check(Schema.isPattern(/^[A-Za-z0-9._-]+$/))),
+  type: ProviderType,
+  /** Bucket, container, or (Local) directory path. */
+  bucket: Schema.String,
+  region: Schema.optionalKey(Schema.String),
+  weight: Schema.optionalKey(PositiveInt),
+  endpoint_url: Schema.optionalKey(Schema.String),
+  path_style: Schema.optionalKey(Schema.Boolean),
+  access_key: Schema.optionalKey(Schema.String),
+  secret_key: Schema.optionalKey(Schema.String),
+  storage_class: Schema.optionalKey(Schema.String)
+})
+export type ProviderSettings = typeof ProviderSettings.Type
+
+export const ChunkStrategySettings = Schema.Union([
+  Schema.Struct({ Cdc: Schema.Struct({ target_size: PositiveInt.pipe(Schema.check(Schema.isBetween({ minimum: 256, maximum: 256 * 1024 * 1024 }))) }) }),
+  Schema.Struct({ Fixed: Schema.Struct({ size: PositiveInt.pipe(Schema.check(Schema.isBetween({ minimum: 256, maximum: 1024 * 1024 * 1024 }))) }) })
+])
+
+export const EnigmaSection = Schema.Struct({
+  db_path: Schema.String,
+  key_provider: Schema.Literals(["local"]),
+  keyfile_path: Schema.String,
+  /** Split mode: the ML-KEM decapsulation key lives here, outside the passphrase-sealed keyfile. */
+  kem_key_path: Schema.optionalKey(Schema.String),
+  distribution: Schema.Literals(["RoundRobin", "Weighted"]),
+  copies: Schema.optionalKey(PositiveInt),
+  chunk_strategy: ChunkStrategySettings,
+  compression: Schema.Struct({
+    enabled: Schema.Boolean,
+    level: Schema.Int.pipe(Schema.check(Schema.isBetween({ minimum: 1, maximum: 22 })))
+  }),
+  /** Concurrent chunk uploads during backup. */
+  upload_concurrency: Schema.optionalKey(PositiveInt)
+})
+
+export const EnigmaSettings = Schema.Struct({
+  enigma: EnigmaSection,
+  providers: Schema.Array(ProviderSettings)
+})
+export type EnigmaSettings = typeof EnigmaSettings.Type
+
+/** The chunk target size the seed documents as default: 4 MiB. */
+export const defaultTargetSize = 4 * 1024 * 1024
+
+/** The config `init` writes when the user has not written one. Paths are absolute. */
+export const defaultSettings = (dir: string): EnigmaSettings => ({
+  enigma: {
+    db_path: `${dir}/enigma.db`,
+    key_provider: "local",
+    keyfile_path: `${dir}/keys.enc`,
+    distribution: "RoundRobin",
+    chunk_strategy: { Cdc: { target_size: defaultTargetSize } },
+    compression: { enabled: false, level: 3 }
+  },
+  providers: [{ name: "local", type: "Local", bucket: `${dir}/storage` }]
+})
+
+/** Fills the fields a hand-written config may leave out. */
+export const withDefaults = (raw: unknown, dir: string): unknown => {
+  if (typeof raw !== "object" || raw === null) return raw
+  const defaults = defaultSettings(dir)
+  const r = raw as Record<string, unknown>
+  const e = (typeof r.enigma === "object" && r.enigma !== null ? r.enigma : {}) as Record<string, unknown>
+  return {
+    ...r,
+    enigma: { ...defaults.enigma, ...e },
+    providers: r.providers ?? defaults.providers
+  }
+}
+
+/** `["a"][0]["b"]` → `a[0].b` */
+const formatPath = (p: string) =>
+  p.replace(/\["([^"]*)"\]/g, ".$1").replace(/^\./, "")
+
+/** Decodes a parsed TOML document; on failure returns one line naming every bad field. */
+export const decodeSettings = (raw: unknown): Result.Result<EnigmaSettings, string> => {
+  const r = Schema.decodeUnknownResult(EnigmaSettings)(raw, { errors: "all", onExcessProperty: "error" })
+  if (Result.isSuccess(r)) {
+    const names = new Set<string>()
+    for (const p of r.success.providers) {
+      if (names.has(p.name)) return Result.fail(`providers: two providers are named "${p.name}"; names must be unique`)
+      names.add(p.name)
+    }
+    if (r.success.providers.length === 0) return Result.fail("providers: at least one provider is required")
+    return Result.succeed(r.success)
+  }
+  const lines = r.failure.message.split("\n")
+  const parts: Array<string> = []
+  for (let i = 0; i < lines.length; i++) {
+    const at = lines[i + 1]?.match(/^\s*at (.*)$/)
+    if (at) {
+      parts.push(`${formatPath(at[1]!)}: ${lines[i]!.trim()}`)
+      i++
+    } else if (lines[i]!.trim() && !/^\s*at /.test(lines[i]!)) {
+      parts.push(lines[i]!.trim())
+    }
+  }
+  return Result.fail(parts.join("; "))
+}
+
+export type ChunkStrategy =
+  | { readonly _tag: "Cdc"; readonly targetSize: number }
+  | { readonly _tag: "Fixed"; readonly size: number }
+
+export const chunkStrategyOf = (s: EnigmaSettings): ChunkStrategy =>
+  "Cdc" in s.enigma.chunk_strategy
+    ? { _tag: "Cdc", targetSize: s.enigma.chunk_strategy.Cdc.target_size }
+    : { _tag: "Fixed", size: s.enigma.chunk_strategy.Fixed.size }

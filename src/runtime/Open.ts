@@ -1,0 +1,100 @@
+import * as fs from "node:fs"
+import { Effect, Layer, Option, Redacted } from "effect"
+import { RepositoryNotFound } from "../domain/Errors.ts"
+import type { EnigmaSettings } from "../domain/Settings.ts"
+import { Backup } from "../services/backup/Backup.ts"
+import { ChunkStore } from "../services/ChunkStore.ts"
+import { Keys, type KeyRing } from "../services/keys/Keys.ts"
+import { acquireLock } from "../services/Lock.ts"
+import { EventLog } from "../services/manifest/EventLog.ts"
+import { Manifest } from "../services/manifest/Manifest.ts"
+import { sealPending } from "../services/manifest/Segments.ts"
+import { Repository } from "../services/Repository.ts"
+import { Restore } from "../services/restore/Restore.ts"
+import * as NodeSqliteClient from "../services/sql/NodeSqliteClient.ts"
+import type { StorageProvider } from "../services/storage/StorageProvider.ts"
+import { decryptSecrets, loadConfig, resolveConfigDir } from "./Config.ts"
+import { getPassphrase } from "./Passphrase.ts"
+import { buildProviders } from "./Providers.ts"
+
+export interface GlobalOptions {
+  readonly configDir: string
+  readonly passphrase: Option.Option<string>
+}
+
+export interface Opened {
+  readonly dir: string
+  readonly file: string
+  readonly settings: EnigmaSettings
+  readonly providers: ReadonlyArray<StorageProvider>
+  readonly ring: KeyRing
+  readonly passphrase: Redacted.Redacted<string>
+}
+
+/** Loads config, asks for the passphrase and unlocks the keystore. */
+export const unlock = (global: GlobalOptions) =>
+  Effect.gen(function*() {
+    const dir = resolveConfigDir(global.configDir)
+    const { file, settings: raw } = yield* loadConfig(dir)
+    const keyfile = raw.enigma.keyfile_path
+    if (!fs.existsSync(keyfile)) {
+      return yield* new RepositoryNotFound({
+        path: dir,
+        hint: `keyfile ${keyfile} is missing; run \`enigma init\` for a new repository or \`enigma recover\` to fetch it from the providers`
+      })
+    }
+    const passphrase = yield* getPassphrase(global.passphrase)
+    const keys = yield* Keys
+    const ring = yield* keys.open({ keyfilePath: keyfile, passphrase, kemKeyPath: raw.enigma.kem_key_path })
+    const settings = yield* decryptSecrets(file, raw, passphrase)
+    const providers = yield* buildProviders(file, settings)
+    return { dir, file, settings, providers, ring, passphrase } satisfies Opened
+  })
+
+/** Every service a repository command may use, over the opened repository's database. */
+export const repositoryLayer = (opened: Opened) => {
+  const base = Layer.mergeAll(
+    Layer.succeed(Repository)({
+      dir: opened.dir,
+      configFile: opened.file,
+      settings: opened.settings,
+      providers: opened.providers,
+      ring: opened.ring
+    }),
+    NodeSqliteClient.layer({ filename: opened.settings.enigma.db_path })
+  )
+  const log = EventLog.layerNoDeps.pipe(Layer.provideMerge(base))
+  const manifest = Manifest.layer.pipe(Layer.provideMerge(log))
+  const chunks = ChunkStore.layer.pipe(Layer.provideMerge(manifest))
+  return Layer.mergeAll(Backup.layer, Restore.layer).pipe(Layer.provideMerge(chunks))
+}
+
+export const requireDatabase = (opened: Opened) =>
+  fs.existsSync(opened.settings.enigma.db_path)
+    ? Effect.void
+    : Effect.fail(new RepositoryNotFound({
+      path: opened.dir,
+      hint: `manifest database ${opened.settings.enigma.db_path} is missing; run \`enigma recover\` to rebuild it from the providers`
+    }))
+
+/**
+ * Runs `body` against the opened repository. With `write`, it holds the repository lock and
+ * seals the new log events into a segment on every provider when done (also after a failure,
+ * so chunks that did reach the providers are on record there too).
+ */
+export const withRepository = <A, E, R>(
+  opened: Opened,
+  command: string,
+  write: boolean,
+  body: Effect.Effect<A, E, R>
+) =>
+  Effect.gen(function*() {
+    yield* requireDatabase(opened)
+    if (write) yield* acquireLock(opened.providers, command)
+    const result = yield* Effect.exit(body)
+    if (write) {
+      const log = yield* EventLog
+      yield* sealPending(log, opened.providers, opened.ring.logKey)
+    }
+    return yield* result
+  }).pipe(Effect.scoped, Effect.provide(repositoryLayer(opened)))

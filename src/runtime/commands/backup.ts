@@ -1,0 +1,37 @@
+import { Effect } from "effect"
+import { Argument, Command } from "effect/cli"
+import { Backup } from "../../services/backup/Backup.ts"
+import { unlock, withRepository } from "../Open.ts"
+import { emit, ExitWith, formatBytes, formatDuration, makeProgress } from "../Output.ts"
+import { jsonFlag, rootCommand } from "./shared.ts"
+
+export const backupCommand = Command.make("backup", {
+  paths: Argument.String("path").pipe(Argument.withDescription("Files or directories to back up"), Argument.variadic({ min: 1 })),
+  json: jsonFlag
+}, Effect.fn("cli.backup")(function*({ paths, json }) {
+  const opened = yield* unlock(yield* rootCommand)
+  const started = Date.now()
+  let progress = { files: 0, bytesRead: 0, bytesDone: 0 }
+  const line = makeProgress(() => {
+    const secs = (Date.now() - started) / 1000
+    return `${progress.files} files, ${formatBytes(progress.bytesRead)} read, ${formatBytes(progress.bytesDone / Math.max(secs, 0.001))}/s, ${secs.toFixed(0)} s`
+  })
+  const result = yield* withRepository(opened, "backup", true, Effect.gen(function*() {
+    const backup = yield* Backup
+    return yield* backup.run(paths, { onProgress: (p) => {
+      progress = p
+      line.update()
+    } })
+  })).pipe(Effect.ensuring(Effect.sync(line.done)))
+  const s = result.stats
+  const dedup = s.bytes > 0 ? s.bytes / Math.max(s.storedNewBytes, 1) : 1
+  yield* emit(json, { backupId: result.backupId, parent: result.parent ?? null, ...s, dedupRatio: dedup, warningPaths: result.warnings }, () =>
+    [
+      `backup ${result.backupId} saved${result.parent ? ` (parent ${result.parent})` : ""}`,
+      `  files: ${s.files}, dirs: ${s.dirs}, symlinks: ${s.symlinks}`,
+      `  size: ${formatBytes(s.bytes)}, read: ${formatBytes(s.bytesRead)}, new: ${formatBytes(s.newBytes)} in ${s.newChunks} chunks (${formatBytes(s.storedNewBytes)} stored)`,
+      `  dedup ratio: ${dedup.toFixed(2)}x, duration: ${formatDuration(s.durationMs)}`,
+      ...(s.warnings > 0 ? [`completed with warnings: ${s.warnings} item(s) could not be read`] : [])
+    ].join("\n"))
+  if (s.warnings > 0) return yield* new ExitWith({ code: 3 })
+})).pipe(Command.withDescription("Back up files and directories"))

@@ -1,0 +1,68 @@
+import { Effect, Stream } from "effect"
+import { Command } from "effect/cli"
+import { Manifest } from "../../services/manifest/Manifest.ts"
+import { Keys as ObjectKeys } from "../../services/storage/StorageProvider.ts"
+import { loadConfig, maskSecrets, renderConfig, resolveConfigDir } from "../Config.ts"
+import { unlock, withRepository } from "../Open.ts"
+import { emit, formatBytes, formatTime } from "../Output.ts"
+import { jsonFlag, rootCommand } from "./shared.ts"
+
+export const listCommand = Command.make("list", { json: jsonFlag }, Effect.fn("cli.list")(function*({ json }) {
+  const opened = yield* unlock(yield* rootCommand)
+  yield* withRepository(opened, "list", false, Effect.gen(function*() {
+    const rows = yield* (yield* Manifest).backups("committed")
+    yield* emit(json, rows.map((b) => ({ id: b.id, time: new Date(b.startedAt).toISOString(), host: b.host, paths: b.paths, parent: b.parent ?? null, ...b.stats })), () =>
+      rows.length === 0
+        ? "no backups yet"
+        : [
+          `${"ID".padEnd(16)}  ${"Time".padEnd(20)}  ${"Host".padEnd(12)}  ${"Files".padStart(7)}  ${"Size".padStart(10)}  Paths`,
+          ...rows.map((b) =>
+            `${b.id}  ${formatTime(b.startedAt).padEnd(20)}  ${b.host.slice(0, 12).padEnd(12)}  ${String(b.stats?.files ?? 0).padStart(7)}  ${formatBytes(b.stats?.bytes ?? 0).padStart(10)}  ${b.paths.join(", ")}`
+          ),
+          `${rows.length} backup(s)`
+        ].join("\n"))
+  }))
+})).pipe(Command.withDescription("List the backups in the repository"))
+
+export const statusCommand = Command.make("status", { json: jsonFlag }, Effect.fn("cli.status")(function*({ json }) {
+  const opened = yield* unlock(yield* rootCommand)
+  yield* withRepository(opened, "status", false, Effect.gen(function*() {
+    const manifest = yield* Manifest
+    const totals = yield* manifest.totals
+    const byProvider = yield* manifest.chunksByProvider
+    const providers = yield* Effect.forEach(opened.providers, (p) =>
+      p.check.pipe(
+        Effect.andThen(p.list(ObjectKeys.chunkPrefix).pipe(Stream.runCount)),
+        Effect.map((objects) => ({ name: p.name, type: p.kind, reachable: true, error: null as string | null, objects })),
+        Effect.catch((e) => Effect.succeed({ name: p.name, type: p.kind, reachable: false, error: e.message, objects: 0 }))
+      ))
+    const dedup = totals.logicalBytes / Math.max(totals.storedBytes, 1)
+    const data = {
+      repositoryId: opened.ring.repositoryId,
+      backups: totals.backups,
+      chunks: totals.chunks,
+      logicalBytes: totals.logicalBytes,
+      uniqueBytes: totals.uniqueBytes,
+      storedBytes: totals.storedBytes,
+      dedupRatio: dedup,
+      currentKeyId: opened.ring.currentKeyId,
+      providers: providers.map((p) => ({ ...p, chunks: byProvider.find((b) => b.provider === p.name)?.chunks ?? 0, storedBytes: byProvider.find((b) => b.provider === p.name)?.bytes ?? 0 }))
+    }
+    yield* emit(json, data, () =>
+      [
+        `repository ${data.repositoryId} (${opened.dir})`,
+        `  backups: ${data.backups}, chunks: ${data.chunks}, key: ${data.currentKeyId}`,
+        `  logical: ${formatBytes(data.logicalBytes)}, unique: ${formatBytes(data.uniqueBytes)}, stored: ${formatBytes(data.storedBytes)}, dedup ratio: ${dedup.toFixed(2)}x`,
+        "  providers:",
+        ...data.providers.map((p) =>
+          `    ${p.name} (${p.type}): ${p.reachable ? "reachable" : `UNREACHABLE: ${p.error}`}, ${p.chunks} chunks, ${formatBytes(p.storedBytes)}`)
+      ].join("\n"))
+  }))
+})).pipe(Command.withDescription("Show providers, chunk counts, stored vs logical bytes"))
+
+export const configCommand = Command.make("config", { json: jsonFlag }, Effect.fn("cli.config")(function*({ json }) {
+  const root = yield* rootCommand
+  const { file, settings } = yield* loadConfig(resolveConfigDir(root.configDir))
+  const masked = maskSecrets(settings)
+  yield* emit(json, { file, ...masked }, () => `# ${file}\n${renderConfig(masked)}`)
+})).pipe(Command.withDescription("Show the effective configuration (secrets masked)"))

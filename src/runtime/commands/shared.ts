@@ -1,0 +1,21 @@
+import { Config } from "effect"
+import { Command, Flag } from "effect/cli"
+
+/** Flags every command shares through the root command. */
+export const rootCommand = Command.make("enigma").pipe(
+  Command.withSharedFlags({
+    configDir: Flag.String("config-dir").pipe(
+      Flag.withDescription("Directory holding enigma.toml (env ENIGMA_CONFIG_DIR)"),
+      Flag.withFallbackConfig(Config.String("ENIGMA_CONFIG_DIR")),
+      Flag.withDefault("~/.enigma")
+    ),
+    passphrase: Flag.String("passphrase").pipe(
+      Flag.withDescription("Repository passphrase (or env ENIGMA_PASSPHRASE, or a prompt on a terminal)"),
+      Flag.optional
+    )
+  }),
+  Command.withDescription("Encrypted, deduplicating, multi-cloud backups")
+)
+
+export const jsonFlag = Flag.Boolean("json").pipe(Flag.withDescription("Machine-readable output"), Flag.withDefault(false))
+export const dryRunFlag = Flag.Boolean("dry-run").pipe(Flag.withDescription("Show what would happen, change nothing"), Flag.withDefault(false))

@@ -1,0 +1,42 @@
+import { NodeRuntime, NodeServices } from "@effect/platform-node"
+import { Cause, Effect, Layer, Logger, References } from "effect"
+import { Command } from "effect/cli"
+import { isCliError } from "effect/cli/CliError"
+import { enigmaCommand, version } from "./cli.ts"
+import { Keys } from "../services/keys/Keys.ts"
+import { ExitWith } from "./Output.ts"
+
+/**
+ * The `enigma` binary. Errors become one line on stderr and restic's exit codes: 10 repository
+ * not found, 11 lock failed, 12 wrong passphrase, 1 anything else, 3 completed with warnings,
+ * 130 interrupted. Logs go to stderr so they never mix with output meant for pipes.
+ */
+const exitCodes: Record<string, number> = {
+  RepositoryNotFound: 10,
+  LockFailed: 11,
+  WrongPassphrase: 12
+}
+
+const program = Command.run(enigmaCommand, { version }).pipe(
+  Effect.catchCause((cause) => {
+    if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause)
+    const error = Cause.squash(cause)
+    if (error instanceof ExitWith) return Effect.fail(error)
+    // effect/cli already printed the help line for usage errors.
+    if (isCliError(error)) return Effect.fail(new ExitWith({ code: 1 }))
+    const tag = (error as { _tag?: string })?._tag
+    const message = error instanceof Error ? error.message : String(error)
+    const isOurs = tag !== undefined && Cause.hasFails(cause)
+    process.stderr.write(`enigma: ${isOurs ? message : `internal error: ${message}`}\n`)
+    if (!isOurs && process.env.ENIGMA_DEBUG) process.stderr.write(`${Cause.pretty(cause)}\n`)
+    return Effect.fail(new ExitWith({ code: (tag ? exitCodes[tag] : undefined) ?? 1 }))
+  }),
+  Effect.provide(Layer.mergeAll(
+    NodeServices.layer,
+    Keys.layer,
+    Logger.layer([Logger.withConsoleError(Logger.formatLogFmt)]),
+    Layer.succeed(References.MinimumLogLevel, "Warn")
+  ))
+)
+
+NodeRuntime.runMain(program, { disableErrorReporting: true })

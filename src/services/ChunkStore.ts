@@ -1,0 +1,287 @@
+import { createCipheriv, createDecipheriv, createHmac, randomBytes } from "node:crypto"
+import { zstdCompress, zstdDecompress, constants as zlibConstants } from "node:zlib"
+import { promisify } from "node:util"
+import { Context, Deferred, Effect, Layer, Schedule, Schema } from "effect"
+import { SqlClient } from "effect/sql"
+import * as Envelope from "../domain/Envelope.ts"
+import { ChunkCorrupt } from "../domain/Errors.ts"
+import { EventLog, type ManifestError } from "./manifest/EventLog.ts"
+import { Repository } from "./Repository.ts"
+import { SqliteDatabase } from "./sql/NodeSqliteClient.ts"
+import { Keys as ObjectKeys, StorageError, type StorageProvider } from "./storage/StorageProvider.ts"
+
+const zstdCompressAsync = promisify(zstdCompress)
+const zstdDecompressAsync = promisify(zstdDecompress)
+
+/** Chunks could not be written: no provider accepted it after retries. */
+export class ChunkWriteError extends Schema.TaggedError<ChunkWriteError>()("ChunkWriteError", {
+  chunkId: Schema.String,
+  detail: Schema.String
+}) {
+  override get message() {
+    return `could not store chunk ${this.chunkId}: ${this.detail}`
+  }
+}
+
+export interface StoredChunk {
+  readonly id: string
+  readonly size: number
+  /** False when the chunk was already in the repository (deduplicated). */
+  readonly isNew: boolean
+  readonly storedSize: number
+}
+
+export interface ChunkRow {
+  readonly id: string
+  readonly size: number
+  readonly storedSize: number
+  readonly compressed: boolean
+  readonly keyId: number
+  readonly placement: ReadonlyArray<string>
+  readonly refcount: number
+}
+
+/** Transient provider errors are retried with exponential backoff and jitter; others fail at once. */
+export const providerRetry = Schedule.exponential("50 millis").pipe(
+  Schedule.jittered,
+  Schedule.upTo({ times: 5 }),
+  Schedule.setInputType<StorageError>(),
+  Schedule.while(({ input }) => input.isRetryable)
+)
+
+/**
+ * The content-addressed chunk store: dedup, compression, encryption and placement.
+ *
+ * A chunk's id is HMAC-SHA256(chunk-id key, plaintext): providers never learn plaintext hashes.
+ * `store` is idempotent and deduplicating — a chunk already stored, or being stored by another
+ * fiber right now, is never uploaded again. A ChunkStored event is appended only after the
+ * provider confirmed the write. `load` authenticates, decompresses and re-hashes: it either
+ * returns exactly the bytes that were stored or fails with ChunkCorrupt naming the chunk.
+ */
+export class ChunkStore extends Context.Service<ChunkStore, {
+  readonly idOf: (plain: Uint8Array) => string
+  readonly store: (plain: Uint8Array) => Effect.Effect<StoredChunk, ChunkWriteError | ManifestError>
+  readonly load: (id: string) => Effect.Effect<Uint8Array, ChunkCorrupt>
+  /** Checks presence (and with readData, integrity) of a chunk in every placement. */
+  readonly check: (id: string, readData: boolean) => Effect.Effect<void, ChunkCorrupt>
+  readonly row: (id: string) => ChunkRow | undefined
+  readonly remove: (id: string) => Effect.Effect<void, StorageError | ManifestError>
+}>()("enigma/services/ChunkStore") {
+  static readonly layer = Layer.effect(ChunkStore)(Effect.gen(function*() {
+    const repo = yield* Repository
+    const log = yield* EventLog
+    const { db } = yield* SqliteDatabase
+    yield* SqlClient.SqlClient
+    const { ring, settings } = repo
+    const providers = new Map(repo.providers.map((p) => [p.name, p] as const))
+    const compression = settings.enigma.compression
+
+    const known = new Set<string>(
+      (db.prepare("SELECT id FROM chunks").all() as Array<{ id: string }>).map((r) => r.id)
+    )
+    const inflight = new Map<string, Deferred.Deferred<StoredChunk, ChunkWriteError | ManifestError>>()
+    const rowStmt = db.prepare(
+      "SELECT id, size, stored_size, compressed, key_id, placement, refcount FROM chunks WHERE id = ?"
+    )
+
+    const idOf = (plain: Uint8Array) => createHmac("sha256", ring.chunkIdKey).update(plain).digest("hex")
+
+    const row = (id: string): ChunkRow | undefined => {
+      const r = rowStmt.get(id) as
+        | { id: string; size: number; stored_size: number; compressed: number; key_id: number; placement: string; refcount: number }
+        | undefined
+      if (!r) return undefined
+      return {
+        id: r.id,
+        size: Number(r.size),
+        storedSize: Number(r.stored_size),
+        compressed: r.compressed === 1,
+        keyId: Number(r.key_id),
+        placement: JSON.parse(r.placement),
+        refcount: Number(r.refcount)
+      }
+    }
+
+    // Placement: round-robin, or weighted round-robin (smooth, nginx-style) over the providers.
+    const placementOrder = repo.providers.map((p) => ({
+      provider: p,
+      weight: settings.enigma.distribution === "Weighted"
+        ? (settings.providers.find((s) => s.name === p.name)?.weight ?? 1)
+        : 1,
+      current: 0
+    }))
+    const totalWeight = placementOrder.reduce((a, p) => a + p.weight, 0)
+    const copies = Math.min(settings.enigma.copies ?? 1, placementOrder.length)
+    const nextPlacement = (): Array<StorageProvider> => {
+      for (const p of placementOrder) p.current += p.weight
+      const sorted = [...placementOrder].sort((a, b) => b.current - a.current)
+      sorted[0]!.current -= totalWeight
+      return sorted.slice(0, copies).map((p) => p.provider)
+    }
+
+    const seal = (id: string, plain: Uint8Array) =>
+      Effect.gen(function*() {
+        let body = plain
+        let flags = 0
+        if (compression.enabled) {
+          const packed = yield* Effect.promise(() =>
+            zstdCompressAsync(plain, {
+              params: { [zlibConstants.ZSTD_c_compressionLevel]: compression.level }
+            })
+          )
+          if (packed.length < plain.length) {
+            body = packed
+            flags |= Envelope.FLAG_COMPRESSED
+          }
+        }
+        const keyId = ring.currentKeyId
+        const nonce = randomBytes(12)
+        const cipher = createCipheriv("aes-256-gcm", ring.dataKey(keyId)!, nonce)
+        cipher.setAAD(Envelope.chunkAad(Buffer.from(id, "hex"), flags))
+        const header = Envelope.encodeHeader(flags, keyId, nonce)
+        const ct = cipher.update(body)
+        const tail = cipher.final()
+        const tag = cipher.getAuthTag()
+        const out = Buffer.allocUnsafe(header.length + ct.length + tail.length + tag.length)
+        out.set(header, 0)
+        out.set(ct, header.length)
+        out.set(tail, header.length + ct.length)
+        out.set(tag, header.length + ct.length + tail.length)
+        return { envelope: out as Uint8Array, flags, keyId }
+      })
+
+    const upload = (id: string, plain: Uint8Array) =>
+      Effect.gen(function*() {
+        const { envelope, flags, keyId } = yield* seal(id, plain)
+        const targets = nextPlacement()
+        const placed: Array<string> = []
+        const errors: Array<string> = []
+        // Try the chosen providers first, then the others, until `copies` accepted the chunk.
+        const candidates = [...targets, ...repo.providers.filter((p) => !targets.includes(p))]
+        for (const p of candidates) {
+          if (placed.length >= copies) break
+          const r = yield* Effect.exit(p.put(ObjectKeys.chunk(id), envelope).pipe(Effect.retry(providerRetry)))
+          if (r._tag === "Success") placed.push(p.name)
+          else errors.push(String(r.cause))
+        }
+        if (placed.length < copies) {
+          return yield* new ChunkWriteError({
+            chunkId: id,
+            detail: `only ${placed.length} of ${copies} copies written: ${errors.join("; ")}`
+          })
+        }
+        yield* log.append([{
+          _tag: "ChunkStored",
+          id,
+          size: plain.length,
+          storedSize: envelope.length,
+          compressed: (flags & Envelope.FLAG_COMPRESSED) !== 0,
+          keyId,
+          placement: placed
+        }])
+        known.add(id)
+        return { id, size: plain.length, isNew: true, storedSize: envelope.length }
+      })
+
+    const store = Effect.fnUntraced(function*(plain: Uint8Array) {
+      const id = idOf(plain)
+      if (known.has(id)) return { id, size: plain.length, isNew: false, storedSize: 0 }
+      const pending = inflight.get(id)
+      if (pending) {
+        const r = yield* Deferred.await(pending)
+        return { ...r, isNew: false, storedSize: 0 }
+      }
+      const done = yield* Deferred.make<StoredChunk, ChunkWriteError | ManifestError>()
+      inflight.set(id, done)
+      const result = yield* Effect.exit(upload(id, plain))
+      inflight.delete(id)
+      yield* Deferred.done(done, result)
+      return yield* result
+    })
+
+    const corrupt = (id: string, provider: string, detail: string) => new ChunkCorrupt({ chunkId: id, provider, detail })
+
+    /** Downloads and opens one copy; any failure names the provider. */
+    const openCopy = (id: string, providerName: string, r: ChunkRow) =>
+      Effect.gen(function*() {
+        const p = providers.get(providerName)
+        if (!p) return yield* corrupt(id, providerName, "provider is not in the config")
+        const bytes = yield* p.get(ObjectKeys.chunk(id)).pipe(
+          Effect.retry(providerRetry),
+          Effect.mapError((e) => corrupt(id, providerName, e.reason === "NotFound" ? "missing" : e.detail))
+        )
+        const header = Envelope.decodeHeader(bytes)
+        if (typeof header === "string") return yield* corrupt(id, providerName, header)
+        const key = ring.dataKey(header.keyId)
+        if (!key) return yield* corrupt(id, providerName, `encrypted under unknown key ${header.keyId}`)
+        const plainOrCompressed = yield* Effect.try({
+          try: () => {
+            const d = createDecipheriv("aes-256-gcm", key, header.nonce)
+            d.setAAD(Envelope.chunkAad(Buffer.from(id, "hex"), header.flags))
+            d.setAuthTag(bytes.subarray(bytes.length - Envelope.tagLength))
+            const a = d.update(bytes.subarray(Envelope.headerLength, bytes.length - Envelope.tagLength))
+            const b = d.final()
+            return b.length === 0 ? a : Buffer.concat([a, b])
+          },
+          catch: () => corrupt(id, providerName, "authentication failed (tampered or damaged)")
+        })
+        const plain: Uint8Array = (header.flags & Envelope.FLAG_COMPRESSED) !== 0
+          ? yield* Effect.tryPromise({
+            try: () => zstdDecompressAsync(plainOrCompressed),
+            catch: () => corrupt(id, providerName, "decompression failed")
+          })
+          : plainOrCompressed
+        if (plain.length !== r.size || idOf(plain) !== id) {
+          return yield* corrupt(id, providerName, "content does not match its id")
+        }
+        return plain
+      })
+
+    const load = Effect.fn("ChunkStore.load")(function*(id: string) {
+      const r = row(id)
+      if (!r) return yield* corrupt(id, "-", "not in the manifest (deleted by gc?)")
+      let last: ChunkCorrupt | undefined
+      for (const name of r.placement) {
+        const res = yield* Effect.exit(openCopy(id, name, r))
+        if (res._tag === "Success") {
+          if (last) yield* Effect.logWarning(`chunk ${id}: ${last.message}; read it from ${name} instead`)
+          return res.value
+        }
+        const err = res.cause.reasons.find((x) => x._tag === "Fail")
+        last = err && err._tag === "Fail" ? err.error : corrupt(id, name, String(res.cause))
+      }
+      return yield* (last ?? corrupt(id, "-", "no placement recorded"))
+    })
+
+    const check = Effect.fn("ChunkStore.check")(function*(id: string, readData: boolean) {
+      const r = row(id)
+      if (!r) return yield* corrupt(id, "-", "not in the manifest")
+      for (const name of r.placement) {
+        if (readData) {
+          yield* openCopy(id, name, r)
+        } else {
+          const p = providers.get(name)
+          if (!p) return yield* corrupt(id, name, "provider is not in the config")
+          const size = yield* p.head(ObjectKeys.chunk(id)).pipe(
+            Effect.retry(providerRetry),
+            Effect.mapError((e) => corrupt(id, name, e.detail))
+          )
+          if (size === undefined) return yield* corrupt(id, name, "missing")
+          if (size !== r.storedSize) return yield* corrupt(id, name, `size ${size}, expected ${r.storedSize}`)
+        }
+      }
+    })
+
+    const remove = Effect.fn("ChunkStore.remove")(function*(id: string) {
+      const r = row(id)
+      for (const name of r?.placement ?? repo.providers.map((p) => p.name)) {
+        const p = providers.get(name)
+        if (p) yield* p.delete(ObjectKeys.chunk(id)).pipe(Effect.retry(providerRetry))
+      }
+      if (r) yield* log.append([{ _tag: "ChunkDeleted", id }])
+      known.delete(id)
+    })
+
+    return ChunkStore.of({ idOf, store, load, check, row, remove })
+  }))
+}

@@ -1,0 +1,115 @@
+import { hostname } from "node:os"
+import { randomBytes } from "node:crypto"
+import { Effect, Schedule, Schema, Scope, Stream } from "effect"
+import { LockFailed } from "../domain/Errors.ts"
+import { Keys, type StorageError, type StorageProvider } from "./storage/StorageProvider.ts"
+
+/**
+ * One writer per repository: a lock object in every provider (restic's model). Acquire writes
+ * ours, then lists the others; any live lock but ours means somebody else writes, so ours is
+ * removed again and we fail with LockFailed (exit 11). A lock is stale — and removed with a
+ * warning — when its process is gone on this host, or it was not refreshed for `staleAfter`.
+ * Holders refresh their lock while they run and remove it when their scope closes.
+ */
+export const LockInfo = Schema.Struct({
+  id: Schema.String,
+  host: Schema.String,
+  pid: Schema.Number,
+  command: Schema.String,
+  createdAt: Schema.Number,
+  refreshedAt: Schema.Number
+})
+export type LockInfo = typeof LockInfo.Type
+
+const staleAfterMs = 30 * 60 * 1000
+const refreshEvery = "5 minutes"
+const decode = Schema.decodeUnknownSync(Schema.fromJsonString(LockInfo))
+const encode = (info: LockInfo) => new TextEncoder().encode(JSON.stringify(info))
+
+const pidAlive = (pid: number) => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    return (e as { code?: string }).code === "EPERM"
+  }
+}
+
+export const isStale = (info: LockInfo, now: number, host = hostname()): boolean =>
+  (info.host === host && !pidAlive(info.pid)) || now - info.refreshedAt > staleAfterMs
+
+export const describeLock = (info: LockInfo) =>
+  `${info.command} (pid ${info.pid} on ${info.host}, since ${new Date(info.createdAt).toISOString()})`
+
+/** Every lock object in every provider, with the provider it sits in. Unreadable ones count as held. */
+export const listLocks = (providers: ReadonlyArray<StorageProvider>) =>
+  Effect.forEach(providers, (p) =>
+    p.list(Keys.lockPrefix).pipe(
+      Stream.mapEffect((key) =>
+        p.get(key).pipe(
+          Effect.map((bytes) => {
+            try {
+              return { provider: p, key, info: decode(new TextDecoder().decode(bytes)) }
+            } catch {
+              return { provider: p, key, info: undefined }
+            }
+          }),
+          // A lock removed between list and get is simply gone.
+          Effect.catchIf((e: StorageError) => e.reason === "NotFound", () => Effect.succeed(undefined))
+        )
+      ),
+      Stream.runCollect,
+      Effect.map((xs) => xs.filter((x) => x !== undefined))
+    )).pipe(Effect.map((xs) => xs.flat()))
+
+/** Takes the repository lock for the lifetime of the current scope. */
+export const acquireLock = Effect.fn("Lock.acquire")(function*(
+  providers: ReadonlyArray<StorageProvider>,
+  command: string
+) {
+  const now = Date.now()
+  const info: LockInfo = {
+    id: randomBytes(16).toString("hex"),
+    host: hostname(),
+    pid: process.pid,
+    command,
+    createdAt: now,
+    refreshedAt: now
+  }
+  const key = Keys.lock(info.id)
+  const removeOurs = Effect.forEach(providers, (p) => p.delete(key).pipe(Effect.ignore), { discard: true })
+  yield* Effect.acquireRelease(
+    Effect.forEach(providers, (p) => p.put(key, encode(info)), { discard: true }),
+    () => removeOurs
+  )
+  for (const other of yield* listLocks(providers)) {
+    if (other.key === key) continue
+    if (other.info && isStale(other.info, Date.now())) {
+      yield* Effect.logWarning(`removing stale lock: ${describeLock(other.info)}`)
+      yield* other.provider.delete(other.key)
+      continue
+    }
+    yield* removeOurs
+    return yield* new LockFailed({ holder: other.info ? describeLock(other.info) : `an unreadable lock ${other.key}` })
+  }
+  // Keep the lock fresh for long runs so other hosts do not take it for stale.
+  yield* Effect.forEach(providers, (p) => p.put(key, encode({ ...info, refreshedAt: Date.now() })), { discard: true })
+    .pipe(Effect.ignore, Effect.repeat(Schedule.spaced(refreshEvery)), Effect.delay(refreshEvery), Effect.forkScoped)
+})
+
+/** `enigma unlock`: removes stale locks, or with `all` every lock. Returns what it removed. */
+export const removeLocks = Effect.fn("Lock.remove")(function*(
+  providers: ReadonlyArray<StorageProvider>,
+  all: boolean
+) {
+  const removed: Array<string> = []
+  for (const l of yield* listLocks(providers)) {
+    if (all || !l.info || isStale(l.info, Date.now())) {
+      yield* l.provider.delete(l.key)
+      removed.push(l.info ? describeLock(l.info) : l.key)
+    }
+  }
+  return removed
+})
+
+export type LockScope = Scope.Scope

@@ -1,0 +1,284 @@
+import * as fs from "node:fs/promises"
+import * as path from "node:path"
+import { hostname } from "node:os"
+import { randomBytes } from "node:crypto"
+import { Context, Effect, Layer, Schema, Stream } from "effect"
+import { gearFromSeed, makeChunker } from "../../domain/Chunker.ts"
+import type { BackupStats, Extent, FileEntry } from "../../domain/Events.ts"
+import { chunkStrategyOf } from "../../domain/Settings.ts"
+import { UserError } from "../../domain/Errors.ts"
+import { ChunkStore, type ChunkWriteError } from "../ChunkStore.ts"
+import { EventLog, type ManifestError } from "../manifest/EventLog.ts"
+import { Manifest } from "../manifest/Manifest.ts"
+import { Repository } from "../Repository.ts"
+import { walk, type WalkWarning } from "./Walker.ts"
+
+export interface BackupProgress {
+  readonly files: number
+  readonly bytesRead: number
+  readonly bytesDone: number
+  readonly totalHint: number
+}
+
+export interface BackupResult {
+  readonly backupId: string
+  readonly parent: string | undefined
+  readonly stats: BackupStats
+  readonly warnings: ReadonlyArray<WalkWarning>
+}
+
+/** Reading a backup source failed in a way that stops the backup (not one unreadable file). */
+export class BackupSourceError extends Schema.TaggedError<BackupSourceError>()("BackupSourceError", {
+  path: Schema.String,
+  detail: Schema.String
+}) {
+  override get message() {
+    return `${this.path}: ${this.detail}`
+  }
+}
+
+type Item =
+  | { readonly _tag: "chunk"; readonly data: Uint8Array; readonly start: number }
+  | { readonly _tag: "entry"; readonly entry: FileEntry; readonly start: number; readonly end: number; readonly reused: boolean }
+
+type Processed =
+  | { readonly _tag: "chunk"; readonly id: string; readonly start: number; readonly end: number; readonly isNew: boolean; readonly storedSize: number }
+  | { readonly _tag: "entry"; readonly entry: FileEntry; readonly start: number; readonly end: number; readonly reused: boolean }
+
+const readBlock = 1024 * 1024
+const filesPerEvent = 512
+
+/**
+ * Backs up file trees. All file contents are chunked as one concatenated stream in walk order,
+ * so small files share chunks; each file records the extents (chunk, offset, length) that hold
+ * its bytes. Files whose size, mtime, inode and ctime match the parent backup are not read: their
+ * extents are reused. The backup is listed only once BackupCommitted is in the log, which is
+ * appended after every chunk and file record is durable.
+ */
+export class Backup extends Context.Service<Backup, {
+  readonly run: (
+    paths: ReadonlyArray<string>,
+    options?: { readonly onProgress?: (p: BackupProgress) => void }
+  ) => Effect.Effect<BackupResult, UserError | BackupSourceError | ChunkWriteError | ManifestError>
+}>()("enigma/services/backup/Backup") {
+  static readonly layer = Layer.effect(Backup)(Effect.gen(function*() {
+    const repo = yield* Repository
+    const chunks = yield* ChunkStore
+    const log = yield* EventLog
+    const manifest = yield* Manifest
+    const strategy = chunkStrategyOf(repo.settings)
+    const gear = gearFromSeed(repo.ring.gearSeed)
+    const concurrency = repo.settings.enigma.upload_concurrency ?? 4
+
+    const run = Effect.fn("Backup.run")(function*(
+      paths: ReadonlyArray<string>,
+      options?: { readonly onProgress?: (p: BackupProgress) => void }
+    ) {
+      const startedAt = Date.now()
+      const roots = yield* resolveRoots(paths)
+      const host = hostname()
+      const absPaths = roots.map((r) => r.abs)
+      const parentId = yield* manifest.latestBackupFor(host, absPaths)
+      const parentFiles = parentId ? yield* manifest.fileIndex(parentId) : new Map<string, FileEntry>()
+      const backupId = randomBytes(8).toString("hex")
+      yield* log.append([{
+        _tag: "BackupStarted",
+        backupId,
+        at: startedAt,
+        host,
+        paths: absPaths,
+        ...(parentId ? { parent: parentId } : {})
+      }])
+
+      const warnings: Array<WalkWarning> = []
+      const warn = (w: WalkWarning) => {
+        warnings.push(w)
+        process.stderr.write(`warning: ${w.path}: ${w.detail}\n`)
+      }
+      const stats = { files: 0, dirs: 0, symlinks: 0, bytes: 0, bytesRead: 0, newChunks: 0, newBytes: 0, storedNewBytes: 0 }
+      let bytesDone = 0
+
+      // Producer: walk, read changed files, cut the concatenated content into chunks.
+      const items = async function*(): AsyncGenerator<Item> {
+        const chunker = makeChunker(strategy, gear)
+        let offset = 0 // bytes pushed into the chunker so far
+        let emitted = 0 // bytes of chunks emitted so far
+        function* emit(cs: Array<Uint8Array>): Generator<Item> {
+          for (const data of cs) {
+            yield { _tag: "chunk", data, start: emitted }
+            emitted += data.length
+          }
+        }
+        for await (const e of walk(roots, warn)) {
+          const base = {
+            path: e.path,
+            mode: e.stat.mode,
+            mtimeMs: e.stat.mtimeMs,
+            ino: e.stat.ino,
+            ctimeMs: e.stat.ctimeMs
+          }
+          if (e.kind === "dir") {
+            stats.dirs++
+            yield { _tag: "entry", entry: { ...base, kind: "dir", size: 0, extents: [] }, start: offset, end: offset, reused: false }
+            continue
+          }
+          if (e.kind === "symlink") {
+            let target: string
+            try {
+              target = await fs.readlink(e.abs)
+            } catch (err) {
+              warn({ path: e.abs, detail: (err as Error).message })
+              continue
+            }
+            stats.symlinks++
+            yield { _tag: "entry", entry: { ...base, kind: "symlink", size: 0, target, extents: [] }, start: offset, end: offset, reused: false }
+            continue
+          }
+          const prev = parentFiles.get(e.path)
+          if (
+            prev && prev.kind === "file" && prev.size === e.stat.size && prev.mtimeMs === e.stat.mtimeMs &&
+            prev.ino === e.stat.ino && prev.ctimeMs === e.stat.ctimeMs
+          ) {
+            stats.files++
+            stats.bytes += prev.size
+            bytesDone += prev.size
+            yield { _tag: "entry", entry: { ...base, kind: "file", size: prev.size, extents: prev.extents }, start: offset, end: offset, reused: true }
+            continue
+          }
+          // Read the file. A file that cannot be opened is a warning; the backup goes on.
+          let handle: fs.FileHandle
+          try {
+            handle = await fs.open(e.abs, "r")
+          } catch (err) {
+            warn({ path: e.abs, detail: `cannot read: ${(err as Error).message}` })
+            continue
+          }
+          const start = offset
+          try {
+            for (;;) {
+              const buf = Buffer.allocUnsafe(readBlock)
+              const { bytesRead } = await handle.read(buf, 0, readBlock, null)
+              if (bytesRead === 0) break
+              offset += bytesRead
+              stats.bytesRead += bytesRead
+              yield* emit(chunker.push(bytesRead === readBlock ? buf : buf.subarray(0, bytesRead)))
+            }
+          } catch (err) {
+            // Bytes already pushed stay in the stream; the file itself is left out of the backup.
+            warn({ path: e.abs, detail: `read failed: ${(err as Error).message}` })
+            await handle.close()
+            continue
+          }
+          await handle.close()
+          stats.files++
+          stats.bytes += offset - start
+          yield { _tag: "entry", entry: { ...base, kind: "file", size: offset - start, extents: [] }, start, end: offset, reused: false }
+        }
+        yield* emit(chunker.finish())
+      }
+
+      // Consumer: turn byte ranges into extents once the chunks covering them have ids.
+      const window: Array<{ id: string; start: number; end: number }> = []
+      let pending: Array<Extract<Processed, { _tag: "entry" }>> = []
+      let batch: Array<FileEntry> = []
+      let covered = 0
+      let lastEntryEnd = 0
+      const extentsOf = (start: number, end: number): Array<Extent> => {
+        const out: Array<Extent> = []
+        for (const c of window) {
+          if (c.end <= start) continue
+          if (c.start >= end) break
+          const s = Math.max(start, c.start)
+          const e = Math.min(end, c.end)
+          out.push([c.id, s - c.start, e - s])
+        }
+        return out
+      }
+      const flush = (force: boolean) =>
+        Effect.gen(function*() {
+          if (batch.length === 0 || (!force && batch.length < filesPerEvent)) return
+          const files = batch
+          batch = []
+          yield* log.append([{ _tag: "FilesRecorded", backupId, files }])
+        })
+      // Files complete in stream order, so the pending list only ever resolves from its front.
+      const resolveReady = () => {
+        let n = 0
+        while (n < pending.length && pending[n]!.end <= covered) {
+          const p = pending[n++]!
+          batch.push({ ...p.entry, extents: extentsOf(p.start, p.end) })
+        }
+        if (n > 0) pending = pending.slice(n)
+        // The next entry starts at or after the end of the last one seen: chunks before that are done.
+        const keepFrom = pending.length > 0 ? pending[0]!.start : lastEntryEnd
+        while (window.length > 0 && window[0]!.end <= keepFrom) window.shift()
+      }
+      const consume = (item: Processed) =>
+        Effect.gen(function*() {
+          if (item._tag === "chunk") {
+            window.push({ id: item.id, start: item.start, end: item.end })
+            covered = item.end
+            bytesDone += item.end - item.start
+            if (item.isNew) {
+              stats.newChunks++
+              stats.newBytes += item.end - item.start
+              stats.storedNewBytes += item.storedSize
+            }
+          } else {
+            lastEntryEnd = item.end
+            if (item.reused || item.start === item.end) batch.push(item.entry)
+            else pending.push(item)
+          }
+          resolveReady()
+          options?.onProgress?.({ files: stats.files, bytesRead: stats.bytesRead, bytesDone, totalHint: 0 })
+          yield* flush(false)
+        })
+
+      yield* Stream.fromAsyncIterable(items(), (e) => new BackupSourceError({ path: absPaths.join(", "), detail: String(e) })).pipe(
+        Stream.mapEffect((item): Effect.Effect<Processed, ChunkWriteError | ManifestError> =>
+          item._tag === "chunk"
+            ? chunks.store(item.data).pipe(Effect.map((r) => ({
+              _tag: "chunk" as const,
+              id: r.id,
+              start: item.start,
+              end: item.start + item.data.length,
+              isNew: r.isNew,
+              storedSize: r.storedSize
+            })))
+            : Effect.succeed(item), { concurrency }),
+        Stream.runForEach(consume)
+      )
+      if (pending.length > 0) {
+        return yield* new BackupSourceError({ path: absPaths.join(", "), detail: "internal: file ranges left without chunks" })
+      }
+      yield* flush(true)
+      const finalStats: BackupStats = { ...stats, durationMs: Date.now() - startedAt, warnings: warnings.length }
+      yield* log.append([{ _tag: "BackupCommitted", backupId, at: Date.now(), stats: finalStats }])
+      return { backupId, parent: parentId, stats: finalStats, warnings }
+    })
+
+    return Backup.of({ run })
+  }))
+}
+
+/** Absolute roots, named by their basename; two roots with one name would collide in the backup. */
+const resolveRoots = (paths: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const roots: Array<{ abs: string; name: string }> = []
+    const names = new Map<string, string>()
+    for (const p of paths) {
+      const abs = path.resolve(p)
+      const exists = yield* Effect.promise(() => fs.lstat(abs).then(() => true, () => false))
+      if (!exists) return yield* new UserError({ detail: `backup path ${p} does not exist` })
+      const name = path.basename(abs) || "root"
+      const other = names.get(name)
+      if (other !== undefined) {
+        return yield* new UserError({
+          detail: `${other} and ${abs} would both be stored as "${name}"; back them up in separate runs`
+        })
+      }
+      names.set(name, abs)
+      roots.push({ abs, name })
+    }
+    return roots
+  })

@@ -1,0 +1,594 @@
+import { Clock, Context, Effect, Layer, Redacted, Result, Schema } from "effect"
+import * as crypto from "node:crypto"
+import type { KeyObject } from "node:crypto"
+import * as fs from "node:fs/promises"
+import * as path from "node:path"
+import { KeystoreError, WrongPassphrase } from "../../domain/Errors.ts"
+import {
+  type ArgonParams,
+  checkArgonParams,
+  decodeKeyfile,
+  DEFAULT_ARGON,
+  DK_AAD,
+  encodeHeader,
+  encodeKeyfile,
+  type KemMode,
+  type KeyfileHeader,
+  keyfileMode,
+  KeystorePayloadJson,
+  type KeystorePayload,
+  NONCE_LENGTH,
+  SALT_LENGTH,
+  TAG_LENGTH
+} from "../../domain/Keystore.ts"
+
+/**
+ * The opened keystore: everything the data path needs, derived once at open.
+ *
+ * Invariants: `dataKey(id)` is defined for every id in `keyIds` (old ids stay readable after
+ * rotation); `currentKeyId` is the id new chunks are sealed with; `chunkIdKey`, `gearSeed` and
+ * `logKey` depend only on the repository master secret, so they never change across rotations or
+ * passphrase re-seals. `sealed` is the exact keyfile these values came from — upload it to every
+ * provider. The byte arrays are shared, not copied: treat them as read-only.
+ */
+export interface KeyRing {
+  readonly repositoryId: string
+  readonly kemMode: KemMode
+  readonly currentKeyId: number
+  readonly currentKey: Uint8Array
+  readonly dataKey: (id: number) => Uint8Array | undefined
+  readonly keyIds: ReadonlyArray<{ readonly id: number; readonly createdAt: string }>
+  /** HKDF(master, info "enigma-chunk-id-v1"), 32 B: keys the chunk-id hash. */
+  readonly chunkIdKey: Uint8Array
+  /** HKDF(master, info "enigma-gear-v1"), 1024 B: seeds the content-defined chunker's gear table. */
+  readonly gearSeed: Uint8Array
+  /** HKDF(master, info "enigma-log-v1"), 32 B: seals event-log segments. */
+  readonly logKey: Uint8Array
+  readonly sealed: Uint8Array
+}
+
+export interface CreateOptions {
+  readonly keyfilePath: string
+  readonly passphrase: Redacted.Redacted<string>
+  readonly kemMode: KemMode
+  /** Required for "split": where the ML-KEM decapsulation key file (PEM, 0600) is written. */
+  readonly kemKeyPath?: string | undefined
+  /** Argon2id cost; defaults to `DEFAULT_ARGON` (64 MiB, 3 passes, 4 lanes). Stored in the header. */
+  readonly argon?: ArgonParams | undefined
+}
+
+export interface OpenOptions {
+  readonly keyfilePath: string
+  readonly passphrase: Redacted.Redacted<string>
+  /** Required when the keyfile is in split mode; ignored in embedded mode. */
+  readonly kemKeyPath?: string | undefined
+}
+
+export interface Rotated {
+  readonly ring: KeyRing
+  /** The new keyfile bytes (also `ring.sealed`), to upload to every provider. */
+  readonly sealed: Uint8Array
+}
+
+export const HYBRID_INFO = "enigma-hybrid-v1"
+export const CREDENTIAL_PREFIX = "enc:"
+const CREDENTIAL_AAD = "enigma-cred-v1"
+const CREDENTIAL_SALT = 16
+/** Credential tokens are cheap to open on every run; the passphrase is the same as the keystore's. */
+const CREDENTIAL_ARGON: ArgonParams = { memory: 19456, passes: 2, parallelism: 1 }
+const KEM_ALGORITHM = "ml-kem-768"
+
+// ---------------------------------------------------------------------------------------------
+// Primitives (node:crypto). Cheap and infallible for valid inputs, so they are plain functions;
+// the only fallible steps (argon2, key import, decapsulation, GCM open) are surfaced explicitly.
+
+const randomBytes = (n: number): Uint8Array => new Uint8Array(crypto.randomBytes(n))
+const utf8 = new TextEncoder()
+const copy = (b: Uint8Array): Uint8Array => new Uint8Array(b)
+
+const hkdf = (ikm: Uint8Array, salt: Uint8Array, info: string, length: number): Uint8Array =>
+  new Uint8Array(crypto.hkdfSync("sha256", ikm, salt, info, length))
+
+const gcmSeal = (key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Uint8Array => {
+  const c = crypto.createCipheriv("aes-256-gcm", key, nonce, { authTagLength: TAG_LENGTH })
+  c.setAAD(aad)
+  return copy(Buffer.concat([c.update(plaintext), c.final(), c.getAuthTag()]))
+}
+
+/** undefined when authentication fails (wrong key or tampered bytes). */
+const gcmOpen = (key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Uint8Array | undefined => {
+  if (sealed.length < TAG_LENGTH) return undefined
+  const d = crypto.createDecipheriv("aes-256-gcm", key, nonce, { authTagLength: TAG_LENGTH })
+  d.setAAD(aad)
+  d.setAuthTag(sealed.subarray(sealed.length - TAG_LENGTH))
+  const body = d.update(sealed.subarray(0, sealed.length - TAG_LENGTH))
+  const opened = Result.try(() => copy(Buffer.concat([body, d.final()])))
+  body.fill(0) // unauthenticated (or already copied) plaintext
+  return Result.getOrUndefined(opened)
+}
+
+/** Argon2id(passphrase NFC-normalised as UTF-8, salt) → 32 B. Runs on libuv's thread pool. */
+const argon2id = (passphrase: Redacted.Redacted<string>, salt: Uint8Array, p: ArgonParams) =>
+  Effect.callback<Uint8Array, Error>((resume) => {
+    const params = {
+      message: utf8.encode(Redacted.value(passphrase).normalize("NFC")),
+      nonce: salt,
+      parallelism: p.parallelism,
+      tagLength: 32,
+      memory: p.memory,
+      passes: p.passes
+    }
+    const started = Result.try(() =>
+      crypto.argon2("argon2id", params, (err, key) =>
+        resume(err ? Effect.fail(err) : Effect.succeed(new Uint8Array(key))))
+    )
+    if (Result.isFailure(started)) {
+      const e = started.failure
+      resume(Effect.fail(e instanceof Error ? e : new Error(String(e))))
+    }
+  })
+
+/** First 16 bytes of SHA-256 over the ML-KEM public key's SPKI DER. */
+const fingerprintOf = (publicKey: KeyObject): Uint8Array =>
+  new Uint8Array(crypto.createHash("sha256").update(publicKey.export({ format: "der", type: "spki" })).digest())
+    .subarray(0, 16)
+
+const sameBytes = (a: Uint8Array, b: Uint8Array) => a.length === b.length && crypto.timingSafeEqual(a, b)
+
+/** kek = HKDF-SHA256(argonKey || kemSecret, salt, "enigma-hybrid-v1"); wipes the inputs. */
+const hybridKek = (argonKey: Uint8Array, kemSecret: Uint8Array, salt: Uint8Array): Uint8Array => {
+  const ikm = new Uint8Array(argonKey.length + kemSecret.length)
+  ikm.set(argonKey, 0)
+  ikm.set(kemSecret, argonKey.length)
+  const kek = hkdf(ikm, salt, HYBRID_INFO, 32)
+  ikm.fill(0)
+  argonKey.fill(0)
+  kemSecret.fill(0)
+  return kek
+}
+
+/** The one place the master secret turns into working keys. */
+export const deriveKeys = (master: Uint8Array) => {
+  const none = new Uint8Array(0)
+  return {
+    chunkIdKey: hkdf(master, none, "enigma-chunk-id-v1", 32),
+    gearSeed: hkdf(master, none, "enigma-gear-v1", 1024),
+    logKey: hkdf(master, none, "enigma-log-v1", 32)
+  }
+}
+
+const makeRing = (payload: KeystorePayload, sealed: Uint8Array, kemMode: KemMode): KeyRing => {
+  const keys = new Map(payload.dataKeys.map((k) => [k.id, k.key] as const))
+  return {
+    repositoryId: payload.repositoryId,
+    kemMode,
+    currentKeyId: payload.currentKeyId,
+    currentKey: keys.get(payload.currentKeyId)!, // the payload schema guarantees it exists
+    dataKey: (id) => keys.get(id),
+    keyIds: payload.dataKeys.map((k) => ({ id: k.id, createdAt: k.createdAt })),
+    ...deriveKeys(payload.master),
+    sealed
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Files
+
+const errno = (e: unknown): string | undefined =>
+  typeof e === "object" && e !== null && "code" in e ? String((e as { code: unknown }).code) : undefined
+const reasonOf = (e: unknown): string => (e instanceof Error ? e.message : String(e))
+
+/** The file's bytes, or undefined when it does not exist. */
+const readOptional = (file: string) =>
+  Effect.tryPromise({
+    try: () => fs.readFile(file).then((b): Uint8Array | undefined => new Uint8Array(b)),
+    catch: (e) => e
+  }).pipe(
+    Effect.catch((e) =>
+      errno(e) === "ENOENT"
+        ? Effect.succeed(undefined)
+        : Effect.fail(new KeystoreError({ file, detail: `cannot read: ${reasonOf(e)}` }))
+    )
+  )
+
+const exists = (file: string) =>
+  Effect.tryPromise({ try: () => fs.lstat(file), catch: (e) => e }).pipe(
+    Effect.as(true),
+    Effect.catch((e) =>
+      errno(e) === "ENOENT"
+        ? Effect.succeed(false)
+        : Effect.fail(new KeystoreError({ file, detail: `cannot stat: ${reasonOf(e)}` }))
+    )
+  )
+
+/**
+ * Durable atomic write: temp file in the same directory (0600), fsync, then publish it under `file`
+ * and fsync the directory. `exclusive` publishes with link(2), which fails if `file` already exists,
+ * so two racing creates cannot clobber each other; otherwise rename(2) replaces the old file, and a
+ * crash leaves either the old or the new keyfile, never a partial one.
+ */
+const writeAtomic = async (file: string, bytes: Uint8Array, exclusive: boolean): Promise<void> => {
+  const dir = path.dirname(file)
+  await fs.mkdir(dir, { recursive: true, mode: 0o700 })
+  const tmp = path.join(dir, `.${path.basename(file)}.${crypto.randomBytes(6).toString("hex")}.tmp`)
+  try {
+    const fh = await fs.open(tmp, "wx", 0o600)
+    try {
+      await fh.writeFile(bytes)
+      await fh.sync()
+    } finally {
+      await fh.close()
+    }
+    if (!exclusive) {
+      await fs.rename(tmp, file)
+    } else {
+      await fs.link(tmp, file).catch(async (e: unknown) => {
+        const code = errno(e)
+        // Filesystems without hard links: fall back to check-then-rename (small race, same result).
+        if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP" && code !== "ENOSYS") throw e
+        if (await fs.lstat(file).then(() => true, () => false)) throw Object.assign(new Error("exists"), { code: "EEXIST" })
+        await fs.rename(tmp, file)
+      })
+    }
+  } finally {
+    await fs.rm(tmp, { force: true })
+  }
+  const d = await fs.open(dir, "r").catch(() => undefined)
+  if (d !== undefined) await d.sync().catch(() => undefined).finally(() => d.close())
+}
+
+const write = (file: string, bytes: Uint8Array, exclusive: boolean, what: string) =>
+  Effect.tryPromise({
+    try: () => writeAtomic(file, bytes, exclusive),
+    catch: (e) =>
+      new KeystoreError({
+        file,
+        detail: errno(e) === "EEXIST" ? `${what} already exists; refusing to overwrite it` : `cannot write: ${reasonOf(e)}`
+      })
+  })
+
+const readKemKey = Effect.fnUntraced(function*(file: string) {
+  const bytes = yield* readOptional(file)
+  if (bytes === undefined) {
+    return yield* new KeystoreError({ file, detail: "ML-KEM key file does not exist" })
+  }
+  const text = new TextDecoder().decode(bytes.subarray(0, 64))
+  const key = Result.try(() =>
+    text.trimStart().startsWith("-----BEGIN")
+      ? crypto.createPrivateKey(new TextDecoder().decode(bytes))
+      : crypto.createPrivateKey({ key: Buffer.from(bytes), format: "der", type: "pkcs8" })
+  )
+  if (Result.isFailure(key) || key.success.asymmetricKeyType !== KEM_ALGORITHM) {
+    return yield* new KeystoreError({
+      file,
+      detail: "not an ML-KEM-768 private key file (PKCS#8, PEM or DER)"
+    })
+  }
+  return key.success
+})
+
+// ---------------------------------------------------------------------------------------------
+// Seal / open
+
+interface Opened {
+  readonly ring: KeyRing
+  readonly payload: KeystorePayload
+  readonly header: KeyfileHeader
+  readonly privateKey: KeyObject
+}
+
+const seal = Effect.fnUntraced(function*(
+  payload: KeystorePayload,
+  kem: { readonly publicKey: KeyObject; readonly privateKey: KeyObject },
+  mode: KemMode,
+  argon: ArgonParams,
+  passphrase: Redacted.Redacted<string>,
+  file: string
+) {
+  const salt = randomBytes(SALT_LENGTH)
+  const argonKey = yield* argon2id(passphrase, salt, argon).pipe(
+    Effect.mapError((e) => new KeystoreError({ file, detail: `argon2id failed: ${e.message}` }))
+  )
+  const { sharedKey, ciphertext } = crypto.encapsulate(kem.publicKey)
+  let embedded: KeyfileHeader["embedded"]
+  if (mode === "embedded") {
+    const dkNonce = randomBytes(NONCE_LENGTH)
+    const der = kem.privateKey.export({ format: "der", type: "pkcs8" })
+    embedded = { dkNonce, dkSealed: gcmSeal(argonKey, dkNonce, der, utf8.encode(DK_AAD)) }
+    der.fill(0)
+  }
+  const plaintext = utf8.encode(yield* Schema.encodeEffect(KeystorePayloadJson)(payload).pipe(Effect.orDie))
+  const header: KeyfileHeader = {
+    version: 1,
+    argon,
+    salt,
+    kemCiphertext: new Uint8Array(ciphertext),
+    ekFingerprint: fingerprintOf(kem.publicKey),
+    sealedLength: plaintext.length + TAG_LENGTH,
+    embedded
+  }
+  const kek = hybridKek(argonKey, sharedKey, salt)
+  const nonce = randomBytes(NONCE_LENGTH)
+  const sealed = gcmSeal(kek, nonce, plaintext, encodeHeader(header))
+  plaintext.fill(0)
+  kek.fill(0)
+  return encodeKeyfile(header, nonce, sealed)
+})
+
+const openSealed = Effect.fnUntraced(function*(
+  bytes: Uint8Array,
+  passphrase: Redacted.Redacted<string>,
+  kemKeyPath: string | undefined,
+  file: string
+) {
+  const decoded = decodeKeyfile(bytes)
+  if (Result.isFailure(decoded)) return yield* new KeystoreError({ file, detail: decoded.failure })
+  const { header, headerBytes, nonce, sealed } = decoded.success
+  const mode = keyfileMode(header)
+  const argonFailed = (e: Error) => new KeystoreError({ file, detail: `argon2id failed: ${e.message}` })
+
+  let privateKey: KeyObject
+  let argonKey: Uint8Array
+  if (header.embedded === undefined) {
+    // Split: check the key file before paying for Argon2id, so a wrong file is reported at once.
+    if (kemKeyPath === undefined) {
+      return yield* new KeystoreError({
+        file,
+        detail: "this keystore keeps its ML-KEM decapsulation key in a separate key file (split mode); " +
+          "pass the path of that file, written when the repository was created"
+      })
+    }
+    privateKey = yield* readKemKey(kemKeyPath)
+    if (!sameBytes(fingerprintOf(crypto.createPublicKey(privateKey)), header.ekFingerprint)) {
+      return yield* new KeystoreError({
+        file: kemKeyPath,
+        detail: `ML-KEM key file belongs to another repository (it does not match keystore ${file})`
+      })
+    }
+    argonKey = yield* argon2id(passphrase, header.salt, header.argon).pipe(Effect.mapError(argonFailed))
+  } else {
+    argonKey = yield* argon2id(passphrase, header.salt, header.argon).pipe(Effect.mapError(argonFailed))
+    const der = gcmOpen(argonKey, header.embedded.dkNonce, header.embedded.dkSealed, utf8.encode(DK_AAD))
+    if (der === undefined) return yield* new WrongPassphrase({ keyfile: file })
+    const imported = Result.try(() =>
+      crypto.createPrivateKey({ key: Buffer.from(der), format: "der", type: "pkcs8" })
+    )
+    der.fill(0)
+    if (
+      Result.isFailure(imported) || imported.success.asymmetricKeyType !== KEM_ALGORITHM ||
+      !sameBytes(fingerprintOf(crypto.createPublicKey(imported.success)), header.ekFingerprint)
+    ) {
+      return yield* new KeystoreError({ file, detail: "damaged keyfile: the embedded ML-KEM key is invalid" })
+    }
+    privateKey = imported.success
+  }
+
+  const shared = Result.try(() => crypto.decapsulate(privateKey, header.kemCiphertext))
+  if (Result.isFailure(shared)) {
+    return yield* new KeystoreError({ file, detail: "damaged header: the KEM ciphertext is invalid" })
+  }
+  const kek = hybridKek(argonKey, shared.success, header.salt)
+  const plaintext = gcmOpen(kek, nonce, sealed, headerBytes)
+  kek.fill(0)
+  if (plaintext === undefined) {
+    if (mode === "embedded") {
+      // The embedded key opened, so the passphrase is right: the header or payload is damaged.
+      return yield* new KeystoreError({
+        file,
+        detail: "damaged keyfile: the passphrase is right but the sealed keystore fails authentication"
+      })
+    }
+    return yield* new WrongPassphrase({ keyfile: `${file} (or wrong ML-KEM key file ${kemKeyPath})` })
+  }
+  const payload = yield* Schema.decodeUnknownEffect(KeystorePayloadJson)(new TextDecoder().decode(plaintext)).pipe(
+    Effect.mapError((e) => new KeystoreError({ file, detail: `damaged payload: ${e.message}` }))
+  )
+  const opened: Opened = { ring: makeRing(payload, copy(bytes), mode), payload, header, privateKey }
+  return opened
+})
+
+// ---------------------------------------------------------------------------------------------
+// Service methods
+
+const nowIso = Effect.map(Clock.currentTimeMillis, (ms) => new Date(ms).toISOString())
+
+const create = Effect.fn("Keys.create")(function*(opts: CreateOptions) {
+  const file = opts.keyfilePath
+  const argon = opts.argon ?? DEFAULT_ARGON
+  const badArgon = checkArgonParams(argon)
+  if (badArgon !== undefined) return yield* new KeystoreError({ file, detail: badArgon })
+  if (Redacted.value(opts.passphrase).length === 0) {
+    return yield* new KeystoreError({ file, detail: "refusing to create a keystore with an empty passphrase" })
+  }
+  const kemKeyPath = opts.kemMode === "split" ? opts.kemKeyPath : undefined
+  if (opts.kemMode === "split") {
+    if (kemKeyPath === undefined) {
+      return yield* new KeystoreError({ file, detail: "split mode needs a path for the ML-KEM key file" })
+    }
+    if (path.resolve(kemKeyPath) === path.resolve(file)) {
+      return yield* new KeystoreError({ file, detail: "the ML-KEM key file must be a different file" })
+    }
+    if (yield* exists(kemKeyPath)) {
+      return yield* new KeystoreError({
+        file: kemKeyPath,
+        detail: "ML-KEM key file already exists; refusing to overwrite it"
+      })
+    }
+  }
+  if (yield* exists(file)) {
+    return yield* new KeystoreError({ file, detail: "keystore already exists; refusing to overwrite it" })
+  }
+
+  const kem = crypto.generateKeyPairSync(KEM_ALGORITHM)
+  const payload: KeystorePayload = {
+    version: 1,
+    repositoryId: crypto.randomBytes(16).toString("hex"),
+    master: randomBytes(32),
+    dataKeys: [{ id: 1, key: randomBytes(32), createdAt: yield* nowIso }],
+    currentKeyId: 1
+  }
+  const bytes = yield* seal(payload, kem, opts.kemMode, argon, opts.passphrase, file)
+
+  if (kemKeyPath !== undefined) {
+    const pem = kem.privateKey.export({ format: "pem", type: "pkcs8" }).toString()
+    yield* write(kemKeyPath, utf8.encode(pem), true, "ML-KEM key file")
+    // A keyfile that failed to appear must not leave an orphaned key file behind.
+    yield* write(file, bytes, true, "keystore").pipe(
+      Effect.tapError(() => Effect.promise(() => fs.rm(kemKeyPath, { force: true }).catch(() => undefined)))
+    )
+  } else {
+    yield* write(file, bytes, true, "keystore")
+  }
+  return makeRing(payload, bytes, opts.kemMode)
+})
+
+const open = Effect.fn("Keys.open")(function*(opts: OpenOptions) {
+  const bytes = yield* readOptional(opts.keyfilePath)
+  if (bytes === undefined) {
+    return yield* new KeystoreError({ file: opts.keyfilePath, detail: "keystore file does not exist" })
+  }
+  return (yield* openSealed(bytes, opts.passphrase, opts.kemKeyPath, opts.keyfilePath)).ring
+})
+
+const openBytes = Effect.fn("Keys.openBytes")(function*(
+  bytes: Uint8Array,
+  passphrase: Redacted.Redacted<string>,
+  kemKeyPath?: string,
+  source: string = "(fetched from provider)"
+) {
+  return (yield* openSealed(bytes, passphrase, kemKeyPath, source)).ring
+})
+
+const rotate = Effect.fn("Keys.rotate")(function*(
+  ring: KeyRing,
+  keyfilePath: string,
+  passphrase: Redacted.Redacted<string>,
+  kemKeyPath?: string
+) {
+  // Re-open (the file on disk if there is one, else the ring's own bytes): this checks the
+  // passphrase — rotate must not silently change it — and never drops a key someone else added.
+  const base = (yield* readOptional(keyfilePath)) ?? ring.sealed
+  const opened = yield* openSealed(base, passphrase, kemKeyPath, keyfilePath)
+  if (opened.payload.repositoryId !== ring.repositoryId) {
+    return yield* new KeystoreError({
+      file: keyfilePath,
+      detail: `belongs to repository ${opened.payload.repositoryId}, not to the open repository ${ring.repositoryId}`
+    })
+  }
+  for (const { id } of ring.keyIds) {
+    const onDisk = opened.ring.dataKey(id)
+    if (onDisk === undefined || !sameBytes(onDisk, ring.dataKey(id)!)) {
+      return yield* new KeystoreError({
+        file: keyfilePath,
+        detail: `data key ${id} differs from the open keystore; reopen the repository and retry`
+      })
+    }
+  }
+  const id = Math.max(...opened.payload.dataKeys.map((k) => k.id)) + 1
+  const payload: KeystorePayload = {
+    ...opened.payload,
+    dataKeys: [...opened.payload.dataKeys, { id, key: randomBytes(32), createdAt: yield* nowIso }],
+    currentKeyId: id
+  }
+  const mode = keyfileMode(opened.header)
+  const kem = { publicKey: crypto.createPublicKey(opened.privateKey), privateKey: opened.privateKey }
+  const bytes = yield* seal(payload, kem, mode, opened.header.argon, passphrase, keyfilePath)
+  yield* write(keyfilePath, bytes, false, "keystore")
+  const rotated: Rotated = { ring: makeRing(payload, bytes, mode), sealed: bytes }
+  return rotated
+})
+
+// ---------------------------------------------------------------------------------------------
+// Credential tokens
+
+/** True for strings produced by `encryptCredential`. */
+export const isCredentialToken = (value: string): boolean => value.startsWith(CREDENTIAL_PREFIX)
+
+/**
+ * Seals a config secret (cloud access key, SAS token…) under the repository passphrase:
+ * `"enc:" + base64url(salt 16 | nonce 12 | AES-256-GCM ciphertext+tag)`, key = Argon2id(passphrase,
+ * salt; 19 MiB, 2 passes, 1 lane), AAD "enigma-cred-v1". Needs no keystore, so `recover` can read
+ * provider credentials before it has fetched one.
+ */
+export const encryptCredential = Effect.fn("Keys.encryptCredential")(function*(
+  value: string,
+  passphrase: Redacted.Redacted<string>
+) {
+  const salt = randomBytes(CREDENTIAL_SALT)
+  const key = yield* argon2id(passphrase, salt, CREDENTIAL_ARGON).pipe(Effect.orDie)
+  const nonce = randomBytes(NONCE_LENGTH)
+  const sealed = gcmSeal(key, nonce, utf8.encode(value), utf8.encode(CREDENTIAL_AAD))
+  key.fill(0)
+  return CREDENTIAL_PREFIX + Buffer.concat([salt, nonce, sealed]).toString("base64url")
+})
+
+/**
+ * Opens a credential token. `source` names where the token came from (e.g. "config.toml
+ * providers.s3.secretKey") and becomes the `keyfile`/`file` of the error. A token that does not
+ * authenticate — wrong passphrase, or a tampered token (indistinguishable by design) — fails with
+ * `WrongPassphrase`; one that is not even shaped like a token fails with `KeystoreError`.
+ */
+export const decryptCredential = Effect.fn("Keys.decryptCredential")(function*(
+  token: string,
+  passphrase: Redacted.Redacted<string>,
+  source: string = "credential token"
+) {
+  const malformed = (why: string) => new KeystoreError({ file: source, detail: `malformed credential token: ${why}` })
+  if (!isCredentialToken(token)) return yield* malformed(`expected a value starting with "${CREDENTIAL_PREFIX}"`)
+  const body = token.slice(CREDENTIAL_PREFIX.length)
+  if (!/^[A-Za-z0-9_-]*$/.test(body)) return yield* malformed("not base64url")
+  const raw = new Uint8Array(Buffer.from(body, "base64url"))
+  if (raw.length < CREDENTIAL_SALT + NONCE_LENGTH + TAG_LENGTH) return yield* malformed("too short")
+  const salt = raw.subarray(0, CREDENTIAL_SALT)
+  const nonce = raw.subarray(CREDENTIAL_SALT, CREDENTIAL_SALT + NONCE_LENGTH)
+  const key = yield* argon2id(passphrase, salt, CREDENTIAL_ARGON).pipe(Effect.orDie)
+  const plaintext = gcmOpen(key, nonce, raw.subarray(CREDENTIAL_SALT + NONCE_LENGTH), utf8.encode(CREDENTIAL_AAD))
+  key.fill(0)
+  if (plaintext === undefined) return yield* new WrongPassphrase({ keyfile: source })
+  const text = Result.try(() => new TextDecoder("utf-8", { fatal: true }).decode(plaintext))
+  if (Result.isFailure(text)) return yield* malformed("plaintext is not UTF-8")
+  return text.success
+})
+
+// ---------------------------------------------------------------------------------------------
+
+/**
+ * The keystore service. A keyfile seals the repository master secret and data keys under
+ * kek = HKDF-SHA256(Argon2id(passphrase) || ML-KEM-768 shared secret, salt, "enigma-hybrid-v1"),
+ * re-derived on every open (the decapsulation really happens). Errors: `WrongPassphrase` when the
+ * seal does not authenticate (wrong passphrase, or a damaged/tampered header — indistinguishable);
+ * `KeystoreError` for a missing, truncated or foreign file, a missing/foreign ML-KEM key file, or a
+ * refused overwrite. Writes are atomic and durable (temp + fsync + rename/link, files 0600).
+ */
+export class Keys extends Context.Service<Keys, {
+  /** Creates a new repository keystore (refuses to overwrite one) and returns it opened. */
+  readonly create: (opts: CreateOptions) => Effect.Effect<KeyRing, KeystoreError>
+  readonly open: (opts: OpenOptions) => Effect.Effect<KeyRing, WrongPassphrase | KeystoreError>
+  /** Opens keyfile bytes fetched from a provider (recover). `source` names them in errors. */
+  readonly openBytes: (
+    bytes: Uint8Array,
+    passphrase: Redacted.Redacted<string>,
+    kemKeyPath?: string,
+    source?: string
+  ) => Effect.Effect<KeyRing, WrongPassphrase | KeystoreError>
+  /**
+   * Adds data key max+1, makes it current, re-seals (fresh salt, nonce and KEM encapsulation, same
+   * ML-KEM key pair and Argon2 cost) and atomically replaces the keyfile. Upload `sealed` everywhere.
+   */
+  readonly rotate: (
+    ring: KeyRing,
+    keyfilePath: string,
+    passphrase: Redacted.Redacted<string>,
+    kemKeyPath?: string
+  ) => Effect.Effect<Rotated, WrongPassphrase | KeystoreError>
+  readonly encryptCredential: (value: string, passphrase: Redacted.Redacted<string>) => Effect.Effect<string>
+  readonly decryptCredential: (
+    token: string,
+    passphrase: Redacted.Redacted<string>,
+    source?: string
+  ) => Effect.Effect<string, WrongPassphrase | KeystoreError>
+}>()("enigma/services/keys/Keys") {
+  static readonly layer = Layer.succeed(Keys)(
+    Keys.of({ create, open, openBytes, rotate, encryptCredential, decryptCredential })
+  )
+}

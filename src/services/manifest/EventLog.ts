@@ -1,0 +1,142 @@
+import { Context, Deferred, Effect, Layer, Queue, Schema } from "effect"
+import { SqlClient } from "effect/sql"
+import { Event } from "../../domain/Events.ts"
+import { SqliteDatabase } from "../sql/NodeSqliteClient.ts"
+import { logDdl, makeProjector, projectionDdl, projectionTables } from "./Projection.ts"
+
+/** The manifest database could not be written (disk full, damaged file…). */
+export class ManifestError extends Schema.TaggedError<ManifestError>()("ManifestError", {
+  detail: Schema.String
+}) {
+  override get message() {
+    return `manifest database: ${this.detail}`
+  }
+}
+
+export interface LoggedEvent {
+  readonly seq: number
+  readonly at: number
+  readonly event: Event
+}
+
+const encodeEvent = Schema.encodeSync(Schema.fromJsonString(Event))
+const decodeEvent = Schema.decodeSync(Schema.fromJsonString(Event))
+
+interface AppendRequest {
+  readonly events: ReadonlyArray<Event>
+  readonly done: Deferred.Deferred<number, ManifestError>
+}
+
+/**
+ * The append-only event log and its projections, in one SQLite database.
+ *
+ * Invariants: events get consecutive sequence numbers; an event and its projection updates
+ * commit in the same transaction; `append` returns only once the batch is durable. All writes
+ * go through one writer fiber that drains its mailbox into a single transaction (group commit),
+ * so concurrent appenders (upload fibers recording ChunkStored) share one fsync.
+ */
+export class EventLog extends Context.Service<EventLog, {
+  readonly append: (events: ReadonlyArray<Event>) => Effect.Effect<number, ManifestError>
+  /** Events with seq > after, in order. */
+  readonly eventsAfter: (after: number) => Effect.Effect<ReadonlyArray<LoggedEvent>>
+  readonly lastSeq: Effect.Effect<number>
+  /** Inserts events that came from elsewhere (recover), keeping their seq, and projects them. */
+  readonly import: (events: ReadonlyArray<LoggedEvent>) => Effect.Effect<void, ManifestError>
+  /** Drops every projection table and replays the whole log into fresh ones. */
+  readonly rebuildProjections: Effect.Effect<void, ManifestError>
+  readonly getMeta: (key: string) => Effect.Effect<string | undefined>
+  readonly setMeta: (key: string, value: string) => Effect.Effect<void>
+}>()("enigma/services/manifest/EventLog") {
+  static readonly layerNoDeps = Layer.effect(EventLog)(Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const { db } = yield* SqliteDatabase
+    const fail = (cause: unknown) => new ManifestError({ detail: (cause as Error)?.message ?? String(cause) })
+
+    yield* Effect.try({ try: () => db.exec(logDdl + projectionDdl), catch: fail })
+    let project = makeProjector(db)
+    const insertEvent = db.prepare("INSERT INTO events (seq, term, at, type, body) VALUES (?, 0, ?, ?, ?)")
+    const lastSeqStmt = db.prepare("SELECT COALESCE(MAX(seq), 0) AS seq FROM events")
+    const currentSeq = () => Number((lastSeqStmt.get() as { seq: number }).seq)
+
+    /** Runs `body` in one IMMEDIATE transaction (it writes at once, so take the write lock up front). */
+    const inTransaction = <A>(body: () => A) =>
+      sql.withTransaction(Effect.try({ try: body, catch: fail })).pipe(
+        Effect.provideService(SqlClient.BeginTransaction, "BEGIN IMMEDIATE"),
+        Effect.mapError((e) => (e instanceof ManifestError ? e : fail(e)))
+      )
+
+    const mailbox = yield* Queue.unbounded<AppendRequest>()
+    const writeBatch = (batch: ReadonlyArray<AppendRequest>) =>
+      Effect.gen(function*() {
+        const ends: Array<number> = []
+        const result = yield* Effect.exit(inTransaction(() => {
+          let seq = currentSeq()
+          for (const req of batch) {
+            for (const event of req.events) {
+              seq++
+              const at = "at" in event ? event.at : Date.now()
+              insertEvent.run(seq, at, event._tag, encodeEvent(event))
+              project(seq, event)
+            }
+            ends.push(seq)
+          }
+        }))
+        for (let i = 0; i < batch.length; i++) {
+          if (result._tag === "Success") yield* Deferred.succeed(batch[i]!.done, ends[i]!)
+          else yield* Deferred.failCause(batch[i]!.done, result.cause)
+        }
+      })
+    yield* Queue.takeAll(mailbox).pipe(
+      Effect.flatMap(writeBatch),
+      Effect.forever,
+      Effect.forkScoped
+    )
+
+    const append = Effect.fn("EventLog.append")(function*(events: ReadonlyArray<Event>) {
+      const done = yield* Deferred.make<number, ManifestError>()
+      yield* Queue.offer(mailbox, { events, done })
+      return yield* Deferred.await(done)
+    })
+
+    const selectAfter = db.prepare("SELECT seq, at, body FROM events WHERE seq > ? ORDER BY seq")
+    const eventsAfter = Effect.fn("EventLog.eventsAfter")(function*(after: number) {
+      const rows = selectAfter.all(after) as Array<{ seq: number; at: number; body: string }>
+      return rows.map((r) => ({ seq: Number(r.seq), at: Number(r.at), event: decodeEvent(r.body) }))
+    })
+
+    const importEvents = Effect.fn("EventLog.import")(function*(events: ReadonlyArray<LoggedEvent>) {
+      yield* inTransaction(() => {
+        for (const e of events) {
+          insertEvent.run(e.seq, e.at, e.event._tag, encodeEvent(e.event))
+          project(e.seq, e.event)
+        }
+      })
+    })
+
+    const rebuildProjections = Effect.fn("EventLog.rebuildProjections")(function*() {
+      yield* inTransaction(() => {
+        for (const t of projectionTables) db.exec(`DROP TABLE IF EXISTS ${t}`)
+        db.exec(projectionDdl)
+      })
+      // Statements prepared against the dropped tables are stale: prepare them again.
+      project = makeProjector(db)
+      const rows = selectAfter.all(0) as Array<{ seq: number; body: string }>
+      yield* inTransaction(() => {
+        for (const r of rows) project(Number(r.seq), decodeEvent(r.body))
+      })
+    })
+
+    const getMetaStmt = db.prepare("SELECT value FROM meta WHERE key = ?")
+    const setMetaStmt = db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)")
+
+    return EventLog.of({
+      append,
+      eventsAfter,
+      lastSeq: Effect.sync(currentSeq),
+      import: importEvents,
+      rebuildProjections: rebuildProjections(),
+      getMeta: (key) => Effect.sync(() => (getMetaStmt.get(key) as { value: string } | undefined)?.value),
+      setMeta: (key, value) => Effect.sync(() => void setMetaStmt.run(key, value))
+    })
+  }))
+}

@@ -1,0 +1,175 @@
+import { Context, Effect, Layer } from "effect"
+import { SqlClient } from "effect/sql"
+import type { BackupStats, Extent, FileEntry } from "../../domain/Events.ts"
+import { NotFound, UserError } from "../../domain/Errors.ts"
+
+export interface BackupRow {
+  readonly id: string
+  readonly status: "running" | "committed" | "abandoned"
+  readonly startedAt: number
+  readonly committedAt: number | undefined
+  readonly host: string
+  readonly paths: ReadonlyArray<string>
+  readonly parent: string | undefined
+  readonly stats: BackupStats | undefined
+}
+
+export interface RepositoryTotals {
+  readonly chunks: number
+  readonly storedBytes: number
+  readonly uniqueBytes: number
+  readonly logicalBytes: number
+  readonly backups: number
+}
+
+interface RawBackup {
+  id: string
+  status: BackupRow["status"]
+  started_at: number
+  committed_at: number | null
+  host: string
+  paths: string
+  parent: string | null
+  stats: string | null
+}
+interface RawFile {
+  path: string
+  kind: FileEntry["kind"]
+  mode: number
+  mtime_ms: number
+  size: number
+  ino: number
+  ctime_ms: number
+  target: string | null
+  extents: string
+}
+
+const toBackup = (r: RawBackup): BackupRow => ({
+  id: r.id,
+  status: r.status,
+  startedAt: Number(r.started_at),
+  committedAt: r.committed_at === null ? undefined : Number(r.committed_at),
+  host: r.host,
+  paths: JSON.parse(r.paths),
+  parent: r.parent ?? undefined,
+  stats: r.stats ? JSON.parse(r.stats) : undefined
+})
+const toFile = (r: RawFile): FileEntry => ({
+  path: r.path,
+  kind: r.kind,
+  mode: Number(r.mode),
+  mtimeMs: Number(r.mtime_ms),
+  size: Number(r.size),
+  ino: Number(r.ino),
+  ctimeMs: Number(r.ctime_ms),
+  ...(r.target !== null ? { target: r.target } : {}),
+  extents: JSON.parse(r.extents) as Array<Extent>
+})
+
+/**
+ * Read-only queries over the projections (through effect/sql). Writes happen only by appending
+ * events to the EventLog.
+ */
+export class Manifest extends Context.Service<Manifest, {
+  readonly backups: (status?: BackupRow["status"]) => Effect.Effect<ReadonlyArray<BackupRow>>
+  /** Resolves a full id or a unique prefix (≥ 4 chars) of a committed backup. */
+  readonly resolveBackup: (idOrPrefix: string) => Effect.Effect<BackupRow, NotFound | UserError>
+  readonly latestBackupFor: (host: string, paths: ReadonlyArray<string>) => Effect.Effect<string | undefined>
+  readonly files: (backupId: string) => Effect.Effect<ReadonlyArray<FileEntry>>
+  readonly fileIndex: (backupId: string) => Effect.Effect<Map<string, FileEntry>>
+  readonly chunksOf: (backupId: string) => Effect.Effect<ReadonlyArray<string>>
+  readonly unreferencedChunks: Effect.Effect<ReadonlyArray<{ id: string; storedSize: number }>>
+  readonly allChunkIds: Effect.Effect<ReadonlySet<string>>
+  readonly totals: Effect.Effect<RepositoryTotals>
+  readonly chunksByProvider: Effect.Effect<ReadonlyArray<{ provider: string; chunks: number; bytes: number }>>
+}>()("enigma/services/manifest/Manifest") {
+  static readonly layer = Layer.effect(Manifest)(Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const q = <A>(eff: Effect.Effect<ReadonlyArray<unknown>, unknown>) =>
+      Effect.orDie(eff) as Effect.Effect<ReadonlyArray<A>>
+
+    const backups = Effect.fn("Manifest.backups")(function*(status?: BackupRow["status"]) {
+      const rows = status
+        ? yield* q<RawBackup>(sql`SELECT * FROM backups WHERE status = ${status} ORDER BY started_at, id`)
+        : yield* q<RawBackup>(sql`SELECT * FROM backups ORDER BY started_at, id`)
+      return rows.map(toBackup)
+    })
+
+    const resolveBackup = Effect.fn("Manifest.resolveBackup")(function*(idOrPrefix: string) {
+      if (!/^[0-9a-f]{4,}$/.test(idOrPrefix)) {
+        return yield* new UserError({ detail: `"${idOrPrefix}" is not a backup id (hex, at least 4 characters); see \`enigma list\`` })
+      }
+      const rows = yield* q<RawBackup>(
+        sql`SELECT * FROM backups WHERE status = 'committed' AND substr(id, 1, ${idOrPrefix.length}) = ${idOrPrefix}`
+      )
+      if (rows.length === 0) return yield* new NotFound({ what: `backup ${idOrPrefix}`, hint: "see `enigma list` for the backups in this repository" })
+      if (rows.length > 1) return yield* new UserError({ detail: `backup id prefix ${idOrPrefix} is ambiguous; give more characters` })
+      return toBackup(rows[0]!)
+    })
+
+    const latestBackupFor = Effect.fn("Manifest.latestBackupFor")(function*(host: string, paths: ReadonlyArray<string>) {
+      const key = JSON.stringify(paths)
+      const rows = yield* q<{ id: string }>(sql`SELECT id FROM backups
+        WHERE status = 'committed' AND host = ${host} AND paths = ${key} ORDER BY started_at DESC, id DESC LIMIT 1`)
+      return rows[0]?.id
+    })
+
+    const files = Effect.fn("Manifest.files")(function*(backupId: string) {
+      const rows = yield* q<RawFile>(sql`SELECT path, kind, mode, mtime_ms, size, ino, ctime_ms, target, extents
+        FROM files WHERE backup_id = ${backupId} ORDER BY path`)
+      return rows.map(toFile)
+    })
+
+    const fileIndex = Effect.fn("Manifest.fileIndex")(function*(backupId: string) {
+      const m = new Map<string, FileEntry>()
+      for (const f of yield* files(backupId)) m.set(f.path, f)
+      return m
+    })
+
+    const chunksOf = Effect.fn("Manifest.chunksOf")(function*(backupId: string) {
+      const rows = yield* q<{ chunk_id: string }>(sql`SELECT chunk_id FROM backup_chunks WHERE backup_id = ${backupId}`)
+      return rows.map((r) => r.chunk_id)
+    })
+
+    const unreferencedChunks = q<{ id: string; stored_size: number }>(
+      sql`SELECT id, stored_size FROM chunks WHERE refcount <= 0 ORDER BY id`
+    ).pipe(Effect.map((rows) => rows.map((r) => ({ id: r.id, storedSize: Number(r.stored_size) }))))
+
+    const allChunkIds = q<{ id: string }>(sql`SELECT id FROM chunks`).pipe(
+      Effect.map((rows) => new Set(rows.map((r) => r.id)))
+    )
+
+    const totals = Effect.gen(function*() {
+      const [c] = yield* q<{ n: number; stored: number; uniq: number }>(
+        sql`SELECT COUNT(*) AS n, COALESCE(SUM(stored_size), 0) AS stored, COALESCE(SUM(size), 0) AS uniq FROM chunks`
+      )
+      const [b] = yield* q<{ n: number; logical: number }>(sql`SELECT COUNT(*) AS n,
+        COALESCE(SUM(json_extract(stats, '$.bytes')), 0) AS logical FROM backups WHERE status = 'committed'`)
+      return {
+        chunks: Number(c!.n),
+        storedBytes: Number(c!.stored),
+        uniqueBytes: Number(c!.uniq),
+        logicalBytes: Number(b!.logical),
+        backups: Number(b!.n)
+      }
+    })
+
+    const chunksByProvider = q<{ provider: string; n: number; bytes: number }>(sql`SELECT p.value AS provider,
+      COUNT(*) AS n, SUM(c.stored_size) AS bytes FROM chunks c, json_each(c.placement) p GROUP BY p.value`).pipe(
+      Effect.map((rows) => rows.map((r) => ({ provider: r.provider, chunks: Number(r.n), bytes: Number(r.bytes) })))
+    )
+
+    return Manifest.of({
+      backups,
+      resolveBackup,
+      latestBackupFor,
+      files,
+      fileIndex,
+      chunksOf,
+      unreferencedChunks,
+      allChunkIds,
+      totals,
+      chunksByProvider
+    })
+  }))
+}

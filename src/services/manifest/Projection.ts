@@ -1,0 +1,170 @@
+import type { DatabaseSync, StatementSync } from "node:sqlite"
+import type { Event } from "../../domain/Events.ts"
+
+/**
+ * The query tables are projections of the event log. `projectionDdl` creates them, `Projector`
+ * applies one event (inside the caller's transaction). Replaying every event into empty tables
+ * yields the same tables — `EventLog.rebuildProjections` relies on it and a test checks it.
+ *
+ * Everything here is a function of the event (and earlier events): no clock, no randomness.
+ */
+
+export const logDdl = `
+CREATE TABLE IF NOT EXISTS events (
+  seq INTEGER PRIMARY KEY,
+  term INTEGER NOT NULL DEFAULT 0,
+  at INTEGER NOT NULL,
+  type TEXT NOT NULL,
+  body TEXT NOT NULL
+);
+-- Local bookkeeping, not a projection: e.g. how far the log has been sealed into segments.
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+`
+
+export const projectionTables = ["backups", "files", "backup_chunks", "chunks", "logs"] as const
+
+export const projectionDdl = `
+CREATE TABLE IF NOT EXISTS backups (
+  id TEXT PRIMARY KEY,
+  status TEXT NOT NULL,            -- running | committed | abandoned
+  started_at INTEGER NOT NULL,
+  committed_at INTEGER,
+  host TEXT NOT NULL,
+  paths TEXT NOT NULL,             -- JSON array of the absolute paths backed up
+  parent TEXT,
+  stats TEXT                       -- JSON BackupStats, once committed
+);
+CREATE TABLE IF NOT EXISTS files (
+  backup_id TEXT NOT NULL,
+  path TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  mode INTEGER NOT NULL,
+  mtime_ms REAL NOT NULL,
+  size INTEGER NOT NULL,
+  ino INTEGER NOT NULL,
+  ctime_ms REAL NOT NULL,
+  target TEXT,
+  extents TEXT NOT NULL,           -- JSON [[chunk id, offset, length], …]
+  PRIMARY KEY (backup_id, path)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS backup_chunks (
+  backup_id TEXT NOT NULL,
+  chunk_id TEXT NOT NULL,
+  PRIMARY KEY (backup_id, chunk_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS backup_chunks_by_chunk ON backup_chunks (chunk_id);
+CREATE TABLE IF NOT EXISTS chunks (
+  id TEXT PRIMARY KEY,
+  size INTEGER NOT NULL,
+  stored_size INTEGER NOT NULL,
+  compressed INTEGER NOT NULL,
+  key_id INTEGER NOT NULL,
+  placement TEXT NOT NULL,         -- JSON array of provider names, in read order
+  refcount INTEGER NOT NULL        -- committed backups (later: streams, objects) referencing it
+);
+CREATE TABLE IF NOT EXISTS logs (
+  seq INTEGER PRIMARY KEY,
+  at INTEGER NOT NULL,
+  backup_id TEXT,
+  message TEXT NOT NULL
+);
+`
+
+/** Prepared statements for applying events; build once per connection. */
+export const makeProjector = (db: DatabaseSync) => {
+  const s = (sql: string): StatementSync => db.prepare(sql)
+  const insertLog = s("INSERT INTO logs (seq, at, backup_id, message) VALUES (?, ?, ?, ?)")
+  const upsertChunk = s(`INSERT INTO chunks (id, size, stored_size, compressed, key_id, placement, refcount)
+    VALUES (?, ?, ?, ?, ?, ?, 0)
+    ON CONFLICT (id) DO UPDATE SET size = excluded.size, stored_size = excluded.stored_size,
+      compressed = excluded.compressed, key_id = excluded.key_id, placement = excluded.placement`)
+  const deleteChunk = s("DELETE FROM chunks WHERE id = ?")
+  const insertBackup = s(
+    "INSERT INTO backups (id, status, started_at, host, paths, parent) VALUES (?, 'running', ?, ?, ?, ?)"
+  )
+  const insertFile = s(`INSERT OR REPLACE INTO files
+    (backup_id, path, kind, mode, mtime_ms, size, ino, ctime_ms, target, extents) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+  const insertBackupChunk = s("INSERT OR IGNORE INTO backup_chunks (backup_id, chunk_id) VALUES (?, ?)")
+  const commitBackup = s("UPDATE backups SET status = 'committed', committed_at = ?, stats = ? WHERE id = ?")
+  const addRefs = s(
+    "UPDATE chunks SET refcount = refcount + ? WHERE id IN (SELECT chunk_id FROM backup_chunks WHERE backup_id = ?)"
+  )
+  const statusOf = s("SELECT status FROM backups WHERE id = ?")
+  const setStatus = s("UPDATE backups SET status = ? WHERE id = ?")
+  const deleteFiles = s("DELETE FROM files WHERE backup_id = ?")
+  const deleteBackupChunks = s("DELETE FROM backup_chunks WHERE backup_id = ?")
+  const deleteBackup = s("DELETE FROM backups WHERE id = ?")
+
+  const dropBackupContents = (id: string) => {
+    deleteFiles.run(id)
+    deleteBackupChunks.run(id)
+  }
+
+  return (seq: number, event: Event): void => {
+    switch (event._tag) {
+      case "RepositoryInitialized":
+        insertLog.run(seq, event.at, null, `repository ${event.repositoryId} initialized`)
+        return
+      case "KeyRotated":
+        insertLog.run(seq, event.at, null, `key ${event.keyId} added and made current`)
+        return
+      case "ChunkStored":
+        upsertChunk.run(
+          event.id,
+          event.size,
+          event.storedSize,
+          event.compressed ? 1 : 0,
+          event.keyId,
+          JSON.stringify(event.placement)
+        )
+        return
+      case "ChunkDeleted":
+        deleteChunk.run(event.id)
+        return
+      case "BackupStarted":
+        insertBackup.run(event.backupId, event.at, event.host, JSON.stringify(event.paths), event.parent ?? null)
+        insertLog.run(seq, event.at, event.backupId, `backup started: ${event.paths.join(", ")}`)
+        return
+      case "FilesRecorded":
+        for (const f of event.files) {
+          insertFile.run(
+            event.backupId,
+            f.path,
+            f.kind,
+            f.mode,
+            f.mtimeMs,
+            f.size,
+            f.ino,
+            f.ctimeMs,
+            f.target ?? null,
+            JSON.stringify(f.extents)
+          )
+          for (const e of f.extents) insertBackupChunk.run(event.backupId, e[0])
+        }
+        return
+      case "BackupCommitted":
+        commitBackup.run(event.at, JSON.stringify(event.stats), event.backupId)
+        addRefs.run(1, event.backupId)
+        insertLog.run(
+          seq,
+          event.at,
+          event.backupId,
+          `backup committed: ${event.stats.files} files, ${event.stats.bytes} bytes, ${event.stats.newBytes} new bytes`
+        )
+        return
+      case "BackupAbandoned":
+        setStatus.run("abandoned", event.backupId)
+        dropBackupContents(event.backupId)
+        insertLog.run(seq, event.at, event.backupId, "incomplete backup abandoned")
+        return
+      case "BackupForgotten": {
+        const row = statusOf.get(event.backupId) as { status: string } | undefined
+        if (row?.status === "committed") addRefs.run(-1, event.backupId)
+        dropBackupContents(event.backupId)
+        deleteBackup.run(event.backupId)
+        insertLog.run(seq, event.at, event.backupId, "backup forgotten")
+        return
+      }
+    }
+  }
+}

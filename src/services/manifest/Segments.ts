@@ -1,0 +1,124 @@
+import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto"
+import { zstdCompressSync, zstdDecompressSync } from "node:zlib"
+import { Effect, Schema, Stream } from "effect"
+import * as Envelope from "../../domain/Envelope.ts"
+import { Event } from "../../domain/Events.ts"
+import { Keys, type StorageError, type StorageProvider } from "../storage/StorageProvider.ts"
+import type { EventLog, LoggedEvent, ManifestError } from "./EventLog.ts"
+
+/**
+ * Sealed log segments: every event appended since the last seal, as zstd-compressed JSON lines
+ * encrypted (AES-256-GCM, the envelope layout, AAD = purpose + object key) under the log key,
+ * written to every provider as `log/<first>-<last>`. Together with the keystore they let
+ * `recover` rebuild the manifest from the providers alone. Object keys show only sequence
+ * numbers; file names and sizes are inside the ciphertext.
+ */
+const SegmentLine = Schema.Struct({ seq: Schema.Number, at: Schema.Number, event: Event })
+const encodeLine = Schema.encodeSync(Schema.fromJsonString(SegmentLine))
+const decodeLine = Schema.decodeUnknownSync(Schema.fromJsonString(SegmentLine))
+
+export class SegmentError extends Schema.TaggedError<SegmentError>()("SegmentError", {
+  key: Schema.String,
+  detail: Schema.String
+}) {
+  override get message() {
+    return `log segment ${this.key}: ${this.detail}`
+  }
+}
+
+const purpose = "enigma-log-segment-v1"
+
+export const sealSegment = (key: string, logKey: Uint8Array, events: ReadonlyArray<LoggedEvent>): Uint8Array => {
+  const body = zstdCompressSync(Buffer.from(events.map((e) => encodeLine(e)).join("\n"), "utf8"))
+  const nonce = randomBytes(12)
+  const c = createCipheriv("aes-256-gcm", logKey, nonce)
+  c.setAAD(Envelope.sealAad(purpose, key, 0))
+  const ct = Buffer.concat([c.update(body), c.final()])
+  return Buffer.concat([Envelope.encodeHeader(0, 0, nonce), ct, c.getAuthTag()])
+}
+
+export const openSegment = (key: string, logKey: Uint8Array, bytes: Uint8Array): ReadonlyArray<LoggedEvent> | string => {
+  const header = Envelope.decodeHeader(bytes)
+  if (typeof header === "string") return header
+  try {
+    const d = createDecipheriv("aes-256-gcm", logKey, header.nonce)
+    d.setAAD(Envelope.sealAad(purpose, key, header.flags))
+    d.setAuthTag(bytes.subarray(bytes.length - Envelope.tagLength))
+    const body = Buffer.concat([d.update(bytes.subarray(Envelope.headerLength, bytes.length - Envelope.tagLength)), d.final()])
+    const text = zstdDecompressSync(body).toString("utf8")
+    return text.length === 0 ? [] : text.split("\n").map((l) => decodeLine(l))
+  } catch (e) {
+    return `cannot open: ${(e as Error).message.includes("authenticate") ? "authentication failed (wrong key or tampered)" : (e as Error).message}`
+  }
+}
+
+const sealedKey = "sealed_through"
+
+/** Seals everything appended since the last seal and uploads it to every provider. */
+export const sealPending = Effect.fn("Segments.sealPending")(function*(
+  log: EventLog["Service"],
+  providers: ReadonlyArray<StorageProvider>,
+  logKey: Uint8Array
+) {
+  const sealed = Number((yield* log.getMeta(sealedKey)) ?? "0")
+  const events = yield* log.eventsAfter(sealed)
+  if (events.length === 0) return 0
+  const first = events[0]!.seq
+  const last = events[events.length - 1]!.seq
+  const key = Keys.segment(first, last)
+  const bytes = sealSegment(key, logKey, events)
+  yield* Effect.forEach(providers, (p) => p.put(key, bytes), { concurrency: "unbounded", discard: true })
+  yield* log.setMeta(sealedKey, String(last))
+  return events.length
+})
+
+/**
+ * Reads every segment from the first provider that has any and returns the events in order,
+ * de-duplicated by seq (a crash between upload and bookkeeping can leave overlapping segments).
+ */
+export const readAllSegments = Effect.fn("Segments.readAll")(function*(
+  providers: ReadonlyArray<StorageProvider>,
+  logKey: Uint8Array
+) {
+  let lastError: SegmentError | StorageError | undefined
+  for (const p of providers) {
+    const keys = yield* p.list(Keys.segmentPrefix).pipe(Stream.runCollect, Effect.result)
+    if (keys._tag === "Failure") {
+      lastError = keys.failure
+      continue
+    }
+    if (keys.success.length === 0) continue
+    const sorted = [...keys.success].sort()
+    const bySeq = new Map<number, LoggedEvent>()
+    let failed = false
+    for (const key of sorted) {
+      const bytes = yield* p.get(key).pipe(Effect.result)
+      if (bytes._tag === "Failure") {
+        lastError = bytes.failure
+        failed = true
+        break
+      }
+      const events = openSegment(key, logKey, bytes.success)
+      if (typeof events === "string") {
+        lastError = new SegmentError({ key, detail: events })
+        failed = true
+        break
+      }
+      for (const e of events) bySeq.set(e.seq, e)
+    }
+    if (failed) continue
+    const events = [...bySeq.values()].sort((a, b) => a.seq - b.seq)
+    for (let i = 0; i < events.length; i++) {
+      if (events[i]!.seq !== i + 1) {
+        lastError = new SegmentError({ key: p.name, detail: `the log has a gap before event ${events[i]!.seq}` })
+        failed = true
+        break
+      }
+    }
+    if (!failed) return { provider: p.name, events }
+  }
+  if (lastError) return yield* lastError
+  return { provider: undefined, events: [] as ReadonlyArray<LoggedEvent> }
+})
+
+export type { ManifestError }

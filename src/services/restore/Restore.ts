@@ -1,0 +1,189 @@
+import * as fs from "node:fs/promises"
+import * as path from "node:path"
+import { randomBytes } from "node:crypto"
+import { Context, Deferred, Effect, Layer, Schema } from "effect"
+import type { ChunkCorrupt, NotFound } from "../../domain/Errors.ts"
+import { UserError } from "../../domain/Errors.ts"
+import type { FileEntry } from "../../domain/Events.ts"
+import { ancestors, isSafeRelativePath, matchesGlob, matchesPrefix } from "../../domain/PathFilter.ts"
+import { ChunkStore } from "../ChunkStore.ts"
+import { Manifest } from "../manifest/Manifest.ts"
+
+/** Writing to the destination failed (disk full, permissions…): names the file. */
+export class RestoreWriteError extends Schema.TaggedError<RestoreWriteError>()("RestoreWriteError", {
+  path: Schema.String,
+  detail: Schema.String
+}) {
+  override get message() {
+    return `cannot write ${this.path}: ${this.detail}`
+  }
+}
+
+export interface RestoreOptions {
+  readonly pathPrefix?: string | undefined
+  readonly glob?: string | undefined
+  readonly onProgress?: ((files: number, bytes: number) => void) | undefined
+}
+
+export interface RestoreResult {
+  readonly files: number
+  readonly dirs: number
+  readonly symlinks: number
+  readonly bytes: number
+}
+
+const cachedChunks = 16
+const fileConcurrency = 8
+
+/** Which entries of a backup a selection picks (files, dirs, symlinks), in path order. */
+export const selectEntries = (files: ReadonlyArray<FileEntry>, options: RestoreOptions) =>
+  files.filter((f) =>
+    (options.pathPrefix === undefined || matchesPrefix(f.path, options.pathPrefix)) &&
+    (options.glob === undefined || f.kind === "dir" || matchesGlob(f.path, options.glob))
+  ).filter((f, _, all) =>
+    // With a glob, keep only directories that hold a selected file.
+    options.glob === undefined || f.kind !== "dir" || all.some((o) => o.kind !== "dir" && o.path.startsWith(`${f.path}/`))
+  )
+
+/**
+ * Restores a backup (or part of it) under a destination directory. Every file is written to a
+ * temp name beside its final name and renamed into place once complete, so a crash or a full
+ * disk never leaves a partial file where a complete one was. Entries whose stored path would
+ * escape the destination are refused. Directory modes and mtimes are set last, deepest first.
+ */
+export class Restore extends Context.Service<Restore, {
+  readonly run: (
+    backupId: string,
+    dest: string,
+    options: RestoreOptions
+  ) => Effect.Effect<RestoreResult, UserError | NotFound | ChunkCorrupt | RestoreWriteError>
+}>()("enigma/services/restore/Restore") {
+  static readonly layer = Layer.effect(Restore)(Effect.gen(function*() {
+    const manifest = yield* Manifest
+    const chunks = yield* ChunkStore
+
+    const run = Effect.fn("Restore.run")(function*(backupId: string, dest: string, options: RestoreOptions) {
+      const destAbs = path.resolve(dest)
+      const destStat = yield* Effect.promise(() => fs.stat(destAbs).then((s) => s, () => undefined))
+      if (destStat && !destStat.isDirectory()) {
+        return yield* new UserError({ detail: `restore destination ${dest} exists and is not a directory; give a directory` })
+      }
+      const all = yield* manifest.files(backupId)
+      const selected = selectEntries(all, options)
+      for (const f of selected) {
+        if (!isSafeRelativePath(f.path)) {
+          return yield* new UserError({ detail: `backup entry "${f.path}" would escape the destination; refusing to restore it` })
+        }
+      }
+      const writeError = (p: string) => (e: unknown) =>
+        new RestoreWriteError({ path: p, detail: (e as { code?: string }).code === "ENOSPC" ? "disk full" : (e as Error).message })
+      yield* Effect.tryPromise({ try: () => fs.mkdir(destAbs, { recursive: true }), catch: writeError(destAbs) })
+      const destReal = yield* Effect.tryPromise({ try: () => fs.realpath(destAbs), catch: writeError(destAbs) })
+
+      // Directories first (and every ancestor a selected entry needs), outermost first.
+      const dirs = new Set<string>()
+      for (const f of selected) {
+        for (const a of ancestors(f.path)) dirs.add(a)
+        if (f.kind === "dir") dirs.add(f.path)
+      }
+      for (const d of [...dirs].sort()) {
+        const target = path.join(destReal, d)
+        yield* Effect.tryPromise({
+          try: async () => {
+            const st = await fs.lstat(target).catch(() => undefined)
+            if (st?.isSymbolicLink()) throw new Error("is a symlink in the destination; refusing to write through it")
+            if (st && !st.isDirectory()) await fs.rm(target)
+            if (!st || !st.isDirectory()) await fs.mkdir(target, { mode: 0o700 })
+          },
+          catch: writeError(target)
+        })
+      }
+
+      // Shared, bounded chunk cache: small files share chunks, so neighbours hit it.
+      const cache = new Map<string, Deferred.Deferred<Uint8Array, ChunkCorrupt>>()
+      const chunk = (id: string) =>
+        Effect.gen(function*() {
+          const hit = cache.get(id)
+          if (hit) {
+            cache.delete(id)
+            cache.set(id, hit)
+            return yield* Deferred.await(hit)
+          }
+          const d = yield* Deferred.make<Uint8Array, ChunkCorrupt>()
+          cache.set(id, d)
+          if (cache.size > cachedChunks) cache.delete(cache.keys().next().value!)
+          const r = yield* Effect.exit(chunks.load(id))
+          if (r._tag === "Failure") cache.delete(id)
+          yield* Deferred.done(d, r)
+          return yield* r
+        })
+
+      let restoredFiles = 0
+      let restoredBytes = 0
+      const files = selected.filter((f) => f.kind === "file")
+      yield* Effect.forEach(files, (f) =>
+        Effect.gen(function*() {
+          const target = path.join(destReal, f.path)
+          const tmp = path.join(path.dirname(target), `.${path.basename(target)}.enigma-${randomBytes(4).toString("hex")}`)
+          const handle = yield* Effect.tryPromise({ try: () => fs.open(tmp, "wx", 0o600), catch: writeError(target) })
+          const cleanup = Effect.promise(() => handle.close().catch(() => {}).then(() => fs.rm(tmp, { force: true })))
+          const write = Effect.gen(function*() {
+            let position = 0
+            for (const [id, offset, length] of f.extents) {
+              const plain = yield* chunk(id)
+              if (offset + length > plain.length) {
+                return yield* new UserError({ detail: `file ${f.path}: extent beyond chunk ${id}; the manifest is damaged` })
+              }
+              const slice = plain.subarray(offset, offset + length)
+              yield* Effect.tryPromise({ try: () => handle.write(slice, 0, slice.length, position), catch: writeError(target) })
+              position += length
+            }
+            yield* Effect.tryPromise({
+              try: async () => {
+                await handle.chmod(f.mode & 0o7777)
+                await handle.close()
+                await fs.utimes(tmp, f.mtimeMs / 1000, f.mtimeMs / 1000)
+                await fs.rename(tmp, target)
+              },
+              catch: writeError(target)
+            })
+            restoredFiles++
+            restoredBytes += f.size
+            options.onProgress?.(restoredFiles, restoredBytes)
+          })
+          yield* write.pipe(Effect.onError(() => cleanup))
+        }), { concurrency: fileConcurrency, discard: true })
+
+      // Symlinks after files, so no file is ever written through a restored link.
+      const links = selected.filter((f) => f.kind === "symlink")
+      for (const l of links) {
+        const target = path.join(destReal, l.path)
+        yield* Effect.tryPromise({
+          try: async () => {
+            const tmp = path.join(path.dirname(target), `.${path.basename(target)}.enigma-${randomBytes(4).toString("hex")}`)
+            await fs.symlink(l.target ?? "", tmp)
+            await fs.lutimes(tmp, l.mtimeMs / 1000, l.mtimeMs / 1000).catch(() => {})
+            await fs.rename(tmp, target)
+          },
+          catch: writeError(target)
+        })
+      }
+
+      // Directory metadata last, deepest first (writing into a directory changes its mtime).
+      const dirEntries = selected.filter((f) => f.kind === "dir").sort((a, b) => b.path.length - a.path.length)
+      for (const d of dirEntries) {
+        const target = path.join(destReal, d.path)
+        yield* Effect.tryPromise({
+          try: async () => {
+            await fs.chmod(target, d.mode & 0o7777)
+            await fs.utimes(target, d.mtimeMs / 1000, d.mtimeMs / 1000)
+          },
+          catch: writeError(target)
+        })
+      }
+      return { files: restoredFiles, dirs: dirEntries.length, symlinks: links.length, bytes: restoredBytes }
+    })
+
+    return Restore.of({ run })
+  }))
+}

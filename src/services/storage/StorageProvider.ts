@@ -1,0 +1,60 @@
+import { Effect, Schema, Stream } from "effect"
+
+/**
+ * Why a provider call failed. `NotFound` is the one callers branch on; `Transient` is the only
+ * retryable one (throttling, timeouts, 5xx); `AccessDenied` and `Fatal` need the user.
+ */
+export const StorageFailure = Schema.Literals(["NotFound", "AccessDenied", "Transient", "Fatal"])
+export type StorageFailure = typeof StorageFailure.Type
+
+export class StorageError extends Schema.TaggedError<StorageError>()("StorageError", {
+  provider: Schema.String,
+  operation: Schema.String,
+  key: Schema.String,
+  reason: StorageFailure,
+  detail: Schema.String
+}) {
+  override get message() {
+    return `provider ${this.provider}: ${this.operation} ${this.key}: ${this.detail}`
+  }
+  get isRetryable() {
+    return this.reason === "Transient"
+  }
+}
+
+/**
+ * The storage port: deliberately small and dumb (restic's Backend, kopia's Storage). Bytes in,
+ * bytes out; no crypto, retries or placement — those live above it.
+ *
+ * Contract every provider meets:
+ * - `put` is atomic: a reader sees the old object, the new one, or none — never a partial one;
+ *   when `put` succeeds the object is durable.
+ * - `get` of a missing key fails with reason `NotFound`.
+ * - `list(prefix)` streams every key that starts with `prefix`, in no particular order.
+ * - `delete` of a missing key succeeds (idempotent).
+ */
+export interface StorageProvider {
+  readonly name: string
+  readonly kind: string
+  readonly put: (key: string, body: Uint8Array) => Effect.Effect<void, StorageError>
+  readonly get: (key: string) => Effect.Effect<Uint8Array, StorageError>
+  /** Size of the object, or undefined when it does not exist. */
+  readonly head: (key: string) => Effect.Effect<number | undefined, StorageError>
+  readonly delete: (key: string) => Effect.Effect<void, StorageError>
+  readonly list: (prefix: string) => Stream.Stream<string, StorageError>
+  /** Checks that the provider is reachable and writable. */
+  readonly check: Effect.Effect<void, StorageError>
+}
+
+/** Where things live inside a provider. Only opaque ids and sequence numbers appear in keys. */
+export const Keys = {
+  keystore: "keys/keystore",
+  chunk: (id: string) => `chunks/${id.slice(0, 2)}/${id}`,
+  chunkPrefix: "chunks/",
+  chunkIdOf: (key: string) => key.slice(key.lastIndexOf("/") + 1),
+  segment: (first: number, last: number) =>
+    `log/${String(first).padStart(12, "0")}-${String(last).padStart(12, "0")}`,
+  segmentPrefix: "log/",
+  lock: (id: string) => `locks/${id}`,
+  lockPrefix: "locks/"
+} as const
