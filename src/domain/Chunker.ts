@@ -183,7 +183,7 @@ class CdcChunker implements Chunker {
       const stop = cut >= 0 ? cut : end
       len += stop - pos
       pos = stop
-      if (cut < 0 && len === max) cut = pos
+
       if (cut >= 0) {
         const pending = this.pending
         if (pending.length === 0) {

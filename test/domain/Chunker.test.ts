@@ -114,7 +114,7 @@ describe("cdcParams", () => {
 
   it("throws RangeError outside [256, 256 MiB] and for non-integers", () => {
     for (const bad of [255, 256 * MiB + 1, 0, -4096, 1000.5, Number.NaN, Number.POSITIVE_INFINITY]) {
-      assert.throws(() => cdcParams(bad), RangeError, `targetSize ${bad}`)
+      assert.throws(() => cdcParams(bad), RangeError, /CDC target size/)
     }
   })
 
@@ -148,7 +148,7 @@ describe("gearFromSeed", () => {
 
   it("is deterministic", () => {
     assert.deepStrictEqual(gearFromSeed(randomBytes(1, 1024)), gearA)
-    assert.notDeepStrictEqual(gearA, gearB)
+    assert.notDeepEqual(gearA, gearB)
   })
 })
 
@@ -284,7 +284,7 @@ describe("CDC chunker", () => {
   it("gives different boundaries with a different gear seed", () => {
     const a = chunkLengths(cdc(16 * KiB), gearA, random1M)
     const b = chunkLengths(cdc(16 * KiB), gearB, random1M)
-    assert.notDeepStrictEqual(a, b)
+    assert.notDeepEqual(a, b)
     // Not just a shifted tail: most boundary positions differ.
     const cuts = (lengths: Array<number>) => {
       const out = new Set<number>()

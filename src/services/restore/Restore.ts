@@ -33,6 +33,16 @@ export interface RestoreResult {
 }
 
 const cachedChunks = 16
+
+/** `write` may write less than asked (a filling disk does exactly that): loop until done. */
+const writeFully = async (handle: fs.FileHandle, bytes: Uint8Array, position: number) => {
+  let done = 0
+  while (done < bytes.length) {
+    const { bytesWritten } = await handle.write(bytes, done, bytes.length - done, position + done)
+    if (bytesWritten <= 0) throw Object.assign(new Error("no space left on device"), { code: "ENOSPC" })
+    done += bytesWritten
+  }
+}
 const fileConcurrency = 8
 
 /** Which entries of a backup a selection picks (files, dirs, symlinks), in path order. */
@@ -135,7 +145,7 @@ export class Restore extends Context.Service<Restore, {
                 return yield* new UserError({ detail: `file ${f.path}: extent beyond chunk ${id}; the manifest is damaged` })
               }
               const slice = plain.subarray(offset, offset + length)
-              yield* Effect.tryPromise({ try: () => handle.write(slice, 0, slice.length, position), catch: writeError(target) })
+              yield* Effect.tryPromise({ try: () => writeFully(handle, slice, position), catch: writeError(target) })
               position += length
             }
             yield* Effect.tryPromise({

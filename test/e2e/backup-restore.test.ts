@@ -1,0 +1,149 @@
+import { assert, describe, it } from "@effect/vitest"
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import * as path from "node:path"
+import { enigma, initRepo, json, makeTree, snapshotTree, tempDir } from "../support/cli.ts"
+
+describe("enigma backup → restore on the Local provider", () => {
+  it("restores a tree exactly: content, modes, mtimes, symlinks, empty dirs and files", () => {
+    const { root, g } = initRepo()
+    const src = path.join(root, "data")
+    makeTree(src)
+    const b = json(enigma([...g, "backup", src, "--json"]))
+    assert.strictEqual(b.files, 34)
+    assert.strictEqual(b.symlinks, 2)
+    const list = json(enigma([...g, "list", "--json"]))
+    assert.deepStrictEqual(list.map((x: { id: string }) => x.id), [b.backupId])
+    const dest = path.join(root, "out")
+    const r = enigma([...g, "restore", b.backupId.slice(0, 6), dest])
+    assert.strictEqual(r.code, 0, r.stderr)
+    assert.deepStrictEqual(snapshotTree(path.join(dest, "data")), snapshotTree(src))
+    // no temp files left behind
+    assert.isFalse(JSON.stringify(snapshotTree(dest)).includes(".enigma-"))
+  })
+
+  it("the second backup reads only changed files and stores only new chunks", () => {
+    const { root, g } = initRepo()
+    const src = path.join(root, "data")
+    makeTree(src)
+    const first = json(enigma([...g, "backup", src, "--json"]))
+    writeFileSync(path.join(src, "docs", "note5.txt"), "changed\n")
+    const second = json(enigma([...g, "backup", src, "--json"]))
+    assert.strictEqual(second.parent, first.backupId)
+    assert.strictEqual(second.bytesRead, "changed\n".length)
+    assert.isTrue(second.newBytes <= "changed\n".length)
+    const dest = path.join(root, "out")
+    assert.strictEqual(enigma([...g, "restore", second.backupId, dest]).code, 0)
+    assert.deepStrictEqual(snapshotTree(path.join(dest, "data")), snapshotTree(src))
+  })
+
+  it("selective restore: --path, --glob and --list", () => {
+    const { root, g } = initRepo()
+    const src = path.join(root, "data")
+    makeTree(src)
+    const { backupId } = json(enigma([...g, "backup", src, "--json"]))
+    const listed = json(enigma([...g, "restore", backupId, "--list", "--glob", "*.rs", "--json"]))
+    assert.deepStrictEqual(listed.filter((e: { kind: string }) => e.kind === "file").map((e: { path: string }) => e.path), ["data/docs/deep/er/main.rs"])
+    const dest = path.join(root, "out")
+    assert.strictEqual(enigma([...g, "restore", backupId, dest, "--path", "data/docs/deep"]).code, 0)
+    assert.deepStrictEqual(readdirSync(path.join(dest, "data")), ["docs"])
+    assert.strictEqual(readFileSync(path.join(dest, "data/docs/deep/er/main.rs"), "utf8"), "fn main() {}\n")
+    assert.isFalse(existsSync(path.join(dest, "data/docs/note1.txt")))
+  })
+
+  it("small files share chunks: 2,000 files become a handful of chunk objects", () => {
+    const { root, dir, g } = initRepo()
+    const src = path.join(root, "many")
+    mkdirSync(src)
+    for (let i = 0; i < 2000; i++) writeFileSync(path.join(src, `f${i}.txt`), `file ${i}\n`.repeat(10))
+    const b = json(enigma([...g, "backup", src, "--json"]))
+    assert.strictEqual(b.files, 2000)
+    assert.isTrue(b.newChunks <= 2, `chunks: ${b.newChunks}`)
+    const objects = readdirSync(path.join(dir, "storage", "chunks"), { recursive: true }).filter((n) => String(n).length > 60)
+    assert.strictEqual(objects.length, b.newChunks)
+  })
+
+  it("providers hold no file names and no plaintext", () => {
+    const { root, dir, g } = initRepo()
+    const src = path.join(root, "secret-project")
+    mkdirSync(src)
+    const marker = "THE-PLAINTEXT-MARKER-1234567890"
+    writeFileSync(path.join(src, "confidential-name.txt"), `${marker}\n`.repeat(100))
+    assert.strictEqual(enigma([...g, "backup", src]).code, 0)
+    const storage = path.join(dir, "storage")
+    for (const rel of readdirSync(storage, { recursive: true })) {
+      const name = String(rel)
+      assert.isFalse(/confidential|secret-project/.test(name), name)
+      const abs = path.join(storage, name)
+      if (!existsSync(abs) || !readdirSync(path.dirname(abs)).length) continue
+      try {
+        const bytes = readFileSync(abs)
+        assert.isFalse(bytes.includes(marker), `${name} contains plaintext`)
+        assert.isFalse(bytes.includes("confidential-name"), `${name} contains a file name`)
+      } catch (e) {
+        if ((e as { code?: string }).code !== "EISDIR") throw e
+      }
+    }
+  })
+
+  it("verify and restore name a corrupted or missing chunk and the files it affects", () => {
+    const { root, dir, g } = initRepo()
+    const src = path.join(root, "data")
+    makeTree(src)
+    const { backupId } = json(enigma([...g, "backup", src, "--json"]))
+    assert.strictEqual(enigma([...g, "verify", backupId, "--read-data"]).code, 0)
+    const chunkDir = path.join(dir, "storage", "chunks")
+    const chunks = readdirSync(chunkDir, { recursive: true }).map(String).filter((n) => n.length > 60)
+    const victim = path.join(chunkDir, chunks[0]!)
+    const id = path.basename(victim)
+    const bytes = readFileSync(victim)
+    bytes[bytes.length - 20] ^= 0xff
+    writeFileSync(victim, bytes)
+    // A byte flip keeps the size: only --read-data can see it.
+    assert.strictEqual(enigma([...g, "verify", backupId]).code, 0)
+    const v = enigma([...g, "verify", backupId, "--read-data"])
+    assert.strictEqual(v.code, 1)
+    assert.include(v.stdout, id)
+    assert.include(v.stdout, "authentication failed")
+    assert.match(v.stdout, /affects \d+ file/)
+    const r = enigma([...g, "restore", backupId, path.join(root, "out")])
+    assert.strictEqual(r.code, 1)
+    assert.include(r.stderr, id)
+    assert.strictEqual(r.stderr.trim().split("\n").length, 1, r.stderr)
+    rmSync(victim)
+    const missing = enigma([...g, "verify", backupId, "--json"])
+    assert.strictEqual(missing.code, 1)
+    const report = JSON.parse(missing.stdout)
+    assert.strictEqual(report.bad[0].chunk, id)
+    assert.strictEqual(report.bad[0].problem, "missing")
+    assert.isAbove(report.bad[0].files.length, 0)
+  })
+
+  it("restore keeps a complete file in place when the disk fills up, and leaves no partial file", () => {
+    const { root, g } = initRepo()
+    const src = path.join(root, "data")
+    mkdirSync(src)
+    writeFileSync(path.join(src, "small.txt"), "small\n")
+    writeFileSync(path.join(src, "big.bin"), Buffer.alloc(3 * 1024 * 1024, 7))
+    const { backupId } = json(enigma([...g, "backup", src, "--json"]))
+    const mnt = tempDir("enigma-full-")
+    const mount = enigmaMount(mnt)
+    try {
+      mkdirSync(path.join(mnt, "data"))
+      writeFileSync(path.join(mnt, "data", "big.bin"), "the old complete file\n")
+      const r = enigma([...g, "restore", backupId, mnt])
+      assert.strictEqual(r.code, 1)
+      assert.match(r.stderr, /big\.bin: disk full/)
+      assert.strictEqual(readFileSync(path.join(mnt, "data", "big.bin"), "utf8"), "the old complete file\n")
+      assert.deepStrictEqual(readdirSync(path.join(mnt, "data")).filter((n) => n.includes(".enigma-")), [])
+    } finally {
+      mount.unmount()
+    }
+  })
+})
+
+import { execFileSync } from "node:child_process"
+/** A 1 MiB tmpfs: a real full disk (the tests run as root, as CI does). */
+const enigmaMount = (dir: string) => {
+  execFileSync("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", dir])
+  return { unmount: () => execFileSync("umount", [dir]) }
+}

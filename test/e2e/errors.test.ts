@@ -1,0 +1,139 @@
+import { assert, describe, it } from "@effect/vitest"
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
+import * as path from "node:path"
+import { execFileSync } from "node:child_process"
+import { enigma, initRepo, json, makeTree, tempDir } from "../support/cli.ts"
+
+/** One line on stderr, no stack trace. */
+const oneLine = (stderr: string) => {
+  const lines = stderr.trim().split("\n")
+  assert.strictEqual(lines.length, 1, stderr)
+  assert.notInclude(stderr, "    at ")
+  return lines[0]!
+}
+
+describe("bad input gets a clear error, the right exit code, and loses nothing", () => {
+  it("wrong passphrase: exit 12, one line", () => {
+    const { g } = initRepo()
+    const r = enigma([...g, "list"], { ENIGMA_PASSPHRASE: "wrong" })
+    assert.strictEqual(r.code, 12)
+    assert.match(oneLine(r.stderr), /wrong passphrase/)
+  })
+
+  it("no repository: exit 10 with what to do", () => {
+    const dir = path.join(tempDir(), "nothing-here")
+    const r = enigma(["--config-dir", dir, "list"])
+    assert.strictEqual(r.code, 10)
+    assert.match(oneLine(r.stderr), /enigma.toml is missing; run `enigma --config-dir .* init`/)
+  })
+
+  it("no passphrase and no terminal: a clear error instead of a hang", () => {
+    const { g } = initRepo()
+    const r = enigma([...g, "list"], { ENIGMA_PASSPHRASE: undefined })
+    assert.strictEqual(r.code, 1)
+    assert.match(oneLine(r.stderr), /passphrase is required/)
+  })
+
+  it("a config with a wrong field names the field and the file; init keeps a user-written config", () => {
+    const dir = path.join(tempDir(), "repo")
+    mkdirSync(dir)
+    const file = path.join(dir, "enigma.toml")
+    writeFileSync(file, `[enigma]\ndistribution = "Random"\n[enigma.compression]\nenabled = "yes"\nlevel = 3\n`)
+    const bad = enigma(["--config-dir", dir, "init"])
+    assert.strictEqual(bad.code, 1)
+    const line = oneLine(bad.stderr)
+    assert.include(line, file)
+    assert.include(line, "enigma.distribution")
+    assert.include(line, "enigma.compression.enabled")
+    const written = `[enigma]\n[enigma.compression]\nenabled = true\nlevel = 5\n\n[[providers]]\nname = "mine"\ntype = "Local"\nbucket = "my-storage"\n`
+    writeFileSync(file, written)
+    assert.strictEqual(enigma(["--config-dir", dir, "init"]).code, 0)
+    assert.strictEqual(readFileSync(file, "utf8"), written)
+    const cfg = json(enigma(["--config-dir", dir, "config", "--json"]))
+    assert.strictEqual(cfg.providers[0].bucket, path.join(dir, "my-storage"))
+    assert.strictEqual(cfg.enigma.compression.level, 5)
+    const again = enigma(["--config-dir", dir, "init"])
+    assert.strictEqual(again.code, 1)
+    assert.match(oneLine(again.stderr), /already initialized/)
+  })
+
+  it("unparsable TOML and an unknown field are named", () => {
+    const dir = path.join(tempDir(), "repo")
+    mkdirSync(dir)
+    writeFileSync(path.join(dir, "enigma.toml"), "[enigma\n")
+    const r = enigma(["--config-dir", dir, "config"])
+    assert.strictEqual(r.code, 1)
+    assert.match(oneLine(r.stderr), /not valid TOML/)
+    writeFileSync(path.join(dir, "enigma.toml"), "[enigma]\ncompresion = 1\n")
+    const r2 = enigma(["--config-dir", dir, "config"])
+    assert.match(oneLine(r2.stderr), /enigma\.compresion/)
+  })
+
+  it("a missing or damaged keyfile is reported as such, not as a wrong passphrase", () => {
+    const { dir, g } = initRepo()
+    const keyfile = path.join(dir, "keys.enc")
+    const bytes = readFileSync(keyfile)
+    writeFileSync(keyfile, bytes.subarray(0, 40))
+    const r = enigma([...g, "list"])
+    assert.strictEqual(r.code, 1)
+    assert.match(oneLine(r.stderr), /keys\.enc/)
+    writeFileSync(keyfile, "garbage")
+    assert.match(oneLine(enigma([...g, "list"]).stderr), /not an Enigma keyfile|keys\.enc/)
+  })
+
+  it("unknown backup id, bad id, DEST that is a file", () => {
+    const { root, g } = initRepo()
+    const src = path.join(root, "data")
+    makeTree(src)
+    const { backupId } = json(enigma([...g, "backup", src, "--json"]))
+    const r = enigma([...g, "restore", "deadbeef", path.join(root, "out")])
+    assert.strictEqual(r.code, 1)
+    assert.match(oneLine(r.stderr), /backup deadbeef not found/)
+    assert.match(oneLine(enigma([...g, "verify", "../etc"]).stderr), /not a backup id/)
+    const file = path.join(root, "a-file")
+    writeFileSync(file, "keep me")
+    const d = enigma([...g, "restore", backupId, file])
+    assert.strictEqual(d.code, 1)
+    assert.match(oneLine(d.stderr), /is not a directory/)
+    assert.strictEqual(readFileSync(file, "utf8"), "keep me")
+  })
+
+  it("usage errors print help and exit 1", () => {
+    const r = enigma(["backup"])
+    assert.strictEqual(r.code, 1)
+    const r2 = enigma(["no-such-command"])
+    assert.strictEqual(r2.code, 1)
+  })
+
+  it("unreadable files and special files: warn, go on, exit 3", () => {
+    const { root, g } = initRepo()
+    const src = path.join(root, "data")
+    makeTree(src)
+    execFileSync("mkfifo", [path.join(src, "a-fifo")])
+    // /proc/self/mem opens but fails on read (EIO): an unreadable regular file even for root.
+    const r = enigma([...g, "backup", src, "/proc/self/mem", "--json"])
+    assert.strictEqual(r.code, 3, r.stderr)
+    assert.match(r.stderr, /a-fifo/)
+    assert.match(r.stderr, /mem: read failed/)
+    const out = JSON.parse(r.stdout)
+    assert.strictEqual(out.warnings, 2)
+    assert.strictEqual(out.files, 34)
+    // The backup with warnings is committed and restorable.
+    assert.strictEqual(enigma([...g, "restore", out.backupId, path.join(root, "out")]).code, 0)
+  })
+
+  it("restore refuses entries that would escape DEST (paths are checked, symlinks not followed)", () => {
+    const { root, g } = initRepo()
+    const src = path.join(root, "data")
+    mkdirSync(src)
+    writeFileSync(path.join(src, "f.txt"), "x")
+    const { backupId } = json(enigma([...g, "backup", src, "--json"]))
+    const dest = path.join(root, "out")
+    mkdirSync(dest)
+    // A symlink planted in DEST where a restored directory goes must not be written through.
+    execFileSync("ln", ["-s", root, path.join(dest, "data")])
+    const r = enigma([...g, "restore", backupId, dest])
+    assert.strictEqual(r.code, 1)
+    assert.match(oneLine(r.stderr), /symlink/)
+  })
+})

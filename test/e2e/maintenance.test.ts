@@ -1,0 +1,204 @@
+import { assert, describe, it } from "@effect/vitest"
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
+import { hostname } from "node:os"
+import * as path from "node:path"
+import { enigma, enigmaAsync, initRepo, json, makeTree, prng, snapshotTree, tempDir } from "../support/cli.ts"
+
+const chunkObjects = (dir: string) =>
+  readdirSync(path.join(dir, "storage", "chunks"), { recursive: true }).map(String).filter((n) => n.length > 60)
+
+const lockCount = (dir: string) =>
+  existsSync(path.join(dir, "storage", "locks")) ? readdirSync(path.join(dir, "storage", "locks")).length : 0
+
+const writeLock = (dir: string, pid: number, host = hostname()) => {
+  mkdirSync(path.join(dir, "storage", "locks"), { recursive: true })
+  const info = { id: "otherlock", host, pid, command: "backup", createdAt: Date.now(), refreshedAt: Date.now() }
+  writeFileSync(path.join(dir, "storage", "locks", "otherlock"), JSON.stringify(info))
+}
+
+describe("forget, gc, locks, recover, keys", () => {
+  it("forget + gc reclaim exactly the chunks no backup references; --dry-run changes nothing", () => {
+    const { root, dir, g } = initRepo()
+    const a = path.join(root, "a")
+    mkdirSync(a)
+    writeFileSync(path.join(a, "one.bin"), prng(1)(300_000))
+    const first = json(enigma([...g, "backup", a, "--json"]))
+    writeFileSync(path.join(a, "one.bin"), prng(2)(300_000))
+    const second = json(enigma([...g, "backup", a, "--json"]))
+    assert.strictEqual(chunkObjects(dir).length, 2)
+    const dry = json(enigma([...g, "forget", first.backupId, "--dry-run", "--json"]))
+    assert.deepStrictEqual(dry.removed, [first.backupId])
+    assert.strictEqual(json(enigma([...g, "list", "--json"])).length, 2)
+    assert.strictEqual(enigma([...g, "forget", first.backupId]).code, 0)
+    assert.strictEqual(json(enigma([...g, "list", "--json"])).length, 1)
+    const gcDry = json(enigma([...g, "gc", "--dry-run", "--json"]))
+    assert.strictEqual(gcDry.deletedChunks.length, 1)
+    assert.strictEqual(chunkObjects(dir).length, 2)
+    const gc = json(enigma([...g, "gc", "--json"]))
+    assert.strictEqual(gc.deletedChunks.length, 1)
+    assert.strictEqual(chunkObjects(dir).length, 1)
+    assert.strictEqual(enigma([...g, "verify", second.backupId, "--read-data"]).code, 0)
+    const out = path.join(root, "out")
+    assert.strictEqual(enigma([...g, "restore", second.backupId, out]).code, 0)
+    assert.deepStrictEqual(snapshotTree(path.join(out, "a")), snapshotTree(a))
+  })
+
+  it("forget by policy keeps what restic would", () => {
+    const { root, g } = initRepo()
+    const a = path.join(root, "a")
+    mkdirSync(a)
+    const ids: Array<string> = []
+    for (let i = 0; i < 4; i++) {
+      writeFileSync(path.join(a, "f"), String(i))
+      ids.push(json(enigma([...g, "backup", a, "--json"])).backupId)
+    }
+    const r = json(enigma([...g, "forget", "--keep-last", "2", "--json"]))
+    assert.deepStrictEqual([...r.removed].sort(), [ids[0], ids[1]].sort())
+    assert.deepStrictEqual(json(enigma([...g, "list", "--json"])).map((b: { id: string }) => b.id), [ids[2], ids[3]])
+    assert.strictEqual(enigma([...g, "forget"]).code, 1)
+  })
+
+  it("a live lock makes writers exit 11; a stale one is removed; unlock clears", () => {
+    const { root, dir, g } = initRepo()
+    const a = path.join(root, "a")
+    makeTree(a)
+    writeLock(dir, process.pid) // this test process is alive: the lock is held
+    const held = enigma([...g, "backup", a])
+    assert.strictEqual(held.code, 11)
+    assert.match(held.stderr, /locked by backup \(pid \d+/)
+    assert.strictEqual(enigma([...g, "gc"]).code, 11)
+    assert.strictEqual(enigma([...g, "list"]).code, 0) // readers are not blocked
+    writeLock(dir, 999_999_999) // no such process: stale
+    const ok = enigma([...g, "backup", a])
+    assert.strictEqual(ok.code, 0, ok.stderr)
+    assert.match(ok.stderr, /removing stale lock/)
+    writeLock(dir, process.pid, "some-other-host")
+    assert.strictEqual(enigma([...g, "backup", a]).code, 11)
+    assert.match(enigma([...g, "unlock"]).stdout, /no stale locks/)
+    assert.match(enigma([...g, "unlock", "--remove-all"]).stdout, /removed lock/)
+    assert.strictEqual(enigma([...g, "backup", a]).code, 0)
+  })
+
+  it("kill -9 during a backup: not listed, the next backup and gc work", async () => {
+    const { root, dir, g } = initRepo()
+    const big = path.join(root, "big")
+    mkdirSync(big)
+    const bytes = prng(7)
+    for (let i = 0; i < 6; i++) writeFileSync(path.join(big, `f${i}.bin`), bytes(16 * 1024 * 1024))
+    const child = enigmaAsync([...g, "backup", big])
+    // Wait until chunks are landing, then kill it hard.
+    const deadline = Date.now() + 30_000
+    while (Date.now() < deadline && (!existsSync(path.join(dir, "storage", "chunks")) || chunkObjects(dir).length < 2)) {
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    child.kill("SIGKILL")
+    await new Promise((r) => child.on("exit", r))
+    assert.deepStrictEqual(json(enigma([...g, "list", "--json"])), [])
+    const next = enigma([...g, "backup", big, "--json"])
+    assert.strictEqual(next.code, 0, next.stderr)
+    const gc = json(enigma([...g, "gc", "--json"]))
+    assert.strictEqual(gc.abandonedBackups.length, 1)
+    const { backupId } = JSON.parse(next.stdout)
+    assert.strictEqual(enigma([...g, "verify", backupId, "--read-data"]).code, 0)
+  })
+
+  it("gc concurrent with a running backup cannot delete what the backup is about to reference", async () => {
+    const { root, dir, g } = initRepo()
+    const data = path.join(root, "data")
+    mkdirSync(data)
+    const bytes = prng(11)
+    for (let i = 0; i < 4; i++) writeFileSync(path.join(data, `f${i}.bin`), bytes(16 * 1024 * 1024))
+    // Make every chunk an orphan first: back up, forget, and leave gc for later.
+    const first = json(enigma([...g, "backup", data, "--json"]))
+    assert.strictEqual(enigma([...g, "forget", first.backupId]).code, 0)
+    // Now a backup that will dedup against those orphans runs while gc tries to reclaim them.
+    const child = enigmaAsync([...g, "backup", data, "--json"])
+    let out = ""
+    child.stdout.on("data", (d) => (out += d))
+    const deadline = Date.now() + 30_000
+    while (Date.now() < deadline && lockCount(dir) === 0) {
+      await new Promise((r) => setTimeout(r, 10))
+    }
+    // Freeze the backup while it holds the lock (deterministic, no timing luck), then run gc.
+    child.kill("SIGSTOP")
+    const before = chunkObjects(dir).length
+    const gc = enigma([...g, "gc"])
+    assert.strictEqual(gc.code, 11, "gc must not run while a backup holds the writer lock")
+    assert.strictEqual(chunkObjects(dir).length, before)
+    child.kill("SIGCONT")
+    const code = await new Promise((r) => child.on("exit", r))
+    assert.strictEqual(code, 0)
+    const { backupId } = JSON.parse(out)
+    assert.strictEqual(enigma([...g, "gc"]).code, 0)
+    assert.strictEqual(enigma([...g, "verify", backupId, "--read-data"]).code, 0)
+  })
+
+  it("recover rebuilds keystore, log and projections from the providers; list and restore work", () => {
+    const { root, dir, g } = initRepo()
+    const a = path.join(root, "a")
+    makeTree(a)
+    const { backupId } = json(enigma([...g, "backup", a, "--json"]))
+    const fresh = path.join(root, "fresh")
+    mkdirSync(fresh)
+    // Only the config, naming the same provider directory.
+    const toml = readFileSync(path.join(dir, "enigma.toml"), "utf8")
+    writeFileSync(path.join(fresh, "enigma.toml"), toml.replaceAll(`${dir}/enigma.db`, `${fresh}/enigma.db`).replaceAll(`${dir}/keys.enc`, `${fresh}/keys.enc`))
+    assert.strictEqual(enigma(["--config-dir", fresh, "list"]).code, 10)
+    assert.strictEqual(enigma(["--config-dir", fresh, "recover"], { ENIGMA_PASSPHRASE: "nope" }).code, 12)
+    const rec = json(enigma(["--config-dir", fresh, "recover", "--json"]))
+    assert.strictEqual(rec.committedBackups, 1)
+    assert.deepStrictEqual(json(enigma(["--config-dir", fresh, "list", "--json"])).map((b: { id: string }) => b.id), [backupId])
+    const out = path.join(root, "out")
+    assert.strictEqual(enigma(["--config-dir", fresh, "restore", backupId, out]).code, 0)
+    assert.deepStrictEqual(snapshotTree(path.join(out, "a")), snapshotTree(a))
+    assert.strictEqual(enigma(["--config-dir", fresh, "recover"]).code, 1)
+  })
+
+  it("key rotate: new chunks use the new key, old backups stay readable; key list", () => {
+    const { root, dir, g } = initRepo()
+    const a = path.join(root, "a")
+    mkdirSync(a)
+    writeFileSync(path.join(a, "one"), prng(3)(100_000))
+    const b1 = json(enigma([...g, "backup", a, "--json"]))
+    const rot = json(enigma([...g, "key", "rotate", "--json"]))
+    assert.strictEqual(rot.currentKeyId, 2)
+    writeFileSync(path.join(a, "two"), prng(4)(100_000))
+    const b2 = json(enigma([...g, "backup", a, "--json"]))
+    const keyIds = new Set(chunkObjects(dir).map((n) => readFileSync(path.join(dir, "storage", "chunks", n)).readUInt32BE(2)))
+    assert.deepStrictEqual([...keyIds].sort(), [1, 2])
+    const keys = json(enigma([...g, "key", "list", "--json"]))
+    assert.deepStrictEqual(keys.keys.map((k: { id: number }) => k.id), [1, 2])
+    for (const b of [b1, b2]) assert.strictEqual(enigma([...g, "verify", b.backupId, "--read-data"]).code, 0)
+    // The provider's copy of the keystore was updated too: recover from it reads both.
+    const providerKeystore = readFileSync(path.join(dir, "storage", "keys", "keystore"))
+    assert.isTrue(providerKeystore.equals(readFileSync(path.join(dir, "keys.enc"))))
+  })
+
+  it("split ML-KEM mode: opening needs the passphrase and the separate key file", () => {
+    const root = tempDir()
+    const dir = path.join(root, "repo")
+    const kem = path.join(root, "usb", "kem.pem")
+    mkdirSync(path.dirname(kem))
+    assert.strictEqual(enigma(["--config-dir", dir, "init", "--kem-key-file", kem]).code, 0)
+    assert.isTrue(existsSync(kem))
+    const g = ["--config-dir", dir]
+    assert.strictEqual(enigma([...g, "list"]).code, 0)
+    copyFileSync(kem, `${kem}.bak`)
+    writeFileSync(kem, "")
+    const r = enigma([...g, "list"])
+    assert.strictEqual(r.code, 1)
+    assert.match(r.stderr, /kem\.pem/)
+  })
+
+  it("encrypt-cred tokens in the config are decrypted on load; status and config mask them", () => {
+    const { dir, g } = initRepo()
+    const token = enigma([...g, "encrypt-cred", "s3cr3t-value"]).stdout.trim()
+    assert.match(token, /^enc:/)
+    const file = path.join(dir, "enigma.toml")
+    writeFileSync(file, readFileSync(file, "utf8").replace(/(\[\[providers\]\][^[]*)/, `$1access_key = "${token}"\n`))
+    assert.strictEqual(enigma([...g, "status"]).code, 0)
+    const cfg = enigma([...g, "config"])
+    assert.notInclude(cfg.stdout, "s3cr3t")
+    assert.strictEqual(enigma([...g, "status"], { ENIGMA_PASSPHRASE: "other" }).code, 12)
+  })
+})

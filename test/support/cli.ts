@@ -1,0 +1,97 @@
+import { spawn, spawnSync } from "node:child_process"
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, lstatSync, writeFileSync, symlinkSync, utimesSync, chmodSync } from "node:fs"
+import { tmpdir } from "node:os"
+import * as path from "node:path"
+
+/** The bundled CLI, built by `npm test` (and `npm ci`'s prepare) before vitest starts. */
+export const enigmaBin = path.resolve(import.meta.dirname, "..", "..", "dist", "enigma.mjs")
+
+export interface CliResult {
+  readonly code: number
+  readonly stdout: string
+  readonly stderr: string
+}
+
+export const passphrase = "test-passphrase"
+
+/** Runs the real CLI as a subprocess (no TTY: output is what a script sees). */
+export const enigma = (args: ReadonlyArray<string>, env: Record<string, string | undefined> = {}): CliResult => {
+  const r = spawnSync(process.execPath, [enigmaBin, ...args], {
+    encoding: "utf8",
+    env: { ...process.env, ENIGMA_PASSPHRASE: passphrase, ...env },
+    maxBuffer: 64 * 1024 * 1024
+  })
+  return { code: r.status ?? (r.signal ? 128 : 1), stdout: r.stdout, stderr: r.stderr }
+}
+
+/** Starts the CLI without waiting (for kill -9 and concurrency tests). */
+export const enigmaAsync = (args: ReadonlyArray<string>, env: Record<string, string | undefined> = {}) =>
+  spawn(process.execPath, [enigmaBin, ...args], {
+    env: { ...process.env, ENIGMA_PASSPHRASE: passphrase, ...env },
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+
+export const tempDir = (label = "enigma-test-") => mkdtempSync(path.join(tmpdir(), label))
+
+/** A repository in a fresh temp dir; returns the global args that address it. */
+export const initRepo = (extraInit: ReadonlyArray<string> = []) => {
+  const root = tempDir()
+  const dir = path.join(root, "repo")
+  const r = enigma(["--config-dir", dir, "init", ...extraInit])
+  if (r.code !== 0) throw new Error(`init failed: ${r.stderr}`)
+  return { root, dir, g: ["--config-dir", dir] as const }
+}
+
+export const json = <A = any>(r: CliResult): A => {
+  if (r.code !== 0) throw new Error(`exit ${r.code}: ${r.stderr}`)
+  return JSON.parse(r.stdout)
+}
+
+/** A deterministic pseudo-random byte generator (mulberry32), so failures reproduce. */
+export const prng = (seed: number) => {
+  let a = seed >>> 0
+  return (n: number) => {
+    const out = Buffer.allocUnsafe(n)
+    for (let i = 0; i < n; i++) {
+      a = (a + 0x6d2b79f5) >>> 0
+      let t = a
+      t = Math.imul(t ^ (t >>> 15), t | 1)
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+      out[i] = (t ^ (t >>> 14)) & 0xff
+    }
+    return out
+  }
+}
+
+/** A sample tree: text files, a larger random file, an empty dir, a symlink, odd modes and mtimes. */
+export const makeTree = (dir: string, seed = 1) => {
+  const bytes = prng(seed)
+  mkdirSync(path.join(dir, "docs", "deep", "er"), { recursive: true })
+  mkdirSync(path.join(dir, "empty"), { recursive: true })
+  for (let i = 0; i < 30; i++) writeFileSync(path.join(dir, "docs", `note${i}.txt`), `note ${i}\n`.repeat(i + 1))
+  writeFileSync(path.join(dir, "docs", "deep", "er", "main.rs"), "fn main() {}\n")
+  writeFileSync(path.join(dir, "big.bin"), bytes(3 * 1024 * 1024 + 123))
+  writeFileSync(path.join(dir, "empty-file"), "")
+  writeFileSync(path.join(dir, "script.sh"), "#!/bin/sh\necho hi\n")
+  chmodSync(path.join(dir, "script.sh"), 0o750)
+  symlinkSync("docs/note1.txt", path.join(dir, "link"))
+  symlinkSync("/nonexistent/target", path.join(dir, "dangling"))
+  utimesSync(path.join(dir, "docs", "note3.txt"), 1_000_000, 1_000_000)
+}
+
+/** Everything restore promises to keep: kind, content, mode, mtime (files), link targets. */
+export const snapshotTree = (dir: string): Record<string, string> => {
+  const out: Record<string, string> = {}
+  const visit = (abs: string, rel: string) => {
+    const st = lstatSync(abs)
+    if (st.isSymbolicLink()) out[rel] = `link ${readlinkSync(abs)}`
+    else if (st.isDirectory()) {
+      out[rel] = `dir ${(st.mode & 0o7777).toString(8)}`
+      for (const n of readdirSync(abs).sort()) visit(path.join(abs, n), rel ? `${rel}/${n}` : n)
+    } else {
+      out[rel] = `file ${(st.mode & 0o7777).toString(8)} ${Math.floor(st.mtimeMs)} ${readFileSync(abs).toString("base64")}`
+    }
+  }
+  visit(dir, "")
+  return out
+}
