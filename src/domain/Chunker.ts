@@ -26,11 +26,11 @@ export interface CdcParams {
   readonly max: number
 }
 
-export const minTargetSize = 256
-export const maxTargetSize = 256 * 1024 * 1024
+const minTargetSize = 256
+const maxTargetSize = 256 * 1024 * 1024
 
 /** The gear table is read from this many seed bytes (256 entries × 4 bytes). */
-export const gearSeedLength = 1024
+const gearSeedLength = 1024
 
 /**
  * min = avg/4, max = avg*4 (FastCDC paper ratios), avg = targetSize (not rounded to a power of
@@ -99,7 +99,7 @@ class CdcChunker implements Chunker {
   readonly max: number
   readonly maskS: number
   readonly maskL: number
-  /** The gear table viewed as int32, so the hot loop stays in int32 arithmetic. */
+  /** A copy of the gear table as int32, so the hot loop stays in int32 arithmetic. */
   readonly gear: Int32Array
   /** Rolling hash (int32) of the current chunk; 0 until byte min+1. */
   h = 0
@@ -115,7 +115,8 @@ class CdcChunker implements Chunker {
     const bits = log2Round(params.avg)
     this.maskS = highMask(bits + 2)
     this.maskL = highMask(bits - 2)
-    this.gear = new Int32Array(gear.buffer, gear.byteOffset, 256)
+    this.gear = new Int32Array(256)
+    this.gear.set(gear) // ToInt32: same bits
   }
 
   push(block: Uint8Array): Array<Uint8Array> {
@@ -183,7 +184,7 @@ class CdcChunker implements Chunker {
       const stop = cut >= 0 ? cut : end
       len += stop - pos
       pos = stop
-
+      if (cut < 0 && len === max) cut = pos
       if (cut >= 0) {
         const pending = this.pending
         if (pending.length === 0) {

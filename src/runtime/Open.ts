@@ -11,6 +11,7 @@ import { Manifest } from "../services/manifest/Manifest.ts"
 import { sealPending } from "../services/manifest/Segments.ts"
 import { Repository } from "../services/Repository.ts"
 import { Restore } from "../services/restore/Restore.ts"
+import { Maintenance } from "../services/maintenance/Maintenance.ts"
 import * as NodeSqliteClient from "../services/sql/NodeSqliteClient.ts"
 import type { StorageProvider } from "../services/storage/StorageProvider.ts"
 import { decryptSecrets, loadConfig, resolveConfigDir } from "./Config.ts"
@@ -66,7 +67,7 @@ export const repositoryLayer = (opened: Opened) => {
   const log = EventLog.layerNoDeps.pipe(Layer.provideMerge(base))
   const manifest = Manifest.layer.pipe(Layer.provideMerge(log))
   const chunks = ChunkStore.layer.pipe(Layer.provideMerge(manifest))
-  return Layer.mergeAll(Backup.layer, Restore.layer).pipe(Layer.provideMerge(chunks))
+  return Layer.mergeAll(Backup.layer, Restore.layer, Maintenance.layer).pipe(Layer.provideMerge(chunks))
 }
 
 export const requireDatabase = (opened: Opened) =>

@@ -254,6 +254,52 @@ describe("CDC chunker", () => {
     assert.isTrue(mean >= target * 0.75 && mean <= target * 1.5, `mean ${mean}`)
   })
 
+  it("normalizes chunk sizes: few chunks below avg/2 or above 2×avg", () => {
+    // Level-2 normalized chunking: the strict mask up to avg makes P(len < avg/2) ≈ 1 - e^(-1/16)
+    // ≈ 6%, the loose mask after avg makes P(len > 2·avg) ≈ e^(-3/16 - 4) ≈ 1.5%. Without
+    // normalization (one mask of log2(avg) bits) these would be ≈ 22% and ≈ 35%.
+    const avg = 16 * KiB
+    const lengths = chunkLengths(cdc(avg), gearA, random8M).slice(0, -1)
+    const small = lengths.filter((len) => len < avg / 2).length / lengths.length
+    const large = lengths.filter((len) => len > 2 * avg).length / lengths.length
+    assert.isBelow(small, 0.12, `fraction below avg/2: ${small}`)
+    assert.isBelow(large, 0.05, `fraction above 2×avg: ${large}`)
+  })
+
+  it("decides a boundary on the last 32 bytes, using the high hash bits", () => {
+    // Bit k of the gear hash depends on the last k + 1 bytes. The masks use high bits, so a byte
+    // 27 positions before a boundary decides it (with low-bit masks it would not matter), and a
+    // byte 40 positions before is outside the window (it can only add a cut in between).
+    const strategy = cdc(4 * KiB)
+    const data = random1M.subarray(0, 256 * KiB)
+    const { max } = cdcParams(4 * KiB)
+    const cutsOf = (bytes: Uint8Array): Set<number> => {
+      const out = new Set<number>()
+      let o = 0
+      for (const len of chunkLengths(strategy, gearA, bytes)) out.add((o += len))
+      return out
+    }
+    const lengths = chunkLengths(strategy, gearA, data)
+    let offset = 0
+    let trials = 0
+    let movedNear = 0
+    let keptFar = 0
+    for (const len of lengths.slice(0, 30)) {
+      offset += len
+      if (len === max) continue // cut by the size limit, not by content
+      trials++
+      const near = data.slice()
+      near[offset - 1 - 26] ^= 0x01
+      if (!cutsOf(near).has(offset)) movedNear++
+      const far = data.slice()
+      far[offset - 1 - 40] ^= 0x01
+      if (cutsOf(far).has(offset)) keptFar++
+    }
+    assert.isAbove(trials, 20)
+    assert.isAtLeast(movedNear / trials, 0.8, `moved by a change 27 bytes before: ${movedNear}/${trials}`)
+    assert.isAtLeast(keptFar / trials, 0.8, `kept after a change 41 bytes before: ${keptFar}/${trials}`)
+  })
+
   it("changes only the chunks around a one-byte insertion", () => {
     const strategy = cdc(16 * KiB)
     const edited = new Uint8Array(random4M.length + 1)
@@ -316,13 +362,26 @@ describe("CDC chunker", () => {
 
 describe("Fixed chunker", () => {
   it("cuts exact multiples into equal chunks", () => {
-    assert.deepStrictEqual(chunkLengths(fixed(1000), gearA, random1M.subarray(0, 5000)), [1000, 1000, 1000, 1000, 1000])
+    const lengths = chunkLengths(fixed(1000), gearA, random1M.subarray(0, 5000))
+    assert.deepStrictEqual(lengths, [1000, 1000, 1000, 1000, 1000])
   })
 
   it("ends with a shorter remainder", () => {
-    assert.deepStrictEqual(chunkLengths(fixed(1000), gearA, random1M.subarray(0, 5003)), [1000, 1000, 1000, 1000, 1000, 3])
+    const lengths = chunkLengths(fixed(1000), gearA, random1M.subarray(0, 5003))
+    assert.deepStrictEqual(lengths, [1000, 1000, 1000, 1000, 1000, 3])
     assert.deepStrictEqual(chunkLengths(fixed(1000), gearA, random1M.subarray(0, 999)), [999])
     assert.deepStrictEqual(chunkLengths(fixed(1), gearA, random1M.subarray(0, 3)), [1, 1, 1])
+  })
+
+  it("returns each chunk from the push that completes it", () => {
+    const chunker = makeChunker(fixed(4096), gearA)
+    const data = random1M.subarray(0, 3 * 4096)
+    const first = chunker.push(data.subarray(0, 2 * 4096))
+    assert.deepStrictEqual(lengthsOf(first), [4096, 4096])
+    for (const c of first) assert.strictEqual(c.buffer, data.buffer) // views, no copy
+    assert.deepStrictEqual(chunker.push(data.subarray(2 * 4096, 2 * 4096 + 100)), [])
+    assert.deepStrictEqual(lengthsOf(chunker.push(data.subarray(2 * 4096 + 100))), [4096])
+    assert.deepStrictEqual(chunker.finish(), [])
   })
 
   it("returns no chunks for empty input", () => {

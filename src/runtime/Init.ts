@@ -1,0 +1,131 @@
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { Effect, type Redacted } from "effect"
+import { KeystoreError, UserError } from "../domain/Errors.ts"
+import { defaultSettings } from "../domain/Settings.ts"
+import { Keys, type KeyRing } from "../services/keys/Keys.ts"
+import { EventLog } from "../services/manifest/EventLog.ts"
+import { readAllSegments, sealPending } from "../services/manifest/Segments.ts"
+import { Keys as ObjectKeys } from "../services/storage/StorageProvider.ts"
+import { configFileName, decryptSecrets, loadConfig, parseConfig, readConfigText, writeConfigFile } from "./Config.ts"
+import { repositoryLayer } from "./Open.ts"
+import { buildProviders } from "./Providers.ts"
+
+/**
+ * Creates a repository in `dir`: enigma.toml (kept when the user wrote it first), the sealed
+ * keyfile, the manifest database, and the keystore in every provider. Refuses an initialized
+ * repository and providers that already hold one. A keyfile left by an interrupted init is
+ * reused when the passphrase opens it.
+ */
+export const initRepository = Effect.fn("Repository.init")(function*(options: {
+  readonly dir: string
+  readonly passphrase: Redacted.Redacted<string>
+  readonly kemKeyFile?: string | undefined
+}) {
+  const { dir, passphrase } = options
+  const file = path.join(dir, configFileName)
+  yield* Effect.try({
+    try: () => fs.mkdirSync(dir, { recursive: true, mode: 0o700 }),
+    catch: (e) => new UserError({ detail: `cannot create config dir ${dir}: ${(e as Error).message}` })
+  })
+  const userWroteConfig = fs.existsSync(file)
+  let settings = userWroteConfig ? yield* parseConfig(file, yield* readConfigText(file)) : defaultSettings(dir)
+  if (options.kemKeyFile !== undefined) {
+    settings = { ...settings, enigma: { ...settings.enigma, kem_key_path: path.resolve(options.kemKeyFile) } }
+  }
+  const keyfile = settings.enigma.keyfile_path
+  if (fs.existsSync(keyfile) && fs.existsSync(settings.enigma.db_path)) {
+    return yield* new UserError({ detail: `repository at ${dir} is already initialized (${keyfile} and ${settings.enigma.db_path} exist)` })
+  }
+  const providers = yield* buildProviders(file, yield* decryptSecrets(file, settings, passphrase))
+  for (const p of providers) yield* p.check
+  const keys = yield* Keys
+  let ring: KeyRing
+  if (fs.existsSync(keyfile)) {
+    ring = yield* keys.open({ keyfilePath: keyfile, passphrase, kemKeyPath: settings.enigma.kem_key_path })
+  } else {
+    for (const p of providers) {
+      if ((yield* p.head(ObjectKeys.keystore)) !== undefined) {
+        return yield* new KeystoreError({
+          file: `${p.name}:${ObjectKeys.keystore}`,
+          detail: `provider ${p.name} already holds a repository; use \`enigma recover\` to connect to it, or choose an empty location`
+        })
+      }
+    }
+    ring = yield* keys.create({
+      keyfilePath: keyfile,
+      passphrase,
+      kemMode: settings.enigma.kem_key_path ? "split" : "embedded",
+      kemKeyPath: settings.enigma.kem_key_path
+    })
+  }
+  if (!userWroteConfig || options.kemKeyFile !== undefined) yield* writeConfigFile(file, settings)
+  for (const p of providers) yield* p.put(ObjectKeys.keystore, ring.sealed)
+  yield* Effect.gen(function*() {
+    const log = yield* EventLog
+    yield* log.append([{ _tag: "RepositoryInitialized", repositoryId: ring.repositoryId, at: Date.now() }])
+    yield* sealPending(log, providers, ring.logKey)
+  }).pipe(Effect.provide(repositoryLayer({ dir, file, settings, providers, ring, passphrase })))
+  return { ring, file, settings, providers, keptConfig: userWroteConfig }
+})
+
+/**
+ * Rebuilds a repository's local state from its providers: with only enigma.toml and the
+ * passphrase, fetches the sealed keystore and every log segment, writes the keyfile and replays
+ * the log into a new manifest database.
+ */
+export const recoverRepository = Effect.fn("Repository.recover")(function*(options: {
+  readonly dir: string
+  readonly passphrase: Redacted.Redacted<string>
+}) {
+  const { dir, passphrase } = options
+  const { file, settings: raw } = yield* loadConfig(dir)
+  if (fs.existsSync(raw.enigma.db_path)) {
+    return yield* new UserError({ detail: `${raw.enigma.db_path} already exists; recover rebuilds a missing manifest only (move it away first)` })
+  }
+  const settings = yield* decryptSecrets(file, raw, passphrase)
+  const providers = yield* buildProviders(file, settings)
+  let sealed: Uint8Array | undefined
+  let source = ""
+  for (const p of providers) {
+    const got = yield* p.get(ObjectKeys.keystore).pipe(Effect.option)
+    if (got._tag === "Some") {
+      sealed = got.value
+      source = `${p.name}:${ObjectKeys.keystore}`
+      break
+    }
+  }
+  if (!sealed) {
+    return yield* new KeystoreError({
+      file: ObjectKeys.keystore,
+      detail: `no provider (${providers.map((p) => p.name).join(", ")}) holds a keystore; check the provider settings in ${file}`
+    })
+  }
+  const keys = yield* Keys
+  const ring = yield* keys.openBytes(sealed, passphrase, settings.enigma.kem_key_path, source)
+  const { events, provider } = yield* readAllSegments(providers, ring.logKey)
+  const keyfile = settings.enigma.keyfile_path
+  if (!fs.existsSync(keyfile)) {
+    const bytes = sealed
+    yield* Effect.try({
+      try: () => {
+        fs.mkdirSync(path.dirname(keyfile), { recursive: true })
+        fs.writeFileSync(`${keyfile}.tmp`, bytes, { mode: 0o600 })
+        fs.renameSync(`${keyfile}.tmp`, keyfile)
+      },
+      catch: (e) => new KeystoreError({ file: keyfile, detail: `cannot write: ${(e as Error).message}` })
+    })
+  }
+  yield* Effect.gen(function*() {
+    const log = yield* EventLog
+    yield* log.import(events)
+    yield* log.setMeta("sealed_through", String(events.length))
+  }).pipe(Effect.provide(repositoryLayer({ dir, file, settings, providers, ring, passphrase })))
+  return {
+    ring,
+    events: events.length,
+    fromProvider: provider,
+    keystoreSource: source,
+    committedBackups: events.filter((e) => e.event._tag === "BackupCommitted").length
+  }
+})

@@ -1,0 +1,97 @@
+/**
+ * Enigma for scripts: the CLI's operations as Effects. Each takes the repository's config dir
+ * and passphrase, opens the repository, takes the writer lock where it changes something, and
+ * seals new log events to the providers — exactly as the CLI does.
+ *
+ * ```ts
+ * import { Effect } from "effect"
+ * import * as Enigma from "enigma-backup"
+ * const repo = { configDir: "/srv/enigma", passphrase: process.env.PASS! }
+ * const result = await Effect.runPromise(Enigma.backup(repo, ["/home/me/docs"]))
+ * ```
+ */
+import { Effect, Layer, Option, Redacted } from "effect"
+import type { RetentionPolicy } from "../domain/Retention.ts"
+import { Backup } from "../services/backup/Backup.ts"
+import { Keys } from "../services/keys/Keys.ts"
+import { Maintenance } from "../services/maintenance/Maintenance.ts"
+import { Manifest } from "../services/manifest/Manifest.ts"
+import { Restore, type RestoreOptions } from "../services/restore/Restore.ts"
+import { resolveConfigDir } from "./Config.ts"
+import { initRepository, recoverRepository } from "./Init.ts"
+import { repositoryLayer, unlock, withRepository } from "./Open.ts"
+
+export interface RepositoryOptions {
+  readonly configDir: string
+  readonly passphrase: string
+}
+
+const open = (o: RepositoryOptions) => unlock({ configDir: o.configDir, passphrase: Option.some(o.passphrase) })
+const run = <A, E, R>(o: RepositoryOptions, command: string, write: boolean, body: Effect.Effect<A, E, R>) =>
+  open(o).pipe(
+    Effect.flatMap((opened) => withRepository(opened, command, write, body)),
+    Effect.provide(Keys.layer)
+  )
+
+export const init = (o: RepositoryOptions & { readonly kemKeyFile?: string }) =>
+  initRepository({ dir: resolveConfigDir(o.configDir), passphrase: Redacted.make(o.passphrase), kemKeyFile: o.kemKeyFile }).pipe(
+    Effect.map((r) => ({ repositoryId: r.ring.repositoryId, configFile: r.file })),
+    Effect.provide(Keys.layer)
+  )
+
+export const recover = (o: RepositoryOptions) =>
+  recoverRepository({ dir: resolveConfigDir(o.configDir), passphrase: Redacted.make(o.passphrase) }).pipe(
+    Effect.map(({ ring: _ring, ...rest }) => rest),
+    Effect.provide(Keys.layer)
+  )
+
+export const backup = (o: RepositoryOptions, paths: ReadonlyArray<string>) =>
+  run(o, "backup", true, Backup.use((b) => b.run(paths)))
+
+export const restore = (o: RepositoryOptions, backupId: string, dest: string, options: RestoreOptions = {}) =>
+  run(o, "restore", false, Effect.gen(function*() {
+    const b = yield* (yield* Manifest).resolveBackup(backupId)
+    return yield* (yield* Restore).run(b.id, dest, options)
+  }))
+
+export const listBackups = (o: RepositoryOptions) => run(o, "list", false, Manifest.use((m) => m.backups("committed")))
+
+export const listFiles = (o: RepositoryOptions, backupId: string) =>
+  run(o, "list files", false, Effect.gen(function*() {
+    const m = yield* Manifest
+    return yield* m.files((yield* m.resolveBackup(backupId)).id)
+  }))
+
+export const verify = (o: RepositoryOptions, backupId: string, options: { readonly readData?: boolean } = {}) =>
+  run(o, "verify", false, Maintenance.use((m) => m.verify(backupId, options.readData ?? false)))
+
+export const forget = (
+  o: RepositoryOptions,
+  target: { readonly ids: ReadonlyArray<string> } | { readonly policy: RetentionPolicy },
+  options: { readonly dryRun?: boolean } = {}
+) => run(o, "forget", !options.dryRun, Maintenance.use((m) => m.forget(target, options.dryRun ?? false)))
+
+export const gc = (o: RepositoryOptions, options: { readonly dryRun?: boolean } = {}) =>
+  run(o, "gc", true, Maintenance.use((m) => m.gc(options.dryRun ?? false)))
+
+export const status = (o: RepositoryOptions) => run(o, "status", false, Manifest.use((m) => m.totals))
+
+/** Services and layers for scripts that compose their own programs. */
+export { Backup, Keys, Maintenance, Manifest, Restore }
+export { ChunkStore } from "../services/ChunkStore.ts"
+export { EventLog } from "../services/manifest/EventLog.ts"
+export { Repository } from "../services/Repository.ts"
+export { makeLocalProvider } from "../services/storage/LocalProvider.ts"
+export type { StorageProvider } from "../services/storage/StorageProvider.ts"
+export * from "../domain/Errors.ts"
+export type { BackupResult } from "../services/backup/Backup.ts"
+export type { RetentionPolicy } from "../domain/Retention.ts"
+
+/**
+ * Every repository service (Backup, Restore, Maintenance, Manifest, ChunkStore, EventLog…) as one
+ * layer, for scripts that compose their own programs. It does not take the writer lock: hold it
+ * with `acquireLock` around changes if other writers may run.
+ */
+export const repositoryLayerFor = (o: RepositoryOptions) =>
+  Layer.unwrap(open(o).pipe(Effect.map(repositoryLayer), Effect.provide(Keys.layer)))
+export { acquireLock } from "../services/Lock.ts"

@@ -1,0 +1,143 @@
+import { Context, Effect, Layer, Stream } from "effect"
+import { isChunkId } from "../../domain/Envelope.ts"
+import { ChunkCorrupt, type NotFound, UserError } from "../../domain/Errors.ts"
+import { applyRetention, isEmptyPolicy, type RetentionPolicy } from "../../domain/Retention.ts"
+import { ChunkStore } from "../ChunkStore.ts"
+import { EventLog, type ManifestError } from "../manifest/EventLog.ts"
+import { Manifest } from "../manifest/Manifest.ts"
+import { Repository } from "../Repository.ts"
+import { Keys as ObjectKeys, type StorageError } from "../storage/StorageProvider.ts"
+
+export interface VerifyReport {
+  readonly backupId: string
+  readonly chunks: number
+  readonly readData: boolean
+  readonly bad: ReadonlyArray<{ readonly chunk: string; readonly provider: string; readonly problem: string; readonly files: ReadonlyArray<string> }>
+}
+
+export interface ForgetReport {
+  readonly dryRun: boolean
+  readonly removed: ReadonlyArray<{ readonly id: string; readonly time: number }>
+  readonly kept: ReadonlyArray<{ readonly id: string; readonly time: number; readonly reasons: ReadonlyArray<string> }>
+}
+
+export interface GcReport {
+  readonly dryRun: boolean
+  readonly abandonedBackups: ReadonlyArray<string>
+  readonly deletedChunks: ReadonlyArray<{ readonly id: string; readonly storedSize: number }>
+  readonly orphanObjects: ReadonlyArray<string>
+  readonly reclaimedBytes: number
+}
+
+/**
+ * Repository upkeep shared by the CLI and the scripting API: verify, forget, gc. Callers that
+ * change the repository (forget, gc) must hold the repository lock (see runtime/Open.ts).
+ */
+export class Maintenance extends Context.Service<Maintenance, {
+  readonly verify: (backupId: string, readData: boolean) => Effect.Effect<VerifyReport, NotFound | UserError>
+  readonly forget: (
+    target: { readonly ids: ReadonlyArray<string> } | { readonly policy: RetentionPolicy },
+    dryRun: boolean
+  ) => Effect.Effect<ForgetReport, NotFound | UserError | ManifestError>
+  readonly gc: (dryRun: boolean) => Effect.Effect<GcReport, StorageError | ManifestError>
+}>()("enigma/services/maintenance/Maintenance") {
+  static readonly layer = Layer.effect(Maintenance)(Effect.gen(function*() {
+    const repo = yield* Repository
+    const manifest = yield* Manifest
+    const chunks = yield* ChunkStore
+    const log = yield* EventLog
+
+    const verify = Effect.fn("Maintenance.verify")(function*(backupId: string, readData: boolean) {
+      const backup = yield* manifest.resolveBackup(backupId)
+      const ids = yield* manifest.chunksOf(backup.id)
+      const failures = yield* Effect.forEach(ids, (c) =>
+        chunks.check(c, readData).pipe(
+          Effect.as(undefined),
+          Effect.catch((e: ChunkCorrupt) => Effect.succeed(e))
+        ), { concurrency: 8 })
+      const badChunks = failures.filter((f): f is ChunkCorrupt => f !== undefined)
+      const files = badChunks.length > 0 ? yield* manifest.files(backup.id) : []
+      return {
+        backupId: backup.id,
+        chunks: ids.length,
+        readData,
+        bad: badChunks.map((e) => ({
+          chunk: e.chunkId,
+          provider: e.provider,
+          problem: e.detail,
+          files: files.filter((f) => f.extents.some((x) => x[0] === e.chunkId)).map((f) => f.path)
+        }))
+      }
+    })
+
+    const forget = Effect.fn("Maintenance.forget")(function*(
+      target: { readonly ids: ReadonlyArray<string> } | { readonly policy: RetentionPolicy },
+      dryRun: boolean
+    ) {
+      const removed: Array<{ id: string; time: number }> = []
+      const kept: Array<{ id: string; time: number; reasons: ReadonlyArray<string> }> = []
+      if ("policy" in target) {
+        if (isEmptyPolicy(target.policy)) return yield* new UserError({ detail: "the retention policy keeps nothing; give at least one --keep-* of 1 or more" })
+        // Like restic, retention applies per host and set of paths.
+        const groups = new Map<string, Array<{ id: string; time: number }>>()
+        for (const b of yield* manifest.backups("committed")) {
+          const key = `${b.host}\u0000${JSON.stringify(b.paths)}`
+          groups.set(key, [...(groups.get(key) ?? []), { id: b.id, time: b.startedAt }])
+        }
+        for (const items of groups.values()) {
+          const d = applyRetention(items, target.policy)
+          removed.push(...d.remove)
+          kept.push(...d.keep.map((k) => ({ ...k.item, reasons: k.reasons })))
+        }
+      } else {
+        for (const id of target.ids) {
+          const b = yield* manifest.resolveBackup(id)
+          if (!removed.some((r) => r.id === b.id)) removed.push({ id: b.id, time: b.startedAt })
+        }
+      }
+      if (!dryRun && removed.length > 0) {
+        yield* log.append(removed.map((r) => ({ _tag: "BackupForgotten" as const, backupId: r.id, at: Date.now() })))
+      }
+      return { dryRun, removed, kept }
+    })
+
+    /**
+     * Marks backups that never committed as abandoned, then deletes chunks no committed backup
+     * references and chunk objects the manifest does not know (left by a crash between upload
+     * and record). Safe only under the repository lock: no backup runs meanwhile.
+     */
+    const gc = Effect.fn("Maintenance.gc")(function*(dryRun: boolean) {
+      const running = yield* manifest.backups("running")
+      if (!dryRun && running.length > 0) {
+        yield* log.append(running.map((b) => ({ _tag: "BackupAbandoned" as const, backupId: b.id, at: Date.now() })))
+      }
+      const unreferenced = yield* manifest.unreferencedChunks
+      // In a dry run the dead backups are still in the tables: their chunks count as unreferenced too.
+      const pinned = new Set<string>()
+      if (dryRun) for (const b of running) for (const c of yield* manifest.chunksOf(b.id)) pinned.add(c)
+      const toDelete = unreferenced.filter((c) => !pinned.has(c.id))
+      const known = yield* manifest.allChunkIds
+      const orphans: Array<{ provider: string; key: string }> = []
+      for (const p of repo.providers) {
+        const keys = yield* p.list(ObjectKeys.chunkPrefix).pipe(Stream.runCollect)
+        for (const key of keys) {
+          const id = ObjectKeys.chunkIdOf(key)
+          if (isChunkId(id) && !known.has(id)) orphans.push({ provider: p.name, key })
+        }
+      }
+      if (!dryRun) {
+        yield* Effect.forEach(toDelete, (c) => chunks.remove(c.id), { concurrency: 8, discard: true })
+        yield* Effect.forEach(orphans, (o) => repo.providers.find((p) => p.name === o.provider)!.delete(o.key), { concurrency: 8, discard: true })
+      }
+      return {
+        dryRun,
+        abandonedBackups: running.map((b) => b.id),
+        deletedChunks: toDelete,
+        orphanObjects: orphans.map((o) => `${o.provider}:${o.key}`),
+        reclaimedBytes: toDelete.reduce((a, c) => a + c.storedSize, 0)
+      }
+    })
+
+    return Maintenance.of({ verify, forget, gc })
+  }))
+}
