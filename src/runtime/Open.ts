@@ -82,6 +82,9 @@ export const requireDatabase = (opened: Opened) =>
  * Runs `body` against the opened repository. With `write`, it holds the repository lock and
  * seals the new log events into a segment on every provider when done (also after a failure,
  * so chunks that did reach the providers are on record there too).
+ *
+ * The lock is taken before the repository services are built: the chunk store loads its dedup
+ * index when built, and that index must not predate a gc that ran while we waited.
  */
 export const withRepository = <A, E, R>(
   opened: Opened,
@@ -92,10 +95,12 @@ export const withRepository = <A, E, R>(
   Effect.gen(function*() {
     yield* requireDatabase(opened)
     if (write) yield* acquireLock(opened.providers, command)
-    const result = yield* Effect.exit(body)
-    if (write) {
-      const log = yield* EventLog
-      yield* sealPending(log, opened.providers, opened.ring.logKey)
-    }
-    return yield* result
-  }).pipe(Effect.scoped, Effect.provide(repositoryLayer(opened)))
+    return yield* Effect.gen(function*() {
+      const result = yield* Effect.exit(body)
+      if (write) {
+        const log = yield* EventLog
+        yield* sealPending(log, opened.providers, opened.ring.logKey)
+      }
+      return yield* result
+    }).pipe(Effect.provide(repositoryLayer(opened)))
+  }).pipe(Effect.scoped)

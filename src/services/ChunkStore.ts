@@ -142,17 +142,14 @@ export class ChunkStore extends Context.Service<ChunkStore, {
         const ct = cipher.update(body)
         const tail = cipher.final()
         const tag = cipher.getAuthTag()
-        const out = Buffer.allocUnsafe(header.length + ct.length + tail.length + tag.length)
-        out.set(header, 0)
-        out.set(ct, header.length)
-        out.set(tail, header.length + ct.length)
-        out.set(tag, header.length + ct.length + tail.length)
-        return { envelope: out as Uint8Array, flags, keyId }
+        // Handed to the provider as parts: no copy of the ciphertext into one buffer.
+        const envelope: ReadonlyArray<Uint8Array> = tail.length > 0 ? [header, ct, tail, tag] : [header, ct, tag]
+        return { envelope, storedSize: header.length + ct.length + tail.length + tag.length, flags, keyId }
       })
 
     const upload = (id: string, plain: Uint8Array) =>
       Effect.gen(function*() {
-        const { envelope, flags, keyId } = yield* seal(id, plain)
+        const { envelope, storedSize, flags, keyId } = yield* seal(id, plain)
         const targets = nextPlacement()
         const placed: Array<string> = []
         const errors: Array<string> = []
@@ -170,17 +167,19 @@ export class ChunkStore extends Context.Service<ChunkStore, {
             detail: `only ${placed.length} of ${copies} copies written: ${errors.join("; ")}`
           })
         }
-        yield* log.append([{
+        // Recorded, not awaited: the command's final append makes it durable (a crash before
+        // that leaves an unrecorded object, which gc removes as an orphan).
+        yield* log.record([{
           _tag: "ChunkStored",
           id,
           size: plain.length,
-          storedSize: envelope.length,
+          storedSize,
           compressed: (flags & Envelope.FLAG_COMPRESSED) !== 0,
           keyId,
           placement: placed
         }])
         known.add(id)
-        return { id, size: plain.length, isNew: true, storedSize: envelope.length }
+        return { id, size: plain.length, isNew: true, storedSize }
       })
 
     const store = Effect.fnUntraced(function*(plain: Uint8Array) {

@@ -8,7 +8,9 @@ const chunkObjects = (dir: string) =>
   readdirSync(path.join(dir, "storage", "chunks"), { recursive: true }).map(String).filter((n) => n.length > 60)
 
 const lockCount = (dir: string) =>
-  existsSync(path.join(dir, "storage", "locks")) ? readdirSync(path.join(dir, "storage", "locks")).length : 0
+  existsSync(path.join(dir, "storage", "locks"))
+    ? readdirSync(path.join(dir, "storage", "locks")).filter((n) => !n.includes(".tmp-")).length
+    : 0
 
 const writeLock = (dir: string, pid: number, host = hostname()) => {
   mkdirSync(path.join(dir, "storage", "locks"), { recursive: true })

@@ -45,7 +45,9 @@ type Processed =
   | { readonly _tag: "chunk"; readonly id: string; readonly start: number; readonly end: number; readonly isNew: boolean; readonly storedSize: number }
   | { readonly _tag: "entry"; readonly entry: FileEntry; readonly start: number; readonly end: number; readonly reused: boolean }
 
-const readBlock = 1024 * 1024
+const readBlock = 8 * 1024 * 1024
+/** After a file's known size is read, one small read confirms the end (or finds growth). */
+const eofProbe = 64 * 1024
 const filesPerEvent = 512
 
 /**
@@ -155,13 +157,17 @@ export class Backup extends Context.Service<Backup, {
           }
           const start = offset
           try {
+            // Size the first buffer to the file (small files are most files), then read on in
+            // big blocks in case it grew. Blocks are never reused: chunks may be views into them.
+            let want = Math.min(Math.max(e.stat.size, 1), readBlock)
             for (;;) {
-              const buf = Buffer.allocUnsafe(readBlock)
-              const { bytesRead } = await handle.read(buf, 0, readBlock, null)
+              const buf = Buffer.allocUnsafeSlow(want)
+              const { bytesRead } = await handle.read(buf, 0, want, null)
               if (bytesRead === 0) break
               offset += bytesRead
               stats.bytesRead += bytesRead
-              yield* emit(chunker.push(bytesRead === readBlock ? buf : buf.subarray(0, bytesRead)))
+              yield* emit(chunker.push(bytesRead === want ? buf : buf.subarray(0, bytesRead)))
+              want = offset - start >= e.stat.size ? eofProbe : readBlock
             }
           } catch (err) {
             // Bytes already pushed stay in the stream; the file itself is left out of the backup.
@@ -199,7 +205,7 @@ export class Backup extends Context.Service<Backup, {
           if (batch.length === 0 || (!force && batch.length < filesPerEvent)) return
           const files = batch
           batch = []
-          yield* log.append([{ _tag: "FilesRecorded", backupId, files }])
+          yield* log.record([{ _tag: "FilesRecorded", backupId, files }])
         })
       // Files complete in stream order, so the pending list only ever resolves from its front.
       const resolveReady = () => {

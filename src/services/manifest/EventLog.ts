@@ -1,4 +1,4 @@
-import { Context, Deferred, Effect, Layer, Queue, Schema } from "effect"
+import { Context, Deferred, Effect, Exit, Layer, Queue, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import { Event } from "../../domain/Events.ts"
 import { SqliteDatabase } from "../sql/NodeSqliteClient.ts"
@@ -24,8 +24,12 @@ const decodeEvent = Schema.decodeSync(Schema.fromJsonString(Event))
 
 interface AppendRequest {
   readonly events: ReadonlyArray<Event>
-  readonly done: Deferred.Deferred<number, ManifestError>
+  /** Absent for `record`: nobody waits, the events ride along with the next commit. */
+  readonly done: Deferred.Deferred<number, ManifestError> | undefined
 }
+
+/** How long the writer lets recorded (not awaited) events gather before committing them. */
+const recordWindowMs = 1000
 
 /**
  * The append-only event log and its projections, in one SQLite database.
@@ -33,10 +37,14 @@ interface AppendRequest {
  * Invariants: events get consecutive sequence numbers; an event and its projection updates
  * commit in the same transaction; `append` returns only once the batch is durable. All writes
  * go through one writer fiber that drains its mailbox into a single transaction (group commit),
- * so concurrent appenders (upload fibers recording ChunkStored) share one fsync.
+ * so concurrent appenders share one fsync. `record` appends without waiting: its events are
+ * written, in order, with the next commit (within a second); an `append` after a `record` returns
+ * only when both are durable. Hot paths (ChunkStored per chunk) record, and the command's final
+ * event (BackupCommitted) appends. If a commit fails, every later append fails too.
  */
 export class EventLog extends Context.Service<EventLog, {
   readonly append: (events: ReadonlyArray<Event>) => Effect.Effect<number, ManifestError>
+  readonly record: (events: ReadonlyArray<Event>) => Effect.Effect<void>
   /** Events with seq > after, in order. */
   readonly eventsAfter: (after: number) => Effect.Effect<ReadonlyArray<LoggedEvent>>
   readonly lastSeq: Effect.Effect<number>
@@ -66,37 +74,55 @@ export class EventLog extends Context.Service<EventLog, {
       )
 
     const mailbox = yield* Queue.unbounded<AppendRequest>()
+    // A failed commit may have lost recorded events nobody waited for: refuse everything after it.
+    let poisoned: ManifestError | undefined
     const writeBatch = (batch: ReadonlyArray<AppendRequest>) =>
       Effect.gen(function*() {
         const ends: Array<number> = []
-        const result = yield* Effect.exit(inTransaction(() => {
-          let seq = currentSeq()
-          for (const req of batch) {
-            for (const event of req.events) {
-              seq++
-              const at = "at" in event ? event.at : Date.now()
-              insertEvent.run(seq, at, event._tag, encodeEvent(event))
-              project(seq, event)
+        const result = poisoned
+          ? Exit.fail(poisoned)
+          : yield* Effect.exit(inTransaction(() => {
+            let seq = currentSeq()
+            for (const req of batch) {
+              for (const event of req.events) {
+                seq++
+                const at = "at" in event ? event.at : Date.now()
+                insertEvent.run(seq, at, event._tag, encodeEvent(event))
+                project(seq, event)
+              }
+              ends.push(seq)
             }
-            ends.push(seq)
-          }
-        }))
+          }))
+        if (result._tag === "Failure" && !poisoned) {
+          const e = result.cause.reasons.find((r) => r._tag === "Fail")
+          poisoned = e && e._tag === "Fail" ? e.error : fail(String(result.cause))
+        }
         for (let i = 0; i < batch.length; i++) {
-          if (result._tag === "Success") yield* Deferred.succeed(batch[i]!.done, ends[i]!)
-          else yield* Deferred.failCause(batch[i]!.done, result.cause)
+          const done = batch[i]!.done
+          if (!done) continue
+          if (result._tag === "Success") yield* Deferred.succeed(done, ends[i]!)
+          else yield* Deferred.failCause(done, result.cause)
         }
       })
-    yield* Queue.takeAll(mailbox).pipe(
-      Effect.flatMap(writeBatch),
-      Effect.forever,
-      Effect.forkScoped
-    )
+    yield* Effect.gen(function*() {
+      let batch: Array<AppendRequest> = yield* Queue.takeAll(mailbox)
+      // Only recorded events so far: gather more for up to `recordWindow`, but commit at once
+      // when somebody waits (an append) — each commit costs an fsync on this thread.
+      const until = Date.now() + recordWindowMs
+      while (batch.every((r) => r.done === undefined) && Date.now() < until) {
+        const more = yield* Queue.takeAll(mailbox).pipe(Effect.timeoutOption(until - Date.now()))
+        if (more._tag === "None") break
+        batch = batch.concat(more.value)
+      }
+      yield* writeBatch(batch)
+    }).pipe(Effect.forever, Effect.forkScoped)
 
     const append = Effect.fn("EventLog.append")(function*(events: ReadonlyArray<Event>) {
       const done = yield* Deferred.make<number, ManifestError>()
       yield* Queue.offer(mailbox, { events, done })
       return yield* Deferred.await(done)
     })
+    const record = (events: ReadonlyArray<Event>) => Queue.offer(mailbox, { events, done: undefined }).pipe(Effect.asVoid)
 
     const selectAfter = db.prepare("SELECT seq, at, body FROM events WHERE seq > ? ORDER BY seq")
     const eventsAfter = Effect.fn("EventLog.eventsAfter")(function*(after: number) {
@@ -131,6 +157,7 @@ export class EventLog extends Context.Service<EventLog, {
 
     return EventLog.of({
       append,
+      record,
       eventsAfter,
       lastSeq: Effect.sync(currentSeq),
       import: importEvents,

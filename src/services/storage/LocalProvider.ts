@@ -25,6 +25,24 @@ const failureOf = (cause: unknown): StorageFailure => {
   }
 }
 
+/** writev may write less than asked: continue from where it stopped. */
+const writeAll = async (handle: fs.FileHandle, parts: ReadonlyArray<Uint8Array>) => {
+  let rest = parts.filter((p) => p.length > 0)
+  while (rest.length > 0) {
+    let { bytesWritten } = await handle.writev(rest as Array<Uint8Array>)
+    if (bytesWritten <= 0) throw Object.assign(new Error("no space left on device"), { code: "ENOSPC" })
+    const next: Array<Uint8Array> = []
+    for (const p of rest) {
+      if (bytesWritten >= p.length) bytesWritten -= p.length
+      else {
+        next.push(bytesWritten > 0 ? p.subarray(bytesWritten) : p)
+        bytesWritten = 0
+      }
+    }
+    rest = next
+  }
+}
+
 /**
  * A provider on a local directory. Writes go to a temp file, are fsynced, renamed into place
  * and the directory fsynced, so `put` is atomic and durable. Keys map to relative paths; the
@@ -41,7 +59,7 @@ export const makeLocalProvider = (name: string, root: string): StorageProvider =
       detail: (cause as Error)?.message ?? String(cause)
     })
 
-  const put = (key: string, body: Uint8Array) =>
+  const put = (key: string, body: Uint8Array | ReadonlyArray<Uint8Array>) =>
     Effect.tryPromise({
       try: async () => {
         const target = resolve(key)
@@ -50,7 +68,8 @@ export const makeLocalProvider = (name: string, root: string): StorageProvider =
         const tmp = `${target}.tmp-${randomBytes(6).toString("hex")}`
         const handle = await fs.open(tmp, "w", 0o600)
         try {
-          await handle.writeFile(body)
+          if (body instanceof Uint8Array) await handle.writeFile(body)
+          else await writeAll(handle, body)
           await handle.sync()
         } catch (e) {
           await handle.close()

@@ -36,7 +36,8 @@ export class StorageError extends Schema.TaggedError<StorageError>()("StorageErr
 export interface StorageProvider {
   readonly name: string
   readonly kind: string
-  readonly put: (key: string, body: Uint8Array) => Effect.Effect<void, StorageError>
+  /** `body` may be given as parts, stored concatenated in order (saves a copy of large bodies). */
+  readonly put: (key: string, body: Uint8Array | ReadonlyArray<Uint8Array>) => Effect.Effect<void, StorageError>
   readonly get: (key: string) => Effect.Effect<Uint8Array, StorageError>
   /** Size of the object, or undefined when it does not exist. */
   readonly head: (key: string) => Effect.Effect<number | undefined, StorageError>
