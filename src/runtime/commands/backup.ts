@@ -1,6 +1,8 @@
+import * as path from "node:path"
 import { Effect } from "effect"
 import { Argument, Command } from "effect/cli"
 import { Backup } from "../../services/backup/Backup.ts"
+import { walk } from "../../services/backup/Walker.ts"
 import { unlock, withRepository } from "../Open.ts"
 import { emit, ExitWith, formatBytes, formatDuration, makeProgress } from "../Output.ts"
 import { jsonFlag, rootCommand } from "./shared.ts"
@@ -12,9 +14,22 @@ export const backupCommand = Command.make("backup", {
   const opened = yield* unlock(yield* rootCommand)
   const started = Date.now()
   let progress = { files: 0, bytesRead: 0, bytesDone: 0 }
+  // On a terminal, size the job in the background so the progress line can show an ETA.
+  let total: number | undefined
+  if (process.stderr.isTTY) {
+    void (async () => {
+      let sum = 0
+      for await (const e of walk(paths.map((p) => ({ abs: path.resolve(p), name: "" })), () => {})) {
+        if (e.kind === "file") sum += e.stat.size
+      }
+      total = sum
+    })().catch(() => {})
+  }
   const line = makeProgress(() => {
     const secs = (Date.now() - started) / 1000
-    return `${progress.files} files, ${formatBytes(progress.bytesRead)} read, ${formatBytes(progress.bytesDone / Math.max(secs, 0.001))}/s, ${secs.toFixed(0)} s`
+    const rate = progress.bytesDone / Math.max(secs, 0.001)
+    const eta = total !== undefined && rate > 0 ? ` of ${formatBytes(total)}, ETA ${formatDuration(Math.max(0, (total - progress.bytesDone) / rate) * 1000)}` : ""
+    return `${progress.files} files, ${formatBytes(progress.bytesDone)}${eta}, ${formatBytes(rate)}/s, ${formatBytes(progress.bytesRead)} read`
   })
   const result = yield* withRepository(opened, "backup", true, Effect.gen(function*() {
     const backup = yield* Backup
