@@ -11,6 +11,9 @@ await build({
   outdir: "dist",
   outExtension: { ".js": ".mjs" },
   bundle: true,
+  // Command handlers are dynamic imports: split them off so `--help` loads only the CLI.
+  splitting: true,
+  chunkNames: "chunks/[name]-[hash]",
   platform: "node",
   target: "node24",
   format: "esm",

@@ -1,18 +1,13 @@
 import { Effect, Option } from "effect"
-import { Argument, Command, Flag } from "effect/cli"
 import { UserError } from "../../domain/Errors.ts"
 import { isEmptyPolicy } from "../../domain/Retention.ts"
 import { removeLocks } from "../../services/Lock.ts"
 import { Maintenance } from "../../services/maintenance/Maintenance.ts"
 import { unlock, withRepository } from "../Open.ts"
 import { emit, ExitWith, formatBytes, formatTime, print } from "../Output.ts"
-import { dryRunFlag, jsonFlag, rootCommand } from "./shared.ts"
+import { rootCommand } from "../commands/shared.ts"
 
-export const verifyCommand = Command.make("verify", {
-  id: Argument.String("backup-id").pipe(Argument.withDescription("Backup id (or unique prefix)")),
-  readData: Flag.Boolean("read-data").pipe(Flag.withDescription("Download, decrypt and re-hash every chunk"), Flag.withDefault(false)),
-  json: jsonFlag
-}, Effect.fn("cli.verify")(function*({ id, readData, json }) {
+export const verify = Effect.fn("cli.verify")(function*({ id, readData, json }: { readonly id: string; readonly readData: boolean; readonly json: boolean }) {
   const opened = yield* unlock(yield* rootCommand)
   const report = yield* withRepository(opened, "verify", false, Maintenance.use((m) => m.verify(id, readData)))
   yield* emit(json, { ...report, ok: report.bad.length === 0 }, () =>
@@ -24,22 +19,21 @@ export const verifyCommand = Command.make("verify", {
         `backup ${report.backupId}: ${report.bad.length} of ${report.chunks} chunks are bad`
       ].join("\n"))
   if (report.bad.length > 0) return yield* new ExitWith({ code: 1 })
-})).pipe(Command.withDescription("Check that every chunk of a backup exists (--read-data: and is intact)"))
+})
 
-const keepFlag = (name: string, what: string) =>
-  Flag.Int(`keep-${name}`).pipe(Flag.withDescription(`Keep the newest backup of each of the last N ${what}`), Flag.optional)
+export interface ForgetArgs {
+  readonly ids: ReadonlyArray<string>
+  readonly last: Option.Option<number>
+  readonly hourly: Option.Option<number>
+  readonly daily: Option.Option<number>
+  readonly weekly: Option.Option<number>
+  readonly monthly: Option.Option<number>
+  readonly yearly: Option.Option<number>
+  readonly dryRun: boolean
+  readonly json: boolean
+}
 
-export const forgetCommand = Command.make("forget", {
-  ids: Argument.String("backup-id").pipe(Argument.withDescription("Backups to forget"), Argument.variadic()),
-  last: Flag.Int("keep-last").pipe(Flag.withDescription("Keep the N most recent backups"), Flag.optional),
-  hourly: keepFlag("hourly", "hours"),
-  daily: keepFlag("daily", "days"),
-  weekly: keepFlag("weekly", "weeks"),
-  monthly: keepFlag("monthly", "months"),
-  yearly: keepFlag("yearly", "years"),
-  dryRun: dryRunFlag,
-  json: jsonFlag
-}, Effect.fn("cli.forget")(function*(a) {
+export const forget = Effect.fn("cli.forget")(function*(a: ForgetArgs) {
   const policy = {
     last: Option.getOrUndefined(a.last),
     hourly: Option.getOrUndefined(a.hourly),
@@ -64,9 +58,9 @@ export const forgetCommand = Command.make("forget", {
       ...r.removed.map((x) => `${a.dryRun ? "would remove" : "remove"} ${x.id}  ${formatTime(x.time)}`),
       `${r.removed.length} backup(s) ${a.dryRun ? "would be " : ""}forgotten${r.removed.length > 0 && !a.dryRun ? "; run `enigma gc` to reclaim their space" : ""}`
     ].join("\n"))
-})).pipe(Command.withDescription("Forget backups by id or by retention policy (then run gc)"))
+})
 
-export const gcCommand = Command.make("gc", { dryRun: dryRunFlag, json: jsonFlag }, Effect.fn("cli.gc")(function*({ dryRun, json }) {
+export const gc = Effect.fn("cli.gc")(function*({ dryRun, json }: { readonly dryRun: boolean; readonly json: boolean }) {
   const opened = yield* unlock(yield* rootCommand)
   const r = yield* withRepository(opened, "gc", true, Maintenance.use((m) => m.gc(dryRun)))
   yield* emit(json, { ...r, deletedChunks: r.deletedChunks.map((c) => c.id) }, () =>
@@ -75,12 +69,10 @@ export const gcCommand = Command.make("gc", { dryRun: dryRunFlag, json: jsonFlag
       ...(dryRun ? r.deletedChunks.map((c) => `would delete chunk ${c.id} (${formatBytes(c.storedSize)})`) : []),
       `${dryRun ? "would delete" : "deleted"} ${r.deletedChunks.length} unreferenced chunk(s), ${formatBytes(r.reclaimedBytes)}; ${r.orphanObjects.length} orphaned object(s)`
     ].join("\n"))
-})).pipe(Command.withDescription("Delete chunks that no backup references (--dry-run to list them)"))
+})
 
-export const unlockCommand = Command.make("unlock", {
-  all: Flag.Boolean("remove-all").pipe(Flag.withDescription("Remove every lock, not only stale ones"), Flag.withDefault(false))
-}, Effect.fn("cli.unlock")(function*({ all }) {
+export const unlockLocks = Effect.fn("cli.unlock")(function*({ all }: { readonly all: boolean }) {
   const opened = yield* unlock(yield* rootCommand)
   const removed = yield* removeLocks(opened.providers, all)
   yield* print(removed.length === 0 ? "no stale locks" : removed.map((r) => `removed lock: ${r}`).join("\n"))
-})).pipe(Command.withDescription("Remove stale repository locks"))
+})

@@ -1,20 +1,12 @@
 import { Effect, Option } from "effect"
-import { Argument, Command, Flag } from "effect/cli"
 import { UserError } from "../../domain/Errors.ts"
 import { Manifest } from "../../services/manifest/Manifest.ts"
 import { Restore, selectEntries } from "../../services/restore/Restore.ts"
 import { unlock, withRepository } from "../Open.ts"
 import { emit, formatBytes, makeProgress } from "../Output.ts"
-import { jsonFlag, rootCommand } from "./shared.ts"
+import { rootCommand } from "../commands/shared.ts"
 
-export const restoreCommand = Command.make("restore", {
-  id: Argument.String("backup-id").pipe(Argument.withDescription("Backup id (or a unique prefix)")),
-  dest: Argument.String("dest").pipe(Argument.withDescription("Destination directory"), Argument.optional),
-  path: Flag.String("path").pipe(Flag.withDescription("Restore only this path prefix (e.g. docs/)"), Flag.optional),
-  glob: Flag.String("glob").pipe(Flag.withDescription("Restore only files matching this glob (e.g. \"*.rs\")"), Flag.optional),
-  list: Flag.Boolean("list").pipe(Flag.withDescription("List the selected entries instead of restoring"), Flag.withDefault(false)),
-  json: jsonFlag
-}, Effect.fn("cli.restore")(function*({ id, dest, path, glob, list, json }) {
+export const restore = Effect.fn("cli.restore")(function*({ id, dest, path, glob, list, json }: { readonly id: string; readonly dest: Option.Option<string>; readonly path: Option.Option<string>; readonly glob: Option.Option<string>; readonly list: boolean; readonly json: boolean }) {
   const opened = yield* unlock(yield* rootCommand)
   const options = { pathPrefix: Option.getOrUndefined(path), glob: Option.getOrUndefined(glob) }
   yield* withRepository(opened, "restore", false, Effect.gen(function*() {
@@ -38,4 +30,4 @@ export const restoreCommand = Command.make("restore", {
     yield* emit(json, { backupId: backup.id, dest: dest.value, ...r }, () =>
       `restored backup ${backup.id} to ${dest.value}: ${r.files} files, ${r.dirs} dirs, ${r.symlinks} symlinks, ${formatBytes(r.bytes)}`)
   }))
-})).pipe(Command.withDescription("Restore a backup (or part of it) into a directory"))
+})

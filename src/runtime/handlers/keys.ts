@@ -1,5 +1,4 @@
 import { Effect } from "effect"
-import { Argument, Command } from "effect/cli"
 import { encryptCredential, Keys } from "../../services/keys/Keys.ts"
 import { EventLog } from "../../services/manifest/EventLog.ts"
 import { Keys as ObjectKeys } from "../../services/storage/StorageProvider.ts"
@@ -8,9 +7,9 @@ import { recoverRepository } from "../Init.ts"
 import { unlock, withRepository } from "../Open.ts"
 import { emit, print } from "../Output.ts"
 import { getPassphrase } from "../Passphrase.ts"
-import { jsonFlag, rootCommand } from "./shared.ts"
+import { rootCommand } from "../commands/shared.ts"
 
-const keyRotate = Command.make("rotate", { json: jsonFlag }, Effect.fn("cli.key.rotate")(function*({ json }) {
+export const keyRotate = Effect.fn("cli.key.rotate")(function*({ json }: { readonly json: boolean }) {
   const opened = yield* unlock(yield* rootCommand)
   const rotated = yield* withRepository(opened, "key rotate", true, Effect.gen(function*() {
     const keys = yield* Keys
@@ -21,9 +20,9 @@ const keyRotate = Command.make("rotate", { json: jsonFlag }, Effect.fn("cli.key.
   }))
   yield* emit(json, { currentKeyId: rotated.currentKeyId, keys: rotated.keyIds }, () =>
     `added key ${rotated.currentKeyId}; new chunks are encrypted with it, older chunks stay readable with their keys`)
-})).pipe(Command.withDescription("Add a new data key and make it current"))
+})
 
-const keyList = Command.make("list", { json: jsonFlag }, Effect.fn("cli.key.list")(function*({ json }) {
+export const keyList = Effect.fn("cli.key.list")(function*({ json }: { readonly json: boolean }) {
   const opened = yield* unlock(yield* rootCommand)
   const ring = opened.ring
   yield* emit(json, { currentKeyId: ring.currentKeyId, kemMode: ring.kemMode, keys: ring.keyIds }, () =>
@@ -31,25 +30,18 @@ const keyList = Command.make("list", { json: jsonFlag }, Effect.fn("cli.key.list
       `keystore ${opened.settings.enigma.keyfile_path} (ML-KEM key ${ring.kemMode === "split" ? "in a separate file" : "sealed inside"})`,
       ...ring.keyIds.map((k) => `${k.id === ring.currentKeyId ? "*" : " "} key ${k.id}  created ${k.createdAt}`)
     ].join("\n"))
-})).pipe(Command.withDescription("List the data keys"))
+})
 
-export const keyCommand = Command.make("key").pipe(
-  Command.withDescription("Manage data keys"),
-  Command.withSubcommands([keyRotate, keyList])
-)
-
-export const encryptCredCommand = Command.make("encrypt-cred", {
-  value: Argument.String("value").pipe(Argument.withDescription("The secret to encrypt for enigma.toml"))
-}, Effect.fn("cli.encryptCred")(function*({ value }) {
+export const encryptCred = Effect.fn("cli.encryptCred")(function*({ value }: { readonly value: string }) {
   const root = yield* rootCommand
   const passphrase = yield* getPassphrase(root.passphrase)
   yield* print(yield* encryptCredential(value, passphrase))
-})).pipe(Command.withDescription("Encrypt a credential into an enc:… token for enigma.toml"))
+})
 
-export const recoverCommand = Command.make("recover", { json: jsonFlag }, Effect.fn("cli.recover")(function*({ json }) {
+export const recover = Effect.fn("cli.recover")(function*({ json }: { readonly json: boolean }) {
   const root = yield* rootCommand
   const passphrase = yield* getPassphrase(root.passphrase)
   const r = yield* recoverRepository({ dir: resolveConfigDir(root.configDir), passphrase })
   yield* emit(json, { repositoryId: r.ring.repositoryId, events: r.events, from: r.fromProvider ?? null, committedBackups: r.committedBackups }, () =>
     `recovered repository ${r.ring.repositoryId}: ${r.events} events from ${r.fromProvider ?? "no provider (empty log)"}, keystore from ${r.keystoreSource}; ${r.committedBackups} committed backup(s) on record`)
-})).pipe(Command.withDescription("Rebuild keyfile and manifest from the providers (needs enigma.toml and the passphrase)"))
+})

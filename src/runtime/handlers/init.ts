@@ -1,18 +1,11 @@
 import { Effect, Option } from "effect"
-import { Command, Flag } from "effect/cli"
 import { resolveConfigDir } from "../Config.ts"
 import { initRepository } from "../Init.ts"
 import { emit } from "../Output.ts"
 import { getPassphrase } from "../Passphrase.ts"
-import { jsonFlag, rootCommand } from "./shared.ts"
+import { rootCommand } from "../commands/shared.ts"
 
-export const initCommand = Command.make("init", {
-  json: jsonFlag,
-  kemKeyFile: Flag.String("kem-key-file").pipe(
-    Flag.withDescription("Keep the ML-KEM decapsulation key in this separate file (split mode: opening needs it and the passphrase)"),
-    Flag.optional
-  )
-}, Effect.fn("cli.init")(function*({ json, kemKeyFile }) {
+export const init = Effect.fn("cli.init")(function*({ json, kemKeyFile }: { readonly json: boolean; readonly kemKeyFile: Option.Option<string> }) {
   const root = yield* rootCommand
   const dir = resolveConfigDir(root.configDir)
   const passphrase = yield* getPassphrase(root.passphrase, { confirm: true })
@@ -26,4 +19,4 @@ export const initCommand = Command.make("init", {
       `  providers: ${r.providers.map((p) => p.name).join(", ")}`,
       "Keep the passphrase safe: without it the data cannot be recovered."
     ].join("\n"))
-})).pipe(Command.withDescription("Create a repository: config, sealed keyfile, manifest database"))
+})

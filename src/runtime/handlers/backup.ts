@@ -1,16 +1,12 @@
 import * as path from "node:path"
 import { Effect } from "effect"
-import { Argument, Command } from "effect/cli"
 import { Backup } from "../../services/backup/Backup.ts"
 import { walk } from "../../services/backup/Walker.ts"
 import { unlock, withRepository } from "../Open.ts"
 import { emit, ExitWith, formatBytes, formatDuration, makeProgress } from "../Output.ts"
-import { jsonFlag, rootCommand } from "./shared.ts"
+import { rootCommand } from "../commands/shared.ts"
 
-export const backupCommand = Command.make("backup", {
-  paths: Argument.String("path").pipe(Argument.withDescription("Files or directories to back up"), Argument.variadic({ min: 1 })),
-  json: jsonFlag
-}, Effect.fn("cli.backup")(function*({ paths, json }) {
+export const backup = Effect.fn("cli.backup")(function*({ paths, json }: { readonly paths: ReadonlyArray<string>; readonly json: boolean }) {
   const opened = yield* unlock(yield* rootCommand)
   const started = Date.now()
   let progress = { files: 0, bytesRead: 0, bytesDone: 0 }
@@ -49,4 +45,4 @@ export const backupCommand = Command.make("backup", {
       ...(s.warnings > 0 ? [`completed with warnings: ${s.warnings} item(s) could not be read`] : [])
     ].join("\n"))
   if (s.warnings > 0) return yield* new ExitWith({ code: 3 })
-})).pipe(Command.withDescription("Back up files and directories"))
+})

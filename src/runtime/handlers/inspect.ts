@@ -1,13 +1,12 @@
 import { Effect, Stream } from "effect"
-import { Command } from "effect/cli"
 import { Manifest } from "../../services/manifest/Manifest.ts"
 import { Keys as ObjectKeys } from "../../services/storage/StorageProvider.ts"
 import { loadConfig, maskSecrets, renderConfig, resolveConfigDir } from "../Config.ts"
 import { unlock, withRepository } from "../Open.ts"
 import { emit, formatBytes, formatTime } from "../Output.ts"
-import { jsonFlag, rootCommand } from "./shared.ts"
+import { rootCommand } from "../commands/shared.ts"
 
-export const listCommand = Command.make("list", { json: jsonFlag }, Effect.fn("cli.list")(function*({ json }) {
+export const list = Effect.fn("cli.list")(function*({ json }: { readonly json: boolean }) {
   const opened = yield* unlock(yield* rootCommand)
   yield* withRepository(opened, "list", false, Effect.gen(function*() {
     const rows = yield* (yield* Manifest).backups("committed")
@@ -22,9 +21,9 @@ export const listCommand = Command.make("list", { json: jsonFlag }, Effect.fn("c
           `${rows.length} backup(s)`
         ].join("\n"))
   }))
-})).pipe(Command.withDescription("List the backups in the repository"))
+})
 
-export const statusCommand = Command.make("status", { json: jsonFlag }, Effect.fn("cli.status")(function*({ json }) {
+export const status = Effect.fn("cli.status")(function*({ json }: { readonly json: boolean }) {
   const opened = yield* unlock(yield* rootCommand)
   yield* withRepository(opened, "status", false, Effect.gen(function*() {
     const manifest = yield* Manifest
@@ -58,11 +57,11 @@ export const statusCommand = Command.make("status", { json: jsonFlag }, Effect.f
           `    ${p.name} (${p.type}): ${p.reachable ? "reachable" : `UNREACHABLE: ${p.error}`}, ${p.chunks} chunks, ${formatBytes(p.storedBytes)}`)
       ].join("\n"))
   }))
-})).pipe(Command.withDescription("Show providers, chunk counts, stored vs logical bytes"))
+})
 
-export const configCommand = Command.make("config", { json: jsonFlag }, Effect.fn("cli.config")(function*({ json }) {
+export const config = Effect.fn("cli.config")(function*({ json }: { readonly json: boolean }) {
   const root = yield* rootCommand
   const { file, settings } = yield* loadConfig(resolveConfigDir(root.configDir))
   const masked = maskSecrets(settings)
   yield* emit(json, { file, ...masked }, () => `# ${file}\n${renderConfig(masked)}`)
-})).pipe(Command.withDescription("Show the effective configuration (secrets masked)"))
+})
