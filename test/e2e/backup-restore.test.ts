@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import * as path from "node:path"
-import { enigma, initRepo, json, makeTree, snapshotTree, tempDir } from "../support/cli.ts"
+import { enigma, initRepo, json, makeTree, prng, snapshotTree, tempDir } from "../support/cli.ts"
 
 describe("enigma backup → restore on the Local provider", () => {
   it("restores a tree exactly: content, modes, mtimes, symlinks, empty dirs and files", () => {
@@ -48,6 +48,46 @@ describe("enigma backup → restore on the Local provider", () => {
     assert.deepStrictEqual(readdirSync(path.join(dest, "data")), ["docs"])
     assert.strictEqual(readFileSync(path.join(dest, "data/docs/deep/er/main.rs"), "utf8"), "fn main() {}\n")
     assert.isFalse(existsSync(path.join(dest, "data/docs/note1.txt")))
+  })
+
+  it("zstd compression when enabled: text shrinks, random data is stored uncompressed; both restore", () => {
+    const root = tempDir()
+    const dir = path.join(root, "repo")
+    mkdirSync(dir)
+    writeFileSync(path.join(dir, "enigma.toml"), "[enigma.compression]\nenabled = true\nlevel = 3\n")
+    assert.strictEqual(enigma(["--config-dir", dir, "init"]).code, 0)
+    const g = ["--config-dir", dir]
+    const src = path.join(root, "data")
+    mkdirSync(src)
+    writeFileSync(path.join(src, "text.txt"), "the same line of text, over and over\n".repeat(50_000))
+    const t = json(enigma([...g, "backup", src, "--json"]))
+    assert.isBelow(t.storedNewBytes, t.newBytes / 10)
+    writeFileSync(path.join(src, "random.bin"), prng(9)(1_000_000))
+    const r = json(enigma([...g, "backup", src, "--json"]))
+    assert.isAtLeast(r.storedNewBytes, 1_000_000)
+    const dest = path.join(root, "out")
+    assert.strictEqual(enigma([...g, "restore", r.backupId, dest]).code, 0)
+    assert.deepStrictEqual(snapshotTree(path.join(dest, "data")), snapshotTree(src))
+  })
+
+  it("a byte inserted near the start of a large file changes only the chunks around it", () => {
+    const root = tempDir()
+    const dir = path.join(root, "repo")
+    mkdirSync(dir)
+    // A 64 KiB target so a 4 MiB file has ~60 chunks.
+    writeFileSync(path.join(dir, "enigma.toml"), "[enigma.chunk_strategy.Cdc]\ntarget_size = 65536\n")
+    assert.strictEqual(enigma(["--config-dir", dir, "init"]).code, 0)
+    const g = ["--config-dir", dir]
+    const src = path.join(root, "data")
+    mkdirSync(src)
+    const bytes = prng(21)(4 * 1024 * 1024)
+    writeFileSync(path.join(src, "big.bin"), bytes)
+    const first = json(enigma([...g, "backup", src, "--json"]))
+    assert.isAbove(first.newChunks, 30)
+    writeFileSync(path.join(src, "big.bin"), Buffer.concat([bytes.subarray(0, 1000), Buffer.from([42]), bytes.subarray(1000)]))
+    const second = json(enigma([...g, "backup", src, "--json"]))
+    assert.isAtMost(second.newChunks, 3)
+    assert.isBelow(second.newBytes, first.newBytes / 10)
   })
 
   it("small files share chunks: 2,000 files become a handful of chunk objects", () => {
