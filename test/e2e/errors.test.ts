@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import * as path from "node:path"
 import { execFileSync } from "node:child_process"
-import { enigma, initRepo, json, makeTree, tempDir } from "../support/cli.ts"
+import { enigma, enigmaBin, initRepo, json, makeTree, tempDir } from "../support/cli.ts"
 
 /** One line on stderr, no stack trace. */
 const oneLine = (stderr: string) => {
@@ -135,5 +135,22 @@ describe("bad input gets a clear error, the right exit code, and loses nothing",
     const r = enigma([...g, "restore", backupId, dest])
     assert.strictEqual(r.code, 1)
     assert.match(oneLine(r.stderr), /symlink/)
+  })
+})
+
+describe("interactive passphrase", () => {
+  it("prompts on a terminal with echo off, asks twice on init, and refuses a mismatch", () => {
+    const dir = path.join(tempDir(), "repo")
+    const driver = path.resolve(import.meta.dirname, "..", "support", "pty_drive.py")
+    const run = (pairs: Array<string>, args: Array<string>) =>
+      execFileSync("python3", [driver, ...pairs, "--", process.execPath, enigmaBin, "--config-dir", dir, ...args], { encoding: "utf8" })
+    const mismatch = run(["Passphrase: =one", "Repeat passphrase: =two"], ["init"])
+    assert.match(mismatch, /passphrases do not match/)
+    assert.match(mismatch, /exit 1/)
+    const ok = run(["Passphrase: =typed-secret", "Repeat passphrase: =typed-secret"], ["init"])
+    assert.match(ok, /created repository/)
+    assert.notInclude(ok, "typed-secret")
+    assert.strictEqual(enigma(["--config-dir", dir, "list"], { ENIGMA_PASSPHRASE: "typed-secret" }).code, 0)
+    assert.match(run(["Passphrase: =typed-secret"], ["list"]), /no backups yet/)
   })
 })
