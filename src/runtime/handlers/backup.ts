@@ -15,8 +15,11 @@ export const backup = Effect.fn("cli.backup")(function*({ paths, json }: { reado
   if (process.stderr.isTTY) {
     void (async () => {
       let sum = 0
-      for await (const e of walk(paths.map((p) => ({ abs: path.resolve(p), name: "" })), () => {})) {
+      let n = 0
+      for (const e of walk(paths.map((p) => ({ abs: path.resolve(p), name: "" })), () => {})) {
         if (e.kind === "file") sum += e.stat.size
+        // The walk is synchronous: let the backup itself run in between.
+        if (++n % 500 === 0) await new Promise((r) => setImmediate(r))
       }
       total = sum
     })().catch(() => {})

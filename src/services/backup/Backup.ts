@@ -11,6 +11,7 @@ import { ChunkStore, type ChunkWriteError } from "../ChunkStore.ts"
 import { EventLog, type ManifestError } from "../manifest/EventLog.ts"
 import { Manifest } from "../manifest/Manifest.ts"
 import { Repository } from "../Repository.ts"
+import { ArenaReader } from "./ArenaReader.ts"
 import { walk, type WalkWarning } from "./Walker.ts"
 
 export interface BackupProgress {
@@ -37,17 +38,29 @@ export class BackupSourceError extends Schema.TaggedError<BackupSourceError>()("
   }
 }
 
-type Item =
-  | { readonly _tag: "chunk"; readonly data: Uint8Array; readonly start: number }
-  | { readonly _tag: "entry"; readonly entry: FileEntry; readonly start: number; readonly end: number; readonly reused: boolean }
-
-type Processed =
-  | { readonly _tag: "chunk"; readonly id: string; readonly start: number; readonly end: number; readonly isNew: boolean; readonly storedSize: number }
-  | { readonly _tag: "entry"; readonly entry: FileEntry; readonly start: number; readonly end: number; readonly reused: boolean }
+/** A cut chunk and where it sits in the concatenated content stream. */
+interface Item {
+  readonly data: Uint8Array
+  readonly start: number
+}
+interface Processed {
+  readonly id: string
+  readonly start: number
+  readonly end: number
+  readonly isNew: boolean
+  readonly storedSize: number
+}
+interface PendingEntry {
+  readonly entry: FileEntry
+  readonly start: number
+  readonly end: number
+}
 
 const readBlock = 8 * 1024 * 1024
 /** After a file's known size is read, one small read confirms the end (or finds growth). */
 const eofProbe = 64 * 1024
+/** Files up to this size are read through the arena. */
+const smallFileLimit = 1024 * 1024
 const filesPerEvent = 512
 
 /**
@@ -100,18 +113,56 @@ export class Backup extends Context.Service<Backup, {
       const stats = { files: 0, dirs: 0, symlinks: 0, bytes: 0, bytesRead: 0, newChunks: 0, newBytes: 0, storedNewBytes: 0 }
       let bytesDone = 0
 
+      // Consumer: turn byte ranges into extents once the chunks covering them have ids.
+      const window: Array<{ id: string; start: number; end: number }> = []
+      let pending: Array<PendingEntry> = []
+      let batch: Array<FileEntry> = []
+      let covered = 0
+      let lastEntryEnd = 0
+      const extentsOf = (start: number, end: number): Array<Extent> => {
+        const out: Array<Extent> = []
+        for (const c of window) {
+          if (c.end <= start) continue
+          if (c.start >= end) break
+          const s = Math.max(start, c.start)
+          const e = Math.min(end, c.end)
+          out.push([c.id, s - c.start, e - s])
+        }
+        return out
+      }
+      const flush = (force: boolean) =>
+        Effect.gen(function*() {
+          while (batch.length >= filesPerEvent || (force && batch.length > 0)) {
+            const files = batch.slice(0, filesPerEvent)
+            batch = batch.slice(filesPerEvent)
+            yield* log.record([{ _tag: "FilesRecorded", backupId, files }])
+          }
+        })
+      /**
+       * Entries skip the stream (on a re-backup of 18,000 unchanged files the stream would carry
+       * 18,000 elements for nothing): the producer files them here directly. One with bytes waits
+       * in `pending` until the chunks covering its range have ids; it always joins `pending`
+       * before any later chunk is consumed, and `pending` resolves from its front.
+       */
+      const addEntry = (entry: FileEntry, start: number, end: number, reused: boolean) => {
+        lastEntryEnd = end
+        if (reused || start === end) batch.push(entry)
+        else pending.push({ entry, start, end })
+      }
+
       // Producer: walk, read changed files, cut the concatenated content into chunks.
       const items = async function*(): AsyncGenerator<Item> {
         const chunker = makeChunker(strategy, gear)
+        const arena = new ArenaReader()
         let offset = 0 // bytes pushed into the chunker so far
         let emitted = 0 // bytes of chunks emitted so far
         function* emit(cs: Array<Uint8Array>): Generator<Item> {
           for (const data of cs) {
-            yield { _tag: "chunk", data, start: emitted }
+            yield { data, start: emitted }
             emitted += data.length
           }
         }
-        for await (const e of walk(roots, warn)) {
+        for (const e of walk(roots, warn)) {
           const base = {
             path: e.path,
             mode: e.stat.mode,
@@ -121,7 +172,7 @@ export class Backup extends Context.Service<Backup, {
           }
           if (e.kind === "dir") {
             stats.dirs++
-            yield { _tag: "entry", entry: { ...base, kind: "dir", size: 0, extents: [] }, start: offset, end: offset, reused: false }
+            addEntry({ ...base, kind: "dir", size: 0, extents: [] }, offset, offset, false)
             continue
           }
           if (e.kind === "symlink") {
@@ -133,7 +184,7 @@ export class Backup extends Context.Service<Backup, {
               continue
             }
             stats.symlinks++
-            yield { _tag: "entry", entry: { ...base, kind: "symlink", size: 0, target, extents: [] }, start: offset, end: offset, reused: false }
+            addEntry({ ...base, kind: "symlink", size: 0, target, extents: [] }, offset, offset, false)
             continue
           }
           const prev = parentFiles.get(e.path)
@@ -144,10 +195,30 @@ export class Backup extends Context.Service<Backup, {
             stats.files++
             stats.bytes += prev.size
             bytesDone += prev.size
-            yield { _tag: "entry", entry: { ...base, kind: "file", size: prev.size, extents: prev.extents }, start: offset, end: offset, reused: true }
+            addEntry({ ...base, kind: "file", size: prev.size, extents: prev.extents }, offset, offset, true)
             continue
           }
-          // Read the file. A file that cannot be opened is a warning; the backup goes on.
+          // Small files: synchronously into the arena (see ArenaReader). Unreadable: warn, go on.
+          if (e.stat.size <= smallFileLimit) {
+            let views: Array<Uint8Array>
+            try {
+              views = arena.readFile(e.abs, e.stat.size)
+            } catch (err) {
+              warn({ path: e.abs, detail: `cannot read: ${(err as Error).message}` })
+              continue
+            }
+            const start = offset
+            for (const v of views) {
+              offset += v.length
+              yield* emit(chunker.push(v))
+            }
+            stats.bytesRead += offset - start
+            stats.files++
+            stats.bytes += offset - start
+            addEntry({ ...base, kind: "file", size: offset - start, extents: [] }, start, offset, false)
+            continue
+          }
+          // Large files: asynchronously in big blocks, so reading overlaps hashing and uploads.
           let handle: fs.FileHandle
           try {
             handle = await fs.open(e.abs, "r")
@@ -178,35 +249,11 @@ export class Backup extends Context.Service<Backup, {
           await handle.close()
           stats.files++
           stats.bytes += offset - start
-          yield { _tag: "entry", entry: { ...base, kind: "file", size: offset - start, extents: [] }, start, end: offset, reused: false }
+          addEntry({ ...base, kind: "file", size: offset - start, extents: [] }, start, offset, false)
         }
         yield* emit(chunker.finish())
       }
 
-      // Consumer: turn byte ranges into extents once the chunks covering them have ids.
-      const window: Array<{ id: string; start: number; end: number }> = []
-      let pending: Array<Extract<Processed, { _tag: "entry" }>> = []
-      let batch: Array<FileEntry> = []
-      let covered = 0
-      let lastEntryEnd = 0
-      const extentsOf = (start: number, end: number): Array<Extent> => {
-        const out: Array<Extent> = []
-        for (const c of window) {
-          if (c.end <= start) continue
-          if (c.start >= end) break
-          const s = Math.max(start, c.start)
-          const e = Math.min(end, c.end)
-          out.push([c.id, s - c.start, e - s])
-        }
-        return out
-      }
-      const flush = (force: boolean) =>
-        Effect.gen(function*() {
-          if (batch.length === 0 || (!force && batch.length < filesPerEvent)) return
-          const files = batch
-          batch = []
-          yield* log.record([{ _tag: "FilesRecorded", backupId, files }])
-        })
       // Files complete in stream order, so the pending list only ever resolves from its front.
       const resolveReady = () => {
         let n = 0
@@ -221,19 +268,13 @@ export class Backup extends Context.Service<Backup, {
       }
       const consume = (item: Processed) =>
         Effect.gen(function*() {
-          if (item._tag === "chunk") {
-            window.push({ id: item.id, start: item.start, end: item.end })
-            covered = item.end
-            bytesDone += item.end - item.start
-            if (item.isNew) {
-              stats.newChunks++
-              stats.newBytes += item.end - item.start
-              stats.storedNewBytes += item.storedSize
-            }
-          } else {
-            lastEntryEnd = item.end
-            if (item.reused || item.start === item.end) batch.push(item.entry)
-            else pending.push(item)
+          window.push({ id: item.id, start: item.start, end: item.end })
+          covered = item.end
+          bytesDone += item.end - item.start
+          if (item.isNew) {
+            stats.newChunks++
+            stats.newBytes += item.end - item.start
+            stats.storedNewBytes += item.storedSize
           }
           resolveReady()
           options?.onProgress?.({ files: stats.files, bytesRead: stats.bytesRead, bytesDone, totalHint: 0 })
@@ -242,18 +283,16 @@ export class Backup extends Context.Service<Backup, {
 
       yield* Stream.fromAsyncIterable(items(), (e) => new BackupSourceError({ path: absPaths.join(", "), detail: String(e) })).pipe(
         Stream.mapEffect((item): Effect.Effect<Processed, ChunkWriteError | ManifestError> =>
-          item._tag === "chunk"
-            ? chunks.store(item.data).pipe(Effect.map((r) => ({
-              _tag: "chunk" as const,
-              id: r.id,
-              start: item.start,
-              end: item.start + item.data.length,
-              isNew: r.isNew,
-              storedSize: r.storedSize
-            })))
-            : Effect.succeed(item), { concurrency }),
+          chunks.store(item.data).pipe(Effect.map((r) => ({
+            id: r.id,
+            start: item.start,
+            end: item.start + item.data.length,
+            isNew: r.isNew,
+            storedSize: r.storedSize
+          }))), { concurrency }),
         Stream.runForEach(consume)
       )
+      resolveReady()
       if (pending.length > 0) {
         return yield* new BackupSourceError({ path: absPaths.join(", "), detail: "internal: file ranges left without chunks" })
       }

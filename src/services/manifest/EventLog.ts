@@ -19,7 +19,11 @@ export interface LoggedEvent {
   readonly event: Event
 }
 
-const encodeEvent = Schema.encodeSync(Schema.fromJsonString(Event))
+/**
+ * Events are plain JSON-shaped values built by our own code, so writing is JSON.stringify;
+ * reading (replay, recover) decodes and validates with the Schema.
+ */
+const encodeEvent = (event: Event): string => JSON.stringify(event)
 const decodeEvent = Schema.decodeSync(Schema.fromJsonString(Event))
 
 interface AppendRequest {
