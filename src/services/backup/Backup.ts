@@ -282,14 +282,17 @@ export class Backup extends Context.Service<Backup, {
         })
 
       yield* Stream.fromAsyncIterable(items(), (e) => new BackupSourceError({ path: absPaths.join(", "), detail: String(e) })).pipe(
-        Stream.mapEffect((item): Effect.Effect<Processed, ChunkWriteError | ManifestError> =>
-          chunks.store(item.data).pipe(Effect.map((r) => ({
+        Stream.mapEffect((item): Effect.Effect<Processed, ChunkWriteError | ManifestError> => {
+          // store takes ownership of the bytes (they may move to a crypto worker): length first.
+          const end = item.start + item.data.length
+          return chunks.store(item.data).pipe(Effect.map((r) => ({
             id: r.id,
             start: item.start,
-            end: item.start + item.data.length,
+            end,
             isNew: r.isNew,
             storedSize: r.storedSize
-          }))), { concurrency }),
+          })))
+        }, { concurrency }),
         Stream.runForEach(consume)
       )
       resolveReady()
