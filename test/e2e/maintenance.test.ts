@@ -104,6 +104,23 @@ describe("forget, gc, locks, recover, keys", () => {
     assert.strictEqual(enigma([...g, "verify", backupId, "--read-data"]).code, 0)
   })
 
+  it("Ctrl-C (SIGINT) during a backup: exit 130, lock released, nothing listed", async () => {
+    const { root, dir, g } = initRepo()
+    const big = path.join(root, "big")
+    mkdirSync(big)
+    const bytes = prng(13)
+    for (let i = 0; i < 6; i++) writeFileSync(path.join(big, `f${i}.bin`), bytes(16 * 1024 * 1024))
+    const child = enigmaAsync([...g, "backup", big])
+    const deadline = Date.now() + 30_000
+    while (Date.now() < deadline && lockCount(dir) === 0) await new Promise((r) => setTimeout(r, 10))
+    child.kill("SIGINT")
+    const code = await new Promise((r) => child.on("exit", (c) => r(c)))
+    assert.strictEqual(code, 130)
+    assert.strictEqual(lockCount(dir), 0)
+    assert.deepStrictEqual(json(enigma([...g, "list", "--json"])), [])
+    assert.strictEqual(enigma([...g, "backup", big]).code, 0)
+  })
+
   it("gc concurrent with a running backup cannot delete what the backup is about to reference", async () => {
     const { root, dir, g } = initRepo()
     const data = path.join(root, "data")

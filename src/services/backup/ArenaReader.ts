@@ -5,8 +5,8 @@ import * as fs from "node:fs"
  *
  * Why: a tree of small files is dominated by per-file overhead. An async read costs several
  * thread-pool round trips per file (open, read, close) and a fresh buffer each; 18,000 files
- * then spend most of their time waiting and in GC. Read synchronously into an 8 MiB arena, a
- * cached small file costs three syscalls, and its bytes land next to its neighbours' — the
+ * then spend most of their time waiting and in GC. Read synchronously into a 4 MiB arena, a
+ * X
  * chunker then cuts chunks as views of the arena without copying.
  *
  * Arenas are never reused (chunks may still be views into them), only replaced when full.
@@ -17,7 +17,7 @@ export class ArenaReader {
   private readonly arenaSize: number
   private readonly minFree: number
 
-  constructor(arenaSize = 8 * 1024 * 1024, minFree = 64 * 1024) {
+  constructor(arenaSize = 4 * 1024 * 1024, minFree = 64 * 1024) {
     this.arenaSize = arenaSize
     this.minFree = minFree
     this.arena = Buffer.allocUnsafeSlow(arenaSize)

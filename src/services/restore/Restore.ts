@@ -33,7 +33,7 @@ export interface RestoreResult {
   readonly bytes: number
 }
 
-const cachedChunks = 8
+const cachedChunks = 4
 const fileConcurrency = 8
 
 /** Temp names: unique per process and file without asking the RNG 18,000 times. */
