@@ -51,12 +51,7 @@ describe("enigma backup → restore on the Local provider", () => {
   })
 
   it("zstd compression when enabled: text shrinks, random data is stored uncompressed; both restore", () => {
-    const root = tempDir()
-    const dir = path.join(root, "repo")
-    mkdirSync(dir)
-    writeFileSync(path.join(dir, "enigma.toml"), "[enigma.compression]\nenabled = true\nlevel = 3\n")
-    assert.strictEqual(enigma(["--config-dir", dir, "init"]).code, 0)
-    const g = ["--config-dir", dir]
+    const { root, g } = initRepo([], "[enigma.compression]\nenabled = true\nlevel = 3\n")
     const src = path.join(root, "data")
     mkdirSync(src)
     writeFileSync(path.join(src, "text.txt"), "the same line of text, over and over\n".repeat(50_000))
@@ -71,13 +66,8 @@ describe("enigma backup → restore on the Local provider", () => {
   })
 
   it("a byte inserted near the start of a large file changes only the chunks around it", () => {
-    const root = tempDir()
-    const dir = path.join(root, "repo")
-    mkdirSync(dir)
     // A 64 KiB target so a 4 MiB file has ~60 chunks.
-    writeFileSync(path.join(dir, "enigma.toml"), "[enigma.chunk_strategy.Cdc]\ntarget_size = 65536\n")
-    assert.strictEqual(enigma(["--config-dir", dir, "init"]).code, 0)
-    const g = ["--config-dir", dir]
+    const { root, g } = initRepo([], "[enigma.chunk_strategy.Cdc]\ntarget_size = 65536\n")
     const src = path.join(root, "data")
     mkdirSync(src)
     const bytes = prng(21)(4 * 1024 * 1024)
@@ -159,11 +149,12 @@ describe("enigma backup → restore on the Local provider", () => {
   })
 
   it("restore keeps a complete file in place when the disk fills up, and leaves no partial file", () => {
-    const { root, g } = initRepo()
+    // A 64 KiB chunk target: big.bin has many extents, so it takes the streaming (async) write path.
+    const { root, g } = initRepo([], "[enigma.chunk_strategy.Cdc]\ntarget_size = 65536\n")
     const src = path.join(root, "data")
     mkdirSync(src)
     writeFileSync(path.join(src, "small.txt"), "small\n")
-    writeFileSync(path.join(src, "big.bin"), Buffer.alloc(3 * 1024 * 1024, 7))
+    writeFileSync(path.join(src, "big.bin"), prng(33)(3 * 1024 * 1024))
     const { backupId } = json(enigma([...g, "backup", src, "--json"]))
     const mnt = tempDir("enigma-full-")
     const mount = enigmaMount(mnt)

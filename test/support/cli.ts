@@ -33,10 +33,17 @@ export const enigmaAsync = (args: ReadonlyArray<string>, env: Record<string, str
 
 export const tempDir = (label = "enigma-test-") => mkdtempSync(path.join(tmpdir(), label))
 
-/** A repository in a fresh temp dir; returns the global args that address it. */
-export const initRepo = (extraInit: ReadonlyArray<string> = []) => {
+/**
+ * A repository in a fresh temp dir; returns the global args that address it. With `toml`, the
+ * config is written first (as a user would) and init keeps it.
+ */
+export const initRepo = (extraInit: ReadonlyArray<string> = [], toml?: string) => {
   const root = tempDir()
   const dir = path.join(root, "repo")
+  if (toml !== undefined) {
+    mkdirSync(dir)
+    writeFileSync(path.join(dir, "enigma.toml"), toml)
+  }
   const r = enigma(["--config-dir", dir, "init", ...extraInit])
   if (r.code !== 0) throw new Error(`init failed: ${r.stderr}`)
   return { root, dir, g: ["--config-dir", dir] as const }
