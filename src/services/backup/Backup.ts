@@ -39,10 +39,13 @@ export class BackupSourceError extends Schema.TaggedError<BackupSourceError>()("
 }
 
 /** A cut chunk and where it sits in the concatenated content stream. */
-interface Item {
+interface ChunkItem {
   readonly data: Uint8Array
   readonly start: number
 }
+/** Sent every few hundred entries so file records are written while the walk goes on. */
+const flushMarker = { flush: true } as const
+type Item = ChunkItem | typeof flushMarker
 interface Processed {
   readonly id: string
   readonly start: number
@@ -149,6 +152,13 @@ export class Backup extends Context.Service<Backup, {
         if (reused || start === end) batch.push(entry)
         else pending.push({ entry, start, end })
       }
+      // One marker in flight at a time: flush drains every full batch when it arrives.
+      let markerInFlight = false
+      const needsFlush = () => {
+        if (markerInFlight || batch.length < filesPerEvent) return false
+        markerInFlight = true
+        return true
+      }
 
       // Producer: walk, read changed files, cut the concatenated content into chunks.
       const items = async function*(): AsyncGenerator<Item> {
@@ -163,6 +173,7 @@ export class Backup extends Context.Service<Backup, {
           }
         }
         for (const e of walk(roots, warn)) {
+          if (needsFlush()) yield flushMarker
           const base = {
             path: e.path,
             mode: e.stat.mode,
@@ -266,8 +277,12 @@ export class Backup extends Context.Service<Backup, {
         const keepFrom = pending.length > 0 ? pending[0]!.start : lastEntryEnd
         while (window.length > 0 && window[0]!.end <= keepFrom) window.shift()
       }
-      const consume = (item: Processed) =>
+      const consume = (item: Processed | typeof flushMarker) =>
         Effect.gen(function*() {
+          if ("flush" in item) {
+            markerInFlight = false
+            return yield* flush(false)
+          }
           window.push({ id: item.id, start: item.start, end: item.end })
           covered = item.end
           bytesDone += item.end - item.start
@@ -282,8 +297,8 @@ export class Backup extends Context.Service<Backup, {
         })
 
       yield* Stream.fromAsyncIterable(items(), (e) => new BackupSourceError({ path: absPaths.join(", "), detail: String(e) })).pipe(
-        Stream.mapEffect((item): Effect.Effect<Processed, ChunkWriteError | ManifestError> => {
-          // store takes ownership of the bytes (they may move to a crypto worker): length first.
+        Stream.mapEffect((item): Effect.Effect<Processed | typeof flushMarker, ChunkWriteError | ManifestError> => {
+          if ("flush" in item) return Effect.succeed(item)
           const end = item.start + item.data.length
           return chunks.store(item.data).pipe(Effect.map((r) => ({
             id: r.id,

@@ -51,6 +51,8 @@ export class EventLog extends Context.Service<EventLog, {
   readonly record: (events: ReadonlyArray<Event>) => Effect.Effect<void>
   /** Events with seq > after, in order. */
   readonly eventsAfter: (after: number) => Effect.Effect<ReadonlyArray<LoggedEvent>>
+  /** The same rows undecoded (body = the event's JSON), for copying the log out verbatim. */
+  readonly rawEventsAfter: (after: number) => Effect.Effect<ReadonlyArray<{ readonly seq: number; readonly at: number; readonly body: string }>>
   readonly lastSeq: Effect.Effect<number>
   /** Inserts events that came from elsewhere (recover), keeping their seq, and projects them. */
   readonly import: (events: ReadonlyArray<LoggedEvent>) => Effect.Effect<void, ManifestError>
@@ -163,6 +165,14 @@ export class EventLog extends Context.Service<EventLog, {
       append,
       record,
       eventsAfter,
+      rawEventsAfter: (after) =>
+        Effect.sync(() =>
+          (selectAfter.all(after) as Array<{ seq: number; at: number; body: string }>).map((r) => ({
+            seq: Number(r.seq),
+            at: Number(r.at),
+            body: r.body
+          }))
+        ),
       lastSeq: Effect.sync(currentSeq),
       import: importEvents,
       rebuildProjections: rebuildProjections(),

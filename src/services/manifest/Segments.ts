@@ -14,7 +14,9 @@ import type { EventLog, LoggedEvent, ManifestError } from "./EventLog.ts"
  * numbers; file names and sizes are inside the ciphertext.
  */
 const SegmentLine = Schema.Struct({ seq: Schema.Number, at: Schema.Number, event: Event })
-const encodeLine = Schema.encodeSync(Schema.fromJsonString(SegmentLine))
+/** A line is `{"seq":…,"at":…,"event":<the event's JSON as stored>}`: written without re-encoding. */
+const lineOf = (row: { readonly seq: number; readonly at: number; readonly body: string }) =>
+  `{"seq":${row.seq},"at":${row.at},"event":${row.body}}`
 const decodeLine = Schema.decodeUnknownSync(Schema.fromJsonString(SegmentLine))
 
 export class SegmentError extends Schema.TaggedError<SegmentError>()("SegmentError", {
@@ -28,8 +30,12 @@ export class SegmentError extends Schema.TaggedError<SegmentError>()("SegmentErr
 
 const purpose = "enigma-log-segment-v1"
 
-export const sealSegment = (key: string, logKey: Uint8Array, events: ReadonlyArray<LoggedEvent>): Uint8Array => {
-  const body = zstdCompressSync(Buffer.from(events.map((e) => encodeLine(e)).join("\n"), "utf8"))
+export const sealSegment = (
+  key: string,
+  logKey: Uint8Array,
+  rows: ReadonlyArray<{ readonly seq: number; readonly at: number; readonly body: string }>
+): Uint8Array => {
+  const body = zstdCompressSync(Buffer.from(rows.map(lineOf).join("\n"), "utf8"))
   const nonce = randomBytes(12)
   const c = createCipheriv("aes-256-gcm", logKey, nonce)
   c.setAAD(Envelope.sealAad(purpose, key, 0))
@@ -61,7 +67,7 @@ export const sealPending = Effect.fn("Segments.sealPending")(function*(
   logKey: Uint8Array
 ) {
   const sealed = Number((yield* log.getMeta(sealedKey)) ?? "0")
-  const events = yield* log.eventsAfter(sealed)
+  const events = yield* log.rawEventsAfter(sealed)
   if (events.length === 0) return 0
   const first = events[0]!.seq
   const last = events[events.length - 1]!.seq
