@@ -239,17 +239,25 @@ export class Backup extends Context.Service<Backup, {
           }
           const start = offset
           try {
-            // Size the first buffer to the file (small files are most files), then read on in
-            // big blocks in case it grew. Blocks are never reused: chunks may be views into them.
-            let want = Math.min(Math.max(e.stat.size, 1), readBlock)
-            for (;;) {
+            // Read ahead: the next block is already on its way while this one is chunked and
+            // hashed, so the disk and the CPU work at the same time. Blocks are never reused:
+            // chunks may be views into them. Past the known size, small reads find growth.
+            const readAt = (position: number) => {
+              const want = position - start >= e.stat.size ? eofProbe : readBlock
               const buf = Buffer.allocUnsafeSlow(want)
-              const { bytesRead } = await handle.read(buf, 0, want, null)
-              if (bytesRead === 0) break
-              offset += bytesRead
-              stats.bytesRead += bytesRead
-              yield* emit(chunker.push(bytesRead === want ? buf : buf.subarray(0, bytesRead)))
-              want = offset - start >= e.stat.size ? eofProbe : readBlock
+              const p = handle.read(buf, 0, want, position - start).then((r) => ({ buf, want, n: r.bytesRead }))
+              // Awaited below; if the backup stops first, its failure must not go unhandled.
+              p.catch(() => {})
+              return p
+            }
+            let next = readAt(offset)
+            for (;;) {
+              const { buf, want, n } = await next
+              if (n === 0) break
+              offset += n
+              stats.bytesRead += n
+              next = readAt(offset)
+              yield* emit(chunker.push(n === want ? buf : buf.subarray(0, n)))
             }
           } catch (err) {
             // Bytes already pushed stay in the stream; the file itself is left out of the backup.
