@@ -28,9 +28,10 @@ export const getPassphrase = (flag: Option.Option<string>, options: { readonly c
 const prompt = (question: string) =>
   new Promise<string>((resolve) => {
     const stdin = process.stdin
-    process.stderr.write(question)
+    // Echo off before the prompt appears: a passphrase typed (or pasted) at once is not shown.
     stdin.setRawMode?.(true)
     stdin.resume()
+    process.stderr.write(question)
     let input = ""
     const onData = (data: Buffer) => {
       for (const ch of data.toString("utf8")) {
