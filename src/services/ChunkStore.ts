@@ -65,7 +65,7 @@ export class ChunkStore extends Context.Service<ChunkStore, {
   /** Checks presence (and with readData, integrity) of a chunk in every placement. */
   readonly check: (id: string, readData: boolean) => Effect.Effect<void, ChunkCorrupt>
   readonly row: (id: string) => ChunkRow | undefined
-  readonly remove: (id: string) => Effect.Effect<void, StorageError | ManifestError>
+  readonly remove: (ids: ReadonlyArray<string>) => Effect.Effect<void, StorageError | ManifestError>
 }>()("enigma/services/ChunkStore") {
   static readonly layer = Layer.effect(ChunkStore)(Effect.gen(function*() {
     const repo = yield* Repository
@@ -271,14 +271,21 @@ export class ChunkStore extends Context.Service<ChunkStore, {
       }
     })
 
-    const remove = Effect.fn("ChunkStore.remove")(function*(id: string) {
-      const r = row(id)
-      for (const name of r?.placement ?? repo.providers.map((p) => p.name)) {
-        const p = providers.get(name)
-        if (p) yield* p.delete(ObjectKeys.chunk(id)).pipe(Effect.retry(providerRetry))
-      }
-      if (r) yield* log.append([{ _tag: "ChunkDeleted", id }])
-      known.delete(id)
+    /**
+     * Forget first, then delete: once the ChunkDeleted events are durable no backup can dedup
+     * against these chunks, so a crash between the two leaves only orphan objects (gc removes
+     * them), never a recorded chunk whose bytes are gone. One append for the whole batch.
+     */
+    const remove = Effect.fn("ChunkStore.remove")(function*(ids: ReadonlyArray<string>) {
+      const rows = ids.map((id) => ({ id, row: row(id) }))
+      for (const id of ids) known.delete(id)
+      const recorded = rows.filter((r) => r.row !== undefined)
+      if (recorded.length > 0) yield* log.append(recorded.map((r) => ({ _tag: "ChunkDeleted" as const, id: r.id })))
+      yield* Effect.forEach(rows, ({ id, row: r }) =>
+        Effect.forEach(r?.placement ?? repo.providers.map((p) => p.name), (name) => {
+          const p = providers.get(name)
+          return p ? p.delete(ObjectKeys.chunk(id)).pipe(Effect.retry(providerRetry)) : Effect.void
+        }, { discard: true }), { concurrency: 8, discard: true })
     })
 
     return ChunkStore.of({ idOf, store, load, check, row, remove })

@@ -126,7 +126,7 @@ export class Maintenance extends Context.Service<Maintenance, {
         }
       }
       if (!dryRun) {
-        yield* Effect.forEach(toDelete, (c) => chunks.remove(c.id), { concurrency: 8, discard: true })
+        yield* chunks.remove(toDelete.map((c) => c.id))
         yield* Effect.forEach(orphans, (o) => repo.providers.find((p) => p.name === o.provider)!.delete(o.key), { concurrency: 8, discard: true })
       }
       return {
