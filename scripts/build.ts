@@ -4,7 +4,10 @@
  * turns on Node's compile cache before loading the bundle, so later starts skip parsing it.
  */
 import { build } from "esbuild"
-import { chmodSync, writeFileSync } from "node:fs"
+import { chmodSync, rmSync, writeFileSync } from "node:fs"
+
+// Chunk names carry content hashes: start clean so stale chunks do not pile up.
+rmSync("dist", { recursive: true, force: true })
 
 await build({
   entryPoints: { "enigma-main": "src/runtime/main.ts" },

@@ -1,29 +1,53 @@
 import * as path from "node:path"
 import { Effect } from "effect"
 import { ConfigError } from "../domain/Errors.ts"
-import type { EnigmaSettings } from "../domain/Settings.ts"
+import type { EnigmaSettings, ProviderSettings } from "../domain/Settings.ts"
 import { makeLocalProvider } from "../services/storage/LocalProvider.ts"
+import { makeS3Provider } from "../services/storage/S3Provider.ts"
 import type { StorageProvider } from "../services/storage/StorageProvider.ts"
 
+const s3Compatible = new Set(["S3Compatible", "minio", "rustfs", "garage"])
+const storageClasses = new Set([
+  "STANDARD", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER", "GLACIER_IR", "DEEP_ARCHIVE", "REDUCED_REDUNDANCY"
+])
+
 /**
- * Builds the configured providers. This build ships the Local provider; the cloud providers
- * (S3 and compatibles, Azure, GCS) are accepted by the config schema and refused here with a
- * clear message until their adapters land.
+ * Builds the configured providers: Local, and S3 / S3-compatible (MinIO, RustFS, Garage…).
+ * Azure and GCS are accepted by the config schema and refused here with a clear message until
+ * their adapters land. Secrets are already decrypted (`enc:` tokens) by the caller.
  */
 export const buildProviders = (file: string, settings: EnigmaSettings) =>
+  Effect.forEach(settings.providers, (p) => buildProvider(file, p))
+
+const buildProvider = (file: string, p: ProviderSettings) =>
   Effect.gen(function*() {
-    const out: Array<StorageProvider> = []
-    for (const p of settings.providers) {
-      if (p.type !== "Local") {
-        return yield* new ConfigError({
-          file,
-          detail: `provider "${p.name}": type ${p.type} is not available in this version of enigma (only Local is); remove it or use a Local provider`
-        })
-      }
-      if (!path.isAbsolute(p.bucket)) {
-        return yield* new ConfigError({ file, detail: `provider "${p.name}": bucket must be a directory path` })
-      }
-      out.push(makeLocalProvider(p.name, p.bucket))
+    const bad = (detail: string) => new ConfigError({ file, detail: `provider "${p.name}": ${detail}` })
+    if (p.storage_class !== undefined && !storageClasses.has(p.storage_class)) {
+      return yield* bad(`storage_class ${p.storage_class} is not one of ${[...storageClasses].join(", ")}`)
     }
-    return out
+    if (p.type === "Local") {
+      if (!path.isAbsolute(p.bucket)) return yield* bad("bucket must be a directory path")
+      return makeLocalProvider(p.name, p.bucket) as StorageProvider
+    }
+    if (p.type === "S3" || s3Compatible.has(p.type)) {
+      const compatible = p.type !== "S3"
+      if (compatible && !p.endpoint_url) return yield* bad(`type ${p.type} needs endpoint_url (e.g. "http://127.0.0.1:9000")`)
+      if ((p.access_key === undefined) !== (p.secret_key === undefined)) {
+        return yield* bad("give both access_key and secret_key, or neither (to use the AWS credential chain)")
+      }
+      return makeS3Provider({
+        name: p.name,
+        kind: p.type,
+        bucket: p.bucket,
+        region: p.region ?? "us-east-1",
+        endpoint: p.endpoint_url,
+        pathStyle: p.path_style ?? compatible,
+        credentials: p.access_key !== undefined && p.secret_key !== undefined
+          ? { accessKeyId: p.access_key, secretAccessKey: p.secret_key }
+          : undefined,
+        storageClass: p.storage_class,
+        checksumsWhenRequired: compatible
+      })
+    }
+    return yield* bad(`type ${p.type} is not available in this version of enigma (Local, S3 and S3-compatible are)`)
   })

@@ -6,7 +6,7 @@ import { makeLocalProvider } from "../../../src/services/storage/LocalProvider.t
 import { tempDir } from "../../support/cli.ts"
 import { providerSuite } from "../../support/providerSuite.ts"
 
-providerSuite("local", () => makeLocalProvider("local", path.join(tempDir(), "store")))
+providerSuite("local", () => Effect.sync(() => makeLocalProvider("local", path.join(tempDir(), "store"))))
 
 describe("LocalProvider specifics", () => {
   it.effect("leaves no temp files, and list skips a temp file left by a crash", () =>
