@@ -5,7 +5,7 @@ import { KeystoreError, UserError } from "../domain/Errors.ts"
 import { defaultSettings } from "../domain/Settings.ts"
 import { Keys, type KeyRing } from "../services/keys/Keys.ts"
 import { EventLog } from "../services/manifest/EventLog.ts"
-import { readAllSegments, sealPending } from "../services/manifest/Segments.ts"
+import { readAllSegments, sealedKey, sealPending } from "../services/manifest/Segments.ts"
 import { Keys as ObjectKeys } from "../services/storage/StorageProvider.ts"
 import { configFileName, decryptSecrets, loadConfig, parseConfig, readConfigText, writeConfigFile } from "./Config.ts"
 import { repositoryLayer } from "./Open.ts"
@@ -119,7 +119,8 @@ export const recoverRepository = Effect.fn("Repository.recover")(function*(optio
   yield* Effect.gen(function*() {
     const log = yield* EventLog
     yield* log.import(events)
-    yield* log.setMeta("sealed_through", String(events.length))
+    // The provider we read from has all of it; the others catch up on the next write.
+    if (provider !== undefined) yield* log.setMeta(sealedKey(provider), String(events.length))
   }).pipe(Effect.provide(repositoryLayer({ dir, file, settings, providers, ring, passphrase })))
   return {
     ring,

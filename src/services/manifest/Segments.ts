@@ -1,6 +1,6 @@
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto"
 import { zstdCompressSync, zstdDecompressSync } from "node:zlib"
-import { Effect, Schema, Stream } from "effect"
+import { Effect, Schedule, Schema, Stream } from "effect"
 import * as Envelope from "../../domain/Envelope.ts"
 import { Event } from "../../domain/Events.ts"
 import { Keys, type StorageError, type StorageProvider } from "../storage/StorageProvider.ts"
@@ -58,24 +58,48 @@ export const openSegment = (key: string, logKey: Uint8Array, bytes: Uint8Array):
   }
 }
 
-const sealedKey = "sealed_through"
+/** How far the log has been sealed onto each provider (local bookkeeping, not an event). */
+export const sealedKey = (provider: string) => `sealed_through:${provider}`
 
-/** Seals everything appended since the last seal and uploads it to every provider. */
+const segmentRetry = Schedule.exponential("100 millis").pipe(
+  Schedule.jittered,
+  Schedule.upTo({ times: 4 }),
+  Schedule.setInputType<StorageError>(),
+  Schedule.while(({ input }) => input.isRetryable)
+)
+
+/**
+ * Seals the events each provider has not got yet into one segment per provider and uploads it.
+ * A provider that is down does not fail the command while another one took the segment: it is
+ * named in a warning and catches up on the next seal (recover reads from any provider with an
+ * unbroken log). Fails only when no provider took it. Returns how many events were sealed.
+ */
 export const sealPending = Effect.fn("Segments.sealPending")(function*(
   log: EventLog["Service"],
   providers: ReadonlyArray<StorageProvider>,
   logKey: Uint8Array
 ) {
-  const sealed = Number((yield* log.getMeta(sealedKey)) ?? "0")
-  const events = yield* log.rawEventsAfter(sealed)
-  if (events.length === 0) return 0
-  const first = events[0]!.seq
-  const last = events[events.length - 1]!.seq
-  const key = Keys.segment(first, last)
-  const bytes = sealSegment(key, logKey, events)
-  yield* Effect.forEach(providers, (p) => p.put(key, bytes), { concurrency: "unbounded", discard: true })
-  yield* log.setMeta(sealedKey, String(last))
-  return events.length
+  const last = yield* log.lastSeq
+  const results = yield* Effect.forEach(providers, (p) =>
+    Effect.gen(function*() {
+      const sealed = Number((yield* log.getMeta(sealedKey(p.name))) ?? "0")
+      if (sealed >= last) return { provider: p, error: undefined }
+      const rows = yield* log.rawEventsAfter(sealed)
+      const key = Keys.segment(rows[0]!.seq, rows[rows.length - 1]!.seq)
+      const put = yield* Effect.exit(p.put(key, sealSegment(key, logKey, rows)).pipe(Effect.retry(segmentRetry)))
+      if (put._tag === "Success") {
+        yield* log.setMeta(sealedKey(p.name), String(rows[rows.length - 1]!.seq))
+        return { provider: p, error: undefined }
+      }
+      const e = put.cause.reasons.find((r) => r._tag === "Fail")
+      return { provider: p, error: e && e._tag === "Fail" ? e.error : undefined }
+    }), { concurrency: "unbounded" })
+  const failed = results.filter((r) => r.error !== undefined)
+  if (failed.length === providers.length && failed.length > 0) return yield* failed[0]!.error!
+  for (const f of failed) {
+    yield* Effect.logWarning(`log segment not written to provider ${f.provider.name} (${f.error!.message}); it will catch up on the next write`)
+  }
+  return last
 })
 
 /**
