@@ -22,6 +22,8 @@ export const ProviderSettings = Schema.Struct({
   path_style: Schema.optionalKey(Schema.Boolean),
   access_key: Schema.optionalKey(Schema.String),
   secret_key: Schema.optionalKey(Schema.String),
+  /** Azure: a storage connection string (instead of access_key = account, secret_key = key). */
+  connection_string: Schema.optionalKey(Schema.String),
   storage_class: Schema.optionalKey(Schema.String)
 })
 export type ProviderSettings = typeof ProviderSettings.Type

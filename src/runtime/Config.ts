@@ -80,7 +80,8 @@ export const maskSecrets = (settings: EnigmaSettings): EnigmaSettings => ({
   providers: settings.providers.map((p) => ({
     ...p,
     ...(p.access_key !== undefined ? { access_key: mask(p.access_key) } : {}),
-    ...(p.secret_key !== undefined ? { secret_key: mask(p.secret_key) } : {})
+    ...(p.secret_key !== undefined ? { secret_key: mask(p.secret_key) } : {}),
+    ...(p.connection_string !== undefined ? { connection_string: mask(p.connection_string) } : {})
   }))
 })
 const mask = (v: string) => (isCredentialToken(v) ? "enc:…" : v.length <= 4 ? "****" : `${v.slice(0, 2)}****`)

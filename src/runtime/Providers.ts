@@ -2,6 +2,7 @@ import * as path from "node:path"
 import { Effect } from "effect"
 import { ConfigError } from "../domain/Errors.ts"
 import type { EnigmaSettings, ProviderSettings } from "../domain/Settings.ts"
+import { makeAzureProvider } from "../services/storage/AzureProvider.ts"
 import { makeLocalProvider } from "../services/storage/LocalProvider.ts"
 import { makeS3Provider } from "../services/storage/S3Provider.ts"
 import type { StorageProvider } from "../services/storage/StorageProvider.ts"
@@ -12,9 +13,9 @@ const storageClasses = new Set([
 ])
 
 /**
- * Builds the configured providers: Local, and S3 / S3-compatible (MinIO, RustFS, Garage…).
- * Azure and GCS are accepted by the config schema and refused here with a clear message until
- * their adapters land. Secrets are already decrypted (`enc:` tokens) by the caller.
+ * Builds the configured providers: Local, S3 / S3-compatible (MinIO, RustFS, Garage…) and Azure
+ * Blob. GCS is accepted by the config schema and refused here with a clear message until its
+ * adapter lands. Secrets are already decrypted (`enc:` tokens) by the caller.
  */
 export const buildProviders = (file: string, settings: EnigmaSettings) =>
   Effect.forEach(settings.providers, (p) => buildProvider(file, p))
@@ -49,5 +50,21 @@ const buildProvider = (file: string, p: ProviderSettings) =>
         checksumsWhenRequired: compatible
       })
     }
-    return yield* bad(`type ${p.type} is not available in this version of enigma (Local, S3 and S3-compatible are)`)
+    if (p.type === "Azure") {
+      if (p.storage_class !== undefined) return yield* bad("storage_class applies to S3 providers only")
+      const hasConn = p.connection_string !== undefined || process.env.AZURE_STORAGE_CONNECTION_STRING !== undefined
+      const account = p.access_key ?? process.env.AZURE_STORAGE_ACCOUNT
+      if (!hasConn && account === undefined) {
+        return yield* bad("Azure needs connection_string, or access_key (the account name) and secret_key (its key), or AZURE_STORAGE_* in the environment")
+      }
+      return makeAzureProvider({
+        name: p.name,
+        container: p.bucket,
+        connectionString: p.connection_string,
+        account: p.access_key,
+        accountKey: p.secret_key,
+        endpoint: p.endpoint_url
+      })
+    }
+    return yield* bad(`type ${p.type} is not available in this version of enigma (Local, S3, S3-compatible and Azure are)`)
   })
