@@ -1,0 +1,113 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Redacted } from "effect"
+import { mkdirSync, writeFileSync } from "node:fs"
+import * as path from "node:path"
+import { defaultSettings, type EnigmaSettings } from "../../../src/domain/Settings.ts"
+import { repositoryLayer } from "../../../src/runtime/Open.ts"
+import { Backup } from "../../../src/services/backup/Backup.ts"
+import { Keys } from "../../../src/services/keys/Keys.ts"
+import { Maintenance } from "../../../src/services/maintenance/Maintenance.ts"
+import { Restore } from "../../../src/services/restore/Restore.ts"
+import { withFaults } from "../../../src/services/storage/FaultInjection.ts"
+import { makeLocalProvider } from "../../../src/services/storage/LocalProvider.ts"
+import type { StorageProvider } from "../../../src/services/storage/StorageProvider.ts"
+import { prng, snapshotTree, tempDir } from "../../support/cli.ts"
+
+/** A repository over the given providers (built from Local ones in `dir`), small chunks. */
+const repo = (dir: string, providers: ReadonlyArray<StorageProvider>, copies = 1) =>
+  Effect.gen(function*() {
+    const base = defaultSettings(dir)
+    const settings: EnigmaSettings = {
+      enigma: { ...base.enigma, copies, chunk_strategy: { Fixed: { size: 64 * 1024 } } },
+      providers: providers.map((p) => ({ name: p.name, type: "Local" as const, bucket: path.join(dir, p.name) }))
+    }
+    const passphrase = Redacted.make("pw")
+    const ring = yield* (yield* Keys).create({
+      keyfilePath: settings.enigma.keyfile_path,
+      passphrase,
+      kemMode: "embedded",
+      argon: { memory: 8192, passes: 1, parallelism: 1 }
+    })
+    const opened = { dir, file: path.join(dir, "enigma.toml"), settings, providers, ring, passphrase }
+    return Object.assign(repositoryLayer(opened), {
+      /** The same repository read through other provider instances (same names). */
+      through: (others: ReadonlyArray<StorageProvider>) => repositoryLayer({ ...opened, providers: others })
+    })
+  })
+
+const sampleTree = (dir: string) => {
+  const src = path.join(dir, "src")
+  mkdirSync(src)
+  writeFileSync(path.join(src, "a.bin"), prng(1)(1_000_000))
+  writeFileSync(path.join(src, "b.txt"), "hello\n".repeat(1000))
+  return src
+}
+
+// it.live: retries back off on the real clock (it.effect would run them on a TestClock).
+describe("provider faults (fault-injection decorator over Local: named a fake here)", () => {
+  it.live("30% transient failures on every call: backup, verify and restore still succeed (retries)", () =>
+    Effect.gen(function*() {
+      const dir = tempDir()
+      const flaky = withFaults(makeLocalProvider("flaky", path.join(dir, "flaky")), { failRate: 0.3, seed: 7 })
+      const layer = yield* repo(dir, [flaky])
+      const src = sampleTree(dir)
+      const b = yield* Backup.use((s) => s.run([src])).pipe(Effect.provide(layer))
+      assert.isAbove(b.stats.newChunks, 10)
+      const v = yield* Maintenance.use((m) => m.verify(b.backupId, true)).pipe(Effect.provide(layer))
+      assert.deepStrictEqual(v.bad, [])
+      const dest = path.join(dir, "out")
+      yield* Restore.use((r) => r.run(b.backupId, dest, {})).pipe(Effect.provide(layer))
+      assert.deepStrictEqual(snapshotTree(path.join(dest, "src")), snapshotTree(src))
+    }).pipe(Effect.provide(Keys.layer)))
+
+  it.live("a provider that refuses every write: chunks are placed on the other provider", () =>
+    Effect.gen(function*() {
+      const dir = tempDir()
+      const broken = withFaults(makeLocalProvider("broken", path.join(dir, "broken")), { failRate: 1, failReason: "Fatal", operations: ["put"] })
+      const good = makeLocalProvider("good", path.join(dir, "good"))
+      const layer = yield* repo(dir, [broken, good])
+      const src = sampleTree(dir)
+      // The keystore and log segments go to every provider; the broken one only gets a warning.
+      const b = yield* Backup.use((s) => s.run([src])).pipe(Effect.provide(layer))
+      const dest = path.join(dir, "out")
+      yield* Restore.use((r) => r.run(b.backupId, dest, {})).pipe(Effect.provide(layer))
+      assert.deepStrictEqual(snapshotTree(path.join(dest, "src")), snapshotTree(src))
+    }).pipe(Effect.provide(Keys.layer)))
+
+  it.live("copies that cannot be met fail the backup with a clear error", () =>
+    Effect.gen(function*() {
+      const dir = tempDir()
+      const broken = withFaults(makeLocalProvider("broken", path.join(dir, "broken")), { failRate: 1, failReason: "Fatal", operations: ["put"] })
+      const good = makeLocalProvider("good", path.join(dir, "good"))
+      const layer = yield* repo(dir, [broken, good], 2)
+      const src = sampleTree(dir)
+      const e = yield* Effect.flip(Backup.use((s) => s.run([src])).pipe(Effect.provide(layer)))
+      assert.strictEqual(e._tag, "ChunkWriteError")
+      assert.include(e.message, "only 1 of 2 copies written")
+      assert.include(e.message, "broken")
+    }).pipe(Effect.provide(Keys.layer)))
+
+  it.live("truncated downloads are caught by authentication: another copy is used, or the chunk is named", () =>
+    Effect.gen(function*() {
+      const dir = tempDir()
+      const a = makeLocalProvider("a", path.join(dir, "a"))
+      const b = makeLocalProvider("b", path.join(dir, "b"))
+      const layer = yield* repo(dir, [a, b], 2)
+      const src = sampleTree(dir)
+      const backup = yield* Backup.use((s) => s.run([src])).pipe(Effect.provide(layer))
+      const cut = (p: StorageProvider) => withFaults(p, { truncateRate: 1, operations: ["get"] })
+
+      // One copy broken in transit: restore reads the other and gets the exact bytes.
+      const dest = path.join(dir, "out")
+      yield* Restore.use((r) => r.run(backup.backupId, dest, {})).pipe(Effect.provide(layer.through([cut(a), b])))
+      assert.deepStrictEqual(snapshotTree(path.join(dest, "src")), snapshotTree(src))
+
+      // Both broken: verify names the chunks and the providers; restore fails naming a chunk.
+      const bothCut = layer.through([cut(a), cut(b)])
+      const v = yield* Maintenance.use((m) => m.verify(backup.backupId, true)).pipe(Effect.provide(bothCut))
+      assert.isAbove(v.bad.length, 0)
+      assert.include(v.bad[0]!.problem, "authentication failed")
+      const e = yield* Effect.flip(Restore.use((r) => r.run(backup.backupId, path.join(dir, "out2"), {})).pipe(Effect.provide(bothCut)))
+      assert.strictEqual(e._tag, "ChunkCorrupt")
+    }).pipe(Effect.provide(Keys.layer)))
+})
