@@ -47,7 +47,10 @@ export const EnigmaSection = Schema.Struct({
     level: Schema.Int.pipe(Schema.check(Schema.isBetween({ minimum: 1, maximum: 22 })))
   }),
   /** Concurrent chunk uploads during backup. */
-  upload_concurrency: Schema.optionalKey(PositiveInt)
+  upload_concurrency: Schema.optionalKey(PositiveInt),
+  /** Bandwidth limits for the whole repository, bytes per second: "50M", "1.5G", "800K". */
+  limit_upload: Schema.optionalKey(Schema.String),
+  limit_download: Schema.optionalKey(Schema.String)
 })
 
 export const EnigmaSettings = Schema.Struct({

@@ -21,6 +21,19 @@ import { buildProviders } from "./Providers.ts"
 export interface GlobalOptions {
   readonly configDir: string
   readonly passphrase: Option.Option<string>
+  readonly limitUpload?: Option.Option<string>
+  readonly limitDownload?: Option.Option<string>
+}
+
+/** Command-line limits win over the config's. */
+const withLimitFlags = (s: EnigmaSettings, global: GlobalOptions): EnigmaSettings => {
+  const up = global.limitUpload && Option.isSome(global.limitUpload) ? global.limitUpload.value : undefined
+  const down = global.limitDownload && Option.isSome(global.limitDownload) ? global.limitDownload.value : undefined
+  if (up === undefined && down === undefined) return s
+  return {
+    ...s,
+    enigma: { ...s.enigma, ...(up !== undefined ? { limit_upload: up } : {}), ...(down !== undefined ? { limit_download: down } : {}) }
+  }
 }
 
 export interface Opened {
@@ -47,7 +60,7 @@ export const unlock = (global: GlobalOptions) =>
     const passphrase = yield* getPassphrase(global.passphrase)
     const keys = yield* Keys
     const ring = yield* keys.open({ keyfilePath: keyfile, passphrase, kemKeyPath: raw.enigma.kem_key_path })
-    const settings = yield* decryptSecrets(file, raw, passphrase)
+    const settings = withLimitFlags(yield* decryptSecrets(file, raw, passphrase), global)
     const providers = yield* buildProviders(file, settings)
     return { dir, file, settings, providers, ring, passphrase } satisfies Opened
   })

@@ -1,6 +1,8 @@
 import * as path from "node:path"
 import { Effect } from "effect"
+import { parseRate } from "../domain/Bandwidth.ts"
 import { ConfigError } from "../domain/Errors.ts"
+import { makeLimiter, withBandwidthLimit } from "../services/storage/Bandwidth.ts"
 import type { EnigmaSettings, ProviderSettings } from "../domain/Settings.ts"
 import { makeAzureProvider } from "../services/storage/AzureProvider.ts"
 import { makeLocalProvider } from "../services/storage/LocalProvider.ts"
@@ -18,7 +20,22 @@ const storageClasses = new Set([
  * adapter lands. Secrets are already decrypted (`enc:` tokens) by the caller.
  */
 export const buildProviders = (file: string, settings: EnigmaSettings) =>
-  Effect.forEach(settings.providers, (p) => buildProvider(file, p))
+  Effect.gen(function*() {
+    const limiter = (field: "limit_upload" | "limit_download") =>
+      Effect.gen(function*() {
+        const text = settings.enigma[field]
+        if (text === undefined) return undefined
+        const rate = parseRate(text)
+        if (typeof rate === "string") {
+          return yield* new ConfigError({ file, detail: `enigma.${field} (or --${field.replace("_", "-")}): ${rate}` })
+        }
+        return makeLimiter(rate)
+      })
+    // One limiter per direction, shared by all providers: the limit is for the repository.
+    const limits = { upload: yield* limiter("limit_upload"), download: yield* limiter("limit_download") }
+    const providers = yield* Effect.forEach(settings.providers, (p) => buildProvider(file, p))
+    return limits.upload || limits.download ? providers.map((p) => withBandwidthLimit(p, limits)) : providers
+  })
 
 const buildProvider = (file: string, p: ProviderSettings) =>
   Effect.gen(function*() {

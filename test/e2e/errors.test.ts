@@ -98,6 +98,17 @@ describe("bad input gets a clear error, the right exit code, and loses nothing",
     assert.strictEqual(readFileSync(file, "utf8"), "keep me")
   })
 
+  it("a bad bandwidth limit names the flag or field; a good one is accepted", () => {
+    const { root, g } = initRepo()
+    const src = path.join(root, "data")
+    mkdirSync(src)
+    writeFileSync(path.join(src, "f"), "x")
+    const r = enigma([...g, "--limit-upload", "fast", "backup", src])
+    assert.strictEqual(r.code, 1)
+    assert.match(oneLine(r.stderr), /limit-upload.*"fast" is not a rate/)
+    assert.strictEqual(enigma([...g, "--limit-upload", "50M", "--limit-download", "1G", "backup", src]).code, 0)
+  })
+
   it("usage errors print help and exit 1", () => {
     const r = enigma(["backup"])
     assert.strictEqual(r.code, 1)

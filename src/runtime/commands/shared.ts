@@ -12,6 +12,14 @@ export const rootCommand = Command.make("enigma").pipe(
     passphrase: Flag.String("passphrase").pipe(
       Flag.withDescription("Repository passphrase (or env ENIGMA_PASSPHRASE, or a prompt on a terminal)"),
       Flag.optional
+    ),
+    limitUpload: Flag.String("limit-upload").pipe(
+      Flag.withDescription("Upload bandwidth limit in bytes/s, e.g. 50M (overrides limit_upload in the config)"),
+      Flag.optional
+    ),
+    limitDownload: Flag.String("limit-download").pipe(
+      Flag.withDescription("Download bandwidth limit in bytes/s, e.g. 100M (overrides limit_download)"),
+      Flag.optional
     )
   }),
   Command.withDescription("Encrypted, deduplicating, multi-cloud backups")
