@@ -1,17 +1,15 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Redacted } from "effect"
+import { Effect } from "effect"
 import { mkdirSync, writeFileSync } from "node:fs"
 import * as path from "node:path"
-import { defaultSettings } from "../../../src/domain/Settings.ts"
 import { Backup } from "../../../src/services/backup/Backup.ts"
-import { Keys } from "../../../src/services/keys/Keys.ts"
 import { Maintenance } from "../../../src/services/maintenance/Maintenance.ts"
 import { EventLog } from "../../../src/services/manifest/EventLog.ts"
 import { Restore } from "../../../src/services/restore/Restore.ts"
 import { makeLocalProvider } from "../../../src/services/storage/LocalProvider.ts"
 import { StorageError, type StorageProvider } from "../../../src/services/storage/StorageProvider.ts"
-import { repositoryLayer } from "../../../src/runtime/Open.ts"
 import { prng, snapshotTree, tempDir } from "../../support/cli.ts"
+import { testRepository } from "../../support/repo.ts"
 
 /**
  * A Local provider (named a fake for this purpose) whose deletes, while `failing` is set, do
@@ -31,17 +29,9 @@ describe("gc", () => {
   it.effect("a gc that dies between forgetting and deleting chunks never leaves a recorded chunk without bytes", () =>
     Effect.gen(function*() {
       const dir = tempDir()
-      const settings = defaultSettings(dir)
-      const passphrase = Redacted.make("pw")
-      const ring = yield* (yield* Keys).create({
-        keyfilePath: settings.enigma.keyfile_path,
-        passphrase,
-        kemMode: "embedded",
-        argon: { memory: 8192, passes: 1, parallelism: 1 }
-      })
       const state = { failing: false }
-      const provider = withFailingDeletes(makeLocalProvider("local", settings.providers[0]!.bucket), state)
-      const layer = repositoryLayer({ dir, file: path.join(dir, "enigma.toml"), settings, providers: [provider], ring, passphrase })
+      const provider = withFailingDeletes(makeLocalProvider("local", path.join(dir, "local")), state)
+      const layer = yield* testRepository(dir, [provider])
       const src = path.join(dir, "src")
       mkdirSync(src)
       writeFileSync(path.join(src, "data.bin"), prng(3)(500_000))
@@ -64,5 +54,5 @@ describe("gc", () => {
       yield* EventLog.use((l) => l.rebuildProjections).pipe(Effect.provide(layer))
       const report = yield* Maintenance.use((m) => m.verify(second.backupId, true)).pipe(Effect.provide(layer))
       assert.deepStrictEqual(report.bad, [])
-    }).pipe(Effect.provide(Keys.layer)))
+    }))
 })

@@ -1,39 +1,18 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Redacted } from "effect"
+import { Effect } from "effect"
 import { mkdirSync, writeFileSync } from "node:fs"
 import * as path from "node:path"
-import { defaultSettings, type EnigmaSettings } from "../../../src/domain/Settings.ts"
-import { repositoryLayer } from "../../../src/runtime/Open.ts"
 import { Backup } from "../../../src/services/backup/Backup.ts"
-import { Keys } from "../../../src/services/keys/Keys.ts"
 import { Maintenance } from "../../../src/services/maintenance/Maintenance.ts"
 import { Restore } from "../../../src/services/restore/Restore.ts"
 import { withFaults } from "../../../src/services/storage/FaultInjection.ts"
 import { makeLocalProvider } from "../../../src/services/storage/LocalProvider.ts"
 import type { StorageProvider } from "../../../src/services/storage/StorageProvider.ts"
 import { prng, snapshotTree, tempDir } from "../../support/cli.ts"
+import { testRepository } from "../../support/repo.ts"
 
-/** A repository over the given providers (built from Local ones in `dir`), small chunks. */
 const repo = (dir: string, providers: ReadonlyArray<StorageProvider>, copies = 1) =>
-  Effect.gen(function*() {
-    const base = defaultSettings(dir)
-    const settings: EnigmaSettings = {
-      enigma: { ...base.enigma, copies, chunk_strategy: { Fixed: { size: 64 * 1024 } } },
-      providers: providers.map((p) => ({ name: p.name, type: "Local" as const, bucket: path.join(dir, p.name) }))
-    }
-    const passphrase = Redacted.make("pw")
-    const ring = yield* (yield* Keys).create({
-      keyfilePath: settings.enigma.keyfile_path,
-      passphrase,
-      kemMode: "embedded",
-      argon: { memory: 8192, passes: 1, parallelism: 1 }
-    })
-    const opened = { dir, file: path.join(dir, "enigma.toml"), settings, providers, ring, passphrase }
-    return Object.assign(repositoryLayer(opened), {
-      /** The same repository read through other provider instances (same names). */
-      through: (others: ReadonlyArray<StorageProvider>) => repositoryLayer({ ...opened, providers: others })
-    })
-  })
+  testRepository(dir, providers, { copies, chunk_strategy: { Fixed: { size: 64 * 1024 } } })
 
 const sampleTree = (dir: string) => {
   const src = path.join(dir, "src")
@@ -58,7 +37,7 @@ describe("provider faults (fault-injection decorator over Local: named a fake he
       const dest = path.join(dir, "out")
       yield* Restore.use((r) => r.run(b.backupId, dest, {})).pipe(Effect.provide(layer))
       assert.deepStrictEqual(snapshotTree(path.join(dest, "src")), snapshotTree(src))
-    }).pipe(Effect.provide(Keys.layer)))
+    }))
 
   it.live("a provider that refuses every write: chunks are placed on the other provider", () =>
     Effect.gen(function*() {
@@ -72,7 +51,7 @@ describe("provider faults (fault-injection decorator over Local: named a fake he
       const dest = path.join(dir, "out")
       yield* Restore.use((r) => r.run(b.backupId, dest, {})).pipe(Effect.provide(layer))
       assert.deepStrictEqual(snapshotTree(path.join(dest, "src")), snapshotTree(src))
-    }).pipe(Effect.provide(Keys.layer)))
+    }))
 
   it.live("copies that cannot be met fail the backup with a clear error", () =>
     Effect.gen(function*() {
@@ -85,7 +64,7 @@ describe("provider faults (fault-injection decorator over Local: named a fake he
       assert.strictEqual(e._tag, "ChunkWriteError")
       assert.include(e.message, "only 1 of 2 copies written")
       assert.include(e.message, "broken")
-    }).pipe(Effect.provide(Keys.layer)))
+    }))
 
   it.live("truncated downloads are caught by authentication: another copy is used, or the chunk is named", () =>
     Effect.gen(function*() {
@@ -109,5 +88,5 @@ describe("provider faults (fault-injection decorator over Local: named a fake he
       assert.include(v.bad[0]!.problem, "authentication failed")
       const e = yield* Effect.flip(Restore.use((r) => r.run(backup.backupId, path.join(dir, "out2"), {})).pipe(Effect.provide(bothCut)))
       assert.strictEqual(e._tag, "ChunkCorrupt")
-    }).pipe(Effect.provide(Keys.layer)))
+    }))
 })
