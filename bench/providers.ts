@@ -12,7 +12,7 @@ import { randomFillSync } from "node:crypto"
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync, openSync, writeSync, closeSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
-import { CreateBucketCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3"
+import { CreateBucketCommand, ListObjectsV2Command } from "@aws-sdk/client-s3"
 import { BlobServiceClient, StorageSharedKeyCredential } from "@azure/storage-blob"
 import { startS3rver } from "../test/support/s3rver.ts"
 import { azuriteAccount, azuriteKey, startAzurite } from "../test/support/azurite.ts"
@@ -55,12 +55,7 @@ const data = makeData()
 const s3 = await startS3rver()
 const az = await startAzurite()
 try {
-  const s3client = new S3Client({
-    endpoint: s3.endpoint,
-    region: "us-east-1",
-    forcePathStyle: true,
-    credentials: { accessKeyId: s3.accessKey, secretAccessKey: s3.secretKey }
-  })
+  const s3client = s3.client()
   const blob = new BlobServiceClient(az.endpoint, new StorageSharedKeyCredential(azuriteAccount, azuriteKey))
   console.log(`backup of ${size / mib} MiB of random data (4 MiB CDC chunks), loopback servers`)
   console.log("server   concurrency   MB/s (backup itself)   wall s   chunk PUTs   objects in store")

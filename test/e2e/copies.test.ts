@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3"
+import { CreateBucketCommand } from "@aws-sdk/client-s3"
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { DatabaseSync } from "node:sqlite"
 import * as path from "node:path"
@@ -13,12 +13,7 @@ describe("copies = 2 over two disks and an S3 store (real s3rver)", () => {
   it("the S3 store dies mid-backup: the backup completes on the disks; restore and verify cope", async () => {
     const server = await startS3rver()
     try {
-      const client = new S3Client({
-        endpoint: server.endpoint,
-        region: "us-east-1",
-        forcePathStyle: true,
-        credentials: { accessKeyId: server.accessKey, secretAccessKey: server.secretKey }
-      })
+      const client = server.client()
       await client.send(new CreateBucketCommand({ Bucket: "enigma-copies" }))
       const root = tempDir()
       const dir = path.join(root, "repo")

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { CreateBucketCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3"
+import { CreateBucketCommand, ListObjectsV2Command, type S3Client } from "@aws-sdk/client-s3"
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import * as path from "node:path"
 import { afterAll, beforeAll } from "vitest"
@@ -10,12 +10,7 @@ let server: Awaited<ReturnType<typeof startS3rver>>
 let client: S3Client
 beforeAll(async () => {
   server = await startS3rver()
-  client = new S3Client({
-    endpoint: server.endpoint,
-    region: "us-east-1",
-    forcePathStyle: true,
-    credentials: { accessKeyId: server.accessKey, secretAccessKey: server.secretKey }
-  })
+  client = server.client()
 })
 afterAll(() => server?.stop())
 

@@ -1,3 +1,4 @@
+import { S3Client } from "@aws-sdk/client-s3"
 import * as path from "node:path"
 import { tempDir } from "./cli.ts"
 import { freePort, spawnServer } from "./server.ts"
@@ -14,5 +15,11 @@ export const startS3rver = async () => {
     "listening",
     "s3rver"
   )
-  return { endpoint: `http://127.0.0.1:${port}`, accessKey: "S3RVER", secretKey: "S3RVER", stop }
+  const endpoint = `http://127.0.0.1:${port}`
+  const accessKey = "S3RVER"
+  const secretKey = "S3RVER"
+  /** An SDK client for setting up and inspecting buckets from the test side. */
+  const client = () =>
+    new S3Client({ endpoint, region: "us-east-1", forcePathStyle: true, credentials: { accessKeyId: accessKey, secretAccessKey: secretKey } })
+  return { endpoint, accessKey, secretKey, client, stop }
 }

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { CreateBucketCommand, S3Client } from "@aws-sdk/client-s3"
+import { CreateBucketCommand } from "@aws-sdk/client-s3"
 import { Effect } from "effect"
 import { afterAll, beforeAll } from "vitest"
 import { failureOf, makeS3Provider } from "../../../src/services/storage/S3Provider.ts"
@@ -29,12 +29,7 @@ const provider = (bucket: string) =>
 const freshProvider = () =>
   Effect.promise(async () => {
     const bucket = `enigma-test-${++buckets}`
-    const client = new S3Client({
-      endpoint: server.endpoint,
-      region: "us-east-1",
-      forcePathStyle: true,
-      credentials: { accessKeyId: server.accessKey, secretAccessKey: server.secretKey }
-    })
+    const client = server.client()
     await client.send(new CreateBucketCommand({ Bucket: bucket }))
     return provider(bucket)
   })
