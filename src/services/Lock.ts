@@ -1,12 +1,12 @@
 import { hostname } from "node:os"
 import { randomBytes } from "node:crypto"
-import { Effect, Schedule, Schema, Scope, Stream } from "effect"
+import { Cause, Effect, Schedule, Schema, Scope, Stream } from "effect"
 import { LockFailed } from "../domain/Errors.ts"
 import { Keys, type StorageError, type StorageProvider } from "./storage/StorageProvider.ts"
 
 /**
- * One writer per repository: a lock object in every provider (restic's model). Acquire writes
- * ours, then lists the others; any live lock but ours means somebody else writes, so ours is
+ * One writer per repository: a lock object in the providers (restic's model). Acquire writes
+ * ours to every provider (a majority must take it), then lists the others; any live lock but ours means somebody else writes, so ours is
  * removed again and we fail with LockFailed (exit 11). A lock is stale — and removed with a
  * warning — when its process is gone on this host, or it was not refreshed for `staleAfter`.
  * Holders refresh their lock while they run and remove it when their scope closes.
@@ -78,11 +78,27 @@ export const acquireLock = Effect.fn("Lock.acquire")(function*(
   }
   const key = Keys.lock(info.id)
   const removeOurs = Effect.forEach(providers, (p) => p.delete(key).pipe(Effect.ignore), { discard: true })
-  yield* Effect.acquireRelease(
-    Effect.forEach(providers, (p) => p.put(key, encode(info)), { discard: true }),
+  // The lock must reach a majority of the providers: two writers' majorities always share a
+  // provider, where each sees the other's lock. So one provider being down does not stop writes
+  // (with copies on the others), and no split view lets two writers in.
+  const written = yield* Effect.acquireRelease(
+    Effect.forEach(providers, (p) => Effect.exit(p.put(key, encode(info))).pipe(Effect.map((r) => ({ p, r }))), {
+      concurrency: "unbounded"
+    }),
     () => removeOurs
   )
-  for (const other of yield* listLocks(providers)) {
+  const holding = written.filter((w) => w.r._tag === "Success").map((w) => w.p)
+  const majority = Math.floor(providers.length / 2) + 1
+  if (holding.length < majority) {
+    const failed = written.flatMap((w) => (w.r._tag === "Failure" ? [Cause.squash(w.r.cause)] : []))
+    return yield* (failed[0] as StorageError)
+  }
+  for (const w of written) {
+    if (w.r._tag === "Failure") {
+      yield* Effect.logWarning(`lock not written to provider ${w.p.name} (${(Cause.squash(w.r.cause) as Error).message}); writing with the other providers`)
+    }
+  }
+  for (const other of yield* listLocks(holding)) {
     if (other.key === key) continue
     if (other.info && isStale(other.info, Date.now())) {
       yield* Effect.logWarning(`removing stale lock: ${describeLock(other.info)}`)

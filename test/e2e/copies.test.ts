@@ -102,6 +102,13 @@ describe("copies = 2 over two disks and an S3 store (real s3rver)", () => {
       assert.strictEqual(r2.code, 0, r2.stderr)
       assert.match(r2.stderr, new RegExp(`chunk ${victimId}.*disk1.*read it from disk2`))
       assert.deepStrictEqual(snapshotTree(path.join(again, "data")), snapshotTree(src))
+
+      // With the S3 store down from the start, the lock still reaches a majority (two of three)
+      // and a new backup goes to the disks.
+      writeFileSync(path.join(src, "more.bin"), prng(6)(300_000))
+      const next = enigma([...g, "backup", src])
+      assert.strictEqual(next.code, 0, next.stderr)
+      assert.match(next.stderr, /lock not written to provider s3/)
     } finally {
       server.stop()
     }
