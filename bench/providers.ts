@@ -62,7 +62,7 @@ try {
   for (const concurrency of [1, 4, 16]) {
     const bucket = `bench-${concurrency}`
     await s3client.send(new CreateBucketCommand({ Bucket: bucket }))
-    const s3r = backup("s3", `[[providers]]\nname = "s3"\ntype = "S3Compatible"\nbucket = "${bucket}"\nendpoint_url = "${s3.endpoint}"\naccess_key = "${s3.accessKey}"\nsecret_key = "${s3.secretKey}"\n`, concurrency, data)
+    const s3r = backup("s3", s3.toml("s3", bucket), concurrency, data)
     const objects = (await s3client.send(new ListObjectsV2Command({ Bucket: bucket }))).KeyCount ?? 0
     console.log(`s3rver   ${String(concurrency).padStart(11)}   ${s3r.mbps.toFixed(0).padStart(20)}   ${s3r.seconds.toFixed(2).padStart(6)}   ${String(s3r.chunks).padStart(10)}   ${objects}`)
     await blob.getContainerClient(bucket).create()

@@ -3,7 +3,7 @@ import { BlobServiceClient, StorageSharedKeyCredential } from "@azure/storage-bl
 import { mkdirSync, writeFileSync } from "node:fs"
 import * as path from "node:path"
 import { afterAll, beforeAll } from "vitest"
-import { enigma, json, makeTree, snapshotTree, tempDir } from "../support/cli.ts"
+import { enigma, initRepo, json, makeTree, snapshotTree, tempDir } from "../support/cli.ts"
 import { azuriteAccount, azuriteKey, startAzurite } from "../support/azurite.ts"
 
 let server: Awaited<ReturnType<typeof startAzurite>>
@@ -16,16 +16,10 @@ describe("enigma on Azure Blob (real Azurite)", () => {
   it("backup, verify, restore and recover, with the connection string as an enc: token", async () => {
     const service = new BlobServiceClient(server.endpoint, new StorageSharedKeyCredential(azuriteAccount, azuriteKey))
     await service.getContainerClient("enigma-e2e").create()
-    const root = tempDir()
-    const dir = path.join(root, "repo")
-    mkdirSync(dir)
     const conn = `DefaultEndpointsProtocol=http;AccountName=${azuriteAccount};AccountKey=${azuriteKey};BlobEndpoint=${server.endpoint};`
-    const token = enigma(["--config-dir", dir, "encrypt-cred", conn]).stdout.trim()
+    const token = enigma(["encrypt-cred", conn]).stdout.trim()
     const config = `[[providers]]\nname = "azure"\ntype = "Azure"\nbucket = "enigma-e2e"\nconnection_string = "${token}"\n`
-    writeFileSync(path.join(dir, "enigma.toml"), config)
-    const init = enigma(["--config-dir", dir, "init"])
-    assert.strictEqual(init.code, 0, init.stderr)
-    const g = ["--config-dir", dir]
+    const { root, g } = initRepo([], config)
     const src = path.join(root, "data")
     makeTree(src)
     const { backupId } = json(enigma([...g, "backup", src, "--json"]))

@@ -3,7 +3,7 @@ import { CreateBucketCommand, ListObjectsV2Command, type S3Client } from "@aws-s
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import * as path from "node:path"
 import { afterAll, beforeAll } from "vitest"
-import { enigma, json, makeTree, snapshotTree, tempDir } from "../support/cli.ts"
+import { enigma, initRepo, json, makeTree, snapshotTree, tempDir } from "../support/cli.ts"
 import { startS3rver } from "../support/s3rver.ts"
 
 let server: Awaited<ReturnType<typeof startS3rver>>
@@ -19,25 +19,10 @@ const keysIn = async (bucket: string, prefix: string) =>
 
 describe("enigma on an S3-compatible store (real s3rver)", () => {
   it("backup, verify, restore and recover through S3, with the secret key as an enc: token", async () => {
-    const root = tempDir()
-    const dir = path.join(root, "repo")
-    mkdirSync(dir)
     await client.send(new CreateBucketCommand({ Bucket: "enigma-e2e" }))
-    const token = enigma(["--config-dir", dir, "encrypt-cred", server.secretKey]).stdout.trim()
-    const config = [
-      "[[providers]]",
-      'name = "s3rver"',
-      'type = "S3Compatible"',
-      'bucket = "enigma-e2e"',
-      `endpoint_url = "${server.endpoint}"`,
-      `access_key = "${server.accessKey}"`,
-      `secret_key = "${token}"`,
-      ""
-    ].join("\n")
-    writeFileSync(path.join(dir, "enigma.toml"), config)
-    const init = enigma(["--config-dir", dir, "init"])
-    assert.strictEqual(init.code, 0, init.stderr)
-    const g = ["--config-dir", dir]
+    const token = enigma(["encrypt-cred", server.secretKey]).stdout.trim()
+    const config = server.toml("s3rver", "enigma-e2e", { secretKey: token })
+    const { root, g } = initRepo([], config)
     const src = path.join(root, "data")
     makeTree(src)
     const { backupId } = json(enigma([...g, "backup", src, "--json"]))
@@ -76,14 +61,7 @@ describe("enigma on an S3-compatible store (real s3rver)", () => {
       'type = "Local"',
       'bucket = "disk"',
       "",
-      "[[providers]]",
-      'name = "s3rver"',
-      'type = "minio"',
-      'bucket = "enigma-rr"',
-      `endpoint_url = "${server.endpoint}"`,
-      `access_key = "${server.accessKey}"`,
-      `secret_key = "${server.secretKey}"`,
-      ""
+      server.toml("s3rver", "enigma-rr", { type: "minio" })
     ].join("\n"))
     assert.strictEqual(enigma(["--config-dir", dir, "init"]).code, 0)
     const g = ["--config-dir", dir]

@@ -21,5 +21,17 @@ export const startS3rver = async () => {
   /** An SDK client for setting up and inspecting buckets from the test side. */
   const client = () =>
     new S3Client({ endpoint, region: "us-east-1", forcePathStyle: true, credentials: { accessKeyId: accessKey, secretAccessKey: secretKey } })
-  return { endpoint, accessKey, secretKey, client, stop }
+  /** A `[[providers]]` entry for this server (`secretKey` may be an enc: token). */
+  const toml = (name: string, bucket: string, o: { type?: string; secretKey?: string } = {}) =>
+    [
+      "[[providers]]",
+      `name = "${name}"`,
+      `type = "${o.type ?? "S3Compatible"}"`,
+      `bucket = "${bucket}"`,
+      `endpoint_url = "${endpoint}"`,
+      `access_key = "${accessKey}"`,
+      `secret_key = "${o.secretKey ?? secretKey}"`,
+      ""
+    ].join("\n")
+  return { endpoint, accessKey, secretKey, client, toml, stop }
 }
