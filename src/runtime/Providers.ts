@@ -5,6 +5,7 @@ import { ConfigError } from "../domain/Errors.ts"
 import { makeLimiter, withBandwidthLimit } from "../services/storage/Bandwidth.ts"
 import type { EnigmaSettings, ProviderSettings } from "../domain/Settings.ts"
 import { makeAzureProvider } from "../services/storage/AzureProvider.ts"
+import { makeGcsProvider } from "../services/storage/GcsProvider.ts"
 import { makeLocalProvider } from "../services/storage/LocalProvider.ts"
 import { makeS3Provider } from "../services/storage/S3Provider.ts"
 import type { StorageProvider } from "../services/storage/StorageProvider.ts"
@@ -15,9 +16,8 @@ const storageClasses = new Set([
 ])
 
 /**
- * Builds the configured providers: Local, S3 / S3-compatible (MinIO, RustFS, Garage…) and Azure
- * Blob. GCS is accepted by the config schema and refused here with a clear message until its
- * adapter lands. Secrets are already decrypted (`enc:` tokens) by the caller.
+ * Builds the configured providers: Local, S3 / S3-compatible (MinIO, RustFS, Garage…), Azure
+ * Blob and Google Cloud Storage. Secrets are already decrypted (`enc:` tokens) by the caller.
  */
 export const buildProviders = (file: string, settings: EnigmaSettings) =>
   Effect.gen(function*() {
@@ -40,6 +40,20 @@ export const buildProviders = (file: string, settings: EnigmaSettings) =>
 const buildProvider = (file: string, p: ProviderSettings) =>
   Effect.gen(function*() {
     const bad = (detail: string) => new ConfigError({ file, detail: `provider "${p.name}": ${detail}` })
+    if (p.type === "Gcs") {
+      // Before the S3 storage-class check: GCS's classes are other names, set per bucket.
+      if (p.storage_class !== undefined) {
+        return yield* bad("storage_class applies to S3 providers only; for GCS set the bucket's default storage class (NEARLINE, COLDLINE, ARCHIVE) or a lifecycle rule")
+      }
+      if (p.access_key !== undefined || p.secret_key !== undefined || p.connection_string !== undefined) {
+        return yield* bad("Gcs uses Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS or `gcloud auth application-default login`), not access_key/secret_key/connection_string; for HMAC keys use type S3Compatible with endpoint_url = \"https://storage.googleapis.com\"")
+      }
+      if (p.bucket === "" || p.bucket.includes("/")) return yield* bad(`bucket must be a GCS bucket name (no "/": prefixes are not supported), got "${p.bucket}"`)
+      if (p.endpoint_url !== undefined && !/^https?:\/\/[^/]/.test(p.endpoint_url)) {
+        return yield* bad(`endpoint_url must be an http(s) URL such as "http://127.0.0.1:4443", got "${p.endpoint_url}"`)
+      }
+      return makeGcsProvider({ name: p.name, bucket: p.bucket, endpoint: p.endpoint_url })
+    }
     if (p.storage_class !== undefined && !storageClasses.has(p.storage_class)) {
       return yield* bad(`storage_class ${p.storage_class} is not one of ${[...storageClasses].join(", ")}`)
     }
@@ -83,5 +97,5 @@ const buildProvider = (file: string, p: ProviderSettings) =>
         endpoint: p.endpoint_url
       })
     }
-    return yield* bad(`type ${p.type} is not available in this version of enigma (Local, S3, S3-compatible and Azure are)`)
+    return yield* bad(`type ${p.type} is not available in this version of enigma`)
   })

@@ -1,0 +1,115 @@
+import type { Bucket } from "@google-cloud/storage"
+import { createHash } from "node:crypto"
+import { Effect, Option, Stream } from "effect"
+import { StorageError, type StorageFailure, type StorageProvider } from "./StorageProvider.ts"
+
+export interface GcsProviderOptions {
+  readonly name: string
+  readonly bucket: string
+  /**
+   * An emulator's (or fake's) URL. Requests to it carry no credentials, as emulators want.
+   * Absent: Google Cloud Storage itself, authenticated by Application Default Credentials
+   * (GOOGLE_APPLICATION_CREDENTIALS, gcloud's application-default login, or the metadata server).
+   */
+  readonly endpoint?: string | undefined
+}
+
+type Sdk = typeof import("@google-cloud/storage")
+/** Bundled, a dynamic import of a package may put its exports under `default`. */
+const sdkNamespace = (m: Sdk): Sdk => ("Storage" in m ? m : (m as unknown as { default: Sdk }).default)
+
+const bucketMissing = /bucket does not exist/i
+const noCredentials = /Could not load the default credentials|Unable to detect a Project Id|invalid_grant|Could not refresh access token/i
+
+/** Maps a @google-cloud/storage error (an ApiError with the HTTP status as `code`, or a network error). */
+export const gcsFailureOf = (cause: unknown): StorageFailure => {
+  const e = cause as { code?: number | string; message?: string }
+  const status = typeof e?.code === "number" ? e.code : undefined
+  const message = e?.message ?? ""
+  if (status === 404) return bucketMissing.test(message) ? "Fatal" : "NotFound"
+  if (status === 401 || status === 403 || noCredentials.test(message)) return "AccessDenied"
+  if (
+    status === 408 || status === 429 || (status !== undefined && status >= 500) ||
+    /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EAI_AGAIN|ENOTFOUND|socket hang up|network timeout|timed? ?out/i.test(
+      `${typeof e?.code === "string" ? e.code : ""} ${message}`
+    )
+  ) return "Transient"
+  return "Fatal"
+}
+
+const describe = (cause: unknown, bucket: string): string => {
+  const message = (cause as Error)?.message?.split("\n")[0] ?? String(cause)
+  if (bucketMissing.test(message)) return `bucket ${bucket} does not exist; create it or fix \`bucket\` in the config`
+  if (noCredentials.test(message)) {
+    return "no usable Google credentials: set GOOGLE_APPLICATION_CREDENTIALS to a service-account key file, " +
+      "or run `gcloud auth application-default login`"
+  }
+  const code = (cause as { code?: unknown })?.code
+  return `${typeof code === "number" ? `HTTP ${code}` : (cause as Error)?.name ?? "Error"}: ${message}`
+}
+
+/**
+ * A provider on Google Cloud Storage (objects in one bucket), through @google-cloud/storage,
+ * imported on first use so commands that never reach it do not pay for loading it. Every put
+ * is a single-request (multipart) upload, which GCS applies atomically: readers see the old
+ * object or the new one. The body's MD5 goes with it, so GCS refuses a body damaged on the way.
+ */
+export const makeGcsProvider = (o: GcsProviderOptions): StorageProvider => {
+  let bucket: Promise<Bucket> | undefined
+  const connect = () =>
+    (bucket ??= import("@google-cloud/storage").then(sdkNamespace).then((sdk) =>
+      new sdk.Storage({
+        ...(o.endpoint ? { apiEndpoint: o.endpoint } : {}),
+        // Retries are ours (ChunkStore's schedule): one attempt per call here.
+        retryOptions: { autoRetry: false },
+        timeout: 120_000
+      }).bucket(o.bucket)
+    ))
+
+  const call = <A>(operation: string, key: string, f: (b: Bucket) => Promise<A>) =>
+    Effect.tryPromise({
+      try: () => connect().then(f),
+      catch: (cause) =>
+        new StorageError({ provider: o.name, operation, key, reason: gcsFailureOf(cause), detail: describe(cause, o.bucket) })
+    }).pipe(Effect.withSpan(`GcsProvider.${operation}`, { attributes: { provider: o.name } }))
+
+  const put = (key: string, body: Uint8Array | ReadonlyArray<Uint8Array>) =>
+    call("put", key, (b) => {
+      const data = body instanceof Uint8Array ? Buffer.from(body.buffer, body.byteOffset, body.byteLength) : Buffer.concat(body as Array<Uint8Array>)
+      return b.file(key).save(data, {
+        resumable: false,
+        contentType: "application/octet-stream",
+        // GCS checks the MD5 we send; the SDK's own after-the-fact check would delete the object on a mismatch.
+        validation: false,
+        metadata: { md5Hash: createHash("md5").update(data).digest("base64") }
+      })
+    })
+
+  // No client-side hash check on reads: everything Enigma stores is authenticated above this port.
+  const get = (key: string) => call("get", key, (b) => b.file(key).download({ validation: false }).then(([data]): Uint8Array => data))
+
+  const head = (key: string) =>
+    call("head", key, (b) => b.file(key).getMetadata().then(([m]) => Number(m.size ?? 0))).pipe(
+      Effect.catchIf((e: StorageError) => e.reason === "NotFound", () => Effect.succeed(undefined))
+    )
+
+  const del = (key: string) => call("delete", key, (b) => b.file(key).delete({ ignoreNotFound: true })).pipe(Effect.asVoid)
+
+  const list = (prefix: string): Stream.Stream<string, StorageError> =>
+    Stream.paginate(undefined as string | undefined, (pageToken) =>
+      call("list", prefix, (b) =>
+        b.getFiles({ prefix, autoPaginate: false, ...(pageToken ? { pageToken } : {}) }).then(([files, next]) => [
+          files.map((f) => f.name),
+          (next as { pageToken?: string } | null | undefined)?.pageToken
+        ] as const)).pipe(
+        Effect.map(([names, next]) => [names, next ? Option.some(next) : Option.none()] as const)
+      ))
+
+  // Listing needs only object permissions (roles/storage.objectAdmin), unlike reading the
+  // bucket's metadata, and it still fails with "bucket does not exist" when it does not.
+  const check = call("check", o.bucket, (b) => b.getFiles({ prefix: "keys/", maxResults: 1, autoPaginate: false })).pipe(
+    Effect.asVoid
+  )
+
+  return { name: o.name, kind: "Gcs", put, get, head, delete: del, list, check }
+}

@@ -1,0 +1,151 @@
+import { assert, describe, it } from "@effect/vitest"
+import { CreateBucketCommand } from "@aws-sdk/client-s3"
+import { BlobServiceClient, StorageSharedKeyCredential } from "@azure/storage-blob"
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
+import { DatabaseSync } from "node:sqlite"
+import * as path from "node:path"
+import { afterAll, beforeAll } from "vitest"
+import { enigma, enigmaAsync, json, makeTree, prng, snapshotTree, tempDir } from "../support/cli.ts"
+import { azuriteAccount, azuriteKey, startAzurite } from "../support/azurite.ts"
+import { startGcsFake } from "../support/gcsFake.ts"
+import { startS3rver } from "../support/s3rver.ts"
+
+let s3: Awaited<ReturnType<typeof startS3rver>>
+let azure: Awaited<ReturnType<typeof startAzurite>>
+const stops: Array<() => void> = []
+beforeAll(async () => {
+  ;[s3, azure] = await Promise.all([startS3rver(), startAzurite()])
+  stops.push(s3.stop, azure.stop)
+})
+afterAll(() => stops.forEach((stop) => stop()))
+
+const chunkKey = (id: string) => `chunks/${id.slice(0, 2)}/${id}`
+const flipByte = (file: string) => {
+  const bytes = readFileSync(file)
+  bytes[40] ^= 1
+  writeFileSync(file, bytes)
+}
+const placements = (dir: string) => {
+  const db = new DatabaseSync(path.join(dir, "enigma.db"), { readOnly: true })
+  const rows = db.prepare("SELECT id, placement FROM chunks").all() as Array<{ id: string; placement: string }>
+  db.close()
+  return rows.map((r) => ({ id: r.id, placement: JSON.parse(r.placement) as Array<string> }))
+}
+
+describe("one repository over Local + S3 (real s3rver) + Azure (real Azurite) + GCS (FAKE GCS server), copies = 2", () => {
+  it("the GCS server dies mid-backup: the backup completes; restore copes with it down; verify names damaged copies", async () => {
+    // The fake GCS server exits when the 4th chunk upload reaches it: a known point mid-backup.
+    const gcs = await startGcsFake({ pageSize: 5, crashAfterChunks: 3 })
+    stops.push(gcs.stop)
+    gcs.createBucket("enigma-four")
+    await s3.client().send(new CreateBucketCommand({ Bucket: "enigma-four" }))
+    await new BlobServiceClient(azure.endpoint, new StorageSharedKeyCredential(azuriteAccount, azuriteKey))
+      .getContainerClient("enigma-four").create()
+
+    const root = tempDir()
+    const dir = path.join(root, "repo")
+    mkdirSync(dir)
+    writeFileSync(path.join(dir, "enigma.toml"), [
+      "[enigma]",
+      "copies = 2",
+      "upload_concurrency = 1",
+      "[enigma.chunk_strategy.Fixed]",
+      "size = 1048576",
+      "",
+      "[[providers]]",
+      'name = "disk"',
+      'type = "Local"',
+      'bucket = "disk"',
+      "",
+      s3.toml("s3", "enigma-four"),
+      "[[providers]]",
+      'name = "azure"',
+      'type = "Azure"',
+      'bucket = "enigma-four"',
+      `access_key = "${azuriteAccount}"`,
+      `secret_key = "${azuriteKey}"`,
+      `endpoint_url = "${azure.endpoint}"`,
+      "",
+      gcs.toml("gcs", "enigma-four")
+    ].join("\n"))
+    const g = ["--config-dir", dir]
+    const init = enigma([...g, "init"])
+    assert.strictEqual(init.code, 0, init.stderr)
+    const src = path.join(root, "data")
+    makeTree(src)
+    writeFileSync(path.join(src, "random.bin"), prng(11)(9 * 1024 * 1024))
+
+    const child = enigmaAsync([...g, "backup", src, "--json"])
+    let out = ""
+    let err = ""
+    child.stdout.on("data", (d) => (out += d))
+    child.stderr.on("data", (d) => (err += d))
+    const code = await new Promise((r) => child.on("exit", (c) => r(c)))
+    assert.strictEqual(code, 0, err)
+    assert.match(err, /log segment not written to provider gcs/)
+    const { backupId } = JSON.parse(out)
+
+    // Every chunk has two copies on two distinct providers; GCS holds the three it took before dying.
+    const chunks = placements(dir)
+    assert.isAtLeast(chunks.length, 12)
+    for (const c of chunks) {
+      assert.strictEqual(c.placement.length, 2, c.id)
+      assert.notStrictEqual(c.placement[0], c.placement[1], c.id)
+    }
+    const onGcs = chunks.filter((c) => c.placement.includes("gcs"))
+    assert.strictEqual(onGcs.length, 3)
+    for (const c of onGcs) assert.isTrue(existsSync(gcs.objectFile("enigma-four", chunkKey(c.id))), c.id)
+    for (const name of ["disk", "s3", "azure"]) assert.isAbove(chunks.filter((c) => c.placement.includes(name)).length, 3, name)
+    const status = json(enigma([...g, "status", "--json"]))
+    assert.strictEqual(status.providers.find((p: { name: string }) => p.name === "gcs").reachable, false)
+
+    // Restore with the GCS server still down: its copies are read from the other provider.
+    const outDir = path.join(root, "out")
+    const r = enigma([...g, "restore", backupId, outDir])
+    assert.strictEqual(r.code, 0, r.stderr)
+    assert.deepStrictEqual(snapshotTree(path.join(outDir, "data")), snapshotTree(src))
+
+    // GCS back (same storage and address). Damage one copy on the disk and another chunk's copy on GCS.
+    const back = await startGcsFake({ pageSize: 5, dir: gcs.dir, port: gcs.port })
+    stops.push(back.stop)
+    const victimGcs = onGcs[0]!.id
+    const victimDisk = chunks.find((c) => c.placement.includes("disk") && c.id !== victimGcs)!.id
+    flipByte(path.join(dir, "disk", chunkKey(victimDisk)))
+    flipByte(gcs.objectFile("enigma-four", chunkKey(victimGcs)))
+    const v = enigma([...g, "verify", backupId, "--read-data", "--json"])
+    assert.strictEqual(v.code, 1, v.stderr)
+    const bad = (JSON.parse(v.stdout).bad as Array<{ chunk: string; provider: string }>)
+      .map((b) => `${b.chunk} ${b.provider}`).sort()
+    assert.deepStrictEqual(bad, [`${victimDisk} disk`, `${victimGcs} gcs`].sort())
+    const human = enigma([...g, "verify", backupId, "--read-data"])
+    assert.strictEqual(human.code, 1)
+    assert.include(human.stdout, `bad chunk ${victimGcs} on gcs`)
+    assert.include(human.stdout, `bad chunk ${victimDisk} on disk`)
+
+    // Every provider up, two copies damaged: restore still reads each chunk from a good copy.
+    const again = path.join(root, "out2")
+    const r2 = enigma([...g, "restore", backupId, again])
+    assert.strictEqual(r2.code, 0, r2.stderr)
+    assert.deepStrictEqual(snapshotTree(path.join(again, "data")), snapshotTree(src))
+  })
+
+  it("Gcs config mistakes get one clear line", async () => {
+    const gcs = await startGcsFake()
+    stops.push(gcs.stop)
+    const dir = path.join(tempDir(), "repo")
+    mkdirSync(dir)
+    const tryInit = (toml: string) => {
+      writeFileSync(path.join(dir, "enigma.toml"), toml)
+      const r = enigma(["--config-dir", dir, "init"])
+      assert.strictEqual(r.code, 1)
+      assert.strictEqual(r.stderr.trim().split("\n").length, 1, r.stderr)
+      return r.stderr
+    }
+    const provider = `[[providers]]\nname = "g"\ntype = "Gcs"\nbucket = "b"\nendpoint_url = "${gcs.endpoint}"\n`
+    assert.match(tryInit(`${provider}storage_class = "NEARLINE"\n`), /provider "g": storage_class applies to S3 providers only; for GCS set the bucket's default storage class/)
+    assert.match(tryInit(`${provider}access_key = "a"\nsecret_key = "b"\n`), /provider "g": Gcs uses Application Default Credentials/)
+    assert.match(tryInit(provider.replace('bucket = "b"', 'bucket = "b/prefix"')), /bucket must be a GCS bucket name/)
+    assert.match(tryInit(provider.replace(gcs.endpoint, "127.0.0.1:1")), /endpoint_url must be an http\(s\) URL/)
+    assert.match(tryInit(provider.replace('bucket = "b"', 'bucket = "nope"')), /provider g: .*bucket nope does not exist; create it or fix `bucket` in the config/)
+  })
+})
