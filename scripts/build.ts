@@ -4,14 +4,21 @@
  * turns on Node's compile cache before loading the bundle, so later starts skip parsing it.
  */
 import { build } from "esbuild"
-import { chmodSync, rmSync, writeFileSync } from "node:fs"
+import { chmodSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs"
+import * as path from "node:path"
 
-// Chunk names carry content hashes: start clean so stale chunks do not pile up.
-rmSync("dist", { recursive: true, force: true })
+/*
+ * The build lands in a scratch dir first and then moves in file by file: chunks (content-hashed
+ * names) before the entry that imports them, the entry by an atomic rename. A CLI that is running
+ * meanwhile (tests, a backup) never finds dist/ missing or half-written, and its lazily imported
+ * chunks stay until they are an hour old.
+ */
+const out = `dist.tmp-${process.pid}`
+rmSync(out, { recursive: true, force: true })
 
 await build({
   entryPoints: { "enigma-main": "src/runtime/main.ts" },
-  outdir: "dist",
+  outdir: out,
   outExtension: { ".js": ".mjs" },
   bundle: true,
   // Command handlers are dynamic imports: split them off so `--help` loads only the CLI.
@@ -33,5 +40,16 @@ import module from "node:module"
 module.enableCompileCache?.()
 await import("./${main}")
 `
-writeFileSync("dist/enigma.mjs", launcher("enigma-main.mjs"))
-chmodSync("dist/enigma.mjs", 0o755)
+writeFileSync(`${out}/enigma.mjs`, launcher("enigma-main.mjs"))
+chmodSync(`${out}/enigma.mjs`, 0o755)
+
+mkdirSync("dist/chunks", { recursive: true })
+const fresh = new Set(readdirSync(`${out}/chunks`))
+for (const name of fresh) renameSync(`${out}/chunks/${name}`, `dist/chunks/${name}`)
+for (const name of ["enigma-main.mjs.map", "enigma-main.mjs", "enigma.mjs"]) renameSync(`${out}/${name}`, `dist/${name}`)
+rmSync(out, { recursive: true, force: true })
+const hourAgo = Date.now() - 3_600_000
+for (const name of readdirSync("dist/chunks")) {
+  const file = path.join("dist/chunks", name)
+  if (!fresh.has(name) && existsSync(file) && statSync(file).mtimeMs < hourAgo) rmSync(file, { force: true })
+}
