@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs"
 import { hostname } from "node:os"
 import { randomBytes } from "node:crypto"
 import { Cause, Effect, Schedule, Schema, Scope, Stream } from "effect"
@@ -26,12 +27,21 @@ const refreshEvery = "5 minutes"
 const decode = Schema.decodeUnknownSync(Schema.fromJsonString(LockInfo))
 const encode = (info: LockInfo) => new TextEncoder().encode(JSON.stringify(info))
 
+/**
+ * Whether a process on this host still runs. A killed process whose parent never reaps it (a
+ * container without an init) stays a zombie that signal 0 still finds; /proc tells them apart.
+ */
 const pidAlive = (pid: number) => {
   try {
     process.kill(pid, 0)
-    return true
   } catch (e) {
     return (e as { code?: string }).code === "EPERM"
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8")
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z"
+  } catch {
+    return true // no /proc (not Linux): signal 0 is all we have
   }
 }
 
