@@ -1,3 +1,5 @@
+import { parseBytes } from "./Size.ts"
+
 /**
  * Bandwidth limits (`--limit-upload 50M`): parsing rates, and a token bucket in reservation
  * style — a caller takes its bytes at once (the balance may go negative) and waits until the
@@ -28,13 +30,10 @@ export const reserve = (b: TokenBucket, now: number, bytes: number): number => {
   return b.tokens >= 0 ? 0 : (-b.tokens / b.rate) * 1000
 }
 
-const units: Record<string, number> = { "": 1, B: 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3, T: 1024 ** 4 }
-
 /** `50M`, `1.5G`, `800K`, `123456` (bytes per second; binary multiples, as rclone/restic). */
 export const parseRate = (text: string): number | string => {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?(?:\/s)?\s*$/i.exec(text)
-  if (!m) return `"${text}" is not a rate; use bytes per second like 50M, 1.5G or 800K`
-  const value = Number(m[1]) * units[m[2]!.toUpperCase()]!
+  const value = parseBytes(text, true)
+  if (value === undefined) return `"${text}" is not a rate; use bytes per second like 50M, 1.5G or 800K`
   if (!(value >= 1024)) return `"${text}" is too small; the lowest limit is 1K (1024 bytes per second)`
-  return Math.floor(value)
+  return value
 }

@@ -78,6 +78,43 @@ export const BackupCommitted = Schema.TaggedStruct("BackupCommitted", {
 export const BackupAbandoned = Schema.TaggedStruct("BackupAbandoned", { backupId: Schema.String, at: Schema.Number })
 export const BackupForgotten = Schema.TaggedStruct("BackupForgotten", { backupId: Schema.String, at: Schema.Number })
 
+/**
+ * Pipe mode (`enigma put NAME`): a named stream of chunks. Each chunk carries SHA-256 and
+ * SHA3-256 of its plaintext and a link of the HMAC chain (see services/pipe/StreamChain.ts), so
+ * a missing, altered or reordered chunk is detected before its bytes are written out. The chunk
+ * events are also the resume log: after a crash, `put NAME` with the same input checks each chunk
+ * against them instead of uploading it again. Chunks count as references from the moment they
+ * are appended, so gc keeps an interrupted stream resumable until it is forgotten.
+ */
+export const StreamStarted = Schema.TaggedStruct("StreamStarted", {
+  streamId: Schema.String,
+  name: Schema.String,
+  at: Schema.Number,
+  host: Schema.String,
+  /** "cdc:<target size>" or "fixed:<size>": a resume must cut the input the same way. */
+  chunking: Schema.String,
+  tags: Schema.Array(Schema.Tuple([Schema.String, Schema.String]))
+})
+export const StreamChunkAppended = Schema.TaggedStruct("StreamChunkAppended", {
+  streamId: Schema.String,
+  index: Schema.Number,
+  chunkId: Schema.String,
+  size: Schema.Number,
+  sha256: Schema.String,
+  sha3: Schema.String,
+  chain: Schema.String
+})
+/** A resume with a shorter input (--no-strict-resume): the logged chunks from `chunks` on are dropped. */
+export const StreamTruncated = Schema.TaggedStruct("StreamTruncated", { streamId: Schema.String, chunks: Schema.Number })
+export const StreamCommitted = Schema.TaggedStruct("StreamCommitted", {
+  streamId: Schema.String,
+  at: Schema.Number,
+  chunks: Schema.Number,
+  bytes: Schema.Number,
+  chain: Schema.String
+})
+export const StreamForgotten = Schema.TaggedStruct("StreamForgotten", { streamId: Schema.String, at: Schema.Number })
+
 export const Event = Schema.Union([
   RepositoryInitialized,
   KeyRotated,
@@ -87,7 +124,12 @@ export const Event = Schema.Union([
   FilesRecorded,
   BackupCommitted,
   BackupAbandoned,
-  BackupForgotten
+  BackupForgotten,
+  StreamStarted,
+  StreamChunkAppended,
+  StreamTruncated,
+  StreamCommitted,
+  StreamForgotten
 ])
 export type Event = typeof Event.Type
 export type EventTag = Event["_tag"]

@@ -12,6 +12,7 @@ import { sealPending } from "../services/manifest/Segments.ts"
 import { Repository } from "../services/Repository.ts"
 import { Restore } from "../services/restore/Restore.ts"
 import { Maintenance } from "../services/maintenance/Maintenance.ts"
+import { Pipe } from "../services/pipe/Pipe.ts"
 import * as NodeSqliteClient from "../services/sql/NodeSqliteClient.ts"
 import type { StorageProvider } from "../services/storage/StorageProvider.ts"
 import { decryptSecrets, loadConfig, resolveConfigDir } from "./Config.ts"
@@ -80,7 +81,7 @@ export const repositoryLayer = (opened: Opened) => {
   const log = EventLog.layerNoDeps.pipe(Layer.provideMerge(base))
   const manifest = Manifest.layer.pipe(Layer.provideMerge(log))
   const chunks = ChunkStore.layer.pipe(Layer.provideMerge(manifest))
-  return Layer.mergeAll(Backup.layer, Restore.layer, Maintenance.layer).pipe(Layer.provideMerge(chunks))
+  return Layer.mergeAll(Backup.layer, Restore.layer, Maintenance.layer, Pipe.layer).pipe(Layer.provideMerge(chunks))
 }
 
 export const requireDatabase = (opened: Opened) =>

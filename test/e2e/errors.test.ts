@@ -162,6 +162,6 @@ describe("interactive passphrase", () => {
     assert.match(ok, /created repository/)
     assert.notInclude(ok, "typed-secret")
     assert.strictEqual(enigma(["--config-dir", dir, "list"], { ENIGMA_PASSPHRASE: "typed-secret" }).code, 0)
-    assert.match(run(["Passphrase: =typed-secret"], ["list"]), /no backups yet/)
+    assert.match(run(["Passphrase: =typed-secret"], ["list"]), /no backups or streams yet/)
   })
 })

@@ -24,6 +24,22 @@ export const enigma = (args: ReadonlyArray<string>, env: Record<string, string |
   return { code: r.status ?? (r.signal ? 128 : 1), stdout: r.stdout, stderr: r.stderr }
 }
 
+export interface PipeResult {
+  readonly code: number
+  readonly stdout: Buffer
+  readonly stderr: string
+}
+
+/** Runs the CLI with `input` on stdin; stdout comes back as bytes (for `put` / `get`). */
+export const enigmaPipe = (args: ReadonlyArray<string>, input?: Uint8Array, env: Record<string, string | undefined> = {}): PipeResult => {
+  const r = spawnSync(process.execPath, [enigmaBin, ...args], {
+    env: { ...process.env, ENIGMA_PASSPHRASE: passphrase, ...env },
+    input: input ?? new Uint8Array(0),
+    maxBuffer: 512 * 1024 * 1024
+  })
+  return { code: r.status ?? (r.signal ? 128 : 1), stdout: r.stdout, stderr: r.stderr.toString("utf8") }
+}
+
 /** Starts the CLI without waiting (for kill -9 and concurrency tests). */
 export const enigmaAsync = (args: ReadonlyArray<string>, env: Record<string, string | undefined> = {}) =>
   spawn(process.execPath, [enigmaBin, ...args], {

@@ -9,17 +9,42 @@ import { rootCommand } from "../commands/shared.ts"
 export const list = Effect.fn("cli.list")(function*({ json }: { readonly json: boolean }) {
   const opened = yield* unlock(yield* rootCommand)
   yield* withRepository(opened, "list", false, Effect.gen(function*() {
-    const rows = yield* (yield* Manifest).backups("committed")
-    yield* emit(json, rows.map((b) => ({ id: b.id, time: new Date(b.startedAt).toISOString(), host: b.host, paths: b.paths, parent: b.parent ?? null, ...b.stats })), () =>
-      rows.length === 0
-        ? "no backups yet"
-        : [
-          `${"ID".padEnd(16)}  ${"Time".padEnd(20)}  ${"Host".padEnd(12)}  ${"Files".padStart(7)}  ${"Size".padStart(10)}  Paths`,
-          ...rows.map((b) =>
-            `${b.id}  ${formatTime(b.startedAt).padEnd(20)}  ${b.host.slice(0, 12).padEnd(12)}  ${String(b.stats?.files ?? 0).padStart(7)}  ${formatBytes(b.stats?.bytes ?? 0).padStart(10)}  ${b.paths.join(", ")}`
-          ),
-          `${rows.length} backup(s)`
-        ].join("\n"))
+    const manifest = yield* Manifest
+    const rows = yield* manifest.backups("committed")
+    const streams = yield* manifest.streams()
+    const backupLines = [
+      `${"ID".padEnd(16)}  ${"Time".padEnd(20)}  ${"Host".padEnd(12)}  ${"Files".padStart(7)}  ${"Size".padStart(10)}  Paths`,
+      ...rows.map((b) =>
+        `${b.id}  ${formatTime(b.startedAt).padEnd(20)}  ${b.host.slice(0, 12).padEnd(12)}  ${String(b.stats?.files ?? 0).padStart(7)}  ${formatBytes(b.stats?.bytes ?? 0).padStart(10)}  ${b.paths.join(", ")}`
+      ),
+      `${rows.length} backup(s)`
+    ]
+    const streamLines = [
+      `${"Stream".padEnd(24)}  ${"Time".padEnd(20)}  ${"Host".padEnd(12)}  ${"Chunks".padStart(7)}  ${"Size".padStart(10)}  Tags`,
+      ...streams.map((s) =>
+        `${s.name.padEnd(24)}  ${formatTime(s.startedAt).padEnd(20)}  ${s.host.slice(0, 12).padEnd(12)}  ${String(s.chunks).padStart(7)}  ${formatBytes(s.bytes).padStart(10)}  ${s.tags.map(([k, v]) => `${k}=${v}`).join(",")}${s.status === "running" ? "  (interrupted: put it again to resume)" : ""}`
+      ),
+      `${streams.length} stream(s)`
+    ]
+    // One array, as before streams existed: each entry says what it is.
+    yield* emit(json, [
+      ...rows.map((b) => ({ type: "backup", id: b.id, time: new Date(b.startedAt).toISOString(), host: b.host, paths: b.paths, parent: b.parent ?? null, ...b.stats })),
+      ...streams.map((s) => ({
+        type: "stream",
+        name: s.name,
+        id: s.id,
+        status: s.status === "committed" ? "complete" : "interrupted",
+        time: new Date(s.startedAt).toISOString(),
+        host: s.host,
+        chunks: s.chunks,
+        bytes: s.bytes,
+        chunking: s.chunking,
+        tags: Object.fromEntries(s.tags)
+      }))
+    ], () =>
+      rows.length === 0 && streams.length === 0
+        ? "no backups or streams yet"
+        : [...(rows.length > 0 ? backupLines : []), ...(rows.length > 0 && streams.length > 0 ? [""] : []), ...(streams.length > 0 ? streamLines : [])].join("\n"))
   }))
 })
 
@@ -39,6 +64,7 @@ export const status = Effect.fn("cli.status")(function*({ json }: { readonly jso
     const data = {
       repositoryId: opened.ring.repositoryId,
       backups: totals.backups,
+      streams: totals.streams,
       chunks: totals.chunks,
       logicalBytes: totals.logicalBytes,
       uniqueBytes: totals.uniqueBytes,
@@ -50,7 +76,7 @@ export const status = Effect.fn("cli.status")(function*({ json }: { readonly jso
     yield* emit(json, data, () =>
       [
         `repository ${data.repositoryId} (${opened.dir})`,
-        `  backups: ${data.backups}, chunks: ${data.chunks}, key: ${data.currentKeyId}`,
+        `  backups: ${data.backups}, streams: ${data.streams}, chunks: ${data.chunks}, key: ${data.currentKeyId}`,
         `  logical: ${formatBytes(data.logicalBytes)}, unique: ${formatBytes(data.uniqueBytes)}, stored: ${formatBytes(data.storedBytes)}, dedup ratio: ${dedup.toFixed(2)}x`,
         "  providers:",
         ...data.providers.map((p) =>

@@ -3,22 +3,40 @@ import { UserError } from "../../domain/Errors.ts"
 import { isEmptyPolicy } from "../../domain/Retention.ts"
 import { removeLocks } from "../../services/Lock.ts"
 import { Maintenance } from "../../services/maintenance/Maintenance.ts"
+import { Pipe } from "../../services/pipe/Pipe.ts"
 import { unlock, withRepository } from "../Open.ts"
 import { emit, ExitWith, formatBytes, formatTime, print } from "../Output.ts"
 import { rootCommand } from "../commands/shared.ts"
 
 export const verify = Effect.fn("cli.verify")(function*({ id, readData, json }: { readonly id: string; readonly readData: boolean; readonly json: boolean }) {
   const opened = yield* unlock(yield* rootCommand)
-  const report = yield* withRepository(opened, "verify", false, Maintenance.use((m) => m.verify(id, readData)))
-  yield* emit(json, { ...report, ok: report.bad.length === 0 }, () =>
-    report.bad.length === 0
-      ? `backup ${report.backupId}: ${report.chunks} chunks ${readData ? "read, decrypted and re-hashed" : "present"}; no errors`
-      : [
-        ...report.bad.map((r) =>
-          `bad chunk ${r.chunk} on ${r.provider}: ${r.problem}; affects ${r.files.length} file(s): ${r.files.slice(0, 20).join(", ")}${r.files.length > 20 ? ", …" : ""}`),
-        `backup ${report.backupId}: ${report.bad.length} of ${report.chunks} chunks are bad`
-      ].join("\n"))
-  if (report.bad.length > 0) return yield* new ExitWith({ code: 1 })
+  const checked = readData ? "read, decrypted and re-hashed" : "present"
+  const bad = yield* withRepository(opened, "verify", false, Effect.gen(function*() {
+    // A stream name wins over a backup id prefix (names are whatever the user chose).
+    const pipe = yield* Pipe
+    if ((yield* pipe.resolve(id)) !== undefined) {
+      const report = yield* pipe.verify(id, readData)
+      yield* emit(json, { stream: report.name, ...report, ok: report.bad.length === 0 }, () =>
+        report.bad.length === 0
+          ? `stream ${report.name}: ${report.chunks} chunks ${checked}, chain intact; no errors`
+          : [
+            ...report.bad.map((r) => `bad chunk ${r.index}${r.chunk ? ` (${r.chunk})` : ""} on ${r.provider}: ${r.problem}`),
+            `stream ${report.name}: ${report.bad.length} problem(s) in ${report.chunks} chunks`
+          ].join("\n"))
+      return report.bad.length
+    }
+    const report = yield* Maintenance.use((m) => m.verify(id, readData))
+    yield* emit(json, { ...report, ok: report.bad.length === 0 }, () =>
+      report.bad.length === 0
+        ? `backup ${report.backupId}: ${report.chunks} chunks ${checked}; no errors`
+        : [
+          ...report.bad.map((r) =>
+            `bad chunk ${r.chunk} on ${r.provider}: ${r.problem}; affects ${r.files.length} file(s): ${r.files.slice(0, 20).join(", ")}${r.files.length > 20 ? ", …" : ""}`),
+          `backup ${report.backupId}: ${report.bad.length} of ${report.chunks} chunks are bad`
+        ].join("\n"))
+    return report.bad.length
+  }))
+  if (bad > 0) return yield* new ExitWith({ code: 1 })
 })
 
 export interface ForgetArgs {
@@ -47,16 +65,33 @@ export const forget = Effect.fn("cli.forget")(function*(a: ForgetArgs) {
   }
   const byPolicy = !isEmptyPolicy(policy)
   if (byPolicy === (a.ids.length > 0)) {
-    return yield* new UserError({ detail: "forget takes either backup ids or --keep-* options (one of the two)" })
+    return yield* new UserError({ detail: "forget takes either backup ids / stream names or --keep-* options (one of the two)" })
   }
   const opened = yield* unlock(yield* rootCommand)
-  const r = yield* withRepository(opened, "forget", !a.dryRun,
-    Maintenance.use((m) => m.forget(byPolicy ? { policy } : { ids: a.ids }, a.dryRun)))
-  yield* emit(a.json, { dryRun: r.dryRun, removed: r.removed.map((x) => x.id), kept: r.kept.map((k) => ({ id: k.id, reasons: k.reasons })) }, () =>
+  const { r, streams } = yield* withRepository(opened, "forget", !a.dryRun, Effect.gen(function*() {
+    const pipe = yield* Pipe
+    // Arguments that name a stream forget it; the others are backup ids.
+    const streamNames: Array<string> = []
+    const backupIds: Array<string> = []
+    for (const id of a.ids) ((yield* pipe.resolve(id)) !== undefined ? streamNames : backupIds).push(id)
+    const streams = yield* pipe.forget(streamNames, a.dryRun)
+    const r = byPolicy || backupIds.length > 0
+      ? yield* Maintenance.use((m) => m.forget(byPolicy ? { policy } : { ids: backupIds }, a.dryRun))
+      : { dryRun: a.dryRun, removed: [], kept: [] }
+    return { r, streams }
+  }))
+  const total = r.removed.length + streams.length
+  yield* emit(a.json, {
+    dryRun: r.dryRun,
+    removed: r.removed.map((x) => x.id),
+    removedStreams: streams.map((s) => s.name),
+    kept: r.kept.map((k) => ({ id: k.id, reasons: k.reasons }))
+  }, () =>
     [
       ...r.kept.map((k) => `keep   ${k.id}  ${formatTime(k.time)}  (${k.reasons.join(", ")})`),
       ...r.removed.map((x) => `${a.dryRun ? "would remove" : "remove"} ${x.id}  ${formatTime(x.time)}`),
-      `${r.removed.length} backup(s) ${a.dryRun ? "would be " : ""}forgotten${r.removed.length > 0 && !a.dryRun ? "; run `enigma gc` to reclaim their space" : ""}`
+      ...streams.map((s) => `${a.dryRun ? "would remove" : "remove"} stream ${s.name}${s.status === "running" ? " (interrupted)" : ""}  ${formatTime(s.startedAt)}`),
+      `${total} backup(s)/stream(s) ${a.dryRun ? "would be " : ""}forgotten${total > 0 && !a.dryRun ? "; run `enigma gc` to reclaim their space" : ""}`
     ].join("\n"))
 })
 

@@ -44,6 +44,8 @@ export interface KeyRing {
   readonly gearSeed: Uint8Array
   /** HKDF(master, info "enigma-log-v1"), 32 B: seals event-log segments. */
   readonly logKey: Uint8Array
+  /** HKDF(master, info "enigma-stream-chain-v1"), 32 B: keys each pipe stream's genesis link. */
+  readonly streamKey: Uint8Array
   readonly sealed: Uint8Array
 }
 
@@ -153,7 +155,8 @@ export const deriveKeys = (master: Uint8Array) => {
   return {
     chunkIdKey: hkdf(master, none, "enigma-chunk-id-v1", 32),
     gearSeed: hkdf(master, none, "enigma-gear-v1", 1024),
-    logKey: hkdf(master, none, "enigma-log-v1", 32)
+    logKey: hkdf(master, none, "enigma-log-v1", 32),
+    streamKey: hkdf(master, none, "enigma-stream-chain-v1", 32)
   }
 }
 

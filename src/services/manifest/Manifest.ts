@@ -14,12 +14,53 @@ export interface BackupRow {
   readonly stats: BackupStats | undefined
 }
 
+export interface StreamRow {
+  readonly id: string
+  readonly name: string
+  readonly status: "running" | "committed"
+  readonly startedAt: number
+  readonly committedAt: number | undefined
+  readonly host: string
+  readonly chunking: string
+  readonly tags: ReadonlyArray<readonly [string, string]>
+  /** Committed streams: the totals and the final chain link. Running ones: what is logged so far. */
+  readonly chunks: number
+  readonly bytes: number
+  readonly chain: string | undefined
+}
+
+export interface StreamChunkRow {
+  readonly index: number
+  readonly chunkId: string
+  readonly size: number
+  readonly sha256: string
+  readonly sha3: string
+  readonly chain: string
+}
+
+interface RawStream {
+  id: string
+  name: string
+  status: StreamRow["status"]
+  started_at: number
+  committed_at: number | null
+  host: string
+  chunking: string
+  tags: string
+  chunks: number | null
+  bytes: number | null
+  chain: string | null
+  logged_chunks: number
+  logged_bytes: number
+}
+
 export interface RepositoryTotals {
   readonly chunks: number
   readonly storedBytes: number
   readonly uniqueBytes: number
   readonly logicalBytes: number
   readonly backups: number
+  readonly streams: number
 }
 
 interface RawBackup {
@@ -66,6 +107,20 @@ const toFile = (r: RawFile): FileEntry => ({
   extents: JSON.parse(r.extents) as Array<Extent>
 })
 
+const toStream = (r: RawStream): StreamRow => ({
+  id: r.id,
+  name: r.name,
+  status: r.status,
+  startedAt: Number(r.started_at),
+  committedAt: r.committed_at === null ? undefined : Number(r.committed_at),
+  host: r.host,
+  chunking: r.chunking,
+  tags: JSON.parse(r.tags),
+  chunks: Number(r.chunks ?? r.logged_chunks),
+  bytes: Number(r.bytes ?? r.logged_bytes),
+  chain: r.chain ?? undefined
+})
+
 /**
  * Read-only queries over the projections (through effect/sql). Writes happen only by appending
  * events to the EventLog.
@@ -82,6 +137,10 @@ export class Manifest extends Context.Service<Manifest, {
   readonly allChunkIds: Effect.Effect<ReadonlySet<string>>
   readonly totals: Effect.Effect<RepositoryTotals>
   readonly chunksByProvider: Effect.Effect<ReadonlyArray<{ provider: string; chunks: number; bytes: number }>>
+  readonly streams: (status?: StreamRow["status"]) => Effect.Effect<ReadonlyArray<StreamRow>>
+  /** The stream called `name` (there is at most one: put refuses a name in use). */
+  readonly streamNamed: (name: string) => Effect.Effect<StreamRow | undefined>
+  readonly streamChunks: (streamId: string) => Effect.Effect<ReadonlyArray<StreamChunkRow>>
 }>()("enigma/services/manifest/Manifest") {
   static readonly layer = Layer.effect(Manifest)(Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
@@ -145,12 +204,15 @@ export class Manifest extends Context.Service<Manifest, {
       )
       const [b] = yield* q<{ n: number; logical: number }>(sql`SELECT COUNT(*) AS n,
         COALESCE(SUM(json_extract(stats, '$.bytes')), 0) AS logical FROM backups WHERE status = 'committed'`)
+      const [st] = yield* q<{ n: number; logical: number }>(sql`SELECT COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS logical
+        FROM streams WHERE status = 'committed'`)
       return {
         chunks: Number(c!.n),
         storedBytes: Number(c!.stored),
         uniqueBytes: Number(c!.uniq),
-        logicalBytes: Number(b!.logical),
-        backups: Number(b!.n)
+        logicalBytes: Number(b!.logical) + Number(st!.logical),
+        backups: Number(b!.n),
+        streams: Number(st!.n)
       }
     })
 
@@ -159,7 +221,31 @@ export class Manifest extends Context.Service<Manifest, {
       Effect.map((rows) => rows.map((r) => ({ provider: r.provider, chunks: Number(r.n), bytes: Number(r.bytes) })))
     )
 
+    const streamSelect = `SELECT s.*,
+        (SELECT COUNT(*) FROM stream_chunks c WHERE c.stream_id = s.id) AS logged_chunks,
+        (SELECT COALESCE(SUM(size), 0) FROM stream_chunks c WHERE c.stream_id = s.id) AS logged_bytes
+      FROM streams s`
+    const streams = Effect.fn("Manifest.streams")(function*(status?: StreamRow["status"]) {
+      const rows = status
+        ? yield* q<RawStream>(sql.unsafe(`${streamSelect} WHERE s.status = ? ORDER BY s.started_at, s.id`, [status]))
+        : yield* q<RawStream>(sql.unsafe(`${streamSelect} ORDER BY s.started_at, s.id`))
+      return rows.map(toStream)
+    })
+    const streamNamed = Effect.fn("Manifest.streamNamed")(function*(name: string) {
+      const rows = yield* q<RawStream>(sql.unsafe(`${streamSelect} WHERE s.name = ? ORDER BY s.started_at DESC LIMIT 1`, [name]))
+      return rows[0] === undefined ? undefined : toStream(rows[0])
+    })
+    const streamChunks = Effect.fn("Manifest.streamChunks")(function*(streamId: string) {
+      const rows = yield* q<{ idx: number; chunk_id: string; size: number; sha256: string; sha3: string; chain: string }>(
+        sql`SELECT idx, chunk_id, size, sha256, sha3, chain FROM stream_chunks WHERE stream_id = ${streamId} ORDER BY idx`
+      )
+      return rows.map((r) => ({ index: Number(r.idx), chunkId: r.chunk_id, size: Number(r.size), sha256: r.sha256, sha3: r.sha3, chain: r.chain }))
+    })
+
     return Manifest.of({
+      streams,
+      streamNamed,
+      streamChunks,
       backups,
       resolveBackup,
       latestBackupFor,

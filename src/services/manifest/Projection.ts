@@ -21,7 +21,7 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 `
 
-export const projectionTables = ["backups", "files", "backup_chunks", "chunks", "logs"] as const
+export const projectionTables = ["backups", "files", "backup_chunks", "chunks", "logs", "streams", "stream_chunks"] as const
 
 export const projectionDdl = `
 CREATE TABLE IF NOT EXISTS backups (
@@ -60,8 +60,33 @@ CREATE TABLE IF NOT EXISTS chunks (
   compressed INTEGER NOT NULL,
   key_id INTEGER NOT NULL,
   placement TEXT NOT NULL,         -- JSON array of provider names, in read order
-  refcount INTEGER NOT NULL        -- committed backups (later: streams, objects) referencing it
+  refcount INTEGER NOT NULL        -- committed backups + stream chunk slots (later: objects) referencing it
 );
+CREATE TABLE IF NOT EXISTS streams (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  status TEXT NOT NULL,            -- running (interrupted or in progress: resumable) | committed
+  started_at INTEGER NOT NULL,
+  committed_at INTEGER,
+  host TEXT NOT NULL,
+  chunking TEXT NOT NULL,
+  tags TEXT NOT NULL,              -- JSON [[key, value], …]
+  chunks INTEGER,
+  bytes INTEGER,
+  chain TEXT                       -- the final chain link, once committed
+);
+CREATE INDEX IF NOT EXISTS streams_by_name ON streams (name);
+CREATE TABLE IF NOT EXISTS stream_chunks (
+  stream_id TEXT NOT NULL,
+  idx INTEGER NOT NULL,
+  chunk_id TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  sha256 TEXT NOT NULL,
+  sha3 TEXT NOT NULL,
+  chain TEXT NOT NULL,
+  PRIMARY KEY (stream_id, idx)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS stream_chunks_by_chunk ON stream_chunks (chunk_id);
 CREATE TABLE IF NOT EXISTS logs (
   seq INTEGER PRIMARY KEY,
   at INTEGER NOT NULL,
@@ -94,6 +119,19 @@ export const makeProjector = (db: DatabaseSync) => {
   const deleteFiles = s("DELETE FROM files WHERE backup_id = ?")
   const deleteBackupChunks = s("DELETE FROM backup_chunks WHERE backup_id = ?")
   const deleteBackup = s("DELETE FROM backups WHERE id = ?")
+  const insertStream = s(`INSERT INTO streams (id, name, status, started_at, host, chunking, tags)
+    VALUES (?, ?, 'running', ?, ?, ?, ?)`)
+  const insertStreamChunk = s(`INSERT OR IGNORE INTO stream_chunks (stream_id, idx, chunk_id, size, sha256, sha3, chain)
+    VALUES (?, ?, ?, ?, ?, ?, ?)`)
+  const addRef = s("UPDATE chunks SET refcount = refcount + ? WHERE id = ?")
+  // One reference per chunk slot of a stream (a chunk repeated in a stream counts each time).
+  const releaseStreamRefs = s(`UPDATE chunks SET refcount = refcount -
+      (SELECT COUNT(*) FROM stream_chunks sc WHERE sc.stream_id = ?1 AND sc.idx >= ?2 AND sc.chunk_id = chunks.id)
+    WHERE id IN (SELECT chunk_id FROM stream_chunks WHERE stream_id = ?1 AND idx >= ?2)`)
+  const deleteStreamChunks = s("DELETE FROM stream_chunks WHERE stream_id = ? AND idx >= ?")
+  const commitStream = s("UPDATE streams SET status = 'committed', committed_at = ?, chunks = ?, bytes = ?, chain = ? WHERE id = ?")
+  const streamName = s("SELECT name FROM streams WHERE id = ?")
+  const deleteStream = s("DELETE FROM streams WHERE id = ?")
 
   const dropBackupContents = (id: string) => {
     deleteFiles.run(id)
@@ -163,6 +201,31 @@ export const makeProjector = (db: DatabaseSync) => {
         dropBackupContents(event.backupId)
         deleteBackup.run(event.backupId)
         insertLog.run(seq, event.at, event.backupId, "backup forgotten")
+        return
+      }
+      case "StreamStarted":
+        insertStream.run(event.streamId, event.name, event.at, event.host, event.chunking, JSON.stringify(event.tags))
+        insertLog.run(seq, event.at, null, `stream ${event.name} (${event.streamId}) started`)
+        return
+      case "StreamChunkAppended": {
+        const r = insertStreamChunk.run(event.streamId, event.index, event.chunkId, event.size, event.sha256, event.sha3, event.chain)
+        if (Number(r.changes) > 0) addRef.run(1, event.chunkId)
+        return
+      }
+      case "StreamTruncated":
+        releaseStreamRefs.run(event.streamId, event.chunks)
+        deleteStreamChunks.run(event.streamId, event.chunks)
+        return
+      case "StreamCommitted":
+        commitStream.run(event.at, event.chunks, event.bytes, event.chain, event.streamId)
+        insertLog.run(seq, event.at, null, `stream ${(streamName.get(event.streamId) as { name: string } | undefined)?.name} committed: ${event.bytes} bytes in ${event.chunks} chunks`)
+        return
+      case "StreamForgotten": {
+        const name = (streamName.get(event.streamId) as { name: string } | undefined)?.name
+        releaseStreamRefs.run(event.streamId, 0)
+        deleteStreamChunks.run(event.streamId, 0)
+        deleteStream.run(event.streamId)
+        insertLog.run(seq, event.at, null, `stream ${name} (${event.streamId}) forgotten`)
         return
       }
     }

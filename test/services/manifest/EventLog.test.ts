@@ -5,7 +5,7 @@ import * as path from "node:path"
 import { projectionTables } from "../../../src/services/manifest/Projection.ts"
 import { EventLog } from "../../../src/services/manifest/EventLog.ts"
 import * as NodeSqliteClient from "../../../src/services/sql/NodeSqliteClient.ts"
-import { enigma, initRepo, json, makeTree, prng, tempDir } from "../../support/cli.ts"
+import { enigma, enigmaPipe, initRepo, json, makeTree, prng, tempDir } from "../../support/cli.ts"
 
 const logLayer = (filename: string) =>
   EventLog.layerNoDeps.pipe(Layer.provideMerge(NodeSqliteClient.layer({ filename })))
@@ -21,7 +21,8 @@ const dumpProjections = Effect.gen(function*() {
 describe("EventLog", () => {
   it.effect("replaying the log of a real repository into empty tables rebuilds identical projections", () =>
     Effect.gen(function*() {
-      // A history with everything in it: backups, an incremental one, a forget, gc, a key rotation.
+      // A history with everything in it: backups, an incremental one, a forget, gc, a key rotation,
+      // streams (one sharing chunks with another, one forgotten).
       const { root, dir, g } = initRepo()
       const src = path.join(root, "data")
       makeTree(src)
@@ -30,6 +31,11 @@ describe("EventLog", () => {
       json(enigma([...g, "backup", src, "--json"]))
       assert.strictEqual(enigma([...g, "key", "rotate"]).code, 0)
       assert.strictEqual(enigma([...g, "forget", first.backupId]).code, 0)
+      const dump = prng(6)(600_000)
+      assert.strictEqual(enigmaPipe([...g, "put", "s1", "--tag", "k=v"], dump).code, 0)
+      assert.strictEqual(enigmaPipe([...g, "put", "s2"], Buffer.concat([dump, dump])).code, 0)
+      assert.strictEqual(enigmaPipe([...g, "put", "s3"], prng(7)(300_000)).code, 0)
+      assert.strictEqual(enigma([...g, "forget", "s3"]).code, 0)
       assert.strictEqual(enigma([...g, "gc"]).code, 0)
 
       yield* Effect.gen(function*() {
@@ -37,6 +43,8 @@ describe("EventLog", () => {
         const before = yield* dumpProjections
         assert.isAbove((before.files as Array<unknown>).length, 10)
         assert.isAbove((before.chunks as Array<unknown>).length, 0)
+        assert.strictEqual((before.streams as Array<unknown>).length, 2)
+        assert.isAbove((before.stream_chunks as Array<unknown>).length, 1)
         yield* log.rebuildProjections
         const after = yield* dumpProjections
         assert.deepStrictEqual(after, before)

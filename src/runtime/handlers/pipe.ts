@@ -1,0 +1,140 @@
+import * as fs from "node:fs"
+import { Effect, Option, Schema, Stream } from "effect"
+import type { ChunkStrategy } from "../../domain/Chunker.ts"
+import { UserError } from "../../domain/Errors.ts"
+import { parseSize } from "../../domain/Size.ts"
+import { Pipe, PipeInputError, type GetResult, type PutResult } from "../../services/pipe/Pipe.ts"
+import { unlock, withRepository } from "../Open.ts"
+import { ExitWith, formatBytes, formatDuration, makeProgress } from "../Output.ts"
+import { rootCommand } from "../commands/shared.ts"
+
+export type SummaryMode = "text" | "json" | "none"
+
+/** The output closed before the stream was written out (e.g. `enigma get x | head`). */
+export class OutputClosed extends Schema.TaggedError<OutputClosed>()("OutputClosed", { detail: Schema.String }) {
+  override get message() {
+    return `writing the output failed: ${this.detail}`
+  }
+}
+
+/** Summaries go to stderr: stdout carries the data for `get` and stays clean for `put`. */
+const summarize = (mode: SummaryMode, value: object, human: () => string) =>
+  Effect.sync(() => {
+    if (mode === "json") process.stderr.write(`${JSON.stringify(value)}\n`)
+    else if (mode === "text") process.stderr.write(`${human()}\n`)
+  })
+
+const readBlock = 1024 * 1024
+
+/**
+ * stdin as blocks of up to 1 MiB: fs reads on fd 0 (process.stdin would read a pipe 64 KiB at a
+ * time). When fd 0 is a non-blocking pipe, a read answers EAGAIN; from then on the rest comes
+ * through process.stdin, which waits for data properly. Blocks are never reused: chunks may be
+ * views into them.
+ */
+async function* readStdin(): AsyncGenerator<Uint8Array> {
+  for (;;) {
+    const buf = Buffer.allocUnsafeSlow(readBlock)
+    let n: number
+    try {
+      n = await new Promise<number>((resolve, reject) => fs.read(0, buf, 0, readBlock, null, (err, bytes) => (err ? reject(err) : resolve(bytes))))
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EAGAIN") throw err
+      for await (const chunk of process.stdin) yield chunk as Buffer
+      return
+    }
+    if (n === 0) return
+    // A short read (a slow pipe) keeps only what it got, so memory tracks the data.
+    yield n === readBlock ? buf : Buffer.from(buf.subarray(0, n))
+  }
+}
+
+const stdinStream = Stream.fromAsyncIterable(
+  { [Symbol.asyncIterator]: readStdin },
+  (e) => new PipeInputError({ detail: (e as Error)?.message ?? String(e) })
+)
+
+export interface PutArgs {
+  readonly name: string
+  readonly chunkSize: Option.Option<string>
+  readonly tags: ReadonlyArray<string>
+  readonly summary: SummaryMode
+  readonly strictResume: boolean
+  readonly bufferChunks: Option.Option<number>
+}
+
+export const put = Effect.fn("cli.put")(function*(a: PutArgs) {
+  if (process.stdin.isTTY) {
+    return yield* new UserError({ detail: `stdin is a terminal; pipe the data in, e.g. \`pg_dump db | enigma put ${a.name}\`` })
+  }
+  let chunking: ChunkStrategy | undefined
+  if (Option.isSome(a.chunkSize)) {
+    const size = parseSize(a.chunkSize.value, "--chunk-size", 4096, 1024 ** 3)
+    if (typeof size === "string") return yield* new UserError({ detail: size })
+    chunking = { _tag: "Fixed", size }
+  }
+  const tags: Array<readonly [string, string]> = []
+  for (const t of a.tags) {
+    const eq = t.indexOf("=")
+    if (eq <= 0) return yield* new UserError({ detail: `--tag ${t}: use key=value, e.g. --tag env=prod` })
+    tags.push([t.slice(0, eq), t.slice(eq + 1)])
+  }
+  if (Option.isSome(a.bufferChunks) && a.bufferChunks.value < 1) {
+    return yield* new UserError({ detail: "--buffer-chunks must be 1 or more" })
+  }
+  // A regular file on stdin has a size to check the bytes read against.
+  const stdinStat = yield* Effect.sync(() => {
+    try {
+      return fs.fstatSync(0)
+    } catch {
+      return undefined
+    }
+  })
+  const expectedSize = stdinStat?.isFile() ? stdinStat.size : undefined
+
+  const opened = yield* unlock(yield* rootCommand)
+  const started = Date.now()
+  let progress = { bytes: 0, chunks: 0 }
+  const line = makeProgress(() => {
+    const rate = progress.bytes / Math.max((Date.now() - started) / 1000, 0.001)
+    return `${a.name}: ${formatBytes(progress.bytes)} in ${progress.chunks} chunks, ${formatBytes(rate)}/s`
+  })
+  const r: PutResult = yield* withRepository(opened, "put", true, Pipe.use((p) =>
+    p.put(stdinStream, {
+      name: a.name,
+      chunking,
+      tags,
+      strictResume: a.strictResume,
+      bufferChunks: Option.getOrUndefined(a.bufferChunks),
+      onResume: ({ chunks, bytes }) =>
+        process.stderr.write(`resuming the interrupted put of ${a.name}: ${chunks} chunks (${formatBytes(bytes)}) already stored; checking the input against them\n`),
+      onProgress: (p) => {
+        progress = p
+        line.update()
+      }
+    }))).pipe(Effect.ensuring(Effect.sync(line.done)))
+  yield* summarize(a.summary, r, () =>
+    [
+      `stream ${r.name} stored (${r.streamId})`,
+      `  size: ${formatBytes(r.bytes)} in ${r.chunks} chunks; uploaded ${r.uploadedChunks} (${formatBytes(r.storedBytes)} stored), deduplicated ${r.dedupChunks}${r.resumedChunks > 0 ? `, resumed ${r.resumedChunks}` : ""}`,
+      `  duration: ${formatDuration(r.durationMs)} (${formatBytes(r.bytes / Math.max(r.durationMs / 1000, 0.001))}/s)`
+    ].join("\n"))
+  if (expectedSize !== undefined && expectedSize !== r.bytes) {
+    process.stderr.write(`warning: stdin is a file of ${expectedSize} bytes but ${r.bytes} bytes were read (did it change while being read?)\n`)
+    return yield* new ExitWith({ code: 3 })
+  }
+})
+
+export const get = Effect.fn("cli.get")(function*(a: { readonly name: string; readonly summary: SummaryMode }) {
+  const opened = yield* unlock(yield* rootCommand)
+  const out = process.stdout
+  // A closed pipe surfaces through the write callback below; without a listener it would crash.
+  out.on("error", () => {})
+  const write = (bytes: Uint8Array) =>
+    Effect.callback<void, OutputClosed>((resume) => {
+      out.write(bytes, (err) => resume(err ? Effect.fail(new OutputClosed({ detail: err.message })) : Effect.void))
+    })
+  const r: GetResult = yield* withRepository(opened, "get", false, Pipe.use((p) => p.get(a.name, write)))
+  yield* summarize(a.summary, r, () =>
+    `stream ${r.name}: ${formatBytes(r.bytes)} in ${r.chunks} chunks verified and written, ${formatDuration(r.durationMs)}`)
+})

@@ -1,0 +1,388 @@
+import { hostname } from "node:os"
+import { randomBytes } from "node:crypto"
+import { Context, Effect, Layer, Schema, Stream } from "effect"
+import { gearFromSeed, makeChunker, type ChunkStrategy } from "../../domain/Chunker.ts"
+import { type ChunkCorrupt, NotFound, UserError } from "../../domain/Errors.ts"
+import { chunkStrategyOf } from "../../domain/Settings.ts"
+import { ChunkStore, type ChunkWriteError } from "../ChunkStore.ts"
+import { EventLog, type ManifestError } from "../manifest/EventLog.ts"
+import { Manifest, type StreamChunkRow, type StreamRow } from "../manifest/Manifest.ts"
+import { Repository } from "../Repository.ts"
+import { digestChunk, digestMismatch, genesisLink, nextLink, type ChunkDigest } from "./StreamChain.ts"
+
+/** Reading the input (stdin) failed. */
+export class PipeInputError extends Schema.TaggedError<PipeInputError>()("PipeInputError", { detail: Schema.String }) {
+  override get message() {
+    return `reading the input failed: ${this.detail}`
+  }
+}
+
+/** A stored stream failed verification: a chunk is missing, altered, out of order, or the log was changed. */
+export class StreamIntegrityError extends Schema.TaggedError<StreamIntegrityError>()("StreamIntegrityError", {
+  name: Schema.String,
+  index: Schema.Number,
+  chunkId: Schema.String,
+  detail: Schema.String
+}) {
+  override get message() {
+    return `stream ${this.name}: chunk ${this.index}${this.chunkId ? ` (${this.chunkId})` : ""}: ${this.detail}`
+  }
+}
+
+/** A resumed put whose input is not the input of the interrupted one. */
+export class ResumeMismatch extends Schema.TaggedError<ResumeMismatch>()("ResumeMismatch", { detail: Schema.String }) {
+  override get message() {
+    return this.detail
+  }
+}
+
+export interface PutOptions {
+  readonly name: string
+  /** Undefined: the repository's chunking (or, when resuming, the interrupted put's). */
+  readonly chunking?: ChunkStrategy | undefined
+  readonly tags?: ReadonlyArray<readonly [string, string]>
+  /** A shorter input than the interrupted put's log is an error (default) or is stored as is. */
+  readonly strictResume?: boolean
+  /** Chunks held in memory between the input and the providers (default 2 × upload concurrency). */
+  readonly bufferChunks?: number | undefined
+  readonly onProgress?: (p: { readonly bytes: number; readonly chunks: number }) => void
+  /** Told once, before reading, when an interrupted put of this name is resumed. */
+  readonly onResume?: (p: { readonly chunks: number; readonly bytes: number }) => void
+}
+
+export interface PutResult {
+  readonly streamId: string
+  readonly name: string
+  readonly bytes: number
+  readonly chunks: number
+  /** Chunks uploaded by this run. */
+  readonly uploadedChunks: number
+  readonly uploadedBytes: number
+  readonly storedBytes: number
+  /** Chunks the repository already held (from other streams, backups or earlier in this one). */
+  readonly dedupChunks: number
+  /** Chunks checked against the interrupted put's log instead of uploaded. */
+  readonly resumedChunks: number
+  readonly durationMs: number
+  readonly chain: string
+}
+
+export interface GetResult {
+  readonly streamId: string
+  readonly name: string
+  readonly bytes: number
+  readonly chunks: number
+  readonly durationMs: number
+}
+
+export interface StreamVerifyReport {
+  readonly name: string
+  readonly streamId: string
+  readonly chunks: number
+  readonly readData: boolean
+  readonly bad: ReadonlyArray<{ readonly index: number; readonly chunk: string; readonly provider: string; readonly problem: string }>
+}
+
+const chunkingLabel = (s: ChunkStrategy) => (s._tag === "Cdc" ? `cdc:${s.targetSize}` : `fixed:${s.size}`)
+const parseChunking = (label: string): ChunkStrategy | undefined => {
+  const m = /^(cdc|fixed):(\d+)$/.exec(label)
+  if (!m) return undefined
+  return m[1] === "cdc" ? { _tag: "Cdc", targetSize: Number(m[2]) } : { _tag: "Fixed", size: Number(m[2]) }
+}
+const describeChunking = (s: ChunkStrategy) =>
+  s._tag === "Cdc" ? `content-defined (target ${s.targetSize} bytes)` : `fixed ${s.size}-byte chunks`
+
+/** Stream names: what a user types after `put`; no control characters, no leading dash. */
+export const checkStreamName = (name: string): string | undefined =>
+  name.length === 0 || name.length > 255
+    ? "a stream name must be 1 to 255 characters long"
+    : /[\u0000-\u001f\u007f]/.test(name)
+    ? "a stream name must not contain control characters"
+    : name.startsWith("-")
+    ? "a stream name must not start with \"-\""
+    : undefined
+
+/** Reads of a stream overlap with writing its output: this many chunks are fetched ahead. */
+const readAhead = 4
+
+/**
+ * Pipe mode: named streams of unknown length (`pg_dump db | enigma put db`), stored through the
+ * same chunk store as backups, so they deduplicate against each other and against backups.
+ *
+ * Invariants: a stream is listed as complete only after StreamCommitted; an interrupted put
+ * leaves a resumable stream whose logged chunks are kept by gc; `get` writes a chunk's bytes
+ * only after its digests and chain link verified, and fails (never writes wrong bytes) otherwise.
+ * Callers that put or forget must hold the repository lock.
+ */
+export class Pipe extends Context.Service<Pipe, {
+  readonly put: <E>(
+    input: Stream.Stream<Uint8Array, E>,
+    options: PutOptions
+  ) => Effect.Effect<PutResult, E | UserError | ResumeMismatch | ChunkWriteError | ManifestError>
+  readonly get: <E>(
+    name: string,
+    write: (bytes: Uint8Array) => Effect.Effect<void, E>
+  ) => Effect.Effect<GetResult, E | NotFound | UserError | StreamIntegrityError>
+  readonly verify: (name: string, readData: boolean) => Effect.Effect<StreamVerifyReport, NotFound>
+  readonly resolve: (name: string) => Effect.Effect<StreamRow | undefined>
+  readonly forget: (names: ReadonlyArray<string>, dryRun: boolean) => Effect.Effect<ReadonlyArray<StreamRow>, NotFound | ManifestError>
+}>()("enigma/services/pipe/Pipe") {
+  static readonly layer = Layer.effect(Pipe)(Effect.gen(function*() {
+    const repo = yield* Repository
+    const chunks = yield* ChunkStore
+    const log = yield* EventLog
+    const manifest = yield* Manifest
+    const gear = gearFromSeed(repo.ring.gearSeed)
+    const uploadConcurrency = repo.settings.enigma.upload_concurrency ?? 4
+
+    const put = Effect.fn("Pipe.put")(function*<E>(input: Stream.Stream<Uint8Array, E>, options: PutOptions) {
+      const startedAt = Date.now()
+      const { name } = options
+      const badName = checkStreamName(name)
+      if (badName) return yield* new UserError({ detail: `${badName}: ${JSON.stringify(name)}` })
+      const existing = yield* manifest.streamNamed(name)
+      if (existing?.status === "committed") {
+        return yield* new UserError({
+          detail: `stream ${name} already exists (${existing.bytes} bytes, stored ${new Date(existing.committedAt ?? existing.startedAt).toISOString()}); choose another name, or run \`enigma forget ${name}\` first`
+        })
+      }
+
+      // An interrupted put of this name: resume it, cutting the input exactly as it did.
+      let streamId: string
+      let strategy: ChunkStrategy
+      let logged: ReadonlyArray<StreamChunkRow> = []
+      if (existing) {
+        const previous = parseChunking(existing.chunking)
+        if (!previous) return yield* new UserError({ detail: `stream ${name}: unknown chunking ${existing.chunking} in the log` })
+        if (options.chunking && chunkingLabel(options.chunking) !== existing.chunking) {
+          return yield* new UserError({
+            detail: `the interrupted put of ${name} used ${describeChunking(previous)}; resume it with the same --chunk-size (or none), or \`enigma forget ${name}\` to start over`
+          })
+        }
+        streamId = existing.id
+        strategy = previous
+        logged = yield* manifest.streamChunks(existing.id)
+        options.onResume?.({ chunks: logged.length, bytes: logged.reduce((a, c) => a + c.size, 0) })
+      } else {
+        streamId = randomBytes(8).toString("hex")
+        strategy = options.chunking ?? chunkStrategyOf(repo.settings)
+        yield* log.append([{
+          _tag: "StreamStarted",
+          streamId,
+          name,
+          at: startedAt,
+          host: hostname(),
+          chunking: chunkingLabel(strategy),
+          tags: (options.tags ?? []).map(([k, v]) => [k, v] as const)
+        }])
+      }
+
+      const chunker = makeChunker(strategy, gear)
+      let index = 0
+      const cut = (blocks: ReadonlyArray<Uint8Array>) => blocks.map((data) => ({ data, index: index++ }))
+      const pieces = input.pipe(
+        Stream.flatMap((block) => Stream.fromIterable(cut(chunker.push(block)))),
+        Stream.concat(Stream.suspend(() => Stream.fromIterable(cut(chunker.finish())))),
+        Stream.filter((p) => p.data.length > 0)
+      )
+
+      const stats = { bytes: 0, chunks: 0, uploadedChunks: 0, uploadedBytes: 0, storedBytes: 0, dedupChunks: 0, resumedChunks: 0 }
+      let link = genesisLink(repo.ring.streamKey, streamId)
+      const offsetOf = (i: number) => logged.slice(0, i).reduce((a, c) => a + c.size, 0)
+
+      interface Piece {
+        readonly index: number
+        readonly digest: ChunkDigest
+        readonly chunkId: string
+        /** Checked against the resume log, not uploaded. */
+        readonly resumed: boolean
+        /** Shorter than the logged chunk at its index: fine only as the input's last piece. */
+        readonly short: boolean
+        readonly isNew: boolean
+        readonly storedSize: number
+      }
+      const differs = (index: number, why: string) =>
+        new ResumeMismatch({
+          detail: `the input differs from the interrupted put of ${name} at chunk ${index} (byte ${offsetOf(index)}): ${why}; give the same input to resume, or run \`enigma forget ${name}\` to start over`
+        })
+
+      const processPiece = ({ data, index }: { data: Uint8Array; index: number }) =>
+        Effect.gen(function*() {
+          const digest = digestChunk(data)
+          const before = logged[index]
+          let short = false
+          if (before !== undefined) {
+            const mismatch = digestMismatch(before, digest)
+            // A truncated input ends in a piece cut short of the logged chunk; whether it is the
+            // last piece is known only when the input ends.
+            if (mismatch !== undefined && digest.size >= before.size) return yield* differs(index, mismatch)
+            short = mismatch !== undefined
+            // Logged chunks are referenced, so gc kept them; store again only if one went missing.
+            if (!short && chunks.row(before.chunkId) !== undefined) {
+              return { index, digest, chunkId: before.chunkId, resumed: true, short, isNew: false, storedSize: 0 } satisfies Piece
+            }
+          }
+          const stored = yield* chunks.store(data)
+          return { index, digest, chunkId: stored.id, resumed: false, short, isNew: stored.isNew, storedSize: stored.storedSize } satisfies Piece
+        })
+
+      const append = (r: Piece) =>
+        Effect.gen(function*() {
+          link = nextLink(link, r.index, r.digest)
+          yield* log.record([{
+            _tag: "StreamChunkAppended",
+            streamId,
+            index: r.index,
+            chunkId: r.chunkId,
+            size: r.digest.size,
+            sha256: r.digest.sha256,
+            sha3: r.digest.sha3,
+            chain: link
+          }])
+          if (r.isNew) {
+            stats.uploadedChunks++
+            stats.uploadedBytes += r.digest.size
+            stats.storedBytes += r.storedSize
+          } else {
+            stats.dedupChunks++
+          }
+          stats.bytes += r.digest.size
+          stats.chunks++
+        })
+
+      let shortPiece: Piece | undefined
+      const consume = (r: Piece) =>
+        Effect.gen(function*() {
+          if (shortPiece !== undefined) return yield* differs(shortPiece.index, digestMismatch(logged[shortPiece.index]!, shortPiece.digest)!)
+          const before = logged[r.index]
+          if (r.short) {
+            shortPiece = r
+            return
+          }
+          if (before === undefined) {
+            yield* append(r)
+          } else {
+            link = nextLink(link, r.index, r.digest)
+            if (before.chain !== link) {
+              return yield* new ResumeMismatch({
+                detail: `the resume log of ${name} does not match its chain at chunk ${r.index}; run \`enigma forget ${name}\` and put the stream again`
+              })
+            }
+            if (r.resumed) stats.resumedChunks++
+            else stats.uploadedChunks++ // a logged chunk that had gone missing, stored again
+            stats.bytes += r.digest.size
+            stats.chunks++
+          }
+          options.onProgress?.({ bytes: stats.bytes, chunks: stats.chunks })
+        })
+
+      const buffered = Math.max(1, options.bufferChunks ?? 2 * uploadConcurrency)
+      yield* pieces.pipe(
+        Stream.mapEffect(processPiece, { concurrency: buffered }),
+        Stream.runForEach(consume)
+      )
+
+      if (shortPiece !== undefined || stats.chunks < logged.length) {
+        const inputBytes = stats.bytes + (shortPiece?.digest.size ?? 0)
+        if (options.strictResume ?? true) {
+          return yield* new ResumeMismatch({
+            detail: `the input ended after ${inputBytes} bytes, but the interrupted put of ${name} had already stored ${offsetOf(logged.length)} bytes; give the whole input to resume, --no-strict-resume to store this shorter input as ${name}, or \`enigma forget ${name}\``
+          })
+        }
+        // Store the shorter input: drop the logged chunks past it, then add its last piece.
+        yield* log.append([{ _tag: "StreamTruncated", streamId, chunks: stats.chunks }])
+        if (shortPiece !== undefined) yield* append(shortPiece)
+      }
+      yield* log.append([{ _tag: "StreamCommitted", streamId, at: Date.now(), chunks: stats.chunks, bytes: stats.bytes, chain: link }])
+      return { streamId, name, ...stats, durationMs: Date.now() - startedAt, chain: link } satisfies PutResult
+    })
+
+    const committedStream = (name: string) =>
+      Effect.gen(function*() {
+        const s = yield* manifest.streamNamed(name)
+        if (s === undefined) return yield* new NotFound({ what: `stream ${name}`, hint: "see `enigma list` for the streams in this repository" })
+        if (s.status !== "committed") {
+          return yield* new UserError({
+            detail: `stream ${name} is incomplete: its put was interrupted after ${s.bytes} bytes; run the same put again to resume it, or \`enigma forget ${name}\``
+          })
+        }
+        return s
+      })
+
+    const get = Effect.fn("Pipe.get")(function*<E>(name: string, write: (bytes: Uint8Array) => Effect.Effect<void, E>) {
+      const startedAt = Date.now()
+      const s = yield* committedStream(name)
+      const rows = yield* manifest.streamChunks(s.id)
+      const broken = (index: number, chunkId: string, detail: string) =>
+        new StreamIntegrityError({ name, index, chunkId, detail })
+      if (rows.length !== s.chunks) {
+        return yield* broken(Math.min(rows.length, s.chunks), "", `the log holds ${rows.length} chunks but the stream was committed with ${s.chunks}`)
+      }
+      let link = genesisLink(repo.ring.streamKey, s.id)
+      let bytes = 0
+      let next = 0
+      yield* Stream.fromIterable(rows).pipe(
+        Stream.mapEffect((row) =>
+          chunks.load(row.chunkId).pipe(
+            Effect.map((data) => ({ row, data })),
+            Effect.mapError((e: ChunkCorrupt) => broken(row.index, row.chunkId, `${e.detail} (provider ${e.provider}); output stopped after ${bytes} bytes`))
+          ), { concurrency: readAhead }),
+        Stream.runForEach(({ row, data }) =>
+          Effect.gen(function*() {
+            if (row.index !== next) return yield* broken(next, "", `chunk ${next} is missing from the log; output stopped after ${bytes} bytes`)
+            next++
+            const digest = digestChunk(data)
+            const mismatch = digestMismatch(row, digest)
+            if (mismatch !== undefined) return yield* broken(row.index, row.chunkId, `${mismatch}; output stopped after ${bytes} bytes`)
+            link = nextLink(link, row.index, digest)
+            if (link !== row.chain) return yield* broken(row.index, row.chunkId, `chain link does not match (a chunk is missing or out of order); output stopped after ${bytes} bytes`)
+            yield* write(data)
+            bytes += data.length
+          }))
+      )
+      if (link !== s.chain || bytes !== s.bytes) {
+        return yield* broken(rows.length, "", `the stream ends early or its final chain link does not match; ${bytes} bytes were written`)
+      }
+      return { streamId: s.id, name, bytes, chunks: rows.length, durationMs: Date.now() - startedAt } satisfies GetResult
+    })
+
+    const verify = Effect.fn("Pipe.verify")(function*(name: string, readData: boolean) {
+      const s = yield* manifest.streamNamed(name)
+      if (s === undefined) return yield* new NotFound({ what: `stream ${name}`, hint: "see `enigma list` for the streams in this repository" })
+      const rows = yield* manifest.streamChunks(s.id)
+      const bad: Array<{ index: number; chunk: string; provider: string; problem: string }> = []
+      // The log itself: consecutive indexes, every link follows from the digests, the last one is the committed one.
+      let link = genesisLink(repo.ring.streamKey, s.id)
+      rows.forEach((row, i) => {
+        link = nextLink(link, i, row)
+        if (row.index !== i || link !== row.chain) bad.push({ index: i, chunk: row.chunkId, provider: "log", problem: "chain link does not match the recorded digests" })
+      })
+      if (s.status === "committed" && (link !== s.chain || rows.length !== s.chunks)) {
+        bad.push({ index: rows.length, chunk: "", provider: "log", problem: "the final chain link or chunk count does not match the committed stream" })
+      }
+      const failures = yield* Effect.forEach(rows, (row) =>
+        Effect.gen(function*() {
+          yield* chunks.check(row.chunkId, readData)
+          if (!readData) return undefined
+          // Every copy authenticated; now the bytes against the digests the stream recorded.
+          const mismatch = digestMismatch(row, digestChunk(yield* chunks.load(row.chunkId)))
+          return mismatch === undefined ? undefined : { index: row.index, chunk: row.chunkId, provider: "data", problem: mismatch }
+        }).pipe(Effect.catch((e: ChunkCorrupt) => Effect.succeed({ index: row.index, chunk: row.chunkId, provider: e.provider, problem: e.detail }))), { concurrency: 8 })
+      for (const f of failures) if (f !== undefined) bad.push(f)
+      return { name, streamId: s.id, chunks: rows.length, readData, bad: bad.sort((a, b) => a.index - b.index) } satisfies StreamVerifyReport
+    })
+
+    const forget = Effect.fn("Pipe.forget")(function*(names: ReadonlyArray<string>, dryRun: boolean) {
+      const found: Array<StreamRow> = []
+      for (const name of names) {
+        const s = yield* manifest.streamNamed(name)
+        if (s === undefined) return yield* new NotFound({ what: `stream ${name}`, hint: "see `enigma list` for the streams in this repository" })
+        if (!found.some((f) => f.id === s.id)) found.push(s)
+      }
+      if (!dryRun && found.length > 0) yield* log.append(found.map((s) => ({ _tag: "StreamForgotten" as const, streamId: s.id, at: Date.now() })))
+      return found
+    })
+
+    return Pipe.of({ put, get, verify, resolve: manifest.streamNamed, forget })
+  }))
+}

@@ -1,0 +1,265 @@
+import { assert, describe, it } from "@effect/vitest"
+import { spawn, spawnSync } from "node:child_process"
+import { createHash } from "node:crypto"
+import { existsSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs"
+import * as path from "node:path"
+import { DatabaseSync } from "node:sqlite"
+import { enigma, enigmaBin, enigmaPipe, initRepo, json, passphrase, prng } from "../support/cli.ts"
+
+/** Small content-defined chunks, so a few MiB make many chunks. */
+const smallChunks = "[enigma.chunk_strategy.Cdc]\ntarget_size = 65536\n"
+
+const chunkFiles = (dir: string) =>
+  !existsSync(path.join(dir, "storage", "chunks")) ? [] : readdirSync(path.join(dir, "storage", "chunks"), { recursive: true }).map(String).filter((n) => n.length > 60)
+    .map((n) => path.join(dir, "storage", "chunks", n))
+
+const summaryOf = (stderr: string) => JSON.parse(stderr.trim().split("\n").pop()!)
+
+/** Text that looks like a database dump: repetitive, compressible, with shifting numbers. */
+const dumpText = (rows: number, seed = 0) => {
+  const lines: Array<string> = []
+  for (let i = 0; i < rows; i++) lines.push(`INSERT INTO orders VALUES (${i}, 'customer-${(i * 7919 + seed) % 10007}', ${(i * 31) % 997}.${i % 100}, '2026-11-${(i % 28) + 1}');`)
+  return Buffer.from(lines.join("\n") + "\n")
+}
+
+/** Stream rows logged so far (read-only look at the manifest, to time a kill -9). */
+const loggedChunks = (dir: string, name: string) => {
+  try {
+    const db = new DatabaseSync(path.join(dir, "enigma.db"), { readOnly: true })
+    try {
+      const row = db.prepare("SELECT COUNT(*) AS n FROM stream_chunks c JOIN streams s ON s.id = c.stream_id WHERE s.name = ?").get(name) as { n: number }
+      return Number(row.n)
+    } finally {
+      db.close()
+    }
+  } catch {
+    return 0
+  }
+}
+
+/** Starts `cat file | enigma put name` and kill -9s enigma once `atChunks` chunks are in the log. */
+const putAndKill = async (g: ReadonlyArray<string>, dir: string, file: string, name: string, atChunks: number, extra: ReadonlyArray<string> = []) => {
+  const child = spawn("bash", ["-c", `cat "${file}" | exec "${process.execPath}" "${enigmaBin}" ${[...g, ...extra, "put", name].join(" ")}`], {
+    env: { ...process.env, ENIGMA_PASSPHRASE: passphrase },
+    stdio: ["ignore", "ignore", "pipe"],
+    detached: true
+  })
+  let stderr = ""
+  child.stderr.on("data", (d) => (stderr += d))
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
+  const deadline = Date.now() + 60_000
+  while (loggedChunks(dir, name) < atChunks) {
+    if (Date.now() > deadline) throw new Error(`put never logged ${atChunks} chunks: ${stderr}`)
+    if (child.exitCode !== null) throw new Error(`put ended before the kill (exit ${child.exitCode}): ${stderr}`)
+    await new Promise((r) => setTimeout(r, 20))
+  }
+  process.kill(-child.pid!, "SIGKILL")
+  await exited
+}
+
+describe("pipe mode: put / get", () => {
+  it("round-trips 0 bytes, 1 byte, exactly one chunk, many chunks, random and text", () => {
+    const { dir, g } = initRepo([], smallChunks)
+    const cases: Array<[string, Buffer, ReadonlyArray<string>]> = [
+      ["empty", Buffer.alloc(0), []],
+      ["one-byte", Buffer.from([42]), []],
+      ["one-chunk", prng(3)(65536), ["--chunk-size", "64K"]],
+      ["random", prng(4)(3 * 1024 * 1024 + 17), []],
+      ["text", dumpText(40_000), []]
+    ]
+    for (const [name, data, flags] of cases) {
+      const put = enigmaPipe([...g, "put", name, "--summary", "json", ...flags], data)
+      assert.strictEqual(put.code, 0, put.stderr)
+      const s = summaryOf(put.stderr)
+      assert.strictEqual(s.bytes, data.length)
+      if (name === "one-chunk") assert.strictEqual(s.chunks, 1)
+      if (name === "random") assert.isAbove(s.chunks, 20)
+      const got = enigmaPipe([...g, "get", name])
+      assert.strictEqual(got.code, 0, got.stderr)
+      assert.isTrue(got.stdout.equals(data), `${name}: bytes differ`)
+    }
+    const list = json(enigma([...g, "list", "--json"])).filter((e: { type: string }) => e.type === "stream")
+    assert.deepStrictEqual(list.map((s: { name: string }) => s.name), cases.map((c) => c[0]))
+    assert.strictEqual(list.find((s: { name: string }) => s.name === "one-chunk").chunking, "fixed:65536")
+    assert.isAbove(chunkFiles(dir).length, 20)
+  })
+
+  it("keeps tags, refuses a name in use, forgets by name and gc reclaims the chunks", () => {
+    const { dir, g } = initRepo([], smallChunks)
+    const data = prng(5)(1024 * 1024)
+    assert.strictEqual(enigmaPipe([...g, "put", "db", "--tag", "env=prod", "--tag", "app=shop"], data).code, 0)
+    const entry = json(enigma([...g, "list", "--json"])).find((e: { name?: string }) => e.name === "db")
+    assert.deepStrictEqual(entry.tags, { env: "prod", app: "shop" })
+    assert.strictEqual(entry.status, "complete")
+
+    const again = enigmaPipe([...g, "put", "db"], prng(6)(1000))
+    assert.strictEqual(again.code, 1)
+    assert.match(again.stderr, /^enigma: stream db already exists .*enigma forget db/)
+    assert.isTrue(enigmaPipe([...g, "get", "db"]).stdout.equals(data), "the committed stream is untouched")
+
+    const before = chunkFiles(dir).length
+    assert.strictEqual(enigma([...g, "forget", "db"]).code, 0)
+    assert.strictEqual(enigmaPipe([...g, "get", "db"]).code, 1)
+    const gc = json(enigma([...g, "gc", "--json"]))
+    assert.strictEqual(gc.deletedChunks.length, before)
+    assert.strictEqual(chunkFiles(dir).length, 0)
+  })
+
+  it("a second put of a nearly identical dump stores only the changed chunks", () => {
+    const { g } = initRepo([], smallChunks)
+    const day1 = dumpText(200_000)
+    const day2 = Buffer.concat([day1.subarray(0, 5_000_000), Buffer.from("UPDATE orders SET x = 1;\n"), day1.subarray(5_000_000)])
+    const first = summaryOf(enigmaPipe([...g, "put", "day1", "--summary", "json"], day1).stderr)
+    const second = summaryOf(enigmaPipe([...g, "put", "day2", "--summary", "json"], day2).stderr)
+    assert.isAbove(first.chunks, 50)
+    assert.isAtMost(second.uploadedChunks, 3)
+    assert.isAtLeast(second.dedupChunks, second.chunks - 3)
+    assert.isTrue(enigmaPipe([...g, "get", "day2"]).stdout.equals(day2))
+  })
+
+  it("kill -9 mid-put, twice: each resume checks the logged chunks instead of uploading them, gc keeps them", async () => {
+    const { root, dir, g } = initRepo([], smallChunks)
+    const file = path.join(root, "dump.bin")
+    const data = prng(7)(48 * 1024 * 1024)
+    writeFileSync(file, data)
+    const slow = ["--limit-upload", "6M"]
+    await putAndKill(g, dir, file, "dump", 60, slow)
+    // The interrupted stream is listed as such, cannot be read, and gc must not reclaim it.
+    const listed = json(enigma([...g, "list", "--json"])).find((e: { name?: string }) => e.name === "dump")
+    assert.strictEqual(listed.status, "interrupted")
+    const early = enigmaPipe([...g, "get", "dump"])
+    assert.strictEqual(early.code, 1)
+    assert.match(early.stderr, /stream dump is incomplete.*run the same put again/)
+    assert.strictEqual(enigma([...g, "unlock"]).code, 0)
+    assert.strictEqual(json(enigma([...g, "gc", "--json"])).deletedChunks.length, 0)
+
+    await putAndKill(g, dir, file, "dump", 200, slow)
+    const logged = loggedChunks(dir, "dump")
+    const inodes = new Map(chunkFiles(dir).map((f) => [f, statSync(f).ino]))
+    const resumed = spawnSync("bash", ["-c", `cat "${file}" | "${process.execPath}" "${enigmaBin}" ${g.join(" ")} put dump --summary json`], {
+      env: { ...process.env, ENIGMA_PASSPHRASE: passphrase },
+      encoding: "utf8"
+    })
+    assert.strictEqual(resumed.status, 0, resumed.stderr)
+    assert.match(resumed.stderr, /resuming the interrupted put of dump: \d+ chunks/)
+    const s = summaryOf(resumed.stderr)
+    assert.strictEqual(s.resumedChunks, logged)
+    assert.strictEqual(s.uploadedChunks, s.chunks - logged, "everything not in the log was uploaded, nothing else")
+    // Chunk objects of logged chunks were not written again (a rewrite renames a new file in).
+    const rewritten = [...inodes].filter(([f, ino]) => statSync(f).ino !== ino).length
+    assert.isAtMost(rewritten, inodes.size - logged)
+    const got = enigmaPipe([...g, "get", "dump"])
+    assert.strictEqual(got.code, 0, got.stderr)
+    assert.isTrue(got.stdout.equals(data))
+    assert.strictEqual(createHash("sha256").update(got.stdout).digest("hex"), createHash("sha256").update(readFileSync(file)).digest("hex"))
+  })
+
+  it("a resume with different or shorter input fails (or, with --no-strict-resume, stores the shorter input)", async () => {
+    const { root, dir, g } = initRepo([], smallChunks)
+    const file = path.join(root, "dump.bin")
+    const data = prng(8)(24 * 1024 * 1024)
+    writeFileSync(file, data)
+    await putAndKill(g, dir, file, "dump", 80, ["--limit-upload", "6M"])
+    const logged = loggedChunks(dir, "dump")
+
+    const other = enigmaPipe([...g, "put", "dump"], prng(9)(2 * 1024 * 1024))
+    assert.strictEqual(other.code, 1)
+    assert.match(other.stderr, /^enigma: the input differs from the interrupted put of dump at chunk 0 \(byte 0\).*enigma forget dump/m)
+
+    const short = data.subarray(0, 1024 * 1024)
+    const strict = enigmaPipe([...g, "put", "dump"], short)
+    assert.strictEqual(strict.code, 1)
+    assert.match(strict.stderr, /^enigma: the input ended after \d+ bytes, but the interrupted put of dump had already stored \d+ bytes.*--no-strict-resume/m)
+    assert.strictEqual(loggedChunks(dir, "dump"), logged, "a failed resume changes nothing")
+
+    const loose = enigmaPipe([...g, "put", "dump", "--no-strict-resume", "--summary", "json"], short)
+    assert.strictEqual(loose.code, 0, loose.stderr)
+    assert.strictEqual(summaryOf(loose.stderr).bytes, short.length)
+    assert.isTrue(enigmaPipe([...g, "get", "dump"]).stdout.equals(short))
+    assert.strictEqual(enigma([...g, "verify", "dump", "--read-data"]).code, 0)
+  })
+
+  it("a tampered, deleted or swapped chunk stops get before its bytes and fails verify, naming the chunk", () => {
+    const { dir, g } = initRepo([], smallChunks)
+    const data = prng(10)(2 * 1024 * 1024)
+    assert.strictEqual(enigmaPipe([...g, "put", "s"], data).code, 0)
+    assert.strictEqual(enigma([...g, "verify", "s", "--read-data"]).code, 0)
+    const files = chunkFiles(dir).sort()
+    const damage = (kind: string, act: () => void, undo: () => void) => {
+      act()
+      const got = enigmaPipe([...g, "get", "s"])
+      assert.strictEqual(got.code, 1, kind)
+      assert.match(got.stderr, /^enigma: stream s: chunk \d+ \([0-9a-f]{64}\): .*output stopped after \d+ bytes/, kind)
+      // Whatever was written is a verified prefix of the stream, never wrong bytes.
+      assert.isTrue(data.subarray(0, got.stdout.length).equals(got.stdout), `${kind}: output is not a prefix`)
+      assert.isBelow(got.stdout.length, data.length)
+      const v = enigma([...g, "verify", "s", "--read-data"])
+      assert.strictEqual(v.code, 1, kind)
+      assert.match(v.stdout, /bad chunk \d+ \([0-9a-f]{64}\) on local/, kind)
+      undo()
+      assert.strictEqual(enigma([...g, "verify", "s", "--read-data"]).code, 0, `${kind}: undone`)
+    }
+    const victim = files[3]!
+    const original = readFileSync(victim)
+    damage("tampered", () => {
+      const bad = Buffer.from(original)
+      bad[bad.length - 20]! ^= 0x01
+      writeFileSync(victim, bad)
+    }, () => writeFileSync(victim, original))
+    damage("deleted", () => renameSync(victim, `${victim}.away`), () => renameSync(`${victim}.away`, victim))
+    const other = files[5]!
+    const swap = () => {
+      renameSync(victim, `${victim}.x`)
+      renameSync(other, victim)
+      renameSync(`${victim}.x`, other)
+    }
+    damage("swapped", swap, swap)
+    // Without --read-data, verify still notices a missing chunk.
+    renameSync(victim, `${victim}.away`)
+    const v = enigma([...g, "verify", "s"])
+    assert.strictEqual(v.code, 1)
+    assert.match(v.stdout, new RegExp(`bad chunk \\d+ \\(${path.basename(victim)}\\) on local`))
+  })
+
+  it("bad input: unknown stream, bad flags, wrong passphrase — one line, non-zero, nothing stored", () => {
+    const { dir, g } = initRepo([], smallChunks)
+    const cases: Array<[ReadonlyArray<string>, RegExp, number]> = [
+      [["get", "nope"], /^enigma: stream nope not found: see `enigma list`/, 1],
+      [["put", "x", "--chunk-size", "lots"], /^enigma: --chunk-size "lots" is not a size; use bytes like 64M/, 1],
+      [["put", "x", "--chunk-size", "2G"], /^enigma: --chunk-size 2G is out of range; use between 4K and 1G/, 1],
+      [["put", "x", "--tag", "novalue"], /^enigma: --tag novalue: use key=value/, 1],
+      [["put", "x", "--buffer-chunks", "0"], /^enigma: --buffer-chunks must be 1 or more/, 1],
+      [["verify", "nope"], /^enigma: "nope" is not a backup id/, 1]
+    ]
+    for (const [args, message, code] of cases) {
+      const r = enigmaPipe([...g, ...args], Buffer.from("data"))
+      assert.strictEqual(r.code, code, args.join(" "))
+      assert.match(r.stderr, message, args.join(" "))
+      assert.strictEqual(r.stderr.trim().split("\n").length, 1, `${args.join(" ")}: one line`)
+    }
+    const wrong = enigmaPipe([...g, "put", "x"], Buffer.from("data"), { ENIGMA_PASSPHRASE: "wrong" })
+    assert.strictEqual(wrong.code, 12)
+    assert.deepStrictEqual(json(enigma([...g, "list", "--json"])), [])
+    assert.strictEqual(chunkFiles(dir).length, 0)
+  })
+
+  it("1 GiB through a pipe, put and get, compared by SHA-256", () => {
+    const { root, g } = initRepo()
+    const sums = path.join(root, "sums")
+    const bin = `"${process.execPath}" "${enigmaBin}" ${g.join(" ")}`
+    // A deterministic 1 GiB stream: 64 MiB of random bytes repeated with a counter, not all-dedup.
+    const gen = `"${process.execPath}" -e 'const b=require("crypto").randomBytes(64<<20);let i=0;const w=()=>{while(i<16){b.writeUInt32BE(i,0);i++;if(!process.stdout.write(Buffer.from(b)))return process.stdout.once("drain",w)}};w()'`
+    const put = spawnSync("bash", ["-c", `set -o pipefail; ${gen} | tee >(sha256sum > "${sums}.in") | ${bin} put big --summary json`], {
+      env: { ...process.env, ENIGMA_PASSPHRASE: passphrase },
+      encoding: "utf8"
+    })
+    assert.strictEqual(put.status, 0, put.stderr)
+    assert.strictEqual(summaryOf(put.stderr).bytes, 1024 ** 3)
+    const get = spawnSync("bash", ["-c", `set -o pipefail; ${bin} get big | sha256sum > "${sums}.out"`], {
+      env: { ...process.env, ENIGMA_PASSPHRASE: passphrase },
+      encoding: "utf8"
+    })
+    assert.strictEqual(get.status, 0, get.stderr)
+    assert.strictEqual(readFileSync(`${sums}.out`, "utf8"), readFileSync(`${sums}.in`, "utf8"))
+  }, 180_000)
+})
