@@ -33,6 +33,15 @@ export class WrongPassphrase extends Schema.TaggedError<WrongPassphrase>()("Wron
   }
 }
 
+/** A raw `--key` that is not the key the repository was created with. Exit 12. */
+export class WrongKey extends Schema.TaggedError<WrongKey>()("WrongKey", {
+  repository: Schema.String
+}) {
+  override get message() {
+    return `the key does not open the repository at ${this.repository} (it was created with another key)`
+  }
+}
+
 /** A config file that is missing, unparsable or has a bad field. Exit 1. */
 export class ConfigError extends Schema.TaggedError<ConfigError>()("ConfigError", {
   file: Schema.String,

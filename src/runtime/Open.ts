@@ -1,6 +1,6 @@
 import * as fs from "node:fs"
 import { Effect, Layer, Option, Redacted } from "effect"
-import { RepositoryNotFound } from "../domain/Errors.ts"
+import { RepositoryNotFound, UserError } from "../domain/Errors.ts"
 import type { EnigmaSettings } from "../domain/Settings.ts"
 import { Backup } from "../services/backup/Backup.ts"
 import { ChunkStore } from "../services/ChunkStore.ts"
@@ -8,7 +8,7 @@ import { Keys, type KeyRing } from "../services/keys/Keys.ts"
 import { acquireLock } from "../services/Lock.ts"
 import { EventLog } from "../services/manifest/EventLog.ts"
 import { Manifest } from "../services/manifest/Manifest.ts"
-import { sealPending } from "../services/manifest/Segments.ts"
+import { pullSegments, sealPending } from "../services/manifest/Segments.ts"
 import { Repository } from "../services/Repository.ts"
 import { Restore } from "../services/restore/Restore.ts"
 import { Maintenance } from "../services/maintenance/Maintenance.ts"
@@ -16,6 +16,7 @@ import { Pipe } from "../services/pipe/Pipe.ts"
 import * as NodeSqliteClient from "../services/sql/NodeSqliteClient.ts"
 import type { StorageProvider } from "../services/storage/StorageProvider.ts"
 import { decryptSecrets, loadConfig, resolveConfigDir } from "./Config.ts"
+import { openUrl } from "./OpenUrl.ts"
 import { getPassphrase } from "./Passphrase.ts"
 import { buildProviders } from "./Providers.ts"
 
@@ -24,6 +25,12 @@ export interface GlobalOptions {
   readonly passphrase: Option.Option<string>
   readonly limitUpload?: Option.Option<string>
   readonly limitDownload?: Option.Option<string>
+  /** A repository URL (s3://…, file:///…): no config dir needed. */
+  readonly repo?: Option.Option<string>
+  /** A raw key (hex:…, file:…, env:…) for a `--repo` repository. */
+  readonly key?: Option.Option<string>
+  readonly endpointUrl?: Option.Option<string>
+  readonly region?: Option.Option<string>
 }
 
 /** Command-line limits win over the config's. */
@@ -44,11 +51,20 @@ export interface Opened {
   readonly providers: ReadonlyArray<StorageProvider>
   readonly ring: KeyRing
   readonly passphrase: Redacted.Redacted<string>
+  /** Set for `--repo URL` repositories: the local database is a cache of the provider's log. */
+  readonly remote?: { readonly url: string; readonly created: boolean }
 }
 
 /** Loads config, asks for the passphrase and unlocks the keystore. */
-export const unlock = (global: GlobalOptions) =>
+export const unlock = (global: GlobalOptions, options: { readonly create?: boolean } = {}) =>
   Effect.gen(function*() {
+    if (global.repo && Option.isSome(global.repo)) {
+      const url = global.repo.value
+      return yield* withLimitFlagsOn(openUrl(global, url, { create: options.create ?? false }), global)
+    }
+    if (global.key && Option.isSome(global.key)) {
+      return yield* new UserError({ detail: "--key works with --repo URL only (a config-dir repository has its own keystore)" })
+    }
     const dir = resolveConfigDir(global.configDir)
     const { file, settings: raw } = yield* loadConfig(dir)
     const keyfile = raw.enigma.keyfile_path
@@ -84,8 +100,11 @@ export const repositoryLayer = (opened: Opened) => {
   return Layer.mergeAll(Backup.layer, Restore.layer, Maintenance.layer, Pipe.layer).pipe(Layer.provideMerge(chunks))
 }
 
+const withLimitFlagsOn = <E, R>(open: Effect.Effect<Opened, E, R>, global: GlobalOptions) =>
+  Effect.map(open, (o): Opened => ({ ...o, settings: withLimitFlags(o.settings, global) }))
+
 export const requireDatabase = (opened: Opened) =>
-  fs.existsSync(opened.settings.enigma.db_path)
+  opened.remote !== undefined || fs.existsSync(opened.settings.enigma.db_path)
     ? Effect.void
     : Effect.fail(new RepositoryNotFound({
       path: opened.dir,
@@ -100,6 +119,20 @@ export const requireDatabase = (opened: Opened) =>
  * The lock is taken before the repository services are built: the chunk store loads its dedup
  * index when built, and that index must not predate a gc that ran while we waited.
  */
+/**
+ * A URL repository's local database follows the provider's log: events other hosts sealed are
+ * imported first (under the lock, for writers), and a new repository gets its first event.
+ */
+const syncRemoteLog = (opened: Opened) =>
+  Effect.gen(function*() {
+    const log = yield* EventLog
+    yield* pullSegments(log, opened.providers[0]!, opened.ring.logKey)
+    if ((yield* log.lastSeq) === 0) {
+      yield* log.append([{ _tag: "RepositoryInitialized", repositoryId: opened.ring.repositoryId, at: Date.now() }])
+      yield* sealPending(log, opened.providers, opened.ring.logKey)
+    }
+  }).pipe(Effect.provide(EventLog.layerNoDeps.pipe(Layer.provide(NodeSqliteClient.layer({ filename: opened.settings.enigma.db_path })))))
+
 export const withRepository = <A, E, R>(
   opened: Opened,
   command: string,
@@ -109,6 +142,7 @@ export const withRepository = <A, E, R>(
   Effect.gen(function*() {
     yield* requireDatabase(opened)
     if (write) yield* acquireLock(opened.providers, command)
+    if (opened.remote) yield* syncRemoteLog(opened)
     return yield* Effect.gen(function*() {
       const result = yield* Effect.exit(body)
       if (write) {

@@ -15,7 +15,8 @@ import { ExitWith } from "./Output.ts"
 const exitCodes: Record<string, number> = {
   RepositoryNotFound: 10,
   LockFailed: 11,
-  WrongPassphrase: 12
+  WrongPassphrase: 12,
+  WrongKey: 12
 }
 
 const program = Command.run(enigmaCommand, { version }).pipe(

@@ -20,7 +20,21 @@ export const rootCommand = Command.make("enigma").pipe(
     limitDownload: Flag.String("limit-download").pipe(
       Flag.withDescription("Download bandwidth limit in bytes/s, e.g. 100M (overrides limit_download)"),
       Flag.optional
-    )
+    ),
+    repo: Flag.String("repo").pipe(
+      Flag.withDescription("Use the repository at this URL instead of a config dir: file:///path, s3://bucket/prefix, azure://container/prefix, gs://bucket/prefix (env ENIGMA_REPO); put creates it"),
+      Flag.withFallbackConfig(Config.String("ENIGMA_REPO")),
+      Flag.optional
+    ),
+    key: Flag.String("key").pipe(
+      Flag.withDescription("With --repo: a raw 32-byte key (hex:…, file:PATH, env:VAR) from which all repository secrets derive; no passphrase"),
+      Flag.optional
+    ),
+    endpointUrl: Flag.String("endpoint-url").pipe(
+      Flag.withDescription("With --repo s3://, azure:// or gs://: the service endpoint (S3-compatible stores, emulators)"),
+      Flag.optional
+    ),
+    region: Flag.String("region").pipe(Flag.withDescription("With --repo s3://: the AWS region (default: AWS_REGION)"), Flag.optional)
   }),
   Command.withDescription("Encrypted, deduplicating, multi-cloud backups")
 )

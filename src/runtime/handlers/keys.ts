@@ -1,3 +1,4 @@
+import { UserError } from "../../domain/Errors.ts"
 import { Effect } from "effect"
 import { encryptCredential, Keys } from "../../services/keys/Keys.ts"
 import { EventLog } from "../../services/manifest/EventLog.ts"
@@ -11,6 +12,12 @@ import { rootCommand } from "../commands/shared.ts"
 
 export const keyRotate = Effect.fn("cli.key.rotate")(function*({ json }: { readonly json: boolean }) {
   const opened = yield* unlock(yield* rootCommand)
+  if (opened.ring.kemMode === "raw-key") {
+    return yield* new UserError({ detail: "a --key repository has exactly the key you hold; to change it, put the data into a new repository with the new key" })
+  }
+  if (opened.remote) {
+    return yield* new UserError({ detail: "key rotate works on a config-dir repository; for a --repo URL, write a config with that provider (enigma init) and rotate there" })
+  }
   const rotated = yield* withRepository(opened, "key rotate", true, Effect.gen(function*() {
     const keys = yield* Keys
     const r = yield* keys.rotate(opened.ring, opened.settings.enigma.keyfile_path, opened.passphrase, opened.settings.enigma.kem_key_path)

@@ -92,7 +92,7 @@ export const put = Effect.fn("cli.put")(function*(a: PutArgs) {
   })
   const expectedSize = stdinStat?.isFile() ? stdinStat.size : undefined
 
-  const opened = yield* unlock(yield* rootCommand)
+  const opened = yield* unlock(yield* rootCommand, { create: true })
   const started = Date.now()
   let progress = { bytes: 0, chunks: 0 }
   const line = makeProgress(() => {

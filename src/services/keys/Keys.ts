@@ -33,7 +33,8 @@ import {
  */
 export interface KeyRing {
   readonly repositoryId: string
-  readonly kemMode: KemMode
+  /** "raw-key": every secret derives from a key the user holds (`--key`); there is no keystore. */
+  readonly kemMode: KemMode | "raw-key"
   readonly currentKeyId: number
   readonly currentKey: Uint8Array
   readonly dataKey: (id: number) => Uint8Array | undefined
@@ -158,6 +159,31 @@ export const deriveKeys = (master: Uint8Array) => {
     logKey: hkdf(master, none, "enigma-log-v1", 32),
     streamKey: hkdf(master, none, "enigma-stream-chain-v1", 32)
   }
+}
+
+/** Raw-key repositories (`--key`) store this beside the data so a wrong key is named as such. */
+export const RAW_KEY_MARKER = "keys/raw-key"
+
+/**
+ * A key ring for a repository whose secrets all derive from one 32-byte key the user keeps
+ * (s3duct's `--key`): master = HKDF(key, "enigma-raw-key-v1"), one data key. `check` is a
+ * one-way value stored in the repository to tell a wrong key from a damaged chunk.
+ */
+export const rawKeyRing = (key: Uint8Array): { readonly ring: KeyRing; readonly check: string } => {
+  const none = new Uint8Array(0)
+  const master = hkdf(key, none, "enigma-raw-key-v1", 32)
+  const dataKey = hkdf(master, none, "enigma-raw-data-key-v1", 32)
+  const ring: KeyRing = {
+    repositoryId: Buffer.from(hkdf(master, none, "enigma-repository-id-v1", 8)).toString("hex"),
+    kemMode: "raw-key",
+    currentKeyId: 1,
+    currentKey: dataKey,
+    dataKey: (id) => (id === 1 ? dataKey : undefined),
+    keyIds: [{ id: 1, createdAt: "" }],
+    ...deriveKeys(master),
+    sealed: new Uint8Array(0)
+  }
+  return { ring, check: Buffer.from(hkdf(master, none, "enigma-key-check-v1", 16)).toString("hex") }
 }
 
 const makeRing = (payload: KeystorePayload, sealed: Uint8Array, kemMode: KemMode): KeyRing => {

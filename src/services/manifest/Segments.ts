@@ -152,3 +152,42 @@ export const readAllSegments = Effect.fn("Segments.readAll")(function*(
 })
 
 export type { ManifestError }
+
+const segmentRange = (key: string) => {
+  const m = /(\d+)-(\d+)$/.exec(key)
+  return m ? { key, first: Number(m[1]), last: Number(m[2]) } : undefined
+}
+
+/**
+ * Brings a local manifest up to date with the log in a provider: imports, in order, the events
+ * of segments past the local last seq (another host wrote them). Used where the local database
+ * is a cache of the provider's log (`--repo URL`). Fails on a gap rather than import a log with
+ * holes. Returns how many events were imported.
+ */
+export const pullSegments = Effect.fn("Segments.pull")(function*(
+  log: EventLog["Service"],
+  provider: StorageProvider,
+  logKey: Uint8Array
+) {
+  const last = yield* log.lastSeq
+  const keys = yield* provider.list(Keys.segmentPrefix).pipe(Stream.runCollect)
+  const wanted = [...keys].map(segmentRange).filter((s) => s !== undefined && s.last > last).sort((a, b) => a!.first - b!.first)
+  const events: Array<LoggedEvent> = []
+  let next = last + 1
+  for (const s of wanted) {
+    if (s!.last < next) continue // covered by a larger segment already read
+    const opened = openSegment(s!.key, logKey, yield* provider.get(s!.key))
+    if (typeof opened === "string") return yield* new SegmentError({ key: s!.key, detail: opened })
+    for (const e of opened) {
+      if (e.seq < next) continue
+      if (e.seq > next) return yield* new SegmentError({ key: s!.key, detail: `the log has a gap before event ${e.seq} (have ${next - 1})` })
+      events.push(e)
+      next++
+    }
+  }
+  if (events.length > 0) {
+    yield* log.import(events)
+    yield* log.setMeta(sealedKey(provider.name), String(next - 1))
+  }
+  return events.length
+})

@@ -1,0 +1,21 @@
+import { Stream } from "effect"
+import type { StorageProvider, ThawOptions } from "./StorageProvider.ts"
+
+/**
+ * A provider seen through a key prefix (`s3://bucket/team/db` keeps everything under `team/db/`),
+ * so several repositories can share a bucket. Keys above the prefix are never touched.
+ */
+export const withPrefix = (provider: StorageProvider, prefix: string): StorageProvider => {
+  if (prefix === "") return provider
+  const base = `${prefix}/`
+  const inner = (key: string) => base + key
+  return {
+    ...provider,
+    put: (key, body) => provider.put(inner(key), body),
+    get: (key) => provider.get(inner(key)),
+    head: (key) => provider.head(inner(key)),
+    delete: (key) => provider.delete(inner(key)),
+    list: (prefix) => provider.list(inner(prefix)).pipe(Stream.map((key) => key.slice(base.length))),
+    ...(provider.thaw ? { thaw: (key: string, options: ThawOptions) => provider.thaw!(inner(key), options) } : {})
+  }
+}

@@ -1,0 +1,114 @@
+import { assert, describe, it } from "@effect/vitest"
+import { CreateBucketCommand, ListObjectsV2Command } from "@aws-sdk/client-s3"
+import { spawnSync } from "node:child_process"
+import { randomBytes } from "node:crypto"
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs"
+import * as path from "node:path"
+import { enigma, enigmaBin, enigmaPipe, json, passphrase, prng, tempDir } from "../support/cli.ts"
+import { startS3rver } from "../support/s3rver.ts"
+
+/** `--repo URL` needs no config dir: each "host" here is only its own cache dir. */
+const host = () => ({ ENIGMA_CACHE_DIR: tempDir("enigma-cache-") })
+
+describe("pipe mode without setup: --repo URL [--key]", () => {
+  it("file:// with --key: put creates the repository, another host (empty cache) reads it and adds to it", () => {
+    const root = tempDir()
+    const url = `file://${root}/repo`
+    // A fixed key: chunk boundaries depend on it, and this test counts shared chunks.
+    const K = "5e".repeat(32)
+    const a = { ...host(), K, ENIGMA_PASSPHRASE: undefined }
+    const b = { ...host(), K, ENIGMA_PASSPHRASE: undefined }
+    const data = prng(1)(12 * 1024 * 1024)
+    const put = enigmaPipe(["--repo", url, "--key", "env:K", "put", "first", "--summary", "json"], data, a)
+    assert.strictEqual(put.code, 0, put.stderr)
+    assert.deepStrictEqual(readdirSync(path.join(root, "repo")).sort(), ["chunks", "keys", "locks", "log"])
+    assert.deepStrictEqual(readdirSync(path.join(root, "repo", "keys")), ["raw-key"], "no keystore: the key is the secret")
+
+    // Host B has never seen the repository: its manifest comes from the log segments.
+    const got = enigmaPipe(["--repo", url, "--key", "env:K", "get", "first"], undefined, b)
+    assert.strictEqual(got.code, 0, got.stderr)
+    assert.isTrue(got.stdout.equals(data))
+    const second = Buffer.concat([data, prng(2)(100_000)])
+    const put2 = enigmaPipe(["--repo", url, "--key", "env:K", "put", "second", "--summary", "json"], second, b)
+    assert.strictEqual(put2.code, 0, put2.stderr)
+    assert.isAbove(JSON.parse(put2.stderr).dedupChunks, 0, "the second host deduplicates against the first's chunks")
+    // Host A catches up with what B wrote.
+    const names = json(enigma(["--repo", url, "--key", "env:K", "list", "--json"], a)).map((s: { name: string }) => s.name)
+    assert.deepStrictEqual(names, ["first", "second"])
+    assert.strictEqual(enigma(["--repo", url, "--key", "env:K", "verify", "second", "--read-data"], a).code, 0)
+    assert.isTrue(enigmaPipe(["--repo", url, "--key", "env:K", "get", "second"], undefined, a).stdout.equals(second))
+    assert.strictEqual(enigma(["--repo", url, "--key", "env:K", "forget", "first"], a).code, 0)
+    const p1 = JSON.parse(put.stderr)
+    const gc = json(enigma(["--repo", url, "--key", "env:K", "gc", "--json"], b))
+    assert.strictEqual(gc.deletedChunks.length, p1.chunks - JSON.parse(put2.stderr).dedupChunks, "only the chunks nothing else uses")
+    assert.isTrue(enigmaPipe(["--repo", url, "--key", "env:K", "get", "second"], undefined, a).stdout.equals(second))
+  })
+
+  it("tar c DIR | enigma put root --repo … --key env:K is a complete first command; restore by tar x", () => {
+    const root = tempDir()
+    const src = path.join(root, "src")
+    mkdirSync(path.join(src, "etc"), { recursive: true })
+    for (let i = 0; i < 50; i++) writeFileSync(path.join(src, "etc", `f${i}.conf`), `setting_${i} = ${i * 3}\n`.repeat(i + 1))
+    writeFileSync(path.join(src, "blob"), prng(3)(500_000))
+    const env = { ...process.env, ...host(), K: randomBytes(32).toString("hex"), ENIGMA_PASSPHRASE: "" }
+    const bin = `"${process.execPath}" "${enigmaBin}" --repo file://${root}/repo --key env:K`
+    const put = spawnSync("bash", ["-c", `set -o pipefail; tar -C "${src}" -c . | ${bin} put root`], { env, encoding: "utf8" })
+    assert.strictEqual(put.status, 0, put.stderr)
+    mkdirSync(path.join(root, "out"))
+    const get = spawnSync("bash", ["-c", `set -o pipefail; ${bin} get root | tar -C "${root}/out" -x && diff -r "${src}" "${root}/out"`], { env, encoding: "utf8" })
+    assert.strictEqual(get.status, 0, get.stderr + get.stdout)
+  })
+
+  it("bad keys and URLs: one line, the right exit code, nothing created", () => {
+    const root = tempDir()
+    const url = `file://${root}/repo`
+    const K = randomBytes(32).toString("hex")
+    const env = { ...host(), ENIGMA_PASSPHRASE: undefined, K, OTHER: randomBytes(32).toString("hex"), SHORT: "abcd" }
+    assert.strictEqual(enigmaPipe(["--repo", url, "--key", "env:K", "put", "s"], Buffer.from("x"), env).code, 0)
+    const cases: Array<[ReadonlyArray<string>, RegExp, number]> = [
+      [["--repo", url, "--key", "env:OTHER", "get", "s"], /^enigma: the key does not open the repository at file:\/\/.*another key/, 12],
+      [["--repo", url, "get", "s"], /^enigma: the repository at .* is encrypted with a raw key; give it with --key/, 1],
+      [["--repo", url, "--key", "env:SHORT", "get", "s"], /^enigma: --key env:SHORT: \$SHORT must be 64 hex digits/, 1],
+      [["--repo", url, "--key", "env:NOPE", "get", "s"], /^enigma: --key env:NOPE: environment variable NOPE is not set/, 1],
+      [["--repo", url, "--key", "sesame", "get", "s"], /^enigma: --key sesame: use hex:<64 hex digits>, file:PATH or env:VAR/, 1],
+      [["--repo", `file://${root}/empty`, "--key", "env:K", "list"], /^enigma: no repository at file:\/\/.*\/empty: nothing is stored there yet/, 10],
+      [["--repo", "ftp://host/x", "list"], /^enigma: --repo ftp:\/\/host\/x: unknown scheme ftp; use file:\/\/\/path, s3:\/\/bucket\/prefix/, 1],
+      [["--repo", "s3://B!/x", "list"], /is not a valid bucket or container name/, 1],
+      [["--key", "env:K", "list"], /^enigma: --key works with --repo URL only/, 1],
+      [["--repo", url, "--key", "env:K", "key", "rotate"], /^enigma: a --key repository has exactly the key you hold/, 1]
+    ]
+    for (const [args, message, code] of cases) {
+      const r = enigmaPipe(args, undefined, env)
+      assert.strictEqual(r.code, code, `${args.join(" ")}: ${r.stderr}`)
+      assert.match(r.stderr, message, args.join(" "))
+      assert.strictEqual(r.stderr.trim().split("\n").length, 1, `${args.join(" ")}: one line`)
+    }
+    assert.isFalse(existsSync(path.join(root, "empty")), "a read command creates nothing")
+    assert.isTrue(enigmaPipe(["--repo", url, "--key", "env:K", "get", "s"], undefined, env).stdout.equals(Buffer.from("x")))
+  })
+
+  it("s3://bucket/prefix on s3rver with a passphrase: keystore and everything else stay under the prefix", async () => {
+    const server = await startS3rver()
+    try {
+      await server.client().send(new CreateBucketCommand({ Bucket: "dumps" }))
+      const url = "s3://dumps/team/db"
+      const env = { ...host(), AWS_ACCESS_KEY_ID: server.accessKey, AWS_SECRET_ACCESS_KEY: server.secretKey, AWS_REGION: "us-east-1" }
+      const g = ["--repo", url, "--endpoint-url", server.endpoint]
+      const data = prng(4)(2 * 1024 * 1024 + 5)
+      const put = enigmaPipe([...g, "put", "nightly", "--tag", "db=orders"], data, env)
+      assert.strictEqual(put.code, 0, put.stderr)
+      const listed = await server.client().send(new ListObjectsV2Command({ Bucket: "dumps" }))
+      const keys = (listed.Contents ?? []).map((o) => o.Key!)
+      assert.isTrue(keys.length > 2 && keys.every((k) => k.startsWith("team/db/")), keys.join(", "))
+      assert.include(keys, "team/db/keys/keystore")
+      const other = host()
+      const got = enigmaPipe([...g, "get", "nightly"], undefined, { ...env, ...other })
+      assert.strictEqual(got.code, 0, got.stderr)
+      assert.isTrue(got.stdout.equals(data))
+      const wrong = enigmaPipe([...g, "get", "nightly"], undefined, { ...env, ...host(), ENIGMA_PASSPHRASE: `${passphrase}x` })
+      assert.strictEqual(wrong.code, 12)
+    } finally {
+      await server.stop()
+    }
+  })
+})
