@@ -10,12 +10,13 @@
  * const result = await Effect.runPromise(Enigma.backup(repo, ["/home/me/docs"]))
  * ```
  */
-import { Effect, Layer, Option, Redacted } from "effect"
+import { Effect, Layer, Option, Redacted, type Stream } from "effect"
 import type { RetentionPolicy } from "../domain/Retention.ts"
 import { Backup } from "../services/backup/Backup.ts"
 import { Keys } from "../services/keys/Keys.ts"
 import { Maintenance } from "../services/maintenance/Maintenance.ts"
 import { Manifest } from "../services/manifest/Manifest.ts"
+import { Pipe, type PutOptions } from "../services/pipe/Pipe.ts"
 import { Restore, type RestoreOptions } from "../services/restore/Restore.ts"
 import { resolveConfigDir } from "./Config.ts"
 import { initRepository, recoverRepository } from "./Init.ts"
@@ -74,10 +75,23 @@ export const forget = (
 export const gc = (o: RepositoryOptions, options: { readonly dryRun?: boolean } = {}) =>
   run(o, "gc", true, Maintenance.use((m) => m.gc(options.dryRun ?? false)))
 
+/**
+ * Pipe mode for scripts: stores `input` (any byte stream) as the stream `name`, resuming an
+ * interrupted put of that name, like `… | enigma put NAME`.
+ */
+export const put = <E>(o: RepositoryOptions, name: string, input: Stream.Stream<Uint8Array, E>, options: Omit<PutOptions, "name"> = {}) =>
+  run(o, "put", true, Pipe.use((p) => p.put(input, { ...options, name })))
+
+/** Reads the stream `name`, verifying every chunk; `write` gets the bytes in order. */
+export const get = <E>(o: RepositoryOptions, name: string, write: (bytes: Uint8Array) => Effect.Effect<void, E>) =>
+  run(o, "get", false, Pipe.use((p) => p.get(name, write)))
+
+export const listStreams = (o: RepositoryOptions) => run(o, "list", false, Manifest.use((m) => m.streams()))
+
 export const status = (o: RepositoryOptions) => run(o, "status", false, Manifest.use((m) => m.totals))
 
 /** Services and layers for scripts that compose their own programs. */
-export { Backup, Keys, Maintenance, Manifest, Restore }
+export { Backup, Keys, Maintenance, Manifest, Pipe, Restore }
 export { ChunkStore } from "../services/ChunkStore.ts"
 export { EventLog } from "../services/manifest/EventLog.ts"
 export { Repository } from "../services/Repository.ts"
@@ -85,6 +99,7 @@ export { makeLocalProvider } from "../services/storage/LocalProvider.ts"
 export type { StorageProvider } from "../services/storage/StorageProvider.ts"
 export * from "../domain/Errors.ts"
 export type { BackupResult } from "../services/backup/Backup.ts"
+export type { GetResult, PutOptions, PutResult } from "../services/pipe/Pipe.ts"
 export type { RetentionPolicy } from "../domain/Retention.ts"
 
 /**

@@ -1,8 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect } from "effect"
+import { Effect, Stream } from "effect"
 import * as path from "node:path"
 import * as Enigma from "../../src/runtime/index.ts"
-import { enigma, makeTree, passphrase, snapshotTree, tempDir } from "../support/cli.ts"
+import { enigma, enigmaPipe, makeTree, passphrase, prng, snapshotTree, tempDir } from "../support/cli.ts"
 
 describe("the scripting API (Effects exported from the package)", () => {
   it.effect("init, backup, list, verify, restore, forget, gc — and the CLI sees the same repository", () =>
@@ -28,5 +28,22 @@ describe("the scripting API (Effects exported from the package)", () => {
       assert.isAbove(gc.deletedChunks.length, 0)
       const wrong = yield* Effect.flip(Enigma.listBackups({ ...repo, passphrase: "nope" }))
       assert.strictEqual(wrong._tag, "WrongPassphrase")
+    }))
+
+  it.effect("put and get a stream; the CLI reads what the script stored", () =>
+    Effect.gen(function*() {
+      const root = tempDir()
+      const repo = { configDir: path.join(root, "repo"), passphrase }
+      yield* Enigma.init(repo)
+      const blocks = [prng(1)(700_000), prng(2)(1), prng(3)(300_000)]
+      const r = yield* Enigma.put(repo, "from-script", Stream.fromIterable(blocks), { tags: [["via", "api"]] })
+      assert.strictEqual(r.bytes, 1_000_001)
+      const got: Array<Uint8Array> = []
+      yield* Enigma.get(repo, "from-script", (b) => Effect.sync(() => void got.push(b)))
+      assert.isTrue(Buffer.concat(got).equals(Buffer.concat(blocks)))
+      assert.isTrue(enigmaPipe(["--config-dir", repo.configDir, "get", "from-script"]).stdout.equals(Buffer.concat(blocks)))
+      assert.deepStrictEqual((yield* Enigma.listStreams(repo)).map((s) => [s.name, s.tags]), [["from-script", [["via", "api"]]]])
+      const missing = yield* Effect.flip(Enigma.get(repo, "nope", () => Effect.void))
+      assert.strictEqual(missing._tag, "NotFound")
     }))
 })
