@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { spawn, spawnSync } from "node:child_process"
 import { createHash } from "node:crypto"
-import { existsSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs"
 import * as path from "node:path"
 import { DatabaseSync } from "node:sqlite"
 import { enigma, enigmaBin, enigmaPipe, initRepo, json, passphrase, prng } from "../support/cli.ts"
@@ -242,6 +242,37 @@ describe("pipe mode: put / get", () => {
     assert.deepStrictEqual(json(enigma([...g, "list", "--json"])), [])
     assert.strictEqual(chunkFiles(dir).length, 0)
   })
+
+  it("--diskspace-limit drains stdin into the scratch dir while uploads lag; without it stdin waits", () => {
+    const { root, g } = initRepo()
+    const file = path.join(root, "in.bin")
+    const data = prng(11)(12 * 1024 * 1024)
+    writeFileSync(file, data)
+    const scratch = path.join(root, "scratch")
+    mkdirSync(scratch)
+    const bin = `"${process.execPath}" "${enigmaBin}" ${g.join(" ")} --limit-upload 3M`
+    // The producer notes when it has written everything; the put notes when it is done.
+    const run = (name: string, flags: string) => {
+      const r = spawnSync("bash", ["-c", `set -o pipefail; (cat "${file}"; date +%s%N > "${root}/${name}.produced") | ${bin} put ${name} --chunk-size 1M --buffer-chunks 1 ${flags}; date +%s%N > "${root}/${name}.stored"`], {
+        env: { ...process.env, ENIGMA_PASSPHRASE: passphrase },
+        encoding: "utf8"
+      })
+      assert.strictEqual(r.status, 0, r.stderr)
+      const at = (what: string) => Number(BigInt(readFileSync(`${root}/${name}.${what}`, "utf8").trim()) / 1_000_000n)
+      return at("stored") - at("produced")
+    }
+    const spilled = run("spilled", `--diskspace-limit 64M --scratch-dir "${scratch}"`)
+    const waited = run("waited", "")
+    // 12 MiB at 3 MiB/s: with spilling the producer is done seconds before the upload; without,
+    // it waits for upload slots until the last few chunks.
+    assert.isAbove(spilled, 2000, `spilled: producer done ${spilled} ms before the put`)
+    assert.isBelow(waited, spilled - 1000, `waited: producer done ${waited} ms before the put`)
+    assert.deepStrictEqual(readdirSync(scratch), [], "scratch files are removed")
+    assert.isTrue(enigmaPipe([...g, "get", "spilled"]).stdout.equals(data))
+    const bad = enigmaPipe([...g, "put", "x", "--diskspace-limit", "much"], Buffer.from("x"))
+    assert.strictEqual(bad.code, 1)
+    assert.match(bad.stderr, /^enigma: --diskspace-limit "much" is not a size/)
+  }, 60_000)
 
   it("1 GiB through a pipe, put and get, compared by SHA-256", () => {
     const { root, g } = initRepo()

@@ -61,6 +61,8 @@ export interface PutArgs {
   readonly summary: SummaryMode
   readonly strictResume: boolean
   readonly bufferChunks: Option.Option<number>
+  readonly diskspaceLimit: Option.Option<string>
+  readonly scratchDir: Option.Option<string>
 }
 
 export const put = Effect.fn("cli.put")(function*(a: PutArgs) {
@@ -81,6 +83,12 @@ export const put = Effect.fn("cli.put")(function*(a: PutArgs) {
   }
   if (Option.isSome(a.bufferChunks) && a.bufferChunks.value < 1) {
     return yield* new UserError({ detail: "--buffer-chunks must be 1 or more" })
+  }
+  let diskspaceLimit: number | undefined
+  if (Option.isSome(a.diskspaceLimit)) {
+    const size = parseSize(a.diskspaceLimit.value, "--diskspace-limit", 0, 1024 ** 5)
+    if (typeof size === "string") return yield* new UserError({ detail: size })
+    diskspaceLimit = size
   }
   // A regular file on stdin has a size to check the bytes read against.
   const stdinStat = yield* Effect.sync(() => {
@@ -106,6 +114,8 @@ export const put = Effect.fn("cli.put")(function*(a: PutArgs) {
       tags,
       strictResume: a.strictResume,
       bufferChunks: Option.getOrUndefined(a.bufferChunks),
+      diskspaceLimit,
+      scratchDir: Option.getOrUndefined(a.scratchDir),
       onResume: ({ chunks, bytes }) =>
         process.stderr.write(`resuming the interrupted put of ${a.name}: ${chunks} chunks (${formatBytes(bytes)}) already stored; checking the input against them\n`),
       onProgress: (p) => {

@@ -8,6 +8,7 @@ import { ChunkStore, type ChunkWriteError } from "../ChunkStore.ts"
 import { EventLog, type ManifestError } from "../manifest/EventLog.ts"
 import { Manifest, type StreamChunkRow, type StreamRow } from "../manifest/Manifest.ts"
 import { Repository } from "../Repository.ts"
+import { makeSpillBuffer, type ScratchError } from "./SpillBuffer.ts"
 import { digestChunk, digestMismatch, genesisLink, nextLink, type ChunkDigest } from "./StreamChain.ts"
 
 /** Reading the input (stdin) failed. */
@@ -43,8 +44,12 @@ export interface PutOptions {
   readonly tags?: ReadonlyArray<readonly [string, string]>
   /** A shorter input than the interrupted put's log is an error (default) or is stored as is. */
   readonly strictResume?: boolean
-  /** Chunks held in memory between the input and the providers (default 2 × upload concurrency). */
+  /** Chunks waiting in memory for an upload slot (default: upload concurrency). */
   readonly bufferChunks?: number | undefined
+  /** Bytes of chunks that may wait in the scratch directory once the memory buffer is full (default 0). */
+  readonly diskspaceLimit?: number | undefined
+  /** Where chunks spill to (default: the system temp dir). */
+  readonly scratchDir?: string | undefined
   readonly onProgress?: (p: { readonly bytes: number; readonly chunks: number }) => void
   /** Told once, before reading, when an interrupted put of this name is resumed. */
   readonly onResume?: (p: { readonly chunks: number; readonly bytes: number }) => void
@@ -118,7 +123,7 @@ export class Pipe extends Context.Service<Pipe, {
   readonly put: <E>(
     input: Stream.Stream<Uint8Array, E>,
     options: PutOptions
-  ) => Effect.Effect<PutResult, E | UserError | ResumeMismatch | ChunkWriteError | ManifestError>
+  ) => Effect.Effect<PutResult, E | UserError | ResumeMismatch | ChunkWriteError | ManifestError | ScratchError>
   readonly get: <E>(
     name: string,
     write: (bytes: Uint8Array) => Effect.Effect<void, E>
@@ -276,11 +281,22 @@ export class Pipe extends Context.Service<Pipe, {
           options.onProgress?.({ bytes: stats.bytes, chunks: stats.chunks })
         })
 
-      const buffered = Math.max(1, options.bufferChunks ?? 2 * uploadConcurrency)
-      yield* pieces.pipe(
-        Stream.mapEffect(processPiece, { concurrency: buffered }),
-        Stream.runForEach(consume)
-      )
+      // stdin → chunker → [memory | scratch dir] → hash, dedup, upload (upload_concurrency at a time) → log, in order.
+      yield* Effect.scoped(Effect.gen(function*() {
+        const spill = yield* makeSpillBuffer({
+          memoryChunks: Math.max(1, options.bufferChunks ?? uploadConcurrency),
+          diskBytes: options.diskspaceLimit ?? 0,
+          dir: options.scratchDir
+        })
+        yield* pieces.pipe(
+          Stream.mapEffect((p) => Effect.map(spill.park(p.data), (parked) => ({ parked, index: p.index }))),
+          Stream.buffer({ capacity: "unbounded" }), // bounded by the spill buffer's own accounting
+          Stream.mapEffect((p) => Effect.flatMap(spill.unpark(p.parked), (data) => processPiece({ data, index: p.index })), {
+            concurrency: uploadConcurrency
+          }),
+          Stream.runForEach(consume)
+        )
+      }))
 
       if (shortPiece !== undefined || stats.chunks < logged.length) {
         const inputBytes = stats.bytes + (shortPiece?.digest.size ?? 0)
