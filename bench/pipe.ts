@@ -224,7 +224,7 @@ interface Row {
 }
 
 const rows: Array<Row> = []
-const fmtMB = (b: number | undefined) => (b === undefined ? "?" : (b / 1e6).toFixed(0))
+const fmtMB = (b: number | undefined) => (b === undefined ? "?" : (b / 1e6).toFixed(1))
 
 const record = (label: string, tool: Row["tool"], where: Row["where"], op: Row["op"], bytes: number, m: Measured, check: () => string | undefined): Row => {
   const summary = tool === "enigma" ? summaryOf(m.stderr) : undefined
