@@ -27,25 +27,37 @@ const summarize = (mode: SummaryMode, value: object, human: () => string) =>
 const readBlock = 1024 * 1024
 
 /**
- * stdin as blocks of up to 1 MiB: fs reads on fd 0 (process.stdin would read a pipe 64 KiB at a
- * time). When fd 0 is a non-blocking pipe, a read answers EAGAIN; from then on the rest comes
- * through process.stdin, which waits for data properly. Blocks are never reused: chunks may be
- * views into them.
+ * stdin as blocks of 1 MiB: fs reads on fd 0 fill each block (a pipe hands over 64 KiB per
+ * read; a fresh block per read would cost an allocation and a copy per 64 KiB). When fd 0 is a
+ * non-blocking pipe, a read answers EAGAIN; from then on the rest comes through process.stdin,
+ * which waits for data properly. Blocks are never reused: chunks may be views into them.
  */
 async function* readStdin(): AsyncGenerator<Uint8Array> {
+  const readInto = (buf: Buffer, at: number) =>
+    new Promise<number>((resolve, reject) => fs.read(0, buf, at, buf.length - at, null, (err, n) => (err ? reject(err) : resolve(n))))
   for (;;) {
     const buf = Buffer.allocUnsafeSlow(readBlock)
-    let n: number
+    let filled = 0
     try {
-      n = await new Promise<number>((resolve, reject) => fs.read(0, buf, 0, readBlock, null, (err, bytes) => (err ? reject(err) : resolve(bytes))))
+      for (;;) {
+        const n = await readInto(buf, filled)
+        if (n === 0) break
+        filled += n
+        if (filled === readBlock) break
+      }
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== "EAGAIN") throw err
+      if (filled > 0) yield buf.subarray(0, filled)
       for await (const chunk of process.stdin) yield chunk as Buffer
       return
     }
-    if (n === 0) return
-    // A short read (a slow pipe) keeps only what it got, so memory tracks the data.
-    yield n === readBlock ? buf : Buffer.from(buf.subarray(0, n))
+    if (filled === readBlock) {
+      yield buf
+      continue
+    }
+    // End of input: keep only what the last block holds, so memory tracks the data.
+    if (filled > 0) yield Buffer.from(buf.subarray(0, filled))
+    return
   }
 }
 
