@@ -54,7 +54,9 @@ export const ChunkStored = Schema.TaggedStruct("ChunkStored", {
   storedSize: Schema.Number,
   compressed: Schema.Boolean,
   keyId: Schema.Number,
-  placement: Schema.Array(Schema.String)
+  placement: Schema.Array(Schema.String),
+  /** Absent: an envelope under the repository's data key `keyId`. "age": a stand-alone age file; "plain": the plaintext. */
+  format: Schema.optionalKey(Schema.Literals(["age", "plain"]))
 })
 export const ChunkDeleted = Schema.TaggedStruct("ChunkDeleted", { id: Schema.String })
 export const BackupStarted = Schema.TaggedStruct("BackupStarted", {
@@ -93,7 +95,12 @@ export const StreamStarted = Schema.TaggedStruct("StreamStarted", {
   host: Schema.String,
   /** "cdc:<target size>" or "fixed:<size>": a resume must cut the input the same way. */
   chunking: Schema.String,
-  tags: Schema.Array(Schema.Tuple([Schema.String, Schema.String]))
+  tags: Schema.Array(Schema.Tuple([Schema.String, Schema.String])),
+  /** Absent: the repository's keys. `age`: age files to these recipients. `none`: stored in the clear (--no-encrypt). */
+  encryption: Schema.optionalKey(Schema.Union([
+    Schema.Struct({ age: Schema.Array(Schema.String) }),
+    Schema.Struct({ none: Schema.Literal(true) })
+  ]))
 })
 export const StreamChunkAppended = Schema.TaggedStruct("StreamChunkAppended", {
   streamId: Schema.String,

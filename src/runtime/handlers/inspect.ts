@@ -22,7 +22,7 @@ export const list = Effect.fn("cli.list")(function*({ json }: { readonly json: b
     const streamLines = [
       `${"Stream".padEnd(24)}  ${"Time".padEnd(20)}  ${"Host".padEnd(12)}  ${"Chunks".padStart(7)}  ${"Size".padStart(10)}  Tags`,
       ...streams.map((s) =>
-        `${s.name.padEnd(24)}  ${formatTime(s.startedAt).padEnd(20)}  ${s.host.slice(0, 12).padEnd(12)}  ${String(s.chunks).padStart(7)}  ${formatBytes(s.bytes).padStart(10)}  ${s.tags.map(([k, v]) => `${k}=${v}`).join(",")}${s.status === "running" ? "  (interrupted: put it again to resume)" : ""}`
+        `${s.name.padEnd(24)}  ${formatTime(s.startedAt).padEnd(20)}  ${s.host.slice(0, 12).padEnd(12)}  ${String(s.chunks).padStart(7)}  ${formatBytes(s.bytes).padStart(10)}  ${[...s.tags.map(([k, v]) => `${k}=${v}`), ...(s.ageRecipients ? ["(age)"] : s.unencrypted ? ["(unencrypted)"] : [])].join(",")}${s.status === "running" ? "  (interrupted: put it again to resume)" : ""}`
       ),
       `${streams.length} stream(s)`
     ]
@@ -39,6 +39,7 @@ export const list = Effect.fn("cli.list")(function*({ json }: { readonly json: b
         chunks: s.chunks,
         bytes: s.bytes,
         chunking: s.chunking,
+        encryption: s.unencrypted ? "none" : s.ageRecipients ? `age:${s.ageRecipients.join(",")}` : "repository",
         tags: Object.fromEntries(s.tags)
       }))
     ], () =>

@@ -4,18 +4,25 @@ import { isEmptyPolicy } from "../../domain/Retention.ts"
 import { removeLocks } from "../../services/Lock.ts"
 import { Maintenance } from "../../services/maintenance/Maintenance.ts"
 import { Pipe } from "../../services/pipe/Pipe.ts"
+import { readAgeIdentities } from "../AgeIdentities.ts"
 import { unlock, withRepository } from "../Open.ts"
 import { emit, ExitWith, formatBytes, formatTime, print } from "../Output.ts"
 import { rootCommand } from "../commands/shared.ts"
 
-export const verify = Effect.fn("cli.verify")(function*({ id, readData, json }: { readonly id: string; readonly readData: boolean; readonly json: boolean }) {
+export const verify = Effect.fn("cli.verify")(function*({ id, readData, json, ageIdentities: identityFiles }: {
+  readonly id: string
+  readonly readData: boolean
+  readonly json: boolean
+  readonly ageIdentities: ReadonlyArray<string>
+}) {
+  const ageIdentities = yield* readAgeIdentities(identityFiles)
   const opened = yield* unlock(yield* rootCommand)
   const checked = readData ? "read, decrypted and re-hashed" : "present"
   const bad = yield* withRepository(opened, "verify", false, Effect.gen(function*() {
     // A stream name wins over a backup id prefix (names are whatever the user chose).
     const pipe = yield* Pipe
     if ((yield* pipe.resolve(id)) !== undefined) {
-      const report = yield* pipe.verify(id, readData)
+      const report = yield* pipe.verify(id, readData, { ageIdentities })
       yield* emit(json, { stream: report.name, ...report, ok: report.bad.length === 0 }, () =>
         report.bad.length === 0
           ? `stream ${report.name}: ${report.chunks} chunks ${checked}, chain intact; no errors`

@@ -3,6 +3,8 @@ import { Effect, Option, Schema, Stream } from "effect"
 import type { ChunkStrategy } from "../../domain/Chunker.ts"
 import { UserError } from "../../domain/Errors.ts"
 import { parseSize } from "../../domain/Size.ts"
+import { checkRecipient, recipientsOf } from "../../services/pipe/AgeCodec.ts"
+import { readAgeIdentities } from "../AgeIdentities.ts"
 import { Pipe, PipeInputError, type GetResult, type PutResult } from "../../services/pipe/Pipe.ts"
 import { unlock, withRepository } from "../Open.ts"
 import { ExitWith, formatBytes, formatDuration, makeProgress } from "../Output.ts"
@@ -75,7 +77,11 @@ export interface PutArgs {
   readonly bufferChunks: Option.Option<number>
   readonly diskspaceLimit: Option.Option<string>
   readonly scratchDir: Option.Option<string>
+  readonly ageRecipients: ReadonlyArray<string>
+  readonly ageIdentities: ReadonlyArray<string>
+  readonly encrypt: boolean
 }
+
 
 export const put = Effect.fn("cli.put")(function*(a: PutArgs) {
   if (process.stdin.isTTY) {
@@ -112,6 +118,18 @@ export const put = Effect.fn("cli.put")(function*(a: PutArgs) {
   })
   const expectedSize = stdinStat?.isFile() ? stdinStat.size : undefined
 
+  for (const r of a.ageRecipients) {
+    const bad = checkRecipient(r)
+    if (bad) return yield* new UserError({ detail: `--age-recipient ${bad}` })
+  }
+  const identities = yield* readAgeIdentities(a.ageIdentities)
+  const recipients = [...new Set([...a.ageRecipients, ...(yield* recipientsOf(identities))])]
+  if (!a.encrypt && recipients.length > 0) {
+    return yield* new UserError({ detail: "--no-encrypt and age recipients contradict each other; give one or the other" })
+  }
+  if (!a.encrypt) {
+    process.stderr.write("warning: --no-encrypt stores this stream in the clear: anyone who can read the provider can read it\n")
+  }
   const opened = yield* unlock(yield* rootCommand, { create: true })
   const started = Date.now()
   let progress = { bytes: 0, chunks: 0 }
@@ -128,6 +146,8 @@ export const put = Effect.fn("cli.put")(function*(a: PutArgs) {
       bufferChunks: Option.getOrUndefined(a.bufferChunks),
       diskspaceLimit,
       scratchDir: Option.getOrUndefined(a.scratchDir),
+      ageRecipients: recipients.length > 0 ? recipients : undefined,
+      unencrypted: !a.encrypt,
       onResume: ({ chunks, bytes }) =>
         process.stderr.write(`resuming the interrupted put of ${a.name}: ${chunks} chunks (${formatBytes(bytes)}) already stored; checking the input against them\n`),
       onProgress: (p) => {
@@ -147,7 +167,8 @@ export const put = Effect.fn("cli.put")(function*(a: PutArgs) {
   }
 })
 
-export const get = Effect.fn("cli.get")(function*(a: { readonly name: string; readonly summary: SummaryMode }) {
+export const get = Effect.fn("cli.get")(function*(a: { readonly name: string; readonly summary: SummaryMode; readonly ageIdentities: ReadonlyArray<string> }) {
+  const ageIdentities = yield* readAgeIdentities(a.ageIdentities)
   const opened = yield* unlock(yield* rootCommand)
   const out = process.stdout
   // A closed pipe surfaces through the write callback below; without a listener it would crash.
@@ -156,7 +177,7 @@ export const get = Effect.fn("cli.get")(function*(a: { readonly name: string; re
     Effect.callback<void, OutputClosed>((resume) => {
       out.write(bytes, (err) => resume(err ? Effect.fail(new OutputClosed({ detail: err.message })) : Effect.void))
     })
-  const r: GetResult = yield* withRepository(opened, "get", false, Pipe.use((p) => p.get(a.name, write)))
+  const r: GetResult = yield* withRepository(opened, "get", false, Pipe.use((p) => p.get(a.name, write, { ageIdentities })))
   yield* summarize(a.summary, r, () =>
     `stream ${r.name}: ${formatBytes(r.bytes)} in ${r.chunks} chunks verified and written, ${formatDuration(r.durationMs)}`)
 })

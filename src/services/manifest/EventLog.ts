@@ -2,7 +2,7 @@ import { Context, Deferred, Effect, Exit, Layer, Queue, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import { Event } from "../../domain/Events.ts"
 import { SqliteDatabase } from "../sql/NodeSqliteClient.ts"
-import { logDdl, makeProjector, projectionDdl, projectionTables } from "./Projection.ts"
+import { logDdl, makeProjector, projectionDdl, projectionTables, projectionVersion } from "./Projection.ts"
 
 /** The manifest database could not be written (disk full, damaged file…). */
 export class ManifestError extends Schema.TaggedError<ManifestError>()("ManifestError", {
@@ -66,7 +66,22 @@ export class EventLog extends Context.Service<EventLog, {
     const { db } = yield* SqliteDatabase
     const fail = (cause: unknown) => new ManifestError({ detail: (cause as Error)?.message ?? String(cause) })
 
-    yield* Effect.try({ try: () => db.exec(logDdl + projectionDdl), catch: fail })
+    // Projections are disposable: a database whose tables predate this version of them is
+    // brought up to date by dropping them and replaying the log.
+    const stale = yield* Effect.try({
+      try: () => {
+        db.exec(logDdl)
+        const row = db.prepare("SELECT value FROM meta WHERE key = 'projection_version'").get() as { value: string } | undefined
+        const hasEvents = db.prepare("SELECT 1 FROM events LIMIT 1").get() !== undefined
+        if (row?.value !== String(projectionVersion)) {
+          for (const t of projectionTables) db.exec(`DROP TABLE IF EXISTS ${t}`)
+        }
+        db.exec(projectionDdl)
+        db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('projection_version', ?)").run(String(projectionVersion))
+        return hasEvents && row?.value !== String(projectionVersion)
+      },
+      catch: fail
+    })
     let project = makeProjector(db)
     const insertEvent = db.prepare("INSERT INTO events (seq, term, at, type, body) VALUES (?, 0, ?, ?, ?)")
     const lastSeqStmt = db.prepare("SELECT COALESCE(MAX(seq), 0) AS seq FROM events")
@@ -157,6 +172,8 @@ export class EventLog extends Context.Service<EventLog, {
         for (const r of rows) project(Number(r.seq), decodeEvent(r.body))
       })
     })
+
+    if (stale) yield* rebuildProjections()
 
     const getMetaStmt = db.prepare("SELECT value FROM meta WHERE key = ?")
     const setMetaStmt = db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)")

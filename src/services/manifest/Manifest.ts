@@ -23,6 +23,10 @@ export interface StreamRow {
   readonly host: string
   readonly chunking: string
   readonly tags: ReadonlyArray<readonly [string, string]>
+  /** Set when the chunks are age files to these recipients (else: the repository's keys). */
+  readonly ageRecipients: ReadonlyArray<string> | undefined
+  /** Stored in the clear (`put --no-encrypt`). */
+  readonly unencrypted: boolean
   /** Committed streams: the totals and the final chain link. Running ones: what is logged so far. */
   readonly chunks: number
   readonly bytes: number
@@ -47,6 +51,7 @@ interface RawStream {
   host: string
   chunking: string
   tags: string
+  encryption: string | null
   chunks: number | null
   bytes: number | null
   chain: string | null
@@ -116,6 +121,8 @@ const toStream = (r: RawStream): StreamRow => ({
   host: r.host,
   chunking: r.chunking,
   tags: JSON.parse(r.tags),
+  ageRecipients: r.encryption === null ? undefined : (JSON.parse(r.encryption) as { age?: Array<string> }).age,
+  unencrypted: r.encryption !== null && (JSON.parse(r.encryption) as { none?: boolean }).none === true,
   chunks: Number(r.chunks ?? r.logged_chunks),
   bytes: Number(r.bytes ?? r.logged_bytes),
   chain: r.chain ?? undefined

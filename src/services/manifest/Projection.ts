@@ -21,6 +21,9 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 `
 
+/** Bump when the projection tables change: databases with older tables rebuild them from the log. */
+export const projectionVersion = 3
+
 export const projectionTables = ["backups", "files", "backup_chunks", "chunks", "logs", "streams", "stream_chunks"] as const
 
 export const projectionDdl = `
@@ -60,6 +63,7 @@ CREATE TABLE IF NOT EXISTS chunks (
   compressed INTEGER NOT NULL,
   key_id INTEGER NOT NULL,
   placement TEXT NOT NULL,         -- JSON array of provider names, in read order
+  format TEXT NOT NULL,            -- envelope | age
   refcount INTEGER NOT NULL        -- committed backups + stream chunk slots (later: objects) referencing it
 );
 CREATE TABLE IF NOT EXISTS streams (
@@ -71,6 +75,7 @@ CREATE TABLE IF NOT EXISTS streams (
   host TEXT NOT NULL,
   chunking TEXT NOT NULL,
   tags TEXT NOT NULL,              -- JSON [[key, value], …]
+  encryption TEXT,                 -- JSON {"age": [recipients]}; NULL: the repository's keys
   chunks INTEGER,
   bytes INTEGER,
   chain TEXT                       -- the final chain link, once committed
@@ -99,10 +104,10 @@ CREATE TABLE IF NOT EXISTS logs (
 export const makeProjector = (db: DatabaseSync) => {
   const s = (sql: string): StatementSync => db.prepare(sql)
   const insertLog = s("INSERT INTO logs (seq, at, backup_id, message) VALUES (?, ?, ?, ?)")
-  const upsertChunk = s(`INSERT INTO chunks (id, size, stored_size, compressed, key_id, placement, refcount)
-    VALUES (?, ?, ?, ?, ?, ?, 0)
+  const upsertChunk = s(`INSERT INTO chunks (id, size, stored_size, compressed, key_id, placement, format, refcount)
+    VALUES (?, ?, ?, ?, ?, ?, ?, 0)
     ON CONFLICT (id) DO UPDATE SET size = excluded.size, stored_size = excluded.stored_size,
-      compressed = excluded.compressed, key_id = excluded.key_id, placement = excluded.placement`)
+      compressed = excluded.compressed, key_id = excluded.key_id, placement = excluded.placement, format = excluded.format`)
   const deleteChunk = s("DELETE FROM chunks WHERE id = ?")
   const insertBackup = s(
     "INSERT INTO backups (id, status, started_at, host, paths, parent) VALUES (?, 'running', ?, ?, ?, ?)"
@@ -119,8 +124,8 @@ export const makeProjector = (db: DatabaseSync) => {
   const deleteFiles = s("DELETE FROM files WHERE backup_id = ?")
   const deleteBackupChunks = s("DELETE FROM backup_chunks WHERE backup_id = ?")
   const deleteBackup = s("DELETE FROM backups WHERE id = ?")
-  const insertStream = s(`INSERT INTO streams (id, name, status, started_at, host, chunking, tags)
-    VALUES (?, ?, 'running', ?, ?, ?, ?)`)
+  const insertStream = s(`INSERT INTO streams (id, name, status, started_at, host, chunking, tags, encryption)
+    VALUES (?, ?, 'running', ?, ?, ?, ?, ?)`)
   const insertStreamChunk = s(`INSERT OR IGNORE INTO stream_chunks (stream_id, idx, chunk_id, size, sha256, sha3, chain)
     VALUES (?, ?, ?, ?, ?, ?, ?)`)
   const addRef = s("UPDATE chunks SET refcount = refcount + ? WHERE id = ?")
@@ -153,7 +158,8 @@ export const makeProjector = (db: DatabaseSync) => {
           event.storedSize,
           event.compressed ? 1 : 0,
           event.keyId,
-          JSON.stringify(event.placement)
+          JSON.stringify(event.placement),
+          event.format ?? "envelope"
         )
         return
       case "ChunkDeleted":
@@ -204,7 +210,8 @@ export const makeProjector = (db: DatabaseSync) => {
         return
       }
       case "StreamStarted":
-        insertStream.run(event.streamId, event.name, event.at, event.host, event.chunking, JSON.stringify(event.tags))
+        insertStream.run(event.streamId, event.name, event.at, event.host, event.chunking, JSON.stringify(event.tags),
+          event.encryption ? JSON.stringify(event.encryption) : null)
         insertLog.run(seq, event.at, null, `stream ${event.name} (${event.streamId}) started`)
         return
       case "StreamChunkAppended": {

@@ -8,6 +8,8 @@ import { ChunkStore, type ChunkWriteError } from "../ChunkStore.ts"
 import { EventLog, type ManifestError } from "../manifest/EventLog.ts"
 import { Manifest, type StreamChunkRow, type StreamRow } from "../manifest/Manifest.ts"
 import { Repository } from "../Repository.ts"
+import { makePlainCodec } from "../ChunkCodec.ts"
+import { makeAgeCodec, recipientsOf } from "./AgeCodec.ts"
 import { makeSpillBuffer, type ScratchError } from "./SpillBuffer.ts"
 import { digestChunk, digestMismatch, genesisLink, nextLink, type ChunkDigest } from "./StreamChain.ts"
 
@@ -42,6 +44,13 @@ export interface PutOptions {
   /** Undefined: the repository's chunking (or, when resuming, the interrupted put's). */
   readonly chunking?: ChunkStrategy | undefined
   readonly tags?: ReadonlyArray<readonly [string, string]>
+  /**
+   * Encrypt the chunks to these age recipients (age1…, age1pq1…) instead of the repository's
+   * keys. A resumed put keeps the interrupted one's recipients.
+   */
+  readonly ageRecipients?: ReadonlyArray<string> | undefined
+  /** Store the chunks in the clear (`--no-encrypt`, for s3duct parity). */
+  readonly unencrypted?: boolean
   /** A shorter input than the interrupted put's log is an error (default) or is stored as is. */
   readonly strictResume?: boolean
   /** Chunks waiting in memory for an upload slot (default: upload concurrency). */
@@ -70,6 +79,11 @@ export interface PutResult {
   readonly resumedChunks: number
   readonly durationMs: number
   readonly chain: string
+}
+
+export interface ReadOptions {
+  /** age identities (AGE-SECRET-KEY-…) for streams encrypted to age recipients. */
+  readonly ageIdentities?: ReadonlyArray<string> | undefined
 }
 
 export interface GetResult {
@@ -126,9 +140,10 @@ export class Pipe extends Context.Service<Pipe, {
   ) => Effect.Effect<PutResult, E | UserError | ResumeMismatch | ChunkWriteError | ManifestError | ScratchError>
   readonly get: <E>(
     name: string,
-    write: (bytes: Uint8Array) => Effect.Effect<void, E>
+    write: (bytes: Uint8Array) => Effect.Effect<void, E>,
+    options?: ReadOptions
   ) => Effect.Effect<GetResult, E | NotFound | UserError | StreamIntegrityError>
-  readonly verify: (name: string, readData: boolean) => Effect.Effect<StreamVerifyReport, NotFound>
+  readonly verify: (name: string, readData: boolean, options?: ReadOptions) => Effect.Effect<StreamVerifyReport, NotFound | UserError>
   readonly resolve: (name: string) => Effect.Effect<StreamRow | undefined>
   readonly forget: (names: ReadonlyArray<string>, dryRun: boolean) => Effect.Effect<ReadonlyArray<StreamRow>, NotFound | ManifestError>
 }>()("enigma/services/pipe/Pipe") {
@@ -156,7 +171,17 @@ export class Pipe extends Context.Service<Pipe, {
       let streamId: string
       let strategy: ChunkStrategy
       let logged: ReadonlyArray<StreamChunkRow> = []
+      let recipients = options.ageRecipients !== undefined && options.ageRecipients.length > 0 ? [...options.ageRecipients] : undefined
       if (existing) {
+        const same = (a: ReadonlyArray<string> | undefined, b: ReadonlyArray<string> | undefined) =>
+          JSON.stringify([...(a ?? [])].sort()) === JSON.stringify([...(b ?? [])].sort())
+        const was = existing.unencrypted ? "stored it unencrypted" : existing.ageRecipients ? "encrypted it to other age recipients" : "encrypted it with the repository's keys"
+        if ((recipients !== undefined && !same(recipients, existing.ageRecipients)) || (options.unencrypted === true) !== existing.unencrypted) {
+          return yield* new UserError({
+            detail: `the interrupted put of ${name} ${was}; resume it with the same encryption options, or \`enigma forget ${name}\` to start over`
+          })
+        }
+        recipients = existing.ageRecipients ? [...existing.ageRecipients] : undefined
         const previous = parseChunking(existing.chunking)
         if (!previous) return yield* new UserError({ detail: `stream ${name}: unknown chunking ${existing.chunking} in the log` })
         if (options.chunking && chunkingLabel(options.chunking) !== existing.chunking) {
@@ -178,9 +203,15 @@ export class Pipe extends Context.Service<Pipe, {
           at: startedAt,
           host: hostname(),
           chunking: chunkingLabel(strategy),
-          tags: (options.tags ?? []).map(([k, v]) => [k, v] as const)
+          tags: (options.tags ?? []).map(([k, v]) => [k, v] as const),
+          ...(recipients ? { encryption: { age: recipients } } : options.unencrypted ? { encryption: { none: true as const } } : {})
         }])
       }
+      const codec = recipients
+        ? makeAgeCodec(repo.ring.chunkIdKey, recipients)
+        : options.unencrypted
+        ? makePlainCodec(repo.ring.chunkIdKey)
+        : undefined
 
       const chunker = makeChunker(strategy, gear)
       let index = 0
@@ -227,7 +258,7 @@ export class Pipe extends Context.Service<Pipe, {
               return { index, digest, chunkId: before.chunkId, resumed: true, short, isNew: false, storedSize: 0 } satisfies Piece
             }
           }
-          const stored = yield* chunks.store(data)
+          const stored = yield* chunks.store(data, codec)
           return { index, digest, chunkId: stored.id, resumed: false, short, isNew: stored.isNew, storedSize: stored.storedSize } satisfies Piece
         })
 
@@ -325,9 +356,29 @@ export class Pipe extends Context.Service<Pipe, {
         return s
       })
 
-    const get = Effect.fn("Pipe.get")(function*<E>(name: string, write: (bytes: Uint8Array) => Effect.Effect<void, E>) {
+    /** The codec that reads a stream: the repository's keys, or the age identities it needs. */
+    const readCodec = (s: StreamRow, options: ReadOptions | undefined, needed: boolean) =>
+      Effect.gen(function*() {
+        if (s.unencrypted) return makePlainCodec(repo.ring.chunkIdKey)
+        if (s.ageRecipients === undefined) return undefined
+        const identities = options?.ageIdentities ?? []
+        if (identities.length === 0) {
+          if (!needed) return makeAgeCodec(repo.ring.chunkIdKey, s.ageRecipients)
+          return yield* new UserError({ detail: `stream ${s.name} is encrypted to age recipients; give the identity with --age-identity FILE` })
+        }
+        const mine = yield* recipientsOf(identities)
+        if (!mine.some((r) => s.ageRecipients!.includes(r))) {
+          return yield* new UserError({
+            detail: `none of the given age identities can decrypt stream ${s.name} (it is encrypted to ${s.ageRecipients.map((r) => `${r.slice(0, 16)}…`).join(", ")})`
+          })
+        }
+        return makeAgeCodec(repo.ring.chunkIdKey, s.ageRecipients, identities)
+      })
+
+    const get = Effect.fn("Pipe.get")(function*<E>(name: string, write: (bytes: Uint8Array) => Effect.Effect<void, E>, options?: ReadOptions) {
       const startedAt = Date.now()
       const s = yield* committedStream(name)
+      const codec = yield* readCodec(s, options, true)
       const rows = yield* manifest.streamChunks(s.id)
       const broken = (index: number, chunkId: string, detail: string) =>
         new StreamIntegrityError({ name, index, chunkId, detail })
@@ -339,7 +390,7 @@ export class Pipe extends Context.Service<Pipe, {
       let next = 0
       yield* Stream.fromIterable(rows).pipe(
         Stream.mapEffect((row) =>
-          chunks.load(row.chunkId).pipe(
+          chunks.load(row.chunkId, codec).pipe(
             Effect.map((data) => ({ row, data })),
             Effect.mapError((e: ChunkCorrupt) => broken(row.index, row.chunkId, `${e.detail} (provider ${e.provider}); output stopped after ${bytes} bytes`))
           ), { concurrency: readAhead }),
@@ -362,9 +413,10 @@ export class Pipe extends Context.Service<Pipe, {
       return { streamId: s.id, name, bytes, chunks: rows.length, durationMs: Date.now() - startedAt } satisfies GetResult
     })
 
-    const verify = Effect.fn("Pipe.verify")(function*(name: string, readData: boolean) {
+    const verify = Effect.fn("Pipe.verify")(function*(name: string, readData: boolean, options?: ReadOptions) {
       const s = yield* manifest.streamNamed(name)
       if (s === undefined) return yield* new NotFound({ what: `stream ${name}`, hint: "see `enigma list` for the streams in this repository" })
+      const codec = yield* readCodec(s, options, readData)
       const rows = yield* manifest.streamChunks(s.id)
       const bad: Array<{ index: number; chunk: string; provider: string; problem: string }> = []
       // The log itself: consecutive indexes, every link follows from the digests, the last one is the committed one.
@@ -378,10 +430,10 @@ export class Pipe extends Context.Service<Pipe, {
       }
       const failures = yield* Effect.forEach(rows, (row) =>
         Effect.gen(function*() {
-          yield* chunks.check(row.chunkId, readData)
+          yield* chunks.check(row.chunkId, readData, codec)
           if (!readData) return undefined
           // Every copy authenticated; now the bytes against the digests the stream recorded.
-          const mismatch = digestMismatch(row, digestChunk(yield* chunks.load(row.chunkId)))
+          const mismatch = digestMismatch(row, digestChunk(yield* chunks.load(row.chunkId, codec)))
           return mismatch === undefined ? undefined : { index: row.index, chunk: row.chunkId, provider: "data", problem: mismatch }
         }).pipe(Effect.catch((e: ChunkCorrupt) => Effect.succeed({ index: row.index, chunk: row.chunkId, provider: e.provider, problem: e.detail }))), { concurrency: 8 })
       for (const f of failures) if (f !== undefined) bad.push(f)

@@ -1,0 +1,31 @@
+import { createHmac } from "node:crypto"
+import { Effect } from "effect"
+
+/**
+ * How a chunk other than a repository-encrypted one becomes an object and back (the default —
+ * envelope, zstd, AES-256-GCM under the repository's data keys — is built into ChunkStore).
+ * ChunkStore keeps doing dedup, placement, copies, retries and the log; a codec only names the
+ * chunk (`idOf`, a keyed hash of the plaintext) and seals / opens its bytes. Objects are recorded
+ * with the codec's `format`, and reading one needs a codec of that format.
+ */
+export interface ChunkCodec {
+  readonly format: "age" | "plain"
+  readonly idOf: (plain: Uint8Array) => string
+  readonly seal: (plain: Uint8Array) => Effect.Effect<Uint8Array>
+  /** Absent when the codec can only write (encrypting to recipients whose keys it lacks). */
+  readonly open: ((bytes: Uint8Array) => Effect.Effect<Uint8Array, string>) | undefined
+}
+
+/**
+ * `put --no-encrypt` (s3duct parity): the chunk object is the plaintext. Ids stay keyed, in their
+ * own namespace, so such chunks never stand in for encrypted ones.
+ */
+export const makePlainCodec = (chunkIdKey: Uint8Array): ChunkCodec => {
+  const idKey = createHmac("sha256", chunkIdKey).update("enigma-plain-chunk-id-v1").digest()
+  return {
+    format: "plain",
+    idOf: (plain) => createHmac("sha256", idKey).update(plain).digest("hex"),
+    seal: (plain) => Effect.succeed(plain),
+    open: (bytes) => Effect.succeed(bytes)
+  }
+}
