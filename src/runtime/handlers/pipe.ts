@@ -80,6 +80,7 @@ export interface PutArgs {
   readonly ageRecipients: ReadonlyArray<string>
   readonly ageIdentities: ReadonlyArray<string>
   readonly encrypt: boolean
+  readonly encryptManifest: boolean
 }
 
 
@@ -118,6 +119,9 @@ export const put = Effect.fn("cli.put")(function*(a: PutArgs) {
   })
   const expectedSize = stdinStat?.isFile() ? stdinStat.size : undefined
 
+  if (!a.encryptManifest) {
+    return yield* new UserError({ detail: "a stream's metadata is always encrypted (inside the log segments); --no-encrypt-manifest is not available" })
+  }
   for (const r of a.ageRecipients) {
     const bad = checkRecipient(r)
     if (bad) return yield* new UserError({ detail: `--age-recipient ${bad}` })
