@@ -1,4 +1,5 @@
 import { Result, Schema } from "effect"
+import { parseDuration } from "./Retry.ts"
 
 /**
  * `enigma.toml`, as in the Enigma seed. Field names are the seed's (snake_case) so existing
@@ -10,6 +11,15 @@ export const ProviderType = Schema.Literals(["Local", "S3", "S3Compatible", "min
 export type ProviderType = typeof ProviderType.Type
 
 const PositiveInt = Schema.Int.pipe(Schema.check(Schema.isGreaterThan(0)))
+
+/** A duration such as "60s", "500ms", "2m" or "1h", between `min` and `max` milliseconds. */
+const DurationText = (min: number, max: number) =>
+  Schema.String.pipe(Schema.check(Schema.makeFilter((s: string) => {
+    const ms = parseDuration(s)
+    if (ms === undefined) return `expected a duration such as "60s", "500ms", "2m" or "1h", got "${s}"`
+    if (ms < min || ms > max) return `expected a duration between ${min} ms and ${max / 1000} s, got "${s}"`
+    return undefined
+  })))
 
 export const ProviderSettings = Schema.Struct({
   name: Schema.String.pipe(Schema.check(Schema.isPattern(/^[A-Za-z0-9._-]+$/))),
@@ -50,7 +60,12 @@ export const EnigmaSection = Schema.Struct({
   upload_concurrency: Schema.optionalKey(PositiveInt),
   /** Bandwidth limits for the whole repository, bytes per second: "50M", "1.5G", "800K". */
   limit_upload: Schema.optionalKey(Schema.String),
-  limit_download: Schema.optionalKey(Schema.String)
+  limit_download: Schema.optionalKey(Schema.String),
+  /** Retries of a transient provider failure (0 = none), with exponential backoff from retry_base_delay. */
+  retry_attempts: Schema.optionalKey(Schema.Int.pipe(Schema.check(Schema.isBetween({ minimum: 0, maximum: 100 })))),
+  retry_base_delay: Schema.optionalKey(DurationText(1, 60_000)),
+  /** The longest one provider call may take ("60s"), plus 1 s per MiB it moves; then it counts as transient. */
+  request_timeout: Schema.optionalKey(DurationText(10, 24 * 3_600_000))
 })
 
 export const EnigmaSettings = Schema.Struct({

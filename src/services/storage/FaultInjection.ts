@@ -16,6 +16,8 @@ export interface Faults {
   /** Fraction (0–1) of gets whose body comes back cut short (a broken download). */
   readonly truncateRate?: number
   readonly seed?: number
+  /** Sees every call of an operation that misbehaves (before its fate is drawn): tests count attempts with it. */
+  readonly onCall?: (operation: "put" | "get" | "head" | "delete" | "list", key: string) => void
 }
 
 export const withFaults = (inner: StorageProvider, faults: Faults): StorageProvider => {
@@ -32,8 +34,9 @@ export const withFaults = (inner: StorageProvider, faults: Faults): StorageProvi
   const misbehave = <A>(op: "put" | "get" | "head" | "delete" | "list", key: string, eff: Effect.Effect<A, StorageError>) => {
     if (!applies(op)) return eff
     const delayed = faults.latencyMs ? Effect.delay(eff, faults.latencyMs) : eff
-    return Effect.suspend(() =>
-      random() < (faults.failRate ?? 0)
+    return Effect.suspend(() => {
+      faults.onCall?.(op, key)
+      return random() < (faults.failRate ?? 0)
         ? Effect.fail(new StorageError({
           provider: inner.name,
           operation: op,
@@ -42,7 +45,7 @@ export const withFaults = (inner: StorageProvider, faults: Faults): StorageProvi
           detail: "injected fault"
         }))
         : delayed
-    )
+    })
   }
   return {
     ...inner,

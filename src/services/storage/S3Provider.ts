@@ -1,6 +1,6 @@
 import type { S3Client } from "@aws-sdk/client-s3"
 import { Effect, Option, Stream } from "effect"
-import { StorageError, type StorageFailure, type StorageProvider } from "./StorageProvider.ts"
+import { StorageError, type StorageFailure, type StorageProvider, type ThawOptions, type ThawState } from "./StorageProvider.ts"
 
 export interface S3ProviderOptions {
   readonly name: string
@@ -16,7 +16,22 @@ export interface S3ProviderOptions {
   readonly storageClass?: string | undefined
   /** Only send checksums the operation requires: many S3-compatible stores reject the newer ones. */
   readonly checksumsWhenRequired: boolean
+  /** Bodies larger than this go up as a multipart upload (default 16 MiB). */
+  readonly multipartThreshold?: number | undefined
+  /** Part size of multipart uploads (default 16 MiB; at least 5 MiB, S3's minimum). */
+  readonly partSize?: number | undefined
+  /** Parts of one upload sent at once (default 4). */
+  readonly partConcurrency?: number | undefined
 }
+
+const MiB = 1024 * 1024
+export const defaultMultipartThreshold = 16 * MiB
+export const minPartSize = 5 * MiB
+/** S3 refuses uploads with more parts than this. */
+const maxParts = 10_000
+
+/** Classes whose objects must be restored (RestoreObject) before they can be read. */
+const coldClasses = new Set(["GLACIER", "DEEP_ARCHIVE"])
 
 type Sdk = typeof import("@aws-sdk/client-s3")
 /** The SDK is CommonJS: once bundled, a dynamic import may put its exports under `default`. */
@@ -28,6 +43,8 @@ export const failureOf = (cause: unknown): StorageFailure => {
   const status = e?.$metadata?.httpStatusCode
   const name = e?.name ?? e?.code ?? ""
   if (name === "NoSuchKey" || name === "NotFound" || (status === 404 && name !== "NoSuchBucket")) return "NotFound"
+  // GET of an object in GLACIER / DEEP_ARCHIVE (or an archived INTELLIGENT_TIERING tier) not restored yet.
+  if (name === "InvalidObjectState") return "Cold"
   if (status === 403 || /AccessDenied|InvalidAccessKeyId|SignatureDoesNotMatch|Forbidden/.test(name)) return "AccessDenied"
   if (
     e?.$retryable !== undefined || status === 429 || (status !== undefined && status >= 500) ||
@@ -39,18 +56,73 @@ export const failureOf = (cause: unknown): StorageFailure => {
 }
 
 const describe = (cause: unknown, bucket: string): string => {
-  const e = cause as { name?: string; message?: string }
+  const e = cause as { name?: string; message?: string; StorageClass?: string }
   if (e?.name === "NoSuchBucket") return `bucket ${bucket} does not exist; create it or fix \`bucket\` in the config`
+  if (e?.name === "InvalidObjectState") {
+    return `object is in cold storage (storage class ${e.StorageClass ?? "GLACIER or DEEP_ARCHIVE"}) and must be thawed before it can be read`
+  }
   return `${e?.name ?? "Error"}: ${e?.message ?? String(cause)}`
+}
+
+/** `ongoing-request="false", expiry-date="…"` (HeadObject's Restore header) → the thaw state. */
+export const restoreStateOf = (restore: string | undefined): "in-progress" | "ready" | undefined => {
+  if (restore === undefined) return undefined
+  if (/ongoing-request="true"/.test(restore)) return "in-progress"
+  if (/ongoing-request="false"/.test(restore)) return "ready"
+  return undefined
+}
+
+const sizeOf = (body: Uint8Array | ReadonlyArray<Uint8Array>) =>
+  body instanceof Uint8Array ? body.length : body.reduce((a, p) => a + p.length, 0)
+
+/**
+ * Bytes [start, end) of a body given as pieces: a view when one piece holds them (no copy),
+ * else a copy of just that range. So a 512 MiB chunk sent in parts costs at most the parts in
+ * flight that straddle a piece boundary, never a second 512 MiB buffer.
+ */
+export const sliceOf = (pieces: ReadonlyArray<Uint8Array>, start: number, end: number): Uint8Array => {
+  const out: Array<Uint8Array> = []
+  let offset = 0
+  for (const p of pieces) {
+    const pStart = offset
+    const pEnd = offset + p.length
+    offset = pEnd
+    if (pEnd <= start || p.length === 0) continue
+    if (pStart >= end) break
+    out.push(p.subarray(Math.max(0, start - pStart), Math.min(p.length, end - pStart)))
+  }
+  return out.length === 1 ? out[0]! : Buffer.concat(out)
+}
+
+/** Reads a response body into one buffer of the announced size: no chunk list plus a concatenated copy. */
+const readBody = async (body: AsyncIterable<Uint8Array> & { transformToByteArray(): Promise<Uint8Array> }, length: number | undefined) => {
+  if (length === undefined) return await body.transformToByteArray()
+  const out = Buffer.allocUnsafe(length)
+  let at = 0
+  // A body of the wrong length is a broken transfer: `$retryable` makes it Transient, read again.
+  const broken = (detail: string) => Object.assign(new Error(detail), { name: "BrokenBody", $retryable: {} })
+  for await (const piece of body) {
+    if (at + piece.length > length) throw broken(`response body longer than its Content-Length ${length}`)
+    out.set(piece, at)
+    at += piece.length
+  }
+  if (at !== length) throw broken(`response body ended after ${at} of ${length} bytes`)
+  return out as Uint8Array
 }
 
 /**
  * A provider on S3 or an S3-compatible store (MinIO, RustFS, Garage, s3rver…), through
  * @aws-sdk/client-s3. The SDK is imported on first use, so commands that never reach the
- * provider do not pay for loading it. PutObject is atomic on S3: readers never see a part.
+ * provider do not pay for loading it. PutObject and CompleteMultipartUpload are atomic on S3:
+ * readers never see a part. A failed or interrupted multipart upload is aborted, so no
+ * incomplete upload is left behind to be billed.
  */
 export const makeS3Provider = (o: S3ProviderOptions): StorageProvider => {
-  let client: Promise<{ client: S3Client; sdk: typeof import("@aws-sdk/client-s3") }> | undefined
+  const threshold = o.multipartThreshold ?? defaultMultipartThreshold
+  const basePartSize = Math.max(minPartSize, o.partSize ?? defaultMultipartThreshold)
+  const partConcurrency = o.partConcurrency ?? 4
+
+  let client: Promise<{ client: S3Client; sdk: Sdk }> | undefined
   const connect = () =>
     (client ??= import("@aws-sdk/client-s3").then(cjsNamespace).then((sdk) => ({
       sdk,
@@ -68,50 +140,123 @@ export const makeS3Provider = (o: S3ProviderOptions): StorageProvider => {
       })
     })))
 
-  const call = <A>(operation: string, key: string, f: (c: { client: S3Client; sdk: typeof import("@aws-sdk/client-s3") }) => Promise<A>) =>
+  /** One SDK call; interrupting it (a timeout above us) aborts the HTTP request. */
+  const call = <A>(
+    operation: string,
+    key: string,
+    f: (c: { client: S3Client; sdk: Sdk }, abortSignal: AbortSignal) => Promise<A>
+  ) =>
     Effect.tryPromise({
-      try: () => connect().then(f),
+      try: (signal) => connect().then((c) => f(c, signal)),
       catch: (cause) =>
         new StorageError({ provider: o.name, operation, key, reason: failureOf(cause), detail: describe(cause, o.bucket) })
     }).pipe(Effect.withSpan(`S3Provider.${operation}`, { attributes: { provider: o.name } }))
 
-  const put = (key: string, body: Uint8Array | ReadonlyArray<Uint8Array>) =>
-    call("put", key, ({ client, sdk }) =>
-      client.send(new sdk.PutObjectCommand({
-        Bucket: o.bucket,
-        Key: key,
-        Body: body instanceof Uint8Array ? body : Buffer.concat(body as Array<Uint8Array>),
-        ...(o.storageClass && key.startsWith("chunks/") ? { StorageClass: o.storageClass as never } : {})
-      }))).pipe(Effect.asVoid)
+  // Only chunks are large and rarely read; the keystore, log segments and locks must stay readable at once.
+  const classFor = (key: string) => (o.storageClass && key.startsWith("chunks/") ? { StorageClass: o.storageClass as never } : {})
 
-  const get = (key: string) =>
-    call("get", key, async ({ client, sdk }) => {
-      const r = await client.send(new sdk.GetObjectCommand({ Bucket: o.bucket, Key: key }))
-      return (await r.Body!.transformToByteArray()) as Uint8Array
+  const putSingle = (key: string, body: Uint8Array | ReadonlyArray<Uint8Array>) =>
+    call("put", key, ({ client, sdk }, abortSignal) =>
+      client.send(
+        new sdk.PutObjectCommand({
+          Bucket: o.bucket,
+          Key: key,
+          Body: body instanceof Uint8Array ? body : Buffer.concat(body as Array<Uint8Array>),
+          ...classFor(key)
+        }),
+        { abortSignal }
+      )).pipe(Effect.asVoid)
+
+  const putMultipart = (key: string, pieces: ReadonlyArray<Uint8Array>, total: number) =>
+    Effect.gen(function*() {
+      const partSize = Math.max(basePartSize, Math.ceil(total / maxParts))
+      const count = Math.ceil(total / partSize)
+      const checksum = o.checksumsWhenRequired ? {} : { ChecksumAlgorithm: "CRC32" as const }
+      const created = yield* call("put", key, ({ client, sdk }, abortSignal) =>
+        client.send(new sdk.CreateMultipartUploadCommand({ Bucket: o.bucket, Key: key, ...classFor(key), ...checksum }), { abortSignal }))
+      const uploadId = created.UploadId
+      if (!uploadId) {
+        return yield* new StorageError({ provider: o.name, operation: "put", key, reason: "Fatal", detail: "CreateMultipartUpload returned no UploadId" })
+      }
+      const abort = call("put", key, ({ client, sdk }) =>
+        client.send(new sdk.AbortMultipartUploadCommand({ Bucket: o.bucket, Key: key, UploadId: uploadId }))).pipe(
+          Effect.catch((e) =>
+            Effect.logWarning(
+              `provider ${o.name}: could not abort multipart upload ${uploadId} of ${key} (${e.detail}); ` +
+                "a bucket lifecycle rule AbortIncompleteMultipartUpload removes it"
+            )
+          )
+        )
+      yield* Effect.gen(function*() {
+        const parts = yield* Effect.forEach(Array.from({ length: count }, (_, i) => i), (i) => {
+          const body = sliceOf(pieces, i * partSize, Math.min(total, (i + 1) * partSize))
+          return call("put", key, ({ client, sdk }, abortSignal) =>
+            client.send(
+              new sdk.UploadPartCommand({
+                Bucket: o.bucket,
+                Key: key,
+                UploadId: uploadId,
+                PartNumber: i + 1,
+                Body: body,
+                ContentLength: body.length,
+                ...checksum
+              }),
+              { abortSignal }
+            )).pipe(Effect.flatMap((r) =>
+              r.ETag
+                ? Effect.succeed({
+                  PartNumber: i + 1,
+                  ETag: r.ETag,
+                  ...(r.ChecksumCRC32 ? { ChecksumCRC32: r.ChecksumCRC32 } : {})
+                })
+                : Effect.fail(new StorageError({ provider: o.name, operation: "put", key, reason: "Fatal", detail: `part ${i + 1} came back without an ETag` }))
+            ))
+        }, { concurrency: partConcurrency })
+        yield* call("put", key, ({ client, sdk }, abortSignal) =>
+          client.send(
+            new sdk.CompleteMultipartUploadCommand({ Bucket: o.bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }),
+            { abortSignal }
+          ))
+      }).pipe(Effect.onError(() => abort))
     })
 
+  const put = (key: string, body: Uint8Array | ReadonlyArray<Uint8Array>) => {
+    const total = sizeOf(body)
+    return total > threshold ? putMultipart(key, body instanceof Uint8Array ? [body] : body, total) : putSingle(key, body)
+  }
+
+  const get = (key: string) =>
+    call("get", key, async ({ client, sdk }, abortSignal) => {
+      const r = await client.send(new sdk.GetObjectCommand({ Bucket: o.bucket, Key: key }), { abortSignal })
+      return readBody(r.Body as never, r.ContentLength)
+    })
+
+  const headObject = (key: string) =>
+    call("head", key, ({ client, sdk }, abortSignal) =>
+      client.send(new sdk.HeadObjectCommand({ Bucket: o.bucket, Key: key }), { abortSignal }))
+
   const head = (key: string) =>
-    call("head", key, ({ client, sdk }) =>
-      client.send(new sdk.HeadObjectCommand({ Bucket: o.bucket, Key: key })).then((r) => r.ContentLength ?? 0)).pipe(
+    headObject(key).pipe(
+      Effect.map((r) => r.ContentLength ?? 0),
       Effect.catchIf((e: StorageError) => e.reason === "NotFound", () => Effect.succeed(undefined))
     )
 
   const del = (key: string) =>
-    call("delete", key, ({ client, sdk }) => client.send(new sdk.DeleteObjectCommand({ Bucket: o.bucket, Key: key }))).pipe(
-      Effect.asVoid
-    )
+    call("delete", key, ({ client, sdk }, abortSignal) =>
+      client.send(new sdk.DeleteObjectCommand({ Bucket: o.bucket, Key: key }), { abortSignal })).pipe(Effect.asVoid)
 
   const list = (prefix: string): Stream.Stream<string, StorageError> =>
     Stream.paginate(undefined as string | undefined, (token) =>
-      call("list", prefix, ({ client, sdk }) =>
-        client.send(new sdk.ListObjectsV2Command({ Bucket: o.bucket, Prefix: prefix, ContinuationToken: token }))).pipe(
+      call("list", prefix, ({ client, sdk }, abortSignal) =>
+        client.send(new sdk.ListObjectsV2Command({ Bucket: o.bucket, Prefix: prefix, ContinuationToken: token }), { abortSignal })).pipe(
         Effect.map((r) => [
           (r.Contents ?? []).flatMap((c) => (c.Key === undefined ? [] : [c.Key])),
           r.IsTruncated && r.NextContinuationToken ? Option.some(r.NextContinuationToken) : Option.none()
         ] as const)
       ))
 
-  const check = call("check", o.bucket, ({ client, sdk }) => client.send(new sdk.HeadBucketCommand({ Bucket: o.bucket }))).pipe(
+  const check = call("check", o.bucket, ({ client, sdk }, abortSignal) =>
+    client.send(new sdk.HeadBucketCommand({ Bucket: o.bucket }), { abortSignal })).pipe(
     Effect.asVoid,
     Effect.mapError((e) =>
       e.reason === "NotFound"
@@ -120,5 +265,35 @@ export const makeS3Provider = (o: S3ProviderOptions): StorageProvider => {
     )
   )
 
-  return { name: o.name, kind: o.kind, put, get, head, delete: del, list, check }
+  /**
+   * HeadObject tells the class and any restore under way (the `Restore` header); only a cold
+   * object without a finished or running restore gets a RestoreObject request. An archived
+   * INTELLIGENT_TIERING object (ArchiveStatus) is restored without days or tier: S3 refuses them there.
+   */
+  const thaw = (key: string, options: ThawOptions) =>
+    Effect.gen(function*() {
+      const h = yield* headObject(key)
+      const archived = h.ArchiveStatus !== undefined
+      if (!coldClasses.has(h.StorageClass ?? "STANDARD") && !archived) return "not-cold" as ThawState
+      const state = restoreStateOf(h.Restore)
+      if (state !== undefined) return state as ThawState
+      return yield* call("thaw", key, ({ client, sdk }, abortSignal) =>
+        client.send(
+          new sdk.RestoreObjectCommand({
+            Bucket: o.bucket,
+            Key: key,
+            RestoreRequest: archived ? {} : { Days: options.days, GlacierJobParameters: { Tier: options.tier } }
+          }),
+          { abortSignal }
+        )).pipe(
+          Effect.as("requested" as ThawState),
+          // Another thaw got there between our HEAD and this request.
+          Effect.catchIf(
+            (e: StorageError) => e.detail.startsWith("RestoreAlreadyInProgress"),
+            () => Effect.succeed("in-progress" as ThawState)
+          )
+        )
+    })
+
+  return { name: o.name, kind: o.kind, put, get, head, delete: del, list, check, thaw }
 }

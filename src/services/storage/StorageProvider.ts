@@ -2,9 +2,10 @@ import { Effect, Schema, Stream } from "effect"
 
 /**
  * Why a provider call failed. `NotFound` is the one callers branch on; `Transient` is the only
- * retryable one (throttling, timeouts, 5xx); `AccessDenied` and `Fatal` need the user.
+ * retryable one (throttling, timeouts, 5xx); `AccessDenied` and `Fatal` need the user; `Cold`
+ * means the object sits in an archive storage class and must be thawed (see `thaw`) before a get.
  */
-export const StorageFailure = Schema.Literals(["NotFound", "AccessDenied", "Transient", "Fatal"])
+export const StorageFailure = Schema.Literals(["NotFound", "AccessDenied", "Transient", "Fatal", "Cold"])
 export type StorageFailure = typeof StorageFailure.Type
 
 export class StorageError extends Schema.TaggedError<StorageError>()("StorageError", {
@@ -45,7 +46,21 @@ export interface StorageProvider {
   readonly list: (prefix: string) => Stream.Stream<string, StorageError>
   /** Checks that the provider is reachable and writable. */
   readonly check: Effect.Effect<void, StorageError>
+  /**
+   * Only on providers with archive storage classes (S3 GLACIER, DEEP_ARCHIVE): asks for a
+   * temporary readable copy of a cold object for `days`. Idempotent: "not-cold" (readable as
+   * is), "ready" (a thawed copy is readable), "in-progress" (asked before, not done yet) or
+   * "requested" (asked now). A missing key fails with reason `NotFound`.
+   */
+  readonly thaw?: (key: string, options: ThawOptions) => Effect.Effect<ThawState, StorageError>
 }
+
+export type ThawTier = "Standard" | "Bulk" | "Expedited"
+export interface ThawOptions {
+  readonly days: number
+  readonly tier: ThawTier
+}
+export type ThawState = "not-cold" | "ready" | "in-progress" | "requested"
 
 /** Where things live inside a provider. Only opaque ids and sequence numbers appear in keys. */
 export const Keys = {
