@@ -30,6 +30,12 @@ export const minPartSize = 5 * MiB
 /** S3 refuses uploads with more parts than this. */
 const maxParts = 10_000
 
+/**
+ * `chunks/ab/ab…` (Keys.chunk), also below a repository prefix (`team/db/chunks/ab/ab…`, see
+ * Prefixed.ts): the tail decides, so a prefix that itself contains "chunks/" changes nothing.
+ */
+export const isChunkKey = (key: string): boolean => /(?:^|\/)chunks\/([0-9a-f]{2})\/\1[0-9a-f]{62}$/.test(key)
+
 /** Classes whose objects must be restored (RestoreObject) before they can be read. */
 const coldClasses = new Set(["GLACIER", "DEEP_ARCHIVE"])
 
@@ -153,7 +159,7 @@ export const makeS3Provider = (o: S3ProviderOptions): StorageProvider => {
     }).pipe(Effect.withSpan(`S3Provider.${operation}`, { attributes: { provider: o.name } }))
 
   // Only chunks are large and rarely read; the keystore, log segments and locks must stay readable at once.
-  const classFor = (key: string) => (o.storageClass && key.startsWith("chunks/") ? { StorageClass: o.storageClass as never } : {})
+  const classFor = (key: string) => (o.storageClass && isChunkKey(key) ? { StorageClass: o.storageClass as never } : {})
 
   const putSingle = (key: string, body: Uint8Array | ReadonlyArray<Uint8Array>) =>
     call("put", key, ({ client, sdk }, abortSignal) =>

@@ -3,7 +3,9 @@ import { CreateBucketCommand } from "@aws-sdk/client-s3"
 import { Effect } from "effect"
 import { createServer, request } from "node:http"
 import { afterAll, beforeAll } from "vitest"
-import { makeS3Provider, minPartSize, restoreStateOf, type S3ProviderOptions, sliceOf } from "../../../src/services/storage/S3Provider.ts"
+import { isChunkKey, makeS3Provider, minPartSize, restoreStateOf, type S3ProviderOptions, sliceOf } from "../../../src/services/storage/S3Provider.ts"
+import { withPrefix } from "../../../src/services/storage/Prefixed.ts"
+import { Keys } from "../../../src/services/storage/StorageProvider.ts"
 import { prng } from "../../support/cli.ts"
 import { startFakeColdS3 } from "../../support/fakeColdS3.ts"
 import { startS3rver } from "../../support/s3rver.ts"
@@ -128,43 +130,57 @@ describe("S3Provider on a fake cold-storage S3 (test/support/fakeColdS3.ts)", ()
   it.effect("storage_class applies to chunks only (single and multipart); keystore, log segments and locks stay STANDARD", () =>
     Effect.gen(function*() {
       const p = onFake({ storageClass: "DEEP_ARCHIVE", multipartThreshold: minPartSize, partSize: minPartSize })
+      const small = Keys.chunk("01".padEnd(64, "a"))
+      const large = Keys.chunk("02".padEnd(64, "b"))
       const before = fake.writes.length
-      yield* p.put("chunks/01/small", new Uint8Array([1, 2, 3]))
-      yield* p.put("chunks/01/large", [prng(8)(minPartSize + 1)])
-      yield* p.put("keys/keystore", new Uint8Array([4]))
-      yield* p.put("log/000000000001-000000000002", new Uint8Array([5]))
-      yield* p.put("locks/abc", new Uint8Array([6]))
+      yield* p.put(small, new Uint8Array([1, 2, 3]))
+      yield* p.put(large, [prng(8)(minPartSize + 1)])
+      yield* p.put(Keys.keystore, new Uint8Array([4]))
+      yield* p.put(Keys.segment(1, 2), new Uint8Array([5]))
+      yield* p.put(Keys.lock("abc"), new Uint8Array([6]))
       assert.deepStrictEqual(fake.writes.slice(before), [
-        { key: "chunks/01/small", storageClass: "DEEP_ARCHIVE", multipart: false },
-        { key: "chunks/01/large", storageClass: "DEEP_ARCHIVE", multipart: true },
+        { key: small, storageClass: "DEEP_ARCHIVE", multipart: false },
+        { key: large, storageClass: "DEEP_ARCHIVE", multipart: true },
         { key: "keys/keystore", storageClass: "STANDARD", multipart: false },
         { key: "log/000000000001-000000000002", storageClass: "STANDARD", multipart: false },
         { key: "locks/abc", storageClass: "STANDARD", multipart: false }
       ])
+      // Below a repository prefix (s3://bucket/prefix), even one that contains "chunks/".
+      for (const prefix of ["team/db", "chunks/ab"]) {
+        const q = withPrefix(p, prefix)
+        const at = fake.writes.length
+        yield* q.put(small, new Uint8Array([1]))
+        yield* q.put(Keys.keystore, new Uint8Array([2]))
+        assert.deepStrictEqual(fake.writes.slice(at).map((w) => [w.key, w.storageClass]), [
+          [`${prefix}/${small}`, "DEEP_ARCHIVE"],
+          [`${prefix}/keys/keystore`, "STANDARD"]
+        ])
+      }
     }))
 
   it.effect("a cold object: get fails Cold naming the class; thaw goes requested → in-progress → ready; then get works", () =>
     Effect.gen(function*() {
       const p = onFake({ storageClass: "GLACIER" })
-      yield* p.put("chunks/02/frozen", new Uint8Array([7, 8, 9]))
+      const frozen = Keys.chunk("03".padEnd(64, "c"))
+      yield* p.put(frozen, new Uint8Array([7, 8, 9]))
       yield* p.put("keys/keystore", new Uint8Array([1]))
-      const e = yield* Effect.flip(p.get("chunks/02/frozen"))
+      const e = yield* Effect.flip(p.get(frozen))
       assert.strictEqual(e.reason, "Cold")
       assert.isFalse(e.isRetryable)
-      assert.include(e.message, "provider fake-cold: get chunks/02/frozen: object is in cold storage (storage class GLACIER)")
+      assert.include(e.message, `provider fake-cold: get ${frozen}: object is in cold storage (storage class GLACIER)`)
       // head works on cold objects (verify without --read-data does not need a thaw).
-      assert.strictEqual(yield* p.head("chunks/02/frozen"), 3)
+      assert.strictEqual(yield* p.head(frozen), 3)
       const opts = { days: 3, tier: "Bulk" as const }
       assert.strictEqual(yield* p.thaw!("keys/keystore", opts), "not-cold")
-      assert.strictEqual(yield* p.thaw!("chunks/02/frozen", opts), "requested")
-      assert.deepStrictEqual(fake.restoreRequests.at(-1), { key: "chunks/02/frozen", days: 3, tier: "Bulk" })
+      assert.strictEqual(yield* p.thaw!(frozen, opts), "requested")
+      assert.deepStrictEqual(fake.restoreRequests.at(-1), { key: frozen, days: 3, tier: "Bulk" })
       const asked = fake.restoreRequests.length
-      assert.strictEqual(yield* p.thaw!("chunks/02/frozen", opts), "in-progress")
+      assert.strictEqual(yield* p.thaw!(frozen, opts), "in-progress")
       assert.strictEqual(fake.restoreRequests.length, asked, "no second RestoreObject while one runs")
-      assert.strictEqual((yield* Effect.flip(p.get("chunks/02/frozen"))).reason, "Cold")
+      assert.strictEqual((yield* Effect.flip(p.get(frozen))).reason, "Cold")
       fake.completeRestores()
-      assert.strictEqual(yield* p.thaw!("chunks/02/frozen", opts), "ready")
-      assert.deepStrictEqual([...(yield* p.get("chunks/02/frozen"))], [7, 8, 9])
+      assert.strictEqual(yield* p.thaw!(frozen, opts), "ready")
+      assert.deepStrictEqual([...(yield* p.get(frozen))], [7, 8, 9])
       assert.strictEqual((yield* Effect.flip(p.thaw!("chunks/02/none", opts))).reason, "NotFound")
     }))
 })
@@ -178,6 +194,16 @@ describe("S3Provider helpers", () => {
     assert.strictEqual(inside.buffer, b.buffer)
     assert.deepStrictEqual([...sliceOf([a, new Uint8Array(0), b], 2, 5)], [3, 4, 5])
     assert.deepStrictEqual([...sliceOf([a, b], 0, 7)], [1, 2, 3, 4, 5, 6, 7])
+  })
+
+  it("recognises chunk keys by their tail, with or without a repository prefix", () => {
+    const id = "ab".padEnd(64, "0")
+    assert.isTrue(isChunkKey(`chunks/ab/${id}`))
+    assert.isTrue(isChunkKey(`team/db/chunks/ab/${id}`))
+    assert.isFalse(isChunkKey(`chunks/cd/${id}`))
+    assert.isFalse(isChunkKey("chunks/ab/keys/keystore"))
+    assert.isFalse(isChunkKey("keys/keystore"))
+    assert.isFalse(isChunkKey(`log/${id}`))
   })
 
   it("reads the Restore header", () => {
