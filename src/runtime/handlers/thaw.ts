@@ -1,0 +1,37 @@
+import { Effect } from "effect"
+import { UserError } from "../../domain/Errors.ts"
+import { Thaw } from "../../services/maintenance/Thaw.ts"
+import type { ThawTier } from "../../services/storage/StorageProvider.ts"
+import { unlock, withRepository } from "../Open.ts"
+import { emit, ExitWith } from "../Output.ts"
+import { rootCommand } from "../commands/shared.ts"
+
+export interface ThawArgs {
+  readonly id: string
+  readonly days: number
+  readonly tier: ThawTier
+  readonly json: boolean
+}
+
+export const thaw = Effect.fn("cli.thaw")(function*({ id, days, tier, json }: ThawArgs) {
+  if (!Number.isInteger(days) || days < 1 || days > 36500) {
+    return yield* new UserError({ detail: `--days ${days}: give a whole number of days from 1 to 36500 to keep the thawed copies` })
+  }
+  const opened = yield* unlock(yield* rootCommand)
+  const r = yield* withRepository(opened, "thaw", false, Thaw.use((t) => t.run(id, { days, tier })).pipe(Effect.provide(Thaw.layer)))
+  const waiting = r.requested + r.inProgress
+  yield* emit(json, { ...r, readable: waiting === 0 && r.failed.length === 0 }, () =>
+    [
+      ...r.failed.slice(0, 20).map((f) => `could not thaw chunk ${f.chunk} on ${f.provider}: ${f.detail}`),
+      ...(r.failed.length > 20 ? [`… and ${r.failed.length - 20} more`] : []),
+      `backup ${r.backupId}: ${r.chunks} chunks: ${r.requested} thaw requested now (tier ${tier}, for ${days} days), ` +
+      `${r.inProgress} already thawing, ${r.ready} thawed and readable, ${r.notCold} not in cold storage` +
+      (r.failed.length > 0 ? `, ${new Set(r.failed.map((f) => f.chunk)).size} failed` : ""),
+      waiting > 0
+        ? `thawing takes minutes (Expedited) to hours (Standard: 3-5 h, Bulk: 5-12 h; DEEP_ARCHIVE up to 48 h); run \`enigma thaw ${r.backupId}\` again to see progress, and restore once nothing is thawing`
+        : r.failed.length === 0
+        ? `every chunk is readable: \`enigma restore ${r.backupId}\` can run now`
+        : ""
+    ].filter((l) => l !== "").join("\n"))
+  if (r.failed.length > 0) return yield* new ExitWith({ code: 1 })
+})
