@@ -15,9 +15,14 @@ const handlers = {
   inspect: () => import("./handlers/inspect.ts"),
   keys: () => import("./handlers/keys.ts"),
   maintain: () => import("./handlers/maintain.ts"),
-  init: () => import("./handlers/init.ts")
+  init: () => import("./handlers/init.ts"),
+  thaw: () => import("./handlers/thaw.ts"),
+  pipe: () => import("./handlers/pipe.ts")
 }
 const load = <M>(f: () => Promise<M>) => Effect.promise(f)
+
+const ageIdentityFlag = (description: string) =>
+  Flag.String("age-identity").pipe(Flag.withDescription(description), Flag.atLeast(0))
 
 const initCommand = Command.make("init", {
   json: jsonFlag,
@@ -47,8 +52,60 @@ const restoreCommand = Command.make("restore", {
   Command.withDescription("Restore a backup (or part of it) into a directory")
 )
 
+const summaryFlag = (defaultMode: "text" | "json" | "none") =>
+  Flag.Literals("summary", ["text", "json", "none"]).pipe(
+    Flag.withDescription("Summary on stderr when done: text, json or none"),
+    Flag.withDefault(defaultMode)
+  )
+
+const putCommand = Command.make("put", {
+  name: Argument.String("name").pipe(Argument.withDescription("Name of the stream (e.g. db-2026-11-24)")),
+  chunkSize: Flag.String("chunk-size").pipe(
+    Flag.withDescription("Fixed-size chunks of this size (e.g. 64M) instead of content-defined chunking"),
+    Flag.optional
+  ),
+  tags: Flag.String("tag").pipe(Flag.withDescription("Tag the stream: key=value (repeatable)"), Flag.atLeast(0)),
+  summary: summaryFlag("text"),
+  strictResume: Flag.Boolean("strict-resume").pipe(
+    Flag.withDescription("When resuming, an input shorter than what was already stored is an error (--no-strict-resume stores it as is)"),
+    Flag.withDefault(true)
+  ),
+  bufferChunks: Flag.Int("buffer-chunks").pipe(
+    Flag.withDescription("Chunks waiting in memory for an upload slot (default: upload_concurrency)"),
+    Flag.optional
+  ),
+  diskspaceLimit: Flag.String("diskspace-limit").pipe(
+    Flag.withDescription("When the memory buffer is full, let up to this much (e.g. 2G) wait in the scratch dir, so stdin is drained at disk speed"),
+    Flag.optional
+  ),
+  scratchDir: Flag.String("scratch-dir").pipe(Flag.withDescription("Where chunks spill to (default: the temp dir)"), Flag.optional),
+  ageRecipients: Flag.String("age-recipient").pipe(
+    Flag.withDescription("Encrypt the chunks to this age recipient (age1… or post-quantum age1pq1…; repeatable) instead of the repository's keys"),
+    Flag.atLeast(0)
+  ),
+  ageIdentities: ageIdentityFlag("Encrypt to the recipients of the identities in this age key file (repeatable)"),
+  encrypt: Flag.Boolean("encrypt").pipe(
+    Flag.withDescription("--no-encrypt stores the stream in the clear (s3duct parity; prints a warning)"),
+    Flag.withDefault(true)
+  ),
+  encryptManifest: Flag.Boolean("encrypt-manifest").pipe(
+    Flag.withDescription("Accepted for s3duct scripts: a stream's metadata (name, tags, hashes, chain) is always encrypted, in the log segments"),
+    Flag.withDefault(true)
+  )
+}, (a) => load(handlers.pipe).pipe(Effect.flatMap((m) => m.put(a)))).pipe(
+  Command.withDescription("Store stdin as a named stream (resumes an interrupted put of the same name)")
+)
+
+const getCommand = Command.make("get", {
+  name: Argument.String("name").pipe(Argument.withDescription("Name of the stream")),
+  summary: summaryFlag("none"),
+  ageIdentities: ageIdentityFlag("age key file for a stream encrypted to age recipients (repeatable)")
+}, (a) => load(handlers.pipe).pipe(Effect.flatMap((m) => m.get(a)))).pipe(
+  Command.withDescription("Write a stored stream to stdout, verifying every chunk before its bytes")
+)
+
 const listCommand = Command.make("list", { json: jsonFlag }, (a) => load(handlers.inspect).pipe(Effect.flatMap((m) => m.list(a)))).pipe(
-  Command.withDescription("List the backups in the repository")
+  Command.withDescription("List the backups and streams in the repository")
 )
 
 const statusCommand = Command.make("status", { json: jsonFlag }, (a) => load(handlers.inspect).pipe(Effect.flatMap((m) => m.status(a)))).pipe(
@@ -60,18 +117,31 @@ const configCommand = Command.make("config", { json: jsonFlag }, (a) => load(han
 )
 
 const verifyCommand = Command.make("verify", {
-  id: Argument.String("backup-id").pipe(Argument.withDescription("Backup id (or unique prefix)")),
+  id: Argument.String("backup-or-stream").pipe(Argument.withDescription("Backup id (or unique prefix), or a stream name")),
   readData: Flag.Boolean("read-data").pipe(Flag.withDescription("Download, decrypt and re-hash every chunk"), Flag.withDefault(false)),
+  ageIdentities: ageIdentityFlag("age key file, to --read-data a stream encrypted to age recipients (repeatable)"),
   json: jsonFlag
 }, (a) => load(handlers.maintain).pipe(Effect.flatMap((m) => m.verify(a)))).pipe(
-  Command.withDescription("Check that every chunk of a backup exists (--read-data: and is intact)")
+  Command.withDescription("Check that every chunk of a backup or stream exists (--read-data: and is intact)")
+)
+
+const thawCommand = Command.make("thaw", {
+  id: Argument.String("backup-id").pipe(Argument.withDescription("Backup id (or unique prefix)")),
+  days: Flag.Int("days").pipe(Flag.withDescription("Keep the thawed copies readable this many days (default 7)"), Flag.withDefault(7)),
+  tier: Flag.Literals("tier", ["Standard", "Bulk", "Expedited"]).pipe(
+    Flag.withDescription("Retrieval speed and price: Expedited (minutes), Standard (hours, the default), Bulk (cheapest, slowest)"),
+    Flag.withDefault("Standard")
+  ),
+  json: jsonFlag
+}, (a) => load(handlers.thaw).pipe(Effect.flatMap((m) => m.thaw(a)))).pipe(
+  Command.withDescription("Request readable copies of a backup's chunks in cold storage (S3 GLACIER, DEEP_ARCHIVE)")
 )
 
 const keepFlag = (name: string, what: string) =>
   Flag.Int(`keep-${name}`).pipe(Flag.withDescription(`Keep the newest backup of each of the last N ${what}`), Flag.optional)
 
 const forgetCommand = Command.make("forget", {
-  ids: Argument.String("backup-id").pipe(Argument.withDescription("Backups to forget"), Argument.variadic()),
+  ids: Argument.String("backup-or-stream").pipe(Argument.withDescription("Backup ids and stream names to forget"), Argument.variadic()),
   last: Flag.Int("keep-last").pipe(Flag.withDescription("Keep the N most recent backups"), Flag.optional),
   hourly: keepFlag("hourly", "hours"),
   daily: keepFlag("daily", "days"),
@@ -81,7 +151,7 @@ const forgetCommand = Command.make("forget", {
   dryRun: dryRunFlag,
   json: jsonFlag
 }, (a) => load(handlers.maintain).pipe(Effect.flatMap((m) => m.forget(a)))).pipe(
-  Command.withDescription("Forget backups by id or by retention policy (then run gc)")
+  Command.withDescription("Forget backups (by id or retention policy) and streams (by name); then run gc")
 )
 
 const gcCommand = Command.make("gc", { dryRun: dryRunFlag, json: jsonFlag }, (a) => load(handlers.maintain).pipe(Effect.flatMap((m) => m.gc(a)))).pipe(
@@ -121,8 +191,11 @@ export const enigmaCommand = rootCommand.pipe(
     initCommand,
     backupCommand,
     restoreCommand,
+    putCommand,
+    getCommand,
     listCommand,
     verifyCommand,
+    thawCommand,
     forgetCommand,
     gcCommand,
     statusCommand,

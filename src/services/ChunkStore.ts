@@ -1,10 +1,12 @@
 import { createCipheriv, createDecipheriv, createHmac, randomBytes } from "node:crypto"
 import { zstdCompress, zstdDecompress, constants as zlibConstants } from "node:zlib"
 import { promisify } from "node:util"
-import { Context, Deferred, Effect, Layer, Schedule, Schema } from "effect"
+import { Cause, Context, Deferred, Duration, Effect, Layer, Schedule, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import * as Envelope from "../domain/Envelope.ts"
 import { ChunkCorrupt } from "../domain/Errors.ts"
+import { defaultRetry, type RetrySettings, retrySettingsOf, timeoutFor } from "../domain/Retry.ts"
+import type { ChunkCodec } from "./ChunkCodec.ts"
 import { EventLog, type ManifestError } from "./manifest/EventLog.ts"
 import { Repository } from "./Repository.ts"
 import { SqliteDatabase } from "./sql/NodeSqliteClient.ts"
@@ -38,16 +40,56 @@ export interface ChunkRow {
   readonly compressed: boolean
   readonly keyId: number
   readonly placement: ReadonlyArray<string>
+  readonly format: "envelope" | "age" | "plain"
   readonly refcount: number
 }
 
-/** Transient provider errors are retried with exponential backoff and jitter; others fail at once. */
-export const providerRetry = Schedule.exponential("50 millis").pipe(
-  Schedule.jittered,
-  Schedule.upTo({ times: 5 }),
-  Schedule.setInputType<StorageError>(),
-  Schedule.while(({ input }) => input.isRetryable)
-)
+/**
+ * Transient provider errors are retried with exponential backoff (capped) and jitter, as often
+ * as `retry_attempts` says; others fail at once.
+ */
+export const providerRetryOf = (r: RetrySettings) =>
+  Schedule.min([Schedule.exponential(Duration.millis(r.baseDelayMs)), Schedule.spaced(Duration.millis(r.maxDelayMs))]).pipe(
+    Schedule.jittered,
+    Schedule.upTo({ times: r.attempts }),
+    Schedule.setInputType<StorageError>(),
+    Schedule.while(({ input }) => input.isRetryable)
+  )
+export const providerRetry = providerRetryOf(defaultRetry)
+
+/**
+ * One provider call, bounded in time and retried: a provider that does not answer within the
+ * call's allowance (`request_timeout` plus 1 s per MiB moved) is interrupted (S3 aborts the
+ * request) and counts as a Transient failure naming the provider and key.
+ */
+export const guardedCall = <A>(
+  r: RetrySettings,
+  provider: string,
+  operation: string,
+  key: string,
+  bytes: number,
+  call: Effect.Effect<A, StorageError>
+): Effect.Effect<A, StorageError> => {
+  const ms = timeoutFor(r, bytes)
+  return call.pipe(
+    Effect.timeoutOrElse({
+      duration: Duration.millis(ms),
+      orElse: () =>
+        Effect.fail(new StorageError({
+          provider,
+          operation,
+          key,
+          reason: "Transient",
+          detail: `no answer within ${ms < 10_000 ? `${ms} ms` : `${Math.round(ms / 1000)} s`} (request_timeout)`
+        }))
+    }),
+    Effect.retry(providerRetryOf(r))
+  )
+}
+
+/** What a chunk read says when its copy sits in cold storage: the fix, not just the failure. */
+const coldAdvice = "run `enigma thaw BACKUP_ID` for the backup you are reading, wait until the thaw completes " +
+  "(minutes to hours, depending on the tier), then run this command again"
 
 /**
  * The content-addressed chunk store: dedup, compression, encryption and placement.
@@ -60,10 +102,12 @@ export const providerRetry = Schedule.exponential("50 millis").pipe(
  */
 export class ChunkStore extends Context.Service<ChunkStore, {
   readonly idOf: (plain: Uint8Array) => string
-  readonly store: (plain: Uint8Array) => Effect.Effect<StoredChunk, ChunkWriteError | ManifestError>
-  readonly load: (id: string) => Effect.Effect<Uint8Array, ChunkCorrupt>
+  /** With a codec (age streams), the codec names and seals the chunk instead of the repository's keys. */
+  readonly store: (plain: Uint8Array, codec?: ChunkCodec) => Effect.Effect<StoredChunk, ChunkWriteError | ManifestError>
+  /** Chunks stored through a codec are read through a codec of the same format. */
+  readonly load: (id: string, codec?: ChunkCodec) => Effect.Effect<Uint8Array, ChunkCorrupt>
   /** Checks presence (and with readData, integrity) of a chunk in every placement. */
-  readonly check: (id: string, readData: boolean) => Effect.Effect<void, ChunkCorrupt>
+  readonly check: (id: string, readData: boolean, codec?: ChunkCodec) => Effect.Effect<void, ChunkCorrupt>
   readonly row: (id: string) => ChunkRow | undefined
   readonly remove: (ids: ReadonlyArray<string>) => Effect.Effect<void, StorageError | ManifestError>
 }>()("enigma/services/ChunkStore") {
@@ -75,20 +119,26 @@ export class ChunkStore extends Context.Service<ChunkStore, {
     const { ring, settings } = repo
     const providers = new Map(repo.providers.map((p) => [p.name, p] as const))
     const compression = settings.enigma.compression
+    const retry = retrySettingsOf(settings.enigma)
+    const guarded = <A>(p: StorageProvider, operation: string, key: string, bytes: number, call: Effect.Effect<A, StorageError>) =>
+      guardedCall(retry, p.name, operation, key, bytes, call)
+    // Copies found in cold storage: read other copies first, and warn once per provider, not per chunk.
+    const coldProviders = new Set<string>()
+    const coldErrors = new WeakSet<ChunkCorrupt>()
 
     const known = new Set<string>(
       (db.prepare("SELECT id FROM chunks").all() as Array<{ id: string }>).map((r) => r.id)
     )
     const inflight = new Map<string, Deferred.Deferred<StoredChunk, ChunkWriteError | ManifestError>>()
     const rowStmt = db.prepare(
-      "SELECT id, size, stored_size, compressed, key_id, placement, refcount FROM chunks WHERE id = ?"
+      "SELECT id, size, stored_size, compressed, key_id, placement, format, refcount FROM chunks WHERE id = ?"
     )
 
     const idOf = (plain: Uint8Array) => createHmac("sha256", ring.chunkIdKey).update(plain).digest("hex")
 
     const row = (id: string): ChunkRow | undefined => {
       const r = rowStmt.get(id) as
-        | { id: string; size: number; stored_size: number; compressed: number; key_id: number; placement: string; refcount: number }
+        | { id: string; size: number; stored_size: number; compressed: number; key_id: number; placement: string; format: string; refcount: number }
         | undefined
       if (!r) return undefined
       return {
@@ -98,6 +148,7 @@ export class ChunkStore extends Context.Service<ChunkStore, {
         compressed: r.compressed === 1,
         keyId: Number(r.key_id),
         placement: JSON.parse(r.placement),
+        format: r.format === "age" || r.format === "plain" ? r.format : "envelope",
         refcount: Number(r.refcount)
       }
     }
@@ -147,9 +198,14 @@ export class ChunkStore extends Context.Service<ChunkStore, {
         return { envelope, storedSize: header.length + ct.length + tail.length + tag.length, flags, keyId }
       })
 
-    const upload = (id: string, plain: Uint8Array) =>
+    const sealWith = (id: string, plain: Uint8Array, codec: ChunkCodec | undefined) =>
+      codec === undefined
+        ? seal(id, plain)
+        : Effect.map(codec.seal(plain), (body) => ({ envelope: [body] as ReadonlyArray<Uint8Array>, storedSize: body.length, flags: 0, keyId: 0 }))
+
+    const upload = (id: string, plain: Uint8Array, codec: ChunkCodec | undefined) =>
       Effect.gen(function*() {
-        const { envelope, storedSize, flags, keyId } = yield* seal(id, plain)
+        const { envelope, storedSize, flags, keyId } = yield* sealWith(id, plain, codec)
         const targets = nextPlacement()
         const placed: Array<string> = []
         const errors: Array<string> = []
@@ -157,9 +213,13 @@ export class ChunkStore extends Context.Service<ChunkStore, {
         const candidates = [...targets, ...repo.providers.filter((p) => !targets.includes(p))]
         for (const p of candidates) {
           if (placed.length >= copies) break
-          const r = yield* Effect.exit(p.put(ObjectKeys.chunk(id), envelope).pipe(Effect.retry(providerRetry)))
+          const key = ObjectKeys.chunk(id)
+          const r = yield* Effect.exit(guarded(p, "put", key, storedSize, p.put(key, envelope)))
           if (r._tag === "Success") placed.push(p.name)
-          else errors.push(String(r.cause))
+          else {
+            const e = Cause.squash(r.cause)
+            errors.push(e instanceof Error ? e.message : String(e))
+          }
         }
         if (placed.length < copies) {
           return yield* new ChunkWriteError({
@@ -176,14 +236,15 @@ export class ChunkStore extends Context.Service<ChunkStore, {
           storedSize,
           compressed: (flags & Envelope.FLAG_COMPRESSED) !== 0,
           keyId,
-          placement: placed
+          placement: placed,
+          ...(codec ? { format: codec.format } : {})
         }])
         known.add(id)
         return { id, size: plain.length, isNew: true, storedSize }
       })
 
-    const store = Effect.fnUntraced(function*(plain: Uint8Array) {
-      const id = idOf(plain)
+    const store = Effect.fnUntraced(function*(plain: Uint8Array, codec?: ChunkCodec) {
+      const id = codec ? codec.idOf(plain) : idOf(plain)
       if (known.has(id)) return { id, size: plain.length, isNew: false, storedSize: 0 }
       const pending = inflight.get(id)
       if (pending) {
@@ -192,7 +253,7 @@ export class ChunkStore extends Context.Service<ChunkStore, {
       }
       const done = yield* Deferred.make<StoredChunk, ChunkWriteError | ManifestError>()
       inflight.set(id, done)
-      const result = yield* Effect.exit(upload(id, plain))
+      const result = yield* Effect.exit(upload(id, plain, codec))
       inflight.delete(id)
       yield* Deferred.done(done, result)
       return yield* result
@@ -201,14 +262,28 @@ export class ChunkStore extends Context.Service<ChunkStore, {
     const corrupt = (id: string, provider: string, detail: string) => new ChunkCorrupt({ chunkId: id, provider, detail })
 
     /** Downloads and opens one copy; any failure names the provider. */
-    const openCopy = (id: string, providerName: string, r: ChunkRow) =>
+    const openCopy = (id: string, providerName: string, r: ChunkRow, codec: ChunkCodec | undefined) =>
       Effect.gen(function*() {
+        if (r.format !== "envelope" && codec?.format !== r.format) {
+          return yield* corrupt(id, providerName, `stored as ${r.format}; reading it needs the ${r.format} identity`)
+        }
         const p = providers.get(providerName)
         if (!p) return yield* corrupt(id, providerName, "provider is not in the config")
-        const bytes = yield* p.get(ObjectKeys.chunk(id)).pipe(
-          Effect.retry(providerRetry),
-          Effect.mapError((e) => corrupt(id, providerName, e.reason === "NotFound" ? "missing" : e.detail))
+        const objectKey = ObjectKeys.chunk(id)
+        const bytes = yield* guarded(p, "get", objectKey, r.storedSize, p.get(objectKey)).pipe(
+          Effect.mapError((e) => {
+            if (e.reason !== "Cold") return corrupt(id, providerName, e.reason === "NotFound" ? "missing" : e.detail)
+            const c = corrupt(id, providerName, `${e.detail}; ${coldAdvice}`)
+            coldErrors.add(c)
+            return c
+          })
         )
+        if (r.format !== "envelope") {
+          if (!codec?.open) return yield* corrupt(id, providerName, `stored as ${r.format}; reading it needs the ${r.format} identity`)
+          const opened = yield* codec.open(bytes).pipe(Effect.mapError((detail) => corrupt(id, providerName, detail)))
+          if (opened.length !== r.size || codec.idOf(opened) !== id) return yield* corrupt(id, providerName, "content does not match its id")
+          return opened
+        }
         const header = Envelope.decodeHeader(bytes)
         if (typeof header === "string") return yield* corrupt(id, providerName, header)
         const key = ring.dataKey(header.keyId)
@@ -236,33 +311,49 @@ export class ChunkStore extends Context.Service<ChunkStore, {
         return plain
       })
 
-    const load = Effect.fn("ChunkStore.load")(function*(id: string) {
+    const load = Effect.fn("ChunkStore.load")(function*(id: string, codec?: ChunkCodec) {
       const r = row(id)
       if (!r) return yield* corrupt(id, "-", "not in the manifest (deleted by gc?)")
       let last: ChunkCorrupt | undefined
-      for (const name of r.placement) {
-        const res = yield* Effect.exit(openCopy(id, name, r))
+      let cold: ChunkCorrupt | undefined
+      const placement = coldProviders.size === 0
+        ? r.placement
+        : [...r.placement.filter((n) => !coldProviders.has(n)), ...r.placement.filter((n) => coldProviders.has(n))]
+      for (const name of placement) {
+        const res = yield* Effect.exit(openCopy(id, name, r, codec))
         if (res._tag === "Success") {
           if (last) yield* Effect.logWarning(`chunk ${id}: ${last.message}; read it from ${name} instead`)
           return res.value
         }
         const err = res.cause.reasons.find((x) => x._tag === "Fail")
-        last = err && err._tag === "Fail" ? err.error : corrupt(id, name, String(res.cause))
+        const e = err && err._tag === "Fail" ? err.error : corrupt(id, name, String(res.cause))
+        if (coldErrors.has(e)) {
+          if (!coldProviders.has(name)) {
+            coldProviders.add(name)
+            if (r.placement.length > 1) {
+              yield* Effect.logWarning(`provider ${name} holds chunks in cold storage; reading their other copies instead`)
+            }
+          }
+          cold = e
+        } else {
+          last = e
+        }
       }
-      return yield* (last ?? corrupt(id, "-", "no placement recorded"))
+      // A thaw fixes a cold copy: that is the error worth showing.
+      return yield* (cold ?? last ?? corrupt(id, "-", "no placement recorded"))
     })
 
-    const check = Effect.fn("ChunkStore.check")(function*(id: string, readData: boolean) {
+    const check = Effect.fn("ChunkStore.check")(function*(id: string, readData: boolean, codec?: ChunkCodec) {
       const r = row(id)
       if (!r) return yield* corrupt(id, "-", "not in the manifest")
       for (const name of r.placement) {
         if (readData) {
-          yield* openCopy(id, name, r)
+          yield* openCopy(id, name, r, codec)
         } else {
           const p = providers.get(name)
           if (!p) return yield* corrupt(id, name, "provider is not in the config")
-          const size = yield* p.head(ObjectKeys.chunk(id)).pipe(
-            Effect.retry(providerRetry),
+          const key = ObjectKeys.chunk(id)
+          const size = yield* guarded(p, "head", key, 0, p.head(key)).pipe(
             Effect.mapError((e) => corrupt(id, name, e.detail))
           )
           if (size === undefined) return yield* corrupt(id, name, "missing")
@@ -284,7 +375,8 @@ export class ChunkStore extends Context.Service<ChunkStore, {
       yield* Effect.forEach(rows, ({ id, row: r }) =>
         Effect.forEach(r?.placement ?? repo.providers.map((p) => p.name), (name) => {
           const p = providers.get(name)
-          return p ? p.delete(ObjectKeys.chunk(id)).pipe(Effect.retry(providerRetry)) : Effect.void
+          const key = ObjectKeys.chunk(id)
+          return p ? guarded(p, "delete", key, 0, p.delete(key)) : Effect.void
         }, { discard: true }), { concurrency: 8, discard: true })
     })
 
