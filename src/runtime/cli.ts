@@ -126,7 +126,7 @@ const verifyCommand = Command.make("verify", {
 )
 
 const thawCommand = Command.make("thaw", {
-  id: Argument.String("backup-id").pipe(Argument.withDescription("Backup id (or unique prefix)")),
+  id: Argument.String("backup-or-stream").pipe(Argument.withDescription("Backup id (or unique prefix), or a stream name")),
   days: Flag.Int("days").pipe(Flag.withDescription("Keep the thawed copies readable this many days (default 7)"), Flag.withDefault(7)),
   tier: Flag.Literals("tier", ["Standard", "Bulk", "Expedited"]).pipe(
     Flag.withDescription("Retrieval speed and price: Expedited (minutes), Standard (hours, the default), Bulk (cheapest, slowest)"),

@@ -88,7 +88,7 @@ export const guardedCall = <A>(
 }
 
 /** What a chunk read says when its copy sits in cold storage: the fix, not just the failure. */
-const coldAdvice = "run `enigma thaw BACKUP_ID` for the backup you are reading, wait until the thaw completes " +
+const coldAdvice = "run `enigma thaw BACKUP_ID` (or `enigma thaw STREAM`) for what you are reading, wait until the thaw completes " +
   "(minutes to hours, depending on the tier), then run this command again"
 
 /**

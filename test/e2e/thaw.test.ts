@@ -2,7 +2,8 @@ import { assert, describe, it } from "@effect/vitest"
 import { mkdirSync, writeFileSync } from "node:fs"
 import * as path from "node:path"
 import { afterAll, beforeAll } from "vitest"
-import { type CliResult, enigmaAsync, json, makeTree, snapshotTree, tempDir } from "../support/cli.ts"
+import { spawn } from "node:child_process"
+import { type CliResult, enigmaAsync, enigmaBin, json, makeTree, passphrase, prng, snapshotTree, tempDir } from "../support/cli.ts"
 import { startFakeColdS3 } from "../support/fakeColdS3.ts"
 
 // The provider is a FAKE S3 endpoint (test/support/fakeColdS3.ts): s3rver has no storage classes
@@ -134,5 +135,50 @@ describe("cold storage: storage_class = GLACIER and `enigma thaw` (fake cold S3)
     assert.match(bad.stderr, /enigma\.request_timeout: expected a duration such as "60s"/)
     assert.match(bad.stderr, /enigma\.retry_attempts/)
     assert.strictEqual(bad.stderr.trim().split("\n").length, 1)
+  })
+})
+
+describe("cold storage for streams: `enigma thaw NAME` (fake cold S3)", () => {
+  /** The CLI with `input` on stdin, without blocking this process (the fake answers from it). */
+  const enigmaWithInput = (args: ReadonlyArray<string>, input: Uint8Array) =>
+    new Promise<CliResult & { readonly bytes: Buffer }>((resolve) => {
+      const child = spawn(process.execPath, [enigmaBin, ...args], {
+        env: { ...process.env, ENIGMA_PASSPHRASE: passphrase },
+        stdio: ["pipe", "pipe", "pipe"]
+      })
+      const out: Array<Buffer> = []
+      let stderr = ""
+      child.stdout.on("data", (d: Buffer) => out.push(d))
+      child.stderr.on("data", (d: Buffer) => (stderr += d.toString()))
+      child.on("close", (code) => resolve({ code: code ?? 1, stdout: "", stderr, bytes: Buffer.concat(out) }))
+      child.stdin.end(input)
+    })
+
+  it("a stream in GLACIER: get says to thaw; thaw NAME requests its chunks; then get works", async () => {
+    const cold = await startFakeColdS3("cold-streams")
+    try {
+      const { g } = await initRepo(cold.toml("glacier", "GLACIER") + "[enigma.chunk_strategy.Cdc]\ntarget_size = 65536\n")
+      const data = prng(3)(600_000)
+      const put = await enigmaWithInput([...g, "put", "dump"], data)
+      assert.strictEqual(put.code, 0, put.stderr)
+      const chunks = cold.writes.filter((w) => w.key.startsWith("chunks/"))
+      for (const w of chunks) assert.strictEqual(w.storageClass, "GLACIER", w.key)
+
+      const early = await enigmaWithInput([...g, "get", "dump"], new Uint8Array(0))
+      assert.strictEqual(early.code, 1)
+      assert.match(early.stderr, /object is in cold storage \(storage class GLACIER\).*enigma thaw STREAM/)
+      assert.strictEqual(early.bytes.length, 0)
+
+      const r = json(await enigma([...g, "thaw", "dump", "--json"]))
+      assert.deepInclude(r, { stream: "dump", chunks: chunks.length, requested: chunks.length, readable: false })
+      cold.completeRestores()
+      const done = await enigma([...g, "thaw", "dump"])
+      assert.include(done.stdout, "every chunk is readable: `enigma get dump` can run now")
+      const got = await enigmaWithInput([...g, "get", "dump"], new Uint8Array(0))
+      assert.strictEqual(got.code, 0, got.stderr)
+      assert.isTrue(got.bytes.equals(data))
+    } finally {
+      await cold.stop()
+    }
   })
 })

@@ -20,17 +20,20 @@ export const thaw = Effect.fn("cli.thaw")(function*({ id, days, tier, json }: Th
   const opened = yield* unlock(yield* rootCommand)
   const r = yield* withRepository(opened, "thaw", false, Thaw.use((t) => t.run(id, { days, tier })).pipe(Effect.provide(Thaw.layer)))
   const waiting = r.requested + r.inProgress
+  const what = r.stream !== undefined ? `stream ${r.stream}` : `backup ${r.backupId}`
+  const ref = r.stream ?? r.backupId!
+  const readCommand = r.stream !== undefined ? `enigma get ${r.stream}` : `enigma restore ${r.backupId}`
   yield* emit(json, { ...r, readable: waiting === 0 && r.failed.length === 0 }, () =>
     [
       ...r.failed.slice(0, 20).map((f) => `could not thaw chunk ${f.chunk} on ${f.provider}: ${f.detail}`),
       ...(r.failed.length > 20 ? [`… and ${r.failed.length - 20} more`] : []),
-      `backup ${r.backupId}: ${r.chunks} chunks: ${r.requested} thaw requested now (tier ${tier}, for ${days} days), ` +
+      `${what}: ${r.chunks} chunks: ${r.requested} thaw requested now (tier ${tier}, for ${days} days), ` +
       `${r.inProgress} already thawing, ${r.ready} thawed and readable, ${r.notCold} not in cold storage` +
       (r.failed.length > 0 ? `, ${new Set(r.failed.map((f) => f.chunk)).size} failed` : ""),
       waiting > 0
-        ? `thawing takes minutes (Expedited) to hours (Standard: 3-5 h, Bulk: 5-12 h; DEEP_ARCHIVE up to 48 h); run \`enigma thaw ${r.backupId}\` again to see progress, and restore once nothing is thawing`
+        ? `thawing takes minutes (Expedited) to hours (Standard: 3-5 h, Bulk: 5-12 h; DEEP_ARCHIVE up to 48 h); run \`enigma thaw ${ref}\` again to see progress, and read it once nothing is thawing`
         : r.failed.length === 0
-        ? `every chunk is readable: \`enigma restore ${r.backupId}\` can run now`
+        ? `every chunk is readable: \`${readCommand}\` can run now`
         : ""
     ].filter((l) => l !== "").join("\n"))
   if (r.failed.length > 0) return yield* new ExitWith({ code: 1 })

@@ -7,7 +7,10 @@ import { Repository } from "../Repository.ts"
 import { Keys as ObjectKeys, type StorageError, type ThawOptions, type ThawState } from "../storage/StorageProvider.ts"
 
 export interface ThawReport {
-  readonly backupId: string
+  /** Set when a backup was thawed. */
+  readonly backupId?: string
+  /** Set when a stream (`enigma put`) was thawed. */
+  readonly stream?: string
   readonly chunks: number
   readonly days: number
   readonly tier: ThawOptions["tier"]
@@ -23,14 +26,15 @@ export interface ThawReport {
 }
 
 /**
- * Makes a backup readable again when its chunks sit in cold storage (S3 GLACIER / DEEP_ARCHIVE):
+ * Makes a backup or a stream readable again when its chunks sit in cold storage (S3 GLACIER / DEEP_ARCHIVE):
  * asks each provider that has cold storage for a temporary readable copy of every chunk of the
  * backup. One copy per chunk is enough, so a chunk that also lives on a provider without cold
  * storage, or whose first cold copy is already thawed or thawing, costs no request. Running it
  * again is safe and reports progress. Reads only the manifest: no lock, no events.
  */
 export class Thaw extends Context.Service<Thaw, {
-  readonly run: (backupId: string, options: ThawOptions) => Effect.Effect<ThawReport, NotFound | UserError>
+  /** `target`: a stream name, or a backup id (prefix). */
+  readonly run: (target: string, options: ThawOptions) => Effect.Effect<ThawReport, NotFound | UserError>
 }>()("enigma/services/maintenance/Thaw") {
   static readonly layer = Layer.effect(Thaw)(Effect.gen(function*() {
     const repo = yield* Repository
@@ -63,13 +67,17 @@ export class Thaw extends Context.Service<Thaw, {
         return { failed } as Outcome
       })
 
-    const run = Effect.fn("Thaw.run")(function*(backupId: string, options: ThawOptions) {
-      const backup = yield* manifest.resolveBackup(backupId)
-      const ids = yield* manifest.chunksOf(backup.id)
+    const run = Effect.fn("Thaw.run")(function*(target: string, options: ThawOptions) {
+      // A stream name wins over a backup id prefix, as in verify and forget.
+      const stream = yield* manifest.streamNamed(target)
+      const backup = stream ? undefined : yield* manifest.resolveBackup(target)
+      const ids = stream
+        ? [...new Set((yield* manifest.streamChunks(stream.id)).map((c) => c.chunkId))]
+        : yield* manifest.chunksOf(backup!.id)
       const outcomes = yield* Effect.forEach(ids, (id) => Effect.map(thawChunk(id, options), (o) => ({ id, o })), { concurrency: 8 })
       const count = (s: ThawState) => outcomes.filter(({ o }) => "state" in o && o.state === s).length
       return {
-        backupId: backup.id,
+        ...(stream ? { stream: stream.name } : { backupId: backup!.id }),
         chunks: ids.length,
         days: options.days,
         tier: options.tier,

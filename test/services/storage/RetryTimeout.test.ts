@@ -47,7 +47,7 @@ describe("per-call timeout (virtual time)", () => {
       yield* TestClock.adjust("2999 millis")
       assert.strictEqual(calls, 1)
       yield* TestClock.adjust("1 millis")
-      yield* TestClock.adjust("10 millis") // jittered backoff: at most the cap
+      yield* TestClock.adjust("20 millis") // jittered backoff: the 10 ms cap × jitter (0.8–1.2)
       assert.strictEqual(calls, 2)
       yield* TestClock.adjust("3 seconds")
       const e = yield* Fiber.join(fiber)
