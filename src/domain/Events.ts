@@ -97,6 +97,8 @@ export const StreamStarted = Schema.TaggedStruct("StreamStarted", {
   chunking: Schema.String,
   tags: Schema.Array(Schema.Tuple([Schema.String, Schema.String])),
   /** Absent: the repository's keys. `age`: age files to these recipients. `none`: stored in the clear (--no-encrypt). */
+  /** `put --storage-class`: the S3 storage class of the stream's chunks. */
+  storageClass: Schema.optionalKey(Schema.String),
   encryption: Schema.optionalKey(Schema.Union([
     Schema.Struct({ age: Schema.Array(Schema.String) }),
     Schema.Struct({ none: Schema.Literal(true) })

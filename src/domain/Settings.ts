@@ -7,6 +7,14 @@ import { parseDuration } from "./Retry.ts"
  * instead of being silently ignored.
  */
 
+/** S3's storage classes (`storage_class`, `put --storage-class`). */
+export const s3StorageClasses = [
+  "STANDARD", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER", "GLACIER_IR", "DEEP_ARCHIVE", "REDUCED_REDUNDANCY"
+] as const
+
+/** Provider types that speak S3 (and so have storage classes). */
+export const isS3Type = (type: string) => ["S3", "S3Compatible", "minio", "rustfs", "garage"].includes(type)
+
 export const ProviderType = Schema.Literals(["Local", "S3", "S3Compatible", "minio", "rustfs", "garage", "Azure", "Gcs"])
 export type ProviderType = typeof ProviderType.Type
 

@@ -3,7 +3,7 @@ import { Effect } from "effect"
 import { parseRate } from "../domain/Bandwidth.ts"
 import { ConfigError } from "../domain/Errors.ts"
 import { makeLimiter, withBandwidthLimit } from "../services/storage/Bandwidth.ts"
-import type { EnigmaSettings, ProviderSettings } from "../domain/Settings.ts"
+import { type EnigmaSettings, type ProviderSettings, s3StorageClasses } from "../domain/Settings.ts"
 import { makeAzureProvider } from "../services/storage/AzureProvider.ts"
 import { makeGcsProvider } from "../services/storage/GcsProvider.ts"
 import { makeLocalProvider } from "../services/storage/LocalProvider.ts"
@@ -11,9 +11,7 @@ import { makeS3Provider } from "../services/storage/S3Provider.ts"
 import type { StorageProvider } from "../services/storage/StorageProvider.ts"
 
 const s3Compatible = new Set(["S3Compatible", "minio", "rustfs", "garage"])
-const storageClasses = new Set([
-  "STANDARD", "STANDARD_IA", "ONEZONE_IA", "INTELLIGENT_TIERING", "GLACIER", "GLACIER_IR", "DEEP_ARCHIVE", "REDUCED_REDUNDANCY"
-])
+const storageClasses: ReadonlySet<string> = new Set(s3StorageClasses)
 
 /**
  * Builds the configured providers: Local, S3 / S3-compatible (MinIO, RustFS, Garage…), Azure

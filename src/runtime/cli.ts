@@ -88,6 +88,10 @@ const putCommand = Command.make("put", {
     Flag.withDescription("--no-encrypt stores the stream in the clear (s3duct parity; prints a warning)"),
     Flag.withDefault(true)
   ),
+  storageClass: Flag.String("storage-class").pipe(
+    Flag.withDescription("S3 storage class for this stream's chunks (STANDARD_IA, GLACIER, DEEP_ARCHIVE…); the log and keystore stay STANDARD"),
+    Flag.optional
+  ),
   encryptManifest: Flag.Boolean("encrypt-manifest").pipe(
     Flag.withDescription("Accepted for s3duct scripts: a stream's metadata (name, tags, hashes, chain) is always encrypted, in the log segments"),
     Flag.withDefault(true)

@@ -10,7 +10,7 @@ import type { ChunkCodec } from "./ChunkCodec.ts"
 import { EventLog, type ManifestError } from "./manifest/EventLog.ts"
 import { Repository } from "./Repository.ts"
 import { SqliteDatabase } from "./sql/NodeSqliteClient.ts"
-import { Keys as ObjectKeys, StorageError, type StorageProvider } from "./storage/StorageProvider.ts"
+import { Keys as ObjectKeys, StorageError, type PutObjectOptions, type StorageProvider } from "./storage/StorageProvider.ts"
 
 const zstdCompressAsync = promisify(zstdCompress)
 const zstdDecompressAsync = promisify(zstdDecompress)
@@ -103,7 +103,7 @@ const coldAdvice = "run `enigma thaw BACKUP_ID` (or `enigma thaw STREAM`) for wh
 export class ChunkStore extends Context.Service<ChunkStore, {
   readonly idOf: (plain: Uint8Array) => string
   /** With a codec (age streams), the codec names and seals the chunk instead of the repository's keys. */
-  readonly store: (plain: Uint8Array, codec?: ChunkCodec) => Effect.Effect<StoredChunk, ChunkWriteError | ManifestError>
+  readonly store: (plain: Uint8Array, codec?: ChunkCodec, options?: PutObjectOptions) => Effect.Effect<StoredChunk, ChunkWriteError | ManifestError>
   /** Chunks stored through a codec are read through a codec of the same format. */
   readonly load: (id: string, codec?: ChunkCodec) => Effect.Effect<Uint8Array, ChunkCorrupt>
   /** Checks presence (and with readData, integrity) of a chunk in every placement. */
@@ -203,7 +203,7 @@ export class ChunkStore extends Context.Service<ChunkStore, {
         ? seal(id, plain)
         : Effect.map(codec.seal(plain), (body) => ({ envelope: [body] as ReadonlyArray<Uint8Array>, storedSize: body.length, flags: 0, keyId: 0 }))
 
-    const upload = (id: string, plain: Uint8Array, codec: ChunkCodec | undefined) =>
+    const upload = (id: string, plain: Uint8Array, codec: ChunkCodec | undefined, options: PutObjectOptions | undefined) =>
       Effect.gen(function*() {
         const { envelope, storedSize, flags, keyId } = yield* sealWith(id, plain, codec)
         const targets = nextPlacement()
@@ -214,7 +214,7 @@ export class ChunkStore extends Context.Service<ChunkStore, {
         for (const p of candidates) {
           if (placed.length >= copies) break
           const key = ObjectKeys.chunk(id)
-          const r = yield* Effect.exit(guarded(p, "put", key, storedSize, p.put(key, envelope)))
+          const r = yield* Effect.exit(guarded(p, "put", key, storedSize, p.put(key, envelope, options)))
           if (r._tag === "Success") placed.push(p.name)
           else {
             const e = Cause.squash(r.cause)
@@ -243,7 +243,7 @@ export class ChunkStore extends Context.Service<ChunkStore, {
         return { id, size: plain.length, isNew: true, storedSize }
       })
 
-    const store = Effect.fnUntraced(function*(plain: Uint8Array, codec?: ChunkCodec) {
+    const store = Effect.fnUntraced(function*(plain: Uint8Array, codec?: ChunkCodec, options?: PutObjectOptions) {
       const id = codec ? codec.idOf(plain) : idOf(plain)
       if (known.has(id)) return { id, size: plain.length, isNew: false, storedSize: 0 }
       const pending = inflight.get(id)
@@ -253,7 +253,7 @@ export class ChunkStore extends Context.Service<ChunkStore, {
       }
       const done = yield* Deferred.make<StoredChunk, ChunkWriteError | ManifestError>()
       inflight.set(id, done)
-      const result = yield* Effect.exit(upload(id, plain, codec))
+      const result = yield* Effect.exit(upload(id, plain, codec, options))
       inflight.delete(id)
       yield* Deferred.done(done, result)
       return yield* result

@@ -229,6 +229,7 @@ describe("pipe mode: put / get", () => {
       [["put", "x", "--chunk-size", "2G"], /^enigma: --chunk-size 2G is out of range; use between 4K and 1G/, 1],
       [["put", "x", "--tag", "novalue"], /^enigma: --tag novalue: use key=value/, 1],
       [["put", "x", "--buffer-chunks", "0"], /^enigma: --buffer-chunks must be 1 or more/, 1],
+      [["put", "x", "--storage-class", "GLACIER"], /^enigma: --storage-class applies to S3 providers, and this repository has none/, 1],
       [["verify", "nope"], /^enigma: "nope" is not a backup id/, 1]
     ]
     for (const [args, message, code] of cases) {

@@ -151,18 +151,26 @@ describe("cold storage for streams: `enigma thaw NAME` (fake cold S3)", () => {
       child.stdout.on("data", (d: Buffer) => out.push(d))
       child.stderr.on("data", (d: Buffer) => (stderr += d.toString()))
       child.on("close", (code) => resolve({ code: code ?? 1, stdout: "", stderr, bytes: Buffer.concat(out) }))
+      child.stdin.on("error", () => {}) // a CLI that fails early closes stdin unread
       child.stdin.end(input)
     })
 
-  it("a stream in GLACIER: get says to thaw; thaw NAME requests its chunks; then get works", async () => {
+  it("put --storage-class GLACIER: only the stream's chunks go cold; get says to thaw; thaw NAME; then get works", async () => {
     const cold = await startFakeColdS3("cold-streams")
     try {
-      const { g } = await initRepo(cold.toml("glacier", "GLACIER") + "[enigma.chunk_strategy.Cdc]\ntarget_size = 65536\n")
+      // The provider's own class is STANDARD: the class comes from the put.
+      const { g } = await initRepo(cold.toml("s3") + "[enigma.chunk_strategy.Cdc]\ntarget_size = 65536\n")
       const data = prng(3)(600_000)
-      const put = await enigmaWithInput([...g, "put", "dump"], data)
+      const bad = await enigmaWithInput([...g, "put", "dump", "--storage-class", "FROZEN"], data)
+      assert.strictEqual(bad.code, 1)
+      assert.match(bad.stderr, /^enigma: --storage-class FROZEN is not one of STANDARD, STANDARD_IA/)
+      const put = await enigmaWithInput([...g, "put", "dump", "--storage-class", "GLACIER"], data)
       assert.strictEqual(put.code, 0, put.stderr)
       const chunks = cold.writes.filter((w) => w.key.startsWith("chunks/"))
+      assert.isAbove(chunks.length, 3)
       for (const w of chunks) assert.strictEqual(w.storageClass, "GLACIER", w.key)
+      for (const w of cold.writes.filter((w) => !w.key.startsWith("chunks/"))) assert.strictEqual(w.storageClass, "STANDARD", w.key)
+      assert.strictEqual(json(await enigma([...g, "list", "--json"]))[0].storageClass, "GLACIER")
 
       const early = await enigmaWithInput([...g, "get", "dump"], new Uint8Array(0))
       assert.strictEqual(early.code, 1)

@@ -40,6 +40,7 @@ export const list = Effect.fn("cli.list")(function*({ json }: { readonly json: b
         bytes: s.bytes,
         chunking: s.chunking,
         encryption: s.unencrypted ? "none" : s.ageRecipients ? `age:${s.ageRecipients.join(",")}` : "repository",
+        storageClass: s.storageClass ?? null,
         tags: Object.fromEntries(s.tags)
       }))
     ], () =>

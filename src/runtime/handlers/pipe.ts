@@ -2,6 +2,7 @@ import * as fs from "node:fs"
 import { Effect, Option, Schema, Stream } from "effect"
 import type { ChunkStrategy } from "../../domain/Chunker.ts"
 import { UserError } from "../../domain/Errors.ts"
+import { isS3Type, s3StorageClasses } from "../../domain/Settings.ts"
 import { parseSize } from "../../domain/Size.ts"
 import { checkRecipient, recipientsOf } from "../../services/pipe/AgeCodec.ts"
 import { readAgeIdentities } from "../AgeIdentities.ts"
@@ -81,6 +82,7 @@ export interface PutArgs {
   readonly ageIdentities: ReadonlyArray<string>
   readonly encrypt: boolean
   readonly encryptManifest: boolean
+  readonly storageClass: Option.Option<string>
 }
 
 
@@ -134,7 +136,14 @@ export const put = Effect.fn("cli.put")(function*(a: PutArgs) {
   if (!a.encrypt) {
     process.stderr.write("warning: --no-encrypt stores this stream in the clear: anyone who can read the provider can read it\n")
   }
+  const storageClass = Option.getOrUndefined(a.storageClass)
+  if (storageClass !== undefined && !(s3StorageClasses as ReadonlyArray<string>).includes(storageClass)) {
+    return yield* new UserError({ detail: `--storage-class ${storageClass} is not one of ${s3StorageClasses.join(", ")}` })
+  }
   const opened = yield* unlock(yield* rootCommand, { create: true })
+  if (storageClass !== undefined && !opened.settings.providers.some((p) => isS3Type(p.type))) {
+    return yield* new UserError({ detail: "--storage-class applies to S3 providers, and this repository has none; leave it out" })
+  }
   const started = Date.now()
   let progress = { bytes: 0, chunks: 0 }
   const line = makeProgress(() => {
@@ -152,6 +161,7 @@ export const put = Effect.fn("cli.put")(function*(a: PutArgs) {
       scratchDir: Option.getOrUndefined(a.scratchDir),
       ageRecipients: recipients.length > 0 ? recipients : undefined,
       unencrypted: !a.encrypt,
+      storageClass,
       onResume: ({ chunks, bytes }) =>
         process.stderr.write(`resuming the interrupted put of ${a.name}: ${chunks} chunks (${formatBytes(bytes)}) already stored; checking the input against them\n`),
       onProgress: (p) => {

@@ -27,6 +27,7 @@ export interface StreamRow {
   readonly ageRecipients: ReadonlyArray<string> | undefined
   /** Stored in the clear (`put --no-encrypt`). */
   readonly unencrypted: boolean
+  readonly storageClass: string | undefined
   /** Committed streams: the totals and the final chain link. Running ones: what is logged so far. */
   readonly chunks: number
   readonly bytes: number
@@ -52,6 +53,7 @@ interface RawStream {
   chunking: string
   tags: string
   encryption: string | null
+  storage_class: string | null
   chunks: number | null
   bytes: number | null
   chain: string | null
@@ -123,6 +125,7 @@ const toStream = (r: RawStream): StreamRow => ({
   tags: JSON.parse(r.tags),
   ageRecipients: r.encryption === null ? undefined : (JSON.parse(r.encryption) as { age?: Array<string> }).age,
   unencrypted: r.encryption !== null && (JSON.parse(r.encryption) as { none?: boolean }).none === true,
+  storageClass: r.storage_class ?? undefined,
   chunks: Number(r.chunks ?? r.logged_chunks),
   bytes: Number(r.bytes ?? r.logged_bytes),
   chain: r.chain ?? undefined

@@ -22,7 +22,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 `
 
 /** Bump when the projection tables change: databases with older tables rebuild them from the log. */
-export const projectionVersion = 3
+export const projectionVersion = 4
 
 export const projectionTables = ["backups", "files", "backup_chunks", "chunks", "logs", "streams", "stream_chunks"] as const
 
@@ -75,7 +75,8 @@ CREATE TABLE IF NOT EXISTS streams (
   host TEXT NOT NULL,
   chunking TEXT NOT NULL,
   tags TEXT NOT NULL,              -- JSON [[key, value], …]
-  encryption TEXT,                 -- JSON {"age": [recipients]}; NULL: the repository's keys
+  encryption TEXT,                 -- JSON {"age": [recipients]} or {"none": true}; NULL: the repository's keys
+  storage_class TEXT,              -- put --storage-class
   chunks INTEGER,
   bytes INTEGER,
   chain TEXT                       -- the final chain link, once committed
@@ -124,8 +125,8 @@ export const makeProjector = (db: DatabaseSync) => {
   const deleteFiles = s("DELETE FROM files WHERE backup_id = ?")
   const deleteBackupChunks = s("DELETE FROM backup_chunks WHERE backup_id = ?")
   const deleteBackup = s("DELETE FROM backups WHERE id = ?")
-  const insertStream = s(`INSERT INTO streams (id, name, status, started_at, host, chunking, tags, encryption)
-    VALUES (?, ?, 'running', ?, ?, ?, ?, ?)`)
+  const insertStream = s(`INSERT INTO streams (id, name, status, started_at, host, chunking, tags, encryption, storage_class)
+    VALUES (?, ?, 'running', ?, ?, ?, ?, ?, ?)`)
   const insertStreamChunk = s(`INSERT OR IGNORE INTO stream_chunks (stream_id, idx, chunk_id, size, sha256, sha3, chain)
     VALUES (?, ?, ?, ?, ?, ?, ?)`)
   const addRef = s("UPDATE chunks SET refcount = refcount + ? WHERE id = ?")
@@ -211,7 +212,7 @@ export const makeProjector = (db: DatabaseSync) => {
       }
       case "StreamStarted":
         insertStream.run(event.streamId, event.name, event.at, event.host, event.chunking, JSON.stringify(event.tags),
-          event.encryption ? JSON.stringify(event.encryption) : null)
+          event.encryption ? JSON.stringify(event.encryption) : null, event.storageClass ?? null)
         insertLog.run(seq, event.at, null, `stream ${event.name} (${event.streamId}) started`)
         return
       case "StreamChunkAppended": {

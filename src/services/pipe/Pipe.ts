@@ -49,6 +49,8 @@ export interface PutOptions {
    * keys. A resumed put keeps the interrupted one's recipients.
    */
   readonly ageRecipients?: ReadonlyArray<string> | undefined
+  /** S3 storage class for this stream's new chunks (chunks already stored keep theirs). */
+  readonly storageClass?: string | undefined
   /** Store the chunks in the clear (`--no-encrypt`, for s3duct parity). */
   readonly unencrypted?: boolean
   /** A shorter input than the interrupted put's log is an error (default) or is stored as is. */
@@ -171,6 +173,7 @@ export class Pipe extends Context.Service<Pipe, {
       let streamId: string
       let strategy: ChunkStrategy
       let logged: ReadonlyArray<StreamChunkRow> = []
+      let storageClass = options.storageClass
       let recipients = options.ageRecipients !== undefined && options.ageRecipients.length > 0 ? [...options.ageRecipients] : undefined
       if (existing) {
         const same = (a: ReadonlyArray<string> | undefined, b: ReadonlyArray<string> | undefined) =>
@@ -182,6 +185,12 @@ export class Pipe extends Context.Service<Pipe, {
           })
         }
         recipients = existing.ageRecipients ? [...existing.ageRecipients] : undefined
+        if (options.storageClass !== undefined && options.storageClass !== existing.storageClass) {
+          return yield* new UserError({
+            detail: `the interrupted put of ${name} used ${existing.storageClass ? `storage class ${existing.storageClass}` : "the providers' storage class"}; resume it with the same --storage-class (or none), or \`enigma forget ${name}\``
+          })
+        }
+        storageClass = existing.storageClass
         const previous = parseChunking(existing.chunking)
         if (!previous) return yield* new UserError({ detail: `stream ${name}: unknown chunking ${existing.chunking} in the log` })
         if (options.chunking && chunkingLabel(options.chunking) !== existing.chunking) {
@@ -204,7 +213,8 @@ export class Pipe extends Context.Service<Pipe, {
           host: hostname(),
           chunking: chunkingLabel(strategy),
           tags: (options.tags ?? []).map(([k, v]) => [k, v] as const),
-          ...(recipients ? { encryption: { age: recipients } } : options.unencrypted ? { encryption: { none: true as const } } : {})
+          ...(recipients ? { encryption: { age: recipients } } : options.unencrypted ? { encryption: { none: true as const } } : {}),
+          ...(storageClass ? { storageClass } : {})
         }])
       }
       const codec = recipients
@@ -258,7 +268,7 @@ export class Pipe extends Context.Service<Pipe, {
               return { index, digest, chunkId: before.chunkId, resumed: true, short, isNew: false, storedSize: 0 } satisfies Piece
             }
           }
-          const stored = yield* chunks.store(data, codec)
+          const stored = yield* chunks.store(data, codec, storageClass ? { storageClass } : undefined)
           return { index, digest, chunkId: stored.id, resumed: false, short, isNew: stored.isNew, storedSize: stored.storedSize } satisfies Piece
         })
 

@@ -29,7 +29,8 @@ export const withBandwidthLimit = (
   limits: { readonly upload?: Limiter | undefined; readonly download?: Limiter | undefined }
 ): StorageProvider => ({
   ...inner,
-  put: (key, body) => (limits.upload ? Effect.andThen(limits.upload.take(sizeOf(body)), inner.put(key, body)) : inner.put(key, body)),
+  put: (key, body, options) =>
+    limits.upload ? Effect.andThen(limits.upload.take(sizeOf(body)), inner.put(key, body, options)) : inner.put(key, body, options),
   get: (key) =>
     limits.download
       ? inner.get(key).pipe(Effect.tap((bytes) => limits.download!.take(bytes.length)))

@@ -49,7 +49,7 @@ export const withFaults = (inner: StorageProvider, faults: Faults): StorageProvi
   }
   return {
     ...inner,
-    put: (key, body) => misbehave("put", key, inner.put(key, body)),
+    put: (key, body, options) => misbehave("put", key, inner.put(key, body, options)),
     get: (key) =>
       misbehave("get", key, inner.get(key)).pipe(
         Effect.map((bytes) =>

@@ -11,7 +11,7 @@ export const withPrefix = (provider: StorageProvider, prefix: string): StoragePr
   const inner = (key: string) => base + key
   return {
     ...provider,
-    put: (key, body) => provider.put(inner(key), body),
+    put: (key, body, options) => provider.put(inner(key), body, options),
     get: (key) => provider.get(inner(key)),
     head: (key) => provider.head(inner(key)),
     delete: (key) => provider.delete(inner(key)),

@@ -1,6 +1,6 @@
 import type { S3Client } from "@aws-sdk/client-s3"
 import { Effect, Option, Stream } from "effect"
-import { StorageError, type StorageFailure, type StorageProvider, type ThawOptions, type ThawState } from "./StorageProvider.ts"
+import { StorageError, type StorageFailure, type PutObjectOptions, type StorageProvider, type ThawOptions, type ThawState } from "./StorageProvider.ts"
 
 export interface S3ProviderOptions {
   readonly name: string
@@ -159,27 +159,31 @@ export const makeS3Provider = (o: S3ProviderOptions): StorageProvider => {
     }).pipe(Effect.withSpan(`S3Provider.${operation}`, { attributes: { provider: o.name } }))
 
   // Only chunks are large and rarely read; the keystore, log segments and locks must stay readable at once.
-  const classFor = (key: string) => (o.storageClass && isChunkKey(key) ? { StorageClass: o.storageClass as never } : {})
+  // A per-object class (`put --storage-class`) applies to chunks as well, never to the rest.
+  const classFor = (key: string, options?: PutObjectOptions) => {
+    const cls = options?.storageClass ?? o.storageClass
+    return cls && isChunkKey(key) ? { StorageClass: cls as never } : {}
+  }
 
-  const putSingle = (key: string, body: Uint8Array | ReadonlyArray<Uint8Array>) =>
+  const putSingle = (key: string, body: Uint8Array | ReadonlyArray<Uint8Array>, options?: PutObjectOptions) =>
     call("put", key, ({ client, sdk }, abortSignal) =>
       client.send(
         new sdk.PutObjectCommand({
           Bucket: o.bucket,
           Key: key,
           Body: body instanceof Uint8Array ? body : Buffer.concat(body as Array<Uint8Array>),
-          ...classFor(key)
+          ...classFor(key, options)
         }),
         { abortSignal }
       )).pipe(Effect.asVoid)
 
-  const putMultipart = (key: string, pieces: ReadonlyArray<Uint8Array>, total: number) =>
+  const putMultipart = (key: string, pieces: ReadonlyArray<Uint8Array>, total: number, options?: PutObjectOptions) =>
     Effect.gen(function*() {
       const partSize = Math.max(basePartSize, Math.ceil(total / maxParts))
       const count = Math.ceil(total / partSize)
       const checksum = o.checksumsWhenRequired ? {} : { ChecksumAlgorithm: "CRC32" as const }
       const created = yield* call("put", key, ({ client, sdk }, abortSignal) =>
-        client.send(new sdk.CreateMultipartUploadCommand({ Bucket: o.bucket, Key: key, ...classFor(key), ...checksum }), { abortSignal }))
+        client.send(new sdk.CreateMultipartUploadCommand({ Bucket: o.bucket, Key: key, ...classFor(key, options), ...checksum }), { abortSignal }))
       const uploadId = created.UploadId
       if (!uploadId) {
         return yield* new StorageError({ provider: o.name, operation: "put", key, reason: "Fatal", detail: "CreateMultipartUpload returned no UploadId" })
@@ -226,9 +230,9 @@ export const makeS3Provider = (o: S3ProviderOptions): StorageProvider => {
       }).pipe(Effect.onError(() => abort))
     })
 
-  const put = (key: string, body: Uint8Array | ReadonlyArray<Uint8Array>) => {
+  const put = (key: string, body: Uint8Array | ReadonlyArray<Uint8Array>, options?: PutObjectOptions) => {
     const total = sizeOf(body)
-    return total > threshold ? putMultipart(key, body instanceof Uint8Array ? [body] : body, total) : putSingle(key, body)
+    return total > threshold ? putMultipart(key, body instanceof Uint8Array ? [body] : body, total, options) : putSingle(key, body, options)
   }
 
   const get = (key: string) =>

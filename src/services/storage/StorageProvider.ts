@@ -38,7 +38,7 @@ export interface StorageProvider {
   readonly name: string
   readonly kind: string
   /** `body` may be given as parts, stored concatenated in order (saves a copy of large bodies). */
-  readonly put: (key: string, body: Uint8Array | ReadonlyArray<Uint8Array>) => Effect.Effect<void, StorageError>
+  readonly put: (key: string, body: Uint8Array | ReadonlyArray<Uint8Array>, options?: PutObjectOptions) => Effect.Effect<void, StorageError>
   readonly get: (key: string) => Effect.Effect<Uint8Array, StorageError>
   /** Size of the object, or undefined when it does not exist. */
   readonly head: (key: string) => Effect.Effect<number | undefined, StorageError>
@@ -53,6 +53,11 @@ export interface StorageProvider {
    * "requested" (asked now). A missing key fails with reason `NotFound`.
    */
   readonly thaw?: (key: string, options: ThawOptions) => Effect.Effect<ThawState, StorageError>
+}
+
+export interface PutObjectOptions {
+  /** A storage class for this object on providers that have them (S3); others ignore it. */
+  readonly storageClass?: string | undefined
 }
 
 export type ThawTier = "Standard" | "Bulk" | "Expedited"
