@@ -19,6 +19,15 @@ const exitCodes: Record<string, number> = {
   WrongKey: 12
 }
 
+/**
+ * Warnings (a copy read from another provider, a stale lock removed…) as plain lines on stderr,
+ * `warning: …`, like the CLI's other messages; never on stdout, which `get` writes data to.
+ */
+const stderrLogger = Logger.make(({ logLevel, message }) => {
+  const text = (Array.isArray(message) ? message : [message]).map((m) => (typeof m === "string" ? m : JSON.stringify(m))).join(" ")
+  process.stderr.write(`${logLevel === "Warn" ? "warning" : logLevel.toLowerCase()}: ${text}\n`)
+})
+
 const program = Command.run(enigmaCommand, { version }).pipe(
   Effect.catchCause((cause) => {
     if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause)
@@ -36,7 +45,7 @@ const program = Command.run(enigmaCommand, { version }).pipe(
   Effect.provide(Layer.mergeAll(
     NodeServices.layer,
     Keys.layer,
-    Logger.layer([Logger.withConsoleError(Logger.formatLogFmt)]),
+    Logger.layer([stderrLogger]),
     Layer.succeed(References.MinimumLogLevel, "Warn")
   ))
 )

@@ -164,7 +164,7 @@ describe("pipe mode: put / get", () => {
 
     const other = enigmaPipe([...g, "put", "dump"], prng(9)(2 * 1024 * 1024))
     assert.strictEqual(other.code, 1)
-    assert.match(other.stderr, /^enigma: the input differs from the interrupted put of dump at chunk 0 \(byte 0\).*enigma forget dump/m)
+    assert.match(other.stderr, /^enigma: the input differs from the interrupted put of dump at chunk 0 \(byte 0\).*enigma forget dump/m, other.stderr)
 
     const short = data.subarray(0, 1024 * 1024)
     const strict = enigmaPipe([...g, "put", "dump"], short)

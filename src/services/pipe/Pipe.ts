@@ -244,6 +244,8 @@ export class Pipe extends Context.Service<Pipe, {
         readonly resumed: boolean
         /** Shorter than the logged chunk at its index: fine only as the input's last piece. */
         readonly short: boolean
+        /** How it differs from the logged chunk at its index (reported in order, by `consume`). */
+        readonly mismatch?: string
         readonly isNew: boolean
         readonly storedSize: number
       }
@@ -261,7 +263,10 @@ export class Pipe extends Context.Service<Pipe, {
             const mismatch = digestMismatch(before, digest)
             // A truncated input ends in a piece cut short of the logged chunk; whether it is the
             // last piece is known only when the input ends.
-            if (mismatch !== undefined && digest.size >= before.size) return yield* differs(index, mismatch)
+            // Pieces are hashed concurrently: the first difference in input order is reported by consume.
+            if (mismatch !== undefined && digest.size >= before.size) {
+              return { index, digest, chunkId: "", resumed: false, short: false, mismatch, isNew: false, storedSize: 0 } satisfies Piece
+            }
             short = mismatch !== undefined
             // Logged chunks are referenced, so gc kept them; store again only if one went missing.
             if (!short && chunks.row(before.chunkId) !== undefined) {
@@ -300,6 +305,7 @@ export class Pipe extends Context.Service<Pipe, {
       const consume = (r: Piece) =>
         Effect.gen(function*() {
           if (shortPiece !== undefined) return yield* differs(shortPiece.index, digestMismatch(logged[shortPiece.index]!, shortPiece.digest)!)
+          if (r.mismatch !== undefined) return yield* differs(r.index, r.mismatch)
           const before = logged[r.index]
           if (r.short) {
             shortPiece = r
