@@ -13,6 +13,7 @@ import { SqliteDatabase } from "./sql/NodeSqliteClient.ts"
 import { Keys as ObjectKeys, StorageError, type PutObjectOptions, type StorageProvider } from "./storage/StorageProvider.ts"
 
 const zstdCompressAsync = promisify(zstdCompress)
+const sealSlice = 1024 * 1024
 const zstdDecompressAsync = promisify(zstdDecompress)
 
 /** Chunks could not be written: no provider accepted it after retries. */
@@ -190,12 +191,15 @@ export class ChunkStore extends Context.Service<ChunkStore, {
         const cipher = createCipheriv("aes-256-gcm", ring.dataKey(keyId)!, nonce)
         cipher.setAAD(Envelope.chunkAad(Buffer.from(id, "hex"), flags))
         const header = Envelope.encodeHeader(flags, keyId, nonce)
-        const ct = cipher.update(body)
+        // Encrypted 1 MiB at a time: each output then comes from memory the allocator recycles,
+        // where one chunk-sized output is fresh memory every time (page faults: ~5x slower here).
+        const envelope: Array<Uint8Array> = [header]
+        for (let at = 0; at < body.length; at += sealSlice) envelope.push(cipher.update(body.subarray(at, at + sealSlice)))
         const tail = cipher.final()
-        const tag = cipher.getAuthTag()
+        if (tail.length > 0) envelope.push(tail)
+        envelope.push(cipher.getAuthTag())
         // Handed to the provider as parts: no copy of the ciphertext into one buffer.
-        const envelope: ReadonlyArray<Uint8Array> = tail.length > 0 ? [header, ct, tail, tag] : [header, ct, tag]
-        return { envelope, storedSize: header.length + ct.length + tail.length + tag.length, flags, keyId }
+        return { envelope, storedSize: envelope.reduce((a, p) => a + p.length, 0), flags, keyId }
       })
 
     const sealWith = (id: string, plain: Uint8Array, codec: ChunkCodec | undefined) =>
