@@ -126,6 +126,7 @@ export class ChunkStore extends Context.Service<ChunkStore, {
     // Copies found in cold storage: read other copies first, and warn once per provider, not per chunk.
     const coldProviders = new Set<string>()
     const coldErrors = new WeakSet<ChunkCorrupt>()
+    const fellBack = new Set<string>()
 
     const known = new Set<string>(
       (db.prepare("SELECT id FROM chunks").all() as Array<{ id: string }>).map((r) => r.id)
@@ -326,7 +327,11 @@ export class ChunkStore extends Context.Service<ChunkStore, {
       for (const name of placement) {
         const res = yield* Effect.exit(openCopy(id, name, r, codec))
         if (res._tag === "Success") {
-          if (last) yield* Effect.logWarning(`chunk ${id}: ${last.message}; read it from ${name} instead`)
+          // Once per chunk: a restore reads a shared chunk once for every small file in it.
+          if (last && !fellBack.has(id)) {
+            fellBack.add(id)
+            yield* Effect.logWarning(`${last.message}; read it from ${name} instead`)
+          }
           return res.value
         }
         const err = res.cause.reasons.find((x) => x._tag === "Fail")
