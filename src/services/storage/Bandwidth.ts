@@ -1,4 +1,4 @@
-import { Clock, Effect } from "effect"
+import { Clock, Effect, Stream } from "effect"
 import { makeBucket, reserve, type TokenBucket } from "../../domain/Bandwidth.ts"
 import type { StorageProvider } from "./StorageProvider.ts"
 
@@ -23,7 +23,10 @@ export const makeLimiter = (rate: number): Limiter => {
 const sizeOf = (body: Uint8Array | ReadonlyArray<Uint8Array>) =>
   body instanceof Uint8Array ? body.length : body.reduce((a, p) => a + p.length, 0)
 
-/** Bandwidth limits as a provider decorator: uploads wait before `put`, downloads after `get`. */
+/**
+ * Bandwidth limits as a provider decorator: uploads wait before `put`, downloads after `get`;
+ * streamed bodies are counted block by block as they flow (so a slow limit slows the stream).
+ */
 export const withBandwidthLimit = (
   inner: StorageProvider,
   limits: { readonly upload?: Limiter | undefined; readonly download?: Limiter | undefined }
@@ -34,5 +37,15 @@ export const withBandwidthLimit = (
   get: (key) =>
     limits.download
       ? inner.get(key).pipe(Effect.tap((bytes) => limits.download!.take(bytes.length)))
-      : inner.get(key)
+      : inner.get(key),
+  putStream: (key, body, options) =>
+    inner.putStream(key, limits.upload ? body.pipe(Stream.tap((block) => limits.upload!.take(block.length))) : body, options),
+  getRange: (key, offset, length) =>
+    limits.download
+      ? inner.getRange(key, offset, length).pipe(Effect.tap((bytes) => limits.download!.take(bytes.length)))
+      : inner.getRange(key, offset, length),
+  getStream: (key, range) =>
+    limits.download
+      ? inner.getStream(key, range).pipe(Stream.tap((block) => limits.download!.take(block.length)))
+      : inner.getStream(key, range)
 })

@@ -6,14 +6,14 @@ import { StorageError, type StorageFailure, type StorageProvider } from "./Stora
  * retry, fallback and integrity paths: fail a fraction of calls, add latency, truncate bodies.
  */
 export interface Faults {
-  /** Fraction (0–1) of put/get/head/delete calls that fail. */
+  /** Fraction (0–1) of put/get/head/delete calls that fail (putStream counts as put, getRange/getStream as get). */
   readonly failRate?: number
   /** The reason injected failures carry (default Transient: retried). */
   readonly failReason?: StorageFailure
   /** Only these operations misbehave (default: all). */
   readonly operations?: ReadonlyArray<"put" | "get" | "head" | "delete" | "list">
   readonly latencyMs?: number
-  /** Fraction (0–1) of gets whose body comes back cut short (a broken download). */
+  /** Fraction (0–1) of gets (and getRanges) whose body comes back cut short (a broken download). */
   readonly truncateRate?: number
   readonly seed?: number
   /** Sees every call of an operation that misbehaves (before its fate is drawn): tests count attempts with it. */
@@ -31,10 +31,10 @@ export const withFaults = (inner: StorageProvider, faults: Faults): StorageProvi
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296
   }
   const applies = (op: "put" | "get" | "head" | "delete" | "list") => faults.operations === undefined || faults.operations.includes(op)
-  const misbehave = <A>(op: "put" | "get" | "head" | "delete" | "list", key: string, eff: Effect.Effect<A, StorageError>) => {
+  const misbehave = <A, E>(op: "put" | "get" | "head" | "delete" | "list", key: string, eff: Effect.Effect<A, E>): Effect.Effect<A, E | StorageError> => {
     if (!applies(op)) return eff
     const delayed = faults.latencyMs ? Effect.delay(eff, faults.latencyMs) : eff
-    return Effect.suspend(() => {
+    return Effect.suspend((): Effect.Effect<A, E | StorageError> => {
       faults.onCall?.(op, key)
       return random() < (faults.failRate ?? 0)
         ? Effect.fail(new StorageError({
@@ -56,6 +56,15 @@ export const withFaults = (inner: StorageProvider, faults: Faults): StorageProvi
           applies("get") && random() < (faults.truncateRate ?? 0) ? bytes.subarray(0, Math.floor(bytes.length / 2)) : bytes
         )
       ),
+    putStream: (key, body, options) => misbehave("put", key, inner.putStream(key, body, options)),
+    getRange: (key, offset, length) =>
+      misbehave("get", key, inner.getRange(key, offset, length)).pipe(
+        Effect.map((bytes) =>
+          applies("get") && random() < (faults.truncateRate ?? 0) ? bytes.subarray(0, Math.floor(bytes.length / 2)) : bytes
+        )
+      ),
+    // Streams fail or wait at their start (a connection that is refused or slow to answer).
+    getStream: (key, range) => Stream.unwrap(misbehave("get", key, Effect.sync(() => inner.getStream(key, range)))),
     head: (key) => misbehave("head", key, inner.head(key)),
     delete: (key) => misbehave("delete", key, inner.delete(key)),
     list: (prefix) =>

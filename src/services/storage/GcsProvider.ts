@@ -1,7 +1,10 @@
 import type { Bucket } from "@google-cloud/storage"
 import { createHash } from "node:crypto"
-import { Effect, Option, Stream } from "effect"
-import { StorageError, type StorageFailure, type StorageProvider } from "./StorageProvider.ts"
+import type { Writable } from "node:stream"
+import { finished } from "node:stream/promises"
+import { Effect, Exit, Option, Stream } from "effect"
+import { blocksOf, checkRange, concatBytes } from "./Blocks.ts"
+import { type ByteRange, StorageError, type StorageFailure, type StorageProvider } from "./StorageProvider.ts"
 
 export interface GcsProviderOptions {
   readonly name: string
@@ -12,6 +15,11 @@ export interface GcsProviderOptions {
    * (GOOGLE_APPLICATION_CREDENTIALS, gcloud's application-default login, or the metadata server).
    */
   readonly endpoint?: string | undefined
+  /**
+   * Streamed bodies up to this size are one single-request upload with their MD5; larger ones a
+   * resumable upload sent in chunks of this size (default 8 MiB, a multiple of 256 KiB).
+   */
+  readonly chunkSize?: number | undefined
 }
 
 type Sdk = typeof import("@google-cloud/storage")
@@ -73,6 +81,9 @@ export const makeGcsProvider = (o: GcsProviderOptions): StorageProvider => {
         new StorageError({ provider: o.name, operation, key, reason: gcsFailureOf(cause), detail: describe(cause, o.bucket) })
     }).pipe(Effect.withSpan(`GcsProvider.${operation}`, { attributes: { provider: o.name } }))
 
+  const errorOf = (operation: string, key: string) => (cause: unknown) =>
+    new StorageError({ provider: o.name, operation, key, reason: gcsFailureOf(cause), detail: describe(cause, o.bucket) })
+
   const put = (key: string, body: Uint8Array | ReadonlyArray<Uint8Array>) =>
     call("put", key, (b) => {
       const data = body instanceof Uint8Array ? Buffer.from(body.buffer, body.byteOffset, body.byteLength) : Buffer.concat(body as Array<Uint8Array>)
@@ -87,6 +98,102 @@ export const makeGcsProvider = (o: GcsProviderOptions): StorageProvider => {
 
   // No client-side hash check on reads: everything Enigma stores is authenticated above this port.
   const get = (key: string) => call("get", key, (b) => b.file(key).download({ validation: false }).then(([data]): Uint8Array => data))
+
+  const chunkSize = Math.max(256 * 1024, Math.ceil((o.chunkSize ?? 8 * 1024 * 1024) / (256 * 1024)) * 256 * 1024)
+
+  /**
+   * A body of one chunk goes up like `put` (single request, MD5 checked by GCS). A longer one is
+   * a resumable upload through the SDK's write stream, written with back-pressure; the SDK holds
+   * one chunk in memory and GCS makes the object appear only when the last chunk arrives. A
+   * failing or interrupted body destroys the stream before that: no object, or the old one, stays.
+   * (No client-side hash on this path: everything Enigma stores is authenticated above the port.)
+   */
+  const putStream = <E>(key: string, body: Stream.Stream<Uint8Array, E>) => {
+    let upload: { readonly stream: Writable; readonly done: Promise<void> } | undefined
+    const open = call("put", key, async (b) => {
+      const stream = b.file(key).createWriteStream({
+        resumable: true,
+        chunkSize,
+        validation: false,
+        contentType: "application/octet-stream"
+      })
+      const done = finished(stream)
+      done.catch(() => undefined) // observed by write/end below
+      return (upload = { stream, done })
+    })
+    const write = (bytes: Uint8Array) =>
+      Effect.gen(function*() {
+        const u = upload ?? (yield* open)
+        yield* Effect.tryPromise({
+          try: () =>
+            u.stream.write(bytes)
+              ? Promise.resolve()
+              : Promise.race([new Promise<void>((ok) => u.stream.once("drain", () => ok())), u.done]),
+          catch: errorOf("put", key)
+        })
+      })
+    return Effect.onExit(
+      Effect.gen(function*() {
+        yield* body.pipe(
+          blocksOf(chunkSize),
+          Stream.runForEach((block) => (block.index === 0 && block.last ? put(key, block.bytes) : write(block.bytes)))
+        )
+        const u = upload
+        if (u === undefined) return
+        yield* Effect.tryPromise({
+          try: () => {
+            u.stream.end()
+            return u.done
+          },
+          catch: errorOf("put", key)
+        })
+      }),
+      (exit) =>
+        Effect.sync(() => {
+          if (Exit.isFailure(exit) && upload !== undefined && !upload.stream.destroyed) {
+            upload.stream.destroy(new Error("upload abandoned: the body failed or was interrupted"))
+          }
+        })
+    ).pipe(Effect.withSpan("GcsProvider.putStream", { attributes: { provider: o.name } }))
+  }
+
+  const invalid = (key: string, detail: string) => new StorageError({ provider: o.name, operation: "get", key, reason: "Fatal", detail })
+  const bodyError = (key: string) => (cause: unknown) => {
+    const e = errorOf("get", key)(cause)
+    // A body that breaks off while being read is a broken transfer: retryable (a 404 or 403 stays what it is).
+    return e.reason === "Fatal" && typeof (cause as { code?: unknown })?.code !== "number" ? new StorageError({ ...e, reason: "Transient" }) : e
+  }
+
+  /** GCS answers a range starting past the end with 416: that is an empty range of an existing object. */
+  const getStream = (key: string, range?: ByteRange): Stream.Stream<Uint8Array, StorageError> => {
+    const offset = range?.offset ?? 0
+    const length = range?.length
+    const bad = checkRange(offset, length)
+    if (bad !== undefined) return Stream.fail(invalid(key, bad))
+    if (length === 0) {
+      return Stream.unwrap(call("get", key, (b) => b.file(key).getMetadata()).pipe(Effect.as(Stream.empty)))
+    }
+    return Stream.unwrap(Effect.map(call("get", key, async (b) => b), (b) =>
+      Stream.fromAsyncIterable(
+        (async function*() {
+          const readable = b.file(key).createReadStream({
+            validation: false,
+            ...(offset > 0 || length !== undefined ? { start: offset } : {}),
+            ...(length !== undefined ? { end: offset + length - 1 } : {})
+          })
+          try {
+            for await (const piece of readable) yield piece as Uint8Array
+          } catch (e) {
+            if ((e as { code?: unknown })?.code === 416) return
+            throw e
+          }
+        })(),
+        bodyError(key)
+      )))
+  }
+
+  const getRange = (key: string, offset: number, length: number) =>
+    Stream.runCollect(getStream(key, { offset, length })).pipe(Effect.map((blocks) => concatBytes(blocks)))
 
   const head = (key: string) =>
     call("head", key, (b) => b.file(key).getMetadata().then(([m]) => Number(m.size ?? 0))).pipe(
@@ -111,5 +218,5 @@ export const makeGcsProvider = (o: GcsProviderOptions): StorageProvider => {
     Effect.asVoid
   )
 
-  return { name: o.name, kind: "Gcs", put, get, head, delete: del, list, check }
+  return { name: o.name, kind: "Gcs", put, get, putStream, getRange, getStream, head, delete: del, list, check }
 }

@@ -1,8 +1,10 @@
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { randomBytes } from "node:crypto"
-import { Effect, Stream } from "effect"
-import { StorageError, type StorageFailure, type StorageProvider } from "./StorageProvider.ts"
+import { createReadStream } from "node:fs"
+import { Effect, Exit, Stream } from "effect"
+import { checkRange } from "./Blocks.ts"
+import { type ByteRange, StorageError, type StorageFailure, type StorageProvider } from "./StorageProvider.ts"
 
 /** Maps a Node fs error code onto the port's failure kinds. */
 const failureOf = (cause: unknown): StorageFailure => {
@@ -90,6 +92,95 @@ export const makeLocalProvider = (name: string, root: string): StorageProvider =
       Effect.withSpan("LocalProvider.get", { attributes: { provider: name } })
     )
 
+  const invalid = (operation: string, key: string, detail: string) =>
+    new StorageError({ provider: name, operation, key, reason: "Fatal", detail })
+
+  /**
+   * Like `put`, but the body is written to the temp file block by block as the stream gives it.
+   * A failing or interrupted body removes the temp file: the old object (or none) stays.
+   */
+  const putStream = <E>(key: string, body: Stream.Stream<Uint8Array, E>) => {
+    const target = resolve(key)
+    const dir = path.dirname(target)
+    const tmp = `${target}.tmp-${randomBytes(6).toString("hex")}`
+    let closed = false
+    return Effect.acquireUseRelease(
+      Effect.tryPromise({
+        try: async () => {
+          await fs.mkdir(dir, { recursive: true })
+          return await fs.open(tmp, "w", 0o600)
+        },
+        catch: fail("put", key)
+      }),
+      (handle) =>
+        Effect.gen(function*() {
+          yield* Stream.runForEach(body, (piece) =>
+            Effect.tryPromise({ try: () => writeAll(handle, [piece]), catch: fail("put", key) }))
+          yield* Effect.tryPromise({
+            try: async () => {
+              await handle.sync()
+              closed = true
+              await handle.close()
+              await fs.rename(tmp, target)
+              const dirHandle = await fs.open(dir, "r")
+              await dirHandle.sync().finally(() => dirHandle.close())
+            },
+            catch: fail("put", key)
+          })
+        }),
+      (handle, exit) =>
+        Effect.promise(async () => {
+          if (!closed) await handle.close().catch(() => undefined)
+          if (Exit.isFailure(exit)) await fs.rm(tmp, { force: true }).catch(() => undefined)
+        })
+    ).pipe(Effect.withSpan("LocalProvider.putStream", { attributes: { provider: name } }))
+  }
+
+  const getRange = (key: string, offset: number, length: number) => {
+    const bad = checkRange(offset, length)
+    if (bad !== undefined) return Effect.fail(invalid("get", key, bad))
+    return Effect.tryPromise({
+      try: async () => {
+        const handle = await fs.open(resolve(key), "r")
+        try {
+          const size = (await handle.stat()).size
+          const n = Math.max(0, Math.min(length, size - offset))
+          const out = Buffer.allocUnsafe(n)
+          let at = 0
+          while (at < n) {
+            const { bytesRead } = await handle.read(out, at, n - at, offset + at)
+            if (bytesRead === 0) break // shrunk under us
+            at += bytesRead
+          }
+          return out.subarray(0, at) as Uint8Array
+        } finally {
+          await handle.close()
+        }
+      },
+      catch: fail("get", key)
+    }).pipe(Effect.withSpan("LocalProvider.getRange", { attributes: { provider: name } }))
+  }
+
+  /** Read in 1 MiB blocks; the file is opened only when the stream runs. */
+  const getStream = (key: string, range?: ByteRange): Stream.Stream<Uint8Array, StorageError> => {
+    const offset = range?.offset ?? 0
+    const length = range?.length
+    const bad = checkRange(offset, length)
+    if (bad !== undefined) return Stream.fail(invalid("get", key, bad))
+    // An empty range reads nothing, but a missing key still fails.
+    if (length === 0) return Stream.unwrap(Effect.map(getRange(key, offset, 0), () => Stream.empty))
+    return Stream.suspend(() =>
+      Stream.fromAsyncIterable(
+        createReadStream(resolve(key), {
+          start: offset,
+          ...(length !== undefined ? { end: offset + length - 1 } : {}),
+          highWaterMark: 1024 * 1024
+        }) as AsyncIterable<Buffer>,
+        fail("get", key)
+      )
+    )
+  }
+
   const head = (key: string) =>
     Effect.tryPromise({
       try: () => fs.stat(resolve(key)).then((s) => s.size, (e) => (e?.code === "ENOENT" ? undefined : Promise.reject(e))),
@@ -138,5 +229,5 @@ export const makeLocalProvider = (name: string, root: string): StorageProvider =
     catch: fail("check", root)
   })
 
-  return { name, kind: "Local", put, get, head, delete: del, list, check }
+  return { name, kind: "Local", put, get, putStream, getRange, getStream, head, delete: del, list, check }
 }

@@ -1,6 +1,15 @@
 import type { S3Client } from "@aws-sdk/client-s3"
 import { Effect, Option, Stream } from "effect"
-import { StorageError, type StorageFailure, type PutObjectOptions, type StorageProvider, type ThawOptions, type ThawState } from "./StorageProvider.ts"
+import { type Block, blocksOf, checkRange } from "./Blocks.ts"
+import {
+  type ByteRange,
+  type PutObjectOptions,
+  StorageError,
+  type StorageFailure,
+  type StorageProvider,
+  type ThawOptions,
+  type ThawState
+} from "./StorageProvider.ts"
 
 export interface S3ProviderOptions {
   readonly name: string
@@ -16,7 +25,7 @@ export interface S3ProviderOptions {
   readonly storageClass?: string | undefined
   /** Only send checksums the operation requires: many S3-compatible stores reject the newer ones. */
   readonly checksumsWhenRequired: boolean
-  /** Bodies larger than this go up as a multipart upload (default 16 MiB). */
+  /** Bodies larger than this go up as a multipart upload (default 16 MiB); streamed bodies in parts of `partSize`. */
   readonly multipartThreshold?: number | undefined
   /** Part size of multipart uploads (default 16 MiB; at least 5 MiB, S3's minimum). */
   readonly partSize?: number | undefined
@@ -177,69 +186,174 @@ export const makeS3Provider = (o: S3ProviderOptions): StorageProvider => {
         { abortSignal }
       )).pipe(Effect.asVoid)
 
-  const putMultipart = (key: string, pieces: ReadonlyArray<Uint8Array>, total: number, options?: PutObjectOptions) =>
-    Effect.gen(function*() {
-      const partSize = Math.max(basePartSize, Math.ceil(total / maxParts))
-      const count = Math.ceil(total / partSize)
-      const checksum = o.checksumsWhenRequired ? {} : { ChecksumAlgorithm: "CRC32" as const }
-      const created = yield* call("put", key, ({ client, sdk }, abortSignal) =>
-        client.send(new sdk.CreateMultipartUploadCommand({ Bucket: o.bucket, Key: key, ...classFor(key, options), ...checksum }), { abortSignal }))
-      const uploadId = created.UploadId
-      if (!uploadId) {
-        return yield* new StorageError({ provider: o.name, operation: "put", key, reason: "Fatal", detail: "CreateMultipartUpload returned no UploadId" })
-      }
-      const abort = call("put", key, ({ client, sdk }) =>
-        client.send(new sdk.AbortMultipartUploadCommand({ Bucket: o.bucket, Key: key, UploadId: uploadId }))).pipe(
-          Effect.catch((e) =>
-            Effect.logWarning(
-              `provider ${o.name}: could not abort multipart upload ${uploadId} of ${key} (${e.detail}); ` +
-                "a bucket lifecycle rule AbortIncompleteMultipartUpload removes it"
-            )
+  const abortUpload = (key: string, uploadId: string) =>
+    call("put", key, ({ client, sdk }) =>
+      client.send(new sdk.AbortMultipartUploadCommand({ Bucket: o.bucket, Key: key, UploadId: uploadId }))).pipe(
+        Effect.catch((e) =>
+          Effect.logWarning(
+            `provider ${o.name}: could not abort multipart upload ${uploadId} of ${key} (${e.detail}); ` +
+              "a bucket lifecycle rule AbortIncompleteMultipartUpload removes it"
           )
         )
-      yield* Effect.gen(function*() {
-        const parts = yield* Effect.forEach(Array.from({ length: count }, (_, i) => i), (i) => {
-          const body = sliceOf(pieces, i * partSize, Math.min(total, (i + 1) * partSize))
-          return call("put", key, ({ client, sdk }, abortSignal) =>
+      )
+
+  /**
+   * The one upload path for bodies that may be large: `blocks` are the parts in order (only the
+   * last may be shorter). A body that turns out to be one block of at most `threshold` bytes is
+   * a single PutObject; anything else a multipart upload, created at the first part, with
+   * `partConcurrency` parts in flight (so memory holds about that many parts), completed when
+   * the blocks end and aborted when a part, the body or the completion fails or is interrupted.
+   */
+  const upload = <E>(key: string, blocks: Stream.Stream<Block, E>, options?: PutObjectOptions) =>
+    Effect.gen(function*() {
+      const checksum = o.checksumsWhenRequired ? {} : { ChecksumAlgorithm: "CRC32" as const }
+      let uploadId: string | undefined
+      // Uninterruptible: once S3 has made the upload, we know its id and can abort it.
+      const create = yield* Effect.cached(Effect.uninterruptible(
+        call("put", key, ({ client, sdk }, abortSignal) =>
+          client.send(new sdk.CreateMultipartUploadCommand({ Bucket: o.bucket, Key: key, ...classFor(key, options), ...checksum }), { abortSignal })).pipe(
+            Effect.flatMap((created) =>
+              created.UploadId
+                ? Effect.sync(() => (uploadId = created.UploadId!))
+                : Effect.fail(new StorageError({ provider: o.name, operation: "put", key, reason: "Fatal", detail: "CreateMultipartUpload returned no UploadId" }))
+            )
+          )
+      ))
+      const parts: Array<{ PartNumber: number; ETag: string; ChecksumCRC32?: string }> = []
+      let single = false
+      const part = (block: Block) =>
+        Effect.gen(function*() {
+          if (block.index === 0 && block.last && block.bytes.length <= threshold) {
+            single = true
+            return yield* putSingle(key, block.bytes, options)
+          }
+          if (block.index >= maxParts) {
+            return yield* new StorageError({
+              provider: o.name,
+              operation: "put",
+              key,
+              reason: "Fatal",
+              detail: `body needs more than ${maxParts} parts of ${block.bytes.length} bytes; raise partSize`
+            })
+          }
+          const id = yield* create
+          const r = yield* call("put", key, ({ client, sdk }, abortSignal) =>
             client.send(
               new sdk.UploadPartCommand({
                 Bucket: o.bucket,
                 Key: key,
-                UploadId: uploadId,
-                PartNumber: i + 1,
-                Body: body,
-                ContentLength: body.length,
+                UploadId: id,
+                PartNumber: block.index + 1,
+                Body: block.bytes,
+                ContentLength: block.bytes.length,
                 ...checksum
               }),
               { abortSignal }
-            )).pipe(Effect.flatMap((r) =>
-              r.ETag
-                ? Effect.succeed({
-                  PartNumber: i + 1,
-                  ETag: r.ETag,
-                  ...(r.ChecksumCRC32 ? { ChecksumCRC32: r.ChecksumCRC32 } : {})
-                })
-                : Effect.fail(new StorageError({ provider: o.name, operation: "put", key, reason: "Fatal", detail: `part ${i + 1} came back without an ETag` }))
             ))
-        }, { concurrency: partConcurrency })
+          if (!r.ETag) {
+            return yield* new StorageError({ provider: o.name, operation: "put", key, reason: "Fatal", detail: `part ${block.index + 1} came back without an ETag` })
+          }
+          parts.push({ PartNumber: block.index + 1, ETag: r.ETag, ...(r.ChecksumCRC32 ? { ChecksumCRC32: r.ChecksumCRC32 } : {}) })
+        })
+      yield* Effect.gen(function*() {
+        yield* blocks.pipe(Stream.mapEffect(part, { concurrency: partConcurrency, unordered: true }), Stream.runDrain)
+        if (single) return
+        const id = yield* create
+        parts.sort((a, b) => a.PartNumber - b.PartNumber)
         yield* call("put", key, ({ client, sdk }, abortSignal) =>
           client.send(
-            new sdk.CompleteMultipartUploadCommand({ Bucket: o.bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }),
+            new sdk.CompleteMultipartUploadCommand({ Bucket: o.bucket, Key: key, UploadId: id, MultipartUpload: { Parts: parts } }),
             { abortSignal }
           ))
-      }).pipe(Effect.onError(() => abort))
+      }).pipe(Effect.onError(() => (uploadId === undefined ? Effect.void : abortUpload(key, uploadId))))
     })
+
+  /** A body in memory as lazily cut parts (a view where one piece holds the part, see sliceOf). */
+  const putMultipart = (key: string, pieces: ReadonlyArray<Uint8Array>, total: number, options?: PutObjectOptions) => {
+    const partSize = Math.max(basePartSize, Math.ceil(total / maxParts))
+    const count = Math.ceil(total / partSize)
+    const blocks = Stream.fromIterable(
+      (function*() {
+        for (let i = 0; i < count; i++) {
+          yield { bytes: sliceOf(pieces, i * partSize, Math.min(total, (i + 1) * partSize)), index: i, last: i === count - 1 }
+        }
+      })(),
+      { chunkSize: 1 }
+    )
+    return upload(key, blocks, options)
+  }
 
   const put = (key: string, body: Uint8Array | ReadonlyArray<Uint8Array>, options?: PutObjectOptions) => {
     const total = sizeOf(body)
     return total > threshold ? putMultipart(key, body instanceof Uint8Array ? [body] : body, total, options) : putSingle(key, body, options)
   }
 
+  /** A body of unknown length: parts of `partSize` (so at most 10,000 × partSize bytes). */
+  const putStream = <E>(key: string, body: Stream.Stream<Uint8Array, E>, options?: PutObjectOptions) =>
+    upload(key, body.pipe(blocksOf(basePartSize)), options)
+
   const get = (key: string) =>
     call("get", key, async ({ client, sdk }, abortSignal) => {
       const r = await client.send(new sdk.GetObjectCommand({ Bucket: o.bucket, Key: key }), { abortSignal })
       return readBody(r.Body as never, r.ContentLength)
     })
+
+  /**
+   * GetObject of a range. Undefined when the range starts past the end (S3 answers 416 to a
+   * range it cannot satisfy, which for a readable object means exactly that).
+   */
+  const getObject = (key: string, offset: number, length: number | undefined) =>
+    call("get", key, async ({ client, sdk }, abortSignal) => {
+      const whole = offset === 0 && length === undefined
+      const Range = whole ? undefined : `bytes=${offset}-${length === undefined ? "" : offset + length - 1}`
+      try {
+        return await client.send(new sdk.GetObjectCommand({ Bucket: o.bucket, Key: key, ...(Range ? { Range } : {}) }), { abortSignal })
+      } catch (e) {
+        const err = e as { name?: string; $metadata?: { httpStatusCode?: number } }
+        if (err?.name === "InvalidRange" || err?.$metadata?.httpStatusCode === 416) return undefined
+        throw e
+      }
+    })
+
+  const invalid = (key: string, detail: string) => new StorageError({ provider: o.name, operation: "get", key, reason: "Fatal", detail })
+  /** An empty range reads nothing, but a missing key still fails NotFound (S3 has no empty Range). */
+  const emptyRange = (key: string) =>
+    headObject(key).pipe(Effect.as(new Uint8Array(0)))
+
+  const getRange = (key: string, offset: number, length: number) => {
+    const bad = checkRange(offset, length)
+    if (bad !== undefined) return Effect.fail(invalid(key, bad))
+    if (length === 0) return emptyRange(key)
+    return getObject(key, offset, length).pipe(
+      Effect.flatMap((r) =>
+        r === undefined
+          ? Effect.succeed(new Uint8Array(0))
+          : Effect.tryPromise({
+            try: () => readBody(r.Body as never, r.ContentLength),
+            catch: (cause) => bodyError(key, cause)
+          })
+      )
+    )
+  }
+
+  /** A body that breaks off while being read is a broken transfer: retryable unless it says otherwise. */
+  const bodyError = (key: string, cause: unknown) => {
+    const reason = failureOf(cause)
+    return new StorageError({ provider: o.name, operation: "get", key, reason: reason === "Fatal" ? "Transient" : reason, detail: describe(cause, o.bucket) })
+  }
+
+  const getStream = (key: string, range?: ByteRange): Stream.Stream<Uint8Array, StorageError> => {
+    const offset = range?.offset ?? 0
+    const length = range?.length
+    const bad = checkRange(offset, length)
+    if (bad !== undefined) return Stream.fail(invalid(key, bad))
+    if (length === 0) return Stream.unwrap(Effect.as(emptyRange(key), Stream.empty))
+    return Stream.unwrap(getObject(key, offset, length).pipe(Effect.map((r) =>
+      r === undefined || r.Body === undefined
+        ? Stream.empty
+        : Stream.fromAsyncIterable(r.Body as AsyncIterable<Uint8Array>, (cause) => bodyError(key, cause))
+    )))
+  }
 
   const headObject = (key: string) =>
     call("head", key, ({ client, sdk }, abortSignal) =>
@@ -305,5 +419,5 @@ export const makeS3Provider = (o: S3ProviderOptions): StorageProvider => {
         )
     })
 
-  return { name: o.name, kind: o.kind, put, get, head, delete: del, list, check, thaw }
+  return { name: o.name, kind: o.kind, put, get, putStream, getRange, getStream, head, delete: del, list, check, thaw }
 }

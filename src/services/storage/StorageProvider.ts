@@ -31,6 +31,10 @@ export class StorageError extends Schema.TaggedError<StorageError>()("StorageErr
  * - `put` is atomic: a reader sees the old object, the new one, or none — never a partial one;
  *   when `put` succeeds the object is durable.
  * - `get` of a missing key fails with reason `NotFound`.
+ * - `putStream` is as atomic as `put` (a failed or interrupted body leaves the old object or
+ *   none) and holds a bounded number of blocks in memory, whatever the body's length.
+ * - `getRange`/`getStream` give the bytes [offset, offset + length), fewer at the end of the
+ *   object and none from an offset past its end; a missing key fails with `NotFound`.
  * - `list(prefix)` streams every key that starts with `prefix`, in no particular order.
  * - `delete` of a missing key succeeds (idempotent).
  */
@@ -40,6 +44,16 @@ export interface StorageProvider {
   /** `body` may be given as parts, stored concatenated in order (saves a copy of large bodies). */
   readonly put: (key: string, body: Uint8Array | ReadonlyArray<Uint8Array>, options?: PutObjectOptions) => Effect.Effect<void, StorageError>
   readonly get: (key: string) => Effect.Effect<Uint8Array, StorageError>
+  /** A body of unknown length, stored as one object once the stream ends; a failing stream stores nothing. */
+  readonly putStream: <E>(
+    key: string,
+    body: Stream.Stream<Uint8Array, E>,
+    options?: PutObjectOptions
+  ) => Effect.Effect<void, StorageError | E>
+  /** The bytes [offset, offset + length) of the object: shorter at its end, empty past it. */
+  readonly getRange: (key: string, offset: number, length: number) => Effect.Effect<Uint8Array, StorageError>
+  /** The object, or a range of it (no length: to the end), as a stream of blocks, never held whole. */
+  readonly getStream: (key: string, range?: ByteRange) => Stream.Stream<Uint8Array, StorageError>
   /** Size of the object, or undefined when it does not exist. */
   readonly head: (key: string) => Effect.Effect<number | undefined, StorageError>
   readonly delete: (key: string) => Effect.Effect<void, StorageError>
@@ -53,6 +67,12 @@ export interface StorageProvider {
    * "requested" (asked now). A missing key fails with reason `NotFound`.
    */
   readonly thaw?: (key: string, options: ThawOptions) => Effect.Effect<ThawState, StorageError>
+}
+
+export interface ByteRange {
+  readonly offset: number
+  /** Absent: to the end of the object. */
+  readonly length?: number | undefined
 }
 
 export interface PutObjectOptions {

@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { CreateBucketCommand } from "@aws-sdk/client-s3"
-import { Effect } from "effect"
+import { Effect, Stream } from "effect"
 import { createServer, request } from "node:http"
 import { afterAll, beforeAll } from "vitest"
 import { isChunkKey, makeS3Provider, minPartSize, restoreStateOf, type S3ProviderOptions, sliceOf } from "../../../src/services/storage/S3Provider.ts"
@@ -97,7 +97,55 @@ describe("S3Provider multipart uploads (real s3rver)", () => {
     }))
 })
 
+describe("S3Provider putStream (real s3rver)", () => {
+  /** `total` bytes in 100,003-byte pieces, made as they are pulled: the provider never sees a length. */
+  const pieces = (seed: number, total: number) => {
+    const bytes = prng(seed)(total)
+    return { bytes, stream: Stream.suspend(() => Stream.fromIterable(Array.from({ length: Math.ceil(total / 100_003) }, (_, i) => bytes.subarray(i * 100_003, (i + 1) * 100_003)))) }
+  }
+
+  it.effect("a body longer than one part goes up as a multipart upload of partSize parts", () =>
+    Effect.gen(function*() {
+      const p = onS3rver({ multipartThreshold: minPartSize, partSize: minPartSize })
+      const { bytes, stream } = pieces(9, 2 * minPartSize + 77)
+      seen.length = 0
+      yield* p.putStream("chunks/ab/streamed", stream)
+      const calls = seen.map((l) => l.replace(/uploadId=[^&]+/, "uploadId=U").replace(/[?&]x-id=[A-Za-z]+/, ""))
+      assert.deepStrictEqual(calls.filter((l) => !l.includes("partNumber")), [
+        "POST /multipart/chunks/ab/streamed?uploads=",
+        "POST /multipart/chunks/ab/streamed?uploadId=U"
+      ])
+      assert.deepStrictEqual(calls.filter((l) => l.includes("partNumber")).sort(), [1, 2, 3].map((n) => `PUT /multipart/chunks/ab/streamed?partNumber=${n}&uploadId=U`))
+      assert.isTrue(Buffer.from(yield* p.get("chunks/ab/streamed")).equals(bytes))
+    }))
+
+  it.effect("a body of at most one part (and the threshold) is one PutObject", () =>
+    Effect.gen(function*() {
+      const p = onS3rver({ multipartThreshold: minPartSize, partSize: minPartSize })
+      const { bytes, stream } = pieces(10, minPartSize)
+      seen.length = 0
+      yield* p.putStream("chunks/cd/streamed", stream)
+      assert.deepStrictEqual(seen.map((l) => l.replace(/\?x-id=PutObject$/, "")), ["PUT /multipart/chunks/cd/streamed"])
+      assert.isTrue(Buffer.from(yield* p.get("chunks/cd/streamed")).equals(bytes))
+    }))
+})
+
 describe("S3Provider on a fake cold-storage S3 (test/support/fakeColdS3.ts)", () => {
+  it.effect("putStream: a body that fails after some parts aborts the upload; the storage class applies", () =>
+    Effect.gen(function*() {
+      const p = onFake({ storageClass: "DEEP_ARCHIVE", multipartThreshold: minPartSize, partSize: minPartSize })
+      const key = Keys.chunk("04".padEnd(64, "d"))
+      const body = Stream.make(prng(11)(3 * minPartSize))
+      const e = yield* Effect.flip(p.putStream(key, Stream.concat(body, Stream.fail("body broke" as const))))
+      assert.strictEqual(e, "body broke")
+      assert.strictEqual(fake.uploads.size, 0)
+      assert.isFalse(fake.objects.has(key))
+      const at = fake.writes.length
+      yield* p.putStream(key, body)
+      assert.deepStrictEqual(fake.writes.slice(at), [{ key, storageClass: "DEEP_ARCHIVE", multipart: true }])
+      assert.strictEqual(fake.uploads.size, 0)
+    }))
+
   it.effect("a failed part aborts the upload: no incomplete upload and no object remain", () =>
     Effect.gen(function*() {
       const p = onFake({ multipartThreshold: minPartSize, partSize: minPartSize })
