@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { spawn, spawnSync } from "node:child_process"
 import { createHash } from "node:crypto"
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs"
+import { appendFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs"
 import * as path from "node:path"
 import { DatabaseSync } from "node:sqlite"
 import { enigma, enigmaBin, enigmaPipe, initRepo, json, passphrase, prng } from "../support/cli.ts"
@@ -273,6 +273,27 @@ describe("pipe mode: put / get", () => {
     const bad = enigmaPipe([...g, "put", "x", "--diskspace-limit", "much"], Buffer.from("x"))
     assert.strictEqual(bad.code, 1)
     assert.match(bad.stderr, /^enigma: --diskspace-limit "much" is not a size/)
+  }, 60_000)
+
+  it("stdin from a regular file that grows while it is read: the bytes are stored, with a warning and exit 3", async () => {
+    const { root, g } = initRepo()
+    const file = path.join(root, "growing.bin")
+    const first = prng(12)(4 * 1024 * 1024)
+    const more = prng(13)(1024 * 1024)
+    writeFileSync(file, first)
+    // Uploads throttled to 1 MiB/s hold the reading back, so the append lands before the end.
+    const child = spawn(process.execPath, [enigmaBin, ...g, "--limit-upload", "1M", "put", "grow", "--chunk-size", "256K", "--buffer-chunks", "1", "--summary", "json"], {
+      env: { ...process.env, ENIGMA_PASSPHRASE: passphrase },
+      stdio: [openSync(file, "r"), "ignore", "pipe"]
+    })
+    let stderr = ""
+    child.stderr!.on("data", (d) => (stderr += d))
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
+    await new Promise((r) => setTimeout(r, 500))
+    appendFileSync(file, more)
+    assert.strictEqual(await exited, 3, stderr)
+    assert.match(stderr, new RegExp(`warning: stdin is a file of ${first.length} bytes but ${first.length + more.length} bytes were read`))
+    assert.isTrue(enigmaPipe([...g, "get", "grow"]).stdout.equals(Buffer.concat([first, more])))
   }, 60_000)
 
   it("1 GiB through a pipe, put and get, compared by SHA-256", () => {
