@@ -5,6 +5,9 @@ import { randomBytes } from "node:crypto"
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs"
 import * as path from "node:path"
 import { enigma, enigmaBin, enigmaPipe, json, passphrase, prng, tempDir } from "../support/cli.ts"
+import { BlobServiceClient, StorageSharedKeyCredential } from "@azure/storage-blob"
+import { azuriteAccount, azuriteKey, startAzurite } from "../support/azurite.ts"
+import { startGcsFake } from "../support/gcsFake.ts"
 import { startS3rver } from "../support/s3rver.ts"
 
 /** `--repo URL` needs no config dir: each "host" here is only its own cache dir. */
@@ -111,4 +114,29 @@ describe("pipe mode without setup: --repo URL [--key]", () => {
       await server.stop()
     }
   })
+
+  it("azure://container/prefix (Azurite, AZURE_STORAGE_* env) and gs://bucket/prefix (FAKE GCS server) with --key", async () => {
+    const azure = await startAzurite()
+    const gcs = await startGcsFake()
+    try {
+      await new BlobServiceClient(azure.endpoint, new StorageSharedKeyCredential(azuriteAccount, azuriteKey)).getContainerClient("streams").create()
+      gcs.createBucket("streams")
+      const env = { ...host(), ENIGMA_PASSPHRASE: undefined, K: "a7".repeat(32), AZURE_STORAGE_ACCOUNT: azuriteAccount, AZURE_STORAGE_KEY: azuriteKey }
+      for (const [url, endpoint] of [["azure://streams/db/nightly", azure.endpoint], ["gs://streams/db/nightly", gcs.endpoint]] as const) {
+        const data = prng(5)(1_500_000)
+        const g = ["--repo", url, "--endpoint-url", endpoint, "--key", "env:K"]
+        const put = enigmaPipe([...g, "put", "dump"], data, env)
+        assert.strictEqual(put.code, 0, `${url}: ${put.stderr}`)
+        const got = enigmaPipe([...g, "get", "dump"], undefined, { ...env, ...host() })
+        assert.strictEqual(got.code, 0, `${url}: ${got.stderr}`)
+        assert.isTrue(got.stdout.equals(data), url)
+      }
+      const gcsKeys = readdirSync(path.join(gcs.dir, "streams")).map(decodeURIComponent)
+      assert.isTrue(gcsKeys.length > 2 && gcsKeys.every((k) => k.startsWith("db/nightly/")), gcsKeys.join(", "))
+    } finally {
+      await azure.stop()
+      await gcs.stop()
+    }
+  })
 })
+
