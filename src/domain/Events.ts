@@ -124,6 +124,27 @@ export const StreamCommitted = Schema.TaggedStruct("StreamCommitted", {
 })
 export const StreamForgotten = Schema.TaggedStruct("StreamForgotten", { streamId: Schema.String, at: Schema.Number })
 
+/**
+ * S3 gateway (`enigma proxy`): buckets and objects. An object becomes visible only when its
+ * ObjectPut is appended, after every chunk it lists is stored; each extent slot holds one chunk
+ * reference, released by an overwrite (a later ObjectPut of the same key) or an ObjectDeleted.
+ */
+export const BucketCreated = Schema.TaggedStruct("BucketCreated", { bucket: Schema.String, at: Schema.Number })
+export const BucketDeleted = Schema.TaggedStruct("BucketDeleted", { bucket: Schema.String, at: Schema.Number })
+export const ObjectPut = Schema.TaggedStruct("ObjectPut", {
+  bucket: Schema.String,
+  key: Schema.String,
+  at: Schema.Number,
+  size: Schema.Number,
+  /** Hex MD5 of the content (no quotes). */
+  etag: Schema.String,
+  contentType: Schema.optionalKey(Schema.String),
+  /** User metadata (`x-amz-meta-NAME`), names in lower case. */
+  meta: Schema.Array(Schema.Tuple([Schema.String, Schema.String])),
+  extents: Schema.Array(Extent)
+})
+export const ObjectDeleted = Schema.TaggedStruct("ObjectDeleted", { bucket: Schema.String, key: Schema.String, at: Schema.Number })
+
 export const Event = Schema.Union([
   RepositoryInitialized,
   KeyRotated,
@@ -138,7 +159,11 @@ export const Event = Schema.Union([
   StreamChunkAppended,
   StreamTruncated,
   StreamCommitted,
-  StreamForgotten
+  StreamForgotten,
+  BucketCreated,
+  BucketDeleted,
+  ObjectPut,
+  ObjectDeleted
 ])
 export type Event = typeof Event.Type
 export type EventTag = Event["_tag"]

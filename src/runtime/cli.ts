@@ -1,4 +1,4 @@
-import { Effect } from "effect"
+import { Config, Effect } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { dryRunFlag, jsonFlag, rootCommand } from "./commands/shared.ts"
 
@@ -17,7 +17,8 @@ const handlers = {
   maintain: () => import("./handlers/maintain.ts"),
   init: () => import("./handlers/init.ts"),
   thaw: () => import("./handlers/thaw.ts"),
-  pipe: () => import("./handlers/pipe.ts")
+  pipe: () => import("./handlers/pipe.ts"),
+  proxy: () => import("./handlers/proxy.ts")
 }
 const load = <M>(f: () => Promise<M>) => Effect.promise(f)
 
@@ -190,6 +191,20 @@ const recoverCommand = Command.make("recover", { json: jsonFlag }, (a) => load(h
   Command.withDescription("Rebuild keyfile and manifest from the providers (needs enigma.toml and the passphrase)")
 )
 
+const proxyCommand = Command.make("proxy", {
+  listen: Flag.String("listen").pipe(Flag.withDescription("Address to serve on, HOST:PORT"), Flag.withDefault("127.0.0.1:8333")),
+  accessKey: Flag.String("access-key").pipe(
+    Flag.withDescription("S3 access key clients sign with (env ENIGMA_PROXY_ACCESS_KEY)"),
+    Flag.withFallbackConfig(Config.String("ENIGMA_PROXY_ACCESS_KEY"))
+  ),
+  secretKey: Flag.Redacted("secret-key").pipe(
+    Flag.withDescription("S3 secret key (env ENIGMA_PROXY_SECRET_KEY; prefer the env over the command line)"),
+    Flag.withFallbackConfig(Config.Redacted("ENIGMA_PROXY_SECRET_KEY"))
+  )
+}, (a) => load(handlers.proxy).pipe(Effect.flatMap((m) => m.proxy(a)))).pipe(
+  Command.withDescription("Serve the repository as an S3 endpoint (path-style; first slice: buckets, single-part objects, ListObjectsV2)")
+)
+
 export const enigmaCommand = rootCommand.pipe(
   Command.withSubcommands([
     initCommand,
@@ -207,6 +222,7 @@ export const enigmaCommand = rootCommand.pipe(
     keyCommand,
     encryptCredCommand,
     recoverCommand,
-    unlockCommand
+    unlockCommand,
+    proxyCommand
   ])
 )

@@ -22,9 +22,9 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 `
 
 /** Bump when the projection tables change: databases with older tables rebuild them from the log. */
-export const projectionVersion = 4
+export const projectionVersion = 5
 
-export const projectionTables = ["backups", "files", "backup_chunks", "chunks", "logs", "streams", "stream_chunks"] as const
+export const projectionTables = ["backups", "files", "backup_chunks", "chunks", "logs", "streams", "stream_chunks", "buckets", "objects"] as const
 
 export const projectionDdl = `
 CREATE TABLE IF NOT EXISTS backups (
@@ -64,7 +64,7 @@ CREATE TABLE IF NOT EXISTS chunks (
   key_id INTEGER NOT NULL,
   placement TEXT NOT NULL,         -- JSON array of provider names, in read order
   format TEXT NOT NULL,            -- envelope | age
-  refcount INTEGER NOT NULL        -- committed backups + stream chunk slots (later: objects) referencing it
+  refcount INTEGER NOT NULL        -- committed backups + stream chunk slots + object extents referencing it
 );
 CREATE TABLE IF NOT EXISTS streams (
   id TEXT PRIMARY KEY,
@@ -93,6 +93,21 @@ CREATE TABLE IF NOT EXISTS stream_chunks (
   PRIMARY KEY (stream_id, idx)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS stream_chunks_by_chunk ON stream_chunks (chunk_id);
+CREATE TABLE IF NOT EXISTS buckets (
+  name TEXT PRIMARY KEY,
+  created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS objects (
+  bucket TEXT NOT NULL,
+  key TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  etag TEXT NOT NULL,              -- hex MD5 of the content
+  content_type TEXT,
+  meta TEXT NOT NULL,              -- JSON [[name, value], …]
+  extents TEXT NOT NULL,           -- JSON [[chunk id, offset, length], …]; one chunk reference per extent
+  modified_at INTEGER NOT NULL,
+  PRIMARY KEY (bucket, key)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS logs (
   seq INTEGER PRIMARY KEY,
   at INTEGER NOT NULL,
@@ -138,6 +153,23 @@ export const makeProjector = (db: DatabaseSync) => {
   const commitStream = s("UPDATE streams SET status = 'committed', committed_at = ?, chunks = ?, bytes = ?, chain = ? WHERE id = ?")
   const streamName = s("SELECT name FROM streams WHERE id = ?")
   const deleteStream = s("DELETE FROM streams WHERE id = ?")
+
+  const insertBucket = s("INSERT OR IGNORE INTO buckets (name, created_at) VALUES (?, ?)")
+  const bucketExists = s("SELECT 1 AS x FROM buckets WHERE name = ?")
+  const deleteBucket = s("DELETE FROM buckets WHERE name = ?")
+  const objectExtents = s("SELECT extents FROM objects WHERE bucket = ? AND key = ?")
+  const bucketObjects = s("SELECT extents FROM objects WHERE bucket = ?")
+  const upsertObject = s(`INSERT OR REPLACE INTO objects (bucket, key, size, etag, content_type, meta, extents, modified_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+  const deleteObject = s("DELETE FROM objects WHERE bucket = ? AND key = ?")
+  const deleteBucketObjects = s("DELETE FROM objects WHERE bucket = ?")
+  const adjustRefs = (extentsJson: string, delta: number) => {
+    for (const e of JSON.parse(extentsJson) as Array<[string, number, number]>) addRef.run(delta, e[0])
+  }
+  const releaseObject = (bucket: string, key: string) => {
+    const row = objectExtents.get(bucket, key) as { extents: string } | undefined
+    if (row) adjustRefs(row.extents, -1)
+  }
 
   const dropBackupContents = (id: string) => {
     deleteFiles.run(id)
@@ -236,6 +268,28 @@ export const makeProjector = (db: DatabaseSync) => {
         insertLog.run(seq, event.at, null, `stream ${name} (${event.streamId}) forgotten`)
         return
       }
+      case "BucketCreated":
+        insertBucket.run(event.bucket, event.at)
+        return
+      case "BucketDeleted":
+        for (const row of bucketObjects.all(event.bucket) as Array<{ extents: string }>) adjustRefs(row.extents, -1)
+        deleteBucketObjects.run(event.bucket)
+        deleteBucket.run(event.bucket)
+        return
+      case "ObjectPut": {
+        // A put that raced a bucket deletion lands nowhere (and holds no references).
+        if (bucketExists.get(event.bucket) === undefined) return
+        releaseObject(event.bucket, event.key)
+        const extents = JSON.stringify(event.extents)
+        upsertObject.run(event.bucket, event.key, event.size, event.etag, event.contentType ?? null,
+          JSON.stringify(event.meta), extents, event.at)
+        adjustRefs(extents, 1)
+        return
+      }
+      case "ObjectDeleted":
+        releaseObject(event.bucket, event.key)
+        deleteObject.run(event.bucket, event.key)
+        return
     }
   }
 }

@@ -1,0 +1,50 @@
+/**
+ * S3 XML response bodies. Pure string rendering; every text node is escaped.
+ */
+
+const ns = "http://s3.amazonaws.com/doc/2006-03-01/"
+const declaration = `<?xml version="1.0" encoding="UTF-8"?>\n`
+
+export const escapeXml = (s: string): string =>
+  s.replace(/[&<>"']/g, (c) => (c === "&" ? "&amp;" : c === "<" ? "&lt;" : c === ">" ? "&gt;" : c === '"' ? "&quot;" : "&apos;"))
+
+const el = (name: string, text: string | number | boolean) => `<${name}>${escapeXml(String(text))}</${name}>`
+
+export const errorXml = (e: { readonly code: string; readonly message: string; readonly resource: string; readonly requestId: string }) =>
+  `${declaration}<Error>${el("Code", e.code)}${el("Message", e.message)}${el("Resource", e.resource)}${el("RequestId", e.requestId)}</Error>`
+
+export const isoTime = (ms: number) => new Date(ms).toISOString()
+
+export const listBucketsXml = (buckets: ReadonlyArray<{ readonly name: string; readonly createdAt: number }>) =>
+  `${declaration}<ListAllMyBucketsResult xmlns="${ns}"><Owner>${el("ID", "enigma")}${el("DisplayName", "enigma")}</Owner><Buckets>` +
+  buckets.map((b) => `<Bucket>${el("Name", b.name)}${el("CreationDate", isoTime(b.createdAt))}</Bucket>`).join("") +
+  `</Buckets></ListAllMyBucketsResult>`
+
+export interface ListObjectsV2Page {
+  readonly bucket: string
+  readonly prefix: string
+  readonly delimiter: string | undefined
+  readonly maxKeys: number
+  readonly continuationToken: string | undefined
+  readonly startAfter: string | undefined
+  readonly nextContinuationToken: string | undefined
+  readonly contents: ReadonlyArray<{ readonly key: string; readonly modifiedAt: number; readonly etag: string; readonly size: number }>
+  readonly commonPrefixes: ReadonlyArray<string>
+}
+
+export const listObjectsV2Xml = (p: ListObjectsV2Page) =>
+  `${declaration}<ListBucketResult xmlns="${ns}">` +
+  el("Name", p.bucket) +
+  el("Prefix", p.prefix) +
+  (p.delimiter !== undefined ? el("Delimiter", p.delimiter) : "") +
+  el("MaxKeys", p.maxKeys) +
+  el("KeyCount", p.contents.length + p.commonPrefixes.length) +
+  el("IsTruncated", p.nextContinuationToken !== undefined) +
+  (p.continuationToken !== undefined ? el("ContinuationToken", p.continuationToken) : "") +
+  (p.nextContinuationToken !== undefined ? el("NextContinuationToken", p.nextContinuationToken) : "") +
+  (p.startAfter !== undefined ? el("StartAfter", p.startAfter) : "") +
+  p.contents.map((c) =>
+    `<Contents>${el("Key", c.key)}${el("LastModified", isoTime(c.modifiedAt))}${el("ETag", `"${c.etag}"`)}${el("Size", c.size)}${el("StorageClass", "STANDARD")}</Contents>`
+  ).join("") +
+  p.commonPrefixes.map((cp) => `<CommonPrefixes>${el("Prefix", cp)}</CommonPrefixes>`).join("") +
+  `</ListBucketResult>`

@@ -1,0 +1,323 @@
+import { createHash, randomBytes } from "node:crypto"
+import type { IncomingMessage, ServerResponse } from "node:http"
+import { Cause, Effect, Stream } from "effect"
+import { notImplemented, S3Error, s3Error } from "../../domain/s3/S3Error.ts"
+import { errorXml, listBucketsXml, listObjectsV2Xml } from "../../domain/s3/Xml.ts"
+import { verifyRequest } from "./Auth.ts"
+import { Objects, type ObjectRow } from "./Objects.ts"
+
+/** Bodies of requests other than PutObject (CreateBucket configuration…) are read whole up to this size. */
+const smallBodyLimit = 1024 * 1024
+
+/** Query parameters of ListObjectsV2 that this slice implements. */
+const listParams = new Set(["list-type", "prefix", "delimiter", "max-keys", "continuation-token", "start-after", "fetch-owner", "encoding-type", "x-id"])
+
+/** Node decodes header bytes as latin1; S3 metadata is UTF-8. */
+const utf8Header = (v: string) => Buffer.from(v, "latin1").toString("utf8")
+const latin1Header = (v: string) => Buffer.from(v, "utf8").toString("latin1")
+
+const header = (req: IncomingMessage, name: string): string | undefined => {
+  const v = req.headers[name]
+  return typeof v === "string" ? v : v?.[0]
+}
+
+const decodeToken = (token: string): { after: string; skipPrefix: string | undefined } | undefined => {
+  try {
+    const v = JSON.parse(Buffer.from(token, "base64url").toString("utf8")) as { a?: unknown; p?: unknown }
+    if (typeof v.a !== "string") return undefined
+    return { after: v.a, skipPrefix: typeof v.p === "string" ? v.p : undefined }
+  } catch {
+    return undefined
+  }
+}
+const encodeToken = (next: { after: string; skipPrefix: string | undefined }) =>
+  Buffer.from(JSON.stringify(next.skipPrefix !== undefined ? { a: next.after, p: next.skipPrefix } : { a: next.after }), "utf8").toString("base64url")
+
+/** `bytes=a-b`, `bytes=a-`, `bytes=-n` → inclusive [start, end]; "invalid" when unsatisfiable; undefined: ignore the header. */
+export const parseRange = (value: string, size: number): readonly [number, number] | "invalid" | undefined => {
+  const m = /^bytes=(\d*)-(\d*)$/.exec(value.trim())
+  if (!m || (m[1] === "" && m[2] === "")) return undefined
+  if (m[1] === "") {
+    const n = Number(m[2])
+    if (n === 0 || size === 0) return "invalid"
+    return [Math.max(0, size - n), size - 1]
+  }
+  const start = Number(m[1])
+  const end = m[2] === "" ? size - 1 : Math.min(Number(m[2]), size - 1)
+  if (start >= size || (m[2] !== "" && Number(m[2]) < start)) return "invalid"
+  return [start, end]
+}
+
+const clientGone = () => s3Error("RequestTimeout", 400, "The client closed the connection")
+
+/** Waits until the response can take more bytes (backpressure); fails once the client is gone. */
+const write = (res: ServerResponse, bytes: Uint8Array) =>
+  Effect.callback<void, S3Error>((resume) => {
+    if (res.destroyed) return resume(Effect.fail(clientGone()))
+    if (res.write(bytes)) return resume(Effect.void)
+    const onDrain = () => {
+      res.off("close", onClose)
+      resume(Effect.void)
+    }
+    const onClose = () => {
+      res.off("drain", onDrain)
+      resume(Effect.fail(clientGone()))
+    }
+    res.once("drain", onDrain)
+    res.once("close", onClose)
+  })
+
+/** Ends the response; resumes when it is flushed or the connection closed, whichever comes first. */
+const end = (res: ServerResponse) =>
+  Effect.callback<void>((resume) => {
+    if (res.destroyed) return resume(Effect.void)
+    let resumed = false
+    const done = () => {
+      res.off("close", done)
+      if (resumed) return
+      resumed = true
+      resume(Effect.void)
+    }
+    res.once("close", done)
+    res.end(done)
+  })
+
+const objectHeaders = (o: ObjectRow): Record<string, string> => {
+  const h: Record<string, string> = {
+    "ETag": `"${o.etag}"`,
+    "Last-Modified": new Date(o.modifiedAt).toUTCString(),
+    "Content-Type": o.contentType ?? "binary/octet-stream",
+    "Accept-Ranges": "bytes"
+  }
+  for (const [k, v] of o.meta) h[`x-amz-meta-${k}`] = latin1Header(v)
+  return h
+}
+
+export interface GatewayOptions {
+  /** Access key → secret key. */
+  readonly credentials: ReadonlyMap<string, string>
+}
+
+/**
+ * Serves one request of the path-style S3 API on node:http. Never fails: S3 errors become XML
+ * error responses, anything unexpected a 500 InternalError (or a destroyed socket when the
+ * response had already started).
+ */
+export const handleRequest = (req: IncomingMessage, res: ServerResponse, options: GatewayOptions) => {
+  const requestId = randomBytes(8).toString("hex").toUpperCase()
+  const url = req.url ?? "/"
+  const q = url.indexOf("?")
+  const rawPath = q < 0 ? url : url.slice(0, q)
+  const rawQuery = q < 0 ? "" : url.slice(q + 1)
+  const method = (req.method ?? "GET").toUpperCase()
+  let bodyConsumed = false
+
+  const sendError = (e: S3Error) =>
+    Effect.sync(() => {
+      if (!bodyConsumed) req.resume()
+      if (res.headersSent) {
+        res.destroy()
+        return
+      }
+      const body = method === "HEAD" ? "" : errorXml({ code: e.code, message: e.detail, resource: rawPath, requestId })
+      res.writeHead(e.status, {
+        "Content-Type": "application/xml",
+        "Content-Length": Buffer.byteLength(body),
+        "x-amz-request-id": requestId,
+        ...(bodyConsumed ? {} : { Connection: "close" })
+      })
+      res.end(body)
+    })
+
+  const program = Effect.gen(function*() {
+    const objects = yield* Objects
+    const payload = verifyRequest({ method, rawPath, rawQuery, headers: req.headers }, options.credentials, Date.now())
+    if (payload instanceof S3Error) return yield* payload
+    const expectedSha256 = payload._tag === "Signed" ? payload.sha256 : undefined
+
+    const segments = rawPath.split("/").slice(1)
+    const decode = (s: string) => {
+      try {
+        return decodeURIComponent(s)
+      } catch {
+        return undefined
+      }
+    }
+    const bucket = decode(segments[0] ?? "") ?? ""
+    const key = decode(segments.slice(1).join("/")) ?? ""
+    const hasKey = segments.length > 1 && key !== ""
+    const params = new URLSearchParams(rawQuery)
+    const names = [...params.keys()]
+
+    const body = Stream.fromAsyncIterable(req as AsyncIterable<Uint8Array>, (cause) =>
+      s3Error("IncompleteBody", 400, `The request body could not be read: ${(cause as Error)?.message ?? String(cause)}`))
+
+    /** Reads a small body whole and checks the signed payload hash. */
+    const readSmallBody = Effect.gen(function*() {
+      const parts: Array<Uint8Array> = []
+      let size = 0
+      yield* body.pipe(Stream.runForEach((b) => {
+        size += b.length
+        if (size > smallBodyLimit) return Effect.fail(s3Error("MaxMessageLengthExceeded", 400, "The request body is too large"))
+        parts.push(b)
+        return Effect.void
+      }))
+      bodyConsumed = true
+      const all = Buffer.concat(parts)
+      if (expectedSha256 !== undefined && createHash("sha256").update(all).digest("hex") !== expectedSha256) {
+        return yield* s3Error("XAmzContentSHA256Mismatch", 400, "The provided 'x-amz-content-sha256' header does not match what was computed.")
+      }
+      return all
+    })
+
+    const reply = (status: number, headers: Record<string, string | number>, xml?: string) =>
+      Effect.sync(() => {
+        const h: Record<string, string | number> = { "x-amz-request-id": requestId, ...headers }
+        if (xml !== undefined) {
+          h["Content-Type"] = "application/xml"
+          h["Content-Length"] = Buffer.byteLength(xml)
+        } else if (h["Content-Length"] === undefined) {
+          h["Content-Length"] = 0
+        }
+        res.writeHead(status, h)
+        res.end(xml)
+      })
+
+    if (bucket === "") {
+      if (method === "GET" && names.every((n) => n === "x-id")) {
+        yield* readSmallBody
+        return yield* reply(200, {}, listBucketsXml(yield* objects.listBuckets))
+      }
+      return yield* notImplemented(`${method} on the service endpoint`)
+    }
+
+    if (!hasKey) {
+      const unsupported = names.filter((n) => !(method === "GET" ? listParams : new Set(["x-id"])).has(n))
+      if (unsupported.length > 0) return yield* notImplemented(`${method} with ?${unsupported.join("&")}`)
+      switch (method) {
+        case "PUT": {
+          yield* readSmallBody
+          yield* objects.createBucket(bucket)
+          return yield* reply(200, { Location: `/${bucket}` })
+        }
+        case "HEAD": {
+          yield* readSmallBody
+          yield* objects.headBucket(bucket)
+          return yield* reply(200, { "x-amz-bucket-region": "us-east-1" })
+        }
+        case "DELETE": {
+          yield* readSmallBody
+          yield* objects.deleteBucket(bucket)
+          return yield* reply(204, {})
+        }
+        case "GET": {
+          yield* readSmallBody
+          if (params.get("list-type") !== "2") return yield* notImplemented("ListObjects (v1)")
+          if (params.get("encoding-type") !== null) return yield* notImplemented("encoding-type")
+          const maxKeysText = params.get("max-keys")
+          const maxKeys = maxKeysText === null ? 1000 : Number(maxKeysText)
+          if (!Number.isInteger(maxKeys) || maxKeys < 0) return yield* s3Error("InvalidArgument", 400, "max-keys must be a non-negative integer")
+          const prefix = params.get("prefix") ?? ""
+          const delimiter = params.get("delimiter") || undefined
+          const token = params.get("continuation-token") ?? undefined
+          const startAfter = params.get("start-after") ?? undefined
+          let after: string | undefined
+          let skipPrefix: string | undefined
+          if (token !== undefined) {
+            const t = decodeToken(token)
+            if (!t) return yield* s3Error("InvalidArgument", 400, "The continuation token provided is incorrect")
+            after = t.after
+            skipPrefix = t.skipPrefix
+          } else if (startAfter !== undefined) {
+            after = startAfter
+          }
+          const page = yield* objects.listObjects(bucket, { prefix, delimiter, maxKeys: Math.min(maxKeys, 1000), after, skipPrefix })
+          return yield* reply(200, {}, listObjectsV2Xml({
+            bucket,
+            prefix,
+            delimiter,
+            maxKeys: Math.min(maxKeys, 1000),
+            continuationToken: token,
+            startAfter,
+            nextContinuationToken: page.next ? encodeToken(page.next) : undefined,
+            contents: page.contents.map((c) => ({ key: c.key, modifiedAt: c.modifiedAt, etag: c.etag, size: c.size })),
+            commonPrefixes: page.commonPrefixes
+          }))
+        }
+        default:
+          return yield* notImplemented(`${method} on a bucket`)
+      }
+    }
+
+    const unsupported = names.filter((n) => n !== "x-id")
+    if (unsupported.length > 0) return yield* notImplemented(`${method} with ?${unsupported.join("&")}`)
+    switch (method) {
+      case "PUT": {
+        if (header(req, "x-amz-copy-source") !== undefined) return yield* notImplemented("CopyObject")
+        const meta: Array<readonly [string, string]> = []
+        for (const [name, value] of Object.entries(req.headers)) {
+          if (name.startsWith("x-amz-meta-") && value !== undefined) {
+            meta.push([name.slice("x-amz-meta-".length), utf8Header(Array.isArray(value) ? value.join(",") : value)])
+          }
+        }
+        meta.sort((a, b) => (a[0] < b[0] ? -1 : 1))
+        const contentType = header(req, "content-type")
+        const o = yield* objects.putObject(bucket, key, body, {
+          contentType: contentType !== undefined ? utf8Header(contentType) : undefined,
+          meta,
+          expectedSha256,
+          contentMd5: header(req, "content-md5")
+        })
+        bodyConsumed = true
+        return yield* reply(200, { ETag: `"${o.etag}"` })
+      }
+      case "HEAD":
+      case "GET": {
+        yield* readSmallBody
+        const o = yield* objects.headObject(bucket, key)
+        const rangeHeader = header(req, "range")
+        const range = rangeHeader !== undefined ? parseRange(rangeHeader, o.size) : undefined
+        if (range === "invalid") return yield* s3Error("InvalidRange", 416, "The requested range is not satisfiable")
+        const [start, last] = range ?? [0, o.size - 1]
+        const length = Math.max(0, last - start + 1)
+        const h: Record<string, string | number> = { "x-amz-request-id": requestId, ...objectHeaders(o), "Content-Length": length }
+        if (range) h["Content-Range"] = `bytes ${start}-${last}/${o.size}`
+        res.writeHead(range ? 206 : 200, h)
+        if (method === "HEAD" || length === 0) return yield* end(res)
+        // Extents overlapping [start, last], read two chunks ahead of the socket.
+        const wanted: Array<{ id: string; from: number; to: number }> = []
+        let pos = 0
+        for (const [id, offset, len] of o.extents) {
+          const s = Math.max(start, pos)
+          const e = Math.min(last + 1, pos + len)
+          if (s < e) wanted.push({ id, from: offset + s - pos, to: offset + e - pos })
+          pos += len
+        }
+        yield* Stream.fromIterable(wanted).pipe(
+          Stream.mapEffect((w) => Effect.map(objects.readChunk(w.id), (plain) => plain.subarray(w.from, w.to)), { concurrency: 2 }),
+          Stream.runForEach((bytes) => write(res, bytes))
+        )
+        return yield* end(res)
+      }
+      case "DELETE": {
+        yield* readSmallBody
+        yield* objects.deleteObject(bucket, key)
+        return yield* reply(204, {})
+      }
+      default:
+        return yield* notImplemented(`${method} on an object`)
+    }
+  })
+
+  return program.pipe(
+    Effect.catchTag("S3Error", sendError),
+    Effect.catchCause((cause) =>
+      Cause.hasInterruptsOnly(cause)
+        ? Effect.sync(() => res.destroy())
+        : Effect.andThen(
+          Effect.logError(`gateway: ${method} ${rawPath}: ${Cause.pretty(cause)}`),
+          sendError(s3Error("InternalError", 500, "We encountered an internal error. Please try again."))
+        )
+    )
+  )
+}

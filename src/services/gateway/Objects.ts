@@ -1,0 +1,237 @@
+import { createHash } from "node:crypto"
+import { Context, Effect, Layer, Stream } from "effect"
+import { gearFromSeed, makeChunker } from "../../domain/Chunker.ts"
+import type { Extent } from "../../domain/Events.ts"
+import { s3Error, type S3Error } from "../../domain/s3/S3Error.ts"
+import { chunkStrategyOf } from "../../domain/Settings.ts"
+import { ChunkStore } from "../ChunkStore.ts"
+import { EventLog } from "../manifest/EventLog.ts"
+import { Repository } from "../Repository.ts"
+import { SqliteDatabase } from "../sql/NodeSqliteClient.ts"
+
+export interface BucketRow {
+  readonly name: string
+  readonly createdAt: number
+}
+
+export interface ObjectRow {
+  readonly bucket: string
+  readonly key: string
+  readonly size: number
+  /** Hex MD5 of the content, without quotes. */
+  readonly etag: string
+  readonly contentType: string | undefined
+  readonly meta: ReadonlyArray<readonly [string, string]>
+  readonly extents: ReadonlyArray<Extent>
+  readonly modifiedAt: number
+}
+
+export interface PutOptions {
+  readonly contentType: string | undefined
+  readonly meta: ReadonlyArray<readonly [string, string]>
+  /** Set when the client signed the payload: the body's SHA-256 must match it. */
+  readonly expectedSha256: string | undefined
+  /** The Content-MD5 header (base64), when the client sent one: the body's MD5 must match it. */
+  readonly contentMd5: string | undefined
+}
+
+export interface ListOptions {
+  readonly prefix: string
+  readonly delimiter: string | undefined
+  readonly maxKeys: number
+  /** List keys after this one (exclusive). */
+  readonly after: string | undefined
+  /** Also skip every key starting with this (the common prefix the previous page ended on). */
+  readonly skipPrefix: string | undefined
+}
+
+export interface ListPage {
+  readonly contents: ReadonlyArray<ObjectRow>
+  readonly commonPrefixes: ReadonlyArray<string>
+  /** Where the next page starts, when the listing was cut at maxKeys. */
+  readonly next: { readonly after: string; readonly skipPrefix: string | undefined } | undefined
+}
+
+/** S3's bucket naming rules (the DNS-compatible subset). */
+export const isValidBucketName = (name: string) =>
+  /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(name) && !name.includes("..") && !/^\d+\.\d+\.\d+\.\d+$/.test(name)
+
+/**
+ * Buckets and objects of the S3 gateway, kept as events in the repository log and projected
+ * into the `buckets` and `objects` tables.
+ *
+ * Invariants: `putObject` stores every chunk (deduplicated through ChunkStore) before it appends
+ * ObjectPut, so readers never see a partial object; a put whose body fails, or whose signed
+ * payload hash does not match, appends nothing (its new chunks stay unreferenced for gc).
+ * Overwrites and deletes release the old object's chunk references in the projection.
+ */
+export class Objects extends Context.Service<Objects, {
+  readonly listBuckets: Effect.Effect<ReadonlyArray<BucketRow>>
+  readonly headBucket: (bucket: string) => Effect.Effect<BucketRow, S3Error>
+  readonly createBucket: (bucket: string) => Effect.Effect<void, S3Error>
+  readonly deleteBucket: (bucket: string) => Effect.Effect<void, S3Error>
+  readonly putObject: <E>(bucket: string, key: string, body: Stream.Stream<Uint8Array, E>, options: PutOptions) => Effect.Effect<ObjectRow, S3Error | E>
+  readonly headObject: (bucket: string, key: string) => Effect.Effect<ObjectRow, S3Error>
+  readonly deleteObject: (bucket: string, key: string) => Effect.Effect<void, S3Error>
+  readonly listObjects: (bucket: string, options: ListOptions) => Effect.Effect<ListPage, S3Error>
+  /** The plaintext of one chunk (authenticated and re-hashed by ChunkStore). */
+  readonly readChunk: (chunkId: string) => Effect.Effect<Uint8Array, S3Error>
+}>()("enigma/services/gateway/Objects") {
+  static readonly layer = Layer.effect(Objects)(Effect.gen(function*() {
+    const repo = yield* Repository
+    const chunks = yield* ChunkStore
+    const log = yield* EventLog
+    const { db } = yield* SqliteDatabase
+    const gear = gearFromSeed(repo.ring.gearSeed)
+    const strategy = chunkStrategyOf(repo.settings)
+    const uploadConcurrency = repo.settings.enigma.upload_concurrency ?? 4
+
+    const bucketsStmt = db.prepare("SELECT name, created_at FROM buckets ORDER BY name")
+    const bucketStmt = db.prepare("SELECT name, created_at FROM buckets WHERE name = ?")
+    const anyObjectStmt = db.prepare("SELECT 1 AS x FROM objects WHERE bucket = ? LIMIT 1")
+    const objectStmt = db.prepare("SELECT * FROM objects WHERE bucket = ? AND key = ?")
+    const listStmt = db.prepare("SELECT * FROM objects WHERE bucket = ? AND key > ? ORDER BY key")
+    const listFromStmt = db.prepare("SELECT * FROM objects WHERE bucket = ? AND key >= ? ORDER BY key")
+
+    type RawObject = { bucket: string; key: string; size: number; etag: string; content_type: string | null; meta: string; extents: string; modified_at: number }
+    const toObject = (r: RawObject): ObjectRow => ({
+      bucket: r.bucket,
+      key: r.key,
+      size: Number(r.size),
+      etag: r.etag,
+      contentType: r.content_type ?? undefined,
+      meta: JSON.parse(r.meta),
+      extents: JSON.parse(r.extents),
+      modifiedAt: Number(r.modified_at)
+    })
+    const internal = (e: { readonly message: string }) => s3Error("InternalError", 500, e.message)
+    const noSuchBucket = (bucket: string) => s3Error("NoSuchBucket", 404, `The specified bucket does not exist: ${bucket}`)
+
+    const findBucket = (bucket: string) => {
+      const r = bucketStmt.get(bucket) as { name: string; created_at: number } | undefined
+      return r ? { name: r.name, createdAt: Number(r.created_at) } : undefined
+    }
+    const headBucket = Effect.fn("Objects.headBucket")(function*(bucket: string) {
+      const b = findBucket(bucket)
+      if (!b) return yield* noSuchBucket(bucket)
+      return b
+    })
+    const findObject = (bucket: string, key: string) => {
+      const r = objectStmt.get(bucket, key) as RawObject | undefined
+      return r ? toObject(r) : undefined
+    }
+    const headObject = Effect.fn("Objects.headObject")(function*(bucket: string, key: string) {
+      yield* headBucket(bucket)
+      const o = findObject(bucket, key)
+      if (!o) return yield* s3Error("NoSuchKey", 404, "The specified key does not exist.")
+      return o
+    })
+
+    const putObject = Effect.fn("Objects.putObject")(function*<E>(bucket: string, key: string, body: Stream.Stream<Uint8Array, E>, options: PutOptions) {
+      yield* headBucket(bucket)
+      if (key === "" || key.length > 1024) return yield* s3Error("KeyTooLongError", 400, "Object keys must be 1 to 1024 characters long")
+      const md5 = createHash("md5")
+      const sha = options.expectedSha256 !== undefined ? createHash("sha256") : undefined
+      const chunker = makeChunker(strategy, gear)
+      let size = 0
+      const extents: Array<Extent> = []
+      yield* body.pipe(
+        Stream.tap((block) => Effect.sync(() => {
+          md5.update(block)
+          sha?.update(block)
+          size += block.length
+        })),
+        Stream.flatMap((block) => Stream.fromIterable(chunker.push(block))),
+        Stream.concat(Stream.suspend(() => Stream.fromIterable(chunker.finish()))),
+        Stream.filter((piece) => piece.length > 0),
+        Stream.mapEffect((piece) =>
+          chunks.store(piece).pipe(Effect.mapError(internal), Effect.map((stored) => [stored.id, 0, piece.length] as const)), { concurrency: uploadConcurrency }),
+        Stream.runForEach((extent) => Effect.sync(() => {
+          extents.push(extent)
+        }))
+      )
+      if (sha !== undefined && sha.digest("hex") !== options.expectedSha256) {
+        return yield* s3Error("XAmzContentSHA256Mismatch", 400, "The provided 'x-amz-content-sha256' header does not match what was computed.")
+      }
+      const digest = md5.digest()
+      if (options.contentMd5 !== undefined && digest.toString("base64") !== options.contentMd5.trim()) {
+        return yield* s3Error("BadDigest", 400, "The Content-MD5 you specified did not match what we received.")
+      }
+      const at = Date.now()
+      const etag = digest.toString("hex")
+      yield* log.append([{
+        _tag: "ObjectPut",
+        bucket,
+        key,
+        at,
+        size,
+        etag,
+        ...(options.contentType !== undefined ? { contentType: options.contentType } : {}),
+        meta: options.meta.map(([k, v]) => [k, v] as const),
+        extents
+      }]).pipe(Effect.mapError(internal))
+      return { bucket, key, size, etag, contentType: options.contentType, meta: options.meta, extents, modifiedAt: at } satisfies ObjectRow
+    })
+
+    const listObjects = Effect.fn("Objects.listObjects")(function*(bucket: string, o: ListOptions) {
+      yield* headBucket(bucket)
+      if (o.maxKeys === 0) return { contents: [], commonPrefixes: [], next: undefined } satisfies ListPage
+      // Start at whichever is later: the prefix or the key after which this page begins.
+      const rows = (o.after !== undefined && o.after >= o.prefix
+        ? listStmt.iterate(bucket, o.after)
+        : listFromStmt.iterate(bucket, o.prefix)) as IterableIterator<RawObject>
+      const contents: Array<ObjectRow> = []
+      const commonPrefixes: Array<string> = []
+      let next: ListPage["next"]
+      let lastPrefix: string | undefined = o.skipPrefix
+      for (const r of rows) {
+        if (r.key < o.prefix) continue
+        if (!r.key.startsWith(o.prefix)) break
+        if (lastPrefix !== undefined && r.key.startsWith(lastPrefix)) continue
+        const cut = o.delimiter ? r.key.indexOf(o.delimiter, o.prefix.length) : -1
+        if (contents.length + commonPrefixes.length >= o.maxKeys) {
+          const last = contents.length > 0 && (commonPrefixes.length === 0 || contents[contents.length - 1]!.key > commonPrefixes[commonPrefixes.length - 1]!)
+            ? { after: contents[contents.length - 1]!.key, skipPrefix: undefined }
+            : { after: commonPrefixes[commonPrefixes.length - 1]!, skipPrefix: commonPrefixes[commonPrefixes.length - 1]! }
+          next = last
+          break
+        }
+        if (cut >= 0) {
+          lastPrefix = r.key.slice(0, cut + o.delimiter!.length)
+          commonPrefixes.push(lastPrefix)
+        } else {
+          contents.push(toObject(r))
+        }
+      }
+      if (typeof (rows as { return?: () => unknown }).return === "function") (rows as { return: () => unknown }).return()
+      return { contents, commonPrefixes, next } satisfies ListPage
+    })
+
+    return Objects.of({
+      listBuckets: Effect.sync(() =>
+        (bucketsStmt.all() as Array<{ name: string; created_at: number }>).map((r) => ({ name: r.name, createdAt: Number(r.created_at) }))
+      ),
+      headBucket,
+      createBucket: Effect.fn("Objects.createBucket")(function*(bucket: string) {
+        if (!isValidBucketName(bucket)) return yield* s3Error("InvalidBucketName", 400, `The specified bucket is not valid: ${bucket}`)
+        if (findBucket(bucket)) return yield* s3Error("BucketAlreadyOwnedByYou", 409, "Your previous request to create the named bucket succeeded and you already own it.")
+        yield* log.append([{ _tag: "BucketCreated", bucket, at: Date.now() }]).pipe(Effect.mapError(internal))
+      }),
+      deleteBucket: Effect.fn("Objects.deleteBucket")(function*(bucket: string) {
+        yield* headBucket(bucket)
+        if (anyObjectStmt.get(bucket) !== undefined) return yield* s3Error("BucketNotEmpty", 409, "The bucket you tried to delete is not empty")
+        yield* log.append([{ _tag: "BucketDeleted", bucket, at: Date.now() }]).pipe(Effect.mapError(internal))
+      }),
+      putObject,
+      headObject,
+      deleteObject: Effect.fn("Objects.deleteObject")(function*(bucket: string, key: string) {
+        yield* headBucket(bucket)
+        // S3 answers 204 whether or not the key existed; only an existing one needs an event.
+        if (!findObject(bucket, key)) return
+        yield* log.append([{ _tag: "ObjectDeleted", bucket, key, at: Date.now() }]).pipe(Effect.mapError(internal))
+      }),
+      listObjects,
+      readChunk: (chunkId: string) => chunks.load(chunkId).pipe(Effect.mapError(internal))
+    })
+  }))
+}

@@ -1,0 +1,415 @@
+import { assert, describe, it } from "@effect/vitest"
+import type { ChildProcess } from "node:child_process"
+import { request } from "node:http"
+import { createHash, createHmac } from "node:crypto"
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
+import * as path from "node:path"
+import { DatabaseSync } from "node:sqlite"
+import { afterAll, beforeAll } from "vitest"
+import {
+  CreateBucketCommand,
+  CreateMultipartUploadCommand,
+  DeleteBucketCommand,
+  DeleteObjectCommand,
+  GetBucketAclCommand,
+  GetObjectCommand,
+  HeadBucketCommand,
+  HeadObjectCommand,
+  ListBucketsCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  S3ServiceException
+} from "@aws-sdk/client-s3"
+import { SignatureV4 } from "@smithy/signature-v4"
+import { enigma, enigmaAsync, initRepo, json, prng } from "../support/cli.ts"
+import { freePort } from "../support/server.ts"
+
+/** Small content-defined chunks, so a few MiB make many chunks. */
+const smallChunks = "[enigma.chunk_strategy.Cdc]\ntarget_size = 262144\n"
+const accessKey = "enigma-test"
+const secretKey = "s3cr3t/key+value"
+
+const chunkFiles = (dir: string) =>
+  !existsSync(path.join(dir, "storage", "chunks"))
+    ? []
+    : readdirSync(path.join(dir, "storage", "chunks"), { recursive: true }).map(String).filter((n) => n.length > 60)
+
+const md5 = (b: Uint8Array) => createHash("md5").update(b).digest("hex")
+
+/** Starts `enigma proxy` as a subprocess and resolves once it listens. */
+const startProxy = async (g: ReadonlyArray<string>, port: number) => {
+  const child = enigmaAsync([...g, "proxy", "--listen", `127.0.0.1:${port}`], {
+    ENIGMA_PROXY_ACCESS_KEY: accessKey,
+    ENIGMA_PROXY_SECRET_KEY: secretKey
+  })
+  let out = ""
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`proxy did not start: ${out}`)), 30_000)
+    const onData = (d: Buffer) => {
+      out += d.toString()
+      if (out.includes("listening on")) {
+        clearTimeout(timer)
+        resolve()
+      }
+    }
+    child.stdout!.on("data", onData)
+    child.stderr!.on("data", onData)
+    child.on("exit", (code) => reject(new Error(`proxy exited (${code}): ${out}`)))
+  })
+  return { child, output: () => out }
+}
+
+const stopProxy = (child: ChildProcess) =>
+  new Promise<number | null>((resolve) => {
+    if (child.exitCode !== null) return resolve(child.exitCode)
+    child.once("exit", (code) => resolve(code))
+    child.kill("SIGTERM")
+  })
+
+const client = (port: number, credentials = { accessKeyId: accessKey, secretAccessKey: secretKey }) =>
+  new S3Client({
+    endpoint: `http://127.0.0.1:${port}`,
+    region: "us-east-1",
+    forcePathStyle: true,
+    credentials,
+    requestChecksumCalculation: "WHEN_REQUIRED",
+    responseChecksumValidation: "WHEN_REQUIRED",
+    maxAttempts: 1
+  })
+
+/** The S3 error code a call fails with (and its HTTP status). */
+const failure = async (p: Promise<unknown>) => {
+  try {
+    await p
+  } catch (e) {
+    if (e instanceof S3ServiceException) return { code: e.name, status: e.$metadata.httpStatusCode }
+    throw e
+  }
+  throw new Error("expected the call to fail")
+}
+
+type SourceData = string | ArrayBuffer | ArrayBufferView
+const toBuffer = (d: SourceData) =>
+  typeof d === "string" ? Buffer.from(d, "utf8") : ArrayBuffer.isView(d) ? Buffer.from(d.buffer, d.byteOffset, d.byteLength) : Buffer.from(d)
+class NodeSha256 {
+  private readonly h
+  constructor(secret?: SourceData) {
+    this.h = secret === undefined ? createHash("sha256") : createHmac("sha256", toBuffer(secret))
+  }
+  update(data: SourceData) {
+    this.h.update(toBuffer(data))
+  }
+  digest() {
+    return Promise.resolve(new Uint8Array(this.h.digest()))
+  }
+  reset() {}
+}
+
+/** A hand-signed request (the SDK cannot send a body that differs from its signed hash). */
+const rawRequest = async (port: number, method: string, p: string, body: Buffer, payloadHash: string, extra: Record<string, string> = {}) => {
+  const signer = new SignatureV4({ service: "s3", region: "us-east-1", credentials: { accessKeyId: accessKey, secretAccessKey: secretKey }, sha256: NodeSha256, uriEscapePath: false })
+  const signed = await signer.sign({
+    method,
+    protocol: "http:",
+    hostname: "127.0.0.1",
+    port,
+    path: p,
+    headers: { host: `127.0.0.1:${port}`, "x-amz-content-sha256": payloadHash, "content-length": String(body.length), ...extra }
+  })
+  const res = await fetch(`http://127.0.0.1:${port}${p}`, { method, headers: signed.headers as Record<string, string>, body })
+  return { status: res.status, text: await res.text() }
+}
+
+describe("enigma proxy (S3 gateway, first slice)", () => {
+  let repo: ReturnType<typeof initRepo>
+  let port: number
+  let proxy: Awaited<ReturnType<typeof startProxy>>
+  let s3: S3Client
+  const bytes = prng(42)
+  const big = bytes(20 * 1024 * 1024 + 12345)
+  /** Chunks stored by earlier tests that no object references any more (gc must reclaim them). */
+  let garbage = 0
+
+  beforeAll(async () => {
+    repo = initRepo([], smallChunks)
+    port = await freePort()
+    proxy = await startProxy(repo.g, port)
+    s3 = client(port)
+  }, 60_000)
+  afterAll(async () => {
+    s3?.destroy()
+    if (proxy) await stopProxy(proxy.child)
+  })
+
+  it("creates, heads and lists buckets; a missing bucket is NoSuchBucket", async () => {
+    await s3.send(new CreateBucketCommand({ Bucket: "photos" }))
+    await s3.send(new CreateBucketCommand({ Bucket: "docs" }))
+    await s3.send(new HeadBucketCommand({ Bucket: "photos" }))
+    const list = await s3.send(new ListBucketsCommand({}))
+    assert.deepStrictEqual(list.Buckets?.map((b) => b.Name), ["docs", "photos"])
+    assert.deepStrictEqual(await failure(s3.send(new CreateBucketCommand({ Bucket: "docs" }))), { code: "BucketAlreadyOwnedByYou", status: 409 })
+    assert.deepStrictEqual(await failure(s3.send(new HeadBucketCommand({ Bucket: "nope" }))), { code: "NotFound", status: 404 })
+    assert.deepStrictEqual(await failure(s3.send(new PutObjectCommand({ Bucket: "nope", Key: "k", Body: "x" }))), { code: "NoSuchBucket", status: 404 })
+    assert.deepStrictEqual(await failure(s3.send(new CreateBucketCommand({ Bucket: "Bad_Name" }))), { code: "InvalidBucketName", status: 400 })
+  })
+
+  it("round-trips small, empty and 20 MiB objects with content type and metadata; ETag is the MD5", async () => {
+    const small = Buffer.from("hello, gateway\n")
+    const put = await s3.send(new PutObjectCommand({
+      Bucket: "docs",
+      Key: "notes/hello.txt",
+      Body: small,
+      ContentType: "text/plain; charset=utf-8",
+      Metadata: { author: "ada", project: "enigma" }
+    }))
+    assert.strictEqual(put.ETag, `"${md5(small)}"`)
+    const got = await s3.send(new GetObjectCommand({ Bucket: "docs", Key: "notes/hello.txt" }))
+    assert.deepStrictEqual(Buffer.from(await got.Body!.transformToByteArray()), small)
+    assert.strictEqual(got.ContentType, "text/plain; charset=utf-8")
+    assert.deepStrictEqual(got.Metadata, { author: "ada", project: "enigma" })
+    assert.strictEqual(got.ETag, `"${md5(small)}"`)
+
+    await s3.send(new PutObjectCommand({ Bucket: "docs", Key: "empty", Body: new Uint8Array(0) }))
+    const empty = await s3.send(new GetObjectCommand({ Bucket: "docs", Key: "empty" }))
+    assert.strictEqual((await empty.Body!.transformToByteArray()).length, 0)
+    assert.strictEqual(empty.ETag, `"${md5(new Uint8Array(0))}"`)
+
+    const bigPut = await s3.send(new PutObjectCommand({ Bucket: "photos", Key: "big.bin", Body: big }))
+    assert.strictEqual(bigPut.ETag, `"${md5(big)}"`)
+    const head = await s3.send(new HeadObjectCommand({ Bucket: "photos", Key: "big.bin" }))
+    assert.strictEqual(head.ContentLength, big.length)
+    const bigGot = Buffer.from(await (await s3.send(new GetObjectCommand({ Bucket: "photos", Key: "big.bin" }))).Body!.transformToByteArray())
+    assert.strictEqual(bigGot.length, big.length)
+    assert.isTrue(bigGot.equals(big))
+
+    // A range that crosses chunk boundaries, and a suffix range.
+    const from = 5 * 1024 * 1024 - 17
+    const to = from + 1024 * 1024 + 33
+    const ranged = await s3.send(new GetObjectCommand({ Bucket: "photos", Key: "big.bin", Range: `bytes=${from}-${to}` }))
+    assert.strictEqual(ranged.ContentRange, `bytes ${from}-${to}/${big.length}`)
+    assert.isTrue(Buffer.from(await ranged.Body!.transformToByteArray()).equals(big.subarray(from, to + 1)))
+    const tail = await s3.send(new GetObjectCommand({ Bucket: "photos", Key: "big.bin", Range: "bytes=-100" }))
+    assert.isTrue(Buffer.from(await tail.Body!.transformToByteArray()).equals(big.subarray(big.length - 100)))
+    assert.deepStrictEqual(await failure(s3.send(new GetObjectCommand({ Bucket: "photos", Key: "big.bin", Range: `bytes=${big.length}-` }))), { code: "InvalidRange", status: 416 })
+    assert.deepStrictEqual(await failure(s3.send(new GetObjectCommand({ Bucket: "photos", Key: "missing" }))), { code: "NoSuchKey", status: 404 })
+  }, 120_000)
+
+  it("stores an identical object a second time without new chunks", async () => {
+    const data = bytes(3 * 1024 * 1024)
+    const before = chunkFiles(repo.dir).length
+    await s3.send(new PutObjectCommand({ Bucket: "photos", Key: "copy-1", Body: data }))
+    const afterFirst = chunkFiles(repo.dir).length
+    assert.isAbove(afterFirst, before)
+    await s3.send(new PutObjectCommand({ Bucket: "docs", Key: "copy-2", Body: data }))
+    assert.strictEqual(chunkFiles(repo.dir).length, afterFirst)
+    const got = await s3.send(new GetObjectCommand({ Bucket: "docs", Key: "copy-2" }))
+    assert.isTrue(Buffer.from(await got.Body!.transformToByteArray()).equals(data))
+  }, 60_000)
+
+  it("lists with prefix, delimiter and continuation tokens", async () => {
+    await s3.send(new CreateBucketCommand({ Bucket: "listing" }))
+    const keys = ["a/1", "a/2", "a/b/3", "a/b/4", "a/c/5", "b", "c/d", "e"]
+    const before = chunkFiles(repo.dir).length
+    for (const Key of keys) await s3.send(new PutObjectCommand({ Bucket: "listing", Key, Body: Key }))
+    garbage += chunkFiles(repo.dir).length - before // the next test deletes them all
+
+    const all = await s3.send(new ListObjectsV2Command({ Bucket: "listing" }))
+    assert.deepStrictEqual(all.Contents?.map((c) => c.Key), keys)
+    assert.strictEqual(all.Contents?.[5]?.Size, 1)
+    assert.strictEqual(all.Contents?.[5]?.ETag, `"${md5(Buffer.from("b"))}"`)
+
+    const dirs = await s3.send(new ListObjectsV2Command({ Bucket: "listing", Prefix: "a/", Delimiter: "/" }))
+    assert.deepStrictEqual(dirs.Contents?.map((c) => c.Key), ["a/1", "a/2"])
+    assert.deepStrictEqual(dirs.CommonPrefixes?.map((c) => c.Prefix), ["a/b/", "a/c/"])
+
+    const top = await s3.send(new ListObjectsV2Command({ Bucket: "listing", Delimiter: "/" }))
+    assert.deepStrictEqual(top.Contents?.map((c) => c.Key), ["b", "e"])
+    assert.deepStrictEqual(top.CommonPrefixes?.map((c) => c.Prefix), ["a/", "c/"])
+
+    const after = await s3.send(new ListObjectsV2Command({ Bucket: "listing", StartAfter: "a/b/4", Prefix: "a/" }))
+    assert.deepStrictEqual(after.Contents?.map((c) => c.Key), ["a/c/5"])
+    assert.strictEqual((await s3.send(new ListObjectsV2Command({ Bucket: "listing", MaxKeys: 0 }))).KeyCount, 0)
+
+    // Pages of two, with and without a delimiter: every entry exactly once, in order.
+    for (const Delimiter of [undefined, "/"]) {
+      const seen: Array<string> = []
+      let token: string | undefined
+      let pages = 0
+      do {
+        const page = await s3.send(new ListObjectsV2Command({ Bucket: "listing", MaxKeys: 2, Delimiter, ContinuationToken: token }))
+        assert.isAtMost((page.KeyCount ?? 0), 2)
+        seen.push(...(page.Contents ?? []).map((c) => c.Key!), ...(page.CommonPrefixes ?? []).map((c) => c.Prefix!))
+        token = page.IsTruncated ? page.NextContinuationToken : undefined
+        pages++
+      } while (token !== undefined)
+      if (Delimiter === undefined) {
+        assert.deepStrictEqual(seen, keys)
+        assert.strictEqual(pages, 4)
+      } else {
+        assert.deepStrictEqual(seen.sort(), ["a/", "b", "c/", "e"])
+      }
+    }
+  }, 60_000)
+
+  it("deletes objects and only empty buckets", async () => {
+    assert.deepStrictEqual(await failure(s3.send(new DeleteBucketCommand({ Bucket: "listing" }))), { code: "BucketNotEmpty", status: 409 })
+    const listed = await s3.send(new ListObjectsV2Command({ Bucket: "listing" }))
+    for (const c of listed.Contents ?? []) await s3.send(new DeleteObjectCommand({ Bucket: "listing", Key: c.Key! }))
+    await s3.send(new DeleteObjectCommand({ Bucket: "listing", Key: "never-existed" }))
+    assert.strictEqual((await s3.send(new ListObjectsV2Command({ Bucket: "listing" }))).KeyCount, 0)
+    assert.deepStrictEqual(await failure(s3.send(new HeadObjectCommand({ Bucket: "listing", Key: "b" }))), { code: "NotFound", status: 404 })
+    await s3.send(new DeleteBucketCommand({ Bucket: "listing" }))
+    assert.deepStrictEqual((await s3.send(new ListBucketsCommand({}))).Buckets?.map((b) => b.Name), ["docs", "photos"])
+  }, 60_000)
+
+  it("rejects a wrong secret, an unknown key and a body that does not match its signed hash", async () => {
+    const wrong = client(port, { accessKeyId: accessKey, secretAccessKey: "not-the-secret" })
+    assert.deepStrictEqual(await failure(wrong.send(new ListBucketsCommand({}))), { code: "SignatureDoesNotMatch", status: 403 })
+    assert.deepStrictEqual(await failure(wrong.send(new PutObjectCommand({ Bucket: "docs", Key: "x", Body: "x" }))), { code: "SignatureDoesNotMatch", status: 403 })
+    wrong.destroy()
+    const unknown = client(port, { accessKeyId: "nobody", secretAccessKey: secretKey })
+    assert.deepStrictEqual(await failure(unknown.send(new ListBucketsCommand({}))), { code: "InvalidAccessKeyId", status: 403 })
+    unknown.destroy()
+    const anonymous = await fetch(`http://127.0.0.1:${port}/docs`)
+    assert.strictEqual(anonymous.status, 403)
+    assert.include(await anonymous.text(), "<Code>AccessDenied</Code>")
+
+    const body = Buffer.from("signed body")
+    const beforeTampered = chunkFiles(repo.dir).length
+    const mismatch = await rawRequest(port, "PUT", "/docs/tampered", Buffer.from("signed bodY"), createHash("sha256").update(body).digest("hex"))
+    assert.strictEqual(mismatch.status, 400)
+    assert.include(mismatch.text, "<Code>XAmzContentSHA256Mismatch</Code>")
+    // Its chunk was stored before the hash could be checked, but no object references it.
+    assert.strictEqual(chunkFiles(repo.dir).length, beforeTampered + 1)
+    garbage += 1
+    assert.deepStrictEqual(await failure(s3.send(new HeadObjectCommand({ Bucket: "docs", Key: "tampered" }))), { code: "NotFound", status: 404 })
+    const unsigned = await rawRequest(port, "PUT", "/docs/unsigned", body, "UNSIGNED-PAYLOAD")
+    assert.strictEqual(unsigned.status, 200)
+    const got = await s3.send(new GetObjectCommand({ Bucket: "docs", Key: "unsigned" }))
+    assert.strictEqual(await got.Body!.transformToString(), "signed body")
+    const badMd5 = await rawRequest(port, "PUT", "/docs/bad-md5", body, "UNSIGNED-PAYLOAD", { "content-md5": createHash("md5").update("other").digest("base64") })
+    assert.strictEqual(badMd5.status, 400)
+    assert.include(badMd5.text, "<Code>BadDigest</Code>")
+    // (Same bytes as "unsigned": its chunk stays referenced, so no new garbage.)
+    const goodMd5 = await rawRequest(port, "PUT", "/docs/good-md5", body, "UNSIGNED-PAYLOAD", { "content-md5": createHash("md5").update(body).digest("base64") })
+    assert.strictEqual(goodMd5.status, 200)
+    assert.deepStrictEqual(await failure(s3.send(new HeadObjectCommand({ Bucket: "docs", Key: "bad-md5" }))), { code: "NotFound", status: 404 })
+    const chunked = await rawRequest(port, "PUT", "/docs/chunked", body, "STREAMING-UNSIGNED-PAYLOAD-TRAILER")
+    assert.strictEqual(chunked.status, 501)
+    assert.include(chunked.text, "<Code>NotImplemented</Code>")
+  }, 60_000)
+
+  it("answers operations it does not implement with 501 NotImplemented and keeps serving", async () => {
+    assert.deepStrictEqual(await failure(s3.send(new GetBucketAclCommand({ Bucket: "docs" }))), { code: "NotImplemented", status: 501 })
+    assert.deepStrictEqual(await failure(s3.send(new CreateMultipartUploadCommand({ Bucket: "docs", Key: "mp" }))), { code: "NotImplemented", status: 501 })
+    await s3.send(new HeadBucketCommand({ Bucket: "docs" }))
+  })
+
+  it("on SIGTERM seals the log and releases the lock; gc then reclaims exactly the deleted objects' chunks", async () => {
+    const data = bytes(2 * 1024 * 1024)
+    const before = chunkFiles(repo.dir).length
+    await s3.send(new PutObjectCommand({ Bucket: "docs", Key: "doomed", Body: data }))
+    const added = chunkFiles(repo.dir).length - before
+    assert.isAbove(added, 0)
+    await s3.send(new DeleteObjectCommand({ Bucket: "docs", Key: "doomed" }))
+    // An overwrite releases the old content's chunks.
+    const beforeReplaced = chunkFiles(repo.dir).length
+    await s3.send(new PutObjectCommand({ Bucket: "docs", Key: "replaced", Body: bytes(1024 * 1024) }))
+    const replacedChunks = chunkFiles(repo.dir).length - beforeReplaced
+    assert.isAbove(replacedChunks, 0)
+    await s3.send(new PutObjectCommand({ Bucket: "docs", Key: "replaced", Body: "new content" }))
+    garbage += replacedChunks
+    // Overwriting copy-1 with a 0-byte object releases its chunks too, but copy-2 (same bytes) keeps them.
+    await s3.send(new PutObjectCommand({ Bucket: "photos", Key: "copy-1", Body: new Uint8Array(0) }))
+    s3.destroy()
+    const segments = () => readdirSync(path.join(repo.dir, "storage", "log"), { recursive: true }).length
+    const segmentsBefore = segments()
+    // Interrupted like any enigma command (exit 130), after a clean shutdown: no error printed.
+    assert.strictEqual(await stopProxy(proxy.child), 130, proxy.output())
+    assert.notInclude(proxy.output(), "enigma:")
+    assert.isAbove(segments(), segmentsBefore)
+
+    const gc = json(enigma([...repo.g, "gc", "--json"]))
+    assert.isAbove(garbage, 0)
+    assert.strictEqual(gc.deletedChunks.length, added + garbage)
+    assert.strictEqual(chunkFiles(repo.dir).length, before + replacedChunks + 1 - garbage)
+
+    // Restarted, the proxy serves what survived, byte for byte.
+    proxy = await startProxy(repo.g, port)
+    s3 = client(port)
+    const got = Buffer.from(await (await s3.send(new GetObjectCommand({ Bucket: "photos", Key: "big.bin" }))).Body!.transformToByteArray())
+    assert.isTrue(got.equals(big))
+    assert.strictEqual((await s3.send(new HeadObjectCommand({ Bucket: "docs", Key: "copy-2" }))).ContentLength, 3 * 1024 * 1024)
+    assert.deepStrictEqual(await failure(s3.send(new HeadObjectCommand({ Bucket: "docs", Key: "doomed" }))), { code: "NotFound", status: 404 })
+    assert.strictEqual(await (await s3.send(new GetObjectCommand({ Bucket: "docs", Key: "replaced" }))).Body!.transformToString(), "new content")
+  }, 120_000)
+
+  it("recover rebuilds the same buckets, objects and chunk references from the sealed log segments", async () => {
+    s3.destroy()
+    await stopProxy(proxy.child)
+    const fresh = path.join(repo.root, "fresh")
+    mkdirSync(fresh)
+    // Only the config, naming the same provider directory.
+    const toml = readFileSync(path.join(repo.dir, "enigma.toml"), "utf8")
+    writeFileSync(path.join(fresh, "enigma.toml"), `${toml}\n[[providers]]\nname = "local"\ntype = "Local"\nbucket = "${repo.dir}/storage"\n`)
+    json(enigma(["--config-dir", fresh, "recover", "--json"]))
+    const dump = (dir: string) => {
+      const db = new DatabaseSync(path.join(dir, "enigma.db"), { readOnly: true })
+      try {
+        return {
+          buckets: db.prepare("SELECT * FROM buckets ORDER BY name").all(),
+          objects: db.prepare("SELECT * FROM objects ORDER BY bucket, key").all(),
+          chunks: db.prepare("SELECT id, refcount FROM chunks ORDER BY id").all()
+        }
+      } finally {
+        db.close()
+      }
+    }
+    const original = dump(repo.dir)
+    assert.isAbove(original.objects.length, 3)
+    assert.deepStrictEqual(dump(fresh), original)
+  }, 60_000)
+
+  it("kill -9 during a PUT: after a restart the acknowledged object is intact and the interrupted one absent", async () => {
+    proxy = await startProxy(repo.g, port)
+    s3 = client(port)
+    const acked = bytes(1024 * 1024)
+    await s3.send(new PutObjectCommand({ Bucket: "photos", Key: "acked", Body: acked }))
+
+    // An 8 MiB upload of which only 3 MiB arrive before the proxy dies.
+    const signer = new SignatureV4({ service: "s3", region: "us-east-1", credentials: { accessKeyId: accessKey, secretAccessKey: secretKey }, sha256: NodeSha256, uriEscapePath: false })
+    const total = 8 * 1024 * 1024
+    const signed = await signer.sign({
+      method: "PUT",
+      protocol: "http:",
+      hostname: "127.0.0.1",
+      port,
+      path: "/photos/partial",
+      headers: { host: `127.0.0.1:${port}`, "x-amz-content-sha256": "UNSIGNED-PAYLOAD", "content-length": String(total) }
+    })
+    const before = chunkFiles(repo.dir).length
+    const req = request({ host: "127.0.0.1", port, method: "PUT", path: "/photos/partial", headers: signed.headers })
+    const outcome = new Promise<string>((resolve) => {
+      req.on("error", (e) => resolve(`error: ${e.message}`))
+      req.on("response", (res) => resolve(`status ${res.statusCode}`))
+    })
+    req.write(bytes(3 * 1024 * 1024))
+    // Wait until some of its chunks are stored, so the kill lands mid-object.
+    for (let i = 0; i < 100 && chunkFiles(repo.dir).length === before; i++) await new Promise((r) => setTimeout(r, 50))
+    assert.isAbove(chunkFiles(repo.dir).length, before)
+    proxy.child.kill("SIGKILL")
+    assert.match(await outcome, /^error/)
+    await new Promise((r) => proxy.child.exitCode !== null || proxy.child.signalCode !== null ? r(undefined) : proxy.child.once("exit", r))
+    s3.destroy()
+
+    proxy = await startProxy(repo.g, port)
+    s3 = client(port)
+    assert.deepStrictEqual(await failure(s3.send(new HeadObjectCommand({ Bucket: "photos", Key: "partial" }))), { code: "NotFound", status: 404 })
+    const got = Buffer.from(await (await s3.send(new GetObjectCommand({ Bucket: "photos", Key: "acked" }))).Body!.transformToByteArray())
+    assert.isTrue(got.equals(acked))
+    const listed = await s3.send(new ListObjectsV2Command({ Bucket: "photos" }))
+    assert.isFalse((listed.Contents ?? []).some((c) => c.Key === "partial"))
+    assert.isTrue((listed.Contents ?? []).some((c) => c.Key === "acked"))
+  }, 120_000)
+})
