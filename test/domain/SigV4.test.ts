@@ -1,28 +1,12 @@
 import { assert, describe, it } from "@effect/vitest"
-import { createHash, createHmac } from "node:crypto"
+import { createHash } from "node:crypto"
 import { SignatureV4 } from "@smithy/signature-v4"
 import * as SigV4 from "../../src/domain/s3/SigV4.ts"
 import { verifyRequest } from "../../src/services/gateway/Auth.ts"
+import { NodeSha256 } from "../support/nodeSha256.ts"
 
 const sha256 = (s: string) => createHash("sha256").update(s).digest("hex")
 
-/** node:crypto behind the Hash interface @smithy/signature-v4 expects. */
-type SourceData = string | ArrayBuffer | ArrayBufferView
-const toBuffer = (d: SourceData) =>
-  typeof d === "string" ? Buffer.from(d, "utf8") : ArrayBuffer.isView(d) ? Buffer.from(d.buffer, d.byteOffset, d.byteLength) : Buffer.from(d)
-class NodeSha256 {
-  private readonly h
-  constructor(secret?: SourceData) {
-    this.h = secret === undefined ? createHash("sha256") : createHmac("sha256", toBuffer(secret))
-  }
-  update(data: SourceData) {
-    this.h.update(toBuffer(data))
-  }
-  digest() {
-    return Promise.resolve(new Uint8Array(this.h.digest()))
-  }
-  reset() {}
-}
 
 // "Example: GET Object" from the S3 API reference (Signature Version 4, Authorization header).
 const awsExample = {

@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import type { ChildProcess } from "node:child_process"
 import { request } from "node:http"
-import { createHash, createHmac } from "node:crypto"
+import { createHash } from "node:crypto"
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import * as path from "node:path"
 import { DatabaseSync } from "node:sqlite"
@@ -24,6 +24,7 @@ import {
 import { SignatureV4 } from "@smithy/signature-v4"
 import { enigma, enigmaAsync, initRepo, json, prng } from "../support/cli.ts"
 import { freePort } from "../support/server.ts"
+import { NodeSha256 } from "../support/nodeSha256.ts"
 
 /** Small content-defined chunks, so a few MiB make many chunks. */
 const smallChunks = "[enigma.chunk_strategy.Cdc]\ntarget_size = 262144\n"
@@ -89,22 +90,6 @@ const failure = async (p: Promise<unknown>) => {
   throw new Error("expected the call to fail")
 }
 
-type SourceData = string | ArrayBuffer | ArrayBufferView
-const toBuffer = (d: SourceData) =>
-  typeof d === "string" ? Buffer.from(d, "utf8") : ArrayBuffer.isView(d) ? Buffer.from(d.buffer, d.byteOffset, d.byteLength) : Buffer.from(d)
-class NodeSha256 {
-  private readonly h
-  constructor(secret?: SourceData) {
-    this.h = secret === undefined ? createHash("sha256") : createHmac("sha256", toBuffer(secret))
-  }
-  update(data: SourceData) {
-    this.h.update(toBuffer(data))
-  }
-  digest() {
-    return Promise.resolve(new Uint8Array(this.h.digest()))
-  }
-  reset() {}
-}
 
 /** A hand-signed request (the SDK cannot send a body that differs from its signed hash). */
 const rawRequest = async (port: number, method: string, p: string, body: Buffer, payloadHash: string, extra: Record<string, string> = {}) => {
