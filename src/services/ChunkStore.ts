@@ -88,8 +88,18 @@ export const guardedCall = <A>(
   )
 }
 
+/**
+ * What the running command reads (a backup id, a stream name), set by Restore and Pipe.get, so a
+ * cold chunk's error names the exact `enigma thaw` to run.
+ */
+export const ReadTarget = Context.Reference<string | undefined>("enigma/services/ChunkStore/ReadTarget", {
+  defaultValue: () => undefined
+})
+
 /** What a chunk read says when its copy sits in cold storage: the fix, not just the failure. */
-const coldAdvice = "run `enigma thaw BACKUP_ID` (or `enigma thaw STREAM`) for what you are reading, wait until the thaw completes " +
+const coldAdvice = (target: string | undefined) =>
+  `run \`enigma thaw ${target === undefined ? "BACKUP_ID" : /[\s'"]/.test(target) ? JSON.stringify(target) : target}\`` +
+  `${target === undefined ? " (or `enigma thaw STREAM`) for what you are reading" : ""}, wait until the thaw completes ` +
   "(minutes to hours, depending on the tier), then run this command again"
 
 /**
@@ -269,6 +279,7 @@ export class ChunkStore extends Context.Service<ChunkStore, {
     /** Downloads and opens one copy; any failure names the provider. */
     const openCopy = (id: string, providerName: string, r: ChunkRow, codec: ChunkCodec | undefined) =>
       Effect.gen(function*() {
+        const target = yield* ReadTarget
         if (r.format !== "envelope" && codec?.format !== r.format) {
           return yield* corrupt(id, providerName, `stored as ${r.format}; reading it needs the ${r.format} identity`)
         }
@@ -278,7 +289,7 @@ export class ChunkStore extends Context.Service<ChunkStore, {
         const bytes = yield* guarded(p, "get", objectKey, r.storedSize, p.get(objectKey)).pipe(
           Effect.mapError((e) => {
             if (e.reason !== "Cold") return corrupt(id, providerName, e.reason === "NotFound" ? "missing" : e.detail)
-            const c = corrupt(id, providerName, `${e.detail}; ${coldAdvice}`)
+            const c = corrupt(id, providerName, `${e.detail}; ${coldAdvice(target)}`)
             coldErrors.add(c)
             return c
           })

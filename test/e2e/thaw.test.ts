@@ -55,7 +55,7 @@ describe("cold storage: storage_class = GLACIER and `enigma thaw` (fake cold S3)
     const cold = await enigma([...g, "restore", backupId, out])
     assert.strictEqual(cold.code, 1)
     assert.match(cold.stderr, /on provider glacier: object is in cold storage \(storage class GLACIER\)/)
-    assert.include(cold.stderr, "run `enigma thaw BACKUP_ID`")
+    assert.include(cold.stderr, `run \`enigma thaw ${backupId}\``)
     assert.strictEqual(cold.stderr.trim().split("\n").length, 1, cold.stderr)
 
     const chunks = chunkWrites.length
@@ -174,7 +174,7 @@ describe("cold storage for streams: `enigma thaw NAME` (fake cold S3)", () => {
 
       const early = await enigmaWithInput([...g, "get", "dump"], new Uint8Array(0))
       assert.strictEqual(early.code, 1)
-      assert.match(early.stderr, /object is in cold storage \(storage class GLACIER\).*enigma thaw STREAM/)
+      assert.match(early.stderr, /object is in cold storage \(storage class GLACIER\).*run `enigma thaw dump`/)
       assert.strictEqual(early.bytes.length, 0)
 
       const r = json(await enigma([...g, "thaw", "dump", "--json"]))

@@ -4,7 +4,7 @@ import { Context, Effect, Layer, Schema, Stream } from "effect"
 import { gearFromSeed, makeChunker, type ChunkStrategy } from "../../domain/Chunker.ts"
 import { type ChunkCorrupt, NotFound, UserError } from "../../domain/Errors.ts"
 import { chunkStrategyOf } from "../../domain/Settings.ts"
-import { ChunkStore, type ChunkWriteError } from "../ChunkStore.ts"
+import { ChunkStore, type ChunkWriteError, ReadTarget } from "../ChunkStore.ts"
 import { EventLog, type ManifestError } from "../manifest/EventLog.ts"
 import { Manifest, type StreamChunkRow, type StreamRow } from "../manifest/Manifest.ts"
 import { Repository } from "../Repository.ts"
@@ -404,9 +404,11 @@ export class Pipe extends Context.Service<Pipe, {
       let link = genesisLink(repo.ring.streamKey, s.id)
       let bytes = 0
       let next = 0
+      const named = Effect.provideService(ReadTarget, name)
       yield* Stream.fromIterable(rows).pipe(
         Stream.mapEffect((row) =>
           chunks.load(row.chunkId, codec).pipe(
+            named,
             Effect.map((data) => ({ row, data })),
             Effect.mapError((e: ChunkCorrupt) => broken(row.index, row.chunkId, `${e.detail} (provider ${e.provider}); output stopped after ${bytes} bytes`))
           ), { concurrency: readAhead }),

@@ -7,7 +7,7 @@ import type { ChunkCorrupt, NotFound } from "../../domain/Errors.ts"
 import { UserError } from "../../domain/Errors.ts"
 import type { Extent, FileEntry } from "../../domain/Events.ts"
 import { ancestors, isSafeRelativePath, matchesGlob, matchesPrefix } from "../../domain/PathFilter.ts"
-import { ChunkStore } from "../ChunkStore.ts"
+import { ChunkStore, ReadTarget } from "../ChunkStore.ts"
 import { Manifest } from "../manifest/Manifest.ts"
 
 /** Writing to the destination failed (disk full, permissions…): names the file. */
@@ -139,7 +139,9 @@ export class Restore extends Context.Service<Restore, {
     const manifest = yield* Manifest
     const chunks = yield* ChunkStore
 
-    const run = Effect.fn("Restore.run")(function*(backupId: string, dest: string, options: RestoreOptions) {
+    const run = (backupId: string, dest: string, options: RestoreOptions) =>
+      restoreTo(backupId, dest, options).pipe(Effect.provideService(ReadTarget, backupId))
+    const restoreTo = Effect.fn("Restore.run")(function*(backupId: string, dest: string, options: RestoreOptions) {
       const destAbs = path.resolve(dest)
       const destStat = yield* Effect.promise(() => fs.stat(destAbs).then((s) => s, () => undefined))
       if (destStat && !destStat.isDirectory()) {
