@@ -3,7 +3,7 @@ import { CreateBucketCommand } from "@aws-sdk/client-s3"
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import { DatabaseSync } from "node:sqlite"
 import * as path from "node:path"
-import { enigma, enigmaAsync, json, prng, snapshotTree, tempDir } from "../support/cli.ts"
+import { enigma, enigmaAsync, initRepo, json, localProviderToml, prng, snapshotTree, twoCopiesToml } from "../support/cli.ts"
 import { startS3rver } from "../support/s3rver.ts"
 
 const chunkFiles = (dir: string) =>
@@ -15,30 +15,7 @@ describe("copies = 2 over two disks and an S3 store (real s3rver)", () => {
     try {
       const client = server.client()
       await client.send(new CreateBucketCommand({ Bucket: "enigma-copies" }))
-      const root = tempDir()
-      const dir = path.join(root, "repo")
-      mkdirSync(dir)
-      writeFileSync(path.join(dir, "enigma.toml"), [
-        "[enigma]",
-        "copies = 2",
-        "upload_concurrency = 1",
-        "[enigma.chunk_strategy.Fixed]",
-        "size = 1048576",
-        "",
-        server.toml("s3", "enigma-copies"),
-        "[[providers]]",
-        'name = "disk1"',
-        'type = "Local"',
-        'bucket = "disk1"',
-        "",
-        "[[providers]]",
-        'name = "disk2"',
-        'type = "Local"',
-        'bucket = "disk2"',
-        ""
-      ].join("\n"))
-      assert.strictEqual(enigma(["--config-dir", dir, "init"]).code, 0)
-      const g = ["--config-dir", dir]
+      const { root, dir, g } = initRepo([], [twoCopiesToml, server.toml("s3", "enigma-copies"), localProviderToml("disk1"), localProviderToml("disk2")].join("\n"))
       const src = path.join(root, "data")
       mkdirSync(src)
       writeFileSync(path.join(src, "data.bin"), prng(5)(12 * 1024 * 1024))

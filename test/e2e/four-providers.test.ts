@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { DatabaseSync } from "node:sqlite"
 import * as path from "node:path"
 import { afterAll, beforeAll } from "vitest"
-import { enigma, enigmaAsync, json, makeTree, prng, snapshotTree, tempDir } from "../support/cli.ts"
+import { enigma, enigmaAsync, initRepo, json, localProviderToml, makeTree, prng, snapshotTree, tempDir, twoCopiesToml } from "../support/cli.ts"
 import { azuriteAccount, azuriteKey, startAzurite } from "../support/azurite.ts"
 import { startGcsFake } from "../support/gcsFake.ts"
 import { startS3rver } from "../support/s3rver.ts"
@@ -42,21 +42,9 @@ describe("one repository over Local + S3 (real s3rver) + Azure (real Azurite) + 
     await new BlobServiceClient(azure.endpoint, new StorageSharedKeyCredential(azuriteAccount, azuriteKey))
       .getContainerClient("enigma-four").create()
 
-    const root = tempDir()
-    const dir = path.join(root, "repo")
-    mkdirSync(dir)
-    writeFileSync(path.join(dir, "enigma.toml"), [
-      "[enigma]",
-      "copies = 2",
-      "upload_concurrency = 1",
-      "[enigma.chunk_strategy.Fixed]",
-      "size = 1048576",
-      "",
-      "[[providers]]",
-      'name = "disk"',
-      'type = "Local"',
-      'bucket = "disk"',
-      "",
+    const { root, dir, g } = initRepo([], [
+      twoCopiesToml,
+      localProviderToml("disk"),
       s3.toml("s3", "enigma-four"),
       "[[providers]]",
       'name = "azure"',
@@ -68,9 +56,6 @@ describe("one repository over Local + S3 (real s3rver) + Azure (real Azurite) + 
       "",
       gcs.toml("gcs", "enigma-four")
     ].join("\n"))
-    const g = ["--config-dir", dir]
-    const init = enigma([...g, "init"])
-    assert.strictEqual(init.code, 0, init.stderr)
     const src = path.join(root, "data")
     makeTree(src)
     writeFileSync(path.join(src, "random.bin"), prng(11)(9 * 1024 * 1024))

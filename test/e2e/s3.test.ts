@@ -3,7 +3,7 @@ import { CreateBucketCommand, ListObjectsV2Command, type S3Client } from "@aws-s
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import * as path from "node:path"
 import { afterAll, beforeAll } from "vitest"
-import { enigma, initRepo, json, makeTree, snapshotTree, tempDir } from "../support/cli.ts"
+import { enigma, initRepo, json, localProviderToml, makeTree, snapshotTree, tempDir } from "../support/cli.ts"
 import { startS3rver } from "../support/s3rver.ts"
 
 let server: Awaited<ReturnType<typeof startS3rver>>
@@ -56,11 +56,7 @@ describe("enigma on an S3-compatible store (real s3rver)", () => {
       "[enigma.chunk_strategy.Cdc]",
       "target_size = 65536",
       "",
-      "[[providers]]",
-      'name = "disk"',
-      'type = "Local"',
-      'bucket = "disk"',
-      "",
+      localProviderToml("disk"),
       server.toml("s3rver", "enigma-rr", { type: "minio" })
     ].join("\n"))
     assert.strictEqual(enigma(["--config-dir", dir, "init"]).code, 0)

@@ -65,6 +65,13 @@ export const initRepo = (extraInit: ReadonlyArray<string> = [], toml?: string) =
   return { root, dir, g: ["--config-dir", dir] as const }
 }
 
+/** A `[[providers]]` entry for a Local provider (`bucket` relative to the config dir). */
+export const localProviderToml = (name: string, bucket = name) =>
+  ["[[providers]]", `name = "${name}"`, 'type = "Local"', `bucket = "${bucket}"`, ""].join("\n")
+
+/** Every chunk on two providers, one upload at a time, 1 MiB fixed chunks: the copies tests' setup. */
+export const twoCopiesToml = ["[enigma]", "copies = 2", "upload_concurrency = 1", "[enigma.chunk_strategy.Fixed]", "size = 1048576", ""].join("\n")
+
 export const json = <A = any>(r: CliResult): A => {
   if (r.code !== 0) throw new Error(`exit ${r.code}: ${r.stderr}`)
   return JSON.parse(r.stdout)
