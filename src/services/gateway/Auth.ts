@@ -1,6 +1,12 @@
-import { createHash, createHmac, timingSafeEqual } from "node:crypto"
+import { createHmac } from "node:crypto"
 import * as SigV4 from "../../domain/s3/SigV4.ts"
+import { streamingSigned, streamingSignedTrailer, streamingUnsignedTrailer } from "../../domain/s3/AwsChunked.ts"
 import { notImplemented, s3Error, type S3Error } from "../../domain/s3/S3Error.ts"
+import type { ChunkSigning } from "./AwsChunked.ts"
+import { verifyPresigned } from "./Presigned.ts"
+import { sha256Hex, signatureDoesNotMatch, signatureMatches, signingKey } from "./Signing.ts"
+
+export { sha256Hex, signingKey }
 
 /** How far a request's x-amz-date may be from our clock (S3's limit). */
 export const maxSkewMs = 15 * 60 * 1000
@@ -9,6 +15,12 @@ export type Payload =
   | { readonly _tag: "Unsigned" }
   /** The body's SHA-256 must equal this (lower-case hex); the caller checks it as the body arrives. */
   | { readonly _tag: "Signed"; readonly sha256: string }
+  /**
+   * An aws-chunked body (services/gateway/AwsChunked.ts). `signing` is set when every chunk is
+   * signed (STREAMING-AWS4-HMAC-SHA256-PAYLOAD[-TRAILER]); `trailer` when trailers follow the
+   * final chunk (…-TRAILER modes, signed ones with an x-amz-trailer-signature).
+   */
+  | { readonly _tag: "Chunked"; readonly signing: ChunkSigning | undefined; readonly trailer: boolean }
 
 export interface AuthRequest {
   readonly method: string
@@ -22,21 +34,10 @@ const header = (h: AuthRequest["headers"], name: string): string | undefined => 
   return typeof v === "string" ? v : v?.[0]
 }
 
-export const sha256Hex = (data: string | Uint8Array) => createHash("sha256").update(data).digest("hex")
-
-/** kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request") */
-export const signingKey = (secret: string, date: string, region: string, service: string) => {
-  const kDate = createHmac("sha256", `AWS4${secret}`).update(date).digest()
-  const kRegion = createHmac("sha256", kDate).update(region).digest()
-  const kService = createHmac("sha256", kRegion).update(service).digest()
-  return createHmac("sha256", kService).update("aws4_request").digest()
-}
-
 /**
  * Verifies a request signed with SigV4 in the Authorization header against `credentials`
  * (access key → secret). Returns how the payload is to be checked, or the S3 error to answer.
- * Streaming payloads (aws-chunked, chunk signatures, trailers) and presigned URLs are not
- * supported yet and answer NotImplemented.
+ * Requests without an Authorization header may be presigned URLs (Presigned.ts).
  */
 export const verifyRequest = (
   req: AuthRequest,
@@ -45,7 +46,7 @@ export const verifyRequest = (
 ): Payload | S3Error => {
   const authorization = header(req.headers, "authorization")
   if (authorization === undefined) {
-    if (/(^|&)X-Amz-Signature=/i.test(req.rawQuery)) return notImplemented("Presigned URL authentication")
+    if (/(^|&)X-Amz-(Signature|Algorithm|Credential)=/i.test(req.rawQuery)) return verifyPresigned(req, credentials, now)
     return s3Error("AccessDenied", 403, "Anonymous requests are not allowed: sign the request with AWS Signature Version 4")
   }
   const auth = SigV4.parseAuthorization(authorization)
@@ -74,12 +75,12 @@ export const verifyRequest = (
   if (contentSha === undefined) {
     return s3Error("InvalidRequest", 400, "Missing required header for this request: x-amz-content-sha256")
   }
-  const encoding = header(req.headers, "content-encoding") ?? ""
-  if (contentSha.startsWith("STREAMING-") || /(^|,)\s*aws-chunked\s*(,|$)/i.test(encoding)) {
-    return notImplemented(`Payload mode ${contentSha} (aws-chunked bodies)`)
+  const streaming = contentSha === streamingSigned || contentSha === streamingSignedTrailer || contentSha === streamingUnsignedTrailer
+  if (!streaming && contentSha.startsWith("STREAMING-")) {
+    return notImplemented(`Payload mode ${contentSha} (use ${streamingSigned}, ${streamingSignedTrailer} or ${streamingUnsignedTrailer})`)
   }
-  if (contentSha !== "UNSIGNED-PAYLOAD" && !/^[0-9a-f]{64}$/.test(contentSha)) {
-    return s3Error("InvalidArgument", 400, "x-amz-content-sha256 must be UNSIGNED-PAYLOAD or a SHA-256 hex digest")
+  if (!streaming && contentSha !== "UNSIGNED-PAYLOAD" && !/^[0-9a-f]{64}$/.test(contentSha)) {
+    return s3Error("InvalidArgument", 400, "x-amz-content-sha256 must be UNSIGNED-PAYLOAD, a SHA-256 hex digest or a STREAMING-* aws-chunked mode")
   }
   const canonical = SigV4.canonicalRequest({
     method: req.method,
@@ -89,11 +90,16 @@ export const verifyRequest = (
     signedHeaders: auth.signedHeaders,
     payloadHash: contentSha
   })
-  const toSign = SigV4.stringToSign(amzDate, SigV4.credentialScope(auth), sha256Hex(canonical))
-  const expected = createHmac("sha256", signingKey(secret, auth.date, auth.region, auth.service)).update(toSign).digest()
-  const given = Buffer.from(auth.signature, "hex")
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-    return s3Error("SignatureDoesNotMatch", 403, "The request signature we calculated does not match the signature you provided. Check your key and signing method.")
+  const scope = SigV4.credentialScope(auth)
+  const toSign = SigV4.stringToSign(amzDate, scope, sha256Hex(canonical))
+  const key = signingKey(secret, auth.date, auth.region, auth.service)
+  if (!signatureMatches(auth.signature, createHmac("sha256", key).update(toSign).digest())) return signatureDoesNotMatch()
+  if (streaming) {
+    return {
+      _tag: "Chunked",
+      signing: contentSha === streamingUnsignedTrailer ? undefined : { key, amzDate, scope, seed: auth.signature },
+      trailer: contentSha !== streamingSigned
+    }
   }
   return contentSha === "UNSIGNED-PAYLOAD" ? { _tag: "Unsigned" } : { _tag: "Signed", sha256: contentSha }
 }

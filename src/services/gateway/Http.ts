@@ -5,6 +5,7 @@ import { notImplemented, S3Error, s3Error } from "../../domain/s3/S3Error.ts"
 import { errorXml, listBucketsXml, listObjectsV2Xml } from "../../domain/s3/Xml.ts"
 import { verifyRequest } from "./Auth.ts"
 import { Objects, type ObjectRow } from "./Objects.ts"
+import { requestBody } from "./PayloadBody.ts"
 
 /** Bodies of requests other than PutObject (CreateBucket configuration…) are read whole up to this size. */
 const smallBodyLimit = 1024 * 1024
@@ -147,10 +148,18 @@ export const handleRequest = (req: IncomingMessage, res: ServerResponse, options
     const key = decode(segments.slice(1).join("/")) ?? ""
     const hasKey = segments.length > 1 && key !== ""
     const params = new URLSearchParams(rawQuery)
-    const names = [...params.keys()]
+    // A presigned URL's X-Amz-* parameters are authentication, not part of the operation.
+    const names = [...params.keys()].filter((n) => !/^x-amz-/i.test(n))
 
-    const body = Stream.fromAsyncIterable(req as AsyncIterable<Uint8Array>, (cause) =>
-      s3Error("IncompleteBody", 400, `The request body could not be read: ${(cause as Error)?.message ?? String(cause)}`))
+    const request = requestBody(payload, req.headers, Stream.fromAsyncIterable(req as AsyncIterable<Uint8Array>, (cause) =>
+      s3Error("IncompleteBody", 400, `The request body could not be read: ${(cause as Error)?.message ?? String(cause)}`)))
+    if (request instanceof S3Error) return yield* request
+    const body = request.body
+    /** The verified x-amz-checksum-* of the body, echoed like S3 does. */
+    const checksumHeaders = (): Record<string, string> => {
+      const c = request.checksum()
+      return c !== undefined ? { [c.header]: c.value } : {}
+    }
 
     /** Reads a small body whole and checks the signed payload hash. */
     const readSmallBody = Effect.gen(function*() {
@@ -269,7 +278,7 @@ export const handleRequest = (req: IncomingMessage, res: ServerResponse, options
           contentMd5: header(req, "content-md5")
         })
         bodyConsumed = true
-        return yield* reply(200, { ETag: `"${o.etag}"` })
+        return yield* reply(200, { ETag: `"${o.etag}"`, ...checksumHeaders() })
       }
       case "HEAD":
       case "GET": {

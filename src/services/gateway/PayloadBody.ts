@@ -1,0 +1,92 @@
+import { Effect, Stream } from "effect"
+import { algorithmOfHeader, type ChecksumAlgorithm, checksumHeader, isWellFormed, mismatchMessage } from "../../domain/s3/Checksum.ts"
+import { type S3Error, s3Error } from "../../domain/s3/S3Error.ts"
+import type { Payload } from "./Auth.ts"
+import { decodeAwsChunked } from "./AwsChunked.ts"
+import { digestMatches, makeHasher } from "./Checksums.ts"
+
+type Headers = Readonly<Record<string, string | ReadonlyArray<string> | undefined>>
+
+export interface RequestBody<E> {
+  /** The decoded bytes (aws-chunked framing removed); fails with an S3Error when a signature or checksum is wrong. */
+  readonly body: Stream.Stream<Uint8Array, E | S3Error>
+  /** The verified `x-amz-checksum-*` of the body (header name and base64 value), once `body` has ended. */
+  readonly checksum: () => { readonly algorithm: ChecksumAlgorithm; readonly header: string; readonly value: string } | undefined
+}
+
+const header = (h: Headers, name: string): string | undefined => {
+  const v = h[name]
+  return typeof v === "string" ? v : v?.[0]
+}
+
+const invalid = (detail: string) => s3Error("InvalidRequest", 400, detail)
+
+/**
+ * Turns the raw request body into the object's bytes according to how it was signed (`payload`
+ * from Auth.verifyRequest): decodes aws-chunked bodies (verifying chunk and trailer signatures
+ * and x-amz-decoded-content-length), and verifies an `x-amz-checksum-*` sent as a header or as
+ * the trailer named by `x-amz-trailer`. Header problems are answered before any byte is read.
+ */
+export const requestBody = <E>(payload: Payload, headers: Headers, raw: Stream.Stream<Uint8Array, E>): RequestBody<E> | S3Error => {
+  const given: Array<[ChecksumAlgorithm, string]> = []
+  for (const [name, value] of Object.entries(headers)) {
+    const algorithm = algorithmOfHeader(name)
+    if (algorithm !== undefined && value !== undefined) given.push([algorithm, typeof value === "string" ? value : value.join(",")])
+  }
+  const trailerName = header(headers, "x-amz-trailer")?.trim().toLowerCase()
+  const chunkedTrailer = payload._tag === "Chunked" && payload.trailer
+  if (trailerName !== undefined && !chunkedTrailer) {
+    return invalid("x-amz-trailer needs an aws-chunked body with trailers (x-amz-content-sha256: STREAMING-UNSIGNED-PAYLOAD-TRAILER or STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER)")
+  }
+  const trailerAlgorithm = trailerName !== undefined && trailerName !== "" ? algorithmOfHeader(trailerName) : undefined
+  if (trailerName !== undefined && trailerName !== "" && trailerAlgorithm === undefined) {
+    return invalid(`The trailer ${trailerName} is not supported: x-amz-trailer may name one x-amz-checksum-crc32, -crc32c, -crc64nvme, -sha1 or -sha256`)
+  }
+  if (given.length + (trailerAlgorithm !== undefined ? 1 : 0) > 1) {
+    return invalid("Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.")
+  }
+  const [headerChecksum] = given
+  if (headerChecksum !== undefined && !isWellFormed(headerChecksum[0], headerChecksum[1].trim())) {
+    return invalid(`Value for ${checksumHeader(headerChecksum[0])} header is invalid: expected the base64 of the ${headerChecksum[0]} digest.`)
+  }
+
+  let body: Stream.Stream<Uint8Array, E | S3Error> = raw
+  let trailers: ReadonlyMap<string, string> = new Map()
+  if (payload._tag === "Chunked") {
+    const lengthText = header(headers, "x-amz-decoded-content-length")
+    if (lengthText !== undefined && !/^\d{1,16}$/.test(lengthText.trim())) {
+      return s3Error("InvalidArgument", 400, "x-amz-decoded-content-length must be the object's size in bytes")
+    }
+    const decoded = decodeAwsChunked(raw, {
+      signing: payload.signing,
+      signedTrailer: payload.trailer,
+      decodedLength: lengthText !== undefined ? Number(lengthText.trim()) : undefined
+    })
+    body = decoded.body
+    trailers = decoded.trailers
+  }
+
+  const algorithm = headerChecksum?.[0] ?? trailerAlgorithm
+  if (algorithm === undefined) return { body, checksum: () => undefined }
+
+  let verified: string | undefined
+  const hasher = makeHasher(algorithm)
+  const name = checksumHeader(algorithm)
+  const verify = Effect.suspend(() => {
+    const expected = headerChecksum !== undefined ? headerChecksum[1].trim() : trailers.get(name)
+    if (expected === undefined) {
+      return Effect.fail(s3Error("MalformedTrailerError", 400, `The request announced the trailer ${name} (x-amz-trailer) but the body did not carry it.`))
+    }
+    if (!isWellFormed(algorithm, expected)) return Effect.fail(invalid(`Value for ${name} trailing header is invalid: expected the base64 of the ${algorithm} digest.`))
+    if (!digestMatches(hasher.digest(), expected)) return Effect.fail(s3Error("BadDigest", 400, mismatchMessage(algorithm)))
+    verified = expected
+    return Effect.void
+  })
+  return {
+    body: body.pipe(
+      Stream.tap((block) => Effect.sync(() => hasher.update(block))),
+      Stream.concat(Stream.fromEffect(verify).pipe(Stream.drain))
+    ),
+    checksum: () => (verified !== undefined ? { algorithm, header: name, value: verified } : undefined)
+  }
+}

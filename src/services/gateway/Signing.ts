@@ -1,0 +1,23 @@
+import { createHash, createHmac, timingSafeEqual } from "node:crypto"
+import { s3Error } from "../../domain/s3/S3Error.ts"
+
+/** SigV4's hashing and HMAC steps on node:crypto, shared by header auth, presigned URLs and chunk signatures. */
+
+export const sha256Hex = (data: string | Uint8Array) => createHash("sha256").update(data).digest("hex")
+
+/** kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request") */
+export const signingKey = (secret: string, date: string, region: string, service: string) => {
+  const kDate = createHmac("sha256", `AWS4${secret}`).update(date).digest()
+  const kRegion = createHmac("sha256", kDate).update(region).digest()
+  const kService = createHmac("sha256", kRegion).update(service).digest()
+  return createHmac("sha256", kService).update("aws4_request").digest()
+}
+
+/** Constant-time comparison of a client's hex signature with the one we computed. */
+export const signatureMatches = (givenHex: string, expected: Uint8Array) => {
+  const given = Buffer.from(givenHex, "hex")
+  return given.length === expected.length && timingSafeEqual(given, expected)
+}
+
+export const signatureDoesNotMatch = () =>
+  s3Error("SignatureDoesNotMatch", 403, "The request signature we calculated does not match the signature you provided. Check your key and signing method.")
