@@ -141,7 +141,9 @@ export const ObjectPut = Schema.TaggedStruct("ObjectPut", {
   contentType: Schema.optionalKey(Schema.String),
   /** User metadata (`x-amz-meta-NAME`), names in lower case. */
   meta: Schema.Array(Schema.Tuple([Schema.String, Schema.String])),
-  extents: Schema.Array(Extent)
+  extents: Schema.Array(Extent),
+  /** The x-amz-checksum-* the client sent and the gateway verified: algorithm (CRC32C…) and base64 value. */
+  checksum: Schema.optionalKey(Schema.Struct({ algorithm: Schema.String, value: Schema.String }))
 })
 export const ObjectDeleted = Schema.TaggedStruct("ObjectDeleted", { bucket: Schema.String, key: Schema.String, at: Schema.Number })
 

@@ -275,7 +275,8 @@ export const handleRequest = (req: IncomingMessage, res: ServerResponse, options
           contentType: contentType !== undefined ? utf8Header(contentType) : undefined,
           meta,
           expectedSha256,
-          contentMd5: header(req, "content-md5")
+          contentMd5: header(req, "content-md5"),
+          checksum: request.checksum
         })
         bodyConsumed = true
         return yield* reply(200, { ETag: `"${o.etag}"`, ...checksumHeaders() })
@@ -291,6 +292,11 @@ export const handleRequest = (req: IncomingMessage, res: ServerResponse, options
         const length = Math.max(0, last - start + 1)
         const h: Record<string, string | number> = { "x-amz-request-id": requestId, ...objectHeaders(o), "Content-Length": length }
         if (range) h["Content-Range"] = `bytes ${start}-${last}/${o.size}`
+        // Like S3: the stored checksum covers the whole object, so only whole-object reads carry it.
+        if (!range && o.checksum !== undefined && header(req, "x-amz-checksum-mode")?.toUpperCase() === "ENABLED") {
+          h[`x-amz-checksum-${o.checksum.algorithm.toLowerCase()}`] = o.checksum.value
+          h["x-amz-checksum-type"] = "FULL_OBJECT"
+        }
         res.writeHead(range ? 206 : 200, h)
         if (method === "HEAD" || length === 0) return yield* end(res)
         // Extents overlapping [start, last], read two chunks ahead of the socket.

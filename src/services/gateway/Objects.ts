@@ -24,6 +24,8 @@ export interface ObjectRow {
   readonly meta: ReadonlyArray<readonly [string, string]>
   readonly extents: ReadonlyArray<Extent>
   readonly modifiedAt: number
+  /** The verified x-amz-checksum-* stored with the object (returned when x-amz-checksum-mode is ENABLED). */
+  readonly checksum?: { readonly algorithm: string; readonly value: string } | undefined
 }
 
 export interface PutOptions {
@@ -33,6 +35,11 @@ export interface PutOptions {
   readonly expectedSha256: string | undefined
   /** The Content-MD5 header (base64), when the client sent one: the body's MD5 must match it. */
   readonly contentMd5: string | undefined
+  /**
+   * The body's verified x-amz-checksum-*, read once the body stream has ended (the stream itself
+   * fails on a mismatch, see PayloadBody.ts), so it is known before ObjectPut is appended.
+   */
+  readonly checksum?: () => { readonly algorithm: string; readonly value: string } | undefined
 }
 
 export interface ListOptions {
@@ -93,7 +100,7 @@ export class Objects extends Context.Service<Objects, {
     const listStmt = db.prepare("SELECT * FROM objects WHERE bucket = ? AND key > ? ORDER BY key")
     const listFromStmt = db.prepare("SELECT * FROM objects WHERE bucket = ? AND key >= ? ORDER BY key")
 
-    type RawObject = { bucket: string; key: string; size: number; etag: string; content_type: string | null; meta: string; extents: string; modified_at: number }
+    type RawObject = { bucket: string; key: string; size: number; etag: string; content_type: string | null; meta: string; extents: string; modified_at: number; checksum: string | null }
     const toObject = (r: RawObject): ObjectRow => ({
       bucket: r.bucket,
       key: r.key,
@@ -102,7 +109,8 @@ export class Objects extends Context.Service<Objects, {
       contentType: r.content_type ?? undefined,
       meta: JSON.parse(r.meta),
       extents: JSON.parse(r.extents),
-      modifiedAt: Number(r.modified_at)
+      modifiedAt: Number(r.modified_at),
+      ...(r.checksum !== null ? { checksum: JSON.parse(r.checksum) } : {})
     })
     const internal = (e: { readonly message: string }) => s3Error("InternalError", 500, e.message)
     const noSuchBucket = (bucket: string) => s3Error("NoSuchBucket", 404, `The specified bucket does not exist: ${bucket}`)
@@ -159,6 +167,7 @@ export class Objects extends Context.Service<Objects, {
       }
       const at = Date.now()
       const etag = digest.toString("hex")
+      const checksum = options.checksum?.()
       yield* log.append([{
         _tag: "ObjectPut",
         bucket,
@@ -168,9 +177,10 @@ export class Objects extends Context.Service<Objects, {
         etag,
         ...(options.contentType !== undefined ? { contentType: options.contentType } : {}),
         meta: options.meta.map(([k, v]) => [k, v] as const),
-        extents
+        extents,
+        ...(checksum !== undefined ? { checksum: { algorithm: checksum.algorithm, value: checksum.value } } : {})
       }]).pipe(Effect.mapError(internal))
-      return { bucket, key, size, etag, contentType: options.contentType, meta: options.meta, extents, modifiedAt: at } satisfies ObjectRow
+      return { bucket, key, size, etag, contentType: options.contentType, meta: options.meta, extents, modifiedAt: at, checksum } satisfies ObjectRow
     })
 
     const listObjects = Effect.fn("Objects.listObjects")(function*(bucket: string, o: ListOptions) {

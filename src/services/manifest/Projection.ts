@@ -22,7 +22,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 `
 
 /** Bump when the projection tables change: databases with older tables rebuild them from the log. */
-export const projectionVersion = 5
+export const projectionVersion = 6
 
 export const projectionTables = ["backups", "files", "backup_chunks", "chunks", "logs", "streams", "stream_chunks", "buckets", "objects"] as const
 
@@ -106,6 +106,7 @@ CREATE TABLE IF NOT EXISTS objects (
   meta TEXT NOT NULL,              -- JSON [[name, value], …]
   extents TEXT NOT NULL,           -- JSON [[chunk id, offset, length], …]; one chunk reference per extent
   modified_at INTEGER NOT NULL,
+  checksum TEXT,                   -- JSON {algorithm, value} of a verified x-amz-checksum-*, or NULL
   PRIMARY KEY (bucket, key)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS logs (
@@ -159,8 +160,8 @@ export const makeProjector = (db: DatabaseSync) => {
   const deleteBucket = s("DELETE FROM buckets WHERE name = ?")
   const objectExtents = s("SELECT extents FROM objects WHERE bucket = ? AND key = ?")
   const bucketObjects = s("SELECT extents FROM objects WHERE bucket = ?")
-  const upsertObject = s(`INSERT OR REPLACE INTO objects (bucket, key, size, etag, content_type, meta, extents, modified_at)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+  const upsertObject = s(`INSERT OR REPLACE INTO objects (bucket, key, size, etag, content_type, meta, extents, modified_at, checksum)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
   const deleteObject = s("DELETE FROM objects WHERE bucket = ? AND key = ?")
   const deleteBucketObjects = s("DELETE FROM objects WHERE bucket = ?")
   const adjustRefs = (extentsJson: string, delta: number) => {
@@ -282,7 +283,7 @@ export const makeProjector = (db: DatabaseSync) => {
         releaseObject(event.bucket, event.key)
         const extents = JSON.stringify(event.extents)
         upsertObject.run(event.bucket, event.key, event.size, event.etag, event.contentType ?? null,
-          JSON.stringify(event.meta), extents, event.at)
+          JSON.stringify(event.meta), extents, event.at, event.checksum !== undefined ? JSON.stringify(event.checksum) : null)
         adjustRefs(extents, 1)
         return
       }
