@@ -53,7 +53,9 @@ export const verifyPresigned = (req: AuthRequest, credentials: ReadonlyMap<strin
   if (now > at + expires * 1000) return s3Error("AccessDenied", 403, "Request has expired")
 
   const headerSha = req.headers["x-amz-content-sha256"]
-  const payloadHash = get("X-Amz-Content-Sha256") ?? (typeof headerSha === "string" ? headerSha : headerSha?.[0]) ?? "UNSIGNED-PAYLOAD"
+  // Signers hoist the x-amz-content-sha256 header into the query in whatever case it was written.
+  const querySha = [...params].find(([name]) => name.toLowerCase() === "x-amz-content-sha256")?.[1]
+  const payloadHash = querySha ?? (typeof headerSha === "string" ? headerSha : headerSha?.[0]) ?? "UNSIGNED-PAYLOAD"
   if (payloadHash.startsWith("STREAMING-")) {
     return s3Error("InvalidRequest", 400, `A presigned URL cannot carry an aws-chunked body (${streamingSigned} and similar need the Authorization header)`)
   }
