@@ -1,7 +1,8 @@
-import { createHash, createHmac, timingSafeEqual } from "node:crypto"
+import { createHash, createHmac } from "node:crypto"
 import { Effect, Stream } from "effect"
 import { ChunkedFormatError, type ChunkedEvent, makeChunkedParser } from "../../domain/s3/AwsChunked.ts"
 import { S3Error, s3Error } from "../../domain/s3/S3Error.ts"
+import { signatureMatches } from "./Signing.ts"
 
 /** What chunk and trailer signatures chain from: the request's signing key, date, scope and seed signature. */
 export interface ChunkSigning {
@@ -32,11 +33,6 @@ const emptySha256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b785
 
 const signatureMismatch = (what: string) =>
   s3Error("SignatureDoesNotMatch", 403, `The ${what} signature we calculated does not match the signature you provided. Check your key and signing method.`)
-
-const sameHex = (givenHex: string, expected: Uint8Array) => {
-  const given = Buffer.from(givenHex, "hex")
-  return given.length === expected.length && timingSafeEqual(given, expected)
-}
 
 /**
  * Decodes an aws-chunked request body as it streams: chunk data flows on at once (hashed on the
@@ -83,7 +79,7 @@ export const decodeAwsChunked = <E>(raw: Stream.Stream<Uint8Array, E>, options: 
             if (signing) {
               const dataHash = chunkSize > 0 ? chunkHash!.digest("hex") : emptySha256
               const expected = sign(`AWS4-HMAC-SHA256-PAYLOAD\n${signing.amzDate}\n${signing.scope}\n${previous}\n${emptySha256}\n${dataHash}`)
-              if (!sameHex(chunkSignature!, expected)) return signatureMismatch("chunk")
+              if (!signatureMatches(chunkSignature!, expected)) return signatureMismatch("chunk")
               previous = chunkSignature!
             }
             break
@@ -102,7 +98,7 @@ export const decodeAwsChunked = <E>(raw: Stream.Stream<Uint8Array, E>, options: 
               }
               const hash = createHash("sha256").update(trailerText).digest("hex")
               const expected = sign(`AWS4-HMAC-SHA256-TRAILER\n${signing.amzDate}\n${signing.scope}\n${previous}\n${hash}`)
-              if (!sameHex(trailerSignature, expected)) return signatureMismatch("trailer")
+              if (!signatureMatches(trailerSignature, expected)) return signatureMismatch("trailer")
             }
             if (options.decodedLength !== undefined && decoded !== options.decodedLength) {
               return s3Error("IncompleteBody", 400, `The body holds ${decoded} bytes but x-amz-decoded-content-length announced ${options.decodedLength}`)

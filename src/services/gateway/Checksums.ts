@@ -1,6 +1,7 @@
-import { createHash, timingSafeEqual } from "node:crypto"
+import { createHash } from "node:crypto"
 import { crc32 } from "node:zlib"
 import { type ChecksumAlgorithm, crc32Bytes, crc32c, Crc64Nvme } from "../../domain/s3/Checksum.ts"
+import { digestEquals } from "./Signing.ts"
 
 /** A running `x-amz-checksum-*` computation; `digest()` is the raw big-endian digest. */
 export interface ChecksumHasher {
@@ -32,7 +33,4 @@ export const makeHasher = (algorithm: ChecksumAlgorithm): ChecksumHasher => {
 }
 
 /** Compares a computed digest with a client's base64 value in constant time (for equal lengths). */
-export const digestMatches = (computed: Uint8Array, base64: string): boolean => {
-  const given = Buffer.from(base64, "base64")
-  return given.length === computed.length && timingSafeEqual(given, computed)
-}
+export const digestMatches = (computed: Uint8Array, base64: string): boolean => digestEquals(computed, base64, "base64")

@@ -6,6 +6,7 @@ import { errorXml, listBucketsXml, listObjectsV2Xml } from "../../domain/s3/Xml.
 import { verifyRequest } from "./Auth.ts"
 import { Objects, type ObjectRow } from "./Objects.ts"
 import { requestBody } from "./PayloadBody.ts"
+import { digestEquals } from "./Signing.ts"
 
 /** Bodies of requests other than PutObject (CreateBucket configuration…) are read whole up to this size. */
 const smallBodyLimit = 1024 * 1024
@@ -173,7 +174,7 @@ export const handleRequest = (req: IncomingMessage, res: ServerResponse, options
       }))
       bodyConsumed = true
       const all = Buffer.concat(parts)
-      if (expectedSha256 !== undefined && createHash("sha256").update(all).digest("hex") !== expectedSha256) {
+      if (expectedSha256 !== undefined && !digestEquals(createHash("sha256").update(all).digest(), expectedSha256, "hex")) {
         return yield* s3Error("XAmzContentSHA256Mismatch", 400, "The provided 'x-amz-content-sha256' header does not match what was computed.")
       }
       return all

@@ -8,6 +8,7 @@ import { ChunkStore } from "../ChunkStore.ts"
 import { EventLog } from "../manifest/EventLog.ts"
 import { Repository } from "../Repository.ts"
 import { SqliteDatabase } from "../sql/NodeSqliteClient.ts"
+import { digestEquals } from "./Signing.ts"
 
 export interface BucketRow {
   readonly name: string
@@ -158,11 +159,11 @@ export class Objects extends Context.Service<Objects, {
           extents.push(extent)
         }))
       )
-      if (sha !== undefined && sha.digest("hex") !== options.expectedSha256) {
+      if (sha !== undefined && !digestEquals(sha.digest(), options.expectedSha256!, "hex")) {
         return yield* s3Error("XAmzContentSHA256Mismatch", 400, "The provided 'x-amz-content-sha256' header does not match what was computed.")
       }
       const digest = md5.digest()
-      if (options.contentMd5 !== undefined && digest.toString("base64") !== options.contentMd5.trim()) {
+      if (options.contentMd5 !== undefined && !digestEquals(digest, options.contentMd5.trim(), "base64")) {
         return yield* s3Error("BadDigest", 400, "The Content-MD5 you specified did not match what we received.")
       }
       const at = Date.now()

@@ -19,5 +19,11 @@ export const signatureMatches = (givenHex: string, expected: Uint8Array) => {
   return given.length === expected.length && timingSafeEqual(given, expected)
 }
 
+/** Constant-time comparison of a digest we computed with the client's encoding of it (hex or base64). */
+export const digestEquals = (computed: Uint8Array, given: string, encoding: "hex" | "base64") => {
+  const g = Buffer.from(given, encoding)
+  return g.length === computed.length && timingSafeEqual(g, computed)
+}
+
 export const signatureDoesNotMatch = () =>
   s3Error("SignatureDoesNotMatch", 403, "The request signature we calculated does not match the signature you provided. Check your key and signing method.")
