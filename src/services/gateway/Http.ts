@@ -96,6 +96,8 @@ const objectHeaders = (o: ObjectRow): Record<string, string> => {
 export interface GatewayOptions {
   /** Access key → secret key. */
   readonly credentials: ReadonlyMap<string, string>
+  /** The region the gateway reports (GetBucketLocation, HeadBucket); `[s3_proxy] default_region`. */
+  readonly region?: string
 }
 
 /**
@@ -203,7 +205,7 @@ export const handleRequest = (req: IncomingMessage, res: ServerResponse, options
         case "HEAD": {
           yield* readSmallBody
           yield* objects.headBucket(bucket)
-          return yield* reply(200, { "x-amz-bucket-region": "us-east-1" })
+          return yield* reply(200, { "x-amz-bucket-region": options.region ?? "us-east-1" })
         }
         case "DELETE": {
           yield* readSmallBody
