@@ -200,6 +200,10 @@ const proxyCommand = Command.make("proxy", {
   secretKey: Flag.Redacted("secret-key").pipe(
     Flag.withDescription("S3 secret key (env ENIGMA_PROXY_SECRET_KEY; prefer the env over the command line)"),
     Flag.withFallbackConfig(Config.Redacted("ENIGMA_PROXY_SECRET_KEY"))
+  ),
+  virtualHost: Flag.String("virtual-host").pipe(
+    Flag.withDescription("Also serve virtual-hosted-style requests: Host <bucket>.DOMAIN addresses that bucket (repeatable)"),
+    Flag.atLeast(0)
   )
 }, (a) => load(handlers.proxy).pipe(Effect.flatMap((m) => m.proxy(a)))).pipe(
   Command.withDescription("Serve the repository as an S3 endpoint (path-style; first slice: buckets, single-part objects, ListObjectsV2)")

@@ -28,6 +28,8 @@ export const proxy = Effect.fn("cli.proxy")(function*(a: {
   readonly listen: string
   readonly accessKey: string
   readonly secretKey: Redacted.Redacted<string>
+  /** Base domains for virtual-hosted-style requests (`<bucket>.<domain>`). */
+  readonly virtualHost?: ReadonlyArray<string>
 }) {
   const address = parseListen(a.listen)
   if (!address) return yield* new UserError({ detail: `--listen: expected HOST:PORT, got ${JSON.stringify(a.listen)}` })
@@ -44,7 +46,7 @@ export const proxy = Effect.fn("cli.proxy")(function*(a: {
     )
     const inflight = new Set<Fiber.Fiber<void>>()
     const onRequest = (req: IncomingMessage, res: ServerResponse) => {
-      const fiber = Effect.runForkWith(context)(handleRequest(req, res, { credentials }))
+      const fiber = Effect.runForkWith(context)(handleRequest(req, res, { credentials, virtualHosts: a.virtualHost ?? [] }))
       inflight.add(fiber)
       fiber.addObserver(() => inflight.delete(fiber))
     }
@@ -65,7 +67,7 @@ export const proxy = Effect.fn("cli.proxy")(function*(a: {
         })
     )
     const port = (server.address() as { port: number }).port
-    process.stderr.write(`enigma proxy: listening on http://${address.host}:${port} (S3 path-style)\n`)
+    process.stderr.write(`enigma proxy: listening on http://${address.host}:${port} (S3 path-style${a.virtualHost?.length ? `; virtual-hosted on ${a.virtualHost.join(", ")}` : ""})\n`)
     yield* Effect.forkScoped(Effect.forever(Effect.andThen(Effect.sleep(sealEvery), seal)))
     return yield* Effect.never
   })).pipe(Effect.provide(Objects.layer)))
