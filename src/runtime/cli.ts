@@ -206,7 +206,7 @@ const proxyCommand = Command.make("proxy", {
     Flag.atLeast(0)
   )
 }, (a) => load(handlers.proxy).pipe(Effect.flatMap((m) => m.proxy(a)))).pipe(
-  Command.withDescription("Serve the repository as an S3 endpoint (path-style; first slice: buckets, single-part objects, ListObjectsV2)")
+  Command.withDescription("Serve the repository as an S3 endpoint (path-style, and virtual-hosted-style with --virtual-host)")
 )
 
 export const enigmaCommand = rootCommand.pipe(
