@@ -143,7 +143,7 @@ const rawRequest = async (
     headers: signed.headers as Record<string, string>,
     ...(method === "GET" || method === "HEAD" ? {} : { body })
   })
-  return { status: res.status, text: await res.text() }
+  return { status: res.status, text: await res.text(), headers: res.headers }
 }
 
 const text = async (p: Promise<{ Body?: { transformToString(): Promise<string> } | undefined }>) => (await (await p).Body!).transformToString()
@@ -287,6 +287,14 @@ describe("enigma proxy: object and bucket operations", () => {
     assert.strictEqual((await failure(get({ IfNoneMatch: etag, IfModifiedSince: past }))).status, 304)
     // 412 before 304 when both fail.
     assert.deepStrictEqual(await failure(get({ IfMatch: "\"0123\"", IfNoneMatch: etag })), { code: "PreconditionFailed", status: 412 })
+    // A 304 carries the validators and the caching headers, and no body.
+    const kept = await rawRequest(port, "GET", "/ops/kept.txt", {}, Buffer.alloc(0), { "if-none-match": `"${md5("kept headers")}"` })
+    assert.strictEqual(kept.status, 304)
+    assert.strictEqual(kept.text, "")
+    assert.strictEqual(kept.headers.get("etag"), `"${md5("kept headers")}"`)
+    assert.strictEqual(kept.headers.get("cache-control"), "max-age=3600, public")
+    assert.isNotNull(kept.headers.get("last-modified"))
+    assert.isNull(kept.headers.get("content-language"))
     // A date that does not parse is ignored, as HTTP says.
     const raw = await rawRequest(port, "GET", "/ops/cond", {}, Buffer.alloc(0), { "if-modified-since": "not a date" })
     assert.strictEqual(raw.status, 200)

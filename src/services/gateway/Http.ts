@@ -10,7 +10,7 @@ import { verifyRequest } from "./Auth.ts"
 import { copyObject } from "./CopyObject.ts"
 import { deleteObjects } from "./DeleteObjects.ts"
 import { listObjectsV1, listV1Params } from "./ListObjectsV1.ts"
-import { preconditionFailed, preconditionsOf, requestAttributes, responseHeaders, responseOverrideParams } from "./ObjectHeaders.ts"
+import { notModifiedHeaders, preconditionFailed, preconditionsOf, requestAttributes, responseHeaders, responseOverrideParams } from "./ObjectHeaders.ts"
 import { Objects } from "./Objects.ts"
 import { addressOf } from "./VirtualHost.ts"
 
@@ -282,9 +282,7 @@ export const handleRequest = (req: IncomingMessage, res: ServerResponse, options
         const o = yield* objects.headObject(bucket, key)
         const condition = evaluatePreconditions(preconditionsOf(req.headers, ""), o.etag, o.modifiedAt)
         if (condition === "failed") return yield* preconditionFailed()
-        if (condition === "not-modified") {
-          return yield* reply(304, { ETag: `"${o.etag}"`, "Last-Modified": new Date(o.modifiedAt).toUTCString() })
-        }
+        if (condition === "not-modified") return yield* reply(304, notModifiedHeaders(o))
         const headers = responseHeaders(o, params)
         if (headers instanceof S3Error) return yield* headers
         const rangeHeader = header(req, "range")

@@ -98,6 +98,14 @@ export const responseHeaders = (o: ObjectRow, params: URLSearchParams): Record<s
   return h
 }
 
+/** A 304 carries the validators and the caching headers (RFC 9110 §15.4.5), no content headers. */
+export const notModifiedHeaders = (o: ObjectRow): Record<string, string> => ({
+  "ETag": `"${o.etag}"`,
+  "Last-Modified": new Date(o.modifiedAt).toUTCString(),
+  ...(o.headers.cacheControl !== undefined ? { "Cache-Control": latin1Header(o.headers.cacheControl) } : {}),
+  ...(o.headers.expires !== undefined ? { "Expires": latin1Header(o.headers.expires) } : {})
+})
+
 /** The conditional headers of GET/HEAD (`prefix` ""), or of CopyObject's source (`x-amz-copy-source-`). */
 export const preconditionsOf = (headers: IncomingHttpHeaders, prefix: "" | "x-amz-copy-source-"): Preconditions => ({
   ifMatch: headerOf(headers, `${prefix}if-match`),
