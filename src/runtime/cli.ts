@@ -206,6 +206,10 @@ export const proxyFlags = {
     Flag.withDescription("Its secret key (env ENIGMA_PROXY_SECRET_KEY; prefer the env or the config over the command line)"),
     Flag.withFallbackConfig(Config.Redacted("ENIGMA_PROXY_SECRET_KEY")),
     Flag.optional
+  ),
+  virtualHost: Flag.String("virtual-host").pipe(
+    Flag.withDescription("Also serve virtual-hosted-style requests: Host <bucket>.DOMAIN addresses that bucket (repeatable; adds to s3_proxy.virtual_host_domains)"),
+    Flag.atLeast(0)
   )
 }
 export const proxyDescription = "Serve the repository as an S3 endpoint (any S3 client: aws-cli, rclone, s3cmd, restic, SDKs); configured by [s3_proxy]"

@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { request } from "node:http"
 import { createHash } from "node:crypto"
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import * as path from "node:path"
 import { DatabaseSync } from "node:sqlite"
 import { afterAll, beforeAll } from "vitest"
@@ -22,16 +22,11 @@ import {
 import { SignatureV4 } from "@smithy/signature-v4"
 import { enigma, initRepo, json, prng } from "../support/cli.ts"
 import { freePort } from "../support/server.ts"
-import { accessKey, gatewayClient as client, s3Failure as failure, secretKey, startProxy, stopProxy } from "../support/gateway.ts"
+import { accessKey, chunkFiles, gatewayClient as client, s3Failure as failure, secretKey, startProxy, stopProxy } from "../support/gateway.ts"
 import { NodeSha256 } from "../support/nodeSha256.ts"
 
 /** Small content-defined chunks, so a few MiB make many chunks. */
 const smallChunks = "[enigma.chunk_strategy.Cdc]\ntarget_size = 262144\n"
-const chunkFiles = (dir: string) =>
-  !existsSync(path.join(dir, "storage", "chunks"))
-    ? []
-    : readdirSync(path.join(dir, "storage", "chunks"), { recursive: true }).map(String).filter((n) => n.length > 60)
-
 const md5 = (b: Uint8Array) => createHash("md5").update(b).digest("hex")
 
 /** A hand-signed request (the SDK cannot send a body that differs from its signed hash). */

@@ -1,5 +1,6 @@
 import type { ChildProcess } from "node:child_process"
 import { spawn } from "node:child_process"
+import { existsSync, readdirSync } from "node:fs"
 import * as path from "node:path"
 import { S3Client, S3ServiceException } from "@aws-sdk/client-s3"
 import { enigmaAsync, passphrase } from "./cli.ts"
@@ -69,6 +70,12 @@ export const gatewayClient = (port: number, credentials = { accessKeyId: accessK
     responseChecksumValidation: "WHEN_REQUIRED",
     maxAttempts: 1
   })
+
+/** Chunk objects on the Local provider of a repository made by `initRepo` (the `storage` dir). */
+export const chunkFiles = (dir: string) =>
+  !existsSync(path.join(dir, "storage", "chunks"))
+    ? []
+    : readdirSync(path.join(dir, "storage", "chunks"), { recursive: true }).map(String).filter((n) => n.length > 60)
 
 /** The S3 error code a call fails with (and its HTTP status). */
 export const s3Failure = async (p: Promise<unknown>) => {

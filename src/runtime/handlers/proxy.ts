@@ -26,6 +26,8 @@ export interface ProxyFlags {
   readonly listen: Option.Option<string>
   readonly accessKey: Option.Option<string>
   readonly secretKey: Option.Option<Redacted.Redacted<string>>
+  /** Base domains for virtual-hosted-style requests (`<bucket>.<domain>`), besides the config's. */
+  readonly virtualHost: ReadonlyArray<string>
 }
 
 /**
@@ -87,6 +89,7 @@ export const proxy = Effect.fn("cli.proxy")(function*(flags: ProxyFlags, global?
     ? { cert: yield* readPem(config.tls_cert, "tls_cert"), key: yield* readPem(config.tls_key, "tls_key") }
     : undefined
   const region = config?.default_region ?? "us-east-1"
+  const virtualHosts = [...new Set([...(config?.virtual_host_domains ?? []), ...flags.virtualHost])]
 
   yield* withRepository(opened, "proxy", true, Effect.scoped(Effect.gen(function*() {
     const context = yield* Effect.context<Objects>()
@@ -98,7 +101,7 @@ export const proxy = Effect.fn("cli.proxy")(function*(flags: ProxyFlags, global?
     const inflight = new Set<Fiber.Fiber<void>>()
     const onRequest = (req: IncomingMessage, res: ServerResponse) => {
       observeRequest(req, res)
-      const fiber = Effect.runForkWith(context)(handleRequest(req, res, { credentials, region }))
+      const fiber = Effect.runForkWith(context)(handleRequest(req, res, { credentials, region, virtualHosts }))
       inflight.add(fiber)
       fiber.addObserver(() => inflight.delete(fiber))
     }
