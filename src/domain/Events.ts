@@ -131,6 +131,17 @@ export const StreamForgotten = Schema.TaggedStruct("StreamForgotten", { streamId
  */
 export const BucketCreated = Schema.TaggedStruct("BucketCreated", { bucket: Schema.String, at: Schema.Number })
 export const BucketDeleted = Schema.TaggedStruct("BucketDeleted", { bucket: Schema.String, at: Schema.Number })
+/**
+ * The standard headers an object keeps from its PutObject (or CopyObject with REPLACE) and
+ * returns on GET/HEAD, verbatim. Content-Type predates them and has its own field.
+ */
+export const ObjectHeaderFields = {
+  contentEncoding: Schema.optionalKey(Schema.String),
+  contentDisposition: Schema.optionalKey(Schema.String),
+  cacheControl: Schema.optionalKey(Schema.String),
+  contentLanguage: Schema.optionalKey(Schema.String),
+  expires: Schema.optionalKey(Schema.String)
+}
 export const ObjectPut = Schema.TaggedStruct("ObjectPut", {
   bucket: Schema.String,
   key: Schema.String,
@@ -142,6 +153,7 @@ export const ObjectPut = Schema.TaggedStruct("ObjectPut", {
   /** User metadata (`x-amz-meta-NAME`), names in lower case. */
   meta: Schema.Array(Schema.Tuple([Schema.String, Schema.String])),
   extents: Schema.Array(Extent),
+  ...ObjectHeaderFields,
   /** The x-amz-checksum-* the client sent and the gateway verified: algorithm (CRC32C…) and base64 value. */
   checksum: Schema.optionalKey(Schema.Struct({ algorithm: Schema.String, value: Schema.String }))
 })

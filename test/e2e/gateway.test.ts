@@ -1,8 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
-import type { ChildProcess } from "node:child_process"
 import { request } from "node:http"
 import { createHash } from "node:crypto"
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import * as path from "node:path"
 import { DatabaseSync } from "node:sqlite"
 import { afterAll, beforeAll } from "vitest"
@@ -18,78 +17,17 @@ import {
   ListBucketsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
-  S3Client,
-  S3ServiceException
+  S3Client
 } from "@aws-sdk/client-s3"
 import { SignatureV4 } from "@smithy/signature-v4"
-import { enigma, enigmaAsync, initRepo, json, prng } from "../support/cli.ts"
+import { enigma, initRepo, json, prng } from "../support/cli.ts"
 import { freePort } from "../support/server.ts"
+import { accessKey, chunkFiles, gatewayClient as client, s3Failure as failure, secretKey, startProxy, stopProxy } from "../support/gateway.ts"
 import { NodeSha256 } from "../support/nodeSha256.ts"
 
 /** Small content-defined chunks, so a few MiB make many chunks. */
 const smallChunks = "[enigma.chunk_strategy.Cdc]\ntarget_size = 262144\n"
-const accessKey = "enigma-test"
-const secretKey = "s3cr3t/key+value"
-
-const chunkFiles = (dir: string) =>
-  !existsSync(path.join(dir, "storage", "chunks"))
-    ? []
-    : readdirSync(path.join(dir, "storage", "chunks"), { recursive: true }).map(String).filter((n) => n.length > 60)
-
 const md5 = (b: Uint8Array) => createHash("md5").update(b).digest("hex")
-
-/** Starts `enigma proxy` as a subprocess and resolves once it listens. */
-const startProxy = async (g: ReadonlyArray<string>, port: number) => {
-  const child = enigmaAsync([...g, "proxy", "--listen", `127.0.0.1:${port}`], {
-    ENIGMA_PROXY_ACCESS_KEY: accessKey,
-    ENIGMA_PROXY_SECRET_KEY: secretKey
-  })
-  let out = ""
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`proxy did not start: ${out}`)), 30_000)
-    const onData = (d: Buffer) => {
-      out += d.toString()
-      if (out.includes("listening on")) {
-        clearTimeout(timer)
-        resolve()
-      }
-    }
-    child.stdout!.on("data", onData)
-    child.stderr!.on("data", onData)
-    child.on("exit", (code) => reject(new Error(`proxy exited (${code}): ${out}`)))
-  })
-  return { child, output: () => out }
-}
-
-const stopProxy = (child: ChildProcess) =>
-  new Promise<number | null>((resolve) => {
-    if (child.exitCode !== null) return resolve(child.exitCode)
-    child.once("exit", (code) => resolve(code))
-    child.kill("SIGTERM")
-  })
-
-const client = (port: number, credentials = { accessKeyId: accessKey, secretAccessKey: secretKey }) =>
-  new S3Client({
-    endpoint: `http://127.0.0.1:${port}`,
-    region: "us-east-1",
-    forcePathStyle: true,
-    credentials,
-    requestChecksumCalculation: "WHEN_REQUIRED",
-    responseChecksumValidation: "WHEN_REQUIRED",
-    maxAttempts: 1
-  })
-
-/** The S3 error code a call fails with (and its HTTP status). */
-const failure = async (p: Promise<unknown>) => {
-  try {
-    await p
-  } catch (e) {
-    if (e instanceof S3ServiceException) return { code: e.name, status: e.$metadata.httpStatusCode }
-    throw e
-  }
-  throw new Error("expected the call to fail")
-}
-
 
 /** A hand-signed request (the SDK cannot send a body that differs from its signed hash). */
 const rawRequest = async (port: number, method: string, p: string, body: Buffer, payloadHash: string, extra: Record<string, string> = {}) => {

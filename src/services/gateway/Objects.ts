@@ -15,6 +15,22 @@ export interface BucketRow {
   readonly createdAt: number
 }
 
+/** The standard headers an object keeps besides Content-Type (Events.ts `ObjectHeaderFields`). */
+export interface KeptHeaders {
+  readonly contentEncoding?: string
+  readonly contentDisposition?: string
+  readonly cacheControl?: string
+  readonly contentLanguage?: string
+  readonly expires?: string
+}
+
+/** What CopyObject gives the new object: the source's (COPY) or the request's (REPLACE). */
+export interface ObjectAttributes {
+  readonly contentType: string | undefined
+  readonly meta: ReadonlyArray<readonly [string, string]>
+  readonly headers: KeptHeaders
+}
+
 export interface ObjectRow {
   readonly bucket: string
   readonly key: string
@@ -23,6 +39,7 @@ export interface ObjectRow {
   readonly etag: string
   readonly contentType: string | undefined
   readonly meta: ReadonlyArray<readonly [string, string]>
+  readonly headers: KeptHeaders
   readonly extents: ReadonlyArray<Extent>
   readonly modifiedAt: number
   /** The verified x-amz-checksum-* stored with the object (returned when x-amz-checksum-mode is ENABLED). */
@@ -32,6 +49,7 @@ export interface ObjectRow {
 export interface PutOptions {
   readonly contentType: string | undefined
   readonly meta: ReadonlyArray<readonly [string, string]>
+  readonly headers: KeptHeaders
   /** Set when the client signed the payload: the body's SHA-256 must match it. */
   readonly expectedSha256: string | undefined
   /** The Content-MD5 header (base64), when the client sent one: the body's MD5 must match it. */
@@ -72,6 +90,8 @@ export const isValidBucketName = (name: string) =>
  * ObjectPut, so readers never see a partial object; a put whose body fails, or whose signed
  * payload hash does not match, appends nothing (its new chunks stay unreferenced for gc).
  * Overwrites and deletes release the old object's chunk references in the projection.
+ * `copyObject` appends an ObjectPut listing the source's extents: the copy holds its own chunk
+ * references, so the chunks outlive whichever of the two objects is deleted first.
  */
 export class Objects extends Context.Service<Objects, {
   readonly listBuckets: Effect.Effect<ReadonlyArray<BucketRow>>
@@ -81,6 +101,10 @@ export class Objects extends Context.Service<Objects, {
   readonly putObject: <E>(bucket: string, key: string, body: Stream.Stream<Uint8Array, E>, options: PutOptions) => Effect.Effect<ObjectRow, S3Error | E>
   readonly headObject: (bucket: string, key: string) => Effect.Effect<ObjectRow, S3Error>
   readonly deleteObject: (bucket: string, key: string) => Effect.Effect<void, S3Error>
+  /** Deletes several keys of one bucket with one log append; keys that do not exist are no-ops. */
+  readonly deleteObjects: (bucket: string, keys: ReadonlyArray<string>) => Effect.Effect<void, S3Error>
+  /** A new object `bucket/key` with `source`'s content (its chunks, not a re-upload) and `attributes`. */
+  readonly copyObject: (bucket: string, key: string, source: ObjectRow, attributes: ObjectAttributes) => Effect.Effect<ObjectRow, S3Error>
   readonly listObjects: (bucket: string, options: ListOptions) => Effect.Effect<ListPage, S3Error>
   /** The plaintext of one chunk (authenticated and re-hashed by ChunkStore). */
   readonly readChunk: (chunkId: string) => Effect.Effect<Uint8Array, S3Error>
@@ -101,7 +125,18 @@ export class Objects extends Context.Service<Objects, {
     const listStmt = db.prepare("SELECT * FROM objects WHERE bucket = ? AND key > ? ORDER BY key")
     const listFromStmt = db.prepare("SELECT * FROM objects WHERE bucket = ? AND key >= ? ORDER BY key")
 
-    type RawObject = { bucket: string; key: string; size: number; etag: string; content_type: string | null; meta: string; extents: string; modified_at: number; checksum: string | null }
+    type RawObject = {
+      bucket: string
+      key: string
+      size: number
+      etag: string
+      content_type: string | null
+      meta: string
+      headers: string | null
+      extents: string
+      modified_at: number
+      checksum: string | null
+    }
     const toObject = (r: RawObject): ObjectRow => ({
       bucket: r.bucket,
       key: r.key,
@@ -109,6 +144,7 @@ export class Objects extends Context.Service<Objects, {
       etag: r.etag,
       contentType: r.content_type ?? undefined,
       meta: JSON.parse(r.meta),
+      headers: r.headers === null ? {} : JSON.parse(r.headers),
       extents: JSON.parse(r.extents),
       modifiedAt: Number(r.modified_at),
       ...(r.checksum !== null ? { checksum: JSON.parse(r.checksum) } : {})
@@ -179,9 +215,10 @@ export class Objects extends Context.Service<Objects, {
         ...(options.contentType !== undefined ? { contentType: options.contentType } : {}),
         meta: options.meta.map(([k, v]) => [k, v] as const),
         extents,
+        ...options.headers,
         ...(checksum !== undefined ? { checksum: { algorithm: checksum.algorithm, value: checksum.value } } : {})
       }]).pipe(Effect.mapError(internal))
-      return { bucket, key, size, etag, contentType: options.contentType, meta: options.meta, extents, modifiedAt: at, checksum } satisfies ObjectRow
+      return { bucket, key, size, etag, contentType: options.contentType, meta: options.meta, headers: options.headers, extents, modifiedAt: at, checksum } satisfies ObjectRow
     })
 
     const listObjects = Effect.fn("Objects.listObjects")(function*(bucket: string, o: ListOptions) {
@@ -240,6 +277,32 @@ export class Objects extends Context.Service<Objects, {
         // S3 answers 204 whether or not the key existed; only an existing one needs an event.
         if (!findObject(bucket, key)) return
         yield* log.append([{ _tag: "ObjectDeleted", bucket, key, at: Date.now() }]).pipe(Effect.mapError(internal))
+      }),
+      deleteObjects: Effect.fn("Objects.deleteObjects")(function*(bucket: string, keys: ReadonlyArray<string>) {
+        yield* headBucket(bucket)
+        const at = Date.now()
+        const existing = [...new Set(keys)].filter((key) => findObject(bucket, key) !== undefined)
+        if (existing.length === 0) return
+        yield* log.append(existing.map((key) => ({ _tag: "ObjectDeleted" as const, bucket, key, at }))).pipe(Effect.mapError(internal))
+      }),
+      copyObject: Effect.fn("Objects.copyObject")(function*(bucket: string, key: string, source: ObjectRow, attributes: ObjectAttributes) {
+        yield* headBucket(bucket)
+        // The content is the source's, so is its ETag (S3 would recompute an MD5 for a multipart
+        // source; that needs the bytes, which a copy by reference never reads).
+        const at = Date.now()
+        yield* log.append([{
+          _tag: "ObjectPut",
+          bucket,
+          key,
+          at,
+          size: source.size,
+          etag: source.etag,
+          ...(attributes.contentType !== undefined ? { contentType: attributes.contentType } : {}),
+          meta: attributes.meta.map(([k, v]) => [k, v] as const),
+          extents: source.extents.map(([id, offset, length]) => [id, offset, length] as const),
+          ...attributes.headers
+        }]).pipe(Effect.mapError(internal))
+        return { bucket, key, size: source.size, etag: source.etag, ...attributes, extents: source.extents, modifiedAt: at } satisfies ObjectRow
       }),
       listObjects,
       readChunk: (chunkId: string) => chunks.load(chunkId).pipe(Effect.mapError(internal))

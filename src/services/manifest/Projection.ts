@@ -22,7 +22,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 `
 
 /** Bump when the projection tables change: databases with older tables rebuild them from the log. */
-export const projectionVersion = 6
+export const projectionVersion = 7
 
 export const projectionTables = ["backups", "files", "backup_chunks", "chunks", "logs", "streams", "stream_chunks", "buckets", "objects"] as const
 
@@ -104,6 +104,7 @@ CREATE TABLE IF NOT EXISTS objects (
   etag TEXT NOT NULL,              -- hex MD5 of the content
   content_type TEXT,
   meta TEXT NOT NULL,              -- JSON [[name, value], …]
+  headers TEXT,                    -- JSON {contentEncoding?, contentDisposition?, cacheControl?, contentLanguage?, expires?}
   extents TEXT NOT NULL,           -- JSON [[chunk id, offset, length], …]; one chunk reference per extent
   modified_at INTEGER NOT NULL,
   checksum TEXT,                   -- JSON {algorithm, value} of a verified x-amz-checksum-*, or NULL
@@ -116,6 +117,17 @@ CREATE TABLE IF NOT EXISTS logs (
   message TEXT NOT NULL
 );
 `
+
+/** The kept standard headers of an ObjectPut as the `objects.headers` column: NULL when there are none. */
+const keptHeadersJson = (e: Extract<Event, { _tag: "ObjectPut" }>): string | null => {
+  const h: Record<string, string> = {}
+  if (e.contentEncoding !== undefined) h.contentEncoding = e.contentEncoding
+  if (e.contentDisposition !== undefined) h.contentDisposition = e.contentDisposition
+  if (e.cacheControl !== undefined) h.cacheControl = e.cacheControl
+  if (e.contentLanguage !== undefined) h.contentLanguage = e.contentLanguage
+  if (e.expires !== undefined) h.expires = e.expires
+  return Object.keys(h).length > 0 ? JSON.stringify(h) : null
+}
 
 /** Prepared statements for applying events; build once per connection. */
 export const makeProjector = (db: DatabaseSync) => {
@@ -160,8 +172,8 @@ export const makeProjector = (db: DatabaseSync) => {
   const deleteBucket = s("DELETE FROM buckets WHERE name = ?")
   const objectExtents = s("SELECT extents FROM objects WHERE bucket = ? AND key = ?")
   const bucketObjects = s("SELECT extents FROM objects WHERE bucket = ?")
-  const upsertObject = s(`INSERT OR REPLACE INTO objects (bucket, key, size, etag, content_type, meta, extents, modified_at, checksum)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+  const upsertObject = s(`INSERT OR REPLACE INTO objects (bucket, key, size, etag, content_type, meta, headers, extents, modified_at, checksum)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
   const deleteObject = s("DELETE FROM objects WHERE bucket = ? AND key = ?")
   const deleteBucketObjects = s("DELETE FROM objects WHERE bucket = ?")
   const adjustRefs = (extentsJson: string, delta: number) => {
@@ -283,7 +295,8 @@ export const makeProjector = (db: DatabaseSync) => {
         releaseObject(event.bucket, event.key)
         const extents = JSON.stringify(event.extents)
         upsertObject.run(event.bucket, event.key, event.size, event.etag, event.contentType ?? null,
-          JSON.stringify(event.meta), extents, event.at, event.checksum !== undefined ? JSON.stringify(event.checksum) : null)
+          JSON.stringify(event.meta), keptHeadersJson(event), extents, event.at,
+          event.checksum !== undefined ? JSON.stringify(event.checksum) : null)
         adjustRefs(extents, 1)
         return
       }

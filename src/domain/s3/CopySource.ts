@@ -1,0 +1,35 @@
+/**
+ * The `x-amz-copy-source` header of CopyObject: `bucket/key` or `/bucket/key`, URL-encoded,
+ * optionally followed by `?versionId=…`.
+ */
+export interface CopySource {
+  readonly bucket: string
+  readonly key: string
+  readonly versionId: string | undefined
+}
+
+/** The parsed source, or a message saying what is wrong with the header. */
+export const parseCopySource = (header: string): CopySource | { readonly invalid: string } => {
+  const q = header.indexOf("?")
+  const rawPath = q < 0 ? header : header.slice(0, q)
+  const query = q < 0 ? "" : header.slice(q + 1)
+  let path: string
+  try {
+    path = decodeURIComponent(rawPath)
+  } catch {
+    return { invalid: "x-amz-copy-source is not validly URL-encoded" }
+  }
+  if (path.startsWith("/")) path = path.slice(1)
+  const slash = path.indexOf("/")
+  if (slash <= 0 || slash === path.length - 1) {
+    return { invalid: "x-amz-copy-source must be bucket/key (URL-encoded), optionally with ?versionId=" }
+  }
+  let versionId: string | undefined
+  if (query !== "") {
+    const params = new URLSearchParams(query)
+    const names = [...params.keys()]
+    if (names.some((n) => n !== "versionId")) return { invalid: `x-amz-copy-source has an unknown parameter: ?${query}` }
+    versionId = params.get("versionId") ?? undefined
+  }
+  return { bucket: path.slice(0, slash), key: path.slice(slash + 1), versionId }
+}
