@@ -1,10 +1,12 @@
 import { assert, describe, it } from "@effect/vitest"
 import { createHash, createHmac } from "node:crypto"
+import { rmSync } from "node:fs"
 import { request } from "node:http"
 import { Readable } from "node:stream"
 import { crc32 } from "node:zlib"
 import { afterAll, beforeAll } from "vitest"
 import {
+  CopyObjectCommand,
   CreateBucketCommand,
   GetObjectCommand,
   HeadObjectCommand,
@@ -17,7 +19,7 @@ import { getSignedUrl } from "@aws-sdk/s3-request-presigner"
 import { Crc32cJs, Crc64NvmeJs } from "@aws-sdk/checksums/crc"
 import { SignatureV4 } from "@smithy/signature-v4"
 import { initRepo, prng } from "../support/cli.ts"
-import { failure, proxyAccessKey, proxyClient, proxySecretKey, startProxy, stopProxy } from "../support/gatewayProxy.ts"
+import { accessKey as proxyAccessKey, gatewayClient, s3Failure as failure, secretKey as proxySecretKey, startProxy, stopProxy } from "../support/gateway.ts"
 import { NodeSha256 } from "../support/nodeSha256.ts"
 import { freePort } from "../support/server.ts"
 
@@ -33,6 +35,16 @@ const crc32Base64 = (d: Uint8Array) => {
   b.writeUInt32BE(crc32(d))
   return b.toString("base64")
 }
+
+/** An SDK client with the SDK's default checksum behaviour (a CRC32 on every PUT, aws-chunked trailers for streams). */
+const defaultsClient = (port: number) =>
+  new S3Client({
+    endpoint: `http://127.0.0.1:${port}`,
+    region: "us-east-1",
+    forcePathStyle: true,
+    credentials: { accessKeyId: proxyAccessKey, secretAccessKey: proxySecretKey },
+    maxAttempts: 1
+  })
 
 /** A Readable of `data` in 100 kB pieces, with no length the SDK could read. */
 const streamOf = (data: Buffer) =>
@@ -141,14 +153,18 @@ describe("enigma proxy: authentication and payload verification", () => {
     repo = initRepo([])
     port = await freePort()
     proxy = await startProxy(repo.g, port)
-    s3 = proxyClient(port, { checksums: true })
-    plain = proxyClient(port)
+    s3 = defaultsClient(port)
+    plain = gatewayClient(port)
     await plain.send(new CreateBucketCommand({ Bucket: "auth" }))
   }, 60_000)
   afterAll(async () => {
     s3?.destroy()
     plain?.destroy()
+    // The proxy must have survived every bad request.
+    if (proxy) assert.isNull(proxy.child.exitCode, proxy.output())
     if (proxy) await stopProxy(proxy.child)
+    // Its objects total ~80 MiB: do not leave them in the temp dir.
+    if (repo) rmSync(repo.root, { recursive: true, force: true })
   })
 
   it("stores streamed bodies the SDK sends as aws-chunked with CRC32C, CRC64NVME, CRC32, SHA1 and SHA256 trailers", async () => {
@@ -171,6 +187,11 @@ describe("enigma proxy: authentication and payload verification", () => {
       assert.strictEqual(got.r[field], expected)
       const head = await s3.send(new HeadObjectCommand({ Bucket: "auth", Key: key, ChecksumMode: "ENABLED" }))
       assert.strictEqual(head[field], expected)
+      // A copy has the same bytes, so it keeps the checksum.
+      if (algorithm === "CRC32C") {
+        await plain.send(new CopyObjectCommand({ Bucket: "auth", Key: `${key}-copy`, CopySource: `auth/${key}` }))
+        assert.strictEqual((await s3.send(new HeadObjectCommand({ Bucket: "auth", Key: `${key}-copy`, ChecksumMode: "ENABLED" })))[field], expected)
+      }
       // Without x-amz-checksum-mode the checksum is not returned.
       assert.isUndefined((await plain.send(new HeadObjectCommand({ Bucket: "auth", Key: key })))[field])
     }
@@ -329,7 +350,7 @@ describe("enigma proxy: authentication and payload verification", () => {
     assert.strictEqual((await code(getUrl.replace("X-Amz-Expires=300", "X-Amz-Expires=0"))).code, "AuthorizationQueryParametersError")
     assert.strictEqual((await code(getUrl.replace(/&?X-Amz-Date=[^&]*/, ""))).code, "AuthorizationQueryParametersError")
     // A key the proxy does not know.
-    const stranger = proxyClient(port, { credentials: { accessKeyId: "nobody", secretAccessKey: "x" } })
+    const stranger = gatewayClient(port, { accessKeyId: "nobody", secretAccessKey: "x" })
     assert.deepStrictEqual(await code(await getSignedUrl(stranger, new GetObjectCommand({ Bucket: "auth", Key: "presigned" }), { expiresIn: 60 })), { status: 403, code: "InvalidAccessKeyId", message: "The AWS Access Key Id you provided does not exist in our records." })
     stranger.destroy()
   }, 60_000)
@@ -342,10 +363,10 @@ describe("enigma proxy: authentication and payload verification", () => {
     // 14 minutes is within S3's 15.
     const near = await signHeaders(port, "GET", "/", { "x-amz-content-sha256": "UNSIGNED-PAYLOAD" }, new Date(Date.now() - 14 * 60_000))
     assert.strictEqual((await send(port, "GET", "/", near, Buffer.alloc(0))).status, 200)
-    const wrongSecret = proxyClient(port, { credentials: { accessKeyId: proxyAccessKey, secretAccessKey: "wrong" } })
+    const wrongSecret = gatewayClient(port, { accessKeyId: proxyAccessKey, secretAccessKey: "wrong" })
     assert.deepStrictEqual(await failure(wrongSecret.send(new ListBucketsCommand({}))), { code: "SignatureDoesNotMatch", status: 403 })
     wrongSecret.destroy()
-    const unknown = proxyClient(port, { credentials: { accessKeyId: "nobody", secretAccessKey: proxySecretKey } })
+    const unknown = gatewayClient(port, { accessKeyId: "nobody", secretAccessKey: proxySecretKey })
     assert.deepStrictEqual(await failure(unknown.send(new ListBucketsCommand({}))), { code: "InvalidAccessKeyId", status: 403 })
     unknown.destroy()
     // A header changed after signing.

@@ -26,7 +26,10 @@ const record = (effect: Effect.Effect<void>) => Effect.runSync(effect)
 /** Call once per request, before handling it. */
 export const observeRequest = (req: IncomingMessage, res: ServerResponse) => {
   const started = performance.now()
-  const writtenAtStart = req.socket.bytesWritten
+  // Held here: Node detaches the socket from the request (req.socket = null) once a response
+  // with Connection: close has finished, which is how a request whose body failed ends.
+  const socket = req.socket
+  const writtenAtStart = socket.bytesWritten
   active++
   record(Metric.update(inFlight, active))
   let done = false
@@ -42,7 +45,7 @@ export const observeRequest = (req: IncomingMessage, res: ServerResponse) => {
       // The socket's bytesRead stays 0 under TLS, so the request side counts the declared length.
       Metric.update(received, Number(req.headers["content-length"] ?? 0) || 0),
       // Keep-alive sockets carry several requests: count this one's share.
-      Metric.update(sent, Math.max(0, req.socket.bytesWritten - writtenAtStart)),
+      Metric.update(sent, Math.max(0, socket.bytesWritten - writtenAtStart)),
       Metric.update(inFlight, active)
     ], { discard: true }))
   }

@@ -300,9 +300,11 @@ export class Objects extends Context.Service<Objects, {
           ...(attributes.contentType !== undefined ? { contentType: attributes.contentType } : {}),
           meta: attributes.meta.map(([k, v]) => [k, v] as const),
           extents: source.extents.map(([id, offset, length]) => [id, offset, length] as const),
-          ...attributes.headers
+          ...attributes.headers,
+          // Same bytes, so the source's verified checksum holds for the copy (S3 keeps it too).
+          ...(source.checksum !== undefined ? { checksum: { algorithm: source.checksum.algorithm, value: source.checksum.value } } : {})
         }]).pipe(Effect.mapError(internal))
-        return { bucket, key, size: source.size, etag: source.etag, ...attributes, extents: source.extents, modifiedAt: at } satisfies ObjectRow
+        return { bucket, key, size: source.size, etag: source.etag, ...attributes, extents: source.extents, modifiedAt: at, checksum: source.checksum } satisfies ObjectRow
       }),
       listObjects,
       readChunk: (chunkId: string) => chunks.load(chunkId).pipe(Effect.mapError(internal))
