@@ -187,6 +187,8 @@ describe("enigma proxy: authentication and payload verification", () => {
       assert.strictEqual(got.r[field], expected)
       const head = await s3.send(new HeadObjectCommand({ Bucket: "auth", Key: key, ChecksumMode: "ENABLED" }))
       assert.strictEqual(head[field], expected)
+      // The SDK sent Content-Encoding: aws-chunked, a transfer detail that is not kept.
+      assert.isUndefined(head.ContentEncoding)
       // A copy has the same bytes, so it keeps the checksum.
       if (algorithm === "CRC32C") {
         await plain.send(new CopyObjectCommand({ Bucket: "auth", Key: `${key}-copy`, CopySource: `auth/${key}` }))
@@ -197,6 +199,9 @@ describe("enigma proxy: authentication and payload verification", () => {
     }
     // The default (no algorithm chosen): the SDK sends CRC32, with a Buffer body too.
     const small = bytes(5000)
+    const gzipped = await s3.send(new PutObjectCommand({ Bucket: "auth", Key: "gzip", Body: streamOf(small), ContentLength: small.length, ContentEncoding: "gzip" }))
+    assert.strictEqual(gzipped.ChecksumCRC32, crc32Base64(small))
+    assert.strictEqual((await plain.send(new HeadObjectCommand({ Bucket: "auth", Key: "gzip" }))).ContentEncoding, "gzip")
     const put = await s3.send(new PutObjectCommand({ Bucket: "auth", Key: "default-crc", Body: small }))
     assert.strictEqual(put.ChecksumCRC32, crc32Base64(small))
     assert.isTrue((await getBytes(s3, "default-crc")).body.equals(small))

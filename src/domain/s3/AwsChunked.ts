@@ -163,10 +163,3 @@ export const makeChunkedParser = (): ChunkedParser => {
 
   return { push, finish }
 }
-
-/** S3 keeps Content-Encoding without the `aws-chunked` transfer detail; undefined when nothing is left. */
-export const storedContentEncoding = (value: string | undefined): string | undefined => {
-  if (value === undefined) return undefined
-  const kept = value.split(",").map((s) => s.trim()).filter((s) => s !== "" && s.toLowerCase() !== "aws-chunked")
-  return kept.length > 0 ? kept.join(",") : undefined
-}
