@@ -1,7 +1,8 @@
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
-import { Effect, Fiber, Redacted } from "effect"
+import { Effect, Fiber, Layer, Redacted } from "effect"
 import { UserError } from "../../domain/Errors.ts"
 import { handleRequest } from "../../services/gateway/Http.ts"
+import { Multipart } from "../../services/gateway/Multipart.ts"
 import { Objects } from "../../services/gateway/Objects.ts"
 import { EventLog } from "../../services/manifest/EventLog.ts"
 import { sealPending } from "../../services/manifest/Segments.ts"
@@ -37,7 +38,7 @@ export const proxy = Effect.fn("cli.proxy")(function*(a: {
   const opened = yield* unlock(yield* rootCommand)
 
   yield* withRepository(opened, "proxy", true, Effect.scoped(Effect.gen(function*() {
-    const context = yield* Effect.context<Objects>()
+    const context = yield* Effect.context<Objects | Multipart>()
     const log = yield* EventLog
     const seal = sealPending(log, opened.providers, opened.ring.logKey).pipe(
       Effect.catch((e) => Effect.logWarning(`could not seal the log: ${e.message}`))
@@ -68,5 +69,5 @@ export const proxy = Effect.fn("cli.proxy")(function*(a: {
     process.stderr.write(`enigma proxy: listening on http://${address.host}:${port} (S3 path-style)\n`)
     yield* Effect.forkScoped(Effect.forever(Effect.andThen(Effect.sleep(sealEvery), seal)))
     return yield* Effect.never
-  })).pipe(Effect.provide(Objects.layer)))
+  })).pipe(Effect.provide(Multipart.layer.pipe(Layer.provideMerge(Objects.layer)))))
 })

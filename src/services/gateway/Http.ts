@@ -4,6 +4,7 @@ import { Cause, Effect, Stream } from "effect"
 import { notImplemented, S3Error, s3Error } from "../../domain/s3/S3Error.ts"
 import { errorXml, listBucketsXml, listObjectsV2Xml } from "../../domain/s3/Xml.ts"
 import { verifyRequest } from "./Auth.ts"
+import { isMultipartRequest, multipartRoute } from "./MultipartRoutes.ts"
 import { Objects, type ObjectRow } from "./Objects.ts"
 
 /** Bodies of requests other than PutObject (CreateBucket configuration…) are read whole up to this size. */
@@ -182,6 +183,15 @@ export const handleRequest = (req: IncomingMessage, res: ServerResponse, options
         res.writeHead(status, h)
         res.end(xml)
       })
+
+    if (bucket !== "" && isMultipartRequest(method, hasKey, params)) {
+      return yield* multipartRoute({
+        method, bucket, key, hasKey, params, headers: req.headers, expectedSha256, body, readSmallBody, reply,
+        bodyConsumed: () => {
+          bodyConsumed = true
+        }
+      })
+    }
 
     if (bucket === "") {
       if (method === "GET" && names.every((n) => n === "x-id")) {
