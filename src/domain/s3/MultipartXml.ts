@@ -111,7 +111,7 @@ export const parseCompleteMultipartUpload = (body: string): ReadonlyArray<Reques
     const etag = childText(part, "ETag")
     if (number === undefined || !/^\d{1,5}$/.test(number)) return "every <Part> needs a numeric <PartNumber>"
     if (etag === undefined || etag === "") return `part ${number} has no <ETag>`
-    parts.push({ partNumber: Number(number), etag: etag.replace(/^"+|"+$/g, "").replace(/^&quot;|&quot;$/g, "") })
+    parts.push({ partNumber: Number(number), etag: etag.replace(/^"+|"+$/g, "") })
   }
   if (parts.length === 0) return "a CompleteMultipartUpload body must list at least one <Part>"
   return parts
