@@ -200,6 +200,19 @@ describe("enigma proxy: multipart uploads", () => {
     assert.deepStrictEqual(await failure(s3.send(new UploadPartCopyCommand({
       Bucket: "mpu", Key: "copy/bad", UploadId: "nope", PartNumber: 1, CopySource: "mpu/copy/source"
     }))), { code: "NoSuchUpload", status: 404 })
+    // x-amz-copy-source-if-*: If-Match wins over If-Unmodified-Since, If-None-Match over If-Modified-Since.
+    const copyIf = (conditions: Partial<{ CopySourceIfMatch: string; CopySourceIfNoneMatch: string; CopySourceIfModifiedSince: Date; CopySourceIfUnmodifiedSince: Date }>) =>
+      s3.send(new UploadPartCopyCommand({ Bucket: "mpu", Key: "copy/bad", UploadId: other, PartNumber: 1, CopySource: "mpu/copy/small", ...conditions }))
+    const smallEtag = `"${md5(small)}"`
+    const past = new Date(Date.now() - 3_600_000)
+    const future = new Date(Date.now() + 3_600_000)
+    assert.deepStrictEqual(await failure(copyIf({ CopySourceIfMatch: `"${md5(Buffer.from("other"))}"` })), { code: "PreconditionFailed", status: 412 })
+    assert.deepStrictEqual(await failure(copyIf({ CopySourceIfNoneMatch: smallEtag })), { code: "PreconditionFailed", status: 412 })
+    assert.deepStrictEqual(await failure(copyIf({ CopySourceIfModifiedSince: future })), { code: "PreconditionFailed", status: 412 })
+    assert.deepStrictEqual(await failure(copyIf({ CopySourceIfUnmodifiedSince: past })), { code: "PreconditionFailed", status: 412 })
+    assert.strictEqual((await copyIf({ CopySourceIfMatch: smallEtag, CopySourceIfUnmodifiedSince: past })).CopyPartResult?.ETag, smallEtag)
+    assert.strictEqual((await copyIf({ CopySourceIfNoneMatch: `"${md5(Buffer.from("other"))}"`, CopySourceIfModifiedSince: future })).CopyPartResult?.ETag, smallEtag)
+    assert.strictEqual((await copyIf({ CopySourceIfModifiedSince: past, CopySourceIfUnmodifiedSince: future })).CopyPartResult?.ETag, smallEtag)
     await s3.send(new AbortMultipartUploadCommand({ Bucket: "mpu", Key: "copy/bad", UploadId: other }))
   }, 120_000)
 

@@ -45,6 +45,29 @@ export interface ListUploadsResult {
 /** [first, last] byte offsets of the source to copy (inclusive), or the whole source. */
 export type CopyRange = readonly [number, number] | undefined
 
+/** The `x-amz-copy-source-if-*` headers: ETags without quotes, dates as epoch ms. */
+export interface CopyConditions {
+  readonly ifMatch: string | undefined
+  readonly ifNoneMatch: string | undefined
+  readonly ifModifiedSince: number | undefined
+  readonly ifUnmodifiedSince: number | undefined
+}
+
+/**
+ * Whether a copy may proceed, as S3 decides it: If-Match wins over If-Unmodified-Since and
+ * If-None-Match over If-Modified-Since; dates compare at whole seconds (HTTP dates have no more).
+ */
+export const copyConditionsHold = (c: CopyConditions, source: { readonly etag: string; readonly modifiedAt: number }) => {
+  const modified = Math.floor(source.modifiedAt / 1000)
+  if (c.ifMatch !== undefined ? c.ifMatch !== "*" && c.ifMatch !== source.etag : c.ifUnmodifiedSince !== undefined && modified > Math.floor(c.ifUnmodifiedSince / 1000)) {
+    return false
+  }
+  if (c.ifNoneMatch !== undefined ? c.ifNoneMatch === "*" || c.ifNoneMatch === source.etag : c.ifModifiedSince !== undefined && modified <= Math.floor(c.ifModifiedSince / 1000)) {
+    return false
+  }
+  return true
+}
+
 /**
  * S3 multipart uploads over the event log (see the Multipart* events in domain/Events.ts).
  *
@@ -58,7 +81,15 @@ export type CopyRange = readonly [number, number] | undefined
 export class Multipart extends Context.Service<Multipart, {
   readonly create: (bucket: string, key: string, options: { readonly contentType: string | undefined; readonly meta: ReadonlyArray<readonly [string, string]> }) => Effect.Effect<UploadRow, S3Error>
   readonly uploadPart: <E>(bucket: string, key: string, uploadId: string, partNumber: number, body: Stream.Stream<Uint8Array, E>, checks: IngestChecks) => Effect.Effect<PartRow, S3Error | E>
-  readonly uploadPartCopy: (bucket: string, key: string, uploadId: string, partNumber: number, source: { readonly bucket: string; readonly key: string }, range: CopyRange) => Effect.Effect<PartRow, S3Error>
+  readonly uploadPartCopy: (
+    bucket: string,
+    key: string,
+    uploadId: string,
+    partNumber: number,
+    source: { readonly bucket: string; readonly key: string },
+    range: CopyRange,
+    conditions: CopyConditions
+  ) => Effect.Effect<PartRow, S3Error>
   readonly complete: (bucket: string, key: string, uploadId: string, parts: ReadonlyArray<RequestedPart>) => Effect.Effect<{ readonly etag: string; readonly size: number }, S3Error>
   readonly abort: (bucket: string, key: string, uploadId: string) => Effect.Effect<void, S3Error>
   readonly listParts: (bucket: string, key: string, uploadId: string, after: number, maxParts: number) => Effect.Effect<{ readonly parts: ReadonlyArray<PartRow>; readonly truncated: boolean }, S3Error>
@@ -161,11 +192,15 @@ export class Multipart extends Context.Service<Multipart, {
       uploadId: string,
       partNumber: number,
       source: { readonly bucket: string; readonly key: string },
-      range: CopyRange
+      range: CopyRange,
+      conditions: CopyConditions
     ) {
       yield* checkPartNumber(partNumber)
       yield* requireUpload(bucket, key, uploadId)
       const src = yield* objects.headObject(source.bucket, source.key)
+      if (!copyConditionsHold(conditions, src)) {
+        return yield* s3Error("PreconditionFailed", 412, "At least one of the x-amz-copy-source-if-* conditions you specified did not hold for the source object")
+      }
       if (range !== undefined && (range[0] > range[1] || range[1] >= src.size)) {
         return yield* s3Error("InvalidArgument", 400,
           `The x-amz-copy-source-range bytes=${range[0]}-${range[1]} is not within the source object of size ${src.size}`)

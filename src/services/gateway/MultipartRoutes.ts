@@ -9,7 +9,7 @@ import {
   parseCompleteMultipartUpload
 } from "../../domain/s3/MultipartXml.ts"
 import { notImplemented, S3Error, s3Error } from "../../domain/s3/S3Error.ts"
-import { type CopyRange, Multipart } from "./Multipart.ts"
+import { type CopyConditions, type CopyRange, Multipart } from "./Multipart.ts"
 
 /** Node decodes header bytes as latin1; S3 metadata is UTF-8. */
 const utf8Header = (v: string) => Buffer.from(v, "latin1").toString("utf8")
@@ -63,6 +63,30 @@ export const parseCopyRange = (value: string | undefined): CopyRange | S3Error =
       "x-amz-copy-source-range must be of the form bytes=FIRST-LAST, the zero-based offsets of the first and last bytes to copy")
   }
   return [Number(m[1]), Number(m[2])]
+}
+
+/** The `x-amz-copy-source-if-*` headers; an unparseable date is an error rather than ignored. */
+export const parseCopyConditions = (headers: IncomingHttpHeaders): CopyConditions | S3Error => {
+  const etag = (name: string) => {
+    const v = header(headers, name)
+    return v === undefined ? undefined : v.trim().replace(/^"+|"+$/g, "")
+  }
+  const date = (name: string): number | S3Error | undefined => {
+    const v = header(headers, name)
+    if (v === undefined) return undefined
+    const ms = Date.parse(v)
+    return Number.isNaN(ms) ? s3Error("InvalidArgument", 400, `${name} must be an HTTP date, got ${JSON.stringify(v)}`) : ms
+  }
+  const ifModifiedSince = date("x-amz-copy-source-if-modified-since")
+  if (ifModifiedSince instanceof S3Error) return ifModifiedSince
+  const ifUnmodifiedSince = date("x-amz-copy-source-if-unmodified-since")
+  if (ifUnmodifiedSince instanceof S3Error) return ifUnmodifiedSince
+  return {
+    ifMatch: etag("x-amz-copy-source-if-match"),
+    ifNoneMatch: etag("x-amz-copy-source-if-none-match"),
+    ifModifiedSince,
+    ifUnmodifiedSince
+  }
 }
 
 /** An integer query parameter in [0, max], or `fallback` when absent. */
@@ -154,13 +178,13 @@ export const multipartRoute = Effect.fn("Gateway.multipart")(function*(r: Multip
         return yield* r.reply(200, { ETag: `"${part.etag}"` })
       }
       yield* r.readSmallBody
-      const conditional = Object.keys(r.headers).find((h) => h.startsWith("x-amz-copy-source-if-"))
-      if (conditional !== undefined) return yield* notImplemented(`UploadPartCopy with ${conditional}`)
+      const conditions = parseCopyConditions(r.headers)
+      if (conditions instanceof S3Error) return yield* conditions
       const source = parseCopySource(copySource)
       if (source instanceof S3Error) return yield* source
       const range = parseCopyRange(header(r.headers, "x-amz-copy-source-range"))
       if (range instanceof S3Error) return yield* range
-      const part = yield* multipart.uploadPartCopy(bucket, key, uploadId, partNumber, source, range)
+      const part = yield* multipart.uploadPartCopy(bucket, key, uploadId, partNumber, source, range, conditions)
       return yield* r.reply(200, {}, copyPartResultXml({ etag: part.etag, modifiedAt: part.modifiedAt }))
     }
     case "POST": {
