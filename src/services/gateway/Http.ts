@@ -11,6 +11,7 @@ import { copyObject } from "./CopyObject.ts"
 import { deleteObjects } from "./DeleteObjects.ts"
 import { listObjectsV1, listV1Params } from "./ListObjectsV1.ts"
 import { notModifiedHeaders, preconditionFailed, preconditionsOf, requestAttributes, responseHeaders, responseOverrideParams } from "./ObjectHeaders.ts"
+import { isMultipartRequest, multipartRoute } from "./MultipartRoutes.ts"
 import { Objects } from "./Objects.ts"
 import { addressOf } from "./VirtualHost.ts"
 
@@ -173,6 +174,15 @@ export const handleRequest = (req: IncomingMessage, res: ServerResponse, options
         res.writeHead(status, h)
         res.end(xml)
       })
+
+    if (bucket !== "" && isMultipartRequest(method, hasKey, params)) {
+      return yield* multipartRoute({
+        method, bucket, key, hasKey, params, headers: req.headers, expectedSha256, body, readSmallBody, reply,
+        bodyConsumed: () => {
+          bodyConsumed = true
+        }
+      })
+    }
 
     if (bucket === "") {
       if (method === "GET" && names.every((n) => n === "x-id")) {

@@ -1,13 +1,10 @@
-import { createHash } from "node:crypto"
 import { Context, Effect, Layer, Stream } from "effect"
-import { gearFromSeed, makeChunker } from "../../domain/Chunker.ts"
 import type { Extent } from "../../domain/Events.ts"
 import { s3Error, type S3Error } from "../../domain/s3/S3Error.ts"
-import { chunkStrategyOf } from "../../domain/Settings.ts"
 import { ChunkStore } from "../ChunkStore.ts"
 import { EventLog } from "../manifest/EventLog.ts"
-import { Repository } from "../Repository.ts"
 import { SqliteDatabase } from "../sql/NodeSqliteClient.ts"
+import { makeIngest } from "./Ingest.ts"
 
 export interface BucketRow {
   readonly name: string
@@ -102,13 +99,10 @@ export class Objects extends Context.Service<Objects, {
   readonly readChunk: (chunkId: string) => Effect.Effect<Uint8Array, S3Error>
 }>()("enigma/services/gateway/Objects") {
   static readonly layer = Layer.effect(Objects)(Effect.gen(function*() {
-    const repo = yield* Repository
     const chunks = yield* ChunkStore
     const log = yield* EventLog
     const { db } = yield* SqliteDatabase
-    const gear = gearFromSeed(repo.ring.gearSeed)
-    const strategy = chunkStrategyOf(repo.settings)
-    const uploadConcurrency = repo.settings.enigma.upload_concurrency ?? 4
+    const ingest = yield* makeIngest
 
     const bucketsStmt = db.prepare("SELECT name, created_at FROM buckets ORDER BY name")
     const bucketStmt = db.prepare("SELECT name, created_at FROM buckets WHERE name = ?")
@@ -165,35 +159,9 @@ export class Objects extends Context.Service<Objects, {
     const putObject = Effect.fn("Objects.putObject")(function*<E>(bucket: string, key: string, body: Stream.Stream<Uint8Array, E>, options: PutOptions) {
       yield* headBucket(bucket)
       if (key === "" || key.length > 1024) return yield* s3Error("KeyTooLongError", 400, "Object keys must be 1 to 1024 characters long")
-      const md5 = createHash("md5")
-      const sha = options.expectedSha256 !== undefined ? createHash("sha256") : undefined
-      const chunker = makeChunker(strategy, gear)
-      let size = 0
-      const extents: Array<Extent> = []
-      yield* body.pipe(
-        Stream.tap((block) => Effect.sync(() => {
-          md5.update(block)
-          sha?.update(block)
-          size += block.length
-        })),
-        Stream.flatMap((block) => Stream.fromIterable(chunker.push(block))),
-        Stream.concat(Stream.suspend(() => Stream.fromIterable(chunker.finish()))),
-        Stream.filter((piece) => piece.length > 0),
-        Stream.mapEffect((piece) =>
-          chunks.store(piece).pipe(Effect.mapError(internal), Effect.map((stored) => [stored.id, 0, piece.length] as const)), { concurrency: uploadConcurrency }),
-        Stream.runForEach((extent) => Effect.sync(() => {
-          extents.push(extent)
-        }))
-      )
-      if (sha !== undefined && sha.digest("hex") !== options.expectedSha256) {
-        return yield* s3Error("XAmzContentSHA256Mismatch", 400, "The provided 'x-amz-content-sha256' header does not match what was computed.")
-      }
-      const digest = md5.digest()
-      if (options.contentMd5 !== undefined && digest.toString("base64") !== options.contentMd5.trim()) {
-        return yield* s3Error("BadDigest", 400, "The Content-MD5 you specified did not match what we received.")
-      }
+      const { size, md5, extents } = yield* ingest(body, options)
       const at = Date.now()
-      const etag = digest.toString("hex")
+      const etag = md5.toString("hex")
       yield* log.append([{
         _tag: "ObjectPut",
         bucket,
