@@ -304,19 +304,7 @@ export const handleRequest = (req: IncomingMessage, res: ServerResponse, options
         if (range) h["Content-Range"] = `bytes ${start}-${last}/${o.size}`
         res.writeHead(range ? 206 : 200, h)
         if (method === "HEAD" || length === 0) return yield* end(res)
-        // Extents overlapping [start, last], read two chunks ahead of the socket.
-        const wanted: Array<{ id: string; from: number; to: number }> = []
-        let pos = 0
-        for (const [id, offset, len] of o.extents) {
-          const s = Math.max(start, pos)
-          const e = Math.min(last + 1, pos + len)
-          if (s < e) wanted.push({ id, from: offset + s - pos, to: offset + e - pos })
-          pos += len
-        }
-        yield* Stream.fromIterable(wanted).pipe(
-          Stream.mapEffect((w) => Effect.map(objects.readChunk(w.id), (plain) => plain.subarray(w.from, w.to)), { concurrency: 2 }),
-          Stream.runForEach((bytes) => write(res, bytes))
-        )
+        yield* objects.readRange(o, start, last).pipe(Stream.runForEach((bytes) => write(res, bytes)))
         return yield* end(res)
       }
       case "DELETE": {
