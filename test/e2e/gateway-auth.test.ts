@@ -6,13 +6,16 @@ import { Readable } from "node:stream"
 import { crc32 } from "node:zlib"
 import { afterAll, beforeAll } from "vitest"
 import {
+  CompleteMultipartUploadCommand,
   CopyObjectCommand,
   CreateBucketCommand,
+  CreateMultipartUploadCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListBucketsCommand,
   PutObjectCommand,
-  S3Client
+  S3Client,
+  UploadPartCommand
 } from "@aws-sdk/client-s3"
 import { NodeHttpHandler } from "@smithy/node-http-handler"
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner"
@@ -250,6 +253,16 @@ describe("enigma proxy: authentication and payload verification", () => {
     assert.strictEqual(got.r.ChecksumCRC64NVME, put.ChecksumCRC64NVME)
     unknownLength.destroy()
   }, 180_000)
+
+  it("verifies and echoes the checksums of UploadPart bodies", async () => {
+    const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: "auth", Key: "mp", ChecksumAlgorithm: "CRC32C" }))
+    const part = bytes(5 * 1024 * 1024)
+    const up = await s3.send(new UploadPartCommand({ Bucket: "auth", Key: "mp", UploadId, PartNumber: 1, Body: streamOf(part), ContentLength: part.length, ChecksumAlgorithm: "CRC32C" }))
+    assert.strictEqual(up.ChecksumCRC32C, await sdkDigest(Crc32cJs, part))
+    assert.deepStrictEqual(await failure(plain.send(new UploadPartCommand({ Bucket: "auth", Key: "mp", UploadId, PartNumber: 2, Body: part, ChecksumCRC32: "AAAAAA==" }))), { code: "BadDigest", status: 400 })
+    await plain.send(new CompleteMultipartUploadCommand({ Bucket: "auth", Key: "mp", UploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: up.ETag! }] } }))
+    assert.isTrue((await getBytes(plain, "mp")).body.equals(part))
+  }, 60_000)
 
   it("refuses a checksum that does not match (BadDigest) or is malformed (InvalidRequest), and stores nothing", async () => {
     assert.deepStrictEqual(await failure(plain.send(new PutObjectCommand({ Bucket: "auth", Key: "bad-crc", Body: "hello", ChecksumCRC32: crc32Base64(Buffer.from("hellO")) }))), { code: "BadDigest", status: 400 })

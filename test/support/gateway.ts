@@ -3,7 +3,9 @@ import { spawn } from "node:child_process"
 import { existsSync, readdirSync } from "node:fs"
 import * as path from "node:path"
 import { S3Client, S3ServiceException } from "@aws-sdk/client-s3"
+import { SignatureV4 } from "@smithy/signature-v4"
 import { enigmaAsync, passphrase } from "./cli.ts"
+import { NodeSha256 } from "./nodeSha256.ts"
 
 /** The key pair the gateway tests sign with. */
 export const accessKey = "enigma-test"
@@ -54,7 +56,7 @@ export const startProxyBin = (args: ReadonlyArray<string>, env: Record<string, s
 /** SIGTERM, then the exit code. */
 export const stopProxy = (child: ChildProcess) =>
   new Promise<number | null>((resolve) => {
-    if (child.exitCode !== null) return resolve(child.exitCode)
+    if (child.exitCode !== null || child.signalCode !== null) return resolve(child.exitCode)
     child.once("exit", (code) => resolve(code))
     child.kill("SIGTERM")
   })
@@ -86,4 +88,29 @@ export const s3Failure = async (p: Promise<unknown>) => {
     throw e
   }
   throw new Error("expected the call to fail")
+}
+
+/** Signed headers for a hand-made request (`p` may carry a query string). */
+export const signedHeaders = async (port: number, method: string, p: string, headers: Record<string, string>) => {
+  const signer = new SignatureV4({ service: "s3", region: "us-east-1", credentials: { accessKeyId: accessKey, secretAccessKey: secretKey }, sha256: NodeSha256, uriEscapePath: false })
+  const q = p.indexOf("?")
+  const query: Record<string, string> = {}
+  if (q >= 0) for (const [k, v] of new URLSearchParams(p.slice(q + 1))) query[k] = v
+  const signed = await signer.sign({
+    method,
+    protocol: "http:",
+    hostname: "127.0.0.1",
+    port,
+    path: q >= 0 ? p.slice(0, q) : p,
+    query,
+    headers: { host: `127.0.0.1:${port}`, ...headers }
+  })
+  return signed.headers as Record<string, string>
+}
+
+/** A hand-signed request with an unsigned payload (for bodies the SDK would not send). */
+export const rawRequest = async (port: number, method: string, p: string, body: Buffer, extra: Record<string, string> = {}) => {
+  const headers = await signedHeaders(port, method, p, { "x-amz-content-sha256": "UNSIGNED-PAYLOAD", "content-length": String(body.length), ...extra })
+  const res = await fetch(`http://127.0.0.1:${port}${p}`, method === "GET" || method === "HEAD" ? { method, headers } : { method, headers, body })
+  return { status: res.status, text: await res.text() }
 }

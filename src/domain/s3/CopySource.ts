@@ -1,3 +1,5 @@
+import { notImplemented, s3Error, type S3Error } from "./S3Error.ts"
+
 /**
  * The `x-amz-copy-source` header of CopyObject: `bucket/key` or `/bucket/key`, URL-encoded,
  * optionally followed by `?versionId=…`.
@@ -32,4 +34,18 @@ export const parseCopySource = (header: string): CopySource | { readonly invalid
     versionId = params.get("versionId") ?? undefined
   }
   return { bucket: path.slice(0, slash), key: path.slice(slash + 1), versionId }
+}
+
+/**
+ * The source a copy (CopyObject, UploadPartCopy) reads, or the S3 error to answer. Buckets here
+ * are unversioned: their one version is "null", as S3 calls it; any other version is 501.
+ */
+export const copySourceOf = (header: string | undefined): { readonly bucket: string; readonly key: string } | S3Error => {
+  if (header === undefined) return s3Error("InvalidArgument", 400, "x-amz-copy-source is missing")
+  const source = parseCopySource(header)
+  if ("invalid" in source) return s3Error("InvalidArgument", 400, source.invalid)
+  if (source.versionId !== undefined && source.versionId !== "null") {
+    return notImplemented("Copying a specific version (bucket versioning)")
+  }
+  return { bucket: source.bucket, key: source.key }
 }

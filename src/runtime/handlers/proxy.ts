@@ -10,6 +10,7 @@ import { parseListen } from "../../domain/Listen.ts"
 import type { S3ProxySection } from "../../domain/Settings.ts"
 import { handleRequest } from "../../services/gateway/Http.ts"
 import { observeRequest } from "../../services/gateway/Metrics.ts"
+import { Multipart } from "../../services/gateway/Multipart.ts"
 import { Objects } from "../../services/gateway/Objects.ts"
 import { EventLog } from "../../services/manifest/EventLog.ts"
 import { sealPending } from "../../services/manifest/Segments.ts"
@@ -92,7 +93,7 @@ export const proxy = Effect.fn("cli.proxy")(function*(flags: ProxyFlags, global?
   const virtualHosts = [...new Set([...(config?.virtual_host_domains ?? []), ...flags.virtualHost])]
 
   yield* withRepository(opened, "proxy", true, Effect.scoped(Effect.gen(function*() {
-    const context = yield* Effect.context<Objects>()
+    const context = yield* Effect.context<Objects | Multipart>()
     const log = yield* EventLog
     const seal = sealPending(log, opened.providers, opened.ring.logKey).pipe(
       Effect.catch((e) => Effect.logWarning(`could not seal the log: ${e.message}`))
@@ -131,5 +132,5 @@ export const proxy = Effect.fn("cli.proxy")(function*(flags: ProxyFlags, global?
     )
     yield* Effect.forkScoped(Effect.forever(Effect.andThen(Effect.sleep(sealEvery), seal)))
     return yield* Effect.never
-  })).pipe(Effect.provide(Objects.layer)))
+  })).pipe(Effect.provide(Multipart.layer.pipe(Layer.provideMerge(Objects.layer)))))
 })

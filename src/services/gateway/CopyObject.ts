@@ -1,8 +1,8 @@
 import type { IncomingHttpHeaders } from "node:http"
 import { Effect } from "effect"
 import { evaluatePreconditions } from "../../domain/s3/Conditions.ts"
-import { parseCopySource } from "../../domain/s3/CopySource.ts"
-import { notImplemented, S3Error, s3Error } from "../../domain/s3/S3Error.ts"
+import { copySourceOf } from "../../domain/s3/CopySource.ts"
+import { S3Error, s3Error } from "../../domain/s3/S3Error.ts"
 import { headerOf, preconditionFailed, preconditionsOf, requestAttributes } from "./ObjectHeaders.ts"
 import type { Objects, ObjectRow } from "./Objects.ts"
 
@@ -18,12 +18,8 @@ export const copyObject = Effect.fn("Gateway.copyObject")(function*(
   bucket: string,
   key: string
 ) {
-  const source = parseCopySource(headerOf(headers, "x-amz-copy-source") ?? "")
-  if ("invalid" in source) return yield* s3Error("InvalidArgument", 400, source.invalid)
-  // Buckets here are unversioned: their one version is "null", as S3 calls it.
-  if (source.versionId !== undefined && source.versionId !== "null") {
-    return yield* notImplemented("Copying a specific version (bucket versioning)")
-  }
+  const source = copySourceOf(headerOf(headers, "x-amz-copy-source"))
+  if (source instanceof S3Error) return yield* source
   const directive = (headerOf(headers, "x-amz-metadata-directive") ?? "COPY").toUpperCase()
   if (directive !== "COPY" && directive !== "REPLACE") {
     return yield* s3Error("InvalidArgument", 400, "Unknown metadata directive: x-amz-metadata-directive must be COPY or REPLACE")

@@ -1,14 +1,10 @@
-import { createHash } from "node:crypto"
 import { Context, Effect, Layer, Stream } from "effect"
-import { gearFromSeed, makeChunker } from "../../domain/Chunker.ts"
 import type { Extent } from "../../domain/Events.ts"
 import { s3Error, type S3Error } from "../../domain/s3/S3Error.ts"
-import { chunkStrategyOf } from "../../domain/Settings.ts"
 import { ChunkStore } from "../ChunkStore.ts"
 import { EventLog } from "../manifest/EventLog.ts"
-import { Repository } from "../Repository.ts"
 import { SqliteDatabase } from "../sql/NodeSqliteClient.ts"
-import { digestEquals } from "./Signing.ts"
+import { makeIngest } from "./Ingest.ts"
 
 export interface BucketRow {
   readonly name: string
@@ -41,9 +37,32 @@ export interface ObjectRow {
   readonly meta: ReadonlyArray<readonly [string, string]>
   readonly headers: KeptHeaders
   readonly extents: ReadonlyArray<Extent>
+  /** The content of a small object kept in the log (extents then empty). */
+  readonly inline?: Uint8Array | undefined
   readonly modifiedAt: number
   /** The verified x-amz-checksum-* stored with the object (returned when x-amz-checksum-mode is ENABLED). */
   readonly checksum?: { readonly algorithm: string; readonly value: string } | undefined
+}
+
+/**
+ * Objects up to this size are kept in their ObjectPut event instead of as chunks: a 4 KiB PUT
+ * then costs one log append (group-committed with its neighbours) instead of a chunk object
+ * written and fsynced on every provider. Larger objects are chunked, deduplicated as usual.
+ */
+export const inlineLimit = 16 * 1024
+
+/** Bytes [start, last] of an object, as the pieces to send: inline content or chunk slices. */
+export const objectSlices = (o: ObjectRow, start: number, last: number) => {
+  if (o.inline !== undefined) return { inline: o.inline.subarray(start, last + 1), chunks: [] }
+  const chunks: Array<{ readonly id: string; readonly from: number; readonly to: number }> = []
+  let pos = 0
+  for (const [id, offset, len] of o.extents) {
+    const s = Math.max(start, pos)
+    const e = Math.min(last + 1, pos + len)
+    if (s < e) chunks.push({ id, from: offset + s - pos, to: offset + e - pos })
+    pos += len
+  }
+  return { inline: undefined, chunks }
 }
 
 export interface PutOptions {
@@ -108,22 +127,23 @@ export class Objects extends Context.Service<Objects, {
   readonly listObjects: (bucket: string, options: ListOptions) => Effect.Effect<ListPage, S3Error>
   /** The plaintext of one chunk (authenticated and re-hashed by ChunkStore). */
   readonly readChunk: (chunkId: string) => Effect.Effect<Uint8Array, S3Error>
+  /** Bytes [start, last] of an object, in order, reading two chunks ahead of the consumer. */
+  readonly readRange: (o: ObjectRow, start: number, last: number) => Stream.Stream<Uint8Array, S3Error>
 }>()("enigma/services/gateway/Objects") {
   static readonly layer = Layer.effect(Objects)(Effect.gen(function*() {
-    const repo = yield* Repository
     const chunks = yield* ChunkStore
     const log = yield* EventLog
     const { db } = yield* SqliteDatabase
-    const gear = gearFromSeed(repo.ring.gearSeed)
-    const strategy = chunkStrategyOf(repo.settings)
-    const uploadConcurrency = repo.settings.enigma.upload_concurrency ?? 4
+    const ingest = yield* makeIngest
 
     const bucketsStmt = db.prepare("SELECT name, created_at FROM buckets ORDER BY name")
     const bucketStmt = db.prepare("SELECT name, created_at FROM buckets WHERE name = ?")
     const anyObjectStmt = db.prepare("SELECT 1 AS x FROM objects WHERE bucket = ? LIMIT 1")
     const objectStmt = db.prepare("SELECT * FROM objects WHERE bucket = ? AND key = ?")
-    const listStmt = db.prepare("SELECT * FROM objects WHERE bucket = ? AND key > ? ORDER BY key")
-    const listFromStmt = db.prepare("SELECT * FROM objects WHERE bucket = ? AND key >= ? ORDER BY key")
+    // Listings never need a small object's content: leave the inline column out.
+    const listed = "bucket, key, size, etag, content_type, meta, headers, extents, NULL AS inline, modified_at, checksum"
+    const listStmt = db.prepare(`SELECT ${listed} FROM objects WHERE bucket = ? AND key > ? ORDER BY key`)
+    const listFromStmt = db.prepare(`SELECT ${listed} FROM objects WHERE bucket = ? AND key >= ? ORDER BY key`)
 
     type RawObject = {
       bucket: string
@@ -134,6 +154,7 @@ export class Objects extends Context.Service<Objects, {
       meta: string
       headers: string | null
       extents: string
+      inline: Uint8Array | null
       modified_at: number
       checksum: string | null
     }
@@ -146,10 +167,12 @@ export class Objects extends Context.Service<Objects, {
       meta: JSON.parse(r.meta),
       headers: r.headers === null ? {} : JSON.parse(r.headers),
       extents: JSON.parse(r.extents),
+      ...(r.inline !== null && r.inline !== undefined ? { inline: r.inline } : {}),
       modifiedAt: Number(r.modified_at),
-      ...(r.checksum !== null ? { checksum: JSON.parse(r.checksum) } : {})
+      ...(r.checksum !== null && r.checksum !== undefined ? { checksum: JSON.parse(r.checksum) } : {})
     })
     const internal = (e: { readonly message: string }) => s3Error("InternalError", 500, e.message)
+    const readChunk = (chunkId: string) => chunks.load(chunkId).pipe(Effect.mapError(internal))
     const noSuchBucket = (bucket: string) => s3Error("NoSuchBucket", 404, `The specified bucket does not exist: ${bucket}`)
 
     const findBucket = (bucket: string) => {
@@ -175,35 +198,10 @@ export class Objects extends Context.Service<Objects, {
     const putObject = Effect.fn("Objects.putObject")(function*<E>(bucket: string, key: string, body: Stream.Stream<Uint8Array, E>, options: PutOptions) {
       yield* headBucket(bucket)
       if (key === "" || key.length > 1024) return yield* s3Error("KeyTooLongError", 400, "Object keys must be 1 to 1024 characters long")
-      const md5 = createHash("md5")
-      const sha = options.expectedSha256 !== undefined ? createHash("sha256") : undefined
-      const chunker = makeChunker(strategy, gear)
-      let size = 0
-      const extents: Array<Extent> = []
-      yield* body.pipe(
-        Stream.tap((block) => Effect.sync(() => {
-          md5.update(block)
-          sha?.update(block)
-          size += block.length
-        })),
-        Stream.flatMap((block) => Stream.fromIterable(chunker.push(block))),
-        Stream.concat(Stream.suspend(() => Stream.fromIterable(chunker.finish()))),
-        Stream.filter((piece) => piece.length > 0),
-        Stream.mapEffect((piece) =>
-          chunks.store(piece).pipe(Effect.mapError(internal), Effect.map((stored) => [stored.id, 0, piece.length] as const)), { concurrency: uploadConcurrency }),
-        Stream.runForEach((extent) => Effect.sync(() => {
-          extents.push(extent)
-        }))
-      )
-      if (sha !== undefined && !digestEquals(sha.digest(), options.expectedSha256!, "hex")) {
-        return yield* s3Error("XAmzContentSHA256Mismatch", 400, "The provided 'x-amz-content-sha256' header does not match what was computed.")
-      }
-      const digest = md5.digest()
-      if (options.contentMd5 !== undefined && !digestEquals(digest, options.contentMd5.trim(), "base64")) {
-        return yield* s3Error("BadDigest", 400, "The Content-MD5 you specified did not match what we received.")
-      }
+      const { size, md5, extents, inline } = yield* ingest(body, options, inlineLimit)
       const at = Date.now()
-      const etag = digest.toString("hex")
+      const etag = md5.toString("hex")
+      // Read only now: the body stream verified it (and failed on a mismatch) as it ended.
       const checksum = options.checksum?.()
       yield* log.append([{
         _tag: "ObjectPut",
@@ -215,10 +213,11 @@ export class Objects extends Context.Service<Objects, {
         ...(options.contentType !== undefined ? { contentType: options.contentType } : {}),
         meta: options.meta.map(([k, v]) => [k, v] as const),
         extents,
+        ...(inline !== undefined ? { inline: Buffer.from(inline).toString("base64") } : {}),
         ...options.headers,
         ...(checksum !== undefined ? { checksum: { algorithm: checksum.algorithm, value: checksum.value } } : {})
       }]).pipe(Effect.mapError(internal))
-      return { bucket, key, size, etag, contentType: options.contentType, meta: options.meta, headers: options.headers, extents, modifiedAt: at, checksum } satisfies ObjectRow
+      return { bucket, key, size, etag, contentType: options.contentType, meta: options.meta, headers: options.headers, extents, inline, modifiedAt: at, checksum } satisfies ObjectRow
     })
 
     const listObjects = Effect.fn("Objects.listObjects")(function*(bucket: string, o: ListOptions) {
@@ -300,14 +299,22 @@ export class Objects extends Context.Service<Objects, {
           ...(attributes.contentType !== undefined ? { contentType: attributes.contentType } : {}),
           meta: attributes.meta.map(([k, v]) => [k, v] as const),
           extents: source.extents.map(([id, offset, length]) => [id, offset, length] as const),
+          ...(source.inline !== undefined ? { inline: Buffer.from(source.inline).toString("base64") } : {}),
           ...attributes.headers,
           // Same bytes, so the source's verified checksum holds for the copy (S3 keeps it too).
           ...(source.checksum !== undefined ? { checksum: { algorithm: source.checksum.algorithm, value: source.checksum.value } } : {})
         }]).pipe(Effect.mapError(internal))
-        return { bucket, key, size: source.size, etag: source.etag, ...attributes, extents: source.extents, modifiedAt: at, checksum: source.checksum } satisfies ObjectRow
+        return { bucket, key, size: source.size, etag: source.etag, ...attributes, extents: source.extents, inline: source.inline, modifiedAt: at, checksum: source.checksum } satisfies ObjectRow
       }),
       listObjects,
-      readChunk: (chunkId: string) => chunks.load(chunkId).pipe(Effect.mapError(internal))
+      readChunk,
+      readRange: (o: ObjectRow, start: number, last: number) => {
+        const slices = objectSlices(o, start, last)
+        if (slices.inline !== undefined) return Stream.make(slices.inline)
+        return Stream.fromIterable(slices.chunks).pipe(
+          Stream.mapEffect((w) => Effect.map(readChunk(w.id), (plain) => plain.subarray(w.from, w.to)), { concurrency: 2 })
+        )
+      }
     })
   }))
 }
