@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { createHash } from "node:crypto"
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import * as path from "node:path"
 import { enigmaAsync, prng } from "./cli.ts"
 
@@ -121,3 +121,9 @@ export const makeObjectTree = (dir: string, seed = 7) => {
   }
   return files
 }
+
+/** The chunk files a Local-provider repository holds (names are long hex ids). */
+export const chunkFiles = (dir: string) =>
+  !existsSync(path.join(dir, "storage", "chunks"))
+    ? []
+    : readdirSync(path.join(dir, "storage", "chunks"), { recursive: true }).map(String).filter((n) => n.length > 60)
