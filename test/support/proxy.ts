@@ -122,8 +122,11 @@ export const makeObjectTree = (dir: string, seed = 7) => {
   return files
 }
 
-/** The chunk files a Local-provider repository holds (names are long hex ids). */
+/**
+ * The chunk files a Local-provider repository holds (names are long hex ids), without the temp
+ * files of writes in progress (or cut short by a kill -9), which the provider never lists.
+ */
 export const chunkFiles = (dir: string) =>
   !existsSync(path.join(dir, "storage", "chunks"))
     ? []
-    : readdirSync(path.join(dir, "storage", "chunks"), { recursive: true }).map(String).filter((n) => n.length > 60)
+    : readdirSync(path.join(dir, "storage", "chunks"), { recursive: true }).map(String).filter((n) => n.length > 60 && !n.includes(".tmp-"))
