@@ -17,7 +17,7 @@ const out = `dist.tmp-${process.pid}`
 rmSync(out, { recursive: true, force: true })
 
 await build({
-  entryPoints: { "enigma-main": "src/runtime/main.ts" },
+  entryPoints: { "enigma-main": "src/runtime/main.ts", "enigma-proxy-main": "src/runtime/proxyMain.ts" },
   outdir: out,
   outExtension: { ".js": ".mjs" },
   bundle: true,
@@ -40,13 +40,19 @@ import module from "node:module"
 module.enableCompileCache?.()
 await import("./${main}")
 `
-writeFileSync(`${out}/enigma.mjs`, launcher("enigma-main.mjs"))
-chmodSync(`${out}/enigma.mjs`, 0o755)
+/** The two binaries (package.json `bin`): each a launcher for its bundle entry. */
+const binaries = { "enigma.mjs": "enigma-main.mjs", "enigma-proxy.mjs": "enigma-proxy-main.mjs" }
+for (const [bin, main] of Object.entries(binaries)) {
+  writeFileSync(`${out}/${bin}`, launcher(main))
+  chmodSync(`${out}/${bin}`, 0o755)
+}
 
 mkdirSync("dist/chunks", { recursive: true })
 const fresh = new Set(readdirSync(`${out}/chunks`))
 for (const name of fresh) renameSync(`${out}/chunks/${name}`, `dist/chunks/${name}`)
-for (const name of ["enigma-main.mjs.map", "enigma-main.mjs", "enigma.mjs"]) renameSync(`${out}/${name}`, `dist/${name}`)
+for (const [bin, main] of Object.entries(binaries)) {
+  for (const name of [`${main}.map`, main, bin]) renameSync(`${out}/${name}`, `dist/${name}`)
+}
 rmSync(out, { recursive: true, force: true })
 const hourAgo = Date.now() - 3_600_000
 for (const name of readdirSync("dist/chunks")) {

@@ -131,6 +131,17 @@ export const StreamForgotten = Schema.TaggedStruct("StreamForgotten", { streamId
  */
 export const BucketCreated = Schema.TaggedStruct("BucketCreated", { bucket: Schema.String, at: Schema.Number })
 export const BucketDeleted = Schema.TaggedStruct("BucketDeleted", { bucket: Schema.String, at: Schema.Number })
+/**
+ * The standard headers an object keeps from its PutObject (or CopyObject with REPLACE) and
+ * returns on GET/HEAD, verbatim. Content-Type predates them and has its own field.
+ */
+export const ObjectHeaderFields = {
+  contentEncoding: Schema.optionalKey(Schema.String),
+  contentDisposition: Schema.optionalKey(Schema.String),
+  cacheControl: Schema.optionalKey(Schema.String),
+  contentLanguage: Schema.optionalKey(Schema.String),
+  expires: Schema.optionalKey(Schema.String)
+}
 export const ObjectPut = Schema.TaggedStruct("ObjectPut", {
   bucket: Schema.String,
   key: Schema.String,
@@ -141,9 +152,48 @@ export const ObjectPut = Schema.TaggedStruct("ObjectPut", {
   contentType: Schema.optionalKey(Schema.String),
   /** User metadata (`x-amz-meta-NAME`), names in lower case. */
   meta: Schema.Array(Schema.Tuple([Schema.String, Schema.String])),
-  extents: Schema.Array(Extent)
+  extents: Schema.Array(Extent),
+  ...ObjectHeaderFields
 })
 export const ObjectDeleted = Schema.TaggedStruct("ObjectDeleted", { bucket: Schema.String, key: Schema.String, at: Schema.Number })
+
+/**
+ * Multipart uploads. An upload is invisible to object reads until MultipartCompleted; each part
+ * is acknowledged to the client only once its PartUploaded is appended, after its chunks are
+ * stored. A part's extents hold one chunk reference each from PartUploaded on (so gc keeps the
+ * chunks of an upload in progress); a re-uploaded part number releases the part it replaces.
+ * MultipartCompleted turns the listed parts' extents, in order, into the object (releasing the
+ * key's previous object and the parts it does not list); MultipartAborted releases every part.
+ * Deleting the bucket drops its uploads with it, as S3 does for general-purpose buckets.
+ */
+export const MultipartStarted = Schema.TaggedStruct("MultipartStarted", {
+  uploadId: Schema.String,
+  bucket: Schema.String,
+  key: Schema.String,
+  at: Schema.Number,
+  contentType: Schema.optionalKey(Schema.String),
+  meta: Schema.Array(Schema.Tuple([Schema.String, Schema.String])),
+  ...ObjectHeaderFields
+})
+export const PartUploaded = Schema.TaggedStruct("PartUploaded", {
+  uploadId: Schema.String,
+  partNumber: Schema.Number,
+  at: Schema.Number,
+  size: Schema.Number,
+  /** Hex MD5 of the part's bytes (no quotes). */
+  etag: Schema.String,
+  extents: Schema.Array(Extent)
+})
+export const MultipartCompleted = Schema.TaggedStruct("MultipartCompleted", {
+  uploadId: Schema.String,
+  at: Schema.Number,
+  /** The part numbers that make up the object, ascending. */
+  parts: Schema.Array(Schema.Number),
+  size: Schema.Number,
+  /** Hex MD5 of the concatenated part MD5s, then "-" and the number of parts. */
+  etag: Schema.String
+})
+export const MultipartAborted = Schema.TaggedStruct("MultipartAborted", { uploadId: Schema.String, at: Schema.Number })
 
 export const Event = Schema.Union([
   RepositoryInitialized,
@@ -163,7 +213,11 @@ export const Event = Schema.Union([
   BucketCreated,
   BucketDeleted,
   ObjectPut,
-  ObjectDeleted
+  ObjectDeleted,
+  MultipartStarted,
+  PartUploaded,
+  MultipartCompleted,
+  MultipartAborted
 ])
 export type Event = typeof Event.Type
 export type EventTag = Event["_tag"]

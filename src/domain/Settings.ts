@@ -1,4 +1,5 @@
 import { Result, Schema } from "effect"
+import { parseListen } from "./Listen.ts"
 import { parseDuration } from "./Retry.ts"
 
 /**
@@ -76,9 +77,42 @@ export const EnigmaSection = Schema.Struct({
   request_timeout: Schema.optionalKey(DurationText(10, 24 * 3_600_000))
 })
 
+/** `HOST:PORT` or `[v6]:PORT`. */
+const ListenAddress = Schema.String.pipe(Schema.check(Schema.makeFilter((s: string) =>
+  parseListen(s) !== undefined ? undefined : `expected HOST:PORT (e.g. "0.0.0.0:8333"), got "${s}"`)))
+
+const NonEmpty = Schema.String.pipe(Schema.check(Schema.isMinLength(1)))
+
+/** One S3 key pair the gateway accepts; `secret_key` may be an `enc:` token. */
+export const S3ProxyUser = Schema.Struct({
+  /** A label for logs and metrics; the access key when absent. */
+  name: Schema.optionalKey(Schema.String),
+  access_key: NonEmpty,
+  secret_key: NonEmpty
+})
+
+/** `[s3_proxy]`, as in the seed, for `enigma-proxy` / `enigma proxy`. */
+export const S3ProxySection = Schema.Struct({
+  listen_addr: Schema.optionalKey(ListenAddress),
+  access_key: Schema.optionalKey(NonEmpty),
+  secret_key: Schema.optionalKey(NonEmpty),
+  /** Several key pairs (`[[s3_proxy.users]]`) besides or instead of access_key/secret_key. */
+  users: Schema.optionalKey(Schema.Array(S3ProxyUser)),
+  default_region: Schema.optionalKey(NonEmpty),
+  /** PEM files; both set → HTTPS. */
+  tls_cert: Schema.optionalKey(NonEmpty),
+  tls_key: Schema.optionalKey(NonEmpty),
+  /** Serves Prometheus metrics at http://ADDR/metrics. */
+  metrics_addr: Schema.optionalKey(ListenAddress),
+  /** Base domains for virtual-hosted-style requests: `bucket.DOMAIN`. */
+  virtual_host_domains: Schema.optionalKey(Schema.Array(NonEmpty))
+})
+export type S3ProxySection = typeof S3ProxySection.Type
+
 export const EnigmaSettings = Schema.Struct({
   enigma: EnigmaSection,
-  providers: Schema.Array(ProviderSettings)
+  providers: Schema.Array(ProviderSettings),
+  s3_proxy: Schema.optionalKey(S3ProxySection)
 })
 export type EnigmaSettings = typeof EnigmaSettings.Type
 
@@ -125,6 +159,20 @@ export const decodeSettings = (raw: unknown): Result.Result<EnigmaSettings, stri
       names.add(p.name)
     }
     if (r.success.providers.length === 0) return Result.fail("providers: at least one provider is required")
+    const proxy = r.success.s3_proxy
+    if (proxy !== undefined) {
+      if ((proxy.access_key === undefined) !== (proxy.secret_key === undefined)) {
+        return Result.fail("s3_proxy: access_key and secret_key go together; set both or neither")
+      }
+      if ((proxy.tls_cert === undefined) !== (proxy.tls_key === undefined)) {
+        return Result.fail("s3_proxy: tls_cert and tls_key go together; set both for HTTPS or neither")
+      }
+      const keys = new Set<string>(proxy.access_key !== undefined ? [proxy.access_key] : [])
+      for (const u of proxy.users ?? []) {
+        if (keys.has(u.access_key)) return Result.fail(`s3_proxy.users: access key "${u.access_key}" appears twice; access keys must be unique`)
+        keys.add(u.access_key)
+      }
+    }
     return Result.succeed(r.success)
   }
   const lines = r.failure.message.split("\n")

@@ -1,7 +1,7 @@
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { homedir } from "node:os"
-import { Effect, Redacted, Result } from "effect"
+import { Effect, Option, Redacted, Result } from "effect"
 import { parse as parseToml, stringify as stringifyToml } from "smol-toml"
 import { ConfigError, RepositoryNotFound } from "../domain/Errors.ts"
 import { decodeSettings, type EnigmaSettings, withDefaults } from "../domain/Settings.ts"
@@ -22,7 +22,16 @@ const absolutize = (dir: string, s: EnigmaSettings): EnigmaSettings => {
       keyfile_path: abs(s.enigma.keyfile_path),
       ...(s.enigma.kem_key_path ? { kem_key_path: abs(s.enigma.kem_key_path) } : {})
     },
-    providers: s.providers.map((p) => (p.type === "Local" ? { ...p, bucket: abs(p.bucket) } : p))
+    providers: s.providers.map((p) => (p.type === "Local" ? { ...p, bucket: abs(p.bucket) } : p)),
+    ...(s.s3_proxy !== undefined
+      ? {
+        s3_proxy: {
+          ...s.s3_proxy,
+          ...(s.s3_proxy.tls_cert !== undefined ? { tls_cert: abs(s.s3_proxy.tls_cert) } : {}),
+          ...(s.s3_proxy.tls_key !== undefined ? { tls_key: abs(s.s3_proxy.tls_key) } : {})
+        }
+      }
+      : {})
   }
 }
 
@@ -33,7 +42,9 @@ export const readConfigText = (file: string) =>
       (e as { code?: string }).code === "ENOENT"
         ? new RepositoryNotFound({
           path: path.dirname(file),
-          hint: `${configFileName} is missing; run \`enigma --config-dir ${path.dirname(file)} init\` (or \`recover\`)`
+          hint: path.basename(file) === configFileName
+            ? `${configFileName} is missing; run \`enigma --config-dir ${path.dirname(file)} init\` (or \`recover\`)`
+            : `config file ${file} is missing; write it, then run \`enigma --config ${file} init\` (or \`recover\`)`
         })
         : new ConfigError({ file, detail: `cannot read: ${(e as Error).message}` })
   })
@@ -51,9 +62,22 @@ export const parseConfig = (file: string, text: string) =>
     return absolutize(dir, decoded.success)
   })
 
-export const loadConfig = (dir: string) =>
+/**
+ * Where the config lives: `--config FILE` (any name; its directory anchors relative paths) or
+ * `--config-dir DIR` (DIR/enigma.toml).
+ */
+export const configLocation = (o: { readonly configDir: string; readonly configFile?: Option.Option<string> | undefined }) => {
+  if (o.configFile !== undefined && Option.isSome(o.configFile)) {
+    const file = path.resolve(expandHome(o.configFile.value))
+    return { dir: path.dirname(file), file }
+  }
+  const dir = resolveConfigDir(o.configDir)
+  return { dir, file: path.join(dir, configFileName) }
+}
+
+/** Reads and validates the config at `dir/enigma.toml`, or at `file` when given. */
+export const loadConfig = (dir: string, file: string = path.join(dir, configFileName)) =>
   Effect.gen(function*() {
-    const file = path.join(dir, configFileName)
     const text = yield* readConfigText(file)
     return { file, settings: yield* parseConfig(file, text) }
   })
@@ -71,7 +95,21 @@ export const decryptSecrets = (file: string, settings: EnigmaSettings, passphras
       }
       providers.push(out as typeof p)
     }
-    return { ...settings, providers }
+    const proxy = settings.s3_proxy
+    if (proxy === undefined) return { ...settings, providers }
+    const reveal = (v: string, field: string) =>
+      isCredentialToken(v) ? decryptCredential(v, passphrase, `${file} s3_proxy.${field}`) : Effect.succeed(v)
+    const users = []
+    for (const [i, u] of (proxy.users ?? []).entries()) users.push({ ...u, secret_key: yield* reveal(u.secret_key, `users[${i}].secret_key`) })
+    return {
+      ...settings,
+      providers,
+      s3_proxy: {
+        ...proxy,
+        ...(proxy.secret_key !== undefined ? { secret_key: yield* reveal(proxy.secret_key, "secret_key") } : {}),
+        ...(proxy.users !== undefined ? { users } : {})
+      }
+    }
   })
 
 /** The effective config for `enigma config`: secrets masked. */
@@ -82,7 +120,16 @@ export const maskSecrets = (settings: EnigmaSettings): EnigmaSettings => ({
     ...(p.access_key !== undefined ? { access_key: mask(p.access_key) } : {}),
     ...(p.secret_key !== undefined ? { secret_key: mask(p.secret_key) } : {}),
     ...(p.connection_string !== undefined ? { connection_string: mask(p.connection_string) } : {})
-  }))
+  })),
+  ...(settings.s3_proxy !== undefined
+    ? {
+      s3_proxy: {
+        ...settings.s3_proxy,
+        ...(settings.s3_proxy.secret_key !== undefined ? { secret_key: mask(settings.s3_proxy.secret_key) } : {}),
+        ...(settings.s3_proxy.users !== undefined ? { users: settings.s3_proxy.users.map((u) => ({ ...u, secret_key: mask(u.secret_key) })) } : {})
+      }
+    }
+    : {})
 })
 const mask = (v: string) => (isCredentialToken(v) ? "enc:…" : v.length <= 4 ? "****" : `${v.slice(0, 2)}****`)
 

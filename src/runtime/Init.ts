@@ -19,11 +19,13 @@ import { buildProviders } from "./Providers.ts"
  */
 export const initRepository = Effect.fn("Repository.init")(function*(options: {
   readonly dir: string
+  /** The config file when it is not `dir/enigma.toml` (`--config FILE`). */
+  readonly file?: string | undefined
   readonly passphrase: Redacted.Redacted<string>
   readonly kemKeyFile?: string | undefined
 }) {
   const { dir, passphrase } = options
-  const file = path.join(dir, configFileName)
+  const file = options.file ?? path.join(dir, configFileName)
   yield* Effect.try({
     try: () => fs.mkdirSync(dir, { recursive: true, mode: 0o700 }),
     catch: (e) => new UserError({ detail: `cannot create config dir ${dir}: ${(e as Error).message}` })
@@ -76,10 +78,12 @@ export const initRepository = Effect.fn("Repository.init")(function*(options: {
  */
 export const recoverRepository = Effect.fn("Repository.recover")(function*(options: {
   readonly dir: string
+  /** The config file when it is not `dir/enigma.toml` (`--config FILE`). */
+  readonly file?: string | undefined
   readonly passphrase: Redacted.Redacted<string>
 }) {
   const { dir, passphrase } = options
-  const { file, settings: raw } = yield* loadConfig(dir)
+  const { file, settings: raw } = yield* loadConfig(dir, options.file)
   if (fs.existsSync(raw.enigma.db_path)) {
     return yield* new UserError({ detail: `${raw.enigma.db_path} already exists; recover rebuilds a missing manifest only (move it away first)` })
   }

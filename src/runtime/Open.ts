@@ -15,13 +15,15 @@ import { Maintenance } from "../services/maintenance/Maintenance.ts"
 import { Pipe } from "../services/pipe/Pipe.ts"
 import * as NodeSqliteClient from "../services/sql/NodeSqliteClient.ts"
 import type { StorageProvider } from "../services/storage/StorageProvider.ts"
-import { decryptSecrets, loadConfig, resolveConfigDir } from "./Config.ts"
+import { configLocation, decryptSecrets, loadConfig } from "./Config.ts"
 import { openUrl } from "./OpenUrl.ts"
 import { getPassphrase } from "./Passphrase.ts"
 import { buildProviders } from "./Providers.ts"
 
 export interface GlobalOptions {
   readonly configDir: string
+  /** `--config FILE`: the config file itself, any name (wins over configDir). */
+  readonly configFile?: Option.Option<string>
   readonly passphrase: Option.Option<string>
   readonly limitUpload?: Option.Option<string>
   readonly limitDownload?: Option.Option<string>
@@ -65,8 +67,8 @@ export const unlock = (global: GlobalOptions, options: { readonly create?: boole
     if (global.key && Option.isSome(global.key)) {
       return yield* new UserError({ detail: "--key works with --repo URL only (a config-dir repository has its own keystore)" })
     }
-    const dir = resolveConfigDir(global.configDir)
-    const { file, settings: raw } = yield* loadConfig(dir)
+    const { dir, file: configFile } = configLocation(global)
+    const { file, settings: raw } = yield* loadConfig(dir, configFile)
     const keyfile = raw.enigma.keyfile_path
     if (!fs.existsSync(keyfile)) {
       return yield* new RepositoryNotFound({

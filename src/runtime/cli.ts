@@ -191,19 +191,33 @@ const recoverCommand = Command.make("recover", { json: jsonFlag }, (a) => load(h
   Command.withDescription("Rebuild keyfile and manifest from the providers (needs enigma.toml and the passphrase)")
 )
 
-const proxyCommand = Command.make("proxy", {
-  listen: Flag.String("listen").pipe(Flag.withDescription("Address to serve on, HOST:PORT"), Flag.withDefault("127.0.0.1:8333")),
+/** The flags of `enigma proxy` and `enigma-proxy`; `[s3_proxy]` in the config supplies the rest. */
+export const proxyFlags = {
+  listen: Flag.String("listen").pipe(
+    Flag.withDescription("Address to serve on, HOST:PORT (overrides s3_proxy.listen_addr; default 0.0.0.0:8333)"),
+    Flag.optional
+  ),
   accessKey: Flag.String("access-key").pipe(
-    Flag.withDescription("S3 access key clients sign with (env ENIGMA_PROXY_ACCESS_KEY)"),
-    Flag.withFallbackConfig(Config.String("ENIGMA_PROXY_ACCESS_KEY"))
+    Flag.withDescription("An S3 access key clients may sign with, besides those in [s3_proxy] (env ENIGMA_PROXY_ACCESS_KEY)"),
+    Flag.withFallbackConfig(Config.String("ENIGMA_PROXY_ACCESS_KEY")),
+    Flag.optional
   ),
   secretKey: Flag.Redacted("secret-key").pipe(
-    Flag.withDescription("S3 secret key (env ENIGMA_PROXY_SECRET_KEY; prefer the env over the command line)"),
-    Flag.withFallbackConfig(Config.Redacted("ENIGMA_PROXY_SECRET_KEY"))
+    Flag.withDescription("Its secret key (env ENIGMA_PROXY_SECRET_KEY; prefer the env or the config over the command line)"),
+    Flag.withFallbackConfig(Config.Redacted("ENIGMA_PROXY_SECRET_KEY")),
+    Flag.optional
+  ),
+  virtualHost: Flag.String("virtual-host").pipe(
+    Flag.withDescription("Also serve virtual-hosted-style requests: Host <bucket>.DOMAIN addresses that bucket (repeatable; adds to s3_proxy.virtual_host_domains)"),
+    Flag.atLeast(0)
   )
-}, (a) => load(handlers.proxy).pipe(Effect.flatMap((m) => m.proxy(a)))).pipe(
-  Command.withDescription("Serve the repository as an S3 endpoint (path-style; first slice: buckets, single-part objects, ListObjectsV2)")
-)
+}
+export const proxyDescription = "Serve the repository as an S3 endpoint (any S3 client: aws-cli, rclone, s3cmd, restic, SDKs); configured by [s3_proxy]"
+type ProxyArgs = Parameters<typeof import("./handlers/proxy.ts")["proxy"]>
+export const runProxy = (a: ProxyArgs[0], global?: ProxyArgs[1]) =>
+  load(handlers.proxy).pipe(Effect.flatMap((m) => m.proxy(a, global)))
+
+const proxyCommand = Command.make("proxy", proxyFlags, (a) => runProxy(a)).pipe(Command.withDescription(proxyDescription))
 
 export const enigmaCommand = rootCommand.pipe(
   Command.withSubcommands([

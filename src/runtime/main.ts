@@ -1,53 +1,5 @@
-import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
-import * as NodeServices from "@effect/platform-node/NodeServices"
-import { Cause, Effect, Layer, Logger, References } from "effect"
-import { Command } from "effect/cli"
-import { isCliError } from "effect/cli/CliError"
 import { enigmaCommand, version } from "./cli.ts"
-import { Keys } from "../services/keys/Keys.ts"
-import { ExitWith } from "./Output.ts"
+import { runCli } from "./RunCli.ts"
 
-/**
- * The `enigma` binary. Errors become one line on stderr and restic's exit codes: 10 repository
- * not found, 11 lock failed, 12 wrong passphrase, 1 anything else, 3 completed with warnings,
- * 130 interrupted. Logs go to stderr so they never mix with output meant for pipes.
- */
-const exitCodes: Record<string, number> = {
-  RepositoryNotFound: 10,
-  LockFailed: 11,
-  WrongPassphrase: 12,
-  WrongKey: 12
-}
-
-/**
- * Warnings (a copy read from another provider, a stale lock removed…) as plain lines on stderr,
- * `warning: …`, like the CLI's other messages; never on stdout, which `get` writes data to.
- */
-const stderrLogger = Logger.make(({ logLevel, message }) => {
-  const text = (Array.isArray(message) ? message : [message]).map((m) => (typeof m === "string" ? m : JSON.stringify(m))).join(" ")
-  process.stderr.write(`${logLevel === "Warn" ? "warning" : logLevel.toLowerCase()}: ${text}\n`)
-})
-
-const program = Command.run(enigmaCommand, { version }).pipe(
-  Effect.catchCause((cause) => {
-    if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause)
-    const error = Cause.squash(cause)
-    if (error instanceof ExitWith) return Effect.fail(error)
-    // effect/cli already printed the help line for usage errors.
-    if (isCliError(error)) return Effect.fail(new ExitWith({ code: 1 }))
-    const tag = (error as { _tag?: string })?._tag
-    const message = error instanceof Error ? error.message : String(error)
-    const isOurs = tag !== undefined && Cause.hasFails(cause)
-    process.stderr.write(`enigma: ${isOurs ? message : `internal error: ${message}`}\n`)
-    if (!isOurs && process.env.ENIGMA_DEBUG) process.stderr.write(`${Cause.pretty(cause)}\n`)
-    return Effect.fail(new ExitWith({ code: (tag ? exitCodes[tag] : undefined) ?? 1 }))
-  }),
-  Effect.provide(Layer.mergeAll(
-    NodeServices.layer,
-    Keys.layer,
-    Logger.layer([stderrLogger]),
-    Layer.succeed(References.MinimumLogLevel, "Warn")
-  ))
-)
-
-NodeRuntime.runMain(program, { disableErrorReporting: true })
+/** The `enigma` binary. */
+runCli(enigmaCommand, { name: "enigma", version })

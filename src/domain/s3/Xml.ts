@@ -1,14 +1,15 @@
 /**
  * S3 XML response bodies. Pure string rendering; every text node is escaped.
  */
+import { encoderFor, type EncodingType } from "./EncodingType.ts"
 
-const ns = "http://s3.amazonaws.com/doc/2006-03-01/"
-const declaration = `<?xml version="1.0" encoding="UTF-8"?>\n`
+export const ns = "http://s3.amazonaws.com/doc/2006-03-01/"
+export const declaration = `<?xml version="1.0" encoding="UTF-8"?>\n`
 
 export const escapeXml = (s: string): string =>
   s.replace(/[&<>"']/g, (c) => (c === "&" ? "&amp;" : c === "<" ? "&lt;" : c === ">" ? "&gt;" : c === '"' ? "&quot;" : "&apos;"))
 
-const el = (name: string, text: string | number | boolean) => `<${name}>${escapeXml(String(text))}</${name}>`
+export const el = (name: string, text: string | number | boolean) => `<${name}>${escapeXml(String(text))}</${name}>`
 
 export const errorXml = (e: { readonly code: string; readonly message: string; readonly resource: string; readonly requestId: string }) =>
   `${declaration}<Error>${el("Code", e.code)}${el("Message", e.message)}${el("Resource", e.resource)}${el("RequestId", e.requestId)}</Error>`
@@ -30,21 +31,26 @@ export interface ListObjectsV2Page {
   readonly nextContinuationToken: string | undefined
   readonly contents: ReadonlyArray<{ readonly key: string; readonly modifiedAt: number; readonly etag: string; readonly size: number }>
   readonly commonPrefixes: ReadonlyArray<string>
+  /** `url`: keys, prefixes, delimiter and start-after are URL-encoded (EncodingType.ts). */
+  readonly encodingType?: EncodingType
 }
 
-export const listObjectsV2Xml = (p: ListObjectsV2Page) =>
-  `${declaration}<ListBucketResult xmlns="${ns}">` +
+export const listObjectsV2Xml = (p: ListObjectsV2Page) => {
+  const enc = encoderFor(p.encodingType)
+  return `${declaration}<ListBucketResult xmlns="${ns}">` +
   el("Name", p.bucket) +
-  el("Prefix", p.prefix) +
-  (p.delimiter !== undefined ? el("Delimiter", p.delimiter) : "") +
+  el("Prefix", enc(p.prefix)) +
+  (p.delimiter !== undefined ? el("Delimiter", enc(p.delimiter)) : "") +
+  (p.encodingType !== undefined ? el("EncodingType", p.encodingType) : "") +
   el("MaxKeys", p.maxKeys) +
   el("KeyCount", p.contents.length + p.commonPrefixes.length) +
   el("IsTruncated", p.nextContinuationToken !== undefined) +
   (p.continuationToken !== undefined ? el("ContinuationToken", p.continuationToken) : "") +
   (p.nextContinuationToken !== undefined ? el("NextContinuationToken", p.nextContinuationToken) : "") +
-  (p.startAfter !== undefined ? el("StartAfter", p.startAfter) : "") +
+  (p.startAfter !== undefined ? el("StartAfter", enc(p.startAfter)) : "") +
   p.contents.map((c) =>
-    `<Contents>${el("Key", c.key)}${el("LastModified", isoTime(c.modifiedAt))}${el("ETag", `"${c.etag}"`)}${el("Size", c.size)}${el("StorageClass", "STANDARD")}</Contents>`
+    `<Contents>${el("Key", enc(c.key))}${el("LastModified", isoTime(c.modifiedAt))}${el("ETag", `"${c.etag}"`)}${el("Size", c.size)}${el("StorageClass", "STANDARD")}</Contents>`
   ).join("") +
-  p.commonPrefixes.map((cp) => `<CommonPrefixes>${el("Prefix", cp)}</CommonPrefixes>`).join("") +
+  p.commonPrefixes.map((cp) => `<CommonPrefixes>${el("Prefix", enc(cp))}</CommonPrefixes>`).join("") +
   `</ListBucketResult>`
+}

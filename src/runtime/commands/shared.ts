@@ -1,18 +1,27 @@
 import { Config } from "effect"
 import { Command, Flag } from "effect/cli"
 
+export const configDirFlag = Flag.String("config-dir").pipe(
+  Flag.withDescription("Directory holding enigma.toml (env ENIGMA_CONFIG_DIR)"),
+  Flag.withFallbackConfig(Config.String("ENIGMA_CONFIG_DIR")),
+  Flag.withDefault("~/.enigma")
+)
+export const configFileFlag = Flag.String("config").pipe(
+  Flag.withDescription("The config file itself, any name (env ENIGMA_CONFIG); its directory anchors relative paths. Wins over --config-dir"),
+  Flag.withFallbackConfig(Config.String("ENIGMA_CONFIG")),
+  Flag.optional
+)
+export const passphraseFlag = Flag.String("passphrase").pipe(
+  Flag.withDescription("Repository passphrase (or env ENIGMA_PASSPHRASE, or a prompt on a terminal)"),
+  Flag.optional
+)
+
 /** Flags every command shares through the root command. */
 export const rootCommand = Command.make("enigma").pipe(
   Command.withSharedFlags({
-    configDir: Flag.String("config-dir").pipe(
-      Flag.withDescription("Directory holding enigma.toml (env ENIGMA_CONFIG_DIR)"),
-      Flag.withFallbackConfig(Config.String("ENIGMA_CONFIG_DIR")),
-      Flag.withDefault("~/.enigma")
-    ),
-    passphrase: Flag.String("passphrase").pipe(
-      Flag.withDescription("Repository passphrase (or env ENIGMA_PASSPHRASE, or a prompt on a terminal)"),
-      Flag.optional
-    ),
+    configDir: configDirFlag,
+    configFile: configFileFlag,
+    passphrase: passphraseFlag,
     limitUpload: Flag.String("limit-upload").pipe(
       Flag.withDescription("Upload bandwidth limit in bytes/s, e.g. 50M (overrides limit_upload in the config)"),
       Flag.optional

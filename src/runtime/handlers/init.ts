@@ -1,5 +1,5 @@
 import { Effect, Option } from "effect"
-import { resolveConfigDir } from "../Config.ts"
+import { configLocation } from "../Config.ts"
 import { initRepository } from "../Init.ts"
 import { emit } from "../Output.ts"
 import { getPassphrase } from "../Passphrase.ts"
@@ -7,9 +7,9 @@ import { rootCommand } from "../commands/shared.ts"
 
 export const init = Effect.fn("cli.init")(function*({ json, kemKeyFile }: { readonly json: boolean; readonly kemKeyFile: Option.Option<string> }) {
   const root = yield* rootCommand
-  const dir = resolveConfigDir(root.configDir)
+  const { dir, file } = configLocation(root)
   const passphrase = yield* getPassphrase(root.passphrase, { confirm: true })
-  const r = yield* initRepository({ dir, passphrase, kemKeyFile: Option.getOrUndefined(kemKeyFile) })
+  const r = yield* initRepository({ dir, file, passphrase, kemKeyFile: Option.getOrUndefined(kemKeyFile) })
   const keyfile = r.settings.enigma.keyfile_path
   yield* emit(json, { repositoryId: r.ring.repositoryId, configDir: dir, config: r.file, keyfile, kemMode: r.ring.kemMode, providers: r.providers.map((p) => p.name) }, () =>
     [

@@ -1,7 +1,7 @@
 import { Effect, Stream } from "effect"
 import { Manifest } from "../../services/manifest/Manifest.ts"
 import { Keys as ObjectKeys } from "../../services/storage/StorageProvider.ts"
-import { loadConfig, maskSecrets, renderConfig, resolveConfigDir } from "../Config.ts"
+import { configLocation, loadConfig, maskSecrets, renderConfig } from "../Config.ts"
 import { unlock, withRepository } from "../Open.ts"
 import { emit, formatBytes, formatTime } from "../Output.ts"
 import { rootCommand } from "../commands/shared.ts"
@@ -89,7 +89,8 @@ export const status = Effect.fn("cli.status")(function*({ json }: { readonly jso
 
 export const config = Effect.fn("cli.config")(function*({ json }: { readonly json: boolean }) {
   const root = yield* rootCommand
-  const { file, settings } = yield* loadConfig(resolveConfigDir(root.configDir))
+  const at = configLocation(root)
+  const { file, settings } = yield* loadConfig(at.dir, at.file)
   const masked = maskSecrets(settings)
   yield* emit(json, { file, ...masked }, () => `# ${file}\n${renderConfig(masked)}`)
 })

@@ -3,7 +3,7 @@ import { Effect } from "effect"
 import { encryptCredential, Keys } from "../../services/keys/Keys.ts"
 import { EventLog } from "../../services/manifest/EventLog.ts"
 import { Keys as ObjectKeys } from "../../services/storage/StorageProvider.ts"
-import { resolveConfigDir } from "../Config.ts"
+import { configLocation } from "../Config.ts"
 import { recoverRepository } from "../Init.ts"
 import { unlock, withRepository } from "../Open.ts"
 import { emit, print } from "../Output.ts"
@@ -48,7 +48,7 @@ export const encryptCred = Effect.fn("cli.encryptCred")(function*({ value }: { r
 export const recover = Effect.fn("cli.recover")(function*({ json }: { readonly json: boolean }) {
   const root = yield* rootCommand
   const passphrase = yield* getPassphrase(root.passphrase)
-  const r = yield* recoverRepository({ dir: resolveConfigDir(root.configDir), passphrase })
+  const r = yield* recoverRepository({ ...configLocation(root), passphrase })
   yield* emit(json, { repositoryId: r.ring.repositoryId, events: r.events, from: r.fromProvider ?? null, committedBackups: r.committedBackups }, () =>
     `recovered repository ${r.ring.repositoryId}: ${r.events} events from ${r.fromProvider ?? "no provider (empty log)"}, keystore from ${r.keystoreSource}; ${r.committedBackups} committed backup(s) on record`)
 })

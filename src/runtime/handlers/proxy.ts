@@ -1,59 +1,119 @@
+import { readFileSync } from "node:fs"
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
-import { Effect, Fiber, Redacted } from "effect"
+import { createServer as createHttpsServer } from "node:https"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import { Effect, Fiber, Layer, Option, Redacted } from "effect"
+import { HttpRouter } from "effect/http"
+import { PrometheusMetrics } from "effect/observability"
 import { UserError } from "../../domain/Errors.ts"
+import { parseListen } from "../../domain/Listen.ts"
+import type { S3ProxySection } from "../../domain/Settings.ts"
 import { handleRequest } from "../../services/gateway/Http.ts"
+import { observeRequest } from "../../services/gateway/Metrics.ts"
+import { Multipart } from "../../services/gateway/Multipart.ts"
 import { Objects } from "../../services/gateway/Objects.ts"
 import { EventLog } from "../../services/manifest/EventLog.ts"
 import { sealPending } from "../../services/manifest/Segments.ts"
 import { rootCommand } from "../commands/shared.ts"
-import { unlock, withRepository } from "../Open.ts"
+import { type GlobalOptions, unlock, withRepository } from "../Open.ts"
 
 /** How often new gateway events are sealed into log segments while the proxy runs. */
 const sealEvery = "30 seconds"
 
-export const parseListen = (listen: string): { host: string; port: number } | undefined => {
-  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(listen.trim())
-  if (!m) return undefined
-  const port = Number(m[3])
-  if (port > 65535) return undefined
-  return { host: m[1] ?? (m[2] || "0.0.0.0"), port }
+/** The seed's default `listen_addr`. */
+export const defaultListen = "0.0.0.0:8333"
+
+export interface ProxyFlags {
+  readonly listen: Option.Option<string>
+  readonly accessKey: Option.Option<string>
+  readonly secretKey: Option.Option<Redacted.Redacted<string>>
+  /** Base domains for virtual-hosted-style requests (`<bucket>.<domain>`), besides the config's. */
+  readonly virtualHost: ReadonlyArray<string>
 }
 
 /**
- * `enigma proxy`: an S3 endpoint over the repository. Holds the writer lock while it runs; on
- * SIGINT/SIGTERM it stops accepting requests, interrupts the ones in flight (their objects were
- * never appended, so they are simply absent) and seals the new events into log segments.
+ * Access key → secret: `[s3_proxy]` access_key/secret_key, then `[[s3_proxy.users]]`, then the
+ * command line (or ENIGMA_PROXY_* env) pair, which wins for its access key.
  */
-export const proxy = Effect.fn("cli.proxy")(function*(a: {
-  readonly listen: string
-  readonly accessKey: string
-  readonly secretKey: Redacted.Redacted<string>
-}) {
-  const address = parseListen(a.listen)
-  if (!address) return yield* new UserError({ detail: `--listen: expected HOST:PORT, got ${JSON.stringify(a.listen)}` })
-  const secret = Redacted.value(a.secretKey)
-  if (a.accessKey === "" || secret === "") return yield* new UserError({ detail: "the proxy needs a non-empty access key and secret key" })
-  const credentials = new Map([[a.accessKey, secret]])
-  const opened = yield* unlock(yield* rootCommand)
+export const credentialsOf = (config: S3ProxySection | undefined, flags: ProxyFlags) => {
+  const credentials = new Map<string, string>()
+  if (config?.access_key !== undefined && config.secret_key !== undefined) credentials.set(config.access_key, config.secret_key)
+  for (const u of config?.users ?? []) credentials.set(u.access_key, u.secret_key)
+  if (Option.isSome(flags.accessKey) !== Option.isSome(flags.secretKey)) {
+    return new UserError({ detail: "--access-key and --secret-key go together (or ENIGMA_PROXY_ACCESS_KEY and ENIGMA_PROXY_SECRET_KEY)" })
+  }
+  if (Option.isSome(flags.accessKey) && Option.isSome(flags.secretKey)) {
+    const secret = Redacted.value(flags.secretKey.value)
+    if (flags.accessKey.value === "" || secret === "") return new UserError({ detail: "--access-key and --secret-key must not be empty" })
+    credentials.set(flags.accessKey.value, secret)
+  }
+  if (credentials.size === 0) {
+    return new UserError({
+      detail: "the proxy has no S3 credentials: set access_key and secret_key (or [[s3_proxy.users]]) in [s3_proxy] of the config, or pass --access-key/--secret-key"
+    })
+  }
+  return credentials
+}
+
+const readPem = (file: string, field: string) =>
+  Effect.try({
+    try: () => readFileSync(file),
+    catch: (e) => new UserError({ detail: `s3_proxy.${field}: cannot read ${file}: ${(e as Error).message}` })
+  })
+
+/** Prometheus text at http://ADDR/metrics, served by effect/http for the proxy's lifetime. */
+const serveMetrics = (listen: string) =>
+  Effect.gen(function*() {
+    const address = parseListen(listen)
+    if (!address) return yield* new UserError({ detail: `s3_proxy.metrics_addr: expected HOST:PORT, got ${JSON.stringify(listen)}` })
+    const app = HttpRouter.serve(PrometheusMetrics.layerHttp({ path: "/metrics" }), { disableLogger: true, disableListenLog: true }).pipe(
+      Layer.provide(NodeHttpServer.layer(() => createServer(), { port: address.port, host: address.host }))
+    )
+    yield* Layer.build(app).pipe(Effect.mapError((e) => new UserError({ detail: `cannot serve metrics on ${listen}: ${e.message}` })))
+  })
+
+/**
+ * `enigma proxy` / `enigma-proxy`: an S3 endpoint over the repository, configured by
+ * `[s3_proxy]` (flags override). Holds the writer lock while it runs; on SIGINT/SIGTERM it stops
+ * accepting requests, interrupts the ones in flight (their objects were never appended, so they
+ * are simply absent) and seals the new events into log segments.
+ */
+export const proxy = Effect.fn("cli.proxy")(function*(flags: ProxyFlags, global?: GlobalOptions) {
+  const opened = yield* unlock(global ?? (yield* rootCommand))
+  const config = opened.settings.s3_proxy
+  const listen = Option.getOrElse(flags.listen, () => config?.listen_addr ?? defaultListen)
+  const address = parseListen(listen)
+  if (!address) return yield* new UserError({ detail: `--listen: expected HOST:PORT, got ${JSON.stringify(listen)}` })
+  const credentials = credentialsOf(config, flags)
+  if (credentials instanceof UserError) return yield* credentials
+  const tls = config?.tls_cert !== undefined && config.tls_key !== undefined
+    ? { cert: yield* readPem(config.tls_cert, "tls_cert"), key: yield* readPem(config.tls_key, "tls_key") }
+    : undefined
+  const region = config?.default_region ?? "us-east-1"
+  const virtualHosts = [...new Set([...(config?.virtual_host_domains ?? []), ...flags.virtualHost])]
 
   yield* withRepository(opened, "proxy", true, Effect.scoped(Effect.gen(function*() {
-    const context = yield* Effect.context<Objects>()
+    const context = yield* Effect.context<Objects | Multipart>()
     const log = yield* EventLog
     const seal = sealPending(log, opened.providers, opened.ring.logKey).pipe(
       Effect.catch((e) => Effect.logWarning(`could not seal the log: ${e.message}`))
     )
+    if (config?.metrics_addr !== undefined) yield* serveMetrics(config.metrics_addr)
     const inflight = new Set<Fiber.Fiber<void>>()
     const onRequest = (req: IncomingMessage, res: ServerResponse) => {
-      const fiber = Effect.runForkWith(context)(handleRequest(req, res, { credentials }))
+      observeRequest(req, res)
+      const fiber = Effect.runForkWith(context)(handleRequest(req, res, { credentials, region, virtualHosts }))
       inflight.add(fiber)
       fiber.addObserver(() => inflight.delete(fiber))
     }
     const server = yield* Effect.acquireRelease(
       Effect.callback<ReturnType<typeof createServer>, UserError>((resume) => {
-        const srv = createServer({ requestTimeout: 0 }, onRequest)
+        const srv = tls !== undefined
+          ? createHttpsServer({ requestTimeout: 0, cert: tls.cert, key: tls.key }, onRequest)
+          : createServer({ requestTimeout: 0 }, onRequest)
         // An unusual Expect header is answered like any request (Node would reply 417 itself).
         srv.on("checkExpectation", onRequest)
-        srv.once("error", (e) => resume(Effect.fail(new UserError({ detail: `cannot listen on ${a.listen}: ${e.message}` }))))
+        srv.once("error", (e) => resume(Effect.fail(new UserError({ detail: `cannot listen on ${listen}: ${e.message}` }))))
         srv.listen(address.port, address.host, () => resume(Effect.succeed(srv)))
       }),
       (srv) =>
@@ -65,8 +125,12 @@ export const proxy = Effect.fn("cli.proxy")(function*(a: {
         })
     )
     const port = (server.address() as { port: number }).port
-    process.stderr.write(`enigma proxy: listening on http://${address.host}:${port} (S3 path-style)\n`)
+    const scheme = tls !== undefined ? "https" : "http"
+    process.stderr.write(
+      `enigma proxy: listening on ${scheme}://${address.host}:${port} (S3, region ${region}, ${credentials.size} access key${credentials.size === 1 ? "" : "s"})` +
+        (config?.metrics_addr !== undefined ? `; metrics on http://${config.metrics_addr}/metrics` : "") + "\n"
+    )
     yield* Effect.forkScoped(Effect.forever(Effect.andThen(Effect.sleep(sealEvery), seal)))
     return yield* Effect.never
-  })).pipe(Effect.provide(Objects.layer)))
+  })).pipe(Effect.provide(Multipart.layer.pipe(Layer.provideMerge(Objects.layer)))))
 })

@@ -1,20 +1,25 @@
 import { createHash, randomBytes } from "node:crypto"
 import type { IncomingMessage, ServerResponse } from "node:http"
 import { Cause, Effect, Stream } from "effect"
+import { evaluatePreconditions } from "../../domain/s3/Conditions.ts"
+import { parseEncodingType } from "../../domain/s3/EncodingType.ts"
+import { copyObjectResultXml, locationConstraintXml } from "../../domain/s3/OperationsXml.ts"
 import { notImplemented, S3Error, s3Error } from "../../domain/s3/S3Error.ts"
 import { errorXml, listBucketsXml, listObjectsV2Xml } from "../../domain/s3/Xml.ts"
 import { verifyRequest } from "./Auth.ts"
-import { Objects, type ObjectRow } from "./Objects.ts"
+import { copyObject } from "./CopyObject.ts"
+import { deleteObjects } from "./DeleteObjects.ts"
+import { listObjectsV1, listV1Params } from "./ListObjectsV1.ts"
+import { notModifiedHeaders, preconditionFailed, preconditionsOf, requestAttributes, responseHeaders, responseOverrideParams } from "./ObjectHeaders.ts"
+import { isMultipartRequest, multipartRoute } from "./MultipartRoutes.ts"
+import { Objects } from "./Objects.ts"
+import { addressOf } from "./VirtualHost.ts"
 
 /** Bodies of requests other than PutObject (CreateBucket configuration…) are read whole up to this size. */
 const smallBodyLimit = 1024 * 1024
 
 /** Query parameters of ListObjectsV2 that this slice implements. */
 const listParams = new Set(["list-type", "prefix", "delimiter", "max-keys", "continuation-token", "start-after", "fetch-owner", "encoding-type", "x-id"])
-
-/** Node decodes header bytes as latin1; S3 metadata is UTF-8. */
-const utf8Header = (v: string) => Buffer.from(v, "latin1").toString("utf8")
-const latin1Header = (v: string) => Buffer.from(v, "utf8").toString("latin1")
 
 const header = (req: IncomingMessage, name: string): string | undefined => {
   const v = req.headers[name]
@@ -82,20 +87,13 @@ const end = (res: ServerResponse) =>
     res.end(done)
   })
 
-const objectHeaders = (o: ObjectRow): Record<string, string> => {
-  const h: Record<string, string> = {
-    "ETag": `"${o.etag}"`,
-    "Last-Modified": new Date(o.modifiedAt).toUTCString(),
-    "Content-Type": o.contentType ?? "binary/octet-stream",
-    "Accept-Ranges": "bytes"
-  }
-  for (const [k, v] of o.meta) h[`x-amz-meta-${k}`] = latin1Header(v)
-  return h
-}
-
 export interface GatewayOptions {
   /** Access key → secret key. */
   readonly credentials: ReadonlyMap<string, string>
+  /** The region buckets report (GetBucketLocation, HeadBucket); default "us-east-1". */
+  readonly region?: string
+  /** Base domains served virtual-hosted-style: `Host: <bucket>.<domain>` addresses that bucket. */
+  readonly virtualHosts?: ReadonlyArray<string>
 }
 
 /**
@@ -135,17 +133,11 @@ export const handleRequest = (req: IncomingMessage, res: ServerResponse, options
     if (payload instanceof S3Error) return yield* payload
     const expectedSha256 = payload._tag === "Signed" ? payload.sha256 : undefined
 
-    const segments = rawPath.split("/").slice(1)
-    const decode = (s: string) => {
-      try {
-        return decodeURIComponent(s)
-      } catch {
-        return undefined
-      }
-    }
-    const bucket = decode(segments[0] ?? "") ?? ""
-    const key = decode(segments.slice(1).join("/")) ?? ""
-    const hasKey = segments.length > 1 && key !== ""
+    const address = addressOf(rawPath, header(req, "host"), options.virtualHosts ?? [])
+    if (address instanceof S3Error) return yield* address
+    const { bucket, key } = address
+    const hasKey = key !== ""
+    const region = options.region ?? "us-east-1"
     const params = new URLSearchParams(rawQuery)
     const names = [...params.keys()]
 
@@ -183,6 +175,15 @@ export const handleRequest = (req: IncomingMessage, res: ServerResponse, options
         res.end(xml)
       })
 
+    if (bucket !== "" && isMultipartRequest(method, hasKey, params)) {
+      return yield* multipartRoute({
+        method, bucket, key, hasKey, params, headers: req.headers, expectedSha256, body, readSmallBody, reply,
+        bodyConsumed: () => {
+          bodyConsumed = true
+        }
+      })
+    }
+
     if (bucket === "") {
       if (method === "GET" && names.every((n) => n === "x-id")) {
         yield* readSmallBody
@@ -192,6 +193,22 @@ export const handleRequest = (req: IncomingMessage, res: ServerResponse, options
     }
 
     if (!hasKey) {
+      const only = (...allowed: Array<string>) => names.every((n) => allowed.includes(n))
+      if (method === "GET" && params.has("location") && only("location", "x-id")) {
+        yield* readSmallBody
+        yield* objects.headBucket(bucket)
+        return yield* reply(200, {}, locationConstraintXml(region))
+      }
+      if (method === "POST" && params.has("delete") && only("delete", "x-id")) {
+        const xml = yield* deleteObjects(objects, bucket, yield* readSmallBody, header(req, "content-md5"))
+        return yield* reply(200, {}, xml)
+      }
+      if (method === "GET" && params.get("list-type") !== "2") {
+        const unknown = names.filter((n) => !listV1Params.has(n))
+        if (unknown.length > 0) return yield* notImplemented(`GET on a bucket with ?${unknown.join("&")}`)
+        yield* readSmallBody
+        return yield* reply(200, {}, yield* listObjectsV1(objects, bucket, params))
+      }
       const unsupported = names.filter((n) => !(method === "GET" ? listParams : new Set(["x-id"])).has(n))
       if (unsupported.length > 0) return yield* notImplemented(`${method} with ?${unsupported.join("&")}`)
       switch (method) {
@@ -203,7 +220,7 @@ export const handleRequest = (req: IncomingMessage, res: ServerResponse, options
         case "HEAD": {
           yield* readSmallBody
           yield* objects.headBucket(bucket)
-          return yield* reply(200, { "x-amz-bucket-region": "us-east-1" })
+          return yield* reply(200, { "x-amz-bucket-region": region })
         }
         case "DELETE": {
           yield* readSmallBody
@@ -212,8 +229,8 @@ export const handleRequest = (req: IncomingMessage, res: ServerResponse, options
         }
         case "GET": {
           yield* readSmallBody
-          if (params.get("list-type") !== "2") return yield* notImplemented("ListObjects (v1)")
-          if (params.get("encoding-type") !== null) return yield* notImplemented("encoding-type")
+          const encodingType = parseEncodingType(params.get("encoding-type"))
+          if (encodingType === "invalid") return yield* s3Error("InvalidArgument", 400, "Invalid Encoding Method specified in Request: encoding-type must be url")
           const maxKeysText = params.get("max-keys")
           const maxKeys = maxKeysText === null ? 1000 : Number(maxKeysText)
           if (!Number.isInteger(maxKeys) || maxKeys < 0) return yield* s3Error("InvalidArgument", 400, "max-keys must be a non-negative integer")
@@ -241,7 +258,8 @@ export const handleRequest = (req: IncomingMessage, res: ServerResponse, options
             startAfter,
             nextContinuationToken: page.next ? encodeToken(page.next) : undefined,
             contents: page.contents.map((c) => ({ key: c.key, modifiedAt: c.modifiedAt, etag: c.etag, size: c.size })),
-            commonPrefixes: page.commonPrefixes
+            commonPrefixes: page.commonPrefixes,
+            encodingType
           }))
         }
         default:
@@ -249,22 +267,19 @@ export const handleRequest = (req: IncomingMessage, res: ServerResponse, options
       }
     }
 
-    const unsupported = names.filter((n) => n !== "x-id")
+    const unsupported = names.filter((n) => n !== "x-id" && !((method === "GET" || method === "HEAD") && responseOverrideParams.has(n)))
     if (unsupported.length > 0) return yield* notImplemented(`${method} with ?${unsupported.join("&")}`)
     switch (method) {
       case "PUT": {
-        if (header(req, "x-amz-copy-source") !== undefined) return yield* notImplemented("CopyObject")
-        const meta: Array<readonly [string, string]> = []
-        for (const [name, value] of Object.entries(req.headers)) {
-          if (name.startsWith("x-amz-meta-") && value !== undefined) {
-            meta.push([name.slice("x-amz-meta-".length), utf8Header(Array.isArray(value) ? value.join(",") : value)])
-          }
+        if (header(req, "x-amz-copy-source") !== undefined) {
+          yield* readSmallBody
+          const copy = yield* copyObject(objects, req.headers, bucket, key)
+          return yield* reply(200, {}, copyObjectResultXml(copy))
         }
-        meta.sort((a, b) => (a[0] < b[0] ? -1 : 1))
-        const contentType = header(req, "content-type")
+        const attributes = requestAttributes(req.headers)
+        if (attributes instanceof S3Error) return yield* attributes
         const o = yield* objects.putObject(bucket, key, body, {
-          contentType: contentType !== undefined ? utf8Header(contentType) : undefined,
-          meta,
+          ...attributes,
           expectedSha256,
           contentMd5: header(req, "content-md5")
         })
@@ -275,12 +290,17 @@ export const handleRequest = (req: IncomingMessage, res: ServerResponse, options
       case "GET": {
         yield* readSmallBody
         const o = yield* objects.headObject(bucket, key)
+        const condition = evaluatePreconditions(preconditionsOf(req.headers, ""), o.etag, o.modifiedAt)
+        if (condition === "failed") return yield* preconditionFailed()
+        if (condition === "not-modified") return yield* reply(304, notModifiedHeaders(o))
+        const headers = responseHeaders(o, params)
+        if (headers instanceof S3Error) return yield* headers
         const rangeHeader = header(req, "range")
         const range = rangeHeader !== undefined ? parseRange(rangeHeader, o.size) : undefined
         if (range === "invalid") return yield* s3Error("InvalidRange", 416, "The requested range is not satisfiable")
         const [start, last] = range ?? [0, o.size - 1]
         const length = Math.max(0, last - start + 1)
-        const h: Record<string, string | number> = { "x-amz-request-id": requestId, ...objectHeaders(o), "Content-Length": length }
+        const h: Record<string, string | number> = { "x-amz-request-id": requestId, ...headers, "Content-Length": length }
         if (range) h["Content-Range"] = `bytes ${start}-${last}/${o.size}`
         res.writeHead(range ? 206 : 200, h)
         if (method === "HEAD" || length === 0) return yield* end(res)

@@ -1,17 +1,30 @@
-import { createHash } from "node:crypto"
 import { Context, Effect, Layer, Stream } from "effect"
-import { gearFromSeed, makeChunker } from "../../domain/Chunker.ts"
 import type { Extent } from "../../domain/Events.ts"
 import { s3Error, type S3Error } from "../../domain/s3/S3Error.ts"
-import { chunkStrategyOf } from "../../domain/Settings.ts"
 import { ChunkStore } from "../ChunkStore.ts"
 import { EventLog } from "../manifest/EventLog.ts"
-import { Repository } from "../Repository.ts"
 import { SqliteDatabase } from "../sql/NodeSqliteClient.ts"
+import { makeIngest } from "./Ingest.ts"
 
 export interface BucketRow {
   readonly name: string
   readonly createdAt: number
+}
+
+/** The standard headers an object keeps besides Content-Type (Events.ts `ObjectHeaderFields`). */
+export interface KeptHeaders {
+  readonly contentEncoding?: string
+  readonly contentDisposition?: string
+  readonly cacheControl?: string
+  readonly contentLanguage?: string
+  readonly expires?: string
+}
+
+/** What CopyObject gives the new object: the source's (COPY) or the request's (REPLACE). */
+export interface ObjectAttributes {
+  readonly contentType: string | undefined
+  readonly meta: ReadonlyArray<readonly [string, string]>
+  readonly headers: KeptHeaders
 }
 
 export interface ObjectRow {
@@ -22,6 +35,7 @@ export interface ObjectRow {
   readonly etag: string
   readonly contentType: string | undefined
   readonly meta: ReadonlyArray<readonly [string, string]>
+  readonly headers: KeptHeaders
   readonly extents: ReadonlyArray<Extent>
   readonly modifiedAt: number
 }
@@ -29,6 +43,7 @@ export interface ObjectRow {
 export interface PutOptions {
   readonly contentType: string | undefined
   readonly meta: ReadonlyArray<readonly [string, string]>
+  readonly headers: KeptHeaders
   /** Set when the client signed the payload: the body's SHA-256 must match it. */
   readonly expectedSha256: string | undefined
   /** The Content-MD5 header (base64), when the client sent one: the body's MD5 must match it. */
@@ -64,6 +79,8 @@ export const isValidBucketName = (name: string) =>
  * ObjectPut, so readers never see a partial object; a put whose body fails, or whose signed
  * payload hash does not match, appends nothing (its new chunks stay unreferenced for gc).
  * Overwrites and deletes release the old object's chunk references in the projection.
+ * `copyObject` appends an ObjectPut listing the source's extents: the copy holds its own chunk
+ * references, so the chunks outlive whichever of the two objects is deleted first.
  */
 export class Objects extends Context.Service<Objects, {
   readonly listBuckets: Effect.Effect<ReadonlyArray<BucketRow>>
@@ -73,18 +90,19 @@ export class Objects extends Context.Service<Objects, {
   readonly putObject: <E>(bucket: string, key: string, body: Stream.Stream<Uint8Array, E>, options: PutOptions) => Effect.Effect<ObjectRow, S3Error | E>
   readonly headObject: (bucket: string, key: string) => Effect.Effect<ObjectRow, S3Error>
   readonly deleteObject: (bucket: string, key: string) => Effect.Effect<void, S3Error>
+  /** Deletes several keys of one bucket with one log append; keys that do not exist are no-ops. */
+  readonly deleteObjects: (bucket: string, keys: ReadonlyArray<string>) => Effect.Effect<void, S3Error>
+  /** A new object `bucket/key` with `source`'s content (its chunks, not a re-upload) and `attributes`. */
+  readonly copyObject: (bucket: string, key: string, source: ObjectRow, attributes: ObjectAttributes) => Effect.Effect<ObjectRow, S3Error>
   readonly listObjects: (bucket: string, options: ListOptions) => Effect.Effect<ListPage, S3Error>
   /** The plaintext of one chunk (authenticated and re-hashed by ChunkStore). */
   readonly readChunk: (chunkId: string) => Effect.Effect<Uint8Array, S3Error>
 }>()("enigma/services/gateway/Objects") {
   static readonly layer = Layer.effect(Objects)(Effect.gen(function*() {
-    const repo = yield* Repository
     const chunks = yield* ChunkStore
     const log = yield* EventLog
     const { db } = yield* SqliteDatabase
-    const gear = gearFromSeed(repo.ring.gearSeed)
-    const strategy = chunkStrategyOf(repo.settings)
-    const uploadConcurrency = repo.settings.enigma.upload_concurrency ?? 4
+    const ingest = yield* makeIngest
 
     const bucketsStmt = db.prepare("SELECT name, created_at FROM buckets ORDER BY name")
     const bucketStmt = db.prepare("SELECT name, created_at FROM buckets WHERE name = ?")
@@ -93,7 +111,17 @@ export class Objects extends Context.Service<Objects, {
     const listStmt = db.prepare("SELECT * FROM objects WHERE bucket = ? AND key > ? ORDER BY key")
     const listFromStmt = db.prepare("SELECT * FROM objects WHERE bucket = ? AND key >= ? ORDER BY key")
 
-    type RawObject = { bucket: string; key: string; size: number; etag: string; content_type: string | null; meta: string; extents: string; modified_at: number }
+    type RawObject = {
+      bucket: string
+      key: string
+      size: number
+      etag: string
+      content_type: string | null
+      meta: string
+      headers: string | null
+      extents: string
+      modified_at: number
+    }
     const toObject = (r: RawObject): ObjectRow => ({
       bucket: r.bucket,
       key: r.key,
@@ -101,6 +129,7 @@ export class Objects extends Context.Service<Objects, {
       etag: r.etag,
       contentType: r.content_type ?? undefined,
       meta: JSON.parse(r.meta),
+      headers: r.headers === null ? {} : JSON.parse(r.headers),
       extents: JSON.parse(r.extents),
       modifiedAt: Number(r.modified_at)
     })
@@ -130,35 +159,9 @@ export class Objects extends Context.Service<Objects, {
     const putObject = Effect.fn("Objects.putObject")(function*<E>(bucket: string, key: string, body: Stream.Stream<Uint8Array, E>, options: PutOptions) {
       yield* headBucket(bucket)
       if (key === "" || key.length > 1024) return yield* s3Error("KeyTooLongError", 400, "Object keys must be 1 to 1024 characters long")
-      const md5 = createHash("md5")
-      const sha = options.expectedSha256 !== undefined ? createHash("sha256") : undefined
-      const chunker = makeChunker(strategy, gear)
-      let size = 0
-      const extents: Array<Extent> = []
-      yield* body.pipe(
-        Stream.tap((block) => Effect.sync(() => {
-          md5.update(block)
-          sha?.update(block)
-          size += block.length
-        })),
-        Stream.flatMap((block) => Stream.fromIterable(chunker.push(block))),
-        Stream.concat(Stream.suspend(() => Stream.fromIterable(chunker.finish()))),
-        Stream.filter((piece) => piece.length > 0),
-        Stream.mapEffect((piece) =>
-          chunks.store(piece).pipe(Effect.mapError(internal), Effect.map((stored) => [stored.id, 0, piece.length] as const)), { concurrency: uploadConcurrency }),
-        Stream.runForEach((extent) => Effect.sync(() => {
-          extents.push(extent)
-        }))
-      )
-      if (sha !== undefined && sha.digest("hex") !== options.expectedSha256) {
-        return yield* s3Error("XAmzContentSHA256Mismatch", 400, "The provided 'x-amz-content-sha256' header does not match what was computed.")
-      }
-      const digest = md5.digest()
-      if (options.contentMd5 !== undefined && digest.toString("base64") !== options.contentMd5.trim()) {
-        return yield* s3Error("BadDigest", 400, "The Content-MD5 you specified did not match what we received.")
-      }
+      const { size, md5, extents } = yield* ingest(body, options)
       const at = Date.now()
-      const etag = digest.toString("hex")
+      const etag = md5.toString("hex")
       yield* log.append([{
         _tag: "ObjectPut",
         bucket,
@@ -168,9 +171,10 @@ export class Objects extends Context.Service<Objects, {
         etag,
         ...(options.contentType !== undefined ? { contentType: options.contentType } : {}),
         meta: options.meta.map(([k, v]) => [k, v] as const),
-        extents
+        extents,
+        ...options.headers
       }]).pipe(Effect.mapError(internal))
-      return { bucket, key, size, etag, contentType: options.contentType, meta: options.meta, extents, modifiedAt: at } satisfies ObjectRow
+      return { bucket, key, size, etag, contentType: options.contentType, meta: options.meta, headers: options.headers, extents, modifiedAt: at } satisfies ObjectRow
     })
 
     const listObjects = Effect.fn("Objects.listObjects")(function*(bucket: string, o: ListOptions) {
@@ -229,6 +233,32 @@ export class Objects extends Context.Service<Objects, {
         // S3 answers 204 whether or not the key existed; only an existing one needs an event.
         if (!findObject(bucket, key)) return
         yield* log.append([{ _tag: "ObjectDeleted", bucket, key, at: Date.now() }]).pipe(Effect.mapError(internal))
+      }),
+      deleteObjects: Effect.fn("Objects.deleteObjects")(function*(bucket: string, keys: ReadonlyArray<string>) {
+        yield* headBucket(bucket)
+        const at = Date.now()
+        const existing = [...new Set(keys)].filter((key) => findObject(bucket, key) !== undefined)
+        if (existing.length === 0) return
+        yield* log.append(existing.map((key) => ({ _tag: "ObjectDeleted" as const, bucket, key, at }))).pipe(Effect.mapError(internal))
+      }),
+      copyObject: Effect.fn("Objects.copyObject")(function*(bucket: string, key: string, source: ObjectRow, attributes: ObjectAttributes) {
+        yield* headBucket(bucket)
+        // The content is the source's, so is its ETag (S3 would recompute an MD5 for a multipart
+        // source; that needs the bytes, which a copy by reference never reads).
+        const at = Date.now()
+        yield* log.append([{
+          _tag: "ObjectPut",
+          bucket,
+          key,
+          at,
+          size: source.size,
+          etag: source.etag,
+          ...(attributes.contentType !== undefined ? { contentType: attributes.contentType } : {}),
+          meta: attributes.meta.map(([k, v]) => [k, v] as const),
+          extents: source.extents.map(([id, offset, length]) => [id, offset, length] as const),
+          ...attributes.headers
+        }]).pipe(Effect.mapError(internal))
+        return { bucket, key, size: source.size, etag: source.etag, ...attributes, extents: source.extents, modifiedAt: at } satisfies ObjectRow
       }),
       listObjects,
       readChunk: (chunkId: string) => chunks.load(chunkId).pipe(Effect.mapError(internal))

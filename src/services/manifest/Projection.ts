@@ -22,9 +22,9 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 `
 
 /** Bump when the projection tables change: databases with older tables rebuild them from the log. */
-export const projectionVersion = 5
+export const projectionVersion = 7
 
-export const projectionTables = ["backups", "files", "backup_chunks", "chunks", "logs", "streams", "stream_chunks", "buckets", "objects"] as const
+export const projectionTables = ["backups", "files", "backup_chunks", "chunks", "logs", "streams", "stream_chunks", "buckets", "objects", "multipart_uploads", "multipart_parts"] as const
 
 export const projectionDdl = `
 CREATE TABLE IF NOT EXISTS backups (
@@ -104,9 +104,29 @@ CREATE TABLE IF NOT EXISTS objects (
   etag TEXT NOT NULL,              -- hex MD5 of the content
   content_type TEXT,
   meta TEXT NOT NULL,              -- JSON [[name, value], …]
+  headers TEXT,                    -- JSON {contentEncoding?, contentDisposition?, cacheControl?, contentLanguage?, expires?}
   extents TEXT NOT NULL,           -- JSON [[chunk id, offset, length], …]; one chunk reference per extent
   modified_at INTEGER NOT NULL,
   PRIMARY KEY (bucket, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS multipart_uploads (
+  upload_id TEXT PRIMARY KEY,      -- sorts by initiation time (see gateway/Multipart.ts)
+  bucket TEXT NOT NULL,
+  key TEXT NOT NULL,
+  initiated_at INTEGER NOT NULL,
+  content_type TEXT,
+  meta TEXT NOT NULL,              -- JSON [[name, value], …]
+  headers TEXT                     -- as objects.headers; the completed object takes them
+);
+CREATE INDEX IF NOT EXISTS multipart_uploads_by_key ON multipart_uploads (bucket, key, upload_id);
+CREATE TABLE IF NOT EXISTS multipart_parts (
+  upload_id TEXT NOT NULL,
+  part_number INTEGER NOT NULL,
+  size INTEGER NOT NULL,
+  etag TEXT NOT NULL,              -- hex MD5 of the part
+  extents TEXT NOT NULL,           -- JSON [[chunk id, offset, length], …]; one chunk reference per extent
+  uploaded_at INTEGER NOT NULL,
+  PRIMARY KEY (upload_id, part_number)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS logs (
   seq INTEGER PRIMARY KEY,
@@ -115,6 +135,17 @@ CREATE TABLE IF NOT EXISTS logs (
   message TEXT NOT NULL
 );
 `
+
+/** The kept standard headers of an ObjectPut (or a multipart upload's start) as the `headers` column: NULL when there are none. */
+const keptHeadersJson = (e: Extract<Event, { _tag: "ObjectPut" | "MultipartStarted" }>): string | null => {
+  const h: Record<string, string> = {}
+  if (e.contentEncoding !== undefined) h.contentEncoding = e.contentEncoding
+  if (e.contentDisposition !== undefined) h.contentDisposition = e.contentDisposition
+  if (e.cacheControl !== undefined) h.cacheControl = e.cacheControl
+  if (e.contentLanguage !== undefined) h.contentLanguage = e.contentLanguage
+  if (e.expires !== undefined) h.expires = e.expires
+  return Object.keys(h).length > 0 ? JSON.stringify(h) : null
+}
 
 /** Prepared statements for applying events; build once per connection. */
 export const makeProjector = (db: DatabaseSync) => {
@@ -159,8 +190,8 @@ export const makeProjector = (db: DatabaseSync) => {
   const deleteBucket = s("DELETE FROM buckets WHERE name = ?")
   const objectExtents = s("SELECT extents FROM objects WHERE bucket = ? AND key = ?")
   const bucketObjects = s("SELECT extents FROM objects WHERE bucket = ?")
-  const upsertObject = s(`INSERT OR REPLACE INTO objects (bucket, key, size, etag, content_type, meta, extents, modified_at)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
+  const upsertObject = s(`INSERT OR REPLACE INTO objects (bucket, key, size, etag, content_type, meta, headers, extents, modified_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
   const deleteObject = s("DELETE FROM objects WHERE bucket = ? AND key = ?")
   const deleteBucketObjects = s("DELETE FROM objects WHERE bucket = ?")
   const adjustRefs = (extentsJson: string, delta: number) => {
@@ -169,6 +200,23 @@ export const makeProjector = (db: DatabaseSync) => {
   const releaseObject = (bucket: string, key: string) => {
     const row = objectExtents.get(bucket, key) as { extents: string } | undefined
     if (row) adjustRefs(row.extents, -1)
+  }
+
+  const insertUpload = s(`INSERT OR IGNORE INTO multipart_uploads (upload_id, bucket, key, initiated_at, content_type, meta, headers)
+    VALUES (?, ?, ?, ?, ?, ?, ?)`)
+  const uploadRow = s("SELECT bucket, key, content_type, meta, headers FROM multipart_uploads WHERE upload_id = ?")
+  const bucketUploads = s("SELECT upload_id FROM multipart_uploads WHERE bucket = ?")
+  const deleteUpload = s("DELETE FROM multipart_uploads WHERE upload_id = ?")
+  const partExtents = s("SELECT extents FROM multipart_parts WHERE upload_id = ? AND part_number = ?")
+  const uploadPartExtents = s("SELECT extents FROM multipart_parts WHERE upload_id = ?")
+  const upsertPart = s(`INSERT OR REPLACE INTO multipart_parts (upload_id, part_number, size, etag, extents, uploaded_at)
+    VALUES (?, ?, ?, ?, ?, ?)`)
+  const deleteParts = s("DELETE FROM multipart_parts WHERE upload_id = ?")
+  /** Drops an upload and its parts, releasing every part's chunk references. */
+  const dropUpload = (uploadId: string) => {
+    for (const row of uploadPartExtents.all(uploadId) as Array<{ extents: string }>) adjustRefs(row.extents, -1)
+    deleteParts.run(uploadId)
+    deleteUpload.run(uploadId)
   }
 
   const dropBackupContents = (id: string) => {
@@ -272,6 +320,7 @@ export const makeProjector = (db: DatabaseSync) => {
         insertBucket.run(event.bucket, event.at)
         return
       case "BucketDeleted":
+        for (const u of bucketUploads.all(event.bucket) as Array<{ upload_id: string }>) dropUpload(u.upload_id)
         for (const row of bucketObjects.all(event.bucket) as Array<{ extents: string }>) adjustRefs(row.extents, -1)
         deleteBucketObjects.run(event.bucket)
         deleteBucket.run(event.bucket)
@@ -282,13 +331,46 @@ export const makeProjector = (db: DatabaseSync) => {
         releaseObject(event.bucket, event.key)
         const extents = JSON.stringify(event.extents)
         upsertObject.run(event.bucket, event.key, event.size, event.etag, event.contentType ?? null,
-          JSON.stringify(event.meta), extents, event.at)
+          JSON.stringify(event.meta), keptHeadersJson(event), extents, event.at)
         adjustRefs(extents, 1)
         return
       }
       case "ObjectDeleted":
         releaseObject(event.bucket, event.key)
         deleteObject.run(event.bucket, event.key)
+        return
+      case "MultipartStarted":
+        if (bucketExists.get(event.bucket) === undefined) return
+        insertUpload.run(event.uploadId, event.bucket, event.key, event.at, event.contentType ?? null, JSON.stringify(event.meta), keptHeadersJson(event))
+        return
+      case "PartUploaded": {
+        // A part that raced an abort, a completion or a bucket deletion lands nowhere.
+        if (uploadRow.get(event.uploadId) === undefined) return
+        const old = partExtents.get(event.uploadId, event.partNumber) as { extents: string } | undefined
+        if (old) adjustRefs(old.extents, -1)
+        const extents = JSON.stringify(event.extents)
+        upsertPart.run(event.uploadId, event.partNumber, event.size, event.etag, extents, event.at)
+        adjustRefs(extents, 1)
+        return
+      }
+      case "MultipartCompleted": {
+        const u = uploadRow.get(event.uploadId) as { bucket: string; key: string; content_type: string | null; meta: string; headers: string | null } | undefined
+        if (u === undefined) return
+        const stitched: Array<unknown> = []
+        for (const n of event.parts) {
+          const part = partExtents.get(event.uploadId, n) as { extents: string } | undefined
+          if (part) stitched.push(...(JSON.parse(part.extents) as Array<unknown>))
+        }
+        const extents = JSON.stringify(stitched)
+        releaseObject(u.bucket, u.key)
+        upsertObject.run(u.bucket, u.key, event.size, event.etag, u.content_type, u.meta, u.headers, extents, event.at)
+        // The object takes its own references; dropping the upload then releases the parts' (listed or not).
+        adjustRefs(extents, 1)
+        dropUpload(event.uploadId)
+        return
+      }
+      case "MultipartAborted":
+        dropUpload(event.uploadId)
         return
     }
   }

@@ -1,0 +1,69 @@
+import { createHash } from "node:crypto"
+import { Effect, Stream } from "effect"
+import { gearFromSeed, makeChunker } from "../../domain/Chunker.ts"
+import type { Extent } from "../../domain/Events.ts"
+import { s3Error, type S3Error } from "../../domain/s3/S3Error.ts"
+import { chunkStrategyOf } from "../../domain/Settings.ts"
+import { ChunkStore } from "../ChunkStore.ts"
+import { Repository } from "../Repository.ts"
+
+export interface IngestChecks {
+  /** Set when the client signed the payload: the body's SHA-256 must match it. */
+  readonly expectedSha256: string | undefined
+  /** The Content-MD5 header (base64), when the client sent one: the body's MD5 must match it. */
+  readonly contentMd5: string | undefined
+}
+
+export interface Ingested {
+  readonly size: number
+  /** MD5 of the body (S3's ETag of a single PUT and of a part). */
+  readonly md5: Buffer
+  readonly extents: ReadonlyArray<Extent>
+}
+
+/**
+ * The body → chunks path shared by PutObject and UploadPart: cuts the body as it arrives with the
+ * repository's chunker, stores every chunk through ChunkStore (deduplicated, encrypted,
+ * `upload_concurrency` at a time) and returns the extent list, after checking the body against
+ * its signed SHA-256 and Content-MD5. On a failed check or a broken body the chunks stored so far
+ * stay unreferenced, for gc: the caller appends nothing.
+ */
+export const makeIngest = Effect.gen(function*() {
+  const repo = yield* Repository
+  const chunks = yield* ChunkStore
+  const gear = gearFromSeed(repo.ring.gearSeed)
+  const strategy = chunkStrategyOf(repo.settings)
+  const uploadConcurrency = repo.settings.enigma.upload_concurrency ?? 4
+  const internal = (e: { readonly message: string }) => s3Error("InternalError", 500, e.message)
+
+  return Effect.fn("Gateway.ingest")(function*<E>(body: Stream.Stream<Uint8Array, E>, checks: IngestChecks) {
+    const md5 = createHash("md5")
+    const sha = checks.expectedSha256 !== undefined ? createHash("sha256") : undefined
+    const chunker = makeChunker(strategy, gear)
+    let size = 0
+    const extents: Array<Extent> = []
+    yield* body.pipe(
+      Stream.tap((block) => Effect.sync(() => {
+        md5.update(block)
+        sha?.update(block)
+        size += block.length
+      })),
+      Stream.flatMap((block) => Stream.fromIterable(chunker.push(block))),
+      Stream.concat(Stream.suspend(() => Stream.fromIterable(chunker.finish()))),
+      Stream.filter((piece) => piece.length > 0),
+      Stream.mapEffect((piece) =>
+        chunks.store(piece).pipe(Effect.mapError(internal), Effect.map((stored) => [stored.id, 0, piece.length] as const)), { concurrency: uploadConcurrency }),
+      Stream.runForEach((extent) => Effect.sync(() => {
+        extents.push(extent)
+      }))
+    )
+    if (sha !== undefined && sha.digest("hex") !== checks.expectedSha256) {
+      return yield* s3Error("XAmzContentSHA256Mismatch", 400, "The provided 'x-amz-content-sha256' header does not match what was computed.")
+    }
+    const digest = md5.digest()
+    if (checks.contentMd5 !== undefined && digest.toString("base64") !== checks.contentMd5.trim()) {
+      return yield* s3Error("BadDigest", 400, "The Content-MD5 you specified did not match what we received.")
+    }
+    return { size, md5: digest, extents } satisfies Ingested as Ingested
+  }) as <E>(body: Stream.Stream<Uint8Array, E>, checks: IngestChecks) => Effect.Effect<Ingested, S3Error | E>
+})

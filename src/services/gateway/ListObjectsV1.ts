@@ -1,0 +1,43 @@
+import { Effect } from "effect"
+import { parseEncodingType } from "../../domain/s3/EncodingType.ts"
+import { listObjectsV1Xml } from "../../domain/s3/OperationsXml.ts"
+import { s3Error } from "../../domain/s3/S3Error.ts"
+import type { Objects } from "./Objects.ts"
+
+/** Query parameters of ListObjects (v1). */
+export const listV1Params: ReadonlySet<string> = new Set(["prefix", "delimiter", "max-keys", "marker", "encoding-type", "x-id"])
+
+/**
+ * ListObjects v1 (GET /bucket without list-type=2): pages continue after `marker`. NextMarker is
+ * sent only with a delimiter, as S3 does; without one, clients continue from the last key.
+ */
+export const listObjectsV1 = Effect.fn("Gateway.listObjectsV1")(function*(objects: Objects["Service"], bucket: string, params: URLSearchParams) {
+  const encodingType = parseEncodingType(params.get("encoding-type"))
+  if (encodingType === "invalid") return yield* s3Error("InvalidArgument", 400, "Invalid Encoding Method specified in Request: encoding-type must be url")
+  const maxKeysText = params.get("max-keys")
+  const maxKeys = maxKeysText === null ? 1000 : Number(maxKeysText)
+  if (!Number.isInteger(maxKeys) || maxKeys < 0) return yield* s3Error("InvalidArgument", 400, "max-keys must be a non-negative integer")
+  const prefix = params.get("prefix") ?? ""
+  const delimiter = params.get("delimiter") || undefined
+  const marker = params.get("marker") ?? ""
+  // A marker that is itself a common prefix (a NextMarker we sent) continues after everything it rolls up.
+  let skipPrefix: string | undefined
+  if (delimiter !== undefined && marker.startsWith(prefix)) {
+    const cut = marker.indexOf(delimiter, prefix.length)
+    if (cut >= 0 && cut + delimiter.length === marker.length) skipPrefix = marker
+  }
+  const limit = Math.min(maxKeys, 1000)
+  const page = yield* objects.listObjects(bucket, { prefix, delimiter, maxKeys: limit, after: marker === "" ? undefined : marker, skipPrefix })
+  return listObjectsV1Xml({
+    bucket,
+    prefix,
+    delimiter,
+    marker,
+    maxKeys: limit,
+    encodingType,
+    isTruncated: page.next !== undefined,
+    nextMarker: delimiter !== undefined && page.next !== undefined ? page.next.after : undefined,
+    contents: page.contents,
+    commonPrefixes: page.commonPrefixes
+  })
+})
