@@ -4,18 +4,8 @@ import * as path from "node:path"
 import { afterAll, beforeAll } from "vitest"
 import { initRepo, makeTree, prng, snapshotTree, tempDir } from "../support/cli.ts"
 import { debianBinary } from "../support/debian.ts"
-import {
-  clientEnv,
-  hashTree,
-  makeObjectTree,
-  ok,
-  proxyAccessKey,
-  proxySecretKey,
-  run,
-  sha256,
-  startProxy,
-  stopProxy
-} from "../support/proxy.ts"
+import { clientEnv, hashTree, makeObjectTree, ok, run, sha256 } from "../support/clients.ts"
+import { accessKey as proxyAccessKey, secretKey as proxySecretKey, startProxy, stopProxy } from "../support/gateway.ts"
 import { freePort } from "../support/server.ts"
 
 /**

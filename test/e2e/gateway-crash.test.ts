@@ -8,11 +8,11 @@ import {
   HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
-  S3Client,
-  S3ServiceException
+  S3Client
 } from "@aws-sdk/client-s3"
 import { enigma, initRepo, json, prng } from "../support/cli.ts"
-import { chunkFiles, killProxy, proxyAccessKey, proxySecretKey, sha256, startProxy, stopProxy } from "../support/proxy.ts"
+import { sha256 } from "../support/clients.ts"
+import { accessKey, chunkFiles, gatewayClient, killProxy, s3Failure as failure, secretKey, startProxy, stopProxy } from "../support/gateway.ts"
 import { freePort } from "../support/server.ts"
 
 /**
@@ -26,30 +26,22 @@ const md5 = (b: Uint8Array) => createHash("md5").update(b).digest("hex")
 
 type ChecksumMode = "WHEN_REQUIRED" | "WHEN_SUPPORTED"
 
+/** WHEN_SUPPORTED is what current SDKs do by default: an aws-chunked body with a CRC32 trailer. */
 const client = (port: number, checksums: ChecksumMode = "WHEN_REQUIRED") =>
-  new S3Client({
-    endpoint: `http://127.0.0.1:${port}`,
-    region: "us-east-1",
-    forcePathStyle: true,
-    credentials: { accessKeyId: proxyAccessKey, secretAccessKey: proxySecretKey },
-    // WHEN_SUPPORTED is what current SDKs do by default: an aws-chunked body with a CRC32 trailer.
-    requestChecksumCalculation: checksums,
-    responseChecksumValidation: "WHEN_REQUIRED",
-    maxAttempts: 1
-  })
-
-const failure = async (p: Promise<unknown>) => {
-  try {
-    await p
-  } catch (e) {
-    if (e instanceof S3ServiceException) return { code: e.name, status: e.$metadata.httpStatusCode }
-    throw e
-  }
-  throw new Error("expected the call to fail")
-}
+  checksums === "WHEN_REQUIRED"
+    ? gatewayClient(port)
+    : new S3Client({
+      endpoint: `http://127.0.0.1:${port}`,
+      region: "us-east-1",
+      forcePathStyle: true,
+      credentials: { accessKeyId: accessKey, secretAccessKey: secretKey },
+      requestChecksumCalculation: checksums,
+      responseChecksumValidation: "WHEN_REQUIRED",
+      maxAttempts: 1
+    })
 
 /**
- * A body of `total` bytes of which only the first `sent` arrive: the stream then waits forever
+ * A body of `content.length` bytes of which only the first `sent` arrive: the stream then waits forever
  * (the proxy dies meanwhile). `stalled` resolves once those bytes were handed to the socket.
  */
 const stalledBody = (content: Uint8Array, sent: number) => {

@@ -1,49 +1,8 @@
-import { type ChildProcess, spawn } from "node:child_process"
+import { spawn } from "node:child_process"
 import { createHash } from "node:crypto"
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import * as path from "node:path"
-import { enigmaAsync, prng } from "./cli.ts"
-
-export const proxyAccessKey = "enigma-test"
-export const proxySecretKey = "s3cr3t/key+value"
-
-/** Starts `enigma proxy` (the real CLI) as a subprocess and resolves once it listens. */
-export const startProxy = async (g: ReadonlyArray<string>, port: number) => {
-  const child = enigmaAsync([...g, "proxy", "--listen", `127.0.0.1:${port}`], {
-    ENIGMA_PROXY_ACCESS_KEY: proxyAccessKey,
-    ENIGMA_PROXY_SECRET_KEY: proxySecretKey
-  })
-  let out = ""
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`proxy did not start: ${out}`)), 30_000)
-    const onData = (d: Buffer) => {
-      out += d.toString()
-      if (out.includes("listening on")) {
-        clearTimeout(timer)
-        resolve()
-      }
-    }
-    child.stdout!.on("data", onData)
-    child.stderr!.on("data", onData)
-    child.on("exit", (code) => reject(new Error(`proxy exited (${code}): ${out}`)))
-  })
-  return { child, output: () => out }
-}
-
-export const stopProxy = (child: ChildProcess) =>
-  new Promise<number | null>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve(child.exitCode)
-    child.once("exit", (code) => resolve(code))
-    child.kill("SIGTERM")
-  })
-
-/** Kills the proxy with SIGKILL (no shutdown, no log sealing) and waits until it is gone. */
-export const killProxy = (child: ChildProcess) =>
-  new Promise<void>((resolve) => {
-    if (child.exitCode !== null || child.signalCode !== null) return resolve()
-    child.once("exit", () => resolve())
-    child.kill("SIGKILL")
-  })
+import { prng } from "./cli.ts"
 
 /**
  * The environment for a real S3 client: this machine's, less anything that would change where or
@@ -121,12 +80,3 @@ export const makeObjectTree = (dir: string, seed = 7) => {
   }
   return files
 }
-
-/**
- * The chunk files a Local-provider repository holds (names are long hex ids), without the temp
- * files of writes in progress (or cut short by a kill -9), which the provider never lists.
- */
-export const chunkFiles = (dir: string) =>
-  !existsSync(path.join(dir, "storage", "chunks"))
-    ? []
-    : readdirSync(path.join(dir, "storage", "chunks"), { recursive: true }).map(String).filter((n) => n.length > 60 && !n.includes(".tmp-"))
