@@ -153,6 +153,11 @@ export const ObjectPut = Schema.TaggedStruct("ObjectPut", {
   /** User metadata (`x-amz-meta-NAME`), names in lower case. */
   meta: Schema.Array(Schema.Tuple([Schema.String, Schema.String])),
   extents: Schema.Array(Extent),
+  /**
+   * A small object's content itself, base64 (extents then empty): no chunk object per tiny PUT.
+   * As durable as any event: in the local log at once, sealed (encrypted) to every provider.
+   */
+  inline: Schema.optionalKey(Schema.String),
   ...ObjectHeaderFields
 })
 export const ObjectDeleted = Schema.TaggedStruct("ObjectDeleted", { bucket: Schema.String, key: Schema.String, at: Schema.Number })

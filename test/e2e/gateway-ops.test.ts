@@ -551,6 +551,9 @@ describe("enigma proxy: object and bucket operations", () => {
   it("a copy keeps its chunks through the source's deletion and gc", async () => {
     const data = bytes(1536 * 1024)
     await s3.send(new PutObjectCommand({ Bucket: "ops", Key: "gc/source", Body: data }))
+    // Something for gc to reclaim, so the test shows it ran and spared the copy.
+    await s3.send(new PutObjectCommand({ Bucket: "ops", Key: "gc/doomed", Body: bytes(1536 * 1024) }))
+    await s3.send(new DeleteObjectCommand({ Bucket: "ops", Key: "gc/doomed" }))
     await s3.send(new CopyObjectCommand({ Bucket: "other", Key: "gc/copy", CopySource: "ops/gc/source" }))
     await s3.send(new DeleteObjectCommand({ Bucket: "ops", Key: "gc/source" }))
     s3.destroy()
@@ -567,7 +570,7 @@ describe("enigma proxy: object and bucket operations", () => {
     })()
     assert.isAbove(copyChunks.size, 1)
     const gc = json<{ deletedChunks: Array<{ id: string }> }>(enigma([...repo.g, "gc", "--json"]))
-    // gc did reclaim something (earlier overwrites), but none of the copy's chunks.
+    // gc did reclaim something (the doomed object), but none of the copy's chunks.
     assert.isAbove(gc.deletedChunks.length, 0)
     assert.isFalse(gc.deletedChunks.some((c) => copyChunks.has(c.id)))
 

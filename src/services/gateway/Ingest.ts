@@ -19,13 +19,16 @@ export interface Ingested {
   /** MD5 of the body (S3's ETag of a single PUT and of a part). */
   readonly md5: Buffer
   readonly extents: ReadonlyArray<Extent>
+  /** The whole body, when it was at most `inlineUpTo` bytes: then nothing was chunked or stored. */
+  readonly inline: Uint8Array | undefined
 }
 
 /**
  * The body → chunks path shared by PutObject and UploadPart: cuts the body as it arrives with the
  * repository's chunker, stores every chunk through ChunkStore (deduplicated, encrypted,
  * `upload_concurrency` at a time) and returns the extent list, after checking the body against
- * its signed SHA-256 and Content-MD5. On a failed check or a broken body the chunks stored so far
+ * its signed SHA-256 and Content-MD5. A body of at most `inlineUpTo` bytes is returned whole
+ * instead (PutObject keeps small objects in the log). On a failed check or a broken body the chunks stored so far
  * stay unreferenced, for gc: the caller appends nothing.
  */
 export const makeIngest = Effect.gen(function*() {
@@ -36,20 +39,30 @@ export const makeIngest = Effect.gen(function*() {
   const uploadConcurrency = repo.settings.enigma.upload_concurrency ?? 4
   const internal = (e: { readonly message: string }) => s3Error("InternalError", 500, e.message)
 
-  return Effect.fn("Gateway.ingest")(function*<E>(body: Stream.Stream<Uint8Array, E>, checks: IngestChecks) {
+  return Effect.fn("Gateway.ingest")(function*<E>(body: Stream.Stream<Uint8Array, E>, checks: IngestChecks, inlineUpTo = 0) {
     const md5 = createHash("md5")
     const sha = checks.expectedSha256 !== undefined ? createHash("sha256") : undefined
     const chunker = makeChunker(strategy, gear)
     let size = 0
     const extents: Array<Extent> = []
+    // Blocks held back while the body may still be small enough to keep inline.
+    let held: Array<Uint8Array> | undefined = inlineUpTo > 0 ? [] : undefined
+    const cut = (block: Uint8Array): Array<Uint8Array> => {
+      if (held === undefined) return chunker.push(block)
+      held.push(block)
+      if (size <= inlineUpTo) return []
+      const pieces = held.flatMap((b) => chunker.push(b))
+      held = undefined
+      return pieces
+    }
     yield* body.pipe(
       Stream.tap((block) => Effect.sync(() => {
         md5.update(block)
         sha?.update(block)
         size += block.length
       })),
-      Stream.flatMap((block) => Stream.fromIterable(chunker.push(block))),
-      Stream.concat(Stream.suspend(() => Stream.fromIterable(chunker.finish()))),
+      Stream.flatMap((block) => Stream.fromIterable(cut(block))),
+      Stream.concat(Stream.suspend(() => Stream.fromIterable(held !== undefined ? [] : chunker.finish()))),
       Stream.filter((piece) => piece.length > 0),
       Stream.mapEffect((piece) =>
         chunks.store(piece).pipe(Effect.mapError(internal), Effect.map((stored) => [stored.id, 0, piece.length] as const)), { concurrency: uploadConcurrency }),
@@ -64,6 +77,7 @@ export const makeIngest = Effect.gen(function*() {
     if (checks.contentMd5 !== undefined && digest.toString("base64") !== checks.contentMd5.trim()) {
       return yield* s3Error("BadDigest", 400, "The Content-MD5 you specified did not match what we received.")
     }
-    return { size, md5: digest, extents } satisfies Ingested as Ingested
-  }) as <E>(body: Stream.Stream<Uint8Array, E>, checks: IngestChecks) => Effect.Effect<Ingested, S3Error | E>
+    const inline = held !== undefined ? Buffer.concat(held) : undefined
+    return { size, md5: digest, extents, inline } satisfies Ingested as Ingested
+  }) as <E>(body: Stream.Stream<Uint8Array, E>, checks: IngestChecks, inlineUpTo?: number) => Effect.Effect<Ingested, S3Error | E>
 })

@@ -8,7 +8,7 @@ import { EventLog } from "../manifest/EventLog.ts"
 import { SqliteDatabase } from "../sql/NodeSqliteClient.ts"
 import { type IngestChecks, makeIngest } from "./Ingest.ts"
 import { preconditionFailed } from "./ObjectHeaders.ts"
-import { type ObjectAttributes, Objects } from "./Objects.ts"
+import { type ObjectAttributes, Objects, objectSlices } from "./Objects.ts"
 
 /** S3's limits: part numbers 1..10000, every part but the last at least 5 MiB. */
 export const maxPartNumber = 10_000
@@ -184,21 +184,17 @@ export class Multipart extends Context.Service<Multipart, {
           `The x-amz-copy-source-range bytes=${range[0]}-${range[1]} is not within the source object of size ${src.size}`)
       }
       const [start, last] = range ?? [0, src.size - 1]
-      // The part references the source's chunks, sliced to the range: no data is stored again.
-      const extents: Array<Extent> = []
-      let pos = 0
-      for (const [id, offset, len] of src.extents) {
-        const s = Math.max(start, pos)
-        const e = Math.min(last + 1, pos + len)
-        if (s < e) extents.push([id, offset + s - pos, e - s])
-        pos += len
+      const slices = objectSlices(src, start, last)
+      if (slices.inline !== undefined) {
+        // A small source lives in the log, not in chunks: its bytes become the part's own chunks.
+        const stored = yield* ingest(Stream.make(slices.inline), { expectedSha256: undefined, contentMd5: undefined })
+        return yield* recordPart(bucket, key, uploadId, partNumber, stored.size, stored.md5.toString("hex"), stored.extents)
       }
+      // The part references the source's chunks, sliced to the range: no data is stored again.
+      const extents: Array<Extent> = slices.chunks.map((w) => [w.id, w.from, w.to - w.from] as const)
       // Its ETag is the MD5 of the copied bytes, so they are read (two chunks ahead).
       const md5 = createHash("md5")
-      yield* Stream.fromIterable(extents).pipe(
-        Stream.mapEffect(([id, offset, len]) => Effect.map(objects.readChunk(id), (plain) => plain.subarray(offset, offset + len)), { concurrency: 2 }),
-        Stream.runForEach((bytes) => Effect.sync(() => void md5.update(bytes)))
-      )
+      yield* objects.readRange(src, start, last).pipe(Stream.runForEach((bytes) => Effect.sync(() => void md5.update(bytes))))
       return yield* recordPart(bucket, key, uploadId, partNumber, Math.max(0, last - start + 1), md5.digest("hex"), extents)
     })
 

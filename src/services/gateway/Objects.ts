@@ -37,7 +37,30 @@ export interface ObjectRow {
   readonly meta: ReadonlyArray<readonly [string, string]>
   readonly headers: KeptHeaders
   readonly extents: ReadonlyArray<Extent>
+  /** The content of a small object kept in the log (extents then empty). */
+  readonly inline?: Uint8Array | undefined
   readonly modifiedAt: number
+}
+
+/**
+ * Objects up to this size are kept in their ObjectPut event instead of as chunks: a 4 KiB PUT
+ * then costs one log append (group-committed with its neighbours) instead of a chunk object
+ * written and fsynced on every provider. Larger objects are chunked, deduplicated as usual.
+ */
+export const inlineLimit = 16 * 1024
+
+/** Bytes [start, last] of an object, as the pieces to send: inline content or chunk slices. */
+export const objectSlices = (o: ObjectRow, start: number, last: number) => {
+  if (o.inline !== undefined) return { inline: o.inline.subarray(start, last + 1), chunks: [] }
+  const chunks: Array<{ readonly id: string; readonly from: number; readonly to: number }> = []
+  let pos = 0
+  for (const [id, offset, len] of o.extents) {
+    const s = Math.max(start, pos)
+    const e = Math.min(last + 1, pos + len)
+    if (s < e) chunks.push({ id, from: offset + s - pos, to: offset + e - pos })
+    pos += len
+  }
+  return { inline: undefined, chunks }
 }
 
 export interface PutOptions {
@@ -97,6 +120,8 @@ export class Objects extends Context.Service<Objects, {
   readonly listObjects: (bucket: string, options: ListOptions) => Effect.Effect<ListPage, S3Error>
   /** The plaintext of one chunk (authenticated and re-hashed by ChunkStore). */
   readonly readChunk: (chunkId: string) => Effect.Effect<Uint8Array, S3Error>
+  /** Bytes [start, last] of an object, in order, reading two chunks ahead of the consumer. */
+  readonly readRange: (o: ObjectRow, start: number, last: number) => Stream.Stream<Uint8Array, S3Error>
 }>()("enigma/services/gateway/Objects") {
   static readonly layer = Layer.effect(Objects)(Effect.gen(function*() {
     const chunks = yield* ChunkStore
@@ -108,8 +133,10 @@ export class Objects extends Context.Service<Objects, {
     const bucketStmt = db.prepare("SELECT name, created_at FROM buckets WHERE name = ?")
     const anyObjectStmt = db.prepare("SELECT 1 AS x FROM objects WHERE bucket = ? LIMIT 1")
     const objectStmt = db.prepare("SELECT * FROM objects WHERE bucket = ? AND key = ?")
-    const listStmt = db.prepare("SELECT * FROM objects WHERE bucket = ? AND key > ? ORDER BY key")
-    const listFromStmt = db.prepare("SELECT * FROM objects WHERE bucket = ? AND key >= ? ORDER BY key")
+    // Listings never need a small object's content: leave the inline column out.
+    const listed = "bucket, key, size, etag, content_type, meta, headers, extents, NULL AS inline, modified_at"
+    const listStmt = db.prepare(`SELECT ${listed} FROM objects WHERE bucket = ? AND key > ? ORDER BY key`)
+    const listFromStmt = db.prepare(`SELECT ${listed} FROM objects WHERE bucket = ? AND key >= ? ORDER BY key`)
 
     type RawObject = {
       bucket: string
@@ -120,6 +147,7 @@ export class Objects extends Context.Service<Objects, {
       meta: string
       headers: string | null
       extents: string
+      inline: Uint8Array | null
       modified_at: number
     }
     const toObject = (r: RawObject): ObjectRow => ({
@@ -131,9 +159,11 @@ export class Objects extends Context.Service<Objects, {
       meta: JSON.parse(r.meta),
       headers: r.headers === null ? {} : JSON.parse(r.headers),
       extents: JSON.parse(r.extents),
+      ...(r.inline !== null && r.inline !== undefined ? { inline: r.inline } : {}),
       modifiedAt: Number(r.modified_at)
     })
     const internal = (e: { readonly message: string }) => s3Error("InternalError", 500, e.message)
+    const readChunk = (chunkId: string) => chunks.load(chunkId).pipe(Effect.mapError(internal))
     const noSuchBucket = (bucket: string) => s3Error("NoSuchBucket", 404, `The specified bucket does not exist: ${bucket}`)
 
     const findBucket = (bucket: string) => {
@@ -159,7 +189,7 @@ export class Objects extends Context.Service<Objects, {
     const putObject = Effect.fn("Objects.putObject")(function*<E>(bucket: string, key: string, body: Stream.Stream<Uint8Array, E>, options: PutOptions) {
       yield* headBucket(bucket)
       if (key === "" || key.length > 1024) return yield* s3Error("KeyTooLongError", 400, "Object keys must be 1 to 1024 characters long")
-      const { size, md5, extents } = yield* ingest(body, options)
+      const { size, md5, extents, inline } = yield* ingest(body, options, inlineLimit)
       const at = Date.now()
       const etag = md5.toString("hex")
       yield* log.append([{
@@ -172,9 +202,10 @@ export class Objects extends Context.Service<Objects, {
         ...(options.contentType !== undefined ? { contentType: options.contentType } : {}),
         meta: options.meta.map(([k, v]) => [k, v] as const),
         extents,
+        ...(inline !== undefined ? { inline: Buffer.from(inline).toString("base64") } : {}),
         ...options.headers
       }]).pipe(Effect.mapError(internal))
-      return { bucket, key, size, etag, contentType: options.contentType, meta: options.meta, headers: options.headers, extents, modifiedAt: at } satisfies ObjectRow
+      return { bucket, key, size, etag, contentType: options.contentType, meta: options.meta, headers: options.headers, extents, inline, modifiedAt: at } satisfies ObjectRow
     })
 
     const listObjects = Effect.fn("Objects.listObjects")(function*(bucket: string, o: ListOptions) {
@@ -256,12 +287,20 @@ export class Objects extends Context.Service<Objects, {
           ...(attributes.contentType !== undefined ? { contentType: attributes.contentType } : {}),
           meta: attributes.meta.map(([k, v]) => [k, v] as const),
           extents: source.extents.map(([id, offset, length]) => [id, offset, length] as const),
+          ...(source.inline !== undefined ? { inline: Buffer.from(source.inline).toString("base64") } : {}),
           ...attributes.headers
         }]).pipe(Effect.mapError(internal))
-        return { bucket, key, size: source.size, etag: source.etag, ...attributes, extents: source.extents, modifiedAt: at } satisfies ObjectRow
+        return { bucket, key, size: source.size, etag: source.etag, ...attributes, extents: source.extents, inline: source.inline, modifiedAt: at } satisfies ObjectRow
       }),
       listObjects,
-      readChunk: (chunkId: string) => chunks.load(chunkId).pipe(Effect.mapError(internal))
+      readChunk,
+      readRange: (o: ObjectRow, start: number, last: number) => {
+        const slices = objectSlices(o, start, last)
+        if (slices.inline !== undefined) return Stream.make(slices.inline)
+        return Stream.fromIterable(slices.chunks).pipe(
+          Stream.mapEffect((w) => Effect.map(readChunk(w.id), (plain) => plain.subarray(w.from, w.to)), { concurrency: 2 })
+        )
+      }
     })
   }))
 }

@@ -95,6 +95,10 @@ export class EventLog extends Context.Service<EventLog, {
       )
 
     const mailbox = yield* Queue.unbounded<AppendRequest>()
+    const maxStragglerTurns = 4
+    const nextTurn = Effect.callback<void>((resume) => {
+      setImmediate(() => resume(Effect.void))
+    })
     // A failed commit may have lost recorded events nobody waited for: refuse everything after it.
     let poisoned: ManifestError | undefined
     const writeBatch = (batch: ReadonlyArray<AppendRequest>) =>
@@ -134,6 +138,15 @@ export class EventLog extends Context.Service<EventLog, {
         const more = yield* Queue.takeAll(mailbox).pipe(Effect.timeoutOption(until - Date.now()))
         if (more._tag === "None") break
         batch = batch.concat(more.value)
+      }
+      // Somebody waits: before committing, let the requests already read off the sockets reach
+      // the mailbox (one event-loop turn each, a few at most). The commit's fsync blocks this
+      // thread, so appends arriving meanwhile would otherwise each pay for a commit of their own.
+      for (let turn = 0; turn < maxStragglerTurns; turn++) {
+        yield* nextTurn
+        const more = yield* Queue.clear(mailbox)
+        if (more.length === 0) break
+        batch = batch.concat(more)
       }
       yield* writeBatch(batch)
     }).pipe(Effect.forever, Effect.forkScoped)

@@ -22,7 +22,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 `
 
 /** Bump when the projection tables change: databases with older tables rebuild them from the log. */
-export const projectionVersion = 7
+export const projectionVersion = 8
 
 export const projectionTables = ["backups", "files", "backup_chunks", "chunks", "logs", "streams", "stream_chunks", "buckets", "objects", "multipart_uploads", "multipart_parts"] as const
 
@@ -106,6 +106,7 @@ CREATE TABLE IF NOT EXISTS objects (
   meta TEXT NOT NULL,              -- JSON [[name, value], …]
   headers TEXT,                    -- JSON {contentEncoding?, contentDisposition?, cacheControl?, contentLanguage?, expires?}
   extents TEXT NOT NULL,           -- JSON [[chunk id, offset, length], …]; one chunk reference per extent
+  inline BLOB,                     -- the content of a small object (extents then [])
   modified_at INTEGER NOT NULL,
   PRIMARY KEY (bucket, key)
 ) WITHOUT ROWID;
@@ -190,8 +191,8 @@ export const makeProjector = (db: DatabaseSync) => {
   const deleteBucket = s("DELETE FROM buckets WHERE name = ?")
   const objectExtents = s("SELECT extents FROM objects WHERE bucket = ? AND key = ?")
   const bucketObjects = s("SELECT extents FROM objects WHERE bucket = ?")
-  const upsertObject = s(`INSERT OR REPLACE INTO objects (bucket, key, size, etag, content_type, meta, headers, extents, modified_at)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+  const upsertObject = s(`INSERT OR REPLACE INTO objects (bucket, key, size, etag, content_type, meta, headers, extents, inline, modified_at)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
   const deleteObject = s("DELETE FROM objects WHERE bucket = ? AND key = ?")
   const deleteBucketObjects = s("DELETE FROM objects WHERE bucket = ?")
   const adjustRefs = (extentsJson: string, delta: number) => {
@@ -331,7 +332,8 @@ export const makeProjector = (db: DatabaseSync) => {
         releaseObject(event.bucket, event.key)
         const extents = JSON.stringify(event.extents)
         upsertObject.run(event.bucket, event.key, event.size, event.etag, event.contentType ?? null,
-          JSON.stringify(event.meta), keptHeadersJson(event), extents, event.at)
+          JSON.stringify(event.meta), keptHeadersJson(event), extents,
+          event.inline !== undefined ? Buffer.from(event.inline, "base64") : null, event.at)
         adjustRefs(extents, 1)
         return
       }
@@ -363,7 +365,7 @@ export const makeProjector = (db: DatabaseSync) => {
         }
         const extents = JSON.stringify(stitched)
         releaseObject(u.bucket, u.key)
-        upsertObject.run(u.bucket, u.key, event.size, event.etag, u.content_type, u.meta, u.headers, extents, event.at)
+        upsertObject.run(u.bucket, u.key, event.size, event.etag, u.content_type, u.meta, u.headers, extents, null, event.at)
         // The object takes its own references; dropping the upload then releases the parts' (listed or not).
         adjustRefs(extents, 1)
         dropUpload(event.uploadId)
