@@ -61,6 +61,14 @@ export const stopProxy = (child: ChildProcess) =>
     child.kill("SIGTERM")
   })
 
+/** SIGKILL (no shutdown, no log sealing), resolved once the process is gone. */
+export const killProxy = (child: ChildProcess) =>
+  new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve()
+    child.once("exit", () => resolve())
+    child.kill("SIGKILL")
+  })
+
 /** An SDK client for the gateway: path style, no retries, checksums only when required. */
 export const gatewayClient = (port: number, credentials = { accessKeyId: accessKey, secretAccessKey: secretKey }) =>
   new S3Client({
@@ -73,11 +81,14 @@ export const gatewayClient = (port: number, credentials = { accessKeyId: accessK
     maxAttempts: 1
   })
 
-/** Chunk objects on the Local provider of a repository made by `initRepo` (the `storage` dir). */
+/**
+ * Chunk objects on the Local provider of a repository made by `initRepo` (the `storage` dir),
+ * without the temp files of writes in progress or cut short by a kill -9 (never listed as chunks).
+ */
 export const chunkFiles = (dir: string) =>
   !existsSync(path.join(dir, "storage", "chunks"))
     ? []
-    : readdirSync(path.join(dir, "storage", "chunks"), { recursive: true }).map(String).filter((n) => n.length > 60)
+    : readdirSync(path.join(dir, "storage", "chunks"), { recursive: true }).map(String).filter((n) => n.length > 60 && !n.includes(".tmp-"))
 
 /** The S3 error code a call fails with (and its HTTP status). */
 export const s3Failure = async (p: Promise<unknown>) => {
