@@ -289,7 +289,12 @@ describe("pipe mode: put / get", () => {
     let stderr = ""
     child.stderr!.on("data", (d) => (stderr += d))
     const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)))
-    await new Promise((r) => setTimeout(r, 500))
+    // Append once the first chunk is stored: by then put has taken the file's size (at start-up,
+    // which can take longer than any fixed delay on a loaded machine), and the throttled rest is unread.
+    const chunksDir = path.join(root, "repo", "storage", "chunks")
+    for (let i = 0; i < 400 && !(existsSync(chunksDir) && readdirSync(chunksDir, { recursive: true }).some((n) => String(n).length > 60)); i++) {
+      await new Promise((r) => setTimeout(r, 50))
+    }
     appendFileSync(file, more)
     assert.strictEqual(await exited, 3, stderr)
     assert.match(stderr, new RegExp(`warning: stdin is a file of ${first.length} bytes but ${first.length + more.length} bytes were read`))
