@@ -7,11 +7,20 @@ export const sha256Hex = (data: string | Uint8Array) => createHash("sha256").upd
 
 /** kSigning = HMAC(HMAC(HMAC(HMAC("AWS4" + secret, date), region), service), "aws4_request") */
 export const signingKey = (secret: string, date: string, region: string, service: string) => {
+  // The key changes once a day per key pair and region: four HMACs per request showed in profiles.
+  const id = `${date}\n${region}\n${service}\n${secret}`
+  const cached = signingKeys.get(id)
+  if (cached !== undefined) return cached
   const kDate = createHmac("sha256", `AWS4${secret}`).update(date).digest()
   const kRegion = createHmac("sha256", kDate).update(region).digest()
   const kService = createHmac("sha256", kRegion).update(service).digest()
-  return createHmac("sha256", kService).update("aws4_request").digest()
+  const key = createHmac("sha256", kService).update("aws4_request").digest()
+  if (signingKeys.size >= 256) signingKeys.clear()
+  signingKeys.set(id, key)
+  return key
 }
+/** Derived signing keys by date, region, service and secret; bounded (cleared when full). */
+const signingKeys = new Map<string, Buffer>()
 
 /** Constant-time comparison of a client's hex signature with the one we computed. */
 export const signatureMatches = (givenHex: string, expected: Uint8Array) => {
