@@ -17,4 +17,4 @@ export class S3Error extends Schema.TaggedError<S3Error>()("S3Error", {
 export const s3Error = (code: string, status: number, detail: string) => new S3Error({ code, status, detail })
 
 export const notImplemented = (what: string) =>
-  s3Error("NotImplemented", 501, `${what} is not implemented by this gateway yet`)
+  s3Error("NotImplemented", 501, `${what} is not supported by this gateway`)

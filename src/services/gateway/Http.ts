@@ -2,14 +2,13 @@ import { createHash, randomBytes } from "node:crypto"
 import type { IncomingMessage, ServerResponse } from "node:http"
 import { Cause, Effect, Stream } from "effect"
 import { evaluatePreconditions } from "../../domain/s3/Conditions.ts"
-import { parseEncodingType } from "../../domain/s3/EncodingType.ts"
 import { copyObjectResultXml, locationConstraintXml } from "../../domain/s3/OperationsXml.ts"
 import { notImplemented, S3Error, s3Error } from "../../domain/s3/S3Error.ts"
 import { errorXml, listBucketsXml, listObjectsV2Xml } from "../../domain/s3/Xml.ts"
 import { verifyRequest } from "./Auth.ts"
 import { copyObject } from "./CopyObject.ts"
 import { deleteObjects } from "./DeleteObjects.ts"
-import { listObjectsV1, listV1Params } from "./ListObjectsV1.ts"
+import { listObjectsV1, listParamsOf, listV1Params } from "./ListObjectsV1.ts"
 import { notModifiedHeaders, preconditionFailed, preconditionsOf, requestAttributes, responseHeaders, responseOverrideParams } from "./ObjectHeaders.ts"
 import { isMultipartRequest, multipartRoute } from "./MultipartRoutes.ts"
 import { Objects } from "./Objects.ts"
@@ -247,13 +246,9 @@ export const handleRequest = (req: IncomingMessage, res: ServerResponse, options
         }
         case "GET": {
           yield* readSmallBody
-          const encodingType = parseEncodingType(params.get("encoding-type"))
-          if (encodingType === "invalid") return yield* s3Error("InvalidArgument", 400, "Invalid Encoding Method specified in Request: encoding-type must be url")
-          const maxKeysText = params.get("max-keys")
-          const maxKeys = maxKeysText === null ? 1000 : Number(maxKeysText)
-          if (!Number.isInteger(maxKeys) || maxKeys < 0) return yield* s3Error("InvalidArgument", 400, "max-keys must be a non-negative integer")
-          const prefix = params.get("prefix") ?? ""
-          const delimiter = params.get("delimiter") || undefined
+          const common = listParamsOf(params)
+          if (common instanceof S3Error) return yield* common
+          const { encodingType, maxKeys, prefix, delimiter } = common
           const token = params.get("continuation-token") ?? undefined
           const startAfter = params.get("start-after") ?? undefined
           let after: string | undefined

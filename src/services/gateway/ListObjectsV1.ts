@@ -1,24 +1,30 @@
 import { Effect } from "effect"
 import { parseEncodingType } from "../../domain/s3/EncodingType.ts"
 import { listObjectsV1Xml } from "../../domain/s3/OperationsXml.ts"
-import { s3Error } from "../../domain/s3/S3Error.ts"
+import { S3Error, s3Error } from "../../domain/s3/S3Error.ts"
 import type { Objects } from "./Objects.ts"
 
 /** Query parameters of ListObjects (v1). */
 export const listV1Params: ReadonlySet<string> = new Set(["prefix", "delimiter", "max-keys", "marker", "encoding-type", "x-id"])
+
+/** The parameters ListObjects v1 and v2 share, or the S3 error they earn. */
+export const listParamsOf = (params: URLSearchParams) => {
+  const encodingType = parseEncodingType(params.get("encoding-type"))
+  if (encodingType === "invalid") return s3Error("InvalidArgument", 400, "Invalid Encoding Method specified in Request: encoding-type must be url")
+  const maxKeysText = params.get("max-keys")
+  const maxKeys = maxKeysText === null ? 1000 : Number(maxKeysText)
+  if (!Number.isInteger(maxKeys) || maxKeys < 0) return s3Error("InvalidArgument", 400, "max-keys must be a non-negative integer")
+  return { encodingType, maxKeys, prefix: params.get("prefix") ?? "", delimiter: params.get("delimiter") || undefined }
+}
 
 /**
  * ListObjects v1 (GET /bucket without list-type=2): pages continue after `marker`. NextMarker is
  * sent only with a delimiter, as S3 does; without one, clients continue from the last key.
  */
 export const listObjectsV1 = Effect.fn("Gateway.listObjectsV1")(function*(objects: Objects["Service"], bucket: string, params: URLSearchParams) {
-  const encodingType = parseEncodingType(params.get("encoding-type"))
-  if (encodingType === "invalid") return yield* s3Error("InvalidArgument", 400, "Invalid Encoding Method specified in Request: encoding-type must be url")
-  const maxKeysText = params.get("max-keys")
-  const maxKeys = maxKeysText === null ? 1000 : Number(maxKeysText)
-  if (!Number.isInteger(maxKeys) || maxKeys < 0) return yield* s3Error("InvalidArgument", 400, "max-keys must be a non-negative integer")
-  const prefix = params.get("prefix") ?? ""
-  const delimiter = params.get("delimiter") || undefined
+  const common = listParamsOf(params)
+  if (common instanceof S3Error) return yield* common
+  const { encodingType, maxKeys, prefix, delimiter } = common
   const marker = params.get("marker") ?? ""
   // A marker that is itself a common prefix (a NextMarker we sent) continues after everything it rolls up.
   let skipPrefix: string | undefined
