@@ -84,7 +84,9 @@ const highMask = (bits: number): number => (bits >= 32 ? -1 : bits <= 0 ? 0 : (-
 
 const concat = (pieces: Array<Uint8Array>, total: number): Uint8Array => {
   if (pieces.length === 1 && pieces[0]!.length === total) return pieces[0]!
-  const out = new Uint8Array(total)
+  // Uninitialised (every byte is written below) and not pooled: a zero-filled array is fresh,
+  // page-faulting memory every chunk, 3.5x slower here than malloc'd memory the allocator recycles.
+  const out: Uint8Array = Buffer.allocUnsafeSlow(total)
   let o = 0
   for (const p of pieces) {
     out.set(p, o)
