@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs"
 import { hostname } from "node:os"
 import * as path from "node:path"
 import { enigma, enigmaAsync, initRepo, json, makeTree, prng, snapshotTree, tempDir } from "../support/cli.ts"
@@ -102,6 +102,35 @@ describe("forget, gc, locks, recover, keys", () => {
     assert.strictEqual(gc.abandonedBackups.length, 1)
     const { backupId } = JSON.parse(next.stdout)
     assert.strictEqual(enigma([...g, "verify", backupId, "--read-data"]).code, 0)
+  })
+
+  it("gc removes the temp files writers killed mid-write left once they are an hour old, and only those", () => {
+    const { root, dir, g } = initRepo()
+    const a = path.join(root, "a")
+    mkdirSync(a)
+    writeFileSync(path.join(a, "one.bin"), prng(3)(300_000))
+    const backup = json(enigma([...g, "backup", a, "--json"]))
+    // What a kill -9 between open and rename leaves: KEY.tmp-RANDOM holding part of the object.
+    const [chunk] = chunkObjects(dir)
+    const chunkPath = path.join(dir, "storage", "chunks", chunk!)
+    const stale = `${chunkPath}.tmp-0123456789ab`
+    const fresh = `${chunkPath}.tmp-ba9876543210`
+    const staleElsewhere = path.join(dir, "storage", "keys", "keystore.tmp-00aa00aa00aa")
+    for (const f of [stale, fresh, staleElsewhere]) writeFileSync(f, readFileSync(chunkPath).subarray(0, 1000))
+    const twoHoursAgo = new Date(Date.now() - 2 * 3600_000)
+    utimesSync(stale, twoHoursAgo, twoHoursAgo)
+    utimesSync(staleElsewhere, twoHoursAgo, twoHoursAgo)
+    const dry = json(enigma([...g, "gc", "--dry-run", "--json"]))
+    assert.deepStrictEqual([...dry.incompleteWrites].sort(), [`local:chunks/${chunk}.tmp-0123456789ab`, "local:keys/keystore.tmp-00aa00aa00aa"])
+    assert.isTrue(existsSync(stale))
+    const gc = enigma([...g, "gc"])
+    assert.strictEqual(gc.code, 0, gc.stderr)
+    assert.match(gc.stdout, /removed 2 incomplete write\(s\) left by a killed writer/)
+    assert.isFalse(existsSync(stale))
+    assert.isFalse(existsSync(staleElsewhere))
+    assert.isTrue(existsSync(fresh), "a temp file younger than an hour may belong to a write in progress")
+    assert.deepStrictEqual(json(enigma([...g, "gc", "--json"])).incompleteWrites, [])
+    assert.strictEqual(enigma([...g, "verify", backup.backupId, "--read-data"]).code, 0)
   })
 
   it("Ctrl-C (SIGINT) during a backup: exit 130, lock released, nothing listed", async () => {

@@ -109,7 +109,8 @@ export const gc = Effect.fn("cli.gc")(function*({ dryRun, json }: { readonly dry
     [
       ...(r.abandonedBackups.length > 0 ? [`${dryRun ? "would abandon" : "abandoned"} ${r.abandonedBackups.length} incomplete backup(s): ${r.abandonedBackups.join(", ")}`] : []),
       ...(dryRun ? r.deletedChunks.map((c) => `would delete chunk ${c.id} (${formatBytes(c.storedSize)})`) : []),
-      `${dryRun ? "would delete" : "deleted"} ${r.deletedChunks.length} unreferenced chunk(s), ${formatBytes(r.reclaimedBytes)}; ${r.orphanObjects.length} orphaned object(s)`
+      `${dryRun ? "would delete" : "deleted"} ${r.deletedChunks.length} unreferenced chunk(s), ${formatBytes(r.reclaimedBytes)}; ${r.orphanObjects.length} orphaned object(s)` +
+        (r.incompleteWrites.length > 0 ? `; ${dryRun ? "would remove" : "removed"} ${r.incompleteWrites.length} incomplete write(s) left by a killed writer` : "")
     ].join("\n"))
 })
 

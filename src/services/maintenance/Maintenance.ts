@@ -8,6 +8,13 @@ import { Manifest } from "../manifest/Manifest.ts"
 import { Repository } from "../Repository.ts"
 import { Keys as ObjectKeys, type StorageError } from "../storage/StorageProvider.ts"
 
+/**
+ * A temp file older than this is a dead writer's: gc runs under the repository lock, so no chunk
+ * write is in progress, and the only writes that do not need the lock (lock objects) take
+ * milliseconds. The margin covers clock differences between hosts sharing a directory.
+ */
+const incompleteWriteAge = 60 * 60 * 1000
+
 export interface VerifyReport {
   readonly backupId: string
   readonly chunks: number
@@ -26,6 +33,8 @@ export interface GcReport {
   readonly abandonedBackups: ReadonlyArray<string>
   readonly deletedChunks: ReadonlyArray<{ readonly id: string; readonly storedSize: number }>
   readonly orphanObjects: ReadonlyArray<string>
+  /** `provider:key` of what writers killed mid-write left behind (Local temp files). */
+  readonly incompleteWrites: ReadonlyArray<string>
   readonly reclaimedBytes: number
 }
 
@@ -125,6 +134,12 @@ export class Maintenance extends Context.Service<Maintenance, {
           if (isChunkId(id) && !known.has(id)) orphans.push({ provider: p.name, key })
         }
       }
+      const incompleteWrites: Array<string> = []
+      for (const p of repo.providers) {
+        if (p.sweepIncomplete === undefined) continue
+        const swept = yield* p.sweepIncomplete("", incompleteWriteAge, dryRun)
+        for (const key of swept) incompleteWrites.push(`${p.name}:${key}`)
+      }
       if (!dryRun) {
         yield* chunks.remove(toDelete.map((c) => c.id))
         yield* Effect.forEach(orphans, (o) => repo.providers.find((p) => p.name === o.provider)!.delete(o.key), { concurrency: 8, discard: true })
@@ -134,6 +149,7 @@ export class Maintenance extends Context.Service<Maintenance, {
         abandonedBackups: running.map((b) => b.id),
         deletedChunks: toDelete,
         orphanObjects: orphans.map((o) => `${o.provider}:${o.key}`),
+        incompleteWrites,
         reclaimedBytes: toDelete.reduce((a, c) => a + c.storedSize, 0)
       }
     })

@@ -50,6 +50,10 @@ const writeAll = async (handle: fs.FileHandle, parts: ReadonlyArray<Uint8Array>)
  * and the directory fsynced, so `put` is atomic and durable. Keys map to relative paths; the
  * chunk keys already fan out by id prefix (`chunks/ab/abcd…`).
  */
+/** Marks a file being written: `KEY.tmp-RANDOM`, renamed to KEY once complete and durable. */
+const tempMarker = ".tmp-"
+const tempNameOf = (target: string) => `${target}${tempMarker}${randomBytes(6).toString("hex")}`
+
 export const makeLocalProvider = (name: string, root: string): StorageProvider => {
   const resolve = (key: string) => path.join(root, ...key.split("/"))
   const fail = (operation: string, key: string) => (cause: unknown) =>
@@ -67,7 +71,7 @@ export const makeLocalProvider = (name: string, root: string): StorageProvider =
         const target = resolve(key)
         const dir = path.dirname(target)
         await fs.mkdir(dir, { recursive: true })
-        const tmp = `${target}.tmp-${randomBytes(6).toString("hex")}`
+        const tmp = tempNameOf(target)
         const handle = await fs.open(tmp, "w", 0o600)
         try {
           if (body instanceof Uint8Array) await handle.writeFile(body)
@@ -102,7 +106,7 @@ export const makeLocalProvider = (name: string, root: string): StorageProvider =
   const putStream = <E>(key: string, body: Stream.Stream<Uint8Array, E>) => {
     const target = resolve(key)
     const dir = path.dirname(target)
-    const tmp = `${target}.tmp-${randomBytes(6).toString("hex")}`
+    const tmp = tempNameOf(target)
     let closed = false
     return Effect.acquireUseRelease(
       Effect.tryPromise({
@@ -192,34 +196,61 @@ export const makeLocalProvider = (name: string, root: string): StorageProvider =
       Effect.withSpan("LocalProvider.delete", { attributes: { provider: name } })
     )
 
-  /** Walks only the directories under the prefix's directory part; skips in-flight temp files. */
+  /**
+   * Every file whose key starts with `prefix`, with whether it is a temp file of a write in
+   * progress (or of one a crash interrupted). Walks only the directories under the prefix's
+   * directory part.
+   */
+  const walk = async function*(prefix: string): AsyncGenerator<{ readonly key: string; readonly temp: boolean }> {
+    const slash = prefix.lastIndexOf("/")
+    const baseKey = slash >= 0 ? prefix.slice(0, slash) : ""
+    const stack = [baseKey]
+    while (stack.length > 0) {
+      const dirKey = stack.pop()!
+      let entries: Array<import("node:fs").Dirent>
+      try {
+        entries = await fs.readdir(dirKey ? resolve(dirKey) : root, { withFileTypes: true })
+      } catch (e) {
+        if ((e as { code?: string }).code === "ENOENT") continue
+        throw e
+      }
+      for (const entry of entries) {
+        const key = dirKey ? `${dirKey}/${entry.name}` : entry.name
+        if (entry.isDirectory()) {
+          if (key.startsWith(prefix) || prefix.startsWith(`${key}/`)) stack.push(key)
+        } else if (key.startsWith(prefix)) {
+          yield { key, temp: entry.name.includes(tempMarker) }
+        }
+      }
+    }
+  }
+
+  /** Skips temp files: they are not objects (yet, or ever). */
   const list = (prefix: string): Stream.Stream<string, StorageError> =>
     Stream.fromAsyncIterable(
       (async function*() {
-        const slash = prefix.lastIndexOf("/")
-        const baseKey = slash >= 0 ? prefix.slice(0, slash) : ""
-        const stack = [baseKey]
-        while (stack.length > 0) {
-          const dirKey = stack.pop()!
-          let entries: Array<import("node:fs").Dirent>
-          try {
-            entries = await fs.readdir(dirKey ? resolve(dirKey) : root, { withFileTypes: true })
-          } catch (e) {
-            if ((e as { code?: string }).code === "ENOENT") continue
-            throw e
-          }
-          for (const entry of entries) {
-            const key = dirKey ? `${dirKey}/${entry.name}` : entry.name
-            if (entry.isDirectory()) {
-              if (key.startsWith(prefix) || prefix.startsWith(`${key}/`)) stack.push(key)
-            } else if (key.startsWith(prefix) && !entry.name.includes(".tmp-")) {
-              yield key
-            }
-          }
-        }
+        for await (const f of walk(prefix)) if (!f.temp) yield f.key
       })(),
       fail("list", prefix)
     )
+
+  /** Temp files a killed writer left (put and putStream remove their own on failure). */
+  const sweepIncomplete = (prefix: string, olderThanMs: number, dryRun: boolean) =>
+    Effect.tryPromise({
+      try: async () => {
+        const before = Date.now() - olderThanMs
+        const swept: Array<string> = []
+        for await (const f of walk(prefix)) {
+          if (!f.temp) continue
+          const stat = await fs.stat(resolve(f.key)).catch(() => undefined) // gone meanwhile: renamed or removed
+          if (stat === undefined || stat.mtimeMs >= before) continue
+          if (!dryRun) await fs.rm(resolve(f.key), { force: true })
+          swept.push(f.key)
+        }
+        return swept as ReadonlyArray<string>
+      },
+      catch: fail("sweep", prefix)
+    }).pipe(Effect.withSpan("LocalProvider.sweepIncomplete", { attributes: { provider: name } }))
 
   const check = Effect.tryPromise({
     try: async () => {
@@ -229,5 +260,5 @@ export const makeLocalProvider = (name: string, root: string): StorageProvider =
     catch: fail("check", root)
   })
 
-  return { name, kind: "Local", put, get, putStream, getRange, getStream, head, delete: del, list, check }
+  return { name, kind: "Local", put, get, putStream, getRange, getStream, head, delete: del, list, check, sweepIncomplete }
 }

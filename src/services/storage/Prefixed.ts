@@ -1,4 +1,4 @@
-import { Stream } from "effect"
+import { Effect, Stream } from "effect"
 import type { StorageProvider, ThawOptions } from "./StorageProvider.ts"
 
 /**
@@ -19,6 +19,12 @@ export const withPrefix = (provider: StorageProvider, prefix: string): StoragePr
     head: (key) => provider.head(inner(key)),
     delete: (key) => provider.delete(inner(key)),
     list: (prefix) => provider.list(inner(prefix)).pipe(Stream.map((key) => key.slice(base.length))),
-    ...(provider.thaw ? { thaw: (key: string, options: ThawOptions) => provider.thaw!(inner(key), options) } : {})
+    ...(provider.thaw ? { thaw: (key: string, options: ThawOptions) => provider.thaw!(inner(key), options) } : {}),
+    ...(provider.sweepIncomplete
+      ? {
+        sweepIncomplete: (prefix: string, olderThanMs: number, dryRun: boolean) =>
+          provider.sweepIncomplete!(inner(prefix), olderThanMs, dryRun).pipe(Effect.map((keys) => keys.map((key) => key.slice(base.length))))
+      }
+      : {})
   }
 }

@@ -67,6 +67,14 @@ export interface StorageProvider {
    * "requested" (asked now). A missing key fails with reason `NotFound`.
    */
   readonly thaw?: (key: string, options: ThawOptions) => Effect.Effect<ThawState, StorageError>
+  /**
+   * Only on providers where an interrupted write leaves something behind that the provider never
+   * removes by itself (Local: the temp file of a writer killed mid-write). Removes those under
+   * `prefix` older than `olderThanMs` (with `dryRun`, only finds them) and returns their names.
+   * Azure's uncommitted blocks and GCS's resumable sessions expire on their own (7 days); S3's
+   * incomplete multipart uploads are aborted when they fail, else by a lifecycle rule.
+   */
+  readonly sweepIncomplete?: (prefix: string, olderThanMs: number, dryRun: boolean) => Effect.Effect<ReadonlyArray<string>, StorageError>
 }
 
 export interface ByteRange {
