@@ -165,6 +165,48 @@ describe("enigma proxy: multipart uploads", () => {
     assert.deepStrictEqual(await failure(s3.send(new ListPartsCommand({ Bucket: "mpu", Key: "meta/ü.bin", UploadId }))), { code: "NoSuchUpload", status: 404 })
   }, 120_000)
 
+  it("GetObject and HeadObject with PartNumber read one part, as S3 does (multipart, single PUT, bad numbers)", async () => {
+    const parts = [data(31, 5 * MiB), data(32, 5 * MiB + 3), data(33, 1000)]
+    const UploadId = await start("mpu", "parts/three")
+    const etags: Array<string> = []
+    for (const [i, p] of parts.entries()) etags.push(await part("mpu", "parts/three", UploadId, i + 1, p))
+    await s3.send(new CompleteMultipartUploadCommand({
+      Bucket: "mpu", Key: "parts/three", UploadId, MultipartUpload: { Parts: etags.map((ETag, i) => ({ PartNumber: i + 1, ETag })) }
+    }))
+    const total = parts.reduce((a, p) => a + p.length, 0)
+    let offset = 0
+    for (const [i, p] of parts.entries()) {
+      const got = await s3.send(new GetObjectCommand({ Bucket: "mpu", Key: "parts/three", PartNumber: i + 1 }))
+      assert.strictEqual(got.$metadata.httpStatusCode, 206)
+      assert.strictEqual(got.PartsCount, 3)
+      assert.strictEqual(got.ContentRange, `bytes ${offset}-${offset + p.length - 1}/${total}`)
+      assert.isTrue(Buffer.from(await got.Body!.transformToByteArray()).equals(p), `part ${i + 1}`)
+      const head = await s3.send(new HeadObjectCommand({ Bucket: "mpu", Key: "parts/three", PartNumber: i + 1 }))
+      assert.strictEqual(head.ContentLength, p.length)
+      assert.strictEqual(head.PartsCount, 3)
+      offset += p.length
+    }
+    assert.deepStrictEqual(await failure(s3.send(new GetObjectCommand({ Bucket: "mpu", Key: "parts/three", PartNumber: 4 }))), { code: "InvalidPartNumber", status: 416 })
+    assert.deepStrictEqual(
+      await failure(s3.send(new GetObjectCommand({ Bucket: "mpu", Key: "parts/three", PartNumber: 1, Range: "bytes=0-9" }))),
+      { code: "InvalidRequest", status: 400 }
+    )
+    // A single PUT is its own part 1 and has no part 2; no parts count is given.
+    const single = data(34, 300_000)
+    await s3.send(new PutObjectCommand({ Bucket: "mpu", Key: "parts/single", Body: single }))
+    const whole = await s3.send(new GetObjectCommand({ Bucket: "mpu", Key: "parts/single", PartNumber: 1 }))
+    assert.strictEqual(whole.PartsCount, undefined)
+    assert.strictEqual(whole.ContentRange, `bytes 0-${single.length - 1}/${single.length}`)
+    assert.isTrue(Buffer.from(await whole.Body!.transformToByteArray()).equals(single))
+    assert.deepStrictEqual(await failure(s3.send(new GetObjectCommand({ Bucket: "mpu", Key: "parts/single", PartNumber: 2 }))), { code: "InvalidPartNumber", status: 416 })
+    // Out of 1–10000 (the SDK would refuse to send these, so they go by hand).
+    for (const bad of ["0", "10001", "x"]) {
+      const r = await rawRequest(port, "GET", `/mpu/parts/three?partNumber=${bad}`, Buffer.alloc(0))
+      assert.strictEqual(r.status, 400, bad)
+      assert.match(r.text, /<Code>InvalidArgument<\/Code>/)
+    }
+  }, 120_000)
+
   it("UploadPartCopy references the source's chunks (no new chunk stored), with and without a range; a small (inline) source becomes the part's own chunk", async () => {
     const source = data(21, 9 * MiB + 777)
     await s3.send(new PutObjectCommand({ Bucket: "mpu", Key: "copy/source", Body: source }))

@@ -121,7 +121,8 @@ export const signedHeaders = async (port: number, method: string, p: string, hea
 
 /** A hand-signed request with an unsigned payload (for bodies the SDK would not send). */
 export const rawRequest = async (port: number, method: string, p: string, body: Buffer, extra: Record<string, string> = {}) => {
-  const headers = await signedHeaders(port, method, p, { "x-amz-content-sha256": "UNSIGNED-PAYLOAD", "content-length": String(body.length), ...extra })
-  const res = await fetch(`http://127.0.0.1:${port}${p}`, method === "GET" || method === "HEAD" ? { method, headers } : { method, headers, body })
+  const bodyless = method === "GET" || method === "HEAD" // fetch sends no Content-Length for these: it must not be signed
+  const headers = await signedHeaders(port, method, p, { "x-amz-content-sha256": "UNSIGNED-PAYLOAD", ...(bodyless ? {} : { "content-length": String(body.length) }), ...extra })
+  const res = await fetch(`http://127.0.0.1:${port}${p}`, bodyless ? { method, headers } : { method, headers, body })
   return { status: res.status, text: await res.text() }
 }

@@ -2,6 +2,7 @@ import { createHash, randomBytes } from "node:crypto"
 import type { IncomingMessage, ServerResponse } from "node:http"
 import { Cause, Effect, Stream } from "effect"
 import { evaluatePreconditions } from "../../domain/s3/Conditions.ts"
+import { selectRange } from "../../domain/s3/ObjectRange.ts"
 import { copyObjectResultXml, locationConstraintXml } from "../../domain/s3/OperationsXml.ts"
 import { notImplemented, S3Error, s3Error } from "../../domain/s3/S3Error.ts"
 import { errorXml, listBucketsXml, listObjectsV2Xml } from "../../domain/s3/Xml.ts"
@@ -38,21 +39,6 @@ const decodeToken = (token: string): { after: string; skipPrefix: string | undef
 }
 const encodeToken = (next: { after: string; skipPrefix: string | undefined }) =>
   Buffer.from(JSON.stringify(next.skipPrefix !== undefined ? { a: next.after, p: next.skipPrefix } : { a: next.after }), "utf8").toString("base64url")
-
-/** `bytes=a-b`, `bytes=a-`, `bytes=-n` → inclusive [start, end]; "invalid" when unsatisfiable; undefined: ignore the header. */
-export const parseRange = (value: string, size: number): readonly [number, number] | "invalid" | undefined => {
-  const m = /^bytes=(\d*)-(\d*)$/.exec(value.trim())
-  if (!m || (m[1] === "" && m[2] === "")) return undefined
-  if (m[1] === "") {
-    const n = Number(m[2])
-    if (n === 0 || size === 0) return "invalid"
-    return [Math.max(0, size - n), size - 1]
-  }
-  const start = Number(m[1])
-  const end = m[2] === "" ? size - 1 : Math.min(Number(m[2]), size - 1)
-  if (start >= size || (m[2] !== "" && Number(m[2]) < start)) return "invalid"
-  return [start, end]
-}
 
 const clientGone = () => s3Error("RequestTimeout", 400, "The client closed the connection")
 
@@ -280,7 +266,8 @@ export const handleRequest = (req: IncomingMessage, res: ServerResponse, options
       }
     }
 
-    const unsupported = names.filter((n) => n !== "x-id" && !((method === "GET" || method === "HEAD") && responseOverrideParams.has(n)))
+    const unsupported = names.filter((n) =>
+      n !== "x-id" && !((method === "GET" || method === "HEAD") && (responseOverrideParams.has(n) || n === "partNumber")))
     if (unsupported.length > 0) return yield* notImplemented(`${method} with ?${unsupported.join("&")}`)
     switch (method) {
       case "PUT": {
@@ -309,19 +296,21 @@ export const handleRequest = (req: IncomingMessage, res: ServerResponse, options
         if (condition === "not-modified") return yield* reply(304, notModifiedHeaders(o))
         const headers = responseHeaders(o, params)
         if (headers instanceof S3Error) return yield* headers
-        const rangeHeader = header(req, "range")
-        const range = rangeHeader !== undefined ? parseRange(rangeHeader, o.size) : undefined
-        if (range === "invalid") return yield* s3Error("InvalidRange", 416, "The requested range is not satisfiable")
-        const [start, last] = range ?? [0, o.size - 1]
+        const range = selectRange(params.get("partNumber") ?? undefined, header(req, "range"), o.size, o.partSizes)
+        if (range instanceof S3Error) return yield* range
+        const { start, last } = range ?? { start: 0, last: o.size - 1 }
         const length = Math.max(0, last - start + 1)
         const h: Record<string, string | number> = { "x-amz-request-id": requestId, ...headers, "Content-Length": length }
-        if (range) h["Content-Range"] = `bytes ${start}-${last}/${o.size}`
+        // An empty object has no byte to name: its part 1 is the whole (empty) object, as a 200.
+        const partial = range !== undefined && length > 0
+        if (partial) h["Content-Range"] = `bytes ${start}-${last}/${o.size}`
+        if (range?.partsCount !== undefined) h["x-amz-mp-parts-count"] = range.partsCount
         // Like S3: the stored checksum covers the whole object, so only whole-object reads carry it.
-        if (!range && o.checksum !== undefined && header(req, "x-amz-checksum-mode")?.toUpperCase() === "ENABLED") {
+        if (!partial && o.checksum !== undefined && header(req, "x-amz-checksum-mode")?.toUpperCase() === "ENABLED") {
           h[`x-amz-checksum-${o.checksum.algorithm.toLowerCase()}`] = o.checksum.value
           h["x-amz-checksum-type"] = "FULL_OBJECT"
         }
-        res.writeHead(range ? 206 : 200, h)
+        res.writeHead(partial ? 206 : 200, h)
         if (method === "HEAD" || length === 0) return yield* end(res)
         yield* objects.readRange(o, start, last).pipe(Stream.runForEach((bytes) => write(res, bytes)))
         return yield* end(res)

@@ -42,6 +42,8 @@ export interface ObjectRow {
   readonly modifiedAt: number
   /** The verified x-amz-checksum-* stored with the object (returned when x-amz-checksum-mode is ENABLED). */
   readonly checksum?: { readonly algorithm: string; readonly value: string } | undefined
+  /** Sizes of the parts, in order, when the object was made by a multipart upload (GET ?partNumber). */
+  readonly partSizes?: ReadonlyArray<number> | undefined
 }
 
 /**
@@ -157,6 +159,7 @@ export class Objects extends Context.Service<Objects, {
       inline: Uint8Array | null
       modified_at: number
       checksum: string | null
+      part_sizes?: string | null
     }
     const toObject = (r: RawObject): ObjectRow => ({
       bucket: r.bucket,
@@ -169,7 +172,8 @@ export class Objects extends Context.Service<Objects, {
       extents: JSON.parse(r.extents),
       ...(r.inline !== null && r.inline !== undefined ? { inline: r.inline } : {}),
       modifiedAt: Number(r.modified_at),
-      ...(r.checksum !== null && r.checksum !== undefined ? { checksum: JSON.parse(r.checksum) } : {})
+      ...(r.checksum !== null && r.checksum !== undefined ? { checksum: JSON.parse(r.checksum) } : {}),
+      ...(r.part_sizes !== null && r.part_sizes !== undefined ? { partSizes: JSON.parse(r.part_sizes) } : {})
     })
     const internal = (e: { readonly message: string }) => s3Error("InternalError", 500, e.message)
     const readChunk = (chunkId: string) => chunks.load(chunkId).pipe(Effect.mapError(internal))

@@ -22,7 +22,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 `
 
 /** Bump when the projection tables change: databases with older tables rebuild them from the log. */
-export const projectionVersion = 9
+export const projectionVersion = 10
 
 export const projectionTables = ["backups", "files", "backup_chunks", "chunks", "logs", "streams", "stream_chunks", "buckets", "objects", "multipart_uploads", "multipart_parts"] as const
 
@@ -109,6 +109,7 @@ CREATE TABLE IF NOT EXISTS objects (
   inline BLOB,                     -- the content of a small object (extents then [])
   modified_at INTEGER NOT NULL,
   checksum TEXT,                   -- JSON {algorithm, value} of a verified x-amz-checksum-*, or NULL
+  part_sizes TEXT,                 -- JSON [size, …] of the parts of a multipart upload, in order (GET ?partNumber); NULL otherwise
   PRIMARY KEY (bucket, key)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS multipart_uploads (
@@ -192,8 +193,8 @@ export const makeProjector = (db: DatabaseSync) => {
   const deleteBucket = s("DELETE FROM buckets WHERE name = ?")
   const objectExtents = s("SELECT extents FROM objects WHERE bucket = ? AND key = ?")
   const bucketObjects = s("SELECT extents FROM objects WHERE bucket = ?")
-  const upsertObject = s(`INSERT OR REPLACE INTO objects (bucket, key, size, etag, content_type, meta, headers, extents, inline, modified_at, checksum)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+  const upsertObject = s(`INSERT OR REPLACE INTO objects (bucket, key, size, etag, content_type, meta, headers, extents, inline, modified_at, checksum, part_sizes)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
   const deleteObject = s("DELETE FROM objects WHERE bucket = ? AND key = ?")
   const deleteBucketObjects = s("DELETE FROM objects WHERE bucket = ?")
   const adjustRefs = (extentsJson: string, delta: number) => {
@@ -209,7 +210,7 @@ export const makeProjector = (db: DatabaseSync) => {
   const uploadRow = s("SELECT bucket, key, content_type, meta, headers FROM multipart_uploads WHERE upload_id = ?")
   const bucketUploads = s("SELECT upload_id FROM multipart_uploads WHERE bucket = ?")
   const deleteUpload = s("DELETE FROM multipart_uploads WHERE upload_id = ?")
-  const partExtents = s("SELECT extents FROM multipart_parts WHERE upload_id = ? AND part_number = ?")
+  const partExtents = s("SELECT extents, size FROM multipart_parts WHERE upload_id = ? AND part_number = ?")
   const uploadPartExtents = s("SELECT extents FROM multipart_parts WHERE upload_id = ?")
   const upsertPart = s(`INSERT OR REPLACE INTO multipart_parts (upload_id, part_number, size, etag, extents, uploaded_at)
     VALUES (?, ?, ?, ?, ?, ?)`)
@@ -335,7 +336,7 @@ export const makeProjector = (db: DatabaseSync) => {
         upsertObject.run(event.bucket, event.key, event.size, event.etag, event.contentType ?? null,
           JSON.stringify(event.meta), keptHeadersJson(event), extents,
           event.inline !== undefined ? Buffer.from(event.inline, "base64") : null, event.at,
-          event.checksum !== undefined ? JSON.stringify(event.checksum) : null)
+          event.checksum !== undefined ? JSON.stringify(event.checksum) : null, null)
         adjustRefs(extents, 1)
         return
       }
@@ -361,13 +362,17 @@ export const makeProjector = (db: DatabaseSync) => {
         const u = uploadRow.get(event.uploadId) as { bucket: string; key: string; content_type: string | null; meta: string; headers: string | null } | undefined
         if (u === undefined) return
         const stitched: Array<unknown> = []
+        const sizes: Array<number> = []
         for (const n of event.parts) {
-          const part = partExtents.get(event.uploadId, n) as { extents: string } | undefined
-          if (part) stitched.push(...(JSON.parse(part.extents) as Array<unknown>))
+          const part = partExtents.get(event.uploadId, n) as { extents: string; size: number } | undefined
+          if (part) {
+            stitched.push(...(JSON.parse(part.extents) as Array<unknown>))
+            sizes.push(Number(part.size))
+          }
         }
         const extents = JSON.stringify(stitched)
         releaseObject(u.bucket, u.key)
-        upsertObject.run(u.bucket, u.key, event.size, event.etag, u.content_type, u.meta, u.headers, extents, null, event.at)
+        upsertObject.run(u.bucket, u.key, event.size, event.etag, u.content_type, u.meta, u.headers, extents, null, event.at, null, JSON.stringify(sizes))
         // The object takes its own references; dropping the upload then releases the parts' (listed or not).
         adjustRefs(extents, 1)
         dropUpload(event.uploadId)
