@@ -136,8 +136,17 @@ export class Maintenance extends Context.Service<Maintenance, {
       }
       const incompleteWrites: Array<string> = []
       for (const p of repo.providers) {
-        if (p.sweepIncomplete === undefined) continue
-        const swept = yield* p.sweepIncomplete("", incompleteWriteAge, dryRun)
+        const sweep = p.sweepIncomplete
+        if (sweep === undefined) continue
+        const swept = yield* Effect.forEach(ObjectKeys.namespaces, (prefix) => sweep(prefix, incompleteWriteAge, dryRun)).pipe(
+          Effect.map((found) => found.flat()),
+          // Housekeeping: a store that cannot list incomplete uploads (s3rver, some S3 clones) must not stop gc.
+          Effect.catch((e) =>
+            Effect.as(
+              Effect.logWarning(`${e.message}; incomplete uploads there are not cleaned up (on S3, a lifecycle rule AbortIncompleteMultipartUpload does it)`),
+              [] as ReadonlyArray<string>
+            ))
+        )
         for (const key of swept) incompleteWrites.push(`${p.name}:${key}`)
       }
       if (!dryRun) {

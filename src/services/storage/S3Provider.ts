@@ -390,6 +390,44 @@ export const makeS3Provider = (o: S3ProviderOptions): StorageProvider => {
   )
 
   /**
+   * Incomplete multipart uploads under `prefix` initiated before the cutoff: what a writer killed
+   * between CreateMultipartUpload and Complete/Abort leaves behind, invisible and billed. Each is
+   * named `KEY (upload ID)`; one already gone (aborted meanwhile) counts as removed.
+   */
+  const sweepIncomplete = (prefix: string, olderThanMs: number, dryRun: boolean) =>
+    Effect.gen(function*() {
+      const before = Date.now() - olderThanMs
+      const stale: Array<{ readonly key: string; readonly uploadId: string }> = []
+      let keyMarker: string | undefined
+      let uploadIdMarker: string | undefined
+      for (;;) {
+        const page = yield* call("sweep", prefix, ({ client, sdk }, abortSignal) =>
+          client.send(new sdk.ListMultipartUploadsCommand({
+            Bucket: o.bucket,
+            Prefix: prefix,
+            ...(keyMarker !== undefined ? { KeyMarker: keyMarker } : {}),
+            ...(uploadIdMarker !== undefined ? { UploadIdMarker: uploadIdMarker } : {})
+          }), { abortSignal }))
+        for (const u of page.Uploads ?? []) {
+          if (u.Key !== undefined && u.UploadId !== undefined && u.Initiated !== undefined && u.Initiated.getTime() < before) {
+            stale.push({ key: u.Key, uploadId: u.UploadId })
+          }
+        }
+        if (!page.IsTruncated || page.NextKeyMarker === undefined) break
+        keyMarker = page.NextKeyMarker
+        uploadIdMarker = page.NextUploadIdMarker
+      }
+      if (!dryRun) {
+        yield* Effect.forEach(stale, (u) =>
+          call("sweep", u.key, ({ client, sdk }, abortSignal) =>
+            client.send(new sdk.AbortMultipartUploadCommand({ Bucket: o.bucket, Key: u.key, UploadId: u.uploadId }), { abortSignal })).pipe(
+              Effect.catchIf((e) => e.reason === "NotFound", () => Effect.void)
+            ), { concurrency: 4, discard: true })
+      }
+      return stale.map((u) => `${u.key} (upload ${u.uploadId})`) as ReadonlyArray<string>
+    })
+
+  /**
    * HeadObject tells the class and any restore under way (the `Restore` header); only a cold
    * object without a finished or running restore gets a RestoreObject request. An archived
    * INTELLIGENT_TIERING object (ArchiveStatus) is restored without days or tier: S3 refuses them there.
@@ -419,5 +457,5 @@ export const makeS3Provider = (o: S3ProviderOptions): StorageProvider => {
         )
     })
 
-  return { name: o.name, kind: o.kind, put, get, putStream, getRange, getStream, head, delete: del, list, check, thaw }
+  return { name: o.name, kind: o.kind, put, get, putStream, getRange, getStream, head, delete: del, list, check, thaw, sweepIncomplete }
 }

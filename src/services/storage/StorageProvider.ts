@@ -69,10 +69,10 @@ export interface StorageProvider {
   readonly thaw?: (key: string, options: ThawOptions) => Effect.Effect<ThawState, StorageError>
   /**
    * Only on providers where an interrupted write leaves something behind that the provider never
-   * removes by itself (Local: the temp file of a writer killed mid-write). Removes those under
+   * removes by itself: Local, the temp file of a writer killed mid-write; S3, an incomplete
+   * multipart upload (normally aborted on failure; a kill -9 skips that). Removes those under
    * `prefix` older than `olderThanMs` (with `dryRun`, only finds them) and returns their names.
-   * Azure's uncommitted blocks and GCS's resumable sessions expire on their own (7 days); S3's
-   * incomplete multipart uploads are aborted when they fail, else by a lifecycle rule.
+   * Azure's uncommitted blocks and GCS's resumable sessions expire on their own (7 days).
    */
   readonly sweepIncomplete?: (prefix: string, olderThanMs: number, dryRun: boolean) => Effect.Effect<ReadonlyArray<string>, StorageError>
 }
@@ -105,5 +105,7 @@ export const Keys = {
     `log/${String(first).padStart(12, "0")}-${String(last).padStart(12, "0")}`,
   segmentPrefix: "log/",
   lock: (id: string) => `locks/${id}`,
-  lockPrefix: "locks/"
+  lockPrefix: "locks/",
+  /** Every prefix the repository writes under: what is outside belongs to someone else. */
+  namespaces: ["chunks/", "keys/", "log/", "locks/"]
 } as const
