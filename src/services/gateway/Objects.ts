@@ -143,7 +143,8 @@ export class Objects extends Context.Service<Objects, {
     const anyObjectStmt = db.prepare("SELECT 1 AS x FROM objects WHERE bucket = ? LIMIT 1")
     const objectStmt = db.prepare("SELECT * FROM objects WHERE bucket = ? AND key = ?")
     // Listings never need a small object's content: leave the inline column out.
-    const listed = "bucket, key, size, etag, content_type, meta, headers, extents, NULL AS inline, modified_at, checksum"
+    // A listing needs no extents or content: leaving them out keeps it to the rows' first page.
+    const listed = "bucket, key, size, etag, content_type, meta, headers, '[]' AS extents, NULL AS inline, modified_at, checksum"
     const listStmt = db.prepare(`SELECT ${listed} FROM objects WHERE bucket = ? AND key > ? ORDER BY key`)
     const listFromStmt = db.prepare(`SELECT ${listed} FROM objects WHERE bucket = ? AND key >= ? ORDER BY key`)
 

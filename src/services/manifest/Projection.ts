@@ -22,7 +22,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 `
 
 /** Bump when the projection tables change: databases with older tables rebuild them from the log. */
-export const projectionVersion = 10
+export const projectionVersion = 11
 
 export const projectionTables = ["backups", "files", "backup_chunks", "chunks", "logs", "streams", "stream_chunks", "buckets", "objects", "multipart_uploads", "multipart_parts"] as const
 
@@ -97,6 +97,10 @@ CREATE TABLE IF NOT EXISTS buckets (
   name TEXT PRIMARY KEY,
   created_at INTEGER NOT NULL
 );
+-- A rowid table, not WITHOUT ROWID: an object's row can be far larger than a page (inline content,
+-- the extents of a large object), and SQLite compares such rows whole while searching a WITHOUT
+-- ROWID b-tree, reading their overflow pages past the page cache: ~7 preads per lookup. Here the
+-- key lives in a compact index, and the large columns come last, so metadata is read without them.
 CREATE TABLE IF NOT EXISTS objects (
   bucket TEXT NOT NULL,
   key TEXT NOT NULL,
@@ -105,13 +109,13 @@ CREATE TABLE IF NOT EXISTS objects (
   content_type TEXT,
   meta TEXT NOT NULL,              -- JSON [[name, value], …]
   headers TEXT,                    -- JSON {contentEncoding?, contentDisposition?, cacheControl?, contentLanguage?, expires?}
-  extents TEXT NOT NULL,           -- JSON [[chunk id, offset, length], …]; one chunk reference per extent
-  inline BLOB,                     -- the content of a small object (extents then [])
   modified_at INTEGER NOT NULL,
   checksum TEXT,                   -- JSON {algorithm, value} of a verified x-amz-checksum-*, or NULL
   part_sizes TEXT,                 -- JSON [size, …] of the parts of a multipart upload, in order (GET ?partNumber); NULL otherwise
+  extents TEXT NOT NULL,           -- JSON [[chunk id, offset, length], …]; one chunk reference per extent
+  inline BLOB,                     -- the content of a small object (extents then [])
   PRIMARY KEY (bucket, key)
-) WITHOUT ROWID;
+);
 CREATE TABLE IF NOT EXISTS multipart_uploads (
   upload_id TEXT PRIMARY KEY,      -- sorts by initiation time (see gateway/Multipart.ts)
   bucket TEXT NOT NULL,
@@ -122,15 +126,15 @@ CREATE TABLE IF NOT EXISTS multipart_uploads (
   headers TEXT                     -- as objects.headers; the completed object takes them
 );
 CREATE INDEX IF NOT EXISTS multipart_uploads_by_key ON multipart_uploads (bucket, key, upload_id);
-CREATE TABLE IF NOT EXISTS multipart_parts (
+CREATE TABLE IF NOT EXISTS multipart_parts (  -- a rowid table, as objects (large extents)
   upload_id TEXT NOT NULL,
   part_number INTEGER NOT NULL,
   size INTEGER NOT NULL,
   etag TEXT NOT NULL,              -- hex MD5 of the part
-  extents TEXT NOT NULL,           -- JSON [[chunk id, offset, length], …]; one chunk reference per extent
   uploaded_at INTEGER NOT NULL,
+  extents TEXT NOT NULL,           -- JSON [[chunk id, offset, length], …]; one chunk reference per extent
   PRIMARY KEY (upload_id, part_number)
-) WITHOUT ROWID;
+);
 CREATE TABLE IF NOT EXISTS logs (
   seq INTEGER PRIMARY KEY,
   at INTEGER NOT NULL,
