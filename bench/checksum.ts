@@ -4,7 +4,7 @@
  *
  *   node bench/checksum.ts
  */
-import { createHash, createHmac, randomFillSync } from "node:crypto"
+import { createHash, createHmac, createSecretKey, randomFillSync } from "node:crypto"
 import { performance } from "node:perf_hooks"
 import { Effect, Stream } from "effect"
 import { checksumAlgorithms } from "../src/domain/s3/Checksum.ts"
@@ -63,7 +63,7 @@ for (const [label, signed] of [["aws-chunked, signed chunks", true], ["aws-chunk
   const body = signed ? encoded : Buffer.from(encoded.toString("latin1").replace(/;chunk-signature=[0-9a-f]{64}/g, ""), "latin1")
   const ms = await best(() =>
     Effect.runPromise(Stream.runDrain(decodeAwsChunked(Stream.fromIterable(blocks(body, MiB)), {
-      signing: signed ? { key, amzDate, scope, seed } : undefined,
+      signing: signed ? { key: createSecretKey(key), amzDate, scope, seed } : undefined,
       signedTrailer: false,
       decodedLength: total
     }).body)))()

@@ -1,4 +1,4 @@
-import { createHash, createHmac } from "node:crypto"
+import { createHash, createHmac, type KeyObject } from "node:crypto"
 import { Effect, Stream } from "effect"
 import { ChunkedFormatError, type ChunkedEvent, makeChunkedParser } from "../../domain/s3/AwsChunked.ts"
 import { S3Error, s3Error } from "../../domain/s3/S3Error.ts"
@@ -6,7 +6,7 @@ import { signatureMatches } from "./Signing.ts"
 
 /** What chunk and trailer signatures chain from: the request's signing key, date, scope and seed signature. */
 export interface ChunkSigning {
-  readonly key: Uint8Array
+  readonly key: KeyObject
   readonly amzDate: string
   readonly scope: string
   /** The Authorization header's signature (hex): the first chunk signature chains from it. */
