@@ -255,6 +255,28 @@ describe("enigma proxy (S3 gateway, first slice)", () => {
     assert.strictEqual(await (await s3.send(new GetObjectCommand({ Bucket: "docs", Key: "replaced" }))).Body!.transformToString(), "new content")
   }, 120_000)
 
+  it("seals the log in segments of at most 8 MiB of events (many inline objects make several), contiguous", async () => {
+    const segments = () => readdirSync(path.join(repo.dir, "storage", "log")).filter((n) => !n.includes(".tmp-")).sort()
+    const before = segments()
+    // 560 × 16 KiB objects are kept inline: ~12 MB of event JSON (base64) since the last seal.
+    const small = bytes(16 * 1024)
+    for (let i = 0; i < 560; i += 40) {
+      await Promise.all(Array.from({ length: 40 }, (_, j) => {
+        const body = Buffer.from(small)
+        body.writeUInt32BE(i + j, 0)
+        return s3.send(new PutObjectCommand({ Bucket: "photos", Key: `inline/${String(i + j).padStart(4, "0")}`, Body: body }))
+      }))
+    }
+    s3.destroy()
+    await stopProxy(proxy.child) // SIGTERM seals
+    const added = segments().filter((n) => !before.includes(n))
+    assert.isAtLeast(added.length, 2, `one segment for everything: ${added.join(", ")}`)
+    const ranges = segments().map((n) => n.split("-").map(Number) as [number, number])
+    for (let i = 1; i < ranges.length; i++) assert.strictEqual(ranges[i]![0], ranges[i - 1]![1] + 1, "segments are contiguous")
+    proxy = await startProxy(repo.g, port)
+    s3 = client(port)
+  }, 120_000)
+
   it("recover rebuilds the same buckets, objects and chunk references from the sealed log segments", async () => {
     s3.destroy()
     await stopProxy(proxy.child)

@@ -52,7 +52,12 @@ export class EventLog extends Context.Service<EventLog, {
   /** Events with seq > after, in order. */
   readonly eventsAfter: (after: number) => Effect.Effect<ReadonlyArray<LoggedEvent>>
   /** The same rows undecoded (body = the event's JSON), for copying the log out verbatim. */
-  readonly rawEventsAfter: (after: number) => Effect.Effect<ReadonlyArray<{ readonly seq: number; readonly at: number; readonly body: string }>>
+  /** Stored events after `after` up to `through`, stopping once their bodies reach `maxBytes` (at least one event). */
+  readonly rawEventsAfter: (
+    after: number,
+    through: number,
+    maxBytes: number
+  ) => Effect.Effect<ReadonlyArray<{ readonly seq: number; readonly at: number; readonly body: string }>>
   readonly lastSeq: Effect.Effect<number>
   /** Inserts events that came from elsewhere (recover), keeping their seq, and projects them. */
   readonly import: (events: ReadonlyArray<LoggedEvent>) => Effect.Effect<void, ManifestError>
@@ -159,6 +164,7 @@ export class EventLog extends Context.Service<EventLog, {
     const record = (events: ReadonlyArray<Event>) => Queue.offer(mailbox, { events, done: undefined }).pipe(Effect.asVoid)
 
     const selectAfter = db.prepare("SELECT seq, at, body FROM events WHERE seq > ? ORDER BY seq")
+    const selectRange = db.prepare("SELECT seq, at, body FROM events WHERE seq > ? AND seq <= ? ORDER BY seq")
     const eventsAfter = Effect.fn("EventLog.eventsAfter")(function*(after: number) {
       const rows = selectAfter.all(after) as Array<{ seq: number; at: number; body: string }>
       return rows.map((r) => ({ seq: Number(r.seq), at: Number(r.at), event: decodeEvent(r.body) }))
@@ -195,14 +201,18 @@ export class EventLog extends Context.Service<EventLog, {
       append,
       record,
       eventsAfter,
-      rawEventsAfter: (after) =>
-        Effect.sync(() =>
-          (selectAfter.all(after) as Array<{ seq: number; at: number; body: string }>).map((r) => ({
-            seq: Number(r.seq),
-            at: Number(r.at),
-            body: r.body
-          }))
-        ),
+      rawEventsAfter: (after, through, maxBytes) =>
+        Effect.sync(() => {
+          const rows: Array<{ seq: number; at: number; body: string }> = []
+          let bytes = 0
+          // iterate(), not all(): stops reading once the budget is spent.
+          for (const r of selectRange.iterate(after, through) as Iterable<{ seq: number; at: number; body: string }>) {
+            if (rows.length > 0 && bytes + r.body.length > maxBytes) break
+            rows.push({ seq: Number(r.seq), at: Number(r.at), body: r.body })
+            bytes += r.body.length
+          }
+          return rows
+        }),
       lastSeq: Effect.sync(currentSeq),
       import: importEvents,
       rebuildProjections: rebuildProjections(),

@@ -1,5 +1,6 @@
 import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto"
-import { zstdCompressSync, zstdDecompressSync } from "node:zlib"
+import { promisify } from "node:util"
+import { zstdCompress, zstdDecompressSync } from "node:zlib"
 import { Effect, Schedule, Schema, Stream } from "effect"
 import * as Envelope from "../../domain/Envelope.ts"
 import { Event } from "../../domain/Events.ts"
@@ -30,18 +31,30 @@ export class SegmentError extends Schema.TaggedError<SegmentError>()("SegmentErr
 
 const purpose = "enigma-log-segment-v1"
 
-export const sealSegment = (
+const zstdCompressAsync = promisify(zstdCompress)
+
+/**
+ * At most this much event JSON per segment: a long-running gateway storing small objects inline
+ * appends megabytes a second, and one segment of everything since the last seal would be held
+ * (and compressed) in memory at once.
+ */
+export const segmentBodyLimit = 8 * 1024 * 1024
+
+/** Compressed off the main thread (zlib's pool), so a seal does not stall a serving gateway. */
+const sealSegment = (
   key: string,
   logKey: Uint8Array,
   rows: ReadonlyArray<{ readonly seq: number; readonly at: number; readonly body: string }>
-): Uint8Array => {
-  const body = zstdCompressSync(Buffer.from(rows.map(lineOf).join("\n"), "utf8"))
-  const nonce = randomBytes(12)
-  const c = createCipheriv("aes-256-gcm", logKey, nonce)
-  c.setAAD(Envelope.sealAad(purpose, key, 0))
-  const ct = Buffer.concat([c.update(body), c.final()])
-  return Buffer.concat([Envelope.encodeHeader(0, 0, nonce), ct, c.getAuthTag()])
-}
+) =>
+  Effect.promise(() => zstdCompressAsync(Buffer.from(rows.map(lineOf).join("\n"), "utf8"))).pipe(
+    Effect.map((body): Uint8Array => {
+      const nonce = randomBytes(12)
+      const c = createCipheriv("aes-256-gcm", logKey, nonce)
+      c.setAAD(Envelope.sealAad(purpose, key, 0))
+      const ct = Buffer.concat([c.update(body), c.final()])
+      return Buffer.concat([Envelope.encodeHeader(0, 0, nonce), ct, c.getAuthTag()])
+    })
+  )
 
 export const openSegment = (key: string, logKey: Uint8Array, bytes: Uint8Array): ReadonlyArray<LoggedEvent> | string => {
   const header = Envelope.decodeHeader(bytes)
@@ -69,7 +82,7 @@ const segmentRetry = Schedule.exponential("100 millis").pipe(
 )
 
 /**
- * Seals the events each provider has not got yet into one segment per provider and uploads it.
+ * Seals the events each provider has not got yet into segments (of at most segmentBodyLimit) and uploads them.
  * A provider that is down does not fail the command while another one took the segment: it is
  * named in a warning and catches up on the next seal (recover reads from any provider with an
  * unbroken log). Fails only when no provider took it. Returns how many events were sealed.
@@ -82,17 +95,23 @@ export const sealPending = Effect.fn("Segments.sealPending")(function*(
   const last = yield* log.lastSeq
   const results = yield* Effect.forEach(providers, (p) =>
     Effect.gen(function*() {
-      const sealed = Number((yield* log.getMeta(sealedKey(p.name))) ?? "0")
-      if (sealed >= last) return { provider: p, error: undefined }
-      const rows = yield* log.rawEventsAfter(sealed)
-      const key = Keys.segment(rows[0]!.seq, rows[rows.length - 1]!.seq)
-      const put = yield* Effect.exit(p.put(key, sealSegment(key, logKey, rows)).pipe(Effect.retry(segmentRetry)))
-      if (put._tag === "Success") {
-        yield* log.setMeta(sealedKey(p.name), String(rows[rows.length - 1]!.seq))
-        return { provider: p, error: undefined }
+      let sealed = Number((yield* log.getMeta(sealedKey(p.name))) ?? "0")
+      // Segments of at most segmentBodyLimit, each recorded as sealed once stored: an interrupted
+      // seal resumes after the last stored segment.
+      while (sealed < last) {
+        const rows = yield* log.rawEventsAfter(sealed, last, segmentBodyLimit)
+        if (rows.length === 0) break
+        const key = Keys.segment(rows[0]!.seq, rows[rows.length - 1]!.seq)
+        const bytes = yield* sealSegment(key, logKey, rows)
+        const put = yield* Effect.exit(p.put(key, bytes).pipe(Effect.retry(segmentRetry)))
+        if (put._tag === "Failure") {
+          const e = put.cause.reasons.find((r) => r._tag === "Fail")
+          return { provider: p, error: e && e._tag === "Fail" ? e.error : undefined }
+        }
+        sealed = rows[rows.length - 1]!.seq
+        yield* log.setMeta(sealedKey(p.name), String(sealed))
       }
-      const e = put.cause.reasons.find((r) => r._tag === "Fail")
-      return { provider: p, error: e && e._tag === "Fail" ? e.error : undefined }
+      return { provider: p, error: undefined }
     }), { concurrency: "unbounded" })
   const failed = results.filter((r) => r.error !== undefined)
   if (failed.length === providers.length && failed.length > 0) return yield* failed[0]!.error!
