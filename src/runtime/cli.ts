@@ -109,7 +109,10 @@ const getCommand = Command.make("get", {
   Command.withDescription("Write a stored stream to stdout, verifying every chunk before its bytes")
 )
 
-const listCommand = Command.make("list", { json: jsonFlag }, (a) => load(handlers.inspect).pipe(Effect.flatMap((m) => m.list(a)))).pipe(
+const listCommand = Command.make("list", {
+  json: jsonFlag,
+  prefix: Flag.String("prefix").pipe(Flag.withDescription("Only the streams whose name starts with this (backups have no name)"), Flag.optional)
+}, (a) => load(handlers.inspect).pipe(Effect.flatMap((m) => m.list(a)))).pipe(
   Command.withDescription("List the backups and streams in the repository")
 )
 

@@ -81,6 +81,12 @@ describe("pipe mode: put / get", () => {
     const list = json(enigma([...g, "list", "--json"])).filter((e: { type: string }) => e.type === "stream")
     assert.deepStrictEqual(list.map((s: { name: string }) => s.name), cases.map((c) => c[0]))
     assert.strictEqual(list.find((s: { name: string }) => s.name === "one-chunk").chunking, "fixed:65536")
+    // --prefix filters streams by name, as s3duct's list does.
+    const ones = json(enigma([...g, "list", "--prefix", "one-", "--json"]))
+    assert.deepStrictEqual(ones.map((s: { name: string }) => s.name), ["one-byte", "one-chunk"])
+    const none = enigma([...g, "list", "--prefix", "zzz"])
+    assert.strictEqual(none.code, 0)
+    assert.strictEqual(none.stdout.trim(), "no streams named zzz…")
     assert.isAbove(chunkFiles(dir).length, 20)
   })
 

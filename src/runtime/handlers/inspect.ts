@@ -1,4 +1,4 @@
-import { Effect, Stream } from "effect"
+import { Effect, Option, Stream } from "effect"
 import { Manifest } from "../../services/manifest/Manifest.ts"
 import { Keys as ObjectKeys } from "../../services/storage/StorageProvider.ts"
 import { configLocation, loadConfig, maskSecrets, renderConfig } from "../Config.ts"
@@ -6,12 +6,13 @@ import { unlock, withRepository } from "../Open.ts"
 import { emit, formatBytes, formatTime } from "../Output.ts"
 import { rootCommand } from "../commands/shared.ts"
 
-export const list = Effect.fn("cli.list")(function*({ json }: { readonly json: boolean }) {
+export const list = Effect.fn("cli.list")(function*({ json, prefix }: { readonly json: boolean; readonly prefix: Option.Option<string> }) {
   const opened = yield* unlock(yield* rootCommand)
   yield* withRepository(opened, "list", false, Effect.gen(function*() {
     const manifest = yield* Manifest
-    const rows = yield* manifest.backups("committed")
-    const streams = yield* manifest.streams()
+    // --prefix (s3duct's list filter) selects streams by name; backups have no name, so none match.
+    const rows = Option.isSome(prefix) ? [] : yield* manifest.backups("committed")
+    const streams = (yield* manifest.streams()).filter((s) => Option.isNone(prefix) || s.name.startsWith(prefix.value))
     const backupLines = [
       `${"ID".padEnd(16)}  ${"Time".padEnd(20)}  ${"Host".padEnd(12)}  ${"Files".padStart(7)}  ${"Size".padStart(10)}  Paths`,
       ...rows.map((b) =>
@@ -45,7 +46,7 @@ export const list = Effect.fn("cli.list")(function*({ json }: { readonly json: b
       }))
     ], () =>
       rows.length === 0 && streams.length === 0
-        ? "no backups or streams yet"
+        ? Option.isSome(prefix) ? `no streams named ${prefix.value}…` : "no backups or streams yet"
         : [...(rows.length > 0 ? backupLines : []), ...(rows.length > 0 && streams.length > 0 ? [""] : []), ...(streams.length > 0 ? streamLines : [])].join("\n"))
   }))
 })
