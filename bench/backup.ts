@@ -19,6 +19,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { performance } from "node:perf_hooks"
 import { parseArgs } from "node:util"
+import { procStatus } from "./_proc.ts"
 
 // ---------------------------------------------------------------------------------------------
 // Options and constants
@@ -309,12 +310,8 @@ interface Measured {
 
 /** VmHWM (peak RSS, KiB) of a live process; undefined once it is gone. */
 const vmHwm = (pid: number): number | undefined => {
-  try {
-    const m = /VmHWM:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))
-    return m ? Number(m[1]) : undefined
-  } catch {
-    return undefined
-  }
+  const bytes = procStatus(pid, "VmHWM")
+  return bytes === undefined ? undefined : bytes / 1024
 }
 
 let timeOutFile = ""

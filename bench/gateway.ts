@@ -26,6 +26,7 @@ import { performance } from "node:perf_hooks"
 import { SignatureV4 } from "@smithy/signature-v4"
 import { NodeSha256 } from "../test/support/nodeSha256.ts"
 import { freePort, spawnServer } from "../test/support/server.ts"
+import { descendants, procArgs, procCpu, procStatus } from "./_proc.ts"
 
 // ---------------------------------------------------------------------------------------------
 // Options and constants
@@ -59,7 +60,6 @@ const s3rverKeys = { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" }
 const largePutTarget = 300 // MB/s
 const largeGetTarget = 500 // MB/s
 const smallPutTarget = 2000 // ops/s
-const clockTicks = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout?.trim()) || 100
 
 // ---------------------------------------------------------------------------------------------
 // Request bodies. Every large object has its own content, so the gateway cannot deduplicate one
@@ -112,60 +112,7 @@ const largeVerifier = (object: number, size: number) => {
 // ---------------------------------------------------------------------------------------------
 // /proc: RSS and CPU time of a server process
 
-const procStatus = (pid: number, field: "VmRSS" | "VmHWM"): number | undefined => {
-  try {
-    const m = new RegExp(`${field}:\\s+(\\d+)`).exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))
-    return m ? Number(m[1]) * 1024 : undefined
-  } catch {
-    return undefined
-  }
-}
-
-/** utime + stime of `pid`, in seconds. */
-const procCpu = (pid: number): number | undefined => {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8")
-    const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
-    return (Number(rest[11]) + Number(rest[12])) / clockTicks
-  } catch {
-    return undefined
-  }
-}
-
-/** Descendants of `pid`, through /proc/<pid>/task/<tid>/children. */
-const descendants = (pid: number): Array<number> => {
-  const out: Array<number> = []
-  const visit = (p: number) => {
-    let tasks: Array<string> = []
-    try {
-      tasks = fs.readdirSync(`/proc/${p}/task`)
-    } catch {
-      return
-    }
-    for (const t of tasks) {
-      let children = ""
-      try {
-        children = fs.readFileSync(`/proc/${p}/task/${t}/children`, "utf8")
-      } catch {
-        continue
-      }
-      for (const c of children.trim().split(/\s+/).filter(Boolean).map(Number)) {
-        out.push(c)
-        visit(c)
-      }
-    }
-  }
-  visit(pid)
-  return out
-}
-
-const cmdline = (pid: number) => {
-  try {
-    return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ")
-  } catch {
-    return ""
-  }
-}
+const cmdline = (pid: number) => procArgs(pid).join(" ")
 
 /**
  * Samples a server over one workload: the peak RSS (VmHWM, after resetting it through

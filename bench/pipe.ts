@@ -22,6 +22,7 @@ import * as path from "node:path"
 import { performance } from "node:perf_hooks"
 import { CreateBucketCommand, HeadObjectCommand, S3Client } from "@aws-sdk/client-s3"
 import { freePort, spawnServer } from "../test/support/server.ts"
+import { descendants, procArgs, procStatus } from "./_proc.ts"
 
 // ---------------------------------------------------------------------------------------------
 // Options and constants
@@ -80,54 +81,14 @@ interface Measured {
   readonly samples: ReadonlyArray<readonly [number, number]>
 }
 
-const procStatus = (pid: number, field: "VmRSS" | "VmHWM"): number | undefined => {
-  try {
-    const m = new RegExp(`${field}:\\s+(\\d+)`).exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))
-    return m ? Number(m[1]) * 1024 : undefined
-  } catch {
-    return undefined
-  }
-}
-
-/** Descendants of `pid` (children first), through /proc/<pid>/task/<tid>/children. */
-const descendants = (pid: number): Array<number> => {
-  const out: Array<number> = []
-  const visit = (p: number) => {
-    let tasks: Array<string> = []
-    try {
-      tasks = fs.readdirSync(`/proc/${p}/task`)
-    } catch {
-      return
-    }
-    for (const t of tasks) {
-      let children = ""
-      try {
-        children = fs.readFileSync(`/proc/${p}/task/${t}/children`, "utf8")
-      } catch {
-        continue
-      }
-      for (const c of children.trim().split(/\s+/).filter(Boolean).map(Number)) {
-        out.push(c)
-        visit(c)
-      }
-    }
-  }
-  visit(pid)
-  return out
-}
-
 /**
  * Whether `pid` is the measured command: its command line holds `marker` and it is not one of the
  * wrappers around it (the shell and its forks, GNU time, the pyenv shim's bash and env). Asked
  * again at every sample, since a wrapper's pid becomes the command's when it execs.
  */
 const isCommand = (pid: number, marker: string) => {
-  let args: Array<string>
-  try {
-    args = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")
-  } catch {
-    return false
-  }
+  const args = procArgs(pid)
+  if (args.length === 0) return false
   const exe = path.basename(args[0] ?? "")
   return !["bash", "sh", "env", "time"].includes(exe) && args.join(" ").includes(marker)
 }
