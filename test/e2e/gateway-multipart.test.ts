@@ -1,9 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { createCipheriv, createHash } from "node:crypto"
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { request } from "node:http"
-import * as path from "node:path"
-import { DatabaseSync } from "node:sqlite"
 import { Readable } from "node:stream"
 import { afterAll, beforeAll } from "vitest"
 import {
@@ -24,7 +21,7 @@ import {
 } from "@aws-sdk/client-s3"
 import { Upload } from "@aws-sdk/lib-storage"
 import { enigma, initRepo, json } from "../support/cli.ts"
-import { chunkFiles, gatewayClient as s3Client, rawRequest, s3Failure as failure, signedHeaders, startProxy, stopProxy } from "../support/gateway.ts"
+import { chunkFiles, gatewayClient as s3Client, rawRequest, recoverBeside, s3Failure as failure, signedHeaders, startProxy, stopProxy } from "../support/gateway.ts"
 import { freePort } from "../support/server.ts"
 
 /** Small content-defined chunks, so a few MiB make many chunks. */
@@ -532,28 +529,16 @@ describe("enigma proxy: multipart uploads", () => {
     await part("mpu", Key, UploadId, 7, data(73, 1000))
     s3.destroy()
     await stopProxy(proxy.child)
-    const fresh = path.join(repo.root, "fresh")
-    mkdirSync(fresh)
-    const toml = readFileSync(path.join(repo.dir, "enigma.toml"), "utf8")
-    writeFileSync(path.join(fresh, "enigma.toml"), `${toml}\n[[providers]]\nname = "local"\ntype = "Local"\nbucket = "${repo.dir}/storage"\n`)
-    json(enigma(["--config-dir", fresh, "recover", "--json"]))
-    const dump = (dir: string) => {
-      const db = new DatabaseSync(path.join(dir, "enigma.db"), { readOnly: true })
-      try {
-        return {
-          uploads: db.prepare("SELECT * FROM multipart_uploads ORDER BY upload_id").all(),
-          parts: db.prepare("SELECT * FROM multipart_parts ORDER BY upload_id, part_number").all(),
-          objects: db.prepare("SELECT * FROM objects ORDER BY bucket, key").all(),
-          chunks: db.prepare("SELECT id, refcount FROM chunks ORDER BY id").all()
-        }
-      } finally {
-        db.close()
-      }
-    }
-    const original = dump(repo.dir)
-    assert.isAbove(original.uploads.length, 5)
-    assert.deepStrictEqual(original.parts.filter((p) => p.upload_id === UploadId).map((p) => [p.part_number, p.etag]), [[1, md5(data(72, MiB))], [7, md5(data(73, 1000))]])
-    assert.deepStrictEqual(dump(fresh), original)
+    const { original, recovered } = recoverBeside(repo, {
+      uploads: "SELECT * FROM multipart_uploads ORDER BY upload_id",
+      parts: "SELECT * FROM multipart_parts ORDER BY upload_id, part_number",
+      objects: "SELECT * FROM objects ORDER BY bucket, key",
+      chunks: "SELECT id, refcount FROM chunks ORDER BY id"
+    })
+    assert.isAbove(original.uploads!.length, 5)
+    const parts = original.parts as Array<{ upload_id: string; part_number: number; etag: string }>
+    assert.deepStrictEqual(parts.filter((p) => p.upload_id === UploadId).map((p) => [p.part_number, p.etag]), [[1, md5(data(72, MiB))], [7, md5(data(73, 1000))]])
+    assert.deepStrictEqual(recovered, original)
     proxy = await startProxy(repo.g, port)
     s3 = s3Client(port)
   }, 120_000)

@@ -1,9 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import { request } from "node:http"
 import { createHash } from "node:crypto"
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
+import { readdirSync } from "node:fs"
 import * as path from "node:path"
-import { DatabaseSync } from "node:sqlite"
 import { afterAll, beforeAll } from "vitest"
 import {
   CopyObjectCommand,
@@ -23,7 +22,7 @@ import {
 import { SignatureV4 } from "@smithy/signature-v4"
 import { enigma, initRepo, json, prng } from "../support/cli.ts"
 import { freePort } from "../support/server.ts"
-import { accessKey, chunkFiles, rawRequest, gatewayClient as client, s3Failure as failure, secretKey, startProxy, stopProxy } from "../support/gateway.ts"
+import { accessKey, chunkFiles, rawRequest, gatewayClient as client, recoverBeside, s3Failure as failure, secretKey, startProxy, stopProxy } from "../support/gateway.ts"
 import { NodeSha256 } from "../support/nodeSha256.ts"
 
 /** Small content-defined chunks, so a few MiB make many chunks. */
@@ -280,27 +279,13 @@ describe("enigma proxy (S3 gateway, first slice)", () => {
   it("recover rebuilds the same buckets, objects and chunk references from the sealed log segments", async () => {
     s3.destroy()
     await stopProxy(proxy.child)
-    const fresh = path.join(repo.root, "fresh")
-    mkdirSync(fresh)
-    // Only the config, naming the same provider directory.
-    const toml = readFileSync(path.join(repo.dir, "enigma.toml"), "utf8")
-    writeFileSync(path.join(fresh, "enigma.toml"), `${toml}\n[[providers]]\nname = "local"\ntype = "Local"\nbucket = "${repo.dir}/storage"\n`)
-    json(enigma(["--config-dir", fresh, "recover", "--json"]))
-    const dump = (dir: string) => {
-      const db = new DatabaseSync(path.join(dir, "enigma.db"), { readOnly: true })
-      try {
-        return {
-          buckets: db.prepare("SELECT * FROM buckets ORDER BY name").all(),
-          objects: db.prepare("SELECT * FROM objects ORDER BY bucket, key").all(),
-          chunks: db.prepare("SELECT id, refcount FROM chunks ORDER BY id").all()
-        }
-      } finally {
-        db.close()
-      }
-    }
-    const original = dump(repo.dir)
-    assert.isAbove(original.objects.length, 3)
-    assert.deepStrictEqual(dump(fresh), original)
+    const { original, recovered } = recoverBeside(repo, {
+      buckets: "SELECT * FROM buckets ORDER BY name",
+      objects: "SELECT * FROM objects ORDER BY bucket, key",
+      chunks: "SELECT id, refcount FROM chunks ORDER BY id"
+    })
+    assert.isAbove(original.objects!.length, 3)
+    assert.deepStrictEqual(recovered, original)
   }, 60_000)
 
   it("kill -9 during a PUT: after a restart the acknowledged object is intact and the interrupted one absent", async () => {

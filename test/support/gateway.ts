@@ -1,10 +1,11 @@
 import type { ChildProcess } from "node:child_process"
 import { spawn } from "node:child_process"
-import { existsSync, readdirSync } from "node:fs"
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import * as path from "node:path"
+import { DatabaseSync } from "node:sqlite"
 import { S3Client, S3ServiceException } from "@aws-sdk/client-s3"
 import { SignatureV4 } from "@smithy/signature-v4"
-import { enigmaAsync, passphrase } from "./cli.ts"
+import { enigma, enigmaAsync, json, passphrase } from "./cli.ts"
 import { NodeSha256 } from "./nodeSha256.ts"
 
 /** The key pair the gateway tests sign with. */
@@ -125,4 +126,25 @@ export const rawRequest = async (port: number, method: string, p: string, body: 
   const headers = await signedHeaders(port, method, p, { "x-amz-content-sha256": "UNSIGNED-PAYLOAD", ...(bodyless ? {} : { "content-length": String(body.length) }), ...extra })
   const res = await fetch(`http://127.0.0.1:${port}${p}`, bodyless ? { method, headers } : { method, headers, body })
   return { status: res.status, text: await res.text() }
+}
+
+/**
+ * `enigma recover` into a fresh config dir holding only an enigma.toml that names the same Local
+ * storage, then the rows of `queries` from both databases (the proxy must be stopped first).
+ */
+export const recoverBeside = (repo: { readonly root: string; readonly dir: string }, queries: Record<string, string>) => {
+  const fresh = path.join(repo.root, "fresh")
+  mkdirSync(fresh)
+  const toml = readFileSync(path.join(repo.dir, "enigma.toml"), "utf8")
+  writeFileSync(path.join(fresh, "enigma.toml"), `${toml}\n[[providers]]\nname = "local"\ntype = "Local"\nbucket = "${repo.dir}/storage"\n`)
+  json(enigma(["--config-dir", fresh, "recover", "--json"]))
+  const dump = (dir: string) => {
+    const db = new DatabaseSync(path.join(dir, "enigma.db"), { readOnly: true })
+    try {
+      return Object.fromEntries(Object.entries(queries).map(([name, sql]) => [name, db.prepare(sql).all()]))
+    } finally {
+      db.close()
+    }
+  }
+  return { original: dump(repo.dir), recovered: dump(fresh) }
 }
