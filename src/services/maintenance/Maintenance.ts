@@ -33,7 +33,7 @@ export interface GcReport {
   readonly abandonedBackups: ReadonlyArray<string>
   readonly deletedChunks: ReadonlyArray<{ readonly id: string; readonly storedSize: number }>
   readonly orphanObjects: ReadonlyArray<string>
-  /** `provider:key` of what writers killed mid-write left behind (Local temp files). */
+  /** `provider:key` of what writers killed mid-write left behind (Local temp files, S3 multipart uploads). */
   readonly incompleteWrites: ReadonlyArray<string>
   readonly reclaimedBytes: number
 }

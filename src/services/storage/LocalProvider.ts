@@ -45,15 +45,15 @@ const writeAll = async (handle: fs.FileHandle, parts: ReadonlyArray<Uint8Array>)
   }
 }
 
+/** Marks a file being written: `KEY.tmp-RANDOM`, renamed to KEY once complete and durable. */
+const tempMarker = ".tmp-"
+const tempNameOf = (target: string) => `${target}${tempMarker}${randomBytes(6).toString("hex")}`
+
 /**
  * A provider on a local directory. Writes go to a temp file, are fsynced, renamed into place
  * and the directory fsynced, so `put` is atomic and durable. Keys map to relative paths; the
  * chunk keys already fan out by id prefix (`chunks/ab/abcd…`).
  */
-/** Marks a file being written: `KEY.tmp-RANDOM`, renamed to KEY once complete and durable. */
-const tempMarker = ".tmp-"
-const tempNameOf = (target: string) => `${target}${tempMarker}${randomBytes(6).toString("hex")}`
-
 export const makeLocalProvider = (name: string, root: string): StorageProvider => {
   const resolve = (key: string) => path.join(root, ...key.split("/"))
   const fail = (operation: string, key: string) => (cause: unknown) =>
