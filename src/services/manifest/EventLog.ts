@@ -51,8 +51,10 @@ export class EventLog extends Context.Service<EventLog, {
   readonly record: (events: ReadonlyArray<Event>) => Effect.Effect<void>
   /** Events with seq > after, in order. */
   readonly eventsAfter: (after: number) => Effect.Effect<ReadonlyArray<LoggedEvent>>
-  /** The same rows undecoded (body = the event's JSON), for copying the log out verbatim. */
-  /** Stored events after `after` up to `through`, stopping once their bodies reach `maxBytes` (at least one event). */
+  /**
+   * Events with after < seq ≤ through, undecoded (body = the event's JSON), for copying the log
+   * out verbatim; stops once their bodies reach `maxBytes` (but returns at least one event).
+   */
   readonly rawEventsAfter: (
     after: number,
     through: number,

@@ -397,26 +397,25 @@ export const makeS3Provider = (o: S3ProviderOptions): StorageProvider => {
   const sweepIncomplete = (prefix: string, olderThanMs: number, dryRun: boolean) =>
     Effect.gen(function*() {
       const before = Date.now() - olderThanMs
-      const stale: Array<{ readonly key: string; readonly uploadId: string }> = []
-      let keyMarker: string | undefined
-      let uploadIdMarker: string | undefined
-      for (;;) {
-        const page = yield* call("sweep", prefix, ({ client, sdk }, abortSignal) =>
+      // Paged like `list`: the markers of one page lead to the next.
+      const uploads = yield* Stream.paginate(undefined as { key: string; uploadId: string | undefined } | undefined, (marker) =>
+        call("sweep", prefix, ({ client, sdk }, abortSignal) =>
           client.send(new sdk.ListMultipartUploadsCommand({
             Bucket: o.bucket,
             Prefix: prefix,
-            ...(keyMarker !== undefined ? { KeyMarker: keyMarker } : {}),
-            ...(uploadIdMarker !== undefined ? { UploadIdMarker: uploadIdMarker } : {})
-          }), { abortSignal }))
-        for (const u of page.Uploads ?? []) {
-          if (u.Key !== undefined && u.UploadId !== undefined && u.Initiated !== undefined && u.Initiated.getTime() < before) {
-            stale.push({ key: u.Key, uploadId: u.UploadId })
-          }
-        }
-        if (!page.IsTruncated || page.NextKeyMarker === undefined) break
-        keyMarker = page.NextKeyMarker
-        uploadIdMarker = page.NextUploadIdMarker
-      }
+            ...(marker !== undefined ? { KeyMarker: marker.key, UploadIdMarker: marker.uploadId } : {})
+          }), { abortSignal })).pipe(
+            Effect.map((r) => [
+              r.Uploads ?? [],
+              r.IsTruncated && r.NextKeyMarker !== undefined
+                ? Option.some({ key: r.NextKeyMarker, uploadId: r.NextUploadIdMarker })
+                : Option.none()
+            ] as const)
+          )).pipe(Stream.runCollect)
+      const stale = uploads.flatMap((u) =>
+        u.Key !== undefined && u.UploadId !== undefined && u.Initiated !== undefined && u.Initiated.getTime() < before
+          ? [{ key: u.Key, uploadId: u.UploadId }]
+          : [])
       if (!dryRun) {
         yield* Effect.forEach(stale, (u) =>
           call("sweep", u.key, ({ client, sdk }, abortSignal) =>
