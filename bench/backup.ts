@@ -19,6 +19,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { performance } from "node:perf_hooks"
 import { parseArgs } from "node:util"
+import { enigmaCli, repoRoot, revision, snapshotDist } from "./_dist.ts"
 import { procStatus } from "./_proc.ts"
 
 // ---------------------------------------------------------------------------------------------
@@ -33,9 +34,7 @@ const allTools: ReadonlyArray<ToolName> = ["enigma", "restic", "borg"]
 
 const KiB = 1024
 const MiB = 1024 * KiB
-const repoRoot = path.resolve(import.meta.dirname, "..")
 const dataRoot = path.join(repoRoot, ".bench-data")
-const enigmaCli = path.join(repoRoot, "dist", "enigma.mjs")
 const resultsFile = path.join(dataRoot, "backup-results.json")
 const installHint = "apt-get install restic borgbackup time"
 /** The issue's memory ceiling, read as decimal megabytes (the stricter reading: 286 MiB). */
@@ -275,13 +274,6 @@ const onPath = (bin: string): string | undefined =>
 const firstLine = (cmd: string, args: Array<string>): string =>
   (spawnSync(cmd, args, { encoding: "utf8" }).stdout ?? "").split("\n")[0]!.trim()
 
-/** Which enigma was measured: the commit, whether the tree is dirty, and when the bundle was built. */
-const revision = (): string => {
-  const head = spawnSync("git", ["rev-parse", "--short", "HEAD"], { cwd: repoRoot, encoding: "utf8" }).stdout?.trim() || "unknown"
-  const dirty = (spawnSync("git", ["status", "--porcelain", "--untracked-files=no"], { cwd: repoRoot, encoding: "utf8" }).stdout ?? "").trim() !== ""
-  const built = fs.statSync(enigmaCli).mtime.toISOString()
-  return `${head}${dirty ? " (dirty)" : ""}, dist built ${built}`
-}
 
 // ---------------------------------------------------------------------------------------------
 // Measuring one command: wall clock around the process, peak RSS from GNU time (or /proc)
@@ -385,7 +377,7 @@ interface Tool {
 /** `bundle`: the snapshot of dist/enigma.mjs that this run measures (see snapshotDist). */
 const makeEnigma = (bundle: string, revision: string): Tool => {
   const env = { ENIGMA_PASSPHRASE: "x" }
-  const cli = (repo: string, ...args: Array<string>): Cmd => ({ cmd: process.execPath, args: [bundle, "--config-dir", repo, ...args], env })
+  const cli = (repo: string, ...args: Array<string>): Cmd => ({ cmd: bundle, args: ["--config-dir", repo, ...args], env })
   return {
     name: "enigma",
     version: () => `enigma ${revision} (copy of dist/ run with node ${process.version})`,
@@ -645,17 +637,6 @@ const evaluateTargets = (results: ReadonlyArray<Result>): Array<Target> => {
 
 // ---------------------------------------------------------------------------------------------
 
-/**
- * Copies dist/ into the run's work dir and returns the copied launcher. Others may rebuild dist/
- * while a run is going (a half-written bundle fails to load, a new one measures something else),
- * so every enigma command of a run uses this one snapshot. It stays under the checkout, so any
- * package left external to the bundle still resolves from node_modules/.
- */
-const snapshotDist = (work: string): string => {
-  const copy = path.join(work, "enigma-dist")
-  fs.cpSync(path.dirname(enigmaCli), copy, { recursive: true })
-  return path.join(copy, path.basename(enigmaCli))
-}
 
 const main = async () => {
   const options = parseOptions()

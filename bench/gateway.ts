@@ -26,6 +26,7 @@ import { performance } from "node:perf_hooks"
 import { SignatureV4 } from "@smithy/signature-v4"
 import { NodeSha256 } from "../test/support/nodeSha256.ts"
 import { freePort, spawnServer } from "../test/support/server.ts"
+import { enigmaCli, repoRoot, revision, snapshotDist } from "./_dist.ts"
 import { descendants, procArgs, procCpu, procStatus } from "./_proc.ts"
 
 // ---------------------------------------------------------------------------------------------
@@ -47,10 +48,8 @@ const manyClients = quick ? 4 : 8
 const smallSize = 4096
 const smallOps = quick ? 500 : 3000
 const smallConcurrency = 32
-const repoRoot = path.resolve(import.meta.dirname, "..")
 const resultsRoot = path.join(repoRoot, ".bench-data")
 const dataRoot = path.resolve(dataDirArg ?? resultsRoot)
-const enigmaCli = path.join(repoRoot, "dist", "enigma.mjs")
 const resultsFile = path.join(resultsRoot, "gateway-results.json")
 const passphrase = "bench"
 const bucket = "bench"
@@ -562,8 +561,8 @@ const waitGone = async (pid: number, ms = 15_000) => {
 
 /** `enigma proxy` on a fresh Local repository under `dir`; resolves once it prints "listening on". */
 const startGateway = async (bundle: string, dir: string, port: number) => {
-  run(process.execPath, [bundle, "--config-dir", dir, "init"], { ENIGMA_PASSPHRASE: passphrase })
-  const child: ChildProcess = spawn(process.execPath, [bundle, "--config-dir", dir, "proxy", "--listen", `127.0.0.1:${port}`], {
+  run(bundle, ["--config-dir", dir, "init"], { ENIGMA_PASSPHRASE: passphrase })
+  const child: ChildProcess = spawn(bundle, ["--config-dir", dir, "proxy", "--listen", `127.0.0.1:${port}`], {
     env: { ...process.env, ENIGMA_PASSPHRASE: passphrase, ENIGMA_PROXY_ACCESS_KEY: gatewayKeys.accessKeyId, ENIGMA_PROXY_SECRET_KEY: gatewayKeys.secretAccessKey },
     stdio: ["ignore", "pipe", "pipe"]
   })
@@ -666,12 +665,8 @@ const main = async () => {
 
   try {
     // A snapshot of dist/: a rebuild during the run neither breaks nor changes what is measured.
-    const head = spawnSync("git", ["rev-parse", "--short", "HEAD"], { cwd: repoRoot, encoding: "utf8" }).stdout?.trim() || "unknown"
-    const dirty = (spawnSync("git", ["status", "--porcelain", "--untracked-files=no"], { cwd: repoRoot, encoding: "utf8" }).stdout ?? "").trim() !== ""
-    const checkout = `${head}${dirty ? " (dirty)" : ""}, dist built ${fs.statSync(enigmaCli).mtime.toISOString()}`
-    const distCopy = path.join(work, "enigma-dist")
-    fs.cpSync(path.dirname(enigmaCli), distCopy, { recursive: true })
-    const bundle = path.join(distCopy, path.basename(enigmaCli))
+    const checkout = revision()
+    const bundle = snapshotDist(work)
     const tmpfs = spawnSync("stat", ["-f", "-c", "%T", dataRoot], { encoding: "utf8" }).stdout?.trim()
 
     console.log(`gateway benchmark${quick ? " (--quick)" : ""}: ${largeSize / MiB} MiB objects (1 and ${manyClients} clients), 4 KiB × ${smallOps} at concurrency ${smallConcurrency}`)

@@ -22,6 +22,7 @@ import * as path from "node:path"
 import { performance } from "node:perf_hooks"
 import { CreateBucketCommand, HeadObjectCommand, S3Client } from "@aws-sdk/client-s3"
 import { freePort, spawnServer } from "../test/support/server.ts"
+import { enigmaCli, repoRoot, revision, snapshotDist } from "./_dist.ts"
 import { descendants, procArgs, procStatus } from "./_proc.ts"
 
 // ---------------------------------------------------------------------------------------------
@@ -33,9 +34,7 @@ const MiB = 1024 * 1024
 const size = (quick ? 256 : 1024) * MiB
 /** The longer put of the memory check: 4 GiB (--quick: 1 GiB). */
 const longSize = 4 * size
-const repoRoot = path.resolve(import.meta.dirname, "..")
 const dataRoot = path.join(repoRoot, ".bench-data")
-const enigmaCli = path.join(repoRoot, "dist", "enigma.mjs")
 const resultsFile = path.join(dataRoot, "pipe-results.json")
 /** The issue's targets. RSS read as decimal megabytes (the stricter reading: 244 MiB). */
 const putLocalTarget = 400 // MB/s
@@ -245,13 +244,9 @@ const main = async () => {
 
   try {
     // A snapshot of dist/: a rebuild during the run neither breaks nor changes what is measured.
-    const head = spawnSync("git", ["rev-parse", "--short", "HEAD"], { cwd: repoRoot, encoding: "utf8" }).stdout?.trim() || "unknown"
-    const dirty = (spawnSync("git", ["status", "--porcelain", "--untracked-files=no"], { cwd: repoRoot, encoding: "utf8" }).stdout ?? "").trim() !== ""
-    const checkout = `${head}${dirty ? " (dirty)" : ""}, dist built ${fs.statSync(enigmaCli).mtime.toISOString()}`
-    const distCopy = path.join(work, "enigma-dist")
-    fs.cpSync(path.dirname(enigmaCli), distCopy, { recursive: true })
-    const bundle = path.join(distCopy, path.basename(enigmaCli))
-    const enigma = (dir: string, ...args: Array<string>) => [process.execPath, bundle, "--config-dir", dir, ...args]
+    const checkout = revision()
+    const bundle = snapshotDist(work)
+    const enigma = (dir: string, ...args: Array<string>) => [bundle, "--config-dir", dir, ...args]
     const enigmaEnv = { ENIGMA_PASSPHRASE: passphrase }
 
     const aws = findAws()
@@ -282,7 +277,7 @@ const main = async () => {
     // 1. Local provider (init's default: DIR/storage)
     console.log("Local provider:")
     const localRepo = path.join(work, "local")
-    run(process.execPath, [bundle, "--config-dir", localRepo, "init"], enigmaEnv)
+    run(bundle, ["--config-dir", localRepo, "init"], enigmaEnv)
     record("enigma put → Local", "enigma", "Local", "put", size,
       await measure({ producer: cat, command: enigma(localRepo, "put", "bench", "--summary", "json"), env: enigmaEnv, marker: bundle }), () => undefined)
     record("enigma get ← Local > /dev/null", "enigma", "Local", "get", size,
@@ -321,7 +316,7 @@ const main = async () => {
       'secret_key = "S3RVER"',
       ""
     ].join("\n"))
-    run(process.execPath, [bundle, "--config-dir", s3Repo, "init"], enigmaEnv)
+    run(bundle, ["--config-dir", s3Repo, "init"], enigmaEnv)
     record("enigma put → s3rver", "enigma", "s3rver", "put", size,
       await measure({ producer: cat, command: enigma(s3Repo, "put", "bench", "--summary", "json"), env: enigmaEnv, marker: bundle }), () => undefined)
     record("enigma get ← s3rver > /dev/null", "enigma", "s3rver", "get", size,
@@ -368,7 +363,7 @@ const main = async () => {
     //    not deduplicable, nothing written to disk first).
     console.log(`memory check: a ${longSize / MiB} MiB put to Local:`)
     const longRepo = path.join(work, "long")
-    run(process.execPath, [bundle, "--config-dir", longRepo, "init"], enigmaEnv)
+    run(bundle, ["--config-dir", longRepo, "init"], enigmaEnv)
     const generator = `openssl enc -aes-256-ctr -pbkdf2 -nosalt -pass pass:enigma-bench -in /dev/zero 2>/dev/null | head -c ${longSize}`
     const long = record(`enigma put → Local (${longSize / MiB} MiB)`, "enigma", "Local", "put", longSize,
       await measure({ producer: generator, command: enigma(longRepo, "put", "long", "--summary", "json"), env: enigmaEnv, marker: bundle }), () => undefined)

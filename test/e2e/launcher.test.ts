@@ -1,0 +1,59 @@
+import { assert, describe, it } from "@effect/vitest"
+import { spawn, spawnSync } from "node:child_process"
+import { readFileSync } from "node:fs"
+import * as path from "node:path"
+import { enigmaBin, initRepo, passphrase } from "../support/cli.ts"
+
+/**
+ * `dist/enigma.mjs` run as users run it (`npx enigma`, a symlink in node_modules/.bin): as an
+ * executable, through its shebang, which sets glibc's allocator tunables (scripts/build.ts).
+ * Every other test runs it as `node dist/enigma.mjs`, which skips the shebang.
+ */
+const env = (extra: Record<string, string> = {}) => ({
+  ...process.env,
+  // `env node` in the shebang must find the Node 24 that runs the tests.
+  PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH ?? ""}`,
+  ENIGMA_PASSPHRASE: passphrase,
+  ...extra
+})
+
+/** The GLIBC_TUNABLES a running process started with, read while it waits on stdin. */
+const tunablesOfRunningPut = (args: ReadonlyArray<string>, name: string, extra: Record<string, string> = {}) =>
+  new Promise<string>((resolve, reject) => {
+    const child = spawn(enigmaBin, [...args, "put", name, "--summary", "none"], { env: env(extra), stdio: ["pipe", "ignore", "pipe"] })
+    let stderr = ""
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()))
+    child.on("error", reject)
+    let seen = ""
+    const poll = setInterval(() => {
+      // Once node runs (env execs it in place, same pid), its environment is final.
+      const cmdline = readFileSync(`/proc/${child.pid}/cmdline`, "utf8")
+      if (!cmdline.includes("node")) return
+      seen = readFileSync(`/proc/${child.pid}/environ`, "utf8").split("\0").find((v) => v.startsWith("GLIBC_TUNABLES=")) ?? ""
+      clearInterval(poll)
+      child.stdin.end("a few bytes")
+    }, 20)
+    child.on("close", (code) => {
+      clearInterval(poll)
+      if (code !== 0) reject(new Error(`put exited ${code}: ${stderr}`))
+      else resolve(seen)
+    })
+  })
+
+describe("the launcher", () => {
+  it("runs as an executable", () => {
+    const r = spawnSync(enigmaBin, ["--version"], { env: env(), encoding: "utf8" })
+    assert.strictEqual(r.status, 0, r.stderr)
+    assert.match(r.stdout, /^enigma v\d/)
+  })
+
+  it("starts node with the allocator tunables; a user's own GLIBC_TUNABLES is appended and works", async () => {
+    const { g: args } = initRepo()
+    const ours = await tunablesOfRunningPut(args, "ours")
+    assert.match(ours, /^GLIBC_TUNABLES=glibc\.malloc\.hugetlb=1/)
+    // glibc cuts the variable short where it parsed it, in /proc's copy, so only the start of it
+    // can be read from outside; that the put succeeds with the user's value appended is the check.
+    const withUsers = await tunablesOfRunningPut(args, "users", { GLIBC_TUNABLES: "glibc.malloc.arena_max=2" })
+    assert.match(withUsers, /^GLIBC_TUNABLES=glibc\.malloc\.hugetlb=1/)
+  })
+})
