@@ -43,7 +43,7 @@ const backupCommand = Command.make("backup", {
 )
 
 const restoreCommand = Command.make("restore", {
-  id: Argument.String("backup-id").pipe(Argument.withDescription("Backup id (or a unique prefix)")),
+  id: Argument.String("backup-id").pipe(Argument.withDescription("Backup id (or a unique prefix, or latest)")),
   dest: Argument.String("dest").pipe(Argument.withDescription("Destination directory"), Argument.optional),
   path: Flag.String("path").pipe(Flag.withDescription("Restore only this path prefix (e.g. docs/)"), Flag.optional),
   glob: Flag.String("glob").pipe(Flag.withDescription("Restore only files matching this glob (e.g. \"*.rs\")"), Flag.optional),
@@ -125,7 +125,7 @@ const configCommand = Command.make("config", { json: jsonFlag }, (a) => load(han
 )
 
 const verifyCommand = Command.make("verify", {
-  id: Argument.String("backup-or-stream").pipe(Argument.withDescription("Backup id (or unique prefix), or a stream name")),
+  id: Argument.String("backup-or-stream").pipe(Argument.withDescription("Backup id (or unique prefix, or latest), or a stream name")),
   readData: Flag.Boolean("read-data").pipe(Flag.withDescription("Download, decrypt and re-hash every chunk"), Flag.withDefault(false)),
   ageIdentities: ageIdentityFlag("age key file, to --read-data a stream encrypted to age recipients (repeatable)"),
   json: jsonFlag
@@ -134,7 +134,7 @@ const verifyCommand = Command.make("verify", {
 )
 
 const thawCommand = Command.make("thaw", {
-  id: Argument.String("backup-or-stream").pipe(Argument.withDescription("Backup id (or unique prefix), or a stream name")),
+  id: Argument.String("backup-or-stream").pipe(Argument.withDescription("Backup id (or unique prefix, or latest), or a stream name")),
   days: Flag.Int("days").pipe(Flag.withDescription("Keep the thawed copies readable this many days (default 7)"), Flag.withDefault(7)),
   tier: Flag.Literals("tier", ["Standard", "Bulk", "Expedited"]).pipe(
     Flag.withDescription("Retrieval speed and price: Expedited (minutes), Standard (hours, the default), Bulk (cheapest, slowest)"),

@@ -34,6 +34,21 @@ describe("enigma backup → restore on the Local provider", () => {
     const dest = path.join(root, "out")
     assert.strictEqual(enigma([...g, "restore", second.backupId, dest]).code, 0)
     assert.deepStrictEqual(snapshotTree(path.join(dest, "data")), snapshotTree(src))
+    // `latest` names the newest backup, as in restic.
+    const listed = enigma([...g, "restore", "latest", "--list", "--json"])
+    assert.strictEqual(listed.code, 0, listed.stderr)
+    assert.include(listed.stdout, "note5.txt")
+    assert.strictEqual(json(enigma([...g, "verify", "latest", "--json"])).backupId, second.backupId)
+  })
+
+  it("latest in an empty repository, and a misspelt id, are clear errors", () => {
+    const { g } = initRepo()
+    const none = enigma([...g, "restore", "latest", "/tmp/enigma-never-written"])
+    assert.strictEqual(none.code, 1)
+    assert.match(none.stderr.trim(), /^enigma: .*latest backup.*no completed backup yet/)
+    const bad = enigma([...g, "restore", "lastest", "/tmp/enigma-never-written"])
+    assert.strictEqual(bad.code, 1)
+    assert.include(bad.stderr, "or latest")
   })
 
   it("selective restore: --path, --glob and --list", () => {

@@ -165,8 +165,14 @@ export class Manifest extends Context.Service<Manifest, {
     })
 
     const resolveBackup = Effect.fn("Manifest.resolveBackup")(function*(idOrPrefix: string) {
+      // restic's name for the newest snapshot.
+      if (idOrPrefix === "latest") {
+        const latest = yield* q<RawBackup>(sql`SELECT * FROM backups WHERE status = 'committed' ORDER BY started_at DESC, id DESC LIMIT 1`)
+        if (latest.length === 0) return yield* new NotFound({ what: "latest backup", hint: "this repository has no completed backup yet; run `enigma backup PATH`" })
+        return toBackup(latest[0]!)
+      }
       if (!/^[0-9a-f]{4,}$/.test(idOrPrefix)) {
-        return yield* new UserError({ detail: `"${idOrPrefix}" is not a backup id (hex, at least 4 characters); see \`enigma list\`` })
+        return yield* new UserError({ detail: `"${idOrPrefix}" is not a backup id (hex, at least 4 characters, or latest); see \`enigma list\`` })
       }
       const rows = yield* q<RawBackup>(
         sql`SELECT * FROM backups WHERE status = 'committed' AND substr(id, 1, ${idOrPrefix.length}) = ${idOrPrefix}`
