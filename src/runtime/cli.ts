@@ -104,7 +104,11 @@ const putCommand = Command.make("put", {
 const getCommand = Command.make("get", {
   name: Argument.String("name").pipe(Argument.withDescription("Name of the stream")),
   summary: summaryFlag("none"),
-  ageIdentities: ageIdentityFlag("age key file for a stream encrypted to age recipients (repeatable)")
+  ageIdentities: ageIdentityFlag("age key file for a stream encrypted to age recipients (repeatable)"),
+  noDecrypt: Flag.Boolean("no-decrypt").pipe(
+    Flag.withDescription("Write the chunks as stored, still encrypted, as a tar archive: stream.json (chunk list with plaintext digests) and chunks/NNNNNN.age|.enigma|.bin; age chunks decrypt with `age -d`"),
+    Flag.withDefault(false)
+  )
 }, (a) => load(handlers.pipe).pipe(Effect.flatMap((m) => m.get(a)))).pipe(
   Command.withDescription("Write a stored stream to stdout, verifying every chunk before its bytes")
 )

@@ -117,6 +117,11 @@ export class ChunkStore extends Context.Service<ChunkStore, {
   readonly store: (plain: Uint8Array, codec?: ChunkCodec, options?: PutObjectOptions) => Effect.Effect<StoredChunk, ChunkWriteError | ManifestError>
   /** Chunks stored through a codec are read through a codec of the same format. */
   readonly load: (id: string, codec?: ChunkCodec) => Effect.Effect<Uint8Array, ChunkCorrupt>
+  /**
+   * A chunk's object as stored (still sealed), from the first copy of the recorded size. Nothing
+   * is authenticated: only `load` can tell a tampered copy.
+   */
+  readonly loadStored: (id: string) => Effect.Effect<{ readonly bytes: Uint8Array; readonly format: ChunkRow["format"] }, ChunkCorrupt>
   /** Checks presence (and with readData, integrity) of a chunk in every placement. */
   readonly check: (id: string, readData: boolean, codec?: ChunkCodec) => Effect.Effect<void, ChunkCorrupt>
   readonly row: (id: string) => ChunkRow | undefined
@@ -278,17 +283,14 @@ export class ChunkStore extends Context.Service<ChunkStore, {
 
     const corrupt = (id: string, provider: string, detail: string) => new ChunkCorrupt({ chunkId: id, provider, detail })
 
-    /** Downloads and opens one copy; any failure names the provider. */
-    const openCopy = (id: string, providerName: string, r: ChunkRow, codec: ChunkCodec | undefined) =>
+    /** Downloads one copy as stored; any failure names the provider. */
+    const fetchCopy = (id: string, providerName: string, r: ChunkRow) =>
       Effect.gen(function*() {
         const target = yield* ReadTarget
-        if (r.format !== "envelope" && codec?.format !== r.format) {
-          return yield* corrupt(id, providerName, `stored as ${r.format}; reading it needs the ${r.format} identity`)
-        }
         const p = providers.get(providerName)
         if (!p) return yield* corrupt(id, providerName, "provider is not in the config")
         const objectKey = ObjectKeys.chunk(id)
-        const bytes = yield* guarded(p, "get", objectKey, r.storedSize, p.get(objectKey)).pipe(
+        return yield* guarded(p, "get", objectKey, r.storedSize, p.get(objectKey)).pipe(
           Effect.mapError((e) => {
             if (e.reason !== "Cold") return corrupt(id, providerName, e.reason === "NotFound" ? "missing" : e.detail)
             const c = corrupt(id, providerName, `${e.detail}; ${coldAdvice(target)}`)
@@ -296,6 +298,15 @@ export class ChunkStore extends Context.Service<ChunkStore, {
             return c
           })
         )
+      })
+
+    /** Downloads and opens one copy; any failure names the provider. */
+    const openCopy = (id: string, providerName: string, r: ChunkRow, codec: ChunkCodec | undefined) =>
+      Effect.gen(function*() {
+        if (r.format !== "envelope" && codec?.format !== r.format) {
+          return yield* corrupt(id, providerName, `stored as ${r.format}; reading it needs the ${r.format} identity`)
+        }
+        const bytes = yield* fetchCopy(id, providerName, r)
         if (r.format !== "envelope") {
           if (!codec?.open) return yield* corrupt(id, providerName, `stored as ${r.format}; reading it needs the ${r.format} identity`)
           const opened = yield* codec.open(bytes).pipe(Effect.mapError((detail) => corrupt(id, providerName, detail)))
@@ -365,6 +376,22 @@ export class ChunkStore extends Context.Service<ChunkStore, {
       return yield* (cold ?? last ?? corrupt(id, "-", "no placement recorded"))
     })
 
+    const loadStored = Effect.fn("ChunkStore.loadStored")(function*(id: string) {
+      const r = row(id)
+      if (!r) return yield* corrupt(id, "-", "not in the manifest (deleted by gc?)")
+      let last: ChunkCorrupt | undefined
+      for (const name of r.placement) {
+        const res = yield* Effect.result(fetchCopy(id, name, r))
+        if (res._tag === "Failure") {
+          last = res.failure
+          continue
+        }
+        if (res.success.length === r.storedSize) return { bytes: res.success, format: r.format }
+        last = corrupt(id, name, `size ${res.success.length}, expected ${r.storedSize}`)
+      }
+      return yield* (last ?? corrupt(id, "-", "no placement recorded"))
+    })
+
     const check = Effect.fn("ChunkStore.check")(function*(id: string, readData: boolean, codec?: ChunkCodec) {
       const r = row(id)
       if (!r) return yield* corrupt(id, "-", "not in the manifest")
@@ -402,6 +429,6 @@ export class ChunkStore extends Context.Service<ChunkStore, {
         }, { discard: true }), { concurrency: 8, discard: true })
     })
 
-    return ChunkStore.of({ idOf, store, load, check, row, remove })
+    return ChunkStore.of({ idOf, store, load, loadStored, check, row, remove })
   }))
 }

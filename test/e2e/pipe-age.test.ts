@@ -1,9 +1,10 @@
 import { assert, beforeAll, describe, it } from "@effect/vitest"
 import { generateHybridIdentity } from "age-encryption"
 import { spawnSync } from "node:child_process"
-import { readdirSync, readFileSync, writeFileSync } from "node:fs"
+import { createHash } from "node:crypto"
+import { readdirSync, readFileSync, unlinkSync, writeFileSync } from "node:fs"
 import * as path from "node:path"
-import { enigma, enigmaPipe, initRepo, json, prng } from "../support/cli.ts"
+import { enigma, enigmaPipe, initRepo, json, prng, tempDir } from "../support/cli.ts"
 import { ensureDebianCommand } from "../support/debian.ts"
 
 const chunkFiles = (dir: string) =>
@@ -58,6 +59,50 @@ describe("pipe mode: age and --no-encrypt", () => {
     const v = enigma([...g, "verify", "s", "--read-data", "--age-identity", key])
     assert.strictEqual(v.code, 1)
     assert.match(v.stdout, /bad chunk 0 \([0-9a-f]{64}\) on local: age decryption failed/)
+  })
+
+  it("get --no-decrypt: a tar of the chunks as stored; age chunks decrypt with Debian's age, in order, to the stream", () => {
+    const { root, dir, g } = initRepo()
+    const key = path.join(root, "key.txt")
+    const recipient = ageKeygen(key)
+    const data = prng(5)(300_000)
+    assert.strictEqual(enigmaPipe([...g, "put", "s", "--age-recipient", recipient, "--chunk-size", "64K"], data).code, 0)
+    const raw = enigmaPipe([...g, "get", "s", "--no-decrypt", "--summary", "json"])
+    assert.strictEqual(raw.code, 0, raw.stderr)
+    assert.strictEqual(JSON.parse(raw.stderr).chunks, 5)
+    const out = tempDir()
+    const untar = spawnSync("tar", ["-x", "-C", out], { input: raw.stdout })
+    assert.strictEqual(untar.status, 0, untar.stderr.toString())
+    const description = JSON.parse(readFileSync(path.join(out, "stream.json"), "utf8"))
+    assert.strictEqual(description.encryption, "age")
+    assert.deepStrictEqual(description.entries.map((e: { file: string }) => e.file), [0, 1, 2, 3, 4].map((i) => `chunks/00000${i}.age`))
+    const plain = description.entries.map((e: { file: string; sha256: string; storedSize: number }) => {
+      const file = path.join(out, e.file)
+      assert.strictEqual(readFileSync(file).length, e.storedSize)
+      const d = spawnSync("age", ["-d", "-i", key, file])
+      assert.strictEqual(d.status, 0, d.stderr.toString())
+      assert.strictEqual(createHash("sha256").update(d.stdout).digest("hex"), e.sha256)
+      return d.stdout
+    })
+    assert.isTrue(Buffer.concat(plain).equals(data), "the decrypted chunks, in order, are the stream")
+
+    // The repository's own encryption: .enigma envelopes, not the plaintext.
+    assert.strictEqual(enigmaPipe([...g, "put", "r", "--chunk-size", "64K"], data).code, 0)
+    const sealed = enigmaPipe([...g, "get", "r", "--no-decrypt"])
+    assert.strictEqual(sealed.code, 0, sealed.stderr)
+    const listing = spawnSync("tar", ["-t"], { input: sealed.stdout, encoding: "utf8" }).stdout.trim().split("\n")
+    assert.deepStrictEqual(listing, ["stream.json", ...[0, 1, 2, 3, 4].map((i) => `chunks/00000${i}.enigma`)])
+    assert.strictEqual(sealed.stdout.indexOf(data.subarray(1000, 1064)), -1, "no plaintext in the archive")
+
+    // Bad input: one line, exit 1; a missing chunk stops the archive naming it.
+    const both = enigmaPipe([...g, "get", "s", "--no-decrypt", "--age-identity", key])
+    assert.strictEqual(both.code, 1)
+    assert.match(both.stderr, /^enigma: --no-decrypt writes the chunks still encrypted; it takes no --age-identity\n$/)
+    const victim = description.entries[2].chunkId as string
+    unlinkSync(chunkFiles(dir).find((f) => f.endsWith(victim))!)
+    const broken = enigmaPipe([...g, "get", "s", "--no-decrypt"])
+    assert.strictEqual(broken.code, 1)
+    assert.match(broken.stderr, new RegExp(`^enigma: stream s: chunk 2 \\(${victim}\\): missing \\(provider local\\)`))
   })
 
   it("post-quantum hybrid identity (ML-KEM-768 + X25519): put derives the recipient, same recipients deduplicate", async () => {

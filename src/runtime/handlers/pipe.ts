@@ -181,7 +181,18 @@ export const put = Effect.fn("cli.put")(function*(a: PutArgs) {
   }
 })
 
-export const get = Effect.fn("cli.get")(function*(a: { readonly name: string; readonly summary: SummaryMode; readonly ageIdentities: ReadonlyArray<string> }) {
+export const get = Effect.fn("cli.get")(function*(a: {
+  readonly name: string
+  readonly summary: SummaryMode
+  readonly ageIdentities: ReadonlyArray<string>
+  readonly noDecrypt: boolean
+}) {
+  if (a.noDecrypt && a.ageIdentities.length > 0) {
+    return yield* new UserError({ detail: "--no-decrypt writes the chunks still encrypted; it takes no --age-identity" })
+  }
+  if (a.noDecrypt && process.stdout.isTTY) {
+    return yield* new UserError({ detail: `stdout is a terminal; --no-decrypt writes a tar archive, redirect it, e.g. \`enigma get ${a.name} --no-decrypt > ${a.name}.tar\`` })
+  }
   const ageIdentities = yield* readAgeIdentities(a.ageIdentities)
   const opened = yield* unlock(yield* rootCommand)
   const out = process.stdout
@@ -191,7 +202,10 @@ export const get = Effect.fn("cli.get")(function*(a: { readonly name: string; re
     Effect.callback<void, OutputClosed>((resume) => {
       out.write(bytes, (err) => resume(err ? Effect.fail(new OutputClosed({ detail: err.message })) : Effect.void))
     })
-  const r: GetResult = yield* withRepository(opened, "get", false, Pipe.use((p) => p.get(a.name, write, { ageIdentities })))
+  const r: GetResult = yield* withRepository(opened, "get", false,
+    Pipe.use((p) => a.noDecrypt ? p.getStored(a.name, write) : p.get(a.name, write, { ageIdentities })))
   yield* summarize(a.summary, r, () =>
-    `stream ${r.name}: ${formatBytes(r.bytes)} in ${r.chunks} chunks verified and written, ${formatDuration(r.durationMs)}`)
+    a.noDecrypt
+      ? `stream ${r.name}: ${r.chunks} chunks as stored (encrypted, not verified) written as a ${formatBytes(r.bytes)} tar archive, ${formatDuration(r.durationMs)}`
+      : `stream ${r.name}: ${formatBytes(r.bytes)} in ${r.chunks} chunks verified and written, ${formatDuration(r.durationMs)}`)
 })

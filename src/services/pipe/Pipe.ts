@@ -11,6 +11,7 @@ import { Repository } from "../Repository.ts"
 import { makePlainCodec } from "../ChunkCodec.ts"
 import { makeAgeCodec, recipientsOf } from "./AgeCodec.ts"
 import { makeSpillBuffer, type ScratchError } from "./SpillBuffer.ts"
+import { exportStored } from "./StoredExport.ts"
 import { digestChunk, digestMismatch, genesisLink, nextLink, type ChunkDigest } from "./StreamChain.ts"
 
 /** Reading the input (stdin) failed. */
@@ -144,6 +145,11 @@ export class Pipe extends Context.Service<Pipe, {
     name: string,
     write: (bytes: Uint8Array) => Effect.Effect<void, E>,
     options?: ReadOptions
+  ) => Effect.Effect<GetResult, E | NotFound | UserError | StreamIntegrityError>
+  /** `get --no-decrypt`: the chunk objects as stored, in a tar archive (see StoredExport). */
+  readonly getStored: <E>(
+    name: string,
+    write: (bytes: Uint8Array) => Effect.Effect<void, E>
   ) => Effect.Effect<GetResult, E | NotFound | UserError | StreamIntegrityError>
   readonly verify: (name: string, readData: boolean, options?: ReadOptions) => Effect.Effect<StreamVerifyReport, NotFound | UserError>
   readonly resolve: (name: string) => Effect.Effect<StreamRow | undefined>
@@ -431,6 +437,19 @@ export class Pipe extends Context.Service<Pipe, {
       return { streamId: s.id, name, bytes, chunks: rows.length, durationMs: Date.now() - startedAt } satisfies GetResult
     })
 
+    const getStored = Effect.fn("Pipe.getStored")(function*<E>(name: string, write: (bytes: Uint8Array) => Effect.Effect<void, E>) {
+      const stream = yield* committedStream(name)
+      const rows = yield* manifest.streamChunks(stream.id)
+      return yield* exportStored({
+        stream,
+        rows,
+        chunks,
+        readAhead,
+        write,
+        corrupt: (index, chunkId, e) => new StreamIntegrityError({ name, index, chunkId, detail: `${e.detail} (provider ${e.provider})` })
+      }).pipe(Effect.provideService(ReadTarget, name))
+    })
+
     const verify = Effect.fn("Pipe.verify")(function*(name: string, readData: boolean, options?: ReadOptions) {
       const s = yield* manifest.streamNamed(name)
       if (s === undefined) return yield* new NotFound({ what: `stream ${name}`, hint: "see `enigma list` for the streams in this repository" })
@@ -469,6 +488,6 @@ export class Pipe extends Context.Service<Pipe, {
       return found
     })
 
-    return Pipe.of({ put, get, verify, resolve: manifest.streamNamed, forget })
+    return Pipe.of({ put, get, getStored, verify, resolve: manifest.streamNamed, forget })
   }))
 }
