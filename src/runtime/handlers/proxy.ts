@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs"
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
 import { createServer as createHttpsServer } from "node:https"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import { Effect, Fiber, Layer, Option, Redacted } from "effect"
+import { Effect, Layer, Option, Redacted } from "effect"
 import { HttpRouter } from "effect/http"
 import { PrometheusMetrics } from "effect/observability"
 import { UserError } from "../../domain/Errors.ts"
@@ -93,38 +93,34 @@ export const proxy = Effect.fn("cli.proxy")(function*(flags: ProxyFlags, global?
   const virtualHosts = [...new Set([...(config?.virtual_host_domains ?? []), ...flags.virtualHost])]
 
   yield* withRepository(opened, "proxy", true, Effect.scoped(Effect.gen(function*() {
-    const context = yield* Effect.context<Objects | Multipart>()
     const log = yield* EventLog
     const seal = sealPending(log, opened.providers, opened.ring.logKey).pipe(
       Effect.catch((e) => Effect.logWarning(`could not seal the log: ${e.message}`))
     )
+    // Finalizers run last-added first: this one runs after the server below has stopped.
+    yield* Effect.addFinalizer(() => seal)
     if (config?.metrics_addr !== undefined) yield* serveMetrics(config.metrics_addr)
-    const inflight = new Set<Fiber.Fiber<void>>()
-    const onRequest = (req: IncomingMessage, res: ServerResponse) => {
-      observeRequest(req, res)
-      const fiber = Effect.runForkWith(context)(handleRequest(req, res, { credentials, region, virtualHosts }))
-      inflight.add(fiber)
-      fiber.addObserver(() => inflight.delete(fiber))
-    }
-    const server = yield* Effect.acquireRelease(
-      Effect.callback<ReturnType<typeof createServer>, UserError>((resume) => {
-        const srv = tls !== undefined
-          ? createHttpsServer({ requestTimeout: 0, cert: tls.cert, key: tls.key }, onRequest)
-          : createServer({ requestTimeout: 0 }, onRequest)
-        // An unusual Expect header is answered like any request (Node would reply 417 itself).
-        srv.on("checkExpectation", onRequest)
-        srv.once("error", (e) => resume(Effect.fail(new UserError({ detail: `cannot listen on ${listen}: ${e.message}` }))))
-        srv.listen(address.port, address.host, () => resume(Effect.succeed(srv)))
-      }),
-      (srv) =>
-        Effect.gen(function*() {
-          srv.close()
-          srv.closeAllConnections()
-          yield* Fiber.interruptAll(inflight)
-          yield* seal
-        })
+    let nodeServer: ReturnType<typeof createServer> | undefined
+    const server = yield* NodeHttpServer.make(() => {
+      const srv = tls !== undefined
+        ? createHttpsServer({ requestTimeout: 0, cert: tls.cert, key: tls.key })
+        : createServer({ requestTimeout: 0 })
+      // Metrics watch the raw request and response, beside effect/http's own listeners.
+      const observe = (req: IncomingMessage, res: ServerResponse) => observeRequest(req, res)
+      srv.on("request", observe)
+      srv.on("checkContinue", observe)
+      // An unusual Expect header is answered like any request (Node would reply 417 itself).
+      srv.on("checkExpectation", (req, res) => srv.emit("request", req, res))
+      nodeServer = srv
+      return srv
+    }, { host: address.host, port: address.port }).pipe(
+      Effect.mapError((e) => new UserError({ detail: `cannot listen on ${listen}: ${(e.cause as Error)?.message ?? e.message}` }))
     )
-    const port = (server.address() as { port: number }).port
+    yield* server.serve(handleRequest({ credentials, region, virtualHosts }))
+    // On shutdown, first cut every connection: requests in flight are interrupted (their objects
+    // were never appended) instead of being waited for.
+    yield* Effect.addFinalizer(() => Effect.sync(() => nodeServer?.closeAllConnections()))
+    const port = server.address._tag === "UnixPathAddress" ? address.port : server.address.port
     const scheme = tls !== undefined ? "https" : "http"
     process.stderr.write(
       `enigma proxy: listening on ${scheme}://${address.host}:${port} (S3, region ${region}, ${credentials.size} access key${credentials.size === 1 ? "" : "s"})` +

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from "node:crypto"
-import type { IncomingMessage, ServerResponse } from "node:http"
 import { Cause, Effect, Stream } from "effect"
+import { HttpServerRequest } from "effect/http/HttpServerRequest"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import { evaluatePreconditions } from "../../domain/s3/Conditions.ts"
 import { selectRange } from "../../domain/s3/ObjectRange.ts"
 import { copyObjectResultXml, locationConstraintXml } from "../../domain/s3/OperationsXml.ts"
@@ -23,10 +24,6 @@ const smallBodyLimit = 1024 * 1024
 /** Query parameters of ListObjectsV2 that this slice implements. */
 const listParams = new Set(["list-type", "prefix", "delimiter", "max-keys", "continuation-token", "start-after", "fetch-owner", "encoding-type", "x-id"])
 
-const header = (req: IncomingMessage, name: string): string | undefined => {
-  const v = req.headers[name]
-  return typeof v === "string" ? v : v?.[0]
-}
 
 const decodeToken = (token: string): { after: string; skipPrefix: string | undefined } | undefined => {
   try {
@@ -40,39 +37,12 @@ const decodeToken = (token: string): { after: string; skipPrefix: string | undef
 const encodeToken = (next: { after: string; skipPrefix: string | undefined }) =>
   Buffer.from(JSON.stringify(next.skipPrefix !== undefined ? { a: next.after, p: next.skipPrefix } : { a: next.after }), "utf8").toString("base64url")
 
-const clientGone = () => s3Error("RequestTimeout", 400, "The client closed the connection")
-
-/** Waits until the response can take more bytes (backpressure); fails once the client is gone. */
-const write = (res: ServerResponse, bytes: Uint8Array) =>
-  Effect.callback<void, S3Error>((resume) => {
-    if (res.destroyed) return resume(Effect.fail(clientGone()))
-    if (res.write(bytes)) return resume(Effect.void)
-    const onDrain = () => {
-      res.off("close", onClose)
-      resume(Effect.void)
-    }
-    const onClose = () => {
-      res.off("drain", onDrain)
-      resume(Effect.fail(clientGone()))
-    }
-    res.once("drain", onDrain)
-    res.once("close", onClose)
-  })
-
-/** Ends the response; resumes when it is flushed or the connection closed, whichever comes first. */
-const end = (res: ServerResponse) =>
-  Effect.callback<void>((resume) => {
-    if (res.destroyed) return resume(Effect.void)
-    let resumed = false
-    const done = () => {
-      res.off("close", done)
-      if (resumed) return
-      resumed = true
-      resume(Effect.void)
-    }
-    res.once("close", done)
-    res.end(done)
-  })
+/** Response headers as effect/http takes them: strings. */
+const textHeaders = (h: Record<string, string | number>): Record<string, string> => {
+  const out: Record<string, string> = {}
+  for (const name in h) out[name] = String(h[name])
+  return out
+}
 
 /**
  * x-amz-request-id: a random per-process prefix and a counter — unique per process run and cheap
@@ -92,35 +62,28 @@ export interface GatewayOptions {
 }
 
 /**
- * Serves one request of the path-style S3 API on node:http. Never fails: S3 errors become XML
- * error responses, anything unexpected a 500 InternalError (or a destroyed socket when the
- * response had already started).
+ * Serves one request of the S3 API (path-style and virtual-hosted-style) as an effect/http
+ * handler. Never fails: S3 errors become XML error responses, anything unexpected a 500
+ * InternalError. The server adapter (@effect/platform-node) drains or closes the connection when
+ * a reply leaves the request body unread, interrupts the handler when the client goes away, and
+ * cuts a response whose body stream fails after the headers went out.
  */
-export const handleRequest = (req: IncomingMessage, res: ServerResponse, options: GatewayOptions) => {
+export const handleRequest = (options: GatewayOptions) => Effect.gen(function*() {
+  const req = yield* HttpServerRequest
   const requestId = nextRequestId()
-  const url = req.url ?? "/"
+  const url = req.url
   const q = url.indexOf("?")
   const rawPath = q < 0 ? url : url.slice(0, q)
   const rawQuery = q < 0 ? "" : url.slice(q + 1)
-  const method = (req.method ?? "GET").toUpperCase()
-  let bodyConsumed = false
+  const method = req.method.toUpperCase()
+  const header = (name: string): string | undefined => req.headers[name]
 
   const sendError = (e: S3Error) =>
-    Effect.sync(() => {
-      if (!bodyConsumed) req.resume()
-      if (res.headersSent) {
-        res.destroy()
-        return
-      }
-      const body = method === "HEAD" ? "" : errorXml({ code: e.code, message: e.detail, resource: rawPath, requestId })
-      res.writeHead(e.status, {
-        "Content-Type": "application/xml",
-        "Content-Length": Buffer.byteLength(body),
-        "x-amz-request-id": requestId,
-        ...(bodyConsumed ? {} : { Connection: "close" })
-      })
-      res.end(body)
-    })
+    Effect.succeed(HttpServerResponse.text(method === "HEAD" ? "" : errorXml({ code: e.code, message: e.detail, resource: rawPath, requestId }), {
+      status: e.status,
+      contentType: "application/xml",
+      headers: { "x-amz-request-id": requestId }
+    }))
 
   const program = Effect.gen(function*() {
     const objects = yield* Objects
@@ -128,7 +91,7 @@ export const handleRequest = (req: IncomingMessage, res: ServerResponse, options
     if (payload instanceof S3Error) return yield* payload
     const expectedSha256 = payload._tag === "Signed" ? payload.sha256 : undefined
 
-    const address = addressOf(rawPath, header(req, "host"), options.virtualHosts ?? [])
+    const address = addressOf(rawPath, header("host"), options.virtualHosts ?? [])
     if (address instanceof S3Error) return yield* address
     const { bucket, key } = address
     const hasKey = key !== ""
@@ -137,8 +100,8 @@ export const handleRequest = (req: IncomingMessage, res: ServerResponse, options
     // A presigned URL's X-Amz-* parameters are authentication, not part of the operation.
     const names = [...params.keys()].filter((n) => !/^x-amz-/i.test(n))
 
-    const request = requestBody(payload, req.headers, Stream.fromAsyncIterable(req as AsyncIterable<Uint8Array>, (cause) =>
-      s3Error("IncompleteBody", 400, `The request body could not be read: ${(cause as Error)?.message ?? String(cause)}`)))
+    const request = requestBody(payload, req.headers, req.stream.pipe(Stream.mapError((e) =>
+      s3Error("IncompleteBody", 400, `The request body could not be read: ${e.message}`))))
     if (request instanceof S3Error) return yield* request
     const body = request.body
     /** The verified x-amz-checksum-* of the body, echoed like S3 does. */
@@ -147,17 +110,19 @@ export const handleRequest = (req: IncomingMessage, res: ServerResponse, options
       return c !== undefined ? { [c.header]: c.value } : {}
     }
 
+    // HTTP/1.1: without Content-Length or Transfer-Encoding a request has no body. Most GETs,
+    // HEADs and DELETEs: nothing to read, so no stream is set up for them.
+    const noBody = header("transfer-encoding") === undefined && (header("content-length") ?? "0") === "0"
     /** Reads a small body whole and checks the signed payload hash. */
     const readSmallBody = Effect.gen(function*() {
       const parts: Array<Uint8Array> = []
       let size = 0
-      yield* body.pipe(Stream.runForEach((b) => {
+      if (!noBody) yield* body.pipe(Stream.runForEach((b) => {
         size += b.length
         if (size > smallBodyLimit) return Effect.fail(s3Error("MaxMessageLengthExceeded", 400, "The request body is too large"))
         parts.push(b)
         return Effect.void
       }))
-      bodyConsumed = true
       const all = Buffer.concat(parts)
       if (expectedSha256 !== undefined && !digestEquals(createHash("sha256").update(all).digest(), expectedSha256, "hex")) {
         return yield* s3Error("XAmzContentSHA256Mismatch", 400, "The provided 'x-amz-content-sha256' header does not match what was computed.")
@@ -166,24 +131,15 @@ export const handleRequest = (req: IncomingMessage, res: ServerResponse, options
     })
 
     const reply = (status: number, headers: Record<string, string | number>, xml?: string) =>
-      Effect.sync(() => {
-        const h: Record<string, string | number> = { "x-amz-request-id": requestId, ...headers }
-        if (xml !== undefined) {
-          h["Content-Type"] = "application/xml"
-          h["Content-Length"] = Buffer.byteLength(xml)
-        } else if (h["Content-Length"] === undefined) {
-          h["Content-Length"] = 0
-        }
-        res.writeHead(status, h)
-        res.end(xml)
-      })
+      Effect.succeed(
+        xml !== undefined
+          ? HttpServerResponse.text(xml, { status, contentType: "application/xml", headers: textHeaders({ "x-amz-request-id": requestId, ...headers }) })
+          : HttpServerResponse.empty({ status, headers: textHeaders({ "x-amz-request-id": requestId, "content-length": 0, ...headers }) })
+      )
 
     if (bucket !== "" && isMultipartRequest(method, hasKey, params)) {
       return yield* multipartRoute({
-        method, bucket, key, hasKey, params, headers: req.headers, expectedSha256, body, readSmallBody, reply, checksumHeaders,
-        bodyConsumed: () => {
-          bodyConsumed = true
-        }
+        method, bucket, key, hasKey, params, headers: req.headers, expectedSha256, body, readSmallBody, reply, checksumHeaders
       })
     }
 
@@ -203,7 +159,7 @@ export const handleRequest = (req: IncomingMessage, res: ServerResponse, options
         return yield* reply(200, {}, locationConstraintXml(region))
       }
       if (method === "POST" && params.has("delete") && only("delete", "x-id")) {
-        const xml = yield* deleteObjects(objects, bucket, yield* readSmallBody, header(req, "content-md5"))
+        const xml = yield* deleteObjects(objects, bucket, yield* readSmallBody, header("content-md5"))
         return yield* reply(200, {}, xml)
       }
       if (method === "GET" && params.get("list-type") !== "2") {
@@ -271,7 +227,7 @@ export const handleRequest = (req: IncomingMessage, res: ServerResponse, options
     if (unsupported.length > 0) return yield* notImplemented(`${method} with ?${unsupported.join("&")}`)
     switch (method) {
       case "PUT": {
-        if (header(req, "x-amz-copy-source") !== undefined) {
+        if (header("x-amz-copy-source") !== undefined) {
           yield* readSmallBody
           const copy = yield* copyObject(objects, req.headers, bucket, key)
           return yield* reply(200, {}, copyObjectResultXml(copy))
@@ -281,10 +237,9 @@ export const handleRequest = (req: IncomingMessage, res: ServerResponse, options
         const o = yield* objects.putObject(bucket, key, body, {
           ...attributes,
           expectedSha256,
-          contentMd5: header(req, "content-md5"),
+          contentMd5: header("content-md5"),
           checksum: request.checksum
         })
-        bodyConsumed = true
         return yield* reply(200, { ETag: `"${o.etag}"`, ...checksumHeaders() })
       }
       case "HEAD":
@@ -296,24 +251,29 @@ export const handleRequest = (req: IncomingMessage, res: ServerResponse, options
         if (condition === "not-modified") return yield* reply(304, notModifiedHeaders(o))
         const headers = responseHeaders(o, params)
         if (headers instanceof S3Error) return yield* headers
-        const range = selectRange(params.get("partNumber") ?? undefined, header(req, "range"), o.size, o.partSizes)
+        const range = selectRange(params.get("partNumber") ?? undefined, header("range"), o.size, o.partSizes)
         if (range instanceof S3Error) return yield* range
         const { start, last } = range ?? { start: 0, last: o.size - 1 }
         const length = Math.max(0, last - start + 1)
-        const h: Record<string, string | number> = { "x-amz-request-id": requestId, ...headers, "Content-Length": length }
+        const h: Record<string, string | number> = { "x-amz-request-id": requestId, ...headers }
         // An empty object has no byte to name: its part 1 is the whole (empty) object, as a 200.
         const partial = range !== undefined && length > 0
         if (partial) h["Content-Range"] = `bytes ${start}-${last}/${o.size}`
         if (range?.partsCount !== undefined) h["x-amz-mp-parts-count"] = range.partsCount
         // Like S3: the stored checksum covers the whole object, so only whole-object reads carry it.
-        if (!partial && o.checksum !== undefined && header(req, "x-amz-checksum-mode")?.toUpperCase() === "ENABLED") {
+        if (!partial && o.checksum !== undefined && header("x-amz-checksum-mode")?.toUpperCase() === "ENABLED") {
           h[`x-amz-checksum-${o.checksum.algorithm.toLowerCase()}`] = o.checksum.value
           h["x-amz-checksum-type"] = "FULL_OBJECT"
         }
-        res.writeHead(partial ? 206 : 200, h)
-        if (method === "HEAD" || length === 0) return yield* end(res)
-        yield* objects.readRange(o, start, last).pipe(Stream.runForEach((bytes) => write(res, bytes)))
-        return yield* end(res)
+        const status = partial ? 206 : 200
+        if (method === "HEAD" || length === 0) {
+          return HttpServerResponse.empty({ status, headers: textHeaders({ ...h, "content-length": length }) })
+        }
+        // A small object's bytes are at hand: sent whole, without a stream per request.
+        if (o.inline !== undefined) {
+          return HttpServerResponse.uint8Array(o.inline.subarray(start, last + 1), { status, headers: textHeaders(h) })
+        }
+        return HttpServerResponse.stream(objects.readRange(o, start, last), { status, headers: textHeaders(h), contentLength: length })
       }
       case "DELETE": {
         yield* readSmallBody
@@ -325,15 +285,15 @@ export const handleRequest = (req: IncomingMessage, res: ServerResponse, options
     }
   })
 
-  return program.pipe(
+  return yield* program.pipe(
     Effect.catchTag("S3Error", sendError),
     Effect.catchCause((cause) =>
       Cause.hasInterruptsOnly(cause)
-        ? Effect.sync(() => res.destroy())
+        ? Effect.failCause(cause)
         : Effect.andThen(
           Effect.logError(`gateway: ${method} ${rawPath}: ${Cause.pretty(cause)}`),
           sendError(s3Error("InternalError", 500, "We encountered an internal error. Please try again."))
         )
     )
   )
-}
+})

@@ -3,7 +3,8 @@ import { Effect, Metric } from "effect"
 
 /**
  * The gateway's Prometheus metrics (served at `metrics_addr`/metrics by the proxy). Updated from
- * node:http's request/response events, so Http.ts stays free of bookkeeping: one observer per
+ * the Node server's own request/response events (beside effect/http's listeners on the same
+ * server), so Http.ts stays free of bookkeeping: one observer per
  * request records its method, status class, duration and bytes when the response finishes or
  * the connection closes.
  */

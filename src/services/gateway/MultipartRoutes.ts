@@ -1,5 +1,6 @@
 import type { IncomingHttpHeaders } from "node:http"
 import { Effect, type Stream } from "effect"
+import type { HttpServerResponse } from "effect/http/HttpServerResponse"
 import {
   completeMultipartUploadXml,
   copyPartResultXml,
@@ -54,9 +55,7 @@ export interface MultipartRequest {
   readonly readSmallBody: Effect.Effect<Buffer, S3Error>
   /** The body's verified x-amz-checksum-* as response headers (empty when none was sent), once it is consumed. */
   readonly checksumHeaders: () => Record<string, string>
-  /** Tells the caller the body was consumed (so an error reply can keep the connection). */
-  readonly bodyConsumed: () => void
-  readonly reply: (status: number, headers: Record<string, string | number>, xml?: string) => Effect.Effect<void>
+  readonly reply: (status: number, headers: Record<string, string | number>, xml?: string) => Effect.Effect<HttpServerResponse>
 }
 
 const header = (headers: IncomingHttpHeaders, name: string): string | undefined => {
@@ -116,7 +115,6 @@ export const multipartRoute = Effect.fn("Gateway.multipart")(function*(r: Multip
           expectedSha256: r.expectedSha256,
           contentMd5: header(r.headers, "content-md5")
         })
-        r.bodyConsumed()
         return yield* r.reply(200, { ETag: `"${part.etag}"`, ...r.checksumHeaders() })
       }
       yield* r.readSmallBody
