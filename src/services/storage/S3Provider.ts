@@ -180,7 +180,7 @@ export const makeS3Provider = (o: S3ProviderOptions): StorageProvider => {
         new sdk.PutObjectCommand({
           Bucket: o.bucket,
           Key: key,
-          Body: body instanceof Uint8Array ? body : Buffer.concat(body as Array<Uint8Array>),
+          Body: body instanceof Uint8Array ? body : body.length === 1 ? body[0]! : Buffer.concat(body as Array<Uint8Array>),
           ...classFor(key, options)
         }),
         { abortSignal }
