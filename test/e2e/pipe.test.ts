@@ -23,6 +23,17 @@ const dumpText = (rows: number, seed = 0) => {
 }
 
 /** Stream rows logged so far (read-only look at the manifest, to time a kill -9). */
+/** The chunk ids a stream's log references, in order (empty when the database cannot be read yet). */
+const loggedChunkIds = (dir: string, name: string): Array<string> => {
+  const db = new DatabaseSync(path.join(dir, "enigma.db"), { readOnly: true })
+  try {
+    const rows = db.prepare("SELECT c.chunk_id AS id FROM stream_chunks c JOIN streams s ON s.id = c.stream_id WHERE s.name = ? ORDER BY c.idx").all(name) as Array<{ id: string }>
+    return rows.map((r) => r.id)
+  } finally {
+    db.close()
+  }
+}
+
 const loggedChunks = (dir: string, name: string) => {
   try {
     const db = new DatabaseSync(path.join(dir, "enigma.db"), { readOnly: true })
@@ -137,7 +148,13 @@ describe("pipe mode: put / get", () => {
     assert.strictEqual(early.code, 1)
     assert.match(early.stderr, /stream dump is incomplete.*run the same put again/)
     assert.strictEqual(enigma([...g, "unlock"]).code, 0)
-    assert.strictEqual(json(enigma([...g, "gc", "--json"])).deletedChunks.length, 0)
+    // gc keeps every logged chunk. A chunk stored just before the kill but not yet logged (pieces
+    // upload concurrently and are logged in order) is referenced by nothing, and may go.
+    const keep = loggedChunkIds(dir, "dump")
+    assert.isAtLeast(keep.length, 60)
+    const deleted: Array<string> = json(enigma([...g, "gc", "--json"])).deletedChunks
+    assert.deepStrictEqual(deleted.filter((id) => keep.includes(id)), [])
+    assert.isAtMost(deleted.length, 8, "only a few: the pieces that were in flight")
 
     await putAndKill(g, dir, file, "dump", 200, slow)
     const logged = loggedChunks(dir, "dump")
