@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs"
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
+import { createServer } from "node:http"
 import { createServer as createHttpsServer } from "node:https"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Effect, Layer, Option, Redacted } from "effect"
@@ -106,9 +106,8 @@ export const proxy = Effect.fn("cli.proxy")(function*(flags: ProxyFlags, global?
         ? createHttpsServer({ requestTimeout: 0, cert: tls.cert, key: tls.key })
         : createServer({ requestTimeout: 0 })
       // Metrics watch the raw request and response, beside effect/http's own listeners.
-      const observe = (req: IncomingMessage, res: ServerResponse) => observeRequest(req, res)
-      srv.on("request", observe)
-      srv.on("checkContinue", observe)
+      srv.on("request", observeRequest)
+      srv.on("checkContinue", observeRequest)
       // An unusual Expect header is answered like any request (Node would reply 417 itself).
       srv.on("checkExpectation", (req, res) => srv.emit("request", req, res))
       nodeServer = srv

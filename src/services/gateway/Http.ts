@@ -24,7 +24,6 @@ const smallBodyLimit = 1024 * 1024
 /** Query parameters of ListObjectsV2 that this slice implements. */
 const listParams = new Set(["list-type", "prefix", "delimiter", "max-keys", "continuation-token", "start-after", "fetch-owner", "encoding-type", "x-id"])
 
-
 const decodeToken = (token: string): { after: string; skipPrefix: string | undefined } | undefined => {
   try {
     const v = JSON.parse(Buffer.from(token, "base64url").toString("utf8")) as { a?: unknown; p?: unknown }
