@@ -44,7 +44,6 @@ export const exportStored = <E, F>(o: {
         if (pad.length > 0) yield* emit(pad)
       })
 
-    const formatOf = (r: StreamChunkRow) => chunks.row(r.chunkId)?.format ?? "envelope"
     const description = {
       name: s.name,
       streamId: s.id,
@@ -53,16 +52,19 @@ export const exportStored = <E, F>(o: {
       bytes: s.bytes,
       chunks: rows.length,
       chain: s.chain,
-      entries: rows.map((r) => ({
-        file: entryName(r.index, formatOf(r)),
-        index: r.index,
-        chunkId: r.chunkId,
-        size: r.size,
-        storedSize: chunks.row(r.chunkId)?.storedSize,
-        sha256: r.sha256,
-        sha3: r.sha3,
-        chain: r.chain
-      }))
+      entries: rows.map((r) => {
+        const stored = chunks.row(r.chunkId)
+        return {
+          file: entryName(r.index, stored?.format ?? "envelope"),
+          index: r.index,
+          chunkId: r.chunkId,
+          size: r.size,
+          storedSize: stored?.storedSize,
+          sha256: r.sha256,
+          sha3: r.sha3,
+          chain: r.chain
+        }
+      })
     }
     yield* file("stream.json", new TextEncoder().encode(`${JSON.stringify(description, null, 2)}\n`))
     yield* Stream.fromIterable(rows).pipe(
