@@ -2,7 +2,7 @@ import * as fs from "node:fs/promises"
 import * as fsSync from "node:fs"
 import * as path from "node:path"
 import { randomBytes } from "node:crypto"
-import { Context, Deferred, Effect, Layer, Schema, Stream } from "effect"
+import { Context, Deferred, Effect, Layer, Schema, Semaphore, Stream } from "effect"
 import type { ChunkCorrupt, NotFound } from "../../domain/Errors.ts"
 import { UserError } from "../../domain/Errors.ts"
 import type { Extent, FileEntry } from "../../domain/Events.ts"
@@ -37,6 +37,11 @@ const cachedChunks = 4
 const fileConcurrency = 8
 /** Chunks fetched ahead of the one being written, per large file. */
 const readAhead = 3
+/**
+ * Large files restored at once. Each holds up to readAhead + 1 chunks (plus their decryption and
+ * decompression buffers) in memory, so this, not fileConcurrency, bounds a restore's memory.
+ */
+const largeFileConcurrency = 2
 
 const writeAt = (fd: number, bytes: Uint8Array, offset: number, length: number) =>
   new Promise<number>((resolve, reject) =>
@@ -178,6 +183,7 @@ export class Restore extends Context.Service<Restore, {
         })
       }
 
+      const largeFileSlots = yield* Semaphore.make(largeFileConcurrency)
       // Shared, bounded chunk cache: small files share chunks, so neighbours hit it.
       const cache = new Map<string, Deferred.Deferred<Uint8Array, ChunkCorrupt>>()
       const chunk = (id: string) =>
@@ -219,7 +225,8 @@ export class Restore extends Context.Service<Restore, {
             ? Effect.forEach(f.extents, (e) => chunk(e[0]).pipe(Effect.flatMap((plain) => writeExtent(plain, e))), { discard: true })
             : Stream.fromIterable(f.extents).pipe(
               Stream.mapEffect((e) => Effect.map(chunks.load(e[0]), (plain) => [plain, e] as const), { concurrency: readAhead }),
-              Stream.runForEach(([plain, e]) => writeExtent(plain, e, true))
+              Stream.runForEach(([plain, e]) => writeExtent(plain, e, true)),
+              largeFileSlots.withPermits(1)
             )).pipe(
               Effect.andThen(Effect.try({ try: () => out.commit(f.mode, f.mtimeMs), catch: writeError(target) }))
             )
