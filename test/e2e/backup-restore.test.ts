@@ -95,6 +95,24 @@ describe("enigma backup → restore on the Local provider", () => {
     assert.isBelow(second.newBytes, first.newBytes / 10)
   })
 
+  it("many multi-chunk files among small ones restore exactly (large files take turns reading ahead)", () => {
+    // A 16 KiB target: each 300–700 KB file spans dozens of chunks, and there are more large
+    // files than restore reads ahead in at once.
+    const { root, g } = initRepo([], "[enigma.chunk_strategy.Cdc]\ntarget_size = 16384\n")
+    const src = path.join(root, "data")
+    mkdirSync(path.join(src, "big"), { recursive: true })
+    mkdirSync(path.join(src, "small"))
+    const bytes = prng(33)
+    for (let i = 0; i < 7; i++) writeFileSync(path.join(src, "big", `f${i}.bin`), bytes(300_000 + i * 60_000))
+    for (let i = 0; i < 40; i++) writeFileSync(path.join(src, "small", `s${i}.txt`), `small file ${i}\n`.repeat(i + 1))
+    const b = json(enigma([...g, "backup", src, "--json"]))
+    assert.strictEqual(b.files, 47)
+    assert.isAbove(b.newChunks, 7 * 10)
+    const dest = path.join(root, "out")
+    assert.strictEqual(enigma([...g, "restore", b.backupId, dest]).code, 0)
+    assert.deepStrictEqual(snapshotTree(path.join(dest, "data")), snapshotTree(src))
+  })
+
   it("small files share chunks: 2,000 files become a handful of chunk objects", () => {
     const { root, dir, g } = initRepo()
     const src = path.join(root, "many")

@@ -6,7 +6,6 @@ import * as fs from "node:fs"
  * Why: a tree of small files is dominated by per-file overhead. An async read costs several
  * thread-pool round trips per file (open, read, close) and a fresh buffer each; 18,000 files
  * then spend most of their time waiting and in GC. Read synchronously into a 4 MiB arena, a
- * X
  * chunker then cuts chunks as views of the arena without copying.
  *
  * Arenas are never reused (chunks may still be views into them), only replaced when full.
