@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import * as path from "node:path"
 import { execFileSync } from "node:child_process"
 import { enigma, enigmaBin, initRepo, json, makeTree, tempDir } from "../support/cli.ts"
@@ -131,6 +131,32 @@ describe("bad input gets a clear error, the right exit code, and loses nothing",
     assert.strictEqual(out.files, 34)
     // The backup with warnings is committed and restorable.
     assert.strictEqual(enigma([...g, "restore", out.backupId, path.join(root, "out")]).code, 0)
+  })
+
+  it("a file that cannot be written stops a restore of many small files: named, exit 1, no temp files left", () => {
+    // 200 small files: written in batches on the restore's file-writer thread.
+    const { root, g } = initRepo()
+    const src = path.join(root, "data")
+    mkdirSync(src)
+    for (let i = 0; i < 200; i++) writeFileSync(path.join(src, `f${String(i).padStart(3, "0")}.txt`), `small file ${i}\n`)
+    const { backupId } = json(enigma([...g, "backup", src, "--json"]))
+    const dest = path.join(root, "out")
+    // Where f120.txt goes there is a non-empty directory: the rename into place fails.
+    mkdirSync(path.join(dest, "data", "f120.txt", "inside"), { recursive: true })
+    const r = enigma([...g, "restore", backupId, dest])
+    assert.strictEqual(r.code, 1)
+    assert.match(oneLine(r.stderr), /cannot write .*f120\.txt/)
+    const left = readdirSync(path.join(dest, "data"))
+    assert.deepStrictEqual(left.filter((n) => n.includes(".enigma-")), [])
+    assert.deepStrictEqual(readdirSync(path.join(dest, "data", "f120.txt")), ["inside"])
+    // Whatever was written before the failure is complete.
+    for (const n of left.filter((n) => n !== "f120.txt")) {
+      assert.strictEqual(readFileSync(path.join(dest, "data", n), "utf8"), `small file ${Number(n.slice(1, 4))}\n`)
+    }
+    // Once the obstacle is gone, the same restore completes.
+    rmSync(path.join(dest, "data", "f120.txt"), { recursive: true })
+    assert.strictEqual(enigma([...g, "restore", backupId, dest]).code, 0)
+    assert.strictEqual(readdirSync(path.join(dest, "data")).length, 200)
   })
 
   it("restore refuses entries that would escape DEST (paths are checked, symlinks not followed)", () => {
