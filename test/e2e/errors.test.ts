@@ -134,7 +134,7 @@ describe("bad input gets a clear error, the right exit code, and loses nothing",
   })
 
   it("a file that cannot be written stops a restore of many small files: named, exit 1, no temp files left", () => {
-    // 200 small files: written in batches on the restore's file-writer thread.
+    // Many small files, as a source tree: the failure comes mid-way, after others were written.
     const { root, g } = initRepo()
     const src = path.join(root, "data")
     mkdirSync(src)

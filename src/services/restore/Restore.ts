@@ -8,8 +8,6 @@ import { UserError } from "../../domain/Errors.ts"
 import type { Extent, FileEntry } from "../../domain/Events.ts"
 import { ancestors, isSafeRelativePath, matchesGlob, matchesPrefix } from "../../domain/PathFilter.ts"
 import { ChunkStore, ReadTarget } from "../ChunkStore.ts"
-import { abortFile, commitFile, writeAll } from "./AtomicWrite.ts"
-import { makeSmallFileWriter, smallFileLimit } from "./SmallFileWriter.ts"
 import { Manifest } from "../manifest/Manifest.ts"
 
 /** Writing to the destination failed (disk full, permissions…): names the file. */
@@ -37,8 +35,6 @@ export interface RestoreResult {
 
 const cachedChunks = 4
 const fileConcurrency = 8
-/** From this many small files on, a restore writes them through a worker thread. */
-const smallBatchingFrom = 64
 /** Chunks fetched ahead of the one being written, per large file. */
 const readAhead = 3
 /**
@@ -55,10 +51,7 @@ const writeAt = (fd: number, bytes: Uint8Array, offset: number, length: number) 
 /** Temp names: unique per process and file without asking the RNG 18,000 times. */
 const tmpTag = `${process.pid.toString(36)}${randomBytes(3).toString("hex")}`
 let tmpCounter = 0
-const tempNameFor = (target: string) => path.join(path.dirname(target), `.${path.basename(target)}.enigma-${tmpTag}-${tmpCounter++}`)
 const umask = process.umask()
-/** Files are created with their mode less the umask: set it again when the umask took bits. */
-const umaskStrips = (mode: number) => (mode & 0o7777 & umask) !== 0
 
 /**
  * A file written under a temp name beside its final name and renamed into place by `commit`
@@ -78,13 +71,19 @@ class AtomicFile {
   }
 
   static open(target: string, mode: number) {
-    const tmp = tempNameFor(target)
+    const tmp = path.join(path.dirname(target), `.${path.basename(target)}.enigma-${tmpTag}-${tmpCounter++}`)
     // Created with its final permission bits (less the umask; commit restores any it strips).
     return new AtomicFile(target, tmp, fsSync.openSync(tmp, "wx", mode & 0o7777))
   }
 
   write(bytes: Uint8Array) {
-    writeAll(fsSync, this.fd, bytes, 0, bytes.length)
+    // write may write less than asked (a filling disk does exactly that): loop until done.
+    let done = 0
+    while (done < bytes.length) {
+      const n = fsSync.writeSync(this.fd, bytes, done, bytes.length - done)
+      if (n <= 0) throw Object.assign(new Error("no space left on device"), { code: "ENOSPC" })
+      done += n
+    }
   }
 
   /** The same, on the thread pool: lets a large file's writes overlap decrypting its next chunk. */
@@ -98,14 +97,23 @@ class AtomicFile {
   }
 
   commit(mode: number, mtimeMs: number) {
-    this.closed = true // commitFile closes the file, also when it fails
-    commitFile(fsSync, this.fd, this.tmp, this.target, mode & 0o7777, mtimeMs, umaskStrips(mode))
+    if ((mode & umask) !== 0) fsSync.fchmodSync(this.fd, mode & 0o7777)
+    fsSync.futimesSync(this.fd, mtimeMs / 1000, mtimeMs / 1000)
+    this.closed = true
+    fsSync.closeSync(this.fd)
+    fsSync.renameSync(this.tmp, this.target)
   }
 
   abort() {
-    const fd = this.closed ? undefined : this.fd
-    this.closed = true
-    abortFile(fsSync, fd, this.tmp)
+    if (!this.closed) {
+      this.closed = true
+      try {
+        fsSync.closeSync(this.fd)
+      } catch {
+        // nothing more to release
+      }
+    }
+    fsSync.rmSync(this.tmp, { force: true })
   }
 }
 
@@ -197,72 +205,36 @@ export class Restore extends Context.Service<Restore, {
 
       let restoredFiles = 0
       let restoredBytes = 0
-      const restored = (size: number) => {
-        restoredFiles++
-        restoredBytes += size
-        options.onProgress?.(restoredFiles, restoredBytes)
-      }
       const files = selected.filter((f) => f.kind === "file")
-      const isSmall = (f: FileEntry) => f.extents.length <= 2 && f.size <= smallFileLimit
-      const extentOf = (f: FileEntry, plain: Uint8Array, [id, offset, length]: Extent) =>
-        offset + length > plain.length
-          ? Effect.fail(new UserError({ detail: `file ${f.path}: extent beyond chunk ${id}; the manifest is damaged` }))
-          : Effect.succeed(plain.subarray(offset, offset + length))
-
-      yield* Effect.scoped(Effect.gen(function*() {
-        // Many small files: their syscalls go to a worker thread, in batches (SmallFileWriter).
-        const smallFiles = files.filter(isSmall).length >= smallBatchingFrom
-          ? yield* makeSmallFileWriter({
-            onWritten: restored,
-            writeError: (target, cause) => writeError(target)(cause)
-          })
-          : undefined
-
-        yield* Effect.forEach(files, (f) =>
-          Effect.gen(function*() {
-            const target = path.join(destReal, f.path)
-            if (smallFiles && isSmall(f)) {
-              // Small files share chunks: go through the shared cache.
-              const parts = yield* Effect.forEach(f.extents, (e) => Effect.flatMap(chunk(e[0]), (plain) => extentOf(f, plain, e)))
-              return yield* smallFiles.write({
-                tmp: tempNameFor(target),
-                target,
-                mode: f.mode & 0o7777,
-                mtimeMs: f.mtimeMs,
-                chmod: umaskStrips(f.mode),
-                parts,
-                size: f.size
-              })
-            }
-            // Writes are synchronous: for small files the syscalls take microseconds, while each
-            // async fs call would be a thread-pool round trip. Chunks are fetched (and verified)
-            // one at a time, so a large file never sits in memory whole.
-            const out = yield* Effect.try({ try: () => AtomicFile.open(target, f.mode), catch: writeError(target) })
-            const writeExtent = (plain: Uint8Array, e: Extent, async = false): Effect.Effect<void, UserError | RestoreWriteError> =>
-              Effect.flatMap(extentOf(f, plain, e), (bytes) =>
-                async
-                  ? Effect.tryPromise({ try: () => out.writeAsync(bytes), catch: writeError(target) })
-                  : Effect.try({ try: () => out.write(bytes), catch: writeError(target) }))
-            // A large file owns most of its chunks: fetch a few ahead (in order) while the current
-            // one is written.
-            const body = (f.extents.length <= 2
-              ? Effect.forEach(f.extents, (e) => chunk(e[0]).pipe(Effect.flatMap((plain) => writeExtent(plain, e))), { discard: true })
-              : Stream.fromIterable(f.extents).pipe(
-                Stream.mapEffect((e) => Effect.map(chunks.load(e[0]), (plain) => [plain, e] as const), { concurrency: readAhead }),
-                Stream.runForEach(([plain, e]) => writeExtent(plain, e, true)),
-                largeFileSlots.withPermits(1)
-              )).pipe(
-                Effect.andThen(Effect.try({ try: () => out.commit(f.mode, f.mtimeMs), catch: writeError(target) }))
-              )
-            yield* body.pipe(Effect.onError(() => Effect.sync(() => out.abort())))
-            restored(f.size)
-          }), { concurrency: fileConcurrency, discard: true })
-        if (smallFiles) yield* smallFiles.flush
-      }))
-      // Every selected file was reported written, or the restore failed above: never a silent gap.
-      if (restoredFiles !== files.length) {
-        return yield* Effect.die(new Error(`restore wrote ${restoredFiles} of ${files.length} files`))
-      }
+      yield* Effect.forEach(files, (f) =>
+        Effect.gen(function*() {
+          const target = path.join(destReal, f.path)
+          // Writes are synchronous: for small files the syscalls take microseconds, while each
+          // async fs call would be a thread-pool round trip. Chunks are fetched (and verified)
+          // one at a time, so a large file never sits in memory whole.
+          const out = yield* Effect.try({ try: () => AtomicFile.open(target, f.mode), catch: writeError(target) })
+          const writeExtent = (plain: Uint8Array, [id, offset, length]: Extent, async = false): Effect.Effect<void, UserError | RestoreWriteError> =>
+            offset + length > plain.length
+              ? Effect.fail(new UserError({ detail: `file ${f.path}: extent beyond chunk ${id}; the manifest is damaged` }))
+              : async
+              ? Effect.tryPromise({ try: () => out.writeAsync(plain.subarray(offset, offset + length)), catch: writeError(target) })
+              : Effect.try({ try: () => out.write(plain.subarray(offset, offset + length)), catch: writeError(target) })
+          // Small files share chunks: go through the shared cache. A large file owns most of its
+          // chunks: fetch a few ahead (in order) while the current one is written.
+          const body = (f.extents.length <= 2
+            ? Effect.forEach(f.extents, (e) => chunk(e[0]).pipe(Effect.flatMap((plain) => writeExtent(plain, e))), { discard: true })
+            : Stream.fromIterable(f.extents).pipe(
+              Stream.mapEffect((e) => Effect.map(chunks.load(e[0]), (plain) => [plain, e] as const), { concurrency: readAhead }),
+              Stream.runForEach(([plain, e]) => writeExtent(plain, e, true)),
+              largeFileSlots.withPermits(1)
+            )).pipe(
+              Effect.andThen(Effect.try({ try: () => out.commit(f.mode, f.mtimeMs), catch: writeError(target) }))
+            )
+          yield* body.pipe(Effect.onError(() => Effect.sync(() => out.abort())))
+          restoredFiles++
+          restoredBytes += f.size
+          options.onProgress?.(restoredFiles, restoredBytes)
+        }), { concurrency: fileConcurrency, discard: true })
 
       // Symlinks after files, so no file is ever written through a restored link.
       const links = selected.filter((f) => f.kind === "symlink")
