@@ -162,7 +162,7 @@ describe("forget, gc, locks, recover, keys", () => {
     const child = enigmaAsync([...g, "restore", backupId, dest])
     const written = () => (existsSync(path.join(dest, "data")) ? readdirSync(path.join(dest, "data"), { recursive: true }).length : 0)
     const deadline = Date.now() + 30_000
-    while (Date.now() < deadline && written() < 300) await new Promise((r) => setTimeout(r, 5))
+    while (Date.now() < deadline && written() < 100) await new Promise((r) => setTimeout(r, 5))
     child.kill("SIGINT")
     const code = await new Promise((r) => child.on("exit", (c) => r(c)))
     const all = readdirSync(dest, { recursive: true }).map(String)
@@ -172,9 +172,10 @@ describe("forget, gc, locks, recover, keys", () => {
       const [, d, i] = /d(\d+)\/f(\d+)\.txt$/.exec(n)!
       assert.strictEqual(readFileSync(path.join(dest, n), "utf8"), `file ${d}/${i}\n`.repeat(50), n)
     }
-    // Interrupted (130), unless the restore won the race and finished.
+    // Interrupted: 130. Only a restore that had written every file may have won the race (0);
+    // it may also have been stopped after its files, while setting directory times (130).
     if (files.length < 6000) assert.strictEqual(code, 130)
-    else assert.strictEqual(code, 0)
+    else assert.include([0, 130], code)
   })
 
   it("gc concurrent with a running backup cannot delete what the backup is about to reference", async () => {
