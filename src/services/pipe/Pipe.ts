@@ -11,6 +11,7 @@ import { Repository } from "../Repository.ts"
 import { makePlainCodec } from "../ChunkCodec.ts"
 import { makeAgeCodec, recipientsOf } from "./AgeCodec.ts"
 import { makeSpillBuffer, type ScratchError } from "./SpillBuffer.ts"
+import { makeGarbagePacer } from "./GarbagePacer.ts"
 import { exportStored } from "./StoredExport.ts"
 import { digestChunk, digestMismatch, genesisLink, nextLink, type ChunkDigest } from "./StreamChain.ts"
 
@@ -240,6 +241,7 @@ export class Pipe extends Context.Service<Pipe, {
 
       const stats = { bytes: 0, chunks: 0, uploadedChunks: 0, uploadedBytes: 0, storedBytes: 0, dedupChunks: 0, resumedChunks: 0 }
       let link = genesisLink(repo.ring.streamKey, streamId)
+      const pace = makeGarbagePacer()
       const offsetOf = (i: number) => logged.slice(0, i).reduce((a, c) => a + c.size, 0)
 
       interface Piece {
@@ -331,6 +333,7 @@ export class Pipe extends Context.Service<Pipe, {
             stats.bytes += r.digest.size
             stats.chunks++
           }
+          pace(r.digest.size)
           options.onProgress?.({ bytes: stats.bytes, chunks: stats.chunks })
         })
 
@@ -408,6 +411,7 @@ export class Pipe extends Context.Service<Pipe, {
         return yield* broken(Math.min(rows.length, s.chunks), "", `the log holds ${rows.length} chunks but the stream was committed with ${s.chunks}`)
       }
       let link = genesisLink(repo.ring.streamKey, s.id)
+      const pace = makeGarbagePacer()
       let bytes = 0
       let next = 0
       const named = Effect.provideService(ReadTarget, name)
@@ -428,6 +432,7 @@ export class Pipe extends Context.Service<Pipe, {
             link = nextLink(link, row.index, digest)
             if (link !== row.chain) return yield* broken(row.index, row.chunkId, `chain link does not match (a chunk is missing or out of order); output stopped after ${bytes} bytes`)
             yield* write(data)
+            pace(data.length)
             bytes += data.length
           }))
       )

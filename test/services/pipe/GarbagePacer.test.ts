@@ -1,0 +1,36 @@
+import { assert, describe, it } from "@effect/vitest"
+import { constants, PerformanceObserver } from "node:perf_hooks"
+import { makeGarbagePacer } from "../../../src/services/pipe/GarbagePacer.ts"
+
+/** Major GCs that run while `body` does (observed through perf_hooks' "gc" entries). */
+const majorGcsDuring = async (body: () => void) => {
+  let majors = 0
+  const observer = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      if ((e as { detail?: { kind?: number } }).detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) majors++
+    }
+  })
+  observer.observe({ entryTypes: ["gc"] })
+  body()
+  await new Promise((r) => setTimeout(r, 50)) // entries are delivered asynchronously
+  observer.disconnect()
+  return majors
+}
+
+describe("GarbagePacer", () => {
+  it("runs a full GC once enough stream bytes passed while RSS is above the high-water mark", async () => {
+    const pace = makeGarbagePacer(1024, 0, 0)
+    // (≤ 1, not 0: V8 may collect on its own; unpaced, each of these calls would collect.)
+    assert.isAtMost(await majorGcsDuring(() => pace(1000)), 1, "not before everyBytes")
+    assert.isAtLeast(await majorGcsDuring(() => pace(100)), 1)
+  })
+
+  it("does nothing while RSS is below the high-water mark, or more often than minGapMs", async () => {
+    const low = makeGarbagePacer(1, 1e15, 0)
+    assert.isAtMost(await majorGcsDuring(() => { for (let i = 0; i < 10; i++) low(10) }), 1)
+    const gapped = makeGarbagePacer(1, 0, 60_000)
+    const n = await majorGcsDuring(() => { for (let i = 0; i < 10; i++) gapped(10) })
+    assert.isAtLeast(n, 1)
+    assert.isAtMost(n, 2)
+  })
+})
