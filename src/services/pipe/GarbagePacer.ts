@@ -17,26 +17,29 @@ import { runInNewContext } from "node:vm"
  * `gc` is not exposed by default; V8 exposes it to contexts created after the flag is set.
  * Without it (another runtime), pacing does nothing.
  */
-const fullGc: (() => void) | undefined = (() => {
+let fullGc: (() => void) | undefined | null = null // null: not looked up yet (a vm context costs ~1 ms)
+const gcFunction = () => {
+  if (fullGc !== null) return fullGc
   try {
     setFlagsFromString("--expose-gc")
     const gc = runInNewContext("gc") as ((options?: { type: string }) => void) | undefined
-    return typeof gc === "function" ? () => gc({ type: "major" }) : undefined
+    fullGc = typeof gc === "function" ? () => gc({ type: "major" }) : undefined
   } catch {
-    return undefined
+    fullGc = undefined
   }
-})()
+  return fullGc
+}
 
 export const makeGarbagePacer = (everyBytes = 32 * 1024 * 1024, highWaterBytes = 200e6, minGapMs = 200) => {
   let since = 0
   let last = 0
   return (bytes: number) => {
     since += bytes
-    if (since < everyBytes || fullGc === undefined) return
+    if (since < everyBytes) return
     since = 0
     const now = Date.now()
     if (now - last < minGapMs || process.memoryUsage.rss() < highWaterBytes) return
     last = now
-    fullGc()
+    gcFunction()?.()
   }
 }
