@@ -1,5 +1,6 @@
 import { createHmac } from "node:crypto"
 import { Effect } from "effect"
+import { makeHmacSha256 } from "./ThreadPoolHash.ts"
 
 /**
  * How a chunk other than a repository-encrypted one becomes an object and back (the default —
@@ -10,7 +11,7 @@ import { Effect } from "effect"
  */
 export interface ChunkCodec {
   readonly format: "age" | "plain"
-  readonly idOf: (plain: Uint8Array) => string
+  readonly idOf: (plain: Uint8Array) => Effect.Effect<string>
   readonly seal: (plain: Uint8Array) => Effect.Effect<Uint8Array>
   /** Absent when the codec can only write (encrypting to recipients whose keys it lacks). */
   readonly open: ((bytes: Uint8Array) => Effect.Effect<Uint8Array, string>) | undefined
@@ -24,7 +25,7 @@ export const makePlainCodec = (chunkIdKey: Uint8Array): ChunkCodec => {
   const idKey = createHmac("sha256", chunkIdKey).update("enigma-plain-chunk-id-v1").digest()
   return {
     format: "plain",
-    idOf: (plain) => createHmac("sha256", idKey).update(plain).digest("hex"),
+    idOf: makeHmacSha256(idKey),
     seal: (plain) => Effect.succeed(plain),
     open: (bytes) => Effect.succeed(bytes)
   }

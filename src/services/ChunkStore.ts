@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHmac, createSecretKey, randomBytes } from "node:crypto"
+import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto"
 import { zstdCompress, zstdDecompress, constants as zlibConstants } from "node:zlib"
 import { promisify } from "node:util"
 import { Cause, Context, Deferred, Duration, Effect, Layer, Schedule, Schema } from "effect"
@@ -10,6 +10,7 @@ import type { ChunkCodec } from "./ChunkCodec.ts"
 import { EventLog, type ManifestError } from "./manifest/EventLog.ts"
 import { Repository } from "./Repository.ts"
 import { SqliteDatabase } from "./sql/NodeSqliteClient.ts"
+import { makeHmacSha256 } from "./ThreadPoolHash.ts"
 import { Keys as ObjectKeys, StorageError, type PutObjectOptions, type StorageProvider } from "./storage/StorageProvider.ts"
 
 const zstdCompressAsync = promisify(zstdCompress)
@@ -112,7 +113,7 @@ const coldAdvice = (target: string | undefined) =>
  * returns exactly the bytes that were stored or fails with ChunkCorrupt naming the chunk.
  */
 export class ChunkStore extends Context.Service<ChunkStore, {
-  readonly idOf: (plain: Uint8Array) => string
+  readonly idOf: (plain: Uint8Array) => Effect.Effect<string>
   /** With a codec (age streams), the codec names and seals the chunk instead of the repository's keys. */
   readonly store: (plain: Uint8Array, codec?: ChunkCodec, options?: PutObjectOptions) => Effect.Effect<StoredChunk, ChunkWriteError | ManifestError>
   /** Chunks stored through a codec are read through a codec of the same format. */
@@ -151,9 +152,7 @@ export class ChunkStore extends Context.Service<ChunkStore, {
       "SELECT id, size, stored_size, compressed, key_id, placement, format, refcount FROM chunks WHERE id = ?"
     )
 
-    // A KeyObject once, rather than a Buffer key that every HMAC turns into one (~10 µs a chunk).
-    const chunkIdKey = createSecretKey(ring.chunkIdKey)
-    const idOf = (plain: Uint8Array) => createHmac("sha256", chunkIdKey).update(plain).digest("hex")
+    const idOf = makeHmacSha256(ring.chunkIdKey)
 
     const row = (id: string): ChunkRow | undefined => {
       const r = rowStmt.get(id) as
@@ -274,7 +273,7 @@ export class ChunkStore extends Context.Service<ChunkStore, {
       })
 
     const store = Effect.fnUntraced(function*(plain: Uint8Array, codec?: ChunkCodec, options?: PutObjectOptions) {
-      const id = codec ? codec.idOf(plain) : idOf(plain)
+      const id = yield* (codec ? codec.idOf(plain) : idOf(plain))
       if (known.has(id)) return { id, size: plain.length, isNew: false, storedSize: 0 }
       const pending = inflight.get(id)
       if (pending) {
@@ -318,7 +317,7 @@ export class ChunkStore extends Context.Service<ChunkStore, {
         if (r.format !== "envelope") {
           if (!codec?.open) return yield* corrupt(id, providerName, `stored as ${r.format}; reading it needs the ${r.format} identity`)
           const opened = yield* codec.open(bytes).pipe(Effect.mapError((detail) => corrupt(id, providerName, detail)))
-          if (opened.length !== r.size || codec.idOf(opened) !== id) return yield* corrupt(id, providerName, "content does not match its id")
+          if (opened.length !== r.size || (yield* codec.idOf(opened)) !== id) return yield* corrupt(id, providerName, "content does not match its id")
           return opened
         }
         const header = Envelope.decodeHeader(bytes)
@@ -342,7 +341,7 @@ export class ChunkStore extends Context.Service<ChunkStore, {
             catch: () => corrupt(id, providerName, "decompression failed")
           })
           : plainOrCompressed
-        if (plain.length !== r.size || idOf(plain) !== id) {
+        if (plain.length !== r.size || (yield* idOf(plain)) !== id) {
           return yield* corrupt(id, providerName, "content does not match its id")
         }
         return plain

@@ -17,18 +17,20 @@ const env = (extra: Record<string, string> = {}) => ({
   ...extra
 })
 
-/** The GLIBC_TUNABLES a running process started with, read while it waits on stdin. */
-const tunablesOfRunningPut = (args: ReadonlyArray<string>, name: string, extra: Record<string, string> = {}) =>
-  new Promise<string>((resolve, reject) => {
+/** The GLIBC_TUNABLES and command line a running process started with, read while it waits on stdin. */
+const startOfRunningPut = (args: ReadonlyArray<string>, name: string, extra: Record<string, string> = {}) =>
+  new Promise<{ tunables: string; argv: ReadonlyArray<string> }>((resolve, reject) => {
     const child = spawn(enigmaBin, [...args, "put", name, "--summary", "none"], { env: env(extra), stdio: ["pipe", "ignore", "pipe"] })
     let stderr = ""
     child.stderr.on("data", (d: Buffer) => (stderr += d.toString()))
     child.on("error", reject)
     let seen = ""
+    let argv: ReadonlyArray<string> = []
     const poll = setInterval(() => {
       // Once node runs (env execs it in place, same pid), its environment is final.
       const cmdline = readFileSync(`/proc/${child.pid}/cmdline`, "utf8")
       if (!cmdline.includes("node")) return
+      argv = cmdline.split("\0")
       seen = readFileSync(`/proc/${child.pid}/environ`, "utf8").split("\0").find((v) => v.startsWith("GLIBC_TUNABLES=")) ?? ""
       clearInterval(poll)
       child.stdin.end("a few bytes")
@@ -36,7 +38,7 @@ const tunablesOfRunningPut = (args: ReadonlyArray<string>, name: string, extra: 
     child.on("close", (code) => {
       clearInterval(poll)
       if (code !== 0) reject(new Error(`put exited ${code}: ${stderr}`))
-      else resolve(seen)
+      else resolve({ tunables: seen, argv })
     })
   })
 
@@ -49,11 +51,17 @@ describe("the launcher", () => {
 
   it("starts node with the allocator tunables; a user's own GLIBC_TUNABLES is appended and works", async () => {
     const { g: args } = initRepo()
-    const ours = await tunablesOfRunningPut(args, "ours")
-    assert.match(ours, /^GLIBC_TUNABLES=glibc\.malloc\.hugetlb=1/)
+    const ours = await startOfRunningPut(args, "ours")
+    assert.match(ours.tunables, /^GLIBC_TUNABLES=glibc\.malloc\.hugetlb=1/)
     // glibc cuts the variable short where it parsed it, in /proc's copy, so only the start of it
     // can be read from outside; that the put succeeds with the user's value appended is the check.
-    const withUsers = await tunablesOfRunningPut(args, "users", { GLIBC_TUNABLES: "glibc.malloc.arena_max=2" })
-    assert.match(withUsers, /^GLIBC_TUNABLES=glibc\.malloc\.hugetlb=1/)
+    const withUsers = await startOfRunningPut(args, "users", { GLIBC_TUNABLES: "glibc.malloc.arena_max=2" })
+    assert.match(withUsers.tunables, /^GLIBC_TUNABLES=glibc\.malloc\.hugetlb=1/)
+  })
+
+  it("caps V8's young generation (peak RSS of put and backup)", async () => {
+    const { g: args } = initRepo()
+    const { argv } = await startOfRunningPut(args, "semi")
+    assert.include(argv, "--max-semi-space-size=8", argv.join(" "))
   })
 })

@@ -1,6 +1,7 @@
 import { createHmac } from "node:crypto"
 import { Effect } from "effect"
 import type { ChunkCodec } from "../ChunkCodec.ts"
+import { makeHmacSha256 } from "../ThreadPoolHash.ts"
 
 /**
  * Chunks of an age-encrypted stream (`put --age-recipient` / `--age-identity`): each chunk object
@@ -44,7 +45,7 @@ export const makeAgeCodec = (
   const idKey = createHmac("sha256", chunkIdKey).update(`enigma-age-chunk-id-v1\u0000${[...recipients].sort().join("\n")}`).digest()
   return {
     format: "age",
-    idOf: (plain) => createHmac("sha256", idKey).update(plain).digest("hex"),
+    idOf: makeHmacSha256(idKey),
     seal: (plain) =>
       Effect.promise(async () => {
         const age = await loadAge()

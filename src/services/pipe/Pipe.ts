@@ -264,7 +264,7 @@ export class Pipe extends Context.Service<Pipe, {
 
       const processPiece = ({ data, index }: { data: Uint8Array; index: number }) =>
         Effect.gen(function*() {
-          const digest = digestChunk(data)
+          const digest = yield* digestChunk(data)
           const before = logged[index]
           let short = false
           if (before !== undefined) {
@@ -426,7 +426,8 @@ export class Pipe extends Context.Service<Pipe, {
           Effect.gen(function*() {
             if (row.index !== next) return yield* broken(next, "", `chunk ${next} is missing from the log; output stopped after ${bytes} bytes`)
             next++
-            const digest = digestChunk(data)
+            // In order, one chunk at a time: read-ahead chunks go on decrypting meanwhile.
+            const digest = yield* digestChunk(data)
             const mismatch = digestMismatch(row, digest)
             if (mismatch !== undefined) return yield* broken(row.index, row.chunkId, `${mismatch}; output stopped after ${bytes} bytes`)
             link = nextLink(link, row.index, digest)
@@ -475,7 +476,7 @@ export class Pipe extends Context.Service<Pipe, {
           yield* chunks.check(row.chunkId, readData, codec)
           if (!readData) return undefined
           // Every copy authenticated; now the bytes against the digests the stream recorded.
-          const mismatch = digestMismatch(row, digestChunk(yield* chunks.load(row.chunkId, codec)))
+          const mismatch = digestMismatch(row, yield* digestChunk(yield* chunks.load(row.chunkId, codec)))
           return mismatch === undefined ? undefined : { index: row.index, chunk: row.chunkId, provider: "data", problem: mismatch }
         }).pipe(Effect.catch((e: ChunkCorrupt) => Effect.succeed({ index: row.index, chunk: row.chunkId, provider: e.provider, problem: e.detail }))), { concurrency: 8 })
       for (const f of failures) if (f !== undefined) bad.push(f)

@@ -1,5 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
-import { digestChunk, digestMismatch, genesisLink, nextLink } from "../../../src/services/pipe/StreamChain.ts"
+import { Effect } from "effect"
+import { digestChunk as digestChunkEffect, digestMismatch, genesisLink, nextLink } from "../../../src/services/pipe/StreamChain.ts"
+
+// Small inputs are hashed inline, so the effect runs synchronously.
+const digestChunk = (data: Uint8Array) => Effect.runSync(digestChunkEffect(data))
 
 const key = new Uint8Array(32).fill(7)
 const chainOf = (streamId: string, chunks: ReadonlyArray<string>) => {
