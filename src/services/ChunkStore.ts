@@ -188,6 +188,10 @@ export class ChunkStore extends Context.Service<ChunkStore, {
       return sorted.slice(0, copies).map((p) => p.provider)
     }
 
+    // Only when every provider would write them as they are: one that joins parts (an S3 PUT
+    // needs one body) would hold the parts and the joined copy at once.
+    const sealAsParts = repo.providers.every((p) => p.writesParts === true)
+
     const seal = (id: string, plain: Uint8Array) =>
       Effect.gen(function*() {
         let body = plain
@@ -207,11 +211,21 @@ export class ChunkStore extends Context.Service<ChunkStore, {
         const nonce = randomBytes(12)
         const cipher = createCipheriv("aes-256-gcm", ring.dataKey(keyId)!, nonce)
         cipher.setAAD(Envelope.chunkAad(Buffer.from(id, "hex"), flags))
-        // The envelope is one buffer (GCM's ciphertext is as long as the plaintext): a provider
-        // that needs a single body (an S3 PUT) takes it as is, with no second, concatenated copy
-        // alive during the upload. Encrypted 1 MiB at a time, so each short-lived output comes
-        // from memory the allocator recycles.
-        const envelope = Buffer.allocUnsafeSlow(Envelope.headerLength + body.length + Envelope.tagLength)
+        const storedSize = Envelope.headerLength + body.length + Envelope.tagLength
+        const wrongLength = (got: number) => Effect.die(new Error(`envelope length ${got}, expected ${storedSize}`))
+        // Encrypted 1 MiB at a time. For providers that write parts, those pieces are the envelope.
+        if (sealAsParts) {
+          const parts: Array<Uint8Array> = [Envelope.encodeHeader(flags, keyId, nonce)]
+          for (let i = 0; i < body.length; i += sealSlice) parts.push(cipher.update(body.subarray(i, i + sealSlice)))
+          parts.push(cipher.final(), cipher.getAuthTag())
+          const written = parts.reduce((n, p) => n + p.length, 0)
+          if (written !== storedSize) return yield* wrongLength(written)
+          return { envelope: parts as ReadonlyArray<Uint8Array>, storedSize, flags, keyId }
+        }
+        // Otherwise one buffer (GCM's ciphertext is as long as the plaintext): a provider that
+        // needs a single body (an S3 PUT) takes it as is, with no second, concatenated copy alive
+        // during the upload; each short-lived 1 MiB output comes from memory the allocator recycles.
+        const envelope = Buffer.allocUnsafeSlow(storedSize)
         envelope.set(Envelope.encodeHeader(flags, keyId, nonce), 0)
         let at = Envelope.headerLength
         for (let i = 0; i < body.length; i += sealSlice) {
@@ -223,8 +237,8 @@ export class ChunkStore extends Context.Service<ChunkStore, {
         envelope.set(tail, at)
         at += tail.length
         envelope.set(cipher.getAuthTag(), at)
-        if (at + Envelope.tagLength !== envelope.length) return yield* Effect.die(new Error(`envelope length ${at + Envelope.tagLength}, expected ${envelope.length}`))
-        return { envelope: [envelope] as ReadonlyArray<Uint8Array>, storedSize: envelope.length, flags, keyId }
+        if (at + Envelope.tagLength !== storedSize) return yield* wrongLength(at + Envelope.tagLength)
+        return { envelope: [envelope] as ReadonlyArray<Uint8Array>, storedSize, flags, keyId }
       })
 
     const sealWith = (id: string, plain: Uint8Array, codec: ChunkCodec | undefined) =>

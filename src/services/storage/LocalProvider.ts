@@ -260,5 +260,5 @@ export const makeLocalProvider = (name: string, root: string): StorageProvider =
     catch: fail("check", root)
   })
 
-  return { name, kind: "Local", put, get, putStream, getRange, getStream, head, delete: del, list, check, sweepIncomplete }
+  return { name, kind: "Local", writesParts: true, put, get, putStream, getRange, getStream, head, delete: del, list, check, sweepIncomplete }
 }

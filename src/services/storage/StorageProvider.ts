@@ -41,6 +41,11 @@ export class StorageError extends Schema.TaggedError<StorageError>()("StorageErr
 export interface StorageProvider {
   readonly name: string
   readonly kind: string
+  /**
+   * `put` writes a body given as parts as they are (writev), without joining them into one buffer
+   * first. ChunkStore then seals a chunk as parts, saving a chunk-sized buffer and its copy.
+   */
+  readonly writesParts?: boolean
   /** `body` may be given as parts, stored concatenated in order (saves a copy of large bodies). */
   readonly put: (key: string, body: Uint8Array | ReadonlyArray<Uint8Array>, options?: PutObjectOptions) => Effect.Effect<void, StorageError>
   readonly get: (key: string) => Effect.Effect<Uint8Array, StorageError>
