@@ -165,10 +165,17 @@ export class Restore extends Context.Service<Restore, {
       const destReal = yield* Effect.tryPromise({ try: () => fs.realpath(destAbs), catch: writeError(destAbs) })
 
       // Directories first (and every ancestor a selected entry needs), outermost first.
+      // Ancestors of each distinct parent, not of each entry: 18,000 files share ~150 parents.
       const dirs = new Set<string>()
+      const parents = new Set<string>()
       for (const f of selected) {
-        for (const a of ancestors(f.path)) dirs.add(a)
+        const slash = f.path.lastIndexOf("/")
+        if (slash > 0) parents.add(f.path.slice(0, slash))
         if (f.kind === "dir") dirs.add(f.path)
+      }
+      for (const p of parents) {
+        dirs.add(p)
+        for (const a of ancestors(p)) dirs.add(a)
       }
       for (const d of [...dirs].sort()) {
         const target = path.join(destReal, d)
