@@ -11,8 +11,8 @@ import type { StorageProvider } from "../../../src/services/storage/StorageProvi
 import { prng, snapshotTree, tempDir } from "../../support/cli.ts"
 import { testRepository } from "../../support/repo.ts"
 
-const repo = (dir: string, providers: ReadonlyArray<StorageProvider>, copies = 1) =>
-  testRepository(dir, providers, { copies, chunk_strategy: { Fixed: { size: 64 * 1024 } } })
+const repo = (dir: string, providers: ReadonlyArray<StorageProvider>, copies = 1, retry: { retry_attempts?: number; retry_base_delay?: string } = {}) =>
+  testRepository(dir, providers, { copies, chunk_strategy: { Fixed: { size: 64 * 1024 } }, ...retry })
 
 const sampleTree = (dir: string) => {
   const src = path.join(dir, "src")
@@ -28,7 +28,10 @@ describe("provider faults (fault-injection decorator over Local: named a fake he
     Effect.gen(function*() {
       const dir = tempDir()
       const flaky = withFaults(makeLocalProvider("flaky", path.join(dir, "flaky")), { failRate: 0.3, seed: 7 })
-      const layer = yield* repo(dir, [flaky])
+      // Which call draws which fault depends on how concurrent calls interleave, which is not
+      // fixed (hashing runs on the thread pool): with the default 5 retries a call fails for
+      // good with probability 0.3⁶ ≈ 1/1,400, and this run makes ~50 calls. With 12, 0.3¹³.
+      const layer = yield* repo(dir, [flaky], 1, { retry_attempts: 12, retry_base_delay: "1ms" })
       const src = sampleTree(dir)
       const b = yield* Backup.use((s) => s.run([src])).pipe(Effect.provide(layer))
       assert.isAbove(b.stats.newChunks, 10)
