@@ -212,33 +212,25 @@ export class ChunkStore extends Context.Service<ChunkStore, {
         const cipher = createCipheriv("aes-256-gcm", ring.dataKey(keyId)!, nonce)
         cipher.setAAD(Envelope.chunkAad(Buffer.from(id, "hex"), flags))
         const storedSize = Envelope.headerLength + body.length + Envelope.tagLength
-        const wrongLength = (got: number) => Effect.die(new Error(`envelope length ${got}, expected ${storedSize}`))
-        // Encrypted 1 MiB at a time. For providers that write parts, those pieces are the envelope.
-        if (sealAsParts) {
-          const parts: Array<Uint8Array> = [Envelope.encodeHeader(flags, keyId, nonce)]
-          for (let i = 0; i < body.length; i += sealSlice) parts.push(cipher.update(body.subarray(i, i + sealSlice)))
-          parts.push(cipher.final(), cipher.getAuthTag())
-          const written = parts.reduce((n, p) => n + p.length, 0)
-          if (written !== storedSize) return yield* wrongLength(written)
-          return { envelope: parts as ReadonlyArray<Uint8Array>, storedSize, flags, keyId }
+        // Encrypted 1 MiB at a time, each piece added as it comes. For providers that write parts,
+        // the pieces are the envelope. Otherwise they are copied into one buffer as they come
+        // (GCM's ciphertext is as long as the plaintext): a provider that needs a single body (an
+        // S3 PUT) takes it as is, with no second, joined copy alive during the upload, and each
+        // short-lived piece comes from memory the allocator recycles.
+        const parts: Array<Uint8Array> = []
+        const single = sealAsParts ? undefined : Buffer.allocUnsafeSlow(storedSize)
+        let at = 0
+        const add = (piece: Uint8Array) => {
+          if (single) single.set(piece, at)
+          else parts.push(piece)
+          at += piece.length
         }
-        // Otherwise one buffer (GCM's ciphertext is as long as the plaintext): a provider that
-        // needs a single body (an S3 PUT) takes it as is, with no second, concatenated copy alive
-        // during the upload; each short-lived 1 MiB output comes from memory the allocator recycles.
-        const envelope = Buffer.allocUnsafeSlow(storedSize)
-        envelope.set(Envelope.encodeHeader(flags, keyId, nonce), 0)
-        let at = Envelope.headerLength
-        for (let i = 0; i < body.length; i += sealSlice) {
-          const part = cipher.update(body.subarray(i, i + sealSlice))
-          envelope.set(part, at)
-          at += part.length
-        }
-        const tail = cipher.final()
-        envelope.set(tail, at)
-        at += tail.length
-        envelope.set(cipher.getAuthTag(), at)
-        if (at + Envelope.tagLength !== storedSize) return yield* wrongLength(at + Envelope.tagLength)
-        return { envelope: [envelope] as ReadonlyArray<Uint8Array>, storedSize, flags, keyId }
+        add(Envelope.encodeHeader(flags, keyId, nonce))
+        for (let i = 0; i < body.length; i += sealSlice) add(cipher.update(body.subarray(i, i + sealSlice)))
+        add(cipher.final())
+        add(cipher.getAuthTag())
+        if (at !== storedSize) return yield* Effect.die(new Error(`envelope length ${at}, expected ${storedSize}`))
+        return { envelope: (single ? [single] : parts) as ReadonlyArray<Uint8Array>, storedSize, flags, keyId }
       })
 
     const sealWith = (id: string, plain: Uint8Array, codec: ChunkCodec | undefined) =>
