@@ -74,6 +74,8 @@ export const gearFromSeed = (seed: Uint8Array): Uint32Array => {
 export interface Chunker {
   push(block: Uint8Array): Array<Uint8Array>
   finish(): Array<Uint8Array>
+  /** Whether the chunk in the making keeps a view of `buffer` (so it must stay intact). */
+  holds(buffer: ArrayBufferLike): boolean
 }
 
 /** Number of one-bits for an average chunk size: round(log2(avg)). */
@@ -82,11 +84,18 @@ const log2Round = (n: number): number => Math.round(Math.log2(n))
 /** A 32-bit mask (as int32) with `bits` one-bits in the high end of the word. */
 const highMask = (bits: number): number => (bits >= 32 ? -1 : bits <= 0 ? 0 : (-1 << (32 - bits)) | 0)
 
+/** Buffers `concat` made: the chunks that are copies, not views of a pushed block. */
+const copies = new WeakSet<ArrayBufferLike>()
+
+/** Whether `chunk` is a copy the chunker made (spanning blocks), owned by whoever received it. */
+export const isChunkerCopy = (chunk: Uint8Array): boolean => copies.has(chunk.buffer)
+
 const concat = (pieces: Array<Uint8Array>, total: number): Uint8Array => {
   if (pieces.length === 1 && pieces[0]!.length === total) return pieces[0]!
   // Uninitialised (every byte is written below) and not pooled: a zero-filled array is fresh,
   // page-faulting memory every chunk, 3.5x slower here than malloc'd memory the allocator recycles.
   const out: Uint8Array = Buffer.allocUnsafeSlow(total)
+  copies.add(out.buffer)
   let o = 0
   for (const p of pieces) {
     out.set(p, o)
@@ -215,6 +224,10 @@ class CdcChunker implements Chunker {
     this.h = 0
     return len === 0 ? [] : [concat(pending, len)]
   }
+
+  holds(buffer: ArrayBufferLike): boolean {
+    return this.pending.some((p) => p.buffer === buffer)
+  }
 }
 
 class FixedChunker implements Chunker {
@@ -259,6 +272,10 @@ class FixedChunker implements Chunker {
     this.pending = []
     this.len = 0
     return len === 0 ? [] : [concat(pending, len)]
+  }
+
+  holds(buffer: ArrayBufferLike): boolean {
+    return this.pending.some((p) => p.buffer === buffer)
   }
 }
 

@@ -10,6 +10,7 @@ import type { ChunkCodec } from "./ChunkCodec.ts"
 import { EventLog, type ManifestError } from "./manifest/EventLog.ts"
 import { Repository } from "./Repository.ts"
 import { SqliteDatabase } from "./sql/NodeSqliteClient.ts"
+import { releaseBuffers } from "./ReleaseBuffers.ts"
 import { makeHmacSha256 } from "./ThreadPoolHash.ts"
 import { Keys as ObjectKeys, StorageError, type PutObjectOptions, type StorageProvider } from "./storage/StorageProvider.ts"
 
@@ -221,14 +222,21 @@ export class ChunkStore extends Context.Service<ChunkStore, {
         const single = sealAsParts ? undefined : Buffer.allocUnsafeSlow(storedSize)
         let at = 0
         const add = (piece: Uint8Array) => {
-          if (single) single.set(piece, at)
-          else parts.push(piece)
-          at += piece.length
+          const n = piece.length
+          if (single) {
+            single.set(piece, at)
+            releaseBuffers([piece]) // cipher output, copied: spent
+          } else {
+            parts.push(piece)
+          }
+          at += n
         }
         add(Envelope.encodeHeader(flags, keyId, nonce))
         for (let i = 0; i < body.length; i += sealSlice) add(cipher.update(body.subarray(i, i + sealSlice)))
         add(cipher.final())
         add(cipher.getAuthTag())
+        // The compressed copy is ours and now spent; `plain` belongs to the caller.
+        if (body !== plain) releaseBuffers([body])
         if (at !== storedSize) return yield* Effect.die(new Error(`envelope length ${at}, expected ${storedSize}`))
         return { envelope: (single ? [single] : parts) as ReadonlyArray<Uint8Array>, storedSize, flags, keyId }
       })
@@ -256,6 +264,8 @@ export class ChunkStore extends Context.Service<ChunkStore, {
             errors.push(e instanceof Error ? e.message : String(e))
           }
         }
+        // Every provider has returned: nothing reads the sealed pieces again.
+        if (codec === undefined) releaseBuffers(envelope)
         if (placed.length < copies) {
           return yield* new ChunkWriteError({
             chunkId: id,
@@ -341,11 +351,13 @@ export class ChunkStore extends Context.Service<ChunkStore, {
           },
           catch: () => corrupt(id, providerName, "authentication failed (tampered or damaged)")
         })
+        // The provider's buffer is ours (StorageProvider.get) and now spent.
+        releaseBuffers([bytes])
         const plain: Uint8Array = (header.flags & Envelope.FLAG_COMPRESSED) !== 0
           ? yield* Effect.tryPromise({
             try: () => zstdDecompressAsync(plainOrCompressed),
             catch: () => corrupt(id, providerName, "decompression failed")
-          })
+          }).pipe(Effect.tap(() => Effect.sync(() => releaseBuffers([plainOrCompressed]))))
           : plainOrCompressed
         if (plain.length !== r.size || (yield* idOf(plain)) !== id) {
           return yield* corrupt(id, providerName, "content does not match its id")

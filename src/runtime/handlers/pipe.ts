@@ -7,6 +7,7 @@ import { parseSize } from "../../domain/Size.ts"
 import { checkRecipient, recipientsOf } from "../../services/pipe/AgeCodec.ts"
 import { readAgeIdentities } from "../AgeIdentities.ts"
 import { Pipe, PipeInputError, type GetResult, type PutResult } from "../../services/pipe/Pipe.ts"
+import { releaseBuffers } from "../../services/ReleaseBuffers.ts"
 import { unlock, withRepository } from "../Open.ts"
 import { ExitWith, formatBytes, formatDuration, makeProgress } from "../Output.ts"
 import { rootCommand } from "../commands/shared.ts"
@@ -153,6 +154,7 @@ export const put = Effect.fn("cli.put")(function*(a: PutArgs) {
   const r: PutResult = yield* withRepository(opened, "put", true, Pipe.use((p) =>
     p.put(stdinStream, {
       name: a.name,
+      freeInput: true, // readStdin: a fresh buffer per block
       chunking,
       tags,
       strictResume: a.strictResume,
@@ -198,12 +200,17 @@ export const get = Effect.fn("cli.get")(function*(a: {
   const out = process.stdout
   // A closed pipe surfaces through the write callback below; without a listener it would crash.
   out.on("error", () => {})
-  const write = (bytes: Uint8Array) =>
+  const write = (bytes: Uint8Array, free = false) =>
     Effect.callback<void, OutputClosed>((resume) => {
-      out.write(bytes, (err) => resume(err ? Effect.fail(new OutputClosed({ detail: err.message })) : Effect.void))
+      out.write(bytes, (err) => {
+        // Written out (the stream has let go of it): a chunk `get` gave us is freed now rather
+        // than at the next full GC (see ReleaseBuffers).
+        if (!err && free) releaseBuffers([bytes])
+        resume(err ? Effect.fail(new OutputClosed({ detail: err.message })) : Effect.void)
+      })
     })
   const r: GetResult = yield* withRepository(opened, "get", false,
-    Pipe.use((p) => a.noDecrypt ? p.getStored(a.name, write) : p.get(a.name, write, { ageIdentities })))
+    Pipe.use((p) => a.noDecrypt ? p.getStored(a.name, write) : p.get(a.name, (bytes) => write(bytes, true), { ageIdentities })))
   yield* summarize(a.summary, r, () =>
     a.noDecrypt
       ? `stream ${r.name}: ${r.chunks} chunks as stored (encrypted, not verified) written as a ${formatBytes(r.bytes)} tar archive, ${formatDuration(r.durationMs)}`

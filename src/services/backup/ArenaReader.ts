@@ -8,13 +8,16 @@ import * as fs from "node:fs"
  * then spend most of their time waiting and in GC. Read synchronously into a 4 MiB arena, a
  * chunker then cuts chunks as views of the arena without copying.
  *
- * Arenas are never reused (chunks may still be views into them), only replaced when full.
+ * Arenas are never reused (chunks may still be views into them), only replaced when full; the
+ * replaced ones wait in `retired` until the caller has pushed the views it was given.
  */
 export class ArenaReader {
   private arena: Buffer
   private pos = 0
   private readonly arenaSize: number
   private readonly minFree: number
+  /** Arenas replaced since the last `takeRetired`. */
+  private retired: Array<Buffer> = []
 
   constructor(arenaSize = 4 * 1024 * 1024, minFree = 64 * 1024) {
     this.arenaSize = arenaSize
@@ -44,7 +47,15 @@ export class ArenaReader {
     }
   }
 
+  /** Arenas no later `readFile` will return views of. */
+  takeRetired(): Array<Buffer> {
+    const r = this.retired
+    this.retired = []
+    return r
+  }
+
   private renew() {
+    if (this.pos > 0) this.retired.push(this.arena)
     this.arena = Buffer.allocUnsafeSlow(this.arenaSize)
     this.pos = 0
   }

@@ -12,6 +12,7 @@ import { EventLog, type ManifestError } from "../manifest/EventLog.ts"
 import { Manifest } from "../manifest/Manifest.ts"
 import { Repository } from "../Repository.ts"
 import { ArenaReader } from "./ArenaReader.ts"
+import { SourceBlocks } from "../SourceBlocks.ts"
 import { walk, type WalkWarning } from "./Walker.ts"
 
 export interface BackupProgress {
@@ -122,6 +123,7 @@ export class Backup extends Context.Service<Backup, {
       let batch: Array<FileEntry> = []
       let covered = 0
       let lastEntryEnd = 0
+
       const extentsOf = (start: number, end: number): Array<Extent> => {
         const out: Array<Extent> = []
         for (const c of window) {
@@ -160,16 +162,22 @@ export class Backup extends Context.Service<Backup, {
         return true
       }
 
+      // Read buffers are freed as soon as the chunks of their bytes are stored (SourceBlocks).
+      let sources: SourceBlocks
       // Producer: walk, read changed files, cut the concatenated content into chunks.
       const items = async function*(): AsyncGenerator<Item> {
         const chunker = makeChunker(strategy, gear)
+        sources = new SourceBlocks((b) => chunker.holds(b))
         const arena = new ArenaReader()
         let offset = 0 // bytes pushed into the chunker so far
         let emitted = 0 // bytes of chunks emitted so far
         function* emit(cs: Array<Uint8Array>): Generator<Item> {
           for (const data of cs) {
-            yield { data, start: emitted }
+            // Advanced before the yield: once consumed, the chunk's buffer may be freed (empty).
+            const start = emitted
             emitted += data.length
+            sources.emitted(data)
+            yield { data, start }
           }
         }
         for (const e of walk(roots, warn)) {
@@ -221,8 +229,10 @@ export class Backup extends Context.Service<Backup, {
             const start = offset
             for (const v of views) {
               offset += v.length
+              sources.pushed(v)
               yield* emit(chunker.push(v))
             }
+            for (const a of arena.takeRetired()) sources.retire(a.buffer)
             stats.bytesRead += offset - start
             stats.files++
             stats.bytes += offset - start
@@ -257,7 +267,10 @@ export class Backup extends Context.Service<Backup, {
               offset += n
               stats.bytesRead += n
               next = readAt(offset)
-              yield* emit(chunker.push(n === want ? buf : buf.subarray(0, n)))
+              const view = n === want ? buf : buf.subarray(0, n)
+              sources.pushed(view)
+              yield* emit(chunker.push(view))
+              sources.retire(buf.buffer)
             }
           } catch (err) {
             // Bytes already pushed stay in the stream; the file itself is left out of the backup.
@@ -308,13 +321,10 @@ export class Backup extends Context.Service<Backup, {
         Stream.mapEffect((item): Effect.Effect<Processed | typeof flushMarker, ChunkWriteError | ManifestError> => {
           if ("flush" in item) return Effect.succeed(item)
           const end = item.start + item.data.length
-          return chunks.store(item.data).pipe(Effect.map((r) => ({
-            id: r.id,
-            start: item.start,
-            end,
-            isNew: r.isNew,
-            storedSize: r.storedSize
-          })))
+          return chunks.store(item.data).pipe(Effect.map((r) => {
+            sources.done(item.data)
+            return { id: r.id, start: item.start, end, isNew: r.isNew, storedSize: r.storedSize }
+          }))
         }, { concurrency }),
         Stream.runForEach(consume)
       )

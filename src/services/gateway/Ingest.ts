@@ -5,6 +5,8 @@ import type { Extent } from "../../domain/Events.ts"
 import { s3Error, type S3Error } from "../../domain/s3/S3Error.ts"
 import { chunkStrategyOf } from "../../domain/Settings.ts"
 import { ChunkStore } from "../ChunkStore.ts"
+import { spansWholeBuffer } from "../ReleaseBuffers.ts"
+import { SourceBlocks } from "../SourceBlocks.ts"
 import { Repository } from "../Repository.ts"
 import { digestEquals } from "./Signing.ts"
 
@@ -40,19 +42,34 @@ export const makeIngest = Effect.gen(function*() {
   const uploadConcurrency = repo.settings.enigma.upload_concurrency ?? 4
   const internal = (e: { readonly message: string }) => s3Error("InternalError", 500, e.message)
 
-  return Effect.fn("Gateway.ingest")(function*<E>(body: Stream.Stream<Uint8Array, E>, checks: IngestChecks, inlineUpTo = 0) {
+  /**
+   * `ownBody`: the body's blocks are nobody else's (a request body as it arrives), so each is
+   * freed once its bytes are stored; chunker copies always are (see SourceBlocks).
+   */
+  return Effect.fn("Gateway.ingest")(function*<E>(body: Stream.Stream<Uint8Array, E>, checks: IngestChecks, inlineUpTo = 0, ownBody = false) {
     const md5 = createHash("md5")
     const sha = checks.expectedSha256 !== undefined ? createHash("sha256") : undefined
     const chunker = makeChunker(strategy, gear)
+    // Only blocks spanning their whole buffer are registered: a view of part of a buffer (the
+    // HTTP parser's slice of a read that also held headers) may have siblings.
+    const sources = new SourceBlocks((b) => chunker.holds(b))
+    const push = (block: Uint8Array): Array<Uint8Array> => {
+      const own = ownBody && spansWholeBuffer(block)
+      if (own) sources.pushed(block)
+      const pieces = chunker.push(block)
+      for (const p of pieces) if (p.length > 0) sources.emitted(p)
+      if (own) sources.retire(block.buffer)
+      return pieces
+    }
     let size = 0
     const extents: Array<Extent> = []
     // Blocks held back while the body may still be small enough to keep inline.
     let held: Array<Uint8Array> | undefined = inlineUpTo > 0 ? [] : undefined
     const cut = (block: Uint8Array): Array<Uint8Array> => {
-      if (held === undefined) return chunker.push(block)
+      if (held === undefined) return push(block)
       held.push(block)
       if (size <= inlineUpTo) return []
-      const pieces = held.flatMap((b) => chunker.push(b))
+      const pieces = held.flatMap(push)
       held = undefined
       return pieces
     }
@@ -63,10 +80,22 @@ export const makeIngest = Effect.gen(function*() {
         size += block.length
       })),
       Stream.flatMap((block) => Stream.fromIterable(cut(block))),
-      Stream.concat(Stream.suspend(() => Stream.fromIterable(held !== undefined ? [] : chunker.finish()))),
+      Stream.concat(Stream.suspend(() => {
+        if (held !== undefined) return Stream.empty
+        const last = chunker.finish()
+        for (const p of last) if (p.length > 0) sources.emitted(p)
+        return Stream.fromIterable(last)
+      })),
       Stream.filter((piece) => piece.length > 0),
       Stream.mapEffect((piece) =>
-        chunks.store(piece).pipe(Effect.mapError(internal), Effect.map((stored) => [stored.id, 0, piece.length] as const)), { concurrency: uploadConcurrency }),
+        chunks.store(piece).pipe(
+          Effect.mapError(internal),
+          Effect.map((stored) => {
+            const extent = [stored.id, 0, piece.length] as const
+            sources.done(piece)
+            return extent
+          })
+        ), { concurrency: uploadConcurrency }),
       Stream.runForEach((extent) => Effect.sync(() => {
         extents.push(extent)
       }))
@@ -80,5 +109,5 @@ export const makeIngest = Effect.gen(function*() {
     }
     const inline = held !== undefined ? Buffer.concat(held) : undefined
     return { size, md5: digest, extents, inline } satisfies Ingested as Ingested
-  }) as <E>(body: Stream.Stream<Uint8Array, E>, checks: IngestChecks, inlineUpTo?: number) => Effect.Effect<Ingested, S3Error | E>
+  }) as <E>(body: Stream.Stream<Uint8Array, E>, checks: IngestChecks, inlineUpTo?: number, ownBody?: boolean) => Effect.Effect<Ingested, S3Error | E>
 })

@@ -162,7 +162,7 @@ export class Multipart extends Context.Service<Multipart, {
     ) {
       yield* checkPartNumber(partNumber)
       yield* requireUpload(bucket, key, uploadId)
-      const { size, md5, extents } = yield* ingest(body, checks)
+      const { size, md5, extents } = yield* ingest(body, checks, 0, true)
       return yield* recordPart(bucket, key, uploadId, partNumber, size, md5.toString("hex"), extents)
     })
 

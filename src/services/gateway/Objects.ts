@@ -203,7 +203,7 @@ export class Objects extends Context.Service<Objects, {
     const putObject = Effect.fn("Objects.putObject")(function*<E>(bucket: string, key: string, body: Stream.Stream<Uint8Array, E>, options: PutOptions) {
       yield* headBucket(bucket)
       if (key === "" || key.length > 1024) return yield* s3Error("KeyTooLongError", 400, "Object keys must be 1 to 1024 characters long")
-      const { size, md5, extents, inline } = yield* ingest(body, options, inlineLimit)
+      const { size, md5, extents, inline } = yield* ingest(body, options, inlineLimit, true)
       const at = Date.now()
       const etag = md5.toString("hex")
       // Read only now: the body stream verified it (and failed on a mismatch) as it ended.

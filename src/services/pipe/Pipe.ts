@@ -11,6 +11,8 @@ import { Repository } from "../Repository.ts"
 import { makePlainCodec } from "../ChunkCodec.ts"
 import { makeAgeCodec, recipientsOf } from "./AgeCodec.ts"
 import { makeSpillBuffer, type ScratchError } from "./SpillBuffer.ts"
+import { releaseBuffers, spansWholeBuffer } from "../ReleaseBuffers.ts"
+import { SourceBlocks } from "../SourceBlocks.ts"
 import { makeGarbagePacer } from "./GarbagePacer.ts"
 import { exportStored } from "./StoredExport.ts"
 import { digestChunk, digestMismatch, genesisLink, nextLink, type ChunkDigest } from "./StreamChain.ts"
@@ -64,6 +66,12 @@ export interface PutOptions {
   /** Where chunks spill to (default: the system temp dir). */
   readonly scratchDir?: string | undefined
   readonly onProgress?: (p: { readonly bytes: number; readonly chunks: number }) => void
+  /**
+   * The input's blocks are nobody else's: the put frees each once its bytes are stored (see
+   * ReleaseBuffers), instead of leaving them to the garbage collector. The CLI's stdin reader
+   * makes a fresh buffer per block; a script that keeps its blocks leaves this off.
+   */
+  readonly freeInput?: boolean
   /** Told once, before reading, when an interrupted put of this name is resumed. */
   readonly onResume?: (p: { readonly chunks: number; readonly bytes: number }) => void
 }
@@ -232,9 +240,24 @@ export class Pipe extends Context.Service<Pipe, {
 
       const chunker = makeChunker(strategy, gear)
       let index = 0
-      const cut = (blocks: ReadonlyArray<Uint8Array>) => blocks.map((data) => ({ data, index: index++ }))
+      // With `freeInput`, input blocks are freed as soon as the pieces of their bytes are done
+      // (SourceBlocks); chunker copies always are. Only blocks spanning their whole buffer are
+      // registered: a view of part of a buffer may have siblings.
+      const sources = new SourceBlocks((b) => chunker.holds(b))
+      const cut = (blocks: ReadonlyArray<Uint8Array>) =>
+        blocks.map((data) => {
+          if (data.length > 0) sources.emitted(data)
+          return { data, index: index++ }
+        })
+      const push = (block: Uint8Array) => {
+        const own = options.freeInput === true && spansWholeBuffer(block)
+        if (own) sources.pushed(block)
+        const out = cut(chunker.push(block))
+        if (own) sources.retire(block.buffer)
+        return out
+      }
       const pieces = input.pipe(
-        Stream.flatMap((block) => Stream.fromIterable(cut(chunker.push(block)))),
+        Stream.flatMap((block) => Stream.fromIterable(push(block))),
         Stream.concat(Stream.suspend(() => Stream.fromIterable(cut(chunker.finish())))),
         Stream.filter((p) => p.data.length > 0)
       )
@@ -345,9 +368,19 @@ export class Pipe extends Context.Service<Pipe, {
           dir: options.scratchDir
         })
         yield* pieces.pipe(
-          Stream.mapEffect((p) => Effect.map(spill.park(p.data), (parked) => ({ parked, index: p.index }))),
+          Stream.mapEffect((p) =>
+            Effect.map(spill.park(p.data), (parked) => {
+              // Written to the scratch dir: it comes back as a buffer of its own.
+              if (parked._tag === "Disk") sources.done(p.data)
+              return { parked, index: p.index }
+            })),
           Stream.buffer({ capacity: "unbounded" }), // bounded by the spill buffer's own accounting
-          Stream.mapEffect((p) => Effect.flatMap(spill.unpark(p.parked), (data) => processPiece({ data, index: p.index })), {
+          Stream.mapEffect((p) =>
+            Effect.flatMap(spill.unpark(p.parked), (data) =>
+              processPiece({ data, index: p.index }).pipe(
+                // A piece read back from the scratch dir is a fresh buffer of its own.
+                Effect.tap(() => Effect.sync(() => p.parked._tag === "Disk" ? releaseBuffers([data]) : sources.done(data)))
+              )), {
             concurrency: uploadConcurrency
           }),
           Stream.runForEach(consume)
@@ -432,9 +465,11 @@ export class Pipe extends Context.Service<Pipe, {
             if (mismatch !== undefined) return yield* broken(row.index, row.chunkId, `${mismatch}; output stopped after ${bytes} bytes`)
             link = nextLink(link, row.index, digest)
             if (link !== row.chain) return yield* broken(row.index, row.chunkId, `chain link does not match (a chunk is missing or out of order); output stopped after ${bytes} bytes`)
+            // Counted first: `write` gets a buffer of its own, which it may keep or free.
+            const n = data.length
             yield* write(data)
-            pace(data.length)
-            bytes += data.length
+            pace(n)
+            bytes += n
           }))
       )
       if (link !== s.chain || bytes !== s.bytes) {

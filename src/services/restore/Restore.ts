@@ -9,6 +9,7 @@ import type { Extent, FileEntry } from "../../domain/Events.ts"
 import { ancestors, isSafeRelativePath, matchesGlob, matchesPrefix } from "../../domain/PathFilter.ts"
 import { ChunkStore, ReadTarget } from "../ChunkStore.ts"
 import { Manifest } from "../manifest/Manifest.ts"
+import { releaseBuffers } from "../ReleaseBuffers.ts"
 
 /** Writing to the destination failed (disk full, permissions…): names the file. */
 export class RestoreWriteError extends Schema.TaggedError<RestoreWriteError>()("RestoreWriteError", {
@@ -232,7 +233,8 @@ export class Restore extends Context.Service<Restore, {
             ? Effect.forEach(f.extents, (e) => chunk(e[0]).pipe(Effect.flatMap((plain) => writeExtent(plain, e))), { discard: true })
             : Stream.fromIterable(f.extents).pipe(
               Stream.mapEffect((e) => Effect.map(chunks.load(e[0]), (plain) => [plain, e] as const), { concurrency: readAhead }),
-              Stream.runForEach(([plain, e]) => writeExtent(plain, e, true)),
+              // Each load returned a buffer of its own, which nothing reads after its write.
+              Stream.runForEach(([plain, e]) => Effect.tap(writeExtent(plain, e, true), () => Effect.sync(() => releaseBuffers([plain])))),
               largeFileSlots.withPermits(1)
             )).pipe(
               Effect.andThen(Effect.try({ try: () => out.commit(f.mode, f.mtimeMs), catch: writeError(target) }))

@@ -48,6 +48,7 @@ export interface StorageProvider {
   readonly writesParts?: boolean
   /** `body` may be given as parts, stored concatenated in order (saves a copy of large bodies). */
   readonly put: (key: string, body: Uint8Array | ReadonlyArray<Uint8Array>, options?: PutObjectOptions) => Effect.Effect<void, StorageError>
+  /** The whole object, in a buffer of its own: the caller may free it (ReleaseBuffers) when done. */
   readonly get: (key: string) => Effect.Effect<Uint8Array, StorageError>
   /** A body of unknown length, stored as one object once the stream ends; a failing stream stores nothing. */
   readonly putStream: <E>(

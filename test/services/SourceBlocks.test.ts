@@ -1,0 +1,140 @@
+import { assert, describe, it } from "@effect/vitest"
+import { randomBytes } from "node:crypto"
+import { gearFromSeed, makeChunker } from "../../src/domain/Chunker.ts"
+import type { ChunkStrategy } from "../../src/domain/Chunker.ts"
+import { releaseBuffers } from "../../src/services/ReleaseBuffers.ts"
+import { SourceBlocks } from "../../src/services/SourceBlocks.ts"
+
+const KiB = 1024
+
+/** A deterministic generator, so a failing case can be replayed. */
+const lcg = (seed: number) => () => {
+  seed = (seed * 1103515245 + 12345) >>> 0
+  return seed / 2 ** 32
+}
+
+/**
+ * Streams `data` through a chunker in blocks of random size (each a fresh buffer, as the readers
+ * make them), finishing chunks in random order, and checks each chunk's bytes at the moment it
+ * is done: a buffer freed too early reads as empty there.
+ */
+const run = (strategy: ChunkStrategy, data: Uint8Array, seed: number) => {
+  const random = lcg(seed)
+  const chunker = makeChunker(strategy, gearFromSeed(randomBytes(1024)))
+  const sources = new SourceBlocks((b) => chunker.holds(b))
+  const blocks: Array<ArrayBufferLike> = []
+  const outstanding: Array<{ chunk: Uint8Array; start: number; copy: boolean }> = []
+  let emitted = 0
+  let checked = 0
+  let copiesFreed = 0
+  const finishOne = () => {
+    const [o] = outstanding.splice(Math.floor(random() * outstanding.length), 1)
+    const length = o!.chunk.length
+    assert.deepStrictEqual(Buffer.from(o!.chunk), Buffer.from(data.subarray(o!.start, o!.start + o!.chunk.length)), `chunk at ${o!.start}`)
+    checked += o!.chunk.length
+    sources.done(o!.chunk)
+    // releaseBuffers leaves buffers under 64 KiB to the collector.
+    if (o!.copy && length >= 64 * KiB) assert.strictEqual(o!.chunk.length, 0, "a copy is freed once done")
+    if (o!.copy && length >= 64 * KiB) copiesFreed++
+  }
+  const take = (chunks: Array<Uint8Array>) => {
+    for (const chunk of chunks) {
+      sources.emitted(chunk)
+      outstanding.push({ chunk, start: emitted, copy: !blocks.includes(chunk.buffer) })
+      emitted += chunk.length
+    }
+  }
+  for (let at = 0; at < data.length;) {
+    const n = Math.min(data.length - at, 1 + Math.floor(random() * 100 * KiB) + (random() < 0.3 ? 300 * KiB : 0))
+    const block = Buffer.allocUnsafeSlow(n)
+    block.set(data.subarray(at, at + n))
+    at += n
+    blocks.push(block.buffer)
+    sources.pushed(block)
+    take(chunker.push(block))
+    sources.retire(block.buffer)
+    while (outstanding.length > 0 && random() < 0.6) finishOne()
+  }
+  take(chunker.finish())
+  while (outstanding.length > 0) finishOne()
+  assert.strictEqual(checked, data.length)
+  assert.isAbove(copiesFreed, 5)
+  return blocks
+}
+
+describe("SourceBlocks: read buffers freed once nothing needs their bytes", () => {
+  for (const [name, strategy] of [
+    ["CDC", { _tag: "Cdc", targetSize: 64 * KiB }],
+    ["fixed-size", { _tag: "Fixed", size: 80 * KiB }]
+  ] as const) {
+    it(`${name} chunks: every chunk intact until done, then every block and copy freed`, () => {
+      const data = randomBytes(8 * 1024 * KiB)
+      for (const seed of [1, 2, 3]) {
+        const blocks = run(strategy, data, seed)
+        // Blocks of 64 KiB and more are freed; smaller ones are left to the collector.
+        const large = blocks.filter((b) => b.byteLength >= 64 * KiB || (b as ArrayBuffer).detached)
+        assert.isAbove(large.length, 5)
+        for (const b of large) assert.isTrue((b as ArrayBuffer).detached, "every large block is freed")
+      }
+    })
+  }
+
+  it("keeps a block that is not retired (an arena still filling), and frees it once retired", () => {
+    const chunker = makeChunker({ _tag: "Fixed", size: 100 * KiB }, gearFromSeed(randomBytes(1024)))
+    const sources = new SourceBlocks((b) => chunker.holds(b))
+    const arena = Buffer.allocUnsafeSlow(400 * KiB)
+    const first = arena.subarray(0, 100 * KiB)
+    sources.pushed(first)
+    const [chunk] = chunker.push(first)
+    sources.emitted(chunk!)
+    sources.done(chunk!)
+    assert.strictEqual(arena.length, 400 * KiB, "not retired: more files will be read into it")
+    sources.retire(arena.buffer)
+    assert.strictEqual(arena.length, 0)
+  })
+
+  it("keeps a block while the chunker holds a piece of it", () => {
+    const chunker = makeChunker({ _tag: "Fixed", size: 100 * KiB }, gearFromSeed(randomBytes(1024)))
+    const sources = new SourceBlocks((b) => chunker.holds(b))
+    const block = Buffer.allocUnsafeSlow(150 * KiB)
+    sources.pushed(block)
+    const [chunk] = chunker.push(block)
+    sources.emitted(chunk!)
+    sources.retire(block.buffer)
+    sources.done(chunk!)
+    assert.strictEqual(block.length, 150 * KiB, "its last 50 KiB wait in the chunker")
+    const rest = chunker.finish()
+    assert.strictEqual(rest[0]!.length, 50 * KiB)
+    sources.emitted(rest[0]!)
+    sources.done(rest[0]!)
+    assert.strictEqual(block.length, 0)
+  })
+
+  it("leaves alone chunks of buffers it was not given (a script's own blocks), even whole ones", () => {
+    const chunker = makeChunker({ _tag: "Fixed", size: 128 * KiB }, gearFromSeed(randomBytes(1024)))
+    const sources = new SourceBlocks((b) => chunker.holds(b))
+    const shared = Buffer.allocUnsafeSlow(256 * KiB)
+    const whole = Buffer.allocUnsafeSlow(100 * KiB)
+    const chunks = [...chunker.push(shared.subarray(0, 128 * KiB)), ...chunker.push(whole), ...chunker.finish()]
+    assert.strictEqual(chunks[1]!.buffer, whole.buffer, "the tail comes back as the caller's own buffer")
+    for (const c of chunks) sources.emitted(c)
+    for (const c of chunks) sources.done(c)
+    assert.strictEqual(shared.length, 256 * KiB)
+    assert.strictEqual(whole.length, 100 * KiB)
+  })
+})
+
+describe("releaseBuffers", () => {
+  it("frees a large buffer (every view of it reads as empty) and leaves small or pooled ones", () => {
+    const large = Buffer.allocUnsafeSlow(64 * KiB)
+    const view = large.subarray(10, 20)
+    const small = Buffer.allocUnsafeSlow(64 * KiB - 1)
+    const pooled = Buffer.from("pooled")
+    releaseBuffers([large, small, pooled])
+    assert.strictEqual(large.length, 0)
+    assert.strictEqual(view.length, 0)
+    assert.strictEqual(small.length, 64 * KiB - 1)
+    assert.strictEqual(pooled.toString(), "pooled")
+    releaseBuffers([large]) // twice: nothing happens
+  })
+})
