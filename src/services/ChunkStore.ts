@@ -10,7 +10,7 @@ import type { ChunkCodec } from "./ChunkCodec.ts"
 import { EventLog, type ManifestError } from "./manifest/EventLog.ts"
 import { Repository } from "./Repository.ts"
 import { SqliteDatabase } from "./sql/NodeSqliteClient.ts"
-import { releaseBuffers } from "./ReleaseBuffers.ts"
+import { pinBuffers, releaseBuffers } from "./ReleaseBuffers.ts"
 import { makeHmacSha256 } from "./ThreadPoolHash.ts"
 import { Keys as ObjectKeys, StorageError, type PutObjectOptions, type StorageProvider } from "./storage/StorageProvider.ts"
 
@@ -71,20 +71,22 @@ export const guardedCall = <A>(
   operation: string,
   key: string,
   bytes: number,
-  call: Effect.Effect<A, StorageError>
+  call: Effect.Effect<A, StorageError>,
+  /** Told when an attempt is given up on: it may still be running, reading what it was given. */
+  onAbandoned?: () => void
 ): Effect.Effect<A, StorageError> => {
   const ms = timeoutFor(r, bytes)
   return call.pipe(
     Effect.timeoutOrElse({
       duration: Duration.millis(ms),
       orElse: () =>
-        Effect.fail(new StorageError({
+        Effect.andThen(Effect.sync(() => onAbandoned?.()), Effect.fail(new StorageError({
           provider,
           operation,
           key,
           reason: "Transient",
           detail: `no answer within ${ms < 10_000 ? `${ms} ms` : `${Math.round(ms / 1000)} s`} (request_timeout)`
-        }))
+        })))
     }),
     Effect.retry(providerRetryOf(r))
   )
@@ -138,8 +140,8 @@ export class ChunkStore extends Context.Service<ChunkStore, {
     const providers = new Map(repo.providers.map((p) => [p.name, p] as const))
     const compression = settings.enigma.compression
     const retry = retrySettingsOf(settings.enigma)
-    const guarded = <A>(p: StorageProvider, operation: string, key: string, bytes: number, call: Effect.Effect<A, StorageError>) =>
-      guardedCall(retry, p.name, operation, key, bytes, call)
+    const guarded = <A>(p: StorageProvider, operation: string, key: string, bytes: number, call: Effect.Effect<A, StorageError>, onAbandoned?: () => void) =>
+      guardedCall(retry, p.name, operation, key, bytes, call, onAbandoned)
     // Copies found in cold storage: read other copies first, and warn once per provider, not per chunk.
     const coldProviders = new Set<string>()
     const coldErrors = new WeakSet<ChunkCorrupt>()
@@ -257,7 +259,9 @@ export class ChunkStore extends Context.Service<ChunkStore, {
         for (const p of candidates) {
           if (placed.length >= copies) break
           const key = ObjectKeys.chunk(id)
-          const r = yield* Effect.exit(guarded(p, "put", key, storedSize, p.put(key, envelope, options)))
+          // An abandoned attempt may go on reading the envelope (and, stored as is, the caller's
+          // plaintext): never freed early then.
+          const r = yield* Effect.exit(guarded(p, "put", key, storedSize, p.put(key, envelope, options), () => pinBuffers(envelope)))
           if (r._tag === "Success") placed.push(p.name)
           else {
             const e = Cause.squash(r.cause)

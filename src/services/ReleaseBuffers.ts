@@ -18,11 +18,23 @@ const minRelease = 64 * 1024
  */
 export const spansWholeBuffer = (b: Uint8Array): boolean => b.byteOffset === 0 && b.byteLength === b.buffer.byteLength
 
+/** Buffers never to free here (see pinBuffers). Weak: the collector still frees them. */
+const pinned = new WeakSet<ArrayBufferLike>()
+
+/**
+ * Marks buffers that an abandoned operation may still read: a provider call given up on after its
+ * timeout goes on in the background (a local write cannot be cancelled, and would rename its file
+ * into place when done). `releaseBuffers` leaves them to the collector from then on.
+ */
+export const pinBuffers = (buffers: ReadonlyArray<Uint8Array>): void => {
+  for (const b of buffers) pinned.add(b.buffer)
+}
+
 export const releaseBuffers = (buffers: ReadonlyArray<Uint8Array>): void => {
   for (const b of buffers) {
     const ab = b.buffer
     // Small ones may share Node's pooled slab; SharedArrayBuffers cannot be detached.
-    if (ab.byteLength < minRelease || !(ab instanceof ArrayBuffer) || ab.detached) continue
+    if (ab.byteLength < minRelease || !(ab instanceof ArrayBuffer) || ab.detached || pinned.has(ab)) continue
     try {
       ab.transfer(0)
     } catch {

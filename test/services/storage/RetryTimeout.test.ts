@@ -10,7 +10,7 @@ import { Manifest } from "../../../src/services/manifest/Manifest.ts"
 import { Restore } from "../../../src/services/restore/Restore.ts"
 import { withFaults } from "../../../src/services/storage/FaultInjection.ts"
 import { makeLocalProvider } from "../../../src/services/storage/LocalProvider.ts"
-import { StorageError } from "../../../src/services/storage/StorageProvider.ts"
+import { StorageError, type StorageProvider } from "../../../src/services/storage/StorageProvider.ts"
 import { prng, snapshotTree, tempDir } from "../../support/cli.ts"
 import { testRepository } from "../../support/repo.ts"
 
@@ -95,6 +95,36 @@ describe("configured retries and timeouts in the chunk store (fault-injection de
         for (const placement of placements) assert.deepStrictEqual(placement, ["good"])
       }
     }))
+
+  it.live("an attempt given up on after its timeout, still writing in the background, writes the chunk intact", () =>
+    Effect.gen(function*() {
+      // A local write cannot be cancelled: the first attempt per chunk answers late, then still
+      // writes and renames its file into place, over the retry's. Had the sealed pieces been
+      // freed once the retry succeeded, that late write would store an empty chunk.
+      const dir = tempDir()
+      const inner = makeLocalProvider("slow", path.join(dir, "slow"))
+      const late: Array<Promise<void>> = []
+      const seen = new Set<string>()
+      const slow: StorageProvider = {
+        ...inner,
+        put: (key, body, options) =>
+          Effect.suspend(() => {
+            if (seen.has(key)) return inner.put(key, body, options)
+            seen.add(key)
+            const write = new Promise<void>((resolve) => setTimeout(resolve, 400)).then(() => Effect.runPromise(inner.put(key, body, options)))
+            late.push(write)
+            return Effect.promise(() => write)
+          })
+      }
+      const layer = yield* testRepository(dir, [slow], { ...fixed, retry_attempts: 1, retry_base_delay: "1ms", request_timeout: "20ms" })
+      const src = sampleTree(dir)
+      const b = yield* Backup.use((s) => s.run([src])).pipe(Effect.provide(layer))
+      assert.isAbove(late.length, 3)
+      yield* Effect.promise(() => Promise.all(late))
+      const dest = path.join(dir, "out")
+      yield* Restore.use((r) => r.run(b.backupId, dest, {})).pipe(Effect.provide(layer))
+      assert.deepStrictEqual(snapshotTree(path.join(dest, "src")), snapshotTree(src))
+    }), { timeout: 30_000 })
 
   it.live("a provider that hangs times out (Transient, named), is retried, and the chunk is placed on the other provider", () =>
     Effect.gen(function*() {
