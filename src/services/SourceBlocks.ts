@@ -17,6 +17,12 @@ import { releaseBuffers } from "./ReleaseBuffers.ts"
 export class SourceBlocks {
   /** Registered blocks: views handed out and not yet done, and whether more may be pushed. */
   private readonly blocks = new Map<ArrayBufferLike, { views: number; retired: boolean }>()
+  /**
+   * Retired blocks no chunk views any more, but the chunker still held a piece of: they are
+   * freed once it lets go, which happens in push order (it holds the blocks of the chunk in the
+   * making, the latest ones).
+   */
+  private readonly waiting = new Set<ArrayBufferLike>()
   private readonly chunkerHolds: (buffer: ArrayBufferLike) => boolean
 
   /** `chunkerHolds`: whether the chunker still keeps a piece of `buffer` (a chunk in the making). */
@@ -29,11 +35,13 @@ export class SourceBlocks {
     if (!this.blocks.has(view.buffer)) this.blocks.set(view.buffer, { views: 0, retired: false })
   }
 
-  /** No further view of `buffer` will be pushed. */
+  /** No further view of `buffer` will be pushed (called after its push: the chunker may have let go of earlier blocks too). */
   retire(buffer: ArrayBufferLike): void {
+    this.drainWaiting()
     const b = this.blocks.get(buffer)
-    if (b) b.retired = true
-    this.sweep()
+    if (!b) return
+    b.retired = true
+    this.settle(buffer, b)
   }
 
   emitted(chunk: Uint8Array): void {
@@ -46,20 +54,34 @@ export class SourceBlocks {
     const b = this.blocks.get(buffer)
     if (b) {
       b.views--
-      this.sweep()
+      this.settle(buffer, b)
     } else if (isChunkerCopy(chunk)) {
       releaseBuffers([chunk])
     }
     // Otherwise a view of a block that was not registered (not the producer's alone): left alone.
+    // The chunk may have been the one that made the chunker let go (its last, after the input ended).
+    this.drainWaiting()
   }
 
-  /** Frees the retired blocks nothing holds any more. A chunk's blocks: at most ~17. */
-  private sweep() {
-    for (const [buffer, b] of this.blocks) {
-      if (b.retired && b.views === 0 && !this.chunkerHolds(buffer)) {
-        this.blocks.delete(buffer)
-        releaseBuffers([new Uint8Array(buffer)])
-      }
+  private drainWaiting() {
+    for (const w of this.waiting) {
+      if (this.chunkerHolds(w)) break
+      // The piece the chunker held may have come back as a chunk of its own (`finish` returns a
+      // lone piece as is): that chunk's `done` settles the block.
+      if (this.blocks.get(w)!.views > 0) this.waiting.delete(w)
+      else this.free(w)
     }
+  }
+
+  private settle(buffer: ArrayBufferLike, b: { views: number; retired: boolean }) {
+    if (!b.retired || b.views > 0) return
+    if (this.chunkerHolds(buffer)) this.waiting.add(buffer)
+    else this.free(buffer)
+  }
+
+  private free(buffer: ArrayBufferLike) {
+    this.blocks.delete(buffer)
+    this.waiting.delete(buffer)
+    releaseBuffers([new Uint8Array(buffer)])
   }
 }

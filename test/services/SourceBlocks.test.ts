@@ -20,7 +20,7 @@ const lcg = (seed: number) => () => {
  */
 const run = (strategy: ChunkStrategy, data: Uint8Array, seed: number) => {
   const random = lcg(seed)
-  const chunker = makeChunker(strategy, gearFromSeed(randomBytes(1024)))
+  const chunker = makeChunker(strategy, gearFromSeed(Buffer.from(Array.from({ length: 1024 }, () => Math.floor(random() * 256)))))
   const sources = new SourceBlocks((b) => chunker.holds(b))
   const blocks: Array<ArrayBufferLike> = []
   const outstanding: Array<{ chunk: Uint8Array; start: number; copy: boolean }> = []
@@ -69,7 +69,7 @@ describe("SourceBlocks: read buffers freed once nothing needs their bytes", () =
   ] as const) {
     it(`${name} chunks: every chunk intact until done, then every block and copy freed`, () => {
       const data = randomBytes(8 * 1024 * KiB)
-      for (const seed of [1, 2, 3]) {
+      for (const seed of [1, 2, 3, 4, 5, 6, 7, 8]) {
         const blocks = run(strategy, data, seed)
         // Blocks of 64 KiB and more are freed; smaller ones are left to the collector.
         const large = blocks.filter((b) => b.byteLength >= 64 * KiB || (b as ArrayBuffer).detached)
@@ -108,6 +108,32 @@ describe("SourceBlocks: read buffers freed once nothing needs their bytes", () =
     sources.emitted(rest[0]!)
     sources.done(rest[0]!)
     assert.strictEqual(block.length, 0)
+  })
+
+  it("keeps a block whose held tail comes back from finish as a chunk of its own, until that chunk is done", () => {
+    const chunker = makeChunker({ _tag: "Fixed", size: 100 * KiB }, gearFromSeed(randomBytes(1024)))
+    const sources = new SourceBlocks((b) => chunker.holds(b))
+    const first = Buffer.allocUnsafeSlow(100 * KiB)
+    const last = Buffer.allocUnsafeSlow(150 * KiB)
+    last.fill(7)
+    const chunks: Array<Uint8Array> = []
+    for (const block of [first, last]) {
+      sources.pushed(block)
+      for (const c of chunker.push(block)) {
+        sources.emitted(c)
+        chunks.push(c)
+      }
+      sources.retire(block.buffer)
+    }
+    for (const c of chunks) sources.done(c) // `last`: retired, no views, its tail held: waiting
+    const [tail] = chunker.finish()
+    assert.strictEqual(tail!.buffer, last.buffer, "the lone held piece comes back as is")
+    sources.emitted(tail!)
+    sources.done(new Uint8Array(0)) // another chunk done (not one of these blocks): the chunker holds nothing now
+    assert.strictEqual(tail!.length, 50 * KiB, "still viewed: not freed")
+    assert.isTrue(tail!.every((x) => x === 7))
+    sources.done(tail!)
+    assert.strictEqual(last.length, 0)
   })
 
   it("leaves alone chunks of buffers it was not given (a script's own blocks), even whole ones", () => {
