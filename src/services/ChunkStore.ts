@@ -10,7 +10,7 @@ import type { ChunkCodec } from "./ChunkCodec.ts"
 import { EventLog, type ManifestError } from "./manifest/EventLog.ts"
 import { Repository } from "./Repository.ts"
 import { SqliteDatabase } from "./sql/NodeSqliteClient.ts"
-import { pinBuffers, releaseBuffers } from "./ReleaseBuffers.ts"
+import { freedTooEarly, isFreed, pinBuffers, releaseBuffers } from "./ReleaseBuffers.ts"
 import { makeHmacSha256 } from "./ThreadPoolHash.ts"
 import { Keys as ObjectKeys, StorageError, type PutObjectOptions, type StorageProvider } from "./storage/StorageProvider.ts"
 
@@ -293,6 +293,7 @@ export class ChunkStore extends Context.Service<ChunkStore, {
       })
 
     const store = Effect.fnUntraced(function*(plain: Uint8Array, codec?: ChunkCodec, options?: PutObjectOptions) {
+      if (isFreed(plain)) return yield* Effect.die(freedTooEarly("a chunk to store"))
       const id = yield* (codec ? codec.idOf(plain) : idOf(plain))
       if (known.has(id)) return { id, size: plain.length, isNew: false, storedSize: 0 }
       const pending = inflight.get(id)

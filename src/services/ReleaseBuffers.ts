@@ -42,3 +42,12 @@ export const releaseBuffers = (buffers: ReadonlyArray<Uint8Array>): void => {
     }
   }
 }
+
+/**
+ * Whether `b` was freed. Writers check it before writing: a freed buffer reads as empty, so a
+ * chunk freed too early would otherwise be stored or written as nothing, silently.
+ */
+export const isFreed = (b: Uint8Array): boolean => (b.buffer as ArrayBuffer).detached === true
+
+/** A defect, not a user error: the buffer-ownership rules above were broken. */
+export const freedTooEarly = (what: string) => new Error(`internal: ${what} was freed while still in use`)

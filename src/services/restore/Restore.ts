@@ -9,7 +9,7 @@ import type { Extent, FileEntry } from "../../domain/Events.ts"
 import { ancestors, isSafeRelativePath, matchesGlob, matchesPrefix } from "../../domain/PathFilter.ts"
 import { ChunkStore, ReadTarget } from "../ChunkStore.ts"
 import { Manifest } from "../manifest/Manifest.ts"
-import { releaseBuffers } from "../ReleaseBuffers.ts"
+import { freedTooEarly, isFreed, releaseBuffers } from "../ReleaseBuffers.ts"
 
 /** Writing to the destination failed (disk full, permissions…): names the file. */
 export class RestoreWriteError extends Schema.TaggedError<RestoreWriteError>()("RestoreWriteError", {
@@ -222,7 +222,9 @@ export class Restore extends Context.Service<Restore, {
           // one at a time, so a large file never sits in memory whole.
           const out = yield* Effect.try({ try: () => AtomicFile.open(target, f.mode), catch: writeError(target) })
           const writeExtent = (plain: Uint8Array, [id, offset, length]: Extent, async = false): Effect.Effect<void, UserError | RestoreWriteError> =>
-            offset + length > plain.length
+            isFreed(plain)
+              ? Effect.die(freedTooEarly(`chunk ${id}`))
+              : offset + length > plain.length
               ? Effect.fail(new UserError({ detail: `file ${f.path}: extent beyond chunk ${id}; the manifest is damaged` }))
               : async
               ? Effect.tryPromise({ try: () => out.writeAsync(plain.subarray(offset, offset + length)), catch: writeError(target) })

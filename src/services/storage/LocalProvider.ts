@@ -4,6 +4,7 @@ import { randomBytes } from "node:crypto"
 import { createReadStream } from "node:fs"
 import { Effect, Exit, Stream } from "effect"
 import { checkRange } from "./Blocks.ts"
+import { freedTooEarly, isFreed } from "../ReleaseBuffers.ts"
 import { type ByteRange, StorageError, type StorageFailure, type StorageProvider } from "./StorageProvider.ts"
 
 /** Maps a Node fs error code onto the port's failure kinds. */
@@ -68,6 +69,8 @@ export const makeLocalProvider = (name: string, root: string): StorageProvider =
   const put = (key: string, body: Uint8Array | ReadonlyArray<Uint8Array>) =>
     Effect.tryPromise({
       try: async () => {
+        // Never rename an emptied copy over a good object (see ReleaseBuffers).
+        if ((body instanceof Uint8Array ? [body] : body).some(isFreed)) throw freedTooEarly(`the body of ${key}`)
         const target = resolve(key)
         const dir = path.dirname(target)
         await fs.mkdir(dir, { recursive: true })

@@ -1,8 +1,12 @@
 import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
 import { randomBytes } from "node:crypto"
+import * as path from "node:path"
 import { gearFromSeed, makeChunker } from "../../src/domain/Chunker.ts"
 import type { ChunkStrategy } from "../../src/domain/Chunker.ts"
-import { releaseBuffers } from "../../src/services/ReleaseBuffers.ts"
+import { isFreed, releaseBuffers } from "../../src/services/ReleaseBuffers.ts"
+import { makeLocalProvider } from "../../src/services/storage/LocalProvider.ts"
+import { tempDir } from "../support/cli.ts"
 import { SourceBlocks } from "../../src/services/SourceBlocks.ts"
 
 const KiB = 1024
@@ -163,4 +167,19 @@ describe("releaseBuffers", () => {
     assert.strictEqual(pooled.toString(), "pooled")
     releaseBuffers([large]) // twice: nothing happens
   })
+})
+
+describe("a freed buffer is never written", () => {
+  it.effect("LocalProvider.put refuses one and leaves the object it would have replaced intact", () =>
+    Effect.gen(function*() {
+      const local = makeLocalProvider("local", path.join(tempDir(), "local"))
+      const good = randomBytes(100 * KiB)
+      yield* local.put("chunks/ab/abcd", [good.subarray(0, 50 * KiB), good.subarray(50 * KiB)])
+      const freed = Buffer.from(randomBytes(100 * KiB))
+      releaseBuffers([freed])
+      assert.isTrue(isFreed(freed))
+      const e = yield* Effect.flip(local.put("chunks/ab/abcd", [freed]))
+      assert.match(e.detail, /freed while still in use/)
+      assert.deepStrictEqual(Buffer.from(yield* local.get("chunks/ab/abcd")), good)
+    }))
 })
