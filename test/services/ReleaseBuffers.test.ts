@@ -66,6 +66,12 @@ const run = (strategy: ChunkStrategy, data: Uint8Array, seed: number) => {
   return blocks
 }
 
+/** A fixed-size chunker and the SourceBlocks that asks it what it holds. */
+const fixedChunking = (size: number) => {
+  const chunker = makeChunker({ _tag: "Fixed", size }, gearFromSeed(randomBytes(1024)))
+  return { chunker, sources: new SourceBlocks((b) => chunker.holds(b)) }
+}
+
 describe("SourceBlocks: read buffers freed once nothing needs their bytes", () => {
   for (const [name, strategy] of [
     ["CDC", { _tag: "Cdc", targetSize: 64 * KiB }],
@@ -84,8 +90,7 @@ describe("SourceBlocks: read buffers freed once nothing needs their bytes", () =
   }
 
   it("keeps a block that is not retired (an arena still filling), and frees it once retired", () => {
-    const chunker = makeChunker({ _tag: "Fixed", size: 100 * KiB }, gearFromSeed(randomBytes(1024)))
-    const sources = new SourceBlocks((b) => chunker.holds(b))
+    const { chunker, sources } = fixedChunking(100 * KiB)
     const arena = Buffer.allocUnsafeSlow(400 * KiB)
     const first = arena.subarray(0, 100 * KiB)
     sources.pushed(first)
@@ -98,8 +103,7 @@ describe("SourceBlocks: read buffers freed once nothing needs their bytes", () =
   })
 
   it("keeps a block while the chunker holds a piece of it", () => {
-    const chunker = makeChunker({ _tag: "Fixed", size: 100 * KiB }, gearFromSeed(randomBytes(1024)))
-    const sources = new SourceBlocks((b) => chunker.holds(b))
+    const { chunker, sources } = fixedChunking(100 * KiB)
     const block = Buffer.allocUnsafeSlow(150 * KiB)
     sources.pushed(block)
     const [chunk] = chunker.push(block)
@@ -115,8 +119,7 @@ describe("SourceBlocks: read buffers freed once nothing needs their bytes", () =
   })
 
   it("keeps a block whose held tail comes back from finish as a chunk of its own, until that chunk is done", () => {
-    const chunker = makeChunker({ _tag: "Fixed", size: 100 * KiB }, gearFromSeed(randomBytes(1024)))
-    const sources = new SourceBlocks((b) => chunker.holds(b))
+    const { chunker, sources } = fixedChunking(100 * KiB)
     const first = Buffer.allocUnsafeSlow(100 * KiB)
     const last = Buffer.allocUnsafeSlow(150 * KiB)
     last.fill(7)
@@ -141,8 +144,7 @@ describe("SourceBlocks: read buffers freed once nothing needs their bytes", () =
   })
 
   it("leaves alone chunks of buffers it was not given (a script's own blocks), even whole ones", () => {
-    const chunker = makeChunker({ _tag: "Fixed", size: 128 * KiB }, gearFromSeed(randomBytes(1024)))
-    const sources = new SourceBlocks((b) => chunker.holds(b))
+    const { chunker, sources } = fixedChunking(128 * KiB)
     const shared = Buffer.allocUnsafeSlow(256 * KiB)
     const whole = Buffer.allocUnsafeSlow(100 * KiB)
     const chunks = [...chunker.push(shared.subarray(0, 128 * KiB)), ...chunker.push(whole), ...chunker.finish()]
