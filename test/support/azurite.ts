@@ -11,7 +11,7 @@ export const startAzurite = async () => {
   const port = await freePort()
   const bin = path.resolve(import.meta.dirname, "..", "..", "node_modules", "azurite", "dist", "src", "blob", "main.js")
   const stop = await spawnServer(
-    [bin, "--blobHost", "127.0.0.1", "--blobPort", String(port), "--location", tempDir("enigma-azurite-"), "--skipApiVersionCheck", "--loose", "--disableProductStyleUrl"],
+    [bin, "--blobHost", "127.0.0.1", "--blobPort", String(port), "--location", tempDir("enigma-azurite-"), "--skipApiVersionCheck", "--loose", "--disableProductStyleUrl", "--disableTelemetry"],
     "successfully listens",
     "azurite"
   )
