@@ -27,10 +27,11 @@ const startOfRunningPut = (args: ReadonlyArray<string>, name: string, extra: Rec
     let seen = ""
     let argv: ReadonlyArray<string> = []
     const poll = setInterval(() => {
-      // Once node runs (env execs it in place, same pid), its environment is final.
-      const cmdline = readFileSync(`/proc/${child.pid}/cmdline`, "utf8")
-      if (!cmdline.includes("node")) return
-      argv = cmdline.split("\0")
+      // Once node runs (env execs it in place, same pid), its environment is final. Before that
+      // the pid is env's, whose one `-S` argument also names node: look at the program itself.
+      const cmdline = readFileSync(`/proc/${child.pid}/cmdline`, "utf8").split("\0")
+      if (path.basename(cmdline[0] ?? "") !== "node") return
+      argv = cmdline
       seen = readFileSync(`/proc/${child.pid}/environ`, "utf8").split("\0").find((v) => v.startsWith("GLIBC_TUNABLES=")) ?? ""
       clearInterval(poll)
       child.stdin.end("a few bytes")
