@@ -1,18 +1,19 @@
-import { isChunkerCopy } from "../domain/Chunker.ts"
+import { type Chunker, isChunkerCopy } from "../domain/Chunker.ts"
 import { releaseBuffers } from "./ReleaseBuffers.ts"
 
 /**
- * The read buffers a content stream is cut from (a backup's file blocks and small-file arenas,
- * a put's stdin blocks), each freed as soon as nothing needs its bytes (see ReleaseBuffers).
+ * A chunker together with the read buffers its stream is cut from (a backup's file blocks and
+ * small-file arenas, a put's stdin blocks, a PUT's request body), each freed as soon as nothing
+ * needs its bytes (see ReleaseBuffers).
  *
  * A chunk is a view of one block or, when it spans blocks, a copy the chunker made. A block is
- * free once no further view of it will be pushed (`retire`), the chunker keeps no piece of it,
+ * free once no further view of it will be pushed (retired), the chunker keeps no piece of it,
  * and every chunk viewing it is done. A copy is free once its chunk is done.
  *
- * Protocol: `pushed(view)` before pushing a view into the chunker, `retire(buffer)` after its
- * last push, `emitted(chunk)` for each chunk the chunker returns, `done(chunk)` once the chunk's
- * bytes are no longer needed (hashed, stored). A chunk that fails is never `done`: its buffers
- * are left to the garbage collector, as a write may still be reading them.
+ * Use: `push` and `finish` instead of the chunker's own; `retire` a block pushed with
+ * `last = false` (an arena still filling) once no more views of it come; `done(chunk)` once the
+ * chunk's bytes are no longer needed (hashed, stored). A chunk that fails is never `done`: its
+ * buffers are left to the garbage collector, as a write may still be reading them.
  */
 export class SourceBlocks {
   /** Registered blocks: views handed out and not yet done, and whether more may be pushed. */
@@ -23,30 +24,36 @@ export class SourceBlocks {
    * making, the latest ones).
    */
   private readonly waiting = new Set<ArrayBufferLike>()
-  private readonly chunkerHolds: (buffer: ArrayBufferLike) => boolean
+  private readonly chunker: Chunker
 
-  /** `chunkerHolds`: whether the chunker still keeps a piece of `buffer` (a chunk in the making). */
-  constructor(chunkerHolds: (buffer: ArrayBufferLike) => boolean) {
-    this.chunkerHolds = chunkerHolds
+  constructor(chunker: Chunker) {
+    this.chunker = chunker
   }
 
-  /** The buffer under `view` must be the producer's alone: every view of it goes through here. */
-  pushed(view: Uint8Array): void {
-    if (!this.blocks.has(view.buffer)) this.blocks.set(view.buffer, { views: 0, retired: false })
+  /**
+   * Pushes `block` into the chunker; returns the chunks it completed. `own`: the buffer under
+   * `block` is the producer's alone (every view of it is pushed here), so it may be freed; other
+   * blocks are left to the collector. `last`: no further view of that buffer will be pushed.
+   */
+  push(block: Uint8Array, own: boolean, last = true): Array<Uint8Array> {
+    if (own && !this.blocks.has(block.buffer)) this.blocks.set(block.buffer, { views: 0, retired: false })
+    const chunks = this.counted(this.chunker.push(block))
+    if (own && last) this.retire(block.buffer)
+    return chunks
   }
 
-  /** No further view of `buffer` will be pushed (called after its push: the chunker may have let go of earlier blocks too). */
+  /** The chunker's tail (0 or 1 chunk). */
+  finish(): Array<Uint8Array> {
+    return this.counted(this.chunker.finish())
+  }
+
+  /** No further view of `buffer` will be pushed (the chunker may have let go of earlier blocks too). */
   retire(buffer: ArrayBufferLike): void {
     this.drainWaiting()
     const b = this.blocks.get(buffer)
     if (!b) return
     b.retired = true
     this.settle(buffer, b)
-  }
-
-  emitted(chunk: Uint8Array): void {
-    const b = this.blocks.get(chunk.buffer)
-    if (b) b.views++
   }
 
   done(chunk: Uint8Array): void {
@@ -63,9 +70,17 @@ export class SourceBlocks {
     this.drainWaiting()
   }
 
+  private counted(chunks: Array<Uint8Array>) {
+    for (const c of chunks) {
+      const b = this.blocks.get(c.buffer)
+      if (b) b.views++
+    }
+    return chunks
+  }
+
   private drainWaiting() {
     for (const w of this.waiting) {
-      if (this.chunkerHolds(w)) break
+      if (this.chunker.holds(w)) break
       // The piece the chunker held may have come back as a chunk of its own (`finish` returns a
       // lone piece as is): that chunk's `done` settles the block.
       if (this.blocks.get(w)!.views > 0) this.waiting.delete(w)
@@ -75,7 +90,7 @@ export class SourceBlocks {
 
   private settle(buffer: ArrayBufferLike, b: { views: number; retired: boolean }) {
     if (!b.retired || b.views > 0) return
-    if (this.chunkerHolds(buffer)) this.waiting.add(buffer)
+    if (this.chunker.holds(buffer)) this.waiting.add(buffer)
     else this.free(buffer)
   }
 

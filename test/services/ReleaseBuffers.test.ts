@@ -24,8 +24,7 @@ const lcg = (seed: number) => () => {
  */
 const run = (strategy: ChunkStrategy, data: Uint8Array, seed: number) => {
   const random = lcg(seed)
-  const chunker = makeChunker(strategy, gearFromSeed(Buffer.from(Array.from({ length: 1024 }, () => Math.floor(random() * 256)))))
-  const sources = new SourceBlocks((b) => chunker.holds(b))
+  const sources = new SourceBlocks(makeChunker(strategy, gearFromSeed(Buffer.from(Array.from({ length: 1024 }, () => Math.floor(random() * 256))))))
   const blocks: Array<ArrayBufferLike> = []
   const outstanding: Array<{ chunk: Uint8Array; start: number; copy: boolean }> = []
   let emitted = 0
@@ -43,7 +42,6 @@ const run = (strategy: ChunkStrategy, data: Uint8Array, seed: number) => {
   }
   const take = (chunks: Array<Uint8Array>) => {
     for (const chunk of chunks) {
-      sources.emitted(chunk)
       outstanding.push({ chunk, start: emitted, copy: !blocks.includes(chunk.buffer) })
       emitted += chunk.length
     }
@@ -54,23 +52,18 @@ const run = (strategy: ChunkStrategy, data: Uint8Array, seed: number) => {
     block.set(data.subarray(at, at + n))
     at += n
     blocks.push(block.buffer)
-    sources.pushed(block)
-    take(chunker.push(block))
-    sources.retire(block.buffer)
+    take(sources.push(block, true))
     while (outstanding.length > 0 && random() < 0.6) finishOne()
   }
-  take(chunker.finish())
+  take(sources.finish())
   while (outstanding.length > 0) finishOne()
   assert.strictEqual(checked, data.length)
   assert.isAbove(copiesFreed, 5)
   return blocks
 }
 
-/** A fixed-size chunker and the SourceBlocks that asks it what it holds. */
-const fixedChunking = (size: number) => {
-  const chunker = makeChunker({ _tag: "Fixed", size }, gearFromSeed(randomBytes(1024)))
-  return { chunker, sources: new SourceBlocks((b) => chunker.holds(b)) }
-}
+/** SourceBlocks over a fixed-size chunker. */
+const fixedChunking = (size: number) => ({ sources: new SourceBlocks(makeChunker({ _tag: "Fixed", size }, gearFromSeed(randomBytes(1024)))) })
 
 describe("SourceBlocks: read buffers freed once nothing needs their bytes", () => {
   for (const [name, strategy] of [
@@ -90,12 +83,10 @@ describe("SourceBlocks: read buffers freed once nothing needs their bytes", () =
   }
 
   it("keeps a block that is not retired (an arena still filling), and frees it once retired", () => {
-    const { chunker, sources } = fixedChunking(100 * KiB)
+    const { sources } = fixedChunking(100 * KiB)
     const arena = Buffer.allocUnsafeSlow(400 * KiB)
     const first = arena.subarray(0, 100 * KiB)
-    sources.pushed(first)
-    const [chunk] = chunker.push(first)
-    sources.emitted(chunk!)
+    const [chunk] = sources.push(first, true, false)
     sources.done(chunk!)
     assert.strictEqual(arena.length, 400 * KiB, "not retired: more files will be read into it")
     sources.retire(arena.buffer)
@@ -103,39 +94,27 @@ describe("SourceBlocks: read buffers freed once nothing needs their bytes", () =
   })
 
   it("keeps a block while the chunker holds a piece of it", () => {
-    const { chunker, sources } = fixedChunking(100 * KiB)
+    const { sources } = fixedChunking(100 * KiB)
     const block = Buffer.allocUnsafeSlow(150 * KiB)
-    sources.pushed(block)
-    const [chunk] = chunker.push(block)
-    sources.emitted(chunk!)
-    sources.retire(block.buffer)
+    const [chunk] = sources.push(block, true)
     sources.done(chunk!)
     assert.strictEqual(block.length, 150 * KiB, "its last 50 KiB wait in the chunker")
-    const rest = chunker.finish()
+    const rest = sources.finish()
     assert.strictEqual(rest[0]!.length, 50 * KiB)
-    sources.emitted(rest[0]!)
     sources.done(rest[0]!)
     assert.strictEqual(block.length, 0)
   })
 
   it("keeps a block whose held tail comes back from finish as a chunk of its own, until that chunk is done", () => {
-    const { chunker, sources } = fixedChunking(100 * KiB)
+    const { sources } = fixedChunking(100 * KiB)
     const first = Buffer.allocUnsafeSlow(100 * KiB)
     const last = Buffer.allocUnsafeSlow(150 * KiB)
     last.fill(7)
     const chunks: Array<Uint8Array> = []
-    for (const block of [first, last]) {
-      sources.pushed(block)
-      for (const c of chunker.push(block)) {
-        sources.emitted(c)
-        chunks.push(c)
-      }
-      sources.retire(block.buffer)
-    }
+    for (const block of [first, last]) chunks.push(...sources.push(block, true))
     for (const c of chunks) sources.done(c) // `last`: retired, no views, its tail held: waiting
-    const [tail] = chunker.finish()
+    const [tail] = sources.finish()
     assert.strictEqual(tail!.buffer, last.buffer, "the lone held piece comes back as is")
-    sources.emitted(tail!)
     sources.done(new Uint8Array(0)) // another chunk done (not one of these blocks): the chunker holds nothing now
     assert.strictEqual(tail!.length, 50 * KiB, "still viewed: not freed")
     assert.isTrue(tail!.every((x) => x === 7))
@@ -144,12 +123,11 @@ describe("SourceBlocks: read buffers freed once nothing needs their bytes", () =
   })
 
   it("leaves alone chunks of buffers it was not given (a script's own blocks), even whole ones", () => {
-    const { chunker, sources } = fixedChunking(128 * KiB)
+    const { sources } = fixedChunking(128 * KiB)
     const shared = Buffer.allocUnsafeSlow(256 * KiB)
     const whole = Buffer.allocUnsafeSlow(100 * KiB)
-    const chunks = [...chunker.push(shared.subarray(0, 128 * KiB)), ...chunker.push(whole), ...chunker.finish()]
+    const chunks = [...sources.push(shared.subarray(0, 128 * KiB), false), ...sources.push(whole, false), ...sources.finish()]
     assert.strictEqual(chunks[1]!.buffer, whole.buffer, "the tail comes back as the caller's own buffer")
-    for (const c of chunks) sources.emitted(c)
     for (const c of chunks) sources.done(c)
     assert.strictEqual(shared.length, 256 * KiB)
     assert.strictEqual(whole.length, 100 * KiB)

@@ -123,7 +123,6 @@ export class Backup extends Context.Service<Backup, {
       let batch: Array<FileEntry> = []
       let covered = 0
       let lastEntryEnd = 0
-
       const extentsOf = (start: number, end: number): Array<Extent> => {
         const out: Array<Extent> = []
         for (const c of window) {
@@ -166,8 +165,7 @@ export class Backup extends Context.Service<Backup, {
       let sources: SourceBlocks
       // Producer: walk, read changed files, cut the concatenated content into chunks.
       const items = async function*(): AsyncGenerator<Item> {
-        const chunker = makeChunker(strategy, gear)
-        sources = new SourceBlocks((b) => chunker.holds(b))
+        sources = new SourceBlocks(makeChunker(strategy, gear))
         const arena = new ArenaReader()
         let offset = 0 // bytes pushed into the chunker so far
         let emitted = 0 // bytes of chunks emitted so far
@@ -176,7 +174,6 @@ export class Backup extends Context.Service<Backup, {
             // Advanced before the yield: once consumed, the chunk's buffer may be freed (empty).
             const start = emitted
             emitted += data.length
-            sources.emitted(data)
             yield { data, start }
           }
         }
@@ -229,8 +226,7 @@ export class Backup extends Context.Service<Backup, {
             const start = offset
             for (const v of views) {
               offset += v.length
-              sources.pushed(v)
-              yield* emit(chunker.push(v))
+              yield* emit(sources.push(v, true, false)) // the arena: retired when replaced
             }
             for (const a of arena.takeRetired()) sources.retire(a.buffer)
             stats.bytesRead += offset - start
@@ -267,10 +263,7 @@ export class Backup extends Context.Service<Backup, {
               offset += n
               stats.bytesRead += n
               next = readAt(offset)
-              const view = n === want ? buf : buf.subarray(0, n)
-              sources.pushed(view)
-              yield* emit(chunker.push(view))
-              sources.retire(buf.buffer)
+              yield* emit(sources.push(n === want ? buf : buf.subarray(0, n), true))
             }
           } catch (err) {
             // Bytes already pushed stay in the stream; the file itself is left out of the backup.
@@ -283,7 +276,7 @@ export class Backup extends Context.Service<Backup, {
           stats.bytes += offset - start
           addEntry({ ...base, kind: "file", size: offset - start, extents: [] }, start, offset, false)
         }
-        yield* emit(chunker.finish())
+        yield* emit(sources.finish())
       }
 
       // Files complete in stream order, so the pending list only ever resolves from its front.

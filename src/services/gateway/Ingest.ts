@@ -49,18 +49,10 @@ export const makeIngest = Effect.gen(function*() {
   return Effect.fn("Gateway.ingest")(function*<E>(body: Stream.Stream<Uint8Array, E>, checks: IngestChecks, inlineUpTo = 0, ownBody = false) {
     const md5 = createHash("md5")
     const sha = checks.expectedSha256 !== undefined ? createHash("sha256") : undefined
-    const chunker = makeChunker(strategy, gear)
-    // Only blocks spanning their whole buffer are registered: a view of part of a buffer (the
+    // Only blocks spanning their whole buffer may be freed: a view of part of a buffer (the
     // HTTP parser's slice of a read that also held headers) may have siblings.
-    const sources = new SourceBlocks((b) => chunker.holds(b))
-    const push = (block: Uint8Array): Array<Uint8Array> => {
-      const own = ownBody && spansWholeBuffer(block)
-      if (own) sources.pushed(block)
-      const pieces = chunker.push(block)
-      for (const p of pieces) if (p.length > 0) sources.emitted(p)
-      if (own) sources.retire(block.buffer)
-      return pieces
-    }
+    const sources = new SourceBlocks(makeChunker(strategy, gear))
+    const push = (block: Uint8Array) => sources.push(block, ownBody && spansWholeBuffer(block))
     let size = 0
     const extents: Array<Extent> = []
     // Blocks held back while the body may still be small enough to keep inline.
@@ -80,12 +72,7 @@ export const makeIngest = Effect.gen(function*() {
         size += block.length
       })),
       Stream.flatMap((block) => Stream.fromIterable(cut(block))),
-      Stream.concat(Stream.suspend(() => {
-        if (held !== undefined) return Stream.empty
-        const last = chunker.finish()
-        for (const p of last) if (p.length > 0) sources.emitted(p)
-        return Stream.fromIterable(last)
-      })),
+      Stream.concat(Stream.suspend(() => Stream.fromIterable(held !== undefined ? [] : sources.finish()))),
       Stream.filter((piece) => piece.length > 0),
       Stream.mapEffect((piece) =>
         chunks.store(piece).pipe(

@@ -238,27 +238,15 @@ export class Pipe extends Context.Service<Pipe, {
         ? makePlainCodec(repo.ring.chunkIdKey)
         : undefined
 
-      const chunker = makeChunker(strategy, gear)
       let index = 0
       // With `freeInput`, input blocks are freed as soon as the pieces of their bytes are done
-      // (SourceBlocks); chunker copies always are. Only blocks spanning their whole buffer are
-      // registered: a view of part of a buffer may have siblings.
-      const sources = new SourceBlocks((b) => chunker.holds(b))
-      const cut = (blocks: ReadonlyArray<Uint8Array>) =>
-        blocks.map((data) => {
-          if (data.length > 0) sources.emitted(data)
-          return { data, index: index++ }
-        })
-      const push = (block: Uint8Array) => {
-        const own = options.freeInput === true && spansWholeBuffer(block)
-        if (own) sources.pushed(block)
-        const out = cut(chunker.push(block))
-        if (own) sources.retire(block.buffer)
-        return out
-      }
+      // (SourceBlocks); chunker copies always are. Only blocks spanning their whole buffer may
+      // be freed: a view of part of a buffer may have siblings.
+      const sources = new SourceBlocks(makeChunker(strategy, gear))
+      const cut = (blocks: ReadonlyArray<Uint8Array>) => blocks.map((data) => ({ data, index: index++ }))
       const pieces = input.pipe(
-        Stream.flatMap((block) => Stream.fromIterable(push(block))),
-        Stream.concat(Stream.suspend(() => Stream.fromIterable(cut(chunker.finish())))),
+        Stream.flatMap((block) => Stream.fromIterable(cut(sources.push(block, options.freeInput === true && spansWholeBuffer(block))))),
+        Stream.concat(Stream.suspend(() => Stream.fromIterable(cut(sources.finish())))),
         Stream.filter((p) => p.data.length > 0)
       )
 
