@@ -90,6 +90,8 @@ const copies = new WeakSet<ArrayBufferLike>()
 /** Whether `chunk` is a copy the chunker made (spanning blocks), owned by whoever received it. */
 export const isChunkerCopy = (chunk: Uint8Array): boolean => copies.has(chunk.buffer)
 
+const holdsView = (pieces: ReadonlyArray<Uint8Array>, buffer: ArrayBufferLike) => pieces.some((p) => p.buffer === buffer)
+
 const concat = (pieces: Array<Uint8Array>, total: number): Uint8Array => {
   if (pieces.length === 1 && pieces[0]!.length === total) return pieces[0]!
   // Uninitialised (every byte is written below) and not pooled: a zero-filled array is fresh,
@@ -226,7 +228,7 @@ class CdcChunker implements Chunker {
   }
 
   holds(buffer: ArrayBufferLike): boolean {
-    return this.pending.some((p) => p.buffer === buffer)
+    return holdsView(this.pending, buffer)
   }
 }
 
@@ -275,7 +277,7 @@ class FixedChunker implements Chunker {
   }
 
   holds(buffer: ArrayBufferLike): boolean {
-    return this.pending.some((p) => p.buffer === buffer)
+    return holdsView(this.pending, buffer)
   }
 }
 

@@ -161,11 +161,10 @@ export class Backup extends Context.Service<Backup, {
         return true
       }
 
-      // Read buffers are freed as soon as the chunks of their bytes are stored (SourceBlocks).
-      let sources: SourceBlocks
+      // The chunker, wrapped so that each read buffer is freed once the chunks of its bytes are stored.
+      const sources = new SourceBlocks(makeChunker(strategy, gear))
       // Producer: walk, read changed files, cut the concatenated content into chunks.
       const items = async function*(): AsyncGenerator<Item> {
-        sources = new SourceBlocks(makeChunker(strategy, gear))
         const arena = new ArenaReader()
         let offset = 0 // bytes pushed into the chunker so far
         let emitted = 0 // bytes of chunks emitted so far
