@@ -4,6 +4,7 @@ import { randomBytes } from "node:crypto"
 import { createReadStream } from "node:fs"
 import { Effect, Exit, Stream } from "effect"
 import { checkRange } from "./Blocks.ts"
+import { createFileDirect, readFileDirect } from "./DirectIo.ts"
 import { freedTooEarly, isFreed } from "../ReleaseBuffers.ts"
 import { type ByteRange, StorageError, type StorageFailure, type StorageProvider } from "./StorageProvider.ts"
 
@@ -50,6 +51,9 @@ const writeAll = async (handle: fs.FileHandle, parts: ReadonlyArray<Uint8Array>)
 const tempMarker = ".tmp-"
 const tempNameOf = (target: string) => `${target}${tempMarker}${randomBytes(6).toString("hex")}`
 
+/** Bodies from this size on are written with O_DIRECT (see DirectIo.ts); smaller ones gain nothing. */
+const directFromBytes = 64 * 1024
+
 /**
  * A provider on a local directory. Writes go to a temp file, are fsynced, renamed into place
  * and the directory fsynced, so `put` is atomic and durable. Keys map to relative paths; the
@@ -66,19 +70,39 @@ export const makeLocalProvider = (name: string, root: string): StorageProvider =
       detail: (cause as Error)?.message ?? String(cause)
     })
 
+  // Until the filesystem under `root` refuses O_DIRECT once: then buffered I/O, as everywhere.
+  let direct = true
+
+  /** The temp file with `parts` in it, written and fsynced, its handle still open. */
+  const writeTemp = async (tmp: string, parts: ReadonlyArray<Uint8Array>) => {
+    if (direct && parts.reduce((n, p) => n + p.length, 0) >= directFromBytes) {
+      const handle = await createFileDirect(tmp, parts, 0o600)
+      if (handle !== undefined) return handle
+      direct = false
+    }
+    const handle = await fs.open(tmp, "w", 0o600)
+    try {
+      await writeAll(handle, parts)
+      return handle
+    } catch (e) {
+      await handle.close()
+      await fs.rm(tmp, { force: true })
+      throw e
+    }
+  }
+
   const put = (key: string, body: Uint8Array | ReadonlyArray<Uint8Array>) =>
     Effect.tryPromise({
       try: async () => {
+        const parts = body instanceof Uint8Array ? [body] : body
         // Never rename an emptied copy over a good object (see ReleaseBuffers).
-        if ((body instanceof Uint8Array ? [body] : body).some(isFreed)) throw freedTooEarly(`the body of ${key}`)
+        if (parts.some(isFreed)) throw freedTooEarly(`the body of ${key}`)
         const target = resolve(key)
         const dir = path.dirname(target)
         await fs.mkdir(dir, { recursive: true })
         const tmp = tempNameOf(target)
-        const handle = await fs.open(tmp, "w", 0o600)
+        const handle = await writeTemp(tmp, parts)
         try {
-          if (body instanceof Uint8Array) await handle.writeFile(body)
-          else await writeAll(handle, body)
           await handle.sync()
         } catch (e) {
           await handle.close()
@@ -93,8 +117,17 @@ export const makeLocalProvider = (name: string, root: string): StorageProvider =
       catch: fail("put", key)
     }).pipe(Effect.withSpan("LocalProvider.put", { attributes: { provider: name } }))
 
+  const readWhole = async (file: string) => {
+    if (direct) {
+      const bytes = await readFileDirect(file)
+      if (bytes !== undefined) return bytes
+      direct = false
+    }
+    return fs.readFile(file)
+  }
+
   const get = (key: string) =>
-    Effect.tryPromise({ try: () => fs.readFile(resolve(key)), catch: fail("get", key) }).pipe(
+    Effect.tryPromise({ try: () => readWhole(resolve(key)), catch: fail("get", key) }).pipe(
       Effect.map((b): Uint8Array => b),
       Effect.withSpan("LocalProvider.get", { attributes: { provider: name } })
     )
