@@ -10,6 +10,7 @@ import { ancestors, isSafeRelativePath, matchesGlob, matchesPrefix } from "../..
 import { ChunkStore, ReadTarget } from "../ChunkStore.ts"
 import { Manifest } from "../manifest/Manifest.ts"
 import { freedTooEarly, isFreed, releaseBuffers } from "../ReleaseBuffers.ts"
+import { DirectWriter } from "../storage/DirectIo.ts"
 
 /** Writing to the destination failed (disk full, permissions…): names the file. */
 export class RestoreWriteError extends Schema.TaggedError<RestoreWriteError>()("RestoreWriteError", {
@@ -63,18 +64,39 @@ class AtomicFile {
   private closed = false
   private readonly target: string
   private readonly tmp: string
-  private readonly fd: number
+  private readonly rawFd: number
+  /** Large files: written with O_DIRECT (see DirectIo.ts), so they do not flood the page cache. */
+  private readonly direct: DirectWriter | undefined
 
-  private constructor(target: string, tmp: string, fd: number) {
+  private constructor(target: string, tmp: string, fd: number, direct?: DirectWriter) {
     this.target = target
     this.tmp = tmp
-    this.fd = fd
+    this.rawFd = fd
+    this.direct = direct
+  }
+
+  private static tmpFor(target: string) {
+    return path.join(path.dirname(target), `.${path.basename(target)}.enigma-${tmpTag}-${tmpCounter++}`)
   }
 
   static open(target: string, mode: number) {
-    const tmp = path.join(path.dirname(target), `.${path.basename(target)}.enigma-${tmpTag}-${tmpCounter++}`)
+    const tmp = AtomicFile.tmpFor(target)
     // Created with its final permission bits (less the umask; commit restores any it strips).
     return new AtomicFile(target, tmp, fsSync.openSync(tmp, "wx", mode & 0o7777))
+  }
+
+  /**
+   * For a file of many chunks: written with O_DIRECT where the filesystem takes it. On the VMs we
+   * measure on, copying 1 GiB into fresh page-cache pages costs 2–3 s of CPU, a direct write 0.15 s.
+   */
+  static async openLarge(target: string, mode: number) {
+    const tmp = AtomicFile.tmpFor(target)
+    const direct = await DirectWriter.create(tmp, mode & 0o7777)
+    return direct === undefined ? AtomicFile.open(target, mode) : new AtomicFile(target, tmp, -1, direct)
+  }
+
+  private get fd() {
+    return this.direct?.fd ?? this.rawFd
   }
 
   write(bytes: Uint8Array) {
@@ -89,12 +111,18 @@ class AtomicFile {
 
   /** The same, on the thread pool: lets a large file's writes overlap decrypting its next chunk. */
   async writeAsync(bytes: Uint8Array) {
+    if (this.direct !== undefined) return this.direct.write(bytes)
     let done = 0
     while (done < bytes.length) {
       const n = await writeAt(this.fd, bytes, done, bytes.length - done)
       if (n <= 0) throw Object.assign(new Error("no space left on device"), { code: "ENOSPC" })
       done += n
     }
+  }
+
+  /** Writes what a direct writer still stages; before `commit`. */
+  async finish() {
+    await this.direct?.finish()
   }
 
   commit(mode: number, mtimeMs: number) {
@@ -106,6 +134,7 @@ class AtomicFile {
   }
 
   abort() {
+    this.direct?.release()
     if (!this.closed) {
       this.closed = true
       try {
@@ -220,7 +249,10 @@ export class Restore extends Context.Service<Restore, {
           // Writes are synchronous: for small files the syscalls take microseconds, while each
           // async fs call would be a thread-pool round trip. Chunks are fetched (and verified)
           // one at a time, so a large file never sits in memory whole.
-          const out = yield* Effect.try({ try: () => AtomicFile.open(target, f.mode), catch: writeError(target) })
+          const large = f.extents.length > 2
+          const out = yield* (large
+            ? Effect.tryPromise({ try: () => AtomicFile.openLarge(target, f.mode), catch: writeError(target) })
+            : Effect.try({ try: () => AtomicFile.open(target, f.mode), catch: writeError(target) }))
           const writeExtent = (plain: Uint8Array, [id, offset, length]: Extent, async = false): Effect.Effect<void, UserError | RestoreWriteError> =>
             isFreed(plain)
               ? Effect.die(freedTooEarly(`chunk ${id}`))
@@ -231,12 +263,13 @@ export class Restore extends Context.Service<Restore, {
               : Effect.try({ try: () => out.write(plain.subarray(offset, offset + length)), catch: writeError(target) })
           // Small files share chunks: go through the shared cache. A large file owns most of its
           // chunks: fetch a few ahead (in order) while the current one is written.
-          const body = (f.extents.length <= 2
+          const body = (!large
             ? Effect.forEach(f.extents, (e) => chunk(e[0]).pipe(Effect.flatMap((plain) => writeExtent(plain, e))), { discard: true })
             : Stream.fromIterable(f.extents).pipe(
               Stream.mapEffect((e) => Effect.map(chunks.load(e[0]), (plain) => [plain, e] as const), { concurrency: readAhead }),
               // Each load returned a buffer of its own, which nothing reads after its write.
               Stream.runForEach(([plain, e]) => Effect.tap(writeExtent(plain, e, true), () => Effect.sync(() => releaseBuffers([plain])))),
+              Effect.andThen(Effect.tryPromise({ try: () => out.finish(), catch: writeError(target) })),
               largeFileSlots.withPermits(1)
             )).pipe(
               Effect.andThen(Effect.try({ try: () => out.commit(f.mode, f.mtimeMs), catch: writeError(target) }))

@@ -14,18 +14,18 @@
  * 1 MiB staging buffers of that kind (one memcpy per byte, on the main thread: ~0.1 s per GiB).
  * A file whose length is not a multiple of the block size is written padded, then truncated.
  *
- * Where the filesystem refuses O_DIRECT (tmpfs, some FUSE and network filesystems answer
- * EINVAL, tmpfs did before Linux 6.6), each function returns `undefined` having left nothing
- * behind, and the caller uses its buffered path. (`open` is there for tests to play such a
- * filesystem.)
+ * Where the filesystem refuses O_DIRECT at open (some FUSE and network filesystems answer
+ * EINVAL, tmpfs did before Linux 6.6), `DirectWriter.create` and `readFileDirect` return
+ * `undefined` having left nothing behind, and the caller uses its buffered path (`open` is
+ * `calls` let tests play such a filesystem). A write refused later (an alignment the device
+ * does not take) makes the writer reopen the file without O_DIRECT and go on.
  */
-import * as fs from "node:fs/promises"
-import { constants } from "node:fs"
+import * as fs from "node:fs"
 
 /** Covers every common logical block size (512 and 4096). */
 const align = 4096
 const stagingBytes = 1024 * 1024
-/** Staging buffers kept for reuse: the Local provider's puts and gets in flight rarely exceed this. */
+/** Staging buffers kept for reuse: the Local provider's puts and gets and restore's large files in flight. */
 const maxPooled = 8
 const wasmPage = 65536
 
@@ -44,17 +44,30 @@ const giveBack = (s: Uint8Array) => {
 }
 
 const roundUp = (n: number) => Math.ceil(n / align) * align
-const codeOf = (e: unknown) => (e as { code?: string } | undefined)?.code
 /** The filesystem (or the device's alignment) does not take O_DIRECT here. */
-export const directIoRefused = (e: unknown) => codeOf(e) === "EINVAL"
+const directIoRefused = (e: unknown) => (e as { code?: string } | undefined)?.code === "EINVAL"
 const noSpace = () => Object.assign(new Error("no space left on device"), { code: "ENOSPC" })
 
-type Open = (file: string, flags: number, mode?: number) => Promise<fs.FileHandle>
+const callback = <A>(f: (done: (e: NodeJS.ErrnoException | null, a: A) => void) => void) =>
+  new Promise<A>((resolve, reject) => f((e, a) => (e ? reject(e) : resolve(a))))
+const openFd = (file: string, flags: number, mode?: number) => callback<number>((done) => fs.open(file, flags, mode, done))
+const writeAt = (fd: number, bytes: Uint8Array, offset: number, length: number, position: number) =>
+  callback<number>((done) => fs.write(fd, bytes, offset, length, position, done))
+/** The calls that can refuse O_DIRECT; tests replace them to play a filesystem that does. */
+export interface DirectIoCalls {
+  readonly open: typeof openFd
+  readonly write: typeof writeAt
+}
+const realCalls: DirectIoCalls = { open: openFd, write: writeAt }
+const readAt = (fd: number, bytes: Uint8Array, offset: number, length: number, position: number) =>
+  callback<number>((done) => fs.read(fd, bytes, offset, length, position, done))
+export const closeFd = (fd: number) => callback<void>((done) => fs.close(fd, (e) => done(e, undefined)))
+export const fsyncFd = (fd: number) => callback<void>((done) => fs.fsync(fd, (e) => done(e, undefined)))
 
 /** Opens with O_DIRECT, or `undefined` when the filesystem refuses it. */
-const openDirect = async (open: Open, file: string, flags: number, mode?: number) => {
+const openDirect = async (open: DirectIoCalls["open"], file: string, flags: number, mode?: number) => {
   try {
-    return await open(file, flags | constants.O_DIRECT, mode)
+    return await open(file, flags | fs.constants.O_DIRECT, mode)
   } catch (e) {
     if (directIoRefused(e)) return undefined
     throw e
@@ -62,77 +75,108 @@ const openDirect = async (open: Open, file: string, flags: number, mode?: number
 }
 
 /**
- * Creates `file` (which must not exist) holding the concatenation of `parts`, written with
- * O_DIRECT, and returns its open handle for the caller to fsync, close and rename. `undefined`:
- * O_DIRECT is refused here and nothing is left behind. Any other failure removes the file and
- * throws.
+ * A new file written front to back with O_DIRECT: bytes are staged, and written a staging
+ * buffer at a time; `finish` writes the rest padded to the block size and trims the padding.
+ * The caller owns `fd` (after `finish`: fsync if it wants, close, rename) and calls `release`
+ * when it gives up on the file.
  */
-export const createFileDirect = async (
-  file: string,
-  parts: ReadonlyArray<Uint8Array>,
-  mode: number,
-  open: Open = fs.open
-): Promise<fs.FileHandle | undefined> => {
-  const handle = await openDirect(open, file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode)
-  if (handle === undefined) return undefined
-  const staging = takeStaging()
-  let refused = false
-  try {
-    let fill = 0
-    let written = 0
-    const flush = async (last: boolean) => {
-      const length = last ? roundUp(fill) : fill
-      if (length > fill) staging.fill(0, fill, length)
-      let done = 0
-      while (done < length) {
-        const { bytesWritten } = await handle.write(staging, done, length - done, written + done)
-        // A short direct write leaves an unaligned offset that the next one could not use.
-        if (bytesWritten <= 0 || bytesWritten % align !== 0) throw noSpace()
-        done += bytesWritten
-      }
-      written += fill
-      fill = 0
+export class DirectWriter {
+  private staging: Uint8Array | undefined = takeStaging()
+  private fill = 0
+  private written = 0
+  /** Set once a write was refused and the file reopened without O_DIRECT. */
+  private buffered = false
+
+  private readonly file: string
+  private fdNow: number
+  private readonly calls: DirectIoCalls
+
+  private constructor(file: string, fd: number, calls: DirectIoCalls) {
+    this.file = file
+    this.fdNow = fd
+    this.calls = calls
+  }
+
+  get fd() {
+    return this.fdNow
+  }
+
+  /** Creates `file` (which must not exist); `undefined` where O_DIRECT is refused, with nothing created. */
+  static async create(file: string, mode: number, calls: DirectIoCalls = realCalls): Promise<DirectWriter | undefined> {
+    const fd = await openDirect(calls.open, file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, mode)
+    return fd === undefined ? undefined : new DirectWriter(file, fd, calls)
+  }
+
+  async write(bytes: Uint8Array) {
+    let at = 0
+    while (at < bytes.length) {
+      const staging = this.staging!
+      const n = Math.min(bytes.length - at, staging.length - this.fill)
+      staging.set(bytes.subarray(at, at + n), this.fill)
+      this.fill += n
+      at += n
+      if (this.fill === staging.length) await this.flush(false)
     }
-    for (const part of parts) {
-      let at = 0
-      while (at < part.length) {
-        const n = Math.min(part.length - at, staging.length - fill)
-        staging.set(part.subarray(at, at + n), fill)
-        fill += n
-        at += n
-        if (fill === staging.length) await flush(false)
+  }
+
+  /** Everything written: the file has exactly the bytes given, and its fd is still open. */
+  async finish() {
+    if (this.fill > 0) await this.flush(true)
+    if (!this.buffered && this.written % align !== 0) await callback<void>((done) => fs.ftruncate(this.fdNow, this.written, (e) => done(e, undefined)))
+    this.release()
+  }
+
+  /** Gives the staging buffer back (done by `finish`; call it when abandoning the file). */
+  release() {
+    if (this.staging !== undefined) giveBack(this.staging)
+    this.staging = undefined
+  }
+
+  private async flush(last: boolean): Promise<void> {
+    const staging = this.staging!
+    const length = this.buffered ? this.fill : last ? roundUp(this.fill) : this.fill
+    if (length > this.fill) staging.fill(0, this.fill, length)
+    let done = 0
+    while (done < length) {
+      let n: number
+      try {
+        n = await this.calls.write(this.fdNow, staging, done, length - done, this.written + done)
+      } catch (e) {
+        if (this.buffered || !directIoRefused(e)) throw e
+        await this.reopenBuffered()
+        return this.flush(last)
       }
+      // A short direct write leaves an unaligned offset that the next one could not use.
+      if (n <= 0 || (!this.buffered && n % align !== 0)) throw noSpace()
+      done += n
     }
-    if (fill > 0) await flush(true)
-    if (written % align !== 0) await handle.truncate(written)
-    return handle
-  } catch (e) {
-    refused = directIoRefused(e)
-    await handle.close().catch(() => undefined)
-    await fs.rm(file, { force: true }).catch(() => undefined)
-    if (refused) return undefined
-    throw e
-  } finally {
-    giveBack(staging)
+    this.written += this.fill
+    this.fill = 0
+  }
+
+  private async reopenBuffered() {
+    const fd = await this.calls.open(this.file, fs.constants.O_WRONLY)
+    await closeFd(this.fdNow).catch(() => undefined)
+    this.fdNow = fd
+    this.buffered = true
   }
 }
 
 /** The whole of `file`, read with O_DIRECT; `undefined` when O_DIRECT is refused here. */
-export const readFileDirect = async (file: string, open: Open = fs.open): Promise<Buffer | undefined> => {
-  const handle = await openDirect(open, file, constants.O_RDONLY)
-  if (handle === undefined) return undefined
+export const readFileDirect = async (file: string, calls: DirectIoCalls = realCalls): Promise<Buffer | undefined> => {
+  const fd = await openDirect(calls.open, file, fs.constants.O_RDONLY)
+  if (fd === undefined) return undefined
   const staging = takeStaging()
   try {
-    const size = (await handle.stat()).size
+    const size = (await callback<fs.Stats>((done) => fs.fstat(fd, done))).size
     const out = Buffer.allocUnsafe(size)
     let at = 0
     while (at < size) {
-      const { bytesRead } = await handle.read(staging, 0, Math.min(staging.length, roundUp(size - at)), at)
-      if (bytesRead === 0) break // shrunk under us
-      const n = Math.min(bytesRead, size - at)
-      out.set(staging.subarray(0, n), at)
-      at += n
-      if (bytesRead % align !== 0) break // end of file: the next offset would not be aligned
+      const n = await readAt(fd, staging, 0, Math.min(staging.length, roundUp(size - at)), at)
+      if (n === 0) break // shrunk under us
+      out.set(staging.subarray(0, Math.min(n, size - at)), at)
+      at += Math.min(n, size - at)
+      if (n % align !== 0) break // end of file: the next offset would not be aligned
     }
     return at === size ? out : out.subarray(0, at)
   } catch (e) {
@@ -140,6 +184,6 @@ export const readFileDirect = async (file: string, open: Open = fs.open): Promis
     throw e
   } finally {
     giveBack(staging)
-    await handle.close().catch(() => undefined)
+    await closeFd(fd).catch(() => undefined)
   }
 }

@@ -4,7 +4,7 @@ import { randomBytes } from "node:crypto"
 import { createReadStream } from "node:fs"
 import { Effect, Exit, Stream } from "effect"
 import { checkRange } from "./Blocks.ts"
-import { createFileDirect, readFileDirect } from "./DirectIo.ts"
+import { closeFd, DirectWriter, fsyncFd, readFileDirect } from "./DirectIo.ts"
 import { freedTooEarly, isFreed } from "../ReleaseBuffers.ts"
 import { type ByteRange, StorageError, type StorageFailure, type StorageProvider } from "./StorageProvider.ts"
 
@@ -73,11 +73,22 @@ export const makeLocalProvider = (name: string, root: string): StorageProvider =
   // Until the filesystem under `root` refuses O_DIRECT once: then buffered I/O, as everywhere.
   let direct = true
 
-  /** The temp file with `parts` in it, written and fsynced, its handle still open. */
-  const writeTemp = async (tmp: string, parts: ReadonlyArray<Uint8Array>) => {
+  /** The temp file with `parts` in it, still open (the caller fsyncs, closes and renames it). */
+  const writeTemp = async (tmp: string, parts: ReadonlyArray<Uint8Array>): Promise<{ sync(): Promise<void>; close(): Promise<void> }> => {
     if (direct && parts.reduce((n, p) => n + p.length, 0) >= directFromBytes) {
-      const handle = await createFileDirect(tmp, parts, 0o600)
-      if (handle !== undefined) return handle
+      const w = await DirectWriter.create(tmp, 0o600)
+      if (w !== undefined) {
+        try {
+          for (const p of parts) await w.write(p)
+          await w.finish()
+          return { sync: () => fsyncFd(w.fd), close: () => closeFd(w.fd) }
+        } catch (e) {
+          w.release()
+          await closeFd(w.fd).catch(() => undefined)
+          await fs.rm(tmp, { force: true })
+          throw e
+        }
+      }
       direct = false
     }
     const handle = await fs.open(tmp, "w", 0o600)

@@ -3,9 +3,9 @@ import { Effect, Stream } from "effect"
 import { spawnSync } from "node:child_process"
 import { randomBytes } from "node:crypto"
 import { closeSync, constants, existsSync, openSync, readdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from "node:fs"
-import * as fs from "node:fs/promises"
+import * as fsCb from "node:fs"
 import * as path from "node:path"
-import { createFileDirect, readFileDirect } from "../../../src/services/storage/DirectIo.ts"
+import { closeFd, DirectWriter, type DirectIoCalls, readFileDirect } from "../../../src/services/storage/DirectIo.ts"
 import { makeLocalProvider } from "../../../src/services/storage/LocalProvider.ts"
 import { tempDir } from "../../support/cli.ts"
 
@@ -40,6 +40,22 @@ const cut = (bytes: Uint8Array) => {
   return parts
 }
 
+/** A new file with `parts` in it through a DirectWriter, closed; false where O_DIRECT was refused at open. */
+const writeDirect = async (file: string, parts: ReadonlyArray<Uint8Array>, calls?: DirectIoCalls) => {
+  const w = await DirectWriter.create(file, 0o600, calls)
+  if (w === undefined) return false
+  for (const p of parts) await w.write(p)
+  await w.finish()
+  await closeFd(w.fd)
+  return true
+}
+
+const einval = () => Object.assign(new Error("EINVAL: invalid argument"), { code: "EINVAL" })
+const realOpen = (file: string, flags: number, mode?: number) =>
+  new Promise<number>((resolve, reject) => fsCb.open(file, flags, mode, (e, fd) => (e ? reject(e) : resolve(fd))))
+const realWrite = (fd: number, bytes: Uint8Array, offset: number, length: number, position: number) =>
+  new Promise<number>((resolve, reject) => fsCb.write(fd, bytes, offset, length, position, (e, n) => (e ? reject(e) : resolve(n))))
+
 const MiB = 1024 * 1024
 // Around the 4 KiB alignment and the 1 MiB staging buffer, where padding and flushing change.
 const sizes = [1, 100, 4095, 4096, 4097, 65536, MiB - 1, MiB, MiB + 1, 2 * MiB + 4096, 3 * MiB + 12345]
@@ -52,15 +68,13 @@ describe("DirectIo", () => {
       for (const size of sizes) {
         const bytes = randomBytes(size)
         const file = path.join(dir, `f${size}`)
-        const handle = await createFileDirect(file, cut(bytes), 0o600)
+        const wrote = await writeDirect(file, cut(bytes))
         if (!direct) {
-          assert.isUndefined(handle, "a filesystem without O_DIRECT gets undefined")
+          assert.isFalse(wrote, "a filesystem without O_DIRECT gets undefined")
           assert.isFalse(existsSync(file))
           continue
         }
-        assert.isDefined(handle, `O_DIRECT write of ${size} bytes`)
-        await handle!.sync()
-        await handle!.close()
+        assert.isTrue(wrote, `O_DIRECT write of ${size} bytes`)
         assert.strictEqual(statSync(file).size, size)
         assert.isTrue(readFileSync(file).equals(bytes), `buffered read of ${size} bytes`)
         const back = await readFileDirect(file)
@@ -73,7 +87,7 @@ describe("DirectIo", () => {
       const dir = tempDir()
       const file = path.join(dir, "exists")
       writeFileSync(file, "old")
-      const e = await createFileDirect(file, [randomBytes(8192)], 0o600).then(() => undefined, (err) => err as { code?: string })
+      const e = await writeDirect(file, [randomBytes(8192)]).then(() => undefined, (err) => err as { code?: string })
       assert.strictEqual(e?.code, "EEXIST")
       assert.strictEqual(readFileSync(file, "utf8"), "old")
     }))
@@ -107,20 +121,50 @@ describe("DirectIo", () => {
   it.effect("where O_DIRECT is refused (EINVAL), returns undefined and leaves nothing behind", () =>
     Effect.promise(async () => {
       const dir = tempDir()
-      const refusing = async (file: string, flags: number, mode?: number) => {
-        if ((flags & constants.O_DIRECT) !== 0) throw Object.assign(new Error("EINVAL: invalid argument, open"), { code: "EINVAL" })
-        return fs.open(file, flags, mode)
+      const refusing: DirectIoCalls = {
+        open: async (file, flags, mode) => {
+          if ((flags & constants.O_DIRECT) !== 0) throw einval()
+          return realOpen(file, flags, mode)
+        },
+        write: realWrite
       }
-      assert.isUndefined(await createFileDirect(path.join(dir, "new"), [randomBytes(MiB)], 0o600, refusing))
+      assert.isFalse(await writeDirect(path.join(dir, "new"), [randomBytes(MiB)], refusing))
       assert.deepStrictEqual(readdirSync(dir), [])
       writeFileSync(path.join(dir, "old"), "x")
       assert.isUndefined(await readFileDirect(path.join(dir, "old"), refusing))
       // Other failures are failures, not a reason to fall back.
-      const denied = async () => {
-        throw Object.assign(new Error("EACCES: permission denied, open"), { code: "EACCES" })
+      const denied: DirectIoCalls = {
+        open: async () => {
+          throw Object.assign(new Error("EACCES: permission denied, open"), { code: "EACCES" })
+        },
+        write: realWrite
       }
-      const e = await createFileDirect(path.join(dir, "new"), [randomBytes(10)], 0o600, denied).then(() => undefined, (err) => err as { code?: string })
+      const e = await writeDirect(path.join(dir, "new"), [randomBytes(10)], denied).then(() => undefined, (err) => err as { code?: string })
       assert.strictEqual(e?.code, "EACCES")
+    }))
+
+  // A FAKE device that takes O_DIRECT at open but refuses the transfers (an alignment it does not
+  // take): the writer reopens the file without O_DIRECT and goes on from where it was.
+  it.effect.skipIf(!takesDirectIo(tempDir()))("a direct write refused midway goes on buffered, and the file is exact", () =>
+    Effect.promise(async () => {
+      const dir = tempDir()
+      for (const refuseAfter of [0, 1, 2]) {
+        let directWrites = 0
+        const calls: DirectIoCalls = {
+          open: realOpen,
+          write: async (fd, bytes, offset, length, position) => {
+            // fdinfo's flags are the open file's, in octal.
+            const isDirect = (parseInt(/flags:\s+(\d+)/.exec(readFileSync(`/proc/self/fdinfo/${fd}`, "utf8"))![1]!, 8) & constants.O_DIRECT) !== 0
+            if (isDirect && directWrites++ >= refuseAfter) throw einval()
+            return realWrite(fd, bytes, offset, length, position)
+          }
+        }
+        const bytes = randomBytes(2 * MiB + 333)
+        const file = path.join(dir, `f${refuseAfter}`)
+        assert.isTrue(await writeDirect(file, cut(bytes), calls))
+        assert.strictEqual(statSync(file).size, bytes.length)
+        assert.isTrue(readFileSync(file).equals(bytes), `refused after ${refuseAfter} direct writes`)
+      }
     }))
 
   // tmpfs refuses O_DIRECT with EINVAL before Linux 6.6: the provider falls back to buffered I/O and works the same.
@@ -130,7 +174,7 @@ describe("DirectIo", () => {
       const p = makeLocalProvider("shm", shm)
       try {
         const bytes = randomBytes(2 * MiB + 5)
-        assert.isUndefined(yield* Effect.promise(() => createFileDirect(path.join("/dev/shm", `enigma-direct-${process.pid}`), [bytes], 0o600)))
+        assert.isFalse(yield* Effect.promise(() => writeDirect(path.join("/dev/shm", `enigma-direct-${process.pid}`), [bytes])))
         yield* p.put("chunks/cd/cdef", cut(bytes))
         assert.isTrue(Buffer.from(yield* p.get("chunks/cd/cdef")).equals(bytes))
         yield* p.put("chunks/cd/cdef", bytes.subarray(0, MiB))
