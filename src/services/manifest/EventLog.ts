@@ -84,7 +84,11 @@ export class EventLog extends Context.Service<EventLog, {
           for (const t of projectionTables) db.exec(`DROP TABLE IF EXISTS ${t}`)
         }
         db.exec(projectionDdl)
-        db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('projection_version', ?)").run(String(projectionVersion))
+        // Only when it changes: a write here would make every command, read-only ones too,
+        // end with a WAL checkpoint and its fsync when it closes the database.
+        if (row?.value !== String(projectionVersion)) {
+          db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('projection_version', ?)").run(String(projectionVersion))
+        }
         return hasEvents && row?.value !== String(projectionVersion)
       },
       catch: fail
