@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
 import * as path from "node:path"
 import { enigma, initRepo, json, makeTree, prng, snapshotTree, tempDir } from "../support/cli.ts"
 
@@ -19,6 +19,24 @@ describe("enigma backup → restore on the Local provider", () => {
     assert.deepStrictEqual(snapshotTree(path.join(dest, "data")), snapshotTree(src))
     // no temp files left behind
     assert.isFalse(JSON.stringify(snapshotTree(dest)).includes(".enigma-"))
+  })
+
+  it("read-only commands leave the manifest database as it was (no write, so no checkpoint and fsync on exit)", () => {
+    const { root, g } = initRepo()
+    const src = path.join(root, "data")
+    makeTree(src)
+    const b = json(enigma([...g, "backup", src, "--json"]))
+    const db = path.join(root, "repo", "enigma.db")
+    const before = statSync(db)
+    assert.isFalse(existsSync(`${db}-wal`), "the backup checkpointed its log on exit")
+    for (const args of [["list"], ["status"], ["verify", b.backupId], ["restore", b.backupId, path.join(root, "out")]]) {
+      const r = enigma([...g, ...args])
+      assert.strictEqual(r.code, 0, r.stderr)
+      const after = statSync(db)
+      assert.strictEqual(after.mtimeMs, before.mtimeMs, `${args[0]} wrote to the database`)
+      assert.strictEqual(after.size, before.size)
+      assert.isFalse(existsSync(`${db}-wal`))
+    }
   })
 
   it("the second backup reads only changed files and stores only new chunks", () => {
