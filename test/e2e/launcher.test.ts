@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { spawn, spawnSync } from "node:child_process"
-import { readFileSync } from "node:fs"
+import { readdirSync, readFileSync } from "node:fs"
 import * as path from "node:path"
 import { enigmaBin, initRepo, passphrase } from "../support/cli.ts"
 
@@ -43,6 +43,37 @@ const startOfRunningPut = (args: ReadonlyArray<string>, name: string, extra: Rec
     })
   })
 
+/** libuv's pool threads of a running put, counted once it has started them (it has opened the repository). */
+const poolThreadsOfRunningPut = (args: ReadonlyArray<string>, name: string, extra: Record<string, string> = {}) =>
+  new Promise<number>((resolve, reject) => {
+    const child = spawn(enigmaBin, [...args, "put", name, "--summary", "none"], { env: env(extra), stdio: ["pipe", "ignore", "pipe"] })
+    let stderr = ""
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()))
+    child.on("error", reject)
+    const count = () => {
+      try {
+        return readdirSync(`/proc/${child.pid}/task`).filter((t) => readFileSync(`/proc/${child.pid}/task/${t}/comm`, "utf8").trim() === "libuv-worker").length
+      } catch {
+        return 0 // exited, or a thread went away while we read
+      }
+    }
+    let threads = 0
+    const poll = setInterval(() => {
+      if (count() === 0) return
+      clearInterval(poll)
+      // libuv starts all its threads at once; let them all appear before counting.
+      setTimeout(() => {
+        threads = count()
+        child.stdin.end("a few bytes")
+      }, 200)
+    }, 20)
+    child.on("close", (code) => {
+      clearInterval(poll)
+      if (code !== 0) reject(new Error(`put exited ${code}: ${stderr}`))
+      else resolve(threads)
+    })
+  })
+
 describe("the launcher", () => {
   it("runs as an executable", () => {
     const r = spawnSync(enigmaBin, ["--version"], { env: env(), encoding: "utf8" })
@@ -65,5 +96,11 @@ describe("the launcher", () => {
     const { argv } = await startOfRunningPut(args, "semi")
     assert.include(argv, "--max-semi-space-size=8", argv.join(" "))
     assert.include(argv, "--initial-old-space-size=64", argv.join(" "))
+  })
+
+  it("gives libuv's thread pool 8 threads (O_DIRECT I/O holds one per transfer); a user's UV_THREADPOOL_SIZE wins", async () => {
+    const { g: args } = initRepo()
+    assert.strictEqual(await poolThreadsOfRunningPut(args, "pool"), 8)
+    assert.strictEqual(await poolThreadsOfRunningPut(args, "pool2", { UV_THREADPOOL_SIZE: "3" }), 3)
   })
 })
