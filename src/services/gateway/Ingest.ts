@@ -8,6 +8,7 @@ import { ChunkStore } from "../ChunkStore.ts"
 import { spansWholeBuffer } from "../ReleaseBuffers.ts"
 import { SourceBlocks } from "../SourceBlocks.ts"
 import { Repository } from "../Repository.ts"
+import { md5OffThread } from "./Md5OffThread.ts"
 import { digestEquals } from "./Signing.ts"
 
 export interface IngestChecks {
@@ -47,7 +48,7 @@ export const makeIngest = Effect.gen(function*() {
    * freed once its bytes are stored; chunker copies always are (see SourceBlocks).
    */
   return Effect.fn("Gateway.ingest")(function*<E>(body: Stream.Stream<Uint8Array, E>, checks: IngestChecks, inlineUpTo = 0, ownBody = false) {
-    const md5 = createHash("md5")
+    const md5 = md5OffThread()
     const sha = checks.expectedSha256 !== undefined ? createHash("sha256") : undefined
     // Only blocks spanning their whole buffer may be freed: a view of part of a buffer (the
     // HTTP parser's slice of a read that also held headers) may have siblings.
@@ -66,11 +67,14 @@ export const makeIngest = Effect.gen(function*() {
       return pieces
     }
     yield* body.pipe(
-      Stream.tap((block) => Effect.sync(() => {
-        md5.update(block)
-        sha?.update(block)
-        size += block.length
-      })),
+      Stream.tap((block) =>
+        Effect.andThen(
+          md5.update(block).pipe(Effect.mapError(internal)),
+          Effect.sync(() => {
+            sha?.update(block)
+            size += block.length
+          })
+        )),
       Stream.flatMap((block) => Stream.fromIterable(cut(block))),
       Stream.concat(Stream.suspend(() => Stream.fromIterable(held !== undefined ? [] : sources.finish()))),
       Stream.filter((piece) => piece.length > 0),
@@ -85,12 +89,13 @@ export const makeIngest = Effect.gen(function*() {
         ), { concurrency: uploadConcurrency }),
       Stream.runForEach((extent) => Effect.sync(() => {
         extents.push(extent)
-      }))
+      })),
+      Effect.onError(() => Effect.sync(md5.discard))
     )
     if (sha !== undefined && !digestEquals(sha.digest(), checks.expectedSha256!, "hex")) {
       return yield* s3Error("XAmzContentSHA256Mismatch", 400, "The provided 'x-amz-content-sha256' header does not match what was computed.")
     }
-    const digest = md5.digest()
+    const digest = yield* md5.digest.pipe(Effect.mapError(internal))
     if (checks.contentMd5 !== undefined && !digestEquals(digest, checks.contentMd5.trim(), "base64")) {
       return yield* s3Error("BadDigest", 400, "The Content-MD5 you specified did not match what we received.")
     }
