@@ -43,29 +43,42 @@ const startOfRunningPut = (args: ReadonlyArray<string>, name: string, extra: Rec
     })
   })
 
-/** libuv's pool threads of a running put, counted once it has started them (it has opened the repository). */
+/** libuv's pool threads of a running put, counted while it waits on stdin. */
 const poolThreadsOfRunningPut = (args: ReadonlyArray<string>, name: string, extra: Record<string, string> = {}) =>
   new Promise<number>((resolve, reject) => {
     const child = spawn(enigmaBin, [...args, "put", name, "--summary", "none"], { env: env(extra), stdio: ["pipe", "ignore", "pipe"] })
     let stderr = ""
     child.stderr.on("data", (d: Buffer) => (stderr += d.toString()))
     child.on("error", reject)
-    const count = () => {
+    const nameOf = (task: string) => {
       try {
-        return readdirSync(`/proc/${child.pid}/task`).filter((t) => readFileSync(`/proc/${child.pid}/task/${t}/comm`, "utf8").trim() === "libuv-worker").length
+        return readFileSync(`/proc/${child.pid}/task/${task}/comm`, "utf8").trim()
       } catch {
-        return 0 // exited, or a thread went away while we read
+        return undefined // the thread ended while we looked
       }
     }
-    let threads = 0
+    const count = () => {
+      let tasks: Array<string>
+      try {
+        tasks = readdirSync(`/proc/${child.pid}/task`)
+      } catch {
+        return 0 // not started yet, or exited
+      }
+      return tasks.filter((t) => nameOf(t) === "libuv-worker").length
+    }
+    // Threads a pool thread starts carry its name too: Argon2id runs its lanes on threads of its
+    // own while the repository opens (10–12 were seen then). The pool's threads never exit, so
+    // the fewest seen over 2 s after the first appears is the pool.
+    let threads = Number.POSITIVE_INFINITY
+    let since: number | undefined
     const poll = setInterval(() => {
-      if (count() === 0) return
+      const n = count()
+      if (n === 0 && since === undefined) return
+      since ??= Date.now()
+      threads = Math.min(threads, n)
+      if (Date.now() - since < 2000) return
       clearInterval(poll)
-      // libuv starts all its threads at once; let them all appear before counting.
-      setTimeout(() => {
-        threads = count()
-        child.stdin.end("a few bytes")
-      }, 200)
+      child.stdin.end("a few bytes")
     }, 20)
     child.on("close", (code) => {
       clearInterval(poll)
