@@ -16,9 +16,9 @@
  *
  * Where the filesystem refuses O_DIRECT at open (some FUSE and network filesystems answer
  * EINVAL, tmpfs did before Linux 6.6), `DirectWriter.create` and `readFileDirect` return
- * `undefined` having left nothing behind, and the caller uses its buffered path (`open` is
- * `calls` let tests play such a filesystem). A write refused later (an alignment the device
- * does not take) makes the writer reopen the file without O_DIRECT and go on.
+ * `undefined` having left nothing behind, and the caller uses its buffered path (`calls` lets
+ * tests play such a filesystem). A write refused later (an alignment the device does not take)
+ * makes the writer reopen the file without O_DIRECT and go on.
  */
 import * as fs from "node:fs"
 
