@@ -17,75 +17,71 @@ const env = (extra: Record<string, string> = {}) => ({
   ...extra
 })
 
-/** The GLIBC_TUNABLES and command line a running process started with, read while it waits on stdin. */
-const startOfRunningPut = (args: ReadonlyArray<string>, name: string, extra: Record<string, string> = {}) =>
-  new Promise<{ tunables: string; argv: ReadonlyArray<string> }>((resolve, reject) => {
+/**
+ * Runs a `put` that waits on stdin and calls `look(pid)` every 20 ms until it returns a value;
+ * then ends stdin, and gives that value once the put has exited 0.
+ */
+const watchRunningPut = <A>(args: ReadonlyArray<string>, name: string, extra: Record<string, string>, look: (pid: number) => A | undefined) =>
+  new Promise<A>((resolve, reject) => {
     const child = spawn(enigmaBin, [...args, "put", name, "--summary", "none"], { env: env(extra), stdio: ["pipe", "ignore", "pipe"] })
     let stderr = ""
     child.stderr.on("data", (d: Buffer) => (stderr += d.toString()))
     child.on("error", reject)
-    let seen = ""
-    let argv: ReadonlyArray<string> = []
+    let seen: A | undefined
     const poll = setInterval(() => {
-      // Once node runs (env execs it in place, same pid), its environment is final. Before that
-      // the pid is env's, whose one `-S` argument also names node: look at the program itself.
-      const cmdline = readFileSync(`/proc/${child.pid}/cmdline`, "utf8").split("\0")
-      if (path.basename(cmdline[0] ?? "") !== "node") return
-      argv = cmdline
-      seen = readFileSync(`/proc/${child.pid}/environ`, "utf8").split("\0").find((v) => v.startsWith("GLIBC_TUNABLES=")) ?? ""
+      seen = look(child.pid!)
+      if (seen === undefined) return
       clearInterval(poll)
       child.stdin.end("a few bytes")
     }, 20)
     child.on("close", (code) => {
       clearInterval(poll)
-      if (code !== 0) reject(new Error(`put exited ${code}: ${stderr}`))
-      else resolve({ tunables: seen, argv })
+      if (code !== 0 || seen === undefined) reject(new Error(`put exited ${code}: ${stderr}`))
+      else resolve(seen)
     })
   })
 
-/** libuv's pool threads of a running put, counted while it waits on stdin. */
-const poolThreadsOfRunningPut = (args: ReadonlyArray<string>, name: string, extra: Record<string, string> = {}) =>
-  new Promise<number>((resolve, reject) => {
-    const child = spawn(enigmaBin, [...args, "put", name, "--summary", "none"], { env: env(extra), stdio: ["pipe", "ignore", "pipe"] })
-    let stderr = ""
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()))
-    child.on("error", reject)
-    const nameOf = (task: string) => {
-      try {
-        return readFileSync(`/proc/${child.pid}/task/${task}/comm`, "utf8").trim()
-      } catch {
-        return undefined // the thread ended while we looked
-      }
-    }
-    const count = () => {
-      let tasks: Array<string>
-      try {
-        tasks = readdirSync(`/proc/${child.pid}/task`)
-      } catch {
-        return 0 // not started yet, or exited
-      }
-      return tasks.filter((t) => nameOf(t) === "libuv-worker").length
-    }
-    // Threads a pool thread starts carry its name too: Argon2id runs its lanes on threads of its
-    // own while the repository opens (10–12 were seen then). The pool's threads never exit, so
-    // the fewest seen over 2 s after the first appears is the pool.
-    let threads = Number.POSITIVE_INFINITY
-    let since: number | undefined
-    const poll = setInterval(() => {
-      const n = count()
-      if (n === 0 && since === undefined) return
-      since ??= Date.now()
-      threads = Math.min(threads, n)
-      if (Date.now() - since < 2000) return
-      clearInterval(poll)
-      child.stdin.end("a few bytes")
-    }, 20)
-    child.on("close", (code) => {
-      clearInterval(poll)
-      if (code !== 0) reject(new Error(`put exited ${code}: ${stderr}`))
-      else resolve(threads)
-    })
+/** The GLIBC_TUNABLES and command line a running process started with, read while it waits on stdin. */
+const startOfRunningPut = (args: ReadonlyArray<string>, name: string, extra: Record<string, string> = {}) =>
+  watchRunningPut(args, name, extra, (pid) => {
+    // Once node runs (env execs it in place, same pid), its environment is final. Before that
+    // the pid is env's, whose one `-S` argument also names node: look at the program itself.
+    const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0")
+    if (path.basename(argv[0] ?? "") !== "node") return undefined
+    const tunables = readFileSync(`/proc/${pid}/environ`, "utf8").split("\0").find((v) => v.startsWith("GLIBC_TUNABLES=")) ?? ""
+    return { tunables, argv: argv as ReadonlyArray<string> }
   })
+
+/** libuv's pool threads of a running put, counted while it waits on stdin. */
+const poolThreadsOfRunningPut = (args: ReadonlyArray<string>, name: string, extra: Record<string, string> = {}) => {
+  const count = (pid: number) => {
+    let tasks: Array<string>
+    try {
+      tasks = readdirSync(`/proc/${pid}/task`)
+    } catch {
+      return 0 // not started yet, or exited
+    }
+    return tasks.filter((t) => {
+      try {
+        return readFileSync(`/proc/${pid}/task/${t}/comm`, "utf8").trim() === "libuv-worker"
+      } catch {
+        return false // the thread ended while we looked
+      }
+    }).length
+  }
+  // Threads a pool thread starts carry its name too: Argon2id runs its lanes on threads of its
+  // own while the repository opens (10–12 were seen then). The pool's threads never exit, so
+  // the fewest seen over 2 s after the first appears is the pool.
+  let threads = Number.POSITIVE_INFINITY
+  let since: number | undefined
+  return watchRunningPut(args, name, extra, (pid) => {
+    const n = count(pid)
+    if (n === 0 && since === undefined) return undefined
+    since ??= Date.now()
+    threads = Math.min(threads, n)
+    return Date.now() - since < 2000 ? undefined : threads
+  })
+}
 
 describe("the launcher", () => {
   it("runs as an executable", () => {
