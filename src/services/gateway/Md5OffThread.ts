@@ -21,10 +21,12 @@ const maxBatchesInFlight = 8
 /** Batch buffers kept for reuse once the worker hands them back. */
 const maxPooled = 32
 
-// CommonJS, run by `new Worker(…, { eval: true })`: the bundle needs no separate worker file.
+// Run by `new Worker(…, { eval: true })`: the bundle needs no separate worker file. Eval'd code is
+// a script, or a module when the process runs with --input-type=module (workers inherit execArgv):
+// process.getBuiltinModule works in both, where `require` and `import` each work in one.
 const workerSource = `
-const { parentPort } = require("node:worker_threads")
-const { createHash } = require("node:crypto")
+const { parentPort } = process.getBuiltinModule("node:worker_threads")
+const { createHash } = process.getBuiltinModule("node:crypto")
 const hashes = new Map()
 parentPort.on("message", (m) => {
   if (m.op === "update") {
@@ -56,11 +58,15 @@ let worker: Worker | undefined
 let nextId = 0
 const pending = new Map<number, Pending>()
 
-/** The shared worker, started on first use; it does not keep the process alive. */
+/** With no body in progress, the worker does not keep the process alive. */
+const idleWhenDone = () => {
+  if (pending.size === 0) worker?.unref()
+}
+
+/** The shared worker, started on first use; it keeps the process alive only while a body is in progress. */
 const theWorker = () => {
   if (worker !== undefined) return worker
   const w = new Worker(workerSource, { eval: true })
-  w.unref()
   w.on("message", (m: { op: "ack"; id: number; buffer: ArrayBuffer } | { op: "digest"; id: number; digest: Uint8Array }) => {
     const p = pending.get(m.id)
     if (m.op === "ack") {
@@ -72,6 +78,7 @@ const theWorker = () => {
       wake?.()
     } else {
       pending.delete(m.id)
+      idleWhenDone()
       p?.done?.(Buffer.from(m.digest))
     }
   })
@@ -83,6 +90,8 @@ const theWorker = () => {
   }
   w.on("error", lost)
   w.on("exit", (code) => lost(new Error(`the MD5 worker exited (${code})`)))
+  // After the listeners: adding a "message" listener refs the worker's port again.
+  w.unref()
   worker = w
   return w
 }
@@ -115,6 +124,7 @@ export const md5OffThread = (): Md5Stream => {
     if (id === undefined) {
       id = nextId++
       pending.set(id, state)
+      theWorker().ref() // a body in progress keeps the process alive until its digest comes
     }
     const buffer = batch!.buffer as ArrayBuffer
     theWorker().postMessage({ op: "update", id, buffer, length: fill }, [buffer])
@@ -162,6 +172,7 @@ export const md5OffThread = (): Md5Stream => {
   const discard = () => {
     if (id === undefined) return
     pending.delete(id)
+    idleWhenDone()
     worker?.postMessage({ op: "drop", id })
   }
   return { update, digest, discard }

@@ -1,6 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
+import { spawnSync } from "node:child_process"
 import { createHash, randomBytes } from "node:crypto"
+import * as path from "node:path"
+import { pathToFileURL } from "node:url"
 import { md5OffThread } from "../../../src/services/gateway/Md5OffThread.ts"
 
 const MiB = 1024 * 1024
@@ -56,4 +59,22 @@ describe("Md5OffThread", () => {
       const bytes = randomBytes(2 * MiB + 1)
       assert.strictEqual(yield* md5Of(bytes), expected(bytes))
     }))
+
+  it("does not keep a process alive once its work is done", () => {
+    // A script that hashes a body through the worker and then has nothing left to do: it must
+    // exit by itself. (Adding a "message" listener refs a worker's port again, so an `unref()`
+    // before the listeners did not hold, and such a process never ended.)
+    const module = pathToFileURL(path.resolve(import.meta.dirname, "../../../src/services/gateway/Md5OffThread.ts")).href
+    const script = `
+      import { Effect } from "effect"
+      import { md5OffThread } from ${JSON.stringify(module)}
+      const md5 = md5OffThread()
+      await Effect.runPromise(md5.update(new Uint8Array(3 * 1024 * 1024).fill(7)))
+      console.log((await Effect.runPromise(md5.digest)).toString("hex"))
+    `
+    const r = spawnSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8", timeout: 20_000 })
+    assert.strictEqual(r.signal, null, "still running after 20 s: the worker keeps the process alive")
+    assert.strictEqual(r.status, 0, r.stderr)
+    assert.strictEqual(r.stdout.trim(), expected(new Uint8Array(3 * MiB).fill(7)))
+  })
 })
