@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs"
 import * as path from "node:path"
 import { enigma, initRepo, json, makeTree, prng, snapshotTree, tempDir } from "../support/cli.ts"
 
@@ -143,6 +143,34 @@ describe("enigma backup → restore on the Local provider", () => {
     assert.strictEqual(objects.length, b.newChunks)
   })
 
+  it("a tree of many small files restores exactly through the batched file writer, over an existing tree", () => {
+    // 600 files in 12 directories (restore hands files under 256 KiB to a worker thread when there
+    // are 64 or more), with modes the umask would strip, spread mtimes, empty files and files that
+    // span two chunks (16 KiB chunk target).
+    const { root, g } = initRepo([], "[enigma.chunk_strategy.Cdc]\ntarget_size = 16384\n")
+    const src = path.join(root, "tree")
+    const bytes = prng(7)
+    const modes = [0o644, 0o600, 0o664, 0o755, 0o666, 0o444]
+    for (let i = 0; i < 600; i++) {
+      const dir = path.join(src, `d${i % 12}`)
+      mkdirSync(dir, { recursive: true })
+      const file = path.join(dir, `f${i}.txt`)
+      writeFileSync(file, i % 50 === 0 ? Buffer.alloc(0) : bytes(1 + (i * 397) % 40_000))
+      chmodSync(file, modes[i % modes.length]!)
+      utimesSync(file, 1_600_000_000 + i, 1_600_000_000 + i * 7)
+    }
+    const b = json(enigma([...g, "backup", src, "--json"]))
+    assert.strictEqual(b.files, 600)
+    const dest = path.join(root, "out")
+    // Some targets exist already, with other content: each is replaced whole.
+    mkdirSync(path.join(dest, "tree", "d3"), { recursive: true })
+    writeFileSync(path.join(dest, "tree", "d3", "f3.txt"), "an older version\n")
+    const r = enigma([...g, "restore", b.backupId, dest])
+    assert.strictEqual(r.code, 0, r.stderr)
+    assert.deepStrictEqual(snapshotTree(path.join(dest, "tree")), snapshotTree(src))
+    assert.isFalse(JSON.stringify(snapshotTree(dest)).includes(".enigma-"))
+  })
+
   it("providers hold no file names and no plaintext", () => {
     const { root, dir, g } = initRepo()
     const src = path.join(root, "secret-project")
@@ -197,6 +225,37 @@ describe("enigma backup → restore on the Local provider", () => {
     assert.strictEqual(report.bad[0].chunk, id)
     assert.strictEqual(report.bad[0].problem, "missing")
     assert.isAbove(report.bad[0].files.length, 0)
+  })
+
+  it("a disk that fills up during a restore of many small files: a clear error, no temp file, later files untouched", () => {
+    const { root, g } = initRepo()
+    const src = path.join(root, "data")
+    mkdirSync(src)
+    const bytes = prng(11)
+    // 300 × 8 KiB: more than the 1 MiB tmpfs holds, all through the batched writer.
+    for (let i = 0; i < 300; i++) writeFileSync(path.join(src, `f${String(i).padStart(3, "0")}.bin`), bytes(8192))
+    writeFileSync(path.join(src, "zz-last.txt"), "new\n")
+    const { backupId } = json(enigma([...g, "backup", src, "--json"]))
+    const mnt = tempDir("enigma-full-")
+    const mount = enigmaMount(mnt)
+    try {
+      mkdirSync(path.join(mnt, "data"))
+      writeFileSync(path.join(mnt, "data", "zz-last.txt"), "the old complete file\n")
+      const r = enigma([...g, "restore", backupId, mnt])
+      assert.strictEqual(r.code, 1)
+      assert.match(r.stderr, /cannot write .*data\/f\d{3}\.bin: disk full/)
+      assert.strictEqual(r.stderr.trim().split("\n").length, 1, r.stderr)
+      // Restored in path order, and nothing after the failure: the last file is the old one.
+      assert.strictEqual(readFileSync(path.join(mnt, "data", "zz-last.txt"), "utf8"), "the old complete file\n")
+      const names = readdirSync(path.join(mnt, "data"))
+      assert.deepStrictEqual(names.filter((n) => n.includes(".enigma-")), [])
+      // Every file that is there is complete.
+      for (const n of names.filter((n) => n.endsWith(".bin"))) {
+        assert.deepStrictEqual(readFileSync(path.join(mnt, "data", n)), readFileSync(path.join(src, n)), n)
+      }
+    } finally {
+      mount.unmount()
+    }
   })
 
   it("restore keeps a complete file in place when the disk fills up, and leaves no partial file", () => {

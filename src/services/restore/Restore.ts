@@ -2,7 +2,7 @@ import * as fs from "node:fs/promises"
 import * as fsSync from "node:fs"
 import * as path from "node:path"
 import { randomBytes } from "node:crypto"
-import { Context, Deferred, Effect, Layer, Schema, Semaphore, Stream } from "effect"
+import { Context, Effect, Layer, Schema, Semaphore, Stream } from "effect"
 import type { ChunkCorrupt, NotFound } from "../../domain/Errors.ts"
 import { UserError } from "../../domain/Errors.ts"
 import type { Extent, FileEntry } from "../../domain/Events.ts"
@@ -11,6 +11,8 @@ import { ChunkStore, ReadTarget } from "../ChunkStore.ts"
 import { Manifest } from "../manifest/Manifest.ts"
 import { freedTooEarly, isFreed, releaseBuffers } from "../ReleaseBuffers.ts"
 import { DirectWriter } from "../storage/DirectIo.ts"
+import { ChunkCache } from "./ChunkCache.ts"
+import { makeSmallFileWriter, type SmallFileFailure, type SmallFileWriter } from "./SmallFileWriter.ts"
 
 /** Writing to the destination failed (disk full, permissions…): names the file. */
 export class RestoreWriteError extends Schema.TaggedError<RestoreWriteError>()("RestoreWriteError", {
@@ -54,6 +56,15 @@ const writeAt = (fd: number, bytes: Uint8Array, offset: number, length: number) 
 const tmpTag = `${process.pid.toString(36)}${randomBytes(3).toString("hex")}`
 let tmpCounter = 0
 const umask = process.umask()
+/** A temp name beside `target`, hidden, naming us. */
+const tmpNameFor = (target: string) => path.join(path.dirname(target), `.${path.basename(target)}.enigma-${tmpTag}-${tmpCounter++}`)
+
+/**
+ * Files up to this size go to the SmallFileWriter's worker, when a restore has at least
+ * `batchedFilesFrom` of them (below that, starting a worker costs more than it saves).
+ */
+const batchedFileMax = 256 * 1024
+const batchedFilesFrom = 64
 
 /**
  * A file written under a temp name beside its final name and renamed into place by `commit`
@@ -75,12 +86,8 @@ class AtomicFile {
     this.direct = direct
   }
 
-  private static tmpFor(target: string) {
-    return path.join(path.dirname(target), `.${path.basename(target)}.enigma-${tmpTag}-${tmpCounter++}`)
-  }
-
   static open(target: string, mode: number) {
-    const tmp = AtomicFile.tmpFor(target)
+    const tmp = tmpNameFor(target)
     // Created with its final permission bits (less the umask; commit restores any it strips).
     return new AtomicFile(target, tmp, fsSync.openSync(tmp, "wx", mode & 0o7777))
   }
@@ -90,7 +97,7 @@ class AtomicFile {
    * measure on, copying 1 GiB into fresh page-cache pages costs 2–3 s of CPU, a direct write 0.15 s.
    */
   static async openLarge(target: string, mode: number) {
-    const tmp = AtomicFile.tmpFor(target)
+    const tmp = tmpNameFor(target)
     const direct = await DirectWriter.create(tmp, mode & 0o7777)
     return direct === undefined ? AtomicFile.open(target, mode) : new AtomicFile(target, tmp, -1, direct)
   }
@@ -222,30 +229,72 @@ export class Restore extends Context.Service<Restore, {
 
       const largeFileSlots = yield* Semaphore.make(largeFileConcurrency)
       // Shared, bounded chunk cache: small files share chunks, so neighbours hit it.
-      const cache = new Map<string, Deferred.Deferred<Uint8Array, ChunkCorrupt>>()
-      const chunk = (id: string) =>
-        Effect.gen(function*() {
-          const hit = cache.get(id)
-          if (hit) {
-            cache.delete(id)
-            cache.set(id, hit)
-            return yield* Deferred.await(hit)
-          }
-          const d = yield* Deferred.make<Uint8Array, ChunkCorrupt>()
-          cache.set(id, d)
-          if (cache.size > cachedChunks) cache.delete(cache.keys().next().value!)
-          const r = yield* Effect.exit(chunks.load(id))
-          if (r._tag === "Failure") cache.delete(id)
-          yield* Deferred.done(d, r)
-          return yield* r
-        })
+      const cache = new ChunkCache(chunks.load, cachedChunks)
 
       let restoredFiles = 0
       let restoredBytes = 0
+      /** Counted once written, or for a batched file once queued (the flush below waits for it). */
+      const done = (f: FileEntry) => {
+        restoredFiles++
+        restoredBytes += f.size
+        options.onProgress?.(restoredFiles, restoredBytes)
+      }
       const files = selected.filter((f) => f.kind === "file")
-      yield* Effect.forEach(files, (f) =>
+      const batched = (f: FileEntry) => f.extents.length <= 2 && f.size <= batchedFileMax
+      const failed = (e: SmallFileFailure) => writeError(e.path)({ code: e.code, message: e.message })
+
+      // Batched files share chunks and come in chunk order: while one chunk's files are written,
+      // the next chunk is fetched and verified.
+      const nextChunk = new Map<string, string>()
+      let previous: string | undefined
+      for (const f of files) {
+        if (!batched(f)) continue
+        for (const [id] of f.extents) {
+          if (previous !== undefined && previous !== id && !nextChunk.has(previous)) nextChunk.set(previous, id)
+          previous = id
+        }
+      }
+      const fetchedAhead = new Set<string>()
+      const fetchAhead = (id: string) => {
+        const next = nextChunk.get(id)
+        if (next === undefined || fetchedAhead.has(next) || cache.has(next)) return Effect.void
+        fetchedAhead.add(next)
+        // A failure here is met again, and reported, when a file needs the chunk.
+        return Effect.asVoid(Effect.forkScoped(Effect.ignore(cache.use(next, () => Effect.void))))
+      }
+
+      /** `f`'s bytes from `extents[i]` on, as views that stay valid until `k`'s effect ends. */
+      const withPieces = <A, E, R>(
+        f: FileEntry,
+        i: number,
+        pieces: ReadonlyArray<Uint8Array>,
+        k: (pieces: ReadonlyArray<Uint8Array>) => Effect.Effect<A, E, R>
+      ): Effect.Effect<A, E | ChunkCorrupt | UserError, R> => {
+        if (i === f.extents.length) return k(pieces)
+        const [id, offset, length] = f.extents[i]!
+        return cache.use(id, (plain) =>
+          isFreed(plain)
+            ? Effect.die(freedTooEarly(`chunk ${id}`))
+            : offset + length > plain.length
+            ? Effect.fail(new UserError({ detail: `file ${f.path}: extent beyond chunk ${id}; the manifest is damaged` }))
+            : withPieces(f, i + 1, [...pieces, plain.subarray(offset, offset + length)], k))
+      }
+
+      /** A small file through the worker: its bytes (checked like any file's) are copied into a batch. */
+      const writeBatched = (writer: SmallFileWriter, f: FileEntry, target: string) =>
+        Effect.gen(function*() {
+          if (f.extents.length > 0) yield* fetchAhead(f.extents[f.extents.length - 1]![0])
+          yield* withPieces(f, 0, [], (pieces) =>
+            writer.write({ target, tmp: tmpNameFor(target), mode: f.mode, chmod: (f.mode & umask) !== 0, mtimeMs: f.mtimeMs, pieces }).pipe(
+              Effect.mapError(failed)
+            ))
+          done(f)
+        })
+
+      const writeFiles = (writer: SmallFileWriter | undefined) => Effect.forEach(files, (f) =>
         Effect.gen(function*() {
           const target = path.join(destReal, f.path)
+          if (writer !== undefined && batched(f)) return yield* writeBatched(writer, f, target)
           // Writes are synchronous: for small files the syscalls take microseconds, while each
           // async fs call would be a thread-pool round trip. Chunks are fetched (and verified)
           // one at a time, so a large file never sits in memory whole.
@@ -264,7 +313,7 @@ export class Restore extends Context.Service<Restore, {
           // Small files share chunks: go through the shared cache. A large file owns most of its
           // chunks: fetch a few ahead (in order) while the current one is written.
           const body = (!large
-            ? Effect.forEach(f.extents, (e) => chunk(e[0]).pipe(Effect.flatMap((plain) => writeExtent(plain, e))), { discard: true })
+            ? Effect.forEach(f.extents, (e) => cache.use(e[0], (plain) => writeExtent(plain, e)), { discard: true })
             : Stream.fromIterable(f.extents).pipe(
               Stream.mapEffect((e) => Effect.map(chunks.load(e[0]), (plain) => [plain, e] as const), { concurrency: readAhead }),
               // Each load returned a buffer of its own, which nothing reads after its write.
@@ -275,10 +324,18 @@ export class Restore extends Context.Service<Restore, {
               Effect.andThen(Effect.try({ try: () => out.commit(f.mode, f.mtimeMs), catch: writeError(target) }))
             )
           yield* body.pipe(Effect.onError(() => Effect.sync(() => out.abort())))
-          restoredFiles++
-          restoredBytes += f.size
-          options.onProgress?.(restoredFiles, restoredBytes)
+          done(f)
         }), { concurrency: fileConcurrency, discard: true })
+
+      if (files.filter(batched).length >= batchedFilesFrom) {
+        yield* Effect.scoped(Effect.gen(function*() {
+          const writer = yield* makeSmallFileWriter
+          yield* writeFiles(writer)
+          yield* writer.flush.pipe(Effect.mapError(failed))
+        }))
+      } else {
+        yield* Effect.scoped(writeFiles(undefined))
+      }
 
       // Symlinks after files, so no file is ever written through a restored link.
       const links = selected.filter((f) => f.kind === "symlink")
