@@ -236,26 +236,18 @@ describe("enigma backup → restore on the Local provider", () => {
     for (let i = 0; i < 300; i++) writeFileSync(path.join(src, `f${String(i).padStart(3, "0")}.bin`), bytes(8192))
     writeFileSync(path.join(src, "zz-last.txt"), "new\n")
     const { backupId } = json(enigma([...g, "backup", src, "--json"]))
-    const mnt = tempDir("enigma-full-")
-    const mount = enigmaMount(mnt)
-    try {
-      mkdirSync(path.join(mnt, "data"))
-      writeFileSync(path.join(mnt, "data", "zz-last.txt"), "the old complete file\n")
-      const r = enigma([...g, "restore", backupId, mnt])
-      assert.strictEqual(r.code, 1)
+    restoreOntoFullDisk(g, backupId, "zz-last.txt", (data, r) => {
       assert.match(r.stderr, /cannot write .*data\/f\d{3}\.bin: disk full/)
       assert.strictEqual(r.stderr.trim().split("\n").length, 1, r.stderr)
       // Restored in path order, and nothing after the failure: the last file is the old one.
-      assert.strictEqual(readFileSync(path.join(mnt, "data", "zz-last.txt"), "utf8"), "the old complete file\n")
-      const names = readdirSync(path.join(mnt, "data"))
+      assert.strictEqual(readFileSync(path.join(data, "zz-last.txt"), "utf8"), "the old complete file\n")
+      const names = readdirSync(data)
       assert.deepStrictEqual(names.filter((n) => n.includes(".enigma-")), [])
       // Every file that is there is complete.
       for (const n of names.filter((n) => n.endsWith(".bin"))) {
-        assert.deepStrictEqual(readFileSync(path.join(mnt, "data", n)), readFileSync(path.join(src, n)), n)
+        assert.deepStrictEqual(readFileSync(path.join(data, n)), readFileSync(path.join(src, n)), n)
       }
-    } finally {
-      mount.unmount()
-    }
+    })
   })
 
   it("restore keeps a complete file in place when the disk fills up, and leaves no partial file", () => {
@@ -266,19 +258,11 @@ describe("enigma backup → restore on the Local provider", () => {
     writeFileSync(path.join(src, "small.txt"), "small\n")
     writeFileSync(path.join(src, "big.bin"), prng(33)(3 * 1024 * 1024))
     const { backupId } = json(enigma([...g, "backup", src, "--json"]))
-    const mnt = tempDir("enigma-full-")
-    const mount = enigmaMount(mnt)
-    try {
-      mkdirSync(path.join(mnt, "data"))
-      writeFileSync(path.join(mnt, "data", "big.bin"), "the old complete file\n")
-      const r = enigma([...g, "restore", backupId, mnt])
-      assert.strictEqual(r.code, 1)
+    restoreOntoFullDisk(g, backupId, "big.bin", (data, r) => {
       assert.match(r.stderr, /big\.bin: disk full/)
-      assert.strictEqual(readFileSync(path.join(mnt, "data", "big.bin"), "utf8"), "the old complete file\n")
-      assert.deepStrictEqual(readdirSync(path.join(mnt, "data")).filter((n) => n.includes(".enigma-")), [])
-    } finally {
-      mount.unmount()
-    }
+      assert.strictEqual(readFileSync(path.join(data, "big.bin"), "utf8"), "the old complete file\n")
+      assert.deepStrictEqual(readdirSync(data).filter((n) => n.includes(".enigma-")), [])
+    })
   })
 })
 
@@ -287,4 +271,27 @@ import { execFileSync } from "node:child_process"
 const enigmaMount = (dir: string) => {
   execFileSync("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", dir])
   return { unmount: () => execFileSync("umount", [dir]) }
+}
+
+/**
+ * Restores `backupId` onto a 1 MiB tmpfs whose data/`name` already holds "the old complete file",
+ * expects exit 1 (the disk fills up), and runs `check` on the data dir before unmounting.
+ */
+const restoreOntoFullDisk = (
+  g: ReadonlyArray<string>,
+  backupId: string,
+  name: string,
+  check: (data: string, r: ReturnType<typeof enigma>) => void
+) => {
+  const mnt = tempDir("enigma-full-")
+  const mount = enigmaMount(mnt)
+  try {
+    mkdirSync(path.join(mnt, "data"))
+    writeFileSync(path.join(mnt, "data", name), "the old complete file\n")
+    const r = enigma([...g, "restore", backupId, mnt])
+    assert.strictEqual(r.code, 1, r.stderr)
+    check(path.join(mnt, "data"), r)
+  } finally {
+    mount.unmount()
+  }
 }
