@@ -129,8 +129,11 @@ export const makeSmallFileWriter: Effect.Effect<SmallFileWriter, never, Scope.Sc
     if (r.failure !== undefined && failure === undefined) failure = r.failure
     settle()
   })
-  // Only batches still away can be lost (the finalizer's own terminate comes after they are done).
+  /** Set once the worker is gone: a batch sent after that would never come back. */
+  let stopped: Error | undefined
+  // Batches away are lost with it (the finalizer's own terminate comes after they are done).
   const lost = (e: Error) => {
+    stopped ??= e
     const first = [...away.values()][0]?.[0]
     if (first === undefined) return
     failure ??= { path: first.target, code: undefined, message: `the file writer stopped: ${e.message}` }
@@ -156,6 +159,10 @@ export const makeSmallFileWriter: Effect.Effect<SmallFileWriter, never, Scope.Sc
 
   const send = () => {
     if (entries.length === 0) return
+    if (stopped !== undefined) {
+      failure ??= { path: entries[0]!.target, code: undefined, message: `the file writer stopped: ${stopped.message}` }
+      return
+    }
     const batch = nextBatch++
     away.set(batch, entries)
     const ab = buffer.buffer as ArrayBuffer
