@@ -60,6 +60,17 @@ const umask = process.umask()
 const tmpNameFor = (target: string) => path.join(path.dirname(target), `.${path.basename(target)}.enigma-${tmpTag}-${tmpCounter++}`)
 
 /**
+ * The bytes of `f`'s extent in its chunk's plaintext. A freed chunk (a bug) and an extent past the
+ * chunk's end (a damaged manifest) are errors, never fewer bytes written.
+ */
+const extentBytes = (f: FileEntry, plain: Uint8Array, [id, offset, length]: Extent): Effect.Effect<Uint8Array, UserError> =>
+  isFreed(plain)
+    ? Effect.die(freedTooEarly(`chunk ${id}`))
+    : offset + length > plain.length
+    ? Effect.fail(new UserError({ detail: `file ${f.path}: extent beyond chunk ${id}; the manifest is damaged` }))
+    : Effect.succeed(plain.subarray(offset, offset + length))
+
+/**
  * Files up to this size go to the SmallFileWriter's worker, when a restore has at least
  * `batchedFilesFrom` of them (below that, starting a worker costs more than it saves).
  */
@@ -271,13 +282,8 @@ export class Restore extends Context.Service<Restore, {
         k: (pieces: ReadonlyArray<Uint8Array>) => Effect.Effect<A, E, R>
       ): Effect.Effect<A, E | ChunkCorrupt | UserError, R> => {
         if (i === f.extents.length) return k(pieces)
-        const [id, offset, length] = f.extents[i]!
-        return cache.use(id, (plain) =>
-          isFreed(plain)
-            ? Effect.die(freedTooEarly(`chunk ${id}`))
-            : offset + length > plain.length
-            ? Effect.fail(new UserError({ detail: `file ${f.path}: extent beyond chunk ${id}; the manifest is damaged` }))
-            : withPieces(f, i + 1, [...pieces, plain.subarray(offset, offset + length)], k))
+        const e = f.extents[i]!
+        return cache.use(e[0], (plain) => Effect.flatMap(extentBytes(f, plain, e), (bytes) => withPieces(f, i + 1, [...pieces, bytes], k)))
       }
 
       /** A small file through the worker: its bytes (checked like any file's) are copied into a batch. */
@@ -302,14 +308,11 @@ export class Restore extends Context.Service<Restore, {
           const out = yield* (large
             ? Effect.tryPromise({ try: () => AtomicFile.openLarge(target, f.mode), catch: writeError(target) })
             : Effect.try({ try: () => AtomicFile.open(target, f.mode), catch: writeError(target) }))
-          const writeExtent = (plain: Uint8Array, [id, offset, length]: Extent, async = false): Effect.Effect<void, UserError | RestoreWriteError> =>
-            isFreed(plain)
-              ? Effect.die(freedTooEarly(`chunk ${id}`))
-              : offset + length > plain.length
-              ? Effect.fail(new UserError({ detail: `file ${f.path}: extent beyond chunk ${id}; the manifest is damaged` }))
-              : async
-              ? Effect.tryPromise({ try: () => out.writeAsync(plain.subarray(offset, offset + length)), catch: writeError(target) })
-              : Effect.try({ try: () => out.write(plain.subarray(offset, offset + length)), catch: writeError(target) })
+          const writeExtent = (plain: Uint8Array, e: Extent, async = false): Effect.Effect<void, UserError | RestoreWriteError> =>
+            Effect.flatMap(extentBytes(f, plain, e), (bytes) =>
+              async
+                ? Effect.tryPromise({ try: () => out.writeAsync(bytes), catch: writeError(target) })
+                : Effect.try({ try: () => out.write(bytes), catch: writeError(target) }))
           // Small files share chunks: go through the shared cache. A large file owns most of its
           // chunks: fetch a few ahead (in order) while the current one is written.
           const body = (!large
