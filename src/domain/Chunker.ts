@@ -73,6 +73,11 @@ export const gearFromSeed = (seed: Uint8Array): Uint32Array => {
  */
 export interface Chunker {
   push(block: Uint8Array): Array<Uint8Array>
+  /**
+   * CDC only: like `push`, with the cuts of `block` already found by `cdcCuts` elsewhere (a worker
+   * thread), continuing this chunker's stream, and where that search stood after `block`.
+   */
+  readonly pushCut?: (block: Uint8Array, cuts: ArrayLike<number>, after: { readonly h: number; readonly len: number }) => Array<Uint8Array>
   finish(): Array<Uint8Array>
   /** Whether the chunk in the making keeps a view of `buffer` (so it must stay intact). */
   holds(buffer: ArrayBufferLike): boolean
@@ -106,124 +111,164 @@ const concat = (pieces: Array<Uint8Array>, total: number): Uint8Array => {
   return out
 }
 
-class CdcChunker implements Chunker {
+/**
+ * Where a CDC cut search stands: the parameters, the rolling hash `h` (int32) of the chunk in the
+ * making (0 until its byte min+1) and `len`, the bytes of it seen so far.
+ */
+export interface CdcSearch {
   readonly min: number
   readonly avg: number
   readonly max: number
+  /** log2(avg) + 2 high one-bits, as int32: the strict mask for bytes min+1..avg. */
   readonly maskS: number
+  /** log2(avg) - 2 high one-bits: the loose mask for bytes avg+1..max. */
   readonly maskL: number
-  /** A copy of the gear table as int32, so the hot loop stays in int32 arithmetic. */
+  /** The gear table as int32, so the hot loop stays in int32 arithmetic. */
   readonly gear: Int32Array
-  /** Rolling hash (int32) of the current chunk; 0 until byte min+1. */
-  h = 0
-  /** Bytes of the current chunk seen so far (in `pending` and the current block). */
-  len = 0
-  /** Pieces of the current chunk from earlier blocks. */
-  pending: Array<Uint8Array> = []
+  h: number
+  len: number
+}
 
-  constructor(params: CdcParams, gear: Uint32Array) {
-    this.min = params.min
-    this.avg = params.avg
-    this.max = params.max
-    const bits = log2Round(params.avg)
-    this.maskS = highMask(bits + 2)
-    this.maskL = highMask(bits - 2)
-    this.gear = new Int32Array(256)
-    this.gear.set(gear) // ToInt32: same bits
-  }
+/** A search at the start of a stream. */
+export const cdcSearch = (params: CdcParams, gear: Uint32Array): CdcSearch => {
+  const bits = log2Round(params.avg)
+  const table = new Int32Array(256)
+  table.set(gear) // ToInt32: same bits
+  return { min: params.min, avg: params.avg, max: params.max, maskS: highMask(bits + 2), maskL: highMask(bits - 2), gear: table, h: 0, len: 0 }
+}
 
-  push(block: Uint8Array): Array<Uint8Array> {
-    const out: Array<Uint8Array> = []
-    const n = block.length
-    if (n === 0) return out
-    const min = this.min
-    const avg = this.avg
-    const max = this.max
-    const maskS = this.maskS
-    const maskL = this.maskL
-    const gear = this.gear
-    let h = this.h
-    let len = this.len
-    let pos = 0 // next byte of `block` to consume
-    let start = 0 // where the current chunk's part in `block` begins
-    while (pos < n) {
-      // Skip the first `min` bytes of the chunk without hashing.
-      if (len < min) {
-        const k = min - len < n - pos ? min - len : n - pos
-        pos += k
-        len += k
-        if (len < min) break
+/**
+ * Appends to `cuts` the offsets in `block` just past each chunk that ends in it, and advances `s`
+ * past `block`. The hot loop of CDC chunking.
+ *
+ * Self-contained (it refers to nothing outside its body) so that a worker thread can run it from
+ * its source text: see CutOffThread.
+ */
+export function cdcCuts(s: CdcSearch, block: Uint8Array, cuts: Array<number>): void {
+  const n = block.length
+  const min = s.min
+  const avg = s.avg
+  const max = s.max
+  const maskS = s.maskS
+  const maskL = s.maskL
+  const gear = s.gear
+  let h = s.h
+  let len = s.len
+  let pos = 0 // next byte of `block` to consume
+  while (pos < n) {
+    // Skip the first `min` bytes of the chunk without hashing.
+    if (len < min) {
+      const k = min - len < n - pos ? min - len : n - pos
+      pos += k
+      len += k
+      if (len < min) break
+    }
+    // Bytes min+1..avg use the strict mask, bytes avg+1..max the loose one; a chunk reaching
+    // `avg` in mid-block comes back round the outer loop to switch masks.
+    const mask = len < avg ? maskS : maskL
+    const limit = len < avg ? avg : max
+    const end = limit - len < n - pos ? pos + (limit - len) : n
+    let cut = -1
+    let i = pos
+    // Hot loop, unrolled by 4 (measurably faster in V8 than the plain loop).
+    const end4 = end - 3
+    for (; i < end4; i += 4) {
+      h = ((h << 1) + gear[block[i]!]!) | 0
+      if ((h & mask) === 0) {
+        cut = i + 1
+        break
       }
-      // Bytes min+1..avg use the strict mask, bytes avg+1..max the loose one; a chunk reaching
-      // `avg` in mid-block comes back round the outer loop to switch masks.
-      const mask = len < avg ? maskS : maskL
-      const limit = len < avg ? avg : max
-      const end = limit - len < n - pos ? pos + (limit - len) : n
-      let cut = -1
-      let i = pos
-      // Hot loop, unrolled by 4 (measurably faster in V8 than the plain loop).
-      const end4 = end - 3
-      for (; i < end4; i += 4) {
+      h = ((h << 1) + gear[block[i + 1]!]!) | 0
+      if ((h & mask) === 0) {
+        cut = i + 2
+        break
+      }
+      h = ((h << 1) + gear[block[i + 2]!]!) | 0
+      if ((h & mask) === 0) {
+        cut = i + 3
+        break
+      }
+      h = ((h << 1) + gear[block[i + 3]!]!) | 0
+      if ((h & mask) === 0) {
+        cut = i + 4
+        break
+      }
+    }
+    if (cut < 0) {
+      for (; i < end; i++) {
         h = ((h << 1) + gear[block[i]!]!) | 0
         if ((h & mask) === 0) {
           cut = i + 1
           break
         }
-        h = ((h << 1) + gear[block[i + 1]!]!) | 0
-        if ((h & mask) === 0) {
-          cut = i + 2
-          break
-        }
-        h = ((h << 1) + gear[block[i + 2]!]!) | 0
-        if ((h & mask) === 0) {
-          cut = i + 3
-          break
-        }
-        h = ((h << 1) + gear[block[i + 3]!]!) | 0
-        if ((h & mask) === 0) {
-          cut = i + 4
-          break
-        }
-      }
-      if (cut < 0) {
-        for (; i < end; i++) {
-          h = ((h << 1) + gear[block[i]!]!) | 0
-          if ((h & mask) === 0) {
-            cut = i + 1
-            break
-          }
-        }
-      }
-      const stop = cut >= 0 ? cut : end
-      len += stop - pos
-      pos = stop
-      if (cut < 0 && len === max) cut = pos
-      if (cut >= 0) {
-        const pending = this.pending
-        if (pending.length === 0) {
-          out.push(block.subarray(start, cut))
-        } else {
-          pending.push(block.subarray(start, cut))
-          out.push(concat(pending, len))
-          this.pending = []
-        }
-        start = cut
-        len = 0
-        h = 0
       }
     }
-    if (start < n) this.pending.push(block.subarray(start, n))
-    this.h = h
-    this.len = len
+    const stop = cut >= 0 ? cut : end
+    len += stop - pos
+    pos = stop
+    if (cut < 0 && len === max) cut = pos
+    if (cut >= 0) {
+      cuts.push(cut)
+      len = 0
+      h = 0
+    }
+  }
+  s.h = h
+  s.len = len
+}
+
+class CdcChunker implements Chunker {
+  readonly search: CdcSearch
+  /** Pieces of the current chunk from earlier blocks, and their total length. */
+  pending: Array<Uint8Array> = []
+  pendingBytes = 0
+
+  constructor(params: CdcParams, gear: Uint32Array) {
+    this.search = cdcSearch(params, gear)
+  }
+
+  push(block: Uint8Array): Array<Uint8Array> {
+    const cuts: Array<number> = []
+    cdcCuts(this.search, block, cuts)
+    return this.assemble(block, cuts)
+  }
+
+  pushCut(block: Uint8Array, cuts: ArrayLike<number>, after: { readonly h: number; readonly len: number }): Array<Uint8Array> {
+    this.search.h = after.h
+    this.search.len = after.len
+    return this.assemble(block, cuts)
+  }
+
+  /** The chunks `cuts` complete, as views of `block` or, spanning blocks, copies. */
+  private assemble(block: Uint8Array, cuts: ArrayLike<number>): Array<Uint8Array> {
+    const out: Array<Uint8Array> = []
+    let start = 0
+    for (let i = 0; i < cuts.length; i++) {
+      const cut = cuts[i]!
+      if (this.pending.length === 0) {
+        out.push(block.subarray(start, cut))
+      } else {
+        this.pending.push(block.subarray(start, cut))
+        out.push(concat(this.pending, this.pendingBytes + cut - start))
+        this.pending = []
+        this.pendingBytes = 0
+      }
+      start = cut
+    }
+    if (start < block.length) {
+      this.pending.push(block.subarray(start))
+      this.pendingBytes += block.length - start
+    }
     return out
   }
 
   finish(): Array<Uint8Array> {
     const pending = this.pending
-    const len = this.len
+    const len = this.pendingBytes
     this.pending = []
-    this.len = 0
-    this.h = 0
+    this.pendingBytes = 0
+    this.search.len = 0
+    this.search.h = 0
     return len === 0 ? [] : [concat(pending, len)]
   }
 

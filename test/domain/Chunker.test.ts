@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { cdcParams, chunkLengths, gearFromSeed, makeChunker } from "../../src/domain/Chunker.ts"
+import { cdcCuts, cdcParams, cdcSearch, chunkLengths, gearFromSeed, makeChunker } from "../../src/domain/Chunker.ts"
 import type { ChunkStrategy } from "../../src/domain/Chunker.ts"
 
 const KiB = 1024
@@ -398,5 +398,63 @@ describe("Fixed chunker", () => {
       assert.deepStrictEqual(lengthsOf(chunks), expected, `blocks ${sizes.slice(0, 3).join(",")}`)
       assert.isTrue(bytesEqual(concatAll(chunks), data))
     }
+  })
+})
+
+describe("CDC cuts found elsewhere (cdcCuts, then pushCut)", () => {
+  const params = cdcParams(64 * KiB)
+
+  /** Cuts each block with a search of its own, as a worker does, then has the chunker assemble them. */
+  const chunkWithCutsFoundElsewhere = (data: Uint8Array, blockSizes: ReadonlyArray<number>, cuts: typeof cdcCuts) => {
+    const chunker = makeChunker(cdc(64 * KiB), gearA)
+    const search = cdcSearch(params, gearA)
+    const chunks: Array<Uint8Array> = []
+    let offset = 0
+    let k = 0
+    while (offset < data.length) {
+      const block = data.slice(offset, offset + blockSizes[k++ % blockSizes.length]!)
+      offset += block.length
+      const found: Array<number> = []
+      cuts(search, block, found)
+      chunks.push(...chunker.pushCut!(block, found, search))
+    }
+    chunks.push(...chunker.finish())
+    return chunks
+  }
+
+  it("gives exactly the chunks `push` gives, however the input is split", () => {
+    const data = randomBytes(11, 3 * MiB + 777)
+    const expected = chunkInBlocks(cdc(64 * KiB), gearA, data, [data.length]).map((c) => c.length)
+    for (const sizes of [[data.length], [1, 4096, 100_000], [64 * KiB], [params.max + 1, 3]]) {
+      const got = chunkWithCutsFoundElsewhere(data, sizes, cdcCuts)
+      assert.deepStrictEqual(got.map((c) => c.length), expected, `blocks of ${sizes.join("/")}`)
+      assert.deepStrictEqual(concatAll(got), data)
+    }
+  })
+
+  it("runs from its source text alone, as a worker runs it", () => {
+    // The worker evaluates `cdcCuts.toString()`: it must refer to nothing outside its own body.
+    const standalone = new Function(`return (${cdcCuts.toString()})`)() as typeof cdcCuts
+    const data = randomBytes(12, 2 * MiB + 5)
+    const expected = chunkInBlocks(cdc(64 * KiB), gearA, data, [data.length]).map((c) => c.length)
+    assert.deepStrictEqual(chunkWithCutsFoundElsewhere(data, [300_000, 7], standalone).map((c) => c.length), expected)
+  })
+
+  it("a chunk within one block is a view of it; one spanning blocks is a copy", () => {
+    const chunker = makeChunker(cdc(64 * KiB), gearA)
+    const search = cdcSearch(params, gearA)
+    const block = randomBytes(13, MiB)
+    const found: Array<number> = []
+    cdcCuts(search, block, found)
+    const chunks = chunker.pushCut!(block, found, search)
+    assert.isAbove(chunks.length, 2)
+    for (const c of chunks) assert.strictEqual(c.buffer, block.buffer)
+    assert.isTrue(chunker.holds(block.buffer), "the tail waits for the next block")
+    const next = randomBytes(14, MiB)
+    const more: Array<number> = []
+    cdcCuts(search, next, more)
+    const spanning = chunker.pushCut!(next, more, search)[0]!
+    assert.notStrictEqual(spanning.buffer, next.buffer)
+    assert.notStrictEqual(spanning.buffer, block.buffer)
   })
 })
