@@ -13,7 +13,8 @@
  * its first batch is hashed here, inline, with no round trip.
  */
 import { createHash } from "node:crypto"
-import { Worker } from "node:worker_threads"
+import type { Worker } from "node:worker_threads"
+import { startWorker } from "../WorkerThread.ts"
 import { Effect } from "effect"
 
 const batchBytes = 1024 * 1024
@@ -21,9 +22,7 @@ const maxBatchesInFlight = 8
 /** Batch buffers kept for reuse once the worker hands them back. */
 const maxPooled = 32
 
-// Run by `new Worker(…, { eval: true })`: the bundle needs no separate worker file. Eval'd code is
-// a script, or a module when the process runs with --input-type=module (workers inherit execArgv):
-// process.getBuiltinModule works in both, where `require` and `import` each work in one.
+// Run by startWorker (eval'd; see WorkerThread.ts for why it uses process.getBuiltinModule).
 const workerSource = `
 const { parentPort } = process.getBuiltinModule("node:worker_threads")
 const { createHash } = process.getBuiltinModule("node:crypto")
@@ -66,7 +65,7 @@ const idleWhenDone = () => {
 /** The shared worker, started on first use; it keeps the process alive only while a body is in progress. */
 const theWorker = () => {
   if (worker !== undefined) return worker
-  const w = new Worker(workerSource, { eval: true })
+  const w = startWorker(workerSource)
   w.on("message", (m: { op: "ack"; id: number; buffer: ArrayBuffer } | { op: "digest"; id: number; digest: Uint8Array }) => {
     const p = pending.get(m.id)
     if (m.op === "ack") {

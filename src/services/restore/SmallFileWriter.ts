@@ -15,7 +15,7 @@
  * the temps of the files it had not finished.
  */
 import * as fs from "node:fs"
-import { Worker } from "node:worker_threads"
+import { startWorker } from "../WorkerThread.ts"
 import { Effect, type Scope } from "effect"
 import { freedTooEarly, isFreed } from "../ReleaseBuffers.ts"
 
@@ -50,8 +50,7 @@ export interface SmallFileWriter {
   readonly flush: Effect.Effect<void, SmallFileFailure>
 }
 
-// Run by `new Worker(…, { eval: true })`. process.getBuiltinModule works whether eval'd code runs
-// as a script or, under --input-type=module, as a module.
+// Run by startWorker (eval'd; see WorkerThread.ts for why it uses process.getBuiltinModule).
 const workerSource = `
 const { parentPort } = process.getBuiltinModule("node:worker_threads")
 const fs = process.getBuiltinModule("node:fs")
@@ -108,7 +107,7 @@ interface Reply {
 
 /** A writer with its own worker, stopped when the scope closes. */
 export const makeSmallFileWriter: Effect.Effect<SmallFileWriter, never, Scope.Scope> = Effect.gen(function*() {
-  const worker = new Worker(workerSource, { eval: true })
+  const worker = startWorker(workerSource)
   /** Batches sent and not answered: their files, to clean up after if the worker is stopped. */
   const away = new Map<number, ReadonlyArray<Entry>>()
   let failure: SmallFileFailure | undefined
