@@ -1,4 +1,5 @@
 import { type Chunker, isChunkerCopy } from "../domain/Chunker.ts"
+import type { CutBlock } from "./CutOffThread.ts"
 import { releaseBuffers } from "./ReleaseBuffers.ts"
 
 /**
@@ -39,6 +40,19 @@ export class SourceBlocks {
     if (own && !this.blocks.has(block.buffer)) this.blocks.set(block.buffer, { views: 0, retired: false })
     const chunks = this.counted(this.chunker.push(block))
     if (own && last) this.retire(block.buffer)
+    return chunks
+  }
+
+  /**
+   * Like `push` for a block whose cuts were found elsewhere (see CutOffThread): `cut` is the block
+   * back from there with its cuts. The block is taken whole (`own`, `last`).
+   */
+  pushCut(cut: CutBlock): Array<Uint8Array> {
+    if (this.chunker.pushCut === undefined) throw new Error("internal: cuts given to a chunker that does not search for them")
+    const block = cut.block
+    this.blocks.set(block.buffer, { views: 0, retired: false })
+    const chunks = this.counted(this.chunker.pushCut(block, cut.cuts, cut))
+    this.retire(block.buffer)
     return chunks
   }
 

@@ -39,6 +39,28 @@ describe("enigma backup → restore on the Local provider", () => {
     }
   })
 
+  it("small and large files interleaved restore exactly with small CDC and fixed-size chunks; a copy of the tree stores nothing new", () => {
+    for (const strategy of ["[enigma.chunk_strategy.Cdc]\ntarget_size = 65536\n", "[enigma.chunk_strategy.Fixed]\nsize = 100000\n"]) {
+      const { root, g } = initRepo([], strategy)
+      const src = path.join(root, "data")
+      makeTree(src)
+      // Large files (read in blocks) between runs of small ones (read into arenas), in walk order.
+      const bytes = prng(7)
+      writeFileSync(path.join(src, "docs", "mid.bin"), bytes(9 * 1024 * 1024 + 5))
+      writeFileSync(path.join(src, "docs", "deep", "small-after.bin"), bytes(70_000))
+      const first = json(enigma([...g, "backup", src, "--json"]))
+      const dest = path.join(root, "out")
+      assert.strictEqual(enigma([...g, "restore", first.backupId, dest]).code, 0)
+      assert.deepStrictEqual(snapshotTree(path.join(dest, "data")), snapshotTree(src), strategy)
+      // The same bytes under another root are read again and cut at the same places.
+      const copy = path.join(root, "copy")
+      execFileSync("cp", ["-a", src, copy])
+      const second = json(enigma([...g, "backup", copy, "--json"]))
+      assert.strictEqual(second.bytesRead, first.bytesRead)
+      assert.strictEqual(second.newBytes, 0, `${strategy}: every chunk deduplicated`)
+    }
+  })
+
   it("the second backup reads only changed files and stores only new chunks", () => {
     const { root, g } = initRepo()
     const src = path.join(root, "data")

@@ -1,62 +1,75 @@
 import * as fs from "node:fs"
 
 /**
- * Reads small files into large shared buffers ("arenas"), synchronously.
+ * Reads small files into large buffers ("arenas"), synchronously, back to back.
  *
  * Why: a tree of small files is dominated by per-file overhead. An async read costs several
  * thread-pool round trips per file (open, read, close) and a fresh buffer each; 18,000 files
- * then spend most of their time waiting and in GC. Read synchronously into a 4 MiB arena, a
- * chunker then cuts chunks as views of the arena without copying.
+ * then spend most of their time waiting and in GC. Read synchronously into a 4 MiB arena, the
+ * files enter the chunk stream an arena at a time, and chunks are views of the arena.
  *
- * Arenas are never reused (chunks may still be views into them), only replaced when full; the
- * replaced ones wait in `retired` until the caller has pushed the views it was given.
+ * Arenas are never reused (chunks may still be views into them), only replaced when full or
+ * sealed; the replaced ones wait in `retired`, each as the view of its filled part, until the
+ * caller takes them.
  */
 export class ArenaReader {
-  private arena: Buffer
+  private arena: Buffer | undefined
   private pos = 0
   private readonly arenaSize: number
   private readonly minFree: number
-  /** Arenas replaced since the last `takeRetired`. */
-  private retired: Array<Buffer> = []
+  /** Filled parts of the arenas replaced since the last `takeRetired`, in order. */
+  private retired: Array<Uint8Array> = []
 
   constructor(arenaSize = 4 * 1024 * 1024, minFree = 64 * 1024) {
     this.arenaSize = arenaSize
     this.minFree = minFree
-    this.arena = Buffer.allocUnsafeSlow(arenaSize)
   }
 
   /**
-   * Reads the whole file; returns its bytes as one or more views (more than one only when it
-   * did not fit in the current arena). Throws the fs error for an unreadable file.
+   * Reads the whole file into the arenas and returns its length. Throws the fs error for an
+   * unreadable file, leaving none of its bytes behind: a file read in part is not in any arena.
    */
-  readFile(path: string, expectedSize: number): Array<Uint8Array> {
+  readFile(path: string, expectedSize: number): number {
     const fd = fs.openSync(path, "r")
+    const before = { arena: this.arena, pos: this.pos, retired: this.retired.length }
     try {
-      const views: Array<Uint8Array> = []
+      let total = 0
       for (;;) {
-        if (this.arena.length - this.pos < Math.min(this.minFree, expectedSize + 1)) this.renew()
-        const want = this.arena.length - this.pos
-        const n = fs.readSync(fd, this.arena, this.pos, want, null)
-        if (n > 0) views.push(this.arena.subarray(this.pos, this.pos + n))
+        if (this.arena === undefined || this.arena.length - this.pos < Math.min(this.minFree, expectedSize + 1)) this.renew()
+        const arena = this.arena!
+        const want = arena.length - this.pos
+        const n = fs.readSync(fd, arena, this.pos, want, null)
         this.pos += n
+        total += n
         // A regular file returns fewer bytes than asked only at its end.
-        if (n < want) return views
+        if (n < want) return total
       }
+    } catch (e) {
+      this.arena = before.arena
+      this.pos = before.pos
+      this.retired.length = before.retired
+      throw e
     } finally {
       fs.closeSync(fd)
     }
   }
 
-  /** Arenas no later `readFile` will return views of. */
-  takeRetired(): Array<Buffer> {
+  /** Retires the current arena: what was read so far can enter the stream before what comes next. */
+  seal(): void {
+    if (this.arena !== undefined && this.pos > 0) this.retired.push(this.arena.subarray(0, this.pos))
+    this.arena = undefined
+    this.pos = 0
+  }
+
+  /** The filled parts of the arenas no later `readFile` will add to, in order. */
+  takeRetired(): Array<Uint8Array> {
     const r = this.retired
     this.retired = []
     return r
   }
 
   private renew() {
-    if (this.pos > 0) this.retired.push(this.arena)
+    this.seal()
     this.arena = Buffer.allocUnsafeSlow(this.arenaSize)
-    this.pos = 0
   }
 }

@@ -3,7 +3,7 @@ import * as path from "node:path"
 import { hostname } from "node:os"
 import { randomBytes } from "node:crypto"
 import { Context, Effect, Layer, Schema, Stream } from "effect"
-import { gearFromSeed, makeChunker } from "../../domain/Chunker.ts"
+import { cdcParams, cdcSearch, gearFromSeed, makeChunker } from "../../domain/Chunker.ts"
 import type { BackupStats, Extent, FileEntry } from "../../domain/Events.ts"
 import { chunkStrategyOf } from "../../domain/Settings.ts"
 import { UserError } from "../../domain/Errors.ts"
@@ -12,6 +12,7 @@ import { EventLog, type ManifestError } from "../manifest/EventLog.ts"
 import { Manifest } from "../manifest/Manifest.ts"
 import { Repository } from "../Repository.ts"
 import { ArenaReader } from "./ArenaReader.ts"
+import { type CutBlock, type CutOffThread, cutOffThread } from "../CutOffThread.ts"
 import { SourceBlocks } from "../SourceBlocks.ts"
 import { walk, type WalkWarning } from "./Walker.ts"
 
@@ -66,6 +67,8 @@ const eofProbe = 64 * 1024
 /** Files up to this size are read through the arena. */
 const smallFileLimit = 1024 * 1024
 const filesPerEvent = 512
+/** Blocks left with the cut worker while more are read (each up to `readBlock`). */
+const blocksAway = 2
 
 /**
  * Backs up file trees. All file contents are chunked as one concatenated stream in walk order,
@@ -163,10 +166,12 @@ export class Backup extends Context.Service<Backup, {
 
       // The chunker, wrapped so that each read buffer is freed once the chunks of its bytes are stored.
       const sources = new SourceBlocks(makeChunker(strategy, gear))
+      // CDC boundaries are searched for on a worker (see CutOffThread); fixed ones need no search.
+      const search = strategy._tag === "Cdc" ? cdcSearch(cdcParams(strategy.targetSize), gear) : undefined
       // Producer: walk, read changed files, cut the concatenated content into chunks.
       const items = async function*(): AsyncGenerator<Item> {
         const arena = new ArenaReader()
-        let offset = 0 // bytes pushed into the chunker so far
+        let offset = 0 // bytes read into the stream so far
         let emitted = 0 // bytes of chunks emitted so far
         function* emit(cs: Array<Uint8Array>): Generator<Item> {
           for (const data of cs) {
@@ -176,106 +181,129 @@ export class Backup extends Context.Service<Backup, {
             yield { data, start }
           }
         }
-        for (const e of walk(roots, warn)) {
-          if (needsFlush()) yield flushMarker
-          const base = {
-            path: e.path,
-            mode: e.stat.mode,
-            mtimeMs: e.stat.mtimeMs,
-            ino: e.stat.ino,
-            ctimeMs: e.stat.ctimeMs
-          }
-          if (e.kind === "dir") {
-            stats.dirs++
-            addEntry({ ...base, kind: "dir", size: 0, extents: [] }, offset, offset, false)
-            continue
-          }
-          if (e.kind === "symlink") {
-            let target: string
-            try {
-              target = await fs.readlink(e.abs)
-            } catch (err) {
-              warn({ path: e.abs, detail: (err as Error).message })
+        let cutter: CutOffThread | undefined
+        // Blocks with the cut worker, in stream order.
+        const away: Array<Promise<CutBlock>> = []
+        /** The first `length` bytes of `buffer` (ours alone, taken whole) into the stream, in order. */
+        async function* send(buffer: ArrayBuffer, length: number): AsyncGenerator<Item> {
+          if (length === 0) return
+          if (search === undefined) return yield* emit(sources.push(new Uint8Array(buffer, 0, length), true))
+          cutter ??= cutOffThread(search)
+          const cut = cutter.cut(buffer, length)
+          cut.catch(() => {}) // awaited below; if the backup stops first, its failure must not go unhandled
+          away.push(cut)
+          while (away.length > blocksAway) yield* emit(sources.pushCut(await away.shift()!))
+        }
+        /** Small files enter the stream an arena at a time, once no later file's bytes go into it. */
+        async function* sendArenas(seal: boolean): AsyncGenerator<Item> {
+          if (seal) arena.seal()
+          for (const a of arena.takeRetired()) yield* send(a.buffer as ArrayBuffer, a.length)
+        }
+        try {
+          for (const e of walk(roots, warn)) {
+            if (needsFlush()) yield flushMarker
+            const base = {
+              path: e.path,
+              mode: e.stat.mode,
+              mtimeMs: e.stat.mtimeMs,
+              ino: e.stat.ino,
+              ctimeMs: e.stat.ctimeMs
+            }
+            if (e.kind === "dir") {
+              stats.dirs++
+              addEntry({ ...base, kind: "dir", size: 0, extents: [] }, offset, offset, false)
               continue
             }
-            stats.symlinks++
-            addEntry({ ...base, kind: "symlink", size: 0, target, extents: [] }, offset, offset, false)
-            continue
-          }
-          const prev = parentFiles.get(e.path)
-          if (
-            prev && prev.kind === "file" && prev.size === e.stat.size && prev.mtimeMs === e.stat.mtimeMs &&
-            prev.ino === e.stat.ino && prev.ctimeMs === e.stat.ctimeMs
-          ) {
-            stats.files++
-            stats.bytes += prev.size
-            bytesDone += prev.size
-            addEntry({ ...base, kind: "file", size: prev.size, extents: prev.extents }, offset, offset, true)
-            continue
-          }
-          // Small files: synchronously into the arena (see ArenaReader). Unreadable: warn, go on.
-          if (e.stat.size <= smallFileLimit) {
-            let views: Array<Uint8Array>
+            if (e.kind === "symlink") {
+              let target: string
+              try {
+                target = await fs.readlink(e.abs)
+              } catch (err) {
+                warn({ path: e.abs, detail: (err as Error).message })
+                continue
+              }
+              stats.symlinks++
+              addEntry({ ...base, kind: "symlink", size: 0, target, extents: [] }, offset, offset, false)
+              continue
+            }
+            const prev = parentFiles.get(e.path)
+            if (
+              prev && prev.kind === "file" && prev.size === e.stat.size && prev.mtimeMs === e.stat.mtimeMs &&
+              prev.ino === e.stat.ino && prev.ctimeMs === e.stat.ctimeMs
+            ) {
+              stats.files++
+              stats.bytes += prev.size
+              bytesDone += prev.size
+              addEntry({ ...base, kind: "file", size: prev.size, extents: prev.extents }, offset, offset, true)
+              continue
+            }
+            // Small files: synchronously into the arena (see ArenaReader). Unreadable: warn, go on.
+            if (e.stat.size <= smallFileLimit) {
+              let n: number
+              try {
+                n = arena.readFile(e.abs, e.stat.size)
+              } catch (err) {
+                warn({ path: e.abs, detail: `cannot read: ${(err as Error).message}` })
+                continue
+              }
+              const start = offset
+              offset += n
+              yield* sendArenas(false)
+              stats.bytesRead += offset - start
+              stats.files++
+              stats.bytes += offset - start
+              addEntry({ ...base, kind: "file", size: offset - start, extents: [] }, start, offset, false)
+              continue
+            }
+            // Large files: asynchronously in big blocks, so reading overlaps hashing and uploads.
+            yield* sendArenas(true) // the small files before it come first in the stream
+            let handle: fs.FileHandle
             try {
-              views = arena.readFile(e.abs, e.stat.size)
+              handle = await fs.open(e.abs, "r")
             } catch (err) {
               warn({ path: e.abs, detail: `cannot read: ${(err as Error).message}` })
               continue
             }
             const start = offset
-            for (const v of views) {
-              offset += v.length
-              yield* emit(sources.push(v, true, false)) // the arena: retired when replaced
+            try {
+              // Read ahead: the next block is already on its way while this one is chunked and
+              // hashed, so the disk and the CPU work at the same time. Blocks are never reused:
+              // chunks may be views into them (and a block sent to be cut is detached until it
+              // comes back). Past the known size, small reads find growth.
+              const readAt = (position: number) => {
+                const want = position - start >= e.stat.size ? eofProbe : readBlock
+                const buf = Buffer.allocUnsafeSlow(want)
+                const p = handle.read(buf, 0, want, position - start).then((r) => ({ buf, want, n: r.bytesRead }))
+                // Awaited below; if the backup stops first, its failure must not go unhandled.
+                p.catch(() => {})
+                return p
+              }
+              let next = readAt(offset)
+              for (;;) {
+                const { buf, n } = await next
+                if (n === 0) break
+                offset += n
+                stats.bytesRead += n
+                next = readAt(offset)
+                yield* send(buf.buffer as ArrayBuffer, n)
+              }
+            } catch (err) {
+              // Bytes already pushed stay in the stream; the file itself is left out of the backup.
+              warn({ path: e.abs, detail: `read failed: ${(err as Error).message}` })
+              await handle.close()
+              continue
             }
-            for (const a of arena.takeRetired()) sources.retire(a.buffer)
-            stats.bytesRead += offset - start
+            await handle.close()
             stats.files++
             stats.bytes += offset - start
             addEntry({ ...base, kind: "file", size: offset - start, extents: [] }, start, offset, false)
-            continue
           }
-          // Large files: asynchronously in big blocks, so reading overlaps hashing and uploads.
-          let handle: fs.FileHandle
-          try {
-            handle = await fs.open(e.abs, "r")
-          } catch (err) {
-            warn({ path: e.abs, detail: `cannot read: ${(err as Error).message}` })
-            continue
-          }
-          const start = offset
-          try {
-            // Read ahead: the next block is already on its way while this one is chunked and
-            // hashed, so the disk and the CPU work at the same time. Blocks are never reused:
-            // chunks may be views into them. Past the known size, small reads find growth.
-            const readAt = (position: number) => {
-              const want = position - start >= e.stat.size ? eofProbe : readBlock
-              const buf = Buffer.allocUnsafeSlow(want)
-              const p = handle.read(buf, 0, want, position - start).then((r) => ({ buf, want, n: r.bytesRead }))
-              // Awaited below; if the backup stops first, its failure must not go unhandled.
-              p.catch(() => {})
-              return p
-            }
-            let next = readAt(offset)
-            for (;;) {
-              const { buf, want, n } = await next
-              if (n === 0) break
-              offset += n
-              stats.bytesRead += n
-              next = readAt(offset)
-              yield* emit(sources.push(n === want ? buf : buf.subarray(0, n), true))
-            }
-          } catch (err) {
-            // Bytes already pushed stay in the stream; the file itself is left out of the backup.
-            warn({ path: e.abs, detail: `read failed: ${(err as Error).message}` })
-            await handle.close()
-            continue
-          }
-          await handle.close()
-          stats.files++
-          stats.bytes += offset - start
-          addEntry({ ...base, kind: "file", size: offset - start, extents: [] }, start, offset, false)
+          yield* sendArenas(true)
+          while (away.length > 0) yield* emit(sources.pushCut(await away.shift()!))
+          yield* emit(sources.finish())
+        } finally {
+          await cutter?.close()
         }
-        yield* emit(sources.finish())
       }
 
       // Files complete in stream order, so the pending list only ever resolves from its front.

@@ -1,0 +1,88 @@
+import { assert, describe, it } from "@effect/vitest"
+import { spawnSync } from "node:child_process"
+import { createHash, randomBytes } from "node:crypto"
+import * as path from "node:path"
+import { pathToFileURL } from "node:url"
+import { cdcParams, cdcSearch, chunkLengths, gearFromSeed, makeChunker } from "../../src/domain/Chunker.ts"
+import { cutOffThread } from "../../src/services/CutOffThread.ts"
+import { SourceBlocks } from "../../src/services/SourceBlocks.ts"
+
+const MiB = 1024 * 1024
+const gear = gearFromSeed(randomBytes(1024))
+const strategy = { _tag: "Cdc", targetSize: 256 * 1024 } as const
+const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex")
+
+describe("CutOffThread", () => {
+  it("blocks cut on the worker give the chunks the chunker gives on this thread", async () => {
+    const data = randomBytes(9 * MiB + 12345)
+    const expected = chunkLengths(strategy, gear, data)
+    const cutter = cutOffThread(cdcSearch(cdcParams(strategy.targetSize), gear))
+    const sources = new SourceBlocks(makeChunker(strategy, gear))
+    const got: Array<string> = []
+    try {
+      // Sent ahead of their answers, in blocks of odd sizes, each a buffer of its own as the backup's are.
+      const away = []
+      for (let at = 0, k = 0; at < data.length; k++) {
+        const n = Math.min(data.length - at, [MiB, 1, 3 * MiB + 7, 4096][k % 4]!)
+        const block = new Uint8Array(new ArrayBuffer(n))
+        block.set(data.subarray(at, at + n))
+        at += n
+        away.push(cutter.cut(block.buffer, n))
+      }
+      for (const answer of away) {
+        for (const c of sources.pushCut(await answer)) got.push(sha(c))
+      }
+      for (const c of sources.finish()) got.push(sha(c))
+    } finally {
+      await cutter.close()
+    }
+    const want: Array<string> = []
+    let at = 0
+    for (const n of expected) {
+      want.push(sha(data.subarray(at, at + n)))
+      at += n
+    }
+    assert.deepStrictEqual(got, want)
+  })
+
+  it("a sent block is detached until it comes back whole", async () => {
+    const cutter = cutOffThread(cdcSearch(cdcParams(strategy.targetSize), gear))
+    try {
+      const block = randomBytes(2 * MiB)
+      const copy = Buffer.from(block)
+      const buffer = block.buffer.slice(block.byteOffset, block.byteOffset + block.length)
+      const answer = cutter.cut(buffer, buffer.byteLength)
+      assert.isTrue(buffer.detached)
+      const back = await answer
+      assert.isTrue(Buffer.from(back.block).equals(copy))
+    } finally {
+      await cutter.close()
+    }
+  })
+
+  it("blocks still away when it is closed fail instead of hanging", async () => {
+    const cutter = cutOffThread(cdcSearch(cdcParams(strategy.targetSize), gear))
+    const outcome = cutter.cut(new ArrayBuffer(8 * MiB), 8 * MiB).then(() => undefined, (err: Error) => err)
+    await cutter.close()
+    const e = await outcome
+    assert.match(String(e?.message), /chunking worker stopped/)
+    const after = await cutter.cut(new ArrayBuffer(10), 10).then(() => undefined, (err: Error) => err)
+    assert.isDefined(after, "a closed cutter refuses further blocks")
+  })
+
+  it("does not keep a process alive once its blocks are back", () => {
+    const chunker = pathToFileURL(path.resolve(import.meta.dirname, "../../src/domain/Chunker.ts")).href
+    const module = pathToFileURL(path.resolve(import.meta.dirname, "../../src/services/CutOffThread.ts")).href
+    const script = `
+      import { cdcParams, cdcSearch } from ${JSON.stringify(chunker)}
+      import { cutOffThread } from ${JSON.stringify(module)}
+      const cutter = cutOffThread(cdcSearch(cdcParams(65536), new Uint32Array(256).fill(12345)))
+      const back = await cutter.cut(new ArrayBuffer(1 << 20), 1 << 20)
+      console.log(back.block.length)
+    `
+    const r = spawnSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8", timeout: 20_000 })
+    assert.strictEqual(r.signal, null, "still running after 20 s: the worker keeps the process alive")
+    assert.strictEqual(r.status, 0, r.stderr)
+    assert.strictEqual(r.stdout.trim(), String(MiB))
+  })
+})
