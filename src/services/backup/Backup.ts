@@ -14,6 +14,7 @@ import { Repository } from "../Repository.ts"
 import { ArenaReader } from "./ArenaReader.ts"
 import { type CutBlock, type CutOffThread, cutOffThread } from "../CutOffThread.ts"
 import { SourceBlocks } from "../SourceBlocks.ts"
+import { OffThreadWrites } from "../storage/LocalIoThreads.ts"
 import { walk, type WalkWarning } from "./Walker.ts"
 
 export interface BackupProgress {
@@ -358,7 +359,9 @@ export class Backup extends Context.Service<Backup, {
       return { backupId, parent: parentId, stats: finalStats, warnings }
     })
 
-    return Backup.of({ run })
+    // A backup's chunk writes are on its critical path, and its memory budget has room for the
+    // Local provider's write workers (see LocalIoThreads).
+    return Backup.of({ run: (paths, options) => run(paths, options).pipe(Effect.provideService(OffThreadWrites, true)) })
   }))
 }
 

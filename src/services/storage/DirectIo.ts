@@ -14,6 +14,8 @@
  * 1 MiB staging buffers of that kind (one memcpy per byte, on the main thread: ~0.1 s per GiB).
  * A file whose length is not a multiple of the block size is written padded, then truncated.
  *
+ * A backup's chunk writes take the same approach on worker threads instead (LocalIoThreads.ts).
+ *
  * Where the filesystem refuses O_DIRECT at open (some FUSE and network filesystems answer
  * EINVAL, tmpfs did before Linux 6.6), `DirectWriter.create` and `readFileDirect` return
  * `undefined` having left nothing behind, and the caller uses its buffered path (`calls` lets

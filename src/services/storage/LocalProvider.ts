@@ -5,6 +5,7 @@ import { createReadStream } from "node:fs"
 import { Effect, Exit, Stream } from "effect"
 import { checkRange } from "./Blocks.ts"
 import { closeFd, DirectWriter, fsyncFd, readFileDirect } from "./DirectIo.ts"
+import { OffThreadWrites, putOffThread } from "./LocalIoThreads.ts"
 import { freedTooEarly, isFreed } from "../ReleaseBuffers.ts"
 import { type ByteRange, StorageError, type StorageFailure, type StorageProvider } from "./StorageProvider.ts"
 
@@ -102,31 +103,43 @@ export const makeLocalProvider = (name: string, root: string): StorageProvider =
     }
   }
 
+  /** On this thread, through libuv: a step at a time, each after the main thread's turn. */
+  const putHere = async (target: string, parts: ReadonlyArray<Uint8Array>) => {
+    const dir = path.dirname(target)
+    await fs.mkdir(dir, { recursive: true })
+    const tmp = tempNameOf(target)
+    const handle = await writeTemp(tmp, parts)
+    try {
+      await handle.sync()
+    } catch (e) {
+      await handle.close()
+      await fs.rm(tmp, { force: true })
+      throw e
+    }
+    await handle.close()
+    await fs.rename(tmp, target)
+    const dirHandle = await fs.open(dir, "r")
+    await dirHandle.sync().finally(() => dirHandle.close())
+  }
+
+  /** On a worker (see LocalIoThreads), for runs whose memory budget allows it. */
+  const putOnWorker = async (target: string, parts: ReadonlyArray<Uint8Array>) => {
+    const askDirect = direct && parts.reduce((n, p) => n + p.length, 0) >= directFromBytes
+    const r = await putOffThread({ tmp: tempNameOf(target), target, dir: path.dirname(target), parts, direct: askDirect })
+    if (askDirect && !r.direct) direct = false
+  }
+
   const put = (key: string, body: Uint8Array | ReadonlyArray<Uint8Array>) =>
-    Effect.tryPromise({
-      try: async () => {
-        const parts = body instanceof Uint8Array ? [body] : body
-        // Never rename an emptied copy over a good object (see ReleaseBuffers).
-        if (parts.some(isFreed)) throw freedTooEarly(`the body of ${key}`)
-        const target = resolve(key)
-        const dir = path.dirname(target)
-        await fs.mkdir(dir, { recursive: true })
-        const tmp = tempNameOf(target)
-        const handle = await writeTemp(tmp, parts)
-        try {
-          await handle.sync()
-        } catch (e) {
-          await handle.close()
-          await fs.rm(tmp, { force: true })
-          throw e
-        }
-        await handle.close()
-        await fs.rename(tmp, target)
-        const dirHandle = await fs.open(dir, "r")
-        await dirHandle.sync().finally(() => dirHandle.close())
-      },
-      catch: fail("put", key)
-    }).pipe(Effect.withSpan("LocalProvider.put", { attributes: { provider: name } }))
+    Effect.flatMap(OffThreadWrites, (offThread) =>
+      Effect.tryPromise({
+        try: () => {
+          const parts = body instanceof Uint8Array ? [body] : body
+          // Never rename an emptied copy over a good object (see ReleaseBuffers).
+          if (parts.some(isFreed)) throw freedTooEarly(`the body of ${key}`)
+          return (offThread ? putOnWorker : putHere)(resolve(key), parts)
+        },
+        catch: fail("put", key)
+      })).pipe(Effect.withSpan("LocalProvider.put", { attributes: { provider: name } }))
 
   const readWhole = async (file: string) => {
     if (direct) {

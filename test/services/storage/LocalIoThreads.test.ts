@@ -1,0 +1,112 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Stream } from "effect"
+import { execFileSync, spawnSync } from "node:child_process"
+import { randomBytes } from "node:crypto"
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs"
+import * as path from "node:path"
+import { pathToFileURL } from "node:url"
+import { makeLocalProvider } from "../../../src/services/storage/LocalProvider.ts"
+import { OffThreadWrites, putOffThread } from "../../../src/services/storage/LocalIoThreads.ts"
+import { tempDir } from "../../support/cli.ts"
+
+const MiB = 1024 * 1024
+
+/** `bytes` cut at random points into parts, as an envelope's header, pieces and tag come. */
+const cut = (bytes: Uint8Array) => {
+  const parts: Array<Uint8Array> = []
+  let at = 0
+  while (at < bytes.length) {
+    const n = Math.min(bytes.length - at, 1 + Math.floor(Math.random() * 700_000))
+    parts.push(bytes.subarray(at, at + n))
+    at += n
+  }
+  return parts
+}
+
+const putFile = (dir: string, name: string, parts: ReadonlyArray<Uint8Array>, direct: boolean) =>
+  putOffThread({ tmp: path.join(dir, `${name}.tmp-x`), target: path.join(dir, name), dir, parts, direct })
+
+describe("LocalIoThreads: writes on a worker", () => {
+  it("writes every length exactly, direct or buffered, and leaves no temp file", async () => {
+    const dir = path.join(tempDir(), "objects")
+    // Around the 4 KiB alignment and the 1 MiB staging buffers; the last is more than all 16 of
+    // them hold at once, so the writer waits for buffers to come back.
+    for (const size of [0, 1, 4095, 4096, 4097, MiB - 1, MiB, MiB + 1, 17 * MiB + 3]) {
+      for (const direct of [true, false]) {
+        const bytes = randomBytes(size)
+        const name = `f${size}-${direct}`
+        await putFile(dir, name, cut(bytes), direct)
+        assert.strictEqual(statSync(path.join(dir, name)).size, size)
+        assert.isTrue(readFileSync(path.join(dir, name)).equals(bytes), `${size} bytes, direct: ${direct}`)
+      }
+    }
+    assert.deepStrictEqual(readdirSync(dir).filter((f) => f.includes(".tmp-")), [])
+  })
+
+  it("many writes at once each get their own bytes", async () => {
+    const dir = tempDir()
+    const bodies = Array.from({ length: 12 }, (_, i) => randomBytes(i * 700_000 + 5))
+    await Promise.all(bodies.map((b, i) => putFile(dir, `c${i}`, cut(b), true)))
+    bodies.forEach((b, i) => assert.isTrue(readFileSync(path.join(dir, `c${i}`)).equals(b), `body ${i}`))
+  })
+
+  it("a failed write names the system error, removes its temp file, and later writes still work", async () => {
+    const root = tempDir()
+    writeFileSync(path.join(root, "file"), "not a directory")
+    const e = await putFile(path.join(root, "file", "sub"), "x", [randomBytes(MiB)], true).then(() => undefined, (err) => err as { code?: string })
+    assert.strictEqual(e?.code, "ENOTDIR")
+    // The target exists already as a directory: the rename fails after the data was written.
+    mkdirSync(path.join(root, "taken", "x", "inside"), { recursive: true })
+    const e2 = await putFile(path.join(root, "taken"), "x", [randomBytes(3 * MiB)], true).then(() => undefined, (err) => err as { code?: string })
+    assert.isDefined(e2?.code)
+    assert.deepStrictEqual(readdirSync(path.join(root, "taken")), ["x"], "no temp file left beside it")
+    const bytes = randomBytes(2 * MiB + 1)
+    await putFile(path.join(root, "ok"), "y", cut(bytes), true)
+    assert.isTrue(readFileSync(path.join(root, "ok", "y")).equals(bytes))
+  })
+
+  it("a full disk fails the write with ENOSPC and leaves neither a temp file nor a partial object", async () => {
+    const mnt = tempDir("enigma-full-")
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", mnt])
+    try {
+      writeFileSync(path.join(mnt, "old"), "the old complete object\n")
+      const e = await putFile(mnt, "old", cut(randomBytes(3 * MiB)), true).then(() => undefined, (err) => err as { code?: string })
+      assert.strictEqual(e?.code, "ENOSPC")
+      assert.deepStrictEqual(readdirSync(mnt), ["old"])
+      assert.strictEqual(readFileSync(path.join(mnt, "old"), "utf8"), "the old complete object\n")
+    } finally {
+      execFileSync("umount", [mnt])
+    }
+  })
+
+  it.effect("the Local provider writes through the workers when a run turns them on", () =>
+    Effect.gen(function*() {
+      const root = path.join(tempDir(), "store")
+      const p = makeLocalProvider("local", root)
+      const bytes = randomBytes(4 * MiB + 77)
+      yield* p.put("chunks/ab/abcd", cut(bytes)).pipe(Effect.provideService(OffThreadWrites, true))
+      assert.isTrue(Buffer.from(yield* p.get("chunks/ab/abcd")).equals(bytes))
+      const other = randomBytes(300_000)
+      yield* p.put("chunks/ab/abcd", other).pipe(Effect.provideService(OffThreadWrites, true))
+      assert.isTrue(Buffer.from(yield* p.get("chunks/ab/abcd")).equals(other))
+      assert.deepStrictEqual([...(yield* Stream.runCollect(p.list("chunks/")))], ["chunks/ab/abcd"])
+      const e = yield* Effect.flip(p.put("chunks/ab", randomBytes(10)).pipe(Effect.provideService(OffThreadWrites, true)))
+      assert.strictEqual(e.operation, "put", "a key whose path is a directory fails as a StorageError")
+    }))
+
+  it("does not keep a process alive once its writes are done", () => {
+    const module = pathToFileURL(path.resolve(import.meta.dirname, "../../../src/services/storage/LocalIoThreads.ts")).href
+    const dir = tempDir()
+    const script = `
+      import { putOffThread } from ${JSON.stringify(module)}
+      const dir = ${JSON.stringify(dir)}
+      await putOffThread({ tmp: dir + "/o.tmp-1", target: dir + "/o", dir, parts: [new Uint8Array(3 << 20).fill(7)], direct: true })
+      console.log("written")
+    `
+    const r = spawnSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8", timeout: 20_000 })
+    assert.strictEqual(r.signal, null, "still running after 20 s: a worker keeps the process alive")
+    assert.strictEqual(r.status, 0, r.stderr)
+    assert.strictEqual(r.stdout.trim(), "written")
+    assert.strictEqual(statSync(path.join(dir, "o")).size, 3 * MiB)
+  })
+})
