@@ -1,6 +1,6 @@
 /**
- * The Local provider's object writes, done by worker threads with synchronous system calls, in the
- * runs that turn them on (`OffThreadWrites`: backups).
+ * The Local provider's object writes, done by worker threads with synchronous system calls, where
+ * they are turned on (`OffThreadWrites`: backups and the gateway's PUTs).
  *
  * Why: a write through libuv is a dozen steps (mkdir, open, a pwrite per MiB, ftruncate, fsync,
  * close, rename, open the directory, fsync it, close), and each step's callback waits for the main
@@ -33,7 +33,7 @@ import { startWorker } from "../WorkerThread.ts"
  * bound by hashing, not by its writes (1 GiB: 4.1 s on the workers against 3.6–4.2 s without). A
  * backup, whose writes are on its critical path, turns them on: 1 GiB of new data in 1.85–2.18 s
  * against 2.10–2.55 s (small files: 1.12–1.30 s against 1.19–1.60 s), peak RSS ~255 MB against
- * ~218 MB (four alternating runs each).
+ * ~218 MB (four alternating runs each). So does the gateway's PUT path (see Ingest).
  */
 export const OffThreadWrites = Context.Reference<boolean>("enigma/services/storage/OffThreadWrites", {
   defaultValue: () => false
