@@ -6,16 +6,18 @@
  * backup of 1 GiB with fixed-size chunks, which need no search, took 1.96–2.11 s against 2.36–2.48
  * s with CDC.
  *
- * How: the caller transfers whole blocks (ArrayBuffers it owns) to the worker in stream order. The
- * worker runs `cdcCuts` over each, carrying the search from block to block, and transfers the
- * block back with its cuts and where the search stood after it. Answers come back in send order
- * (one worker, one queue); the caller hands each to its chunker's `pushCut`, which cuts the chunks
- * as views of the block exactly as `push` would have. A block is unusable (detached) while away.
+ * How: each stream (a backup's content) transfers whole blocks (ArrayBuffers it owns) to one
+ * worker shared by the process, in stream order. The worker runs `cdcCuts` over each, carrying
+ * the stream's search from block to block, and transfers the block back with its cuts and where
+ * the search stood after it. A stream's answers come back in send order (one worker, one queue);
+ * the caller hands each to its chunker's `pushCut`, which cuts the chunks as views of the block
+ * exactly as `push` would have. A block is unusable (detached) while away.
  *
- * The worker keeps the process alive only while blocks are away; `close` stops it.
+ * The worker starts on first use and keeps the process alive only while blocks are away.
  */
-import { startWorker } from "./WorkerThread.ts"
+import type { Worker } from "node:worker_threads"
 import { cdcCuts, type CdcSearch } from "../domain/Chunker.ts"
+import { startWorker } from "./WorkerThread.ts"
 
 /** A block back from the worker, with the cuts in it and the search's state after it. */
 export interface CutBlock {
@@ -25,11 +27,12 @@ export interface CutBlock {
   readonly len: number
 }
 
+/** One stream's cutting. */
 export interface CutOffThread {
   /** Sends the first `length` bytes of `buffer` (transferred: detached until answered) to be cut. */
   readonly cut: (buffer: ArrayBuffer, length: number) => Promise<CutBlock>
-  /** Stops the worker; blocks still away are lost (their promises fail). */
-  readonly close: () => Promise<void>
+  /** Ends the stream: its blocks still away fail, and further ones are refused. */
+  readonly close: () => void
 }
 
 // Run by startWorker (eval'd; see WorkerThread.ts). `cdcCuts` refers to nothing outside itself,
@@ -37,52 +40,86 @@ export interface CutOffThread {
 const workerSource = `
 const { parentPort } = process.getBuiltinModule("node:worker_threads")
 const cdcCuts = ${cdcCuts.toString()}
-let search
+const searches = new Map()
 parentPort.on("message", (m) => {
-  if (m.search !== undefined) {
-    search = m.search
-    return
-  }
+  if (m.search !== undefined) return void searches.set(m.stream, m.search)
+  if (m.drop) return void searches.delete(m.stream)
+  const search = searches.get(m.stream)
   const cuts = []
-  cdcCuts(search, new Uint8Array(m.buffer, 0, m.length), cuts)
-  parentPort.postMessage({ buffer: m.buffer, length: m.length, cuts, h: search.h, len: search.len }, [m.buffer])
+  if (search !== undefined) cdcCuts(search, new Uint8Array(m.buffer, 0, m.length), cuts)
+  parentPort.postMessage({ stream: m.stream, buffer: m.buffer, length: m.length, cuts, h: search?.h, len: search?.len }, [m.buffer])
 })
 `
 
-/** Starts a worker searching from `search` (the start of a stream, or where a chunker stands). */
-export const cutOffThread = (search: CdcSearch): CutOffThread => {
+interface Waiting {
+  readonly resolve: (b: CutBlock) => void
+  readonly reject: (e: Error) => void
+}
+
+interface StreamState {
+  readonly waiting: Array<Waiting>
+  failure: Error | undefined
+}
+
+interface Shared {
+  readonly worker: Worker
+  readonly streams: Map<number, StreamState>
+  /** Blocks sent and not answered, across streams: the worker is ref'd while there are any. */
+  away: number
+}
+
+let shared: Shared | undefined
+let nextStream = 0
+
+const theWorker = (): Shared => {
+  if (shared !== undefined) return shared
   const worker = startWorker(workerSource)
-  const waiting: Array<{ resolve: (b: CutBlock) => void; reject: (e: Error) => void }> = []
-  let failure: Error | undefined
-  worker.on("message", (m: { buffer: ArrayBuffer; length: number; cuts: Array<number>; h: number; len: number }) => {
-    const w = waiting.shift()
-    if (waiting.length === 0) worker.unref()
-    w?.resolve({ block: new Uint8Array(m.buffer, 0, m.length), cuts: m.cuts, h: m.h, len: m.len })
+  const sh: Shared = { worker, streams: new Map(), away: 0 }
+  worker.on("message", (m: { stream: number; buffer: ArrayBuffer; length: number; cuts: Array<number>; h: number; len: number }) => {
+    if (--sh.away === 0) worker.unref()
+    // A closed stream's answers are dropped.
+    sh.streams.get(m.stream)?.waiting.shift()?.resolve({ block: new Uint8Array(m.buffer, 0, m.length), cuts: m.cuts, h: m.h, len: m.len })
   })
   const lost = (e: Error) => {
-    failure ??= new Error(`the chunking worker stopped: ${e.message}`)
-    for (const w of waiting.splice(0)) w.reject(failure)
+    if (shared === sh) shared = undefined // the next stream starts a new worker
+    const failure = new Error(`the chunking worker stopped: ${e.message}`)
+    for (const s of sh.streams.values()) {
+      s.failure ??= failure
+      for (const w of s.waiting.splice(0)) w.reject(s.failure)
+    }
+    sh.streams.clear()
   }
-  let closing = false
   worker.on("error", lost)
-  worker.on("exit", (code) => {
-    if (!closing) lost(new Error(`exit code ${code}`))
-  })
+  worker.on("exit", (code) => lost(new Error(`exit code ${code}`)))
   // After the listeners: adding a "message" listener refs the worker's port again.
   worker.unref()
-  worker.postMessage({ search: { ...search, gear: search.gear.slice() } })
+  shared = sh
+  return sh
+}
+
+/** Starts a stream searching from `search` (the start of a stream, or where a chunker stands). */
+export const cutOffThread = (search: CdcSearch): CutOffThread => {
+  const sh = theWorker()
+  const stream = nextStream++
+  const state: StreamState = { waiting: [], failure: undefined }
+  sh.streams.set(stream, state)
+  sh.worker.postMessage({ stream, search: { ...search, gear: search.gear.slice() } })
   return {
     cut: (buffer, length) =>
       new Promise<CutBlock>((resolve, reject) => {
-        if (failure !== undefined) return reject(failure)
-        waiting.push({ resolve, reject })
-        worker.ref()
-        worker.postMessage({ buffer, length }, [buffer])
+        if (state.failure !== undefined) return reject(state.failure)
+        state.waiting.push({ resolve, reject })
+        if (sh.away++ === 0) sh.worker.ref()
+        sh.worker.postMessage({ stream, buffer, length }, [buffer])
       }),
-    close: async () => {
-      closing = true
-      lost(new Error("closed"))
-      await worker.terminate()
+    close: () => {
+      if (state.failure !== undefined) return
+      state.failure = new Error("the chunking worker stopped: the stream was closed")
+      for (const w of state.waiting.splice(0)) w.reject(state.failure)
+      if (sh.streams.get(stream) === state) {
+        sh.streams.delete(stream)
+        sh.worker.postMessage({ stream, drop: true })
+      }
     }
   }
 }

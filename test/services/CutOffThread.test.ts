@@ -34,7 +34,7 @@ describe("CutOffThread", () => {
       }
       for (const c of sources.finish()) got.push(sha(c))
     } finally {
-      await cutter.close()
+      cutter.close()
     }
     const want: Array<string> = []
     let at = 0
@@ -43,6 +43,30 @@ describe("CutOffThread", () => {
       at += n
     }
     assert.deepStrictEqual(got, want)
+  })
+
+  it("streams cut at the same time keep their own searches", async () => {
+    const a = randomBytes(3 * MiB + 1)
+    const b = randomBytes(2 * MiB + 9)
+    const cutBoth = async () => {
+      const streams = [a, b].map((data) => ({ data, cutter: cutOffThread(cdcSearch(cdcParams(strategy.targetSize), gear)), sources: new SourceBlocks(makeChunker(strategy, gear)), lengths: [] as Array<number> }))
+      // Blocks of the two streams interleaved on the one worker.
+      for (let at = 0; at < 4 * MiB; at += 300_000) {
+        for (const s of streams) {
+          if (at >= s.data.length) continue
+          const n = Math.min(300_000, s.data.length - at)
+          const block = new Uint8Array(new ArrayBuffer(n))
+          block.set(s.data.subarray(at, at + n))
+          for (const c of s.sources.pushCut(await s.cutter.cut(block.buffer, n))) s.lengths.push(c.length)
+        }
+      }
+      for (const s of streams) {
+        for (const c of s.sources.finish()) s.lengths.push(c.length)
+        s.cutter.close()
+      }
+      return streams.map((s) => s.lengths)
+    }
+    assert.deepStrictEqual(await cutBoth(), [chunkLengths(strategy, gear, a), chunkLengths(strategy, gear, b)])
   })
 
   it("a sent block is detached until it comes back whole", async () => {
@@ -56,16 +80,16 @@ describe("CutOffThread", () => {
       const back = await answer
       assert.isTrue(Buffer.from(back.block).equals(copy))
     } finally {
-      await cutter.close()
+      cutter.close()
     }
   })
 
   it("blocks still away when it is closed fail instead of hanging", async () => {
     const cutter = cutOffThread(cdcSearch(cdcParams(strategy.targetSize), gear))
     const outcome = cutter.cut(new ArrayBuffer(8 * MiB), 8 * MiB).then(() => undefined, (err: Error) => err)
-    await cutter.close()
+    cutter.close()
     const e = await outcome
-    assert.match(String(e?.message), /chunking worker stopped/)
+    assert.match(String(e?.message), /stream was closed/)
     const after = await cutter.cut(new ArrayBuffer(10), 10).then(() => undefined, (err: Error) => err)
     assert.isDefined(after, "a closed cutter refuses further blocks")
   })

@@ -303,7 +303,7 @@ export class Backup extends Context.Service<Backup, {
           while (away.length > 0) yield* emit(sources.pushCut(await away.shift()!))
           yield* emit(sources.finish())
         } finally {
-          await cutter?.close()
+          cutter?.close()
         }
       }
 
