@@ -70,16 +70,15 @@ const poolThreadsOfRunningPut = (args: ReadonlyArray<string>, name: string, extr
     }).length
   }
   // Threads a pool thread starts carry its name too: Argon2id runs its lanes on threads of its
-  // own while the repository opens (10–12 were seen then). The pool's threads never exit, so
-  // the fewest seen over 2 s after the first appears is the pool.
-  let threads = Number.POSITIVE_INFINITY
+  // own while the repository opens (10–12 were seen then), and the pool's own threads start one
+  // after another (a busy machine showed 2 of 3 for a moment). By 2 s after the first appears the
+  // put waits on stdin: the lanes have ended, the pool's threads never do, and the count is the pool.
   let since: number | undefined
   return watchRunningPut(args, name, extra, (pid) => {
     const n = count(pid)
     if (n === 0 && since === undefined) return undefined
     since ??= Date.now()
-    threads = Math.min(threads, n)
-    return Date.now() - since < 2000 ? undefined : threads
+    return Date.now() - since < 2000 ? undefined : n
   })
 }
 
