@@ -8,6 +8,7 @@ import * as path from "node:path"
 import { closeFd, DirectWriter, type DirectIoCalls, readFileDirect } from "../../../src/services/storage/DirectIo.ts"
 import { makeLocalProvider } from "../../../src/services/storage/LocalProvider.ts"
 import { tempDir } from "../../support/cli.ts"
+import { cutIntoParts } from "../../support/parts.ts"
 
 /** Whether the filesystem under `dir` takes O_DIRECT (ext4 and xfs do, tmpfs does not). */
 const takesDirectIo = (dir: string) => {
@@ -28,17 +29,6 @@ const residentPages = (file: string): number | undefined => {
   return r.status === 0 ? Number(r.stdout.trim()) : undefined
 }
 
-/** `bytes` cut at random points into parts, as an envelope's header, pieces and tag come. */
-const cut = (bytes: Uint8Array) => {
-  const parts: Array<Uint8Array> = []
-  let at = 0
-  while (at < bytes.length) {
-    const n = Math.min(bytes.length - at, 1 + Math.floor(Math.random() * 700_000))
-    parts.push(bytes.subarray(at, at + n))
-    at += n
-  }
-  return parts
-}
 
 /** A new file with `parts` in it through a DirectWriter, closed; false where O_DIRECT was refused at open. */
 const writeDirect = async (file: string, parts: ReadonlyArray<Uint8Array>, calls?: DirectIoCalls) => {
@@ -68,7 +58,7 @@ describe("DirectIo", () => {
       for (const size of sizes) {
         const bytes = randomBytes(size)
         const file = path.join(dir, `f${size}`)
-        const wrote = await writeDirect(file, cut(bytes))
+        const wrote = await writeDirect(file, cutIntoParts(bytes))
         if (!direct) {
           assert.isFalse(wrote, "a filesystem without O_DIRECT gets undefined")
           assert.isFalse(existsSync(file))
@@ -103,7 +93,7 @@ describe("DirectIo", () => {
       const root = path.join(tempDir(), "store")
       const p = makeLocalProvider("local", root)
       const bytes = randomBytes(4 * MiB + 77)
-      yield* p.put("chunks/ab/abcd", cut(bytes))
+      yield* p.put("chunks/ab/abcd", cutIntoParts(bytes))
       const file = path.join(root, "chunks", "ab", "abcd")
       assert.deepStrictEqual(readdirSync(path.dirname(file)), ["abcd"], "no temp file left")
       assert.isTrue(Buffer.from(yield* p.get("chunks/ab/abcd")).equals(bytes))
@@ -161,7 +151,7 @@ describe("DirectIo", () => {
         }
         const bytes = randomBytes(2 * MiB + 333)
         const file = path.join(dir, `f${refuseAfter}`)
-        assert.isTrue(await writeDirect(file, cut(bytes), calls))
+        assert.isTrue(await writeDirect(file, cutIntoParts(bytes), calls))
         assert.strictEqual(statSync(file).size, bytes.length)
         assert.isTrue(readFileSync(file).equals(bytes), `refused after ${refuseAfter} direct writes`)
       }
@@ -175,7 +165,7 @@ describe("DirectIo", () => {
       try {
         const bytes = randomBytes(2 * MiB + 5)
         assert.isFalse(yield* Effect.promise(() => writeDirect(path.join("/dev/shm", `enigma-direct-${process.pid}`), [bytes])))
-        yield* p.put("chunks/cd/cdef", cut(bytes))
+        yield* p.put("chunks/cd/cdef", cutIntoParts(bytes))
         assert.isTrue(Buffer.from(yield* p.get("chunks/cd/cdef")).equals(bytes))
         yield* p.put("chunks/cd/cdef", bytes.subarray(0, MiB))
         assert.isTrue(Buffer.from(yield* p.get("chunks/cd/cdef")).equals(bytes.subarray(0, MiB)))

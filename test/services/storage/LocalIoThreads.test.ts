@@ -8,20 +8,10 @@ import { pathToFileURL } from "node:url"
 import { makeLocalProvider } from "../../../src/services/storage/LocalProvider.ts"
 import { OffThreadWrites, putOffThread } from "../../../src/services/storage/LocalIoThreads.ts"
 import { tempDir } from "../../support/cli.ts"
+import { cutIntoParts } from "../../support/parts.ts"
 
 const MiB = 1024 * 1024
 
-/** `bytes` cut at random points into parts, as an envelope's header, pieces and tag come. */
-const cut = (bytes: Uint8Array) => {
-  const parts: Array<Uint8Array> = []
-  let at = 0
-  while (at < bytes.length) {
-    const n = Math.min(bytes.length - at, 1 + Math.floor(Math.random() * 700_000))
-    parts.push(bytes.subarray(at, at + n))
-    at += n
-  }
-  return parts
-}
 
 const putFile = (dir: string, name: string, parts: ReadonlyArray<Uint8Array>, direct: boolean) =>
   putOffThread({ tmp: path.join(dir, `${name}.tmp-x`), target: path.join(dir, name), dir, parts, direct })
@@ -35,7 +25,7 @@ describe("LocalIoThreads: writes on a worker", () => {
       for (const direct of [true, false]) {
         const bytes = randomBytes(size)
         const name = `f${size}-${direct}`
-        await putFile(dir, name, cut(bytes), direct)
+        await putFile(dir, name, cutIntoParts(bytes), direct)
         assert.strictEqual(statSync(path.join(dir, name)).size, size)
         assert.isTrue(readFileSync(path.join(dir, name)).equals(bytes), `${size} bytes, direct: ${direct}`)
       }
@@ -46,7 +36,7 @@ describe("LocalIoThreads: writes on a worker", () => {
   it("many writes at once each get their own bytes", async () => {
     const dir = tempDir()
     const bodies = Array.from({ length: 12 }, (_, i) => randomBytes(i * 700_000 + 5))
-    await Promise.all(bodies.map((b, i) => putFile(dir, `c${i}`, cut(b), true)))
+    await Promise.all(bodies.map((b, i) => putFile(dir, `c${i}`, cutIntoParts(b), true)))
     bodies.forEach((b, i) => assert.isTrue(readFileSync(path.join(dir, `c${i}`)).equals(b), `body ${i}`))
   })
 
@@ -61,7 +51,7 @@ describe("LocalIoThreads: writes on a worker", () => {
     assert.isDefined(e2?.code)
     assert.deepStrictEqual(readdirSync(path.join(root, "taken")), ["x"], "no temp file left beside it")
     const bytes = randomBytes(2 * MiB + 1)
-    await putFile(path.join(root, "ok"), "y", cut(bytes), true)
+    await putFile(path.join(root, "ok"), "y", cutIntoParts(bytes), true)
     assert.isTrue(readFileSync(path.join(root, "ok", "y")).equals(bytes))
   })
 
@@ -70,7 +60,7 @@ describe("LocalIoThreads: writes on a worker", () => {
     execFileSync("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", mnt])
     try {
       writeFileSync(path.join(mnt, "old"), "the old complete object\n")
-      const e = await putFile(mnt, "old", cut(randomBytes(3 * MiB)), true).then(() => undefined, (err) => err as { code?: string })
+      const e = await putFile(mnt, "old", cutIntoParts(randomBytes(3 * MiB)), true).then(() => undefined, (err) => err as { code?: string })
       assert.strictEqual(e?.code, "ENOSPC")
       assert.deepStrictEqual(readdirSync(mnt), ["old"])
       assert.strictEqual(readFileSync(path.join(mnt, "old"), "utf8"), "the old complete object\n")
@@ -84,7 +74,7 @@ describe("LocalIoThreads: writes on a worker", () => {
       const root = path.join(tempDir(), "store")
       const p = makeLocalProvider("local", root)
       const bytes = randomBytes(4 * MiB + 77)
-      yield* p.put("chunks/ab/abcd", cut(bytes)).pipe(Effect.provideService(OffThreadWrites, true))
+      yield* p.put("chunks/ab/abcd", cutIntoParts(bytes)).pipe(Effect.provideService(OffThreadWrites, true))
       assert.isTrue(Buffer.from(yield* p.get("chunks/ab/abcd")).equals(bytes))
       const other = randomBytes(300_000)
       yield* p.put("chunks/ab/abcd", other).pipe(Effect.provideService(OffThreadWrites, true))
