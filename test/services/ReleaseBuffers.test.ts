@@ -5,6 +5,7 @@ import * as path from "node:path"
 import { gearFromSeed, makeChunker } from "../../src/domain/Chunker.ts"
 import type { ChunkStrategy } from "../../src/domain/Chunker.ts"
 import { isFreed, releaseBuffers } from "../../src/services/ReleaseBuffers.ts"
+import { OffThreadWrites } from "../../src/services/storage/LocalIoThreads.ts"
 import { makeLocalProvider } from "../../src/services/storage/LocalProvider.ts"
 import { tempDir } from "../support/cli.ts"
 import { SourceBlocks } from "../../src/services/SourceBlocks.ts"
@@ -160,6 +161,9 @@ describe("a freed buffer is never written", () => {
       assert.isTrue(isFreed(freed))
       const e = yield* Effect.flip(local.put("chunks/ab/abcd", [freed]))
       assert.match(e.detail, /freed while still in use/)
+      // The same through the write workers (backups and gateway PUTs).
+      const viaWorker = yield* Effect.flip(local.put("chunks/ab/abcd", [freed]).pipe(Effect.provideService(OffThreadWrites, true)))
+      assert.match(viaWorker.detail, /freed while still in use/)
       assert.deepStrictEqual(Buffer.from(yield* local.get("chunks/ab/abcd")), good)
     }))
 })

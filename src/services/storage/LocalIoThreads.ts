@@ -172,6 +172,8 @@ interface Thread {
   readonly writes: Map<number, Write>
   /** Staging buffers this worker has not handed back yet. */
   readonly holding: Set<SharedArrayBuffer>
+  /** Set once the worker is gone: what is sent to it after that is handed back at once. */
+  lost: boolean
 }
 
 const threads: Array<Thread> = []
@@ -203,7 +205,7 @@ const errorFrom = (e: { code?: string; message: string }) => Object.assign(new E
 
 const startThread = (): Thread => {
   const worker = startWorker(workerSource)
-  const thread: Thread = { worker, writes: new Map(), holding: new Set() }
+  const thread: Thread = { worker, writes: new Map(), holding: new Set(), lost: false }
   worker.on("message", (m: { id?: number; buffer?: SharedArrayBuffer; direct?: boolean; error?: { code?: string; message: string } }) => {
     if (m.buffer !== undefined) {
       thread.holding.delete(m.buffer)
@@ -218,6 +220,7 @@ const startThread = (): Thread => {
     else w.resolve(m.direct === true)
   })
   const lost = (e: Error) => {
+    thread.lost = true
     const at = threads.indexOf(thread)
     if (at >= 0) threads.splice(at, 1) // the next write starts a new one
     for (const s of thread.holding) giveBack(s)
@@ -271,6 +274,7 @@ export const putOffThread = async (put: LocalPut): Promise<{ readonly direct: bo
   thread.worker.ref()
   thread.worker.postMessage({ op: "start", id, tmp: put.tmp, target: put.target, dir: put.dir, direct: put.direct })
   const send = (staging: SharedArrayBuffer, length: number, last: boolean) => {
+    if (thread.lost) return giveBack(staging) // the write has failed already
     thread.holding.add(staging)
     thread.worker.postMessage({ id, buffer: staging, length, last })
   }

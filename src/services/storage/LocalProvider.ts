@@ -132,7 +132,7 @@ export const makeLocalProvider = (name: string, root: string): StorageProvider =
   const put = (key: string, body: Uint8Array | ReadonlyArray<Uint8Array>) =>
     Effect.flatMap(OffThreadWrites, (offThread) =>
       Effect.tryPromise({
-        try: () => {
+        try: async () => {
           const parts = body instanceof Uint8Array ? [body] : body
           // Never rename an emptied copy over a good object (see ReleaseBuffers).
           if (parts.some(isFreed)) throw freedTooEarly(`the body of ${key}`)
