@@ -17,7 +17,7 @@
  */
 import type { Worker } from "node:worker_threads"
 import { cdcCuts, type CdcSearch } from "../domain/Chunker.ts"
-import { startWorker } from "./WorkerThread.ts"
+import { startSharedWorker } from "./WorkerThread.ts"
 
 /** A block back from the worker, with the cuts in it and the search's state after it. */
 export interface CutBlock {
@@ -35,7 +35,7 @@ export interface CutOffThread {
   readonly close: () => void
 }
 
-// Run by startWorker (eval'd; see WorkerThread.ts). `cdcCuts` refers to nothing outside itself,
+// Run by a worker thread (eval'd; see WorkerThread.ts). `cdcCuts` refers to nothing outside itself,
 // so its source text runs there as it is.
 const workerSource = `
 const { parentPort } = process.getBuiltinModule("node:worker_threads")
@@ -73,13 +73,11 @@ let nextStream = 0
 
 const theWorker = (): Shared => {
   if (shared !== undefined) return shared
-  const worker = startWorker(workerSource)
-  const sh: Shared = { worker, streams: new Map(), away: 0 }
-  worker.on("message", (m: { stream: number; buffer: ArrayBuffer; length: number; cuts: Array<number>; h: number; len: number }) => {
+  const onMessage = (m: { stream: number; buffer: ArrayBuffer; length: number; cuts: Array<number>; h: number; len: number }) => {
     if (--sh.away === 0) worker.unref()
     // A closed stream's answers are dropped.
     sh.streams.get(m.stream)?.waiting.shift()?.resolve({ block: new Uint8Array(m.buffer, 0, m.length), cuts: m.cuts, h: m.h, len: m.len })
-  })
+  }
   const lost = (e: Error) => {
     if (shared === sh) shared = undefined // the next stream starts a new worker
     const failure = new Error(`the chunking worker stopped: ${e.message}`)
@@ -89,10 +87,8 @@ const theWorker = (): Shared => {
     }
     sh.streams.clear()
   }
-  worker.on("error", lost)
-  worker.on("exit", (code) => lost(new Error(`exit code ${code}`)))
-  // After the listeners: adding a "message" listener refs the worker's port again.
-  worker.unref()
+  const worker = startSharedWorker(workerSource, onMessage, lost)
+  const sh: Shared = { worker, streams: new Map(), away: 0 }
   shared = sh
   return sh
 }

@@ -14,7 +14,7 @@
  */
 import { createHash } from "node:crypto"
 import type { Worker } from "node:worker_threads"
-import { startWorker } from "../WorkerThread.ts"
+import { startSharedWorker } from "../WorkerThread.ts"
 import { Effect } from "effect"
 
 const batchBytes = 1024 * 1024
@@ -22,7 +22,7 @@ const maxBatchesInFlight = 8
 /** Batch buffers kept for reuse once the worker hands them back. */
 const maxPooled = 32
 
-// Run by startWorker (eval'd; see WorkerThread.ts for why it uses process.getBuiltinModule).
+// Run by a worker thread (eval'd; see WorkerThread.ts for why it uses process.getBuiltinModule).
 const workerSource = `
 const { parentPort } = process.getBuiltinModule("node:worker_threads")
 const { createHash } = process.getBuiltinModule("node:crypto")
@@ -65,8 +65,7 @@ const idleWhenDone = () => {
 /** The shared worker, started on first use; it keeps the process alive only while a body is in progress. */
 const theWorker = () => {
   if (worker !== undefined) return worker
-  const w = startWorker(workerSource)
-  w.on("message", (m: { op: "ack"; id: number; buffer: ArrayBuffer } | { op: "digest"; id: number; digest: Uint8Array }) => {
+  const w = startSharedWorker(workerSource, (m: { op: "ack"; id: number; buffer: ArrayBuffer } | { op: "digest"; id: number; digest: Uint8Array }) => {
     const p = pending.get(m.id)
     if (m.op === "ack") {
       if (pool.length < maxPooled) pool.push(m.buffer)
@@ -80,17 +79,12 @@ const theWorker = () => {
       idleWhenDone()
       p?.done?.(Buffer.from(m.digest))
     }
-  })
-  const lost = (e: Error) => {
+  }, (e) => {
     if (worker === w) worker = undefined // the next body starts a new one
     const failed = [...pending.values()]
     pending.clear()
-    for (const p of failed) p.fail(e)
-  }
-  w.on("error", lost)
-  w.on("exit", (code) => lost(new Error(`the MD5 worker exited (${code})`)))
-  // After the listeners: adding a "message" listener refs the worker's port again.
-  w.unref()
+    for (const p of failed) p.fail(new Error(`the MD5 worker stopped: ${e.message}`))
+  })
   worker = w
   return w
 }

@@ -25,7 +25,7 @@
  */
 import type { Worker } from "node:worker_threads"
 import { Context } from "effect"
-import { startWorker } from "../WorkerThread.ts"
+import { startSharedWorker } from "../WorkerThread.ts"
 
 /**
  * Whether the Local provider writes on its workers. Off by default: the workers and their staging
@@ -45,7 +45,7 @@ const stagings = 16
 const maxWorkers = 2
 const wasmPage = 65536
 
-// Run by startWorker (eval'd; see WorkerThread.ts for why it uses process.getBuiltinModule).
+// Run by a worker thread (eval'd; see WorkerThread.ts for why it uses process.getBuiltinModule).
 const workerSource = `
 const { parentPort } = process.getBuiltinModule("node:worker_threads")
 const fs = process.getBuiltinModule("node:fs")
@@ -204,9 +204,7 @@ const giveBack = (s: SharedArrayBuffer) => {
 const errorFrom = (e: { code?: string; message: string }) => Object.assign(new Error(e.message), e.code ? { code: e.code } : {})
 
 const startThread = (): Thread => {
-  const worker = startWorker(workerSource)
-  const thread: Thread = { worker, writes: new Map(), holding: new Set(), lost: false }
-  worker.on("message", (m: { id?: number; buffer?: SharedArrayBuffer; direct?: boolean; error?: { code?: string; message: string } }) => {
+  const onMessage = (m: { id?: number; buffer?: SharedArrayBuffer; direct?: boolean; error?: { code?: string; message: string } }) => {
     if (m.buffer !== undefined) {
       thread.holding.delete(m.buffer)
       giveBack(m.buffer)
@@ -214,11 +212,11 @@ const startThread = (): Thread => {
     if (m.id === undefined) return
     const w = thread.writes.get(m.id)
     thread.writes.delete(m.id)
-    if (thread.writes.size === 0) worker.unref()
+    if (thread.writes.size === 0) thread.worker.unref()
     if (w === undefined) return
     if (m.error !== undefined) w.reject(errorFrom(m.error))
     else w.resolve(m.direct === true)
-  })
+  }
   const lost = (e: Error) => {
     thread.lost = true
     const at = threads.indexOf(thread)
@@ -229,10 +227,7 @@ const startThread = (): Thread => {
     thread.writes.clear()
     for (const w of failed) w.reject(Object.assign(new Error(`local write worker stopped: ${e.message}`), { code: "EAGAIN" }))
   }
-  worker.on("error", lost)
-  worker.on("exit", (code) => lost(new Error(`exit code ${code}`)))
-  // After the listeners: adding a "message" listener refs the worker's port again.
-  worker.unref()
+  const thread: Thread = { worker: startSharedWorker(workerSource, onMessage, lost), writes: new Map(), holding: new Set(), lost: false }
   threads.push(thread)
   return thread
 }
