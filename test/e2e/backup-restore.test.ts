@@ -166,14 +166,14 @@ describe("enigma backup → restore on the Local provider", () => {
   })
 
   it("a tree of many small files restores exactly through the batched file writer, over an existing tree", () => {
-    // 600 files in 12 directories (restore hands files under 256 KiB to a worker thread when there
-    // are 64 or more), with modes the umask would strip, spread mtimes, empty files and files that
-    // span two chunks (16 KiB chunk target).
+    // 1,200 files in 12 directories (restore hands files under 256 KiB to a worker thread when
+    // there are 64 or more, to two from 1,000 on), with modes the umask would strip, spread mtimes,
+    // empty files and files that span two chunks (16 KiB chunk target).
     const { root, g } = initRepo([], "[enigma.chunk_strategy.Cdc]\ntarget_size = 16384\n")
     const src = path.join(root, "tree")
     const bytes = prng(7)
     const modes = [0o644, 0o600, 0o664, 0o755, 0o666, 0o444]
-    for (let i = 0; i < 600; i++) {
+    for (let i = 0; i < 1200; i++) {
       const dir = path.join(src, `d${i % 12}`)
       mkdirSync(dir, { recursive: true })
       const file = path.join(dir, `f${i}.txt`)
@@ -182,7 +182,7 @@ describe("enigma backup → restore on the Local provider", () => {
       utimesSync(file, 1_600_000_000 + i, 1_600_000_000 + i * 7)
     }
     const b = json(enigma([...g, "backup", src, "--json"]))
-    assert.strictEqual(b.files, 600)
+    assert.strictEqual(b.files, 1200)
     const dest = path.join(root, "out")
     // Some targets exist already, with other content: each is replaced whole.
     mkdirSync(path.join(dest, "tree", "d3"), { recursive: true })
@@ -269,6 +269,32 @@ describe("enigma backup → restore on the Local provider", () => {
       for (const n of names.filter((n) => n.endsWith(".bin"))) {
         assert.deepStrictEqual(readFileSync(path.join(data, n)), readFileSync(path.join(src, n)), n)
       }
+    })
+  })
+
+  it("a disk that fills up under the two file writers: a clear error, no temp file in any directory", () => {
+    const { root, g } = initRepo()
+    const src = path.join(root, "data")
+    // 1,200 files of 200 bytes in 6 directories: two workers write them, each a directory at a
+    // time, and the 1 MiB tmpfs (a page per file) is full after ~250.
+    const bytes = prng(12)
+    for (let i = 0; i < 1200; i++) {
+      const dir = path.join(src, `d${i % 6}`)
+      mkdirSync(dir, { recursive: true })
+      writeFileSync(path.join(dir, `f${String(i).padStart(4, "0")}.bin`), bytes(200))
+    }
+    writeFileSync(path.join(src, "zz-last.txt"), "new\n")
+    const { backupId } = json(enigma([...g, "backup", src, "--json"]))
+    restoreOntoFullDisk(g, backupId, "zz-last.txt", (data, r) => {
+      assert.match(r.stderr, /cannot write .*data\/d\d\/f\d{4}\.bin: disk full/)
+      assert.strictEqual(r.stderr.trim().split("\n").length, 1, r.stderr)
+      assert.strictEqual(readFileSync(path.join(data, "zz-last.txt"), "utf8"), "the old complete file\n")
+      const written = readdirSync(data, { recursive: true }).map(String)
+      assert.deepStrictEqual(written.filter((n) => n.includes(".enigma-")), [])
+      const files = written.filter((n) => n.endsWith(".bin"))
+      assert.isAbove(files.length, 0)
+      assert.isBelow(files.length, 1200)
+      for (const n of files) assert.deepStrictEqual(readFileSync(path.join(data, n)), readFileSync(path.join(src, n)), n)
     })
   })
 

@@ -7,14 +7,18 @@
  * files), while decrypting and verifying chunks waited. On a worker they run beside that work.
  *
  * How: `write` copies a file's bytes into the current batch (1 MiB or 256 files), which goes to
- * the worker whole, as one transferred buffer. The worker writes each file exactly as restore's
+ * a worker whole, as one transferred buffer. The worker writes each file exactly as restore's
  * AtomicFile does — a temp name beside the target, renamed into place once complete — so a crash
- * or a full disk leaves the old file or the complete new one, never a part. At most two batches
- * are away at a time. The first failure stops its batch (the failing file's temp is removed) and
- * every later `write`/`flush`; closing the scope early (interrupted) stops the worker and removes
- * the temps of the files it had not finished.
+ * or a full disk leaves the old file or the complete new one, never a part. A writer may run
+ * several workers: the kernel's work of creating files (most of a small-file restore's time) then
+ * runs on several cores. A batch then holds one directory's files, and goes to the worker that
+ * had the directory's last batch, else to the one with the fewest away (about two each).
+ * The first failure stops its batch (the failing file's temp is removed) and every later
+ * `write`/`flush`; closing the scope early (interrupted) stops the workers and removes the temps
+ * of the files they had not finished.
  */
 import * as fs from "node:fs"
+import * as path from "node:path"
 import { startWorker } from "../WorkerThread.ts"
 import { Effect, type Scope } from "effect"
 import { freedTooEarly, isFreed } from "../ReleaseBuffers.ts"
@@ -22,6 +26,7 @@ import { freedTooEarly, isFreed } from "../ReleaseBuffers.ts"
 /** A batch goes to the worker at this many bytes or files. */
 const batchBytes = 1024 * 1024
 const batchFiles = 256
+/** Per worker. */
 const maxBatchesInFlight = 2
 
 export interface SmallFile {
@@ -105,11 +110,13 @@ interface Reply {
   readonly failure: SmallFileFailure | undefined
 }
 
-/** A writer with its own worker, stopped when the scope closes. */
-export const makeSmallFileWriter: Effect.Effect<SmallFileWriter, never, Scope.Scope> = Effect.gen(function*() {
-  const worker = startWorker(workerSource)
-  /** Batches sent and not answered: their files, to clean up after if the worker is stopped. */
+/** A writer with `workers` worker threads of its own, stopped when the scope closes. */
+export const makeSmallFileWriter = (workers = 1): Effect.Effect<SmallFileWriter, never, Scope.Scope> => Effect.gen(function*() {
+  const threads = Array.from({ length: Math.max(1, workers) }, () => startWorker(workerSource))
+  /** Batches sent and not answered: their files, to clean up after if the workers are stopped. */
   const away = new Map<number, ReadonlyArray<Entry>>()
+  /** Batches away per worker. */
+  const load = threads.map(() => 0)
   let failure: SmallFileFailure | undefined
   /** Whoever waits for a batch to come back (room, or the end of a flush); each checks again. */
   let waiters: Array<() => void> = []
@@ -118,17 +125,11 @@ export const makeSmallFileWriter: Effect.Effect<SmallFileWriter, never, Scope.Sc
     waiters = []
     for (const w of woken) w()
   }
-  /** Batch buffers back from the worker: reused, since fresh memory is costly to touch here. */
+  /** Batch buffers back from the workers: reused, since fresh memory is costly to touch here. */
   const spare: Array<Uint8Array> = []
   const takeBuffer = (size: number) =>
     size <= batchBytes && spare.length > 0 ? spare.pop()! : new Uint8Array(Buffer.allocUnsafeSlow(Math.max(size, batchBytes)).buffer)
-  worker.on("message", (r: Reply) => {
-    if (r.buffer.byteLength === batchBytes) spare.push(new Uint8Array(r.buffer))
-    away.delete(r.batch)
-    if (r.failure !== undefined && failure === undefined) failure = r.failure
-    settle()
-  })
-  /** Set once the worker is gone: a batch sent after that would never come back. */
+  /** Set once a worker is gone: a batch sent after that might never come back. */
   let stopped: Error | undefined
   // Batches away are lost with it (the finalizer's own terminate comes after they are done).
   const lost = (e: Error) => {
@@ -138,15 +139,24 @@ export const makeSmallFileWriter: Effect.Effect<SmallFileWriter, never, Scope.Sc
     failure ??= { path: first.target, code: undefined, message: `the file writer stopped: ${e.message}` }
     settle()
   }
-  worker.on("error", lost)
-  worker.on("exit", (code) => lost(new Error(`exit code ${code}`)))
+  threads.forEach((worker, i) => {
+    worker.on("message", (r: Reply) => {
+      if (r.buffer.byteLength === batchBytes) spare.push(new Uint8Array(r.buffer))
+      away.delete(r.batch)
+      load[i]!--
+      if (r.failure !== undefined && failure === undefined) failure = r.failure
+      settle()
+    })
+    worker.on("error", lost)
+    worker.on("exit", (code) => lost(new Error(`exit code ${code}`)))
+  })
 
   yield* Effect.addFinalizer(() =>
     Effect.promise(async () => {
       const unfinished = [...away.values()].flat()
       away.clear()
-      await worker.terminate()
-      // Stopped early: files the worker had not renamed into place leave no temp behind.
+      await Promise.all(threads.map((w) => w.terminate()))
+      // Stopped early: files the workers had not renamed into place leave no temp behind.
       for (const e of unfinished) fs.rmSync(e.tmp, { force: true })
     })
   )
@@ -155,6 +165,11 @@ export const makeSmallFileWriter: Effect.Effect<SmallFileWriter, never, Scope.Sc
   let fill = 0
   let entries: Array<Entry> = []
   let nextBatch = 0
+  /** The directory of the batch being filled (each batch holds one directory's files). */
+  let batchDir = ""
+  /** The directory of the last batch sent, and the worker it went to. */
+  let lastDir = ""
+  let lastWorker = 0
 
   const send = () => {
     if (entries.length === 0) return
@@ -165,7 +180,13 @@ export const makeSmallFileWriter: Effect.Effect<SmallFileWriter, never, Scope.Sc
     const batch = nextBatch++
     away.set(batch, entries)
     const ab = buffer.buffer as ArrayBuffer
-    worker.postMessage({ batch, files: entries, buffer: ab }, [ab])
+    // A directory stays with one worker: creating and renaming files locks their directory, so
+    // two workers in one directory would mostly wait for each other.
+    const to = batchDir === lastDir ? lastWorker : load.indexOf(Math.min(...load))
+    lastDir = batchDir
+    lastWorker = to
+    load[to]!++
+    threads[to]!.postMessage({ batch, files: entries, buffer: ab }, [ab])
     buffer = takeBuffer(batchBytes)
     fill = 0
     entries = []
@@ -188,10 +209,13 @@ export const makeSmallFileWriter: Effect.Effect<SmallFileWriter, never, Scope.Sc
       // A freed piece reads as empty: the file would come out short, with no error.
       if (file.pieces.some(isFreed)) return Effect.die(freedTooEarly(`the bytes of ${file.target}`))
       const length = file.pieces.reduce((n, p) => n + p.length, 0)
-      // Does not fit: the batch goes first, and this file waits until there is room for it.
-      if (length > buffer.length - fill && entries.length > 0) {
+      // Another directory (with several workers), or does not fit: the batch goes first, and
+      // this file waits until there is room for it.
+      const dir = path.dirname(file.target)
+      if (entries.length === 0) batchDir = dir
+      if (entries.length > 0 && ((dir !== batchDir && threads.length > 1) || length > buffer.length - fill)) {
         send()
-        return Effect.andThen(waitUntilAway(maxBatchesInFlight), write(file))
+        return Effect.andThen(waitUntilAway(maxBatchesInFlight * threads.length), write(file))
       }
       // A file larger than a batch gets a batch of its own size.
       if (length > buffer.length) {
@@ -206,7 +230,7 @@ export const makeSmallFileWriter: Effect.Effect<SmallFileWriter, never, Scope.Sc
       entries.push({ target: file.target, tmp: file.tmp, mode: file.mode, chmod: file.chmod, mtimeMs: file.mtimeMs, offset, length })
       if (fill >= batchBytes || entries.length >= batchFiles) {
         send()
-        return waitUntilAway(maxBatchesInFlight)
+        return waitUntilAway(maxBatchesInFlight * threads.length)
       }
       return Effect.void
     })
