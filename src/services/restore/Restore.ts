@@ -38,7 +38,12 @@ export interface RestoreResult {
   readonly bytes: number
 }
 
-const cachedChunks = 4
+/**
+ * Small files' chunks held at once: the one being written, those fetched ahead of it, and one
+ * more, so that a chunk fetched ahead is not evicted before its files come.
+ */
+const chunksAhead = 2
+const cachedChunks = chunksAhead + 2
 const fileConcurrency = 8
 /** Chunks fetched ahead of the one being written, per large file. */
 const readAhead = 3
@@ -272,13 +277,17 @@ export class Restore extends Context.Service<Restore, {
         }
       }
       const fetchedAhead = new Set<string>()
-      const fetchAhead = (id: string) => {
-        const next = nextChunk.get(id)
-        if (next === undefined || fetchedAhead.has(next) || cache.has(next)) return Effect.void
-        fetchedAhead.add(next)
-        // A failure here is met again, and reported, when a file needs the chunk.
-        return Effect.asVoid(Effect.forkScoped(Effect.ignore(cache.use(next, () => Effect.void))))
-      }
+      const fetchAhead = (id: string) =>
+        Effect.suspend(() => {
+          const ahead: Array<string> = []
+          let next = nextChunk.get(id)
+          for (let distance = 0; next !== undefined && distance < chunksAhead; distance++, next = nextChunk.get(next)) {
+            if (!fetchedAhead.has(next) && !cache.has(next)) ahead.push(next)
+          }
+          for (const next of ahead) fetchedAhead.add(next)
+          // A failure here is met again, and reported, when a file needs the chunk.
+          return Effect.forEach(ahead, (next) => Effect.forkScoped(Effect.ignore(cache.use(next, () => Effect.void))), { discard: true })
+        })
 
       /** `f`'s bytes from `extents[i]` on, as views that stay valid until `k`'s effect ends. */
       const withPieces = <A, E, R>(
