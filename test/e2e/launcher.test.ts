@@ -1,8 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
 import { spawn, spawnSync } from "node:child_process"
-import { readdirSync, readFileSync } from "node:fs"
+import { cpSync, readdirSync, readFileSync } from "node:fs"
 import * as path from "node:path"
-import { enigmaBin, initRepo, passphrase } from "../support/cli.ts"
+import { enigmaBin, initRepo, passphrase, tempDir } from "../support/cli.ts"
 
 /**
  * `dist/enigma.mjs` run as users run it (`npx enigma`, a symlink in node_modules/.bin): as an
@@ -82,6 +82,17 @@ const poolThreadsOfRunningPut = (args: ReadonlyArray<string>, name: string, extr
   })
 }
 
+/**
+ * A Node older than 24.7 on this machine (Debian's, which \`npm ci\` runs under here and in CI), or
+ * undefined. It is what a shell finds first when the user runs the binary outside \`npx\`.
+ */
+const olderNode = ["/usr/bin/node", "/usr/local/bin/node"].find((n) => {
+  const r = spawnSync(n, ["-p", "process.versions.node"], { encoding: "utf8" })
+  if (r.status !== 0) return false
+  const [major, minor] = r.stdout.trim().split(".").map(Number)
+  return major! < 24 || (major === 24 && minor! < 7)
+})
+
 describe("the launcher", () => {
   it("runs as an executable", () => {
     const r = spawnSync(enigmaBin, ["--version"], { env: env(), encoding: "utf8" })
@@ -110,5 +121,34 @@ describe("the launcher", () => {
     const { g: args } = initRepo()
     assert.strictEqual(await poolThreadsOfRunningPut(args, "pool"), 8)
     assert.strictEqual(await poolThreadsOfRunningPut(args, "pool2", { UV_THREADPOOL_SIZE: "3" }), 3)
+  })
+
+  it.skipIf(olderNode === undefined)("under an older Node, runs itself again under the Node 24 that npm ci installed", () => {
+    const oldPath = `${path.dirname(olderNode!)}${path.delimiter}${process.env.PATH ?? ""}`
+    const version = spawnSync(olderNode!, [enigmaBin, "--version"], { env: env({ PATH: oldPath }), encoding: "utf8" })
+    assert.strictEqual(version.status, 0, version.stderr)
+    assert.match(version.stdout, /^enigma v\d/)
+    // Through its shebang too, with stdin and stdout passed through and the exit code kept.
+    const { g } = initRepo()
+    const bytes = Buffer.from("through the older node\n".repeat(1000))
+    const put = spawnSync(enigmaBin, [...g, "put", "old-node", "--summary", "none"], { env: env({ PATH: oldPath }), input: bytes })
+    assert.strictEqual(put.status, 0, put.stderr.toString())
+    const get = spawnSync(enigmaBin, [...g, "get", "old-node", "--summary", "none"], { env: env({ PATH: oldPath }), maxBuffer: 1 << 24 })
+    assert.strictEqual(get.status, 0, get.stderr.toString())
+    assert.isTrue(get.stdout.equals(bytes))
+    const missing = spawnSync(enigmaBin, [...g, "get", "no-such-stream"], { env: env({ PATH: oldPath }), encoding: "utf8" })
+    assert.strictEqual(missing.status, 1)
+    assert.match(missing.stderr, /no-such-stream/)
+  })
+
+  it.skipIf(olderNode === undefined)("under an older Node with no Node 24 installed beside it: one line saying what to do, exit 1", () => {
+    // A copy of dist/ where no node_modules can be found above it.
+    const dist = path.join(tempDir("enigma-launcher-"), "dist")
+    cpSync(path.dirname(enigmaBin), dist, { recursive: true })
+    const r = spawnSync(olderNode!, [path.join(dist, "enigma.mjs"), "--version"], { encoding: "utf8" })
+    assert.strictEqual(r.status, 1)
+    assert.strictEqual(r.stdout, "")
+    assert.match(r.stderr, /^enigma: needs Node\.js 24\.7 or later, and this is Node\.js \d+\.\d+\.\d+; run it as `npx enigma`/)
+    assert.strictEqual(r.stderr.trim().split("\n").length, 1)
   })
 })
