@@ -26,33 +26,30 @@ import { Result, Schema } from "effect"
  *   key alone (AAD `DK_AAD`); mode 1 ("split") carries none: it lives in a separate key file.
  */
 
-export const KEYFILE_MAGIC: Uint8Array = new Uint8Array([0x45, 0x4e, 0x49, 0x47, 0x4d, 0x41, 0x4b, 0x53]) // "ENIGMAKS"
-export const KEYFILE_VERSION = 1
-export const SALT_LENGTH = 32
-export const NONCE_LENGTH = 12
-export const TAG_LENGTH = 16
-export const FINGERPRINT_LENGTH = 16
-/** AAD of the embedded decapsulation key's seal. */
-export const DK_AAD = "enigma-dk-v1"
-
-/** Bounds on Argon2id parameters accepted from a header (and at create). */
-export const ARGON_LIMITS = {
-  minMemoryKiB: 8 * 1024,
-  maxMemoryKiB: 4 * 1024 * 1024,
-  minPasses: 1,
-  maxPasses: 64,
-  minParallelism: 1,
-  maxParallelism: 64
-} as const
-
-export interface ArgonParams {
-  /** KiB */
-  readonly memory: number
-  readonly passes: number
-  readonly parallelism: number
-}
-
-export const DEFAULT_ARGON: ArgonParams = { memory: 65536, passes: 3, parallelism: 4 }
+export {
+  ARGON_LIMITS,
+  type ArgonParams,
+  argonInputs,
+  checkArgonParams,
+  DEFAULT_ARGON,
+  DK_AAD,
+  FINGERPRINT_LENGTH,
+  KEYFILE_MAGIC,
+  KEYFILE_VERSION,
+  NONCE_LENGTH,
+  SALT_LENGTH,
+  TAG_LENGTH
+} from "./KeystoreLayout.ts"
+import {
+  type ArgonParams,
+  checkArgonParams,
+  FINGERPRINT_LENGTH,
+  KEYFILE_MAGIC,
+  KEYFILE_VERSION,
+  NONCE_LENGTH,
+  SALT_LENGTH,
+  TAG_LENGTH
+} from "./KeystoreLayout.ts"
 
 export type KemMode = "embedded" | "split"
 
@@ -83,21 +80,6 @@ export interface DecodedKeyfile {
   readonly nonce: Uint8Array
   /** ciphertext || tag */
   readonly sealed: Uint8Array
-}
-
-/** Returns a description of what is wrong with the parameters, or undefined when they are in range. */
-export const checkArgonParams = (p: ArgonParams): string | undefined => {
-  const L = ARGON_LIMITS
-  const intIn = (n: number, lo: number, hi: number) => Number.isInteger(n) && n >= lo && n <= hi
-  if (!intIn(p.memory, L.minMemoryKiB, L.maxMemoryKiB)) {
-    return `argon2 memory ${p.memory} KiB is outside ${L.minMemoryKiB}..${L.maxMemoryKiB} KiB`
-  }
-  if (!intIn(p.passes, L.minPasses, L.maxPasses)) return `argon2 passes ${p.passes} is outside ${L.minPasses}..${L.maxPasses}`
-  if (!intIn(p.parallelism, L.minParallelism, L.maxParallelism)) {
-    return `argon2 parallelism ${p.parallelism} is outside ${L.minParallelism}..${L.maxParallelism}`
-  }
-  if (p.memory < 8 * p.parallelism) return `argon2 memory must be at least 8 KiB per lane`
-  return undefined
 }
 
 const headerLength = (h: KeyfileHeader): number =>

@@ -21,6 +21,7 @@ import {
   SALT_LENGTH,
   TAG_LENGTH
 } from "../../domain/Keystore.ts"
+import { argon2idKey } from "./Argon2id.ts"
 
 /**
  * The opened keystore: everything the data path needs, derived once at open.
@@ -110,25 +111,11 @@ const gcmOpen = (key: Uint8Array, nonce: Uint8Array, sealed: Uint8Array, aad: Ui
   return Result.getOrUndefined(opened)
 }
 
-/** Argon2id(passphrase NFC-normalised as UTF-8, salt) → 32 B. Runs on libuv's thread pool. */
+/** Argon2id(passphrase, salt) → 32 B (see Argon2id.ts, which may have started it early). */
 const argon2id = (passphrase: Redacted.Redacted<string>, salt: Uint8Array, p: ArgonParams) =>
-  Effect.callback<Uint8Array, Error>((resume) => {
-    const params = {
-      message: utf8.encode(Redacted.value(passphrase).normalize("NFC")),
-      nonce: salt,
-      parallelism: p.parallelism,
-      tagLength: 32,
-      memory: p.memory,
-      passes: p.passes
-    }
-    const started = Result.try(() =>
-      crypto.argon2("argon2id", params, (err, key) =>
-        resume(err ? Effect.fail(err) : Effect.succeed(new Uint8Array(key))))
-    )
-    if (Result.isFailure(started)) {
-      const e = started.failure
-      resume(Effect.fail(e instanceof Error ? e : new Error(String(e))))
-    }
+  Effect.tryPromise({
+    try: () => argon2idKey(Redacted.value(passphrase), salt, p),
+    catch: (e) => (e instanceof Error ? e : new Error(String(e)))
   })
 
 /** First 16 bytes of SHA-256 over the ML-KEM public key's SPKI DER. */

@@ -1,0 +1,65 @@
+/**
+ * The keystore file's constants and the fixed start of its header, with no dependencies: the
+ * launcher reads a keyfile's Argon2id inputs through this before the rest of Enigma has loaded
+ * (runtime/EarlyUnlock.ts). `Keystore.ts` holds the whole codec and describes the layout.
+ */
+
+export const KEYFILE_MAGIC: Uint8Array = new Uint8Array([0x45, 0x4e, 0x49, 0x47, 0x4d, 0x41, 0x4b, 0x53]) // "ENIGMAKS"
+export const KEYFILE_VERSION = 1
+export const SALT_LENGTH = 32
+export const NONCE_LENGTH = 12
+export const TAG_LENGTH = 16
+export const FINGERPRINT_LENGTH = 16
+/** AAD of the embedded decapsulation key's seal. */
+export const DK_AAD = "enigma-dk-v1"
+
+/** Bounds on Argon2id parameters accepted from a header (and at create). */
+export const ARGON_LIMITS = {
+  minMemoryKiB: 8 * 1024,
+  maxMemoryKiB: 4 * 1024 * 1024,
+  minPasses: 1,
+  maxPasses: 64,
+  minParallelism: 1,
+  maxParallelism: 64
+} as const
+
+export interface ArgonParams {
+  /** KiB */
+  readonly memory: number
+  readonly passes: number
+  readonly parallelism: number
+}
+
+export const DEFAULT_ARGON: ArgonParams = { memory: 65536, passes: 3, parallelism: 4 }
+
+/** Returns a description of what is wrong with the parameters, or undefined when they are in range. */
+export const checkArgonParams = (p: ArgonParams): string | undefined => {
+  const L = ARGON_LIMITS
+  const intIn = (n: number, lo: number, hi: number) => Number.isInteger(n) && n >= lo && n <= hi
+  if (!intIn(p.memory, L.minMemoryKiB, L.maxMemoryKiB)) {
+    return `argon2 memory ${p.memory} KiB is outside ${L.minMemoryKiB}..${L.maxMemoryKiB} KiB`
+  }
+  if (!intIn(p.passes, L.minPasses, L.maxPasses)) return `argon2 passes ${p.passes} is outside ${L.minPasses}..${L.maxPasses}`
+  if (!intIn(p.parallelism, L.minParallelism, L.maxParallelism)) {
+    return `argon2 parallelism ${p.parallelism} is outside ${L.minParallelism}..${L.maxParallelism}`
+  }
+  if (p.memory < 8 * p.parallelism) return `argon2 memory must be at least 8 KiB per lane`
+  return undefined
+}
+
+/**
+ * The salt and Argon2id parameters at the fixed start of a keyfile's header (magic, version, mode,
+ * memory, passes, parallelism, salt), or undefined when `bytes` does not start as a keyfile of
+ * this version with parameters in range. The rest of the file is not looked at: `decodeKeyfile`
+ * checks it all when the keystore is opened.
+ */
+export const argonInputs = (bytes: Uint8Array): { readonly salt: Uint8Array; readonly argon: ArgonParams } | undefined => {
+  const saltAt = 8 + 1 + 1 + 4 + 4 + 1
+  if (bytes.length < saltAt + SALT_LENGTH) return undefined
+  for (let i = 0; i < KEYFILE_MAGIC.length; i++) if (bytes[i] !== KEYFILE_MAGIC[i]) return undefined
+  if (bytes[8] !== KEYFILE_VERSION) return undefined
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  const argon: ArgonParams = { memory: view.getUint32(10), passes: view.getUint32(14), parallelism: bytes[18]! }
+  if (checkArgonParams(argon) !== undefined) return undefined
+  return { salt: bytes.slice(saltAt, saltAt + SALT_LENGTH), argon }
+}

@@ -1,0 +1,89 @@
+import { closeSync, openSync, readFileSync, readSync } from "node:fs"
+import { homedir } from "node:os"
+import * as path from "node:path"
+import { parse as parseToml } from "smol-toml"
+import { argonInputs, SALT_LENGTH } from "../domain/KeystoreLayout.ts"
+import { startArgon2idEarly } from "../services/keys/Argon2id.ts"
+
+/**
+ * The keystore's Argon2id, started by the launcher before the CLI loads (see Argon2id.ts for why).
+ *
+ * This reads the command line and environment as the CLI will, only as far as it needs to: the
+ * command, `--config`/`--config-dir` (and their ENIGMA_CONFIG/ENIGMA_CONFIG_DIR), `--passphrase`
+ * (and ENIGMA_PASSPHRASE), and whether `--repo`/ENIGMA_REPO names a repository that has no
+ * keystore. A guess that turns out wrong (the CLI reads the flags differently, the config does not
+ * validate) only derives a key nobody takes; any error here gives up quietly, since the CLI
+ * reports every problem itself a moment later.
+ */
+
+/** Commands that open a config dir's keystore; the others must not pay for a derivation. */
+const unlockingCommands = new Set(["backup", "restore", "list", "status", "verify", "forget", "gc", "unlock", "key", "put", "get", "thaw", "proxy"])
+/** The root command's flags that take a value (commands/shared.ts). */
+const valueFlags = new Set(["--config-dir", "--config", "--passphrase", "--limit-upload", "--limit-download", "--repo", "--key", "--endpoint-url", "--region"])
+
+const expandHome = (p: string) => (p === "~" ? homedir() : p.startsWith("~/") ? path.join(homedir(), p.slice(2)) : p)
+
+export interface EarlyUnlockInputs {
+  readonly passphrase: string
+  readonly keyfile: string
+}
+
+/** The passphrase and keyfile a command line will open, when it will open one and both are known. */
+export const earlyUnlockInputs = (
+  args: ReadonlyArray<string>,
+  env: Readonly<Record<string, string | undefined>>
+): EarlyUnlockInputs | undefined => {
+  const flags = new Map<string, string>()
+  let command: string | undefined
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!
+    if (a === "--") break
+    if (a === "-h" || a === "--help" || a === "--version") return undefined
+    if (!a.startsWith("-")) {
+      command ??= a
+      continue
+    }
+    const eq = a.indexOf("=")
+    const name = eq < 0 ? a : a.slice(0, eq)
+    if (!valueFlags.has(name)) continue
+    const value = eq < 0 ? args[++i] : a.slice(eq + 1)
+    if (value !== undefined && !flags.has(name)) flags.set(name, value)
+  }
+  if (command === undefined || !unlockingCommands.has(command)) return undefined
+  if (flags.has("--repo") || flags.has("--key") || (env.ENIGMA_REPO ?? "") !== "") return undefined
+  const passphrase = flags.get("--passphrase") ?? (env.ENIGMA_PASSPHRASE || undefined)
+  if (passphrase === undefined) return undefined
+
+  const configFile = flags.get("--config") ?? (env.ENIGMA_CONFIG || undefined)
+  const file = configFile !== undefined
+    ? path.resolve(expandHome(configFile))
+    : path.join(path.resolve(expandHome(flags.get("--config-dir") ?? (env.ENIGMA_CONFIG_DIR || "~/.enigma"))), "enigma.toml")
+  const dir = path.dirname(file)
+  const config = parseToml(readFileSync(file, "utf8")) as { enigma?: { keyfile_path?: unknown } }
+  const configured = config.enigma?.keyfile_path
+  const keyfile = typeof configured === "string" ? path.resolve(dir, expandHome(configured)) : path.join(dir, "keys.enc")
+  return { passphrase, keyfile }
+}
+
+/** The fixed start of a keyfile: enough for its salt and Argon2id parameters. */
+const keyfileStart = (file: string): Uint8Array => {
+  const fd = openSync(file, "r")
+  try {
+    const bytes = new Uint8Array(19 + SALT_LENGTH)
+    return bytes.subarray(0, readSync(fd, bytes, 0, bytes.length, 0))
+  } finally {
+    closeSync(fd)
+  }
+}
+
+/** Starts the derivation `args` and `env` call for, if any. Never throws. */
+export const startEarlyUnlock = (args: ReadonlyArray<string>, env: Readonly<Record<string, string | undefined>>): void => {
+  try {
+    const inputs = earlyUnlockInputs(args, env)
+    if (inputs === undefined) return
+    const found = argonInputs(keyfileStart(inputs.keyfile))
+    if (found !== undefined) startArgon2idEarly(inputs.passphrase, found.salt, found.argon)
+  } catch {
+    // The CLI meets the same problem (a missing or unreadable file, bad TOML) and reports it.
+  }
+}
