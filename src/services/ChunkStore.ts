@@ -117,8 +117,17 @@ const coldAdvice = (target: string | undefined) =>
  */
 export class ChunkStore extends Context.Service<ChunkStore, {
   readonly idOf: (plain: Uint8Array) => Effect.Effect<string>
-  /** With a codec (age streams), the codec names and seals the chunk instead of the repository's keys. */
-  readonly store: (plain: Uint8Array, codec?: ChunkCodec, options?: PutObjectOptions) => Effect.Effect<StoredChunk, ChunkWriteError | ManifestError>
+  /**
+   * With a codec (age streams), the codec names and seals the chunk instead of the repository's
+   * keys. `knownId`: the chunk's id (`idOf`) when the caller has it already (a backup's cut
+   * worker hashes the chunks it cuts); ignored with a codec.
+   */
+  readonly store: (
+    plain: Uint8Array,
+    codec?: ChunkCodec,
+    options?: PutObjectOptions,
+    knownId?: string
+  ) => Effect.Effect<StoredChunk, ChunkWriteError | ManifestError>
   /** Chunks stored through a codec are read through a codec of the same format. */
   readonly load: (id: string, codec?: ChunkCodec) => Effect.Effect<Uint8Array, ChunkCorrupt>
   /**
@@ -292,9 +301,9 @@ export class ChunkStore extends Context.Service<ChunkStore, {
         return { id, size: plain.length, isNew: true, storedSize }
       })
 
-    const store = Effect.fnUntraced(function*(plain: Uint8Array, codec?: ChunkCodec, options?: PutObjectOptions) {
+    const store = Effect.fnUntraced(function*(plain: Uint8Array, codec?: ChunkCodec, options?: PutObjectOptions, knownId?: string) {
       if (isFreed(plain)) return yield* Effect.die(freedTooEarly("a chunk to store"))
-      const id = yield* (codec ? codec.idOf(plain) : idOf(plain))
+      const id = codec === undefined && knownId !== undefined ? knownId : yield* (codec ? codec.idOf(plain) : idOf(plain))
       if (known.has(id)) return { id, size: plain.length, isNew: false, storedSize: 0 }
       const pending = inflight.get(id)
       if (pending) {

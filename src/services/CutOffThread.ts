@@ -25,6 +25,11 @@ export interface CutBlock {
   readonly cuts: Array<number>
   readonly h: number
   readonly len: number
+  /**
+   * With an id key: the id (HMAC-SHA256 under that key, hex) of the chunk each cut ends, the
+   * chunk's bytes from the previous cut (in this block or an earlier one) to this one.
+   */
+  readonly ids: Array<string> | undefined
 }
 
 /** One stream's cutting. */
@@ -37,17 +42,41 @@ export interface CutOffThread {
 
 // Run by a worker thread (eval'd; see WorkerThread.ts). `cdcCuts` refers to nothing outside itself,
 // so its source text runs there as it is.
+// With an id key, the worker also hashes each chunk as it cuts it: the block is there already,
+// where hashing on the thread pool took a copy of every chunk first.
 const workerSource = `
 const { parentPort } = process.getBuiltinModule("node:worker_threads")
+const { createHmac, createSecretKey } = process.getBuiltinModule("node:crypto")
 const cdcCuts = ${cdcCuts.toString()}
 const searches = new Map()
+const macs = new Map()
 parentPort.on("message", (m) => {
-  if (m.search !== undefined) return void searches.set(m.stream, m.search)
-  if (m.drop) return void searches.delete(m.stream)
+  if (m.search !== undefined) {
+    searches.set(m.stream, m.search)
+    if (m.idKey !== undefined) {
+      const key = createSecretKey(m.idKey)
+      macs.set(m.stream, { key, hmac: createHmac("sha256", key) })
+    }
+    return
+  }
+  if (m.drop) return void (searches.delete(m.stream), macs.delete(m.stream))
   const search = searches.get(m.stream)
+  const data = new Uint8Array(m.buffer, 0, m.length)
   const cuts = []
-  if (search !== undefined) cdcCuts(search, new Uint8Array(m.buffer, 0, m.length), cuts)
-  parentPort.postMessage({ stream: m.stream, buffer: m.buffer, length: m.length, cuts, h: search?.h, len: search?.len }, [m.buffer])
+  if (search !== undefined) cdcCuts(search, data, cuts)
+  const mac = macs.get(m.stream)
+  let ids
+  if (mac !== undefined) {
+    ids = []
+    let start = 0
+    for (const cut of cuts) {
+      ids.push(mac.hmac.update(data.subarray(start, cut)).digest("hex"))
+      mac.hmac = createHmac("sha256", mac.key)
+      start = cut
+    }
+    if (start < data.length) mac.hmac.update(data.subarray(start))
+  }
+  parentPort.postMessage({ stream: m.stream, buffer: m.buffer, length: m.length, cuts, h: search?.h, len: search?.len, ids }, [m.buffer])
 })
 `
 
@@ -73,10 +102,10 @@ let nextStream = 0
 
 const theWorker = (): Shared => {
   if (shared !== undefined) return shared
-  const onMessage = (m: { stream: number; buffer: ArrayBuffer; length: number; cuts: Array<number>; h: number; len: number }) => {
+  const onMessage = (m: { stream: number; buffer: ArrayBuffer; length: number; cuts: Array<number>; h: number; len: number; ids: Array<string> | undefined }) => {
     if (--sh.away === 0) worker.unref()
     // A closed stream's answers are dropped.
-    sh.streams.get(m.stream)?.waiting.shift()?.resolve({ block: new Uint8Array(m.buffer, 0, m.length), cuts: m.cuts, h: m.h, len: m.len })
+    sh.streams.get(m.stream)?.waiting.shift()?.resolve({ block: new Uint8Array(m.buffer, 0, m.length), cuts: m.cuts, h: m.h, len: m.len, ids: m.ids })
   }
   const lost = (e: Error) => {
     if (shared === sh) shared = undefined // the next stream starts a new worker
@@ -93,13 +122,17 @@ const theWorker = (): Shared => {
   return sh
 }
 
-/** Starts a stream searching from `search` (the start of a stream, or where a chunker stands). */
-export const cutOffThread = (search: CdcSearch): CutOffThread => {
+/**
+ * Starts a stream searching from `search` (the start of a stream, or where a chunker stands).
+ * With `idKey` (a repository's chunk-id key), each block also comes back with the ids of the
+ * chunks its cuts end; the stream's last chunk, which no cut ends, is the caller's to hash.
+ */
+export const cutOffThread = (search: CdcSearch, idKey?: Uint8Array): CutOffThread => {
   const sh = theWorker()
   const stream = nextStream++
   const state: StreamState = { waiting: [], failure: undefined }
   sh.streams.set(stream, state)
-  sh.worker.postMessage({ stream, search: { ...search, gear: search.gear.slice() } })
+  sh.worker.postMessage({ stream, search: { ...search, gear: search.gear.slice() }, ...(idKey !== undefined ? { idKey: idKey.slice() } : {}) })
   return {
     cut: (buffer, length) =>
       new Promise<CutBlock>((resolve, reject) => {

@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { spawnSync } from "node:child_process"
-import { createHash, randomBytes } from "node:crypto"
+import { createHash, createHmac, randomBytes } from "node:crypto"
 import * as path from "node:path"
 import { pathToFileURL } from "node:url"
 import { cdcParams, cdcSearch, chunkLengths, gearFromSeed, makeChunker } from "../../src/domain/Chunker.ts"
@@ -43,6 +43,44 @@ describe("CutOffThread", () => {
       at += n
     }
     assert.deepStrictEqual(got, want)
+  })
+
+  it("with an id key, each chunk a cut ends comes back with its id, as ChunkStore.idOf computes it", async () => {
+    const key = randomBytes(32)
+    const idOf = (b: Uint8Array) => createHmac("sha256", key).update(b).digest("hex")
+    const data = randomBytes(7 * MiB + 4321)
+    const expected = chunkLengths(strategy, gear, data)
+    const cutter = cutOffThread(cdcSearch(cdcParams(strategy.targetSize), gear), key)
+    const plain = cutOffThread(cdcSearch(cdcParams(strategy.targetSize), gear))
+    const sources = new SourceBlocks(makeChunker(strategy, gear))
+    const got: Array<[string, string]> = []
+    try {
+      const away = []
+      for (let at = 0, k = 0; at < data.length; k++) {
+        // Odd sizes again: chunks span blocks, and a block may end none.
+        const n = Math.min(data.length - at, [MiB + 3, 5, 2 * MiB, 70_000][k % 4]!)
+        const block = new Uint8Array(new ArrayBuffer(n))
+        block.set(data.subarray(at, at + n))
+        at += n
+        away.push(cutter.cut(block.buffer, n))
+      }
+      for (const answer of away) {
+        const cut = await answer
+        const chunks = sources.pushCut(cut)
+        assert.strictEqual(cut.ids?.length, chunks.length)
+        chunks.forEach((c, i) => got.push([cut.ids![i]!, idOf(c)]))
+      }
+      // The last chunk ends at no cut: the caller hashes it.
+      assert.lengthOf(sources.finish(), 1)
+      // Without a key, no ids.
+      const one = new Uint8Array(new ArrayBuffer(MiB))
+      assert.isUndefined((await plain.cut(one.buffer, MiB)).ids)
+    } finally {
+      cutter.close()
+      plain.close()
+    }
+    assert.strictEqual(got.length, expected.length - 1)
+    for (const [fromWorker, here] of got) assert.strictEqual(fromWorker, here)
   })
 
   it("streams cut at the same time keep their own searches", async () => {

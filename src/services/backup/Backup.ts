@@ -45,6 +45,8 @@ export class BackupSourceError extends Schema.TaggedError<BackupSourceError>()("
 interface ChunkItem {
   readonly data: Uint8Array
   readonly start: number
+  /** The chunk's id, when the cut worker hashed it. */
+  readonly id: string | undefined
 }
 /** Sent every few hundred entries so file records are written while the walk goes on. */
 const flushMarker = { flush: true } as const
@@ -174,14 +176,17 @@ export class Backup extends Context.Service<Backup, {
         const arena = new ArenaReader()
         let offset = 0 // bytes read into the stream so far
         let emitted = 0 // bytes of chunks emitted so far
-        function* emit(cs: Array<Uint8Array>): Generator<Item> {
-          for (const data of cs) {
+        function* emit(cs: Array<Uint8Array>, ids?: ReadonlyArray<string>): Generator<Item> {
+          for (let i = 0; i < cs.length; i++) {
+            const data = cs[i]!
             // Advanced before the yield: once consumed, the chunk's buffer may be freed (empty).
             const start = emitted
             emitted += data.length
-            yield { data, start }
+            yield { data, start, id: ids?.[i] }
           }
         }
+        /** A block back from the cut worker: its chunks, with the ids the worker computed. */
+        const emitCut = (cut: CutBlock) => emit(sources.pushCut(cut), cut.ids)
         let cutter: CutOffThread | undefined
         // Blocks with the cut worker, in stream order.
         const away: Array<Promise<CutBlock>> = []
@@ -189,11 +194,13 @@ export class Backup extends Context.Service<Backup, {
         async function* send(buffer: ArrayBuffer, length: number): AsyncGenerator<Item> {
           if (length === 0) return
           if (search === undefined) return yield* emit(sources.push(new Uint8Array(buffer, 0, length), true))
-          cutter ??= cutOffThread(search)
+          // Started with the stream's first block (the chunker holds nothing yet), so the worker's
+          // running HMAC covers each chunk from its first byte.
+          cutter ??= cutOffThread(search, repo.ring.chunkIdKey)
           const cut = cutter.cut(buffer, length)
           cut.catch(() => {}) // awaited below; if the backup stops first, its failure must not go unhandled
           away.push(cut)
-          while (away.length > blocksAway) yield* emit(sources.pushCut(await away.shift()!))
+          while (away.length > blocksAway) yield* emitCut(await away.shift()!)
         }
         /** Small files enter the stream an arena at a time, once no later file's bytes go into it. */
         async function* sendArenas(seal: boolean): AsyncGenerator<Item> {
@@ -300,7 +307,7 @@ export class Backup extends Context.Service<Backup, {
             addEntry({ ...base, kind: "file", size: offset - start, extents: [] }, start, offset, false)
           }
           yield* sendArenas(true)
-          while (away.length > 0) yield* emit(sources.pushCut(await away.shift()!))
+          while (away.length > 0) yield* emitCut(await away.shift()!)
           yield* emit(sources.finish())
         } finally {
           cutter?.close()
@@ -342,7 +349,7 @@ export class Backup extends Context.Service<Backup, {
         Stream.mapEffect((item): Effect.Effect<Processed | typeof flushMarker, ChunkWriteError | ManifestError> => {
           if ("flush" in item) return Effect.succeed(item)
           const end = item.start + item.data.length
-          return chunks.store(item.data).pipe(Effect.map((r) => {
+          return chunks.store(item.data, undefined, undefined, item.id).pipe(Effect.map((r) => {
             sources.done(item.data)
             return { id: r.id, start: item.start, end, isNew: r.isNew, storedSize: r.storedSize }
           }))
