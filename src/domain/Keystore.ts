@@ -26,20 +26,8 @@ import { Result, Schema } from "effect"
  *   key alone (AAD `DK_AAD`); mode 1 ("split") carries none: it lives in a separate key file.
  */
 
-export {
-  ARGON_LIMITS,
-  type ArgonParams,
-  argonInputs,
-  checkArgonParams,
-  DEFAULT_ARGON,
-  DK_AAD,
-  FINGERPRINT_LENGTH,
-  KEYFILE_MAGIC,
-  KEYFILE_VERSION,
-  NONCE_LENGTH,
-  SALT_LENGTH,
-  TAG_LENGTH
-} from "./KeystoreLayout.ts"
+// The constants and the header's fixed start live in a module with no dependencies (see there).
+export * from "./KeystoreLayout.ts"
 import {
   type ArgonParams,
   checkArgonParams,
