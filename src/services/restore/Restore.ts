@@ -13,7 +13,7 @@ import { Manifest } from "../manifest/Manifest.ts"
 import { freedTooEarly, isFreed, releaseBuffers } from "../ReleaseBuffers.ts"
 import { DirectWriter } from "../storage/DirectIo.ts"
 import { ChunkCache } from "./ChunkCache.ts"
-import { makeSmallFileWriter, type SmallFileFailure, type SmallFileWriter } from "./SmallFileWriter.ts"
+import { makeSmallFileWriter, type SmallFile, type SmallFileFailure, type SmallFileWriter } from "./SmallFileWriter.ts"
 
 /** Writing to the destination failed (disk full, permissions…): names the file. */
 export class RestoreWriteError extends Schema.TaggedError<RestoreWriteError>()("RestoreWriteError", {
@@ -306,14 +306,20 @@ export class Restore extends Context.Service<Restore, {
         return cache.use(e[0], (plain) => Effect.flatMap(extentBytes(f, plain, e), (bytes) => withPieces(f, i + 1, [...pieces, bytes], k)))
       }
 
+      const smallFile = (f: FileEntry, target: string, pieces: ReadonlyArray<Uint8Array>): SmallFile => ({
+        target,
+        tmp: tmpNameFor(target),
+        mode: f.mode,
+        chmod: (f.mode & umask) !== 0,
+        mtimeMs: f.mtimeMs,
+        pieces
+      })
+
       /** A small file through the worker: its bytes (checked like any file's) are copied into a batch. */
       const writeBatched = (writer: SmallFileWriter, f: FileEntry, target: string) =>
         Effect.gen(function*() {
           if (f.extents.length > 0) yield* fetchAhead(f.extents[f.extents.length - 1]![0])
-          yield* withPieces(f, 0, [], (pieces) =>
-            writer.write({ target, tmp: tmpNameFor(target), mode: f.mode, chmod: (f.mode & umask) !== 0, mtimeMs: f.mtimeMs, pieces }).pipe(
-              Effect.mapError(failed)
-            ))
+          yield* withPieces(f, 0, [], (pieces) => writer.write(smallFile(f, target, pieces)).pipe(Effect.mapError(failed)))
           done(f)
         })
 
@@ -351,8 +357,7 @@ export class Restore extends Context.Service<Restore, {
               if (view instanceof UserError) return yield* view
               pieces.push(view)
             }
-            const target = path.join(destReal, f.path)
-            const file = { target, tmp: tmpNameFor(target), mode: f.mode, chmod: (f.mode & umask) !== 0, mtimeMs: f.mtimeMs, pieces }
+            const file = smallFile(f, path.join(destReal, f.path), pieces)
             if (!writer.offer(file)) yield* writer.write(file).pipe(Effect.mapError(failed))
             done(f)
           }
@@ -392,12 +397,12 @@ export class Restore extends Context.Service<Restore, {
           done(f)
         }), { concurrency: fileConcurrency, discard: true })
 
-      const batchedFiles = files.filter(batched).length
-      if (batchedFiles >= batchedFilesFrom) {
+      const small = files.filter(batched)
+      if (small.length >= batchedFilesFrom) {
         yield* Effect.scoped(Effect.gen(function*() {
-          const writer = yield* makeSmallFileWriter(batchedFiles >= twoWritersFrom ? Math.min(2, availableParallelism()) : 1)
+          const writer = yield* makeSmallFileWriter(small.length >= twoWritersFrom ? Math.min(2, availableParallelism()) : 1)
           // The small files in one run beside the others (which take turns through largeFileSlots).
-          yield* Effect.all([writeBatchedRun(writer, files.filter(batched)), writeFiles(files.filter((f) => !batched(f)))], {
+          yield* Effect.all([writeBatchedRun(writer, small), writeFiles(files.filter((f) => !batched(f)))], {
             concurrency: 2,
             discard: true
           })

@@ -124,8 +124,6 @@ export const makeSmallFileWriter = (workers = 1): Effect.Effect<SmallFileWriter,
   /** Batches away per worker. */
   const load = threads.map(() => 0)
   let failure: SmallFileFailure | undefined
-  /** Sends the batch being filled if it is full and there is room (set below). */
-  let sendWhenFull = () => {}
   /** Whoever waits for a batch to come back (room, or the end of a flush); each checks again. */
   let waiters: Array<() => void> = []
   const settle = () => {
@@ -246,7 +244,8 @@ export const makeSmallFileWriter = (workers = 1): Effect.Effect<SmallFileWriter,
     if (full() && away.size < limit) send()
     return true
   }
-  sendWhenFull = () => {
+  /** Sends the batch being filled if it is full and there is room (a batch just came back). */
+  function sendWhenFull() {
     if (entries.length > 0 && full() && away.size < limit && failure === undefined) send()
   }
 
