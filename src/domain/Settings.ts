@@ -105,7 +105,11 @@ export const S3ProxySection = Schema.Struct({
   /** Serves Prometheus metrics at http://ADDR/metrics. */
   metrics_addr: Schema.optionalKey(ListenAddress),
   /** Base domains for virtual-hosted-style requests: `bucket.DOMAIN`. */
-  virtual_host_domains: Schema.optionalKey(Schema.Array(NonEmpty))
+  virtual_host_domains: Schema.optionalKey(Schema.Array(NonEmpty)),
+  /** Large transfers (PUT/UploadPart bodies from 1 MiB, GETs of chunked objects) served at once; more wait (default 16). */
+  max_transfers: Schema.optionalKey(PositiveInt.pipe(Schema.check(Schema.isBetween({ minimum: 1, maximum: 1024 })))),
+  /** Seconds a connection may go without sending or receiving a byte before it is closed (default 300). */
+  idle_timeout_secs: Schema.optionalKey(PositiveInt.pipe(Schema.check(Schema.isBetween({ minimum: 1, maximum: 86_400 }))))
 })
 export type S3ProxySection = typeof S3ProxySection.Type
 

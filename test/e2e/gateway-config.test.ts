@@ -156,7 +156,9 @@ describe("enigma-proxy: bad [s3_proxy] settings get one line naming the field", 
     ["access_key = \"a\"\nsecret_key = \"b\"\ntls_cert = \"missing.pem\"\ntls_key = \"missing.pem\"", /s3_proxy\.tls_cert: cannot read .*missing\.pem/],
     ["access_key = \"a\"\nsecret_key = \"b\"\ntls_cert = \"x.pem\"", /tls_cert and tls_key go together/],
     ["default_region = \"eu-west-1\"", /no S3 credentials/],
-    ["access_key = \"a\"\nsecret_key = \"b\"\nlisten = \"127.0.0.1:1\"", /s3_proxy\.listen/]
+    ["access_key = \"a\"\nsecret_key = \"b\"\nlisten = \"127.0.0.1:1\"", /s3_proxy\.listen/],
+    ["access_key = \"a\"\nsecret_key = \"b\"\nmax_transfers = 0", /s3_proxy\.max_transfers/],
+    ["access_key = \"a\"\nsecret_key = \"b\"\nidle_timeout_secs = \"long\"", /s3_proxy\.idle_timeout_secs/]
   ])("%s", (section, message) => {
     writeFileSync(file, `${base}[s3_proxy]\n${section}\n`)
     const r = failingStart(["--config", file])

@@ -12,10 +12,14 @@ import { handleRequest } from "../../services/gateway/Http.ts"
 import { observeRequest } from "../../services/gateway/Metrics.ts"
 import { Multipart } from "../../services/gateway/Multipart.ts"
 import { Objects } from "../../services/gateway/Objects.ts"
+import { Transfers } from "../../services/gateway/Transfers.ts"
 import { EventLog } from "../../services/manifest/EventLog.ts"
 import { sealPending } from "../../services/manifest/Segments.ts"
 import { rootCommand } from "../commands/shared.ts"
 import { type GlobalOptions, unlock, withRepository } from "../Open.ts"
+
+/** `s3_proxy.idle_timeout_secs` when the config leaves it out. */
+const defaultIdleTimeoutSecs = 300
 
 /** How often new gateway events are sealed into log segments while the proxy runs. */
 const sealEvery = "30 seconds"
@@ -105,6 +109,9 @@ export const proxy = Effect.fn("cli.proxy")(function*(flags: ProxyFlags, global?
       const srv = tls !== undefined
         ? createHttpsServer({ requestTimeout: 0, cert: tls.cert, key: tls.key })
         : createServer({ requestTimeout: 0 })
+      // A connection that neither sends nor receives a byte for this long is closed: a stalled
+      // client must not hold a transfer slot (and its buffers) forever. Closing interrupts its request.
+      srv.setTimeout((config?.idle_timeout_secs ?? defaultIdleTimeoutSecs) * 1000)
       // Metrics watch the raw request and response, beside effect/http's own listeners.
       srv.on("request", observeRequest)
       srv.on("checkContinue", observeRequest)
@@ -127,5 +134,5 @@ export const proxy = Effect.fn("cli.proxy")(function*(flags: ProxyFlags, global?
     )
     yield* Effect.forkScoped(Effect.forever(Effect.andThen(Effect.sleep(sealEvery), seal)))
     return yield* Effect.never
-  })).pipe(Effect.provide(Multipart.layer.pipe(Layer.provideMerge(Objects.layer)))))
+  })).pipe(Effect.provide(Multipart.layer.pipe(Layer.provideMerge(Objects.layer), Layer.provideMerge(Transfers.layer)))))
 })

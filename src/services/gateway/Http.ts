@@ -16,6 +16,7 @@ import { isMultipartRequest, multipartRoute } from "./MultipartRoutes.ts"
 import { Objects } from "./Objects.ts"
 import { requestBody } from "./PayloadBody.ts"
 import { digestEquals } from "./Signing.ts"
+import { largeBody, Transfers } from "./Transfers.ts"
 import { addressOf } from "./VirtualHost.ts"
 
 /** Bodies of requests other than PutObject (CreateBucket configuration…) are read whole up to this size. */
@@ -86,6 +87,7 @@ export const handleRequest = (options: GatewayOptions) => Effect.gen(function*()
 
   const program = Effect.gen(function*() {
     const objects = yield* Objects
+    const transfers = yield* Transfers
     const payload = verifyRequest({ method, rawPath, rawQuery, headers: req.headers }, options.credentials, Date.now())
     if (payload instanceof S3Error) return yield* payload
     const expectedSha256 = payload._tag === "Signed" ? payload.sha256 : undefined
@@ -233,12 +235,15 @@ export const handleRequest = (options: GatewayOptions) => Effect.gen(function*()
         }
         const attributes = requestAttributes(req.headers)
         if (attributes instanceof S3Error) return yield* attributes
-        const o = yield* objects.putObject(bucket, key, body, {
+        const put = objects.putObject(bucket, key, body, {
           ...attributes,
           expectedSha256,
           contentMd5: header("content-md5"),
           checksum: request.checksum
         })
+        // The body's size as declared (decoded, for aws-chunked); unknown counts as large.
+        const declared = Number(header("x-amz-decoded-content-length") ?? (header("transfer-encoding") === undefined ? header("content-length") : undefined))
+        const o = yield* (Number.isSafeInteger(declared) && declared < largeBody ? put : transfers.hold(put))
         return yield* reply(200, { ETag: `"${o.etag}"`, ...checksumHeaders() })
       }
       case "HEAD":
@@ -272,7 +277,7 @@ export const handleRequest = (options: GatewayOptions) => Effect.gen(function*()
         if (o.inline !== undefined) {
           return HttpServerResponse.uint8Array(o.inline.subarray(start, last + 1), { status, headers: textHeaders(h) })
         }
-        return HttpServerResponse.stream(objects.readRange(o, start, last), { status, headers: textHeaders(h), contentLength: length })
+        return HttpServerResponse.stream(transfers.holdStream(objects.readRange(o, start, last)), { status, headers: textHeaders(h), contentLength: length })
       }
       case "DELETE": {
         yield* readSmallBody

@@ -12,6 +12,7 @@ import {
 import { notImplemented, S3Error, s3Error } from "../../domain/s3/S3Error.ts"
 import { type CopyRange, Multipart } from "./Multipart.ts"
 import { preconditionsOf, requestAttributes } from "./ObjectHeaders.ts"
+import { Transfers } from "./Transfers.ts"
 import { copySourceOf } from "../../domain/s3/CopySource.ts"
 
 /** Is this one of the multipart operations (told apart from the others by their query parameters)? */
@@ -66,6 +67,7 @@ const header = (headers: IncomingHttpHeaders, name: string): string | undefined 
 /** Serves CreateMultipartUpload, UploadPart(Copy), CompleteMultipartUpload, Abort, ListParts, ListMultipartUploads. */
 export const multipartRoute = Effect.fn("Gateway.multipart")(function*(r: MultipartRequest) {
   const multipart = yield* Multipart
+  const transfers = yield* Transfers
   const { bucket, key, params } = r
 
   if (!r.hasKey) {
@@ -111,10 +113,10 @@ export const multipartRoute = Effect.fn("Gateway.multipart")(function*(r: Multip
       const partNumber = partNumberText !== null && /^\d{1,6}$/.test(partNumberText) ? Number(partNumberText) : Number.NaN
       const copySource = header(r.headers, "x-amz-copy-source")
       if (copySource === undefined) {
-        const part = yield* multipart.uploadPart(bucket, key, uploadId, partNumber, r.body, {
+        const part = yield* transfers.hold(multipart.uploadPart(bucket, key, uploadId, partNumber, r.body, {
           expectedSha256: r.expectedSha256,
           contentMd5: header(r.headers, "content-md5")
-        })
+        }))
         return yield* r.reply(200, { ETag: `"${part.etag}"`, ...r.checksumHeaders() })
       }
       yield* r.readSmallBody
@@ -123,7 +125,8 @@ export const multipartRoute = Effect.fn("Gateway.multipart")(function*(r: Multip
       if (source instanceof S3Error) return yield* source
       const range = parseCopyRange(header(r.headers, "x-amz-copy-source-range"))
       if (range instanceof S3Error) return yield* range
-      const part = yield* multipart.uploadPartCopy(bucket, key, uploadId, partNumber, source, range, conditions)
+      // Reads the source range ahead as a GET does: a large transfer too.
+      const part = yield* transfers.hold(multipart.uploadPartCopy(bucket, key, uploadId, partNumber, source, range, conditions))
       return yield* r.reply(200, {}, copyPartResultXml({ etag: part.etag, modifiedAt: part.modifiedAt }))
     }
     case "POST": {

@@ -1,0 +1,81 @@
+import { assert, describe, it } from "@effect/vitest"
+import type { Readable } from "node:stream"
+import { afterAll } from "vitest"
+import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, type S3Client } from "@aws-sdk/client-s3"
+import { initRepo, prng } from "../support/cli.ts"
+import { freePort } from "../support/server.ts"
+import { gatewayClient, type RunningProxy, startProxy, stopProxy } from "../support/gateway.ts"
+
+/**
+ * `[s3_proxy] max_transfers` and `idle_timeout_secs`: large transfers take turns, a stalled or
+ * departed client gives its turn back, small requests never wait. The proxy is the real CLI.
+ */
+
+const MiB = 1024 * 1024
+const bytes = prng(77)
+/** Larger than the socket buffers between the proxy and the client: a GET nobody reads stalls. */
+const big = bytes(40 * MiB)
+
+/** Whether `p` settles within `ms` (it keeps running either way). */
+const settlesWithin = (p: Promise<unknown>, ms: number) =>
+  Promise.race([p.then(() => true, () => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms))])
+
+const started: Array<{ proxy: RunningProxy; s3: S3Client }> = []
+afterAll(async () => {
+  for (const { proxy, s3 } of started) {
+    s3.destroy()
+    await stopProxy(proxy.child)
+  }
+})
+
+/** A proxy on a fresh repository with this `[s3_proxy]` body, a bucket, and the big object in it. */
+const proxyWith = async (settings: string) => {
+  const repo = initRepo([], `[s3_proxy]\n${settings}\n`)
+  const port = await freePort()
+  const proxy = await startProxy(repo.g, port)
+  const s3 = gatewayClient(port)
+  started.push({ proxy, s3 })
+  await s3.send(new CreateBucketCommand({ Bucket: "bench" }))
+  await s3.send(new PutObjectCommand({ Bucket: "bench", Key: "big", Body: big }))
+  return s3
+}
+
+/** A GET of the big object whose body nobody reads: it holds its transfer slot. */
+const stalledGet = async (s3: S3Client) => {
+  const r = await s3.send(new GetObjectCommand({ Bucket: "bench", Key: "big" }))
+  return r.Body as Readable
+}
+
+describe("enigma proxy: large transfers take turns (max_transfers)", () => {
+  it("with one slot, a second large transfer waits; small PUTs never do; idle connections are closed and free the slot", async () => {
+    const s3 = await proxyWith("max_transfers = 1\nidle_timeout_secs = 5")
+    await stalledGet(s3)
+    // A small body takes no slot.
+    const small = s3.send(new PutObjectCommand({ Bucket: "bench", Key: "small", Body: bytes(4096) }))
+    assert.isTrue(await settlesWithin(small, 3000), "a small PUT waited for the slot")
+    await small
+    const waiting = s3.send(new PutObjectCommand({ Bucket: "bench", Key: "second", Body: bytes(2 * MiB) }))
+    assert.isFalse(await settlesWithin(waiting, 1500), "a second large transfer ran beside the first")
+    // The stalled GET moves no byte for 5 s: the proxy closes it and its slot is free again. The
+    // waiting PUT, idle as long, is closed too or, if the slot came first, goes through.
+    await waiting.catch(() => undefined)
+    const third = s3.send(new PutObjectCommand({ Bucket: "bench", Key: "third", Body: bytes(2 * MiB) }))
+    assert.isTrue(await settlesWithin(third, 10_000), "the stalled GET kept its slot")
+    await third
+    const back = await s3.send(new GetObjectCommand({ Bucket: "bench", Key: "third" }))
+    assert.strictEqual((await back.Body!.transformToByteArray()).length, 2 * MiB)
+  }, 60_000)
+
+  it("a client that goes away mid-GET gives its slot back at once", async () => {
+    const s3 = await proxyWith("max_transfers = 1")
+    const get = await stalledGet(s3)
+    const waiting = s3.send(new PutObjectCommand({ Bucket: "bench", Key: "after", Body: bytes(3 * MiB) }))
+    assert.isFalse(await settlesWithin(waiting, 1500), "a second large transfer ran beside the first")
+    get.destroy()
+    assert.isTrue(await settlesWithin(waiting, 10_000), "the slot was not given back")
+    await waiting
+    // And the whole object still reads back, the slot taken and returned again.
+    const whole = await s3.send(new GetObjectCommand({ Bucket: "bench", Key: "big" }))
+    assert.isTrue(Buffer.from(await whole.Body!.transformToByteArray()).equals(big))
+  }, 60_000)
+})
