@@ -241,9 +241,8 @@ export const handleRequest = (options: GatewayOptions) => Effect.gen(function*()
           contentMd5: header("content-md5"),
           checksum: request.checksum
         })
-        // The body's size as declared (decoded, for aws-chunked); unknown counts as large.
-        const declared = Number(header("x-amz-decoded-content-length") ?? (header("transfer-encoding") === undefined ? header("content-length") : undefined))
-        const o = yield* (Number.isSafeInteger(declared) && declared < largeBody ? put : transfers.hold(put))
+        // A body of unknown size counts as large.
+        const o = yield* ((request.declaredSize ?? largeBody) < largeBody ? put : transfers.hold(put))
         return yield* reply(200, { ETag: `"${o.etag}"`, ...checksumHeaders() })
       }
       case "HEAD":

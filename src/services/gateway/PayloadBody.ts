@@ -12,6 +12,11 @@ export interface RequestBody<E> {
   readonly body: Stream.Stream<Uint8Array, E | S3Error>
   /** The verified `x-amz-checksum-*` of the body (header name and base64 value), once `body` has ended. */
   readonly checksum: () => { readonly algorithm: ChecksumAlgorithm; readonly header: string; readonly value: string } | undefined
+  /**
+   * The body's size as the request declares it (x-amz-decoded-content-length for aws-chunked,
+   * else Content-Length), or undefined when it declares none. `body` checks it where it can.
+   */
+  readonly declaredSize: number | undefined
 }
 
 const header = (h: Headers, name: string): string | undefined => {
@@ -52,22 +57,25 @@ export const requestBody = <E>(payload: Payload, headers: Headers, raw: Stream.S
 
   let body: Stream.Stream<Uint8Array, E | S3Error> = raw
   let trailers: ReadonlyMap<string, string> = new Map()
+  const contentLength = header(headers, "transfer-encoding") === undefined ? header(headers, "content-length")?.trim() : undefined
+  let declaredSize = contentLength !== undefined && /^\d{1,16}$/.test(contentLength) ? Number(contentLength) : undefined
   if (payload._tag === "Chunked") {
     const lengthText = header(headers, "x-amz-decoded-content-length")
     if (lengthText !== undefined && !/^\d{1,16}$/.test(lengthText.trim())) {
       return s3Error("InvalidArgument", 400, "x-amz-decoded-content-length must be the object's size in bytes")
     }
+    declaredSize = lengthText !== undefined ? Number(lengthText.trim()) : undefined
     const decoded = decodeAwsChunked(raw, {
       signing: payload.signing,
       signedTrailer: payload.trailer,
-      decodedLength: lengthText !== undefined ? Number(lengthText.trim()) : undefined
+      decodedLength: declaredSize
     })
     body = decoded.body
     trailers = decoded.trailers
   }
 
   const algorithm = headerChecksum?.[0] ?? trailerAlgorithm
-  if (algorithm === undefined) return { body, checksum: () => undefined }
+  if (algorithm === undefined) return { body, checksum: () => undefined, declaredSize }
 
   let verified: string | undefined
   const hasher = makeHasher(algorithm)
@@ -87,6 +95,7 @@ export const requestBody = <E>(payload: Payload, headers: Headers, raw: Stream.S
       Stream.tap((block) => Effect.sync(() => hasher.update(block))),
       Stream.concat(Stream.fromEffect(verify).pipe(Stream.drain))
     ),
-    checksum: () => (verified !== undefined ? { algorithm, header: name, value: verified } : undefined)
+    checksum: () => (verified !== undefined ? { algorithm, header: name, value: verified } : undefined),
+    declaredSize
   }
 }
