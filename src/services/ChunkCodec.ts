@@ -12,6 +12,8 @@ import { makeHmacSha256 } from "./ThreadPoolHash.ts"
 export interface ChunkCodec {
   readonly format: "age" | "plain"
   readonly idOf: (plain: Uint8Array) => Effect.Effect<string>
+  /** The key `idOf` hashes under (HMAC-SHA256), for callers that compute ids elsewhere. */
+  readonly idKey: Uint8Array
   readonly seal: (plain: Uint8Array) => Effect.Effect<Uint8Array>
   /** Absent when the codec can only write (encrypting to recipients whose keys it lacks). */
   readonly open: ((bytes: Uint8Array) => Effect.Effect<Uint8Array, string>) | undefined
@@ -26,6 +28,7 @@ export const makePlainCodec = (chunkIdKey: Uint8Array): ChunkCodec => {
   return {
     format: "plain",
     idOf: makeHmacSha256(idKey),
+    idKey,
     seal: (plain) => Effect.succeed(plain),
     open: (bytes) => Effect.succeed(bytes)
   }

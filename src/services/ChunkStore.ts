@@ -119,8 +119,8 @@ export class ChunkStore extends Context.Service<ChunkStore, {
   readonly idOf: (plain: Uint8Array) => Effect.Effect<string>
   /**
    * With a codec (age streams), the codec names and seals the chunk instead of the repository's
-   * keys. `knownId`: the chunk's id (`idOf`) when the caller has it already (a backup's cut
-   * worker hashes the chunks it cuts); ignored with a codec.
+   * keys. `knownId`: the chunk's id (`idOf`, or the codec's) when the caller has it already (a
+   * backup's cut worker and put's digest workers hash the chunks they handle).
    */
   readonly store: (
     plain: Uint8Array,
@@ -303,7 +303,7 @@ export class ChunkStore extends Context.Service<ChunkStore, {
 
     const store = Effect.fnUntraced(function*(plain: Uint8Array, codec?: ChunkCodec, options?: PutObjectOptions, knownId?: string) {
       if (isFreed(plain)) return yield* Effect.die(freedTooEarly("a chunk to store"))
-      const id = codec === undefined && knownId !== undefined ? knownId : yield* (codec ? codec.idOf(plain) : idOf(plain))
+      const id = knownId ?? (yield* (codec ? codec.idOf(plain) : idOf(plain)))
       if (known.has(id)) return { id, size: plain.length, isNew: false, storedSize: 0 }
       const pending = inflight.get(id)
       if (pending) {

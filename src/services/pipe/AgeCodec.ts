@@ -46,6 +46,7 @@ export const makeAgeCodec = (
   return {
     format: "age",
     idOf: makeHmacSha256(idKey),
+    idKey,
     seal: (plain) =>
       Effect.promise(async () => {
         const age = await loadAge()

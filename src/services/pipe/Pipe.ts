@@ -1,7 +1,7 @@
 import { hostname } from "node:os"
 import { randomBytes } from "node:crypto"
 import { Context, Effect, Layer, Schema, Stream } from "effect"
-import { gearFromSeed, makeChunker, type ChunkStrategy } from "../../domain/Chunker.ts"
+import { gearFromSeed, isChunkerCopy, makeChunker, type ChunkStrategy } from "../../domain/Chunker.ts"
 import { type ChunkCorrupt, NotFound, UserError } from "../../domain/Errors.ts"
 import { chunkStrategyOf } from "../../domain/Settings.ts"
 import { ChunkStore, type ChunkWriteError, ReadTarget } from "../ChunkStore.ts"
@@ -9,6 +9,7 @@ import { EventLog, type ManifestError } from "../manifest/EventLog.ts"
 import { Manifest, type StreamChunkRow, type StreamRow } from "../manifest/Manifest.ts"
 import { Repository } from "../Repository.ts"
 import { makePlainCodec } from "../ChunkCodec.ts"
+import { chunkDigests } from "../DigestThreads.ts"
 import { makeAgeCodec, recipientsOf } from "./AgeCodec.ts"
 import { makeSpillBuffer, type ScratchError } from "./SpillBuffer.ts"
 import { releaseBuffers, spansWholeBuffer } from "../ReleaseBuffers.ts"
@@ -273,9 +274,19 @@ export class Pipe extends Context.Service<Pipe, {
           detail: `the input differs from the interrupted put of ${name} at chunk ${index} (byte ${offsetOf(index)}): ${why}; give the same input to resume, or run \`enigma forget ${name}\` to start over`
         })
 
-      const processPiece = ({ data, index }: { data: Uint8Array; index: number }) =>
+      const idKey = codec?.idKey ?? repo.ring.chunkIdKey
+      /** `own`: the piece's buffer is this put's alone (a chunker copy, or read back from the scratch dir). */
+      const processPiece = ({ data: given, index, own }: { data: Uint8Array; index: number; own: boolean }) =>
         Effect.gen(function*() {
-          const digest = yield* digestChunk(data)
+          // The id and digests on a worker, where the piece's buffer travels (DigestThreads):
+          // from here on its bytes are in `data`.
+          const hashed = yield* chunkDigests(given, idKey, own)
+          const data = hashed.data
+          const digest: ChunkDigest = { size: data.length, sha256: hashed.sha256, sha3: hashed.sha3 }
+          const done = <A>(piece: A) => {
+            if (hashed.fresh) releaseBuffers([data])
+            return piece
+          }
           const before = logged[index]
           let short = false
           if (before !== undefined) {
@@ -284,16 +295,16 @@ export class Pipe extends Context.Service<Pipe, {
             // last piece is known only when the input ends.
             // Pieces are hashed concurrently: the first difference in input order is reported by consume.
             if (mismatch !== undefined && digest.size >= before.size) {
-              return { index, digest, chunkId: "", resumed: false, short: false, mismatch, isNew: false, storedSize: 0 } satisfies Piece
+              return done({ index, digest, chunkId: "", resumed: false, short: false, mismatch, isNew: false, storedSize: 0 } satisfies Piece)
             }
             short = mismatch !== undefined
             // Logged chunks are referenced, so gc kept them; store again only if one went missing.
             if (!short && chunks.row(before.chunkId) !== undefined) {
-              return { index, digest, chunkId: before.chunkId, resumed: true, short, isNew: false, storedSize: 0 } satisfies Piece
+              return done({ index, digest, chunkId: before.chunkId, resumed: true, short, isNew: false, storedSize: 0 } satisfies Piece)
             }
           }
-          const stored = yield* chunks.store(data, codec, storageClass ? { storageClass } : undefined)
-          return { index, digest, chunkId: stored.id, resumed: false, short, isNew: stored.isNew, storedSize: stored.storedSize } satisfies Piece
+          const stored = yield* chunks.store(data, codec, storageClass ? { storageClass } : undefined, hashed.id)
+          return done({ index, digest, chunkId: stored.id, resumed: false, short, isNew: stored.isNew, storedSize: stored.storedSize } satisfies Piece)
         })
 
       const append = (r: Piece) =>
@@ -365,7 +376,7 @@ export class Pipe extends Context.Service<Pipe, {
           Stream.buffer({ capacity: "unbounded" }), // bounded by the spill buffer's own accounting
           Stream.mapEffect((p) =>
             Effect.flatMap(spill.unpark(p.parked), (data) =>
-              processPiece({ data, index: p.index }).pipe(
+              processPiece({ data, index: p.index, own: p.parked._tag === "Disk" || isChunkerCopy(data) }).pipe(
                 // A piece read back from the scratch dir is a fresh buffer of its own.
                 Effect.tap(() => Effect.sync(() => p.parked._tag === "Disk" ? releaseBuffers([data]) : sources.done(data)))
               )), {
