@@ -11,6 +11,7 @@ import { EventLog, type ManifestError } from "./manifest/EventLog.ts"
 import { Repository } from "./Repository.ts"
 import { SqliteDatabase } from "./sql/NodeSqliteClient.ts"
 import { freedTooEarly, isFreed, pinBuffers, releaseBuffers } from "./ReleaseBuffers.ts"
+import { chunkId } from "./DigestThreads.ts"
 import { makeHmacSha256 } from "./ThreadPoolHash.ts"
 import { Keys as ObjectKeys, StorageError, type PutObjectOptions, type StorageProvider } from "./storage/StorageProvider.ts"
 
@@ -337,6 +338,19 @@ export class ChunkStore extends Context.Service<ChunkStore, {
         )
       })
 
+    /**
+     * `plain` (ours outright) if it is the chunk `id` names: its size and its keyed hash match.
+     * Hashed on a digest worker, where `plain`'s buffer travels: use the bytes returned.
+     */
+    const matching = (plain: Uint8Array, id: string, idKey: Uint8Array, providerName: string, r: ChunkRow) =>
+      Effect.gen(function*() {
+        const fail = corrupt(id, providerName, "content does not match its id")
+        if (plain.length !== r.size) return yield* fail
+        const hashed = yield* chunkId(plain, idKey, true)
+        if (hashed.id !== id) return yield* fail
+        return hashed.data
+      })
+
     /** Downloads and opens one copy; any failure names the provider. */
     const openCopy = (id: string, providerName: string, r: ChunkRow, codec: ChunkCodec | undefined) =>
       Effect.gen(function*() {
@@ -347,8 +361,7 @@ export class ChunkStore extends Context.Service<ChunkStore, {
         if (r.format !== "envelope") {
           if (!codec?.open) return yield* corrupt(id, providerName, `stored as ${r.format}; reading it needs the ${r.format} identity`)
           const opened = yield* codec.open(bytes).pipe(Effect.mapError((detail) => corrupt(id, providerName, detail)))
-          if (opened.length !== r.size || (yield* codec.idOf(opened)) !== id) return yield* corrupt(id, providerName, "content does not match its id")
-          return opened
+          return yield* matching(opened, id, codec.idKey, providerName, r)
         }
         const header = Envelope.decodeHeader(bytes)
         if (typeof header === "string") return yield* corrupt(id, providerName, header)
@@ -373,10 +386,7 @@ export class ChunkStore extends Context.Service<ChunkStore, {
             catch: () => corrupt(id, providerName, "decompression failed")
           }).pipe(Effect.tap(() => Effect.sync(() => releaseBuffers([plainOrCompressed]))))
           : plainOrCompressed
-        if (plain.length !== r.size || (yield* idOf(plain)) !== id) {
-          return yield* corrupt(id, providerName, "content does not match its id")
-        }
-        return plain
+        return yield* matching(plain, id, ring.chunkIdKey, providerName, r)
       })
 
     const load = Effect.fn("ChunkStore.load")(function*(id: string, codec?: ChunkCodec) {

@@ -1,15 +1,17 @@
 /**
- * A chunk's three digests — its id (HMAC-SHA256 under a chunk-id key), SHA-256 and SHA3-256 —
- * computed by worker threads on the chunk's own buffer, transferred there and back.
+ * Digests of chunk-sized data — a chunk id (HMAC-SHA256 under a chunk-id key), SHA-256 and
+ * SHA3-256 — computed by worker threads on the data's own buffer, transferred there and back.
  *
- * Why: through Web Crypto (ThreadPoolHash) each of the three hashes took a copy of the chunk on
- * the main thread and zeroed that copy when done, on both threads: ~0.6 s of CPU per GiB `put`,
- * a third of it on the main thread, which also chunks, seals and writes. A transferred buffer is
- * neither copied nor zeroed; the main thread pays one message each way.
+ * Why: through Web Crypto (ThreadPoolHash) each hash took a copy of the chunk on the main thread
+ * and zeroed that copy when done, on both threads: ~0.6 s of CPU per GiB `put`, a third of it on
+ * the main thread, which also chunks, seals and writes. A transferred buffer is neither copied nor
+ * zeroed; the main thread pays one message each way. Every chunk read (restore, `get`, a gateway
+ * GET) has its id checked the same way.
  *
  * Two workers at most (there are two cores here, and SHA3 alone is ~1.7 s per GiB); a chunk goes
- * to the one with fewer out. A worker starts on first use and keeps the process alive only while
- * it has chunks. One that dies fails the chunks it had (their bytes went with them).
+ * to one with nothing out, else to the one with less. A worker starts on first use and keeps the
+ * process alive only while it has chunks. One that dies fails the chunks it had (their bytes went
+ * with them).
  */
 import { createHash, createHmac } from "node:crypto"
 import type { Worker } from "node:worker_threads"
@@ -17,31 +19,33 @@ import { Effect } from "effect"
 import { spansWholeBuffer } from "./ReleaseBuffers.ts"
 import { startSharedWorker } from "./WorkerThread.ts"
 
-export interface ChunkDigests {
-  /** The chunk's bytes again, in the buffer that came back (the one given is detached). */
+/** The data after hashing, and whether it is a buffer of the caller's own making. */
+export interface Hashed {
+  /** The bytes again: the `data` given, or (`fresh`) the buffer that came back from a worker. */
   readonly data: Uint8Array
-  /** HMAC-SHA256 under the id key, hex. */
-  readonly id: string
+  /**
+   * The `data` returned is a new buffer, the caller's to free when done; the one given was
+   * detached (when owned) or left as it was (otherwise).
+   */
+  readonly fresh: boolean
+}
+
+/** SHA-256 and SHA3-256, hex: a stream chunk's digests (StreamChain). */
+export interface StreamDigests extends Hashed {
   readonly sha256: string
   readonly sha3: string
 }
 
-const maxWorkers = 2
+/** With the chunk id (HMAC-SHA256 under the id key, hex). */
+export interface ChunkDigests extends StreamDigests {
+  readonly id: string
+}
 
-// Run by a worker thread (eval'd; see WorkerThread.ts for why it uses process.getBuiltinModule).
-const workerSource = `
-const { parentPort } = process.getBuiltinModule("node:worker_threads")
-const { createHash, createHmac, createSecretKey } = process.getBuiltinModule("node:crypto")
-const keys = new Map()
-parentPort.on("message", (m) => {
-  if (m.key !== undefined) return void keys.set(m.keyId, createSecretKey(m.key))
-  const data = new Uint8Array(m.buffer, m.offset, m.length)
-  const id = createHmac("sha256", keys.get(m.keyId)).update(data).digest("hex")
-  const sha256 = createHash("sha256").update(data).digest("hex")
-  const sha3 = createHash("sha3-256").update(data).digest("hex")
-  parentPort.postMessage({ job: m.job, buffer: m.buffer, id, sha256, sha3 }, [m.buffer])
-})
-`
+/** What to compute: an id under `key`, the two stream digests, or both. */
+interface Want {
+  readonly key: Uint8Array | undefined
+  readonly shas: boolean
+}
 
 interface Answer {
   readonly job: number
@@ -51,10 +55,28 @@ interface Answer {
   readonly sha3: string
 }
 
+const maxWorkers = 2
+
+/** Below this, hashing inline costs less than the round trip. */
+const inlineBelow = 64 * 1024
+
+// Run by a worker thread (eval'd; see WorkerThread.ts for why it uses process.getBuiltinModule).
+const workerSource = `
+const { parentPort } = process.getBuiltinModule("node:worker_threads")
+const { createHash, createHmac, createSecretKey } = process.getBuiltinModule("node:crypto")
+const keys = new Map()
+parentPort.on("message", (m) => {
+  if (m.key !== undefined) return void keys.set(m.keyId, createSecretKey(m.key))
+  const data = new Uint8Array(m.buffer, m.offset, m.length)
+  const id = m.keyId < 0 ? "" : createHmac("sha256", keys.get(m.keyId)).update(data).digest("hex")
+  const sha256 = m.shas ? createHash("sha256").update(data).digest("hex") : ""
+  const sha3 = m.shas ? createHash("sha3-256").update(data).digest("hex") : ""
+  parentPort.postMessage({ job: m.job, buffer: m.buffer, id, sha256, sha3 }, [m.buffer])
+})
+`
+
 interface Job {
-  readonly offset: number
-  readonly length: number
-  readonly resolve: (d: ChunkDigests) => void
+  readonly resolve: (a: Answer) => void
   readonly reject: (e: Error) => void
 }
 
@@ -76,7 +98,7 @@ const startDigestWorker = (): DigestWorker => {
     if (job === undefined) return
     w.jobs.delete(a.job)
     if (w.jobs.size === 0) w.worker.unref()
-    job.resolve({ data: new Uint8Array(a.buffer, job.offset, job.length), id: a.id, sha256: a.sha256, sha3: a.sha3 })
+    job.resolve(a)
   }
   const lost = (e: Error) => {
     const at = workers.indexOf(w)
@@ -97,47 +119,42 @@ const leastBusy = (): DigestWorker => {
   return workers.reduce((a, b) => (b.jobs.size < a.jobs.size ? b : a))
 }
 
-/**
- * The digests of `data`, whose buffer is transferred to a worker: the caller must own that buffer
- * outright (no other view of it is in use), and uses the `data` that comes back instead.
- */
-export const digestsOffThread = (data: Uint8Array, idKey: Uint8Array): Effect.Effect<ChunkDigests> =>
-  Effect.promise(() =>
-    new Promise<ChunkDigests>((resolve, reject) => {
-      const hex = Buffer.from(idKey.buffer, idKey.byteOffset, idKey.byteLength).toString("hex")
-      let keyId = keyIds.get(hex)
-      if (keyId === undefined) keyIds.set(hex, keyId = keyIds.size)
+/** Sends `data`'s whole buffer (transferred: detached until answered) to a worker. */
+const onWorker = (data: Uint8Array, want: Want): Effect.Effect<Answer & Hashed> => {
+  // Read before the transfer: a detached view reports offset and length 0.
+  const offset = data.byteOffset
+  const length = data.byteLength
+  return Effect.promise(() =>
+    new Promise<Answer>((resolve, reject) => {
       const w = leastBusy()
-      if (!w.keys.has(keyId)) {
-        w.keys.add(keyId)
-        w.worker.postMessage({ keyId, key: Uint8Array.from(idKey) })
+      let keyId = -1
+      if (want.key !== undefined) {
+        const hex = Buffer.from(want.key.buffer, want.key.byteOffset, want.key.byteLength).toString("hex")
+        keyId = keyIds.get(hex) ?? keyIds.size
+        keyIds.set(hex, keyId)
+        if (!w.keys.has(keyId)) {
+          w.keys.add(keyId)
+          w.worker.postMessage({ keyId, key: Uint8Array.from(want.key) })
+        }
       }
       const job = nextJob++
       if (w.jobs.size === 0) w.worker.ref()
-      w.jobs.set(job, { offset: data.byteOffset, length: data.byteLength, resolve, reject })
+      w.jobs.set(job, { resolve, reject })
       const buffer = data.buffer as ArrayBuffer
-      w.worker.postMessage({ job, keyId, buffer, offset: data.byteOffset, length: data.byteLength }, [buffer])
-    })
+      w.worker.postMessage({ job, keyId, shas: want.shas, buffer, offset, length }, [buffer])
+    }).then((a) => ({ ...a, data: new Uint8Array(a.buffer, offset, length), fresh: true }))
   )
+}
 
-/** Below this, hashing inline costs less than the round trip. */
-const inlineBelow = 64 * 1024
-
-/**
- * The digests of a chunk, on a worker unless it is small. `own`: the caller owns the chunk's buffer
- * outright, so it may travel; otherwise a copy does. `fresh`: the `data` returned is a buffer of
- * the caller's own (free it when done); when false it is the `data` given.
- */
-export const chunkDigests = (data: Uint8Array, idKey: Uint8Array, own: boolean): Effect.Effect<ChunkDigests & { readonly fresh: boolean }> =>
-  data.length < inlineBelow
-    ? Effect.sync(() => ({
-      data,
-      fresh: false,
-      id: createHmac("sha256", idKey).update(data).digest("hex"),
-      sha256: createHash("sha256").update(data).digest("hex"),
-      sha3: createHash("sha3-256").update(data).digest("hex")
-    }))
-    : Effect.map(digestsOffThread(own && spansWholeBuffer(data) ? data : copyOf(data), idKey), (d) => ({ ...d, fresh: true }))
+const inline = (data: Uint8Array, want: Want): Answer & Hashed => ({
+  job: -1,
+  buffer: data.buffer as ArrayBuffer,
+  data,
+  fresh: false,
+  id: want.key === undefined ? "" : createHmac("sha256", want.key).update(data).digest("hex"),
+  sha256: want.shas ? createHash("sha256").update(data).digest("hex") : "",
+  sha3: want.shas ? createHash("sha3-256").update(data).digest("hex") : ""
+})
 
 /** A copy in a buffer of its own (a Buffer's `slice` is a view). */
 const copyOf = (data: Uint8Array): Uint8Array => {
@@ -145,3 +162,24 @@ const copyOf = (data: Uint8Array): Uint8Array => {
   copy.set(data)
   return copy
 }
+
+/**
+ * On a worker unless `data` is small. `own`: the caller owns `data`'s buffer outright (no other
+ * view of it is in use), so it may travel; otherwise a copy does.
+ */
+const hash = (data: Uint8Array, own: boolean, want: Want): Effect.Effect<Answer & Hashed> =>
+  data.length < inlineBelow
+    ? Effect.sync(() => inline(data, want))
+    : onWorker(own && spansWholeBuffer(data) ? data : copyOf(data), want)
+
+/** A put's chunk: its id under `idKey`, SHA-256 and SHA3-256. */
+export const chunkDigests = (data: Uint8Array, idKey: Uint8Array, own: boolean): Effect.Effect<ChunkDigests> =>
+  Effect.map(hash(data, own, { key: idKey, shas: true }), ({ data, fresh, id, sha256, sha3 }) => ({ data, fresh, id, sha256, sha3 }))
+
+/** A chunk's id under `idKey`. */
+export const chunkId = (data: Uint8Array, idKey: Uint8Array, own: boolean): Effect.Effect<Hashed & { readonly id: string }> =>
+  Effect.map(hash(data, own, { key: idKey, shas: false }), ({ data, fresh, id }) => ({ data, fresh, id }))
+
+/** A stream chunk's SHA-256 and SHA3-256. */
+export const streamDigests = (data: Uint8Array, own: boolean): Effect.Effect<StreamDigests> =>
+  Effect.map(hash(data, own, { key: undefined, shas: true }), ({ data, fresh, sha256, sha3 }) => ({ data, fresh, sha256, sha3 }))

@@ -9,14 +9,14 @@ import { EventLog, type ManifestError } from "../manifest/EventLog.ts"
 import { Manifest, type StreamChunkRow, type StreamRow } from "../manifest/Manifest.ts"
 import { Repository } from "../Repository.ts"
 import { makePlainCodec } from "../ChunkCodec.ts"
-import { chunkDigests } from "../DigestThreads.ts"
+import { chunkDigests, streamDigests } from "../DigestThreads.ts"
 import { makeAgeCodec, recipientsOf } from "./AgeCodec.ts"
 import { makeSpillBuffer, type ScratchError } from "./SpillBuffer.ts"
 import { releaseBuffers, spansWholeBuffer } from "../ReleaseBuffers.ts"
 import { SourceBlocks } from "../SourceBlocks.ts"
 import { makeGarbagePacer } from "./GarbagePacer.ts"
 import { exportStored } from "./StoredExport.ts"
-import { digestChunk, digestMismatch, genesisLink, nextLink, type ChunkDigest } from "./StreamChain.ts"
+import { digestMismatch, genesisLink, nextLink, type ChunkDigest } from "./StreamChain.ts"
 
 /** Reading the input (stdin) failed. */
 export class PipeInputError extends Schema.TaggedError<PipeInputError>()("PipeInputError", { detail: Schema.String }) {
@@ -448,18 +448,18 @@ export class Pipe extends Context.Service<Pipe, {
       let next = 0
       const named = Effect.provideService(ReadTarget, name)
       yield* Stream.fromIterable(rows).pipe(
+        // Read-ahead chunks are fetched, opened and hashed concurrently; checked and written in order.
         Stream.mapEffect((row) =>
           chunks.load(row.chunkId, codec).pipe(
             named,
-            Effect.map((data) => ({ row, data })),
+            Effect.flatMap((loaded) => streamDigests(loaded, true)),
+            Effect.map(({ data, sha256, sha3 }) => ({ row, data, digest: { size: data.length, sha256, sha3 } })),
             Effect.mapError((e: ChunkCorrupt) => broken(row.index, row.chunkId, `${e.detail} (provider ${e.provider}); output stopped after ${bytes} bytes`))
           ), { concurrency: readAhead }),
-        Stream.runForEach(({ row, data }) =>
+        Stream.runForEach(({ row, data, digest }) =>
           Effect.gen(function*() {
             if (row.index !== next) return yield* broken(next, "", `chunk ${next} is missing from the log; output stopped after ${bytes} bytes`)
             next++
-            // In order, one chunk at a time: read-ahead chunks go on decrypting meanwhile.
-            const digest = yield* digestChunk(data)
             const mismatch = digestMismatch(row, digest)
             if (mismatch !== undefined) return yield* broken(row.index, row.chunkId, `${mismatch}; output stopped after ${bytes} bytes`)
             link = nextLink(link, row.index, digest)
@@ -510,7 +510,9 @@ export class Pipe extends Context.Service<Pipe, {
           yield* chunks.check(row.chunkId, readData, codec)
           if (!readData) return undefined
           // Every copy authenticated; now the bytes against the digests the stream recorded.
-          const mismatch = digestMismatch(row, yield* digestChunk(yield* chunks.load(row.chunkId, codec)))
+          const hashed = yield* streamDigests(yield* chunks.load(row.chunkId, codec), true)
+          const mismatch = digestMismatch(row, { size: hashed.data.length, sha256: hashed.sha256, sha3: hashed.sha3 })
+          if (hashed.fresh) releaseBuffers([hashed.data])
           return mismatch === undefined ? undefined : { index: row.index, chunk: row.chunkId, provider: "data", problem: mismatch }
         }).pipe(Effect.catch((e: ChunkCorrupt) => Effect.succeed({ index: row.index, chunk: row.chunkId, provider: e.provider, problem: e.detail }))), { concurrency: 8 })
       for (const f of failures) if (f !== undefined) bad.push(f)

@@ -1,6 +1,4 @@
 import { createHmac } from "node:crypto"
-import { Effect } from "effect"
-import { digestHex } from "../ThreadPoolHash.ts"
 
 /**
  * Integrity of a pipe stream, as s3duct defines it and stronger: every chunk carries SHA-256 and
@@ -18,13 +16,6 @@ export interface ChunkDigest {
   /** hex */
   readonly sha3: string
 }
-
-/** On the thread pool; one hash after the other, so a chunk has one copy of its bytes there at a time. */
-export const digestChunk = (data: Uint8Array): Effect.Effect<ChunkDigest> =>
-  Effect.map(
-    Effect.all([digestHex("sha256", data), digestHex("sha3-256", data)]),
-    ([sha256, sha3]) => ({ size: data.length, sha256, sha3 })
-  )
 
 export const genesisLink = (streamKey: Uint8Array, streamId: string): string =>
   createHmac("sha256", streamKey).update(`enigma-stream-genesis-v1\u0000${streamId}`).digest("hex")
