@@ -13,6 +13,7 @@ import { Manifest } from "../manifest/Manifest.ts"
 import { freedTooEarly, isFreed, releaseBuffers } from "../ReleaseBuffers.ts"
 import { DirectWriter } from "../storage/DirectIo.ts"
 import { ChunkCache } from "./ChunkCache.ts"
+import { warmDigestWorkers } from "../DigestThreads.ts"
 import { makeSmallFileWriter, type SmallFile, type SmallFileFailure, type SmallFileWriter } from "./SmallFileWriter.ts"
 
 /** Writing to the destination failed (disk full, permissions…): names the file. */
@@ -209,7 +210,7 @@ export class Restore extends Context.Service<Restore, {
     const chunks = yield* ChunkStore
 
     const run = (backupId: string, dest: string, options: RestoreOptions) =>
-      restoreTo(backupId, dest, options).pipe(Effect.provideService(ReadTarget, backupId))
+      restoreTo(backupId, dest, options).pipe(Effect.scoped, Effect.provideService(ReadTarget, backupId))
     const restoreTo = Effect.fn("Restore.run")(function*(backupId: string, dest: string, options: RestoreOptions) {
       const destAbs = path.resolve(dest)
       const destStat = yield* Effect.promise(() => fs.stat(destAbs).then((s) => s, () => undefined))
@@ -225,6 +226,15 @@ export class Restore extends Context.Service<Restore, {
       }
       const writeError = (p: string) => (e: unknown) =>
         new RestoreWriteError({ path: p, detail: (e as { code?: string }).code === "ENOSPC" ? "disk full" : (e as Error).message })
+      const files = selected.filter((f) => f.kind === "file")
+      const batched = (f: FileEntry) => f.extents.length <= 2 && f.size <= batchedFileMax
+      const small = files.filter(batched)
+      // Threads start now, so they boot while the directories are made: each takes ~25 ms of
+      // CPU, and the first chunk read and the first small file would otherwise wait for them.
+      warmDigestWorkers()
+      const writer = small.length >= batchedFilesFrom
+        ? yield* makeSmallFileWriter(small.length >= twoWritersFrom ? Math.min(2, availableParallelism()) : 1)
+        : undefined
       yield* Effect.tryPromise({ try: () => fs.mkdir(destAbs, { recursive: true }), catch: writeError(destAbs) })
       const destReal = yield* Effect.tryPromise({ try: () => fs.realpath(destAbs), catch: writeError(destAbs) })
 
@@ -266,8 +276,6 @@ export class Restore extends Context.Service<Restore, {
         restoredBytes += f.size
         options.onProgress?.(restoredFiles, restoredBytes)
       }
-      const files = selected.filter((f) => f.kind === "file")
-      const batched = (f: FileEntry) => f.extents.length <= 2 && f.size <= batchedFileMax
       const failed = (e: SmallFileFailure) => writeError(e.path)({ code: e.code, message: e.message })
 
       // Batched files share chunks and come in chunk order: while one chunk's files are written,
@@ -397,17 +405,13 @@ export class Restore extends Context.Service<Restore, {
           done(f)
         }), { concurrency: fileConcurrency, discard: true })
 
-      const small = files.filter(batched)
-      if (small.length >= batchedFilesFrom) {
-        yield* Effect.scoped(Effect.gen(function*() {
-          const writer = yield* makeSmallFileWriter(small.length >= twoWritersFrom ? Math.min(2, availableParallelism()) : 1)
-          // The small files in one run beside the others (which take turns through largeFileSlots).
-          yield* Effect.all([writeBatchedRun(writer, small), writeFiles(files.filter((f) => !batched(f)))], {
-            concurrency: 2,
-            discard: true
-          })
-          yield* writer.flush.pipe(Effect.mapError(failed))
-        }))
+      if (writer !== undefined) {
+        // The small files in one run beside the others (which take turns through largeFileSlots).
+        yield* Effect.all([writeBatchedRun(writer, small), writeFiles(files.filter((f) => !batched(f)))], {
+          concurrency: 2,
+          discard: true
+        })
+        yield* writer.flush.pipe(Effect.mapError(failed))
       } else {
         yield* Effect.scoped(writeFiles(files))
       }
