@@ -11,7 +11,7 @@ import { EventLog, type ManifestError } from "./manifest/EventLog.ts"
 import { Repository } from "./Repository.ts"
 import { SqliteDatabase } from "./sql/NodeSqliteClient.ts"
 import { freedTooEarly, isFreed, pinBuffers, releaseBuffers } from "./ReleaseBuffers.ts"
-import { chunkId } from "./DigestThreads.ts"
+import { chunkId, openEnvelope } from "./ChunkThreads.ts"
 import { makeHmacSha256 } from "./ThreadPoolHash.ts"
 import { Keys as ObjectKeys, StorageError, type PutObjectOptions, type StorageProvider } from "./storage/StorageProvider.ts"
 
@@ -106,6 +106,9 @@ const coldAdvice = (target: string | undefined) =>
   `run \`enigma thaw ${target === undefined ? "BACKUP_ID" : /[\s'"]/.test(target) ? JSON.stringify(target) : target}\`` +
   `${target === undefined ? " (or `enigma thaw STREAM`) for what you are reading" : ""}, wait until the thaw completes ` +
   "(minutes to hours, depending on the tier), then run this command again"
+
+/** Envelopes from this size on are opened on a chunk worker; smaller ones cost less here. */
+const openOffThreadFrom = 64 * 1024
 
 /**
  * The content-addressed chunk store: dedup, compression, encryption and placement.
@@ -367,20 +370,42 @@ export class ChunkStore extends Context.Service<ChunkStore, {
         if (typeof header === "string") return yield* corrupt(id, providerName, header)
         const key = ring.dataKey(header.keyId)
         if (!key) return yield* corrupt(id, providerName, `encrypted under unknown key ${header.keyId}`)
-        const plainOrCompressed = yield* Effect.try({
-          try: () => {
-            const d = createDecipheriv("aes-256-gcm", key, header.nonce)
-            d.setAAD(Envelope.chunkAad(Buffer.from(id, "hex"), header.flags))
-            d.setAuthTag(bytes.subarray(bytes.length - Envelope.tagLength))
-            const a = d.update(bytes.subarray(Envelope.headerLength, bytes.length - Envelope.tagLength))
-            const b = d.final()
-            return b.length === 0 ? a : Buffer.concat([a, b])
-          },
-          catch: () => corrupt(id, providerName, "authentication failed (tampered or damaged)")
-        })
-        // The provider's buffer is ours (StorageProvider.get) and now spent.
-        releaseBuffers([bytes])
-        const plain: Uint8Array = (header.flags & Envelope.FLAG_COMPRESSED) !== 0
+        const compressed = (header.flags & Envelope.FLAG_COMPRESSED) !== 0
+        const aad = Envelope.chunkAad(Buffer.from(id, "hex"), header.flags)
+        const authFailed = corrupt(id, providerName, "authentication failed (tampered or damaged)")
+        let plainOrCompressed: Uint8Array
+        if (bytes.length >= openOffThreadFrom) {
+          // On a chunk worker, which also checks the id of what an uncompressed chunk held
+          // (ChunkThreads). The provider's buffer is ours (StorageProvider.get): it travels there.
+          const opened = yield* openEnvelope(bytes, true, {
+            dataKey: key,
+            nonce: header.nonce,
+            aad,
+            headerLength: Envelope.headerLength,
+            idKey: compressed ? undefined : ring.chunkIdKey
+          })
+          if (opened === undefined) return yield* authFailed
+          if (!compressed) {
+            if (opened.plain.length !== r.size || opened.id !== id) return yield* corrupt(id, providerName, "content does not match its id")
+            return opened.plain
+          }
+          plainOrCompressed = opened.plain
+        } else {
+          plainOrCompressed = yield* Effect.try({
+            try: () => {
+              const d = createDecipheriv("aes-256-gcm", key, header.nonce)
+              d.setAAD(aad)
+              d.setAuthTag(bytes.subarray(bytes.length - Envelope.tagLength))
+              const a = d.update(bytes.subarray(Envelope.headerLength, bytes.length - Envelope.tagLength))
+              const b = d.final()
+              return b.length === 0 ? a : Buffer.concat([a, b])
+            },
+            catch: () => authFailed
+          })
+          // The provider's buffer is ours (StorageProvider.get) and now spent.
+          releaseBuffers([bytes])
+        }
+        const plain: Uint8Array = compressed
           ? yield* Effect.tryPromise({
             try: () => zstdDecompressAsync(plainOrCompressed),
             catch: () => corrupt(id, providerName, "decompression failed")

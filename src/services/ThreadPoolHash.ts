@@ -7,7 +7,7 @@ import { Effect, Semaphore } from "effect"
  * of a stream). The main thread chunks, encrypts and drives every pipeline; HMAC-SHA256 of a
  * 4 MiB chunk there took 2.5 ms. Through Web Crypto the main thread pays only for the copy that
  * an asynchronous job takes of its input (about 0.6 ms per 4 MiB), and the hashing runs on the
- * other core. Buffers that can travel are hashed by DigestThreads instead, with no copy.
+ * other core. Buffers that can travel are hashed by ChunkThreads instead, with no copy.
  *
  * Below `inlineBelow` bytes that copy and the round trip cost more than hashing: inline.
  */

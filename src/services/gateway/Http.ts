@@ -16,6 +16,7 @@ import { isMultipartRequest, multipartRoute } from "./MultipartRoutes.ts"
 import { Objects } from "./Objects.ts"
 import { requestBody } from "./PayloadBody.ts"
 import { digestEquals } from "./Signing.ts"
+import { releaseWhenWritten } from "./ReleaseWritten.ts"
 import { largeBody, Transfers } from "./Transfers.ts"
 import { addressOf } from "./VirtualHost.ts"
 
@@ -276,7 +277,11 @@ export const handleRequest = (options: GatewayOptions) => Effect.gen(function*()
         if (o.inline !== undefined) {
           return HttpServerResponse.uint8Array(o.inline.subarray(start, last + 1), { status, headers: textHeaders(h) })
         }
-        return HttpServerResponse.stream(transfers.holdStream(objects.readRange(o, start, last)), { status, headers: textHeaders(h), contentLength: length })
+        return HttpServerResponse.stream(transfers.holdStream(releaseWhenWritten(req, objects.readRange(o, start, last))), {
+          status,
+          headers: textHeaders(h),
+          contentLength: length
+        })
       }
       case "DELETE": {
         yield* readSmallBody

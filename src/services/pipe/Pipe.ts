@@ -9,7 +9,7 @@ import { EventLog, type ManifestError } from "../manifest/EventLog.ts"
 import { Manifest, type StreamChunkRow, type StreamRow } from "../manifest/Manifest.ts"
 import { Repository } from "../Repository.ts"
 import { makePlainCodec } from "../ChunkCodec.ts"
-import { chunkDigests, streamDigests, warmDigestWorkers } from "../DigestThreads.ts"
+import { chunkDigests, streamDigests, warmChunkWorkers } from "../ChunkThreads.ts"
 import { makeAgeCodec, recipientsOf } from "./AgeCodec.ts"
 import { makeSpillBuffer, type ScratchError } from "./SpillBuffer.ts"
 import { releaseBuffers, spansWholeBuffer } from "../ReleaseBuffers.ts"
@@ -275,11 +275,11 @@ export class Pipe extends Context.Service<Pipe, {
         })
 
       const idKey = codec?.idKey ?? repo.ring.chunkIdKey
-      warmDigestWorkers()
+      warmChunkWorkers()
       /** `own`: the piece's buffer is this put's alone (a chunker copy, or read back from the scratch dir). */
       const processPiece = ({ data: given, index, own }: { data: Uint8Array; index: number; own: boolean }) =>
         Effect.gen(function*() {
-          // The id and digests on a worker, where the piece's buffer travels (DigestThreads):
+          // The id and digests on a worker, where the piece's buffer travels (ChunkThreads):
           // from here on its bytes are in `data`.
           const hashed = yield* chunkDigests(given, idKey, own)
           const data = hashed.data
@@ -443,7 +443,7 @@ export class Pipe extends Context.Service<Pipe, {
       if (rows.length !== s.chunks) {
         return yield* broken(Math.min(rows.length, s.chunks), "", `the log holds ${rows.length} chunks but the stream was committed with ${s.chunks}`)
       }
-      warmDigestWorkers()
+      warmChunkWorkers()
       let link = genesisLink(repo.ring.streamKey, s.id)
       const pace = makeGarbagePacer()
       let bytes = 0

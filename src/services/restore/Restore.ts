@@ -13,7 +13,7 @@ import { Manifest } from "../manifest/Manifest.ts"
 import { freedTooEarly, isFreed, releaseBuffers } from "../ReleaseBuffers.ts"
 import { DirectWriter } from "../storage/DirectIo.ts"
 import { ChunkCache } from "./ChunkCache.ts"
-import { warmDigestWorkers } from "../DigestThreads.ts"
+import { warmChunkWorkers } from "../ChunkThreads.ts"
 import { makeSmallFileWriter, type SmallFile, type SmallFileFailure, type SmallFileWriter } from "./SmallFileWriter.ts"
 
 /** Writing to the destination failed (disk full, permissions…): names the file. */
@@ -231,7 +231,7 @@ export class Restore extends Context.Service<Restore, {
       const small = files.filter(batched)
       // Threads start now, so they boot while the directories are made: each takes ~25 ms of
       // CPU, and the first chunk read and the first small file would otherwise wait for them.
-      warmDigestWorkers()
+      warmChunkWorkers()
       const writer = small.length >= batchedFilesFrom
         ? yield* makeSmallFileWriter(small.length >= twoWritersFrom ? Math.min(2, availableParallelism()) : 1)
         : undefined

@@ -1,7 +1,8 @@
 import { assert, describe, it } from "@effect/vitest"
-import { createHash, createHmac, randomBytes } from "node:crypto"
+import { createCipheriv, createHash, createHmac, randomBytes } from "node:crypto"
 import { Effect } from "effect"
-import { chunkDigests } from "../../src/services/DigestThreads.ts"
+import * as Envelope from "../../src/domain/Envelope.ts"
+import { chunkDigests, openEnvelope } from "../../src/services/ChunkThreads.ts"
 
 const MiB = 1024 * 1024
 const expected = (key: Uint8Array, data: Uint8Array) => ({
@@ -10,7 +11,7 @@ const expected = (key: Uint8Array, data: Uint8Array) => ({
   sha3: createHash("sha3-256").update(data).digest("hex")
 })
 
-describe("DigestThreads", () => {
+describe("ChunkThreads", () => {
   it.effect("id, SHA-256 and SHA3-256 match node:crypto, inline and on the workers, for several keys at once", () =>
     Effect.gen(function*() {
       const keys = [randomBytes(32), randomBytes(32)]
@@ -53,5 +54,45 @@ describe("DigestThreads", () => {
       const got = yield* chunkDigests(data, Buffer.alloc(32, 7), true)
       assert.isTrue(data.buffer.detached)
       assert.strictEqual(got.id, want.id)
+    }))
+
+  it.effect("an envelope opens on a worker, with the id of its plaintext; tampered bytes, tag or AAD do not", () =>
+    Effect.gen(function*() {
+      const dataKey = randomBytes(32)
+      const idKey = randomBytes(32)
+      const plain = randomBytes(3 * MiB + 5)
+      const id = createHmac("sha256", idKey).update(plain).digest("hex")
+      const aad = Envelope.chunkAad(Buffer.from(id, "hex"), 0)
+      const seal = () => {
+        const nonce = randomBytes(12)
+        const c = createCipheriv("aes-256-gcm", dataKey, nonce)
+        c.setAAD(aad)
+        const body = Buffer.concat([Envelope.encodeHeader(0, 1, nonce), c.update(plain), c.final(), c.getAuthTag()])
+        // A buffer of its own, as a provider's read gives.
+        const envelope = new Uint8Array(new ArrayBuffer(body.length))
+        envelope.set(body)
+        return { envelope, nonce }
+      }
+      const open = (envelope: Uint8Array, nonce: Uint8Array, withAad = aad) =>
+        openEnvelope(envelope, true, { dataKey, nonce, aad: withAad, headerLength: Envelope.headerLength, idKey })
+
+      const good = seal()
+      const opened = yield* open(good.envelope, good.nonce)
+      assert.isDefined(opened)
+      assert.isTrue(Buffer.from(opened!.plain).equals(plain))
+      assert.strictEqual(opened!.id, id)
+      assert.isTrue(good.envelope.buffer.detached, "the envelope travelled, not a copy")
+
+      const flipped = seal()
+      flipped.envelope[Envelope.headerLength + 1000]! ^= 1
+      assert.isUndefined(yield* open(flipped.envelope, flipped.nonce))
+      const badTag = seal()
+      badTag.envelope[badTag.envelope.length - 1]! ^= 1
+      assert.isUndefined(yield* open(badTag.envelope, badTag.nonce))
+      const otherChunk = seal()
+      assert.isUndefined(yield* open(otherChunk.envelope, otherChunk.nonce, Envelope.chunkAad(randomBytes(32), 0)))
+      // The workers go on serving after a failure.
+      const again = seal()
+      assert.strictEqual((yield* open(again.envelope, again.nonce))!.id, id)
     }))
 })
