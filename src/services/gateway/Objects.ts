@@ -4,6 +4,7 @@ import { s3Error, type S3Error } from "../../domain/s3/S3Error.ts"
 import { ChunkStore } from "../ChunkStore.ts"
 import { EventLog } from "../manifest/EventLog.ts"
 import { SqliteDatabase } from "../sql/NodeSqliteClient.ts"
+import { OffThreadReads } from "../storage/LocalIoThreads.ts"
 import { makeIngest } from "./Ingest.ts"
 
 export interface BucketRow {
@@ -324,7 +325,10 @@ export class Objects extends Context.Service<Objects, {
         const slices = objectSlices(o, start, last)
         if (slices.inline !== undefined) return Stream.make(slices.inline)
         return Stream.fromIterable(slices.chunks).pipe(
-          Stream.mapEffect((w) => Effect.map(readChunk(w.id), (plain) => plain.subarray(w.from, w.to)), { concurrency: readAhead })
+          // Read on the Local provider's workers: this thread writes every response.
+          Stream.mapEffect((w) => Effect.map(readChunk(w.id), (plain) => plain.subarray(w.from, w.to)).pipe(Effect.provideService(OffThreadReads, true)), {
+            concurrency: readAhead
+          })
         )
       }
     })

@@ -5,7 +5,7 @@ import { createReadStream } from "node:fs"
 import { Effect, Exit, Stream } from "effect"
 import { checkRange } from "./Blocks.ts"
 import { closeFd, DirectWriter, fsyncFd, readFileDirect } from "./DirectIo.ts"
-import { OffThreadWrites, putOffThread } from "./LocalIoThreads.ts"
+import { getOffThread, OffThreadReads, OffThreadWrites, putOffThread } from "./LocalIoThreads.ts"
 import { freedTooEarly, isFreed } from "../ReleaseBuffers.ts"
 import { type ByteRange, StorageError, type StorageFailure, type StorageProvider } from "./StorageProvider.ts"
 
@@ -141,7 +141,12 @@ export const makeLocalProvider = (name: string, root: string): StorageProvider =
         catch: fail("put", key)
       })).pipe(Effect.withSpan("LocalProvider.put", { attributes: { provider: name } }))
 
-  const readWhole = async (file: string) => {
+  const readWhole = async (file: string, offThread: boolean): Promise<Uint8Array> => {
+    if (offThread) {
+      const r = await getOffThread(file, direct)
+      if (direct && !r.direct) direct = false
+      return r.bytes
+    }
     if (direct) {
       const bytes = await readFileDirect(file)
       if (bytes !== undefined) return bytes
@@ -151,8 +156,8 @@ export const makeLocalProvider = (name: string, root: string): StorageProvider =
   }
 
   const get = (key: string) =>
-    Effect.tryPromise({ try: () => readWhole(resolve(key)), catch: fail("get", key) }).pipe(
-      Effect.map((b): Uint8Array => b),
+    Effect.flatMap(OffThreadReads, (offThread) =>
+      Effect.tryPromise({ try: () => readWhole(resolve(key), offThread), catch: fail("get", key) })).pipe(
       Effect.withSpan("LocalProvider.get", { attributes: { provider: name } })
     )
 

@@ -6,7 +6,7 @@ import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "n
 import * as path from "node:path"
 import { pathToFileURL } from "node:url"
 import { makeLocalProvider } from "../../../src/services/storage/LocalProvider.ts"
-import { OffThreadWrites, putOffThread } from "../../../src/services/storage/LocalIoThreads.ts"
+import { getOffThread, OffThreadReads, OffThreadWrites, putOffThread } from "../../../src/services/storage/LocalIoThreads.ts"
 import { tempDir } from "../../support/cli.ts"
 import { cutIntoParts } from "../../support/parts.ts"
 
@@ -99,4 +99,47 @@ describe("LocalIoThreads: writes on a worker", () => {
     assert.strictEqual(r.stdout.trim(), "written")
     assert.strictEqual(statSync(path.join(dir, "o")).size, 3 * MiB)
   })
+})
+
+describe("LocalIoThreads: reads on a worker", () => {
+  it("reads every length exactly, direct or buffered, many at once", async () => {
+    const dir = tempDir()
+    // Around the 4 KiB alignment and the 1 MiB staging buffer.
+    const sizes = [0, 1, 4095, 4096, 4097, MiB - 1, MiB, MiB + 1, 17 * MiB + 3]
+    const files = sizes.map((size) => {
+      const bytes = randomBytes(size)
+      const file = path.join(dir, `r${size}`)
+      writeFileSync(file, bytes)
+      return { file, bytes }
+    })
+    for (const direct of [true, false]) {
+      const got = await Promise.all(files.map((f) => getOffThread(f.file, direct)))
+      got.forEach((g, i) => {
+        assert.isTrue(Buffer.from(g.bytes).equals(files[i]!.bytes), `${sizes[i]} bytes, direct: ${direct}`)
+        assert.strictEqual(g.bytes.byteOffset, 0)
+        assert.strictEqual(g.bytes.buffer.byteLength, sizes[i], "a buffer of its own, of the file's size")
+      })
+    }
+  })
+
+  it("a missing file or a directory fails with the system error, and later reads still work", async () => {
+    const dir = tempDir()
+    const missing = await getOffThread(path.join(dir, "nope"), true).then(() => undefined, (e) => e as { code?: string })
+    assert.strictEqual(missing?.code, "ENOENT")
+    const isDir = await getOffThread(dir, true).then(() => undefined, (e) => e as { code?: string })
+    assert.isDefined(isDir?.code)
+    writeFileSync(path.join(dir, "ok"), "fine")
+    assert.strictEqual(Buffer.from((await getOffThread(path.join(dir, "ok"), true)).bytes).toString(), "fine")
+  })
+
+  it.effect("the Local provider reads through the workers when a run turns them on; a missing object is NotFound", () =>
+    Effect.gen(function*() {
+      const p = makeLocalProvider("local", path.join(tempDir(), "store"))
+      const bytes = randomBytes(4 * MiB + 77)
+      yield* p.put("chunks/ab/abcd", bytes)
+      const onWorkers = <A, E>(e: Effect.Effect<A, E>) => e.pipe(Effect.provideService(OffThreadReads, true))
+      assert.isTrue(Buffer.from(yield* onWorkers(p.get("chunks/ab/abcd"))).equals(bytes))
+      const e = yield* Effect.flip(onWorkers(p.get("chunks/ab/none")))
+      assert.strictEqual(e.reason, "NotFound")
+    }))
 })
