@@ -108,6 +108,8 @@ export const S3ProxySection = Schema.Struct({
   virtual_host_domains: Schema.optionalKey(Schema.Array(NonEmpty)),
   /** Large transfers (PUT/UploadPart bodies from 1 MiB, GETs of chunked objects) served at once; more wait (default 16). */
   max_transfers: Schema.optionalKey(PositiveInt.pipe(Schema.check(Schema.isBetween({ minimum: 1, maximum: 1024 })))),
+  /** Seconds a large transfer waits for its turn before the proxy answers 503 SlowDown (default 30). */
+  transfer_wait_secs: Schema.optionalKey(PositiveInt.pipe(Schema.check(Schema.isBetween({ minimum: 1, maximum: 86_400 })))),
   /** Seconds a connection may go without sending or receiving a byte before it is closed (default 300). */
   idle_timeout_secs: Schema.optionalKey(PositiveInt.pipe(Schema.check(Schema.isBetween({ minimum: 1, maximum: 86_400 }))))
 })

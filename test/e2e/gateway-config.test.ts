@@ -158,7 +158,8 @@ describe("enigma-proxy: bad [s3_proxy] settings get one line naming the field", 
     ["default_region = \"eu-west-1\"", /no S3 credentials/],
     ["access_key = \"a\"\nsecret_key = \"b\"\nlisten = \"127.0.0.1:1\"", /s3_proxy\.listen/],
     ["access_key = \"a\"\nsecret_key = \"b\"\nmax_transfers = 0", /s3_proxy\.max_transfers/],
-    ["access_key = \"a\"\nsecret_key = \"b\"\nidle_timeout_secs = \"long\"", /s3_proxy\.idle_timeout_secs/]
+    ["access_key = \"a\"\nsecret_key = \"b\"\nidle_timeout_secs = \"long\"", /s3_proxy\.idle_timeout_secs/],
+    ["access_key = \"a\"\nsecret_key = \"b\"\ntransfer_wait_secs = 0", /s3_proxy\.transfer_wait_secs/]
   ])("%s", (section, message) => {
     writeFileSync(file, `${base}[s3_proxy]\n${section}\n`)
     const r = failingStart(["--config", file])

@@ -80,6 +80,33 @@ describe("enigma proxy: large transfers take turns (max_transfers)", () => {
   }, 60_000)
 })
 
+describe("enigma proxy: a large transfer that waits too long for its turn is told to slow down", () => {
+  it("with one slot taken, a large PUT and a GET get 503 SlowDown after transfer_wait_secs; a small PUT goes through; once the slot is free all work", async () => {
+    const s3 = await proxyWith("max_transfers = 1\ntransfer_wait_secs = 1")
+    const stalled = await stalledGet(s3)
+    const slowDown = async (what: string, request: Promise<unknown>) => {
+      const started = Date.now()
+      const e = await request.then(() => undefined, (err) => err as { name?: string; $metadata?: { httpStatusCode?: number } })
+      assert.strictEqual(e?.name, "SlowDown", `${what}: ${String(e)}`)
+      assert.strictEqual(e?.$metadata?.httpStatusCode, 503)
+      const waited = Date.now() - started
+      assert.isAtLeast(waited, 900, `${what} waited its turn first`)
+      assert.isBelow(waited, 10_000)
+    }
+    await slowDown("a large PUT", s3.send(new PutObjectCommand({ Bucket: "bench", Key: "second", Body: bytes(2 * MiB) })))
+    await slowDown("a GET", s3.send(new GetObjectCommand({ Bucket: "bench", Key: "big" })))
+    await s3.send(new PutObjectCommand({ Bucket: "bench", Key: "small", Body: bytes(4096) }))
+    stalled.destroy()
+    // The slot is free again: both go through, and nothing of the refused PUT was stored.
+    const again = bytes(2 * MiB)
+    await s3.send(new PutObjectCommand({ Bucket: "bench", Key: "third", Body: again }))
+    const back = await s3.send(new GetObjectCommand({ Bucket: "bench", Key: "third" }))
+    assert.isTrue(Buffer.from(await back.Body!.transformToByteArray()).equals(again))
+    const refused = await s3.send(new GetObjectCommand({ Bucket: "bench", Key: "second" })).then(() => "found", (e) => (e as Error).name)
+    assert.strictEqual(refused, "NoSuchKey")
+  }, 60_000)
+})
+
 describe("enigma proxy: GET bodies free their chunks once written (ReleaseWritten)", () => {
   it("slow, fast, ranged and abandoned GETs at once each get exactly their bytes", async () => {
     const s3 = await proxyWith("max_transfers = 8")

@@ -16,7 +16,7 @@ import { isMultipartRequest, multipartRoute } from "./MultipartRoutes.ts"
 import { Objects } from "./Objects.ts"
 import { requestBody } from "./PayloadBody.ts"
 import { digestEquals } from "./Signing.ts"
-import { releaseWhenWritten } from "./ReleaseWritten.ts"
+import { nodeResponse, releaseWhenWritten } from "./ReleaseWritten.ts"
 import { largeBody, Transfers } from "./Transfers.ts"
 import { addressOf } from "./VirtualHost.ts"
 
@@ -277,11 +277,22 @@ export const handleRequest = (options: GatewayOptions) => Effect.gen(function*()
         if (o.inline !== undefined) {
           return HttpServerResponse.uint8Array(o.inline.subarray(start, last + 1), { status, headers: textHeaders(h) })
         }
-        return HttpServerResponse.stream(transfers.holdStream(releaseWhenWritten(req, objects.readRange(o, start, last))), {
-          status,
-          headers: textHeaders(h),
-          contentLength: length
-        })
+        const res = nodeResponse(req)
+        let stream = releaseWhenWritten(res, objects.readRange(o, start, last))
+        if (res !== undefined) {
+          // The turn is taken before the headers go out, so a GET that gets none in time can still
+          // be answered SlowDown. It is given back when the body ends, or when the response closes
+          // (the body may never run: the client went away first).
+          let done = () => {}
+          yield* transfers.take((d) => {
+            done = d
+            res.once("close", d)
+          })
+          stream = stream.pipe(Stream.ensuring(Effect.sync(() => done())))
+        } else {
+          stream = transfers.holdStream(stream)
+        }
+        return HttpServerResponse.stream(stream, { status, headers: textHeaders(h), contentLength: length })
       }
       case "DELETE": {
         yield* readSmallBody

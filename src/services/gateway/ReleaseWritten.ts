@@ -21,8 +21,7 @@ import { releaseBuffers } from "../ReleaseBuffers.ts"
  * Every element must be a view of a buffer the stream owns outright (a chunk `load` returned).
  * Without a Node response to watch (another server adapter), the body is left as it is.
  */
-export const releaseWhenWritten = <E, R>(req: HttpServerRequest, body: Stream.Stream<Uint8Array, E, R>): Stream.Stream<Uint8Array, E, R> => {
-  const res = responseOf(req)
+export const releaseWhenWritten = <E, R>(res: ServerResponse | undefined, body: Stream.Stream<Uint8Array, E, R>): Stream.Stream<Uint8Array, E, R> => {
   if (res === undefined) return body
   return Stream.suspend(() => {
     let handedOut: Array<Uint8Array> = []
@@ -52,7 +51,8 @@ export const releaseWhenWritten = <E, R>(req: HttpServerRequest, body: Stream.St
   })
 }
 
-const responseOf = (req: HttpServerRequest): ServerResponse | undefined => {
+/** The Node response of a request the Node server adapter received (HTTP/1.1); undefined otherwise. */
+export const nodeResponse = (req: HttpServerRequest): ServerResponse | undefined => {
   try {
     const res = toServerResponse(req)
     return res instanceof ServerResponse ? res : undefined
