@@ -1,7 +1,8 @@
 /**
  * Chunk work on worker threads, on the chunk's own buffer, transferred there and back: digests (a
- * chunk id, HMAC-SHA256 under a chunk-id key; SHA-256 and SHA3-256 of a stream chunk), and opening
- * a repository envelope (AES-256-GCM) together with the id check of what it held.
+ * chunk id, HMAC-SHA256 under a chunk-id key; SHA-256 and SHA3-256 of a stream chunk), and, where
+ * turned on (`OpenOnChunkWorkers`), opening a repository envelope (AES-256-GCM) together with the
+ * id check of what it held.
  *
  * Why: the main thread chunks, seals, reads, writes and drives every pipeline. Through Web Crypto
  * (ThreadPoolHash) each hash took a copy of the chunk on the main thread and zeroed that copy when
@@ -16,7 +17,7 @@
  */
 import { createHash, createHmac } from "node:crypto"
 import type { Worker } from "node:worker_threads"
-import { Effect } from "effect"
+import { Context, Effect } from "effect"
 import { spansWholeBuffer } from "./ReleaseBuffers.ts"
 import { startSharedWorker } from "./WorkerThread.ts"
 
@@ -228,6 +229,18 @@ export const chunkId = (data: Uint8Array, idKey: Uint8Array, own: boolean): Effe
 /** A stream chunk's SHA-256 and SHA3-256. */
 export const streamDigests = (data: Uint8Array, own: boolean): Effect.Effect<StreamDigests> =>
   Effect.map(hash(data, own, { key: undefined, shas: true }), ({ data, fresh, sha256, sha3 }) => ({ data, fresh, sha256, sha3 }))
+
+/**
+ * Whether chunk reads open their envelope on a chunk worker (`openEnvelope`). Off by default: the
+ * plaintext is then made on the worker, from that thread's malloc arena, which keeps up to 64 MiB
+ * of freed chunks for reuse: a `get` from S3 went from ~245 to ~295 MB peak RSS, over its 256 MB,
+ * and ran no faster (its hashing bounds it). A gateway GET, whose main thread writes every
+ * response and whose memory `max_transfers` bounds, turns it on (Objects.readRange): 256 MiB GETs,
+ * one client, 560–601 → 755 MB/s together with freeing written chunks (ReleaseWritten).
+ */
+export const OpenOnChunkWorkers = Context.Reference<boolean>("enigma/services/ChunkThreads/OpenOnChunkWorkers", {
+  defaultValue: () => false
+})
 
 /** How to open an envelope: its header's parts (Envelope.decodeHeader) and the keys. */
 export interface EnvelopeOpening {

@@ -5,6 +5,7 @@ import { ChunkStore } from "../ChunkStore.ts"
 import { EventLog } from "../manifest/EventLog.ts"
 import { SqliteDatabase } from "../sql/NodeSqliteClient.ts"
 import { OffThreadReads } from "../storage/LocalIoThreads.ts"
+import { OpenOnChunkWorkers } from "../ChunkThreads.ts"
 import { makeIngest } from "./Ingest.ts"
 
 export interface BucketRow {
@@ -325,10 +326,13 @@ export class Objects extends Context.Service<Objects, {
         const slices = objectSlices(o, start, last)
         if (slices.inline !== undefined) return Stream.make(slices.inline)
         return Stream.fromIterable(slices.chunks).pipe(
-          // Read on the Local provider's workers: this thread writes every response.
-          Stream.mapEffect((w) => Effect.map(readChunk(w.id), (plain) => plain.subarray(w.from, w.to)).pipe(Effect.provideService(OffThreadReads, true)), {
-            concurrency: readAhead
-          })
+          // Read on the Local provider's workers and opened on the chunk workers: this thread
+          // writes every response.
+          Stream.mapEffect((w) =>
+            Effect.map(readChunk(w.id), (plain) => plain.subarray(w.from, w.to)).pipe(
+              Effect.provideService(OffThreadReads, true),
+              Effect.provideService(OpenOnChunkWorkers, true)
+            ), { concurrency: readAhead })
         )
       }
     })
