@@ -124,7 +124,7 @@ export class ChunkStore extends Context.Service<ChunkStore, {
   /**
    * With a codec (age streams), the codec names and seals the chunk instead of the repository's
    * keys. `knownId`: the chunk's id (`idOf`, or the codec's) when the caller has it already (a
-   * backup's cut worker and put's digest workers hash the chunks they handle).
+   * backup's cut worker and put's chunk workers hash the chunks they handle).
    */
   readonly store: (
     plain: Uint8Array,
@@ -343,7 +343,7 @@ export class ChunkStore extends Context.Service<ChunkStore, {
 
     /**
      * `plain` (ours outright) if it is the chunk `id` names: its size and its keyed hash match.
-     * Hashed on a digest worker, where `plain`'s buffer travels: use the bytes returned.
+     * Hashed on a chunk worker, where `plain`'s buffer travels: use the bytes returned.
      */
     const matching = (plain: Uint8Array, id: string, idKey: Uint8Array, providerName: string, r: ChunkRow) =>
       Effect.gen(function*() {
