@@ -11,7 +11,7 @@ import { EventLog, type ManifestError } from "./manifest/EventLog.ts"
 import { Repository } from "./Repository.ts"
 import { SqliteDatabase } from "./sql/NodeSqliteClient.ts"
 import { freedTooEarly, isFreed, pinBuffers, releaseBuffers } from "./ReleaseBuffers.ts"
-import { chunkId, openEnvelope, OpenOnChunkWorkers } from "./ChunkThreads.ts"
+import { chunkId, inlineBelow, openEnvelope, OpenOnChunkWorkers } from "./ChunkThreads.ts"
 import { makeHmacSha256 } from "./ThreadPoolHash.ts"
 import { Keys as ObjectKeys, StorageError, type PutObjectOptions, type StorageProvider } from "./storage/StorageProvider.ts"
 
@@ -106,9 +106,6 @@ const coldAdvice = (target: string | undefined) =>
   `run \`enigma thaw ${target === undefined ? "BACKUP_ID" : /[\s'"]/.test(target) ? JSON.stringify(target) : target}\`` +
   `${target === undefined ? " (or `enigma thaw STREAM`) for what you are reading" : ""}, wait until the thaw completes ` +
   "(minutes to hours, depending on the tier), then run this command again"
-
-/** Envelopes from this size on are opened on a chunk worker, where turned on; smaller ones cost less here. */
-const openOffThreadFrom = 64 * 1024
 
 /**
  * The content-addressed chunk store: dedup, compression, encryption and placement.
@@ -374,7 +371,7 @@ export class ChunkStore extends Context.Service<ChunkStore, {
         const aad = Envelope.chunkAad(Buffer.from(id, "hex"), header.flags)
         const authFailed = corrupt(id, providerName, "authentication failed (tampered or damaged)")
         let plainOrCompressed: Uint8Array
-        if (bytes.length >= openOffThreadFrom && (yield* OpenOnChunkWorkers)) {
+        if (bytes.length >= inlineBelow && (yield* OpenOnChunkWorkers)) {
           // On a chunk worker, which also checks the id of what an uncompressed chunk held
           // (ChunkThreads). The provider's buffer is ours (StorageProvider.get): it travels there.
           const opened = yield* openEnvelope(bytes, true, {

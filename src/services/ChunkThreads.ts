@@ -63,8 +63,8 @@ interface Answer {
 
 const maxWorkers = 2
 
-/** Below this, hashing inline costs less than the round trip. */
-const inlineBelow = 64 * 1024
+/** Below this, hashing or opening here costs less than the round trip to a worker. */
+export const inlineBelow = 64 * 1024
 
 // Run by a worker thread (eval'd; see WorkerThread.ts for why it uses process.getBuiltinModule).
 // An envelope is header ‖ ciphertext ‖ tag (Envelope.ts); the caller parsed the header.
