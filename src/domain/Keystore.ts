@@ -1,4 +1,5 @@
 import { Result, Schema } from "effect"
+import { ChunkIdHash, legacyChunkIdHash } from "./ChunkIdHash.ts"
 
 /**
  * The keystore file ("keyfile"): a versioned binary codec plus the JSON payload it seals. Pure: no
@@ -251,15 +252,23 @@ export type DataKeyEntry = typeof DataKeyEntry.Type
  * What the keyfile seals. Invariants (checked on decode): data key ids are unique and
  * `currentKeyId` is one of them. `master` is the repository master secret from which HKDF derives
  * the chunk-id key, gear seed and log key; it never changes across rotations.
+ *
+ * Version 2 names the repository's chunk-id hash (`chunkIdHash`); version 1, written before there
+ * was a choice, has none and means HMAC-SHA256. A build that knows only version 1 refuses a
+ * version 2 keystore rather than naming chunks with the wrong hash.
  */
 export const KeystorePayload = Schema.Struct({
-  version: Schema.Literal(1),
+  version: Schema.Literals([1, 2]),
   repositoryId: Schema.String.check(Schema.isPattern(/^[0-9a-f]{32}$/)),
   master: bytesOfLength(32),
   dataKeys: Schema.NonEmptyArray(DataKeyEntry),
-  currentKeyId: PositiveInt
+  currentKeyId: PositiveInt,
+  chunkIdHash: Schema.optionalKey(ChunkIdHash)
 }).check(
   Schema.makeFilter((p) => {
+    if ((p.version === 2) !== (p.chunkIdHash !== undefined)) {
+      return { path: ["chunkIdHash"], issue: "chunkIdHash is required in version 2 and absent in version 1" }
+    }
     const ids = p.dataKeys.map((k) => k.id)
     if (new Set(ids).size !== ids.length) return { path: ["dataKeys"], issue: "duplicate data key id" }
     if (!ids.includes(p.currentKeyId)) {
@@ -269,6 +278,9 @@ export const KeystorePayload = Schema.Struct({
   })
 )
 export type KeystorePayload = typeof KeystorePayload.Type
+
+/** The chunk-id hash a keystore's repository uses. */
+export const chunkIdHashOf = (p: KeystorePayload): ChunkIdHash => p.chunkIdHash ?? legacyChunkIdHash
 
 /** The payload as stored: a JSON string (UTF-8 bytes are produced by the service). */
 export const KeystorePayloadJson = Schema.fromJsonString(KeystorePayload)

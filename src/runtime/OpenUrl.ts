@@ -3,6 +3,7 @@ import * as fs from "node:fs"
 import { homedir } from "node:os"
 import * as path from "node:path"
 import { Effect, Option, Redacted, Schema } from "effect"
+import { ChunkIdHash, legacyChunkIdHash, newChunkIdHash } from "../domain/ChunkIdHash.ts"
 import { RepositoryNotFound, UserError, WrongKey } from "../domain/Errors.ts"
 import { parseRepoUrl, type RepoLocation } from "../domain/RepoUrl.ts"
 import { defaultSettings, type EnigmaSettings, type ProviderSettings } from "../domain/Settings.ts"
@@ -14,7 +15,14 @@ import type { GlobalOptions, Opened } from "./Open.ts"
 import { getPassphrase } from "./Passphrase.ts"
 import { buildProviders } from "./Providers.ts"
 
-const RawKeyMarker = Schema.Struct({ version: Schema.Literal(1), repositoryId: Schema.String, check: Schema.String })
+/**
+ * A raw-key repository's marker. Version 2 names its chunk-id hash; version 1 (before there was a
+ * choice) means HMAC-SHA256. A build that knows only version 1 refuses a version 2 marker.
+ */
+const RawKeyMarker = Schema.Union([
+  Schema.Struct({ version: Schema.Literal(1), repositoryId: Schema.String, check: Schema.String }),
+  Schema.Struct({ version: Schema.Literal(2), repositoryId: Schema.String, check: Schema.String, chunkIdHash: ChunkIdHash })
+])
 const decodeMarker = Schema.decodeUnknownOption(Schema.fromJsonString(RawKeyMarker))
 
 /**
@@ -80,18 +88,22 @@ export const openUrl = (global: GlobalOptions, url: string, options: { readonly 
     let created = false
     const keySpec = Option.getOrUndefined(global.key ?? Option.none())
     if (keySpec !== undefined) {
-      const { ring: keyRing, check } = rawKeyRing(yield* readKeySpec(keySpec))
-      ring = keyRing
+      const key = yield* readKeySpec(keySpec)
       if (Option.isSome(markerBytes)) {
         const marker = decodeMarker(Buffer.from(markerBytes.value).toString("utf8"))
         if (Option.isNone(marker)) return yield* new UserError({ detail: `${url}/${RAW_KEY_MARKER} is not an Enigma key marker` })
+        const { ring: keyRing, check } = rawKeyRing(key, marker.value.version === 2 ? marker.value.chunkIdHash : legacyChunkIdHash)
         if (marker.value.check !== check) return yield* new WrongKey({ repository: url })
+        ring = keyRing
       } else if (hasKeystore) {
         return yield* new UserError({ detail: `the repository at ${url} is protected by a passphrase, not a raw key; drop --key` })
       } else {
         if (!options.create) return yield* notThere(url)
+        const { ring: keyRing, check } = rawKeyRing(key, newChunkIdHash)
+        ring = keyRing
         yield* provider.check
-        yield* provider.put(RAW_KEY_MARKER, Buffer.from(JSON.stringify({ version: 1, repositoryId: ring.repositoryId, check })))
+        const marker: typeof RawKeyMarker.Type = { version: 2, repositoryId: ring.repositoryId, check, chunkIdHash: newChunkIdHash }
+        yield* provider.put(RAW_KEY_MARKER, Buffer.from(JSON.stringify(marker)))
         created = true
       }
     } else {

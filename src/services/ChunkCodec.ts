@@ -1,6 +1,6 @@
-import { createHmac } from "node:crypto"
 import { Effect } from "effect"
-import { makeHmacSha256 } from "./ThreadPoolHash.ts"
+import type { IdKey } from "../domain/ChunkIdHash.ts"
+import { makeIdOf, namespacedIdKey } from "./ChunkIdHashing.ts"
 
 /**
  * How a chunk other than a repository-encrypted one becomes an object and back (the default —
@@ -12,8 +12,8 @@ import { makeHmacSha256 } from "./ThreadPoolHash.ts"
 export interface ChunkCodec {
   readonly format: "age" | "plain"
   readonly idOf: (plain: Uint8Array) => Effect.Effect<string>
-  /** The key `idOf` hashes under (HMAC-SHA256), for callers that compute ids elsewhere. */
-  readonly idKey: Uint8Array
+  /** The key `idOf` hashes under, for callers that compute ids elsewhere. */
+  readonly idKey: IdKey
   readonly seal: (plain: Uint8Array) => Effect.Effect<Uint8Array>
   /** Absent when the codec can only write (encrypting to recipients whose keys it lacks). */
   readonly open: ((bytes: Uint8Array) => Effect.Effect<Uint8Array, string>) | undefined
@@ -23,11 +23,11 @@ export interface ChunkCodec {
  * `put --no-encrypt` (s3duct parity): the chunk object is the plaintext. Ids stay keyed, in their
  * own namespace, so such chunks never stand in for encrypted ones.
  */
-export const makePlainCodec = (chunkIdKey: Uint8Array): ChunkCodec => {
-  const idKey = createHmac("sha256", chunkIdKey).update("enigma-plain-chunk-id-v1").digest()
+export const makePlainCodec = (chunkIdKey: IdKey): ChunkCodec => {
+  const idKey = namespacedIdKey(chunkIdKey, "enigma-plain-chunk-id-v1")
   return {
     format: "plain",
-    idOf: makeHmacSha256(idKey),
+    idOf: makeIdOf(idKey),
     idKey,
     seal: (plain) => Effect.succeed(plain),
     open: (bytes) => Effect.succeed(bytes)

@@ -3,6 +3,7 @@ import { zstdCompress, zstdDecompress, constants as zlibConstants } from "node:z
 import { promisify } from "node:util"
 import { Cause, Context, Deferred, Duration, Effect, Layer, Schedule, Schema } from "effect"
 import { SqlClient } from "effect/sql"
+import type { IdKey } from "../domain/ChunkIdHash.ts"
 import * as Envelope from "../domain/Envelope.ts"
 import { ChunkCorrupt } from "../domain/Errors.ts"
 import { defaultRetry, type RetrySettings, retrySettingsOf, timeoutFor } from "../domain/Retry.ts"
@@ -12,7 +13,7 @@ import { Repository } from "./Repository.ts"
 import { SqliteDatabase } from "./sql/NodeSqliteClient.ts"
 import { freedTooEarly, isFreed, pinBuffers, releaseBuffers } from "./ReleaseBuffers.ts"
 import { chunkId, inlineBelow, openEnvelope, OpenOnChunkWorkers } from "./ChunkThreads.ts"
-import { makeHmacSha256 } from "./ThreadPoolHash.ts"
+import { makeIdOf } from "./ChunkIdHashing.ts"
 import { Keys as ObjectKeys, StorageError, type PutObjectOptions, type StorageProvider } from "./storage/StorageProvider.ts"
 
 const zstdCompressAsync = promisify(zstdCompress)
@@ -165,7 +166,7 @@ export class ChunkStore extends Context.Service<ChunkStore, {
       "SELECT id, size, stored_size, compressed, key_id, placement, format, refcount FROM chunks WHERE id = ?"
     )
 
-    const idOf = makeHmacSha256(ring.chunkIdKey)
+    const idOf = makeIdOf(ring.chunkIdKey)
 
     const row = (id: string): ChunkRow | undefined => {
       const r = rowStmt.get(id) as
@@ -342,7 +343,7 @@ export class ChunkStore extends Context.Service<ChunkStore, {
      * `plain` (ours outright) if it is the chunk `id` names: its size and its keyed hash match.
      * Hashed on a chunk worker, where `plain`'s buffer travels: use the bytes returned.
      */
-    const matching = (plain: Uint8Array, id: string, idKey: Uint8Array, providerName: string, r: ChunkRow) =>
+    const matching = (plain: Uint8Array, id: string, idKey: IdKey, providerName: string, r: ChunkRow) =>
       Effect.gen(function*() {
         const fail = corrupt(id, providerName, "content does not match its id")
         if (plain.length !== r.size) return yield* fail

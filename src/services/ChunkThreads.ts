@@ -1,6 +1,6 @@
 /**
  * Chunk work on worker threads, on the chunk's own buffer, transferred there and back: digests (a
- * chunk id, HMAC-SHA256 under a chunk-id key; SHA-256 and SHA3-256 of a stream chunk), and, where
+ * chunk id under a chunk-id key, ChunkIdHashing; SHA-256 and SHA3-256 of a stream chunk), and, where
  * turned on (`OpenOnChunkWorkers`), opening a repository envelope (AES-256-GCM) together with the
  * id check of what it held.
  *
@@ -15,9 +15,11 @@
  * keeps the process alive only while it has jobs. One that dies fails the jobs it had (their bytes
  * went with them). Keys (id keys, data keys) are sent to a worker once, as key objects there.
  */
-import { createHash, createHmac } from "node:crypto"
+import { createHash } from "node:crypto"
 import type { Worker } from "node:worker_threads"
 import { Context, Effect } from "effect"
+import type { IdKey } from "../domain/ChunkIdHash.ts"
+import { idHasherSource, idNow } from "./ChunkIdHashing.ts"
 import { spansWholeBuffer } from "./ReleaseBuffers.ts"
 import { startSharedWorker } from "./WorkerThread.ts"
 
@@ -38,14 +40,14 @@ export interface StreamDigests extends Hashed {
   readonly sha3: string
 }
 
-/** With the chunk id (HMAC-SHA256 under the id key, hex). */
+/** With the chunk id (the keyed hash under the id key, hex). */
 export interface ChunkDigests extends StreamDigests {
   readonly id: string
 }
 
 /** What to compute: an id under `key`, the two stream digests, or both. */
 interface Want {
-  readonly key: Uint8Array | undefined
+  readonly key: IdKey | undefined
   readonly shas: boolean
 }
 
@@ -70,9 +72,16 @@ export const inlineBelow = 64 * 1024
 // An envelope is header ‖ ciphertext ‖ tag (Envelope.ts); the caller parsed the header.
 const workerSource = `
 const { parentPort } = process.getBuiltinModule("node:worker_threads")
-const { createDecipheriv, createHash, createHmac, createSecretKey } = process.getBuiltinModule("node:crypto")
+const { createDecipheriv, createHash, createSecretKey } = process.getBuiltinModule("node:crypto")
+${idHasherSource}
 const keys = new Map()
-const hmac = (keyId, data) => keyId < 0 ? "" : createHmac("sha256", keys.get(keyId)).update(data).digest("hex")
+const idHashers = new Map()
+const idOf = (keyId, data) => {
+  if (keyId < 0) return ""
+  const h = idHashers.get(keyId)
+  h.update(data)
+  return h.digest()
+}
 const open = (m) => {
   const envelope = new Uint8Array(m.buffer, m.offset, m.length)
   let plain
@@ -87,17 +96,26 @@ const open = (m) => {
   }
   try { m.buffer.transfer(0) } catch {} // spent: freed now rather than at this thread's next collection
   if (plain.byteOffset !== 0 || plain.byteLength !== plain.buffer.byteLength) plain = Uint8Array.from(plain)
-  const id = hmac(m.keyId, plain)
+  const id = idOf(m.keyId, plain)
   parentPort.postMessage({ job: m.job, buffer: plain.buffer, offset: 0, length: plain.length, id, sha256: "", sha3: "" }, [plain.buffer])
 }
-parentPort.on("message", (m) => {
-  if (m.key !== undefined) return void keys.set(m.keyId, createSecretKey(m.key))
+const onJob = (m) => {
+  // An id hasher still being made (the WebAssembly fallback) holds its jobs back; answers go by job number.
+  const pending = idHashers.get(m.keyId)
+  if (pending instanceof Promise) return void pending.then(() => onJob(m))
   if (m.open) return open(m)
   const data = new Uint8Array(m.buffer, m.offset, m.length)
-  const id = hmac(m.keyId, data)
+  const id = idOf(m.keyId, data)
   const sha256 = m.shas ? createHash("sha256").update(data).digest("hex") : ""
   const sha3 = m.shas ? createHash("sha3-256").update(data).digest("hex") : ""
   parentPort.postMessage({ job: m.job, buffer: m.buffer, id, sha256, sha3 }, [m.buffer])
+}
+parentPort.on("message", (m) => {
+  if (m.key === undefined) return onJob(m)
+  if (m.idHash === undefined) return void keys.set(m.keyId, createSecretKey(m.key))
+  const made = idHasher(m.idHash, m.key)
+  idHashers.set(m.keyId, made)
+  if (made instanceof Promise) made.then((h) => idHashers.set(m.keyId, h))
 })
 `
 
@@ -153,15 +171,20 @@ export const warmChunkWorkers = (): void => {
   if (workers.length === 0) startChunkWorker()
 }
 
-/** `key`'s number on `w`, sending it there first if need be; -1 for no key. */
-const keyOn = (w: ChunkWorker, key: Uint8Array | undefined): number => {
+/**
+ * `key`'s number on `w`, sending it there first if need be; -1 for no key. An id key goes with
+ * its hash, to make that hash's hasher; a data key (AES-256-GCM) becomes a key object.
+ */
+const keyOn = (w: ChunkWorker, key: IdKey | { readonly dataKey: Uint8Array } | undefined): number => {
   if (key === undefined) return -1
-  const hex = Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString("hex")
-  const keyId = keyIds.get(hex) ?? keyIds.size
-  keyIds.set(hex, keyId)
+  const bytes = "dataKey" in key ? key.dataKey : key.key
+  const idHash = "dataKey" in key ? undefined : key.hash
+  const name = `${idHash ?? "data"}:${Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex")}`
+  const keyId = keyIds.get(name) ?? keyIds.size
+  keyIds.set(name, keyId)
   if (!w.keys.has(keyId)) {
     w.keys.add(keyId)
-    w.worker.postMessage({ keyId, key: Uint8Array.from(key) })
+    w.worker.postMessage({ keyId, key: Uint8Array.from(bytes), idHash })
   }
   return keyId
 }
@@ -197,14 +220,15 @@ const copyOf = (data: Uint8Array): Uint8Array => {
 /** `data`, or a copy when its buffer may not travel: not `own`, or holding more than `data`. */
 const travelling = (data: Uint8Array, own: boolean) => (own && spansWholeBuffer(data) ? data : copyOf(data))
 
-const inline = (data: Uint8Array, want: Want): Answer & Hashed => ({
-  job: -1,
-  data,
-  fresh: false,
-  id: want.key === undefined ? "" : createHmac("sha256", want.key).update(data).digest("hex"),
-  sha256: want.shas ? createHash("sha256").update(data).digest("hex") : "",
-  sha3: want.shas ? createHash("sha3-256").update(data).digest("hex") : ""
-})
+const inline = (data: Uint8Array, want: Want): Effect.Effect<Answer & Hashed> =>
+  Effect.map(want.key === undefined ? Effect.succeed("") : idNow(want.key, data), (id) => ({
+    job: -1,
+    data,
+    fresh: false,
+    id,
+    sha256: want.shas ? createHash("sha256").update(data).digest("hex") : "",
+    sha3: want.shas ? createHash("sha3-256").update(data).digest("hex") : ""
+  }))
 
 /**
  * On a worker unless `data` is small. `own`: the caller owns `data`'s buffer outright (no other
@@ -212,18 +236,18 @@ const inline = (data: Uint8Array, want: Want): Answer & Hashed => ({
  */
 const hash = (data: Uint8Array, own: boolean, want: Want): Effect.Effect<Answer & Hashed> =>
   data.length < inlineBelow
-    ? Effect.sync(() => inline(data, want))
+    ? inline(data, want)
     : Effect.map(
       onWorker(travelling(data, own), (w) => ({ keyId: keyOn(w, want.key), shas: want.shas })),
       (a) => ({ ...a, data: new Uint8Array(a.buffer!, a.offset, a.length), fresh: true })
     )
 
 /** A put's chunk: its id under `idKey`, SHA-256 and SHA3-256. */
-export const chunkDigests = (data: Uint8Array, idKey: Uint8Array, own: boolean): Effect.Effect<ChunkDigests> =>
+export const chunkDigests = (data: Uint8Array, idKey: IdKey, own: boolean): Effect.Effect<ChunkDigests> =>
   Effect.map(hash(data, own, { key: idKey, shas: true }), ({ data, fresh, id, sha256, sha3 }) => ({ data, fresh, id, sha256, sha3 }))
 
 /** A chunk's id under `idKey`. */
-export const chunkId = (data: Uint8Array, idKey: Uint8Array, own: boolean): Effect.Effect<Hashed & { readonly id: string }> =>
+export const chunkId = (data: Uint8Array, idKey: IdKey, own: boolean): Effect.Effect<Hashed & { readonly id: string }> =>
   Effect.map(hash(data, own, { key: idKey, shas: false }), ({ data, fresh, id }) => ({ data, fresh, id }))
 
 /** A stream chunk's SHA-256 and SHA3-256. */
@@ -249,7 +273,7 @@ export interface EnvelopeOpening {
   readonly aad: Uint8Array
   readonly headerLength: number
   /** The chunk-id key to hash the plaintext under; absent for a compressed chunk (hashed after). */
-  readonly idKey: Uint8Array | undefined
+  readonly idKey: IdKey | undefined
 }
 
 /**
@@ -262,7 +286,7 @@ export const openEnvelope = (envelope: Uint8Array, own: boolean, o: EnvelopeOpen
     onWorker(travelling(envelope, own), (w) => ({
       open: true,
       keyId: keyOn(w, o.idKey),
-      dataKeyId: keyOn(w, o.dataKey),
+      dataKeyId: keyOn(w, { dataKey: o.dataKey }),
       nonce: Uint8Array.from(o.nonce),
       aad: Uint8Array.from(o.aad),
       headerLength: o.headerLength

@@ -16,7 +16,9 @@
  * The worker starts on first use and keeps the process alive only while blocks are away.
  */
 import type { Worker } from "node:worker_threads"
+import type { IdKey } from "../domain/ChunkIdHash.ts"
 import { cdcCuts, type CdcSearch } from "../domain/Chunker.ts"
+import { idHasherSource } from "./ChunkIdHashing.ts"
 import { startSharedWorker } from "./WorkerThread.ts"
 
 /** A block back from the worker, with the cuts in it and the search's state after it. */
@@ -26,7 +28,7 @@ export interface CutBlock {
   readonly h: number
   readonly len: number
   /**
-   * With an id key: the id (HMAC-SHA256 under that key, hex) of the chunk each cut ends, the
+   * With an id key: the id (ChunkIdHashing, hex) of the chunk each cut ends, the
    * chunk's bytes from the previous cut (in this block or an earlier one) to this one.
    */
   readonly ids: Array<string> | undefined
@@ -46,37 +48,45 @@ export interface CutOffThread {
 // where hashing on the thread pool took a copy of every chunk first.
 const workerSource = `
 const { parentPort } = process.getBuiltinModule("node:worker_threads")
-const { createHmac, createSecretKey } = process.getBuiltinModule("node:crypto")
+${idHasherSource}
 const cdcCuts = ${cdcCuts.toString()}
 const searches = new Map()
-const macs = new Map()
-parentPort.on("message", (m) => {
-  if (m.search !== undefined) {
-    searches.set(m.stream, m.search)
-    if (m.idKey !== undefined) {
-      const key = createSecretKey(m.idKey)
-      macs.set(m.stream, { key, hmac: createHmac("sha256", key) })
-    }
-    return
-  }
-  if (m.drop) return void (searches.delete(m.stream), macs.delete(m.stream))
+const hashers = new Map()
+const onBlock = (m) => {
+  if (m.drop) return void (searches.delete(m.stream), hashers.delete(m.stream))
   const search = searches.get(m.stream)
   const data = new Uint8Array(m.buffer, 0, m.length)
   const cuts = []
   if (search !== undefined) cdcCuts(search, data, cuts)
-  const mac = macs.get(m.stream)
+  const hasher = hashers.get(m.stream)
   let ids
-  if (mac !== undefined) {
+  if (hasher !== undefined) {
     ids = []
     let start = 0
     for (const cut of cuts) {
-      ids.push(mac.hmac.update(data.subarray(start, cut)).digest("hex"))
-      mac.hmac = createHmac("sha256", mac.key)
+      hasher.update(data.subarray(start, cut))
+      ids.push(hasher.digest())
       start = cut
     }
-    if (start < data.length) mac.hmac.update(data.subarray(start))
+    if (start < data.length) hasher.update(data.subarray(start))
   }
   parentPort.postMessage({ stream: m.stream, buffer: m.buffer, length: m.length, cuts, h: search?.h, len: search?.len, ids }, [m.buffer])
+}
+const handle = (m) => {
+  if (m.search === undefined) return onBlock(m)
+  searches.set(m.stream, m.search)
+  if (m.idKey === undefined) return
+  const made = idHasher(m.idKey.hash, m.idKey.key)
+  if (!(made instanceof Promise)) return void hashers.set(m.stream, made)
+  return made.then((h) => void hashers.set(m.stream, h))
+}
+// Answers go in message order. A hasher still being made (the WebAssembly fallback) holds back
+// every message after it until it is ready.
+let held
+parentPort.on("message", (m) => {
+  if (held !== undefined) return void (held = held.then(() => handle(m)))
+  const r = handle(m)
+  if (r instanceof Promise) held = r
 })
 `
 
@@ -127,12 +137,12 @@ const theWorker = (): Shared => {
  * With `idKey` (a repository's chunk-id key), each block also comes back with the ids of the
  * chunks its cuts end; the stream's last chunk, which no cut ends, is the caller's to hash.
  */
-export const cutOffThread = (search: CdcSearch, idKey?: Uint8Array): CutOffThread => {
+export const cutOffThread = (search: CdcSearch, idKey?: IdKey): CutOffThread => {
   const sh = theWorker()
   const stream = nextStream++
   const state: StreamState = { waiting: [], failure: undefined }
   sh.streams.set(stream, state)
-  sh.worker.postMessage({ stream, search: { ...search, gear: search.gear.slice() }, ...(idKey !== undefined ? { idKey: idKey.slice() } : {}) })
+  sh.worker.postMessage({ stream, search: { ...search, gear: search.gear.slice() }, ...(idKey !== undefined ? { idKey: { hash: idKey.hash, key: idKey.key.slice() } } : {}) })
   return {
     cut: (buffer, length) =>
       new Promise<CutBlock>((resolve, reject) => {

@@ -7,6 +7,7 @@ import {
   KEYFILE_MAGIC,
   type KeyfileHeader,
   keyfileMode,
+  chunkIdHashOf,
   KeystorePayload,
   KeystorePayloadJson
 } from "../../src/domain/Keystore.ts"
@@ -155,10 +156,23 @@ describe("Keystore payload", () => {
     }
   })
 
+  it("version 2 names its chunk-id hash, version 1 (HMAC-SHA256 ids) does not", () => {
+    const hashOf = (u: unknown) => {
+      const r = decode(u)
+      return Result.isSuccess(r) ? chunkIdHashOf(r.success) : "rejected"
+    }
+    assert.strictEqual(hashOf(valid), "hmac-sha256")
+    assert.strictEqual(hashOf({ ...valid, version: 2, chunkIdHash: "blake3" }), "blake3")
+    assert.strictEqual(hashOf({ ...valid, version: 2, chunkIdHash: "hmac-sha256" }), "hmac-sha256")
+    assert.strictEqual(hashOf({ ...valid, version: 2 }), "rejected")
+    assert.strictEqual(hashOf({ ...valid, chunkIdHash: "blake3" }), "rejected")
+    assert.strictEqual(hashOf({ ...valid, version: 2, chunkIdHash: "md5" }), "rejected")
+  })
+
   it("rejects bad keys, ids and references", () => {
     assert.isTrue(Result.isFailure(decode({ ...valid, master: b64(31, 1) })))
     assert.isTrue(Result.isFailure(decode({ ...valid, repositoryId: "xyz" })))
-    assert.isTrue(Result.isFailure(decode({ ...valid, version: 2 })))
+    assert.isTrue(Result.isFailure(decode({ ...valid, version: 3 })))
     assert.isTrue(Result.isFailure(decode({ ...valid, currentKeyId: 3 })))
     assert.isTrue(Result.isFailure(decode({ ...valid, dataKeys: [] })))
     assert.isTrue(Result.isFailure(decode({ ...valid, dataKeys: [valid.dataKeys[0], valid.dataKeys[0]], currentKeyId: 1 })))

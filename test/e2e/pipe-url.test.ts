@@ -1,9 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
 import { CreateBucketCommand, ListObjectsV2Command } from "@aws-sdk/client-s3"
 import { spawnSync } from "node:child_process"
-import { randomBytes } from "node:crypto"
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs"
+import { createHmac, randomBytes } from "node:crypto"
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import * as path from "node:path"
+import { rawKeyRing } from "../../src/services/keys/Keys.ts"
 import { enigma, enigmaBin, enigmaPipe, json, passphrase, prng, tempDir } from "../support/cli.ts"
 import { BlobServiceClient, StorageSharedKeyCredential } from "@azure/storage-blob"
 import { azuriteAccount, azuriteKey, startAzurite } from "../support/azurite.ts"
@@ -19,13 +20,16 @@ describe("pipe mode without setup: --repo URL [--key]", () => {
     const url = `file://${root}/repo`
     // A fixed key: chunk boundaries depend on it, and this test counts shared chunks.
     const K = "5e".repeat(32)
-    const a = { ...host(), K, ENIGMA_PASSPHRASE: undefined }
+    // Host A names chunks with the WebAssembly BLAKE3 (as where the native module cannot load), B
+    // with the native one: B's reads re-hash A's chunks and B's put deduplicates against them.
+    const a = { ...host(), K, ENIGMA_PASSPHRASE: undefined, ENIGMA_BLAKE3: "wasm" }
     const b = { ...host(), K, ENIGMA_PASSPHRASE: undefined }
     const data = prng(1)(12 * 1024 * 1024)
     const put = enigmaPipe(["--repo", url, "--key", "env:K", "put", "first", "--summary", "json"], data, a)
     assert.strictEqual(put.code, 0, put.stderr)
     assert.deepStrictEqual(readdirSync(path.join(root, "repo")).sort(), ["chunks", "keys", "locks", "log"])
     assert.deepStrictEqual(readdirSync(path.join(root, "repo", "keys")), ["raw-key"], "no keystore: the key is the secret")
+    assert.strictEqual(JSON.parse(readFileSync(path.join(root, "repo", "keys", "raw-key"), "utf8")).chunkIdHash, "blake3")
 
     // Host B has never seen the repository: its manifest comes from the log segments.
     const got = enigmaPipe(["--repo", url, "--key", "env:K", "get", "first"], undefined, b)
@@ -45,6 +49,26 @@ describe("pipe mode without setup: --repo URL [--key]", () => {
     const gc = json(enigma(["--repo", url, "--key", "env:K", "gc", "--json"], b))
     assert.strictEqual(gc.deletedChunks.length, p1.chunks - JSON.parse(put2.stderr).dedupChunks, "only the chunks nothing else uses")
     assert.isTrue(enigmaPipe(["--repo", url, "--key", "env:K", "get", "second"], undefined, a).stdout.equals(second))
+  })
+
+  it("a raw-key repository made before BLAKE3 ids (marker version 1) goes on naming chunks with HMAC-SHA256", () => {
+    const root = tempDir()
+    const key = Buffer.alloc(32, 0x3c)
+    const { ring, check } = rawKeyRing(key, "hmac-sha256")
+    mkdirSync(path.join(root, "repo", "keys"), { recursive: true })
+    writeFileSync(path.join(root, "repo", "keys", "raw-key"), JSON.stringify({ version: 1, repositoryId: ring.repositoryId, check }))
+    const env = { ...host(), ENIGMA_PASSPHRASE: undefined }
+    const args = ["--repo", `file://${root}/repo`, "--key", `hex:${key.toString("hex")}`]
+    const data = prng(3)(3 * 1024 * 1024 + 5)
+    const put = enigmaPipe([...args, "put", "old", "--chunk-size", "1M"], data, env)
+    assert.strictEqual(put.code, 0, put.stderr)
+    const names = readdirSync(path.join(root, "repo", "chunks"), { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).map((e) => e.name).sort()
+    const mib = 1024 * 1024
+    const want = [0, 1, 2, 3].map((i) => createHmac("sha256", ring.chunkIdKey.key).update(data.subarray(i * mib, (i + 1) * mib)).digest("hex")).sort()
+    assert.deepStrictEqual(names, want)
+    const got = enigmaPipe([...args, "get", "old"], undefined, env)
+    assert.strictEqual(got.code, 0, got.stderr)
+    assert.isTrue(got.stdout.equals(data))
   })
 
   it("tar c DIR | enigma put root --repo … --key env:K is a complete first command; restore by tar x", () => {

@@ -1,20 +1,22 @@
 import { assert, describe, it } from "@effect/vitest"
-import { createCipheriv, createHash, createHmac, randomBytes } from "node:crypto"
+import { createCipheriv, createHash, randomBytes } from "node:crypto"
 import { Effect } from "effect"
+import type { IdKey } from "../../src/domain/ChunkIdHash.ts"
 import * as Envelope from "../../src/domain/Envelope.ts"
 import { chunkDigests, openEnvelope } from "../../src/services/ChunkThreads.ts"
+import { idKeysOfBothHashes, referenceId } from "../support/referenceIds.ts"
 
 const MiB = 1024 * 1024
-const expected = (key: Uint8Array, data: Uint8Array) => ({
-  id: createHmac("sha256", key).update(data).digest("hex"),
+const expected = (key: IdKey, data: Uint8Array) => ({
+  id: referenceId(key, data),
   sha256: createHash("sha256").update(data).digest("hex"),
   sha3: createHash("sha3-256").update(data).digest("hex")
 })
 
 describe("ChunkThreads", () => {
-  it.effect("id, SHA-256 and SHA3-256 match node:crypto, inline and on the workers, for several keys at once", () =>
+  it.effect("id, SHA-256 and SHA3-256 match reference implementations, inline and on the workers, for keys of both hashes at once", () =>
     Effect.gen(function*() {
-      const keys = [randomBytes(32), randomBytes(32)]
+      const keys = idKeysOfBothHashes(randomBytes)
       // Small (inline), odd-sized, and large; many at once so both workers take some.
       const sizes = [0, 1, 64 * 1024 - 1, 64 * 1024, 3 * MiB + 17, 4 * MiB, 1 * MiB + 1, 5 * MiB, 2 * MiB]
       const cases = sizes.map((n, i) => ({ key: keys[i % 2]!, data: new Uint8Array(randomBytes(n)) }))
@@ -30,7 +32,7 @@ describe("ChunkThreads", () => {
 
   it.effect("a chunk the caller does not own travels as a copy: the caller's buffer and its other views stay intact", () =>
     Effect.gen(function*() {
-      const key = randomBytes(32)
+      const key: IdKey = { hash: "blake3", key: randomBytes(32) }
       const block = Buffer.from(randomBytes(4 * MiB))
       const before = Buffer.from(block)
       // Two views of one buffer (a read block cut into chunks), and a Buffer whose `slice` is a view.
@@ -50,8 +52,9 @@ describe("ChunkThreads", () => {
   it.effect("an owned chunk's buffer is transferred, not copied: the one given is detached", () =>
     Effect.gen(function*() {
       const data = new Uint8Array(randomBytes(MiB))
-      const want = expected(Buffer.alloc(32, 7), data)
-      const got = yield* chunkDigests(data, Buffer.alloc(32, 7), true)
+      const key: IdKey = { hash: "blake3", key: Buffer.alloc(32, 7) }
+      const want = expected(key, data)
+      const got = yield* chunkDigests(data, key, true)
       assert.isTrue(data.buffer.detached)
       assert.strictEqual(got.id, want.id)
     }))
@@ -59,9 +62,9 @@ describe("ChunkThreads", () => {
   it.effect("an envelope opens on a worker, with the id of its plaintext; tampered bytes, tag or AAD do not", () =>
     Effect.gen(function*() {
       const dataKey = randomBytes(32)
-      const idKey = randomBytes(32)
+      const idKey: IdKey = { hash: "blake3", key: randomBytes(32) }
       const plain = randomBytes(3 * MiB + 5)
-      const id = createHmac("sha256", idKey).update(plain).digest("hex")
+      const id = referenceId(idKey, plain)
       const aad = Envelope.chunkAad(Buffer.from(id, "hex"), 0)
       const seal = () => {
         const nonce = randomBytes(12)

@@ -1,11 +1,12 @@
 import { assert, describe, it } from "@effect/vitest"
 import { spawnSync } from "node:child_process"
-import { createHash, createHmac, randomBytes } from "node:crypto"
+import { createHash, randomBytes } from "node:crypto"
 import * as path from "node:path"
 import { pathToFileURL } from "node:url"
 import { cdcParams, cdcSearch, chunkLengths, gearFromSeed, makeChunker } from "../../src/domain/Chunker.ts"
 import { cutOffThread } from "../../src/services/CutOffThread.ts"
 import { SourceBlocks } from "../../src/services/SourceBlocks.ts"
+import { idKeysOfBothHashes, referenceId } from "../support/referenceIds.ts"
 
 const MiB = 1024 * 1024
 const gear = gearFromSeed(randomBytes(1024))
@@ -45,9 +46,8 @@ describe("CutOffThread", () => {
     assert.deepStrictEqual(got, want)
   })
 
-  it("with an id key, each chunk a cut ends comes back with its id, as ChunkStore.idOf computes it", async () => {
-    const key = randomBytes(32)
-    const idOf = (b: Uint8Array) => createHmac("sha256", key).update(b).digest("hex")
+  for (const key of idKeysOfBothHashes(randomBytes)) it(`with an id key (${key.hash}), each chunk a cut ends comes back with its id`, async () => {
+    const idOf = (b: Uint8Array) => referenceId(key, b)
     const data = randomBytes(7 * MiB + 4321)
     const expected = chunkLengths(strategy, gear, data)
     const cutter = cutOffThread(cdcSearch(cdcParams(strategy.targetSize), gear), key)

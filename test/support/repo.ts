@@ -1,5 +1,6 @@
 import { Effect, Redacted } from "effect"
 import * as path from "node:path"
+import type { ChunkIdHash } from "../../src/domain/ChunkIdHash.ts"
 import { defaultSettings, type EnigmaSettings } from "../../src/domain/Settings.ts"
 import { repositoryLayer } from "../../src/runtime/Open.ts"
 import { Keys } from "../../src/services/keys/Keys.ts"
@@ -13,7 +14,8 @@ import type { StorageProvider } from "../../src/services/storage/StorageProvider
 export const testRepository = (
   dir: string,
   providers: ReadonlyArray<StorageProvider>,
-  enigma: Partial<EnigmaSettings["enigma"]> = {}
+  enigma: Partial<EnigmaSettings["enigma"]> = {},
+  chunkIdHash?: ChunkIdHash
 ) =>
   Effect.gen(function*() {
     const base = defaultSettings(dir)
@@ -26,7 +28,8 @@ export const testRepository = (
       keyfilePath: settings.enigma.keyfile_path,
       passphrase,
       kemMode: "embedded",
-      argon: { memory: 8192, passes: 1, parallelism: 1 }
+      argon: { memory: 8192, passes: 1, parallelism: 1 },
+      chunkIdHash
     })
     const opened = { dir, file: path.join(dir, "enigma.toml"), settings, providers, ring, passphrase }
     return Object.assign(repositoryLayer(opened), {

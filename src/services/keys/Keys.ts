@@ -3,8 +3,10 @@ import * as crypto from "node:crypto"
 import type { KeyObject } from "node:crypto"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
+import { type ChunkIdHash, type IdKey, legacyChunkIdHash, newChunkIdHash } from "../../domain/ChunkIdHash.ts"
 import { KeystoreError, WrongPassphrase } from "../../domain/Errors.ts"
 import {
+  chunkIdHashOf,
   type ArgonParams,
   checkArgonParams,
   decodeKeyfile,
@@ -40,8 +42,8 @@ export interface KeyRing {
   readonly currentKey: Uint8Array
   readonly dataKey: (id: number) => Uint8Array | undefined
   readonly keyIds: ReadonlyArray<{ readonly id: number; readonly createdAt: string }>
-  /** HKDF(master, info "enigma-chunk-id-v1"), 32 B: keys the chunk-id hash. */
-  readonly chunkIdKey: Uint8Array
+  /** HKDF(master, info "enigma-chunk-id-v1"), 32 B, with the repository's chunk-id hash. */
+  readonly chunkIdKey: IdKey
   /** HKDF(master, info "enigma-gear-v1"), 1024 B: seeds the content-defined chunker's gear table. */
   readonly gearSeed: Uint8Array
   /** HKDF(master, info "enigma-log-v1"), 32 B: seals event-log segments. */
@@ -59,6 +61,11 @@ export interface CreateOptions {
   readonly kemKeyPath?: string | undefined
   /** Argon2id cost; defaults to `DEFAULT_ARGON` (64 MiB, 3 passes, 4 lanes). Stored in the header. */
   readonly argon?: ArgonParams | undefined
+  /**
+   * The repository's chunk-id hash; defaults to `newChunkIdHash`. "hmac-sha256" writes the payload
+   * as builds before BLAKE3 ids did (version 1): such repositories exist and must keep working.
+   */
+  readonly chunkIdHash?: ChunkIdHash | undefined
 }
 
 export interface OpenOptions {
@@ -138,10 +145,10 @@ const hybridKek = (argonKey: Uint8Array, kemSecret: Uint8Array, salt: Uint8Array
 }
 
 /** The one place the master secret turns into working keys. */
-export const deriveKeys = (master: Uint8Array) => {
+export const deriveKeys = (master: Uint8Array, chunkIdHash: ChunkIdHash) => {
   const none = new Uint8Array(0)
   return {
-    chunkIdKey: hkdf(master, none, "enigma-chunk-id-v1", 32),
+    chunkIdKey: { hash: chunkIdHash, key: hkdf(master, none, "enigma-chunk-id-v1", 32) },
     gearSeed: hkdf(master, none, "enigma-gear-v1", 1024),
     logKey: hkdf(master, none, "enigma-log-v1", 32),
     streamKey: hkdf(master, none, "enigma-stream-chain-v1", 32)
@@ -154,9 +161,10 @@ export const RAW_KEY_MARKER = "keys/raw-key"
 /**
  * A key ring for a repository whose secrets all derive from one 32-byte key the user keeps
  * (s3duct's `--key`): master = HKDF(key, "enigma-raw-key-v1"), one data key. `check` is a
- * one-way value stored in the repository to tell a wrong key from a damaged chunk.
+ * one-way value stored in the repository to tell a wrong key from a damaged chunk. The chunk-id
+ * hash is the repository's, as its marker records it.
  */
-export const rawKeyRing = (key: Uint8Array): { readonly ring: KeyRing; readonly check: string } => {
+export const rawKeyRing = (key: Uint8Array, chunkIdHash: ChunkIdHash): { readonly ring: KeyRing; readonly check: string } => {
   const none = new Uint8Array(0)
   const master = hkdf(key, none, "enigma-raw-key-v1", 32)
   const dataKey = hkdf(master, none, "enigma-raw-data-key-v1", 32)
@@ -167,7 +175,7 @@ export const rawKeyRing = (key: Uint8Array): { readonly ring: KeyRing; readonly 
     currentKey: dataKey,
     dataKey: (id) => (id === 1 ? dataKey : undefined),
     keyIds: [{ id: 1, createdAt: "" }],
-    ...deriveKeys(master),
+    ...deriveKeys(master, chunkIdHash),
     sealed: new Uint8Array(0)
   }
   return { ring, check: Buffer.from(hkdf(master, none, "enigma-key-check-v1", 16)).toString("hex") }
@@ -182,7 +190,7 @@ const makeRing = (payload: KeystorePayload, sealed: Uint8Array, kemMode: KemMode
     currentKey: keys.get(payload.currentKeyId)!, // the payload schema guarantees it exists
     dataKey: (id) => keys.get(id),
     keyIds: payload.dataKeys.map((k) => ({ id: k.id, createdAt: k.createdAt })),
-    ...deriveKeys(payload.master),
+    ...deriveKeys(payload.master, chunkIdHashOf(payload)),
     sealed
   }
 }
@@ -436,12 +444,14 @@ const create = Effect.fn("Keys.create")(function*(opts: CreateOptions) {
   }
 
   const kem = crypto.generateKeyPairSync(KEM_ALGORITHM)
+  const chunkIdHash = opts.chunkIdHash ?? newChunkIdHash
   const payload: KeystorePayload = {
-    version: 1,
+    version: chunkIdHash === legacyChunkIdHash ? 1 : 2,
     repositoryId: crypto.randomBytes(16).toString("hex"),
     master: randomBytes(32),
     dataKeys: [{ id: 1, key: randomBytes(32), createdAt: yield* nowIso }],
-    currentKeyId: 1
+    currentKeyId: 1,
+    ...(chunkIdHash === legacyChunkIdHash ? {} : { chunkIdHash })
   }
   const bytes = yield* seal(payload, kem, opts.kemMode, argon, opts.passphrase, file)
 

@@ -1,7 +1,7 @@
-import { createHmac } from "node:crypto"
 import { Effect } from "effect"
 import type { ChunkCodec } from "../ChunkCodec.ts"
-import { makeHmacSha256 } from "../ThreadPoolHash.ts"
+import type { IdKey } from "../../domain/ChunkIdHash.ts"
+import { makeIdOf, namespacedIdKey } from "../ChunkIdHashing.ts"
 
 /**
  * Chunks of an age-encrypted stream (`put --age-recipient` / `--age-identity`): each chunk object
@@ -38,14 +38,14 @@ export const recipientsOf = (identities: ReadonlyArray<string>) =>
 
 /** A codec that encrypts to `recipients` and, given `identities`, decrypts. */
 export const makeAgeCodec = (
-  chunkIdKey: Uint8Array,
+  chunkIdKey: IdKey,
   recipients: ReadonlyArray<string>,
   identities: ReadonlyArray<string> = []
 ): ChunkCodec => {
-  const idKey = createHmac("sha256", chunkIdKey).update(`enigma-age-chunk-id-v1\u0000${[...recipients].sort().join("\n")}`).digest()
+  const idKey = namespacedIdKey(chunkIdKey, `enigma-age-chunk-id-v1\u0000${[...recipients].sort().join("\n")}`)
   return {
     format: "age",
-    idOf: makeHmacSha256(idKey),
+    idOf: makeIdOf(idKey),
     idKey,
     seal: (plain) =>
       Effect.promise(async () => {

@@ -64,10 +64,11 @@ describe("Keys", () => {
         assert.match(ring.repositoryId, /^[0-9a-f]{32}$/)
         assert.strictEqual(ring.currentKeyId, 1)
         assert.strictEqual(ring.currentKey.length, 32)
-        assert.strictEqual(ring.chunkIdKey.length, 32)
+        assert.strictEqual(ring.chunkIdKey.key.length, 32)
+        assert.strictEqual(ring.chunkIdKey.hash, "blake3")
         assert.strictEqual(ring.gearSeed.length, 1024)
         assert.strictEqual(ring.logKey.length, 32)
-        assert.notDeepEqual(ring.chunkIdKey, ring.logKey)
+        assert.notDeepEqual(ring.chunkIdKey.key, ring.logKey)
         assert.isUndefined(ring.dataKey(2))
         assert.deepStrictEqual(ring.sealed, new Uint8Array(fs.readFileSync(keyfilePath)))
         assert.strictEqual(fs.statSync(keyfilePath).mode & 0o777, 0o600)
@@ -123,6 +124,20 @@ describe("Keys", () => {
         }
       }).pipe(Effect.provide(Keys.layer)))
   }
+
+  it.effect("a repository with HMAC-SHA256 ids (made before BLAKE3 ids) keeps them, through open and rotation", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const keyfilePath = path.join(dir, "keystore")
+      const ring = yield* Keys.use((k) => k.create({ keyfilePath, passphrase: pass, kemMode: "embedded", argon: fast, chunkIdHash: "hmac-sha256" }))
+      assert.strictEqual(ring.chunkIdKey.hash, "hmac-sha256")
+      const opened = yield* Keys.use((k) => k.open({ keyfilePath, passphrase: pass }))
+      sameRing(opened, ring)
+      const rotated = yield* Keys.use((k) => k.rotate(ring, keyfilePath, pass))
+      assert.deepStrictEqual(rotated.ring.chunkIdKey, ring.chunkIdKey)
+      const fresh = yield* setup("embedded")
+      assert.strictEqual(fresh.ring.chunkIdKey.hash, "blake3")
+    }).pipe(Effect.provide(Keys.layer)))
 
   it.effect("the passphrase is compared after Unicode NFC normalisation", () =>
     Effect.gen(function*() {
