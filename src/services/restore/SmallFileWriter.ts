@@ -1,21 +1,26 @@
 /**
  * The small files of a restore, written by a worker thread in batches.
  *
- * Why: a source tree restores as thousands of small files, and each costs five syscalls (create a
- * temp file, write, set its time, close, rename into place) that take the kernel 40–80 µs here.
+ * Why: a source tree restores as thousands of small files, and each costs four or five syscalls
+ * (create, write, set its time, close, and rename when a file was already there) that take the
+ * kernel 30–80 µs here.
  * Made on the main thread, they were most of its time (about 1.3 s of a 1.9 s restore of 18,000
  * files), while decrypting and verifying chunks waited. On a worker they run beside that work.
  *
  * How: `write` copies a file's bytes into the current batch (1 MiB or 256 files), which goes to
- * a worker whole, as one transferred buffer. The worker writes each file exactly as restore's
- * AtomicFile does — a temp name beside the target, renamed into place once complete — so a crash
- * or a full disk leaves the old file or the complete new one, never a part. A writer may run
+ * a worker whole, as one transferred buffer. Where a file already exists, the worker writes it as
+ * restore's AtomicFile does — a temp name beside the target, renamed into place once complete — so
+ * a crash or a full disk leaves the old file or the complete new one, never a part. Where none
+ * exists (a restore into a new directory), it creates the target itself (O_EXCL, so nothing that
+ * appears meanwhile is overwritten), as tar and restic do: the temp name and the rename were a
+ * third of the kernel's work per file (18,000 files: 0.75 s → 0.53 s of system time). A failure
+ * removes what that file made; an interruption lets each worker finish its current file. A
+ * `kill -9` can leave one part-written file per worker where there was none. A writer may run
  * several workers: the kernel's work of creating files (most of a small-file restore's time) then
  * runs on several cores. A batch then holds one directory's files, and goes to the worker that
  * had the directory's last batch, else to the one with the fewest away (about two each).
- * The first failure stops its batch (the failing file's temp is removed) and every later
- * `write`/`flush`; closing the scope early (interrupted) stops the workers and removes the temps
- * of the files they had not finished.
+ * The first failure stops its batch and every later `write`/`flush`; closing the scope early
+ * (interrupted) stops the workers between files.
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -31,7 +36,7 @@ const maxBatchesInFlight = 2
 
 export interface SmallFile {
   readonly target: string
-  /** Beside `target`, unique: written, then renamed to `target`. */
+  /** Beside `target`, unique: written, then renamed to `target`, when `target` already exists. */
   readonly tmp: string
   readonly mode: number
   /** The umask strips some of `mode`'s bits: set them again after creating the file. */
@@ -65,14 +70,27 @@ export interface SmallFileWriter {
 const workerSource = `
 const { parentPort } = process.getBuiltinModule("node:worker_threads")
 const fs = process.getBuiltinModule("node:fs")
+let stop
 parentPort.on("message", (m) => {
+  if (m.stop !== undefined) return void (stop = new Int32Array(m.stop))
   const data = new Uint8Array(m.buffer)
   let done = 0
   let failure
   for (const f of m.files) {
+    // Asked to stop: between files, so that each is complete or was never made.
+    if (Atomics.load(stop, 0) !== 0) break
     let fd = -1
+    // The file being made: the target itself when there was none, else a temp beside it.
+    let made
     try {
-      fd = fs.openSync(f.tmp, "wx", f.mode & 0o7777)
+      try {
+        fd = fs.openSync(f.target, "wx", f.mode & 0o7777)
+        made = f.target
+      } catch (e) {
+        if (!e || e.code !== "EEXIST") throw e
+        fd = fs.openSync(f.tmp, "wx", f.mode & 0o7777)
+        made = f.tmp
+      }
       let at = f.offset
       const end = f.offset + f.length
       while (at < end) {
@@ -85,11 +103,12 @@ parentPort.on("message", (m) => {
       const closing = fd
       fd = -1
       fs.closeSync(closing)
-      fs.renameSync(f.tmp, f.target)
+      if (made === f.tmp) fs.renameSync(f.tmp, f.target)
       done++
     } catch (e) {
       if (fd >= 0) try { fs.closeSync(fd) } catch {}
-      try { fs.rmSync(f.tmp, { force: true }) } catch {}
+      // Only what this file made: a target that was already there is never removed.
+      if (made !== undefined) try { fs.rmSync(made, { force: true }) } catch {}
       failure = { path: f.target, code: e && e.code, message: String((e && e.message) || e) }
       break
     }
@@ -119,6 +138,9 @@ interface Reply {
 /** A writer with `workers` worker threads of its own, stopped when the scope closes. */
 export const makeSmallFileWriter = (workers = 1): Effect.Effect<SmallFileWriter, never, Scope.Scope> => Effect.gen(function*() {
   const threads = Array.from({ length: Math.max(1, workers) }, () => startWorker(workerSource))
+  /** Set to ask the workers to stop between files (an interrupted restore). */
+  const stopFlag = new Int32Array(new SharedArrayBuffer(4))
+  for (const t of threads) t.postMessage({ stop: stopFlag.buffer })
   /** Batches sent and not answered: their files, to clean up after if the workers are stopped. */
   const away = new Map<number, ReadonlyArray<Entry>>()
   /** Batches away per worker. */
@@ -160,10 +182,19 @@ export const makeSmallFileWriter = (workers = 1): Effect.Effect<SmallFileWriter,
 
   yield* Effect.addFinalizer(() =>
     Effect.promise(async () => {
+      // Stopped early (interrupted, or a failure elsewhere): the workers finish the file each is
+      // writing and answer the rest of their batches unwritten. A file written in place (there
+      // was none) is then complete or absent; terminating a worker mid-file would leave it part
+      // written under its real name.
+      Atomics.store(stopFlag, 0, 1)
+      await new Promise<void>((resolve) => {
+        const check = () => (away.size === 0 || stopped !== undefined ? resolve() : void waiters.push(check))
+        check()
+      })
       const unfinished = [...away.values()].flat()
       away.clear()
       await Promise.all(threads.map((w) => w.terminate()))
-      // Stopped early: files the workers had not renamed into place leave no temp behind.
+      // A worker that died took its batches with it: leave no temp of theirs behind.
       for (const e of unfinished) fs.rmSync(e.tmp, { force: true })
     })
   )
