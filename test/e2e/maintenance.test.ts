@@ -244,6 +244,7 @@ describe("forget, gc, locks, recover, keys", () => {
     assert.deepStrictEqual([...keyIds].sort(), [1, 2])
     const keys = json(enigma([...g, "key", "list", "--json"]))
     assert.deepStrictEqual(keys.keys.map((k: { id: number }) => k.id), [1, 2])
+    assert.strictEqual(keys.chunkIdHash, "blake3")
     for (const b of [b1, b2]) assert.strictEqual(enigma([...g, "verify", b.backupId, "--read-data"]).code, 0)
     // The provider's copy of the keystore was updated too: recover from it reads both.
     const providerKeystore = readFileSync(path.join(dir, "storage", "keys", "keystore"))

@@ -32,9 +32,10 @@ export const keyRotate = Effect.fn("cli.key.rotate")(function*({ json }: { reado
 export const keyList = Effect.fn("cli.key.list")(function*({ json }: { readonly json: boolean }) {
   const opened = yield* unlock(yield* rootCommand)
   const ring = opened.ring
-  yield* emit(json, { currentKeyId: ring.currentKeyId, kemMode: ring.kemMode, keys: ring.keyIds }, () =>
+  yield* emit(json, { currentKeyId: ring.currentKeyId, kemMode: ring.kemMode, chunkIdHash: ring.chunkIdKey.hash, keys: ring.keyIds }, () =>
     [
       `keystore ${opened.settings.enigma.keyfile_path} (ML-KEM key ${ring.kemMode === "split" ? "in a separate file" : "sealed inside"})`,
+      `chunk ids: ${ring.chunkIdKey.hash === "blake3" ? "keyed BLAKE3" : "HMAC-SHA256"}`,
       ...ring.keyIds.map((k) => `${k.id === ring.currentKeyId ? "*" : " "} key ${k.id}  created ${k.createdAt}`)
     ].join("\n"))
 })
