@@ -3,16 +3,23 @@ import { runInNewContext } from "node:vm"
 
 /**
  * Keeps a stream's peak RSS down: after every `everyBytes` of stream data, if the process's
- * resident memory is above `highWaterBytes`, a full garbage collection runs (at most one per
- * `minGapMs`).
+ * resident memory is above `highWaterBytes` and the buffers V8 holds outside its heap
+ * (`process.memoryUsage().arrayBuffers`: live ones and dead ones not yet collected) add up to at
+ * least `buffersBytes`, a full garbage collection runs (at most one per `minGapMs`).
  *
- * Why: a stream's buffers (read blocks, chunks, envelopes, cipher output) are external memory,
- * which V8 only collects once ~64 MB more of it has piled up since its last full GC; they live
- * long enough to be promoted, so minor GCs never free them. `put` and `get` must stay under
- * 256 MB whatever the stream's length, and that slack is a quarter of it: `put` to s3rver
- * measured 255–283 MB without pacing, 248–252 MB with it (bench:pipe). Below the high-water
- * mark nothing runs, so a stream that fits pays nothing; a full GC of the ~30 MB heap takes
- * ~10 ms.
+ * Why: a stream's buffers (read blocks, chunks, envelopes, cipher output, a provider's response
+ * pieces) are external memory, which V8 only collects once ~64 MB more of it has piled up since
+ * its last full GC; they live long enough to be promoted, so minor GCs never free them. `put` and
+ * `get` must stay under 256 MB whatever the stream's length: `get` from s3rver peaked at 263 MB
+ * unpaced, ~250 MB paced. Below the high-water mark nothing runs, so a stream that fits pays
+ * nothing; a full GC of the ~30–40 MB heap takes 10–20 ms.
+ *
+ * `buffersBytes` is for a stream whose buffers are freed by their owners as they finish
+ * (ReleaseBuffers.ts), as `put`'s are: its RSS sits above 200 MB with only 25–60 MB of buffers
+ * alive (the rest is code, the heap and the allocator's retained free memory, none of which a GC
+ * gives back), so pacing on RSS alone ran a full GC every 200 ms for nothing. A 1 GiB `put` to
+ * s3rver took 6.8–7.0 s of user CPU paced that way against 5.8–6.2 s unpaced, at the same
+ * peak RSS within 2 MB.
  *
  * `gc` is not exposed by default; V8 exposes it to contexts created after the flag is set.
  * Without it (another runtime), pacing does nothing.
@@ -30,7 +37,14 @@ const gcFunction = () => {
   return fullGc
 }
 
-export const makeGarbagePacer = (everyBytes = 32 * 1024 * 1024, highWaterBytes = 200e6, minGapMs = 200) => {
+export interface PacerOptions {
+  readonly everyBytes?: number
+  readonly highWaterBytes?: number
+  readonly minGapMs?: number
+  readonly buffersBytes?: number
+}
+
+export const makeGarbagePacer = ({ everyBytes = 32 * 1024 * 1024, highWaterBytes = 200e6, minGapMs = 200, buffersBytes = 0 }: PacerOptions = {}) => {
   let since = 0
   let last = 0
   return (bytes: number) => {
@@ -39,6 +53,7 @@ export const makeGarbagePacer = (everyBytes = 32 * 1024 * 1024, highWaterBytes =
     since = 0
     const now = Date.now()
     if (now - last < minGapMs || process.memoryUsage.rss() < highWaterBytes) return
+    if (buffersBytes > 0 && process.memoryUsage().arrayBuffers < buffersBytes) return
     last = now
     gcFunction()?.()
   }

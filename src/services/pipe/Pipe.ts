@@ -258,7 +258,10 @@ export class Pipe extends Context.Service<Pipe, {
 
       const stats = { bytes: 0, chunks: 0, uploadedChunks: 0, uploadedBytes: 0, storedBytes: 0, dedupChunks: 0, resumedChunks: 0 }
       let link = genesisLink(repo.ring.streamKey, streamId)
-      const pace = makeGarbagePacer()
+      // With `freeInput` every chunk-sized buffer of this put is freed by its owner, so a GC is
+      // worth running only once buffers pile up (GarbagePacer.ts); a script's blocks are the
+      // collector's to free.
+      const pace = makeGarbagePacer(options.freeInput === true ? { buffersBytes: 96e6 } : {})
       const offsetOf = (i: number) => logged.slice(0, i).reduce((a, c) => a + c.size, 0)
 
       interface Piece {
