@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { spawn, spawnSync } from "node:child_process"
-import { cpSync, readdirSync, readFileSync } from "node:fs"
+import { randomBytes } from "node:crypto"
+import { cpSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import * as path from "node:path"
 import { enigmaBin, initRepo, passphrase, tempDir } from "../support/cli.ts"
 
@@ -116,6 +117,28 @@ describe("the launcher", () => {
     assert.include(argv, "--max-semi-space-size=8", argv.join(" "))
     assert.include(argv, "--initial-old-space-size=64", argv.join(" "))
   })
+
+  it("runs no full GC in a put or backup for the chunk buffers they free themselves (OwnedBuffersGc.ts)", () => {
+    const { root, g: args } = initRepo()
+    // The shebang's V8 flags, and V8's GC trace on stdout (NODE_OPTIONS may not carry it).
+    const shebang = readFileSync(enigmaBin, "utf8").split("\n")[0]!
+    const v8Flags = shebang.slice(shebang.indexOf(" node ") + 6).split(" ").filter((f) => f.startsWith("--"))
+    assert.include(v8Flags, "--initial-old-space-size=64", shebang)
+    const fullGcs = (command: ReadonlyArray<string>, input?: Uint8Array) => {
+      const r = spawnSync(process.execPath, [...v8Flags, "--trace-gc", enigmaBin, ...args, ...command], {
+        env: env(),
+        input: input ?? new Uint8Array(0),
+        maxBuffer: 64 * 1024 * 1024
+      })
+      assert.strictEqual(r.status, 0, r.stderr.toString())
+      return r.stdout.toString().split("\n").filter((l) => l.includes("Mark-Compact")).length
+    }
+    // 256 MiB in flight as ~64 chunks: with V8's default accounting, 4–6 full GCs.
+    const data = randomBytes(256 * 1024 * 1024)
+    assert.isAtMost(fullGcs(["put", "gc", "--summary", "none"], data), 1)
+    writeFileSync(path.join(root, "big.bin"), data)
+    assert.isAtMost(fullGcs(["backup", path.join(root, "big.bin")]), 1)
+  }, 120_000)
 
   it("gives libuv's thread pool 8 threads (O_DIRECT I/O holds one per transfer); a user's UV_THREADPOOL_SIZE wins", async () => {
     const { g: args } = initRepo()

@@ -3,11 +3,13 @@ import { Effect } from "effect"
 import { Backup } from "../../services/backup/Backup.ts"
 import { walk } from "../../services/backup/Walker.ts"
 import { unlock, withRepository } from "../Open.ts"
+import { collectOwnedBuffersOnly } from "../OwnedBuffersGc.ts"
 import { emit, ExitWith, formatBytes, formatDuration, makeProgress } from "../Output.ts"
 import { rootCommand } from "../commands/shared.ts"
 
 export const backup = Effect.fn("cli.backup")(function*({ paths, json }: { readonly paths: ReadonlyArray<string>; readonly json: boolean }) {
   const opened = yield* unlock(yield* rootCommand)
+  yield* collectOwnedBuffersOnly(opened.providers)
   const started = Date.now()
   let progress = { files: 0, bytesRead: 0, bytesDone: 0 }
   // On a terminal, size the job in the background so the progress line can show an ETA.

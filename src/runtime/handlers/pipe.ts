@@ -9,6 +9,7 @@ import { readAgeIdentities } from "../AgeIdentities.ts"
 import { Pipe, PipeInputError, type GetResult, type PutResult } from "../../services/pipe/Pipe.ts"
 import { releaseBuffers } from "../../services/ReleaseBuffers.ts"
 import { unlock, withRepository } from "../Open.ts"
+import { collectOwnedBuffersOnly } from "../OwnedBuffersGc.ts"
 import { ExitWith, formatBytes, formatDuration, makeProgress } from "../Output.ts"
 import { rootCommand } from "../commands/shared.ts"
 
@@ -142,6 +143,7 @@ export const put = Effect.fn("cli.put")(function*(a: PutArgs) {
     return yield* new UserError({ detail: `--storage-class ${storageClass} is not one of ${s3StorageClasses.join(", ")}` })
   }
   const opened = yield* unlock(yield* rootCommand, { create: true })
+  yield* collectOwnedBuffersOnly(opened.providers)
   if (storageClass !== undefined && !opened.settings.providers.some((p) => isS3Type(p.type))) {
     return yield* new UserError({ detail: "--storage-class applies to S3 providers, and this repository has none; leave it out" })
   }

@@ -3,11 +3,13 @@ import { UserError } from "../../domain/Errors.ts"
 import { Manifest } from "../../services/manifest/Manifest.ts"
 import { Restore, selectEntries } from "../../services/restore/Restore.ts"
 import { unlock, withRepository } from "../Open.ts"
+import { collectOwnedBuffersOnly } from "../OwnedBuffersGc.ts"
 import { emit, formatBytes, makeProgress } from "../Output.ts"
 import { rootCommand } from "../commands/shared.ts"
 
 export const restore = Effect.fn("cli.restore")(function*({ id, dest, path, glob, list, json }: { readonly id: string; readonly dest: Option.Option<string>; readonly path: Option.Option<string>; readonly glob: Option.Option<string>; readonly list: boolean; readonly json: boolean }) {
   const opened = yield* unlock(yield* rootCommand)
+  if (!list) yield* collectOwnedBuffersOnly(opened.providers)
   const options = { pathPrefix: Option.getOrUndefined(path), glob: Option.getOrUndefined(glob) }
   yield* withRepository(opened, "restore", false, Effect.gen(function*() {
     const manifest = yield* Manifest
