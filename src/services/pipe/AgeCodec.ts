@@ -30,8 +30,10 @@ export const parseIdentityFile = (text: string): ReadonlyArray<string> | string 
 export const checkRecipient = (r: string): string | undefined =>
   recipientPattern.test(r) ? undefined : `${r.slice(0, 24)}${r.length > 24 ? "…" : ""} is not an age recipient (age1… or age1pq1…)`
 
-export const recipientsOf = (identities: ReadonlyArray<string>) =>
+/** The recipients of `identities`; the package loads only when there are some. */
+export const recipientsOf = (identities: ReadonlyArray<string>): Effect.Effect<ReadonlyArray<string>> =>
   Effect.promise(async () => {
+    if (identities.length === 0) return []
     const age = await loadAge()
     return Promise.all(identities.map((i) => age.identityToRecipient(i)))
   })
