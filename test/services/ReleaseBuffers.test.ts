@@ -4,7 +4,7 @@ import { randomBytes } from "node:crypto"
 import * as path from "node:path"
 import { gearFromSeed, makeChunker } from "../../src/domain/Chunker.ts"
 import type { ChunkStrategy } from "../../src/domain/Chunker.ts"
-import { isFreed, releaseBuffers } from "../../src/services/ReleaseBuffers.ts"
+import { isFreed, releaseBuffers, releaseCopiedPiece } from "../../src/services/ReleaseBuffers.ts"
 import { OffThreadWrites } from "../../src/services/storage/LocalIoThreads.ts"
 import { makeLocalProvider } from "../../src/services/storage/LocalProvider.ts"
 import { tempDir } from "../support/cli.ts"
@@ -147,6 +147,27 @@ describe("releaseBuffers", () => {
     assert.strictEqual(small.length, 64 * KiB - 1)
     assert.strictEqual(pooled.toString(), "pooled")
     releaseBuffers([large]) // twice: nothing happens
+  })
+})
+
+describe("releaseCopiedPiece", () => {
+  it("frees a piece that is a buffer of its own above the pool's slab, and leaves views, small and pooled ones", () => {
+    const piece = new Uint8Array(new ArrayBuffer(16 * KiB)) // a socket read's piece
+    releaseCopiedPiece(piece)
+    assert.isTrue(isFreed(piece))
+    const whole = new Uint8Array(new ArrayBuffer(64 * KiB))
+    const view = whole.subarray(0, 32 * KiB) // a view: its buffer holds more
+    releaseCopiedPiece(view)
+    assert.isFalse(isFreed(whole))
+    const small = new Uint8Array(new ArrayBuffer(8 * KiB)) // could be a pool slab
+    releaseCopiedPiece(small)
+    assert.isFalse(isFreed(small))
+    const pooled = Buffer.from("pooled") // a slice of Node's pool
+    releaseCopiedPiece(pooled)
+    assert.strictEqual(pooled.toString(), "pooled")
+    const shared = new Uint8Array(new SharedArrayBuffer(16 * KiB))
+    releaseCopiedPiece(shared) // cannot be detached
+    assert.strictEqual(shared.length, 16 * KiB)
   })
 })
 

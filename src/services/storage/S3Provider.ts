@@ -1,5 +1,6 @@
 import type { S3Client } from "@aws-sdk/client-s3"
 import { Effect, Option, Stream } from "effect"
+import { releaseCopiedPiece } from "../ReleaseBuffers.ts"
 import { type Block, blocksOf, checkRange } from "./Blocks.ts"
 import {
   type ByteRange,
@@ -120,6 +121,7 @@ const readBody = async (body: AsyncIterable<Uint8Array> & { transformToByteArray
     if (at + piece.length > length) throw broken(`response body longer than its Content-Length ${length}`)
     out.set(piece, at)
     at += piece.length
+    releaseCopiedPiece(piece) // spent: nothing reads the socket's pieces after us
   }
   if (at !== length) throw broken(`response body ended after ${at} of ${length} bytes`)
   return out as Uint8Array
