@@ -30,16 +30,21 @@ export const pinBuffers = (buffers: ReadonlyArray<Uint8Array>): void => {
   for (const b of buffers) pinned.add(b.buffer)
 }
 
+/** Frees `ab` now, unless it cannot be or must not be (then the collector frees it as before). */
+const detach = (ab: ArrayBufferLike): void => {
+  // SharedArrayBuffers cannot be detached.
+  if (!(ab instanceof ArrayBuffer) || ab.detached || pinned.has(ab)) return
+  try {
+    ab.transfer(0)
+  } catch {
+    // Not detachable (a buffer V8 or Node pinned).
+  }
+}
+
 export const releaseBuffers = (buffers: ReadonlyArray<Uint8Array>): void => {
   for (const b of buffers) {
-    const ab = b.buffer
-    // Small ones may share Node's pooled slab; SharedArrayBuffers cannot be detached.
-    if (ab.byteLength < minRelease || !(ab instanceof ArrayBuffer) || ab.detached || pinned.has(ab)) continue
-    try {
-      ab.transfer(0)
-    } catch {
-      // Not detachable (a buffer V8 or Node pinned): the collector frees it as before.
-    }
+    // Small ones may share Node's pooled slab.
+    if (b.buffer.byteLength >= minRelease) detach(b.buffer)
   }
 }
 
@@ -57,13 +62,7 @@ const poolSlab = 8 * 1024
  * are left to the collector.
  */
 export const releaseCopiedPiece = (b: Uint8Array): void => {
-  const ab = b.buffer
-  if (!(ab instanceof ArrayBuffer) || ab.detached || pinned.has(ab) || !spansWholeBuffer(b) || ab.byteLength <= poolSlab) return
-  try {
-    ab.transfer(0)
-  } catch {
-    // Not detachable: the collector frees it.
-  }
+  if (spansWholeBuffer(b) && b.buffer.byteLength > poolSlab) detach(b.buffer)
 }
 
 /**
