@@ -3,6 +3,13 @@ import { setFlagsFromString } from "node:v8"
 import type { StorageProvider } from "../services/storage/StorageProvider.ts"
 
 /**
+ * The flag is V8-internal: a V8 without it prints "Error: unrecognized flag" on stderr. It is set
+ * only under the Node major this was measured on (the one `npm ci` installs); elsewhere V8's
+ * default accounting holds, slower but the same results.
+ */
+const measuredNodeMajor = "24"
+
+/**
  * For the commands whose chunk-sized buffers are all freed by their owners as they finish
  * (`backup`, `restore`, `put`: src/services/ReleaseBuffers.ts), on a repository whose providers
  * are all Local: V8 stops starting full collections because those buffers come and go.
@@ -27,18 +34,9 @@ import type { StorageProvider } from "../services/storage/StorageProvider.ts"
  * Node 24) refuses a V8 flag it does not know, before any of our code runs. Set at run time, it
  * takes effect at V8's next limit check; `gc` exposure (GarbagePacer.ts) is set the same way.
  */
-let set = false
-/**
- * The flag is V8-internal: a V8 without it prints "Error: unrecognized flag" on stderr. It is set
- * only under the Node major this was measured on (the one `npm ci` installs); elsewhere V8's
- * default accounting holds, slower but the same results.
- */
-const measuredNodeMajor = "24"
-
 export const collectOwnedBuffersOnly = (providers: ReadonlyArray<StorageProvider>) => Effect.sync(() => {
-  if (set || !providers.every((p) => p.kind === "Local")) return
-  set = true
-  if (process.versions.node.split(".")[0] !== measuredNodeMajor) return
+  // Setting it again (a second command in one process) changes nothing.
+  if (!providers.every((p) => p.kind === "Local") || process.versions.node.split(".")[0] !== measuredNodeMajor) return
   try {
     setFlagsFromString("--external-memory-accounted-in-global-limit")
   } catch {
