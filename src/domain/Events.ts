@@ -25,7 +25,10 @@ export const FileEntry = Schema.Struct({
   ino: Schema.Number,
   ctimeMs: Schema.Number,
   target: Schema.optionalKey(Schema.String),
-  extents: Schema.Array(Extent)
+  extents: Schema.Array(Extent),
+  /** Numeric owner and group (absent in backups made before they were recorded). */
+  uid: Schema.optionalKey(Schema.Number),
+  gid: Schema.optionalKey(Schema.Number)
 })
 export type FileEntry = typeof FileEntry.Type
 

@@ -1,7 +1,27 @@
 import { assert, describe, it } from "@effect/vitest"
-import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from "node:fs"
+import { chmodSync, chownSync, cpSync, existsSync, lchownSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs"
 import * as path from "node:path"
 import { enigma, initRepo, json, makeTree, prng, snapshotTree, tempDir } from "../support/cli.ts"
+
+/** A tree by the bytes of its names: each entry's kind, mode, mtime and content (or target), hex-keyed. */
+const byteTree = (dir: string): Record<string, string> => {
+  const out: Record<string, string> = {}
+  const visit = (abs: Buffer, rel: string) => {
+    for (const name of readdirSync(abs, { encoding: "buffer" })) {
+      const child = Buffer.concat([abs, Buffer.from("/"), name])
+      const key = `${rel}/${name.toString("hex")}`
+      const st = lstatSync(child)
+      const meta = `${(st.mode & 0o7777).toString(8)} ${Math.floor(st.mtimeMs)}`
+      if (st.isSymbolicLink()) out[key] = `link ${readlinkSync(child, { encoding: "buffer" }).toString("hex")}`
+      else if (st.isDirectory()) {
+        out[key] = `dir ${meta}`
+        visit(child, key)
+      } else out[key] = `file ${meta} ${readFileSync(child).toString("hex")}`
+    }
+  }
+  visit(Buffer.from(dir), "")
+  return out
+}
 
 describe("enigma backup → restore on the Local provider", () => {
   it("restores a tree exactly: content, modes, mtimes, symlinks, empty dirs and files", () => {
@@ -19,6 +39,72 @@ describe("enigma backup → restore on the Local provider", () => {
     assert.deepStrictEqual(snapshotTree(path.join(dest, "data")), snapshotTree(src))
     // no temp files left behind
     assert.isFalse(JSON.stringify(snapshotTree(dest)).includes(".enigma-"))
+  })
+
+  it("names that are not UTF-8 (Latin-1 files, dirs, symlink targets) back up and restore byte for byte", () => {
+    const { root, g } = initRepo([], "[enigma.chunk_strategy.Cdc]\ntarget_size = 65536\n")
+    const src = path.join(root, "data")
+    const at = (...names: Array<string>) => Buffer.concat([Buffer.from(src), ...names.map((n) => Buffer.from(`/${n}`, "latin1"))])
+    const bytes = prng(11)
+    mkdirSync(at("d\xe9j\xe0"), { recursive: true })
+    // Enough small files for the batched writer's workers; one large file written with O_DIRECT.
+    for (let i = 0; i < 70; i++) writeFileSync(at("d\xe9j\xe0", `f${i}\xff`), bytes(100 + i))
+    writeFileSync(at("d\xe9j\xe0", "big\xfe.bin"), bytes(1024 * 1024 + 3))
+    writeFileSync(path.join(src, "real\uFFFDname"), "a real U+FFFD")
+    writeFileSync(path.join(src, "plain.txt"), "plain")
+    symlinkSync(Buffer.from("d\xe9j\xe0/f1\xff", "latin1"), at("link\xe9"))
+    chmodSync(at("d\xe9j\xe0", "f3\xff"), 0o600)
+    utimesSync(at("d\xe9j\xe0", "f4\xff"), 1_700_000_000, 1_700_000_000)
+
+    const b = enigma([...g, "backup", src, "--json"])
+    assert.strictEqual(b.code, 0, b.stderr)
+    assert.strictEqual(b.stderr, "")
+    assert.strictEqual(json(b).files, 73)
+    const listed = enigma([...g, "restore", "latest", "--list"]).stdout
+    assert.include(listed, "data/d\uFFFDe9j\uFFFDe0/f0\uFFFDff")
+    assert.include(listed, "data/real\uFFFD\uFFFDname")
+    for (const over of [false, true]) {
+      // A fresh destination, then the same one again (files replaced through temp names).
+      const dest = path.join(root, "out")
+      const r = enigma([...g, "restore", "latest", dest])
+      assert.strictEqual(r.code, 0, r.stderr)
+      assert.deepStrictEqual(byteTree(path.join(dest, "data")), byteTree(src), over ? "over an existing tree" : "into a new directory")
+    }
+  })
+
+  // Only root may give files away: run as anyone else, restore leaves files to whoever runs it.
+  it.skipIf(process.getuid?.() !== 0)("run as root, restore gives files, dirs and symlinks their recorded owners, set-ID bits kept", () => {
+    const { root, g } = initRepo()
+    const src = path.join(root, "data")
+    mkdirSync(path.join(src, "home", "alice"), { recursive: true })
+    const bytes = prng(5)
+    for (let i = 0; i < 80; i++) writeFileSync(path.join(src, "home", "alice", `note${i}`), bytes(50))
+    writeFileSync(path.join(src, "home", "alice", "big.bin"), bytes(9 * 1024 * 1024))
+    writeFileSync(path.join(src, "tool"), "#!/bin/sh\n")
+    symlinkSync("note1", path.join(src, "home", "alice", "link"))
+    chownSync(path.join(src, "home", "alice"), 1234, 5678)
+    for (const n of ["note7", "big.bin"]) chownSync(path.join(src, "home", "alice", n), 1234, 5678)
+    lchownSync(path.join(src, "home", "alice", "link"), 1234, 5678)
+    chownSync(path.join(src, "tool"), 0, 4321)
+    chmodSync(path.join(src, "tool"), 0o6755)
+    const b = enigma([...g, "backup", src])
+    assert.strictEqual(b.code, 0, b.stderr)
+    const listed = json(enigma([...g, "restore", "latest", "--list", "--json"])) as Array<{ path: string; uid?: number; gid?: number }>
+    assert.deepInclude(listed.find((e) => e.path === "data/home/alice/note7"), { uid: 1234, gid: 5678 })
+    const dest = path.join(root, "out")
+    for (const round of ["new", "over"]) {
+      const r = enigma([...g, "restore", "latest", dest])
+      assert.strictEqual(r.code, 0, r.stderr)
+      const owner = (p: string) => {
+        const st = lstatSync(path.join(dest, "data", p))
+        return `${st.uid}:${st.gid} ${(st.mode & 0o7777).toString(8)}`
+      }
+      assert.deepStrictEqual(
+        ["home/alice", "home/alice/note7", "home/alice/note8", "home/alice/big.bin", "home/alice/link", "tool"].map(owner),
+        ["1234:5678 755", "1234:5678 644", "0:0 644", "1234:5678 644", "1234:5678 777", "0:4321 6755"],
+        round
+      )
+    }
   })
 
   it("read-only commands leave the manifest database as it was (no write, so no checkpoint and fsync on exit)", () => {

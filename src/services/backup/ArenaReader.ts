@@ -1,4 +1,5 @@
 import * as fs from "node:fs"
+import type { FsPath } from "../../domain/StoredName.ts"
 
 /**
  * Reads small files into large buffers ("arenas"), synchronously, back to back.
@@ -29,7 +30,7 @@ export class ArenaReader {
    * Reads the whole file into the arenas and returns its length. Throws the fs error for an
    * unreadable file, leaving none of its bytes behind: a file read in part is not in any arena.
    */
-  readFile(path: string, expectedSize: number): number {
+  readFile(path: FsPath, expectedSize: number): number {
     const fd = fs.openSync(path, "r")
     const before = { arena: this.arena, pos: this.pos, retired: this.retired.length }
     try {

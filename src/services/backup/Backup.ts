@@ -7,6 +7,7 @@ import { cdcParams, cdcSearch, gearFromSeed, makeChunker } from "../../domain/Ch
 import type { BackupStats, Extent, FileEntry } from "../../domain/Events.ts"
 import { chunkStrategyOf } from "../../domain/Settings.ts"
 import { UserError } from "../../domain/Errors.ts"
+import { shownPath, storedName } from "../../domain/StoredName.ts"
 import { ChunkStore, type ChunkWriteError } from "../ChunkStore.ts"
 import { EventLog, type ManifestError } from "../manifest/EventLog.ts"
 import { Manifest } from "../manifest/Manifest.ts"
@@ -215,7 +216,9 @@ export class Backup extends Context.Service<Backup, {
               mode: e.stat.mode,
               mtimeMs: e.stat.mtimeMs,
               ino: e.stat.ino,
-              ctimeMs: e.stat.ctimeMs
+              ctimeMs: e.stat.ctimeMs,
+              uid: e.stat.uid,
+              gid: e.stat.gid
             }
             if (e.kind === "dir") {
               stats.dirs++
@@ -225,9 +228,10 @@ export class Backup extends Context.Service<Backup, {
             if (e.kind === "symlink") {
               let target: string
               try {
-                target = await fs.readlink(e.abs)
+                // As bytes: a target need not be UTF-8 either (stored as a name is, StoredName.ts).
+                target = storedName(await fs.readlink(e.abs, { encoding: "buffer" }))
               } catch (err) {
-                warn({ path: e.abs, detail: (err as Error).message })
+                warn({ path: shownPath(e.abs), detail: (err as Error).message })
                 continue
               }
               stats.symlinks++
@@ -251,7 +255,7 @@ export class Backup extends Context.Service<Backup, {
               try {
                 n = arena.readFile(e.abs, e.stat.size)
               } catch (err) {
-                warn({ path: e.abs, detail: `cannot read: ${(err as Error).message}` })
+                warn({ path: shownPath(e.abs), detail: `cannot read: ${(err as Error).message}` })
                 continue
               }
               const start = offset
@@ -269,7 +273,7 @@ export class Backup extends Context.Service<Backup, {
             try {
               handle = await fs.open(e.abs, "r")
             } catch (err) {
-              warn({ path: e.abs, detail: `cannot read: ${(err as Error).message}` })
+              warn({ path: shownPath(e.abs), detail: `cannot read: ${(err as Error).message}` })
               continue
             }
             const start = offset
@@ -297,7 +301,7 @@ export class Backup extends Context.Service<Backup, {
               }
             } catch (err) {
               // Bytes already pushed stay in the stream; the file itself is left out of the backup.
-              warn({ path: e.abs, detail: `read failed: ${(err as Error).message}` })
+              warn({ path: shownPath(e.abs), detail: `read failed: ${(err as Error).message}` })
               await handle.close()
               continue
             }

@@ -1,12 +1,13 @@
 import * as fs from "node:fs"
 import type { Stats } from "node:fs"
-import * as path from "node:path"
+import { type FsPath, joinStored, shownPath, storedName } from "../../domain/StoredName.ts"
 
 /** One thing found by the walk, in walk order (depth-first, names sorted bytewise). */
 export interface WalkEntry {
-  /** The path stored in the backup: root name + relative path, `/`-separated. */
+  /** The path stored in the backup: root name + relative path, `/`-separated (StoredName.ts). */
   readonly path: string
-  readonly abs: string
+  /** Where it is: a string, or bytes below a name that is not UTF-8. */
+  readonly abs: FsPath
   readonly stat: Stats
   readonly kind: "file" | "dir" | "symlink"
 }
@@ -42,8 +43,18 @@ export function* walk(
 
 const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
 
+/**
+ * A directory's names, stored form (StoredName.ts). Node decodes names as UTF-8, an invalid byte
+ * as U+FFFD: only a directory where that happened is read again as bytes.
+ */
+const namesIn = (abs: FsPath): Array<string> => {
+  const names = fs.readdirSync(abs)
+  if (!names.some((n) => n.includes("\uFFFD"))) return names
+  return fs.readdirSync(abs, { encoding: "buffer" }).map(storedName)
+}
+
 function* visit(
-  abs: string,
+  abs: FsPath,
   rel: string,
   st: Stats,
   warn: (w: WalkWarning) => void
@@ -57,25 +68,25 @@ function* visit(
     return
   }
   if (!st.isDirectory()) {
-    warn({ path: abs, detail: "special file (socket, fifo or device) skipped" })
+    warn({ path: shownPath(abs), detail: "special file (socket, fifo or device) skipped" })
     return
   }
   yield { path: rel, abs, stat: st, kind: "dir" }
   let names: Array<string>
   try {
-    names = fs.readdirSync(abs)
+    names = namesIn(abs)
   } catch (e) {
-    warn({ path: abs, detail: `cannot read directory: ${(e as Error).message}` })
+    warn({ path: shownPath(abs), detail: `cannot read directory: ${(e as Error).message}` })
     return
   }
   names.sort(byName)
   for (const name of names) {
-    const childAbs = path.join(abs, name)
+    const childAbs = joinStored(abs, name)
     let s: Stats
     try {
       s = fs.lstatSync(childAbs)
     } catch (e) {
-      warn({ path: childAbs, detail: (e as Error).message })
+      warn({ path: shownPath(childAbs), detail: (e as Error).message })
       continue
     }
     yield* visit(childAbs, `${rel}/${name}`, s, warn)

@@ -90,6 +90,8 @@ interface RawFile {
   ctime_ms: number
   target: string | null
   extents: string
+  uid: number | null
+  gid: number | null
 }
 
 const toBackup = (r: RawBackup): BackupRow => ({
@@ -111,7 +113,9 @@ const toFile = (r: RawFile): FileEntry => ({
   ino: Number(r.ino),
   ctimeMs: Number(r.ctime_ms),
   ...(r.target !== null ? { target: r.target } : {}),
-  extents: JSON.parse(r.extents) as Array<Extent>
+  extents: JSON.parse(r.extents) as Array<Extent>,
+  ...(r.uid !== null ? { uid: Number(r.uid) } : {}),
+  ...(r.gid !== null ? { gid: Number(r.gid) } : {})
 })
 
 const toStream = (r: RawStream): StreamRow => ({
@@ -190,7 +194,7 @@ export class Manifest extends Context.Service<Manifest, {
     })
 
     const files = Effect.fn("Manifest.files")(function*(backupId: string) {
-      const rows = yield* q<RawFile>(sql`SELECT path, kind, mode, mtime_ms, size, ino, ctime_ms, target, extents
+      const rows = yield* q<RawFile>(sql`SELECT path, kind, mode, mtime_ms, size, ino, ctime_ms, target, extents, uid, gid
         FROM files WHERE backup_id = ${backupId} ORDER BY path`)
       return rows.map(toFile)
     })

@@ -8,6 +8,7 @@ import type { ChunkCorrupt, NotFound } from "../../domain/Errors.ts"
 import { UserError } from "../../domain/Errors.ts"
 import type { Extent, FileEntry } from "../../domain/Events.ts"
 import { ancestors, isSafeRelativePath, matchesGlob, matchesPrefix } from "../../domain/PathFilter.ts"
+import { besidePath, type FsPath, fsPathOf, joinStored, shownPath } from "../../domain/StoredName.ts"
 import { ChunkStore, ReadTarget } from "../ChunkStore.ts"
 import { Manifest } from "../manifest/Manifest.ts"
 import { freedTooEarly, isFreed, releaseBuffers } from "../ReleaseBuffers.ts"
@@ -63,8 +64,20 @@ const writeAt = (fd: number, bytes: Uint8Array, offset: number, length: number) 
 const tmpTag = `${process.pid.toString(36)}${randomBytes(3).toString("hex")}`
 let tmpCounter = 0
 const umask = process.umask()
+
+interface Owner {
+  readonly uid: number
+  readonly gid: number
+}
+/**
+ * Entries get their recorded owner only in a restore run as root, as with restic and tar: no one
+ * else may give a file away, and a user restoring their own files wants them as their own.
+ */
+const restoresOwners = process.getuid?.() === 0
+const ownerOf = (f: FileEntry): Owner | undefined =>
+  restoresOwners && f.uid !== undefined && f.gid !== undefined ? { uid: f.uid, gid: f.gid } : undefined
 /** A temp name beside `target`, hidden, naming us. */
-const tmpNameFor = (target: string) => path.join(path.dirname(target), `.${path.basename(target)}.enigma-${tmpTag}-${tmpCounter++}`)
+const tmpNameFor = (target: FsPath) => besidePath(target, ".", `.enigma-${tmpTag}-${tmpCounter++}`)
 
 /**
  * The bytes of `f`'s extent in its chunk's plaintext. A freed chunk (a bug) and an extent past the
@@ -101,20 +114,20 @@ const twoWritersFrom = 1000
  */
 class AtomicFile {
   private closed = false
-  private readonly target: string
-  private readonly tmp: string
+  private readonly target: FsPath
+  private readonly tmp: FsPath
   private readonly rawFd: number
   /** Large files: written with O_DIRECT (see DirectIo.ts), so they do not flood the page cache. */
   private readonly direct: DirectWriter | undefined
 
-  private constructor(target: string, tmp: string, fd: number, direct?: DirectWriter) {
+  private constructor(target: FsPath, tmp: FsPath, fd: number, direct?: DirectWriter) {
     this.target = target
     this.tmp = tmp
     this.rawFd = fd
     this.direct = direct
   }
 
-  static open(target: string, mode: number) {
+  static open(target: FsPath, mode: number) {
     const tmp = tmpNameFor(target)
     // Created with its final permission bits (less the umask; commit restores any it strips).
     return new AtomicFile(target, tmp, fsSync.openSync(tmp, "wx", mode & 0o7777))
@@ -124,7 +137,7 @@ class AtomicFile {
    * For a file of many chunks: written with O_DIRECT where the filesystem takes it. On the VMs we
    * measure on, copying 1 GiB into fresh page-cache pages costs 2–3 s of CPU, a direct write 0.15 s.
    */
-  static async openLarge(target: string, mode: number) {
+  static async openLarge(target: FsPath, mode: number) {
     const tmp = tmpNameFor(target)
     const direct = await DirectWriter.create(tmp, mode & 0o7777)
     return direct === undefined ? AtomicFile.open(target, mode) : new AtomicFile(target, tmp, -1, direct)
@@ -160,8 +173,10 @@ class AtomicFile {
     await this.direct?.finish()
   }
 
-  commit(mode: number, mtimeMs: number) {
-    if ((mode & umask) !== 0) fsSync.fchmodSync(this.fd, mode & 0o7777)
+  commit(mode: number, mtimeMs: number, owner: Owner | undefined) {
+    // Owner first: a chown clears the set-user/group-ID bits that the chmod then sets.
+    if (owner !== undefined) fsSync.fchownSync(this.fd, owner.uid, owner.gid)
+    if (owner !== undefined || (mode & umask) !== 0) fsSync.fchmodSync(this.fd, mode & 0o7777)
     fsSync.futimesSync(this.fd, mtimeMs / 1000, mtimeMs / 1000)
     this.closed = true
     fsSync.closeSync(this.fd)
@@ -224,8 +239,8 @@ export class Restore extends Context.Service<Restore, {
           return yield* new UserError({ detail: `backup entry "${f.path}" would escape the destination; refusing to restore it` })
         }
       }
-      const writeError = (p: string) => (e: unknown) =>
-        new RestoreWriteError({ path: p, detail: (e as { code?: string }).code === "ENOSPC" ? "disk full" : (e as Error).message })
+      const writeError = (p: FsPath) => (e: unknown) =>
+        new RestoreWriteError({ path: shownPath(p), detail: (e as { code?: string }).code === "ENOSPC" ? "disk full" : (e as Error).message })
       const files = selected.filter((f) => f.kind === "file")
       const batched = (f: FileEntry) => f.extents.length <= 2 && f.size <= batchedFileMax
       const small = files.filter(batched)
@@ -252,7 +267,7 @@ export class Restore extends Context.Service<Restore, {
         for (const a of ancestors(p)) dirs.add(a)
       }
       for (const d of [...dirs].sort()) {
-        const target = path.join(destReal, d)
+        const target = joinStored(destReal, d)
         yield* Effect.tryPromise({
           try: async () => {
             const st = await fs.lstat(target).catch(() => undefined)
@@ -314,17 +329,22 @@ export class Restore extends Context.Service<Restore, {
         return cache.use(e[0], (plain) => Effect.flatMap(extentBytes(f, plain, e), (bytes) => withPieces(f, i + 1, [...pieces, bytes], k)))
       }
 
-      const smallFile = (f: FileEntry, target: string, pieces: ReadonlyArray<Uint8Array>): SmallFile => ({
-        target,
-        tmp: tmpNameFor(target),
-        mode: f.mode,
-        chmod: (f.mode & umask) !== 0,
-        mtimeMs: f.mtimeMs,
-        pieces
-      })
+      const smallFile = (f: FileEntry, target: FsPath, pieces: ReadonlyArray<Uint8Array>): SmallFile => {
+        const owner = ownerOf(f)
+        return {
+          target,
+          tmp: tmpNameFor(target),
+          mode: f.mode,
+          chmod: (f.mode & umask) !== 0 || (owner !== undefined && (f.mode & 0o6000) !== 0),
+          mtimeMs: f.mtimeMs,
+          uid: owner?.uid,
+          gid: owner?.gid,
+          pieces
+        }
+      }
 
       /** A small file through the worker: its bytes (checked like any file's) are copied into a batch. */
-      const writeBatched = (writer: SmallFileWriter, f: FileEntry, target: string) =>
+      const writeBatched = (writer: SmallFileWriter, f: FileEntry, target: FsPath) =>
         Effect.gen(function*() {
           if (f.extents.length > 0) yield* fetchAhead(f.extents[f.extents.length - 1]![0])
           yield* withPieces(f, 0, [], (pieces) => writer.write(smallFile(f, target, pieces)).pipe(Effect.mapError(failed)))
@@ -343,7 +363,7 @@ export class Restore extends Context.Service<Restore, {
             const f = list[i]!
             const id = f.extents[0]?.[0]
             if (id === undefined || f.extents.some((e) => e[0] !== id)) {
-              yield* writeBatched(writer, f, path.join(destReal, f.path))
+              yield* writeBatched(writer, f, joinStored(destReal, f.path))
               i++
               continue
             }
@@ -365,7 +385,7 @@ export class Restore extends Context.Service<Restore, {
               if (view instanceof UserError) return yield* view
               pieces.push(view)
             }
-            const file = smallFile(f, path.join(destReal, f.path), pieces)
+            const file = smallFile(f, joinStored(destReal, f.path), pieces)
             if (!writer.offer(file)) yield* writer.write(file).pipe(Effect.mapError(failed))
             done(f)
           }
@@ -375,7 +395,7 @@ export class Restore extends Context.Service<Restore, {
       /** Files one by one (several at once), each through an AtomicFile on this thread. */
       const writeFiles = (files: ReadonlyArray<FileEntry>) => Effect.forEach(files, (f) =>
         Effect.gen(function*() {
-          const target = path.join(destReal, f.path)
+          const target = joinStored(destReal, f.path)
           // Writes are synchronous: for small files the syscalls take microseconds, while each
           // async fs call would be a thread-pool round trip. Chunks are fetched (and verified)
           // one at a time, so a large file never sits in memory whole.
@@ -399,7 +419,7 @@ export class Restore extends Context.Service<Restore, {
               Effect.andThen(Effect.tryPromise({ try: () => out.finish(), catch: writeError(target) })),
               largeFileSlots.withPermits(1)
             )).pipe(
-              Effect.andThen(Effect.try({ try: () => out.commit(f.mode, f.mtimeMs), catch: writeError(target) }))
+              Effect.andThen(Effect.try({ try: () => out.commit(f.mode, f.mtimeMs, ownerOf(f)), catch: writeError(target) }))
             )
           yield* body.pipe(Effect.onError(() => Effect.sync(() => out.abort())))
           done(f)
@@ -419,11 +439,13 @@ export class Restore extends Context.Service<Restore, {
       // Symlinks after files, so no file is ever written through a restored link.
       const links = selected.filter((f) => f.kind === "symlink")
       for (const l of links) {
-        const target = path.join(destReal, l.path)
+        const target = joinStored(destReal, l.path)
         yield* Effect.tryPromise({
           try: async () => {
-            const tmp = path.join(path.dirname(target), `.${path.basename(target)}.enigma-${randomBytes(4).toString("hex")}`)
-            await fs.symlink(l.target ?? "", tmp)
+            const tmp = besidePath(target, ".", `.enigma-${randomBytes(4).toString("hex")}`)
+            await fs.symlink(fsPathOf(l.target ?? ""), tmp)
+            const owner = ownerOf(l)
+            if (owner !== undefined) await fs.lchown(tmp, owner.uid, owner.gid)
             await fs.lutimes(tmp, l.mtimeMs / 1000, l.mtimeMs / 1000).catch(() => {})
             await fs.rename(tmp, target)
           },
@@ -434,9 +456,11 @@ export class Restore extends Context.Service<Restore, {
       // Directory metadata last, deepest first (writing into a directory changes its mtime).
       const dirEntries = selected.filter((f) => f.kind === "dir").sort((a, b) => b.path.length - a.path.length)
       for (const d of dirEntries) {
-        const target = path.join(destReal, d.path)
+        const target = joinStored(destReal, d.path)
         yield* Effect.tryPromise({
           try: async () => {
+            const owner = ownerOf(d)
+            if (owner !== undefined) await fs.lchown(target, owner.uid, owner.gid)
             await fs.chmod(target, d.mode & 0o7777)
             await fs.utimes(target, d.mtimeMs / 1000, d.mtimeMs / 1000)
           },

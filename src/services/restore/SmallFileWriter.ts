@@ -27,6 +27,7 @@ import * as path from "node:path"
 import { startWorker } from "../WorkerThread.ts"
 import { Effect, type Scope } from "effect"
 import { freedTooEarly, isFreed } from "../ReleaseBuffers.ts"
+import { type FsPath, shownPath } from "../../domain/StoredName.ts"
 
 /** A batch goes to the worker at this many bytes or files. */
 const batchBytes = 1024 * 1024
@@ -35,13 +36,16 @@ const batchFiles = 256
 const maxBatchesInFlight = 2
 
 export interface SmallFile {
-  readonly target: string
+  readonly target: FsPath
   /** Beside `target`, unique: written, then renamed to `target`, when `target` already exists. */
-  readonly tmp: string
+  readonly tmp: FsPath
   readonly mode: number
-  /** The umask strips some of `mode`'s bits: set them again after creating the file. */
+  /** Set `mode` again after creating the file: the umask stripped some bits, or a chown will. */
   readonly chmod: boolean
   readonly mtimeMs: number
+  /** The owner to give the file (a restore run as root), or none. */
+  readonly uid?: number | undefined
+  readonly gid?: number | undefined
   /** The file's bytes, in order; copied before `write` returns. */
   readonly pieces: ReadonlyArray<Uint8Array>
 }
@@ -98,6 +102,8 @@ parentPort.on("message", (m) => {
         if (n <= 0) throw Object.assign(new Error("no space left on device"), { code: "ENOSPC" })
         at += n
       }
+      // Owner first: a chown clears the set-user/group-ID bits that the chmod then sets.
+      if (f.uid !== undefined) fs.fchownSync(fd, f.uid, f.gid)
       if (f.chmod) fs.fchmodSync(fd, f.mode & 0o7777)
       fs.futimesSync(fd, f.mtimeMs / 1000, f.mtimeMs / 1000)
       const closing = fd
@@ -118,11 +124,13 @@ parentPort.on("message", (m) => {
 `
 
 interface Entry {
-  readonly target: string
-  readonly tmp: string
+  readonly target: FsPath
+  readonly tmp: FsPath
   readonly mode: number
   readonly chmod: boolean
   readonly mtimeMs: number
+  readonly uid: number | undefined
+  readonly gid: number | undefined
   readonly offset: number
   readonly length: number
 }
@@ -132,7 +140,8 @@ interface Reply {
   /** The batch's buffer, back for reuse. */
   readonly buffer: ArrayBuffer
   readonly done: number
-  readonly failure: SmallFileFailure | undefined
+  /** As the worker has it: the path is the entry's target (bytes for a name that is not UTF-8). */
+  readonly failure: (Omit<SmallFileFailure, "path"> & { readonly path: FsPath }) | undefined
 }
 
 /** A writer with `workers` worker threads of its own, stopped when the scope closes. */
@@ -164,7 +173,7 @@ export const makeSmallFileWriter = (workers = 1): Effect.Effect<SmallFileWriter,
     stopped ??= e
     const first = [...away.values()][0]?.[0]
     if (first === undefined) return
-    failure ??= { path: first.target, code: undefined, message: `the file writer stopped: ${e.message}` }
+    failure ??= { path: shownPath(first.target), code: undefined, message: `the file writer stopped: ${e.message}` }
     settle()
   }
   threads.forEach((worker, i) => {
@@ -172,7 +181,7 @@ export const makeSmallFileWriter = (workers = 1): Effect.Effect<SmallFileWriter,
       if (r.buffer.byteLength === batchBytes) spare.push(new Uint8Array(r.buffer))
       away.delete(r.batch)
       load[i]!--
-      if (r.failure !== undefined && failure === undefined) failure = r.failure
+      if (r.failure !== undefined && failure === undefined) failure = { ...r.failure, path: shownPath(r.failure.path) }
       sendWhenFull()
       settle()
     })
@@ -212,7 +221,7 @@ export const makeSmallFileWriter = (workers = 1): Effect.Effect<SmallFileWriter,
   const send = () => {
     if (entries.length === 0) return
     if (stopped !== undefined) {
-      failure ??= { path: entries[0]!.target, code: undefined, message: `the file writer stopped: ${stopped.message}` }
+      failure ??= { path: shownPath(entries[0]!.target), code: undefined, message: `the file writer stopped: ${stopped.message}` }
       return
     }
     const batch = nextBatch++
@@ -249,10 +258,11 @@ export const makeSmallFileWriter = (workers = 1): Effect.Effect<SmallFileWriter,
   const offer = (file: SmallFile): boolean => {
     if (failure !== undefined) return false
     // A freed piece reads as empty: the file would come out short, with no error.
-    if (file.pieces.some(isFreed)) throw freedTooEarly(`the bytes of ${file.target}`)
+    if (file.pieces.some(isFreed)) throw freedTooEarly(`the bytes of ${shownPath(file.target)}`)
     let length = 0
     for (const p of file.pieces) length += p.length
-    const dir = path.dirname(file.target)
+    // The stored form keeps bytes apart (StoredName.ts): fine as a key for the directory.
+    const dir = path.dirname(shownPath(file.target))
     // Full, another directory (with several workers), or does not fit: the batch goes first.
     if (entries.length > 0 && (full() || (dir !== batchDir && threads.length > 1) || length > buffer.length - fill)) {
       if (away.size >= limit) return false
@@ -270,7 +280,7 @@ export const makeSmallFileWriter = (workers = 1): Effect.Effect<SmallFileWriter,
       buffer.set(p, fill)
       fill += p.length
     }
-    entries.push({ target: file.target, tmp: file.tmp, mode: file.mode, chmod: file.chmod, mtimeMs: file.mtimeMs, offset, length })
+    entries.push({ target: file.target, tmp: file.tmp, mode: file.mode, chmod: file.chmod, mtimeMs: file.mtimeMs, uid: file.uid, gid: file.gid, offset, length })
     // Full: off at once if there is room, else as soon as a batch comes back (see the listener).
     if (full() && away.size < limit) send()
     return true

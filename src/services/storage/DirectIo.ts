@@ -23,6 +23,7 @@
  * makes the writer reopen the file without O_DIRECT and go on.
  */
 import * as fs from "node:fs"
+import type { FsPath } from "../../domain/StoredName.ts"
 
 /** Covers every common logical block size (512 and 4096). */
 const align = 4096
@@ -52,7 +53,7 @@ const noSpace = () => Object.assign(new Error("no space left on device"), { code
 
 const callback = <A>(f: (done: (e: NodeJS.ErrnoException | null, a: A) => void) => void) =>
   new Promise<A>((resolve, reject) => f((e, a) => (e ? reject(e) : resolve(a))))
-const openFd = (file: string, flags: number, mode?: number) => callback<number>((done) => fs.open(file, flags, mode, done))
+const openFd = (file: FsPath, flags: number, mode?: number) => callback<number>((done) => fs.open(file, flags, mode, done))
 const writeAt = (fd: number, bytes: Uint8Array, offset: number, length: number, position: number) =>
   callback<number>((done) => fs.write(fd, bytes, offset, length, position, done))
 /** The calls that can refuse O_DIRECT; tests replace them to play a filesystem that does. */
@@ -67,7 +68,7 @@ export const closeFd = (fd: number) => callback<void>((done) => fs.close(fd, (e)
 export const fsyncFd = (fd: number) => callback<void>((done) => fs.fsync(fd, (e) => done(e, undefined)))
 
 /** Opens with O_DIRECT, or `undefined` when the filesystem refuses it. */
-const openDirect = async (open: DirectIoCalls["open"], file: string, flags: number, mode?: number) => {
+const openDirect = async (open: DirectIoCalls["open"], file: FsPath, flags: number, mode?: number) => {
   try {
     return await open(file, flags | fs.constants.O_DIRECT, mode)
   } catch (e) {
@@ -89,11 +90,11 @@ export class DirectWriter {
   /** Set once a write was refused and the file reopened without O_DIRECT. */
   private buffered = false
 
-  private readonly file: string
+  private readonly file: FsPath
   private fdNow: number
   private readonly calls: DirectIoCalls
 
-  private constructor(file: string, fd: number, calls: DirectIoCalls) {
+  private constructor(file: FsPath, fd: number, calls: DirectIoCalls) {
     this.file = file
     this.fdNow = fd
     this.calls = calls
@@ -104,7 +105,7 @@ export class DirectWriter {
   }
 
   /** Creates `file` (which must not exist); `undefined` where O_DIRECT is refused, with nothing created. */
-  static async create(file: string, mode: number, calls: DirectIoCalls = realCalls): Promise<DirectWriter | undefined> {
+  static async create(file: FsPath, mode: number, calls: DirectIoCalls = realCalls): Promise<DirectWriter | undefined> {
     const fd = await openDirect(calls.open, file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, mode)
     return fd === undefined ? undefined : new DirectWriter(file, fd, calls)
   }

@@ -41,7 +41,7 @@ const writeDirect = async (file: string, parts: ReadonlyArray<Uint8Array>, calls
 }
 
 const einval = () => Object.assign(new Error("EINVAL: invalid argument"), { code: "EINVAL" })
-const realOpen = (file: string, flags: number, mode?: number) =>
+const realOpen = (file: string | Buffer, flags: number, mode?: number) =>
   new Promise<number>((resolve, reject) => fsCb.open(file, flags, mode, (e, fd) => (e ? reject(e) : resolve(fd))))
 const realWrite = (fd: number, bytes: Uint8Array, offset: number, length: number, position: number) =>
   new Promise<number>((resolve, reject) => fsCb.write(fd, bytes, offset, length, position, (e, n) => (e ? reject(e) : resolve(n))))
