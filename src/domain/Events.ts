@@ -28,7 +28,12 @@ export const FileEntry = Schema.Struct({
   extents: Schema.Array(Extent),
   /** Numeric owner and group (absent in backups made before they were recorded). */
   uid: Schema.optionalKey(Schema.Number),
-  gid: Schema.optionalKey(Schema.Number)
+  gid: Schema.optionalKey(Schema.Number),
+  /**
+   * A hard link: the path of the file it shares its inode with, recorded earlier in the same
+   * backup. Its own extents are recorded too, so it restores on its own when that file is not.
+   */
+  linkTo: Schema.optionalKey(Schema.String)
 })
 export type FileEntry = typeof FileEntry.Type
 

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { chmodSync, chownSync, cpSync, existsSync, lchownSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs"
+import { chmodSync, chownSync, cpSync, existsSync, lchownSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs"
 import * as path from "node:path"
 import { enigma, initRepo, json, makeTree, prng, snapshotTree, tempDir } from "../support/cli.ts"
 
@@ -105,6 +105,44 @@ describe("enigma backup → restore on the Local provider", () => {
         round
       )
     }
+  })
+
+  it("hard links restore as hard links; one restored without the file it links to gets its content", () => {
+    const { root, g } = initRepo()
+    const src = path.join(root, "data")
+    mkdirSync(path.join(src, "a"), { recursive: true })
+    mkdirSync(path.join(src, "b"), { recursive: true })
+    const bytes = prng(9)
+    writeFileSync(path.join(src, "a", "one"), "shared small file")
+    linkSync(path.join(src, "a", "one"), path.join(src, "a", "two"))
+    linkSync(path.join(src, "a", "one"), path.join(src, "b", "three"))
+    writeFileSync(path.join(src, "a", "big"), bytes(9 * 1024 * 1024))
+    linkSync(path.join(src, "a", "big"), path.join(src, "b", "big-link"))
+    writeFileSync(path.join(src, "b", "alone"), "not linked")
+    const b = enigma([...g, "backup", src, "--json"])
+    assert.strictEqual(b.code, 0, b.stderr)
+    assert.strictEqual(json(b).files, 6)
+    const dest = path.join(root, "out")
+    const inode = (p: string) => lstatSync(path.join(dest, "data", p)).ino
+    const nlink = (p: string) => lstatSync(path.join(dest, "data", p)).nlink
+    for (const round of ["new", "over"]) {
+      const r = enigma([...g, "restore", "latest", dest])
+      assert.strictEqual(r.code, 0, r.stderr)
+      assert.deepStrictEqual(snapshotTree(path.join(dest, "data")), snapshotTree(src), round)
+      assert.strictEqual(inode("a/two"), inode("a/one"), round)
+      assert.strictEqual(inode("b/three"), inode("a/one"), round)
+      assert.strictEqual(nlink("a/one"), 3, round)
+      assert.strictEqual(inode("b/big-link"), inode("a/big"), round)
+      assert.strictEqual(nlink("b/alone"), 1, round)
+      assert.isFalse(JSON.stringify(snapshotTree(dest)).includes(".enigma-"), round)
+    }
+    // Only b/: its links are restored from their own extents.
+    const part = path.join(root, "part")
+    const r = enigma([...g, "restore", "latest", part, "--path", "data/b"])
+    assert.strictEqual(r.code, 0, r.stderr)
+    assert.strictEqual(readFileSync(path.join(part, "data", "b", "three"), "utf8"), "shared small file")
+    assert.isTrue(readFileSync(path.join(part, "data", "b", "big-link")).equals(readFileSync(path.join(src, "a", "big"))))
+    assert.strictEqual(lstatSync(path.join(part, "data", "b", "three")).nlink, 1)
   })
 
   it("read-only commands leave the manifest database as it was (no write, so no checkpoint and fsync on exit)", () => {

@@ -16,7 +16,7 @@ export const restore = Effect.fn("cli.restore")(function*({ id, dest, path, glob
     const backup = yield* manifest.resolveBackup(id)
     if (list) {
       const entries = selectEntries(yield* manifest.files(backup.id), options)
-      return yield* emit(json, entries.map((e) => ({ path: e.path, kind: e.kind, size: e.size, mode: e.mode, mtime: e.mtimeMs, ...(e.uid !== undefined ? { uid: e.uid, gid: e.gid } : {}), ...(e.target ? { target: e.target } : {}) })), () =>
+      return yield* emit(json, entries.map((e) => ({ path: e.path, kind: e.kind, size: e.size, mode: e.mode, mtime: e.mtimeMs, ...(e.uid !== undefined ? { uid: e.uid, gid: e.gid } : {}), ...(e.linkTo !== undefined ? { linkTo: e.linkTo } : {}), ...(e.target ? { target: e.target } : {}) })), () =>
         entries.map((e) => `${e.kind === "dir" ? "d" : e.kind === "symlink" ? "l" : "-"} ${String(e.size).padStart(12)} ${e.path}${e.target ? ` -> ${e.target}` : ""}`).join("\n") || "(no entries match)")
     }
     if (Option.isNone(dest)) {

@@ -173,6 +173,8 @@ export class Backup extends Context.Service<Backup, {
       // CDC boundaries are searched for on a worker (see CutOffThread); fixed ones need no search.
       const search = strategy._tag === "Cdc" ? cdcSearch(cdcParams(strategy.targetSize), gear) : undefined
       // Producer: walk, read changed files, cut the concatenated content into chunks.
+      /** Files with more than one hard link: inode (device:inode) → the path first backed up. */
+      const firstLinks = new Map<string, string>()
       const items = async function*(): AsyncGenerator<Item> {
         const arena = new ArenaReader()
         let offset = 0 // bytes read into the stream so far
@@ -211,6 +213,12 @@ export class Backup extends Context.Service<Backup, {
         try {
           for (const e of walk(roots, warn)) {
             if (needsFlush()) yield flushMarker
+            // A file with other hard links: the first of them backed up is the one the rest link to.
+            const inode = e.kind === "file" && e.stat.nlink > 1 ? `${e.stat.dev}:${e.stat.ino}` : undefined
+            const linkTo = inode !== undefined ? firstLinks.get(inode) : undefined
+            const linked = () => {
+              if (inode !== undefined && linkTo === undefined) firstLinks.set(inode, e.path)
+            }
             const base = {
               path: e.path,
               mode: e.stat.mode,
@@ -218,7 +226,8 @@ export class Backup extends Context.Service<Backup, {
               ino: e.stat.ino,
               ctimeMs: e.stat.ctimeMs,
               uid: e.stat.uid,
-              gid: e.stat.gid
+              gid: e.stat.gid,
+              ...(linkTo !== undefined ? { linkTo } : {})
             }
             if (e.kind === "dir") {
               stats.dirs++
@@ -247,6 +256,7 @@ export class Backup extends Context.Service<Backup, {
               stats.bytes += prev.size
               bytesDone += prev.size
               addEntry({ ...base, kind: "file", size: prev.size, extents: prev.extents }, offset, offset, true)
+              linked()
               continue
             }
             // Small files: synchronously into the arena (see ArenaReader). Unreadable: warn, go on.
@@ -265,6 +275,7 @@ export class Backup extends Context.Service<Backup, {
               stats.files++
               stats.bytes += offset - start
               addEntry({ ...base, kind: "file", size: offset - start, extents: [] }, start, offset, false)
+              linked()
               continue
             }
             // Large files: asynchronously in big blocks, so reading overlaps hashing and uploads.
@@ -309,6 +320,7 @@ export class Backup extends Context.Service<Backup, {
             stats.files++
             stats.bytes += offset - start
             addEntry({ ...base, kind: "file", size: offset - start, extents: [] }, start, offset, false)
+            linked()
           }
           yield* sendArenas(true)
           while (away.length > 0) yield* emitCut(await away.shift()!)

@@ -92,6 +92,7 @@ interface RawFile {
   extents: string
   uid: number | null
   gid: number | null
+  link_to: string | null
 }
 
 const toBackup = (r: RawBackup): BackupRow => ({
@@ -115,7 +116,8 @@ const toFile = (r: RawFile): FileEntry => ({
   ...(r.target !== null ? { target: r.target } : {}),
   extents: JSON.parse(r.extents) as Array<Extent>,
   ...(r.uid !== null ? { uid: Number(r.uid) } : {}),
-  ...(r.gid !== null ? { gid: Number(r.gid) } : {})
+  ...(r.gid !== null ? { gid: Number(r.gid) } : {}),
+  ...(r.link_to !== null ? { linkTo: r.link_to } : {})
 })
 
 const toStream = (r: RawStream): StreamRow => ({
@@ -194,7 +196,7 @@ export class Manifest extends Context.Service<Manifest, {
     })
 
     const files = Effect.fn("Manifest.files")(function*(backupId: string) {
-      const rows = yield* q<RawFile>(sql`SELECT path, kind, mode, mtime_ms, size, ino, ctime_ms, target, extents, uid, gid
+      const rows = yield* q<RawFile>(sql`SELECT path, kind, mode, mtime_ms, size, ino, ctime_ms, target, extents, uid, gid, link_to
         FROM files WHERE backup_id = ${backupId} ORDER BY path`)
       return rows.map(toFile)
     })

@@ -22,7 +22,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 `
 
 /** Bump when the projection tables change: databases with older tables rebuild them from the log. */
-export const projectionVersion = 12
+export const projectionVersion = 13
 
 export const projectionTables = ["backups", "files", "backup_chunks", "chunks", "logs", "streams", "stream_chunks", "buckets", "objects", "multipart_uploads", "multipart_parts"] as const
 
@@ -50,6 +50,7 @@ CREATE TABLE IF NOT EXISTS files (
   extents TEXT NOT NULL,           -- JSON [[chunk id, offset, length], …]
   uid INTEGER,                     -- NULL: not recorded (an older backup)
   gid INTEGER,
+  link_to TEXT,                    -- a hard link: the path of the file it shares its inode with
   PRIMARY KEY (backup_id, path)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS backup_chunks (
@@ -169,7 +170,7 @@ export const makeProjector = (db: DatabaseSync) => {
     "INSERT INTO backups (id, status, started_at, host, paths, parent) VALUES (?, 'running', ?, ?, ?, ?)"
   )
   const insertFile = s(`INSERT OR REPLACE INTO files
-    (backup_id, path, kind, mode, mtime_ms, size, ino, ctime_ms, target, extents, uid, gid) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+    (backup_id, path, kind, mode, mtime_ms, size, ino, ctime_ms, target, extents, uid, gid, link_to) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
   const insertBackupChunk = s("INSERT OR IGNORE INTO backup_chunks (backup_id, chunk_id) VALUES (?, ?)")
   const commitBackup = s("UPDATE backups SET status = 'committed', committed_at = ?, stats = ? WHERE id = ?")
   const addRefs = s(
@@ -273,7 +274,8 @@ export const makeProjector = (db: DatabaseSync) => {
             f.target ?? null,
             JSON.stringify(f.extents),
             f.uid ?? null,
-            f.gid ?? null
+            f.gid ?? null,
+            f.linkTo ?? null
           )
           for (const e of f.extents) insertBackupChunk.run(event.backupId, e[0])
         }

@@ -241,7 +241,11 @@ export class Restore extends Context.Service<Restore, {
       }
       const writeError = (p: FsPath) => (e: unknown) =>
         new RestoreWriteError({ path: shownPath(p), detail: (e as { code?: string }).code === "ENOSPC" ? "disk full" : (e as Error).message })
-      const files = selected.filter((f) => f.kind === "file")
+      // A hard link whose first file is restored too becomes a link to it once that is written.
+      const selectedFiles = new Map(selected.filter((f) => f.kind === "file").map((f) => [f.path, f]))
+      const linksToRestored = (f: FileEntry) => f.linkTo !== undefined && selectedFiles.get(f.linkTo)?.linkTo === undefined && selectedFiles.has(f.linkTo)
+      const files = selected.filter((f) => f.kind === "file" && !linksToRestored(f))
+      const hardLinks = selected.filter((f) => f.kind === "file" && linksToRestored(f))
       const batched = (f: FileEntry) => f.extents.length <= 2 && f.size <= batchedFileMax
       const small = files.filter(batched)
       // Threads start now, so they boot while the directories are made: each takes ~25 ms of
@@ -434,6 +438,22 @@ export class Restore extends Context.Service<Restore, {
         yield* writer.flush.pipe(Effect.mapError(failed))
       } else {
         yield* Effect.scoped(writeFiles(files))
+      }
+
+      // Every file is complete: hard links to them, beside their place then renamed into it.
+      for (const f of hardLinks) {
+        const target = joinStored(destReal, f.path)
+        yield* Effect.tryPromise({
+          try: async () => {
+            const tmp = tmpNameFor(target)
+            await fs.link(joinStored(destReal, f.linkTo!), tmp)
+            await fs.rename(tmp, target)
+            // A rename between two links to the same file does nothing, and leaves the temp.
+            await fs.rm(tmp, { force: true })
+          },
+          catch: writeError(target)
+        })
+        done(f)
       }
 
       // Symlinks after files, so no file is ever written through a restored link.
