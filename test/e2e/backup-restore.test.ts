@@ -249,6 +249,16 @@ describe("enigma backup → restore on the Local provider", () => {
     assert.deepStrictEqual(readdirSync(path.join(dest, "data")), ["docs"])
     assert.strictEqual(readFileSync(path.join(dest, "data/docs/deep/er/main.rs"), "utf8"), "fn main() {}\n")
     assert.isFalse(existsSync(path.join(dest, "data/docs/note1.txt")))
+    // A filter that matches nothing is an error naming it, and creates nothing.
+    const none = path.join(root, "none")
+    for (const filter of [["--path", "docs/deep"], ["--glob", "*.zig"]]) {
+      const r = enigma([...g, "restore", backupId, none, ...filter])
+      assert.strictEqual(r.code, 1)
+      assert.strictEqual(r.stderr.trim().split("\n").length, 1, r.stderr)
+      assert.include(r.stderr, `matches ${filter.join(" ")}`)
+      assert.include(r.stderr, "--list")
+      assert.isFalse(existsSync(none))
+    }
   })
 
   it("zstd compression when enabled: text shrinks, random data is stored uncompressed; both restore", () => {

@@ -234,6 +234,15 @@ export class Restore extends Context.Service<Restore, {
       }
       const all = yield* manifest.files(backupId)
       const selected = selectEntries(all, options)
+      if (selected.length === 0 && (options.pathPrefix !== undefined || options.glob !== undefined)) {
+        const filters = [
+          ...(options.pathPrefix !== undefined ? [`--path ${options.pathPrefix}`] : []),
+          ...(options.glob !== undefined ? [`--glob ${options.glob}`] : [])
+        ].join(" with ")
+        return yield* new UserError({
+          detail: `nothing in backup ${backupId} matches ${filters}; stored paths begin with the name of the directory backed up (see \`enigma restore ${backupId.slice(0, 8)} --list\`)`
+        })
+      }
       for (const f of selected) {
         if (!isSafeRelativePath(f.path)) {
           return yield* new UserError({ detail: `backup entry "${f.path}" would escape the destination; refusing to restore it` })
