@@ -90,7 +90,11 @@ describe("pipe mode without setup: --repo URL [--key]", () => {
     const root = tempDir()
     const url = `file://${root}/repo`
     const K = randomBytes(32).toString("hex")
-    const env = { ...host(), ENIGMA_PASSPHRASE: undefined, K, OTHER: randomBytes(32).toString("hex"), SHORT: "abcd" }
+    const env = {
+      ...host(), ENIGMA_PASSPHRASE: undefined, K, OTHER: randomBytes(32).toString("hex"), SHORT: "abcd",
+      HOME: tempDir(), AWS_ACCESS_KEY_ID: undefined, AWS_SECRET_ACCESS_KEY: undefined, AWS_SESSION_TOKEN: undefined, AWS_PROFILE: undefined,
+      AWS_EC2_METADATA_DISABLED: "true"
+    }
     assert.strictEqual(enigmaPipe(["--repo", url, "--key", "env:K", "put", "s"], Buffer.from("x"), env).code, 0)
     const cases: Array<[ReadonlyArray<string>, RegExp, number]> = [
       [["--repo", url, "--key", "env:OTHER", "get", "s"], /^enigma: the key does not open the repository at file:\/\/.*another key/, 12],
@@ -102,7 +106,9 @@ describe("pipe mode without setup: --repo URL [--key]", () => {
       [["--repo", "ftp://host/x", "list"], /^enigma: --repo ftp:\/\/host\/x: unknown scheme ftp; use file:\/\/\/path, s3:\/\/bucket\/prefix/, 1],
       [["--repo", "s3://B!/x", "list"], /is not a valid bucket or container name/, 1],
       [["--key", "env:K", "list"], /^enigma: --key works with --repo URL only/, 1],
-      [["--repo", url, "--key", "env:K", "key", "rotate"], /^enigma: a --key repository has exactly the key you hold/, 1]
+      [["--repo", url, "--key", "env:K", "key", "rotate"], /^enigma: a --key repository has exactly the key you hold/, 1],
+      // No AWS credentials anywhere (no env, an empty HOME, no instance metadata): say where to put them.
+      [["--repo", "s3://bucket/p", "--region", "us-east-1", "list"], /^enigma: provider s3: .*no AWS credentials found; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY/, 1]
     ]
     for (const [args, message, code] of cases) {
       const r = enigmaPipe(args, undefined, env)

@@ -61,7 +61,7 @@ export const failureOf = (cause: unknown): StorageFailure => {
   if (name === "NoSuchKey" || name === "NotFound" || (status === 404 && name !== "NoSuchBucket")) return "NotFound"
   // GET of an object in GLACIER / DEEP_ARCHIVE (or an archived INTELLIGENT_TIERING tier) not restored yet.
   if (name === "InvalidObjectState") return "Cold"
-  if (status === 403 || /AccessDenied|InvalidAccessKeyId|SignatureDoesNotMatch|Forbidden/.test(name)) return "AccessDenied"
+  if (status === 403 || /AccessDenied|InvalidAccessKeyId|SignatureDoesNotMatch|Forbidden|CredentialsProviderError/.test(name)) return "AccessDenied"
   if (
     e?.$retryable !== undefined || status === 429 || (status !== undefined && status >= 500) ||
     /SlowDown|Throttl|RequestTimeout|TimeoutError|ECONNREFUSED|ECONNRESET|ETIMEDOUT|EPIPE|EAI_AGAIN|socket hang up/.test(
@@ -76,6 +76,9 @@ const describe = (cause: unknown, bucket: string): string => {
   if (e?.name === "NoSuchBucket") return `bucket ${bucket} does not exist; create it or fix \`bucket\` in the config`
   if (e?.name === "InvalidObjectState") {
     return `object is in cold storage (storage class ${e.StorageClass ?? "GLACIER or DEEP_ARCHIVE"}) and must be thawed before it can be read`
+  }
+  if (e?.name === "CredentialsProviderError") {
+    return "no AWS credentials found; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), or access_key and secret_key in the provider's config"
   }
   return `${e?.name ?? "Error"}: ${e?.message ?? String(cause)}`
 }
