@@ -33,6 +33,16 @@ export const matchesGlob = (p: string, pattern: string): boolean => {
   return globToRegExp(pattern).test(subject)
 }
 
+/** Why `--glob pattern` cannot be used (a range such as `[z-a]`), or undefined when it can. */
+export const globProblem = (pattern: string): string | undefined => {
+  try {
+    globToRegExp(pattern)
+    return undefined
+  } catch (e) {
+    return `--glob ${pattern} is not a valid pattern (${(e as Error).message}); use *, **, ? and [a-z]`
+  }
+}
+
 const globCache = new Map<string, RegExp>()
 export const globToRegExp = (pattern: string): RegExp => {
   const cached = globCache.get(pattern)

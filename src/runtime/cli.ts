@@ -37,6 +37,17 @@ const initCommand = Command.make("init", {
 
 const backupCommand = Command.make("backup", {
   paths: Argument.String("path").pipe(Argument.withDescription("Files or directories to back up"), Argument.variadic({ min: 1 })),
+  exclude: Flag.String("exclude").pipe(
+    Flag.withDescription("Leave out what matches: a name at any depth (node_modules, *.log), or a path with / (repeatable)"),
+    Flag.atLeast(0)
+  ),
+  excludeFile: Flag.String("exclude-file").pipe(Flag.withDescription("Read --exclude patterns from this file, one per line, # comments (repeatable)"), Flag.atLeast(0)),
+  excludeCaches: Flag.Boolean("exclude-caches").pipe(Flag.withDescription("Leave out the contents of directories tagged with a CACHEDIR.TAG"), Flag.withDefault(false)),
+  oneFileSystem: Flag.Boolean("one-file-system").pipe(
+    Flag.withAlias("x"),
+    Flag.withDescription("Do not cross into other filesystems (their mount points are recorded, empty)"),
+    Flag.withDefault(false)
+  ),
   json: jsonFlag
 }, (a) => load(handlers.backup).pipe(Effect.flatMap((m) => m.backup(a)))).pipe(
   Command.withDescription("Back up files and directories")

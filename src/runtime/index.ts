@@ -12,7 +12,7 @@
  */
 import { Effect, Layer, Option, Redacted, type Stream } from "effect"
 import type { RetentionPolicy } from "../domain/Retention.ts"
-import { Backup } from "../services/backup/Backup.ts"
+import { Backup, type BackupOptions } from "../services/backup/Backup.ts"
 import { Keys } from "../services/keys/Keys.ts"
 import { Maintenance } from "../services/maintenance/Maintenance.ts"
 import { Manifest } from "../services/manifest/Manifest.ts"
@@ -46,8 +46,8 @@ export const recover = (o: RepositoryOptions) =>
     Effect.provide(Keys.layer)
   )
 
-export const backup = (o: RepositoryOptions, paths: ReadonlyArray<string>) =>
-  run(o, "backup", true, Backup.use((b) => b.run(paths)))
+export const backup = (o: RepositoryOptions, paths: ReadonlyArray<string>, options: Omit<BackupOptions, "onProgress"> = {}) =>
+  run(o, "backup", true, Backup.use((b) => b.run(paths, options)))
 
 export const restore = (o: RepositoryOptions, backupId: string, dest: string, options: RestoreOptions = {}) =>
   run(o, "restore", false, Effect.gen(function*() {
@@ -98,7 +98,7 @@ export { Repository } from "../services/Repository.ts"
 export { makeLocalProvider } from "../services/storage/LocalProvider.ts"
 export type { StorageProvider } from "../services/storage/StorageProvider.ts"
 export * from "../domain/Errors.ts"
-export type { BackupResult } from "../services/backup/Backup.ts"
+export type { BackupOptions, BackupResult } from "../services/backup/Backup.ts"
 export type { GetResult, PutOptions, PutResult } from "../services/pipe/Pipe.ts"
 export type { RetentionPolicy } from "../domain/Retention.ts"
 

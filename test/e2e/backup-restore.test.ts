@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { chmodSync, chownSync, cpSync, existsSync, lchownSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs"
+import { spawnSync } from "node:child_process"
 import * as path from "node:path"
 import { enigma, initRepo, json, makeTree, prng, snapshotTree, tempDir } from "../support/cli.ts"
 
@@ -143,6 +144,63 @@ describe("enigma backup → restore on the Local provider", () => {
     assert.strictEqual(readFileSync(path.join(part, "data", "b", "three"), "utf8"), "shared small file")
     assert.isTrue(readFileSync(path.join(part, "data", "b", "big-link")).equals(readFileSync(path.join(src, "a", "big"))))
     assert.strictEqual(lstatSync(path.join(part, "data", "b", "three")).nlink, 1)
+  })
+
+  it("backup --exclude, --exclude-file and --exclude-caches leave out what they match, with restic's pattern rules", () => {
+    const { root, g } = initRepo()
+    const src = path.join(root, "data")
+    const put = (rel: string, text = rel) => {
+      mkdirSync(path.dirname(path.join(src, rel)), { recursive: true })
+      writeFileSync(path.join(src, rel), text)
+    }
+    for (const rel of ["app/node_modules/x/i.js", "app/build/tmp/t", "app/build/out", "logs/a.log", "logs/keep.txt", "app/cache/blob", "deep/build/tmp/u", "top.log"]) put(rel)
+    put("app/cache/CACHEDIR.TAG", "Signature: 8a477f597d28d172789f06886806bc55\n# a cache\n")
+    put("fake/CACHEDIR.TAG", "not a signature")
+    put("fake/blob")
+    const excludeFile = path.join(root, "excludes.txt")
+    writeFileSync(excludeFile, "# build trees\n\n  build/tmp  \n*.log\n")
+    const b = enigma([...g, "backup", src, "--exclude", "node_modules", "--exclude-file", excludeFile, "--exclude-caches", "--exclude", `${src}/fake/blob`, "--json"])
+    assert.strictEqual(b.code, 0, b.stderr)
+    const files = (json(enigma([...g, "restore", "latest", "--list", "--json"])) as Array<{ path: string; kind: string }>)
+      .filter((e) => e.kind === "file").map((e) => e.path)
+    assert.deepStrictEqual(files, ["data/app/build/out", "data/app/cache/CACHEDIR.TAG", "data/fake/CACHEDIR.TAG", "data/logs/keep.txt"])
+    // Bad patterns and files: one line, exit 1, no backup recorded.
+    const before = json(enigma([...g, "list", "--json"]))
+    for (const [args, message] of [
+      [["--exclude", "!keep"], /^enigma: --exclude !keep: negated patterns .* are not supported/],
+      [["--exclude", "[z-a]"], /^enigma: --exclude \[z-a\] is not a valid pattern/],
+      [["--exclude-file", path.join(root, "missing.txt")], /^enigma: --exclude-file .*missing\.txt: cannot read it \(ENOENT\)/]
+    ] as const) {
+      const r = enigma([...g, "backup", src, ...args])
+      assert.strictEqual(r.code, 1, r.stderr)
+      assert.match(r.stderr, message)
+      assert.strictEqual(r.stderr.trim().split("\n").length, 1, r.stderr)
+    }
+    assert.deepStrictEqual(json(enigma([...g, "list", "--json"])), before)
+    const r = enigma([...g, "restore", "latest", path.join(root, "out"), "--glob", "[z-a]"])
+    assert.strictEqual(r.code, 1)
+    assert.match(r.stderr, /^enigma: --glob \[z-a\] is not a valid pattern/)
+  })
+
+  it("backup --one-file-system records a mount point inside the tree, not what is mounted there", (ctx) => {
+    const { root, g } = initRepo()
+    const src = path.join(root, "data")
+    mkdirSync(path.join(src, "mnt"), { recursive: true })
+    writeFileSync(path.join(src, "here.txt"), "on the root's filesystem")
+    // A tmpfs mounted in the tree: needs root (and a kernel that lets this container mount).
+    if (spawnSync("mount", ["-t", "tmpfs", "none", path.join(src, "mnt")]).status !== 0) return ctx.skip()
+    try {
+      writeFileSync(path.join(src, "mnt", "elsewhere.txt"), "on another filesystem")
+      const listed = (args: ReadonlyArray<string>) => {
+        assert.strictEqual(enigma([...g, "backup", src, ...args]).code, 0)
+        return (json(enigma([...g, "restore", "latest", "--list", "--json"])) as Array<{ path: string }>).map((e) => e.path)
+      }
+      assert.deepStrictEqual(listed([]), ["data", "data/here.txt", "data/mnt", "data/mnt/elsewhere.txt"])
+      assert.deepStrictEqual(listed(["--one-file-system"]), ["data", "data/here.txt", "data/mnt"])
+      assert.deepStrictEqual(listed(["-x"]), ["data", "data/here.txt", "data/mnt"])
+    } finally {
+      spawnSync("umount", [path.join(src, "mnt")])
+    }
   })
 
   it("read-only commands leave the manifest database as it was (no write, so no checkpoint and fsync on exit)", () => {

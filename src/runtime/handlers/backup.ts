@@ -1,5 +1,8 @@
+import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { Effect } from "effect"
+import { UserError } from "../../domain/Errors.ts"
+import { excludeFilePatterns, parseExcludes } from "../../domain/ExcludeRules.ts"
 import { Backup } from "../../services/backup/Backup.ts"
 import { walk } from "../../services/backup/Walker.ts"
 import { unlock, withRepository } from "../Open.ts"
@@ -7,7 +10,35 @@ import { collectOwnedBuffersOnly } from "../OwnedBuffersGc.ts"
 import { emit, ExitWith, formatBytes, formatDuration, makeProgress } from "../Output.ts"
 import { rootCommand } from "../commands/shared.ts"
 
-export const backup = Effect.fn("cli.backup")(function*({ paths, json }: { readonly paths: ReadonlyArray<string>; readonly json: boolean }) {
+interface BackupArgs {
+  readonly paths: ReadonlyArray<string>
+  readonly exclude: ReadonlyArray<string>
+  readonly excludeFile: ReadonlyArray<string>
+  readonly excludeCaches: boolean
+  readonly oneFileSystem: boolean
+  readonly json: boolean
+}
+
+/** The --exclude patterns and those of every --exclude-file, checked before the repository is opened. */
+const excludePatterns = (a: BackupArgs) =>
+  Effect.gen(function*() {
+    const patterns = [...a.exclude]
+    for (const file of a.excludeFile) {
+      const text = yield* Effect.tryPromise({
+        try: () => fs.readFile(file, "utf8"),
+        catch: (e) => new UserError({ detail: `--exclude-file ${file}: cannot read it (${(e as { code?: string }).code ?? (e as Error).message})` })
+      })
+      patterns.push(...excludeFilePatterns(text))
+    }
+    const rules = parseExcludes(patterns)
+    if ("error" in rules) return yield* new UserError({ detail: rules.error })
+    return { patterns, rules }
+  })
+
+export const backup = Effect.fn("cli.backup")(function*(a: BackupArgs) {
+  const { paths, json } = a
+  const excludes = yield* excludePatterns(a)
+  const walkOptions = { excludes: excludes.rules, excludeCaches: a.excludeCaches, oneFileSystem: a.oneFileSystem }
   const opened = yield* unlock(yield* rootCommand)
   yield* collectOwnedBuffersOnly(opened.providers)
   const started = Date.now()
@@ -18,7 +49,7 @@ export const backup = Effect.fn("cli.backup")(function*({ paths, json }: { reado
     void (async () => {
       let sum = 0
       let n = 0
-      for (const e of walk(paths.map((p) => ({ abs: path.resolve(p), name: "" })), () => {})) {
+      for (const e of walk(paths.map((p) => ({ abs: path.resolve(p), name: "" })), () => {}, walkOptions)) {
         if (e.kind === "file") sum += e.stat.size
         // The walk is synchronous: let the backup itself run in between.
         if (++n % 500 === 0) await new Promise((r) => setImmediate(r))
@@ -34,7 +65,7 @@ export const backup = Effect.fn("cli.backup")(function*({ paths, json }: { reado
   })
   const result = yield* withRepository(opened, "backup", true, Effect.gen(function*() {
     const backup = yield* Backup
-    return yield* backup.run(paths, { onProgress: (p) => {
+    return yield* backup.run(paths, { exclude: excludes.patterns, excludeCaches: a.excludeCaches, oneFileSystem: a.oneFileSystem, onProgress: (p) => {
       progress = p
       line.update()
     } })

@@ -1,5 +1,6 @@
 import { Effect, Option } from "effect"
 import { UserError } from "../../domain/Errors.ts"
+import { globProblem } from "../../domain/PathFilter.ts"
 import { Manifest } from "../../services/manifest/Manifest.ts"
 import { Restore, selectEntries } from "../../services/restore/Restore.ts"
 import { unlock, withRepository } from "../Open.ts"
@@ -8,6 +9,8 @@ import { emit, formatBytes, makeProgress } from "../Output.ts"
 import { rootCommand } from "../commands/shared.ts"
 
 export const restore = Effect.fn("cli.restore")(function*({ id, dest, path, glob, list, json }: { readonly id: string; readonly dest: Option.Option<string>; readonly path: Option.Option<string>; readonly glob: Option.Option<string>; readonly list: boolean; readonly json: boolean }) {
+  const problem = Option.isSome(glob) ? globProblem(glob.value) : undefined
+  if (problem !== undefined) return yield* new UserError({ detail: problem })
   const opened = yield* unlock(yield* rootCommand)
   if (!list) yield* collectOwnedBuffersOnly(opened.providers)
   const options = { pathPrefix: Option.getOrUndefined(path), glob: Option.getOrUndefined(glob) }

@@ -7,6 +7,7 @@ import { cdcParams, cdcSearch, gearFromSeed, makeChunker } from "../../domain/Ch
 import type { BackupStats, Extent, FileEntry } from "../../domain/Events.ts"
 import { chunkStrategyOf } from "../../domain/Settings.ts"
 import { UserError } from "../../domain/Errors.ts"
+import { parseExcludes } from "../../domain/ExcludeRules.ts"
 import { shownPath, storedName } from "../../domain/StoredName.ts"
 import { ChunkStore, type ChunkWriteError } from "../ChunkStore.ts"
 import { EventLog, type ManifestError } from "../manifest/EventLog.ts"
@@ -74,6 +75,16 @@ const filesPerEvent = 512
 /** Blocks left with the cut worker while more are read (each up to `readBlock`). */
 const blocksAway = 2
 
+export interface BackupOptions {
+  readonly onProgress?: ((p: BackupProgress) => void) | undefined
+  /** Patterns of what to leave out, with restic's rules (ExcludeRules.ts). */
+  readonly exclude?: ReadonlyArray<string> | undefined
+  /** Leave out the contents of directories tagged with a CACHEDIR.TAG (the tag itself stays). */
+  readonly excludeCaches?: boolean | undefined
+  /** Record the directories where another filesystem is mounted, not what is below them. */
+  readonly oneFileSystem?: boolean | undefined
+}
+
 /**
  * Backs up file trees. All file contents are chunked as one concatenated stream in walk order,
  * so small files share chunks; each file records the extents (chunk, offset, length) that hold
@@ -84,7 +95,7 @@ const blocksAway = 2
 export class Backup extends Context.Service<Backup, {
   readonly run: (
     paths: ReadonlyArray<string>,
-    options?: { readonly onProgress?: (p: BackupProgress) => void }
+    options?: BackupOptions
   ) => Effect.Effect<BackupResult, UserError | BackupSourceError | ChunkWriteError | ManifestError>
 }>()("enigma/services/backup/Backup") {
   static readonly layer = Layer.effect(Backup)(Effect.gen(function*() {
@@ -98,9 +109,12 @@ export class Backup extends Context.Service<Backup, {
 
     const run = Effect.fn("Backup.run")(function*(
       paths: ReadonlyArray<string>,
-      options?: { readonly onProgress?: (p: BackupProgress) => void }
+      options?: BackupOptions
     ) {
       const startedAt = Date.now()
+      const excludes = parseExcludes(options?.exclude ?? [])
+      if ("error" in excludes) return yield* new UserError({ detail: excludes.error })
+      const walkOptions = { excludes, excludeCaches: options?.excludeCaches, oneFileSystem: options?.oneFileSystem }
       const roots = yield* resolveRoots(paths)
       const host = hostname()
       const absPaths = roots.map((r) => r.abs)
@@ -211,7 +225,7 @@ export class Backup extends Context.Service<Backup, {
           for (const a of arena.takeRetired()) yield* send(a.buffer as ArrayBuffer, a.length)
         }
         try {
-          for (const e of walk(roots, warn)) {
+          for (const e of walk(roots, warn, walkOptions)) {
             if (needsFlush()) yield flushMarker
             // A file with other hard links: the first of them backed up is the one the rest link to.
             const inode = e.kind === "file" && e.stat.nlink > 1 ? `${e.stat.dev}:${e.stat.ino}` : undefined

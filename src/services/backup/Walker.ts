@@ -1,5 +1,6 @@
 import * as fs from "node:fs"
 import type { Stats } from "node:fs"
+import { cacheDirTag, cacheDirTagSignature, type ExcludeRule, isExcluded } from "../../domain/ExcludeRules.ts"
 import { type FsPath, joinStored, shownPath, storedName } from "../../domain/StoredName.ts"
 
 /** One thing found by the walk, in walk order (depth-first, names sorted bytewise). */
@@ -17,17 +18,28 @@ export interface WalkWarning {
   readonly detail: string
 }
 
+/** What to leave out (backup --exclude, --exclude-caches, --one-file-system). */
+export interface WalkOptions {
+  readonly excludes?: ReadonlyArray<ExcludeRule> | undefined
+  /** A directory tagged with a valid CACHEDIR.TAG keeps only the tag. */
+  readonly excludeCaches?: boolean | undefined
+  /** Directories on another filesystem than their root are recorded, not entered. */
+  readonly oneFileSystem?: boolean | undefined
+}
+
 /**
  * Walks each root without following symlinks. The order is deterministic (sorted names), which
  * keeps the concatenated content stream — and so its chunk boundaries — stable between runs.
- * Unreadable directories and special files become warnings; the walk goes on.
+ * Unreadable directories and special files become warnings; the walk goes on. Roots themselves
+ * are never excluded: they were named on purpose.
  *
  * The fs calls are synchronous on purpose: with the metadata cached they take microseconds,
  * while each async call is a thread-pool round trip; on trees of small files that dominated.
  */
 export function* walk(
   roots: ReadonlyArray<{ readonly abs: string; readonly name: string }>,
-  warn: (w: WalkWarning) => void
+  warn: (w: WalkWarning) => void,
+  options: WalkOptions = {}
 ): Generator<WalkEntry> {
   for (const root of roots) {
     let st: Stats
@@ -37,7 +49,7 @@ export function* walk(
       warn({ path: root.abs, detail: (e as Error).message })
       continue
     }
-    yield* visit(root.abs, root.name, st, warn)
+    yield* visit(root.abs, root.name, st, warn, { ...options, rootDev: st.dev })
   }
 }
 
@@ -53,11 +65,27 @@ const namesIn = (abs: FsPath): Array<string> => {
   return fs.readdirSync(abs, { encoding: "buffer" }).map(storedName)
 }
 
+/** Whether `dir` holds a CACHEDIR.TAG that starts with the signature. */
+const isTaggedCache = (dir: FsPath): boolean => {
+  try {
+    const fd = fs.openSync(joinStored(dir, cacheDirTag), "r")
+    try {
+      const head = Buffer.alloc(cacheDirTagSignature.length)
+      return fs.readSync(fd, head, 0, head.length, 0) === head.length && head.toString("latin1") === cacheDirTagSignature
+    } finally {
+      fs.closeSync(fd)
+    }
+  } catch {
+    return false
+  }
+}
+
 function* visit(
   abs: FsPath,
   rel: string,
   st: Stats,
-  warn: (w: WalkWarning) => void
+  warn: (w: WalkWarning) => void,
+  options: WalkOptions & { readonly rootDev: number }
 ): Generator<WalkEntry> {
   if (st.isSymbolicLink()) {
     yield { path: rel, abs, stat: st, kind: "symlink" }
@@ -72,6 +100,7 @@ function* visit(
     return
   }
   yield { path: rel, abs, stat: st, kind: "dir" }
+  if (options.oneFileSystem && st.dev !== options.rootDev) return
   let names: Array<string>
   try {
     names = namesIn(abs)
@@ -80,8 +109,11 @@ function* visit(
     return
   }
   names.sort(byName)
+  if (options.excludeCaches && names.includes(cacheDirTag) && isTaggedCache(abs)) names = [cacheDirTag]
+  const excludes = options.excludes !== undefined && options.excludes.length > 0 ? options.excludes : undefined
   for (const name of names) {
     const childAbs = joinStored(abs, name)
+    if (excludes !== undefined && isExcluded(excludes, shownPath(childAbs), name)) continue
     let s: Stats
     try {
       s = fs.lstatSync(childAbs)
@@ -89,6 +121,6 @@ function* visit(
       warn({ path: shownPath(childAbs), detail: (e as Error).message })
       continue
     }
-    yield* visit(childAbs, `${rel}/${name}`, s, warn)
+    yield* visit(childAbs, `${rel}/${name}`, s, warn, options)
   }
 }

@@ -7,7 +7,7 @@ import { Context, Effect, Layer, Schema, Semaphore, Stream } from "effect"
 import type { ChunkCorrupt, NotFound } from "../../domain/Errors.ts"
 import { UserError } from "../../domain/Errors.ts"
 import type { Extent, FileEntry } from "../../domain/Events.ts"
-import { ancestors, isSafeRelativePath, matchesGlob, matchesPrefix } from "../../domain/PathFilter.ts"
+import { ancestors, globProblem, isSafeRelativePath, matchesGlob, matchesPrefix } from "../../domain/PathFilter.ts"
 import { besidePath, type FsPath, fsPathOf, joinStored, shownPath } from "../../domain/StoredName.ts"
 import { ChunkStore, ReadTarget } from "../ChunkStore.ts"
 import { Manifest } from "../manifest/Manifest.ts"
@@ -227,6 +227,8 @@ export class Restore extends Context.Service<Restore, {
     const run = (backupId: string, dest: string, options: RestoreOptions) =>
       restoreTo(backupId, dest, options).pipe(Effect.scoped, Effect.provideService(ReadTarget, backupId))
     const restoreTo = Effect.fn("Restore.run")(function*(backupId: string, dest: string, options: RestoreOptions) {
+      const problem = options.glob !== undefined ? globProblem(options.glob) : undefined
+      if (problem !== undefined) return yield* new UserError({ detail: problem })
       const destAbs = path.resolve(dest)
       const destStat = yield* Effect.promise(() => fs.stat(destAbs).then((s) => s, () => undefined))
       if (destStat && !destStat.isDirectory()) {

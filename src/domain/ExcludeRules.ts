@@ -1,0 +1,57 @@
+/**
+ * What `backup --exclude PATTERN` / `--exclude-file FILE` leave out, with restic's rules:
+ *
+ *   - a pattern without `/` matches a name at any depth (`node_modules`, `*.log`);
+ *   - one that starts with `/` matches the whole absolute path (`/home/*\/.cache`);
+ *   - any other pattern with `/` matches the end of the path (`build/tmp` is `**\/build/tmp`);
+ *   - `*` stays within a name, `**` spans names, `?` and `[...]` as in a shell;
+ *   - an excluded directory is left out with everything below it.
+ *
+ * Negated patterns (`!pattern`, which re-include in restic) are refused rather than read as a
+ * literal name: silently excluding what the user meant to keep would lose data.
+ */
+import { globToRegExp } from "./PathFilter.ts"
+
+export interface ExcludeRule {
+  readonly pattern: string
+  /** Tested against the name (`byName`) or the absolute path. */
+  readonly byName: boolean
+  readonly re: RegExp
+}
+
+/** The rules, or a one-line reason the first bad pattern cannot be used. */
+export const parseExcludes = (patterns: ReadonlyArray<string>): Array<ExcludeRule> | { readonly error: string } => {
+  const rules: Array<ExcludeRule> = []
+  for (const raw of patterns) {
+    const pattern = raw.trim()
+    if (pattern === "") continue
+    if (pattern.startsWith("!")) {
+      return { error: `--exclude ${pattern}: negated patterns (re-including what another pattern excludes) are not supported; list only what to leave out` }
+    }
+    const trimmed = pattern.length > 1 ? pattern.replace(/\/+$/, "") : pattern
+    const byName = !trimmed.includes("/")
+    try {
+      rules.push({ pattern, byName, re: globToRegExp(byName || trimmed.startsWith("/") ? trimmed : `**/${trimmed}`) })
+    } catch (e) {
+      return { error: `--exclude ${pattern} is not a valid pattern (${(e as Error).message}); use *, **, ? and [a-z]` }
+    }
+  }
+  return rules
+}
+
+/** Whether `abs` (an absolute, `/`-separated path whose last part is `name`) is excluded. */
+export const isExcluded = (rules: ReadonlyArray<ExcludeRule>, abs: string, name: string): boolean => {
+  for (const r of rules) if (r.re.test(r.byName ? name : abs)) return true
+  return false
+}
+
+/**
+ * The lines of an exclude file as patterns: one per line, blank lines and `#` comments skipped,
+ * surrounding whitespace trimmed (as restic reads them).
+ */
+export const excludeFilePatterns = (text: string): Array<string> =>
+  text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== "" && !l.startsWith("#"))
+
+/** A cache directory's tag file and the line it must start with (https://bford.info/cachedir/). */
+export const cacheDirTag = "CACHEDIR.TAG"
+export const cacheDirTagSignature = "Signature: 8a477f597d28d172789f06886806bc55"

@@ -1,0 +1,38 @@
+import { assert, describe, it } from "@effect/vitest"
+import { excludeFilePatterns, isExcluded, parseExcludes } from "../../src/domain/ExcludeRules.ts"
+
+const excluded = (patterns: Array<string>, abs: string) => {
+  const rules = parseExcludes(patterns)
+  if ("error" in rules) throw new Error(rules.error)
+  return isExcluded(rules, abs, abs.slice(abs.lastIndexOf("/") + 1))
+}
+
+describe("ExcludeRules: backup --exclude with restic's rules", () => {
+  it("a pattern without / matches a name at any depth", () => {
+    assert.isTrue(excluded(["node_modules"], "/home/me/app/node_modules"))
+    assert.isTrue(excluded(["*.log"], "/var/log/syslog.log"))
+    assert.isFalse(excluded(["*.log"], "/var/log/syslog.log.1"))
+    assert.isFalse(excluded(["node_modules"], "/home/me/node_modules_old"))
+  })
+
+  it("a pattern with / matches the end of the path; one starting with / the whole path", () => {
+    assert.isTrue(excluded(["build/tmp"], "/src/app/build/tmp"))
+    assert.isTrue(excluded(["build/tmp/"], "/build/tmp"))
+    assert.isFalse(excluded(["build/tmp"], "/src/app/build/tmp2"))
+    assert.isFalse(excluded(["build/tmp"], "/src/app/xbuild/tmp"))
+    assert.isTrue(excluded(["/home/*/.cache"], "/home/al/.cache"))
+    assert.isFalse(excluded(["/home/*/.cache"], "/srv/home/al/.cache"))
+    assert.isTrue(excluded(["/srv/**/*.tmp"], "/srv/a/b/c.tmp"))
+    assert.isTrue(excluded(["/srv/**/*.tmp"], "/srv/c.tmp"))
+  })
+
+  it("negated and malformed patterns are refused with the reason; blank ones are ignored", () => {
+    assert.match((parseExcludes(["!keep"]) as { error: string }).error, /negated patterns/)
+    assert.match((parseExcludes(["[z-a]"]) as { error: string }).error, /is not a valid pattern/)
+    assert.deepStrictEqual(parseExcludes(["", "  "]), [])
+  })
+
+  it("exclude files: one pattern per line, # comments and blank lines skipped, whitespace trimmed", () => {
+    assert.deepStrictEqual(excludeFilePatterns("# c\n\n  *.o  \r\nbuild/\n"), ["*.o", "build/"])
+  })
+})
