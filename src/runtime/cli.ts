@@ -140,12 +140,15 @@ const configCommand = Command.make("config", { json: jsonFlag }, (a) => load(han
 )
 
 const verifyCommand = Command.make("verify", {
-  id: Argument.String("backup-or-stream").pipe(Argument.withDescription("Backup id (or unique prefix, or latest), or a stream name")),
+  id: Argument.String("backup-or-stream").pipe(
+    Argument.withDescription("Backup id (or unique prefix, or latest), or a stream name; none: every chunk the repository references"),
+    Argument.optional
+  ),
   readData: Flag.Boolean("read-data").pipe(Flag.withDescription("Download, decrypt and re-hash every chunk"), Flag.withDefault(false)),
   ageIdentities: ageIdentityFlag("age key file, to --read-data a stream encrypted to age recipients (repeatable)"),
   json: jsonFlag
 }, (a) => load(handlers.maintain).pipe(Effect.flatMap((m) => m.verify(a)))).pipe(
-  Command.withDescription("Check that every chunk of a backup or stream exists (--read-data: and is intact)")
+  Command.withDescription("Check that every chunk of a backup, a stream or the whole repository exists (--read-data: and is intact)")
 )
 
 const thawCommand = Command.make("thaw", {

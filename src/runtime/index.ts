@@ -66,6 +66,10 @@ export const listFiles = (o: RepositoryOptions, backupId: string) =>
 export const verify = (o: RepositoryOptions, backupId: string, options: { readonly readData?: boolean } = {}) =>
   run(o, "verify", false, Maintenance.use((m) => m.verify(backupId, options.readData ?? false)))
 
+/** Every chunk the repository references (backups, streams, objects): present, and with `readData` intact. */
+export const verifyRepository = (o: RepositoryOptions, options: { readonly readData?: boolean } = {}) =>
+  run(o, "verify", false, Maintenance.use((m) => m.verifyRepository(options.readData ?? false)))
+
 export const forget = (
   o: RepositoryOptions,
   target: { readonly ids: ReadonlyArray<string> } | { readonly policy: RetentionPolicy },
@@ -99,6 +103,7 @@ export { makeLocalProvider } from "../services/storage/LocalProvider.ts"
 export type { StorageProvider } from "../services/storage/StorageProvider.ts"
 export * from "../domain/Errors.ts"
 export type { BackupOptions, BackupResult } from "../services/backup/Backup.ts"
+export type { RepositoryVerifyReport, VerifyReport } from "../services/maintenance/Maintenance.ts"
 export type { GetResult, PutOptions, PutResult } from "../services/pipe/Pipe.ts"
 export type { RetentionPolicy } from "../domain/Retention.ts"
 

@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { chmodSync, chownSync, cpSync, existsSync, lchownSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs"
 import { spawnSync } from "node:child_process"
 import * as path from "node:path"
-import { enigma, initRepo, json, makeTree, prng, snapshotTree, tempDir } from "../support/cli.ts"
+import { enigma, enigmaPipe, initRepo, json, makeTree, prng, snapshotTree, tempDir } from "../support/cli.ts"
 
 /** A tree by the bytes of its names: each entry's kind, mode, mtime and content (or target), hex-keyed. */
 const byteTree = (dir: string): Record<string, string> => {
@@ -428,6 +428,45 @@ describe("enigma backup → restore on the Local provider", () => {
         if ((e as { code?: string }).code !== "EISDIR") throw e
       }
     }
+  })
+
+  it("verify with no argument checks every chunk the repository references and names what a bad one affects", () => {
+    const { root, dir, g } = initRepo()
+    const src = path.join(root, "data")
+    makeTree(src)
+    const { backupId } = json(enigma([...g, "backup", src, "--json"]))
+    const chunkDir = path.join(dir, "storage", "chunks")
+    const chunkFiles = () => new Set(readdirSync(chunkDir, { recursive: true }).map(String).filter((n) => n.length > 60))
+    const before = chunkFiles()
+    const bytes = prng(3)
+    const streamData = bytes(300_000)
+    assert.strictEqual(enigmaPipe([...g, "put", "db", "--summary", "none"], streamData).code, 0)
+    const streamChunk = [...chunkFiles()].find((n) => !before.has(n))!
+    // The same bytes again share the chunk; a --no-encrypt stream is read back as plain.
+    assert.strictEqual(enigmaPipe([...g, "put", "db-copy", "--summary", "none"], streamData).code, 0)
+    assert.strictEqual(enigmaPipe([...g, "put", "clear", "--no-encrypt", "--summary", "none"], bytes(1000)).code, 0)
+    const all = chunkFiles().size
+    const ok = enigma([...g, "verify", "--read-data"])
+    assert.strictEqual(ok.code, 0, ok.stderr)
+    assert.strictEqual(ok.stdout.trim(), `repository: ${all} chunks read, decrypted and re-hashed; no errors`)
+
+    const victim = path.join(chunkDir, streamChunk)
+    const flipped = readFileSync(victim)
+    flipped[flipped.length - 20] ^= 0xff
+    writeFileSync(victim, flipped)
+    assert.strictEqual(enigma([...g, "verify"]).code, 0, "a flip keeps the size: only --read-data sees it")
+    const v = enigma([...g, "verify", "--read-data"])
+    assert.strictEqual(v.code, 1)
+    assert.match(v.stdout, new RegExp(`^bad chunk ${path.basename(streamChunk)} on local: authentication failed .*; affects stream\\(s\\) db, db-copy$`, "m"))
+    assert.include(v.stdout, `repository: 1 of ${all} chunks are bad`)
+
+    const backupChunk = path.join(chunkDir, [...before][0]!)
+    rmSync(backupChunk)
+    const report = JSON.parse(enigma([...g, "verify", "--json"]).stdout)
+    assert.strictEqual(report.ok, false)
+    assert.deepStrictEqual(report.bad.map((b: { chunk: string; problem: string; backups: Array<string> }) => [b.chunk, b.problem, b.backups]), [
+      [path.basename(backupChunk), "missing", [backupId]]
+    ])
   })
 
   it("verify and restore name a corrupted or missing chunk and the files it affects", () => {

@@ -2,15 +2,15 @@ import { Effect, Option } from "effect"
 import { UserError } from "../../domain/Errors.ts"
 import { isEmptyPolicy } from "../../domain/Retention.ts"
 import { removeLocks } from "../../services/Lock.ts"
-import { Maintenance } from "../../services/maintenance/Maintenance.ts"
+import { Maintenance, type RepositoryVerifyReport } from "../../services/maintenance/Maintenance.ts"
 import { Pipe } from "../../services/pipe/Pipe.ts"
 import { readAgeIdentities } from "../AgeIdentities.ts"
 import { unlock, withRepository } from "../Open.ts"
 import { emit, ExitWith, formatBytes, formatTime, print } from "../Output.ts"
 import { rootCommand } from "../commands/shared.ts"
 
-export const verify = Effect.fn("cli.verify")(function*({ id, readData, json, ageIdentities: identityFiles }: {
-  readonly id: string
+export const verify = Effect.fn("cli.verify")(function*({ id: given, readData, json, ageIdentities: identityFiles }: {
+  readonly id: Option.Option<string>
   readonly readData: boolean
   readonly json: boolean
   readonly ageIdentities: ReadonlyArray<string>
@@ -19,6 +19,28 @@ export const verify = Effect.fn("cli.verify")(function*({ id, readData, json, ag
   const opened = yield* unlock(yield* rootCommand)
   const checked = readData ? "read, decrypted and re-hashed" : "present"
   const bad = yield* withRepository(opened, "verify", false, Effect.gen(function*() {
+    if (Option.isNone(given)) {
+      const report = yield* Maintenance.use((m) => m.verifyRepository(readData))
+      const affects = (r: RepositoryVerifyReport["bad"][number]) => {
+        const parts = [
+          ...(r.backups.length > 0 ? [`backup(s) ${r.backups.join(", ")}`] : []),
+          ...(r.streams.length > 0 ? [`stream(s) ${r.streams.join(", ")}`] : []),
+          ...(r.objects.length > 0 ? [`object(s) ${r.objects.slice(0, 20).join(", ")}${r.objects.length > 20 ? ", …" : ""}`] : []),
+          ...(r.uploads.length > 0 ? [`unfinished upload(s) ${r.uploads.join(", ")}`] : [])
+        ]
+        return parts.length > 0 ? parts.join("; ") : "nothing committed"
+      }
+      const ageNote = report.presenceOnly > 0 ? ` (${report.presenceOnly} of them, in streams encrypted to age recipients, checked for presence only: verify those streams with --age-identity)` : ""
+      yield* emit(json, { ...report, ok: report.bad.length === 0 }, () =>
+        report.bad.length === 0
+          ? `repository: ${report.chunks} chunks ${checked}${ageNote}; no errors`
+          : [
+            ...report.bad.map((r) => `bad chunk ${r.chunk} on ${r.provider}: ${r.problem}; affects ${affects(r)}`),
+            `repository: ${report.bad.length} of ${report.chunks} chunks are bad`
+          ].join("\n"))
+      return report.bad.length
+    }
+    const id = given.value
     // A stream name wins over a backup id prefix (names are whatever the user chose).
     const pipe = yield* Pipe
     if ((yield* pipe.resolve(id)) !== undefined) {

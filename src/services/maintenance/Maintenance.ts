@@ -4,7 +4,8 @@ import { ChunkCorrupt, type NotFound, UserError } from "../../domain/Errors.ts"
 import { applyRetention, isEmptyPolicy, type RetentionPolicy } from "../../domain/Retention.ts"
 import { ChunkStore } from "../ChunkStore.ts"
 import { EventLog, type ManifestError } from "../manifest/EventLog.ts"
-import { Manifest } from "../manifest/Manifest.ts"
+import { type ChunkReferrers, Manifest } from "../manifest/Manifest.ts"
+import { makePlainCodec } from "../ChunkCodec.ts"
 import { Repository } from "../Repository.ts"
 import { Keys as ObjectKeys, type StorageError } from "../storage/StorageProvider.ts"
 
@@ -20,6 +21,15 @@ export interface VerifyReport {
   readonly chunks: number
   readonly readData: boolean
   readonly bad: ReadonlyArray<{ readonly chunk: string; readonly provider: string; readonly problem: string; readonly files: ReadonlyArray<string> }>
+}
+
+/** `verify` with no backup or stream: every chunk anything references. */
+export interface RepositoryVerifyReport {
+  readonly chunks: number
+  readonly readData: boolean
+  /** Chunks of streams encrypted to age recipients: only their presence is checked (reading needs the identity). */
+  readonly presenceOnly: number
+  readonly bad: ReadonlyArray<{ readonly chunk: string; readonly provider: string; readonly problem: string } & ChunkReferrers>
 }
 
 export interface ForgetReport {
@@ -44,6 +54,7 @@ export interface GcReport {
  */
 export class Maintenance extends Context.Service<Maintenance, {
   readonly verify: (backupId: string, readData: boolean) => Effect.Effect<VerifyReport, NotFound | UserError>
+  readonly verifyRepository: (readData: boolean) => Effect.Effect<RepositoryVerifyReport>
   readonly forget: (
     target: { readonly ids: ReadonlyArray<string> } | { readonly policy: RetentionPolicy },
     dryRun: boolean
@@ -77,6 +88,27 @@ export class Maintenance extends Context.Service<Maintenance, {
           files: files.filter((f) => f.extents.some((x) => x[0] === e.chunkId)).map((f) => f.path)
         }))
       }
+    })
+
+    const verifyRepository = Effect.fn("Maintenance.verifyRepository")(function*(readData: boolean) {
+      const referenced = yield* manifest.referencedChunks
+      const plain = makePlainCodec(repo.ring.chunkIdKey)
+      const failures = yield* Effect.forEach(referenced, (c) =>
+        chunks.check(c.id, readData && c.format !== "age", c.format === "plain" ? plain : undefined).pipe(
+          Effect.as(undefined),
+          Effect.catch((e: ChunkCorrupt) => Effect.succeed(e))
+        ), { concurrency: 8 })
+      const bad: Array<RepositoryVerifyReport["bad"][number]> = []
+      for (const e of failures) {
+        if (e === undefined) continue
+        bad.push({ chunk: e.chunkId, provider: e.provider, problem: e.detail, ...(yield* manifest.referrersOf(e.chunkId)) })
+      }
+      return {
+        chunks: referenced.length,
+        readData,
+        presenceOnly: readData ? referenced.filter((c) => c.format === "age").length : 0,
+        bad
+      } satisfies RepositoryVerifyReport
     })
 
     const forget = Effect.fn("Maintenance.forget")(function*(
@@ -163,6 +195,6 @@ export class Maintenance extends Context.Service<Maintenance, {
       }
     })
 
-    return Maintenance.of({ verify, forget, gc })
+    return Maintenance.of({ verify, verifyRepository, forget, gc })
   }))
 }

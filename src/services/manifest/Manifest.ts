@@ -137,6 +137,13 @@ const toStream = (r: RawStream): StreamRow => ({
   chain: r.chain ?? undefined
 })
 
+export interface ChunkReferrers {
+  readonly backups: ReadonlyArray<string>
+  readonly streams: ReadonlyArray<string>
+  readonly objects: ReadonlyArray<string>
+  readonly uploads: ReadonlyArray<string>
+}
+
 /**
  * Read-only queries over the projections (through effect/sql). Writes happen only by appending
  * events to the EventLog.
@@ -151,6 +158,10 @@ export class Manifest extends Context.Service<Manifest, {
   readonly chunksOf: (backupId: string) => Effect.Effect<ReadonlyArray<string>>
   readonly unreferencedChunks: Effect.Effect<ReadonlyArray<{ id: string; storedSize: number }>>
   readonly allChunkIds: Effect.Effect<ReadonlySet<string>>
+  /** Every chunk something references (a committed backup, a stream, an object or upload part). */
+  readonly referencedChunks: Effect.Effect<ReadonlyArray<{ id: string; format: "envelope" | "age" | "plain" }>>
+  /** What references chunk `id`: committed backups, streams (by name), objects (`bucket/key`) and unfinished uploads. */
+  readonly referrersOf: (id: string) => Effect.Effect<ChunkReferrers>
   readonly totals: Effect.Effect<RepositoryTotals>
   readonly chunksByProvider: Effect.Effect<ReadonlyArray<{ provider: string; chunks: number; bytes: number }>>
   readonly streams: (status?: StreamRow["status"]) => Effect.Effect<ReadonlyArray<StreamRow>>
@@ -220,6 +231,29 @@ export class Manifest extends Context.Service<Manifest, {
       Effect.map((rows) => new Set(rows.map((r) => r.id)))
     )
 
+    const referencedChunks = q<{ id: string; format: string }>(sql`SELECT id, format FROM chunks WHERE refcount > 0 ORDER BY id`).pipe(
+      Effect.map((rows) => rows.map((r) => ({ id: r.id, format: r.format as "envelope" | "age" | "plain" })))
+    )
+
+    const referrersOf = Effect.fn("Manifest.referrersOf")(function*(id: string) {
+      // Extents are JSON; a chunk id is 64 hex digits, so a quoted match cannot be a false one.
+      const quoted = `%"${id}"%`
+      const backupRows = yield* q<{ backup_id: string }>(
+        sql`SELECT DISTINCT c.backup_id FROM backup_chunks c JOIN backups b ON b.id = c.backup_id WHERE c.chunk_id = ${id} AND b.status = 'committed' ORDER BY c.backup_id`
+      )
+      const streamRows = yield* q<{ name: string }>(
+        sql`SELECT DISTINCT s.name FROM stream_chunks c JOIN streams s ON s.id = c.stream_id WHERE c.chunk_id = ${id} ORDER BY s.name`
+      )
+      const objectRows = yield* q<{ bucket: string; key: string }>(sql`SELECT bucket, key FROM objects WHERE extents LIKE ${quoted} ORDER BY bucket, key`)
+      const uploadRows = yield* q<{ upload_id: string }>(sql`SELECT DISTINCT upload_id FROM multipart_parts WHERE extents LIKE ${quoted} ORDER BY upload_id`)
+      return {
+        backups: backupRows.map((r) => r.backup_id),
+        streams: streamRows.map((r) => r.name),
+        objects: objectRows.map((r) => `${r.bucket}/${r.key}`),
+        uploads: uploadRows.map((r) => r.upload_id)
+      } satisfies ChunkReferrers
+    })
+
     const totals = Effect.gen(function*() {
       const [c] = yield* q<{ n: number; stored: number; uniq: number }>(
         sql`SELECT COUNT(*) AS n, COALESCE(SUM(stored_size), 0) AS stored, COALESCE(SUM(size), 0) AS uniq FROM chunks`
@@ -265,6 +299,8 @@ export class Manifest extends Context.Service<Manifest, {
     })
 
     return Manifest.of({
+      referencedChunks,
+      referrersOf,
       streams,
       streamNamed,
       streamChunks,
