@@ -139,6 +139,15 @@ const configCommand = Command.make("config", { json: jsonFlag }, (a) => load(han
   Command.withDescription("Show the effective configuration (secrets masked)")
 )
 
+const diffCommand = Command.make("diff", {
+  first: Argument.String("first").pipe(Argument.withDescription("Backup id (or unique prefix, or latest)")),
+  second: Argument.String("second").pipe(Argument.withDescription("Backup id to compare it with (or unique prefix, or latest)")),
+  metadata: Flag.Boolean("metadata").pipe(Flag.withDescription("Also list entries whose mode, mtime or owner alone changed (U)"), Flag.withDefault(false)),
+  json: jsonFlag
+}, (a) => load(handlers.inspect).pipe(Effect.flatMap((m) => m.diff(a)))).pipe(
+  Command.withDescription("Show what changed between two backups: + added, - removed, M content, T kind, U metadata")
+)
+
 const verifyCommand = Command.make("verify", {
   id: Argument.String("backup-or-stream").pipe(
     Argument.withDescription("Backup id (or unique prefix, or latest), or a stream name; none: every chunk the repository references"),
@@ -249,6 +258,7 @@ export const enigmaCommand = rootCommand.pipe(
     getCommand,
     listCommand,
     verifyCommand,
+    diffCommand,
     thawCommand,
     forgetCommand,
     gcCommand,

@@ -66,6 +66,10 @@ export const listFiles = (o: RepositoryOptions, backupId: string) =>
 export const verify = (o: RepositoryOptions, backupId: string, options: { readonly readData?: boolean } = {}) =>
   run(o, "verify", false, Maintenance.use((m) => m.verify(backupId, options.readData ?? false)))
 
+/** What changed between two backups (restic's diff): + - M T, and U too with `metadata`. */
+export const diff = (o: RepositoryOptions, first: string, second: string, options: { readonly metadata?: boolean } = {}) =>
+  run(o, "diff", false, Maintenance.use((m) => m.diff(first, second, { metadata: options.metadata ?? false })))
+
 /** Every chunk the repository references (backups, streams, objects): present, and with `readData` intact. */
 export const verifyRepository = (o: RepositoryOptions, options: { readonly readData?: boolean } = {}) =>
   run(o, "verify", false, Maintenance.use((m) => m.verifyRepository(options.readData ?? false)))
@@ -103,7 +107,7 @@ export { makeLocalProvider } from "../services/storage/LocalProvider.ts"
 export type { StorageProvider } from "../services/storage/StorageProvider.ts"
 export * from "../domain/Errors.ts"
 export type { BackupOptions, BackupResult } from "../services/backup/Backup.ts"
-export type { RepositoryVerifyReport, VerifyReport } from "../services/maintenance/Maintenance.ts"
+export type { DiffReport, RepositoryVerifyReport, VerifyReport } from "../services/maintenance/Maintenance.ts"
 export type { GetResult, PutOptions, PutResult } from "../services/pipe/Pipe.ts"
 export type { RetentionPolicy } from "../domain/Retention.ts"
 

@@ -430,6 +430,46 @@ describe("enigma backup → restore on the Local provider", () => {
     }
   })
 
+  it("diff lists what changed between two backups; a file read again with the same bytes is not 'changed'", () => {
+    const { root, g } = initRepo()
+    const src = path.join(root, "data")
+    mkdirSync(path.join(src, "d"), { recursive: true })
+    for (let i = 0; i < 20; i++) writeFileSync(path.join(src, "d", `f${i}.txt`), `file ${i}\n`)
+    writeFileSync(path.join(src, "gone.txt"), "bye")
+    writeFileSync(path.join(src, "becomes-dir"), "x")
+    symlinkSync("d/f1.txt", path.join(src, "link"))
+    const first = json(enigma([...g, "backup", src, "--json"])).backupId
+    writeFileSync(path.join(src, "d", "f2.txt"), "FILE 2\n") // same size, other bytes
+    writeFileSync(path.join(src, "d", "new.txt"), "new")
+    rmSync(path.join(src, "gone.txt"))
+    rmSync(path.join(src, "becomes-dir"))
+    mkdirSync(path.join(src, "becomes-dir"))
+    rmSync(path.join(src, "link"))
+    symlinkSync("d/f3.txt", path.join(src, "link"))
+    // Same bytes, read again (a new ctime), at other offsets in the stream: not a change of content.
+    chmodSync(path.join(src, "d", "f0.txt"), 0o600)
+    writeFileSync(path.join(src, "d", "f5.txt"), "file 5\n")
+    const second = json(enigma([...g, "backup", src, "--json"])).backupId
+    const r = json(enigma([...g, "diff", first, second, "--json"]))
+    assert.deepStrictEqual(r.changes.map((c: { change: string; path: string }) => `${c.change} ${c.path}`), [
+      "T data/becomes-dir",
+      "M data/d/f2.txt",
+      "+ data/d/new.txt",
+      "- data/gone.txt",
+      "M data/link"
+    ])
+    assert.deepStrictEqual([r.files, r.dirs], [{ new: 1, removed: 1, changed: 3 }, { new: 0, removed: 0 }])
+    const withMeta = json(enigma([...g, "diff", first, second, "--metadata", "--json"]))
+    const u = withMeta.changes.filter((c: { change: string }) => c.change === "U").map((c: { path: string }) => c.path)
+    assert.includeMembers(u, ["data/d/f0.txt", "data/d/f5.txt"])
+    const text = enigma([...g, "diff", first.slice(0, 8), "latest"])
+    assert.strictEqual(text.code, 0, text.stderr)
+    assert.match(text.stdout, /^comparing backup [0-9a-f]{16} to [0-9a-f]{16}:\nT    data\/becomes-dir\/\n/)
+    const bad = enigma([...g, "diff", first, "ffff"])
+    assert.strictEqual(bad.code, 1)
+    assert.strictEqual(bad.stderr.trim().split("\n").length, 1, bad.stderr)
+  })
+
   it("verify with no argument checks every chunk the repository references and names what a bad one affects", () => {
     const { root, dir, g } = initRepo()
     const src = path.join(root, "data")

@@ -1,4 +1,5 @@
 import { Effect, Option, Stream } from "effect"
+import { Maintenance } from "../../services/maintenance/Maintenance.ts"
 import { Manifest } from "../../services/manifest/Manifest.ts"
 import { Keys as ObjectKeys } from "../../services/storage/StorageProvider.ts"
 import { configLocation, loadConfig, maskSecrets, renderConfig } from "../Config.ts"
@@ -94,4 +95,26 @@ export const config = Effect.fn("cli.config")(function*({ json }: { readonly jso
   const { file, settings } = yield* loadConfig(at.dir, at.file)
   const masked = maskSecrets(settings)
   yield* emit(json, { file, ...masked }, () => `# ${file}\n${renderConfig(masked)}`)
+})
+
+/** restic's `diff`: what changed from one backup to another, and how much data each holds that the other does not. */
+export const diff = Effect.fn("cli.diff")(function*({ first, second, metadata, json }: {
+  readonly first: string
+  readonly second: string
+  readonly metadata: boolean
+  readonly json: boolean
+}) {
+  const opened = yield* unlock(yield* rootCommand)
+  yield* withRepository(opened, "diff", false, Effect.gen(function*() {
+    const r = yield* Maintenance.use((m) => m.diff(first, second, { metadata }))
+    yield* emit(json, r, () =>
+      [
+        `comparing backup ${r.first} to ${r.second}:`,
+        ...r.changes.map((l) => `${l.change.padEnd(4)} ${l.path}${l.kind === "dir" ? "/" : ""}`),
+        `files: ${r.files.new} new, ${r.files.removed} removed, ${r.files.changed} changed`,
+        `dirs: ${r.dirs.new} new, ${r.dirs.removed} removed`,
+        ...(r.metadataChanged !== undefined ? [`metadata only: ${r.metadataChanged} entries`] : []),
+        `added: ${formatBytes(r.addedBytes)} of data the first backup does not have, removed: ${formatBytes(r.removedBytes)}`
+      ].join("\n"))
+  }))
 })

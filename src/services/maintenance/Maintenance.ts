@@ -6,6 +6,9 @@ import { ChunkStore } from "../ChunkStore.ts"
 import { EventLog, type ManifestError } from "../manifest/EventLog.ts"
 import { type ChunkReferrers, Manifest } from "../manifest/Manifest.ts"
 import { makePlainCodec } from "../ChunkCodec.ts"
+import { type DiffLine, diffEntries, sameMetadata } from "../../domain/BackupDiff.ts"
+import { ChunkCache } from "../restore/ChunkCache.ts"
+import { sameBytes } from "./SameBytes.ts"
 import { Repository } from "../Repository.ts"
 import { Keys as ObjectKeys, type StorageError } from "../storage/StorageProvider.ts"
 
@@ -21,6 +24,20 @@ export interface VerifyReport {
   readonly chunks: number
   readonly readData: boolean
   readonly bad: ReadonlyArray<{ readonly chunk: string; readonly provider: string; readonly problem: string; readonly files: ReadonlyArray<string> }>
+}
+
+export interface DiffReport {
+  readonly first: string
+  readonly second: string
+  readonly changes: ReadonlyArray<DiffLine>
+  /** `changed`: content (M) and kind (T) changes, whatever the entry is now. */
+  readonly files: { readonly new: number; readonly removed: number; readonly changed: number }
+  readonly dirs: { readonly new: number; readonly removed: number }
+  /** With `metadata`: entries whose mode, mtime or owner alone changed. */
+  readonly metadataChanged?: number
+  /** Plaintext bytes of the chunks the second backup references and the first does not. */
+  readonly addedBytes: number
+  readonly removedBytes: number
 }
 
 /** `verify` with no backup or stream: every chunk anything references. */
@@ -55,6 +72,7 @@ export interface GcReport {
 export class Maintenance extends Context.Service<Maintenance, {
   readonly verify: (backupId: string, readData: boolean) => Effect.Effect<VerifyReport, NotFound | UserError>
   readonly verifyRepository: (readData: boolean) => Effect.Effect<RepositoryVerifyReport>
+  readonly diff: (first: string, second: string, options: { readonly metadata: boolean }) => Effect.Effect<DiffReport, NotFound | UserError | ChunkCorrupt>
   readonly forget: (
     target: { readonly ids: ReadonlyArray<string> } | { readonly policy: RetentionPolicy },
     dryRun: boolean
@@ -109,6 +127,45 @@ export class Maintenance extends Context.Service<Maintenance, {
         presenceOnly: readData ? referenced.filter((c) => c.format === "age").length : 0,
         bad
       } satisfies RepositoryVerifyReport
+    })
+
+    const diff = Effect.fn("Maintenance.diff")(function*(first: string, second: string, options: { readonly metadata: boolean }) {
+      const a = yield* manifest.resolveBackup(first)
+      const b = yield* manifest.resolveBackup(second)
+      const filesA = yield* manifest.fileIndex(a.id)
+      const filesB = yield* manifest.fileIndex(b.id)
+      const cache = new ChunkCache(chunks.load, 8)
+      const changes: Array<DiffLine> = []
+      for (const line of diffEntries([...filesA.values()], [...filesB.values()], { metadata: true })) {
+        if (line.change === "M" && line.kind === "file") {
+          const x = filesA.get(line.path)!
+          const y = filesB.get(line.path)!
+          if (x.size === y.size && (yield* sameBytes(cache, x.extents, y.extents))) {
+            if (options.metadata && !sameMetadata(x, y)) changes.push({ ...line, change: "U" })
+            continue
+          }
+        }
+        if (line.change === "U" && !options.metadata) continue
+        changes.push(line)
+      }
+      const sizesA = yield* manifest.chunkSizesOf(a.id)
+      const sizesB = yield* manifest.chunkSizesOf(b.id)
+      const only = (x: ReadonlyMap<string, number>, y: ReadonlyMap<string, number>) => {
+        let bytes = 0
+        for (const [id, size] of x) if (!y.has(id)) bytes += size
+        return bytes
+      }
+      const count = (change: DiffLine["change"], dirs: boolean) => changes.filter((l) => l.change === change && (l.kind === "dir") === dirs).length
+      return {
+        first: a.id,
+        second: b.id,
+        changes,
+        files: { new: count("+", false), removed: count("-", false), changed: count("M", false) + count("T", false) + count("T", true) },
+        dirs: { new: count("+", true), removed: count("-", true) },
+        ...(options.metadata ? { metadataChanged: count("U", false) + count("U", true) } : {}),
+        addedBytes: only(sizesB, sizesA),
+        removedBytes: only(sizesA, sizesB)
+      } satisfies DiffReport
     })
 
     const forget = Effect.fn("Maintenance.forget")(function*(
@@ -195,6 +252,6 @@ export class Maintenance extends Context.Service<Maintenance, {
       }
     })
 
-    return Maintenance.of({ verify, verifyRepository, forget, gc })
+    return Maintenance.of({ verify, verifyRepository, diff, forget, gc })
   }))
 }

@@ -156,6 +156,8 @@ export class Manifest extends Context.Service<Manifest, {
   readonly files: (backupId: string) => Effect.Effect<ReadonlyArray<FileEntry>>
   readonly fileIndex: (backupId: string) => Effect.Effect<Map<string, FileEntry>>
   readonly chunksOf: (backupId: string) => Effect.Effect<ReadonlyArray<string>>
+  /** The chunks of a backup and their plaintext sizes. */
+  readonly chunkSizesOf: (backupId: string) => Effect.Effect<ReadonlyMap<string, number>>
   readonly unreferencedChunks: Effect.Effect<ReadonlyArray<{ id: string; storedSize: number }>>
   readonly allChunkIds: Effect.Effect<ReadonlySet<string>>
   /** Every chunk something references (a committed backup, a stream, an object or upload part). */
@@ -221,6 +223,13 @@ export class Manifest extends Context.Service<Manifest, {
     const chunksOf = Effect.fn("Manifest.chunksOf")(function*(backupId: string) {
       const rows = yield* q<{ chunk_id: string }>(sql`SELECT chunk_id FROM backup_chunks WHERE backup_id = ${backupId}`)
       return rows.map((r) => r.chunk_id)
+    })
+
+    const chunkSizesOf = Effect.fn("Manifest.chunkSizesOf")(function*(backupId: string) {
+      const rows = yield* q<{ id: string; size: number }>(
+        sql`SELECT k.id, k.size FROM backup_chunks c JOIN chunks k ON k.id = c.chunk_id WHERE c.backup_id = ${backupId}`
+      )
+      return new Map(rows.map((r) => [r.id, Number(r.size)]))
     })
 
     const unreferencedChunks = q<{ id: string; stored_size: number }>(
@@ -310,6 +319,7 @@ export class Manifest extends Context.Service<Manifest, {
       files,
       fileIndex,
       chunksOf,
+      chunkSizesOf,
       unreferencedChunks,
       allChunkIds,
       totals,
