@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { chmodSync, chownSync, cpSync, existsSync, lchownSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs"
+import { chmodSync, chownSync, closeSync, cpSync, ftruncateSync, openSync, writeSync, existsSync, lchownSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs"
 import { spawnSync } from "node:child_process"
 import * as path from "node:path"
 import { enigma, enigmaPipe, initRepo, json, makeTree, prng, snapshotTree, tempDir } from "../support/cli.ts"
@@ -468,6 +468,33 @@ describe("enigma backup → restore on the Local provider", () => {
     const bad = enigma([...g, "diff", first, "ffff"])
     assert.strictEqual(bad.code, 1)
     assert.strictEqual(bad.stderr.trim().split("\n").length, 1, bad.stderr)
+  })
+
+  it("restore --sparse leaves the zeros of a large file as holes; the bytes are the same", () => {
+    const { root, g } = initRepo()
+    const src = path.join(root, "data")
+    mkdirSync(src)
+    const MiB = 1024 * 1024
+    const image = path.join(src, "disk.img")
+    const bytes = prng(21)
+    // 64 MiB: data, a long run of zeros, data at an odd offset, zeros to the end.
+    const fd = openSync(image, "w")
+    writeSync(fd, bytes(3 * MiB), 0, 3 * MiB, 0)
+    writeSync(fd, bytes(70_001), 0, 70_001, 40 * MiB + 123)
+    ftruncateSync(fd, 64 * MiB)
+    closeSync(fd)
+    assert.strictEqual(enigma([...g, "backup", src]).code, 0)
+    const expected = readFileSync(image)
+    for (const sparse of [true, false]) {
+      const dest = path.join(root, sparse ? "sparse" : "dense")
+      const r = enigma([...g, "restore", "latest", dest, ...(sparse ? ["--sparse"] : [])])
+      assert.strictEqual(r.code, 0, r.stderr)
+      const out = path.join(dest, "data", "disk.img")
+      assert.isTrue(readFileSync(out).equals(expected))
+      const used = statSync(out).blocks * 512
+      if (sparse) assert.isBelow(used, 8 * MiB, "holes where the zeros were")
+      else assert.isAbove(used, 60 * MiB, "every byte written without --sparse")
+    }
   })
 
   it("verify with no argument checks every chunk the repository references and names what a bad one affects", () => {

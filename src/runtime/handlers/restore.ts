@@ -8,7 +8,15 @@ import { collectOwnedBuffersOnly } from "../OwnedBuffersGc.ts"
 import { emit, formatBytes, makeProgress } from "../Output.ts"
 import { rootCommand } from "../commands/shared.ts"
 
-export const restore = Effect.fn("cli.restore")(function*({ id, dest, path, glob, list, json }: { readonly id: string; readonly dest: Option.Option<string>; readonly path: Option.Option<string>; readonly glob: Option.Option<string>; readonly list: boolean; readonly json: boolean }) {
+export const restore = Effect.fn("cli.restore")(function*({ id, dest, path, glob, list, sparse, json }: {
+  readonly id: string
+  readonly dest: Option.Option<string>
+  readonly path: Option.Option<string>
+  readonly glob: Option.Option<string>
+  readonly list: boolean
+  readonly sparse: boolean
+  readonly json: boolean
+}) {
   const problem = Option.isSome(glob) ? globProblem(glob.value) : undefined
   if (problem !== undefined) return yield* new UserError({ detail: problem })
   const opened = yield* unlock(yield* rootCommand)
@@ -28,7 +36,7 @@ export const restore = Effect.fn("cli.restore")(function*({ id, dest, path, glob
     let done = { files: 0, bytes: 0 }
     const line = makeProgress(() => `${done.files} files, ${formatBytes(done.bytes)} restored`)
     const restore = yield* Restore
-    const r = yield* restore.run(backup.id, dest.value, { ...options, onProgress: (files, bytes) => {
+    const r = yield* restore.run(backup.id, dest.value, { ...options, sparse, onProgress: (files, bytes) => {
       done = { files, bytes }
       line.update()
     } }).pipe(Effect.ensuring(Effect.sync(line.done)))

@@ -13,6 +13,7 @@ import { ChunkStore, ReadTarget } from "../ChunkStore.ts"
 import { Manifest } from "../manifest/Manifest.ts"
 import { freedTooEarly, isFreed, releaseBuffers } from "../ReleaseBuffers.ts"
 import { DirectWriter } from "../storage/DirectIo.ts"
+import { dataRuns } from "../../domain/SparseRuns.ts"
 import { ChunkCache } from "./ChunkCache.ts"
 import { warmChunkWorkers } from "../ChunkThreads.ts"
 import { makeSmallFileWriter, type SmallFile, type SmallFileFailure, type SmallFileWriter } from "./SmallFileWriter.ts"
@@ -30,6 +31,8 @@ export class RestoreWriteError extends Schema.TaggedError<RestoreWriteError>()("
 export interface RestoreOptions {
   readonly pathPrefix?: string | undefined
   readonly glob?: string | undefined
+  /** Leave blocks of zeros in files of more than two chunks as holes (restic's --sparse). */
+  readonly sparse?: boolean | undefined
   readonly onProgress?: ((files: number, bytes: number) => void) | undefined
 }
 
@@ -55,10 +58,11 @@ const readAhead = 3
  */
 const largeFileConcurrency = 2
 
-const writeAt = (fd: number, bytes: Uint8Array, offset: number, length: number) =>
+const writeAt = (fd: number, bytes: Uint8Array, offset: number, length: number, position: number) =>
   new Promise<number>((resolve, reject) =>
-    fsSync.write(fd, bytes, offset, length, null, (e, n) => (e ? reject(e) : resolve(n)))
+    fsSync.write(fd, bytes, offset, length, position, (e, n) => (e ? reject(e) : resolve(n)))
   )
+const noSpace = () => Object.assign(new Error("no space left on device"), { code: "ENOSPC" })
 
 /** Temp names: unique per process and file without asking the RNG 18,000 times. */
 const tmpTag = `${process.pid.toString(36)}${randomBytes(3).toString("hex")}`
@@ -119,28 +123,38 @@ class AtomicFile {
   private readonly rawFd: number
   /** Large files: written with O_DIRECT (see DirectIo.ts), so they do not flood the page cache. */
   private readonly direct: DirectWriter | undefined
+  /** restore --sparse: blocks of zeros are left as holes (SparseRuns.ts). */
+  private readonly sparse: boolean
+  /** Bytes written so far (without a direct writer, which keeps its own count). */
+  private at = 0
 
-  private constructor(target: FsPath, tmp: FsPath, fd: number, direct?: DirectWriter) {
+  private constructor(target: FsPath, tmp: FsPath, fd: number, sparse: boolean, direct?: DirectWriter) {
     this.target = target
     this.tmp = tmp
     this.rawFd = fd
+    this.sparse = sparse
     this.direct = direct
   }
 
-  static open(target: FsPath, mode: number) {
+  static open(target: FsPath, mode: number, sparse: boolean) {
     const tmp = tmpNameFor(target)
     // Created with its final permission bits (less the umask; commit restores any it strips).
-    return new AtomicFile(target, tmp, fsSync.openSync(tmp, "wx", mode & 0o7777))
+    return new AtomicFile(target, tmp, fsSync.openSync(tmp, "wx", mode & 0o7777), sparse)
   }
 
   /**
    * For a file of many chunks: written with O_DIRECT where the filesystem takes it. On the VMs we
    * measure on, copying 1 GiB into fresh page-cache pages costs 2–3 s of CPU, a direct write 0.15 s.
    */
-  static async openLarge(target: FsPath, mode: number) {
+  static async openLarge(target: FsPath, mode: number, sparse: boolean) {
     const tmp = tmpNameFor(target)
-    const direct = await DirectWriter.create(tmp, mode & 0o7777)
-    return direct === undefined ? AtomicFile.open(target, mode) : new AtomicFile(target, tmp, -1, direct)
+    const direct = await DirectWriter.create(tmp, mode & 0o7777, undefined, sparse)
+    return direct === undefined ? AtomicFile.open(target, mode, sparse) : new AtomicFile(target, tmp, -1, sparse, direct)
+  }
+
+  /** What of `bytes`, written next, goes to the disk: all of it, or (sparse) all but blocks of zeros. */
+  private runs(bytes: Uint8Array): ReadonlyArray<readonly [number, number]> {
+    return this.sparse ? dataRuns(bytes, this.at) : [[0, bytes.length]]
   }
 
   private get fd() {
@@ -149,28 +163,35 @@ class AtomicFile {
 
   write(bytes: Uint8Array) {
     // write may write less than asked (a filling disk does exactly that): loop until done.
-    let done = 0
-    while (done < bytes.length) {
-      const n = fsSync.writeSync(this.fd, bytes, done, bytes.length - done)
-      if (n <= 0) throw Object.assign(new Error("no space left on device"), { code: "ENOSPC" })
-      done += n
+    for (const [from, to] of this.runs(bytes)) {
+      let done = from
+      while (done < to) {
+        const n = fsSync.writeSync(this.fd, bytes, done, to - done, this.at + done)
+        if (n <= 0) throw noSpace()
+        done += n
+      }
     }
+    this.at += bytes.length
   }
 
   /** The same, on the thread pool: lets a large file's writes overlap decrypting its next chunk. */
   async writeAsync(bytes: Uint8Array) {
     if (this.direct !== undefined) return this.direct.write(bytes)
-    let done = 0
-    while (done < bytes.length) {
-      const n = await writeAt(this.fd, bytes, done, bytes.length - done)
-      if (n <= 0) throw Object.assign(new Error("no space left on device"), { code: "ENOSPC" })
-      done += n
+    for (const [from, to] of this.runs(bytes)) {
+      let done = from
+      while (done < to) {
+        const n = await writeAt(this.fd, bytes, done, to - done, this.at + done)
+        if (n <= 0) throw noSpace()
+        done += n
+      }
     }
+    this.at += bytes.length
   }
 
-  /** Writes what a direct writer still stages; before `commit`. */
+  /** Writes what a direct writer still stages, and cuts a sparse file to its length; before `commit`. */
   async finish() {
     await this.direct?.finish()
+    if (this.direct === undefined && this.sparse) fsSync.ftruncateSync(this.fd, this.at)
   }
 
   commit(mode: number, mtimeMs: number, owner: Owner | undefined) {
@@ -416,8 +437,8 @@ export class Restore extends Context.Service<Restore, {
           // one at a time, so a large file never sits in memory whole.
           const large = f.extents.length > 2
           const out = yield* (large
-            ? Effect.tryPromise({ try: () => AtomicFile.openLarge(target, f.mode), catch: writeError(target) })
-            : Effect.try({ try: () => AtomicFile.open(target, f.mode), catch: writeError(target) }))
+            ? Effect.tryPromise({ try: () => AtomicFile.openLarge(target, f.mode, options.sparse === true), catch: writeError(target) })
+            : Effect.try({ try: () => AtomicFile.open(target, f.mode, false), catch: writeError(target) }))
           const writeExtent = (plain: Uint8Array, e: Extent, async = false): Effect.Effect<void, UserError | RestoreWriteError> =>
             Effect.flatMap(extentBytes(f, plain, e), (bytes) =>
               async

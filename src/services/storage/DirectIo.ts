@@ -23,6 +23,7 @@
  * makes the writer reopen the file without O_DIRECT and go on.
  */
 import * as fs from "node:fs"
+import { dataRuns } from "../../domain/SparseRuns.ts"
 import type { FsPath } from "../../domain/StoredName.ts"
 
 /** Covers every common logical block size (512 and 4096). */
@@ -93,11 +94,14 @@ export class DirectWriter {
   private readonly file: FsPath
   private fdNow: number
   private readonly calls: DirectIoCalls
+  /** Blocks of zeros are left as holes (restore --sparse; see SparseRuns.ts). */
+  private readonly sparse: boolean
 
-  private constructor(file: FsPath, fd: number, calls: DirectIoCalls) {
+  private constructor(file: FsPath, fd: number, calls: DirectIoCalls, sparse: boolean) {
     this.file = file
     this.fdNow = fd
     this.calls = calls
+    this.sparse = sparse
   }
 
   get fd() {
@@ -105,9 +109,9 @@ export class DirectWriter {
   }
 
   /** Creates `file` (which must not exist); `undefined` where O_DIRECT is refused, with nothing created. */
-  static async create(file: FsPath, mode: number, calls: DirectIoCalls = realCalls): Promise<DirectWriter | undefined> {
+  static async create(file: FsPath, mode: number, calls: DirectIoCalls = realCalls, sparse = false): Promise<DirectWriter | undefined> {
     const fd = await openDirect(calls.open, file, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, mode)
-    return fd === undefined ? undefined : new DirectWriter(file, fd, calls)
+    return fd === undefined ? undefined : new DirectWriter(file, fd, calls, sparse)
   }
 
   async write(bytes: Uint8Array) {
@@ -125,7 +129,8 @@ export class DirectWriter {
   /** Everything written: the file has exactly the bytes given, and its fd is still open. */
   async finish() {
     if (this.fill > 0) await this.flush(true)
-    if (!this.buffered && this.written % align !== 0) await callback<void>((done) => fs.ftruncate(this.fdNow, this.written, (e) => done(e, undefined)))
+    // Sparse: a hole at the end does not make the file longer, so it is always cut to length.
+    if (this.sparse || (!this.buffered && this.written % align !== 0)) await callback<void>((done) => fs.ftruncate(this.fdNow, this.written, (e) => done(e, undefined)))
     this.release()
   }
 
@@ -139,19 +144,23 @@ export class DirectWriter {
     const staging = this.staging!
     const length = this.buffered ? this.fill : last ? roundUp(this.fill) : this.fill
     if (length > this.fill) staging.fill(0, this.fill, length)
-    let done = 0
-    while (done < length) {
-      let n: number
-      try {
-        n = await this.calls.write(this.fdNow, staging, done, length - done, this.written + done)
-      } catch (e) {
-        if (this.buffered || !directIoRefused(e)) throw e
-        await this.reopenBuffered()
-        return this.flush(last)
+    // Staging buffers start block-aligned in the file, so the runs of a sparse write are aligned too.
+    const runs = this.sparse ? dataRuns(staging.subarray(0, length), this.written) : [[0, length] as const]
+    for (const [from, to] of runs) {
+      let done = from
+      while (done < to) {
+        let n: number
+        try {
+          n = await this.calls.write(this.fdNow, staging, done, to - done, this.written + done)
+        } catch (e) {
+          if (this.buffered || !directIoRefused(e)) throw e
+          await this.reopenBuffered()
+          return this.flush(last)
+        }
+        // A short direct write leaves an unaligned offset that the next one could not use.
+        if (n <= 0 || (!this.buffered && n % align !== 0)) throw noSpace()
+        done += n
       }
-      // A short direct write leaves an unaligned offset that the next one could not use.
-      if (n <= 0 || (!this.buffered && n % align !== 0)) throw noSpace()
-      done += n
     }
     this.written += this.fill
     this.fill = 0

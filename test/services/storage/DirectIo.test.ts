@@ -31,8 +31,8 @@ const residentPages = (file: string): number | undefined => {
 
 
 /** A new file with `parts` in it through a DirectWriter, closed; false where O_DIRECT was refused at open. */
-const writeDirect = async (file: string, parts: ReadonlyArray<Uint8Array>, calls?: DirectIoCalls) => {
-  const w = await DirectWriter.create(file, 0o600, calls)
+const writeDirect = async (file: string, parts: ReadonlyArray<Uint8Array>, calls?: DirectIoCalls, sparse = false) => {
+  const w = await DirectWriter.create(file, 0o600, calls, sparse)
   if (w === undefined) return false
   for (const p of parts) await w.write(p)
   await w.finish()
@@ -131,6 +131,25 @@ describe("DirectIo", () => {
       }
       const e = await writeDirect(path.join(dir, "new"), [randomBytes(10)], denied).then(() => undefined, (err) => err as { code?: string })
       assert.strictEqual(e?.code, "EACCES")
+    }))
+
+  it.effect.skipIf(!takesDirectIo(tempDir()))("sparse: blocks of zeros become holes, the bytes and length are exact", () =>
+    Effect.promise(async () => {
+      const dir = tempDir()
+      const MiB = 1024 * 1024
+      const data = randomBytes(MiB + 5)
+      // Data, 20 MiB of zeros, data at an unaligned offset, and zeros to the end (a hole the length must cover).
+      const parts = [data, Buffer.alloc(20 * MiB), data.subarray(0, 10_000), Buffer.alloc(9 * MiB + 333)]
+      const file = path.join(dir, "sparse")
+      assert.isTrue(await writeDirect(file, parts, undefined, true))
+      const expected = Buffer.concat(parts)
+      assert.isTrue(readFileSync(file).equals(expected))
+      const st = statSync(file)
+      assert.strictEqual(st.size, expected.length)
+      assert.isBelow(st.blocks * 512, 3 * MiB, "the zeros take no space")
+      const dense = path.join(dir, "dense")
+      assert.isTrue(await writeDirect(dense, parts))
+      assert.isAbove(statSync(dense).blocks * 512, 30 * MiB)
     }))
 
   // A FAKE device that takes O_DIRECT at open but refuses the transfers (an alignment it does not
