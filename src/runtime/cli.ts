@@ -48,6 +48,10 @@ const backupCommand = Command.make("backup", {
     Flag.withDescription("Do not cross into other filesystems (their mount points are recorded, empty)"),
     Flag.withDefault(false)
   ),
+  host: Flag.String("host").pipe(
+    Flag.withDescription("Record the backup under this host name instead of this machine's (e.g. in a container whose name changes)"),
+    Flag.optional
+  ),
   json: jsonFlag
 }, (a) => load(handlers.backup).pipe(Effect.flatMap((m) => m.backup(a)))).pipe(
   Command.withDescription("Back up files and directories")

@@ -497,6 +497,24 @@ describe("enigma backup → restore on the Local provider", () => {
     }
   })
 
+  it("backup --host records the backup under that host: unchanged files come from its previous backup, not another host's", () => {
+    const { root, g } = initRepo()
+    const src = path.join(root, "data")
+    makeTree(src)
+    const first = json(enigma([...g, "backup", src, "--host", "box-a", "--json"]))
+    const other = json(enigma([...g, "backup", src, "--json"]))
+    assert.strictEqual(other.parent, null, "this machine's name is another host")
+    assert.isAbove(other.bytesRead, 0)
+    const again = json(enigma([...g, "backup", src, "--host", "box-a", "--json"]))
+    assert.strictEqual(again.parent, first.backupId)
+    assert.strictEqual(again.bytesRead, 0)
+    const hosts = (json(enigma([...g, "list", "--json"])) as Array<{ host: string }>).map((b) => b.host)
+    assert.deepStrictEqual(hosts.filter((h) => h === "box-a").length, 2)
+    const bad = enigma([...g, "backup", src, "--host", " "])
+    assert.strictEqual(bad.code, 1)
+    assert.match(bad.stderr, /^enigma: --host " ": give a name of 1 to 255 characters/)
+  })
+
   it("verify with no argument checks every chunk the repository references and names what a bad one affects", () => {
     const { root, dir, g } = initRepo()
     const src = path.join(root, "data")

@@ -1,6 +1,6 @@
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import { UserError } from "../../domain/Errors.ts"
 import { excludeFilePatterns, parseExcludes } from "../../domain/ExcludeRules.ts"
 import { Backup } from "../../services/backup/Backup.ts"
@@ -16,6 +16,7 @@ interface BackupArgs {
   readonly excludeFile: ReadonlyArray<string>
   readonly excludeCaches: boolean
   readonly oneFileSystem: boolean
+  readonly host: Option.Option<string>
   readonly json: boolean
 }
 
@@ -65,7 +66,7 @@ export const backup = Effect.fn("cli.backup")(function*(a: BackupArgs) {
   })
   const result = yield* withRepository(opened, "backup", true, Effect.gen(function*() {
     const backup = yield* Backup
-    return yield* backup.run(paths, { exclude: excludes.patterns, excludeCaches: a.excludeCaches, oneFileSystem: a.oneFileSystem, onProgress: (p) => {
+    return yield* backup.run(paths, { exclude: excludes.patterns, excludeCaches: a.excludeCaches, oneFileSystem: a.oneFileSystem, host: Option.getOrUndefined(a.host), onProgress: (p) => {
       progress = p
       line.update()
     } })

@@ -83,6 +83,12 @@ export interface BackupOptions {
   readonly excludeCaches?: boolean | undefined
   /** Record the directories where another filesystem is mounted, not what is below them. */
   readonly oneFileSystem?: boolean | undefined
+  /**
+   * The host the backup is recorded under (default: this machine's name). The previous backup of
+   * the same host and paths is the one unchanged files are taken from, and retention groups by
+   * host: a container whose name changes every run keeps both by giving a fixed one.
+   */
+  readonly host?: string | undefined
 }
 
 /**
@@ -116,7 +122,8 @@ export class Backup extends Context.Service<Backup, {
       if ("error" in excludes) return yield* new UserError({ detail: excludes.error })
       const walkOptions = { excludes, excludeCaches: options?.excludeCaches, oneFileSystem: options?.oneFileSystem }
       const roots = yield* resolveRoots(paths)
-      const host = hostname()
+      const host = options?.host ?? hostname()
+      if (host.trim() === "" || host.length > 255) return yield* new UserError({ detail: `--host "${host}": give a name of 1 to 255 characters` })
       const absPaths = roots.map((r) => r.abs)
       const parentId = yield* manifest.latestBackupFor(host, absPaths)
       const parentFiles = parentId ? yield* manifest.fileIndex(parentId) : new Map<string, FileEntry>()
