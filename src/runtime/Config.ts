@@ -137,11 +137,15 @@ export const renderConfig = (settings: EnigmaSettings) => stringifyToml(settings
 
 /** Writes enigma.toml atomically (temp + fsync + rename), 0600: it may hold credentials. */
 export const writeConfigFile = (file: string, settings: EnigmaSettings) =>
+  writeConfigText(file, `# Enigma repository configuration (see README.md)\n${renderConfig(settings)}`)
+
+/** Replaces a config file's text atomically (temp + fsync + rename), 0600. */
+export const writeConfigText = (file: string, text: string) =>
   Effect.tryPromise({
     try: async () => {
       const tmp = `${file}.tmp-${process.pid}`
       const h = await fs.open(tmp, "w", 0o600)
-      await h.writeFile(`# Enigma repository configuration (see README.md)\n${renderConfig(settings)}`)
+      await h.writeFile(text)
       await h.sync()
       await h.close()
       await fs.rename(tmp, file)

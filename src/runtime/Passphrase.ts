@@ -25,6 +25,27 @@ export const getPassphrase = (flag: Option.Option<string>, options: { readonly c
     return Redacted.make(first)
   })
 
+/**
+ * `key passwd`'s new passphrase: `--new-passphrase`, then `ENIGMA_NEW_PASSPHRASE`, then a prompt
+ * on a terminal, asked twice.
+ */
+export const getNewPassphrase = (flag: Option.Option<string>) =>
+  Effect.gen(function*() {
+    const given = Option.isSome(flag) ? flag.value : process.env.ENIGMA_NEW_PASSPHRASE
+    if (given !== undefined && given !== "") return Redacted.make(given)
+    if (given === "") return yield* new UserError({ detail: "the new passphrase must not be empty" })
+    if (!process.stdin.isTTY) {
+      return yield* new UserError({
+        detail: "a new passphrase is required: pass --new-passphrase, set ENIGMA_NEW_PASSPHRASE, or run in a terminal to be prompted"
+      })
+    }
+    const first = yield* Effect.promise(() => prompt("New passphrase: "))
+    if (first.length === 0) return yield* new UserError({ detail: "the new passphrase must not be empty" })
+    const again = yield* Effect.promise(() => prompt("Repeat new passphrase: "))
+    if (again !== first) return yield* new UserError({ detail: "the new passphrases do not match; nothing was changed" })
+    return Redacted.make(first)
+  })
+
 const prompt = (question: string) =>
   new Promise<string>((resolve) => {
     const stdin = process.stdin

@@ -205,13 +205,22 @@ const unlockCommand = Command.make("unlock", {
 )
 
 const keyCommand = Command.make("key").pipe(
-  Command.withDescription("Manage data keys"),
+  Command.withDescription("Manage data keys and the passphrase"),
   Command.withSubcommands([
     Command.make("rotate", { json: jsonFlag }, (a) => load(handlers.keys).pipe(Effect.flatMap((m) => m.keyRotate(a)))).pipe(
       Command.withDescription("Add a new data key and make it current")
     ),
     Command.make("list", { json: jsonFlag }, (a) => load(handlers.keys).pipe(Effect.flatMap((m) => m.keyList(a)))).pipe(
       Command.withDescription("List the data keys")
+    ),
+    Command.make("passwd", {
+      newPassphrase: Flag.String("new-passphrase").pipe(
+        Flag.withDescription("The new passphrase (or env ENIGMA_NEW_PASSPHRASE, or a prompt on a terminal)"),
+        Flag.optional
+      ),
+      json: jsonFlag
+    }, (a) => load(handlers.keys).pipe(Effect.flatMap((m) => m.keyPasswd(a)))).pipe(
+      Command.withDescription("Change the passphrase: re-seal the keystore (here and on every provider) and the config's enc: tokens")
     )
   ])
 )

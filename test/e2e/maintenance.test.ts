@@ -1,8 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
+import { spawnSync } from "node:child_process"
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs"
 import { hostname } from "node:os"
 import * as path from "node:path"
-import { enigma, enigmaAsync, initRepo, json, makeTree, prng, snapshotTree, tempDir } from "../support/cli.ts"
+import { enigma, enigmaAsync, initRepo, json, makeTree, passphrase, prng, snapshotTree, tempDir } from "../support/cli.ts"
 
 const chunkObjects = (dir: string) =>
   readdirSync(path.join(dir, "storage", "chunks"), { recursive: true }).map(String).filter((n) => n.length > 60)
@@ -249,6 +250,53 @@ describe("forget, gc, locks, recover, keys", () => {
     // The provider's copy of the keystore was updated too: recover from it reads both.
     const providerKeystore = readFileSync(path.join(dir, "storage", "keys", "keystore"))
     assert.isTrue(providerKeystore.equals(readFileSync(path.join(dir, "keys.enc"))))
+  })
+
+  it("key passwd: the new passphrase opens the repository (here and from the providers), the old one no longer does; enc: tokens follow", () => {
+    const { root, dir, g } = initRepo()
+    const a = path.join(root, "a")
+    makeTree(a)
+    const { backupId } = json(enigma([...g, "backup", a, "--json"]))
+    // A config secret sealed under the passphrase: the gateway's secret key.
+    const token = enigma([...g, "encrypt-cred", "gateway-secret-1234"]).stdout.trim()
+    const config = path.join(dir, "enigma.toml")
+    writeFileSync(config, `${readFileSync(config, "utf8")}\n[s3_proxy]\naccess_key = "AKID"\nsecret_key = "${token}"\n`)
+    const NEW = "a new passphrase"
+    // Refusals change nothing.
+    const same = enigma([...g, "key", "passwd", "--new-passphrase", passphrase])
+    assert.strictEqual(same.code, 1)
+    assert.match(same.stderr, /^enigma: the new passphrase is the current one; nothing was changed/)
+    const none = enigma([...g, "key", "passwd"])
+    assert.strictEqual(none.code, 1)
+    assert.match(none.stderr, /^enigma: a new passphrase is required: pass --new-passphrase, set ENIGMA_NEW_PASSPHRASE/)
+    assert.strictEqual(enigma([...g, "key", "passwd", "--new-passphrase", NEW], { ENIGMA_PASSPHRASE: "wrong" }).code, 12)
+    assert.strictEqual(enigma([...g, "list"]).code, 0, "still the old passphrase")
+
+    const r = json(enigma([...g, "key", "passwd", "--json"], { ENIGMA_NEW_PASSPHRASE: NEW }))
+    assert.deepStrictEqual(r, { changed: true, providers: 1, credentialTokens: 1 })
+    assert.strictEqual(enigma([...g, "list"]).code, 12, "the old passphrase no longer opens it")
+    const withNew = { ENIGMA_PASSPHRASE: NEW }
+    const out = path.join(root, "out")
+    assert.strictEqual(enigma([...g, "restore", backupId, out], withNew).code, 0)
+    assert.deepStrictEqual(snapshotTree(path.join(out, "a")), snapshotTree(a))
+    // The token was re-sealed: the config loads with the new passphrase and keeps the same secret.
+    assert.notInclude(readFileSync(config, "utf8"), token)
+    const newToken = /secret_key = "(enc:[^"]+)"/.exec(readFileSync(config, "utf8"))![1]!
+    assert.strictEqual(enigma([...g, "config"], withNew).code, 0)
+    const opened = spawnSync(process.execPath, ["--input-type=module", "-e", `
+      import { Effect, Redacted } from "effect"
+      import { decryptCredential } from ${JSON.stringify(path.resolve("src/services/keys/Keys.ts"))}
+      console.log(await Effect.runPromise(decryptCredential(${JSON.stringify(newToken)}, Redacted.make(${JSON.stringify(NEW)}))))
+    `], { encoding: "utf8" })
+    assert.strictEqual(opened.stdout.trim(), "gateway-secret-1234", opened.stderr)
+    // The providers' copy too: recover into a fresh config dir needs the new passphrase.
+    assert.isTrue(readFileSync(path.join(dir, "storage", "keys", "keystore")).equals(readFileSync(path.join(dir, "keys.enc"))))
+    const fresh = path.join(root, "fresh")
+    mkdirSync(fresh)
+    writeFileSync(path.join(fresh, "enigma.toml"), readFileSync(config, "utf8").replaceAll(`${dir}/enigma.db`, `${fresh}/enigma.db`).replaceAll(`${dir}/keys.enc`, `${fresh}/keys.enc`))
+    assert.strictEqual(enigma(["--config-dir", fresh, "recover"]).code, 12)
+    assert.strictEqual(enigma(["--config-dir", fresh, "recover"], withNew).code, 0)
+    assert.deepStrictEqual(json(enigma(["--config-dir", fresh, "list", "--json"], withNew)).map((b: { id: string }) => b.id), [backupId])
   })
 
   it("split ML-KEM mode: opening needs the passphrase and the separate key file", () => {

@@ -1,13 +1,13 @@
 import { UserError } from "../../domain/Errors.ts"
-import { Effect } from "effect"
-import { encryptCredential, Keys } from "../../services/keys/Keys.ts"
+import { Effect, Option, Redacted } from "effect"
+import { decryptCredential, encryptCredential, Keys } from "../../services/keys/Keys.ts"
 import { EventLog } from "../../services/manifest/EventLog.ts"
 import { Keys as ObjectKeys } from "../../services/storage/StorageProvider.ts"
-import { configLocation } from "../Config.ts"
+import { configLocation, readConfigText, writeConfigText } from "../Config.ts"
 import { recoverRepository } from "../Init.ts"
 import { unlock, withRepository } from "../Open.ts"
 import { emit, print } from "../Output.ts"
-import { getPassphrase } from "../Passphrase.ts"
+import { getNewPassphrase, getPassphrase } from "../Passphrase.ts"
 import { rootCommand } from "../commands/shared.ts"
 
 export const keyRotate = Effect.fn("cli.key.rotate")(function*({ json }: { readonly json: boolean }) {
@@ -27,6 +27,43 @@ export const keyRotate = Effect.fn("cli.key.rotate")(function*({ json }: { reado
   }))
   yield* emit(json, { currentKeyId: rotated.currentKeyId, keys: rotated.keyIds }, () =>
     `added key ${rotated.currentKeyId}; new chunks are encrypted with it, older chunks stay readable with their keys`)
+})
+
+/** Credential tokens (`enc:…`) in a config file's text. */
+const tokensIn = (text: string): Array<string> => [...new Set(text.match(/enc:[A-Za-z0-9_-]+/g) ?? [])]
+
+export const keyPasswd = Effect.fn("cli.key.passwd")(function*({ newPassphrase, json }: { readonly newPassphrase: Option.Option<string>; readonly json: boolean }) {
+  const opened = yield* unlock(yield* rootCommand)
+  if (opened.ring.kemMode === "raw-key") {
+    return yield* new UserError({ detail: "a --key repository has no passphrase; its secrets derive from the key you hold" })
+  }
+  if (opened.remote) {
+    return yield* new UserError({ detail: "key passwd works on a config-dir repository; for a --repo URL, write a config with that provider (enigma init) and change it there" })
+  }
+  const next = yield* getNewPassphrase(newPassphrase)
+  if (Redacted.value(next) === Redacted.value(opened.passphrase)) {
+    return yield* new UserError({ detail: "the new passphrase is the current one; nothing was changed" })
+  }
+  // Config secrets sealed under the passphrase are re-sealed under the new one; all of them are
+  // opened before anything is written, so a token that does not open changes nothing.
+  const text = yield* readConfigText(opened.file)
+  let updated = text
+  const tokens = tokensIn(text)
+  for (const token of tokens) {
+    const plain = yield* decryptCredential(token, opened.passphrase, `${opened.file} (${token.slice(0, 12)}…)`)
+    updated = updated.split(token).join(yield* encryptCredential(plain, next))
+  }
+  const providers = yield* withRepository(opened, "key passwd", true, Effect.gen(function*() {
+    const keys = yield* Keys
+    const r = yield* keys.changePassphrase(opened.ring, opened.settings.enigma.keyfile_path, opened.passphrase, next, opened.settings.enigma.kem_key_path)
+    if (tokens.length > 0) yield* writeConfigText(opened.file, updated)
+    for (const p of opened.providers) yield* p.put(ObjectKeys.keystore, r.sealed)
+    return opened.providers.length
+  }))
+  yield* emit(json, { changed: true, providers, credentialTokens: tokens.length }, () =>
+    `passphrase changed: keystore re-sealed here and on ${providers} provider(s)` +
+    (tokens.length > 0 ? `; ${tokens.length} credential token(s) in ${opened.file} re-encrypted` : "") +
+    "; the data keys are the same (see `enigma key rotate`)")
 })
 
 export const keyList = Effect.fn("cli.key.list")(function*({ json }: { readonly json: boolean }) {

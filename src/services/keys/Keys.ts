@@ -524,6 +524,33 @@ const rotate = Effect.fn("Keys.rotate")(function*(
   return rotated
 })
 
+/**
+ * The same keystore sealed under a new passphrase (fresh salt, nonce and KEM encapsulation; same
+ * keys, ML-KEM key pair and Argon2 cost), replacing the keyfile atomically. Upload `sealed` everywhere.
+ */
+const changePassphrase = Effect.fn("Keys.changePassphrase")(function*(
+  ring: KeyRing,
+  keyfilePath: string,
+  passphrase: Redacted.Redacted<string>,
+  newPassphrase: Redacted.Redacted<string>,
+  kemKeyPath?: string
+) {
+  const base = (yield* readOptional(keyfilePath)) ?? ring.sealed
+  const opened = yield* openSealed(base, passphrase, kemKeyPath, keyfilePath)
+  if (opened.payload.repositoryId !== ring.repositoryId) {
+    return yield* new KeystoreError({
+      file: keyfilePath,
+      detail: `belongs to repository ${opened.payload.repositoryId}, not to the open repository ${ring.repositoryId}`
+    })
+  }
+  const mode = keyfileMode(opened.header)
+  const kem = { publicKey: crypto.createPublicKey(opened.privateKey), privateKey: opened.privateKey }
+  const bytes = yield* seal(opened.payload, kem, mode, opened.header.argon, newPassphrase, keyfilePath)
+  yield* write(keyfilePath, bytes, false, "keystore")
+  const changed: Rotated = { ring: makeRing(opened.payload, bytes, mode), sealed: bytes }
+  return changed
+})
+
 // ---------------------------------------------------------------------------------------------
 // Credential tokens
 
@@ -607,6 +634,14 @@ export class Keys extends Context.Service<Keys, {
     passphrase: Redacted.Redacted<string>,
     kemKeyPath?: string
   ) => Effect.Effect<Rotated, WrongPassphrase | KeystoreError>
+  /** Re-seals the keystore under `newPassphrase` and atomically replaces the keyfile. Upload `sealed` everywhere. */
+  readonly changePassphrase: (
+    ring: KeyRing,
+    keyfilePath: string,
+    passphrase: Redacted.Redacted<string>,
+    newPassphrase: Redacted.Redacted<string>,
+    kemKeyPath?: string
+  ) => Effect.Effect<Rotated, WrongPassphrase | KeystoreError>
   readonly encryptCredential: (value: string, passphrase: Redacted.Redacted<string>) => Effect.Effect<string>
   readonly decryptCredential: (
     token: string,
@@ -615,6 +650,6 @@ export class Keys extends Context.Service<Keys, {
   ) => Effect.Effect<string, WrongPassphrase | KeystoreError>
 }>()("enigma/services/keys/Keys") {
   static readonly layer = Layer.succeed(Keys)(
-    Keys.of({ create, open, openBytes, rotate, encryptCredential, decryptCredential })
+    Keys.of({ create, open, openBytes, rotate, changePassphrase, encryptCredential, decryptCredential })
   )
 }
