@@ -78,7 +78,8 @@ export const backup = Effect.fn("cli.backup")(function*(a: BackupArgs) {
       `backup ${result.backupId} saved${result.parent ? ` (parent ${result.parent})` : ""}`,
       `  files: ${s.files}, dirs: ${s.dirs}, symlinks: ${s.symlinks}`,
       `  size: ${formatBytes(s.bytes)}, read: ${formatBytes(s.bytesRead)}, new: ${formatBytes(s.newBytes)} in ${s.newChunks} chunks (${formatBytes(s.storedNewBytes)} stored)`,
-      `  dedup ratio: ${dedup.toFixed(2)}x, duration: ${formatDuration(s.durationMs)}`,
+      // Nothing new stored: a ratio (size over nothing) would say nothing useful.
+      `  ${s.storedNewBytes === 0 && s.bytes > 0 ? "dedup: all of it was already stored" : `dedup ratio: ${dedup.toFixed(2)}x`}, duration: ${formatDuration(s.durationMs)}`,
       ...(s.warnings > 0 ? [`completed with warnings: ${s.warnings} item(s) could not be read`] : [])
     ].join("\n"))
   if (s.warnings > 0) return yield* new ExitWith({ code: 3 })
