@@ -69,6 +69,13 @@ const restoreCommand = Command.make("restore", {
   Command.withDescription("Restore a backup (or part of it) into a directory")
 )
 
+const dumpCommand = Command.make("dump", {
+  id: Argument.String("backup-id").pipe(Argument.withDescription("Backup id (or a unique prefix, or latest)")),
+  path: Argument.String("path").pipe(Argument.withDescription("The file, as `restore --list` shows it (e.g. home/me/notes.txt)"))
+}, (a) => load(handlers.restore).pipe(Effect.flatMap((m) => m.dump(a)))).pipe(
+  Command.withDescription("Write one file of a backup to stdout, verifying every chunk before its bytes")
+)
+
 const summaryFlag = (defaultMode: "text" | "json" | "none") =>
   Flag.Literals("summary", ["text", "json", "none"]).pipe(
     Flag.withDescription("Summary on stderr when done: text, json or none"),
@@ -273,6 +280,7 @@ export const enigmaCommand = rootCommand.pipe(
     listCommand,
     verifyCommand,
     diffCommand,
+    dumpCommand,
     thawCommand,
     forgetCommand,
     gcCommand,

@@ -515,6 +515,27 @@ describe("enigma backup → restore on the Local provider", () => {
     assert.match(bad.stderr, /^enigma: --host " ": give a name of 1 to 255 characters/)
   })
 
+  it("dump writes one file of a backup to stdout, byte for byte; a directory or a missing path is a one-line error", () => {
+    const { root, g } = initRepo()
+    const src = path.join(root, "data")
+    mkdirSync(path.join(src, "d"), { recursive: true })
+    const big = prng(8)(9 * 1024 * 1024 + 17)
+    writeFileSync(path.join(src, "d", "big.bin"), big)
+    writeFileSync(path.join(src, "d", "small.txt"), "small file\n")
+    assert.strictEqual(enigma([...g, "backup", src]).code, 0)
+    const out = enigmaPipe([...g, "dump", "latest", "data/d/big.bin"])
+    assert.strictEqual(out.code, 0, out.stderr)
+    assert.isTrue(out.stdout.equals(big))
+    assert.strictEqual(enigmaPipe([...g, "dump", "latest", "/data/d/small.txt"]).stdout.toString(), "small file\n")
+    for (const [p, message] of [["data/d", /^enigma: data\/d is a directory; dump writes one file/], ["data/nope", /^enigma: data\/nope in backup [0-9a-f]{16} not found/]] as const) {
+      const r = enigma([...g, "dump", "latest", p])
+      assert.strictEqual(r.code, 1)
+      assert.match(r.stderr, message)
+      assert.strictEqual(r.stdout, "")
+      assert.strictEqual(r.stderr.trim().split("\n").length, 1, r.stderr)
+    }
+  })
+
   it("verify with no argument checks every chunk the repository references and names what a bad one affects", () => {
     const { root, dir, g } = initRepo()
     const src = path.join(root, "data")

@@ -1,5 +1,5 @@
 import * as fs from "node:fs"
-import { Effect, Option, Schema, Stream } from "effect"
+import { Effect, Option, Stream } from "effect"
 import type { ChunkStrategy } from "../../domain/Chunker.ts"
 import { UserError } from "../../domain/Errors.ts"
 import { isS3Type, s3StorageClasses } from "../../domain/Settings.ts"
@@ -7,20 +7,14 @@ import { parseSize } from "../../domain/Size.ts"
 import { checkRecipient, recipientsOf } from "../../services/pipe/AgeCodec.ts"
 import { readAgeIdentities } from "../AgeIdentities.ts"
 import { Pipe, PipeInputError, type GetResult, type PutResult } from "../../services/pipe/Pipe.ts"
-import { releaseBuffers } from "../../services/ReleaseBuffers.ts"
 import { unlock, withRepository } from "../Open.ts"
 import { collectOwnedBuffersOnly } from "../OwnedBuffersGc.ts"
 import { ExitWith, formatBytes, formatDuration, makeProgress } from "../Output.ts"
 import { rootCommand } from "../commands/shared.ts"
+import { stdoutWriter } from "../StdoutWriter.ts"
 
 export type SummaryMode = "text" | "json" | "none"
 
-/** The output closed before the stream was written out (e.g. `enigma get x | head`). */
-export class OutputClosed extends Schema.TaggedError<OutputClosed>()("OutputClosed", { detail: Schema.String }) {
-  override get message() {
-    return `writing the output failed: ${this.detail}`
-  }
-}
 
 /** Summaries go to stderr: stdout carries the data for `get` and stays clean for `put`. */
 const summarize = (mode: SummaryMode, value: object, human: () => string) =>
@@ -199,18 +193,8 @@ export const get = Effect.fn("cli.get")(function*(a: {
   }
   const ageIdentities = yield* readAgeIdentities(a.ageIdentities)
   const opened = yield* unlock(yield* rootCommand)
-  const out = process.stdout
-  // A closed pipe surfaces through the write callback below; without a listener it would crash.
-  out.on("error", () => {})
-  const write = (bytes: Uint8Array, free = false) =>
-    Effect.callback<void, OutputClosed>((resume) => {
-      out.write(bytes, (err) => {
-        // Written out (the stream has let go of it): a chunk `get` gave us is freed now rather
-        // than at the next full GC (see ReleaseBuffers).
-        if (!err && free) releaseBuffers([bytes])
-        resume(err ? Effect.fail(new OutputClosed({ detail: err.message })) : Effect.void)
-      })
-    })
+  // A chunk `get` gives us is freed once written out (the stream has let go of it).
+  const write = stdoutWriter()
   const r: GetResult = yield* withRepository(opened, "get", false,
     Pipe.use((p) => a.noDecrypt ? p.getStored(a.name, write) : p.get(a.name, (bytes) => write(bytes, true), { ageIdentities })))
   yield* summarize(a.summary, r, () =>

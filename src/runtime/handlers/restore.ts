@@ -7,6 +7,7 @@ import { unlock, withRepository } from "../Open.ts"
 import { collectOwnedBuffersOnly } from "../OwnedBuffersGc.ts"
 import { emit, formatBytes, makeProgress } from "../Output.ts"
 import { rootCommand } from "../commands/shared.ts"
+import { stdoutWriter } from "../StdoutWriter.ts"
 
 export const restore = Effect.fn("cli.restore")(function*({ id, dest, path, glob, list, sparse, json }: {
   readonly id: string
@@ -42,5 +43,15 @@ export const restore = Effect.fn("cli.restore")(function*({ id, dest, path, glob
     } }).pipe(Effect.ensuring(Effect.sync(line.done)))
     yield* emit(json, { backupId: backup.id, dest: dest.value, ...r }, () =>
       `restored backup ${backup.id} to ${dest.value}: ${r.files} files, ${r.dirs} dirs, ${r.symlinks} symlinks, ${formatBytes(r.bytes)}`)
+  }))
+})
+
+/** restic's `dump`: one file of a backup to stdout, each chunk verified before its bytes. */
+export const dump = Effect.fn("cli.dump")(function*({ id, path: wanted }: { readonly id: string; readonly path: string }) {
+  const opened = yield* unlock(yield* rootCommand)
+  const write = stdoutWriter()
+  yield* withRepository(opened, "dump", false, Effect.gen(function*() {
+    const backup = yield* (yield* Manifest).resolveBackup(id)
+    yield* (yield* Restore).dump(backup.id, wanted, (bytes) => write(bytes))
   }))
 })

@@ -4,8 +4,8 @@ import * as path from "node:path"
 import { randomBytes } from "node:crypto"
 import { availableParallelism } from "node:os"
 import { Context, Effect, Layer, Schema, Semaphore, Stream } from "effect"
-import type { ChunkCorrupt, NotFound } from "../../domain/Errors.ts"
-import { UserError } from "../../domain/Errors.ts"
+import type { ChunkCorrupt } from "../../domain/Errors.ts"
+import { NotFound, UserError } from "../../domain/Errors.ts"
 import type { Extent, FileEntry } from "../../domain/Events.ts"
 import { ancestors, globProblem, isSafeRelativePath, matchesGlob, matchesPrefix } from "../../domain/PathFilter.ts"
 import { besidePath, type FsPath, fsPathOf, joinStored, shownPath } from "../../domain/StoredName.ts"
@@ -240,6 +240,15 @@ export class Restore extends Context.Service<Restore, {
     dest: string,
     options: RestoreOptions
   ) => Effect.Effect<RestoreResult, UserError | NotFound | ChunkCorrupt | RestoreWriteError>
+  /**
+   * restic's `dump`: the bytes of one file of a backup, given to `write` in order, each chunk
+   * verified before any of its bytes. `write` may keep nothing past its effect.
+   */
+  readonly dump: <E>(
+    backupId: string,
+    path: string,
+    write: (bytes: Uint8Array) => Effect.Effect<void, E>
+  ) => Effect.Effect<{ readonly path: string; readonly bytes: number }, UserError | NotFound | ChunkCorrupt | E>
 }>()("enigma/services/restore/Restore") {
   static readonly layer = Layer.effect(Restore)(Effect.gen(function*() {
     const manifest = yield* Manifest
@@ -522,6 +531,22 @@ export class Restore extends Context.Service<Restore, {
       return { files: restoredFiles, dirs: dirEntries.length, symlinks: links.length, bytes: restoredBytes }
     })
 
-    return Restore.of({ run })
+    const dump = <E>(backupId: string, wanted: string, write: (bytes: Uint8Array) => Effect.Effect<void, E>) =>
+      Effect.gen(function*() {
+        const stored = wanted.replace(/^\/+|\/+$/g, "")
+        const entry = (yield* manifest.files(backupId)).find((f) => f.path === stored)
+        if (entry === undefined) {
+          return yield* new NotFound({ what: `${wanted} in backup ${backupId}`, hint: `paths begin with the name of the directory backed up; see \`enigma restore ${backupId.slice(0, 8)} --list\`` })
+        }
+        if (entry.kind === "dir") {
+          return yield* new UserError({ detail: `${stored} is a directory; dump writes one file (use \`enigma restore ${backupId.slice(0, 8)} DEST --path ${stored}\`)` })
+        }
+        if (entry.kind === "symlink") return yield* new UserError({ detail: `${stored} is a symlink to ${entry.target ?? ""}; dump writes a file's bytes` })
+        const cache = new ChunkCache(chunks.load, 2)
+        for (const e of entry.extents) yield* cache.use(e[0], (plain) => Effect.flatMap(extentBytes(entry, plain, e), write))
+        return { path: stored, bytes: entry.size }
+      }).pipe(Effect.withSpan("Restore.dump"), Effect.provideService(ReadTarget, backupId))
+
+    return Restore.of({ run, dump })
   }))
 }
