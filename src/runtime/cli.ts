@@ -196,9 +196,10 @@ const forgetCommand = Command.make("forget", {
   monthly: keepFlag("monthly", "months"),
   yearly: keepFlag("yearly", "years"),
   dryRun: dryRunFlag,
+  prune: Flag.Boolean("prune").pipe(Flag.withDescription("Run gc afterwards, under the same lock, to reclaim the space"), Flag.withDefault(false)),
   json: jsonFlag
 }, (a) => load(handlers.maintain).pipe(Effect.flatMap((m) => m.forget(a)))).pipe(
-  Command.withDescription("Forget backups (by id or retention policy) and streams (by name); then run gc")
+  Command.withDescription("Forget backups (by id or retention policy) and streams (by name); then run gc (or give --prune)")
 )
 
 const gcCommand = Command.make("gc", { dryRun: dryRunFlag, json: jsonFlag }, (a) => load(handlers.maintain).pipe(Effect.flatMap((m) => m.gc(a)))).pipe(

@@ -44,6 +44,16 @@ describe("forget, gc, locks, recover, keys", () => {
     const out = path.join(root, "out")
     assert.strictEqual(enigma([...g, "restore", second.backupId, out]).code, 0)
     assert.deepStrictEqual(snapshotTree(path.join(out, "a")), snapshotTree(a))
+    // forget --prune: gc in the same run.
+    writeFileSync(path.join(a, "one.bin"), prng(3)(300_000))
+    json(enigma([...g, "backup", a, "--json"]))
+    assert.strictEqual(chunkObjects(dir).length, 2)
+    const pruned = json(enigma([...g, "forget", second.backupId, "--prune", "--json"]))
+    assert.deepStrictEqual([pruned.removed, pruned.gc.deletedChunks.length], [[second.backupId], 1])
+    assert.strictEqual(chunkObjects(dir).length, 1)
+    const text = enigma([...g, "forget", "--keep-last", "1", "--prune"])
+    assert.strictEqual(text.code, 0, text.stderr)
+    assert.match(text.stdout.trim(), /gc: deleted 0 unreferenced chunk\(s\), 0 B$/)
   })
 
   it("forget by policy keeps what restic would", () => {

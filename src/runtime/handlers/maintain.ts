@@ -77,6 +77,7 @@ export interface ForgetArgs {
   readonly monthly: Option.Option<number>
   readonly yearly: Option.Option<number>
   readonly dryRun: boolean
+  readonly prune: boolean
   readonly json: boolean
 }
 
@@ -97,7 +98,7 @@ export const forget = Effect.fn("cli.forget")(function*(a: ForgetArgs) {
     return yield* new UserError({ detail: "forget takes either backup ids / stream names or --keep-* options (one of the two)" })
   }
   const opened = yield* unlock(yield* rootCommand)
-  const { r, streams } = yield* withRepository(opened, "forget", !a.dryRun, Effect.gen(function*() {
+  const { r, streams, pruned } = yield* withRepository(opened, "forget", !a.dryRun, Effect.gen(function*() {
     const pipe = yield* Pipe
     // Arguments that name a stream forget it; the others are backup ids.
     const streamNames: Array<string> = []
@@ -107,20 +108,24 @@ export const forget = Effect.fn("cli.forget")(function*(a: ForgetArgs) {
     const r = byPolicy || backupIds.length > 0
       ? yield* Maintenance.use((m) => m.forget(byPolicy ? { policy } : { ids: backupIds }, a.dryRun))
       : { dryRun: a.dryRun, removed: [], kept: [] }
-    return { r, streams }
+    // --prune: gc under the same lock, as restic's forget --prune.
+    const pruned = a.prune && !a.dryRun ? yield* Maintenance.use((m) => m.gc(false)) : undefined
+    return { r, streams, pruned }
   }))
   const total = r.removed.length + streams.length
   yield* emit(a.json, {
     dryRun: r.dryRun,
     removed: r.removed.map((x) => x.id),
     removedStreams: streams.map((s) => s.name),
-    kept: r.kept.map((k) => ({ id: k.id, reasons: k.reasons }))
+    kept: r.kept.map((k) => ({ id: k.id, reasons: k.reasons })),
+    ...(pruned !== undefined ? { gc: { ...pruned, deletedChunks: pruned.deletedChunks.map((c) => c.id) } } : {})
   }, () =>
     [
       ...r.kept.map((k) => `keep   ${k.id}  ${formatTime(k.time)}  (${k.reasons.join(", ")})`),
       ...r.removed.map((x) => `${a.dryRun ? "would remove" : "remove"} ${x.id}  ${formatTime(x.time)}`),
       ...streams.map((s) => `${a.dryRun ? "would remove" : "remove"} stream ${s.name}${s.status === "running" ? " (interrupted)" : ""}  ${formatTime(s.startedAt)}`),
-      `${total} backup(s)/stream(s) ${a.dryRun ? "would be " : ""}forgotten${total > 0 && !a.dryRun ? "; run `enigma gc` to reclaim their space" : ""}`
+      `${total} backup(s)/stream(s) ${a.dryRun ? "would be " : ""}forgotten${total > 0 && !a.dryRun && pruned === undefined ? "; run `enigma gc` to reclaim their space" : ""}`,
+      ...(pruned !== undefined ? [`gc: deleted ${pruned.deletedChunks.length} unreferenced chunk(s), ${formatBytes(pruned.reclaimedBytes)}`] : [])
     ].join("\n"))
 })
 
