@@ -36,7 +36,15 @@ const initCommand = Command.make("init", {
 )
 
 const backupCommand = Command.make("backup", {
-  paths: Argument.String("path").pipe(Argument.withDescription("Files or directories to back up"), Argument.variadic({ min: 1 })),
+  paths: Argument.String("path").pipe(Argument.withDescription("Files or directories to back up"), Argument.variadic()),
+  filesFrom: Flag.String("files-from").pipe(
+    Flag.withDescription("Also back up the paths listed in this file, one per line, # comments (repeatable)"),
+    Flag.atLeast(0)
+  ),
+  filesFromRaw: Flag.String("files-from-raw").pipe(
+    Flag.withDescription("Also back up the paths in this file, separated by NUL bytes (find -print0) (repeatable)"),
+    Flag.atLeast(0)
+  ),
   exclude: Flag.String("exclude").pipe(
     Flag.withDescription("Leave out what matches: a name at any depth (node_modules, *.log), or a path with / (repeatable)"),
     Flag.atLeast(0)

@@ -182,6 +182,33 @@ describe("enigma backup → restore on the Local provider", () => {
     assert.match(r.stderr, /^enigma: --glob \[z-a\] is not a valid pattern/)
   })
 
+  it("backup --files-from / --files-from-raw add the paths listed in files to those given", () => {
+    const { root, g } = initRepo()
+    for (const d of ["a", "b", "c", "d"]) {
+      mkdirSync(path.join(root, d))
+      writeFileSync(path.join(root, d, "f"), d)
+    }
+    const list = path.join(root, "list.txt")
+    writeFileSync(list, `# what to back up\n\n  ${path.join(root, "b")}  \n`)
+    const raw = path.join(root, "list.raw")
+    writeFileSync(raw, `${path.join(root, "c")}\0${path.join(root, "d")}\0`)
+    const r = enigma([...g, "backup", path.join(root, "a"), "--files-from", list, "--files-from-raw", raw])
+    assert.strictEqual(r.code, 0, r.stderr)
+    const files = (json(enigma([...g, "restore", "latest", "--list", "--json"])) as Array<{ path: string; kind: string }>)
+      .filter((e) => e.kind === "file").map((e) => e.path)
+    assert.deepStrictEqual(files, ["a/f", "b/f", "c/f", "d/f"])
+    const empty = path.join(root, "empty.txt")
+    writeFileSync(empty, "# nothing\n")
+    for (const [args, message] of [
+      [["--files-from", empty], /^enigma: backup needs at least one path: give paths, or --files-from FILE/],
+      [["--files-from", path.join(root, "missing")], /^enigma: --files-from .*missing: cannot read it \(ENOENT\)/]
+    ] as const) {
+      const bad = enigma([...g, "backup", ...args])
+      assert.strictEqual(bad.code, 1)
+      assert.match(bad.stderr, message)
+    }
+  })
+
   it("backup --one-file-system records a mount point inside the tree, not what is mounted there", (ctx) => {
     const { root, g } = initRepo()
     const src = path.join(root, "data")

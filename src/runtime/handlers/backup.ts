@@ -12,6 +12,8 @@ import { rootCommand } from "../commands/shared.ts"
 
 interface BackupArgs {
   readonly paths: ReadonlyArray<string>
+  readonly filesFrom: ReadonlyArray<string>
+  readonly filesFromRaw: ReadonlyArray<string>
   readonly exclude: ReadonlyArray<string>
   readonly excludeFile: ReadonlyArray<string>
   readonly excludeCaches: boolean
@@ -36,8 +38,29 @@ const excludePatterns = (a: BackupArgs) =>
     return { patterns, rules }
   })
 
+/** The paths given, then those listed in --files-from (lines, # comments) and --files-from-raw (NUL-separated) files. */
+const pathsOf = (a: BackupArgs) =>
+  Effect.gen(function*() {
+    const paths = [...a.paths]
+    const listed = [...a.filesFrom.map((f) => [f, "--files-from"] as const), ...a.filesFromRaw.map((f) => [f, "--files-from-raw"] as const)]
+    for (const [file, flag] of listed) {
+      const text = yield* Effect.tryPromise({
+        try: () => fs.readFile(file, "utf8"),
+        catch: (e) => new UserError({ detail: `${flag} ${file}: cannot read it (${(e as { code?: string }).code ?? (e as Error).message})` })
+      })
+      paths.push(...(flag === "--files-from-raw"
+        ? text.split("\0").filter((p) => p !== "")
+        : text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== "" && !l.startsWith("#"))))
+    }
+    if (paths.length === 0) {
+      return yield* new UserError({ detail: "backup needs at least one path: give paths, or --files-from FILE" })
+    }
+    return paths
+  })
+
 export const backup = Effect.fn("cli.backup")(function*(a: BackupArgs) {
-  const { paths, json } = a
+  const { json } = a
+  const paths = yield* pathsOf(a)
   const excludes = yield* excludePatterns(a)
   const walkOptions = { excludes: excludes.rules, excludeCaches: a.excludeCaches, oneFileSystem: a.oneFileSystem }
   const opened = yield* unlock(yield* rootCommand)
