@@ -270,7 +270,9 @@ describe("forget, gc, locks, recover, keys", () => {
     // A config secret sealed under the passphrase: the gateway's secret key.
     const token = enigma([...g, "encrypt-cred", "gateway-secret-1234"]).stdout.trim()
     const config = path.join(dir, "enigma.toml")
-    writeFileSync(config, `${readFileSync(config, "utf8")}\n[s3_proxy]\naccess_key = "AKID"\nsecret_key = "${token}"\n`)
+    // And a stale one in a comment, sealed under some other passphrase: not in use, left alone.
+    const stale = enigma([...g, "encrypt-cred", "old"], { ENIGMA_PASSPHRASE: "another one" }).stdout.trim()
+    writeFileSync(config, `${readFileSync(config, "utf8")}\n# secret_key = "${stale}"\n[s3_proxy]\naccess_key = "AKID"\nsecret_key = "${token}"\n`)
     const NEW = "a new passphrase"
     // Refusals change nothing.
     const same = enigma([...g, "key", "passwd", "--new-passphrase", passphrase])
@@ -282,8 +284,10 @@ describe("forget, gc, locks, recover, keys", () => {
     assert.strictEqual(enigma([...g, "key", "passwd", "--new-passphrase", NEW], { ENIGMA_PASSPHRASE: "wrong" }).code, 12)
     assert.strictEqual(enigma([...g, "list"]).code, 0, "still the old passphrase")
 
-    const r = json(enigma([...g, "key", "passwd", "--json"], { ENIGMA_NEW_PASSPHRASE: NEW }))
-    assert.deepStrictEqual(r, { changed: true, providers: 1, credentialTokens: 1 })
+    const changed = enigma([...g, "key", "passwd", "--json"], { ENIGMA_NEW_PASSPHRASE: NEW })
+    assert.deepStrictEqual(json(changed), { changed: true, providers: 1, credentialTokens: 1 })
+    assert.match(changed.stderr.trim(), /^warning: .*enigma\.toml: enc:.{8}… does not open with the current passphrase \(not in use\?\); left as it is$/)
+    assert.include(readFileSync(config, "utf8"), stale)
     assert.strictEqual(enigma([...g, "list"]).code, 12, "the old passphrase no longer opens it")
     const withNew = { ENIGMA_PASSPHRASE: NEW }
     const out = path.join(root, "out")
@@ -291,7 +295,7 @@ describe("forget, gc, locks, recover, keys", () => {
     assert.deepStrictEqual(snapshotTree(path.join(out, "a")), snapshotTree(a))
     // The token was re-sealed: the config loads with the new passphrase and keeps the same secret.
     assert.notInclude(readFileSync(config, "utf8"), token)
-    const newToken = /secret_key = "(enc:[^"]+)"/.exec(readFileSync(config, "utf8"))![1]!
+    const newToken = /^secret_key = "(enc:[^"]+)"/m.exec(readFileSync(config, "utf8"))![1]!
     assert.strictEqual(enigma([...g, "config"], withNew).code, 0)
     const opened = spawnSync(process.execPath, ["--input-type=module", "-e", `
       import { Effect, Redacted } from "effect"

@@ -44,14 +44,20 @@ export const keyPasswd = Effect.fn("cli.key.passwd")(function*({ newPassphrase, 
   if (Redacted.value(next) === Redacted.value(opened.passphrase)) {
     return yield* new UserError({ detail: "the new passphrase is the current one; nothing was changed" })
   }
-  // Config secrets sealed under the passphrase are re-sealed under the new one; all of them are
-  // opened before anything is written, so a token that does not open changes nothing.
+  // Config secrets sealed under the passphrase are re-sealed under the new one, before anything
+  // is written. Every token the config uses opened when the repository did; one that does not
+  // open now is not in use (a commented-out line, say) and is left as it is, with a warning.
   const text = yield* readConfigText(opened.file)
   let updated = text
-  const tokens = tokensIn(text)
-  for (const token of tokens) {
-    const plain = yield* decryptCredential(token, opened.passphrase, `${opened.file} (${token.slice(0, 12)}…)`)
-    updated = updated.split(token).join(yield* encryptCredential(plain, next))
+  const tokens: Array<string> = []
+  for (const token of tokensIn(text)) {
+    const plain = yield* decryptCredential(token, opened.passphrase).pipe(Effect.option)
+    if (Option.isNone(plain)) {
+      process.stderr.write(`warning: ${opened.file}: ${token.slice(0, 12)}… does not open with the current passphrase (not in use?); left as it is\n`)
+      continue
+    }
+    tokens.push(token)
+    updated = updated.split(token).join(yield* encryptCredential(plain.value, next))
   }
   const providers = yield* withRepository(opened, "key passwd", true, Effect.gen(function*() {
     const keys = yield* Keys
