@@ -71,6 +71,10 @@ const restoreCommand = Command.make("restore", {
   path: Flag.String("path").pipe(Flag.withDescription("Restore only this path prefix (e.g. docs/)"), Flag.optional),
   glob: Flag.String("glob").pipe(Flag.withDescription("Restore only files matching this glob (e.g. \"*.rs\")"), Flag.optional),
   list: Flag.Boolean("list").pipe(Flag.withDescription("List the selected entries instead of restoring"), Flag.withDefault(false)),
+  overwrite: Flag.Literals("overwrite", ["always", "if-changed", "never"]).pipe(
+    Flag.withDescription("Files already there: replace them (always), keep those of the same size and mtime (if-changed: resume a restore), or keep them all (never)"),
+    Flag.withDefault("always")
+  ),
   sparse: Flag.Boolean("sparse").pipe(Flag.withDescription("Leave blocks of zeros in large files as holes (disk images, preallocated files)"), Flag.withDefault(false)),
   json: jsonFlag
 }, (a) => load(handlers.restore).pipe(Effect.flatMap((m) => m.restore(a)))).pipe(

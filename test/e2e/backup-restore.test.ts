@@ -497,6 +497,38 @@ describe("enigma backup → restore on the Local provider", () => {
     assert.strictEqual(bad.stderr.trim().split("\n").length, 1, bad.stderr)
   })
 
+  it("restore --overwrite if-changed writes only what differs (an interrupted restore resumes); never keeps every file there", () => {
+    const { root, g } = initRepo()
+    const src = path.join(root, "data")
+    makeTree(src)
+    assert.strictEqual(enigma([...g, "backup", src]).code, 0)
+    const dest = path.join(root, "out")
+    const first = json(enigma([...g, "restore", "latest", dest, "--json"]))
+    const total = first.files + first.symlinks
+    const out = (rel: string) => path.join(dest, "data", rel)
+    // As if interrupted and meddled with: one file gone, one changed, one symlink pointing elsewhere.
+    const [gone, changed] = readdirSync(out("docs")).filter((n) => statSync(out(`docs/${n}`)).isFile()).slice(0, 2).map((n) => `docs/${n}`)
+    rmSync(out(gone!))
+    writeFileSync(out(changed!), "edited after the restore")
+    const link = snapshotTree(src)
+    const linkPath = Object.keys(link).find((k) => link[k]!.startsWith("l"))!
+    rmSync(out(linkPath))
+    symlinkSync("elsewhere", out(linkPath))
+    const again = json(enigma([...g, "restore", "latest", dest, "--overwrite", "if-changed", "--json"]))
+    assert.strictEqual(again.skipped, total - 3)
+    assert.strictEqual(again.files + again.symlinks, 3)
+    assert.deepStrictEqual(snapshotTree(path.join(dest, "data")), snapshotTree(src))
+    writeFileSync(out(changed!), "edited again")
+    rmSync(out(gone!))
+    const never = enigma([...g, "restore", "latest", dest, "--overwrite", "never"])
+    assert.strictEqual(never.code, 0, never.stderr)
+    assert.match(never.stdout, new RegExp(`: 1 files, .*; ${total - 1} already there left as they were \\(--overwrite never\\)`))
+    assert.strictEqual(readFileSync(out(changed!), "utf8"), "edited again")
+    assert.isTrue(existsSync(out(gone!)))
+    const bad = enigma([...g, "restore", "latest", dest, "--overwrite", "sometimes"])
+    assert.strictEqual(bad.code, 1)
+  })
+
   it("restore --sparse leaves the zeros of a large file as holes; the bytes are the same", () => {
     const { root, g } = initRepo()
     const src = path.join(root, "data")

@@ -9,13 +9,14 @@ import { emit, formatBytes, makeProgress } from "../Output.ts"
 import { rootCommand } from "../commands/shared.ts"
 import { stdoutWriter } from "../StdoutWriter.ts"
 
-export const restore = Effect.fn("cli.restore")(function*({ id, dest, path, glob, list, sparse, json }: {
+export const restore = Effect.fn("cli.restore")(function*({ id, dest, path, glob, list, sparse, overwrite, json }: {
   readonly id: string
   readonly dest: Option.Option<string>
   readonly path: Option.Option<string>
   readonly glob: Option.Option<string>
   readonly list: boolean
   readonly sparse: boolean
+  readonly overwrite: "always" | "if-changed" | "never"
   readonly json: boolean
 }) {
   const problem = Option.isSome(glob) ? globProblem(glob.value) : undefined
@@ -37,12 +38,13 @@ export const restore = Effect.fn("cli.restore")(function*({ id, dest, path, glob
     let done = { files: 0, bytes: 0 }
     const line = makeProgress(() => `${done.files} files, ${formatBytes(done.bytes)} restored`)
     const restore = yield* Restore
-    const r = yield* restore.run(backup.id, dest.value, { ...options, sparse, onProgress: (files, bytes) => {
+    const r = yield* restore.run(backup.id, dest.value, { ...options, sparse, overwrite, onProgress: (files, bytes) => {
       done = { files, bytes }
       line.update()
     } }).pipe(Effect.ensuring(Effect.sync(line.done)))
     yield* emit(json, { backupId: backup.id, dest: dest.value, ...r }, () =>
-      `restored backup ${backup.id} to ${dest.value}: ${r.files} files, ${r.dirs} dirs, ${r.symlinks} symlinks, ${formatBytes(r.bytes)}`)
+      `restored backup ${backup.id} to ${dest.value}: ${r.files} files, ${r.dirs} dirs, ${r.symlinks} symlinks, ${formatBytes(r.bytes)}` +
+      (r.skipped > 0 ? `; ${r.skipped} already there left as they were (--overwrite ${overwrite})` : ""))
   }))
 })
 

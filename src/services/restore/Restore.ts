@@ -8,7 +8,7 @@ import type { ChunkCorrupt } from "../../domain/Errors.ts"
 import { NotFound, UserError } from "../../domain/Errors.ts"
 import type { Extent, FileEntry } from "../../domain/Events.ts"
 import { ancestors, globProblem, isSafeRelativePath, matchesGlob, matchesPrefix } from "../../domain/PathFilter.ts"
-import { besidePath, type FsPath, fsPathOf, joinStored, shownPath } from "../../domain/StoredName.ts"
+import { besidePath, type FsPath, fsPathOf, joinStored, shownPath, storedName } from "../../domain/StoredName.ts"
 import { ChunkStore, ReadTarget } from "../ChunkStore.ts"
 import { Manifest } from "../manifest/Manifest.ts"
 import { freedTooEarly, isFreed, releaseBuffers } from "../ReleaseBuffers.ts"
@@ -33,6 +33,13 @@ export interface RestoreOptions {
   readonly glob?: string | undefined
   /** Leave blocks of zeros in files of more than two chunks as holes (restic's --sparse). */
   readonly sparse?: boolean | undefined
+  /**
+   * What to do with a file or symlink already at its place (restic's --overwrite): replace it
+   * (`always`, the default), keep it (`never`), or keep it when it looks the same (`if-changed`:
+   * a file of the same size and mtime, a symlink to the same target), which lets an interrupted
+   * restore be run again without writing what it had finished.
+   */
+  readonly overwrite?: "always" | "if-changed" | "never" | undefined
   readonly onProgress?: ((files: number, bytes: number) => void) | undefined
 }
 
@@ -41,6 +48,8 @@ export interface RestoreResult {
   readonly dirs: number
   readonly symlinks: number
   readonly bytes: number
+  /** Files and symlinks left as they were (--overwrite never / if-changed). */
+  readonly skipped: number
 }
 
 /**
@@ -218,6 +227,32 @@ class AtomicFile {
   }
 }
 
+/**
+ * The files and symlinks of `entries` that an `--overwrite` policy leaves as they are under `dest`
+ * (which may not exist yet): with `never`, any that exists; with `if-changed`, a regular file of
+ * the entry's size and mtime (to the millisecond: restore sets it from the same number), or a
+ * symlink to the same target.
+ */
+const keptInPlace = (dest: string, entries: ReadonlyArray<FileEntry>, overwrite: "always" | "if-changed" | "never") =>
+  Effect.sync(() => {
+    const kept = new Set<string>()
+    if (overwrite === "always" || !fsSync.existsSync(dest)) return kept
+    for (const f of entries) {
+      if (f.kind === "dir") continue
+      let st: fsSync.Stats | undefined
+      try {
+        st = fsSync.lstatSync(joinStored(dest, f.path))
+      } catch {
+        continue
+      }
+      const same = f.kind === "file"
+        ? st.isFile() && st.size === f.size && Math.abs(st.mtimeMs - f.mtimeMs) < 1
+        : st.isSymbolicLink() && storedName(fsSync.readlinkSync(joinStored(dest, f.path), { encoding: "buffer" })) === (f.target ?? "")
+      if (overwrite === "never" || same) kept.add(f.path)
+    }
+    return kept
+  })
+
 /** Which entries of a backup a selection picks (files, dirs, symlinks), in path order. */
 export const selectEntries = (files: ReadonlyArray<FileEntry>, options: RestoreOptions) =>
   files.filter((f) =>
@@ -285,8 +320,10 @@ export class Restore extends Context.Service<Restore, {
       // A hard link whose first file is restored too becomes a link to it once that is written.
       const selectedFiles = new Map(selected.filter((f) => f.kind === "file").map((f) => [f.path, f]))
       const linksToRestored = (f: FileEntry) => f.linkTo !== undefined && selectedFiles.get(f.linkTo)?.linkTo === undefined && selectedFiles.has(f.linkTo)
-      const files = selected.filter((f) => f.kind === "file" && !linksToRestored(f))
-      const hardLinks = selected.filter((f) => f.kind === "file" && linksToRestored(f))
+      // What is already there and stays (--overwrite never / if-changed), found before anything is written.
+      const kept = yield* keptInPlace(destAbs, selected, options.overwrite ?? "always")
+      const files = selected.filter((f) => f.kind === "file" && !linksToRestored(f) && !kept.has(f.path))
+      const hardLinks = selected.filter((f) => f.kind === "file" && linksToRestored(f) && !kept.has(f.path))
       const batched = (f: FileEntry) => f.extents.length <= 2 && f.size <= batchedFileMax
       const small = files.filter(batched)
       // Threads start now, so they boot while the directories are made: each takes ~25 ms of
@@ -498,7 +535,7 @@ export class Restore extends Context.Service<Restore, {
       }
 
       // Symlinks after files, so no file is ever written through a restored link.
-      const links = selected.filter((f) => f.kind === "symlink")
+      const links = selected.filter((f) => f.kind === "symlink" && !kept.has(f.path))
       for (const l of links) {
         const target = joinStored(destReal, l.path)
         yield* Effect.tryPromise({
@@ -528,7 +565,7 @@ export class Restore extends Context.Service<Restore, {
           catch: writeError(target)
         })
       }
-      return { files: restoredFiles, dirs: dirEntries.length, symlinks: links.length, bytes: restoredBytes }
+      return { files: restoredFiles, dirs: dirEntries.length, symlinks: links.length, bytes: restoredBytes, skipped: kept.size }
     })
 
     const dump = <E>(backupId: string, wanted: string, write: (bytes: Uint8Array) => Effect.Effect<void, E>) =>
