@@ -83,9 +83,9 @@ const restoreCommand = Command.make("restore", {
 
 const dumpCommand = Command.make("dump", {
   id: Argument.String("backup-id").pipe(Argument.withDescription("Backup id (or a unique prefix, or latest)")),
-  path: Argument.String("path").pipe(Argument.withDescription("The file, as `restore --list` shows it (e.g. home/me/notes.txt)"))
+  path: Argument.String("path").pipe(Argument.withDescription("A file or directory, as `restore --list` shows it (e.g. home/me/notes.txt); / for the whole backup"))
 }, (a) => load(handlers.restore).pipe(Effect.flatMap((m) => m.dump(a)))).pipe(
-  Command.withDescription("Write one file of a backup to stdout, verifying every chunk before its bytes")
+  Command.withDescription("Write a file of a backup to stdout, or a directory as a tar archive, verifying every chunk before its bytes")
 )
 
 const summaryFlag = (defaultMode: "text" | "json" | "none") =>

@@ -497,6 +497,30 @@ describe("enigma backup → restore on the Local provider", () => {
     assert.strictEqual(bad.stderr.trim().split("\n").length, 1, bad.stderr)
   })
 
+  it("dump of a directory (or /) is a tar archive that tar extracts to the same tree: long and non-UTF-8 names, links", () => {
+    const { root, g } = initRepo()
+    const src = path.join(root, "data")
+    makeTree(src)
+    const deep = path.join(src, "x".repeat(60), "y".repeat(60))
+    mkdirSync(deep, { recursive: true })
+    writeFileSync(path.join(deep, "z".repeat(120)), "a long path")
+    symlinkSync("z".repeat(120), path.join(deep, "long-link"))
+    writeFileSync(Buffer.concat([Buffer.from(`${src}/`), Buffer.from("caf\xe9", "latin1")]), "latin-1 name")
+    writeFileSync(path.join(src, "first"), "linked")
+    linkSync(path.join(src, "first"), path.join(src, "second"))
+    assert.strictEqual(enigma([...g, "backup", src]).code, 0)
+    for (const what of ["data", "/"]) {
+      const out = enigmaPipe([...g, "dump", "latest", what])
+      assert.strictEqual(out.code, 0, out.stderr)
+      const dest = path.join(root, `x-${what === "/" ? "all" : "data"}`)
+      mkdirSync(dest)
+      const x = spawnSync("tar", ["-x", "-C", dest, "--numeric-owner"], { input: out.stdout })
+      assert.strictEqual(x.status, 0, x.stderr.toString())
+      assert.deepStrictEqual(byteTree(path.join(dest, "data")), byteTree(src))
+      assert.strictEqual(lstatSync(path.join(dest, "data", "second")).ino, lstatSync(path.join(dest, "data", "first")).ino)
+    }
+  })
+
   it("restore --overwrite if-changed writes only what differs (an interrupted restore resumes); never keeps every file there", () => {
     const { root, g } = initRepo()
     const src = path.join(root, "data")
@@ -574,7 +598,7 @@ describe("enigma backup → restore on the Local provider", () => {
     assert.match(bad.stderr, /^enigma: --host " ": give a name of 1 to 255 characters/)
   })
 
-  it("dump writes one file of a backup to stdout, byte for byte; a directory or a missing path is a one-line error", () => {
+  it("dump writes one file of a backup to stdout, byte for byte; a missing path is a one-line error", () => {
     const { root, g } = initRepo()
     const src = path.join(root, "data")
     mkdirSync(path.join(src, "d"), { recursive: true })
@@ -586,7 +610,7 @@ describe("enigma backup → restore on the Local provider", () => {
     assert.strictEqual(out.code, 0, out.stderr)
     assert.isTrue(out.stdout.equals(big))
     assert.strictEqual(enigmaPipe([...g, "dump", "latest", "/data/d/small.txt"]).stdout.toString(), "small file\n")
-    for (const [p, message] of [["data/d", /^enigma: data\/d is a directory; dump writes one file/], ["data/nope", /^enigma: data\/nope in backup [0-9a-f]{16} not found/]] as const) {
+    for (const [p, message] of [["data/nope", /^enigma: data\/nope in backup [0-9a-f]{16} not found/]] as const) {
       const r = enigma([...g, "dump", "latest", p])
       assert.strictEqual(r.code, 1)
       assert.match(r.stderr, message)

@@ -54,6 +54,7 @@ export const dump = Effect.fn("cli.dump")(function*({ id, path: wanted }: { read
   const write = stdoutWriter()
   yield* withRepository(opened, "dump", false, Effect.gen(function*() {
     const backup = yield* (yield* Manifest).resolveBackup(id)
-    yield* (yield* Restore).dump(backup.id, wanted, (bytes) => write(bytes))
+    // A directory comes out as a tar archive: not onto a terminal.
+    yield* (yield* Restore).dump(backup.id, wanted, (bytes) => write(bytes), { archives: !process.stdout.isTTY })
   }))
 })

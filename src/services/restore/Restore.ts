@@ -8,7 +8,8 @@ import type { ChunkCorrupt } from "../../domain/Errors.ts"
 import { NotFound, UserError } from "../../domain/Errors.ts"
 import type { Extent, FileEntry } from "../../domain/Events.ts"
 import { ancestors, globProblem, isSafeRelativePath, matchesGlob, matchesPrefix } from "../../domain/PathFilter.ts"
-import { besidePath, type FsPath, fsPathOf, joinStored, shownPath, storedName } from "../../domain/StoredName.ts"
+import { besidePath, bytesOfStored, type FsPath, fsPathOf, joinStored, shownPath, storedName } from "../../domain/StoredName.ts"
+import * as Tar from "../../domain/Tar.ts"
 import { ChunkStore, ReadTarget } from "../ChunkStore.ts"
 import { Manifest } from "../manifest/Manifest.ts"
 import { freedTooEarly, isFreed, releaseBuffers } from "../ReleaseBuffers.ts"
@@ -276,14 +277,17 @@ export class Restore extends Context.Service<Restore, {
     options: RestoreOptions
   ) => Effect.Effect<RestoreResult, UserError | NotFound | ChunkCorrupt | RestoreWriteError>
   /**
-   * restic's `dump`: the bytes of one file of a backup, given to `write` in order, each chunk
-   * verified before any of its bytes. `write` may keep nothing past its effect.
+   * restic's `dump`: the bytes of one file of a backup, or a directory (or with `""` the whole
+   * backup) as a tar archive, given to `write` in order, each chunk verified before any of its
+   * bytes. `write` may keep nothing past its effect. `archives: false` refuses a directory (stdout
+   * is a terminal, say).
    */
   readonly dump: <E>(
     backupId: string,
     path: string,
-    write: (bytes: Uint8Array) => Effect.Effect<void, E>
-  ) => Effect.Effect<{ readonly path: string; readonly bytes: number }, UserError | NotFound | ChunkCorrupt | E>
+    write: (bytes: Uint8Array) => Effect.Effect<void, E>,
+    options?: { readonly archives?: boolean }
+  ) => Effect.Effect<{ readonly path: string; readonly bytes: number; readonly archive: boolean }, UserError | NotFound | ChunkCorrupt | E>
 }>()("enigma/services/restore/Restore") {
   static readonly layer = Layer.effect(Restore)(Effect.gen(function*() {
     const manifest = yield* Manifest
@@ -568,20 +572,51 @@ export class Restore extends Context.Service<Restore, {
       return { files: restoredFiles, dirs: dirEntries.length, symlinks: links.length, bytes: restoredBytes, skipped: kept.size }
     })
 
-    const dump = <E>(backupId: string, wanted: string, write: (bytes: Uint8Array) => Effect.Effect<void, E>) =>
+    const dump = <E>(backupId: string, wanted: string, write: (bytes: Uint8Array) => Effect.Effect<void, E>, options: { readonly archives?: boolean } = {}) =>
       Effect.gen(function*() {
         const stored = wanted.replace(/^\/+|\/+$/g, "")
-        const entry = (yield* manifest.files(backupId)).find((f) => f.path === stored)
-        if (entry === undefined) {
+        const all = yield* manifest.files(backupId)
+        const entry = stored === "" ? undefined : all.find((f) => f.path === stored)
+        if (stored !== "" && entry === undefined) {
           return yield* new NotFound({ what: `${wanted} in backup ${backupId}`, hint: `paths begin with the name of the directory backed up; see \`enigma restore ${backupId.slice(0, 8)} --list\`` })
         }
-        if (entry.kind === "dir") {
-          return yield* new UserError({ detail: `${stored} is a directory; dump writes one file (use \`enigma restore ${backupId.slice(0, 8)} DEST --path ${stored}\`)` })
-        }
-        if (entry.kind === "symlink") return yield* new UserError({ detail: `${stored} is a symlink to ${entry.target ?? ""}; dump writes a file's bytes` })
+        if (entry?.kind === "symlink") return yield* new UserError({ detail: `${stored} is a symlink to ${entry.target ?? ""}; dump writes a file's bytes or a directory's tar archive` })
         const cache = new ChunkCache(chunks.load, 2)
-        for (const e of entry.extents) yield* cache.use(e[0], (plain) => Effect.flatMap(extentBytes(entry, plain, e), write))
-        return { path: stored, bytes: entry.size }
+        const contentOf = (f: FileEntry) =>
+          Effect.gen(function*() {
+            if (f.extents.reduce((n, e) => n + e[2], 0) !== f.size) {
+              return yield* new UserError({ detail: `file ${f.path}: its extents do not add up to its size; the manifest is damaged` })
+            }
+            for (const e of f.extents) yield* cache.use(e[0], (plain) => Effect.flatMap(extentBytes(f, plain, e), write))
+          })
+        if (entry !== undefined && entry.kind === "file") {
+          yield* contentOf(entry)
+          return { path: stored, bytes: entry.size, archive: false }
+        }
+        if (options.archives === false) {
+          return yield* new UserError({ detail: `${stored || "the backup"} is a directory, written as a tar archive: redirect stdout, e.g. \`enigma dump ${backupId.slice(0, 8)} ${stored || "/"} > dump.tar\`, or pipe it to \`tar x\`` })
+        }
+        // The directory and everything below it, in path order, as tar (StoredName: names as their bytes).
+        const inside = stored === "" ? all : selectEntries(all, { pathPrefix: stored })
+        const written = new Set<string>()
+        let bytes = 0
+        for (const f of inside) {
+          const name = bytesOfStored(f.path)
+          const base = { name, mode: f.mode, mtimeMs: f.mtimeMs, uid: f.uid, gid: f.gid }
+          if (f.kind === "dir") yield* write(Tar.entryHeader({ ...base, kind: "dir", size: 0 }))
+          else if (f.kind === "symlink") yield* write(Tar.entryHeader({ ...base, kind: "symlink", size: 0, linkName: bytesOfStored(f.target ?? "") }))
+          else if (f.linkTo !== undefined && written.has(f.linkTo)) {
+            yield* write(Tar.entryHeader({ ...base, kind: "hardlink", size: 0, linkName: bytesOfStored(f.linkTo) }))
+          } else {
+            yield* write(Tar.entryHeader({ ...base, kind: "file", size: f.size }))
+            yield* contentOf(f)
+            yield* write(Tar.padding(f.size))
+            written.add(f.path)
+            bytes += f.size
+          }
+        }
+        yield* write(Tar.end())
+        return { path: stored, bytes, archive: true }
       }).pipe(Effect.withSpan("Restore.dump"), Effect.provideService(ReadTarget, backupId))
 
     return Restore.of({ run, dump })
