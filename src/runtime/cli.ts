@@ -178,6 +178,10 @@ const verifyCommand = Command.make("verify", {
     Argument.optional
   ),
   readData: Flag.Boolean("read-data").pipe(Flag.withDescription("Download, decrypt and re-hash every chunk"), Flag.withDefault(false)),
+  readDataSubset: Flag.String("read-data-subset").pipe(
+    Flag.withDescription("Whole repository: read back only part of the chunks, n/t (group n of t, the same each time: 1/7 … 7/7 covers a week) or x% (random)"),
+    Flag.optional
+  ),
   ageIdentities: ageIdentityFlag("age key file, to --read-data a stream encrypted to age recipients (repeatable)"),
   json: jsonFlag
 }, (a) => load(handlers.maintain).pipe(Effect.flatMap((m) => m.verify(a)))).pipe(

@@ -12,6 +12,8 @@
  */
 import { Effect, Layer, Option, Redacted, type Stream } from "effect"
 import type { RetentionPolicy } from "../domain/Retention.ts"
+import { parseReadSubset } from "../domain/ReadSubset.ts"
+import { UserError } from "../domain/Errors.ts"
 import { Backup, type BackupOptions } from "../services/backup/Backup.ts"
 import { Keys } from "../services/keys/Keys.ts"
 import { Maintenance } from "../services/maintenance/Maintenance.ts"
@@ -70,9 +72,16 @@ export const verify = (o: RepositoryOptions, backupId: string, options: { readon
 export const diff = (o: RepositoryOptions, first: string, second: string, options: { readonly metadata?: boolean } = {}) =>
   run(o, "diff", false, Maintenance.use((m) => m.diff(first, second, { metadata: options.metadata ?? false })))
 
-/** Every chunk the repository references (backups, streams, objects): present, and with `readData` intact. */
-export const verifyRepository = (o: RepositoryOptions, options: { readonly readData?: boolean } = {}) =>
-  run(o, "verify", false, Maintenance.use((m) => m.verifyRepository(options.readData ?? false)))
+/**
+ * Every chunk the repository references (backups, streams, objects): present, and with `readData`
+ * intact; with `readDataSubset` ("n/t" or "x%") only that part is read back.
+ */
+export const verifyRepository = (o: RepositoryOptions, options: { readonly readData?: boolean; readonly readDataSubset?: string } = {}) =>
+  Effect.gen(function*() {
+    const subset = options.readDataSubset !== undefined ? parseReadSubset(options.readDataSubset) : undefined
+    if (subset !== undefined && "error" in subset) return yield* new UserError({ detail: subset.error })
+    return yield* run(o, "verify", false, Maintenance.use((m) => m.verifyRepository(subset ?? options.readData ?? false)))
+  })
 
 export const forget = (
   o: RepositoryOptions,

@@ -649,6 +649,21 @@ describe("enigma backup → restore on the Local provider", () => {
     assert.match(v.stdout, new RegExp(`^bad chunk ${path.basename(streamChunk)} on local: authentication failed .*; affects stream\\(s\\) db, db-copy$`, "m"))
     assert.include(v.stdout, `repository: 1 of ${all} chunks are bad`)
 
+    // Subsets: 1/2 and 2/2 read every chunk once between them; the damaged one is in one of them.
+    const halves = ["1/2", "2/2"].map((spec) => enigma([...g, "verify", "--read-data-subset", spec, "--json"]))
+    assert.strictEqual(halves.reduce((n, r) => n + JSON.parse(r.stdout).subset.read, 0), all)
+    assert.deepStrictEqual(halves.map((r) => r.code).sort(), [0, 1])
+    const one = halves.find((r) => r.code === 0)!
+    assert.deepStrictEqual(JSON.parse(one.stdout).bad, [])
+    for (const [args, message] of [
+      [["--read-data-subset", "3/2"], /^enigma: --read-data-subset 3\/2: use n\/t with 1 ≤ n ≤ t/],
+      [["db", "--read-data-subset", "1/2"], /^enigma: --read-data-subset checks the whole repository/]
+    ] as const) {
+      const r = enigma([...g, "verify", ...args])
+      assert.strictEqual(r.code, 1)
+      assert.match(r.stderr, message)
+    }
+
     const backupChunk = path.join(chunkDir, [...before][0]!)
     rmSync(backupChunk)
     const report = JSON.parse(enigma([...g, "verify", "--json"]).stdout)

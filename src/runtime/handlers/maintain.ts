@@ -1,5 +1,6 @@
 import { Effect, Option } from "effect"
 import { UserError } from "../../domain/Errors.ts"
+import { parseReadSubset } from "../../domain/ReadSubset.ts"
 import { isEmptyPolicy } from "../../domain/Retention.ts"
 import { removeLocks } from "../../services/Lock.ts"
 import { Maintenance, type RepositoryVerifyReport } from "../../services/maintenance/Maintenance.ts"
@@ -9,18 +10,24 @@ import { unlock, withRepository } from "../Open.ts"
 import { emit, ExitWith, formatBytes, formatTime, print } from "../Output.ts"
 import { rootCommand } from "../commands/shared.ts"
 
-export const verify = Effect.fn("cli.verify")(function*({ id: given, readData, json, ageIdentities: identityFiles }: {
+export const verify = Effect.fn("cli.verify")(function*({ id: given, readData, readDataSubset, json, ageIdentities: identityFiles }: {
   readonly id: Option.Option<string>
   readonly readData: boolean
+  readonly readDataSubset: Option.Option<string>
   readonly json: boolean
   readonly ageIdentities: ReadonlyArray<string>
 }) {
+  const subset = Option.isSome(readDataSubset) ? parseReadSubset(readDataSubset.value) : undefined
+  if (subset !== undefined && "error" in subset) return yield* new UserError({ detail: subset.error })
+  if (subset !== undefined && Option.isSome(given)) {
+    return yield* new UserError({ detail: "--read-data-subset checks the whole repository: leave out the backup or stream (or use --read-data for all of it)" })
+  }
   const ageIdentities = yield* readAgeIdentities(identityFiles)
   const opened = yield* unlock(yield* rootCommand)
   const checked = readData ? "read, decrypted and re-hashed" : "present"
   const bad = yield* withRepository(opened, "verify", false, Effect.gen(function*() {
     if (Option.isNone(given)) {
-      const report = yield* Maintenance.use((m) => m.verifyRepository(readData))
+      const report = yield* Maintenance.use((m) => m.verifyRepository(subset ?? readData))
       const affects = (r: RepositoryVerifyReport["bad"][number]) => {
         const parts = [
           ...(r.backups.length > 0 ? [`backup(s) ${r.backups.join(", ")}`] : []),
@@ -33,7 +40,9 @@ export const verify = Effect.fn("cli.verify")(function*({ id: given, readData, j
       const ageNote = report.presenceOnly > 0 ? ` (${report.presenceOnly} of them, in streams encrypted to age recipients, checked for presence only: verify those streams with --age-identity)` : ""
       yield* emit(json, { ...report, ok: report.bad.length === 0 }, () =>
         report.bad.length === 0
-          ? `repository: ${report.chunks} chunks ${checked}${ageNote}; no errors`
+          ? report.subset !== undefined
+            ? `repository: ${report.chunks} chunks present, ${report.subset.read} of them (subset ${report.subset.spec}) read, decrypted and re-hashed; no errors`
+            : `repository: ${report.chunks} chunks ${checked}${ageNote}; no errors`
           : [
             ...report.bad.map((r) => `bad chunk ${r.chunk} on ${r.provider}: ${r.problem}; affects ${affects(r)}`),
             `repository: ${report.bad.length} of ${report.chunks} chunks are bad`

@@ -7,6 +7,7 @@ import { EventLog, type ManifestError } from "../manifest/EventLog.ts"
 import { type ChunkReferrers, Manifest } from "../manifest/Manifest.ts"
 import { makePlainCodec } from "../ChunkCodec.ts"
 import { type DiffLine, diffEntries, sameMetadata } from "../../domain/BackupDiff.ts"
+import { describeReadSubset, inReadSubset, type ReadSubset } from "../../domain/ReadSubset.ts"
 import { ChunkCache } from "../restore/ChunkCache.ts"
 import { sameBytes } from "./SameBytes.ts"
 import { Repository } from "../Repository.ts"
@@ -44,6 +45,8 @@ export interface DiffReport {
 export interface RepositoryVerifyReport {
   readonly chunks: number
   readonly readData: boolean
+  /** With a subset: which, and how many chunks it read back (the others were checked for presence). */
+  readonly subset?: { readonly spec: string; readonly read: number }
   /** Chunks of streams encrypted to age recipients: only their presence is checked (reading needs the identity). */
   readonly presenceOnly: number
   readonly bad: ReadonlyArray<{ readonly chunk: string; readonly provider: string; readonly problem: string } & ChunkReferrers>
@@ -71,7 +74,7 @@ export interface GcReport {
  */
 export class Maintenance extends Context.Service<Maintenance, {
   readonly verify: (backupId: string, readData: boolean) => Effect.Effect<VerifyReport, NotFound | UserError>
-  readonly verifyRepository: (readData: boolean) => Effect.Effect<RepositoryVerifyReport>
+  readonly verifyRepository: (readData: boolean | ReadSubset) => Effect.Effect<RepositoryVerifyReport>
   readonly diff: (first: string, second: string, options: { readonly metadata: boolean }) => Effect.Effect<DiffReport, NotFound | UserError | ChunkCorrupt>
   readonly forget: (
     target: { readonly ids: ReadonlyArray<string> } | { readonly policy: RetentionPolicy },
@@ -108,11 +111,19 @@ export class Maintenance extends Context.Service<Maintenance, {
       }
     })
 
-    const verifyRepository = Effect.fn("Maintenance.verifyRepository")(function*(readData: boolean) {
+    const verifyRepository = Effect.fn("Maintenance.verifyRepository")(function*(read: boolean | ReadSubset) {
       const referenced = yield* manifest.referencedChunks
       const plain = makePlainCodec(repo.ring.chunkIdKey)
+      const subset = typeof read === "boolean" ? undefined : read
+      const readData = read !== false
+      const reads = (id: string) => subset === undefined ? readData : inReadSubset(subset, id)
+      let readCount = 0
       const failures = yield* Effect.forEach(referenced, (c) =>
-        chunks.check(c.id, readData && c.format !== "age", c.format === "plain" ? plain : undefined).pipe(
+        Effect.suspend(() => {
+          const full = reads(c.id) && c.format !== "age"
+          if (full) readCount++
+          return chunks.check(c.id, full, c.format === "plain" ? plain : undefined)
+        }).pipe(
           Effect.as(undefined),
           Effect.catch((e: ChunkCorrupt) => Effect.succeed(e))
         ), { concurrency: 8 })
@@ -124,7 +135,8 @@ export class Maintenance extends Context.Service<Maintenance, {
       return {
         chunks: referenced.length,
         readData,
-        presenceOnly: readData ? referenced.filter((c) => c.format === "age").length : 0,
+        ...(subset !== undefined ? { subset: { spec: describeReadSubset(subset), read: readCount } } : {}),
+        presenceOnly: readData && subset === undefined ? referenced.filter((c) => c.format === "age").length : 0,
         bad
       } satisfies RepositoryVerifyReport
     })
