@@ -81,6 +81,14 @@ const restoreCommand = Command.make("restore", {
   Command.withDescription("Restore a backup (or part of it) into a directory")
 )
 
+const findCommand = Command.make("find", {
+  pattern: Argument.String("pattern").pipe(Argument.withDescription("A glob: a name (\"*.pdf\", \"notes.txt\"), or with / a whole stored path (\"home/*/Documents/**\")")),
+  backup: Flag.String("backup").pipe(Flag.withDescription("Search this backup only (id, unique prefix, or latest)"), Flag.optional),
+  json: jsonFlag
+}, (a) => load(handlers.inspect).pipe(Effect.flatMap((m) => m.find(a)))).pipe(
+  Command.withDescription("Find files by name or path in every backup, newest first")
+)
+
 const dumpCommand = Command.make("dump", {
   id: Argument.String("backup-id").pipe(Argument.withDescription("Backup id (or a unique prefix, or latest)")),
   path: Argument.String("path").pipe(Argument.withDescription("A file or directory, as `restore --list` shows it (e.g. home/me/notes.txt); / for the whole backup"))
@@ -298,6 +306,7 @@ export const enigmaCommand = rootCommand.pipe(
     verifyCommand,
     diffCommand,
     dumpCommand,
+    findCommand,
     thawCommand,
     forgetCommand,
     gcCommand,

@@ -521,6 +521,25 @@ describe("enigma backup → restore on the Local provider", () => {
     }
   })
 
+  it("find lists the entries matching a name or path pattern in every backup, newest first", () => {
+    const { root, g } = initRepo()
+    const src = path.join(root, "data")
+    mkdirSync(path.join(src, "docs"), { recursive: true })
+    writeFileSync(path.join(src, "docs", "report.pdf"), "v1")
+    const first = json(enigma([...g, "backup", src, "--json"])).backupId
+    writeFileSync(path.join(src, "docs", "report.pdf"), "v2, longer")
+    writeFileSync(path.join(src, "notes.txt"), "n")
+    const second = json(enigma([...g, "backup", src, "--json"])).backupId
+    const hits = json(enigma([...g, "find", "*.pdf", "--json"])) as Array<{ backupId: string; path: string; size: number }>
+    assert.deepStrictEqual(hits.map((h) => [h.backupId, h.path, h.size]), [[second, "data/docs/report.pdf", 10], [first, "data/docs/report.pdf", 2]])
+    assert.deepStrictEqual((json(enigma([...g, "find", "data/*.txt", "--backup", first, "--json"])) as Array<unknown>), [])
+    const text = enigma([...g, "find", "notes.txt"])
+    assert.match(text.stdout, /data\/notes\.txt\n1 match\(es\) in 1 of 2 backup\(s\)\n$/)
+    const bad = enigma([...g, "find", "[z-a]"])
+    assert.strictEqual(bad.code, 1)
+    assert.match(bad.stderr, /^enigma: pattern \[z-a\] is not a valid pattern/)
+  })
+
   it("restore --overwrite if-changed writes only what differs (an interrupted restore resumes); never keeps every file there", () => {
     const { root, g } = initRepo()
     const src = path.join(root, "data")

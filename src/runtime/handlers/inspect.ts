@@ -1,4 +1,6 @@
 import { Effect, Option, Stream } from "effect"
+import { UserError } from "../../domain/Errors.ts"
+import { globProblem, matchesGlob } from "../../domain/PathFilter.ts"
 import { Maintenance } from "../../services/maintenance/Maintenance.ts"
 import { Manifest } from "../../services/manifest/Manifest.ts"
 import { Keys as ObjectKeys } from "../../services/storage/StorageProvider.ts"
@@ -116,5 +118,36 @@ export const diff = Effect.fn("cli.diff")(function*({ first, second, metadata, j
         ...(r.metadataChanged !== undefined ? [`metadata only: ${r.metadataChanged} entries`] : []),
         `added: ${formatBytes(r.addedBytes)} of data the first backup does not have, removed: ${formatBytes(r.removedBytes)}`
       ].join("\n"))
+  }))
+})
+
+/**
+ * restic's `find`: the files, directories and symlinks whose name (or, with a `/` in the pattern,
+ * whole path) matches a glob, in every backup (or one), newest backup first.
+ */
+export const find = Effect.fn("cli.find")(function*({ pattern, backup, json }: {
+  readonly pattern: string
+  readonly backup: Option.Option<string>
+  readonly json: boolean
+}) {
+  const problem = globProblem(pattern)
+  if (problem !== undefined) return yield* new UserError({ detail: problem.replace("--glob", "pattern") })
+  const opened = yield* unlock(yield* rootCommand)
+  yield* withRepository(opened, "find", false, Effect.gen(function*() {
+    const manifest = yield* Manifest
+    const backups = Option.isSome(backup) ? [yield* manifest.resolveBackup(backup.value)] : [...(yield* manifest.backups("committed"))].reverse()
+    const found: Array<{ backupId: string; time: number; path: string; kind: string; size: number; mtime: number }> = []
+    for (const b of backups) {
+      for (const f of yield* manifest.files(b.id)) {
+        if (matchesGlob(f.path, pattern)) found.push({ backupId: b.id, time: b.startedAt, path: f.path, kind: f.kind, size: f.size, mtime: f.mtimeMs })
+      }
+    }
+    yield* emit(json, found, () =>
+      found.length === 0
+        ? `nothing matches ${pattern} in ${backups.length} backup(s)`
+        : [
+          ...found.map((f) => `${f.backupId.slice(0, 8)}  ${formatTime(f.time)}  ${f.kind === "dir" ? "d" : f.kind === "symlink" ? "l" : "-"} ${String(f.size).padStart(12)}  ${formatTime(f.mtime)}  ${f.path}`),
+          `${found.length} match(es) in ${new Set(found.map((f) => f.backupId)).size} of ${backups.length} backup(s)`
+        ].join("\n"))
   }))
 })
