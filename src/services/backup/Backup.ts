@@ -11,7 +11,7 @@ import { parseExcludes } from "../../domain/ExcludeRules.ts"
 import { shownPath, storedName } from "../../domain/StoredName.ts"
 import { ChunkStore, type ChunkWriteError } from "../ChunkStore.ts"
 import { EventLog, type ManifestError } from "../manifest/EventLog.ts"
-import { Manifest } from "../manifest/Manifest.ts"
+import { Manifest, type ParentFile } from "../manifest/Manifest.ts"
 import { Repository } from "../Repository.ts"
 import { ArenaReader } from "./ArenaReader.ts"
 import { type CutBlock, type CutOffThread, cutOffThread } from "../CutOffThread.ts"
@@ -126,7 +126,7 @@ export class Backup extends Context.Service<Backup, {
       if (host.trim() === "" || host.length > 255) return yield* new UserError({ detail: `--host "${host}": give a name of 1 to 255 characters` })
       const absPaths = roots.map((r) => r.abs)
       const parentId = yield* manifest.latestBackupFor(host, absPaths)
-      const parentFiles = parentId ? yield* manifest.fileIndex(parentId) : new Map<string, FileEntry>()
+      const parentFiles: ReadonlyMap<string, ParentFile> = parentId ? yield* manifest.unchangedIndex(parentId) : new Map()
       const backupId = randomBytes(8).toString("hex")
       yield* log.append([{
         _tag: "BackupStarted",
@@ -270,13 +270,13 @@ export class Backup extends Context.Service<Backup, {
             }
             const prev = parentFiles.get(e.path)
             if (
-              prev && prev.kind === "file" && prev.size === e.stat.size && prev.mtimeMs === e.stat.mtimeMs &&
+              prev && prev.size === e.stat.size && prev.mtimeMs === e.stat.mtimeMs &&
               prev.ino === e.stat.ino && prev.ctimeMs === e.stat.ctimeMs
             ) {
               stats.files++
               stats.bytes += prev.size
               bytesDone += prev.size
-              addEntry({ ...base, kind: "file", size: prev.size, extents: prev.extents }, offset, offset, true)
+              addEntry({ ...base, kind: "file", size: prev.size, extents: JSON.parse(prev.extents) as Array<Extent> }, offset, offset, true)
               linked()
               continue
             }
