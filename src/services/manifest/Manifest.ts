@@ -226,10 +226,16 @@ export class Manifest extends Context.Service<Manifest, {
       return rows[0]?.id
     })
 
+    // Row by row from node:sqlite: a backup of 200,000 files would otherwise first be an array of
+    // as many raw rows, then the entries.
+    const filesStmt = db.prepare(`SELECT path, kind, mode, mtime_ms, size, ino, ctime_ms, target, extents, uid, gid, link_to
+      FROM files WHERE backup_id = ? ORDER BY path`)
     const files = Effect.fn("Manifest.files")(function*(backupId: string) {
-      const rows = yield* q<RawFile>(sql`SELECT path, kind, mode, mtime_ms, size, ino, ctime_ms, target, extents, uid, gid, link_to
-        FROM files WHERE backup_id = ${backupId} ORDER BY path`)
-      return rows.map(toFile)
+      return yield* Effect.sync(() => {
+        const out: Array<FileEntry> = []
+        for (const r of filesStmt.iterate(backupId) as Iterable<RawFile>) out.push(toFile(r))
+        return out
+      })
     })
 
     const fileIndex = Effect.fn("Manifest.fileIndex")(function*(backupId: string) {
