@@ -52,6 +52,19 @@ export const isExcluded = (rules: ReadonlyArray<ExcludeRule>, abs: string, name:
 export const excludeFilePatterns = (text: string): Array<string> =>
   text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== "" && !l.startsWith("#"))
 
+/**
+ * `--exclude-if-present NAME[:HEADER]`: the file that marks a directory to leave out, and what it
+ * must start with (restic's syntax).
+ */
+export const parseMarker = (spec: string): { readonly name: string; readonly header?: string } | { readonly error: string } => {
+  const colon = spec.indexOf(":")
+  const name = colon < 0 ? spec : spec.slice(0, colon)
+  if (name === "" || name.includes("/") || name === "." || name === "..") {
+    return { error: `--exclude-if-present ${spec}: give a file name (and optionally :what it starts with), e.g. .nobackup or CACHEDIR.TAG:Signature: 8a477f597d28d172789f06886806bc55` }
+  }
+  return colon < 0 ? { name } : { name, header: spec.slice(colon + 1) }
+}
+
 /** A cache directory's tag file and the line it must start with (https://bford.info/cachedir/). */
 export const cacheDirTag = "CACHEDIR.TAG"
 export const cacheDirTagSignature = "Signature: 8a477f597d28d172789f06886806bc55"

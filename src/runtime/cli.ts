@@ -50,6 +50,11 @@ const backupCommand = Command.make("backup", {
     Flag.atLeast(0)
   ),
   excludeFile: Flag.String("exclude-file").pipe(Flag.withDescription("Read --exclude patterns from this file, one per line, # comments (repeatable)"), Flag.atLeast(0)),
+  excludeIfPresent: Flag.String("exclude-if-present").pipe(
+    Flag.withDescription("Leave out the rest of a directory that holds this file, NAME or NAME:what-it-starts-with (repeatable)"),
+    Flag.atLeast(0)
+  ),
+  excludeLargerThan: Flag.String("exclude-larger-than").pipe(Flag.withDescription("Leave out files larger than this, e.g. 2G (files named as paths are kept)"), Flag.optional),
   excludeCaches: Flag.Boolean("exclude-caches").pipe(Flag.withDescription("Leave out the contents of directories tagged with a CACHEDIR.TAG"), Flag.withDefault(false)),
   oneFileSystem: Flag.Boolean("one-file-system").pipe(
     Flag.withAlias("x"),

@@ -146,7 +146,7 @@ describe("enigma backup → restore on the Local provider", () => {
     assert.strictEqual(lstatSync(path.join(part, "data", "b", "three")).nlink, 1)
   })
 
-  it("backup --exclude, --exclude-file and --exclude-caches leave out what they match, with restic's pattern rules", () => {
+  it("backup --exclude, --exclude-file, --exclude-caches, --exclude-if-present and --exclude-larger-than leave out what they match, as restic's", () => {
     const { root, g } = initRepo()
     const src = path.join(root, "data")
     const put = (rel: string, text = rel) => {
@@ -157,19 +157,39 @@ describe("enigma backup → restore on the Local provider", () => {
     put("app/cache/CACHEDIR.TAG", "Signature: 8a477f597d28d172789f06886806bc55\n# a cache\n")
     put("fake/CACHEDIR.TAG", "not a signature")
     put("fake/blob")
+    put("vm/.nobackup", "")
+    put("vm/disk.img", "x".repeat(5000))
+    put("marked/.keep-out", "v2 marker")
+    put("marked/blob")
+    put("unmarked/.keep-out", "v1 marker")
+    put("unmarked/huge.bin", "y".repeat(3000))
     const excludeFile = path.join(root, "excludes.txt")
     writeFileSync(excludeFile, "# build trees\n\n  build/tmp  \n*.log\n")
-    const b = enigma([...g, "backup", src, "--exclude", "node_modules", "--exclude-file", excludeFile, "--exclude-caches", "--exclude", `${src}/fake/blob`, "--json"])
+    const b = enigma([...g, "backup", src, "--exclude", "node_modules", "--exclude-file", excludeFile, "--exclude-caches", "--exclude", `${src}/fake/blob`,
+      "--exclude-if-present", ".nobackup", "--exclude-if-present", ".keep-out:v2", "--exclude-larger-than", "2K", "--json"])
     assert.strictEqual(b.code, 0, b.stderr)
     const files = (json(enigma([...g, "restore", "latest", "--list", "--json"])) as Array<{ path: string; kind: string }>)
       .filter((e) => e.kind === "file").map((e) => e.path)
-    assert.deepStrictEqual(files, ["data/app/build/out", "data/app/cache/CACHEDIR.TAG", "data/fake/CACHEDIR.TAG", "data/logs/keep.txt"])
+    assert.deepStrictEqual(files, [
+      "data/app/build/out",
+      "data/app/cache/CACHEDIR.TAG",
+      "data/fake/CACHEDIR.TAG",
+      "data/logs/keep.txt",
+      "data/marked/.keep-out",
+      "data/unmarked/.keep-out",
+      "data/vm/.nobackup"
+    ])
+    // A file named as a path is kept whatever its size.
+    const named = enigma([...g, "backup", path.join(src, "unmarked", "huge.bin"), "--exclude-larger-than", "1K", "--json"])
+    assert.strictEqual(json(named).files, 1)
     // Bad patterns and files: one line, exit 1, no backup recorded.
     const before = json(enigma([...g, "list", "--json"]))
     for (const [args, message] of [
       [["--exclude", "!keep"], /^enigma: --exclude !keep: negated patterns .* are not supported/],
       [["--exclude", "[z-a]"], /^enigma: --exclude \[z-a\] is not a valid pattern/],
-      [["--exclude-file", path.join(root, "missing.txt")], /^enigma: --exclude-file .*missing\.txt: cannot read it \(ENOENT\)/]
+      [["--exclude-file", path.join(root, "missing.txt")], /^enigma: --exclude-file .*missing\.txt: cannot read it \(ENOENT\)/],
+      [["--exclude-larger-than", "big"], /^enigma: --exclude-larger-than "big" is not a size/],
+      [["--exclude-if-present", "a/b"], /^enigma: --exclude-if-present a\/b: give a file name/]
     ] as const) {
       const r = enigma([...g, "backup", src, ...args])
       assert.strictEqual(r.code, 1, r.stderr)

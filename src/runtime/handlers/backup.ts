@@ -2,7 +2,8 @@ import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { Effect, Option } from "effect"
 import { UserError } from "../../domain/Errors.ts"
-import { excludeFilePatterns, parseExcludes } from "../../domain/ExcludeRules.ts"
+import { excludeFilePatterns, parseExcludes, parseMarker } from "../../domain/ExcludeRules.ts"
+import { parseSize } from "../../domain/Size.ts"
 import { Backup } from "../../services/backup/Backup.ts"
 import { walk } from "../../services/backup/Walker.ts"
 import { unlock, withRepository } from "../Open.ts"
@@ -16,6 +17,8 @@ interface BackupArgs {
   readonly filesFromRaw: ReadonlyArray<string>
   readonly exclude: ReadonlyArray<string>
   readonly excludeFile: ReadonlyArray<string>
+  readonly excludeIfPresent: ReadonlyArray<string>
+  readonly excludeLargerThan: Option.Option<string>
   readonly excludeCaches: boolean
   readonly oneFileSystem: boolean
   readonly host: Option.Option<string>
@@ -62,7 +65,17 @@ export const backup = Effect.fn("cli.backup")(function*(a: BackupArgs) {
   const { json } = a
   const paths = yield* pathsOf(a)
   const excludes = yield* excludePatterns(a)
-  const walkOptions = { excludes: excludes.rules, excludeCaches: a.excludeCaches, oneFileSystem: a.oneFileSystem }
+  const maxSize = Option.isSome(a.excludeLargerThan) ? parseSize(a.excludeLargerThan.value, "--exclude-larger-than", 0, Number.MAX_SAFE_INTEGER) : undefined
+  if (typeof maxSize === "string") return yield* new UserError({ detail: maxSize })
+  const markers = a.excludeIfPresent.map(parseMarker)
+  for (const m of markers) if ("error" in m) return yield* new UserError({ detail: m.error })
+  const walkOptions = {
+    excludes: excludes.rules,
+    excludeCaches: a.excludeCaches,
+    excludeIfPresent: markers as Array<{ name: string; header?: string }>,
+    maxFileSize: maxSize,
+    oneFileSystem: a.oneFileSystem
+  }
   const opened = yield* unlock(yield* rootCommand)
   yield* collectOwnedBuffersOnly(opened.providers)
   const started = Date.now()
@@ -89,7 +102,7 @@ export const backup = Effect.fn("cli.backup")(function*(a: BackupArgs) {
   })
   const result = yield* withRepository(opened, "backup", true, Effect.gen(function*() {
     const backup = yield* Backup
-    return yield* backup.run(paths, { exclude: excludes.patterns, excludeCaches: a.excludeCaches, oneFileSystem: a.oneFileSystem, host: Option.getOrUndefined(a.host), onProgress: (p) => {
+    return yield* backup.run(paths, { exclude: excludes.patterns, excludeCaches: a.excludeCaches, excludeIfPresent: a.excludeIfPresent, excludeLargerThan: maxSize, oneFileSystem: a.oneFileSystem, host: Option.getOrUndefined(a.host), onProgress: (p) => {
       progress = p
       line.update()
     } })

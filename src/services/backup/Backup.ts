@@ -7,7 +7,7 @@ import { cdcParams, cdcSearch, gearFromSeed, makeChunker } from "../../domain/Ch
 import type { BackupStats, Extent, FileEntry } from "../../domain/Events.ts"
 import { chunkStrategyOf } from "../../domain/Settings.ts"
 import { UserError } from "../../domain/Errors.ts"
-import { parseExcludes } from "../../domain/ExcludeRules.ts"
+import { parseExcludes, parseMarker } from "../../domain/ExcludeRules.ts"
 import { shownPath, storedName } from "../../domain/StoredName.ts"
 import { ChunkStore, type ChunkWriteError } from "../ChunkStore.ts"
 import { EventLog, type ManifestError } from "../manifest/EventLog.ts"
@@ -81,6 +81,10 @@ export interface BackupOptions {
   readonly exclude?: ReadonlyArray<string> | undefined
   /** Leave out the contents of directories tagged with a CACHEDIR.TAG (the tag itself stays). */
   readonly excludeCaches?: boolean | undefined
+  /** `NAME` or `NAME:HEADER`: leave out the rest of a directory holding that file (starting with HEADER). */
+  readonly excludeIfPresent?: ReadonlyArray<string> | undefined
+  /** Leave out regular files larger than this many bytes (those named as paths are kept). */
+  readonly excludeLargerThan?: number | undefined
   /** Record the directories where another filesystem is mounted, not what is below them. */
   readonly oneFileSystem?: boolean | undefined
   /**
@@ -120,7 +124,16 @@ export class Backup extends Context.Service<Backup, {
       const startedAt = Date.now()
       const excludes = parseExcludes(options?.exclude ?? [])
       if ("error" in excludes) return yield* new UserError({ detail: excludes.error })
-      const walkOptions = { excludes, excludeCaches: options?.excludeCaches, oneFileSystem: options?.oneFileSystem }
+      const markers = (options?.excludeIfPresent ?? []).map(parseMarker)
+      const badMarker = markers.find((m) => "error" in m)
+      if (badMarker !== undefined && "error" in badMarker) return yield* new UserError({ detail: badMarker.error })
+      const walkOptions = {
+        excludes,
+        excludeCaches: options?.excludeCaches,
+        excludeIfPresent: markers.filter((m) => !("error" in m)) as Array<{ name: string; header?: string }>,
+        maxFileSize: options?.excludeLargerThan,
+        oneFileSystem: options?.oneFileSystem
+      }
       const roots = yield* resolveRoots(paths)
       const host = options?.host ?? hostname()
       if (host.trim() === "" || host.length > 255) return yield* new UserError({ detail: `--host "${host}": give a name of 1 to 255 characters` })

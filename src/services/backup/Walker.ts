@@ -23,6 +23,10 @@ export interface WalkOptions {
   readonly excludes?: ReadonlyArray<ExcludeRule> | undefined
   /** A directory tagged with a valid CACHEDIR.TAG keeps only the tag. */
   readonly excludeCaches?: boolean | undefined
+  /** A directory holding one of these files (starting with `header`, when given) keeps only that file. */
+  readonly excludeIfPresent?: ReadonlyArray<{ readonly name: string; readonly header?: string | undefined }> | undefined
+  /** Regular files larger than this many bytes are left out. */
+  readonly maxFileSize?: number | undefined
   /** Directories on another filesystem than their root are recorded, not entered. */
   readonly oneFileSystem?: boolean | undefined
 }
@@ -49,7 +53,8 @@ export function* walk(
       warn({ path: root.abs, detail: (e as Error).message })
       continue
     }
-    yield* visit(root.abs, root.name, st, warn, { ...options, rootDev: st.dev })
+    // A file named on the command line is taken whatever its size.
+    yield* visit(root.abs, root.name, st, warn, { ...options, rootDev: st.dev, ...(st.isFile() ? { maxFileSize: undefined } : {}) })
   }
 }
 
@@ -65,13 +70,15 @@ const namesIn = (abs: FsPath): Array<string> => {
   return fs.readdirSync(abs, { encoding: "buffer" }).map(storedName)
 }
 
-/** Whether `dir` holds a CACHEDIR.TAG that starts with the signature. */
-const isTaggedCache = (dir: FsPath): boolean => {
+/** Whether file `name` in `dir` is a marker: there, and (with a header) starting with it. */
+const isMarker = (dir: FsPath, name: string, header: string | undefined): boolean => {
   try {
-    const fd = fs.openSync(joinStored(dir, cacheDirTag), "r")
+    const fd = fs.openSync(joinStored(dir, name), "r")
     try {
-      const head = Buffer.alloc(cacheDirTagSignature.length)
-      return fs.readSync(fd, head, 0, head.length, 0) === head.length && head.toString("latin1") === cacheDirTagSignature
+      if (header === undefined) return true
+      const want = Buffer.from(header, "utf8")
+      const head = Buffer.alloc(want.length)
+      return fs.readSync(fd, head, 0, head.length, 0) === head.length && head.equals(want)
     } finally {
       fs.closeSync(fd)
     }
@@ -92,7 +99,7 @@ function* visit(
     return
   }
   if (st.isFile()) {
-    yield { path: rel, abs, stat: st, kind: "file" }
+    if (options.maxFileSize === undefined || st.size <= options.maxFileSize) yield { path: rel, abs, stat: st, kind: "file" }
     return
   }
   if (!st.isDirectory()) {
@@ -109,7 +116,16 @@ function* visit(
     return
   }
   names.sort(byName)
-  if (options.excludeCaches && names.includes(cacheDirTag) && isTaggedCache(abs)) names = [cacheDirTag]
+  const markers = [
+    ...(options.excludeCaches ? [{ name: cacheDirTag, header: cacheDirTagSignature }] : []),
+    ...(options.excludeIfPresent ?? [])
+  ]
+  for (const m of markers) {
+    if (names.includes(m.name) && isMarker(abs, m.name, m.header)) {
+      names = [m.name]
+      break
+    }
+  }
   const excludes = options.excludes !== undefined && options.excludes.length > 0 ? options.excludes : undefined
   for (const name of names) {
     const childAbs = joinStored(abs, name)
