@@ -72,7 +72,9 @@ export const BackupStarted = Schema.TaggedStruct("BackupStarted", {
   at: Schema.Number,
   host: Schema.String,
   paths: Schema.Array(Schema.String),
-  parent: Schema.optionalKey(Schema.String)
+  parent: Schema.optionalKey(Schema.String),
+  /** `backup --tag`: labels to find and select backups by (list, forget). */
+  tags: Schema.optionalKey(Schema.Array(Schema.String))
 })
 /** Files are recorded in batches: one event per few hundred entries keeps the log compact. */
 export const FilesRecorded = Schema.TaggedStruct("FilesRecorded", {

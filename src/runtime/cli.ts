@@ -65,6 +65,7 @@ const backupCommand = Command.make("backup", {
     Flag.withDescription("Record the backup under this host name instead of this machine's (e.g. in a container whose name changes)"),
     Flag.optional
   ),
+  tags: Flag.String("tag").pipe(Flag.withDescription("Label the backup (repeatable, or comma-separated: --tag daily,db); list and forget select by it"), Flag.atLeast(0)),
   json: jsonFlag
 }, (a) => load(handlers.backup).pipe(Effect.flatMap((m) => m.backup(a)))).pipe(
   Command.withDescription("Back up files and directories")
@@ -163,7 +164,8 @@ const getCommand = Command.make("get", {
 
 const listCommand = Command.make("list", {
   json: jsonFlag,
-  prefix: Flag.String("prefix").pipe(Flag.withDescription("Only the streams whose name starts with this (backups have no name)"), Flag.optional)
+  prefix: Flag.String("prefix").pipe(Flag.withDescription("Only the streams whose name starts with this (backups have no name)"), Flag.optional),
+  tags: Flag.String("tag").pipe(Flag.withDescription("Only the backups labelled with this (repeatable or comma-separated: all of them)"), Flag.atLeast(0))
 }, (a) => load(handlers.inspect).pipe(Effect.flatMap((m) => m.list(a)))).pipe(
   Command.withDescription("List the backups and streams in the repository")
 )
@@ -224,6 +226,7 @@ const forgetCommand = Command.make("forget", {
   weekly: keepFlag("weekly", "weeks"),
   monthly: keepFlag("monthly", "months"),
   yearly: keepFlag("yearly", "years"),
+  tags: Flag.String("tag").pipe(Flag.withDescription("With --keep-*: only the backups labelled with this (repeatable or comma-separated: all of them)"), Flag.atLeast(0)),
   dryRun: dryRunFlag,
   prune: Flag.Boolean("prune").pipe(Flag.withDescription("Run gc afterwards, under the same lock, to reclaim the space"), Flag.withDefault(false)),
   json: jsonFlag

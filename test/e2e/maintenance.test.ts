@@ -71,6 +71,34 @@ describe("forget, gc, locks, recover, keys", () => {
     assert.strictEqual(enigma([...g, "forget"]).code, 1)
   })
 
+  it("backup --tag labels backups; list --tag and forget --tag select by them", () => {
+    const { root, g } = initRepo()
+    const a = path.join(root, "a")
+    mkdirSync(a)
+    const ids: Array<string> = []
+    for (const [i, tags] of [[0, ["--tag", "daily,db"]], [1, ["--tag", "daily", "--tag", "db"]], [2, []]] as const) {
+      writeFileSync(path.join(a, "f"), String(i))
+      ids.push(json(enigma([...g, "backup", a, ...tags, "--json"])).backupId)
+    }
+    const listed = json(enigma([...g, "list", "--json"])) as Array<{ id: string; tags: Array<string> }>
+    assert.deepStrictEqual(listed.map((b) => b.tags), [["daily", "db"], ["daily", "db"], []])
+    assert.deepStrictEqual((json(enigma([...g, "list", "--tag", "db,daily", "--json"])) as Array<{ id: string }>).map((b) => b.id), [ids[0], ids[1]])
+    assert.match(enigma([...g, "list"]).stdout, /\[daily,db\]/)
+    const r = json(enigma([...g, "forget", "--keep-last", "1", "--tag", "daily", "--json"]))
+    assert.deepStrictEqual(r.removed, [ids[0]])
+    assert.deepStrictEqual((json(enigma([...g, "list", "--json"])) as Array<{ id: string }>).map((b) => b.id), [ids[1], ids[2]])
+    for (const [args, message] of [
+      [["backup", a, "--tag", "a,,b"], /^enigma: --tag "a,,b": give labels of 1 to 255 characters/],
+      [["forget", ids[1]!, "--tag", "daily"], /^enigma: --tag selects the backups a --keep-\* policy applies to/],
+      [["list", "--tag", " "], /^enigma: --tag " ": give labels/]
+    ] as const) {
+      const bad = enigma([...g, ...args])
+      assert.strictEqual(bad.code, 1)
+      assert.match(bad.stderr, message)
+    }
+    assert.strictEqual((json(enigma([...g, "list", "--json"])) as Array<unknown>).length, 2, "a refused backup records nothing")
+  })
+
   it("a live lock makes writers exit 11; a stale one is removed; unlock clears", () => {
     const { root, dir, g } = initRepo()
     const a = path.join(root, "a")

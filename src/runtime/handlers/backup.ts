@@ -22,6 +22,7 @@ interface BackupArgs {
   readonly excludeCaches: boolean
   readonly oneFileSystem: boolean
   readonly host: Option.Option<string>
+  readonly tags: ReadonlyArray<string>
   readonly json: boolean
 }
 
@@ -102,7 +103,7 @@ export const backup = Effect.fn("cli.backup")(function*(a: BackupArgs) {
   })
   const result = yield* withRepository(opened, "backup", true, Effect.gen(function*() {
     const backup = yield* Backup
-    return yield* backup.run(paths, { exclude: excludes.patterns, excludeCaches: a.excludeCaches, excludeIfPresent: a.excludeIfPresent, excludeLargerThan: maxSize, oneFileSystem: a.oneFileSystem, host: Option.getOrUndefined(a.host), onProgress: (p) => {
+    return yield* backup.run(paths, { exclude: excludes.patterns, excludeCaches: a.excludeCaches, excludeIfPresent: a.excludeIfPresent, excludeLargerThan: maxSize, oneFileSystem: a.oneFileSystem, host: Option.getOrUndefined(a.host), tags: a.tags, onProgress: (p) => {
       progress = p
       line.update()
     } })

@@ -1,4 +1,5 @@
 import { Effect, Option, Stream } from "effect"
+import { hasTags, parseBackupTags } from "../../domain/BackupTags.ts"
 import { UserError } from "../../domain/Errors.ts"
 import { globProblem, matchesGlob } from "../../domain/PathFilter.ts"
 import { Maintenance } from "../../services/maintenance/Maintenance.ts"
@@ -9,17 +10,20 @@ import { unlock, withRepository } from "../Open.ts"
 import { emit, formatBytes, formatTime } from "../Output.ts"
 import { rootCommand } from "../commands/shared.ts"
 
-export const list = Effect.fn("cli.list")(function*({ json, prefix }: { readonly json: boolean; readonly prefix: Option.Option<string> }) {
+export const list = Effect.fn("cli.list")(function*({ json, prefix, tags: tagArgs }: { readonly json: boolean; readonly prefix: Option.Option<string>; readonly tags: ReadonlyArray<string> }) {
+  const wanted = parseBackupTags(tagArgs)
+  if ("error" in wanted) return yield* new UserError({ detail: wanted.error })
   const opened = yield* unlock(yield* rootCommand)
   yield* withRepository(opened, "list", false, Effect.gen(function*() {
     const manifest = yield* Manifest
     // --prefix (s3duct's list filter) selects streams by name; backups have no name, so none match.
-    const rows = Option.isSome(prefix) ? [] : yield* manifest.backups("committed")
+    // --tag selects backups (streams have key=value tags of their own, shown but not selected by it).
+    const rows = Option.isSome(prefix) ? [] : (yield* manifest.backups("committed")).filter((b) => hasTags(b.tags, wanted))
     const streams = (yield* manifest.streams()).filter((s) => Option.isNone(prefix) || s.name.startsWith(prefix.value))
     const backupLines = [
       `${"ID".padEnd(16)}  ${"Time".padEnd(20)}  ${"Host".padEnd(12)}  ${"Files".padStart(7)}  ${"Size".padStart(10)}  Paths`,
       ...rows.map((b) =>
-        `${b.id}  ${formatTime(b.startedAt).padEnd(20)}  ${b.host.slice(0, 12).padEnd(12)}  ${String(b.stats?.files ?? 0).padStart(7)}  ${formatBytes(b.stats?.bytes ?? 0).padStart(10)}  ${b.paths.join(", ")}`
+        `${b.id}  ${formatTime(b.startedAt).padEnd(20)}  ${b.host.slice(0, 12).padEnd(12)}  ${String(b.stats?.files ?? 0).padStart(7)}  ${formatBytes(b.stats?.bytes ?? 0).padStart(10)}  ${b.paths.join(", ")}${b.tags.length > 0 ? `  [${b.tags.join(",")}]` : ""}`
       ),
       `${rows.length} backup(s)`
     ]
@@ -32,7 +36,7 @@ export const list = Effect.fn("cli.list")(function*({ json, prefix }: { readonly
     ]
     // One array, as before streams existed: each entry says what it is.
     yield* emit(json, [
-      ...rows.map((b) => ({ type: "backup", id: b.id, time: new Date(b.startedAt).toISOString(), host: b.host, paths: b.paths, parent: b.parent ?? null, ...b.stats })),
+      ...rows.map((b) => ({ type: "backup", id: b.id, time: new Date(b.startedAt).toISOString(), host: b.host, paths: b.paths, tags: b.tags, parent: b.parent ?? null, ...b.stats })),
       ...streams.map((s) => ({
         type: "stream",
         name: s.name,

@@ -1,5 +1,6 @@
 import { Effect, Option } from "effect"
 import { UserError } from "../../domain/Errors.ts"
+import { parseBackupTags } from "../../domain/BackupTags.ts"
 import { parseReadSubset } from "../../domain/ReadSubset.ts"
 import { isEmptyPolicy } from "../../domain/Retention.ts"
 import { removeLocks } from "../../services/Lock.ts"
@@ -85,6 +86,7 @@ export interface ForgetArgs {
   readonly weekly: Option.Option<number>
   readonly monthly: Option.Option<number>
   readonly yearly: Option.Option<number>
+  readonly tags: ReadonlyArray<string>
   readonly dryRun: boolean
   readonly prune: boolean
   readonly json: boolean
@@ -103,6 +105,9 @@ export const forget = Effect.fn("cli.forget")(function*(a: ForgetArgs) {
     if (v !== undefined && v < 0) return yield* new UserError({ detail: `--keep-${k} must be 0 or more` })
   }
   const byPolicy = !isEmptyPolicy(policy)
+  const tags = parseBackupTags(a.tags)
+  if ("error" in tags) return yield* new UserError({ detail: tags.error })
+  if (tags.length > 0 && !byPolicy) return yield* new UserError({ detail: "--tag selects the backups a --keep-* policy applies to; with backup ids, name the backups themselves" })
   if (byPolicy === (a.ids.length > 0)) {
     return yield* new UserError({ detail: "forget takes either backup ids / stream names or --keep-* options (one of the two)" })
   }
@@ -115,7 +120,7 @@ export const forget = Effect.fn("cli.forget")(function*(a: ForgetArgs) {
     for (const id of a.ids) ((yield* pipe.resolve(id)) !== undefined ? streamNames : backupIds).push(id)
     const streams = yield* pipe.forget(streamNames, a.dryRun)
     const r = byPolicy || backupIds.length > 0
-      ? yield* Maintenance.use((m) => m.forget(byPolicy ? { policy } : { ids: backupIds }, a.dryRun))
+      ? yield* Maintenance.use((m) => m.forget(byPolicy ? { policy, tags } : { ids: backupIds }, a.dryRun))
       : { dryRun: a.dryRun, removed: [], kept: [] }
     // --prune: gc under the same lock, as restic's forget --prune.
     const pruned = a.prune && !a.dryRun ? yield* Maintenance.use((m) => m.gc(false)) : undefined

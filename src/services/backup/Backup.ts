@@ -7,6 +7,7 @@ import { cdcParams, cdcSearch, gearFromSeed, makeChunker } from "../../domain/Ch
 import type { BackupStats, Extent, FileEntry } from "../../domain/Events.ts"
 import { chunkStrategyOf } from "../../domain/Settings.ts"
 import { UserError } from "../../domain/Errors.ts"
+import { parseBackupTags } from "../../domain/BackupTags.ts"
 import { parseExcludes, parseMarker } from "../../domain/ExcludeRules.ts"
 import { shownPath, storedName } from "../../domain/StoredName.ts"
 import { ChunkStore, type ChunkWriteError } from "../ChunkStore.ts"
@@ -93,6 +94,8 @@ export interface BackupOptions {
    * host: a container whose name changes every run keeps both by giving a fixed one.
    */
   readonly host?: string | undefined
+  /** Labels for the backup (`--tag`; comma-separated values are split). */
+  readonly tags?: ReadonlyArray<string> | undefined
 }
 
 /**
@@ -135,6 +138,8 @@ export class Backup extends Context.Service<Backup, {
         oneFileSystem: options?.oneFileSystem
       }
       const roots = yield* resolveRoots(paths)
+      const tags = parseBackupTags(options?.tags ?? [])
+      if ("error" in tags) return yield* new UserError({ detail: tags.error })
       const host = options?.host ?? hostname()
       if (host.trim() === "" || host.length > 255) return yield* new UserError({ detail: `--host "${host}": give a name of 1 to 255 characters` })
       const absPaths = roots.map((r) => r.abs)
@@ -147,7 +152,8 @@ export class Backup extends Context.Service<Backup, {
         at: startedAt,
         host,
         paths: absPaths,
-        ...(parentId ? { parent: parentId } : {})
+        ...(parentId ? { parent: parentId } : {}),
+        ...(tags.length > 0 ? { tags } : {})
       }])
 
       const warnings: Array<WalkWarning> = []

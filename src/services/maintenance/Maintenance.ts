@@ -1,6 +1,7 @@
 import { Context, Effect, Layer, Stream } from "effect"
 import { isChunkId } from "../../domain/Envelope.ts"
 import { ChunkCorrupt, type NotFound, UserError } from "../../domain/Errors.ts"
+import { hasTags } from "../../domain/BackupTags.ts"
 import { applyRetention, isEmptyPolicy, type RetentionPolicy } from "../../domain/Retention.ts"
 import { ChunkStore } from "../ChunkStore.ts"
 import { EventLog, type ManifestError } from "../manifest/EventLog.ts"
@@ -77,7 +78,7 @@ export class Maintenance extends Context.Service<Maintenance, {
   readonly verifyRepository: (readData: boolean | ReadSubset) => Effect.Effect<RepositoryVerifyReport>
   readonly diff: (first: string, second: string, options: { readonly metadata: boolean }) => Effect.Effect<DiffReport, NotFound | UserError | ChunkCorrupt>
   readonly forget: (
-    target: { readonly ids: ReadonlyArray<string> } | { readonly policy: RetentionPolicy },
+    target: { readonly ids: ReadonlyArray<string> } | { readonly policy: RetentionPolicy; readonly tags?: ReadonlyArray<string> },
     dryRun: boolean
   ) => Effect.Effect<ForgetReport, NotFound | UserError | ManifestError>
   readonly gc: (dryRun: boolean) => Effect.Effect<GcReport, StorageError | ManifestError>
@@ -181,7 +182,7 @@ export class Maintenance extends Context.Service<Maintenance, {
     })
 
     const forget = Effect.fn("Maintenance.forget")(function*(
-      target: { readonly ids: ReadonlyArray<string> } | { readonly policy: RetentionPolicy },
+      target: { readonly ids: ReadonlyArray<string> } | { readonly policy: RetentionPolicy; readonly tags?: ReadonlyArray<string> },
       dryRun: boolean
     ) {
       const removed: Array<{ id: string; time: number }> = []
@@ -191,6 +192,8 @@ export class Maintenance extends Context.Service<Maintenance, {
         // Like restic, retention applies per host and set of paths.
         const groups = new Map<string, Array<{ id: string; time: number }>>()
         for (const b of yield* manifest.backups("committed")) {
+          // With tags, the policy applies to the backups that carry all of them; the others are untouched.
+          if (!hasTags(b.tags, target.tags ?? [])) continue
           const key = `${b.host}\u0000${JSON.stringify(b.paths)}`
           groups.set(key, [...(groups.get(key) ?? []), { id: b.id, time: b.startedAt }])
         }

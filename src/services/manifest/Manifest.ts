@@ -13,6 +13,7 @@ export interface BackupRow {
   readonly paths: ReadonlyArray<string>
   readonly parent: string | undefined
   readonly stats: BackupStats | undefined
+  readonly tags: ReadonlyArray<string>
 }
 
 export interface StreamRow {
@@ -80,6 +81,7 @@ interface RawBackup {
   paths: string
   parent: string | null
   stats: string | null
+  tags: string
 }
 interface RawFile {
   path: string
@@ -104,7 +106,8 @@ const toBackup = (r: RawBackup): BackupRow => ({
   host: r.host,
   paths: JSON.parse(r.paths),
   parent: r.parent ?? undefined,
-  stats: r.stats ? JSON.parse(r.stats) : undefined
+  stats: r.stats ? JSON.parse(r.stats) : undefined,
+  tags: JSON.parse(r.tags ?? "[]")
 })
 const toFile = (r: RawFile): FileEntry => ({
   path: r.path,

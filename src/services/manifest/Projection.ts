@@ -22,7 +22,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 `
 
 /** Bump when the projection tables change: databases with older tables rebuild them from the log. */
-export const projectionVersion = 13
+export const projectionVersion = 14
 
 export const projectionTables = ["backups", "files", "backup_chunks", "chunks", "logs", "streams", "stream_chunks", "buckets", "objects", "multipart_uploads", "multipart_parts"] as const
 
@@ -35,7 +35,8 @@ CREATE TABLE IF NOT EXISTS backups (
   host TEXT NOT NULL,
   paths TEXT NOT NULL,             -- JSON array of the absolute paths backed up
   parent TEXT,
-  stats TEXT                       -- JSON BackupStats, once committed
+  stats TEXT,                      -- JSON BackupStats, once committed
+  tags TEXT NOT NULL DEFAULT '[]'  -- JSON array of backup --tag labels
 );
 CREATE TABLE IF NOT EXISTS files (
   backup_id TEXT NOT NULL,
@@ -167,7 +168,7 @@ export const makeProjector = (db: DatabaseSync) => {
       compressed = excluded.compressed, key_id = excluded.key_id, placement = excluded.placement, format = excluded.format`)
   const deleteChunk = s("DELETE FROM chunks WHERE id = ?")
   const insertBackup = s(
-    "INSERT INTO backups (id, status, started_at, host, paths, parent) VALUES (?, 'running', ?, ?, ?, ?)"
+    "INSERT INTO backups (id, status, started_at, host, paths, parent, tags) VALUES (?, 'running', ?, ?, ?, ?, ?)"
   )
   const insertFile = s(`INSERT OR REPLACE INTO files
     (backup_id, path, kind, mode, mtime_ms, size, ino, ctime_ms, target, extents, uid, gid, link_to) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
@@ -257,7 +258,7 @@ export const makeProjector = (db: DatabaseSync) => {
         deleteChunk.run(event.id)
         return
       case "BackupStarted":
-        insertBackup.run(event.backupId, event.at, event.host, JSON.stringify(event.paths), event.parent ?? null)
+        insertBackup.run(event.backupId, event.at, event.host, JSON.stringify(event.paths), event.parent ?? null, JSON.stringify(event.tags ?? []))
         insertLog.run(seq, event.at, event.backupId, `backup started: ${event.paths.join(", ")}`)
         return
       case "FilesRecorded":

@@ -1,0 +1,18 @@
+/**
+ * `backup --tag`: labels on a backup, as restic's. Each flag may hold several, comma-separated
+ * (`--tag daily,db`); a label is any text without a comma, surrounding spaces trimmed.
+ */
+export const parseBackupTags = (values: ReadonlyArray<string>): Array<string> | { readonly error: string } => {
+  const tags: Array<string> = []
+  for (const value of values) {
+    for (const raw of value.split(",")) {
+      const tag = raw.trim()
+      if (tag === "" || tag.length > 255) return { error: `--tag "${value}": give labels of 1 to 255 characters, several separated by commas (e.g. --tag daily,db)` }
+      if (!tags.includes(tag)) tags.push(tag)
+    }
+  }
+  return tags
+}
+
+/** Whether a backup with `tags` carries every one of `wanted` (no `wanted`: every backup does). */
+export const hasTags = (tags: ReadonlyArray<string>, wanted: ReadonlyArray<string>): boolean => wanted.every((t) => tags.includes(t))
