@@ -11,12 +11,20 @@ import {
   CreateBucketCommand,
   DeleteObjectCommand,
   DeleteObjectsCommand,
+  GetBucketAclCommand,
+  GetBucketCorsCommand,
   GetBucketLocationCommand,
+  GetBucketPolicyCommand,
+  GetBucketTaggingCommand,
+  GetBucketVersioningCommand,
+  GetObjectAclCommand,
+  GetObjectTaggingCommand,
   GetObjectCommand,
   HeadBucketCommand,
   HeadObjectCommand,
   ListObjectsCommand,
   ListObjectsV2Command,
+  PutBucketVersioningCommand,
   PutObjectCommand,
   S3Client
 } from "@aws-sdk/client-s3"
@@ -503,6 +511,25 @@ describe("enigma proxy: object and bucket operations", () => {
     assert.match(raw.text, /<LocationConstraint xmlns="http:\/\/s3.amazonaws.com\/doc\/2006-03-01\/"\/>$/)
     assert.strictEqual((await s3.send(new HeadBucketCommand({ Bucket: "ops" }))).BucketRegion, "us-east-1")
     assert.deepStrictEqual(await failure(s3.send(new GetBucketLocationCommand({ Bucket: "nobucket" }))), { code: "NoSuchBucket", status: 404 })
+  })
+
+  it("GETs of settings this gateway lacks answer as S3 does when they were never set; setting them is NotImplemented", async () => {
+    await s3.send(new PutObjectCommand({ Bucket: "ops", Key: "settings/obj", Body: "x" }))
+    assert.isUndefined((await s3.send(new GetBucketVersioningCommand({ Bucket: "ops" }))).Status)
+    const acl = await s3.send(new GetBucketAclCommand({ Bucket: "ops" }))
+    assert.deepStrictEqual(acl.Grants?.map((g) => [g.Grantee?.ID, g.Permission]), [["enigma", "FULL_CONTROL"]])
+    assert.strictEqual(acl.Owner?.ID, "enigma")
+    assert.deepStrictEqual((await s3.send(new GetObjectAclCommand({ Bucket: "ops", Key: "settings/obj" }))).Grants?.length, 1)
+    assert.deepStrictEqual((await s3.send(new GetObjectTaggingCommand({ Bucket: "ops", Key: "settings/obj" }))).TagSet, [])
+    assert.deepStrictEqual(await failure(s3.send(new GetBucketPolicyCommand({ Bucket: "ops" }))), { code: "NoSuchBucketPolicy", status: 404 })
+    assert.deepStrictEqual(await failure(s3.send(new GetBucketCorsCommand({ Bucket: "ops" }))), { code: "NoSuchCORSConfiguration", status: 404 })
+    assert.deepStrictEqual(await failure(s3.send(new GetBucketTaggingCommand({ Bucket: "ops" }))), { code: "NoSuchTagSet", status: 404 })
+    assert.deepStrictEqual(await failure(s3.send(new GetBucketVersioningCommand({ Bucket: "nobucket" }))), { code: "NoSuchBucket", status: 404 })
+    assert.deepStrictEqual(await failure(s3.send(new GetObjectTaggingCommand({ Bucket: "ops", Key: "settings/none" }))), { code: "NoSuchKey", status: 404 })
+    assert.deepStrictEqual(
+      await failure(s3.send(new PutBucketVersioningCommand({ Bucket: "ops", VersioningConfiguration: { Status: "Enabled" } }))),
+      { code: "NotImplemented", status: 501 }
+    )
   })
 
   it("virtual-hosted-style requests (Host <bucket>.<domain>) address the bucket; the path is the key", async () => {

@@ -6,6 +6,7 @@ import { evaluatePreconditions } from "../../domain/s3/Conditions.ts"
 import { selectRange } from "../../domain/s3/ObjectRange.ts"
 import { copyObjectResultXml, locationConstraintXml } from "../../domain/s3/OperationsXml.ts"
 import { notImplemented, S3Error, s3Error } from "../../domain/s3/S3Error.ts"
+import { bucketSettings, objectSettings } from "../../domain/s3/UnconfiguredXml.ts"
 import { errorXml, listBucketsXml, listObjectsV2Xml } from "../../domain/s3/Xml.ts"
 import { verifyRequest } from "./Auth.ts"
 import { copyObject } from "./CopyObject.ts"
@@ -151,6 +152,18 @@ export const handleRequest = (options: GatewayOptions) => Effect.gen(function*()
         return yield* reply(200, {}, listBucketsXml(yield* objects.listBuckets))
       }
       return yield* notImplemented(`${method} on the service endpoint`)
+    }
+
+    // GET of a setting this gateway does not have: what S3 says of a bucket (object) where it was never set.
+    const setting = method === "GET" ? names.filter((n) => n !== "x-id" && n !== "versionId") : []
+    const unconfigured = setting.length === 1 ? (hasKey ? objectSettings : bucketSettings).get(setting[0]!) : undefined
+    if (unconfigured !== undefined && !(hasKey && params.has("versionId") && params.get("versionId") !== "null")) {
+      yield* readSmallBody
+      if (hasKey) yield* objects.headObject(bucket, key)
+      else yield* objects.headBucket(bucket)
+      return unconfigured._tag === "Body"
+        ? yield* reply(200, {}, unconfigured.xml)
+        : yield* s3Error(unconfigured.code, 404, unconfigured.detail)
     }
 
     if (!hasKey) {
