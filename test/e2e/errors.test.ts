@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import * as path from "node:path"
 import { execFileSync } from "node:child_process"
-import { enigma, enigmaBin, initRepo, json, makeTree, tempDir } from "../support/cli.ts"
+import { enigma, enigmaBin, enigmaPipe, initRepo, json, makeTree, tempDir } from "../support/cli.ts"
 
 /** One line on stderr, no stack trace. */
 const oneLine = (stderr: string) => {
@@ -131,6 +131,21 @@ describe("bad input gets a clear error, the right exit code, and loses nothing",
     assert.strictEqual(out.files, 34)
     // The backup with warnings is committed and restorable.
     assert.strictEqual(enigma([...g, "restore", out.backupId, path.join(root, "out")]).code, 0)
+  })
+
+  it("a file whose size or times change while it is read: its bytes as read are kept, with a warning and exit 3", () => {
+    const { root, g } = initRepo()
+    const src = path.join(root, "data")
+    mkdirSync(src)
+    writeFileSync(path.join(src, "steady.txt"), "steady")
+    // /proc files report size 0 and read as more: to the backup, one that changed under it.
+    const r = enigma([...g, "backup", src, "/proc/cpuinfo", "--json"])
+    assert.strictEqual(r.code, 3, r.stderr)
+    assert.match(r.stderr.trim(), /^warning: \/proc\/cpuinfo: changed while it was being read: the backup holds the bytes as read; back it up again for a consistent copy$/)
+    const out = JSON.parse(r.stdout)
+    assert.deepStrictEqual([out.files, out.warnings], [2, 1])
+    const dumped = enigmaPipe([...g, "dump", out.backupId, "cpuinfo"])
+    assert.include(dumped.stdout.toString(), "processor")
   })
 
   it("a file that cannot be written stops a restore of many small files: named, exit 1, no temp files left", () => {

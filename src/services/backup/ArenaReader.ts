@@ -27,10 +27,13 @@ export class ArenaReader {
   }
 
   /**
-   * Reads the whole file into the arenas and returns its length. Throws the fs error for an
-   * unreadable file, leaving none of its bytes behind: a file read in part is not in any arena.
+   * Reads the whole file into the arenas and returns its length, and whether it changed while it
+   * was read (its size, mtime or ctime, checked on the open file afterwards, differ from `seen`).
+   * Throws the fs error for an unreadable file, leaving none of its bytes behind: a file read in
+   * part is not in any arena.
    */
-  readFile(path: FsPath, expectedSize: number): number {
+  readFile(path: FsPath, seen: { readonly size: number; readonly mtimeMs: number; readonly ctimeMs: number }): { readonly n: number; readonly changed: boolean } {
+    const expectedSize = seen.size
     const fd = fs.openSync(path, "r")
     const before = { arena: this.arena, pos: this.pos, retired: this.retired.length }
     try {
@@ -43,7 +46,10 @@ export class ArenaReader {
         this.pos += n
         total += n
         // A regular file returns fewer bytes than asked only at its end.
-        if (n < want) return total
+        if (n < want) {
+          const now = fs.fstatSync(fd)
+          return { n: total, changed: now.size !== total || now.mtimeMs !== seen.mtimeMs || now.ctimeMs !== seen.ctimeMs }
+        }
       }
     } catch (e) {
       this.arena = before.arena

@@ -73,6 +73,8 @@ const eofProbe = 64 * 1024
 /** Files up to this size are read through the arena. */
 const smallFileLimit = 1024 * 1024
 const filesPerEvent = 512
+/** The warning for a file whose size or times changed while it was being read (as tar and borg warn). */
+const changedWhileRead = "changed while it was being read: the backup holds the bytes as read; back it up again for a consistent copy"
 /** Blocks left with the cut worker while more are read (each up to `readBlock`). */
 const blocksAway = 2
 
@@ -303,7 +305,9 @@ export class Backup extends Context.Service<Backup, {
             if (e.stat.size <= smallFileLimit) {
               let n: number
               try {
-                n = arena.readFile(e.abs, e.stat.size)
+                const read = arena.readFile(e.abs, e.stat)
+                n = read.n
+                if (read.changed) warn({ path: shownPath(e.abs), detail: changedWhileRead })
               } catch (err) {
                 warn({ path: shownPath(e.abs), detail: `cannot read: ${(err as Error).message}` })
                 continue
@@ -355,6 +359,11 @@ export class Backup extends Context.Service<Backup, {
               warn({ path: shownPath(e.abs), detail: `read failed: ${(err as Error).message}` })
               await handle.close()
               continue
+            }
+            // Changed while it was read: the backup holds the bytes as read, and says so.
+            const after = await handle.stat().catch(() => undefined)
+            if (after !== undefined && (after.size !== offset - start || after.mtimeMs !== e.stat.mtimeMs || after.ctimeMs !== e.stat.ctimeMs)) {
+              warn({ path: shownPath(e.abs), detail: changedWhileRead })
             }
             await handle.close()
             stats.files++
