@@ -24,6 +24,7 @@ import {
   HeadObjectCommand,
   ListObjectsCommand,
   ListObjectsV2Command,
+  ListObjectVersionsCommand,
   PutBucketVersioningCommand,
   PutObjectCommand,
   S3Client
@@ -530,6 +531,25 @@ describe("enigma proxy: object and bucket operations", () => {
       await failure(s3.send(new PutBucketVersioningCommand({ Bucket: "ops", VersioningConfiguration: { Status: "Enabled" } }))),
       { code: "NotImplemented", status: 501 }
     )
+  })
+
+  it("an unversioned bucket's objects are each version null: ListObjectVersions, and versionId=null on GET, HEAD and DELETE", async () => {
+    for (const k of ["ver/a", "ver/b", "ver/sub/c"]) await s3.send(new PutObjectCommand({ Bucket: "ops", Key: k, Body: k }))
+    const all = await s3.send(new ListObjectVersionsCommand({ Bucket: "ops", Prefix: "ver/", Delimiter: "/" }))
+    assert.deepStrictEqual(all.Versions?.map((v) => [v.Key, v.VersionId, v.IsLatest, v.Size]), [["ver/a", "null", true, 5], ["ver/b", "null", true, 5]])
+    assert.deepStrictEqual(all.CommonPrefixes?.map((p) => p.Prefix), ["ver/sub/"])
+    assert.isFalse(all.IsTruncated)
+    const first = await s3.send(new ListObjectVersionsCommand({ Bucket: "ops", Prefix: "ver/", MaxKeys: 1 }))
+    assert.deepStrictEqual([first.IsTruncated, first.NextKeyMarker, first.NextVersionIdMarker], [true, "ver/a", "null"])
+    const second = await s3.send(new ListObjectVersionsCommand({ Bucket: "ops", Prefix: "ver/", MaxKeys: 5, KeyMarker: first.NextKeyMarker, VersionIdMarker: "null" }))
+    assert.deepStrictEqual(second.Versions?.map((v) => v.Key), ["ver/b", "ver/sub/c"])
+    const got = await s3.send(new GetObjectCommand({ Bucket: "ops", Key: "ver/a", VersionId: "null" }))
+    assert.strictEqual(await got.Body!.transformToString(), "ver/a")
+    assert.strictEqual((await s3.send(new HeadObjectCommand({ Bucket: "ops", Key: "ver/b", VersionId: "null" }))).ContentLength, 5)
+    await s3.send(new DeleteObjectCommand({ Bucket: "ops", Key: "ver/b", VersionId: "null" }))
+    assert.deepStrictEqual(await failure(s3.send(new HeadObjectCommand({ Bucket: "ops", Key: "ver/b" }))), { code: "NotFound", status: 404 })
+    assert.deepStrictEqual(await failure(s3.send(new GetObjectCommand({ Bucket: "ops", Key: "ver/a", VersionId: "3HL4kqtJlcpXroDTDmJ" }))), { code: "NotImplemented", status: 501 })
+    assert.deepStrictEqual(await failure(s3.send(new ListObjectVersionsCommand({ Bucket: "nobucket" }))), { code: "NoSuchBucket", status: 404 })
   })
 
   it("virtual-hosted-style requests (Host <bucket>.<domain>) address the bucket; the path is the key", async () => {

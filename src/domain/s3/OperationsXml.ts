@@ -43,6 +43,40 @@ export const copyObjectResultXml = (r: { readonly etag: string; readonly modifie
   `${declaration}<CopyObjectResult xmlns="${ns}">${el("LastModified", isoTime(r.modifiedAt))}${el("ETag", `"${r.etag}"`)}</CopyObjectResult>`
 
 /** S3 answers an empty LocationConstraint for us-east-1 (its historical default region). */
+export interface ListVersionsPage {
+  readonly bucket: string
+  readonly prefix: string
+  readonly delimiter: string | undefined
+  readonly keyMarker: string
+  readonly maxKeys: number
+  readonly encodingType: EncodingType
+  /** Set when the page is truncated: where the next one starts. */
+  readonly nextKeyMarker: string | undefined
+  readonly contents: ReadonlyArray<{ readonly key: string; readonly modifiedAt: number; readonly etag: string; readonly size: number }>
+  readonly commonPrefixes: ReadonlyArray<string>
+}
+
+/** ListVersionsResult of an unversioned bucket: each object is version "null", the latest. */
+export const listVersionsXml = (p: ListVersionsPage) => {
+  const enc = encoderFor(p.encodingType)
+  return `${declaration}<ListVersionsResult xmlns="${ns}">` +
+    el("Name", p.bucket) +
+    el("Prefix", enc(p.prefix)) +
+    el("KeyMarker", enc(p.keyMarker)) +
+    el("VersionIdMarker", "") +
+    (p.nextKeyMarker !== undefined ? el("NextKeyMarker", enc(p.nextKeyMarker)) + el("NextVersionIdMarker", "null") : "") +
+    el("MaxKeys", p.maxKeys) +
+    (p.delimiter !== undefined ? el("Delimiter", enc(p.delimiter)) : "") +
+    (p.encodingType !== undefined ? el("EncodingType", p.encodingType) : "") +
+    el("IsTruncated", p.nextKeyMarker !== undefined) +
+    p.contents.map((c) =>
+      `<Version>${el("Key", enc(c.key))}${el("VersionId", "null")}${el("IsLatest", true)}${el("LastModified", isoTime(c.modifiedAt))}` +
+      `${el("ETag", `"${c.etag}"`)}${el("Size", c.size)}<Owner>${el("ID", "enigma")}${el("DisplayName", "enigma")}</Owner>${el("StorageClass", "STANDARD")}</Version>`
+    ).join("") +
+    p.commonPrefixes.map((cp) => `<CommonPrefixes>${el("Prefix", enc(cp))}</CommonPrefixes>`).join("") +
+    `</ListVersionsResult>`
+}
+
 export const locationConstraintXml = (region: string) =>
   region === "us-east-1"
     ? `${declaration}<LocationConstraint xmlns="${ns}"/>`

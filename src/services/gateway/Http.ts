@@ -11,7 +11,7 @@ import { errorXml, listBucketsXml, listObjectsV2Xml } from "../../domain/s3/Xml.
 import { verifyRequest } from "./Auth.ts"
 import { copyObject } from "./CopyObject.ts"
 import { deleteObjects } from "./DeleteObjects.ts"
-import { listObjectsV1, listParamsOf, listV1Params } from "./ListObjectsV1.ts"
+import { listObjectsV1, listObjectVersions, listParamsOf, listV1Params, listVersionsParams } from "./ListObjectsV1.ts"
 import { notModifiedHeaders, preconditionFailed, preconditionsOf, requestAttributes, responseHeaders, responseOverrideParams } from "./ObjectHeaders.ts"
 import { isMultipartRequest, multipartRoute } from "./MultipartRoutes.ts"
 import { Objects } from "./Objects.ts"
@@ -101,7 +101,9 @@ export const handleRequest = (options: GatewayOptions) => Effect.gen(function*()
     const region = options.region ?? "us-east-1"
     const params = new URLSearchParams(rawQuery)
     // A presigned URL's X-Amz-* parameters are authentication, not part of the operation.
-    const names = [...params.keys()].filter((n) => !/^x-amz-/i.test(n))
+    // Buckets here are never versioned: every object is version "null" (S3's name for it), so
+    // versionId=null on an object names the object itself.
+    const names = [...params.keys()].filter((n) => !/^x-amz-/i.test(n) && !(n === "versionId" && params.get(n) === "null" && hasKey))
 
     const request = requestBody(payload, req.headers, req.stream.pipe(Stream.mapError((e) =>
       s3Error("IncompleteBody", 400, `The request body could not be read: ${e.message}`))))
@@ -155,9 +157,9 @@ export const handleRequest = (options: GatewayOptions) => Effect.gen(function*()
     }
 
     // GET of a setting this gateway does not have: what S3 says of a bucket (object) where it was never set.
-    const setting = method === "GET" ? names.filter((n) => n !== "x-id" && n !== "versionId") : []
+    const setting = method === "GET" ? names.filter((n) => n !== "x-id") : []
     const unconfigured = setting.length === 1 ? (hasKey ? objectSettings : bucketSettings).get(setting[0]!) : undefined
-    if (unconfigured !== undefined && !(hasKey && params.has("versionId") && params.get("versionId") !== "null")) {
+    if (unconfigured !== undefined) {
       yield* readSmallBody
       if (hasKey) yield* objects.headObject(bucket, key)
       else yield* objects.headBucket(bucket)
@@ -172,6 +174,12 @@ export const handleRequest = (options: GatewayOptions) => Effect.gen(function*()
         yield* readSmallBody
         yield* objects.headBucket(bucket)
         return yield* reply(200, {}, locationConstraintXml(region))
+      }
+      if (method === "GET" && params.has("versions")) {
+        const unknown = names.filter((n) => !listVersionsParams.has(n))
+        if (unknown.length > 0) return yield* notImplemented(`GET on a bucket with ?${unknown.join("&")}`)
+        yield* readSmallBody
+        return yield* reply(200, {}, yield* listObjectVersions(objects, bucket, params))
       }
       if (method === "POST" && params.has("delete") && only("delete", "x-id")) {
         const xml = yield* deleteObjects(objects, bucket, yield* readSmallBody, header("content-md5"))

@@ -1,11 +1,14 @@
 import { Effect } from "effect"
 import { parseEncodingType } from "../../domain/s3/EncodingType.ts"
-import { listObjectsV1Xml } from "../../domain/s3/OperationsXml.ts"
+import { listObjectsV1Xml, listVersionsXml } from "../../domain/s3/OperationsXml.ts"
 import { S3Error, s3Error } from "../../domain/s3/S3Error.ts"
 import type { Objects } from "./Objects.ts"
 
 /** Query parameters of ListObjects (v1). */
 export const listV1Params: ReadonlySet<string> = new Set(["prefix", "delimiter", "max-keys", "marker", "encoding-type", "x-id"])
+
+/** Query parameters of ListObjectVersions. */
+export const listVersionsParams: ReadonlySet<string> = new Set(["versions", "prefix", "delimiter", "max-keys", "key-marker", "version-id-marker", "encoding-type", "x-id"])
 
 /** The parameters ListObjects v1 and v2 share, or the S3 error they earn. */
 export const listParamsOf = (params: URLSearchParams) => {
@@ -43,6 +46,36 @@ export const listObjectsV1 = Effect.fn("Gateway.listObjectsV1")(function*(object
     encodingType,
     isTruncated: page.next !== undefined,
     nextMarker: delimiter !== undefined && page.next !== undefined ? page.next.after : undefined,
+    contents: page.contents,
+    commonPrefixes: page.commonPrefixes
+  })
+})
+
+/**
+ * ListObjectVersions (GET /bucket?versions). Buckets here are never versioned: each object is its
+ * one version, "null", the latest; pages continue after `key-marker` (the version marker can only
+ * be "null", so it adds nothing).
+ */
+export const listObjectVersions = Effect.fn("Gateway.listObjectVersions")(function*(objects: Objects["Service"], bucket: string, params: URLSearchParams) {
+  const common = listParamsOf(params)
+  if (common instanceof S3Error) return yield* common
+  const { encodingType, maxKeys, prefix, delimiter } = common
+  const keyMarker = params.get("key-marker") ?? ""
+  let skipPrefix: string | undefined
+  if (delimiter !== undefined && keyMarker.startsWith(prefix)) {
+    const cut = keyMarker.indexOf(delimiter, prefix.length)
+    if (cut >= 0 && cut + delimiter.length === keyMarker.length) skipPrefix = keyMarker
+  }
+  const limit = Math.min(maxKeys, 1000)
+  const page = yield* objects.listObjects(bucket, { prefix, delimiter, maxKeys: limit, after: keyMarker === "" ? undefined : keyMarker, skipPrefix })
+  return listVersionsXml({
+    bucket,
+    prefix,
+    delimiter,
+    keyMarker,
+    maxKeys: limit,
+    encodingType,
+    nextKeyMarker: page.next?.after,
     contents: page.contents,
     commonPrefixes: page.commonPrefixes
   })
