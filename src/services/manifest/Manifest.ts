@@ -236,7 +236,17 @@ export class Manifest extends Context.Service<Manifest, {
     const files = Effect.fn("Manifest.files")(function*(backupId: string) {
       return yield* Effect.sync(() => {
         const out: Array<FileEntry> = []
-        for (const r of filesStmt.iterate(backupId) as Iterable<RawFile>) out.push(toFile(r))
+        // Small files share chunks: one string per chunk id, not one per extent that names it.
+        const ids = new Map<string, string>()
+        for (const r of filesStmt.iterate(backupId) as Iterable<RawFile>) {
+          const f = toFile(r)
+          for (const e of f.extents as Array<[string, number, number]>) {
+            const known = ids.get(e[0])
+            if (known === undefined) ids.set(e[0], e[0])
+            else e[0] = known
+          }
+          out.push(f)
+        }
         return out
       })
     })
