@@ -192,9 +192,10 @@ export class EventLog extends Context.Service<EventLog, {
       })
       // Statements prepared against the dropped tables are stale: prepare them again.
       project = makeProjector(db)
-      const rows = selectAfter.all(0) as Array<{ seq: number; body: string }>
+      // Row by row: the log of a repository with large backups is hundreds of MB of JSON, and
+      // holding it all at once (as `all` would) made an upgrade's rebuild need as much memory.
       yield* inTransaction(() => {
-        for (const r of rows) project(Number(r.seq), decodeEvent(r.body))
+        for (const r of selectAfter.iterate(0) as Iterable<{ seq: number; body: string }>) project(Number(r.seq), decodeEvent(r.body))
       })
     })
 
