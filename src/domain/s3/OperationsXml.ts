@@ -20,11 +20,13 @@ export interface ListObjectsV1Page {
   readonly commonPrefixes: ReadonlyArray<string>
 }
 
+/** The opening of a listing: its root element, the bucket and the prefix. */
+const listingStart = (root: string, bucket: string, prefix: string, enc: (s: string) => string) =>
+  `${declaration}<${root} xmlns="${ns}">${el("Name", bucket)}${el("Prefix", enc(prefix))}`
+
 export const listObjectsV1Xml = (p: ListObjectsV1Page) => {
   const enc = encoderFor(p.encodingType)
-  return `${declaration}<ListBucketResult xmlns="${ns}">` +
-    el("Name", p.bucket) +
-    el("Prefix", enc(p.prefix)) +
+  return listingStart("ListBucketResult", p.bucket, p.prefix, enc) +
     el("Marker", enc(p.marker)) +
     (p.nextMarker !== undefined ? el("NextMarker", enc(p.nextMarker)) : "") +
     el("MaxKeys", p.maxKeys) +
@@ -43,25 +45,16 @@ export const copyObjectResultXml = (r: { readonly etag: string; readonly modifie
   `${declaration}<CopyObjectResult xmlns="${ns}">${el("LastModified", isoTime(r.modifiedAt))}${el("ETag", `"${r.etag}"`)}</CopyObjectResult>`
 
 /** S3 answers an empty LocationConstraint for us-east-1 (its historical default region). */
-export interface ListVersionsPage {
-  readonly bucket: string
-  readonly prefix: string
-  readonly delimiter: string | undefined
+export interface ListVersionsPage extends Omit<ListObjectsV1Page, "marker" | "isTruncated" | "nextMarker"> {
   readonly keyMarker: string
-  readonly maxKeys: number
-  readonly encodingType: EncodingType
   /** Set when the page is truncated: where the next one starts. */
   readonly nextKeyMarker: string | undefined
-  readonly contents: ReadonlyArray<{ readonly key: string; readonly modifiedAt: number; readonly etag: string; readonly size: number }>
-  readonly commonPrefixes: ReadonlyArray<string>
 }
 
 /** ListVersionsResult of an unversioned bucket: each object is version "null", the latest. */
 export const listVersionsXml = (p: ListVersionsPage) => {
   const enc = encoderFor(p.encodingType)
-  return `${declaration}<ListVersionsResult xmlns="${ns}">` +
-    el("Name", p.bucket) +
-    el("Prefix", enc(p.prefix)) +
+  return listingStart("ListVersionsResult", p.bucket, p.prefix, enc) +
     el("KeyMarker", enc(p.keyMarker)) +
     el("VersionIdMarker", "") +
     (p.nextKeyMarker !== undefined ? el("NextKeyMarker", enc(p.nextKeyMarker)) + el("NextVersionIdMarker", "null") : "") +

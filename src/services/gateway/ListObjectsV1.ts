@@ -21,33 +21,48 @@ export const listParamsOf = (params: URLSearchParams) => {
 }
 
 /**
- * ListObjects v1 (GET /bucket without list-type=2): pages continue after `marker`. NextMarker is
- * sent only with a delimiter, as S3 does; without one, clients continue from the last key.
+ * The page of keys after `marker` (v1's marker, ListObjectVersions' key-marker). A marker that is
+ * itself a common prefix (a NextMarker we sent) continues after everything it rolls up.
  */
-export const listObjectsV1 = Effect.fn("Gateway.listObjectsV1")(function*(objects: Objects["Service"], bucket: string, params: URLSearchParams) {
-  const common = listParamsOf(params)
-  if (common instanceof S3Error) return yield* common
-  const { encodingType, maxKeys, prefix, delimiter } = common
-  const marker = params.get("marker") ?? ""
-  // A marker that is itself a common prefix (a NextMarker we sent) continues after everything it rolls up.
+const pageAfter = (objects: Objects["Service"], bucket: string, prefix: string, delimiter: string | undefined, maxKeys: number, marker: string) => {
   let skipPrefix: string | undefined
   if (delimiter !== undefined && marker.startsWith(prefix)) {
     const cut = marker.indexOf(delimiter, prefix.length)
     if (cut >= 0 && cut + delimiter.length === marker.length) skipPrefix = marker
   }
-  const limit = Math.min(maxKeys, 1000)
-  const page = yield* objects.listObjects(bucket, { prefix, delimiter, maxKeys: limit, after: marker === "" ? undefined : marker, skipPrefix })
-  return listObjectsV1Xml({
+  return objects.listObjects(bucket, { prefix, delimiter, maxKeys, after: marker === "" ? undefined : marker, skipPrefix })
+}
+
+/** A page after the marker in `markerParam`, with what both v1 and ListObjectVersions echo. */
+const listAfterMarker = Effect.fnUntraced(function*(objects: Objects["Service"], bucket: string, params: URLSearchParams, markerParam: "marker" | "key-marker") {
+  const common = listParamsOf(params)
+  if (common instanceof S3Error) return yield* common
+  const marker = params.get(markerParam) ?? ""
+  const maxKeys = Math.min(common.maxKeys, 1000)
+  const page = yield* pageAfter(objects, bucket, common.prefix, common.delimiter, maxKeys, marker)
+  const echoed = {
     bucket,
-    prefix,
-    delimiter,
-    marker,
-    maxKeys: limit,
-    encodingType,
-    isTruncated: page.next !== undefined,
-    nextMarker: delimiter !== undefined && page.next !== undefined ? page.next.after : undefined,
+    prefix: common.prefix,
+    delimiter: common.delimiter,
+    maxKeys,
+    encodingType: common.encodingType,
     contents: page.contents,
     commonPrefixes: page.commonPrefixes
+  }
+  return { echoed, marker, next: page.next }
+})
+
+/**
+ * ListObjects v1 (GET /bucket without list-type=2): pages continue after `marker`. NextMarker is
+ * sent only with a delimiter, as S3 does; without one, clients continue from the last key.
+ */
+export const listObjectsV1 = Effect.fn("Gateway.listObjectsV1")(function*(objects: Objects["Service"], bucket: string, params: URLSearchParams) {
+  const { echoed, marker, next } = yield* listAfterMarker(objects, bucket, params, "marker")
+  return listObjectsV1Xml({
+    ...echoed,
+    marker,
+    isTruncated: next !== undefined,
+    nextMarker: echoed.delimiter !== undefined && next !== undefined ? next.after : undefined
   })
 })
 
@@ -57,26 +72,6 @@ export const listObjectsV1 = Effect.fn("Gateway.listObjectsV1")(function*(object
  * be "null", so it adds nothing).
  */
 export const listObjectVersions = Effect.fn("Gateway.listObjectVersions")(function*(objects: Objects["Service"], bucket: string, params: URLSearchParams) {
-  const common = listParamsOf(params)
-  if (common instanceof S3Error) return yield* common
-  const { encodingType, maxKeys, prefix, delimiter } = common
-  const keyMarker = params.get("key-marker") ?? ""
-  let skipPrefix: string | undefined
-  if (delimiter !== undefined && keyMarker.startsWith(prefix)) {
-    const cut = keyMarker.indexOf(delimiter, prefix.length)
-    if (cut >= 0 && cut + delimiter.length === keyMarker.length) skipPrefix = keyMarker
-  }
-  const limit = Math.min(maxKeys, 1000)
-  const page = yield* objects.listObjects(bucket, { prefix, delimiter, maxKeys: limit, after: keyMarker === "" ? undefined : keyMarker, skipPrefix })
-  return listVersionsXml({
-    bucket,
-    prefix,
-    delimiter,
-    keyMarker,
-    maxKeys: limit,
-    encodingType,
-    nextKeyMarker: page.next?.after,
-    contents: page.contents,
-    commonPrefixes: page.commonPrefixes
-  })
+  const { echoed, marker, next } = yield* listAfterMarker(objects, bucket, params, "key-marker")
+  return listVersionsXml({ ...echoed, keyMarker: marker, nextKeyMarker: next?.after })
 })

@@ -485,14 +485,11 @@ const openBytes = Effect.fn("Keys.openBytes")(function*(
   return (yield* openSealed(bytes, passphrase, kemKeyPath, source)).ring
 })
 
-const rotate = Effect.fn("Keys.rotate")(function*(
-  ring: KeyRing,
-  keyfilePath: string,
-  passphrase: Redacted.Redacted<string>,
-  kemKeyPath?: string
-) {
-  // Re-open (the file on disk if there is one, else the ring's own bytes): this checks the
-  // passphrase — rotate must not silently change it — and never drops a key someone else added.
+/**
+ * The keystore as it is now (the file on disk if there is one, else the ring's own bytes), opened
+ * with `passphrase`; it must be the open repository's.
+ */
+const reopen = Effect.fnUntraced(function*(ring: KeyRing, keyfilePath: string, passphrase: Redacted.Redacted<string>, kemKeyPath?: string) {
   const base = (yield* readOptional(keyfilePath)) ?? ring.sealed
   const opened = yield* openSealed(base, passphrase, kemKeyPath, keyfilePath)
   if (opened.payload.repositoryId !== ring.repositoryId) {
@@ -501,6 +498,18 @@ const rotate = Effect.fn("Keys.rotate")(function*(
       detail: `belongs to repository ${opened.payload.repositoryId}, not to the open repository ${ring.repositoryId}`
     })
   }
+  return opened
+})
+
+const rotate = Effect.fn("Keys.rotate")(function*(
+  ring: KeyRing,
+  keyfilePath: string,
+  passphrase: Redacted.Redacted<string>,
+  kemKeyPath?: string
+) {
+  // Re-open: this checks the passphrase (rotate must not silently change it) and never drops a
+  // key someone else added.
+  const opened = yield* reopen(ring, keyfilePath, passphrase, kemKeyPath)
   for (const { id } of ring.keyIds) {
     const onDisk = opened.ring.dataKey(id)
     if (onDisk === undefined || !sameBytes(onDisk, ring.dataKey(id)!)) {
@@ -535,14 +544,7 @@ const changePassphrase = Effect.fn("Keys.changePassphrase")(function*(
   newPassphrase: Redacted.Redacted<string>,
   kemKeyPath?: string
 ) {
-  const base = (yield* readOptional(keyfilePath)) ?? ring.sealed
-  const opened = yield* openSealed(base, passphrase, kemKeyPath, keyfilePath)
-  if (opened.payload.repositoryId !== ring.repositoryId) {
-    return yield* new KeystoreError({
-      file: keyfilePath,
-      detail: `belongs to repository ${opened.payload.repositoryId}, not to the open repository ${ring.repositoryId}`
-    })
-  }
+  const opened = yield* reopen(ring, keyfilePath, passphrase, kemKeyPath)
   const mode = keyfileMode(opened.header)
   const kem = { publicKey: crypto.createPublicKey(opened.privateKey), privateKey: opened.privateKey }
   const bytes = yield* seal(opened.payload, kem, mode, opened.header.argon, newPassphrase, keyfilePath)
