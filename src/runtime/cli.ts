@@ -66,6 +66,11 @@ const backupCommand = Command.make("backup", {
     Flag.optional
   ),
   tags: Flag.String("tag").pipe(Flag.withDescription("Label the backup (repeatable, or comma-separated: --tag daily,db); list and forget select by it"), Flag.atLeast(0)),
+  dryRun: Flag.Boolean("dry-run").pipe(
+    Flag.withAlias("n"),
+    Flag.withDescription("Only walk: say what would be backed up and which files read (new or changed), reading and writing nothing"),
+    Flag.withDefault(false)
+  ),
   json: jsonFlag
 }, (a) => load(handlers.backup).pipe(Effect.flatMap((m) => m.backup(a)))).pipe(
   Command.withDescription("Back up files and directories")

@@ -202,6 +202,27 @@ describe("enigma backup → restore on the Local provider", () => {
     assert.match(r.stderr, /^enigma: --glob \[z-a\] is not a valid pattern/)
   })
 
+  it("backup --dry-run says what would be backed up and read, and records and stores nothing", () => {
+    const { root, dir, g } = initRepo()
+    const src = path.join(root, "data")
+    makeTree(src)
+    const chunkCount = () => readdirSync(path.join(dir, "storage", "chunks"), { recursive: true }).length
+    const first = json(enigma([...g, "backup", src, "--dry-run", "--json"]))
+    assert.deepStrictEqual([first.dryRun, first.files, first.symlinks, first.readFiles, first.parent], [true, 34, 2, 34, null])
+    assert.deepStrictEqual(json(enigma([...g, "list", "--json"])), [])
+    assert.strictEqual(existsSync(path.join(dir, "storage", "chunks")) ? chunkCount() : 0, 0)
+    const b = json(enigma([...g, "backup", src, "--json"]))
+    assert.strictEqual(first.bytes, b.bytes)
+    writeFileSync(path.join(src, "docs", "note1.txt"), "changed")
+    const before = chunkCount()
+    const again = json(enigma([...g, "backup", src, "-n", "--exclude", "*.rs", "--json"]))
+    assert.deepStrictEqual([again.files, again.readFiles, again.read, again.parent], [33, 1, ["data/docs/note1.txt"], b.backupId])
+    assert.strictEqual(chunkCount(), before)
+    assert.strictEqual(json(enigma([...g, "list", "--json"])).length, 1)
+    const text = enigma([...g, "backup", src, "--dry-run"])
+    assert.match(text.stdout, /^dry run: would back up 34 files \(.*\), \d+ dirs, 2 symlinks\n  would read 1 new or changed files/)
+  })
+
   it("backup --files-from / --files-from-raw add the paths listed in files to those given", () => {
     const { root, g } = initRepo()
     for (const d of ["a", "b", "c", "d"]) {

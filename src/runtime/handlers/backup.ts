@@ -23,20 +23,22 @@ interface BackupArgs {
   readonly oneFileSystem: boolean
   readonly host: Option.Option<string>
   readonly tags: ReadonlyArray<string>
+  readonly dryRun: boolean
   readonly json: boolean
 }
+
+/** A file named by `flag` (--exclude-file, --files-from…), read whole; a one-line error when it cannot be. */
+const readListFile = (flag: string, file: string) =>
+  Effect.tryPromise({
+    try: () => fs.readFile(file, "utf8"),
+    catch: (e) => new UserError({ detail: `${flag} ${file}: cannot read it (${(e as { code?: string }).code ?? (e as Error).message})` })
+  })
 
 /** The --exclude patterns and those of every --exclude-file, checked before the repository is opened. */
 const excludePatterns = (a: BackupArgs) =>
   Effect.gen(function*() {
     const patterns = [...a.exclude]
-    for (const file of a.excludeFile) {
-      const text = yield* Effect.tryPromise({
-        try: () => fs.readFile(file, "utf8"),
-        catch: (e) => new UserError({ detail: `--exclude-file ${file}: cannot read it (${(e as { code?: string }).code ?? (e as Error).message})` })
-      })
-      patterns.push(...excludeFilePatterns(text))
-    }
+    for (const file of a.excludeFile) patterns.push(...excludeFilePatterns(yield* readListFile("--exclude-file", file)))
     const rules = parseExcludes(patterns)
     if ("error" in rules) return yield* new UserError({ detail: rules.error })
     return { patterns, rules }
@@ -48,10 +50,7 @@ const pathsOf = (a: BackupArgs) =>
     const paths = [...a.paths]
     const listed = [...a.filesFrom.map((f) => [f, "--files-from"] as const), ...a.filesFromRaw.map((f) => [f, "--files-from-raw"] as const)]
     for (const [file, flag] of listed) {
-      const text = yield* Effect.tryPromise({
-        try: () => fs.readFile(file, "utf8"),
-        catch: (e) => new UserError({ detail: `${flag} ${file}: cannot read it (${(e as { code?: string }).code ?? (e as Error).message})` })
-      })
+      const text = yield* readListFile(flag, file)
       paths.push(...(flag === "--files-from-raw"
         ? text.split("\0").filter((p) => p !== "")
         : text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== "" && !l.startsWith("#"))))
@@ -78,6 +77,29 @@ export const backup = Effect.fn("cli.backup")(function*(a: BackupArgs) {
     oneFileSystem: a.oneFileSystem
   }
   const opened = yield* unlock(yield* rootCommand)
+  const backupOptions = {
+    exclude: excludes.patterns,
+    excludeCaches: a.excludeCaches,
+    excludeIfPresent: a.excludeIfPresent,
+    excludeLargerThan: maxSize,
+    oneFileSystem: a.oneFileSystem,
+    host: Option.getOrUndefined(a.host),
+    tags: a.tags
+  }
+  if (a.dryRun) {
+    // Read-only: no lock, nothing recorded.
+    const plan = yield* withRepository(opened, "backup --dry-run", false, Backup.use((b) => b.plan(paths, backupOptions)))
+    yield* emit(json, { dryRun: true, ...plan, parent: plan.parent ?? null }, () =>
+      [
+        `dry run: would back up ${plan.files} files (${formatBytes(plan.bytes)}), ${plan.dirs} dirs, ${plan.symlinks} symlinks`,
+        plan.parent !== undefined
+          ? `  would read ${plan.readFiles} new or changed files (${formatBytes(plan.readBytes)}); the others are as in backup ${plan.parent}`
+          : `  would read all ${plan.readFiles} files (${formatBytes(plan.readBytes)}): no earlier backup of these paths from this host`,
+        ...(plan.warnings.length > 0 ? [`  ${plan.warnings.length} item(s) could not be read`] : [])
+      ].join("\n"))
+    if (plan.warnings.length > 0) return yield* new ExitWith({ code: 3 })
+    return
+  }
   yield* collectOwnedBuffersOnly(opened.providers)
   const started = Date.now()
   let progress = { files: 0, bytesRead: 0, bytesDone: 0 }
@@ -103,7 +125,7 @@ export const backup = Effect.fn("cli.backup")(function*(a: BackupArgs) {
   })
   const result = yield* withRepository(opened, "backup", true, Effect.gen(function*() {
     const backup = yield* Backup
-    return yield* backup.run(paths, { exclude: excludes.patterns, excludeCaches: a.excludeCaches, excludeIfPresent: a.excludeIfPresent, excludeLargerThan: maxSize, oneFileSystem: a.oneFileSystem, host: Option.getOrUndefined(a.host), tags: a.tags, onProgress: (p) => {
+    return yield* backup.run(paths, { ...backupOptions, onProgress: (p) => {
       progress = p
       line.update()
     } })

@@ -100,6 +100,24 @@ export interface BackupOptions {
   readonly tags?: ReadonlyArray<string> | undefined
 }
 
+/** `backup --dry-run`'s answer: what would be recorded, and which files would be read (new or changed since the parent). */
+export interface BackupPlan {
+  readonly files: number
+  readonly dirs: number
+  readonly symlinks: number
+  readonly bytes: number
+  readonly readFiles: number
+  readonly readBytes: number
+  readonly parent: string | undefined
+  /** Stored paths of the files that would be read. */
+  readonly read: ReadonlyArray<string>
+  readonly warnings: ReadonlyArray<string>
+}
+
+/** Whether a file as the walk found it is the parent's: same size, mtime, inode and ctime (then it is not read again). */
+const isUnchanged = (prev: ParentFile | undefined, st: { readonly size: number; readonly mtimeMs: number; readonly ino: number; readonly ctimeMs: number }) =>
+  prev !== undefined && prev.size === st.size && prev.mtimeMs === st.mtimeMs && prev.ino === st.ino && prev.ctimeMs === st.ctimeMs
+
 /**
  * Backs up file trees. All file contents are chunked as one concatenated stream in walk order,
  * so small files share chunks; each file records the extents (chunk, offset, length) that hold
@@ -112,6 +130,7 @@ export class Backup extends Context.Service<Backup, {
     paths: ReadonlyArray<string>,
     options?: BackupOptions
   ) => Effect.Effect<BackupResult, UserError | BackupSourceError | ChunkWriteError | ManifestError>
+  readonly plan: (paths: ReadonlyArray<string>, options?: BackupOptions) => Effect.Effect<BackupPlan, UserError>
 }>()("enigma/services/backup/Backup") {
   static readonly layer = Layer.effect(Backup)(Effect.gen(function*() {
     const repo = yield* Repository
@@ -122,11 +141,8 @@ export class Backup extends Context.Service<Backup, {
     const gear = gearFromSeed(repo.ring.gearSeed)
     const concurrency = repo.settings.enigma.upload_concurrency ?? 4
 
-    const run = Effect.fn("Backup.run")(function*(
-      paths: ReadonlyArray<string>,
-      options?: BackupOptions
-    ) {
-      const startedAt = Date.now()
+    /** What a backup of `paths` starts from: the walk's options, the roots, and the parent to compare with. */
+    const prepare = Effect.fnUntraced(function*(paths: ReadonlyArray<string>, options: BackupOptions | undefined) {
       const excludes = parseExcludes(options?.exclude ?? [])
       if ("error" in excludes) return yield* new UserError({ detail: excludes.error })
       const markers = (options?.excludeIfPresent ?? []).map(parseMarker)
@@ -147,6 +163,40 @@ export class Backup extends Context.Service<Backup, {
       const absPaths = roots.map((r) => r.abs)
       const parentId = yield* manifest.latestBackupFor(host, absPaths)
       const parentFiles: ReadonlyMap<string, ParentFile> = parentId ? yield* manifest.unchangedIndex(parentId) : new Map()
+      return { walkOptions, roots, tags, host, absPaths, parentId, parentFiles }
+    })
+
+    /** `backup --dry-run`: what a backup would record and read, from the walk alone (no file is read, nothing is written). */
+    const plan = Effect.fn("Backup.plan")(function*(paths: ReadonlyArray<string>, options?: BackupOptions) {
+      const { walkOptions, roots, parentId, parentFiles } = yield* prepare(paths, options)
+      const warnings: Array<WalkWarning> = []
+      const out = { files: 0, dirs: 0, symlinks: 0, bytes: 0, readFiles: 0, readBytes: 0 }
+      const read: Array<string> = []
+      for (const e of walk(roots, (w) => {
+        warnings.push(w)
+        process.stderr.write(`warning: ${w.path}: ${w.detail}\n`)
+      }, walkOptions)) {
+        if (e.kind === "dir") out.dirs++
+        else if (e.kind === "symlink") out.symlinks++
+        else {
+          out.files++
+          out.bytes += e.stat.size
+          if (!isUnchanged(parentFiles.get(e.path), e.stat)) {
+            out.readFiles++
+            out.readBytes += e.stat.size
+            read.push(e.path)
+          }
+        }
+      }
+      return { ...out, parent: parentId, read, warnings: warnings.map((w) => `${w.path}: ${w.detail}`) } satisfies BackupPlan
+    })
+
+    const run = Effect.fn("Backup.run")(function*(
+      paths: ReadonlyArray<string>,
+      options?: BackupOptions
+    ) {
+      const startedAt = Date.now()
+      const { walkOptions, roots, tags, host, absPaths, parentId, parentFiles } = yield* prepare(paths, options)
       const backupId = randomBytes(8).toString("hex")
       yield* log.append([{
         _tag: "BackupStarted",
@@ -290,10 +340,7 @@ export class Backup extends Context.Service<Backup, {
               continue
             }
             const prev = parentFiles.get(e.path)
-            if (
-              prev && prev.size === e.stat.size && prev.mtimeMs === e.stat.mtimeMs &&
-              prev.ino === e.stat.ino && prev.ctimeMs === e.stat.ctimeMs
-            ) {
+            if (prev !== undefined && isUnchanged(prev, e.stat)) {
               stats.files++
               stats.bytes += prev.size
               bytesDone += prev.size
@@ -433,7 +480,7 @@ export class Backup extends Context.Service<Backup, {
 
     // A backup's chunk writes are on its critical path, and its memory budget has room for the
     // Local provider's write workers (see LocalIoThreads).
-    return Backup.of({ run: (paths, options) => run(paths, options).pipe(Effect.provideService(OffThreadWrites, true)) })
+    return Backup.of({ run: (paths, options) => run(paths, options).pipe(Effect.provideService(OffThreadWrites, true)), plan })
   }))
 }
 
