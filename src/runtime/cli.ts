@@ -81,6 +81,10 @@ const restoreCommand = Command.make("restore", {
   dest: Argument.String("dest").pipe(Argument.withDescription("Destination directory"), Argument.optional),
   path: Flag.String("path").pipe(Flag.withDescription("Restore only this path prefix (e.g. docs/)"), Flag.optional),
   glob: Flag.String("glob").pipe(Flag.withDescription("Restore only files matching this glob (e.g. \"*.rs\")"), Flag.optional),
+  exclude: Flag.String("exclude").pipe(
+    Flag.withDescription("Leave out what matches, as backup --exclude (a name at any depth, or a path from the backup's root: /data/tmp) (repeatable)"),
+    Flag.atLeast(0)
+  ),
   list: Flag.Boolean("list").pipe(Flag.withDescription("List the selected entries instead of restoring"), Flag.withDefault(false)),
   overwrite: Flag.Literals("overwrite", ["always", "if-changed", "never"]).pipe(
     Flag.withDescription("Files already there: replace them (always), keep those of the same size and mtime (if-changed: resume a restore), or keep them all (never)"),

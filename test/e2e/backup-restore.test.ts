@@ -375,6 +375,19 @@ describe("enigma backup → restore on the Local provider", () => {
     assert.deepStrictEqual(readdirSync(path.join(dest, "data")), ["docs"])
     assert.strictEqual(readFileSync(path.join(dest, "data/docs/deep/er/main.rs"), "utf8"), "fn main() {}\n")
     assert.isFalse(existsSync(path.join(dest, "data/docs/note1.txt")))
+    // --exclude, as backup's: a name at any depth, or a path from the backup's root (with what is below it).
+    const kept = (args: ReadonlyArray<string>) =>
+      (json(enigma([...g, "restore", backupId, "--list", "--json", ...args])) as Array<{ path: string; kind: string }>).filter((e) => e.kind === "file").map((e) => e.path)
+    const allFiles = kept([])
+    assert.deepStrictEqual(kept(["--exclude", "*.txt"]), allFiles.filter((p) => !p.endsWith(".txt")))
+    assert.deepStrictEqual(kept(["--exclude", "/data/docs/deep"]), allFiles.filter((p) => !p.startsWith("data/docs/deep/")))
+    assert.deepStrictEqual(kept(["--exclude", "deep", "--exclude", "*.txt"]), allFiles.filter((p) => !p.endsWith(".txt") && !p.includes("/deep/")))
+    const excludedOut = path.join(root, "excl")
+    assert.strictEqual(enigma([...g, "restore", backupId, excludedOut, "--exclude", "/data/docs"]).code, 0)
+    assert.isFalse(existsSync(path.join(excludedOut, "data", "docs")))
+    const negated = enigma([...g, "restore", backupId, path.join(root, "neg"), "--exclude", "!x"])
+    assert.strictEqual(negated.code, 1)
+    assert.match(negated.stderr, /^enigma: --exclude !x: negated patterns/)
     // A filter that matches nothing is an error naming it, and creates nothing.
     const none = path.join(root, "none")
     for (const filter of [["--path", "docs/deep"], ["--glob", "*.zig"]]) {

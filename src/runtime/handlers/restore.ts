@@ -1,29 +1,29 @@
 import { Effect, Option } from "effect"
 import { UserError } from "../../domain/Errors.ts"
-import { globProblem } from "../../domain/PathFilter.ts"
 import { Manifest } from "../../services/manifest/Manifest.ts"
-import { Restore, selectEntries } from "../../services/restore/Restore.ts"
+import { Restore, restoreProblem, selectEntries } from "../../services/restore/Restore.ts"
 import { unlock, withRepository } from "../Open.ts"
 import { collectOwnedBuffersOnly } from "../OwnedBuffersGc.ts"
 import { emit, formatBytes, makeProgress } from "../Output.ts"
 import { rootCommand } from "../commands/shared.ts"
 import { stdoutWriter } from "../StdoutWriter.ts"
 
-export const restore = Effect.fn("cli.restore")(function*({ id, dest, path, glob, list, sparse, overwrite, json }: {
+export const restore = Effect.fn("cli.restore")(function*({ id, dest, path, glob, exclude, list, sparse, overwrite, json }: {
   readonly id: string
   readonly dest: Option.Option<string>
   readonly path: Option.Option<string>
   readonly glob: Option.Option<string>
+  readonly exclude: ReadonlyArray<string>
   readonly list: boolean
   readonly sparse: boolean
   readonly overwrite: "always" | "if-changed" | "never"
   readonly json: boolean
 }) {
-  const problem = Option.isSome(glob) ? globProblem(glob.value) : undefined
+  const options = { pathPrefix: Option.getOrUndefined(path), glob: Option.getOrUndefined(glob), exclude }
+  const problem = restoreProblem(options)
   if (problem !== undefined) return yield* new UserError({ detail: problem })
   const opened = yield* unlock(yield* rootCommand)
   if (!list) yield* collectOwnedBuffersOnly(opened.providers)
-  const options = { pathPrefix: Option.getOrUndefined(path), glob: Option.getOrUndefined(glob) }
   yield* withRepository(opened, "restore", false, Effect.gen(function*() {
     const manifest = yield* Manifest
     const backup = yield* manifest.resolveBackup(id)

@@ -7,6 +7,7 @@ import { Context, Effect, Layer, Schema, Semaphore, Stream } from "effect"
 import type { ChunkCorrupt } from "../../domain/Errors.ts"
 import { NotFound, UserError } from "../../domain/Errors.ts"
 import type { Extent, FileEntry } from "../../domain/Events.ts"
+import { isExcluded, parseExcludes } from "../../domain/ExcludeRules.ts"
 import { ancestors, globProblem, isSafeRelativePath, matchesGlob, matchesPrefix } from "../../domain/PathFilter.ts"
 import { besidePath, bytesOfStored, type FsPath, fsPathOf, joinStored, shownPath, storedName } from "../../domain/StoredName.ts"
 import * as Tar from "../../domain/Tar.ts"
@@ -32,6 +33,11 @@ export class RestoreWriteError extends Schema.TaggedError<RestoreWriteError>()("
 export interface RestoreOptions {
   readonly pathPrefix?: string | undefined
   readonly glob?: string | undefined
+  /**
+   * Patterns of entries to leave out, with backup --exclude's rules (ExcludeRules.ts) applied to
+   * the stored path as if it were absolute (`/data/docs`): an excluded directory takes its contents.
+   */
+  readonly exclude?: ReadonlyArray<string> | undefined
   /** Leave blocks of zeros in files of more than two chunks as holes (restic's --sparse). */
   readonly sparse?: boolean | undefined
   /**
@@ -254,15 +260,37 @@ const keptInPlace = (dest: string, entries: ReadonlyArray<FileEntry>, overwrite:
     return kept
   })
 
+/** What is wrong with a restore's selection options, in one line, or undefined. */
+export const restoreProblem = (options: RestoreOptions): string | undefined => {
+  const glob = options.glob !== undefined ? globProblem(options.glob) : undefined
+  if (glob !== undefined) return glob
+  const rules = parseExcludes(options.exclude ?? [])
+  return "error" in rules ? rules.error : undefined
+}
+
 /** Which entries of a backup a selection picks (files, dirs, symlinks), in path order. */
-export const selectEntries = (files: ReadonlyArray<FileEntry>, options: RestoreOptions) =>
-  files.filter((f) =>
+export const selectEntries = (files: ReadonlyArray<FileEntry>, options: RestoreOptions) => {
+  const rules = options.exclude !== undefined && options.exclude.length > 0 ? parseExcludes(options.exclude) : []
+  if ("error" in rules) throw new Error(rules.error) // checked by restoreProblem first
+  // An entry is left out when it, or a directory it is in, matches.
+  const excluded = (p: string) => {
+    if (rules.length === 0) return false
+    let at = p.indexOf("/")
+    while (at >= 0) {
+      if (isExcluded(rules, `/${p.slice(0, at)}`, p.slice(p.lastIndexOf("/", at - 1) + 1, at))) return true
+      at = p.indexOf("/", at + 1)
+    }
+    return isExcluded(rules, `/${p}`, p.slice(p.lastIndexOf("/") + 1))
+  }
+  return files.filter((f) =>
     (options.pathPrefix === undefined || matchesPrefix(f.path, options.pathPrefix)) &&
-    (options.glob === undefined || f.kind === "dir" || matchesGlob(f.path, options.glob))
+    (options.glob === undefined || f.kind === "dir" || matchesGlob(f.path, options.glob)) &&
+    !excluded(f.path)
   ).filter((f, _, all) =>
     // With a glob, keep only directories that hold a selected file.
     options.glob === undefined || f.kind !== "dir" || all.some((o) => o.kind !== "dir" && o.path.startsWith(`${f.path}/`))
   )
+}
 
 /**
  * Restores a backup (or part of it) under a destination directory. Every file is written to a
@@ -296,7 +324,7 @@ export class Restore extends Context.Service<Restore, {
     const run = (backupId: string, dest: string, options: RestoreOptions) =>
       restoreTo(backupId, dest, options).pipe(Effect.scoped, Effect.provideService(ReadTarget, backupId))
     const restoreTo = Effect.fn("Restore.run")(function*(backupId: string, dest: string, options: RestoreOptions) {
-      const problem = options.glob !== undefined ? globProblem(options.glob) : undefined
+      const problem = restoreProblem(options)
       if (problem !== undefined) return yield* new UserError({ detail: problem })
       const destAbs = path.resolve(dest)
       const destStat = yield* Effect.promise(() => fs.stat(destAbs).then((s) => s, () => undefined))
@@ -305,10 +333,11 @@ export class Restore extends Context.Service<Restore, {
       }
       const all = yield* manifest.files(backupId)
       const selected = selectEntries(all, options)
-      if (selected.length === 0 && (options.pathPrefix !== undefined || options.glob !== undefined)) {
+      if (selected.length === 0 && (options.pathPrefix !== undefined || options.glob !== undefined || (options.exclude ?? []).length > 0)) {
         const filters = [
           ...(options.pathPrefix !== undefined ? [`--path ${options.pathPrefix}`] : []),
-          ...(options.glob !== undefined ? [`--glob ${options.glob}`] : [])
+          ...(options.glob !== undefined ? [`--glob ${options.glob}`] : []),
+          ...(options.exclude ?? []).map((e) => `--exclude ${e}`)
         ].join(" with ")
         return yield* new UserError({
           detail: `nothing in backup ${backupId} matches ${filters}; stored paths begin with the name of the directory backed up (see \`enigma restore ${backupId.slice(0, 8)} --list\`)`
