@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { chmodSync, chownSync, closeSync, cpSync, ftruncateSync, openSync, writeSync, existsSync, lchownSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs"
 import { spawnSync } from "node:child_process"
 import * as path from "node:path"
-import { enigma, enigmaPipe, initRepo, json, makeTree, prng, snapshotTree, tempDir } from "../support/cli.ts"
+import { enigma, enigmaBin, enigmaPipe, initRepo, json, makeTree, passphrase, prng, snapshotTree, tempDir } from "../support/cli.ts"
 
 /** A tree by the bytes of its names: each entry's kind, mode, mtime and content (or target), hex-keyed. */
 const byteTree = (dir: string): Record<string, string> => {
@@ -106,6 +106,32 @@ describe("enigma backup → restore on the Local provider", () => {
         round
       )
     }
+  })
+
+  // A user namespace (unshare -r) maps only this user: a restore there runs as "root", and every
+  // other owner is refused (EINVAL), as on exFAT or NFS with root squash.
+  it("a filesystem that refuses the recorded owners: the restore completes with the data, warns once, exits 3", (ctx) => {
+    if (process.getuid?.() !== 0 || spawnSync("unshare", ["-r", "true"]).status !== 0) return ctx.skip()
+    const { root, g } = initRepo()
+    const src = path.join(root, "data")
+    mkdirSync(path.join(src, "d"), { recursive: true })
+    for (let i = 0; i < 80; i++) writeFileSync(path.join(src, "d", `f${i}`), `file ${i}`)
+    writeFileSync(path.join(src, "d", "big"), prng(3)(9 * 1024 * 1024))
+    symlinkSync("f1", path.join(src, "d", "link"))
+    for (const n of ["f3", "big"]) chownSync(path.join(src, "d", n), 1234, 5678)
+    lchownSync(path.join(src, "d", "link"), 1234, 5678)
+    chownSync(path.join(src, "d"), 1234, 5678)
+    assert.strictEqual(enigma([...g, "backup", src]).code, 0)
+    const dest = path.join(root, "out")
+    const r = spawnSync("unshare", ["-r", process.execPath, enigmaBin, ...g, "restore", "latest", dest], {
+      encoding: "utf8",
+      env: { ...process.env, ENIGMA_PASSPHRASE: passphrase }
+    })
+    assert.strictEqual(r.status, 3, r.stderr)
+    assert.match(r.stderr.trim(), /^warning: 4 restored entries keep the restoring user as owner: the filesystem refused their recorded owner \(EINVAL\)$/)
+    assert.match(r.stdout, /restored backup .*: 81 files, 2 dirs, 1 symlinks/)
+    const contents = (t: Record<string, string>) => Object.fromEntries(Object.entries(t).map(([k, v]) => [k, v.replace(/^(file|dir) \S+/, "$1")]))
+    assert.deepStrictEqual(contents(snapshotTree(path.join(dest, "data"))), contents(snapshotTree(src)))
   })
 
   it("hard links restore as hard links; one restored without the file it links to gets its content", () => {

@@ -4,7 +4,7 @@ import { Manifest } from "../../services/manifest/Manifest.ts"
 import { Restore, restoreProblem, selectEntries } from "../../services/restore/Restore.ts"
 import { unlock, withRepository } from "../Open.ts"
 import { collectOwnedBuffersOnly } from "../OwnedBuffersGc.ts"
-import { emit, formatBytes, makeProgress } from "../Output.ts"
+import { emit, ExitWith, formatBytes, makeProgress } from "../Output.ts"
 import { rootCommand } from "../commands/shared.ts"
 import { stdoutWriter } from "../StdoutWriter.ts"
 
@@ -45,6 +45,11 @@ export const restore = Effect.fn("cli.restore")(function*({ id, dest, path, glob
     yield* emit(json, { backupId: backup.id, dest: dest.value, ...r }, () =>
       `restored backup ${backup.id} to ${dest.value}: ${r.files} files, ${r.dirs} dirs, ${r.symlinks} symlinks, ${formatBytes(r.bytes)}` +
       (r.skipped > 0 ? `; ${r.skipped} already there left as they were (--overwrite ${overwrite})` : ""))
+    // The data is all there; say (and exit 3) that some entries could not get their owner.
+    if (r.ownersRefused > 0) {
+      process.stderr.write(`warning: ${r.ownersRefused} restored entries keep the restoring user as owner: the filesystem refused their recorded owner (${r.ownerError ?? "error"})\n`)
+      return yield* new ExitWith({ code: 3 })
+    }
   }))
 })
 

@@ -57,6 +57,12 @@ export interface RestoreResult {
   readonly bytes: number
   /** Files and symlinks left as they were (--overwrite never / if-changed). */
   readonly skipped: number
+  /**
+   * Entries whose recorded owner the filesystem refused (a restore as root onto exFAT, NFS with
+   * root squash, a user namespace): they keep the restoring user; `ownerError` is the first code.
+   */
+  readonly ownersRefused: number
+  readonly ownerError?: string | undefined
 }
 
 /**
@@ -210,9 +216,16 @@ class AtomicFile {
     if (this.direct === undefined && this.sparse) fsSync.ftruncateSync(this.fd, this.at)
   }
 
-  commit(mode: number, mtimeMs: number, owner: Owner | undefined) {
-    // Owner first: a chown clears the set-user/group-ID bits that the chmod then sets.
-    if (owner !== undefined) fsSync.fchownSync(this.fd, owner.uid, owner.gid)
+  commit(mode: number, mtimeMs: number, owner: Owner | undefined, ownerRefused: (e: unknown) => void) {
+    // Owner first: a chown clears the set-user/group-ID bits that the chmod then sets. A refused
+    // owner is not a failure: the file is whole, it keeps the restoring user as owner.
+    if (owner !== undefined) {
+      try {
+        fsSync.fchownSync(this.fd, owner.uid, owner.gid)
+      } catch (e) {
+        ownerRefused(e)
+      }
+    }
     if (owner !== undefined || (mode & umask) !== 0) fsSync.fchmodSync(this.fd, mode & 0o7777)
     fsSync.futimesSync(this.fd, mtimeMs / 1000, mtimeMs / 1000)
     this.closed = true
@@ -347,6 +360,11 @@ export class Restore extends Context.Service<Restore, {
         if (!isSafeRelativePath(f.path)) {
           return yield* new UserError({ detail: `backup entry "${f.path}" would escape the destination; refusing to restore it` })
         }
+      }
+      const refused = { count: 0, code: undefined as string | undefined }
+      const ownerRefused = (e: unknown) => {
+        refused.count++
+        refused.code ??= (e as { code?: string }).code
       }
       const writeError = (p: FsPath) => (e: unknown) =>
         new RestoreWriteError({ path: shownPath(p), detail: (e as { code?: string }).code === "ENOSPC" ? "disk full" : (e as Error).message })
@@ -534,7 +552,7 @@ export class Restore extends Context.Service<Restore, {
               Effect.andThen(Effect.tryPromise({ try: () => out.finish(), catch: writeError(target) })),
               largeFileSlots.withPermits(1)
             )).pipe(
-              Effect.andThen(Effect.try({ try: () => out.commit(f.mode, f.mtimeMs, ownerOf(f)), catch: writeError(target) }))
+              Effect.andThen(Effect.try({ try: () => out.commit(f.mode, f.mtimeMs, ownerOf(f), ownerRefused), catch: writeError(target) }))
             )
           yield* body.pipe(Effect.onError(() => Effect.sync(() => out.abort())))
           done(f)
@@ -576,7 +594,7 @@ export class Restore extends Context.Service<Restore, {
             const tmp = besidePath(target, ".", `.enigma-${randomBytes(4).toString("hex")}`)
             await fs.symlink(fsPathOf(l.target ?? ""), tmp)
             const owner = ownerOf(l)
-            if (owner !== undefined) await fs.lchown(tmp, owner.uid, owner.gid)
+            if (owner !== undefined) await fs.lchown(tmp, owner.uid, owner.gid).catch(ownerRefused)
             await fs.lutimes(tmp, l.mtimeMs / 1000, l.mtimeMs / 1000).catch(() => {})
             await fs.rename(tmp, target)
           },
@@ -591,14 +609,25 @@ export class Restore extends Context.Service<Restore, {
         yield* Effect.tryPromise({
           try: async () => {
             const owner = ownerOf(d)
-            if (owner !== undefined) await fs.lchown(target, owner.uid, owner.gid)
+            if (owner !== undefined) await fs.lchown(target, owner.uid, owner.gid).catch(ownerRefused)
             await fs.chmod(target, d.mode & 0o7777)
             await fs.utimes(target, d.mtimeMs / 1000, d.mtimeMs / 1000)
           },
           catch: writeError(target)
         })
       }
-      return { files: restoredFiles, dirs: dirEntries.length, symlinks: links.length, bytes: restoredBytes, skipped: kept.size }
+      const fromWriter = writer?.ownersRefused() ?? { count: 0, code: undefined }
+      const ownersRefused = refused.count + fromWriter.count
+      const ownerError = refused.code ?? fromWriter.code
+      return {
+        files: restoredFiles,
+        dirs: dirEntries.length,
+        symlinks: links.length,
+        bytes: restoredBytes,
+        skipped: kept.size,
+        ownersRefused,
+        ...(ownerError !== undefined ? { ownerError } : {})
+      }
     })
 
     const dump = <E>(backupId: string, wanted: string, write: (bytes: Uint8Array) => Effect.Effect<void, E>, options: { readonly archives?: boolean } = {}) =>

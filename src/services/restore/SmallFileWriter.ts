@@ -68,6 +68,8 @@ export interface SmallFileWriter {
   readonly offer: (file: SmallFile) => boolean
   /** Sends what is queued and waits until every file is written. */
   readonly flush: Effect.Effect<void, SmallFileFailure>
+  /** Files whose owner the filesystem refused (they keep the restoring user), and its error code. */
+  readonly ownersRefused: () => { readonly count: number; readonly code: string | undefined }
 }
 
 // Run by startWorker (eval'd; see WorkerThread.ts for why it uses process.getBuiltinModule).
@@ -80,6 +82,10 @@ parentPort.on("message", (m) => {
   const data = new Uint8Array(m.buffer)
   let done = 0
   let failure
+  // A filesystem that refuses an owner (exFAT, NFS with root squash, an unmapped id) is not a
+  // failure: the file keeps the restoring user as owner, and the main thread says so once.
+  let ownerRefused = 0
+  let ownerCode
   for (const f of m.files) {
     // Asked to stop: between files, so that each is complete or was never made.
     if (Atomics.load(stop, 0) !== 0) break
@@ -103,7 +109,9 @@ parentPort.on("message", (m) => {
         at += n
       }
       // Owner first: a chown clears the set-user/group-ID bits that the chmod then sets.
-      if (f.uid !== undefined) fs.fchownSync(fd, f.uid, f.gid)
+      if (f.uid !== undefined) {
+        try { fs.fchownSync(fd, f.uid, f.gid) } catch (e) { ownerRefused++; ownerCode = e && e.code }
+      }
       if (f.chmod) fs.fchmodSync(fd, f.mode & 0o7777)
       fs.futimesSync(fd, f.mtimeMs / 1000, f.mtimeMs / 1000)
       const closing = fd
@@ -119,7 +127,7 @@ parentPort.on("message", (m) => {
       break
     }
   }
-  parentPort.postMessage({ batch: m.batch, done, failure, buffer: m.buffer }, [m.buffer])
+  parentPort.postMessage({ batch: m.batch, done, failure, ownerRefused, ownerCode, buffer: m.buffer }, [m.buffer])
 })
 `
 
@@ -140,6 +148,8 @@ interface Reply {
   /** The batch's buffer, back for reuse. */
   readonly buffer: ArrayBuffer
   readonly done: number
+  readonly ownerRefused: number
+  readonly ownerCode: string | undefined
   /** As the worker has it: the path is the entry's target (bytes for a name that is not UTF-8). */
   readonly failure: (Omit<SmallFileFailure, "path"> & { readonly path: FsPath }) | undefined
 }
@@ -155,6 +165,8 @@ export const makeSmallFileWriter = (workers = 1): Effect.Effect<SmallFileWriter,
   /** Batches away per worker. */
   const load = threads.map(() => 0)
   let failure: SmallFileFailure | undefined
+  let ownersRefused = 0
+  let ownerCode: string | undefined
   /** Whoever waits for a batch to come back (room, or the end of a flush); each checks again. */
   let waiters: Array<() => void> = []
   const settle = () => {
@@ -182,6 +194,8 @@ export const makeSmallFileWriter = (workers = 1): Effect.Effect<SmallFileWriter,
       away.delete(r.batch)
       load[i]!--
       if (r.failure !== undefined && failure === undefined) failure = { ...r.failure, path: shownPath(r.failure.path) }
+      ownersRefused += r.ownerRefused
+      ownerCode ??= r.ownerCode
       sendWhenFull()
       settle()
     })
@@ -305,5 +319,5 @@ export const makeSmallFileWriter = (workers = 1): Effect.Effect<SmallFileWriter,
     return waitUntilAway(1)
   })
 
-  return { write, offer, flush }
+  return { write, offer, flush, ownersRefused: () => ({ count: ownersRefused, code: ownerCode }) }
 })
