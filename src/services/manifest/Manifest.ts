@@ -168,6 +168,18 @@ export class Manifest extends Context.Service<Manifest, {
   readonly resolveBackup: (idOrPrefix: string) => Effect.Effect<BackupRow, NotFound | UserError>
   readonly latestBackupFor: (host: string, paths: ReadonlyArray<string>) => Effect.Effect<string | undefined>
   readonly files: (backupId: string) => Effect.Effect<ReadonlyArray<FileEntry>>
+  /**
+   * Up to `limit` entries of a backup whose paths sort after `after` (from the first when
+   * undefined), in path order: a restore of millions of entries reads them a window at a time.
+   */
+  readonly filePage: (backupId: string, after: string | undefined, limit: number) => Effect.Effect<ReadonlyArray<FileEntry>>
+  /** Each entry's path and kind, in path order, given to `visit` row by row (nothing held). */
+  readonly eachPath: (backupId: string, visit: (path: string, kind: FileEntry["kind"]) => void) => Effect.Effect<void>
+  /**
+   * The paths that hard links of a backup name as their first link (`linkTo`), each with whether
+   * it is a regular file of its own (no `linkTo`), as a first link is in an intact manifest.
+   */
+  readonly linkTargets: (backupId: string) => Effect.Effect<ReadonlyMap<string, boolean>>
   readonly fileIndex: (backupId: string) => Effect.Effect<Map<string, FileEntry>>
   /**
    * What a backup needs of its parent to skip unchanged files: each regular file's size, mtime,
@@ -231,23 +243,46 @@ export class Manifest extends Context.Service<Manifest, {
 
     // Row by row from node:sqlite: a backup of 200,000 files would otherwise first be an array of
     // as many raw rows, then the entries.
-    const filesStmt = db.prepare(`SELECT path, kind, mode, mtime_ms, size, ino, ctime_ms, target, extents, uid, gid, link_to
-      FROM files WHERE backup_id = ? ORDER BY path`)
-    const files = Effect.fn("Manifest.files")(function*(backupId: string) {
-      return yield* Effect.sync(() => {
-        const out: Array<FileEntry> = []
-        // Small files share chunks: one string per chunk id, not one per extent that names it.
-        const ids = new Map<string, string>()
-        for (const r of filesStmt.iterate(backupId) as Iterable<RawFile>) {
-          const f = toFile(r)
-          for (const e of f.extents as Array<[string, number, number]>) {
-            const known = ids.get(e[0])
-            if (known === undefined) ids.set(e[0], e[0])
-            else e[0] = known
-          }
-          out.push(f)
+    const fileColumns = "path, kind, mode, mtime_ms, size, ino, ctime_ms, target, extents, uid, gid, link_to"
+    const filesStmt = db.prepare(`SELECT ${fileColumns} FROM files WHERE backup_id = ? ORDER BY path`)
+    const pageStmt = db.prepare(`SELECT ${fileColumns} FROM files WHERE backup_id = ? AND path > ? ORDER BY path LIMIT ?`)
+    /** The entries of `rows`; small files share chunks: one string per chunk id, not one per extent that names it. */
+    const entriesOf = (rows: Iterable<RawFile>): Array<FileEntry> => {
+      const out: Array<FileEntry> = []
+      const ids = new Map<string, string>()
+      for (const r of rows) {
+        const f = toFile(r)
+        for (const e of f.extents as Array<[string, number, number]>) {
+          const known = ids.get(e[0])
+          if (known === undefined) ids.set(e[0], e[0])
+          else e[0] = known
         }
-        return out
+        out.push(f)
+      }
+      return out
+    }
+    const files = Effect.fn("Manifest.files")(function*(backupId: string) {
+      return yield* Effect.sync(() => entriesOf(filesStmt.iterate(backupId) as Iterable<RawFile>))
+    })
+    // Every path sorts after "" (entries have non-empty paths).
+    const filePage = Effect.fn("Manifest.filePage")(function*(backupId: string, after: string | undefined, limit: number) {
+      return yield* Effect.sync(() => entriesOf(pageStmt.iterate(backupId, after ?? "", limit) as Iterable<RawFile>))
+    })
+    const pathsStmt = db.prepare("SELECT path, kind FROM files WHERE backup_id = ? ORDER BY path")
+    const eachPath = Effect.fn("Manifest.eachPath")(function*(backupId: string, visit: (path: string, kind: FileEntry["kind"]) => void) {
+      yield* Effect.sync(() => {
+        for (const r of pathsStmt.iterate(backupId) as Iterable<{ path: string; kind: FileEntry["kind"] }>) visit(r.path, r.kind)
+      })
+    })
+    const linkTargetsStmt = db.prepare(`SELECT path, kind, link_to FROM files WHERE backup_id = ? AND path IN
+      (SELECT link_to FROM files WHERE backup_id = ? AND link_to IS NOT NULL)`)
+    const linkTargets = Effect.fn("Manifest.linkTargets")(function*(backupId: string) {
+      return yield* Effect.sync(() => {
+        const m = new Map<string, boolean>()
+        for (const r of linkTargetsStmt.iterate(backupId, backupId) as Iterable<{ path: string; kind: string; link_to: string | null }>) {
+          m.set(r.path, r.kind === "file" && r.link_to === null)
+        }
+        return m
       })
     })
 
@@ -366,6 +401,9 @@ export class Manifest extends Context.Service<Manifest, {
       resolveBackup,
       latestBackupFor,
       files,
+      filePage,
+      eachPath,
+      linkTargets,
       fileIndex,
       chunksOf,
       chunkSizesOf,

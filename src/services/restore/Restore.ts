@@ -48,6 +48,8 @@ export interface RestoreOptions {
    */
   readonly overwrite?: "always" | "if-changed" | "never" | undefined
   readonly onProgress?: ((files: number, bytes: number) => void) | undefined
+  /** Entries read and restored at a time (default `restoreWindow`); tests set it small. */
+  readonly windowEntries?: number | undefined
 }
 
 export interface RestoreResult {
@@ -72,6 +74,12 @@ export interface RestoreResult {
 const chunksAhead = 2
 const cachedChunks = chunksAhead + 2
 const fileConcurrency = 8
+/**
+ * Backup entries read from the manifest and restored at a time: a restore holds one window's
+ * entries (~1.5 KB each with their extents), not the whole backup's, so 50,000 bound it to
+ * ~75 MB however many millions of files there are.
+ */
+const restoreWindow = 50_000
 /** Chunks fetched ahead of the one being written, per large file. */
 const readAhead = 3
 /**
@@ -281,8 +289,11 @@ export const restoreProblem = (options: RestoreOptions): string | undefined => {
   return "error" in rules ? rules.error : undefined
 }
 
-/** Which entries of a backup a selection picks (files, dirs, symlinks), in path order. */
-export const selectEntries = (files: ReadonlyArray<FileEntry>, options: RestoreOptions) => {
+/**
+ * Whether a selection picks an entry, by its path and kind alone. With a glob every directory
+ * passes here; `selectEntries` then keeps only those that hold a selected file or symlink.
+ */
+export const entrySelector = (options: RestoreOptions): (p: string, kind: FileEntry["kind"]) => boolean => {
   const rules = options.exclude !== undefined && options.exclude.length > 0 ? parseExcludes(options.exclude) : []
   if ("error" in rules) throw new Error(rules.error) // checked by restoreProblem first
   // An entry is left out when it, or a directory it is in, matches.
@@ -295,14 +306,30 @@ export const selectEntries = (files: ReadonlyArray<FileEntry>, options: RestoreO
     }
     return isExcluded(rules, `/${p}`, p.slice(p.lastIndexOf("/") + 1))
   }
-  return files.filter((f) =>
-    (options.pathPrefix === undefined || matchesPrefix(f.path, options.pathPrefix)) &&
-    (options.glob === undefined || f.kind === "dir" || matchesGlob(f.path, options.glob)) &&
-    !excluded(f.path)
-  ).filter((f, _, all) =>
-    // With a glob, keep only directories that hold a selected file.
-    options.glob === undefined || f.kind !== "dir" || all.some((o) => o.kind !== "dir" && o.path.startsWith(`${f.path}/`))
-  )
+  return (p, kind) =>
+    (options.pathPrefix === undefined || matchesPrefix(p, options.pathPrefix)) &&
+    (options.glob === undefined || kind === "dir" || matchesGlob(p, options.glob)) &&
+    !excluded(p)
+}
+
+/** Adds to `into` every directory above `p` (for `a/b/c`: `a/b` and `a`); stops at one it holds. */
+const addDirsAbove = (into: Set<string>, p: string) => {
+  for (let at = p.lastIndexOf("/"); at > 0; at = p.lastIndexOf("/", at - 1)) {
+    const dir = p.slice(0, at)
+    if (into.has(dir)) return
+    into.add(dir)
+  }
+}
+
+/** Which entries of a backup a selection picks (files, dirs, symlinks), in path order. */
+export const selectEntries = (files: ReadonlyArray<FileEntry>, options: RestoreOptions) => {
+  const picks = entrySelector(options)
+  const picked = files.filter((f) => picks(f.path, f.kind))
+  if (options.glob === undefined) return picked
+  // With a glob, keep only directories that hold a selected file.
+  const holding = new Set<string>()
+  for (const f of picked) if (f.kind !== "dir") addDirsAbove(holding, f.path)
+  return picked.filter((f) => f.kind !== "dir" || holding.has(f.path))
 }
 
 /**
@@ -344,22 +371,19 @@ export class Restore extends Context.Service<Restore, {
       if (destStat && !destStat.isDirectory()) {
         return yield* new UserError({ detail: `restore destination ${dest} exists and is not a directory; give a directory` })
       }
-      const all = yield* manifest.files(backupId)
-      const selected = selectEntries(all, options)
-      if (selected.length === 0 && (options.pathPrefix !== undefined || options.glob !== undefined || (options.exclude ?? []).length > 0)) {
-        const filters = [
-          ...(options.pathPrefix !== undefined ? [`--path ${options.pathPrefix}`] : []),
-          ...(options.glob !== undefined ? [`--glob ${options.glob}`] : []),
-          ...(options.exclude ?? []).map((e) => `--exclude ${e}`)
-        ].join(" with ")
-        return yield* new UserError({
-          detail: `nothing in backup ${backupId} matches ${filters}; stored paths begin with the name of the directory backed up (see \`enigma restore ${backupId.slice(0, 8)} --list\`)`
+      const picks = entrySelector(options)
+      const windowSize = options.windowEntries ?? restoreWindow
+      // The entries come a window at a time (path order), so that memory does not grow with the
+      // backup. What must hold for all of them is checked first, when there is more than one
+      // window: an entry that would escape the destination refuses the whole restore before
+      // anything is written.
+      let page = yield* manifest.filePage(backupId, undefined, windowSize)
+      if (page.length === windowSize) {
+        let unsafe: string | undefined
+        yield* manifest.eachPath(backupId, (p, kind) => {
+          if (unsafe === undefined && picks(p, kind) && !isSafeRelativePath(p)) unsafe = p
         })
-      }
-      for (const f of selected) {
-        if (!isSafeRelativePath(f.path)) {
-          return yield* new UserError({ detail: `backup entry "${f.path}" would escape the destination; refusing to restore it` })
-        }
+        if (unsafe !== undefined) return yield* new UserError({ detail: `backup entry "${unsafe}" would escape the destination; refusing to restore it` })
       }
       const refused = { count: 0, code: undefined as string | undefined }
       const ownerRefused = (e: unknown) => {
@@ -369,48 +393,18 @@ export class Restore extends Context.Service<Restore, {
       const writeError = (p: FsPath) => (e: unknown) =>
         new RestoreWriteError({ path: shownPath(p), detail: (e as { code?: string }).code === "ENOSPC" ? "disk full" : (e as Error).message })
       // A hard link whose first file is restored too becomes a link to it once that is written.
-      const selectedFiles = new Map(selected.filter((f) => f.kind === "file").map((f) => [f.path, f]))
-      const linksToRestored = (f: FileEntry) => f.linkTo !== undefined && selectedFiles.get(f.linkTo)?.linkTo === undefined && selectedFiles.has(f.linkTo)
-      // What is already there and stays (--overwrite never / if-changed), found before anything is written.
-      const kept = yield* keptInPlace(destAbs, selected, options.overwrite ?? "always")
-      const files = selected.filter((f) => f.kind === "file" && !linksToRestored(f) && !kept.has(f.path))
-      const hardLinks = selected.filter((f) => f.kind === "file" && linksToRestored(f) && !kept.has(f.path))
+      const linkTargets = yield* manifest.linkTargets(backupId)
+      const linksToRestored = (f: FileEntry) => f.linkTo !== undefined && linkTargets.get(f.linkTo) === true && picks(f.linkTo, "file")
       const batched = (f: FileEntry) => f.extents.length <= 2 && f.size <= batchedFileMax
-      const small = files.filter(batched)
       // Threads start now, so they boot while the directories are made: each takes ~25 ms of
       // CPU, and the first chunk read and the first small file would otherwise wait for them.
       warmChunkWorkers()
-      const writer = small.length >= batchedFilesFrom
-        ? yield* makeSmallFileWriter(small.length >= twoWritersFrom ? Math.min(2, availableParallelism()) : 1)
-        : undefined
-      yield* Effect.tryPromise({ try: () => fs.mkdir(destAbs, { recursive: true }), catch: writeError(destAbs) })
-      const destReal = yield* Effect.tryPromise({ try: () => fs.realpath(destAbs), catch: writeError(destAbs) })
-
-      // Directories first (and every ancestor a selected entry needs), outermost first.
-      // Ancestors of each distinct parent, not of each entry: 18,000 files share ~150 parents.
-      const dirs = new Set<string>()
-      const parents = new Set<string>()
-      for (const f of selected) {
-        const slash = f.path.lastIndexOf("/")
-        if (slash > 0) parents.add(f.path.slice(0, slash))
-        if (f.kind === "dir") dirs.add(f.path)
-      }
-      for (const p of parents) {
-        dirs.add(p)
-        for (const a of ancestors(p)) dirs.add(a)
-      }
-      for (const d of [...dirs].sort()) {
-        const target = joinStored(destReal, d)
-        yield* Effect.tryPromise({
-          try: async () => {
-            const st = await fs.lstat(target).catch(() => undefined)
-            if (st?.isSymbolicLink()) throw new Error("is a symlink in the destination; refusing to write through it")
-            if (st && !st.isDirectory()) await fs.rm(target)
-            if (!st || !st.isDirectory()) await fs.mkdir(target, { mode: 0o700 })
-          },
-          catch: writeError(target)
-        })
-      }
+      /** Made with the first window that has enough small files; it serves every later window. */
+      let writer: SmallFileWriter | undefined
+      /** The destination, made (and resolved) when the first selected entry comes. */
+      let destReal: string | undefined
+      /** Directories made or found in the destination so far. */
+      const madeDirs = new Set<string>()
 
       const largeFileSlots = yield* Semaphore.make(largeFileConcurrency)
       // Shared, bounded chunk cache: small files share chunks, so neighbours hit it.
@@ -429,14 +423,6 @@ export class Restore extends Context.Service<Restore, {
       // Batched files share chunks and come in chunk order: while one chunk's files are written,
       // the next chunk is fetched and verified.
       const nextChunk = new Map<string, string>()
-      let previous: string | undefined
-      for (const f of files) {
-        if (!batched(f)) continue
-        for (const [id] of f.extents) {
-          if (previous !== undefined && previous !== id && !nextChunk.has(previous)) nextChunk.set(previous, id)
-          previous = id
-        }
-      }
       const fetchedAhead = new Set<string>()
       const fetchAhead = (id: string) =>
         Effect.suspend(() => {
@@ -489,7 +475,7 @@ export class Restore extends Context.Service<Restore, {
        * hand is queued with no effect of its own (18,000 files made the effects per file a third
        * of the main thread's work). Files of no chunk, or of two, take `writeBatched`.
        */
-      const writeBatchedRun = (writer: SmallFileWriter, list: ReadonlyArray<FileEntry>) =>
+      const writeBatchedRun = (writer: SmallFileWriter, destReal: string, list: ReadonlyArray<FileEntry>) =>
         Effect.gen(function*() {
           let i = 0
           while (i < list.length) {
@@ -501,12 +487,12 @@ export class Restore extends Context.Service<Restore, {
               continue
             }
             yield* fetchAhead(id)
-            i = yield* cache.use(id, (plain) => writeFromChunk(writer, list, i, id, plain))
+            i = yield* cache.use(id, (plain) => writeFromChunk(writer, destReal, list, i, id, plain))
           }
         })
 
       /** From `list[start]` on, the files that lie wholly in chunk `id`; gives the index of the first one left. */
-      const writeFromChunk = (writer: SmallFileWriter, list: ReadonlyArray<FileEntry>, start: number, id: string, plain: Uint8Array) =>
+      const writeFromChunk = (writer: SmallFileWriter, destReal: string, list: ReadonlyArray<FileEntry>, start: number, id: string, plain: Uint8Array) =>
         Effect.gen(function*() {
           let j = start
           for (; j < list.length; j++) {
@@ -526,7 +512,7 @@ export class Restore extends Context.Service<Restore, {
         })
 
       /** Files one by one (several at once), each through an AtomicFile on this thread. */
-      const writeFiles = (files: ReadonlyArray<FileEntry>) => Effect.forEach(files, (f) =>
+      const writeFiles = (destReal: string, files: ReadonlyArray<FileEntry>) => Effect.forEach(files, (f) =>
         Effect.gen(function*() {
           const target = joinStored(destReal, f.path)
           // Writes are synchronous: for small files the syscalls take microseconds, while each
@@ -558,24 +544,124 @@ export class Restore extends Context.Service<Restore, {
           done(f)
         }), { concurrency: fileConcurrency, discard: true })
 
-      if (writer !== undefined) {
-        // The small files in one run beside the others (which take turns through largeFileSlots).
-        yield* Effect.all([writeBatchedRun(writer, small), writeFiles(files.filter((f) => !batched(f)))], {
-          concurrency: 2,
-          discard: true
+      // What the windows leave for the end: entries written after every file, and the counts.
+      /** Hard links to files restored here: made once every file is complete. */
+      const hardLinks: Array<FileEntry> = []
+      /** Symlinks after files, so no file is ever written through a restored link. */
+      const links: Array<FileEntry> = []
+      /** Directories selected, whose mode and mtime are set last. */
+      const dirEntries: Array<FileEntry> = []
+      /** With a glob: the directories that hold a selected file or symlink (only those are restored). */
+      const holding = new Set<string>()
+      let selectedAny = false
+      let skipped = 0
+
+      /** Restores the files of one window's selected entries, and keeps what comes last. */
+      const restoreSelected = (selected: ReadonlyArray<FileEntry>) =>
+        Effect.gen(function*() {
+          for (const f of selected) {
+            if (!isSafeRelativePath(f.path)) {
+              return yield* new UserError({ detail: `backup entry "${f.path}" would escape the destination; refusing to restore it` })
+            }
+          }
+          // What is already there and stays (--overwrite never / if-changed), found before anything is written.
+          const kept = yield* keptInPlace(destAbs, selected, options.overwrite ?? "always")
+          skipped += kept.size
+          const files = selected.filter((f) => f.kind === "file" && !linksToRestored(f) && !kept.has(f.path))
+          for (const f of selected) {
+            if (f.kind === "file" && linksToRestored(f) && !kept.has(f.path)) hardLinks.push(f)
+            else if (f.kind === "symlink" && !kept.has(f.path)) links.push(f)
+            else if (f.kind === "dir") dirEntries.push(f)
+            if (options.glob !== undefined && f.kind !== "dir") addDirsAbove(holding, f.path)
+          }
+          // With a glob, directories alone make nothing (nor the destination) until a file in them comes.
+          if (!selected.some((f) => f.kind !== "dir" || options.glob === undefined)) return
+          const small = files.filter(batched)
+          if (writer === undefined && small.length >= batchedFilesFrom) {
+            writer = yield* makeSmallFileWriter(small.length >= twoWritersFrom ? Math.min(2, availableParallelism()) : 1)
+          }
+          if (destReal === undefined) {
+            yield* Effect.tryPromise({ try: () => fs.mkdir(destAbs, { recursive: true }), catch: writeError(destAbs) })
+            destReal = yield* Effect.tryPromise({ try: () => fs.realpath(destAbs), catch: writeError(destAbs) })
+          }
+          const root = destReal
+
+          // Directories first (and every ancestor an entry needs), outermost first. With a glob,
+          // only those holding a selected file: a directory entry alone makes none.
+          // Ancestors of each distinct parent, not of each entry: 18,000 files share ~150 parents.
+          const dirs = new Set<string>()
+          for (const f of selected) {
+            if (f.kind === "dir") {
+              if (options.glob === undefined && !madeDirs.has(f.path)) dirs.add(f.path)
+            } else {
+              const slash = f.path.lastIndexOf("/")
+              if (slash > 0 && !madeDirs.has(f.path.slice(0, slash))) dirs.add(f.path.slice(0, slash))
+            }
+          }
+          for (const p of [...dirs]) for (const a of ancestors(p)) if (!madeDirs.has(a)) dirs.add(a)
+          for (const d of [...dirs].sort()) {
+            const target = joinStored(root, d)
+            yield* Effect.tryPromise({
+              try: async () => {
+                const st = await fs.lstat(target).catch(() => undefined)
+                if (st?.isSymbolicLink()) throw new Error("is a symlink in the destination; refusing to write through it")
+                if (st && !st.isDirectory()) await fs.rm(target)
+                if (!st || !st.isDirectory()) await fs.mkdir(target, { mode: 0o700 })
+              },
+              catch: writeError(target)
+            })
+            madeDirs.add(d)
+          }
+
+          nextChunk.clear()
+          let previous: string | undefined
+          for (const f of small) {
+            for (const [id] of f.extents) {
+              if (previous !== undefined && previous !== id && !nextChunk.has(previous)) nextChunk.set(previous, id)
+              previous = id
+            }
+          }
+          if (writer !== undefined) {
+            // The small files in one run beside the others (which take turns through largeFileSlots).
+            yield* Effect.all([writeBatchedRun(writer, root, small), writeFiles(root, files.filter((f) => !batched(f)))], {
+              concurrency: 2,
+              discard: true
+            })
+          } else {
+            yield* Effect.scoped(writeFiles(root, files))
+          }
         })
-        yield* writer.flush.pipe(Effect.mapError(failed))
-      } else {
-        yield* Effect.scoped(writeFiles(files))
+
+      for (let after: string | undefined; page.length > 0; page = yield* manifest.filePage(backupId, after, windowSize)) {
+        after = page[page.length - 1]!.path
+        const selected = page.filter((f) => picks(f.path, f.kind))
+        // With a glob, a directory counts only once a file or symlink in it is selected.
+        if (selected.some((f) => options.glob === undefined || f.kind !== "dir")) selectedAny = true
+        if (selected.length > 0) yield* restoreSelected(selected)
+        if (page.length < windowSize) break
       }
+      if (!selectedAny && (options.pathPrefix !== undefined || options.glob !== undefined || (options.exclude ?? []).length > 0)) {
+        const filters = [
+          ...(options.pathPrefix !== undefined ? [`--path ${options.pathPrefix}`] : []),
+          ...(options.glob !== undefined ? [`--glob ${options.glob}`] : []),
+          ...(options.exclude ?? []).map((e) => `--exclude ${e}`)
+        ].join(" with ")
+        return yield* new UserError({
+          detail: `nothing in backup ${backupId} matches ${filters}; stored paths begin with the name of the directory backed up (see \`enigma restore ${backupId.slice(0, 8)} --list\`)`
+        })
+      }
+      if (writer !== undefined) yield* writer.flush.pipe(Effect.mapError(failed))
+      // A backup with no entries at all restores as an empty destination.
+      if (destReal === undefined) yield* Effect.tryPromise({ try: () => fs.mkdir(destAbs, { recursive: true }), catch: writeError(destAbs) })
+      const root = destReal ?? destAbs
 
       // Every file is complete: hard links to them, beside their place then renamed into it.
       for (const f of hardLinks) {
-        const target = joinStored(destReal, f.path)
+        const target = joinStored(root, f.path)
         yield* Effect.tryPromise({
           try: async () => {
             const tmp = tmpNameFor(target)
-            await fs.link(joinStored(destReal, f.linkTo!), tmp)
+            await fs.link(joinStored(root, f.linkTo!), tmp)
             await fs.rename(tmp, target)
             // A rename between two links to the same file does nothing, and leaves the temp.
             await fs.rm(tmp, { force: true })
@@ -585,10 +671,8 @@ export class Restore extends Context.Service<Restore, {
         done(f)
       }
 
-      // Symlinks after files, so no file is ever written through a restored link.
-      const links = selected.filter((f) => f.kind === "symlink" && !kept.has(f.path))
       for (const l of links) {
-        const target = joinStored(destReal, l.path)
+        const target = joinStored(root, l.path)
         yield* Effect.tryPromise({
           try: async () => {
             const tmp = besidePath(target, ".", `.enigma-${randomBytes(4).toString("hex")}`)
@@ -603,9 +687,9 @@ export class Restore extends Context.Service<Restore, {
       }
 
       // Directory metadata last, deepest first (writing into a directory changes its mtime).
-      const dirEntries = selected.filter((f) => f.kind === "dir").sort((a, b) => b.path.length - a.path.length)
-      for (const d of dirEntries) {
-        const target = joinStored(destReal, d.path)
+      const restoredDirs = dirEntries.filter((d) => options.glob === undefined || holding.has(d.path)).sort((a, b) => b.path.length - a.path.length)
+      for (const d of restoredDirs) {
+        const target = joinStored(root, d.path)
         yield* Effect.tryPromise({
           try: async () => {
             const owner = ownerOf(d)
@@ -621,10 +705,10 @@ export class Restore extends Context.Service<Restore, {
       const ownerError = refused.code ?? fromWriter.code
       return {
         files: restoredFiles,
-        dirs: dirEntries.length,
+        dirs: restoredDirs.length,
         symlinks: links.length,
         bytes: restoredBytes,
-        skipped: kept.size,
+        skipped,
         ownersRefused,
         ...(ownerError !== undefined ? { ownerError } : {})
       }
