@@ -15,6 +15,7 @@ import { EventLog, type ManifestError } from "../manifest/EventLog.ts"
 import { Manifest, type ParentFile } from "../manifest/Manifest.ts"
 import { Repository } from "../Repository.ts"
 import { ArenaReader } from "./ArenaReader.ts"
+import { PendingFiles } from "./PendingFiles.ts"
 import { type CutBlock, type CutOffThread, cutOffThread } from "../CutOffThread.ts"
 import { SourceBlocks } from "../SourceBlocks.ts"
 import { OffThreadWrites } from "../storage/LocalIoThreads.ts"
@@ -60,11 +61,6 @@ interface Processed {
   readonly end: number
   readonly isNew: boolean
   readonly storedSize: number
-}
-interface PendingEntry {
-  readonly entry: FileEntry
-  readonly start: number
-  readonly end: number
 }
 
 const readBlock = 8 * 1024 * 1024
@@ -218,7 +214,7 @@ export class Backup extends Context.Service<Backup, {
 
       // Consumer: turn byte ranges into extents once the chunks covering them have ids.
       const window: Array<{ id: string; start: number; end: number }> = []
-      let pending: Array<PendingEntry> = []
+      const pending = new PendingFiles()
       let batch: Array<FileEntry> = []
       let covered = 0
       let lastEntryEnd = 0
@@ -250,7 +246,7 @@ export class Backup extends Context.Service<Backup, {
       const addEntry = (entry: FileEntry, start: number, end: number, reused: boolean) => {
         lastEntryEnd = end
         if (reused || start === end) batch.push(entry)
-        else pending.push({ entry, start, end })
+        else pending.push(entry, start, end)
       }
       // One marker in flight at a time: flush drains every full batch when it arrives.
       let markerInFlight = false
@@ -428,14 +424,9 @@ export class Backup extends Context.Service<Backup, {
 
       // Files complete in stream order, so the pending list only ever resolves from its front.
       const resolveReady = () => {
-        let n = 0
-        while (n < pending.length && pending[n]!.end <= covered) {
-          const p = pending[n++]!
-          batch.push({ ...p.entry, extents: extentsOf(p.start, p.end) })
-        }
-        if (n > 0) pending = pending.slice(n)
+        pending.takeReady(covered, extentsOf, (entry) => void batch.push(entry))
         // The next entry starts at or after the end of the last one seen: chunks before that are done.
-        const keepFrom = pending.length > 0 ? pending[0]!.start : lastEntryEnd
+        const keepFrom = pending.firstStart() ?? lastEntryEnd
         while (window.length > 0 && window[0]!.end <= keepFrom) window.shift()
       }
       const consume = (item: Processed | typeof flushMarker) =>

@@ -28,12 +28,28 @@ const decodeEvent = Schema.decodeSync(Schema.fromJsonString(Event))
 
 interface AppendRequest {
   readonly events: ReadonlyArray<Event>
+  /** `entriesIn(events)`, for a recorded request (counted in the backlog); 0 for an append. */
+  readonly entries: number
   /** Absent for `record`: nobody waits, the events ride along with the next commit. */
   readonly done: Deferred.Deferred<number, ManifestError> | undefined
 }
 
 /** How long the writer lets recorded (not awaited) events gather before committing them. */
 const recordWindowMs = 1000
+/**
+ * Recorded entries (files count one each, other events one) that may wait for the writer: past
+ * this, `record` waits until the writer has taken them, and the writer commits what it gathered
+ * without waiting out the window. A backup walking a tree in the page cache records ~100,000
+ * file entries a second, faster than they are committed: 500,000 small files had every entry in
+ * the mailbox at once (~290 MB of heap).
+ */
+const recordedBacklogMax = 16_384
+/** How many entries a request carries: a FilesRecorded event carries up to hundreds. */
+const entriesIn = (events: ReadonlyArray<Event>) => {
+  let n = 0
+  for (const e of events) n += e._tag === "FilesRecorded" ? e.files.length : 1
+  return n
+}
 
 /**
  * The append-only event log and its projections, in one SQLite database.
@@ -140,34 +156,59 @@ export class EventLog extends Context.Service<EventLog, {
           else yield* Deferred.failCause(done, result.cause)
         }
       })
+    /** Entries recorded and not yet taken off the mailbox, and the recorders waiting for room. */
+    let backlog = 0
+    let waitingForRoom: Array<() => void> = []
+    const taken = <A extends ReadonlyArray<AppendRequest>>(requests: A): A => {
+      for (const r of requests) backlog -= r.entries
+      if (backlog <= recordedBacklogMax && waitingForRoom.length > 0) {
+        const woken = waitingForRoom
+        waitingForRoom = []
+        for (const w of woken) w()
+      }
+      return requests
+    }
+    const roomInBacklog = Effect.callback<void>((resume) => {
+      if (backlog <= recordedBacklogMax) return resume(Effect.void)
+      waitingForRoom.push(() => resume(Effect.void))
+    })
     yield* Effect.gen(function*() {
-      let batch: Array<AppendRequest> = yield* Queue.takeAll(mailbox)
+      let batch: Array<AppendRequest> = taken(yield* Queue.takeAll(mailbox))
+      let gathered = batch.reduce((n, r) => n + r.entries, 0)
       // Only recorded events so far: gather more for up to `recordWindow`, but commit at once
       // when somebody waits (an append) — each commit costs an fsync on this thread.
       const until = Date.now() + recordWindowMs
-      while (batch.every((r) => r.done === undefined) && Date.now() < until) {
+      while (batch.every((r) => r.done === undefined) && Date.now() < until && gathered < recordedBacklogMax) {
         const more = yield* Queue.takeAll(mailbox).pipe(Effect.timeoutOption(until - Date.now()))
         if (more._tag === "None") break
-        batch = batch.concat(more.value)
+        batch = batch.concat(taken(more.value))
+        gathered += more.value.reduce((n, r) => n + r.entries, 0)
       }
       // Somebody waits: before committing, let the requests already read off the sockets reach
       // the mailbox (one event-loop turn each, a few at most). The commit's fsync blocks this
       // thread, so appends arriving meanwhile would otherwise each pay for a commit of their own.
-      for (let turn = 0; turn < maxStragglerTurns; turn++) {
+      for (let turn = 0; turn < maxStragglerTurns && gathered < recordedBacklogMax; turn++) {
         yield* nextTurn
-        const more = yield* Queue.clear(mailbox)
+        const more = taken(yield* Queue.clear(mailbox))
         if (more.length === 0) break
         batch = batch.concat(more)
+        gathered += more.reduce((n, r) => n + r.entries, 0)
       }
       yield* writeBatch(batch)
     }).pipe(Effect.forever, Effect.forkScoped)
 
     const append = Effect.fn("EventLog.append")(function*(events: ReadonlyArray<Event>) {
       const done = yield* Deferred.make<number, ManifestError>()
-      yield* Queue.offer(mailbox, { events, done })
+      yield* Queue.offer(mailbox, { events, done, entries: 0 })
       return yield* Deferred.await(done)
     })
-    const record = (events: ReadonlyArray<Event>) => Queue.offer(mailbox, { events, done: undefined }).pipe(Effect.asVoid)
+    const record = (events: ReadonlyArray<Event>) =>
+      Effect.suspend(() => {
+        const entries = entriesIn(events)
+        backlog += entries
+        const offered = Queue.offer(mailbox, { events, done: undefined, entries })
+        return backlog > recordedBacklogMax ? Effect.andThen(offered, roomInBacklog) : Effect.asVoid(offered)
+      })
 
     const selectAfter = db.prepare("SELECT seq, at, body FROM events WHERE seq > ? ORDER BY seq")
     const selectRange = db.prepare("SELECT seq, at, body FROM events WHERE seq > ? AND seq <= ? ORDER BY seq")

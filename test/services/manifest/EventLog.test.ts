@@ -73,4 +73,32 @@ describe("EventLog", () => {
         assert.strictEqual(yield* (yield* EventLog).lastSeq, 400)
       }).pipe(Effect.provide(logLayer(file)))
     }))
+
+  it.effect("recorded entries beyond the backlog wait for the writer, so a fast producer cannot pile up a whole backup in memory", () =>
+    Effect.gen(function*() {
+      const dir = tempDir()
+      const file = path.join(dir, "log.db")
+      yield* Effect.gen(function*() {
+        const log = yield* EventLog
+        const backupId = "00000000000000aa"
+        yield* log.append([{ _tag: "BackupStarted", backupId, at: 1, host: "h", paths: ["/d"] }])
+        const entry = (i: number) => ({ path: `d/f${i}`, kind: "file" as const, mode: 0o644, mtimeMs: 1, size: 0, ino: i, ctimeMs: 1, extents: [] })
+        // 100 events of 512 files, recorded back to back (recording never yields by itself): 51,200
+        // entries, three times the backlog. The 33rd had to wait until the writer took the first
+        // 32; the 65th until it had committed them and taken the next.
+        for (let e = 0; e < 100; e++) {
+          yield* log.record([{ _tag: "FilesRecorded", backupId, files: Array.from({ length: 512 }, (_, i) => entry(e * 512 + i)) }])
+        }
+        const committedWhileRecording = yield* log.lastSeq
+        assert.isAtLeast(committedWhileRecording, 1 + 32)
+        assert.isBelow(committedWhileRecording, 101)
+        // Nothing is lost or reordered: an append returns once everything recorded before it is durable.
+        yield* log.append([{ _tag: "BackupCommitted", backupId, at: 2, stats: { files: 51_200, dirs: 0, symlinks: 0, bytes: 0, bytesRead: 0, newChunks: 0, newBytes: 0, storedNewBytes: 0, durationMs: 1, warnings: 0 } }])
+        const events = yield* log.eventsAfter(0)
+        assert.strictEqual(events.length, 102)
+        assert.deepStrictEqual(events.map((e) => e.seq), Array.from({ length: 102 }, (_, i) => i + 1))
+        const { db } = yield* NodeSqliteClient.SqliteDatabase
+        assert.strictEqual((db.prepare("SELECT COUNT(*) AS n FROM files WHERE backup_id = ?").get(backupId) as { n: number }).n, 51_200)
+      }).pipe(Effect.provide(logLayer(file)))
+    }))
 })
