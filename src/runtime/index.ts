@@ -57,6 +57,16 @@ export const restore = (o: RepositoryOptions, backupId: string, dest: string, op
     return yield* (yield* Restore).run(b.id, dest, options)
   }))
 
+/**
+ * restic's `dump`: a file's bytes, or a directory (`/`: the whole backup) as a tar archive, given
+ * to `write` in order, each chunk verified before any of its bytes.
+ */
+export const dump = <E>(o: RepositoryOptions, backupId: string, path: string, write: (bytes: Uint8Array) => Effect.Effect<void, E>, options: { readonly windowEntries?: number } = {}) =>
+  run(o, "dump", false, Effect.gen(function*() {
+    const b = yield* (yield* Manifest).resolveBackup(backupId)
+    return yield* (yield* Restore).dump(b.id, path, write, options)
+  }))
+
 export const listBackups = (o: RepositoryOptions) => run(o, "list", false, Manifest.use((m) => m.backups("committed")))
 
 export const listFiles = (o: RepositoryOptions, backupId: string) =>

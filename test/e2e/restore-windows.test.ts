@@ -126,4 +126,33 @@ describe("restore a window of entries at a time", () => {
       assert.isFalse(existsSync(path.join(root, "out")))
       assert.isFalse(existsSync(path.join(root, "escaped")))
     }))
+
+  it.effect("dump reads windows too: the same tar bytes for a directory, one beside names that sort into it, and the whole backup", () =>
+    Effect.gen(function*() {
+      const root = tempDir()
+      const repo = { configDir: path.join(root, "repo"), passphrase }
+      const src = path.join(root, "data")
+      makeSource(src)
+      yield* Enigma.init(repo)
+      const b = yield* Enigma.backup(repo, [src])
+      const dumped = (what: string, windowEntries?: number) =>
+        Effect.gen(function*() {
+          const parts: Array<Uint8Array> = []
+          const r = yield* Enigma.dump(repo, b.backupId, what, (bytes) => Effect.sync(() => void parts.push(Uint8Array.from(bytes))), windowEntries === undefined ? {} : { windowEntries })
+          return { r, tar: Buffer.concat(parts) }
+        })
+      // data/hl/a-b sorts between data/hl/a and data/hl/a/x: skipped, and the contents still found.
+      for (const what of ["data/hl/a", "data/hl", "data", "/"]) {
+        const whole = yield* dumped(what)
+        assert.isTrue(whole.r.archive)
+        for (const windowEntries of [1, 3]) {
+          const windowed = yield* dumped(what, windowEntries)
+          assert.deepStrictEqual(windowed.r, whole.r, `${what}, window of ${windowEntries}`)
+          assert.isTrue(windowed.tar.equals(whole.tar), `${what}, window of ${windowEntries}`)
+        }
+      }
+      const a = (yield* dumped("data/hl/a", 1)).tar.toString("latin1")
+      assert.include(a, "data/hl/a/x")
+      assert.notInclude(a, "data/hl/a-b")
+    }))
 })

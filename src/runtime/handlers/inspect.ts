@@ -141,10 +141,11 @@ export const find = Effect.fn("cli.find")(function*({ pattern, backup, json }: {
     const manifest = yield* Manifest
     const backups = Option.isSome(backup) ? [yield* manifest.resolveBackup(backup.value)] : [...(yield* manifest.backups("committed"))].reverse()
     const found: Array<{ backupId: string; time: number; path: string; kind: string; size: number; mtime: number }> = []
+    // Row by row, without extents: a backup of millions of files is never held whole.
     for (const b of backups) {
-      for (const f of yield* manifest.files(b.id)) {
+      yield* manifest.eachEntryHead(b.id, (f) => {
         if (matchesGlob(f.path, pattern)) found.push({ backupId: b.id, time: b.startedAt, path: f.path, kind: f.kind, size: f.size, mtime: f.mtimeMs })
-      }
+      })
     }
     yield* emit(json, found, () =>
       found.length === 0

@@ -158,6 +158,14 @@ export interface ChunkReferrers {
   readonly uploads: ReadonlyArray<string>
 }
 
+/** What `find` and the checks before a restore read of an entry: not its extents. */
+export interface EntryHead {
+  readonly path: string
+  readonly kind: FileEntry["kind"]
+  readonly size: number
+  readonly mtimeMs: number
+}
+
 /**
  * Read-only queries over the projections (through effect/sql). Writes happen only by appending
  * events to the EventLog.
@@ -173,8 +181,13 @@ export class Manifest extends Context.Service<Manifest, {
    * undefined), in path order: a restore of millions of entries reads them a window at a time.
    */
   readonly filePage: (backupId: string, after: string | undefined, limit: number) => Effect.Effect<ReadonlyArray<FileEntry>>
-  /** Each entry's path and kind, in path order, given to `visit` row by row (nothing held). */
-  readonly eachPath: (backupId: string, visit: (path: string, kind: FileEntry["kind"]) => void) => Effect.Effect<void>
+  /** The entry of a backup at `path`, if there is one. */
+  readonly fileAt: (backupId: string, path: string) => Effect.Effect<FileEntry | undefined>
+  /**
+   * Each entry's path, kind, size and mtime (not its extents), in path order, given to `visit` row
+   * by row: nothing is held, and no extents are parsed.
+   */
+  readonly eachEntryHead: (backupId: string, visit: (e: EntryHead) => void) => Effect.Effect<void>
   /**
    * The paths that hard links of a backup name as their first link (`linkTo`), each with whether
    * it is a regular file of its own (no `linkTo`), as a first link is in an intact manifest.
@@ -268,10 +281,16 @@ export class Manifest extends Context.Service<Manifest, {
     const filePage = Effect.fn("Manifest.filePage")(function*(backupId: string, after: string | undefined, limit: number) {
       return yield* Effect.sync(() => entriesOf(pageStmt.iterate(backupId, after ?? "", limit) as Iterable<RawFile>))
     })
-    const pathsStmt = db.prepare("SELECT path, kind FROM files WHERE backup_id = ? ORDER BY path")
-    const eachPath = Effect.fn("Manifest.eachPath")(function*(backupId: string, visit: (path: string, kind: FileEntry["kind"]) => void) {
+    const atStmt = db.prepare(`SELECT ${fileColumns} FROM files WHERE backup_id = ? AND path = ?`)
+    const fileAt = Effect.fn("Manifest.fileAt")(function*(backupId: string, path: string) {
+      return yield* Effect.sync(() => entriesOf(atStmt.iterate(backupId, path) as Iterable<RawFile>)[0])
+    })
+    const headsStmt = db.prepare("SELECT path, kind, size, mtime_ms FROM files WHERE backup_id = ? ORDER BY path")
+    const eachEntryHead = Effect.fn("Manifest.eachEntryHead")(function*(backupId: string, visit: (e: EntryHead) => void) {
       yield* Effect.sync(() => {
-        for (const r of pathsStmt.iterate(backupId) as Iterable<{ path: string; kind: FileEntry["kind"] }>) visit(r.path, r.kind)
+        for (const r of headsStmt.iterate(backupId) as Iterable<{ path: string; kind: FileEntry["kind"]; size: number; mtime_ms: number }>) {
+          visit({ path: r.path, kind: r.kind, size: Number(r.size), mtimeMs: Number(r.mtime_ms) })
+        }
       })
     })
     const linkTargetsStmt = db.prepare(`SELECT path, kind, link_to FROM files WHERE backup_id = ? AND path IN
@@ -402,7 +421,8 @@ export class Manifest extends Context.Service<Manifest, {
       latestBackupFor,
       files,
       filePage,
-      eachPath,
+      eachEntryHead,
+      fileAt,
       linkTargets,
       fileIndex,
       chunksOf,

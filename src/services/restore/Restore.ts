@@ -354,7 +354,7 @@ export class Restore extends Context.Service<Restore, {
     backupId: string,
     path: string,
     write: (bytes: Uint8Array) => Effect.Effect<void, E>,
-    options?: { readonly archives?: boolean }
+    options?: { readonly archives?: boolean; readonly windowEntries?: number }
   ) => Effect.Effect<{ readonly path: string; readonly bytes: number; readonly archive: boolean }, UserError | NotFound | ChunkCorrupt | E>
 }>()("enigma/services/restore/Restore") {
   static readonly layer = Layer.effect(Restore)(Effect.gen(function*() {
@@ -380,8 +380,8 @@ export class Restore extends Context.Service<Restore, {
       let page = yield* manifest.filePage(backupId, undefined, windowSize)
       if (page.length === windowSize) {
         let unsafe: string | undefined
-        yield* manifest.eachPath(backupId, (p, kind) => {
-          if (unsafe === undefined && picks(p, kind) && !isSafeRelativePath(p)) unsafe = p
+        yield* manifest.eachEntryHead(backupId, (e) => {
+          if (unsafe === undefined && picks(e.path, e.kind) && !isSafeRelativePath(e.path)) unsafe = e.path
         })
         if (unsafe !== undefined) return yield* new UserError({ detail: `backup entry "${unsafe}" would escape the destination; refusing to restore it` })
       }
@@ -714,11 +714,10 @@ export class Restore extends Context.Service<Restore, {
       }
     })
 
-    const dump = <E>(backupId: string, wanted: string, write: (bytes: Uint8Array) => Effect.Effect<void, E>, options: { readonly archives?: boolean } = {}) =>
+    const dump = <E>(backupId: string, wanted: string, write: (bytes: Uint8Array) => Effect.Effect<void, E>, options: { readonly archives?: boolean; readonly windowEntries?: number } = {}) =>
       Effect.gen(function*() {
         const stored = wanted.replace(/^\/+|\/+$/g, "")
-        const all = yield* manifest.files(backupId)
-        const entry = stored === "" ? undefined : all.find((f) => f.path === stored)
+        const entry = stored === "" ? undefined : yield* manifest.fileAt(backupId, stored)
         if (stored !== "" && entry === undefined) {
           return yield* new NotFound({ what: `${wanted} in backup ${backupId}`, hint: `paths begin with the name of the directory backed up; see \`enigma restore ${backupId.slice(0, 8)} --list\`` })
         }
@@ -738,24 +737,46 @@ export class Restore extends Context.Service<Restore, {
         if (options.archives === false) {
           return yield* new UserError({ detail: `${stored || "the backup"} is a directory, written as a tar archive: redirect stdout, e.g. \`enigma dump ${backupId.slice(0, 8)} ${stored || "/"} > dump.tar\`, or pipe it to \`tar x\`` })
         }
-        // The directory and everything below it, in path order, as tar (StoredName: names as their bytes).
-        const inside = stored === "" ? all : selectEntries(all, { pathPrefix: stored })
+        // The directory and everything below it, in path order, as tar (StoredName: names as their
+        // bytes), read a window of entries at a time. Its contents (`stored/…`) lie together in path
+        // order, after names like `stored-x` that sort between it and them.
+        const linkTargets = yield* manifest.linkTargets(backupId)
+        /** First links written so far, for the hard links after them. */
         const written = new Set<string>()
         let bytes = 0
-        for (const f of inside) {
-          const name = bytesOfStored(f.path)
-          const base = { name, mode: f.mode, mtimeMs: f.mtimeMs, uid: f.uid, gid: f.gid }
-          if (f.kind === "dir") yield* write(Tar.entryHeader({ ...base, kind: "dir", size: 0 }))
-          else if (f.kind === "symlink") yield* write(Tar.entryHeader({ ...base, kind: "symlink", size: 0, linkName: bytesOfStored(f.target ?? "") }))
-          else if (f.linkTo !== undefined && written.has(f.linkTo)) {
-            yield* write(Tar.entryHeader({ ...base, kind: "hardlink", size: 0, linkName: bytesOfStored(f.linkTo) }))
-          } else {
-            yield* write(Tar.entryHeader({ ...base, kind: "file", size: f.size }))
-            yield* contentOf(f)
-            yield* write(Tar.padding(f.size))
-            written.add(f.path)
-            bytes += f.size
+        const inside = `${stored}/`
+        const windowSize = options.windowEntries ?? restoreWindow
+        let seenInside = false
+        // The directory's own entry first (it sorts before its contents), then its contents.
+        let page: ReadonlyArray<FileEntry> = entry !== undefined ? [entry] : []
+        let after = stored === "" ? undefined : stored
+        let more = true
+        pages: while (more) {
+          const fetched = yield* manifest.filePage(backupId, after, windowSize)
+          more = fetched.length === windowSize
+          page = page.length === 0 ? fetched : [...page, ...fetched]
+          for (const f of page) {
+            if (f !== entry && stored !== "" && !f.path.startsWith(inside)) {
+              if (seenInside) break pages
+              continue
+            }
+            if (f !== entry) seenInside = true
+            const name = bytesOfStored(f.path)
+            const base = { name, mode: f.mode, mtimeMs: f.mtimeMs, uid: f.uid, gid: f.gid }
+            if (f.kind === "dir") yield* write(Tar.entryHeader({ ...base, kind: "dir", size: 0 }))
+            else if (f.kind === "symlink") yield* write(Tar.entryHeader({ ...base, kind: "symlink", size: 0, linkName: bytesOfStored(f.target ?? "") }))
+            else if (f.linkTo !== undefined && written.has(f.linkTo)) {
+              yield* write(Tar.entryHeader({ ...base, kind: "hardlink", size: 0, linkName: bytesOfStored(f.linkTo) }))
+            } else {
+              yield* write(Tar.entryHeader({ ...base, kind: "file", size: f.size }))
+              yield* contentOf(f)
+              yield* write(Tar.padding(f.size))
+              if (linkTargets.has(f.path)) written.add(f.path)
+              bytes += f.size
+            }
           }
+          if (page.length > 0) after = page[page.length - 1]!.path
+          page = []
         }
         yield* write(Tar.end())
         return { path: stored, bytes, archive: true }
