@@ -29,22 +29,36 @@ const sameContent = (a: FileEntry, b: FileEntry): boolean => {
 export const sameMetadata = (a: FileEntry, b: FileEntry): boolean =>
   a.mode === b.mode && a.mtimeMs === b.mtimeMs && a.uid === b.uid && a.gid === b.gid
 
-/** The differences, in path order. `metadata`: also list entries whose metadata alone changed. */
-export const diffEntries = (
-  first: ReadonlyArray<FileEntry>,
-  second: ReadonlyArray<FileEntry>,
-  options: { readonly metadata?: boolean } = {}
-): Array<DiffLine> => {
-  const before = new Map(first.map((f) => [f.path, f]))
-  const after = new Map(second.map((f) => [f.path, f]))
-  const lines: Array<DiffLine> = []
-  for (const a of first) if (!after.has(a.path)) lines.push({ change: "-", path: a.path, kind: a.kind })
-  for (const b of second) {
-    const a = before.get(b.path)
-    if (a === undefined) lines.push({ change: "+", path: b.path, kind: b.kind })
-    else if (a.kind !== b.kind) lines.push({ change: "T", path: b.path, kind: b.kind })
-    else if (!sameContent(a, b)) lines.push({ change: "M", path: b.path, kind: b.kind })
-    else if (options.metadata && !sameMetadata(a, b)) lines.push({ change: "U", path: b.path, kind: b.kind })
+/**
+ * Stored paths in the manifest's order: SQLite compares TEXT as UTF-8 bytes, which is code point
+ * order. JavaScript's `<` compares UTF-16 code units, which puts a character above U+FFFF (a
+ * surrogate pair, 0xD800–0xDFFF) before one in U+E000–U+FFFF: two path-ordered lists from the
+ * manifest merged with `<` would fall out of step on such names.
+ */
+export const compareStoredPaths = (a: string, b: string): number => {
+  const n = Math.min(a.length, b.length)
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i)
+    const y = b.charCodeAt(i)
+    if (x === y) continue
+    const xs = x >= 0xd800 && x <= 0xdfff
+    const ys = y >= 0xd800 && y <= 0xdfff
+    // A surrogate (a code point above U+FFFF) against a unit at or above U+E000: the surrogate is larger.
+    if (xs !== ys && (xs ? y : x) >= 0xe000) return xs ? 1 : -1
+    return x - y
   }
-  return lines.sort((x, y) => (x.path < y.path ? -1 : x.path > y.path ? 1 : 0))
+  return a.length - b.length
+}
+
+/**
+ * How the entry at one path changed from the first backup (`a`) to the second (`b`), either
+ * absent; undefined when it did not (or, without `metadata`, only its metadata did).
+ */
+export const entryChange = (a: FileEntry | undefined, b: FileEntry | undefined, metadata = false): DiffLine | undefined => {
+  if (a === undefined) return b === undefined ? undefined : { change: "+", path: b.path, kind: b.kind }
+  if (b === undefined) return { change: "-", path: a.path, kind: a.kind }
+  if (a.kind !== b.kind) return { change: "T", path: b.path, kind: b.kind }
+  if (!sameContent(a, b)) return { change: "M", path: b.path, kind: b.kind }
+  if (metadata && !sameMetadata(a, b)) return { change: "U", path: b.path, kind: b.kind }
+  return undefined
 }

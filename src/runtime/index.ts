@@ -79,8 +79,8 @@ export const verify = (o: RepositoryOptions, backupId: string, options: { readon
   run(o, "verify", false, Maintenance.use((m) => m.verify(backupId, options.readData ?? false)))
 
 /** What changed between two backups (restic's diff): + - M T, and U too with `metadata`. */
-export const diff = (o: RepositoryOptions, first: string, second: string, options: { readonly metadata?: boolean } = {}) =>
-  run(o, "diff", false, Maintenance.use((m) => m.diff(first, second, { metadata: options.metadata ?? false })))
+export const diff = (o: RepositoryOptions, first: string, second: string, options: { readonly metadata?: boolean; readonly windowEntries?: number } = {}) =>
+  run(o, "diff", false, Maintenance.use((m) => m.diff(first, second, { ...options, metadata: options.metadata ?? false })))
 
 /**
  * Every chunk the repository references (backups, streams, objects): present, and with `readData`

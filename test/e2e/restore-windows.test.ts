@@ -8,7 +8,7 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { linkSync, lstatSync, mkdirSync, readdirSync, symlinkSync, utimesSync, writeFileSync, existsSync } from "node:fs"
+import { chmodSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, rmSync, symlinkSync, unlinkSync, utimesSync, writeFileSync } from "node:fs"
 import * as path from "node:path"
 import { DatabaseSync } from "node:sqlite"
 import * as Enigma from "../../src/runtime/index.ts"
@@ -154,5 +154,38 @@ describe("restore a window of entries at a time", () => {
       const a = (yield* dumped("data/hl/a", 1)).tar.toString("latin1")
       assert.include(a, "data/hl/a/x")
       assert.notInclude(a, "data/hl/a-b")
+    }))
+
+  it.effect("diff merges the two backups a window at a time: the same changes as in one window, names above U+FFFF included", () =>
+    Effect.gen(function*() {
+      const root = tempDir()
+      const repo = { configDir: path.join(root, "repo"), passphrase }
+      const src = path.join(root, "data")
+      makeSource(src)
+      // Names whose order differs between UTF-16 units and UTF-8 bytes (the manifest's order).
+      for (const n of ["a\uffff", "a\u{1F600}", "a\ue000z", "b"]) writeFileSync(path.join(src, "many", n), n)
+      yield* Enigma.init(repo)
+      const first = yield* Enigma.backup(repo, [src])
+      writeFileSync(path.join(src, "many", "a\u{1F600}"), "changed")
+      unlinkSync(path.join(src, "many", "a\uffff"))
+      writeFileSync(path.join(src, "many", "a\u{1F601}"), "new")
+      rmSync(path.join(src, "many", "f050.txt"))
+      mkdirSync(path.join(src, "many", "f050.txt")) // a file became a directory
+      unlinkSync(path.join(src, "hl", "sym"))
+      symlinkSync("elsewhere", path.join(src, "hl", "sym"))
+      chmodSync(path.join(src, "script.sh"), 0o700) // metadata only
+      writeFileSync(path.join(src, "zz-last"), "added at the end")
+      const second = yield* Enigma.backup(repo, [src])
+      for (const metadata of [false, true]) {
+        const whole = yield* Enigma.diff(repo, first.backupId, second.backupId, { metadata })
+        const lines = whole.changes.map((l) => `${l.change} ${l.path}`)
+        for (const expected of ["M data/many/a\u{1F600}", "- data/many/a\uffff", "+ data/many/a\u{1F601}", "T data/many/f050.txt", "M data/hl/sym", "+ data/zz-last"]) {
+          assert.include(lines, expected)
+        }
+        assert.strictEqual(lines.includes("U data/script.sh"), metadata)
+        for (const windowEntries of [1, 2, 7]) {
+          assert.deepStrictEqual(yield* Enigma.diff(repo, first.backupId, second.backupId, { metadata, windowEntries }), whole, `window of ${windowEntries}`)
+        }
+      }
     }))
 })

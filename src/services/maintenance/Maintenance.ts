@@ -7,7 +7,8 @@ import { ChunkStore } from "../ChunkStore.ts"
 import { EventLog, type ManifestError } from "../manifest/EventLog.ts"
 import { type ChunkReferrers, Manifest } from "../manifest/Manifest.ts"
 import { makePlainCodec } from "../ChunkCodec.ts"
-import { type DiffLine, diffEntries, sameMetadata } from "../../domain/BackupDiff.ts"
+import { compareStoredPaths, type DiffLine, entryChange, sameMetadata } from "../../domain/BackupDiff.ts"
+import type { FileEntry } from "../../domain/Events.ts"
 import { describeReadSubset, inReadSubset, type ReadSubset } from "../../domain/ReadSubset.ts"
 import { ChunkCache } from "../restore/ChunkCache.ts"
 import { sameBytes } from "./SameBytes.ts"
@@ -76,7 +77,8 @@ export interface GcReport {
 export class Maintenance extends Context.Service<Maintenance, {
   readonly verify: (backupId: string, readData: boolean) => Effect.Effect<VerifyReport, NotFound | UserError>
   readonly verifyRepository: (readData: boolean | ReadSubset) => Effect.Effect<RepositoryVerifyReport>
-  readonly diff: (first: string, second: string, options: { readonly metadata: boolean }) => Effect.Effect<DiffReport, NotFound | UserError | ChunkCorrupt>
+  /** `windowEntries`: each backup's entries read at a time (default 20,000); tests set it small. */
+  readonly diff: (first: string, second: string, options: { readonly metadata: boolean; readonly windowEntries?: number }) => Effect.Effect<DiffReport, NotFound | UserError | ChunkCorrupt>
   readonly forget: (
     target: { readonly ids: ReadonlyArray<string> } | { readonly policy: RetentionPolicy; readonly tags?: ReadonlyArray<string> },
     dryRun: boolean
@@ -142,21 +144,55 @@ export class Maintenance extends Context.Service<Maintenance, {
       } satisfies RepositoryVerifyReport
     })
 
-    const diff = Effect.fn("Maintenance.diff")(function*(first: string, second: string, options: { readonly metadata: boolean }) {
+    /** Entries of each backup a diff reads at a time. */
+    const diffWindow = 20_000
+    const diff = Effect.fn("Maintenance.diff")(function*(first: string, second: string, options: { readonly metadata: boolean; readonly windowEntries?: number }) {
+      const window = options.windowEntries ?? diffWindow
       const a = yield* manifest.resolveBackup(first)
       const b = yield* manifest.resolveBackup(second)
-      const filesA = yield* manifest.fileIndex(a.id)
-      const filesB = yield* manifest.fileIndex(b.id)
       const cache = new ChunkCache(chunks.load, 8)
       const changes: Array<DiffLine> = []
-      for (const line of diffEntries([...filesA.values()], [...filesB.values()], { metadata: true })) {
-        if (line.change === "M" && line.kind === "file") {
-          const x = filesA.get(line.path)!
-          const y = filesB.get(line.path)!
-          if (x.size === y.size && (yield* sameBytes(cache, x.extents, y.extents))) {
-            if (options.metadata && !sameMetadata(x, y)) changes.push({ ...line, change: "U" })
-            continue
-          }
+      // Both backups' entries in path order, a window at a time, side by side (a merge): memory
+      // holds two windows and the changes, however many files the backups have.
+      interface Cursor {
+        page: ReadonlyArray<FileEntry>
+        at: number
+        more: boolean
+        after: string | undefined
+        readonly load: Effect.Effect<void>
+      }
+      const cursor = (backupId: string): Cursor => {
+        const c: Cursor = {
+          page: [] as ReadonlyArray<FileEntry>,
+          at: 0,
+          more: true,
+          after: undefined as string | undefined,
+          /** The next window, once this one is used up. */
+          load: Effect.gen(function*() {
+            c.page = yield* manifest.filePage(backupId, c.after, window)
+            c.at = 0
+            c.more = c.page.length === window
+            if (c.page.length > 0) c.after = c.page[c.page.length - 1]!.path
+          })
+        }
+        return c
+      }
+      const ca = cursor(a.id)
+      const cb = cursor(b.id)
+      for (;;) {
+        if (ca.at === ca.page.length && ca.more) yield* ca.load
+        if (cb.at === cb.page.length && cb.more) yield* cb.load
+        const x = ca.page[ca.at]
+        const y = cb.page[cb.at]
+        if (x === undefined && y === undefined) break
+        const order = x === undefined ? 1 : y === undefined ? -1 : compareStoredPaths(x.path, y.path)
+        if (order <= 0) ca.at++
+        if (order >= 0) cb.at++
+        const line = entryChange(order <= 0 ? x : undefined, order >= 0 ? y : undefined, true)
+        if (line === undefined) continue
+        if (line.change === "M" && line.kind === "file" && x!.size === y!.size && (yield* sameBytes(cache, x!.extents, y!.extents))) {
+          if (options.metadata && !sameMetadata(x!, y!)) changes.push({ ...line, change: "U" })
+          continue
         }
         if (line.change === "U" && !options.metadata) continue
         changes.push(line)

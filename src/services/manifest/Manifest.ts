@@ -193,7 +193,6 @@ export class Manifest extends Context.Service<Manifest, {
    * it is a regular file of its own (no `linkTo`), as a first link is in an intact manifest.
    */
   readonly linkTargets: (backupId: string) => Effect.Effect<ReadonlyMap<string, boolean>>
-  readonly fileIndex: (backupId: string) => Effect.Effect<Map<string, FileEntry>>
   /**
    * What a backup needs of its parent to skip unchanged files: each regular file's size, mtime,
    * inode, ctime and extents (as their JSON, parsed only for a file that is reused). Compact on
@@ -303,12 +302,6 @@ export class Manifest extends Context.Service<Manifest, {
         }
         return m
       })
-    })
-
-    const fileIndex = Effect.fn("Manifest.fileIndex")(function*(backupId: string) {
-      const m = new Map<string, FileEntry>()
-      for (const f of yield* files(backupId)) m.set(f.path, f)
-      return m
     })
 
     // Rows straight from node:sqlite, one at a time: no array of 200,000 row objects on the way.
@@ -424,7 +417,6 @@ export class Manifest extends Context.Service<Manifest, {
       eachEntryHead,
       fileAt,
       linkTargets,
-      fileIndex,
       chunksOf,
       chunkSizesOf,
       unchangedIndex,
