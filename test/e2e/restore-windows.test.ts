@@ -12,7 +12,9 @@ import { chmodSync, existsSync, linkSync, lstatSync, mkdirSync, readdirSync, rmS
 import * as path from "node:path"
 import { DatabaseSync } from "node:sqlite"
 import * as Enigma from "../../src/runtime/index.ts"
-import { makeTree, passphrase, snapshotTree, tempDir } from "../support/cli.ts"
+import type { FileEntry } from "../../src/domain/Events.ts"
+import { Restore } from "../../src/services/restore/Restore.ts"
+import { enigma, json, makeTree, passphrase, snapshotTree, tempDir } from "../support/cli.ts"
 
 /** snapshotTree, plus each directory's mtime and which paths are one inode (hard links). */
 const fullSnapshot = (dir: string) => {
@@ -187,5 +189,35 @@ describe("restore a window of entries at a time", () => {
           assert.deepStrictEqual(yield* Enigma.diff(repo, first.backupId, second.backupId, { metadata, windowEntries }), whole, `window of ${windowEntries}`)
         }
       }
+    }))
+
+  it.effect("restore --list shows, window by window, what one window shows; the CLI's JSON is the same list", () =>
+    Effect.gen(function*() {
+      const root = tempDir()
+      const repo = { configDir: path.join(root, "repo"), passphrase }
+      const src = path.join(root, "data")
+      makeSource(src)
+      yield* Enigma.init(repo)
+      const b = yield* Enigma.backup(repo, [src])
+      const listed = (options: Record<string, unknown>) =>
+        Effect.gen(function*() {
+          const out: Array<string> = []
+          const count = yield* (yield* Restore).list(b.backupId, options, (entries: ReadonlyArray<FileEntry>) => Effect.sync(() => void out.push(...entries.map((e) => `${e.kind} ${e.path}`))))
+          assert.strictEqual(count, out.length)
+          return out
+        }).pipe(Effect.provide(Enigma.repositoryLayerFor(repo)))
+      for (const selection of [{}, { glob: "*.txt" }, { glob: "data/hl/**" }, { pathPrefix: "data/hl" }, { exclude: ["many"] }, { glob: "*.none" }]) {
+        const whole = yield* listed(selection)
+        for (const windowEntries of [1, 3]) assert.deepStrictEqual(yield* listed({ ...selection, windowEntries }), whole, JSON.stringify(selection))
+        // With a glob, only directories holding a selected entry.
+        if ("glob" in selection && selection.glob === "*.txt") {
+          assert.include(whole, "dir data/many")
+          assert.notInclude(whole, "dir data/empty")
+        }
+      }
+      const cli = json(enigma(["--config-dir", repo.configDir, "restore", b.backupId, "--list", "--json", "--glob", "*.txt"])) as Array<{ kind: string; path: string }>
+      assert.deepStrictEqual(cli.map((e) => `${e.kind} ${e.path}`), yield* listed({ glob: "*.txt" }))
+      assert.deepStrictEqual(json(enigma(["--config-dir", repo.configDir, "restore", b.backupId, "--list", "--json", "--glob", "*.none"])), [])
+      assert.strictEqual(enigma(["--config-dir", repo.configDir, "restore", b.backupId, "--list", "--glob", "*.none"]).stdout, "(no entries match)\n")
     }))
 })

@@ -1,12 +1,25 @@
 import { Effect, Option } from "effect"
 import { UserError } from "../../domain/Errors.ts"
 import { Manifest } from "../../services/manifest/Manifest.ts"
-import { Restore, restoreProblem, selectEntries } from "../../services/restore/Restore.ts"
+import type { FileEntry } from "../../domain/Events.ts"
+import { Restore, restoreProblem } from "../../services/restore/Restore.ts"
 import { unlock, withRepository } from "../Open.ts"
 import { collectOwnedBuffersOnly } from "../OwnedBuffersGc.ts"
 import { emit, ExitWith, formatBytes, makeProgress } from "../Output.ts"
 import { rootCommand } from "../commands/shared.ts"
 import { stdoutWriter } from "../StdoutWriter.ts"
+
+/** An entry as `restore --list --json` shows it. */
+const listed = (e: FileEntry) => ({
+  path: e.path,
+  kind: e.kind,
+  size: e.size,
+  mode: e.mode,
+  mtime: e.mtimeMs,
+  ...(e.uid !== undefined ? { uid: e.uid, gid: e.gid } : {}),
+  ...(e.linkTo !== undefined ? { linkTo: e.linkTo } : {}),
+  ...(e.target ? { target: e.target } : {})
+})
 
 export const restore = Effect.fn("cli.restore")(function*({ id, dest, path, glob, exclude, list, sparse, overwrite, json }: {
   readonly id: string
@@ -28,9 +41,23 @@ export const restore = Effect.fn("cli.restore")(function*({ id, dest, path, glob
     const manifest = yield* Manifest
     const backup = yield* manifest.resolveBackup(id)
     if (list) {
-      const entries = selectEntries(yield* manifest.files(backup.id), options)
-      return yield* emit(json, entries.map((e) => ({ path: e.path, kind: e.kind, size: e.size, mode: e.mode, mtime: e.mtimeMs, ...(e.uid !== undefined ? { uid: e.uid, gid: e.gid } : {}), ...(e.linkTo !== undefined ? { linkTo: e.linkTo } : {}), ...(e.target ? { target: e.target } : {}) })), () =>
-        entries.map((e) => `${e.kind === "dir" ? "d" : e.kind === "symlink" ? "l" : "-"} ${String(e.size).padStart(12)} ${e.path}${e.target ? ` -> ${e.target}` : ""}`).join("\n") || "(no entries match)")
+      // A window of entries at a time, written as it comes: a backup of millions of files is
+      // never held whole, nor its listing. JSON comes out as JSON.stringify(array, null, 2) would.
+      const write = stdoutWriter()
+      const text = (s: string) => write(Buffer.from(s))
+      let first = true
+      const count = yield* (yield* Restore).list(backup.id, options, (entries) =>
+        json
+          ? text(entries.map((e) => {
+            const item = JSON.stringify(listed(e), null, 2).replaceAll("\n", "\n  ")
+            const sep = first ? "[\n  " : ",\n  "
+            first = false
+            return `${sep}${item}`
+          }).join(""))
+          : text(entries.map((e) => `${e.kind === "dir" ? "d" : e.kind === "symlink" ? "l" : "-"} ${String(e.size).padStart(12)} ${e.path}${e.target ? ` -> ${e.target}` : ""}\n`).join("")))
+      if (json) yield* text(count === 0 ? "[]\n" : "\n]\n")
+      else if (count === 0) yield* text("(no entries match)\n")
+      return
     }
     if (Option.isNone(dest)) {
       return yield* new UserError({ detail: "restore needs a destination directory (or --list)" })

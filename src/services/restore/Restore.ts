@@ -291,7 +291,7 @@ export const restoreProblem = (options: RestoreOptions): string | undefined => {
 
 /**
  * Whether a selection picks an entry, by its path and kind alone. With a glob every directory
- * passes here; `selectEntries` then keeps only those that hold a selected file or symlink.
+ * passes here; restore and `list` then keep only those that hold a selected file or symlink.
  */
 export const entrySelector = (options: RestoreOptions): (p: string, kind: FileEntry["kind"]) => boolean => {
   const rules = options.exclude !== undefined && options.exclude.length > 0 ? parseExcludes(options.exclude) : []
@@ -321,17 +321,6 @@ const addDirsAbove = (into: Set<string>, p: string) => {
   }
 }
 
-/** Which entries of a backup a selection picks (files, dirs, symlinks), in path order. */
-export const selectEntries = (files: ReadonlyArray<FileEntry>, options: RestoreOptions) => {
-  const picks = entrySelector(options)
-  const picked = files.filter((f) => picks(f.path, f.kind))
-  if (options.glob === undefined) return picked
-  // With a glob, keep only directories that hold a selected file.
-  const holding = new Set<string>()
-  for (const f of picked) if (f.kind !== "dir") addDirsAbove(holding, f.path)
-  return picked.filter((f) => f.kind !== "dir" || holding.has(f.path))
-}
-
 /**
  * Restores a backup (or part of it) under a destination directory. Every file is written to a
  * temp name beside its final name and renamed into place once complete, so a crash or a full
@@ -344,6 +333,15 @@ export class Restore extends Context.Service<Restore, {
     dest: string,
     options: RestoreOptions
   ) => Effect.Effect<RestoreResult, UserError | NotFound | ChunkCorrupt | RestoreWriteError>
+  /**
+   * The entries of a backup a selection picks (as `restore --list` shows them), in path order,
+   * given to `visit` a window at a time; returns how many there were. Memory holds one window.
+   */
+  readonly list: <E>(
+    backupId: string,
+    options: RestoreOptions,
+    visit: (entries: ReadonlyArray<FileEntry>) => Effect.Effect<void, E>
+  ) => Effect.Effect<number, E>
   /**
    * restic's `dump`: the bytes of one file of a backup, or a directory (or with `""` the whole
    * backup) as a tar archive, given to `write` in order, each chunk verified before any of its
@@ -782,6 +780,32 @@ export class Restore extends Context.Service<Restore, {
         return { path: stored, bytes, archive: true }
       }).pipe(Effect.withSpan("Restore.dump"), Effect.provideService(ReadTarget, backupId))
 
-    return Restore.of({ run, dump })
+    const list = <E>(backupId: string, options: RestoreOptions, visit: (entries: ReadonlyArray<FileEntry>) => Effect.Effect<void, E>) =>
+      Effect.gen(function*() {
+        const picks = entrySelector(options)
+        // With a glob, a directory is listed only if it holds a selected file or symlink: which do
+        // is known from a first pass over paths alone (it holds directories, not entries).
+        let holding: Set<string> | undefined
+        if (options.glob !== undefined) {
+          const dirs = new Set<string>()
+          yield* manifest.eachEntryHead(backupId, (e) => {
+            if (e.kind !== "dir" && picks(e.path, e.kind)) addDirsAbove(dirs, e.path)
+          })
+          holding = dirs
+        }
+        const windowSize = options.windowEntries ?? restoreWindow
+        let count = 0
+        for (let after: string | undefined, more = true; more;) {
+          const page = yield* manifest.filePage(backupId, after, windowSize)
+          more = page.length === windowSize
+          if (page.length > 0) after = page[page.length - 1]!.path
+          const selected = page.filter((f) => picks(f.path, f.kind) && (holding === undefined || f.kind !== "dir" || holding.has(f.path)))
+          count += selected.length
+          if (selected.length > 0) yield* visit(selected)
+        }
+        return count
+      }).pipe(Effect.withSpan("Restore.list"))
+
+    return Restore.of({ run, list, dump })
   }))
 }
