@@ -49,15 +49,23 @@ const makeSource = (src: string) => {
   for (const d of ["hl/a", "hl", "many", "docs/deep"]) utimesSync(path.join(src, d), 2_000_000, 2_000_000)
 }
 
+/** A repository with one backup of makeSource's tree (changed first by `more`). */
+const backedUpSource = (more?: (src: string) => void) =>
+  Effect.gen(function*() {
+    const root = tempDir()
+    const repo = { configDir: path.join(root, "repo"), passphrase }
+    const src = path.join(root, "data")
+    makeSource(src)
+    more?.(src)
+    yield* Enigma.init(repo)
+    const b = yield* Enigma.backup(repo, [src])
+    return { root, repo, src, b }
+  })
+
 describe("restore a window of entries at a time", () => {
   it.effect("tiny windows restore the same tree as one window: contents, modes, mtimes, links, hard links", () =>
     Effect.gen(function*() {
-      const root = tempDir()
-      const repo = { configDir: path.join(root, "repo"), passphrase }
-      const src = path.join(root, "data")
-      makeSource(src)
-      yield* Enigma.init(repo)
-      const b = yield* Enigma.backup(repo, [src])
+      const { root, repo, src, b } = yield* backedUpSource()
       const whole = yield* Enigma.restore(repo, b.backupId, path.join(root, "whole"))
       const expected = fullSnapshot(path.join(root, "whole", "data"))
       assert.deepStrictEqual(expected.tree, snapshotTree(src))
@@ -73,12 +81,7 @@ describe("restore a window of entries at a time", () => {
 
   it.effect("selections (--path, --glob, --exclude) and --overwrite pick the same entries in windows", () =>
     Effect.gen(function*() {
-      const root = tempDir()
-      const repo = { configDir: path.join(root, "repo"), passphrase }
-      const src = path.join(root, "data")
-      makeSource(src)
-      yield* Enigma.init(repo)
-      const b = yield* Enigma.backup(repo, [src])
+      const { root, repo, b } = yield* backedUpSource()
       const selections = [
         { pathPrefix: "data/hl" },
         { glob: "*.txt" },
@@ -110,12 +113,7 @@ describe("restore a window of entries at a time", () => {
 
   it.effect("nothing matching, and an entry that would escape DEST in a later window, write nothing", () =>
     Effect.gen(function*() {
-      const root = tempDir()
-      const repo = { configDir: path.join(root, "repo"), passphrase }
-      const src = path.join(root, "data")
-      makeSource(src)
-      yield* Enigma.init(repo)
-      const b = yield* Enigma.backup(repo, [src])
+      const { root, repo, b } = yield* backedUpSource()
       const none = yield* Effect.flip(Enigma.restore(repo, b.backupId, path.join(root, "none"), { glob: "*.nothing", windowEntries: 3 }))
       assert.match(none.message, /nothing in backup .* matches --glob \*\.nothing/)
       assert.isFalse(existsSync(path.join(root, "none")))
@@ -131,12 +129,7 @@ describe("restore a window of entries at a time", () => {
 
   it.effect("dump reads windows too: the same tar bytes for a directory, one beside names that sort into it, and the whole backup", () =>
     Effect.gen(function*() {
-      const root = tempDir()
-      const repo = { configDir: path.join(root, "repo"), passphrase }
-      const src = path.join(root, "data")
-      makeSource(src)
-      yield* Enigma.init(repo)
-      const b = yield* Enigma.backup(repo, [src])
+      const { repo, b } = yield* backedUpSource()
       const dumped = (what: string, windowEntries?: number) =>
         Effect.gen(function*() {
           const parts: Array<Uint8Array> = []
@@ -160,14 +153,10 @@ describe("restore a window of entries at a time", () => {
 
   it.effect("diff merges the two backups a window at a time: the same changes as in one window, names above U+FFFF included", () =>
     Effect.gen(function*() {
-      const root = tempDir()
-      const repo = { configDir: path.join(root, "repo"), passphrase }
-      const src = path.join(root, "data")
-      makeSource(src)
       // Names whose order differs between UTF-16 units and UTF-8 bytes (the manifest's order).
-      for (const n of ["a\uffff", "a\u{1F600}", "a\ue000z", "b"]) writeFileSync(path.join(src, "many", n), n)
-      yield* Enigma.init(repo)
-      const first = yield* Enigma.backup(repo, [src])
+      const { repo, src, b: first } = yield* backedUpSource((src) => {
+        for (const n of ["a\uffff", "a\u{1F600}", "a\ue000z", "b"]) writeFileSync(path.join(src, "many", n), n)
+      })
       writeFileSync(path.join(src, "many", "a\u{1F600}"), "changed")
       unlinkSync(path.join(src, "many", "a\uffff"))
       writeFileSync(path.join(src, "many", "a\u{1F601}"), "new")
@@ -193,12 +182,7 @@ describe("restore a window of entries at a time", () => {
 
   it.effect("restore --list shows, window by window, what one window shows; the CLI's JSON is the same list", () =>
     Effect.gen(function*() {
-      const root = tempDir()
-      const repo = { configDir: path.join(root, "repo"), passphrase }
-      const src = path.join(root, "data")
-      makeSource(src)
-      yield* Enigma.init(repo)
-      const b = yield* Enigma.backup(repo, [src])
+      const { repo, b } = yield* backedUpSource()
       const listed = (options: Record<string, unknown>) =>
         Effect.gen(function*() {
           const out: Array<string> = []
