@@ -40,8 +40,8 @@ const recordWindowMs = 1000
  * Recorded entries (files count one each, other events one) that may wait for the writer: past
  * this, `record` waits until the writer has taken them, and the writer commits what it gathered
  * without waiting out the window. A backup walking a tree in the page cache records ~100,000
- * file entries a second, faster than they are committed: 500,000 small files had every entry in
- * the mailbox at once (~290 MB of heap).
+ * file entries a second, faster than they are committed: with 500,000 small files the writer's
+ * batch held every entry of the backup at once (~290 MB of heap).
  */
 const recordedBacklogMax = 16_384
 /** How many entries a request carries: a FilesRecorded event carries up to hundreds. */
@@ -159,6 +159,7 @@ export class EventLog extends Context.Service<EventLog, {
     /** Entries recorded and not yet taken off the mailbox, and the recorders waiting for room. */
     let backlog = 0
     let waitingForRoom: Array<() => void> = []
+    const entriesOf = (requests: ReadonlyArray<AppendRequest>) => requests.reduce((n, r) => n + r.entries, 0)
     const taken = <A extends ReadonlyArray<AppendRequest>>(requests: A): A => {
       for (const r of requests) backlog -= r.entries
       if (backlog <= recordedBacklogMax && waitingForRoom.length > 0) {
@@ -174,7 +175,7 @@ export class EventLog extends Context.Service<EventLog, {
     })
     yield* Effect.gen(function*() {
       let batch: Array<AppendRequest> = taken(yield* Queue.takeAll(mailbox))
-      let gathered = batch.reduce((n, r) => n + r.entries, 0)
+      let gathered = entriesOf(batch)
       // Only recorded events so far: gather more for up to `recordWindow`, but commit at once
       // when somebody waits (an append) — each commit costs an fsync on this thread.
       const until = Date.now() + recordWindowMs
@@ -182,7 +183,7 @@ export class EventLog extends Context.Service<EventLog, {
         const more = yield* Queue.takeAll(mailbox).pipe(Effect.timeoutOption(until - Date.now()))
         if (more._tag === "None") break
         batch = batch.concat(taken(more.value))
-        gathered += more.value.reduce((n, r) => n + r.entries, 0)
+        gathered += entriesOf(more.value)
       }
       // Somebody waits: before committing, let the requests already read off the sockets reach
       // the mailbox (one event-loop turn each, a few at most). The commit's fsync blocks this
@@ -192,7 +193,7 @@ export class EventLog extends Context.Service<EventLog, {
         const more = taken(yield* Queue.clear(mailbox))
         if (more.length === 0) break
         batch = batch.concat(more)
-        gathered += more.reduce((n, r) => n + r.entries, 0)
+        gathered += entriesOf(more)
       }
       yield* writeBatch(batch)
     }).pipe(Effect.forever, Effect.forkScoped)
