@@ -12,7 +12,8 @@ import { parseExcludes, parseMarker } from "../../domain/ExcludeRules.ts"
 import { shownPath, storedName } from "../../domain/StoredName.ts"
 import { ChunkStore, type ChunkWriteError } from "../ChunkStore.ts"
 import { EventLog, type ManifestError } from "../manifest/EventLog.ts"
-import { Manifest, type ParentFile } from "../manifest/Manifest.ts"
+import { Manifest } from "../manifest/Manifest.ts"
+import { type ParentFile, ParentIndex } from "../manifest/ParentIndex.ts"
 import { Repository } from "../Repository.ts"
 import { ArenaReader } from "./ArenaReader.ts"
 import { PendingFiles } from "./PendingFiles.ts"
@@ -160,7 +161,7 @@ export class Backup extends Context.Service<Backup, {
       if (host.trim() === "" || host.length > 255) return yield* new UserError({ detail: `--host "${host}": give a name of 1 to 255 characters` })
       const absPaths = roots.map((r) => r.abs)
       const parentId = yield* manifest.latestBackupFor(host, absPaths)
-      const parentFiles: ReadonlyMap<string, ParentFile> = parentId ? yield* manifest.unchangedIndex(parentId) : new Map()
+      const parentFiles = parentId ? yield* manifest.unchangedIndex(parentId) : new ParentIndex()
       return { walkOptions, roots, tags, host, absPaths, parentId, parentFiles }
     })
 
@@ -346,7 +347,7 @@ export class Backup extends Context.Service<Backup, {
               stats.files++
               stats.bytes += prev.size
               bytesDone += prev.size
-              addEntry({ ...base, kind: "file", size: prev.size, extents: JSON.parse(prev.extents) as Array<Extent> }, offset, offset, true)
+              addEntry({ ...base, kind: "file", size: prev.size, extents: prev.extents() }, offset, offset, true)
               linked()
               continue
             }

@@ -3,6 +3,7 @@ import { SqlClient } from "effect/sql"
 import type { BackupStats, Extent, FileEntry } from "../../domain/Events.ts"
 import { NotFound, UserError } from "../../domain/Errors.ts"
 import { SqliteDatabase } from "../sql/NodeSqliteClient.ts"
+import { ParentIndex } from "./ParentIndex.ts"
 
 export interface BackupRow {
   readonly id: string
@@ -141,15 +142,6 @@ const toStream = (r: RawStream): StreamRow => ({
   chain: r.chain ?? undefined
 })
 
-/** A file of a parent backup, as `unchangedIndex` keeps it. */
-export interface ParentFile {
-  readonly size: number
-  readonly mtimeMs: number
-  readonly ino: number
-  readonly ctimeMs: number
-  /** JSON of its extents. */
-  readonly extents: string
-}
 
 export interface ChunkReferrers {
   readonly backups: ReadonlyArray<string>
@@ -195,10 +187,10 @@ export class Manifest extends Context.Service<Manifest, {
   readonly linkTargets: (backupId: string) => Effect.Effect<ReadonlyMap<string, boolean>>
   /**
    * What a backup needs of its parent to skip unchanged files: each regular file's size, mtime,
-   * inode, ctime and extents (as their JSON, parsed only for a file that is reused). Compact on
-   * purpose: a parent of 200,000 files held as FileEntry objects took ~300 MB of heap.
+   * inode, ctime and extents, kept compact (ParentIndex.ts): a parent of 200,000 files held as
+   * FileEntry objects took ~300 MB of heap.
    */
-  readonly unchangedIndex: (backupId: string) => Effect.Effect<ReadonlyMap<string, ParentFile>>
+  readonly unchangedIndex: (backupId: string) => Effect.Effect<ParentIndex>
   readonly chunksOf: (backupId: string) => Effect.Effect<ReadonlyArray<string>>
   /** The chunks of a backup and their plaintext sizes. */
   readonly chunkSizesOf: (backupId: string) => Effect.Effect<ReadonlyMap<string, number>>
@@ -308,9 +300,9 @@ export class Manifest extends Context.Service<Manifest, {
     const parentFilesStmt = db.prepare("SELECT path, size, mtime_ms, ino, ctime_ms, extents FROM files WHERE backup_id = ? AND kind = 'file'")
     const unchangedIndex = Effect.fn("Manifest.unchangedIndex")(function*(backupId: string) {
       return yield* Effect.sync(() => {
-        const index = new Map<string, ParentFile>()
+        const index = new ParentIndex()
         for (const r of parentFilesStmt.iterate(backupId) as Iterable<{ path: string; size: number; mtime_ms: number; ino: number; ctime_ms: number; extents: string }>) {
-          index.set(r.path, { size: Number(r.size), mtimeMs: Number(r.mtime_ms), ino: Number(r.ino), ctimeMs: Number(r.ctime_ms), extents: r.extents })
+          index.add(r.path, Number(r.size), Number(r.mtime_ms), Number(r.ino), Number(r.ctime_ms), r.extents)
         }
         return index
       })
