@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { chmodSync, chownSync, closeSync, cpSync, ftruncateSync, openSync, writeSync, existsSync, lchownSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs"
 import { spawnSync } from "node:child_process"
 import * as path from "node:path"
+import { DatabaseSync } from "node:sqlite"
 import { enigma, enigmaBin, enigmaPipe, initRepo, json, makeTree, passphrase, prng, snapshotTree, tempDir } from "../support/cli.ts"
 
 /** A tree by the bytes of its names: each entry's kind, mode, mtime and content (or target), hex-keyed. */
@@ -803,6 +804,11 @@ describe("enigma backup → restore on the Local provider", () => {
     assert.strictEqual(report.bad[0].chunk, id)
     assert.strictEqual(report.bad[0].problem, "missing")
     assert.isAbove(report.bad[0].files.length, 0)
+    // Exactly the files with bytes in that chunk, in path order, as the manifest has them.
+    const db = new DatabaseSync(path.join(dir, "enigma.db"), { readOnly: true })
+    const holding = db.prepare("SELECT path FROM files WHERE backup_id = ? AND extents LIKE ? ORDER BY path").all(backupId, `%${id}%`) as Array<{ path: string }>
+    db.close()
+    assert.deepStrictEqual(report.bad[0].files, holding.map((r) => r.path))
   })
 
   it("a disk that fills up during a restore of many small files: a clear error, no temp file, later files untouched", () => {

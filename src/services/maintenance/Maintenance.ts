@@ -91,6 +91,8 @@ export class Maintenance extends Context.Service<Maintenance, {
     const chunks = yield* ChunkStore
     const log = yield* EventLog
 
+    /** Entries of a backup read at a time to name the files of its bad chunks. */
+    const verifyWindow = 50_000
     const verify = Effect.fn("Maintenance.verify")(function*(backupId: string, readData: boolean) {
       const backup = yield* manifest.resolveBackup(backupId)
       const ids = yield* manifest.chunksOf(backup.id)
@@ -100,7 +102,16 @@ export class Maintenance extends Context.Service<Maintenance, {
           Effect.catch((e: ChunkCorrupt) => Effect.succeed(e))
         ), { concurrency: 8 })
       const badChunks = failures.filter((f): f is ChunkCorrupt => f !== undefined)
-      const files = badChunks.length > 0 ? yield* manifest.files(backup.id) : []
+      // The files each bad chunk holds bytes of: the backup's entries a window at a time.
+      const affected = new Map<string, Array<string>>(badChunks.map((e) => [e.chunkId, []]))
+      for (let after: string | undefined, more = affected.size > 0; more;) {
+        const page = yield* manifest.filePage(backup.id, after, verifyWindow)
+        more = page.length === verifyWindow
+        if (page.length > 0) after = page[page.length - 1]!.path
+        for (const f of page) {
+          for (const id of new Set(f.extents.map((x) => x[0]))) affected.get(id)?.push(f.path)
+        }
+      }
       return {
         backupId: backup.id,
         chunks: ids.length,
@@ -109,7 +120,7 @@ export class Maintenance extends Context.Service<Maintenance, {
           chunk: e.chunkId,
           provider: e.provider,
           problem: e.detail,
-          files: files.filter((f) => f.extents.some((x) => x[0] === e.chunkId)).map((f) => f.path)
+          files: affected.get(e.chunkId)!
         }))
       }
     })
