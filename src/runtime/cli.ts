@@ -130,7 +130,7 @@ const putCommand = Command.make("put", {
     Flag.withDefault(true)
   ),
   bufferChunks: Flag.Int("buffer-chunks").pipe(
-    Flag.withDescription("Chunks waiting in memory for an upload slot (default: upload_concurrency)"),
+    Flag.withDescription("Chunks waiting in memory for an upload slot (default: 2)"),
     Flag.optional
   ),
   diskspaceLimit: Flag.String("diskspace-limit").pipe(

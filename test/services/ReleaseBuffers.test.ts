@@ -183,7 +183,7 @@ describe("a freed buffer is never written", () => {
       const e = yield* Effect.flip(local.put("chunks/ab/abcd", [freed]))
       assert.match(e.detail, /freed while still in use/)
       // The same through the write workers (backups and gateway PUTs).
-      const viaWorker = yield* Effect.flip(local.put("chunks/ab/abcd", [freed]).pipe(Effect.provideService(OffThreadWrites, true)))
+      const viaWorker = yield* Effect.flip(local.put("chunks/ab/abcd", [freed]).pipe(Effect.provideService(OffThreadWrites, 16)))
       assert.match(viaWorker.detail, /freed while still in use/)
       assert.deepStrictEqual(Buffer.from(yield* local.get("chunks/ab/abcd")), good)
     }))

@@ -19,7 +19,7 @@ import { ArenaReader } from "./ArenaReader.ts"
 import { PendingFiles } from "./PendingFiles.ts"
 import { type CutBlock, type CutOffThread, cutOffThread } from "../CutOffThread.ts"
 import { SourceBlocks } from "../SourceBlocks.ts"
-import { OffThreadWrites } from "../storage/LocalIoThreads.ts"
+import { OffThreadWrites, stagingsForThroughput } from "../storage/LocalIoThreads.ts"
 import { walk, type WalkWarning } from "./Walker.ts"
 
 export interface BackupProgress {
@@ -478,7 +478,7 @@ export class Backup extends Context.Service<Backup, {
 
     // A backup's chunk writes are on its critical path, and its memory budget has room for the
     // Local provider's write workers (see LocalIoThreads).
-    return Backup.of({ run: (paths, options) => run(paths, options).pipe(Effect.provideService(OffThreadWrites, true)), plan })
+    return Backup.of({ run: (paths, options) => run(paths, options).pipe(Effect.provideService(OffThreadWrites, stagingsForThroughput)), plan })
   }))
 }
 

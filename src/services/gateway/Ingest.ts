@@ -7,7 +7,7 @@ import { chunkStrategyOf } from "../../domain/Settings.ts"
 import { ChunkStore } from "../ChunkStore.ts"
 import { spansWholeBuffer } from "../ReleaseBuffers.ts"
 import { SourceBlocks } from "../SourceBlocks.ts"
-import { OffThreadWrites } from "../storage/LocalIoThreads.ts"
+import { OffThreadWrites, stagingsForThroughput } from "../storage/LocalIoThreads.ts"
 import { Repository } from "../Repository.ts"
 import { md5OffThread } from "./Md5OffThread.ts"
 import { digestEquals } from "./Signing.ts"
@@ -94,7 +94,7 @@ export const makeIngest = Effect.gen(function*() {
       Effect.onError(() => Effect.sync(md5.discard)),
       // Chunk writes are on a PUT's critical path, as on a backup's (see LocalIoThreads): 256 MiB
       // PUTs, one client 293 → 342 MB/s, eight clients 394 → 433 MB/s.
-      Effect.provideService(OffThreadWrites, true)
+      Effect.provideService(OffThreadWrites, stagingsForThroughput)
     )
     if (sha !== undefined && !digestEquals(sha.digest(), checks.expectedSha256!, "hex")) {
       return yield* s3Error("XAmzContentSHA256Mismatch", 400, "The provided 'x-amz-content-sha256' header does not match what was computed.")

@@ -18,7 +18,7 @@
  * does not take), the worker goes on buffered and says so; the provider then asks for buffered
  * I/O from then on.
  *
- * Memory: at most `stagings` buffers of 1 MiB, reused (fresh shared memory costs ~1.7 s per GiB to
+ * Memory: at most `OffThreadWrites` buffers of 1 MiB, reused (fresh shared memory costs ~1.7 s per GiB to
  * touch here); a write waits for one to come back when all are away. Workers start on first use,
  * at most `maxWorkers`; a write goes to the least busy. A worker keeps the process alive only while
  * it has writes. One that dies fails its writes (the provider's retry sends them again, to a new
@@ -29,16 +29,28 @@ import { Context } from "effect"
 import { startSharedWorker } from "../WorkerThread.ts"
 
 /**
- * Whether the Local provider writes on its workers. Off by default: the workers and their staging
- * buffers cost ~25 MB, which `put`'s 256 MB budget cannot spare over a long stream, and a `put` is
- * bound by hashing, not by its writes (1 GiB: 4.1 s on the workers against 3.6–4.2 s without). A
- * backup, whose writes are on its critical path, turns them on: 1 GiB of new data in 1.85–2.18 s
- * against 2.10–2.55 s (small files: 1.12–1.30 s against 1.19–1.60 s), peak RSS ~255 MB against
- * ~218 MB (four alternating runs each). So does the gateway's PUT path (see Ingest).
+ * How many staging buffers (1 MiB each) the Local provider's writes may use on its workers; 0 (the
+ * default): writes go through libuv. Off by default because the workers and their buffers cost
+ * memory some runs cannot spare. A backup, whose writes are on its critical path, uses
+ * `stagingsForThroughput`: 1 GiB of new data in 1.85–2.18 s against 2.10–2.55 s (small files:
+ * 1.12–1.30 s against 1.19–1.60 s), peak RSS ~255 MB against ~218 MB (four alternating runs
+ * each). So does the gateway's PUT path (see Ingest). A `put`, whose budget is 256 MB, uses
+ * `stagingsForPut`: a 1 GiB put took 2.65–2.76 s against 2.81–2.90 s through libuv (with its
+ * default of 2 buffered chunks: 217–224 MiB peak, as through libuv; 16 buffers: 235–258 MiB).
+ * The number of buffers created is the largest any write asked for.
  */
-export const OffThreadWrites = Context.Reference<boolean>("enigma/services/storage/OffThreadWrites", {
-  defaultValue: () => false
+export const OffThreadWrites = Context.Reference<number>("enigma/services/storage/OffThreadWrites", {
+  defaultValue: () => 0
 })
+
+/** Enough staging for four 4 MiB chunks written at once: nothing waits for a buffer. */
+export const stagingsForThroughput = 16
+
+/**
+ * A put writes its chunks as fast as hashing lets them come: four buffers keep its writes off the
+ * main thread, and as fast as sixteen did (2.58–2.83 s per GiB with either).
+ */
+export const stagingsForPut = 4
 
 /**
  * Whether the Local provider reads objects on its workers. Off by default, for the same memory
@@ -52,7 +64,6 @@ export const OffThreadReads = Context.Reference<boolean>("enigma/services/storag
 
 const align = 4096
 const stagingBytes = 1024 * 1024
-const stagings = 16
 const maxWorkers = 2
 const wasmPage = 65536
 
@@ -264,21 +275,24 @@ interface Thread {
 const threads: Array<Thread> = []
 let nextId = 0
 
-// Staging buffers: created on demand up to `stagings`, then reused; writers wait for one in turn.
+// Staging buffers: created on demand up to the write's limit, then reused; writers wait for one in turn.
 const free: Array<SharedArrayBuffer> = []
 let created = 0
 const waiting: Array<(s: SharedArrayBuffer) => void> = []
 
-const takeStaging = (): SharedArrayBuffer | Promise<SharedArrayBuffer> => {
+const takeStaging = (limit: number): SharedArrayBuffer | Promise<SharedArrayBuffer> => {
   const s = free.pop()
   if (s !== undefined) return s
-  if (created < stagings) {
+  if (created < limit) {
     created++
     const pages = stagingBytes / wasmPage
     return new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true }).buffer
   }
   return new Promise((resolve) => waiting.push(resolve))
 }
+
+/** Staging buffers created so far (for tests: the limit a write asks for is kept). */
+export const stagingBuffersCreated = (): number => created
 
 const giveBack = (s: SharedArrayBuffer) => {
   const next = waiting.shift()
@@ -334,6 +348,8 @@ export interface LocalPut {
   readonly parts: ReadonlyArray<Uint8Array>
   /** Write with O_DIRECT (the worker goes on buffered where it is refused). */
   readonly direct: boolean
+  /** Staging buffers this write may have created (at least 1; see OffThreadWrites). */
+  readonly stagings: number
 }
 
 /**
@@ -358,7 +374,7 @@ export const putOffThread = async (put: LocalPut): Promise<{ readonly direct: bo
     thread.holding.add(staging)
     thread.worker.postMessage({ id, buffer: staging, length, last })
   }
-  let staging = await takeStaging()
+  let staging = await takeStaging(put.stagings)
   let into = Buffer.from(staging)
   let fill = 0
   for (const p of put.parts) {
@@ -372,7 +388,7 @@ export const putOffThread = async (put: LocalPut): Promise<{ readonly direct: bo
       at += n
       if (fill === stagingBytes) {
         send(staging, fill, false)
-        staging = await takeStaging()
+        staging = await takeStaging(put.stagings)
         into = Buffer.from(staging)
         fill = 0
       }

@@ -123,20 +123,20 @@ export const makeLocalProvider = (name: string, root: string): StorageProvider =
   }
 
   /** On a worker (see LocalIoThreads), for runs whose memory budget allows it. */
-  const putOnWorker = async (target: string, parts: ReadonlyArray<Uint8Array>) => {
+  const putOnWorker = async (target: string, parts: ReadonlyArray<Uint8Array>, stagings: number) => {
     const askDirect = direct && parts.reduce((n, p) => n + p.length, 0) >= directFromBytes
-    const r = await putOffThread({ tmp: tempNameOf(target), target, dir: path.dirname(target), parts, direct: askDirect })
+    const r = await putOffThread({ tmp: tempNameOf(target), target, dir: path.dirname(target), parts, direct: askDirect, stagings })
     if (askDirect && !r.direct) direct = false
   }
 
   const put = (key: string, body: Uint8Array | ReadonlyArray<Uint8Array>) =>
-    Effect.flatMap(OffThreadWrites, (offThread) =>
+    Effect.flatMap(OffThreadWrites, (stagings) =>
       Effect.tryPromise({
         try: async () => {
           const parts = body instanceof Uint8Array ? [body] : body
           // Never rename an emptied copy over a good object (see ReleaseBuffers).
           if (parts.some(isFreed)) throw freedTooEarly(`the body of ${key}`)
-          return (offThread ? putOnWorker : putHere)(resolve(key), parts)
+          return stagings > 0 ? putOnWorker(resolve(key), parts, stagings) : putHere(resolve(key), parts)
         },
         catch: fail("put", key)
       })).pipe(Effect.withSpan("LocalProvider.put", { attributes: { provider: name } }))

@@ -14,7 +14,7 @@ const MiB = 1024 * 1024
 
 
 const putFile = (dir: string, name: string, parts: ReadonlyArray<Uint8Array>, direct: boolean) =>
-  putOffThread({ tmp: path.join(dir, `${name}.tmp-x`), target: path.join(dir, name), dir, parts, direct })
+  putOffThread({ tmp: path.join(dir, `${name}.tmp-x`), target: path.join(dir, name), dir, parts, direct, stagings: 16 })
 
 describe("LocalIoThreads: writes on a worker", () => {
   it("writes every length exactly, direct or buffered, and leaves no temp file", async () => {
@@ -74,13 +74,13 @@ describe("LocalIoThreads: writes on a worker", () => {
       const root = path.join(tempDir(), "store")
       const p = makeLocalProvider("local", root)
       const bytes = randomBytes(4 * MiB + 77)
-      yield* p.put("chunks/ab/abcd", cutIntoParts(bytes)).pipe(Effect.provideService(OffThreadWrites, true))
+      yield* p.put("chunks/ab/abcd", cutIntoParts(bytes)).pipe(Effect.provideService(OffThreadWrites, 16))
       assert.isTrue(Buffer.from(yield* p.get("chunks/ab/abcd")).equals(bytes))
       const other = randomBytes(300_000)
-      yield* p.put("chunks/ab/abcd", other).pipe(Effect.provideService(OffThreadWrites, true))
+      yield* p.put("chunks/ab/abcd", other).pipe(Effect.provideService(OffThreadWrites, 16))
       assert.isTrue(Buffer.from(yield* p.get("chunks/ab/abcd")).equals(other))
       assert.deepStrictEqual([...(yield* Stream.runCollect(p.list("chunks/")))], ["chunks/ab/abcd"])
-      const e = yield* Effect.flip(p.put("chunks/ab", randomBytes(10)).pipe(Effect.provideService(OffThreadWrites, true)))
+      const e = yield* Effect.flip(p.put("chunks/ab", randomBytes(10)).pipe(Effect.provideService(OffThreadWrites, 16)))
       assert.strictEqual(e.operation, "put", "a key whose path is a directory fails as a StorageError")
     }))
 
@@ -90,7 +90,7 @@ describe("LocalIoThreads: writes on a worker", () => {
     const script = `
       import { putOffThread } from ${JSON.stringify(module)}
       const dir = ${JSON.stringify(dir)}
-      await putOffThread({ tmp: dir + "/o.tmp-1", target: dir + "/o", dir, parts: [new Uint8Array(3 << 20).fill(7)], direct: true })
+      await putOffThread({ tmp: dir + "/o.tmp-1", target: dir + "/o", dir, parts: [new Uint8Array(3 << 20).fill(7)], direct: true, stagings: 16 })
       console.log("written")
     `
     const r = spawnSync(process.execPath, ["--input-type=module", "-e", script], { encoding: "utf8", timeout: 20_000 })
