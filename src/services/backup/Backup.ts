@@ -13,7 +13,8 @@ import { shownPath, storedName } from "../../domain/StoredName.ts"
 import { ChunkStore, type ChunkWriteError } from "../ChunkStore.ts"
 import { EventLog, type ManifestError } from "../manifest/EventLog.ts"
 import { Manifest } from "../manifest/Manifest.ts"
-import { type ParentFile, ParentIndex } from "../manifest/ParentIndex.ts"
+import type { ParentFile } from "../manifest/ParentIndex.ts"
+import { noParentFiles } from "../manifest/ParentWindow.ts"
 import { Repository } from "../Repository.ts"
 import { ArenaReader } from "./ArenaReader.ts"
 import { PendingFiles } from "./PendingFiles.ts"
@@ -161,7 +162,7 @@ export class Backup extends Context.Service<Backup, {
       if (host.trim() === "" || host.length > 255) return yield* new UserError({ detail: `--host "${host}": give a name of 1 to 255 characters` })
       const absPaths = roots.map((r) => r.abs)
       const parentId = yield* manifest.latestBackupFor(host, absPaths)
-      const parentFiles = parentId ? yield* manifest.unchangedIndex(parentId) : new ParentIndex()
+      const parentFiles = parentId ? yield* manifest.parentFiles(parentId) : noParentFiles
       return { walkOptions, roots, tags, host, absPaths, parentId, parentFiles }
     })
 

@@ -3,7 +3,7 @@ import { SqlClient } from "effect/sql"
 import type { BackupStats, Extent, FileEntry } from "../../domain/Events.ts"
 import { NotFound, UserError } from "../../domain/Errors.ts"
 import { SqliteDatabase } from "../sql/NodeSqliteClient.ts"
-import { ParentIndex } from "./ParentIndex.ts"
+import { type ParentFiles, type ParentRow, ParentWindow } from "./ParentWindow.ts"
 
 export interface BackupRow {
   readonly id: string
@@ -187,10 +187,9 @@ export class Manifest extends Context.Service<Manifest, {
   readonly linkTargets: (backupId: string) => Effect.Effect<ReadonlyMap<string, boolean>>
   /**
    * What a backup needs of its parent to skip unchanged files: each regular file's size, mtime,
-   * inode, ctime and extents, kept compact (ParentIndex.ts): a parent of 200,000 files held as
-   * FileEntry objects took ~300 MB of heap.
+   * inode, ctime and extents, read a page at a time as the walk goes forward (ParentWindow.ts).
    */
-  readonly unchangedIndex: (backupId: string) => Effect.Effect<ParentIndex>
+  readonly parentFiles: (backupId: string) => Effect.Effect<ParentFiles>
   readonly chunksOf: (backupId: string) => Effect.Effect<ReadonlyArray<string>>
   /** The chunks of a backup and their plaintext sizes. */
   readonly chunkSizesOf: (backupId: string) => Effect.Effect<ReadonlyMap<string, number>>
@@ -296,16 +295,20 @@ export class Manifest extends Context.Service<Manifest, {
       })
     })
 
-    // Rows straight from node:sqlite, one at a time: no array of 200,000 row objects on the way.
-    const parentFilesStmt = db.prepare("SELECT path, size, mtime_ms, ino, ctime_ms, extents FROM files WHERE backup_id = ? AND kind = 'file'")
-    const unchangedIndex = Effect.fn("Manifest.unchangedIndex")(function*(backupId: string) {
-      return yield* Effect.sync(() => {
-        const index = new ParentIndex()
-        for (const r of parentFilesStmt.iterate(backupId) as Iterable<{ path: string; size: number; mtime_ms: number; ino: number; ctime_ms: number; extents: string }>) {
-          index.add(r.path, Number(r.size), Number(r.mtime_ms), Number(r.ino), Number(r.ctime_ms), r.extents)
-        }
-        return index
-      })
+    // Rows straight from node:sqlite, one at a time, in primary-key order (no sort).
+    const parentPageStmt = db.prepare(
+      "SELECT path, size, mtime_ms, ino, ctime_ms, extents FROM files WHERE backup_id = ? AND kind = 'file' AND path > ? ORDER BY path LIMIT ?"
+    )
+    const parentFileStmt = db.prepare(
+      "SELECT path, size, mtime_ms, ino, ctime_ms, extents FROM files WHERE backup_id = ? AND path = ? AND kind = 'file'"
+    )
+    const parentFiles = Effect.fn("Manifest.parentFiles")(function*(backupId: string) {
+      return yield* Effect.sync((): ParentFiles =>
+        new ParentWindow(
+          (after, limit) => parentPageStmt.iterate(backupId, after, limit) as Iterable<ParentRow>,
+          (path) => parentFileStmt.get(backupId, path) as ParentRow | undefined
+        )
+      )
     })
 
     const chunksOf = Effect.fn("Manifest.chunksOf")(function*(backupId: string) {
@@ -411,7 +414,7 @@ export class Manifest extends Context.Service<Manifest, {
       linkTargets,
       chunksOf,
       chunkSizesOf,
-      unchangedIndex,
+      parentFiles,
       unreferencedChunks,
       allChunkIds,
       totals,

@@ -18,13 +18,12 @@ const width = 7
 const oneExtent = /^\[\["([0-9a-f]{64})",(\d+),(\d+)\]\]$/
 
 /**
- * The regular files of a parent backup by path, for a re-backup to find those it need not read.
+ * Regular files of a parent backup by path, for a re-backup to find those it need not read: a
+ * page of them at a time (ParentWindow.ts).
  *
- * Why compact: a re-backup holds its parent's files for its whole walk. As an object with its
- * extents' JSON each took ~240 bytes (a 500,000-file parent: ~120 MB of live heap, which V8 lets
- * grow 2–4× before collecting). Here a file is a path, a row of numbers in a block, and, for the
- * usual file of one extent, its chunk's number in a table of chunk ids; other files keep their
- * extents' JSON.
+ * Why compact: as an object with its extents' JSON each file took ~240 bytes. Here a file is a
+ * path, a row of numbers in a block, and, for the usual file of one extent, its chunk's number in
+ * a table of chunk ids; other files keep their extents' JSON.
  */
 export class ParentIndex {
   private readonly rows = new Map<string, number>()
