@@ -219,7 +219,7 @@ export class Backup extends Context.Service<Backup, {
       // Consumer: turn byte ranges into extents once the chunks covering them have ids.
       const window: Array<{ id: string; start: number; end: number }> = []
       const pending = new PendingFiles()
-      let batch: Array<FileEntry> = []
+      const batch: Array<FileEntry> = []
       let covered = 0
       let lastEntryEnd = 0
       const extentsOf = (start: number, end: number): Array<Extent> => {
@@ -236,8 +236,7 @@ export class Backup extends Context.Service<Backup, {
       const flush = (force: boolean) =>
         Effect.gen(function*() {
           while (batch.length >= filesPerEvent || (force && batch.length > 0)) {
-            const files = batch.slice(0, filesPerEvent)
-            batch = batch.slice(filesPerEvent)
+            const files = batch.splice(0, filesPerEvent)
             yield* log.record([{ _tag: "FilesRecorded", backupId, files }])
           }
         })
@@ -431,12 +430,17 @@ export class Backup extends Context.Service<Backup, {
       }
 
       // Files complete in stream order, so the pending list only ever resolves from its front.
-      const resolveReady = () => {
-        pending.takeReady(covered, extentsOf, (entry) => void batch.push(entry))
+      // They are taken a log event's worth at a time and recorded as they are taken: one chunk of
+      // tiny files completes tens of thousands at once (a heap snapshot of a first backup of
+      // 300,000 files found 63,000 entries waiting in the batch), and recording waits while the
+      // log writer is behind (EventLog's backlog), which bounds what is held.
+      const resolveReady = Effect.gen(function*() {
+        const toBatch = (entry: FileEntry) => void batch.push(entry)
+        while (pending.takeReady(covered, extentsOf, toBatch, filesPerEvent) === filesPerEvent) yield* flush(false)
         // The next entry starts at or after the end of the last one seen: chunks before that are done.
         const keepFrom = pending.firstStart() ?? lastEntryEnd
         while (window.length > 0 && window[0]!.end <= keepFrom) window.shift()
-      }
+      })
       const consume = (item: Processed | typeof flushMarker) =>
         Effect.gen(function*() {
           if ("flush" in item) {
@@ -451,7 +455,7 @@ export class Backup extends Context.Service<Backup, {
             stats.newBytes += item.end - item.start
             stats.storedNewBytes += item.storedSize
           }
-          resolveReady()
+          yield* resolveReady
           options?.onProgress?.({ files: stats.files, bytesRead: stats.bytesRead, bytesDone, totalHint: 0 })
           yield* flush(false)
         })
@@ -467,7 +471,7 @@ export class Backup extends Context.Service<Backup, {
         }, { concurrency }),
         Stream.runForEach(consume)
       )
-      resolveReady()
+      yield* resolveReady
       if (pending.length > 0) {
         return yield* new BackupSourceError({ path: absPaths.join(", "), detail: "internal: file ranges left without chunks" })
       }

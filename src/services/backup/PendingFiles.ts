@@ -76,16 +76,23 @@ export class PendingFiles {
   }
 
   /**
-   * Takes from the front every file whose bytes end at or before `covered`, giving each to `done`
-   * as its FileEntry with the extents `extentsOf` finds for its range.
+   * Takes from the front every file whose bytes end at or before `covered` (at most `max` of
+   * them), giving each to `done` as its FileEntry with the extents `extentsOf` finds for its range.
+   * Returns how many it took.
    */
-  takeReady(covered: number, extentsOf: (start: number, end: number) => Array<Extent>, done: (entry: FileEntry) => void): void {
-    while (this.count > 0) {
+  takeReady(
+    covered: number,
+    extentsOf: (start: number, end: number) => Array<Extent>,
+    done: (entry: FileEntry) => void,
+    max = Infinity
+  ): number {
+    let taken = 0
+    while (this.count > 0 && taken < max) {
       const b = this.blocks[0]!
       const o = this.head * width
       const n = b.numbers
       const end = n[o + 8]!
-      if (end > covered) return
+      if (end > covered) return taken
       const linkTo = b.linkTo?.get(this.head)
       const uid = n[o + 4]!
       const gid = n[o + 5]!
@@ -115,6 +122,8 @@ export class PendingFiles {
         this.head = 0
         if (this.blocks.length === 0) this.tail = rowsPerBlock
       }
+      taken++
     }
+    return taken
   }
 }

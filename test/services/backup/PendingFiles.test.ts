@@ -52,4 +52,30 @@ describe("PendingFiles", () => {
     assert.strictEqual(q.length, 0)
     assert.strictEqual(out[out.length - 1]!.path, "d/3")
   })
+
+  it("takes at most `max` ready files a call, in order, and says how many it took", () => {
+    const q = new PendingFiles()
+    let at = 0
+    const total = 9_000 // across blocks of rows
+    for (let i = 0; i < total; i++) {
+      q.push(file(i), at, at + 10)
+      at += 10
+    }
+    const out: Array<string> = []
+    const extentsOf = (): Array<Extent> => []
+    const covered = 8_000 * 10 // the first 8,000 are ready
+    const takes: Array<number> = []
+    for (;;) {
+      const n = q.takeReady(covered, extentsOf, (e) => void out.push(e.path), 512)
+      takes.push(n)
+      if (n < 512) break
+    }
+    assert.deepStrictEqual(takes, [...Array(15).fill(512), 8_000 - 15 * 512])
+    assert.deepStrictEqual(out, Array.from({ length: 8_000 }, (_, i) => `d/${i}`))
+    assert.strictEqual(q.length, 1_000)
+    assert.strictEqual(q.firstStart(), 80_000)
+    assert.strictEqual(q.takeReady(covered, extentsOf, () => {}, 512), 0)
+    assert.strictEqual(q.takeReady(at, extentsOf, (e) => void out.push(e.path)), 1_000)
+    assert.strictEqual(out[out.length - 1], `d/${total - 1}`)
+  })
 })
