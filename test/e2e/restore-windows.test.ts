@@ -204,4 +204,24 @@ describe("restore a window of entries at a time", () => {
       assert.deepStrictEqual(json(enigma(["--config-dir", repo.configDir, "restore", b.backupId, "--list", "--json", "--glob", "*.none"])), [])
       assert.strictEqual(enigma(["--config-dir", repo.configDir, "restore", b.backupId, "--list", "--glob", "*.none"]).stdout, "(no entries match)\n")
     }))
+
+  it.effect("the CLI writes a long listing in slices that join up: JSON that parses, lines that match, in path order", () =>
+    Effect.gen(function*() {
+      // More entries than the CLI formats at a time (2,000), so the listing is written in slices.
+      const { repo, b } = yield* backedUpSource((src) => {
+        mkdirSync(path.join(src, "wide"))
+        for (let i = 0; i < 4_500; i++) writeFileSync(path.join(src, "wide", `w${i}`), "")
+      })
+      const expected = yield* Effect.gen(function*() {
+        const out: Array<FileEntry> = []
+        yield* (yield* Restore).list(b.backupId, {}, (entries: ReadonlyArray<FileEntry>) => Effect.sync(() => void out.push(...entries)))
+        return out
+      }).pipe(Effect.provide(Enigma.repositoryLayerFor(repo)))
+      assert.isAbove(expected.length, 4_600)
+      const cli = json(enigma(["--config-dir", repo.configDir, "restore", b.backupId, "--list", "--json"])) as Array<{ kind: string; path: string; size: number }>
+      assert.deepStrictEqual(cli.map((e) => `${e.kind} ${e.path} ${e.size}`), expected.map((e) => `${e.kind} ${e.path} ${e.size}`))
+      const lines = enigma(["--config-dir", repo.configDir, "restore", b.backupId, "--list"]).stdout.split("\n")
+      assert.strictEqual(lines.pop(), "")
+      assert.deepStrictEqual(lines.map((l) => l.slice(15)), expected.map((e) => `${e.path}${e.target ? ` -> ${e.target}` : ""}`))
+    }))
 })

@@ -9,6 +9,9 @@ import { emit, ExitWith, formatBytes, makeProgress } from "../Output.ts"
 import { rootCommand } from "../commands/shared.ts"
 import { stdoutWriter } from "../StdoutWriter.ts"
 
+/** Entries formatted and written at a time by `restore --list`. */
+const listSlice = 2_000
+
 /** An entry as `restore --list --json` shows it. */
 const listed = (e: FileEntry) => ({
   path: e.path,
@@ -46,15 +49,22 @@ export const restore = Effect.fn("cli.restore")(function*({ id, dest, path, glob
       const write = stdoutWriter()
       const text = (s: string) => write(Buffer.from(s))
       let first = true
-      const count = yield* (yield* Restore).list(backup.id, options, (entries) =>
+      const format = (entries: ReadonlyArray<FileEntry>) =>
         json
-          ? text(entries.map((e) => {
+          ? entries.map((e) => {
             const item = JSON.stringify(listed(e), null, 2).replaceAll("\n", "\n  ")
             const sep = first ? "[\n  " : ",\n  "
             first = false
             return `${sep}${item}`
-          }).join(""))
-          : text(entries.map((e) => `${e.kind === "dir" ? "d" : e.kind === "symlink" ? "l" : "-"} ${String(e.size).padStart(12)} ${e.path}${e.target ? ` -> ${e.target}` : ""}\n`).join("")))
+          }).join("")
+          : entries.map((e) => `${e.kind === "dir" ? "d" : e.kind === "symlink" ? "l" : "-"} ${String(e.size).padStart(12)} ${e.path}${e.target ? ` -> ${e.target}` : ""}\n`).join("")
+      // The text of a window's entries, a slice at a time: 50,000 entries of JSON made one ~30 MB string.
+      const count = yield* (yield* Restore).list(backup.id, options, (entries) =>
+        Effect.forEach(
+          Array.from({ length: Math.ceil(entries.length / listSlice) }, (_, i) => entries.slice(i * listSlice, (i + 1) * listSlice)),
+          (slice) => text(format(slice)),
+          { discard: true }
+        ))
       if (json) yield* text(count === 0 ? "[]\n" : "\n]\n")
       else if (count === 0) yield* text("(no entries match)\n")
       return

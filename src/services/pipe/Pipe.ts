@@ -15,7 +15,7 @@ import { makeSpillBuffer, type ScratchError } from "./SpillBuffer.ts"
 import { releaseBuffers, spansWholeBuffer } from "../ReleaseBuffers.ts"
 import { SourceBlocks } from "../SourceBlocks.ts"
 import { OffThreadWrites, stagingsForPut } from "../storage/LocalIoThreads.ts"
-import { makeGarbagePacer } from "./GarbagePacer.ts"
+import { makeGarbagePacer } from "../GarbagePacer.ts"
 import { exportStored } from "./StoredExport.ts"
 import { digestMismatch, genesisLink, nextLink, type ChunkDigest } from "./StreamChain.ts"
 
