@@ -52,6 +52,12 @@ export interface PacerOptions {
   readonly buffersBytes?: number
 }
 
+/**
+ * For runs over many files (a backup's entries recorded, a restore's entries read): checked every
+ * 32,768 files, above 300 MB (the backup target's peak), at most twice a second.
+ */
+export const manyFilesPacing: PacerOptions = { every: 32_768, highWaterBytes: 300e6, minGapMs: 500 }
+
 export const makeGarbagePacer = ({ every = 32 * 1024 * 1024, highWaterBytes = 200e6, minGapMs = 200, buffersBytes = 0 }: PacerOptions = {}) => {
   let since = 0
   let last = 0

@@ -15,7 +15,7 @@ import { EventLog, type ManifestError } from "../manifest/EventLog.ts"
 import { Manifest } from "../manifest/Manifest.ts"
 import type { ParentFile } from "../manifest/ParentIndex.ts"
 import { noParentFiles } from "../manifest/ParentWindow.ts"
-import { makeGarbagePacer } from "../GarbagePacer.ts"
+import { makeGarbagePacer, manyFilesPacing } from "../GarbagePacer.ts"
 import { Repository } from "../Repository.ts"
 import { ArenaReader } from "./ArenaReader.ts"
 import { PendingFiles } from "./PendingFiles.ts"
@@ -235,7 +235,7 @@ export class Backup extends Context.Service<Backup, {
         return out
       }
       // A full collection once garbage from many files' entries has piled up (GarbagePacer.ts).
-      const pace = makeGarbagePacer({ every: 32_768, highWaterBytes: 300e6, minGapMs: 500 })
+      const pace = makeGarbagePacer(manyFilesPacing)
       const flush = (force: boolean) =>
         Effect.gen(function*() {
           while (batch.length >= filesPerEvent || (force && batch.length > 0)) {

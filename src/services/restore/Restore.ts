@@ -18,7 +18,7 @@ import { DirectWriter } from "../storage/DirectIo.ts"
 import { dataRuns } from "../../domain/SparseRuns.ts"
 import { ChunkCache } from "./ChunkCache.ts"
 import { warmChunkWorkers } from "../ChunkThreads.ts"
-import { makeGarbagePacer } from "../GarbagePacer.ts"
+import { makeGarbagePacer, manyFilesPacing } from "../GarbagePacer.ts"
 import { makeSmallFileWriter, type SmallFile, type SmallFileFailure, type SmallFileWriter } from "./SmallFileWriter.ts"
 
 /** Writing to the destination failed (disk full, permissions…): names the file. */
@@ -634,7 +634,7 @@ export class Restore extends Context.Service<Restore, {
       // A full collection now and then once RSS is high (GarbagePacer.ts): the entries of earlier
       // windows are garbage V8 otherwise lets pile up (300,000 files: a ~31 MB live heap grew to
       // ~134 MB before each full collection).
-      const pace = makeGarbagePacer({ every: 32_768, highWaterBytes: 300e6, minGapMs: 500 })
+      const pace = makeGarbagePacer(manyFilesPacing)
       for (let after: string | undefined; page.length > 0; page = yield* manifest.filePage(backupId, after, windowSize)) {
         pace(page.length)
         after = page[page.length - 1]!.path
