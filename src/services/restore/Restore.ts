@@ -81,6 +81,12 @@ const fileConcurrency = 8
  * ~75 MB however many millions of files there are.
  */
 const restoreWindow = 50_000
+/**
+ * Entries read at a time by `restore --list` and `dump`, which keep nothing of a window once it is
+ * written: on 500,000 files `restore --list` peaked at 194–212 MiB with 10,000 against 296–304 MiB
+ * with 50,000, in the same time (1.6–2.1 s); `dump /` at 290–305 against 314–317 MiB.
+ */
+const listWindow = 10_000
 /** Chunks fetched ahead of the one being written, per large file. */
 const readAhead = 3
 /**
@@ -749,7 +755,7 @@ export class Restore extends Context.Service<Restore, {
         const written = new Set<string>()
         let bytes = 0
         const inside = `${stored}/`
-        const windowSize = options.windowEntries ?? restoreWindow
+        const windowSize = options.windowEntries ?? listWindow
         let seenInside = false
         // The directory's own entry first (it sorts before its contents), then its contents.
         let page: ReadonlyArray<FileEntry> = entry !== undefined ? [entry] : []
@@ -799,7 +805,7 @@ export class Restore extends Context.Service<Restore, {
           })
           holding = dirs
         }
-        const windowSize = options.windowEntries ?? restoreWindow
+        const windowSize = options.windowEntries ?? listWindow
         let count = 0
         for (let after: string | undefined, more = true; more;) {
           const page = yield* manifest.filePage(backupId, after, windowSize)
