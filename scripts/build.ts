@@ -64,7 +64,13 @@ const tunables = "glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=33554432:gl
  * MB, over the 256 MB target; a small-file backup once peaked at 303 MB (target 300). Capped at
  * 8 MiB per semi-space it stayed at 17 MB: put → s3rver 247 MB, backup 256–278 MB, and no
  * slower (small backup 2.45–2.66 s against 2.48–3.83 s, restore and put the same within noise;
- * the gateway's quick bench, through `enigma proxy`, also unchanged).
+ * the gateway's quick bench, through `enigma proxy`, also unchanged). At 4 MiB a put's peak RSS
+ * fell by another ~10 MB at the same speed (alternating runs, 2026-11-27: 1 GiB 219–225 MB against
+ * 228–235 MB, 2.62–2.83 s against 2.61–2.73 s; 4 GiB 228–235 MB against 239–247 MB, 10.4–10.8 s
+ * against 10.8–10.9 s), where the 4 GiB put had come within a few MB of its 256 MB target and
+ * crossed it in some runs. A re-backup of 300,000 files: 304–306 MB against 318 MB, 3.4–3.5 s
+ * either way; first backups of it, 1 GiB `get`s and backups of 1 GiB and of 18,000 small files,
+ * and the gateway bench: the same within noise.
  *
  * The old generation starts with room for 64 MiB. V8 sizes its limit from what the last full GC
  * kept, and our heap keeps ~12 MB, so the limit sat ~12–16 MB above it: less than the young
@@ -73,7 +79,7 @@ const tunables = "glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=33554432:gl
  * and took 3.0–3.5 s of CPU instead of 4.3–5.2 s (wall 4.0–4.5 s instead of 4.8–5.6 s). The
  * garbage this lets the heap hold is bounded by the 64 MiB.
  */
-const v8Flags = "--max-semi-space-size=8 --initial-old-space-size=64"
+const v8Flags = "--max-semi-space-size=4 --initial-old-space-size=64"
 /*
  * libuv's thread pool runs our file I/O, Web Crypto's hashing and zlib. With the Local provider's
  * O_DIRECT reads and writes (DirectIo.ts) a pool thread waits for the device during each one, so

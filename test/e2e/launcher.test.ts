@@ -114,7 +114,7 @@ describe("the launcher", () => {
   it("caps V8's young generation (peak RSS of put and backup) and gives its old generation room (fewer full GCs)", async () => {
     const { g: args } = initRepo()
     const { argv } = await startOfRunningPut(args, "semi")
-    assert.include(argv, "--max-semi-space-size=8", argv.join(" "))
+    assert.include(argv, "--max-semi-space-size=4", argv.join(" "))
     assert.include(argv, "--initial-old-space-size=64", argv.join(" "))
   })
 
