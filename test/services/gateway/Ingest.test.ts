@@ -3,6 +3,7 @@ import { Effect, Stream } from "effect"
 import { createHash, randomBytes } from "node:crypto"
 import * as path from "node:path"
 import { type ChunkStrategy, chunkLengths, gearFromSeed } from "../../../src/domain/Chunker.ts"
+import { chunkStrategyOf, type EnigmaSettings } from "../../../src/domain/Settings.ts"
 import type { Extent } from "../../../src/domain/Events.ts"
 import { ChunkStore } from "../../../src/services/ChunkStore.ts"
 import { makeIngest } from "../../../src/services/gateway/Ingest.ts"
@@ -48,48 +49,57 @@ const expectedExtents = (strategy: ChunkStrategy, gear: Uint32Array, idKey: Para
   return extents
 }
 
+type Ingest = Effect.Success<typeof makeIngest>
+
+/**
+ * Runs `test` in a fresh repository chunking with `chunk_strategy`, with its Ingest and the
+ * extents the same bytes chunked in one piece have.
+ */
+const withIngest = (
+  chunk_strategy: EnigmaSettings["enigma"]["chunk_strategy"],
+  test: (t: { readonly ingest: Ingest; readonly expected: (data: Uint8Array) => Array<Extent> }) => Effect.Effect<void, unknown, ChunkStore | EventLog>
+) =>
+  Effect.gen(function*() {
+    const dir = tempDir()
+    const layer = yield* testRepository(dir, [makeLocalProvider("a", path.join(dir, "a"))], { chunk_strategy })
+    yield* Effect.gen(function*() {
+      const { ring, settings } = yield* Repository
+      const gear = gearFromSeed(ring.gearSeed)
+      const strategy = chunkStrategyOf(settings)
+      yield* test({ ingest: yield* makeIngest, expected: (data) => expectedExtents(strategy, gear, ring.chunkIdKey, data) })
+    }).pipe(Effect.provide(layer))
+  })
+
+const cdc64k = { Cdc: { target_size: 64 * 1024 } }
+
 describe("Gateway ingest: a body's chunks", () => {
-  for (const [name, chunk_strategy, strategy] of [
-    ["CDC", { Cdc: { target_size: 64 * 1024 } }, { _tag: "Cdc", targetSize: 64 * 1024 } as const],
-    ["fixed-size", { Fixed: { size: 100_000 } }, { _tag: "Fixed", size: 100_000 } as const]
-  ] as const) {
+  for (const [name, chunkStrategy] of [["CDC", cdc64k], ["fixed-size", { Fixed: { size: 100_000 } }]] as const) {
     it.live(`${name}: the same chunks and ids as the bytes chunked in one piece, whatever the body's pieces`, () =>
-      Effect.gen(function*() {
-        const dir = tempDir()
-        const layer = yield* testRepository(dir, [makeLocalProvider("a", path.join(dir, "a"))], { chunk_strategy })
-        yield* Effect.gen(function*() {
-          const { ring } = yield* Repository
-          const store = yield* ChunkStore
-          const ingest = yield* makeIngest
-          const gear = gearFromSeed(ring.gearSeed)
+      withIngest(chunkStrategy, ({ ingest, expected }) =>
+        Effect.gen(function*() {
           // Many chunks, and a length that is a multiple of nothing.
           const data = randomBytes(3 * 1024 * 1024 + 12_345)
-          const expected = expectedExtents(strategy, gear, ring.chunkIdKey, data)
-          assert.isAbove(expected.length, 10)
+          const extents = expected(data)
+          assert.isAbove(extents.length, 10)
           const md5 = createHash("md5").update(data).digest()
           for (const [sizes, whole] of [[[65_536], true], [[1, 7_000, 300_000, 65_536, 2_000_000], false], [[4 * 1024 * 1024], true]] as const) {
             const r = yield* ingest(Stream.fromIterable(inPieces(data, sizes, whole)), noChecks, 0, whole)
-            assert.deepStrictEqual(r.extents, expected, `pieces of ${sizes.join(", ")}`)
+            assert.deepStrictEqual(r.extents, extents, `pieces of ${sizes.join(", ")}`)
             assert.strictEqual(r.size, data.length)
             assert.isTrue(r.md5.equals(md5))
             assert.isUndefined(r.inline)
           }
           // What was stored reads back as the body (once the log has what was recorded).
           yield* (yield* EventLog).append([])
-          const back = yield* Effect.forEach(expected, ([id]) => store.load(id))
+          const store = yield* ChunkStore
+          const back = yield* Effect.forEach(extents, ([id]) => store.load(id))
           assert.isTrue(Buffer.concat(back).equals(data))
-        }).pipe(Effect.provide(layer))
-      }), 60_000)
+        })), 60_000)
   }
 
   it.live("a body up to the inline size comes back whole and stores nothing; one byte more is chunked", () =>
-    Effect.gen(function*() {
-      const dir = tempDir()
-      const layer = yield* testRepository(dir, [makeLocalProvider("a", path.join(dir, "a"))], { chunk_strategy: { Cdc: { target_size: 64 * 1024 } } })
-      yield* Effect.gen(function*() {
-        const { ring } = yield* Repository
-        const ingest = yield* makeIngest
-        const gear = gearFromSeed(ring.gearSeed)
+    withIngest(cdc64k, ({ ingest, expected }) =>
+      Effect.gen(function*() {
         const inlineUpTo = 200_000
         const small = randomBytes(inlineUpTo)
         const kept = yield* ingest(Stream.fromIterable(inPieces(small, [65_536], true)), noChecks, inlineUpTo, true)
@@ -98,18 +108,12 @@ describe("Gateway ingest: a body's chunks", () => {
         const larger = randomBytes(inlineUpTo + 1)
         const chunked = yield* ingest(Stream.fromIterable(inPieces(larger, [65_536], true)), noChecks, inlineUpTo, true)
         assert.isUndefined(chunked.inline)
-        assert.deepStrictEqual(chunked.extents, expectedExtents({ _tag: "Cdc", targetSize: 64 * 1024 }, gear, ring.chunkIdKey, larger))
-      }).pipe(Effect.provide(layer))
-    }), 60_000)
+        assert.deepStrictEqual(chunked.extents, expected(larger))
+      })), 60_000)
 
   it.live("a body that fails midway fails the ingest, and the next body is chunked as if it had not been", () =>
-    Effect.gen(function*() {
-      const dir = tempDir()
-      const layer = yield* testRepository(dir, [makeLocalProvider("a", path.join(dir, "a"))], { chunk_strategy: { Cdc: { target_size: 64 * 1024 } } })
-      yield* Effect.gen(function*() {
-        const { ring } = yield* Repository
-        const ingest = yield* makeIngest
-        const gear = gearFromSeed(ring.gearSeed)
+    withIngest(cdc64k, ({ ingest, expected }) =>
+      Effect.gen(function*() {
         const data = randomBytes(2 * 1024 * 1024 + 99)
         const broken = Stream.fromIterable(inPieces(data.subarray(0, 1_500_000), [65_536], true)).pipe(
           Stream.concat(Stream.fail(new Error("connection reset")))
@@ -117,7 +121,6 @@ describe("Gateway ingest: a body's chunks", () => {
         const failed = yield* Effect.flip(ingest(broken, noChecks, 0, true))
         assert.strictEqual((failed as Error).message, "connection reset")
         const r = yield* ingest(Stream.fromIterable(inPieces(data, [65_536], true)), noChecks, 0, true)
-        assert.deepStrictEqual(r.extents, expectedExtents({ _tag: "Cdc", targetSize: 64 * 1024 }, gear, ring.chunkIdKey, data))
-      }).pipe(Effect.provide(layer))
-    }), 60_000)
+        assert.deepStrictEqual(r.extents, expected(data))
+      })), 60_000)
 })
