@@ -65,12 +65,12 @@ const tunables = "glibc.malloc.hugetlb=1:glibc.malloc.mmap_threshold=33554432:gl
  * 8 MiB per semi-space it stayed at 17 MB: put → s3rver 247 MB, backup 256–278 MB, and no
  * slower (small backup 2.45–2.66 s against 2.48–3.83 s, restore and put the same within noise;
  * the gateway's quick bench, through `enigma proxy`, also unchanged). At 4 MiB a put's peak RSS
- * fell by another ~10 MB at the same speed (alternating runs, 2026-11-27: 1 GiB 219–225 MB against
- * 228–235 MB, 2.62–2.83 s against 2.61–2.73 s; 4 GiB 228–235 MB against 239–247 MB, 10.4–10.8 s
- * against 10.8–10.9 s), where the 4 GiB put had come within a few MB of its 256 MB target and
- * crossed it in some runs. A re-backup of 300,000 files: 304–306 MB against 318 MB, 3.4–3.5 s
- * either way; first backups of it, 1 GiB `get`s and backups of 1 GiB and of 18,000 small files,
- * and the gateway bench: the same within noise.
+ * fell by another ~10 MB at the same speed (alternating runs, 2026-11-27, GNU time's %M in 10⁶
+ * bytes: 1 GiB 224–231 MB against 233–241 MB, 2.62–2.83 s against 2.61–2.73 s; 4 GiB 233–241 MB
+ * against 245–253 MB, 10.4–10.8 s against 10.8–10.9 s). With 8 MiB the 4 GiB put had peaked at
+ * 255–257 MB in 4 runs of 12, at or over its 256 MB target. A re-backup of 300,000 files: 311–314
+ * MB against 325–326 MB, 3.4–3.5 s either way; first backups of it, 1 GiB `get`s, backups of 1 GiB
+ * and of 18,000 small files, and the gateway bench: the same within noise.
  *
  * The old generation starts with room for 64 MiB. V8 sizes its limit from what the last full GC
  * kept, and our heap keeps ~12 MB, so the limit sat ~12–16 MB above it: less than the young
