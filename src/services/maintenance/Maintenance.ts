@@ -104,13 +104,13 @@ export class Maintenance extends Context.Service<Maintenance, {
       const badChunks = failures.filter((f): f is ChunkCorrupt => f !== undefined)
       // The files each bad chunk holds bytes of: the backup's entries a window at a time.
       const affected = new Map<string, Array<string>>(badChunks.map((e) => [e.chunkId, []]))
-      for (let after: string | undefined, more = affected.size > 0; more;) {
-        const page = yield* manifest.filePage(backup.id, after, verifyWindow)
-        more = page.length === verifyWindow
-        if (page.length > 0) after = page[page.length - 1]!.path
-        for (const f of page) {
-          for (const id of new Set(f.extents.map((x) => x[0]))) affected.get(id)?.push(f.path)
-        }
+      if (affected.size > 0) {
+        yield* manifest.eachFilePage(backup.id, verifyWindow, (page) =>
+          Effect.sync(() => {
+            for (const f of page) {
+              for (const id of new Set(f.extents.map((x) => x[0]))) affected.get(id)?.push(f.path)
+            }
+          }))
       }
       return {
         backupId: backup.id,

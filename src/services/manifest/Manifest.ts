@@ -173,6 +173,15 @@ export class Manifest extends Context.Service<Manifest, {
    * undefined), in path order: a restore of millions of entries reads them a window at a time.
    */
   readonly filePage: (backupId: string, after: string | undefined, limit: number) => Effect.Effect<ReadonlyArray<FileEntry>>
+  /**
+   * Every entry of a backup in path order, given to `visit` `limit` at a time (`filePage`): one
+   * window is held at a time, however many entries the backup has.
+   */
+  readonly eachFilePage: <E, R>(
+    backupId: string,
+    limit: number,
+    visit: (page: ReadonlyArray<FileEntry>) => Effect.Effect<void, E, R>
+  ) => Effect.Effect<void, E, R>
   /** The entry of a backup at `path`, if there is one. */
   readonly fileAt: (backupId: string, path: string) => Effect.Effect<FileEntry | undefined>
   /**
@@ -271,6 +280,16 @@ export class Manifest extends Context.Service<Manifest, {
     const filePage = Effect.fn("Manifest.filePage")(function*(backupId: string, after: string | undefined, limit: number) {
       return yield* Effect.sync(() => entriesOf(pageStmt.iterate(backupId, after ?? "", limit) as Iterable<RawFile>))
     })
+    const eachFilePage = <E, R>(backupId: string, limit: number, visit: (page: ReadonlyArray<FileEntry>) => Effect.Effect<void, E, R>) =>
+      Effect.gen(function*() {
+        for (let after: string | undefined, more = true; more;) {
+          const page = yield* filePage(backupId, after, limit)
+          more = page.length === limit
+          if (page.length === 0) return
+          after = page[page.length - 1]!.path
+          yield* visit(page)
+        }
+      })
     const atStmt = db.prepare(`SELECT ${fileColumns} FROM files WHERE backup_id = ? AND path = ?`)
     const fileAt = Effect.fn("Manifest.fileAt")(function*(backupId: string, path: string) {
       return yield* Effect.sync(() => entriesOf(atStmt.iterate(backupId, path) as Iterable<RawFile>)[0])
@@ -409,6 +428,7 @@ export class Manifest extends Context.Service<Manifest, {
       latestBackupFor,
       files,
       filePage,
+      eachFilePage,
       eachEntryHead,
       fileAt,
       linkTargets,

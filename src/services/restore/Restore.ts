@@ -807,14 +807,11 @@ export class Restore extends Context.Service<Restore, {
         }
         const windowSize = options.windowEntries ?? listWindow
         let count = 0
-        for (let after: string | undefined, more = true; more;) {
-          const page = yield* manifest.filePage(backupId, after, windowSize)
-          more = page.length === windowSize
-          if (page.length > 0) after = page[page.length - 1]!.path
+        yield* manifest.eachFilePage(backupId, windowSize, (page) => {
           const selected = page.filter((f) => picks(f.path, f.kind) && (holding === undefined || f.kind !== "dir" || holding.has(f.path)))
           count += selected.length
-          if (selected.length > 0) yield* visit(selected)
-        }
+          return selected.length > 0 ? visit(selected) : Effect.void
+        })
         return count
       }).pipe(Effect.withSpan("Restore.list"))
 
