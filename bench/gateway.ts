@@ -10,7 +10,10 @@
  *
  * Workloads, for each target: PUT of large objects by 1 client (2 objects, one after the other),
  * then by N concurrent clients (one object each); GET of those objects (1 client, then N); then
- * 4 KiB PUT and GET at concurrency 32. Requests are raw node:http over a keep-alive agent (large
+ * 4 KiB PUT and GET at concurrency 32. Then, through the gateway only, the memory check: a
+ * 5 GiB object (--quick: 1 GiB) PUT and read back by one client on a fresh server, whose peak RSS
+ * must stay within 15% of a 1 GiB object's on another fresh server (memory bounded by
+ * configuration, not by the body's length; `--no-memory-check` leaves it out). Requests are raw node:http over a keep-alive agent (large
  * GETs: a plain socket), signed with SigV4 (`x-amz-content-sha256: UNSIGNED-PAYLOAD`) by a small
  * signer checked against @smithy/signature-v4 at start: far lighter on the shared CPU than the
  * SDK, so the figures are the server's.
@@ -55,6 +58,19 @@ const largeSize = (quick ? 64 : 256) * MiB
 const singleCount = 2
 /** Concurrent clients of the second large workload, one object each: 8 (--quick: 4). */
 const manyClients = quick ? 4 : 8
+/**
+ * The memory check (issue 4: a body of any length holds memory bounded by configuration): a
+ * fresh gateway process PUTs and GETs one 1 GiB object, then another fresh one a 5 GiB object
+ * (--quick: 256 MiB and 1 GiB), one client each time. Each process starts from the same state and
+ * does the same things, so only the body's length differs between their peaks. The shorter body
+ * is long enough for the process to settle (its V8 heap and malloc arenas grow over the first
+ * few hundred MB: a 256 MiB body peaked 15–20% below a 5 GiB one, which then stayed level).
+ */
+const shortSize = (quick ? 256 : 1024) * MiB
+const hugeSize = (quick ? 1024 : 5120) * MiB
+/** The memory check passes if the long body's peak RSS is at most this × the short one's. */
+const hugeRssGrowth = 1.15
+const memoryCheck = !argv.includes("--no-memory-check") && (onlyArg === undefined || onlyArg.has("memory"))
 const smallSize = 4096
 const smallOps = quick ? 500 : 3000
 const smallConcurrency = 32
@@ -138,15 +154,19 @@ const startMonitor = (pid: number) => {
   }
   let peak = procStatus(pid, "VmRSS") ?? 0
   const cpu0 = procCpu(pid)
+  /** VmRSS every 100 ms: whether memory climbs over a workload or levels off. */
+  const samples: Array<number> = []
   const timer = setInterval(() => {
-    peak = Math.max(peak, procStatus(pid, "VmRSS") ?? 0)
+    const rss = procStatus(pid, "VmRSS") ?? 0
+    samples.push(rss)
+    peak = Math.max(peak, rss)
   }, 100)
   return () => {
     clearInterval(timer)
     peak = Math.max(peak, procStatus(pid, "VmRSS") ?? 0)
     if (reset) peak = Math.max(peak, procStatus(pid, "VmHWM") ?? 0)
     const cpu1 = procCpu(pid)
-    return { peakRss: peak > 0 ? peak : undefined, cpuSeconds: cpu0 !== undefined && cpu1 !== undefined ? cpu1 - cpu0 : undefined, rssMethod: reset ? "VmHWM" : "VmRSS polled" }
+    return { peakRss: peak > 0 ? peak : undefined, samples, cpuSeconds: cpu0 !== undefined && cpu1 !== undefined ? cpu1 - cpu0 : undefined, rssMethod: reset ? "VmHWM" : "VmRSS polled" }
   }
 }
 
@@ -318,20 +338,20 @@ const expectStatus = (method: string, p: string, r: Response, status = 200) => {
 const largeKey = (object: number) => `/${bucket}/large-${String(object).padStart(3, "0")}`
 const smallKey = (i: number) => `/${bucket}/small/${String(i).padStart(5, "0")}`
 
-const putLarge = async (t: Target, object: number) => {
+const putLarge = async (t: Target, object: number, size = largeSize) => {
   const p = largeKey(object)
   const r = await request(t, "PUT", p, {
-    length: largeSize,
+    length: size,
     body: async (req) => {
-      for (let block = 0, pos = 0; pos < largeSize; block++, pos += blockSize) {
+      for (let block = 0, pos = 0; pos < size; block++, pos += blockSize) {
         if (req.destroyed) return
         const off = blockOffset(object, block)
-        if (!req.write(pool.subarray(off, off + Math.min(blockSize, largeSize - pos)))) await drained(req)
+        if (!req.write(pool.subarray(off, off + Math.min(blockSize, size - pos)))) await drained(req)
       }
     }
   })
   expectStatus("PUT", p, r)
-  return largeSize
+  return size
 }
 
 /**
@@ -340,12 +360,12 @@ const putLarge = async (t: Target, object: number) => {
  * runs its parser for every 64 KiB read: ~0.45 CPU-s per 256 MiB here, against ~0.08 s this way,
  * and the client must not take the CPU the server needs to reach 500 MB/s.
  */
-const getLarge = (t: Target, object: number) =>
+const getLarge = (t: Target, object: number, size = largeSize) =>
   new Promise<number>((resolve, reject) => {
     const p = largeKey(object)
     const headers = signedHeaders(t, "GET", p, undefined, { connection: "close" })
     const head = `GET ${p} HTTP/1.1\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join("")}\r\n`
-    const v = largeVerifier(object, largeSize)
+    const v = largeVerifier(object, size)
     let pending: Buffer | undefined = Buffer.alloc(0) // the response head, until its blank line
     let status = 0
     let length = -1
@@ -360,7 +380,7 @@ const getLarge = (t: Target, object: number) =>
       if (error !== undefined) return reject(new Error(`GET ${p}: ${error}`))
       if (pending !== undefined) return reject(new Error(`GET ${p}: the connection closed before the response head was complete`))
       if (status !== 200) return reject(new Error(`GET ${p}: HTTP ${status} (expected 200): ${Buffer.concat(errorBody).toString("utf8").trim().slice(0, 500)}`))
-      if (received !== length || received !== largeSize) return reject(new Error(`GET ${p}: ${received} bytes (Content-Length ${length}), expected ${largeSize}`))
+      if (received !== length || received !== size) return reject(new Error(`GET ${p}: ${received} bytes (Content-Length ${length}), expected ${size}`))
       resolve(received)
     }
     const onBody = (b: Buffer) => {
@@ -446,7 +466,7 @@ const getSmall = async (t: Target, i: number) => {
 // ---------------------------------------------------------------------------------------------
 // Workloads and results
 
-type WorkloadId = "put-large-1" | "put-large-N" | "get-large-1" | "get-large-N" | "put-small" | "get-small"
+type WorkloadId = "put-large-1" | "put-large-N" | "get-large-1" | "get-large-N" | "put-small" | "get-small" | "put-short" | "get-short" | "put-huge" | "get-huge"
 
 interface Workload {
   readonly id: WorkloadId
@@ -455,6 +475,8 @@ interface Workload {
   readonly concurrency: number
   readonly count: number
   readonly op: (t: Target, i: number) => Promise<number>
+  /** Print the server's VmRSS at quarters of the workload (the memory check: does it climb?). */
+  readonly rssOverTime?: boolean
 }
 
 const allWorkloads: ReadonlyArray<Workload> = [
@@ -465,9 +487,14 @@ const allWorkloads: ReadonlyArray<Workload> = [
   { id: "put-small", label: `PUT 4 KiB × ${smallOps}, ${smallConcurrency} clients`, kind: "small", concurrency: smallConcurrency, count: smallOps, op: putSmall },
   { id: "get-small", label: `GET 4 KiB × ${smallOps}, ${smallConcurrency} clients`, kind: "small", concurrency: smallConcurrency, count: smallOps, op: getSmall }
 ]
+/** The memory check's two workloads for one body length, on object `object` (see hugeSize). */
+const memoryWorkloads = (size: number, object: number, ids: readonly [WorkloadId, WorkloadId]): ReadonlyArray<Workload> => [
+  { id: ids[0], label: `PUT ${size / MiB} MiB × 1, fresh server`, kind: "large", concurrency: 1, count: 1, op: (t) => putLarge(t, object, size), rssOverTime: true },
+  { id: ids[1], label: `GET ${size / MiB} MiB × 1, fresh server`, kind: "large", concurrency: 1, count: 1, op: (t) => getLarge(t, object, size), rssOverTime: true }
+]
 const workloads = allWorkloads.filter((w) => onlyArg === undefined || onlyArg.has(w.id))
-if (workloads.length === 0) {
-  console.error(`--only names no workload; known: ${allWorkloads.map((w) => w.id).join(", ")}`)
+if (workloads.length === 0 && !memoryCheck) {
+  console.error(`--only names no workload; known: ${allWorkloads.map((w) => w.id).join(", ")}, memory`)
   process.exit(1)
 }
 
@@ -486,6 +513,8 @@ interface Row {
   readonly p99Ms: number | undefined
   readonly peakRssBytes: number | undefined
   readonly rssMethod: string
+  /** The memory check's workloads: the server's VmRSS at 25, 50, 75 and 100% of the workload. */
+  readonly rssAtQuarters?: ReadonlyArray<number>
   readonly serverCpuSeconds: number | undefined
   readonly clientCpuSeconds: number
   readonly ok: boolean
@@ -531,6 +560,9 @@ const runWorkload = async (t: Target, w: Workload): Promise<Row> => {
   const cpu = process.cpuUsage(cpu0)
   const m = stop()
   latencies.sort((a, b) => a - b)
+  const quarters = w.rssOverTime === true && m.samples.length >= 4
+    ? [0.25, 0.5, 0.75, 1].map((f) => m.samples[Math.min(m.samples.length - 1, Math.floor(f * m.samples.length))]!)
+    : undefined
   const row: Row = {
     target: t.name,
     workload: w.id,
@@ -546,6 +578,7 @@ const runWorkload = async (t: Target, w: Workload): Promise<Row> => {
     p99Ms: percentile(latencies, 99),
     peakRssBytes: m.peakRss,
     rssMethod: m.rssMethod,
+    ...(quarters === undefined ? {} : { rssAtQuarters: quarters }),
     serverCpuSeconds: m.cpuSeconds,
     clientCpuSeconds: (cpu.user + cpu.system) / 1e6,
     ok: error === undefined,
@@ -555,6 +588,9 @@ const runWorkload = async (t: Target, w: Workload): Promise<Row> => {
     `  ${w.label.padEnd(30)} ${seconds.toFixed(2).padStart(7)} s ${rate(row).padStart(12)}  p50 ${fmtMs(row.p50Ms)} ms  p99 ${fmtMs(row.p99Ms)} ms  peak RSS ${fmtMB(row.peakRssBytes)} MB` +
       `  CPU: server ${row.serverCpuSeconds?.toFixed(1) ?? "?"} s, client ${row.clientCpuSeconds.toFixed(1)} s${row.ok ? "" : `  FAILED: ${error}`}`
   )
+  if (quarters !== undefined) {
+    console.log(`  ${" ".repeat(30)} server VmRSS at 25% of it: ${quarters.map((b, i) => `${i > 0 ? `${(i + 1) * 25}%: ` : ""}${fmtMB(b)} MB`).join(", ")}`)
+  }
   return row
 }
 
@@ -574,9 +610,12 @@ const waitGone = async (pid: number, ms = 15_000) => {
   while (fs.existsSync(`/proc/${pid}`) && Date.now() < until) await new Promise((r) => setTimeout(r, 50))
 }
 
-/** `enigma proxy` on a fresh Local repository under `dir`; resolves once it prints "listening on". */
+/**
+ * `enigma proxy` on the Local repository under `dir` (made by `init` unless it exists); resolves
+ * once it prints "listening on".
+ */
 const startGateway = async (bundle: string, dir: string, port: number) => {
-  run(bundle, ["--config-dir", dir, "init"], { ENIGMA_PASSPHRASE: passphrase })
+  if (!fs.existsSync(path.join(dir, "enigma.toml"))) run(bundle, ["--config-dir", dir, "init"], { ENIGMA_PASSPHRASE: passphrase })
   const child: ChildProcess = spawn(bundle, ["--config-dir", dir, "proxy", "--listen", `127.0.0.1:${port}`], {
     env: {
       ...process.env,
@@ -660,7 +699,7 @@ const main = async () => {
 
   // The targets run one after the other, each removing its data when done, so the peak is one
   // target's objects (plus the copy of dist/). Refuse to start rather than fill the disk.
-  const largeBytes = (singleCount + manyClients) * largeSize
+  const largeBytes = (singleCount + manyClients) * largeSize + (memoryCheck ? shortSize + hugeSize : 0)
   const needBytes = largeBytes * 1.05 + smallOps * 16 * 1024 + 128 * MiB
   const st = fs.statfsSync(dataRoot)
   const freeBytes = st.bavail * st.bsize
@@ -719,6 +758,23 @@ const main = async () => {
       await runTarget(makeTarget("gateway", port, g.pid, gatewayKeys, g.alive))
       await g.stop()
       stopServer = undefined
+      if (memoryCheck) {
+        // Each length on a server of its own, started afresh on the same repository (and bucket).
+        const lengths = [[shortSize, 900, ["put-short", "get-short"]], [hugeSize, 901, ["put-huge", "get-huge"]]] as const
+        for (const [size, object, ids] of lengths) {
+          const m = await startGateway(bundle, dir, port)
+          stopServer = m.stop
+          console.log(`memory check: a fresh enigma proxy (pid ${m.pid}), ${size / MiB} MiB:`)
+          const t = makeTarget("gateway", port, m.pid, gatewayKeys, m.alive)
+          try {
+            for (const w of memoryWorkloads(size, object, ids)) rows.push(await runWorkload(t, w))
+          } finally {
+            t.agent.destroy()
+          }
+          await m.stop()
+          stopServer = undefined
+        }
+      }
       fs.rmSync(dir, { recursive: true, force: true })
     }
     console.log()
@@ -781,6 +837,19 @@ const main = async () => {
     absolute("get-large-1", largeGetTarget, "MB/s")
     absolute("get-large-N", largeGetTarget, "MB/s")
     absolute("put-small", smallPutTarget, "ops/s")
+    /** The long body's peak RSS against the short one's, each on a fresh server (the memory check). */
+    const bounded = (verb: "PUT" | "GET", long: WorkloadId, short: WorkloadId) => {
+      const l = find("gateway", long)
+      const b = find("gateway", short)
+      const label = `gateway memory bounded: a ${verb} of ${hugeSize / MiB} MiB peaks within ×${hugeRssGrowth} of one of ${shortSize / MiB} MiB`
+      if (l === undefined || b === undefined) return targets.push({ target: label, status: "SKIP", detail: "not run (--no-memory-check or --only)" })
+      if (!l.ok || !b.ok) return targets.push({ target: label, status: "MISS", detail: `failed: ${l.error ?? b.error}` })
+      if (b.peakRssBytes === undefined || l.peakRssBytes === undefined) return targets.push({ target: label, status: "SKIP", detail: "no RSS measured" })
+      const growth = l.peakRssBytes / b.peakRssBytes
+      targets.push({ target: label, status: growth <= hugeRssGrowth ? "PASS" : "MISS", detail: `${fmtMB(l.peakRssBytes)} MB vs ${fmtMB(b.peakRssBytes)} MB (×${growth.toFixed(2)})` })
+    }
+    bounded("PUT", "put-huge", "put-short")
+    bounded("GET", "get-huge", "get-short")
     for (const w of workloads) {
       const g = find("gateway", w.id)
       const s = find("s3rver", w.id)
