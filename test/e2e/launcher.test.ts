@@ -111,6 +111,17 @@ describe("the launcher", () => {
     assert.match(withUsers.tunables, /^GLIBC_TUNABLES=glibc\.malloc\.hugetlb=1/)
   })
 
+  it("puts every tunable and V8 flag on a #! line Linux reads whole (255 bytes)", () => {
+    for (const bin of ["enigma.mjs", "enigma-proxy.mjs"]) {
+      const first = readFileSync(path.join(path.dirname(enigmaBin), bin), "utf8").split("\n")[0]!
+      assert.isAtMost(Buffer.byteLength(first), 255, bin)
+      for (const tunable of ["hugetlb=1", "mmap_threshold=33554432", "trim_threshold=67108864", "arena_max=1"]) {
+        assert.include(first, `glibc.malloc.${tunable}`, bin)
+      }
+      assert.match(first, /:\$\{GLIBC_TUNABLES\} node --max-semi-space-size=4 --initial-old-space-size=64$/, bin)
+    }
+  })
+
   it("caps V8's young generation (peak RSS of put and backup) and gives its old generation room (fewer full GCs)", async () => {
     const { g: args } = initRepo()
     const { argv } = await startOfRunningPut(args, "semi")
