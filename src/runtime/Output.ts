@@ -6,15 +6,22 @@ export const formatBytes = (n: number): string => {
   const units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]
   let v = n
   let i = 0
-  while (v >= 1024 && i < units.length - 1) {
+  // 1023.5 and up would print as "1024" of this unit: that is 1.00 of the next.
+  while (v >= 1023.5 && i < units.length - 1) {
     v /= 1024
     i++
   }
-  return i === 0 ? `${n} B` : `${v.toFixed(v >= 100 ? 0 : v >= 10 ? 1 : 2)} ${units[i]}`
+  // Rates come here too (bytes per second, not whole): below 1 KiB they are rounded like the rest.
+  return i === 0 ? `${Math.round(n)} B` : `${v.toFixed(v >= 100 ? 0 : v >= 10 ? 1 : 2)} ${units[i]}`
 }
 
-export const formatDuration = (ms: number): string =>
-  ms < 1000 ? `${Math.round(ms)} ms` : ms < 60_000 ? `${(ms / 1000).toFixed(2)} s` : `${Math.floor(ms / 60_000)}m${Math.round((ms % 60_000) / 1000)}s`
+export const formatDuration = (ms: number): string => {
+  if (ms < 999.5) return `${Math.round(ms)} ms`
+  if (ms < 59_995) return `${(ms / 1000).toFixed(2)} s`
+  // Whole seconds first, so that 119.7 s is 2m0s, not 1m60s.
+  const s = Math.round(ms / 1000)
+  return `${Math.floor(s / 60)}m${s % 60}s`
+}
 
 export const formatTime = (ms: number) => new Date(ms).toISOString().replace("T", " ").replace(/\.\d+Z$/, "Z")
 
