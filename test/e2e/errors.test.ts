@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import * as net from "node:net"
 import * as path from "node:path"
 import { execFileSync } from "node:child_process"
 import { enigma, enigmaBin, enigmaPipe, initRepo, json, makeTree, tempDir } from "../support/cli.ts"
@@ -116,15 +117,18 @@ describe("bad input gets a clear error, the right exit code, and loses nothing",
     assert.strictEqual(r2.code, 1)
   })
 
-  it("unreadable files and special files: warn, go on, exit 3", () => {
+  it("unreadable files and fifos: warn, go on, exit 3; sockets are left out quietly", () => {
     const { root, g } = initRepo()
     const src = path.join(root, "data")
     makeTree(src)
     execFileSync("mkfifo", [path.join(src, "a-fifo")])
+    const socket = net.createServer().listen(path.join(src, "a-socket"))
     // /proc/self/mem opens but fails on read (EIO): an unreadable regular file even for root.
     const r = enigma([...g, "backup", src, "/proc/self/mem", "--json"])
+    socket.close()
     assert.strictEqual(r.code, 3, r.stderr)
-    assert.match(r.stderr, /a-fifo/)
+    assert.match(r.stderr, /a-fifo: special file \(fifo or device\) skipped/)
+    assert.notInclude(r.stderr, "a-socket")
     assert.match(r.stderr, /mem: (cannot read|read failed): .*EIO/)
     const out = JSON.parse(r.stdout)
     assert.strictEqual(out.warnings, 2)

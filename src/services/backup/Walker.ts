@@ -102,8 +102,12 @@ function* visit(
     if (options.maxFileSize === undefined || st.size <= options.maxFileSize) yield { path: rel, abs, stat: st, kind: "file" }
     return
   }
+  // A socket is an endpoint a running program made, with nothing in it to keep: left out quietly,
+  // as borg and GNU tar do (a user's ~/.gnupg or a service's /run holds some), so that it does not
+  // turn every backup of a home directory into "completed with warnings".
+  if (st.isSocket()) return
   if (!st.isDirectory()) {
-    warn({ path: shownPath(abs), detail: "special file (socket, fifo or device) skipped" })
+    warn({ path: shownPath(abs), detail: "special file (fifo or device) skipped" })
     return
   }
   yield { path: rel, abs, stat: st, kind: "dir" }
