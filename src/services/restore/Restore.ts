@@ -31,6 +31,33 @@ export class RestoreWriteError extends Schema.TaggedError<RestoreWriteError>()("
   }
 }
 
+/**
+ * What went wrong writing a restored entry, and what to do about it, by the system error's code.
+ * Every file written before is complete, so a second run with `--overwrite if-changed` finishes
+ * the job without writing them again.
+ */
+const writeFailure = (code: string | undefined, message: string): string => {
+  const again = "then restore again (--overwrite if-changed keeps the files already restored)"
+  switch (code) {
+    case "ENOSPC":
+      return `disk full: free space on the destination's filesystem, ${again}`
+    case "EDQUOT":
+      return `disk quota exceeded: free space or raise the quota, ${again}`
+    case "EISDIR":
+    case "ENOTEMPTY":
+      return `a directory is in the way of this file: move it aside, or restore into an empty directory (${message})`
+    case "ENOTDIR":
+      return `a file is in the way of a directory on this path: move it aside, or restore into an empty directory (${message})`
+    case "EACCES":
+    case "EPERM":
+      return `permission denied: restore as a user who may write there, or into a directory of yours (${message})`
+    case "EROFS":
+      return "the destination is on a read-only filesystem: restore somewhere writable"
+    default:
+      return message
+  }
+}
+
 export interface RestoreOptions {
   readonly pathPrefix?: string | undefined
   readonly glob?: string | undefined
@@ -396,7 +423,7 @@ export class Restore extends Context.Service<Restore, {
         refused.code ??= (e as { code?: string }).code
       }
       const writeError = (p: FsPath) => (e: unknown) =>
-        new RestoreWriteError({ path: shownPath(p), detail: (e as { code?: string }).code === "ENOSPC" ? "disk full" : (e as Error).message })
+        new RestoreWriteError({ path: shownPath(p), detail: writeFailure((e as { code?: string }).code, (e as Error).message) })
       // A hard link whose first file is restored too becomes a link to it once that is written.
       const linkTargets = yield* manifest.linkTargets(backupId)
       const linksToRestored = (f: FileEntry) => f.linkTo !== undefined && linkTargets.get(f.linkTo) === true && picks(f.linkTo, "file")
