@@ -74,6 +74,9 @@ export const openUrl = (global: GlobalOptions, url: string, options: { readonly 
       try: () => fs.mkdirSync(dir, { recursive: true, mode: 0o700 }),
       catch: (e) => new UserError({ detail: `cannot create the local state dir ${dir}: ${(e as Error).message}` })
     })
+    // A bad --key is found here, before the provider is asked anything (credentials, network).
+    const keySpec = Option.getOrUndefined(global.key ?? Option.none())
+    const key = keySpec === undefined ? undefined : yield* readKeySpec(keySpec)
     const base = defaultSettings(dir)
     const settings: EnigmaSettings = { ...base, providers: [providerFor(loc, global)] }
     const providers: ReadonlyArray<StorageProvider> = (yield* buildProviders(url, settings)).map((p) => withPrefix(p, loc.prefix))
@@ -86,9 +89,7 @@ export const openUrl = (global: GlobalOptions, url: string, options: { readonly 
     let ring: KeyRing
     let passphrase = Redacted.make("")
     let created = false
-    const keySpec = Option.getOrUndefined(global.key ?? Option.none())
-    if (keySpec !== undefined) {
-      const key = yield* readKeySpec(keySpec)
+    if (key !== undefined) {
       if (Option.isSome(markerBytes)) {
         const marker = decodeMarker(Buffer.from(markerBytes.value).toString("utf8"))
         if (Option.isNone(marker)) return yield* new UserError({ detail: `${url}/${RAW_KEY_MARKER} is not an Enigma key marker` })

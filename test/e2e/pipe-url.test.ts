@@ -107,6 +107,8 @@ describe("pipe mode without setup: --repo URL [--key]", () => {
       [["--repo", "s3://B!/x", "list"], /is not a valid bucket or container name/, 1],
       [["--key", "env:K", "list"], /^enigma: --key works with --repo URL only/, 1],
       [["--repo", url, "--key", "env:K", "key", "rotate"], /^enigma: a --key repository has exactly the key you hold/, 1],
+      // A bad --key is named before the provider is asked anything (here it could not even be reached).
+      [["--repo", "s3://bucket/p", "--region", "us-east-1", "--key", "env:NOPE", "list"], /^enigma: --key env:NOPE: environment variable NOPE is not set/, 1],
       // No AWS credentials anywhere (no env, an empty HOME, no instance metadata): say where to put them.
       [["--repo", "s3://bucket/p", "--region", "us-east-1", "list"], /^enigma: provider s3: .*no AWS credentials found; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY/, 1]
     ]
