@@ -8,6 +8,12 @@ import { Effect, Schema, Stream } from "effect"
 export const StorageFailure = Schema.Literals(["NotFound", "AccessDenied", "Transient", "Fatal", "Cold"])
 export type StorageFailure = typeof StorageFailure.Type
 
+/** The network could not reach the service at all: say where the address comes from. */
+const unreachableHint = (detail: string) =>
+  /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH/.test(detail)
+    ? " (the service cannot be reached: check the endpoint, --endpoint-url or the provider's endpoint in enigma.toml, and that the service is running)"
+    : ""
+
 export class StorageError extends Schema.TaggedError<StorageError>()("StorageError", {
   provider: Schema.String,
   operation: Schema.String,
@@ -16,7 +22,7 @@ export class StorageError extends Schema.TaggedError<StorageError>()("StorageErr
   detail: Schema.String
 }) {
   override get message() {
-    return `provider ${this.provider}: ${this.operation} ${this.key}: ${this.detail}`
+    return `provider ${this.provider}: ${this.operation} ${this.key}: ${this.detail}${unreachableHint(this.detail)}`
   }
   get isRetryable() {
     return this.reason === "Transient"

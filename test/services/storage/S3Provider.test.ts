@@ -48,7 +48,7 @@ describe("S3Provider specifics", () => {
       assert.strictEqual(put.reason, "Fatal")
     }))
 
-  it.effect("an unreachable endpoint is Transient (retryable)", () =>
+  it.effect("an unreachable endpoint is Transient (retryable), and its message says to check the endpoint", () =>
     Effect.gen(function*() {
       const p = makeS3Provider({
         name: "down",
@@ -63,6 +63,7 @@ describe("S3Provider specifics", () => {
       const e = yield* Effect.flip(p.get("x"))
       assert.strictEqual(e.reason, "Transient")
       assert.isTrue(e.isRetryable)
+      assert.match(e.message, /^provider down: get x: .*ECONNREFUSED.* \(the service cannot be reached: check the endpoint, --endpoint-url or the provider's endpoint in enigma\.toml/)
     }))
 
   it("classifies SDK errors", () => {
