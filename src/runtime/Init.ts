@@ -72,9 +72,25 @@ export const initRepository = Effect.fn("Repository.init")(function*(options: {
 })
 
 /**
+ * What is wrong with the local keyfile, if anything: missing, damaged (a KeystoreError opening
+ * it), or fine. A wrong passphrase is an error here, not damage: the keyfile is not replaced.
+ */
+const localKeyfileState = (keyfile: string, passphrase: Redacted.Redacted<string>, kemKeyPath: string | undefined) =>
+  Effect.gen(function*() {
+    if (!fs.existsSync(keyfile)) return { state: "missing" } as const
+    const keys = yield* Keys
+    return yield* keys.open({ keyfilePath: keyfile, passphrase, kemKeyPath }).pipe(
+      Effect.as({ state: "ok" } as const),
+      Effect.catchTag("KeystoreError", (e) => Effect.succeed({ state: "damaged", detail: e.detail } as const))
+    )
+  })
+
+/**
  * Rebuilds a repository's local state from its providers: with only enigma.toml and the
  * passphrase, fetches the sealed keystore and every log segment, writes the keyfile and replays
- * the log into a new manifest database.
+ * the log into a new manifest database. What is there and sound is kept: with the database in
+ * place and only the keyfile missing or damaged, it restores the keyfile alone (a damaged one is
+ * kept beside it, renamed); with both sound there is nothing to recover.
  */
 export const recoverRepository = Effect.fn("Repository.recover")(function*(options: {
   readonly dir: string
@@ -84,8 +100,13 @@ export const recoverRepository = Effect.fn("Repository.recover")(function*(optio
 }) {
   const { dir, passphrase } = options
   const { file, settings: raw } = yield* loadConfig(dir, options.file)
-  if (fs.existsSync(raw.enigma.db_path)) {
-    return yield* new UserError({ detail: `${raw.enigma.db_path} already exists; recover rebuilds a missing manifest only (move it away first)` })
+  const keyfile = raw.enigma.keyfile_path
+  const local = yield* localKeyfileState(keyfile, passphrase, raw.enigma.kem_key_path)
+  const rebuildManifest = !fs.existsSync(raw.enigma.db_path)
+  if (!rebuildManifest && local.state === "ok") {
+    return yield* new UserError({
+      detail: `nothing to recover: keyfile ${keyfile} opens and ${raw.enigma.db_path} exists (recover rebuilds a missing manifest: move it away first to rebuild it)`
+    })
   }
   const settings = yield* decryptSecrets(file, raw, passphrase)
   const providers = yield* buildProviders(file, settings)
@@ -107,19 +128,25 @@ export const recoverRepository = Effect.fn("Repository.recover")(function*(optio
   }
   const keys = yield* Keys
   const ring = yield* keys.openBytes(sealed, passphrase, settings.enigma.kem_key_path, source)
-  const { events, provider } = yield* readAllSegments(providers, ring.logKey)
-  const keyfile = settings.enigma.keyfile_path
-  if (!fs.existsSync(keyfile)) {
+  // A damaged keyfile is kept, renamed: it may still be worth a look, and nothing is thrown away.
+  const damagedKept = local.state === "damaged" ? `${keyfile}.damaged-${Date.now()}` : undefined
+  if (local.state !== "ok") {
     const bytes = sealed
     yield* Effect.try({
       try: () => {
         fs.mkdirSync(path.dirname(keyfile), { recursive: true })
         fs.writeFileSync(`${keyfile}.tmp`, bytes, { mode: 0o600 })
+        if (damagedKept !== undefined) fs.renameSync(keyfile, damagedKept)
         fs.renameSync(`${keyfile}.tmp`, keyfile)
       },
       catch: (e) => new KeystoreError({ file: keyfile, detail: `cannot write: ${(e as Error).message}` })
     })
   }
+  const keyfileRestored = local.state === "ok" ? undefined : { damagedKept, damage: local.state === "damaged" ? local.detail : undefined }
+  if (!rebuildManifest) {
+    return { ring, events: 0, fromProvider: undefined, keystoreSource: source, committedBackups: undefined, keyfileRestored, manifestRebuilt: false }
+  }
+  const { events, provider } = yield* readAllSegments(providers, ring.logKey)
   yield* Effect.gen(function*() {
     const log = yield* EventLog
     yield* log.import(events)
@@ -131,6 +158,8 @@ export const recoverRepository = Effect.fn("Repository.recover")(function*(optio
     events: events.length,
     fromProvider: provider,
     keystoreSource: source,
-    committedBackups: events.filter((e) => e.event._tag === "BackupCommitted").length
+    committedBackups: events.filter((e) => e.event._tag === "BackupCommitted").length as number | undefined,
+    keyfileRestored,
+    manifestRebuilt: true
   }
 })

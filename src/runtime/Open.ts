@@ -1,6 +1,6 @@
 import * as fs from "node:fs"
 import { Effect, Layer, Option, Redacted } from "effect"
-import { RepositoryNotFound, UserError } from "../domain/Errors.ts"
+import { KeystoreError, RepositoryNotFound, UserError } from "../domain/Errors.ts"
 import type { EnigmaSettings } from "../domain/Settings.ts"
 import { Backup } from "../services/backup/Backup.ts"
 import { ChunkStore } from "../services/ChunkStore.ts"
@@ -78,7 +78,15 @@ export const unlock = (global: GlobalOptions, options: { readonly create?: boole
     }
     const passphrase = yield* getPassphrase(global.passphrase)
     const keys = yield* Keys
-    const ring = yield* keys.open({ keyfilePath: keyfile, passphrase, kemKeyPath: raw.enigma.kem_key_path })
+    const ring = yield* keys.open({ keyfilePath: keyfile, passphrase, kemKeyPath: raw.enigma.kem_key_path }).pipe(
+      // A damaged keyfile: every provider holds the sealed keystore too, and recover fetches it.
+      Effect.catchTag("KeystoreError", (e) =>
+        Effect.fail(
+          e.file === keyfile && !e.detail.includes("ML-KEM key file")
+            ? new KeystoreError({ file: e.file, detail: `${e.detail}; \`enigma recover\` writes it again from the providers' copy (keeping this one)` })
+            : e
+        ))
+    )
     const settings = withLimitFlags(yield* decryptSecrets(file, raw, passphrase), global)
     const providers = yield* buildProviders(file, settings)
     return { dir, file, settings, providers, ring, passphrase } satisfies Opened

@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { spawnSync } from "node:child_process"
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs"
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs"
 import { hostname } from "node:os"
 import * as path from "node:path"
 import { enigma, enigmaAsync, initRepo, json, makeTree, passphrase, prng, snapshotTree, tempDir } from "../support/cli.ts"
@@ -267,6 +267,41 @@ describe("forget, gc, locks, recover, keys", () => {
     assert.strictEqual(enigma(["--config-dir", fresh, "restore", backupId, out]).code, 0)
     assert.deepStrictEqual(snapshotTree(path.join(out, "a")), snapshotTree(a))
     assert.strictEqual(enigma(["--config-dir", fresh, "recover"]).code, 1)
+  })
+
+  it("recover with the manifest in place: writes a missing or damaged keyfile again (keeping the damaged one), and refuses when nothing is wrong", () => {
+    const { root, dir, g } = initRepo()
+    const a = path.join(root, "a")
+    makeTree(a)
+    const { backupId } = json(enigma([...g, "backup", a, "--json"]))
+    const keyfile = path.join(dir, "keys.enc")
+    const good = readFileSync(keyfile)
+    const nothing = enigma([...g, "recover"])
+    assert.strictEqual(nothing.code, 1)
+    assert.match(nothing.stderr, /^enigma: nothing to recover: keyfile .* opens and .* exists/)
+
+    // Damaged: opening names the damage and the way out; recover puts the keystore back.
+    const damaged = Buffer.from(good)
+    damaged.fill(0, 0, 8)
+    writeFileSync(keyfile, damaged)
+    const broken = enigma([...g, "list"])
+    assert.strictEqual(broken.code, 1)
+    assert.match(broken.stderr, /keys\.enc: not an Enigma keyfile \(bad magic\); `enigma recover` writes it again from the providers' copy/)
+    assert.strictEqual(enigma([...g, "recover"], { ENIGMA_PASSPHRASE: "nope" }).code, 12)
+    assert.isTrue(readFileSync(keyfile).equals(damaged), "a wrong passphrase replaces nothing")
+    const rec = json(enigma([...g, "recover", "--json"]))
+    assert.deepStrictEqual([rec.manifestRebuilt, rec.keyfileWritten], [false, true])
+    assert.isTrue(readFileSync(keyfile).equals(good))
+    assert.isTrue(readFileSync(rec.damagedKeyfileKeptAs).equals(damaged), "the damaged keyfile is kept")
+    assert.strictEqual(enigma([...g, "verify", backupId, "--read-data"]).code, 0)
+
+    // Missing: the same, and the manifest (with its backup) is the one that was there.
+    rmSync(keyfile)
+    assert.strictEqual(enigma([...g, "list"]).code, 10)
+    const again = enigma([...g, "recover"])
+    assert.strictEqual(again.code, 0, again.stderr)
+    assert.match(again.stdout, /^recovered the keyfile of repository [0-9a-f]+: written from local:keys\/keystore; the manifest database was kept as it was/)
+    assert.deepStrictEqual(json(enigma([...g, "list", "--json"])).map((b: { id: string }) => b.id), [backupId])
   })
 
   it("key rotate: new chunks use the new key, old backups stay readable; key list", () => {

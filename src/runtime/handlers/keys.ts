@@ -93,6 +93,23 @@ export const recover = Effect.fn("cli.recover")(function*({ json }: { readonly j
   const root = yield* rootCommand
   const passphrase = yield* getPassphrase(root.passphrase)
   const r = yield* recoverRepository({ ...configLocation(root), passphrase })
-  yield* emit(json, { repositoryId: r.ring.repositoryId, events: r.events, from: r.fromProvider ?? null, committedBackups: r.committedBackups }, () =>
-    `recovered repository ${r.ring.repositoryId}: ${r.events} events from ${r.fromProvider ?? "no provider (empty log)"}, keystore from ${r.keystoreSource}; ${r.committedBackups} committed backup(s) on record`)
+  const keyfileNote = r.keyfileRestored === undefined
+    ? ""
+    : `; keyfile written from ${r.keystoreSource}${r.keyfileRestored.damagedKept !== undefined ? ` (the damaged one kept as ${r.keyfileRestored.damagedKept})` : ""}`
+  yield* emit(
+    json,
+    {
+      repositoryId: r.ring.repositoryId,
+      manifestRebuilt: r.manifestRebuilt,
+      events: r.events,
+      from: r.fromProvider ?? null,
+      committedBackups: r.committedBackups ?? null,
+      keyfileWritten: r.keyfileRestored !== undefined,
+      damagedKeyfileKeptAs: r.keyfileRestored?.damagedKept ?? null
+    },
+    () =>
+      r.manifestRebuilt
+        ? `recovered repository ${r.ring.repositoryId}: ${r.events} events from ${r.fromProvider ?? "no provider (empty log)"}, keystore from ${r.keystoreSource}; ${r.committedBackups} committed backup(s) on record${keyfileNote}`
+        : `recovered the keyfile of repository ${r.ring.repositoryId}: written from ${r.keystoreSource}${r.keyfileRestored?.damagedKept !== undefined ? ` (the damaged one kept as ${r.keyfileRestored.damagedKept})` : ""}; the manifest database was kept as it was`
+  )
 })
