@@ -147,6 +147,10 @@ describe("pipe mode: put / get", () => {
     const early = enigmaPipe([...g, "get", "dump"])
     assert.strictEqual(early.code, 1)
     assert.match(early.stderr, /stream dump is incomplete.*run the same put again/)
+    // verify checks the chunks stored so far, but does not call an incomplete stream sound.
+    const checked = enigma([...g, "verify", "dump"])
+    assert.strictEqual(checked.code, 1, checked.stdout + checked.stderr)
+    assert.match(checked.stdout, /^stream dump: the \d+ chunks stored so far: present, chain intact\nstream dump is incomplete: its put was interrupted after \d+ bytes; run the same put again/)
     assert.strictEqual(enigma([...g, "unlock"]).code, 0)
     // gc keeps every logged chunk. A chunk stored just before the kill but not yet logged (pieces
     // upload concurrently and are logged in order) is referenced by nothing, and may go.
@@ -174,6 +178,7 @@ describe("pipe mode: put / get", () => {
     const got = enigmaPipe([...g, "get", "dump"])
     assert.strictEqual(got.code, 0, got.stderr)
     assert.isTrue(got.stdout.equals(data))
+    assert.match(enigma([...g, "verify", "dump"]).stdout, /^stream dump: \d+ chunks present, chain intact; no errors$/m)
     assert.strictEqual(createHash("sha256").update(got.stdout).digest("hex"), createHash("sha256").update(readFileSync(file)).digest("hex"))
   })
 
