@@ -243,6 +243,11 @@ describe("enigma proxy (S3 gateway, first slice)", () => {
     assert.notInclude(proxy.output(), "enigma:")
     assert.isAbove(segments(), segmentsBefore)
 
+    // status counts the objects' bytes as logical data, and the released chunks as gc's to reclaim.
+    const status = json(enigma([...repo.g, "status", "--json"]))
+    assert.isAbove(status.objects, 0)
+    assert.isAtLeast(status.logicalBytes, big.length + 3 * 1024 * 1024)
+    assert.strictEqual(status.unreferencedChunks, added + garbage)
     const gc = json(enigma([...repo.g, "gc", "--json"]))
     assert.isAbove(garbage, 0)
     assert.strictEqual(gc.deletedChunks.length, added + garbage)

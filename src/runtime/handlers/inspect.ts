@@ -70,15 +70,19 @@ export const status = Effect.fn("cli.status")(function*({ json }: { readonly jso
         Effect.map((objects) => ({ name: p.name, type: p.kind, reachable: true, error: null as string | null, objects })),
         Effect.catch((e) => Effect.succeed({ name: p.name, type: p.kind, reachable: false, error: e.message, objects: 0 }))
       ))
-    const dedup = totals.logicalBytes / Math.max(totals.storedBytes, 1)
+    // Over the chunks something references: those awaiting gc say nothing of deduplication.
+    const dedup = totals.logicalBytes / Math.max(totals.storedBytes - totals.unreferencedBytes, 1)
     const data = {
       repositoryId: opened.ring.repositoryId,
       backups: totals.backups,
       streams: totals.streams,
+      objects: totals.objects,
       chunks: totals.chunks,
       logicalBytes: totals.logicalBytes,
       uniqueBytes: totals.uniqueBytes,
       storedBytes: totals.storedBytes,
+      unreferencedChunks: totals.unreferencedChunks,
+      unreferencedBytes: totals.unreferencedBytes,
       dedupRatio: dedup,
       currentKeyId: opened.ring.currentKeyId,
       providers: providers.map((p) => ({ ...p, chunks: byProvider.find((b) => b.provider === p.name)?.chunks ?? 0, storedBytes: byProvider.find((b) => b.provider === p.name)?.bytes ?? 0 }))
@@ -86,8 +90,11 @@ export const status = Effect.fn("cli.status")(function*({ json }: { readonly jso
     yield* emit(json, data, () =>
       [
         `repository ${data.repositoryId} (${opened.dir})`,
-        `  backups: ${data.backups}, streams: ${data.streams}, chunks: ${data.chunks}, key: ${data.currentKeyId}`,
+        `  backups: ${data.backups}, streams: ${data.streams}, objects: ${data.objects}, chunks: ${data.chunks}, key: ${data.currentKeyId}`,
         `  logical: ${formatBytes(data.logicalBytes)}, unique: ${formatBytes(data.uniqueBytes)}, stored: ${formatBytes(data.storedBytes)}, dedup ratio: ${dedup.toFixed(2)}x`,
+        ...(data.unreferencedChunks > 0
+          ? [`  unreferenced: ${data.unreferencedChunks} chunks, ${formatBytes(data.unreferencedBytes)} stored (\`enigma gc\` reclaims them)`]
+          : []),
         "  providers:",
         ...data.providers.map((p) =>
           `    ${p.name} (${p.type}): ${p.reachable ? "reachable" : `UNREACHABLE: ${p.error}`}, ${p.chunks} chunks, ${formatBytes(p.storedBytes)}`)

@@ -68,9 +68,14 @@ export interface RepositoryTotals {
   readonly chunks: number
   readonly storedBytes: number
   readonly uniqueBytes: number
+  /** Committed backups' and streams' bytes, and the gateway's objects'. */
   readonly logicalBytes: number
   readonly backups: number
   readonly streams: number
+  readonly objects: number
+  /** Chunks no backup, stream, object or upload references: what `gc` reclaims. */
+  readonly unreferencedChunks: number
+  readonly unreferencedBytes: number
 }
 
 interface RawBackup {
@@ -381,13 +386,21 @@ export class Manifest extends Context.Service<Manifest, {
         COALESCE(SUM(json_extract(stats, '$.bytes')), 0) AS logical FROM backups WHERE status = 'committed'`)
       const [st] = yield* q<{ n: number; logical: number }>(sql`SELECT COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS logical
         FROM streams WHERE status = 'committed'`)
+      const [o] = yield* q<{ n: number; logical: number }>(sql`SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS logical FROM objects`)
+      // Chunks nothing references any more (forgotten backups and streams, deleted objects): gc's.
+      const [u] = yield* q<{ n: number; stored: number }>(
+        sql`SELECT COUNT(*) AS n, COALESCE(SUM(stored_size), 0) AS stored FROM chunks WHERE refcount <= 0`
+      )
       return {
         chunks: Number(c!.n),
         storedBytes: Number(c!.stored),
         uniqueBytes: Number(c!.uniq),
-        logicalBytes: Number(b!.logical) + Number(st!.logical),
+        logicalBytes: Number(b!.logical) + Number(st!.logical) + Number(o!.logical),
         backups: Number(b!.n),
-        streams: Number(st!.n)
+        streams: Number(st!.n),
+        objects: Number(o!.n),
+        unreferencedChunks: Number(u!.n),
+        unreferencedBytes: Number(u!.stored)
       }
     })
 
