@@ -111,6 +111,43 @@ describe("enigma backup → restore on the Local provider", () => {
 
   // A user namespace (unshare -r) maps only this user: a restore there runs as "root", and every
   // other owner is refused (EINVAL), as on exFAT or NFS with root squash.
+  it("set-user-ID and set-group-ID bits survive a restore by a user other than root (the kernel clears them on write)", () => {
+    // As root, every command runs as nobody; otherwise as the user running the tests.
+    const user = process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : undefined
+    const root = tempDir()
+    const run = (args: ReadonlyArray<string>) => {
+      const r = spawnSync(process.execPath, [enigmaBin, "--config-dir", path.join(root, "repo"), ...args], {
+        encoding: "utf8",
+        env: { ...process.env, ENIGMA_PASSPHRASE: passphrase, HOME: root },
+        ...user
+      })
+      return { code: r.status ?? 1, stdout: r.stdout, stderr: r.stderr }
+    }
+    const src = path.join(root, "src")
+    mkdirSync(src)
+    // A small file (restored through the batched writer) and one of several chunks (on its own).
+    writeFileSync(path.join(src, "small"), "#!/bin/sh\n")
+    writeFileSync(path.join(src, "large"), prng(21)(12 * 1024 * 1024))
+    if (user) {
+      // The tests' temp dir (0700) must let that user through to its own directory.
+      const parent = path.dirname(root)
+      chmodSync(parent, statSync(parent).mode | 0o011)
+      for (const p of [root, src, path.join(src, "small"), path.join(src, "large")]) chownSync(p, user.uid, user.gid)
+    }
+    chmodSync(path.join(src, "small"), 0o4755)
+    chmodSync(path.join(src, "large"), 0o6750)
+    const init = run(["init"])
+    assert.strictEqual(init.code, 0, init.stderr)
+    const backup = run(["backup", src, "--json"])
+    assert.strictEqual(backup.code, 0, backup.stderr)
+    const out = path.join(root, "out")
+    const restored = run(["restore", JSON.parse(backup.stdout).backupId, out])
+    assert.strictEqual(restored.code, 0, restored.stderr)
+    assert.strictEqual(statSync(path.join(out, "src", "small")).mode & 0o7777, 0o4755)
+    assert.strictEqual(statSync(path.join(out, "src", "large")).mode & 0o7777, 0o6750)
+    assert.isTrue(readFileSync(path.join(out, "src", "large")).equals(readFileSync(path.join(src, "large"))))
+  })
+
   it("a filesystem that refuses the recorded owners: the restore completes with the data, warns once, exits 3", (ctx) => {
     if (process.getuid?.() !== 0 || spawnSync("unshare", ["-r", "true"]).status !== 0) return ctx.skip()
     const { root, g } = initRepo()

@@ -132,6 +132,12 @@ const noSpace = () => Object.assign(new Error("no space left on device"), { code
 const tmpTag = `${process.pid.toString(36)}${randomBytes(3).toString("hex")}`
 let tmpCounter = 0
 const umask = process.umask()
+/**
+ * Whether a restored file needs a chmod after its bytes are written: when the umask took bits
+ * away at creation, or when it has set-user/group-ID bits, which the kernel clears as soon as
+ * anyone but root writes to the file (and a chown clears for root).
+ */
+const needsChmod = (mode: number) => (mode & umask) !== 0 || (mode & 0o6000) !== 0
 
 interface Owner {
   readonly uid: number
@@ -268,7 +274,7 @@ class AtomicFile {
         ownerRefused(e)
       }
     }
-    if (owner !== undefined || (mode & umask) !== 0) fsSync.fchmodSync(this.fd, mode & 0o7777)
+    if (owner !== undefined || needsChmod(mode)) fsSync.fchmodSync(this.fd, mode & 0o7777)
     fsSync.futimesSync(this.fd, mtimeMs / 1000, mtimeMs / 1000)
     this.closed = true
     fsSync.closeSync(this.fd)
@@ -486,7 +492,7 @@ export class Restore extends Context.Service<Restore, {
           target,
           tmp: tmpNameFor(target),
           mode: f.mode,
-          chmod: (f.mode & umask) !== 0 || (owner !== undefined && (f.mode & 0o6000) !== 0),
+          chmod: needsChmod(f.mode),
           mtimeMs: f.mtimeMs,
           uid: owner?.uid,
           gid: owner?.gid,
