@@ -151,6 +151,10 @@ describe("pipe mode: put / get", () => {
     const checked = enigma([...g, "verify", "dump"])
     assert.strictEqual(checked.code, 1, checked.stdout + checked.stderr)
     assert.match(checked.stdout, /^stream dump: the \d+ chunks stored so far: present, chain intact\nstream dump is incomplete: its put was interrupted after \d+ bytes; run the same put again/)
+    // status counts it apart: not logical data yet, but holding its chunks.
+    const status = json(enigma([...g, "status", "--json"]))
+    assert.deepStrictEqual([status.streams, status.logicalBytes, status.interruptedStreams], [0, 0, 1])
+    assert.strictEqual(status.interruptedBytes, Number(/interrupted after (\d+) bytes/.exec(checked.stdout)![1]))
     assert.strictEqual(enigma([...g, "unlock"]).code, 0)
     // gc keeps every logged chunk. A chunk stored just before the kill but not yet logged (pieces
     // upload concurrently and are logged in order) is referenced by nothing, and may go.

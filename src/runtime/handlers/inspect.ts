@@ -83,6 +83,8 @@ export const status = Effect.fn("cli.status")(function*({ json }: { readonly jso
       storedBytes: totals.storedBytes,
       unreferencedChunks: totals.unreferencedChunks,
       unreferencedBytes: totals.unreferencedBytes,
+      interruptedStreams: totals.interruptedStreams,
+      interruptedBytes: totals.interruptedBytes,
       dedupRatio: dedup,
       currentKeyId: opened.ring.currentKeyId,
       providers: providers.map((p) => ({ ...p, chunks: byProvider.find((b) => b.provider === p.name)?.chunks ?? 0, storedBytes: byProvider.find((b) => b.provider === p.name)?.bytes ?? 0 }))
@@ -94,6 +96,9 @@ export const status = Effect.fn("cli.status")(function*({ json }: { readonly jso
         `  logical: ${formatBytes(data.logicalBytes)}, unique: ${formatBytes(data.uniqueBytes)}, stored: ${formatBytes(data.storedBytes)}, dedup ratio: ${dedup.toFixed(2)}x`,
         ...(data.unreferencedChunks > 0
           ? [`  unreferenced: ${data.unreferencedChunks} chunks, ${formatBytes(data.unreferencedBytes)} stored (\`enigma gc\` reclaims them)`]
+          : []),
+        ...(data.interruptedStreams > 0
+          ? [`  interrupted: ${data.interruptedStreams} stream(s), ${formatBytes(data.interruptedBytes)} so far (put again to resume, or \`enigma forget NAME\`)`]
           : []),
         "  providers:",
         ...data.providers.map((p) =>

@@ -76,6 +76,9 @@ export interface RepositoryTotals {
   /** Chunks no backup, stream, object or upload references: what `gc` reclaims. */
   readonly unreferencedChunks: number
   readonly unreferencedBytes: number
+  /** Streams whose put was interrupted (resumable): their chunks are kept, their bytes so far. */
+  readonly interruptedStreams: number
+  readonly interruptedBytes: number
 }
 
 interface RawBackup {
@@ -387,6 +390,10 @@ export class Manifest extends Context.Service<Manifest, {
       const [st] = yield* q<{ n: number; logical: number }>(sql`SELECT COUNT(*) AS n, COALESCE(SUM(bytes), 0) AS logical
         FROM streams WHERE status = 'committed'`)
       const [o] = yield* q<{ n: number; logical: number }>(sql`SELECT COUNT(*) AS n, COALESCE(SUM(size), 0) AS logical FROM objects`)
+      // A running stream's own byte count is set when it commits: its logged chunks tell how far it got.
+      const [ir] = yield* q<{ n: number; bytes: number }>(sql`SELECT
+        (SELECT COUNT(*) FROM streams WHERE status = 'running') AS n,
+        (SELECT COALESCE(SUM(c.size), 0) FROM stream_chunks c JOIN streams s ON s.id = c.stream_id WHERE s.status = 'running') AS bytes`)
       // Chunks nothing references any more (forgotten backups and streams, deleted objects): gc's.
       const [u] = yield* q<{ n: number; stored: number }>(
         sql`SELECT COUNT(*) AS n, COALESCE(SUM(stored_size), 0) AS stored FROM chunks WHERE refcount <= 0`
@@ -400,7 +407,9 @@ export class Manifest extends Context.Service<Manifest, {
         streams: Number(st!.n),
         objects: Number(o!.n),
         unreferencedChunks: Number(u!.n),
-        unreferencedBytes: Number(u!.stored)
+        unreferencedBytes: Number(u!.stored),
+        interruptedStreams: Number(ir!.n),
+        interruptedBytes: Number(ir!.bytes)
       }
     })
 
