@@ -81,7 +81,7 @@ const localKeyfileState = (keyfile: string, passphrase: Redacted.Redacted<string
     const keys = yield* Keys
     return yield* keys.open({ keyfilePath: keyfile, passphrase, kemKeyPath }).pipe(
       Effect.as({ state: "ok" } as const),
-      Effect.catchTag("KeystoreError", (e) => Effect.succeed({ state: "damaged", detail: e.detail } as const))
+      Effect.catchTag("KeystoreError", () => Effect.succeed({ state: "damaged" } as const))
     )
   })
 
@@ -142,7 +142,7 @@ export const recoverRepository = Effect.fn("Repository.recover")(function*(optio
       catch: (e) => new KeystoreError({ file: keyfile, detail: `cannot write: ${(e as Error).message}` })
     })
   }
-  const keyfileRestored = local.state === "ok" ? undefined : { damagedKept, damage: local.state === "damaged" ? local.detail : undefined }
+  const keyfileRestored = local.state === "ok" ? undefined : { damagedKept }
   if (!rebuildManifest) {
     return { ring, events: 0, fromProvider: undefined, keystoreSource: source, committedBackups: undefined, keyfileRestored, manifestRebuilt: false }
   }

@@ -93,9 +93,8 @@ export const recover = Effect.fn("cli.recover")(function*({ json }: { readonly j
   const root = yield* rootCommand
   const passphrase = yield* getPassphrase(root.passphrase)
   const r = yield* recoverRepository({ ...configLocation(root), passphrase })
-  const keyfileNote = r.keyfileRestored === undefined
-    ? ""
-    : `; keyfile written from ${r.keystoreSource}${r.keyfileRestored.damagedKept !== undefined ? ` (the damaged one kept as ${r.keyfileRestored.damagedKept})` : ""}`
+  const kept = r.keyfileRestored?.damagedKept !== undefined ? ` (the damaged one kept as ${r.keyfileRestored.damagedKept})` : ""
+  const keyfileNote = r.keyfileRestored === undefined ? "" : `; keyfile written from ${r.keystoreSource}${kept}`
   yield* emit(
     json,
     {
@@ -110,6 +109,6 @@ export const recover = Effect.fn("cli.recover")(function*({ json }: { readonly j
     () =>
       r.manifestRebuilt
         ? `recovered repository ${r.ring.repositoryId}: ${r.events} events from ${r.fromProvider ?? "no provider (empty log)"}, keystore from ${r.keystoreSource}; ${r.committedBackups} committed backup(s) on record${keyfileNote}`
-        : `recovered the keyfile of repository ${r.ring.repositoryId}: written from ${r.keystoreSource}${r.keyfileRestored?.damagedKept !== undefined ? ` (the damaged one kept as ${r.keyfileRestored.damagedKept})` : ""}; the manifest database was kept as it was`
+        : `recovered the keyfile of repository ${r.ring.repositoryId}: written from ${r.keystoreSource}${kept}; the manifest database was kept as it was`
   )
 })
