@@ -13,10 +13,11 @@
  * 4 KiB PUT and GET at concurrency 32. Then, through the gateway only, the memory check: a
  * 5 GiB object (--quick: 1 GiB) PUT and read back by one client on a fresh server, whose peak RSS
  * must stay within 15% of a 1 GiB object's on another fresh server (memory bounded by
- * configuration, not by the body's length; `--no-memory-check` leaves it out). Requests are raw node:http over a keep-alive agent (large
- * GETs: a plain socket), signed with SigV4 (`x-amz-content-sha256: UNSIGNED-PAYLOAD`) by a small
- * signer checked against @smithy/signature-v4 at start: far lighter on the shared CPU than the
- * SDK, so the figures are the server's.
+ * configuration, not by the body's length; `--no-memory-check` leaves it out). Requests are raw
+ * node:http over a keep-alive agent (large GETs: a plain socket), signed with SigV4
+ * (`x-amz-content-sha256: UNSIGNED-PAYLOAD`) by a small signer checked against
+ * @smithy/signature-v4 at start: far lighter on the shared CPU than the SDK, so the figures are
+ * the server's.
  *
  * Plain Node 24 (type stripping): no enums, namespaces or parameter properties.
  */
