@@ -4,13 +4,15 @@ import * as path from "node:path"
 import { parse as parseToml } from "smol-toml"
 import { argonInputs, SALT_LENGTH } from "../domain/KeystoreLayout.ts"
 import { startArgon2idEarly } from "../services/keys/Argon2id.ts"
+import { passphraseSource, readPassphraseSource } from "./PassphraseSource.ts"
 
 /**
  * The keystore's Argon2id, started by the launcher before the CLI loads (see Argon2id.ts for why).
  *
  * This reads the command line and environment as the CLI will, only as far as it needs to: the
- * command, `--config`/`--config-dir` (and their ENIGMA_CONFIG/ENIGMA_CONFIG_DIR), `--passphrase`
- * (and ENIGMA_PASSPHRASE), and whether `--repo`/ENIGMA_REPO names a repository that has no
+ * command, `--config`/`--config-dir` (and their ENIGMA_CONFIG/ENIGMA_CONFIG_DIR), the passphrase
+ * given or in a file (PassphraseSource.ts; a passphrase command is left to the CLI, which must
+ * run it once only: it may prompt), and whether `--repo`/ENIGMA_REPO names a repository that has no
  * keystore. A guess that turns out wrong (the CLI reads the flags differently, the config does not
  * validate) only derives a key nobody takes; any error here gives up quietly, since the CLI
  * reports every problem itself a moment later.
@@ -19,7 +21,7 @@ import { startArgon2idEarly } from "../services/keys/Argon2id.ts"
 /** Commands that open a config dir's keystore; the others must not pay for a derivation. */
 const unlockingCommands = new Set(["backup", "restore", "list", "status", "verify", "forget", "gc", "unlock", "key", "put", "get", "thaw", "proxy"])
 /** The root command's flags that take a value (commands/shared.ts). */
-const valueFlags = new Set(["--config-dir", "--config", "--passphrase", "--limit-upload", "--limit-download", "--repo", "--key", "--endpoint-url", "--region"])
+const valueFlags = new Set(["--config-dir", "--config", "--passphrase", "--passphrase-file", "--passphrase-command", "--limit-upload", "--limit-download", "--repo", "--key", "--endpoint-url", "--region"])
 
 const expandHome = (p: string) => (p === "~" ? homedir() : p.startsWith("~/") ? path.join(homedir(), p.slice(2)) : p)
 
@@ -51,8 +53,14 @@ export const earlyUnlockInputs = (
   }
   if (command === undefined || !unlockingCommands.has(command)) return undefined
   if (flags.has("--repo") || flags.has("--key") || (env.ENIGMA_REPO ?? "") !== "") return undefined
-  const passphrase = flags.get("--passphrase") ?? (env.ENIGMA_PASSPHRASE || undefined)
-  if (passphrase === undefined) return undefined
+  const chosen = passphraseSource(
+    { passphrase: flags.get("--passphrase"), passphraseFile: flags.get("--passphrase-file"), passphraseCommand: flags.get("--passphrase-command") },
+    env
+  )
+  if (!("source" in chosen) || chosen.source === undefined || chosen.source.kind === "command") return undefined
+  const read = readPassphraseSource(chosen.source)
+  if (!("value" in read)) return undefined
+  const passphrase = read.value
 
   const configFile = flags.get("--config") ?? (env.ENIGMA_CONFIG || undefined)
   const file = configFile !== undefined

@@ -25,6 +25,8 @@ export interface GlobalOptions {
   /** `--config FILE`: the config file itself, any name (wins over configDir). */
   readonly configFile?: Option.Option<string>
   readonly passphrase: Option.Option<string>
+  readonly passphraseFile?: Option.Option<string>
+  readonly passphraseCommand?: Option.Option<string>
   readonly limitUpload?: Option.Option<string>
   readonly limitDownload?: Option.Option<string>
   /** A repository URL (s3://…, file:///…): no config dir needed. */
@@ -76,7 +78,7 @@ export const unlock = (global: GlobalOptions, options: { readonly create?: boole
         hint: `keyfile ${keyfile} is missing; run \`enigma init\` for a new repository or \`enigma recover\` to fetch it from the providers`
       })
     }
-    const passphrase = yield* getPassphrase(global.passphrase)
+    const passphrase = yield* getPassphrase(global)
     const keys = yield* Keys
     const ring = yield* keys.open({ keyfilePath: keyfile, passphrase, kemKeyPath: raw.enigma.kem_key_path }).pipe(
       // A damaged keyfile: every provider holds the sealed keystore too, and recover fetches it.

@@ -113,12 +113,12 @@ export const openUrl = (global: GlobalOptions, url: string, options: { readonly 
       }
       const keys = yield* Keys
       if (hasKeystore) {
-        passphrase = yield* getPassphrase(global.passphrase)
+        passphrase = yield* getPassphrase(global)
         const sealed = yield* provider.get(ObjectKeys.keystore)
         ring = yield* keys.openBytes(sealed, passphrase, undefined, `${url}/${ObjectKeys.keystore}`)
       } else {
         if (!options.create) return yield* notThere(url)
-        passphrase = yield* getPassphrase(global.passphrase, { confirm: true })
+        passphrase = yield* getPassphrase(global, { confirm: true })
         yield* provider.check
         fs.rmSync(base.enigma.keyfile_path, { force: true }) // left by a creation that did not finish
         ring = yield* keys.create({ keyfilePath: base.enigma.keyfile_path, passphrase, kemMode: "embedded" })

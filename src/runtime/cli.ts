@@ -267,6 +267,10 @@ const keyCommand = Command.make("key").pipe(
         Flag.withDescription("The new passphrase (or env ENIGMA_NEW_PASSPHRASE, or a prompt on a terminal)"),
         Flag.optional
       ),
+      newPassphraseFile: Flag.String("new-passphrase-file").pipe(
+        Flag.withDescription("Read the new passphrase from this file, trailing newlines dropped (env ENIGMA_NEW_PASSPHRASE_FILE)"),
+        Flag.optional
+      ),
       json: jsonFlag
     }, (a) => load(handlers.keys).pipe(Effect.flatMap((m) => m.keyPasswd(a)))).pipe(
       Command.withDescription("Change the passphrase: re-seal the keystore (here and on every provider) and the config's enc: tokens")

@@ -87,7 +87,11 @@ describe("enigma-proxy --config FILE ([s3_proxy])", () => {
       `access_key = "backup-writer"`,
       `secret_key = "${token}"`
     ].join("\n")))
-    proxy = await startProxyBin(["--config", file])
+    // The passphrase from a file, as a service would have it (systemd's LoadCredential=): the
+    // enc: secret above opens with it.
+    const passphraseFile = path.join(root, "passphrase")
+    writeFileSync(passphraseFile, `${passphrase}\n`, { mode: 0o600 })
+    proxy = await startProxyBin(["--config", file, "--passphrase-file", passphraseFile], { ENIGMA_PASSPHRASE: "" })
   }, 60_000)
   afterAll(async () => {
     if (proxy) await stopProxy(proxy.child)

@@ -351,7 +351,7 @@ describe("forget, gc, locks, recover, keys", () => {
     assert.match(same.stderr, /^enigma: the new passphrase is the current one; nothing was changed/)
     const none = enigma([...g, "key", "passwd"])
     assert.strictEqual(none.code, 1)
-    assert.match(none.stderr, /^enigma: a new passphrase is required: pass --new-passphrase, set ENIGMA_NEW_PASSPHRASE/)
+    assert.match(none.stderr, /^enigma: a new passphrase is required: pass --new-passphrase-file FILE \(or --new-passphrase\), set ENIGMA_NEW_PASSPHRASE/)
     assert.strictEqual(enigma([...g, "key", "passwd", "--new-passphrase", NEW], { ENIGMA_PASSPHRASE: "wrong" }).code, 12)
     assert.strictEqual(enigma([...g, "list"]).code, 0, "still the old passphrase")
 

@@ -12,7 +12,15 @@ export const configFileFlag = Flag.String("config").pipe(
   Flag.optional
 )
 export const passphraseFlag = Flag.String("passphrase").pipe(
-  Flag.withDescription("Repository passphrase (or env ENIGMA_PASSPHRASE, or a prompt on a terminal)"),
+  Flag.withDescription("Repository passphrase (or env ENIGMA_PASSPHRASE, or a prompt on a terminal); visible to other users in ps, prefer --passphrase-file"),
+  Flag.optional
+)
+export const passphraseFileFlag = Flag.String("passphrase-file").pipe(
+  Flag.withDescription("Read the passphrase from this file, trailing newlines dropped (env ENIGMA_PASSPHRASE_FILE)"),
+  Flag.optional
+)
+export const passphraseCommandFlag = Flag.String("passphrase-command").pipe(
+  Flag.withDescription("Run this shell command and use what it prints as the passphrase, e.g. \"pass show enigma\" (env ENIGMA_PASSPHRASE_COMMAND)"),
   Flag.optional
 )
 
@@ -22,6 +30,8 @@ export const rootCommand = Command.make("enigma").pipe(
     configDir: configDirFlag,
     configFile: configFileFlag,
     passphrase: passphraseFlag,
+    passphraseFile: passphraseFileFlag,
+    passphraseCommand: passphraseCommandFlag,
     limitUpload: Flag.String("limit-upload").pipe(
       Flag.withDescription("Upload bandwidth limit in bytes/s, e.g. 50M (overrides limit_upload in the config)"),
       Flag.optional

@@ -8,7 +8,7 @@ import { rootCommand } from "../commands/shared.ts"
 export const init = Effect.fn("cli.init")(function*({ json, kemKeyFile }: { readonly json: boolean; readonly kemKeyFile: Option.Option<string> }) {
   const root = yield* rootCommand
   const { dir, file } = configLocation(root)
-  const passphrase = yield* getPassphrase(root.passphrase, { confirm: true })
+  const passphrase = yield* getPassphrase(root, { confirm: true })
   const r = yield* initRepository({ dir, file, passphrase, kemKeyFile: Option.getOrUndefined(kemKeyFile) })
   const keyfile = r.settings.enigma.keyfile_path
   yield* emit(json, { repositoryId: r.ring.repositoryId, configDir: dir, config: r.file, keyfile, kemMode: r.ring.kemMode, providers: r.providers.map((p) => p.name) }, () =>

@@ -32,7 +32,7 @@ export const keyRotate = Effect.fn("cli.key.rotate")(function*({ json }: { reado
 /** Credential tokens (`enc:…`) in a config file's text. */
 const tokensIn = (text: string): Array<string> => [...new Set(text.match(/enc:[A-Za-z0-9_-]+/g) ?? [])]
 
-export const keyPasswd = Effect.fn("cli.key.passwd")(function*({ newPassphrase, json }: { readonly newPassphrase: Option.Option<string>; readonly json: boolean }) {
+export const keyPasswd = Effect.fn("cli.key.passwd")(function*({ newPassphrase, newPassphraseFile, json }: { readonly newPassphrase: Option.Option<string>; readonly newPassphraseFile: Option.Option<string>; readonly json: boolean }) {
   const opened = yield* unlock(yield* rootCommand)
   if (opened.ring.kemMode === "raw-key") {
     return yield* new UserError({ detail: "a --key repository has no passphrase; its secrets derive from the key you hold" })
@@ -40,7 +40,7 @@ export const keyPasswd = Effect.fn("cli.key.passwd")(function*({ newPassphrase, 
   if (opened.remote) {
     return yield* new UserError({ detail: "key passwd works on a config-dir repository; for a --repo URL, write a config with that provider (enigma init) and change it there" })
   }
-  const next = yield* getNewPassphrase(newPassphrase)
+  const next = yield* getNewPassphrase({ newPassphrase, newPassphraseFile })
   if (Redacted.value(next) === Redacted.value(opened.passphrase)) {
     return yield* new UserError({ detail: "the new passphrase is the current one; nothing was changed" })
   }
@@ -85,13 +85,13 @@ export const keyList = Effect.fn("cli.key.list")(function*({ json }: { readonly 
 
 export const encryptCred = Effect.fn("cli.encryptCred")(function*({ value }: { readonly value: string }) {
   const root = yield* rootCommand
-  const passphrase = yield* getPassphrase(root.passphrase)
+  const passphrase = yield* getPassphrase(root)
   yield* print(yield* encryptCredential(value, passphrase))
 })
 
 export const recover = Effect.fn("cli.recover")(function*({ json }: { readonly json: boolean }) {
   const root = yield* rootCommand
-  const passphrase = yield* getPassphrase(root.passphrase)
+  const passphrase = yield* getPassphrase(root)
   const r = yield* recoverRepository({ ...configLocation(root), passphrase })
   const kept = r.keyfileRestored?.damagedKept !== undefined ? ` (the damaged one kept as ${r.keyfileRestored.damagedKept})` : ""
   const keyfileNote = r.keyfileRestored === undefined ? "" : `; keyfile written from ${r.keystoreSource}${kept}`

@@ -39,6 +39,20 @@ describe("early unlock: the launcher's reading of the command line", () => {
     assert.deepStrictEqual(earlyUnlockInputs(["backup", "."], { ...env, ENIGMA_CONFIG_DIR: dir }), { passphrase: "from-env", keyfile: path.join(dir, "secrets/ks.bin") })
   })
 
+  it("reads a passphrase file as the CLI will (flag or variable), and leaves a passphrase command to the CLI, which runs it once", () => {
+    const file = path.join(dir, "passphrase")
+    fs.writeFileSync(file, "from-file\n")
+    const keyfile = path.join(dir, "secrets/ks.bin")
+    // The flag's value is not taken for the command name.
+    assert.deepStrictEqual(earlyUnlockInputs(["--passphrase-file", file, "--config-dir", dir, "list"], env), { passphrase: "from-file", keyfile })
+    assert.deepStrictEqual(earlyUnlockInputs(["--config-dir", dir, "list"], { ENIGMA_PASSPHRASE_FILE: file }), { passphrase: "from-file", keyfile })
+    assert.isUndefined(earlyUnlockInputs(["--passphrase-command", `cat ${file}`, "--config-dir", dir, "list"], env))
+    assert.isUndefined(earlyUnlockInputs(["--config-dir", dir, "list"], { ENIGMA_PASSPHRASE_COMMAND: `cat ${file}` }))
+    // Two sources, or a file that cannot be read: the CLI reports it; nothing starts here.
+    assert.isUndefined(earlyUnlockInputs(["--config-dir", dir, "list"], { ENIGMA_PASSPHRASE: "a", ENIGMA_PASSPHRASE_FILE: file }))
+    assert.isUndefined(earlyUnlockInputs(["--passphrase-file", path.join(dir, "missing"), "--config-dir", dir, "list"], {}))
+  })
+
   it("starts nothing for commands that open no keystore, for help, for --repo, or without a passphrase", () => {
     for (const args of [["init"], ["encrypt-cred", "x"], ["recover"], ["config"], ["list", "--help"], ["--version"], ["-h"], []]) {
       assert.isUndefined(earlyUnlockInputs(["--config-dir", dir, ...args], env), args.join(" "))
