@@ -2,12 +2,12 @@
  * `backup --tag`: labels on a backup, as restic's. Each flag may hold several, comma-separated
  * (`--tag daily,db`); a label is any text without a comma, surrounding spaces trimmed.
  */
-export const parseBackupTags = (values: ReadonlyArray<string>): Array<string> | { readonly error: string } => {
+export const parseBackupTags = (values: ReadonlyArray<string>, flag = "--tag"): Array<string> | { readonly error: string } => {
   const tags: Array<string> = []
   for (const value of values) {
     for (const raw of value.split(",")) {
       const tag = raw.trim()
-      if (tag === "" || tag.length > 255) return { error: `--tag "${value}": give labels of 1 to 255 characters, several separated by commas (e.g. --tag daily,db)` }
+      if (tag === "" || tag.length > 255) return { error: `${flag} "${value}": give labels of 1 to 255 characters, several separated by commas (e.g. ${flag} daily,db)` }
       if (!tags.includes(tag)) tags.push(tag)
     }
   }

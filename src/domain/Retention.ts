@@ -1,8 +1,12 @@
+import { hasTags } from "./BackupTags.ts"
+
 /**
  * Retention policy as restic's `forget --keep-*`: walking backups newest first, `last` keeps the
  * N most recent; each time bucket (hour, day, ISO week, month, year) keeps the newest backup of
- * each of the N most recent buckets that have a backup. A backup is kept if any rule keeps it.
- * Pure: times are given, buckets use the local time zone like restic.
+ * each of the N most recent buckets that have a backup; `within` keeps every backup newer than
+ * that span before the newest one (not before now: a host that stopped backing up keeps its
+ * last ones); `tags` keeps every backup that carries all the tags of one of its lists. A backup
+ * is kept if any rule keeps it. Pure: times are given, buckets use the local time zone like restic.
  */
 export interface RetentionPolicy {
   readonly last?: number | undefined
@@ -11,11 +15,40 @@ export interface RetentionPolicy {
   readonly weekly?: number | undefined
   readonly monthly?: number | undefined
   readonly yearly?: number | undefined
+  readonly within?: Within | undefined
+  readonly tags?: ReadonlyArray<ReadonlyArray<string>> | undefined
+}
+
+/** A span in calendar units, as restic's `--keep-within 1y6m2d3h`. */
+export interface Within {
+  readonly text: string
+  readonly years: number
+  readonly months: number
+  readonly days: number
+  readonly hours: number
+}
+
+/** `1y6m2d3h` (each part optional, in that order, at least one): a span; anything else: an error to show. */
+export const parseWithin = (flag: string, text: string): Within | { readonly error: string } => {
+  const m = /^(?:(\d+)y)?(?:(\d+)m)?(?:(\d+)d)?(?:(\d+)h)?$/.exec(text.trim())
+  if (m === null || text.trim() === "") {
+    return { error: `${flag} "${text}": give a span like 30d, 6m, 1y6m or 12h (y years, m months, d days, h hours, in that order)` }
+  }
+  const n = (i: number) => Number(m[i] ?? 0)
+  return { text: text.trim(), years: n(1), months: n(2), days: n(3), hours: n(4) }
+}
+
+/** The time `within` before `time`, in local calendar arithmetic (a month back from 31 March is 3 March, as Go's AddDate). */
+const before = (time: number, w: Within) => {
+  const d = new Date(time)
+  d.setFullYear(d.getFullYear() - w.years, d.getMonth() - w.months, d.getDate() - w.days)
+  return d.getTime() - w.hours * 3_600_000
 }
 
 export interface Dated {
   readonly id: string
   readonly time: number
+  readonly tags?: ReadonlyArray<string>
 }
 
 export interface RetentionDecision<A extends Dated> {
@@ -35,7 +68,7 @@ const isoWeek = (d: Date) => {
   return `${t.getFullYear()}-W${pad(week)}`
 }
 
-const buckets: ReadonlyArray<readonly [keyof RetentionPolicy, string, (d: Date) => string]> = [
+const buckets: ReadonlyArray<readonly ["hourly" | "daily" | "weekly" | "monthly" | "yearly", string, (d: Date) => string]> = [
   ["hourly", "hourly", (d) => `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}`],
   ["daily", "daily", (d) => `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`],
   ["weekly", "weekly", isoWeek],
@@ -44,7 +77,8 @@ const buckets: ReadonlyArray<readonly [keyof RetentionPolicy, string, (d: Date) 
 ]
 
 export const isEmptyPolicy = (p: RetentionPolicy) =>
-  [p.last, p.hourly, p.daily, p.weekly, p.monthly, p.yearly].every((n) => n === undefined || n <= 0)
+  [p.last, p.hourly, p.daily, p.weekly, p.monthly, p.yearly].every((n) => n === undefined || n <= 0) &&
+  (p.within === undefined || p.within.years + p.within.months + p.within.days + p.within.hours === 0) && (p.tags ?? []).length === 0
 
 export const applyRetention = <A extends Dated>(items: ReadonlyArray<A>, policy: RetentionPolicy): RetentionDecision<A> => {
   const sorted = [...items].sort((a, b) => b.time - a.time || (a.id < b.id ? 1 : -1))
@@ -52,6 +86,8 @@ export const applyRetention = <A extends Dated>(items: ReadonlyArray<A>, policy:
   const lastKey = new Map<string, string>()
   for (const [k] of buckets) remaining.set(k, policy[k] ?? 0)
   let last = policy.last ?? 0
+  const newest = sorted[0]?.time
+  const cutoff = policy.within !== undefined && newest !== undefined ? before(newest, policy.within) : undefined
   const keep: Array<{ item: A; reasons: Array<string> }> = []
   const remove: Array<A> = []
   for (const item of sorted) {
@@ -59,6 +95,10 @@ export const applyRetention = <A extends Dated>(items: ReadonlyArray<A>, policy:
     if (last > 0) {
       last--
       reasons.push("last")
+    }
+    if (cutoff !== undefined && item.time > cutoff) reasons.push(`within ${policy.within!.text}`)
+    for (const wanted of policy.tags ?? []) {
+      if (hasTags(item.tags ?? [], wanted)) reasons.push(`tag ${wanted.join(",")}`)
     }
     const d = new Date(item.time)
     for (const [k, label, keyOf] of buckets) {

@@ -235,6 +235,14 @@ const forgetCommand = Command.make("forget", {
   weekly: keepFlag("weekly", "weeks"),
   monthly: keepFlag("monthly", "months"),
   yearly: keepFlag("yearly", "years"),
+  within: Flag.String("keep-within").pipe(
+    Flag.withDescription("Keep every backup newer than this span before the newest one, e.g. 30d, 6m, 1y6m, 12h"),
+    Flag.optional
+  ),
+  keepTags: Flag.String("keep-tag").pipe(
+    Flag.withDescription("Keep every backup labelled with this (repeatable: any of them; comma-separated: all of them)"),
+    Flag.atLeast(0)
+  ),
   tags: Flag.String("tag").pipe(Flag.withDescription("With --keep-*: only the backups labelled with this (repeatable or comma-separated: all of them)"), Flag.atLeast(0)),
   dryRun: dryRunFlag,
   prune: Flag.Boolean("prune").pipe(Flag.withDescription("Run gc afterwards, under the same lock, to reclaim the space"), Flag.withDefault(false)),

@@ -79,6 +79,31 @@ describe("forget, gc, locks, recover, keys", () => {
     assert.strictEqual(enigma([...g, "forget"]).code, 1)
   })
 
+  it("forget --keep-within (from the newest backup) and --keep-tag; a bad span or tag is refused before anything is forgotten", () => {
+    const { root, g } = initRepo()
+    const a = path.join(root, "a")
+    mkdirSync(a)
+    const ids: Array<string> = []
+    for (const [i, tags] of [[0, ["--tag", "pinned"]], [1, []], [2, []]] as const) {
+      writeFileSync(path.join(a, "f"), String(i))
+      ids.push(json(enigma([...g, "backup", a, ...tags, "--json"])).backupId)
+    }
+    for (const [args, message] of [
+      [["--keep-within", "2w"], /^enigma: --keep-within "2w": give a span like 30d, 6m, 1y6m or 12h/],
+      [["--keep-tag", "a,,b"], /^enigma: --keep-tag "a,,b": give labels of 1 to 255 characters/]
+    ] as const) {
+      const bad = enigma([...g, "forget", ...args])
+      assert.strictEqual(bad.code, 1)
+      assert.match(bad.stderr.trim(), message)
+    }
+    // The three backups are seconds apart: a span of an hour keeps them all.
+    const within = json(enigma([...g, "forget", "--keep-within", "1h", "--json"]))
+    assert.deepStrictEqual([within.removed, within.kept.map((k: { reasons: Array<string> }) => k.reasons)], [[], [["within 1h"], ["within 1h"], ["within 1h"]]])
+    const r = json(enigma([...g, "forget", "--keep-last", "1", "--keep-tag", "pinned", "--json"]))
+    assert.deepStrictEqual(r.removed, [ids[1]])
+    assert.deepStrictEqual(r.kept.map((k: { id: string; reasons: Array<string> }) => [k.id, k.reasons]), [[ids[2], ["last"]], [ids[0], ["tag pinned"]]])
+  })
+
   it("backup --tag labels backups; list --tag and forget --tag select by them", () => {
     const { root, g } = initRepo()
     const a = path.join(root, "a")

@@ -2,7 +2,7 @@ import { Effect, Option } from "effect"
 import { UserError } from "../../domain/Errors.ts"
 import { parseBackupTags } from "../../domain/BackupTags.ts"
 import { parseReadSubset } from "../../domain/ReadSubset.ts"
-import { isEmptyPolicy } from "../../domain/Retention.ts"
+import { isEmptyPolicy, parseWithin, type RetentionPolicy } from "../../domain/Retention.ts"
 import { removeLocks } from "../../services/Lock.ts"
 import { Maintenance, type RepositoryVerifyReport } from "../../services/maintenance/Maintenance.ts"
 import { Pipe } from "../../services/pipe/Pipe.ts"
@@ -95,6 +95,8 @@ export interface ForgetArgs {
   readonly weekly: Option.Option<number>
   readonly monthly: Option.Option<number>
   readonly yearly: Option.Option<number>
+  readonly within: Option.Option<string>
+  readonly keepTags: ReadonlyArray<string>
   readonly tags: ReadonlyArray<string>
   readonly dryRun: boolean
   readonly prune: boolean
@@ -102,7 +104,7 @@ export interface ForgetArgs {
 }
 
 export const forget = Effect.fn("cli.forget")(function*(a: ForgetArgs) {
-  const policy = {
+  const counts = {
     last: Option.getOrUndefined(a.last),
     hourly: Option.getOrUndefined(a.hourly),
     daily: Option.getOrUndefined(a.daily),
@@ -110,9 +112,18 @@ export const forget = Effect.fn("cli.forget")(function*(a: ForgetArgs) {
     monthly: Option.getOrUndefined(a.monthly),
     yearly: Option.getOrUndefined(a.yearly)
   }
-  for (const [k, v] of Object.entries(policy)) {
+  for (const [k, v] of Object.entries(counts)) {
     if (v !== undefined && v < 0) return yield* new UserError({ detail: `--keep-${k} must be 0 or more` })
   }
+  const within = Option.isSome(a.within) ? parseWithin("--keep-within", a.within.value) : undefined
+  if (within !== undefined && "error" in within) return yield* new UserError({ detail: within.error })
+  const keepTags: Array<Array<string>> = []
+  for (const value of a.keepTags) {
+    const list = parseBackupTags([value], "--keep-tag")
+    if ("error" in list) return yield* new UserError({ detail: list.error })
+    keepTags.push(list)
+  }
+  const policy: RetentionPolicy = { ...counts, within, tags: keepTags }
   const byPolicy = !isEmptyPolicy(policy)
   const tags = parseBackupTags(a.tags)
   if ("error" in tags) return yield* new UserError({ detail: tags.error })

@@ -237,17 +237,17 @@ export class Maintenance extends Context.Service<Maintenance, {
       if ("policy" in target) {
         if (isEmptyPolicy(target.policy)) return yield* new UserError({ detail: "the retention policy keeps nothing; give at least one --keep-* of 1 or more" })
         // Like restic, retention applies per host and set of paths.
-        const groups = new Map<string, Array<{ id: string; time: number }>>()
+        const groups = new Map<string, Array<{ id: string; time: number; tags: ReadonlyArray<string> }>>()
         for (const b of yield* manifest.backups("committed")) {
           // With tags, the policy applies to the backups that carry all of them; the others are untouched.
           if (!hasTags(b.tags, target.tags ?? [])) continue
           const key = `${b.host}\u0000${JSON.stringify(b.paths)}`
-          groups.set(key, [...(groups.get(key) ?? []), { id: b.id, time: b.startedAt }])
+          groups.set(key, [...(groups.get(key) ?? []), { id: b.id, time: b.startedAt, tags: b.tags }])
         }
         for (const items of groups.values()) {
           const d = applyRetention(items, target.policy)
-          removed.push(...d.remove)
-          kept.push(...d.keep.map((k) => ({ ...k.item, reasons: k.reasons })))
+          removed.push(...d.remove.map((r) => ({ id: r.id, time: r.time })))
+          kept.push(...d.keep.map((k) => ({ id: k.item.id, time: k.item.time, reasons: k.reasons })))
         }
       } else {
         for (const id of target.ids) {
