@@ -66,6 +66,10 @@ const backupCommand = Command.make("backup", {
     Flag.optional
   ),
   tags: Flag.String("tag").pipe(Flag.withDescription("Label the backup (repeatable, or comma-separated: --tag daily,db); list and forget select by it"), Flag.atLeast(0)),
+  force: Flag.Boolean("force").pipe(
+    Flag.withDescription("Read every file, even those whose size, mtime, inode and ctime say they are unchanged since the last backup"),
+    Flag.withDefault(false)
+  ),
   dryRun: Flag.Boolean("dry-run").pipe(
     Flag.withAlias("n"),
     Flag.withDescription("Only walk: say what would be backed up and which files read (new or changed), reading and writing nothing"),

@@ -285,6 +285,21 @@ describe("enigma backup → restore on the Local provider", () => {
     assert.strictEqual(json(enigma([...g, "list", "--json"])).length, 1)
     const text = enigma([...g, "backup", src, "--dry-run"])
     assert.match(text.stdout, /^dry run: would back up 34 files \(.*\), \d+ dirs, 2 symlinks\n  would read 1 new or changed files/)
+    assert.match(enigma([...g, "backup", src, "--dry-run", "--force"]).stdout, /\n  would read all 34 files \(.*\): --force$/m)
+  })
+
+  it("backup --force reads every file again, as if there were no earlier backup; what it stores is the same", () => {
+    const { root, g } = initRepo()
+    const src = path.join(root, "data")
+    makeTree(src)
+    const first = json(enigma([...g, "backup", src, "--json"]))
+    const unchanged = json(enigma([...g, "backup", src, "--json"]))
+    assert.deepStrictEqual([unchanged.parent, unchanged.bytesRead], [first.backupId, 0])
+    const forced = json(enigma([...g, "backup", src, "--force", "--json"]))
+    assert.deepStrictEqual([forced.parent, forced.bytesRead, forced.bytes, forced.newChunks], [null, first.bytes, first.bytes, 0])
+    const out = path.join(root, "out")
+    assert.strictEqual(enigma([...g, "restore", forced.backupId, out]).code, 0)
+    assert.deepStrictEqual(snapshotTree(path.join(out, "data")), snapshotTree(src))
   })
 
   it("backup --files-from / --files-from-raw add the paths listed in files to those given", () => {

@@ -23,6 +23,7 @@ interface BackupArgs {
   readonly oneFileSystem: boolean
   readonly host: Option.Option<string>
   readonly tags: ReadonlyArray<string>
+  readonly force: boolean
   readonly dryRun: boolean
   readonly json: boolean
 }
@@ -84,7 +85,8 @@ export const backup = Effect.fn("cli.backup")(function*(a: BackupArgs) {
     excludeLargerThan: maxSize,
     oneFileSystem: a.oneFileSystem,
     host: Option.getOrUndefined(a.host),
-    tags: a.tags
+    tags: a.tags,
+    force: a.force
   }
   if (a.dryRun) {
     // Read-only: no lock, nothing recorded.
@@ -94,7 +96,7 @@ export const backup = Effect.fn("cli.backup")(function*(a: BackupArgs) {
         `dry run: would back up ${plan.files} files (${formatBytes(plan.bytes)}), ${plan.dirs} dirs, ${plan.symlinks} symlinks`,
         plan.parent !== undefined
           ? `  would read ${plan.readFiles} new or changed files (${formatBytes(plan.readBytes)}); the others are as in backup ${plan.parent}`
-          : `  would read all ${plan.readFiles} files (${formatBytes(plan.readBytes)}): no earlier backup of these paths from this host`,
+          : `  would read all ${plan.readFiles} files (${formatBytes(plan.readBytes)}): ${a.force ? "--force" : "no earlier backup of these paths from this host"}`,
         ...(plan.warnings.length > 0 ? [`  ${plan.warnings.length} item(s) could not be read`] : [])
       ].join("\n"))
     if (plan.warnings.length > 0) return yield* new ExitWith({ code: 3 })

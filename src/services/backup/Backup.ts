@@ -99,6 +99,11 @@ export interface BackupOptions {
   readonly host?: string | undefined
   /** Labels for the backup (`--tag`; comma-separated values are split). */
   readonly tags?: ReadonlyArray<string> | undefined
+  /**
+   * `--force`: no parent, so every file is read (restic's). For when metadata cannot be trusted
+   * to show a change: a filesystem whose ctime or inodes lie, a clock set back.
+   */
+  readonly force?: boolean | undefined
 }
 
 /** `backup --dry-run`'s answer: what would be recorded, and which files would be read (new or changed since the parent). */
@@ -162,7 +167,7 @@ export class Backup extends Context.Service<Backup, {
       const host = options?.host ?? hostname()
       if (host.trim() === "" || host.length > 255) return yield* new UserError({ detail: `--host "${host}": give a name of 1 to 255 characters` })
       const absPaths = roots.map((r) => r.abs)
-      const parentId = yield* manifest.latestBackupFor(host, absPaths)
+      const parentId = options?.force ? undefined : yield* manifest.latestBackupFor(host, absPaths)
       const parentFiles = parentId ? yield* manifest.parentFiles(parentId) : noParentFiles
       return { walkOptions, roots, tags, host, absPaths, parentId, parentFiles }
     })
