@@ -89,6 +89,8 @@ export const BackupCommitted = Schema.TaggedStruct("BackupCommitted", {
 /** A backup that never committed (its process died); recorded by gc before reclaiming. */
 export const BackupAbandoned = Schema.TaggedStruct("BackupAbandoned", { backupId: Schema.String, at: Schema.Number })
 export const BackupForgotten = Schema.TaggedStruct("BackupForgotten", { backupId: Schema.String, at: Schema.Number })
+/** `enigma tag`: a committed backup's labels replaced by `tags` (the whole new list, so replay is plain). */
+export const BackupTagged = Schema.TaggedStruct("BackupTagged", { backupId: Schema.String, at: Schema.Number, tags: Schema.Array(Schema.String) })
 
 /**
  * Pipe mode (`enigma put NAME`): a named stream of chunks. Each chunk carries SHA-256 and
@@ -222,6 +224,7 @@ export const Event = Schema.Union([
   BackupCommitted,
   BackupAbandoned,
   BackupForgotten,
+  BackupTagged,
   StreamStarted,
   StreamChunkAppended,
   StreamTruncated,

@@ -255,6 +255,24 @@ const forgetCommand = Command.make("forget", {
   Command.withDescription("Forget backups (by id or retention policy) and streams (by name); then run gc (or give --prune)")
 )
 
+const tagCommand = Command.make("tag", {
+  ids: Argument.String("backup-id").pipe(
+    Argument.withDescription("Backups to change (id, unique prefix, or latest); none: every backup, or those --tag selects"),
+    Argument.variadic()
+  ),
+  add: Flag.String("add").pipe(Flag.withDescription("Add this label (repeatable, or comma-separated)"), Flag.atLeast(0)),
+  remove: Flag.String("remove").pipe(Flag.withDescription("Remove this label (repeatable, or comma-separated)"), Flag.atLeast(0)),
+  set: Flag.String("set").pipe(
+    Flag.withDescription("Replace the labels with these (repeatable, or comma-separated); --set '' removes them all"),
+    Flag.atLeast(0)
+  ),
+  tags: Flag.String("tag").pipe(Flag.withDescription("Only the backups labelled with this (repeatable or comma-separated: all of them)"), Flag.atLeast(0)),
+  dryRun: dryRunFlag,
+  json: jsonFlag
+}, (a) => load(handlers.maintain).pipe(Effect.flatMap((m) => m.tag(a)))).pipe(
+  Command.withDescription("Add, remove or replace the labels of backups (forget --keep-tag keeps what you label)")
+)
+
 const gcCommand = Command.make("gc", { dryRun: dryRunFlag, json: jsonFlag }, (a) => load(handlers.maintain).pipe(Effect.flatMap((m) => m.gc(a)))).pipe(
   Command.withDescription("Delete chunks that no backup references (--dry-run to list them)")
 )
@@ -342,6 +360,7 @@ export const enigmaCommand = rootCommand.pipe(
     findCommand,
     thawCommand,
     forgetCommand,
+    tagCommand,
     gcCommand,
     statusCommand,
     configCommand,

@@ -99,6 +99,23 @@ export const forget = (
   options: { readonly dryRun?: boolean } = {}
 ) => run(o, "forget", !options.dryRun, Maintenance.use((m) => m.forget(target, options.dryRun ?? false)))
 
+/**
+ * Changes backups' labels, as `enigma tag`: those `select.ids` names (none: every backup), of
+ * them those carrying all of `select.tags`; `change.set` replaces the labels, else `remove` then `add`.
+ */
+export const tag = (
+  o: RepositoryOptions,
+  select: { readonly ids?: ReadonlyArray<string>; readonly tags?: ReadonlyArray<string> },
+  change: { readonly add?: ReadonlyArray<string>; readonly remove?: ReadonlyArray<string>; readonly set?: ReadonlyArray<string> },
+  options: { readonly dryRun?: boolean } = {}
+) =>
+  run(o, "tag", !options.dryRun, Maintenance.use((m) =>
+    m.retag(
+      { ids: select.ids ?? [], tags: select.tags ?? [] },
+      { add: change.add ?? [], remove: change.remove ?? [], set: change.set },
+      options.dryRun ?? false
+    )))
+
 export const gc = (o: RepositoryOptions, options: { readonly dryRun?: boolean } = {}) =>
   run(o, "gc", true, Maintenance.use((m) => m.gc(options.dryRun ?? false)))
 

@@ -132,6 +132,52 @@ describe("forget, gc, locks, recover, keys", () => {
     assert.strictEqual((json(enigma([...g, "list", "--json"])) as Array<unknown>).length, 2, "a refused backup records nothing")
   })
 
+  it("tag --add / --remove / --set changes backups' labels (kept through recover); forget --keep-tag keeps what was labelled", () => {
+    const { root, dir, g } = initRepo()
+    const a = path.join(root, "a")
+    mkdirSync(a)
+    const ids: Array<string> = []
+    for (const [i, tags] of [[0, ["--tag", "daily"]], [1, ["--tag", "daily"]], [2, []]] as const) {
+      writeFileSync(path.join(a, "f"), String(i))
+      ids.push(json(enigma([...g, "backup", a, ...tags, "--json"])).backupId)
+    }
+    const tagsOf = () => (json(enigma([...g, "list", "--json"])) as Array<{ id: string; tags: Array<string> }>).map((b) => b.tags)
+    // Bad input: refused before the repository is touched.
+    for (const [args, message] of [
+      [["tag", ids[0]!], /^enigma: say what to change: --add LABEL, --remove LABEL or --set LABEL/],
+      [["tag", "--add", "x"], /^enigma: name the backups to change \(ids, or latest\), or select them with --tag$/],
+      [["tag", ids[0]!, "--set", "a", "--add", "b"], /^enigma: --set replaces every label: give it alone/],
+      [["tag", ids[0]!, "--add", "x", "--remove", "x"], /^enigma: "x" is both in --add and in --remove/],
+      [["tag", ids[0]!, "--add", "a,,b"], /^enigma: --add "a,,b": give labels of 1 to 255 characters/],
+      [["tag", "ffff", "--add", "x"], /^enigma: backup ffff not found/]
+    ] as const) {
+      const bad = enigma([...g, ...args])
+      assert.strictEqual(bad.code, 1, bad.stderr)
+      assert.match(bad.stderr.trim(), message)
+    }
+    assert.deepStrictEqual(tagsOf(), [["daily"], ["daily"], []])
+
+    const dry = json(enigma([...g, "tag", ids[0]!, "--add", "pinned", "--dry-run", "--json"]))
+    assert.deepStrictEqual(dry.changed, [{ id: ids[0], before: ["daily"], after: ["daily", "pinned"] }])
+    assert.deepStrictEqual(tagsOf(), [["daily"], ["daily"], []])
+    const pinned = enigma([...g, "tag", ids[0]!, "--add", "pinned,keep", "--remove", "daily"])
+    assert.strictEqual(pinned.code, 0, pinned.stderr)
+    assert.match(pinned.stdout.trim(), new RegExp(`^tagged ${ids[0]}  .*  \\[daily\\] -> \\[pinned,keep\\]\\n1 backup\\(s\\) changed, 0 already so$`))
+    // Every backup --tag selects; one already so is left as it is.
+    const renamed = json(enigma([...g, "tag", "--tag", "daily", "--set", "nightly", "--json"]))
+    assert.deepStrictEqual([renamed.changed.map((c: { id: string }) => c.id), renamed.unchanged], [[ids[1]], []])
+    assert.deepStrictEqual(json(enigma([...g, "tag", "latest", "--set", "", "--json"])).unchanged, [ids[2]])
+    assert.deepStrictEqual(tagsOf(), [["pinned", "keep"], ["nightly"], []])
+
+    // The labels are events: a manifest rebuilt from the providers has them.
+    rmSync(path.join(dir, "enigma.db"))
+    assert.strictEqual(enigma([...g, "recover"]).code, 0)
+    assert.deepStrictEqual(tagsOf(), [["pinned", "keep"], ["nightly"], []])
+
+    const r = json(enigma([...g, "forget", "--keep-last", "1", "--keep-tag", "pinned", "--json"]))
+    assert.deepStrictEqual(r.removed, [ids[1]])
+  })
+
   it("a live lock makes writers exit 11; a stale one is removed; unlock clears", () => {
     const { root, dir, g } = initRepo()
     const a = path.join(root, "a")

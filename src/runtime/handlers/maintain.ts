@@ -163,6 +163,57 @@ export const forget = Effect.fn("cli.forget")(function*(a: ForgetArgs) {
     ].join("\n"))
 })
 
+export interface TagArgs {
+  readonly ids: ReadonlyArray<string>
+  readonly add: ReadonlyArray<string>
+  readonly remove: ReadonlyArray<string>
+  readonly set: ReadonlyArray<string>
+  readonly tags: ReadonlyArray<string>
+  readonly dryRun: boolean
+  readonly json: boolean
+}
+
+/** A list flag's labels, or the user's error naming the flag. */
+const labelsOf = (values: ReadonlyArray<string>, flag: string) =>
+  Effect.gen(function*() {
+    const labels = parseBackupTags(values, flag)
+    if ("error" in labels) return yield* new UserError({ detail: labels.error })
+    return labels
+  })
+
+export const tag = Effect.fn("cli.tag")(function*(a: TagArgs) {
+  const add = yield* labelsOf(a.add, "--add")
+  const remove = yield* labelsOf(a.remove, "--remove")
+  // `--set ''` (and only that) empties the labels.
+  const clear = a.set.length > 0 && a.set.every((v) => v === "")
+  const set = a.set.length === 0 ? undefined : clear ? [] : yield* labelsOf(a.set, "--set")
+  const tags = yield* labelsOf(a.tags, "--tag")
+  if (set === undefined && add.length === 0 && remove.length === 0) {
+    return yield* new UserError({ detail: "say what to change: --add LABEL, --remove LABEL or --set LABEL (--set '' removes every label)" })
+  }
+  if (set !== undefined && (add.length > 0 || remove.length > 0)) {
+    return yield* new UserError({ detail: "--set replaces every label: give it alone, or use --add and --remove" })
+  }
+  const both = add.find((t) => remove.includes(t))
+  if (both !== undefined) return yield* new UserError({ detail: `"${both}" is both in --add and in --remove; give it in one of them` })
+  if (a.ids.length === 0 && tags.length === 0) {
+    return yield* new UserError({ detail: "name the backups to change (ids, or latest), or select them with --tag" })
+  }
+  const opened = yield* unlock(yield* rootCommand)
+  const r = yield* withRepository(opened, "tag", !a.dryRun, Maintenance.use((m) => m.retag({ ids: a.ids, tags }, { add, remove, set }, a.dryRun)))
+  const changed = r.backups.filter((b) => JSON.stringify(b.before) !== JSON.stringify(b.after))
+  const list = (t: ReadonlyArray<string>) => `[${t.join(",")}]`
+  yield* emit(a.json, {
+    dryRun: r.dryRun,
+    changed: changed.map((b) => ({ id: b.id, before: b.before, after: b.after })),
+    unchanged: r.backups.filter((b) => !changed.includes(b)).map((b) => b.id)
+  }, () =>
+    [
+      ...changed.map((b) => `${a.dryRun ? "would tag" : "tagged"} ${b.id}  ${formatTime(b.time)}  ${list(b.before)} -> ${list(b.after)}`),
+      `${changed.length} backup(s) ${a.dryRun ? "would be " : ""}changed, ${r.backups.length - changed.length} already so`
+    ].join("\n"))
+})
+
 export const gc = Effect.fn("cli.gc")(function*({ dryRun, json }: { readonly dryRun: boolean; readonly json: boolean }) {
   const opened = yield* unlock(yield* rootCommand)
   const r = yield* withRepository(opened, "gc", true, Maintenance.use((m) => m.gc(dryRun)))

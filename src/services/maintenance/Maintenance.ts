@@ -5,7 +5,7 @@ import { hasTags } from "../../domain/BackupTags.ts"
 import { applyRetention, isEmptyPolicy, type RetentionPolicy } from "../../domain/Retention.ts"
 import { ChunkStore } from "../ChunkStore.ts"
 import { EventLog, type ManifestError } from "../manifest/EventLog.ts"
-import { type ChunkReferrers, Manifest } from "../manifest/Manifest.ts"
+import { type BackupRow, type ChunkReferrers, Manifest } from "../manifest/Manifest.ts"
 import { makePlainCodec } from "../ChunkCodec.ts"
 import { compareStoredPaths, type DiffLine, entryChange, sameMetadata } from "../../domain/BackupDiff.ts"
 import type { FileEntry } from "../../domain/Events.ts"
@@ -60,6 +60,19 @@ export interface ForgetReport {
   readonly kept: ReadonlyArray<{ readonly id: string; readonly time: number; readonly reasons: ReadonlyArray<string> }>
 }
 
+/** `enigma tag`: each selected backup's labels before and after (the same when nothing changed). */
+export interface RetagReport {
+  readonly dryRun: boolean
+  readonly backups: ReadonlyArray<{ readonly id: string; readonly time: number; readonly before: ReadonlyArray<string>; readonly after: ReadonlyArray<string> }>
+}
+
+/** What `enigma tag` does to each backup's labels: `set` replaces them all, else `remove` then `add`. */
+export interface TagChange {
+  readonly add: ReadonlyArray<string>
+  readonly remove: ReadonlyArray<string>
+  readonly set: ReadonlyArray<string> | undefined
+}
+
 export interface GcReport {
   readonly dryRun: boolean
   readonly abandonedBackups: ReadonlyArray<string>
@@ -84,6 +97,12 @@ export class Maintenance extends Context.Service<Maintenance, {
     dryRun: boolean
   ) => Effect.Effect<ForgetReport, NotFound | UserError | ManifestError>
   readonly gc: (dryRun: boolean) => Effect.Effect<GcReport, StorageError | ManifestError>
+  /** Changes the labels of the backups `ids` names (none: every committed one), of those carrying all of `tags`. */
+  readonly retag: (
+    select: { readonly ids: ReadonlyArray<string>; readonly tags: ReadonlyArray<string> },
+    change: TagChange,
+    dryRun: boolean
+  ) => Effect.Effect<RetagReport, NotFound | UserError | ManifestError>
 }>()("enigma/services/maintenance/Maintenance") {
   static readonly layer = Layer.effect(Maintenance)(Effect.gen(function*() {
     const repo = yield* Repository
@@ -314,6 +333,34 @@ export class Maintenance extends Context.Service<Maintenance, {
       }
     })
 
-    return Maintenance.of({ verify, verifyRepository, diff, forget, gc })
+    const retag = Effect.fn("Maintenance.retag")(function*(
+      select: { readonly ids: ReadonlyArray<string>; readonly tags: ReadonlyArray<string> },
+      change: TagChange,
+      dryRun: boolean
+    ) {
+      const selected: Array<BackupRow> = []
+      if (select.ids.length > 0) {
+        for (const id of select.ids) {
+          const b = yield* manifest.resolveBackup(id)
+          if (!selected.some((x) => x.id === b.id)) selected.push(b)
+        }
+      } else {
+        selected.push(...(yield* manifest.backups("committed")))
+      }
+      const backups = selected.filter((b) => hasTags(b.tags, select.tags)).map((b) => {
+        const after = change.set !== undefined
+          ? [...change.set]
+          : [...b.tags.filter((t) => !change.remove.includes(t)), ...change.add.filter((t) => !b.tags.includes(t))]
+        return { id: b.id, time: b.startedAt, before: b.tags, after }
+      })
+      const changed = backups.filter((b) => JSON.stringify(b.before) !== JSON.stringify(b.after))
+      if (!dryRun && changed.length > 0) {
+        const at = Date.now()
+        yield* log.append(changed.map((b) => ({ _tag: "BackupTagged" as const, backupId: b.id, at, tags: b.after })))
+      }
+      return { dryRun, backups } satisfies RetagReport
+    })
+
+    return Maintenance.of({ verify, verifyRepository, diff, forget, gc, retag })
   }))
 }

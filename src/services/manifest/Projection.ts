@@ -179,6 +179,7 @@ export const makeProjector = (db: DatabaseSync) => {
   )
   const statusOf = s("SELECT status FROM backups WHERE id = ?")
   const setStatus = s("UPDATE backups SET status = ? WHERE id = ?")
+  const setTags = s("UPDATE backups SET tags = ? WHERE id = ?")
   const deleteFiles = s("DELETE FROM files WHERE backup_id = ?")
   const deleteBackupChunks = s("DELETE FROM backup_chunks WHERE backup_id = ?")
   const deleteBackup = s("DELETE FROM backups WHERE id = ?")
@@ -304,6 +305,10 @@ export const makeProjector = (db: DatabaseSync) => {
         insertLog.run(seq, event.at, event.backupId, "backup forgotten")
         return
       }
+      case "BackupTagged":
+        setTags.run(JSON.stringify(event.tags), event.backupId)
+        insertLog.run(seq, event.at, event.backupId, `backup tags set to [${event.tags.join(",")}]`)
+        return
       case "StreamStarted":
         insertStream.run(event.streamId, event.name, event.at, event.host, event.chunking, JSON.stringify(event.tags),
           event.encryption ? JSON.stringify(event.encryption) : null, event.storageClass ?? null)

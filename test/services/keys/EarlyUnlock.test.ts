@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Exit, Redacted } from "effect"
+import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -7,6 +8,7 @@ import { argonInputs } from "../../../src/domain/KeystoreLayout.ts"
 import { earlyUnlockInputs, startEarlyUnlock } from "../../../src/runtime/EarlyUnlock.ts"
 import { argon2idKey, earlyArgon2idPending } from "../../../src/services/keys/Argon2id.ts"
 import { Keys } from "../../../src/services/keys/Keys.ts"
+import { enigmaBin } from "../../support/cli.ts"
 
 const fast = { memory: 8192, passes: 1, parallelism: 1 }
 
@@ -51,6 +53,16 @@ describe("early unlock: the launcher's reading of the command line", () => {
     // Two sources, or a file that cannot be read: the CLI reports it; nothing starts here.
     assert.isUndefined(earlyUnlockInputs(["--config-dir", dir, "list"], { ENIGMA_PASSPHRASE: "a", ENIGMA_PASSPHRASE_FILE: file }))
     assert.isUndefined(earlyUnlockInputs(["--passphrase-file", path.join(dir, "missing"), "--config-dir", dir, "list"], {}))
+  })
+
+  it("every command that opens a keystore is one the launcher starts the derivation for", () => {
+    const help = execFileSync(process.execPath, [enigmaBin, "--help"], { encoding: "utf8" })
+    const commands = help.slice(help.indexOf("SUBCOMMANDS")).split("\n").slice(1).map((l) => l.trim().split(/\s+/)[0]!).filter((c) => c !== "")
+    assert.includeMembers(commands, ["backup", "init", "tag", "proxy"])
+    const openNoKeystore = ["init", "config", "encrypt-cred", "recover"]
+    for (const command of commands) {
+      assert.strictEqual(earlyUnlockInputs(["--config-dir", dir, command], env) !== undefined, !openNoKeystore.includes(command), command)
+    }
   })
 
   it("starts nothing for commands that open no keystore, for help, for --repo, or without a passphrase", () => {

@@ -21,14 +21,15 @@ const dumpProjections = Effect.gen(function*() {
 describe("EventLog", () => {
   it.effect("replaying the log of a real repository into empty tables rebuilds identical projections", () =>
     Effect.gen(function*() {
-      // A history with everything in it: backups, an incremental one, a forget, gc, a key rotation,
+      // A history with everything in it: backups, an incremental one relabelled, a forget, gc, a key rotation,
       // streams (one sharing chunks with another, one forgotten).
       const { root, dir, g } = initRepo()
       const src = path.join(root, "data")
       makeTree(src)
       const first = json(enigma([...g, "backup", src, "--json"]))
       writeFileSync(path.join(src, "docs", "new.txt"), prng(5)(200_000))
-      json(enigma([...g, "backup", src, "--json"]))
+      json(enigma([...g, "backup", src, "--json", "--tag", "daily"]))
+      assert.strictEqual(enigma([...g, "tag", "latest", "--add", "pinned"]).code, 0)
       assert.strictEqual(enigma([...g, "key", "rotate"]).code, 0)
       assert.strictEqual(enigma([...g, "forget", first.backupId]).code, 0)
       const dump = prng(6)(600_000)
@@ -44,6 +45,7 @@ describe("EventLog", () => {
         assert.isAbove((before.files as Array<unknown>).length, 10)
         assert.isAbove((before.chunks as Array<unknown>).length, 0)
         assert.strictEqual((before.streams as Array<unknown>).length, 2)
+        assert.deepStrictEqual((before.backups as Array<{ tags: string }>).map((b) => b.tags), [JSON.stringify(["daily", "pinned"])])
         assert.isAbove((before.stream_chunks as Array<unknown>).length, 1)
         yield* log.rebuildProjections
         const after = yield* dumpProjections
