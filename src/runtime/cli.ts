@@ -66,6 +66,14 @@ const backupCommand = Command.make("backup", {
     Flag.optional
   ),
   tags: Flag.String("tag").pipe(Flag.withDescription("Label the backup (repeatable, or comma-separated: --tag daily,db); list and forget select by it"), Flag.atLeast(0)),
+  ignoreInode: Flag.Boolean("ignore-inode").pipe(
+    Flag.withDescription("A file whose size and mtime match the last backup's is unchanged even with another inode number (FUSE, CIFS, NFS)"),
+    Flag.withDefault(false)
+  ),
+  ignoreCtime: Flag.Boolean("ignore-ctime").pipe(
+    Flag.withDescription("A file whose size and mtime match the last backup's is unchanged even with another ctime"),
+    Flag.withDefault(false)
+  ),
   force: Flag.Boolean("force").pipe(
     Flag.withDescription("Read every file, even those whose size, mtime, inode and ctime say they are unchanged since the last backup"),
     Flag.withDefault(false)

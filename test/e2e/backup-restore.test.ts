@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { chmodSync, chownSync, closeSync, cpSync, ftruncateSync, openSync, writeSync, existsSync, lchownSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs"
+import { chmodSync, chownSync, closeSync, cpSync, ftruncateSync, openSync, writeSync, existsSync, lchownSync, linkSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from "node:fs"
 import { spawnSync } from "node:child_process"
 import * as path from "node:path"
 import { DatabaseSync } from "node:sqlite"
@@ -286,6 +286,35 @@ describe("enigma backup → restore on the Local provider", () => {
     const text = enigma([...g, "backup", src, "--dry-run"])
     assert.match(text.stdout, /^dry run: would back up 34 files \(.*\), \d+ dirs, 2 symlinks\n  would read 1 new or changed files/)
     assert.match(enigma([...g, "backup", src, "--dry-run", "--force"]).stdout, /\n  would read all 34 files \(.*\): --force$/m)
+  })
+
+  it("backup --ignore-inode / --ignore-ctime: a file of the same size and mtime is not read again despite a new inode or ctime", () => {
+    const { root, g } = initRepo()
+    const src = path.join(root, "data")
+    mkdirSync(src)
+    const [f, h] = [path.join(src, "f"), path.join(src, "h")]
+    writeFileSync(f, "content of f")
+    writeFileSync(h, "content of h")
+    // Whole seconds, which utimes gives back exactly.
+    utimesSync(f, 1_700_000_000, 1_700_000_000)
+    assert.strictEqual(enigma([...g, "backup", src]).code, 0)
+    // f: copied and renamed over itself with its mtime, as a FUSE or CIFS mount shows it afresh
+    // (new inode, new ctime); h: a chmod and back (new ctime only).
+    writeFileSync(`${f}.tmp`, readFileSync(f))
+    utimesSync(`${f}.tmp`, 1_700_000_000, 1_700_000_000)
+    renameSync(`${f}.tmp`, f)
+    chmodSync(h, 0o600)
+    chmodSync(h, 0o644)
+    const read = (...flags: Array<string>) => json(enigma([...g, "backup", src, "--dry-run", "--json", ...flags])).read
+    assert.deepStrictEqual(read(), ["data/f", "data/h"])
+    assert.deepStrictEqual(read("--ignore-ctime"), ["data/f"])
+    assert.deepStrictEqual(read("--ignore-inode"), ["data/f", "data/h"])
+    assert.deepStrictEqual(read("--ignore-inode", "--ignore-ctime"), [])
+    const b = json(enigma([...g, "backup", src, "--ignore-inode", "--ignore-ctime", "--json"]))
+    assert.strictEqual(b.bytesRead, 0)
+    const out = path.join(root, "out")
+    assert.strictEqual(enigma([...g, "restore", b.backupId, out]).code, 0)
+    assert.deepStrictEqual(snapshotTree(path.join(out, "data")), snapshotTree(src))
   })
 
   it("backup --force reads every file again, as if there were no earlier backup; what it stores is the same", () => {

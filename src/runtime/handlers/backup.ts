@@ -24,6 +24,8 @@ interface BackupArgs {
   readonly host: Option.Option<string>
   readonly tags: ReadonlyArray<string>
   readonly force: boolean
+  readonly ignoreInode: boolean
+  readonly ignoreCtime: boolean
   readonly dryRun: boolean
   readonly json: boolean
 }
@@ -86,7 +88,9 @@ export const backup = Effect.fn("cli.backup")(function*(a: BackupArgs) {
     oneFileSystem: a.oneFileSystem,
     host: Option.getOrUndefined(a.host),
     tags: a.tags,
-    force: a.force
+    force: a.force,
+    ignoreInode: a.ignoreInode,
+    ignoreCtime: a.ignoreCtime
   }
   if (a.dryRun) {
     // Read-only: no lock, nothing recorded.

@@ -104,6 +104,13 @@ export interface BackupOptions {
    * to show a change: a filesystem whose ctime or inodes lie, a clock set back.
    */
   readonly force?: boolean | undefined
+  /**
+   * `--ignore-inode` / `--ignore-ctime`: a file counts as unchanged without the same inode number
+   * (or ctime), for filesystems that do not keep them from one mount to the next (FUSE, CIFS,
+   * NFS, a snapshot mounted afresh), where every file would otherwise be read every time.
+   */
+  readonly ignoreInode?: boolean | undefined
+  readonly ignoreCtime?: boolean | undefined
 }
 
 /** `backup --dry-run`'s answer: what would be recorded, and which files would be read (new or changed since the parent). */
@@ -120,9 +127,23 @@ export interface BackupPlan {
   readonly warnings: ReadonlyArray<string>
 }
 
-/** Whether a file as the walk found it is the parent's: same size, mtime, inode and ctime (then it is not read again). */
-const isUnchanged = (prev: ParentFile | undefined, st: { readonly size: number; readonly mtimeMs: number; readonly ino: number; readonly ctimeMs: number }) =>
-  prev !== undefined && prev.size === st.size && prev.mtimeMs === st.mtimeMs && prev.ino === st.ino && prev.ctimeMs === st.ctimeMs
+/** What the unchanged-file check leaves out (`--ignore-inode`, `--ignore-ctime`). */
+interface ChangeCheck {
+  readonly ignoreInode: boolean
+  readonly ignoreCtime: boolean
+}
+
+/**
+ * Whether a file as the walk found it is the parent's: same size, mtime, inode and ctime (then it
+ * is not read again). Size and mtime are always compared.
+ */
+const isUnchanged = (
+  prev: ParentFile | undefined,
+  st: { readonly size: number; readonly mtimeMs: number; readonly ino: number; readonly ctimeMs: number },
+  check: ChangeCheck
+) =>
+  prev !== undefined && prev.size === st.size && prev.mtimeMs === st.mtimeMs && (check.ignoreInode || prev.ino === st.ino) &&
+  (check.ignoreCtime || prev.ctimeMs === st.ctimeMs)
 
 /**
  * Backs up file trees. All file contents are chunked as one concatenated stream in walk order,
@@ -169,12 +190,13 @@ export class Backup extends Context.Service<Backup, {
       const absPaths = roots.map((r) => r.abs)
       const parentId = options?.force ? undefined : yield* manifest.latestBackupFor(host, absPaths)
       const parentFiles = parentId ? yield* manifest.parentFiles(parentId) : noParentFiles
-      return { walkOptions, roots, tags, host, absPaths, parentId, parentFiles }
+      const check: ChangeCheck = { ignoreInode: options?.ignoreInode ?? false, ignoreCtime: options?.ignoreCtime ?? false }
+      return { walkOptions, roots, tags, host, absPaths, parentId, parentFiles, check }
     })
 
     /** `backup --dry-run`: what a backup would record and read, from the walk alone (no file is read, nothing is written). */
     const plan = Effect.fn("Backup.plan")(function*(paths: ReadonlyArray<string>, options?: BackupOptions) {
-      const { walkOptions, roots, parentId, parentFiles } = yield* prepare(paths, options)
+      const { walkOptions, roots, parentId, parentFiles, check } = yield* prepare(paths, options)
       const warnings: Array<WalkWarning> = []
       const out = { files: 0, dirs: 0, symlinks: 0, bytes: 0, readFiles: 0, readBytes: 0 }
       const read: Array<string> = []
@@ -187,7 +209,7 @@ export class Backup extends Context.Service<Backup, {
         else {
           out.files++
           out.bytes += e.stat.size
-          if (!isUnchanged(parentFiles.get(e.path), e.stat)) {
+          if (!isUnchanged(parentFiles.get(e.path), e.stat, check)) {
             out.readFiles++
             out.readBytes += e.stat.size
             read.push(e.path)
@@ -202,7 +224,7 @@ export class Backup extends Context.Service<Backup, {
       options?: BackupOptions
     ) {
       const startedAt = Date.now()
-      const { walkOptions, roots, tags, host, absPaths, parentId, parentFiles } = yield* prepare(paths, options)
+      const { walkOptions, roots, tags, host, absPaths, parentId, parentFiles, check } = yield* prepare(paths, options)
       const backupId = randomBytes(8).toString("hex")
       yield* log.append([{
         _tag: "BackupStarted",
@@ -352,7 +374,7 @@ export class Backup extends Context.Service<Backup, {
               continue
             }
             const prev = parentFiles.get(e.path)
-            if (prev !== undefined && isUnchanged(prev, e.stat)) {
+            if (prev !== undefined && isUnchanged(prev, e.stat, check)) {
               stats.files++
               stats.bytes += prev.size
               bytesDone += prev.size
