@@ -183,10 +183,18 @@ const getCommand = Command.make("get", {
   Command.withDescription("Write a stored stream to stdout, verifying every chunk before its bytes")
 )
 
+/** restic's snapshot filter (BackupFilter.ts): `what` begins each description ("Only", "With --keep-*: only"). */
+const backupFilterFlags = (what: string) => ({
+  tags: Flag.String("tag").pipe(Flag.withDescription(`${what} the backups labelled with this (repeatable or comma-separated: all of them)`), Flag.atLeast(0)),
+  hosts: Flag.String("host").pipe(Flag.withDescription(`${what} the backups of this host (repeatable: any of them)`), Flag.atLeast(0)),
+  paths: Flag.String("path").pipe(Flag.withDescription(`${what} the backups made of this path (repeatable: of all of them)`), Flag.atLeast(0))
+})
+
 const listCommand = Command.make("list", {
   json: jsonFlag,
   prefix: Flag.String("prefix").pipe(Flag.withDescription("Only the streams whose name starts with this (backups have no name)"), Flag.optional),
-  tags: Flag.String("tag").pipe(Flag.withDescription("Only the backups labelled with this (repeatable or comma-separated: all of them)"), Flag.atLeast(0))
+  ...backupFilterFlags("Only"),
+  latest: Flag.Int("latest").pipe(Flag.withDescription("Only the N newest backups of each host and set of paths"), Flag.optional)
 }, (a) => load(handlers.inspect).pipe(Effect.flatMap((m) => m.list(a)))).pipe(
   Command.withDescription("List the backups and streams in the repository")
 )
@@ -255,7 +263,7 @@ const forgetCommand = Command.make("forget", {
     Flag.withDescription("Keep every backup labelled with this (repeatable: any of them; comma-separated: all of them)"),
     Flag.atLeast(0)
   ),
-  tags: Flag.String("tag").pipe(Flag.withDescription("With --keep-*: only the backups labelled with this (repeatable or comma-separated: all of them)"), Flag.atLeast(0)),
+  ...backupFilterFlags("With --keep-*: only"),
   dryRun: dryRunFlag,
   prune: Flag.Boolean("prune").pipe(Flag.withDescription("Run gc afterwards, under the same lock, to reclaim the space"), Flag.withDefault(false)),
   json: jsonFlag
@@ -265,7 +273,7 @@ const forgetCommand = Command.make("forget", {
 
 const tagCommand = Command.make("tag", {
   ids: Argument.String("backup-id").pipe(
-    Argument.withDescription("Backups to change (id, unique prefix, or latest); none: every backup, or those --tag selects"),
+    Argument.withDescription("Backups to change (id, unique prefix, or latest); none: those --tag, --host or --path select"),
     Argument.variadic()
   ),
   add: Flag.String("add").pipe(Flag.withDescription("Add this label (repeatable, or comma-separated)"), Flag.atLeast(0)),
@@ -274,7 +282,7 @@ const tagCommand = Command.make("tag", {
     Flag.withDescription("Replace the labels with these (repeatable, or comma-separated); --set '' removes them all"),
     Flag.atLeast(0)
   ),
-  tags: Flag.String("tag").pipe(Flag.withDescription("Only the backups labelled with this (repeatable or comma-separated: all of them)"), Flag.atLeast(0)),
+  ...backupFilterFlags("Only"),
   dryRun: dryRunFlag,
   json: jsonFlag
 }, (a) => load(handlers.maintain).pipe(Effect.flatMap((m) => m.tag(a)))).pipe(

@@ -11,6 +11,7 @@
  * ```
  */
 import { Effect, Layer, Option, Redacted, type Stream } from "effect"
+import { type BackupFilter, everyBackup } from "../domain/BackupFilter.ts"
 import type { RetentionPolicy } from "../domain/Retention.ts"
 import { parseReadSubset } from "../domain/ReadSubset.ts"
 import { UserError } from "../domain/Errors.ts"
@@ -95,23 +96,23 @@ export const verifyRepository = (o: RepositoryOptions, options: { readonly readD
 
 export const forget = (
   o: RepositoryOptions,
-  target: { readonly ids: ReadonlyArray<string> } | { readonly policy: RetentionPolicy },
+  target: { readonly ids: ReadonlyArray<string> } | { readonly policy: RetentionPolicy; readonly filter?: BackupFilter },
   options: { readonly dryRun?: boolean } = {}
 ) => run(o, "forget", !options.dryRun, Maintenance.use((m) => m.forget(target, options.dryRun ?? false)))
 
 /**
  * Changes backups' labels, as `enigma tag`: those `select.ids` names (none: every backup), of
- * them those carrying all of `select.tags`; `change.set` replaces the labels, else `remove` then `add`.
+ * them those `select.filter` selects; `change.set` replaces the labels, else `remove` then `add`.
  */
 export const tag = (
   o: RepositoryOptions,
-  select: { readonly ids?: ReadonlyArray<string>; readonly tags?: ReadonlyArray<string> },
+  select: { readonly ids?: ReadonlyArray<string>; readonly filter?: Partial<BackupFilter> },
   change: { readonly add?: ReadonlyArray<string>; readonly remove?: ReadonlyArray<string>; readonly set?: ReadonlyArray<string> },
   options: { readonly dryRun?: boolean } = {}
 ) =>
   run(o, "tag", !options.dryRun, Maintenance.use((m) =>
     m.retag(
-      { ids: select.ids ?? [], tags: select.tags ?? [] },
+      { ids: select.ids ?? [], filter: { ...everyBackup, ...select.filter } },
       { add: change.add ?? [], remove: change.remove ?? [], set: change.set },
       options.dryRun ?? false
     )))

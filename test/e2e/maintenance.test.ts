@@ -122,7 +122,7 @@ describe("forget, gc, locks, recover, keys", () => {
     assert.deepStrictEqual((json(enigma([...g, "list", "--json"])) as Array<{ id: string }>).map((b) => b.id), [ids[1], ids[2]])
     for (const [args, message] of [
       [["backup", a, "--tag", "a,,b"], /^enigma: --tag "a,,b": give labels of 1 to 255 characters/],
-      [["forget", ids[1]!, "--tag", "daily"], /^enigma: --tag selects the backups a --keep-\* policy applies to/],
+      [["forget", ids[1]!, "--tag", "daily"], /^enigma: --tag, --host and --path select the backups a --keep-\* policy applies to/],
       [["list", "--tag", " "], /^enigma: --tag " ": give labels/]
     ] as const) {
       const bad = enigma([...g, ...args])
@@ -145,7 +145,7 @@ describe("forget, gc, locks, recover, keys", () => {
     // Bad input: refused before the repository is touched.
     for (const [args, message] of [
       [["tag", ids[0]!], /^enigma: say what to change: --add LABEL, --remove LABEL or --set LABEL/],
-      [["tag", "--add", "x"], /^enigma: name the backups to change \(ids, or latest\), or select them with --tag$/],
+      [["tag", "--add", "x"], /^enigma: name the backups to change \(ids, or latest\), or select them with --tag, --host or --path$/],
       [["tag", ids[0]!, "--set", "a", "--add", "b"], /^enigma: --set replaces every label: give it alone/],
       [["tag", ids[0]!, "--add", "x", "--remove", "x"], /^enigma: "x" is both in --add and in --remove/],
       [["tag", ids[0]!, "--add", "a,,b"], /^enigma: --add "a,,b": give labels of 1 to 255 characters/],
@@ -176,6 +176,42 @@ describe("forget, gc, locks, recover, keys", () => {
 
     const r = json(enigma([...g, "forget", "--keep-last", "1", "--keep-tag", "pinned", "--json"]))
     assert.deepStrictEqual(r.removed, [ids[1]])
+  })
+
+  it("list, forget and tag select backups by --host and --path (restic's filter); list --latest N per host and paths", () => {
+    const { root, g } = initRepo()
+    const [a, b] = [path.join(root, "a"), path.join(root, "b")]
+    mkdirSync(a)
+    mkdirSync(b)
+    const made: Array<[string, string]> = []
+    for (const [host, dir, i] of [["web", a, 0], ["web", a, 1], ["db", a, 2], ["web", b, 3], ["web", a, 4]] as const) {
+      writeFileSync(path.join(dir, "f"), String(i))
+      made.push([json(enigma([...g, "backup", dir, "--host", host, "--json"])).backupId, `${host} ${path.basename(dir)}`])
+    }
+    const ids = (args: Array<string>) => (json(enigma([...g, "list", "--json", ...args])) as Array<{ id: string }>).map((x) => x.id)
+    const which = (...n: Array<number>) => n.map((i) => made[i]![0])
+    assert.deepStrictEqual(ids(["--host", "web"]), which(0, 1, 3, 4))
+    assert.deepStrictEqual(ids(["--host", "web", "--host", "db"]), which(0, 1, 2, 3, 4))
+    // --path as given on the command line, relative to the working directory here.
+    assert.deepStrictEqual(ids(["--path", a]), which(0, 1, 2, 4))
+    assert.deepStrictEqual(ids(["--path", path.relative(process.cwd(), b)]), which(3))
+    assert.deepStrictEqual(ids(["--path", a, "--path", b]), [])
+    assert.deepStrictEqual(ids(["--latest", "1"]), which(2, 3, 4))
+    assert.deepStrictEqual(ids(["--latest", "2", "--host", "web"]), which(1, 3, 4))
+    for (const [args, message] of [
+      [["list", "--latest", "0"], /^enigma: --latest must be 1 or more$/],
+      [["list", "--host", ""], /^enigma: --host "": give a host name/],
+      [["forget", made[0]![0], "--host", "web"], /^enigma: --tag, --host and --path select the backups a --keep-\* policy applies to/]
+    ] as const) {
+      const bad = enigma([...g, ...args])
+      assert.strictEqual(bad.code, 1)
+      assert.match(bad.stderr.trim(), message)
+    }
+    // Retention on web's backups of a only: db's and b's are not considered.
+    const r = json(enigma([...g, "forget", "--keep-last", "1", "--host", "web", "--path", a, "--json"]))
+    assert.deepStrictEqual([...r.removed].sort(), which(0, 1).sort())
+    const t = json(enigma([...g, "tag", "--host", "db", "--add", "database", "--json"]))
+    assert.deepStrictEqual(t.changed.map((c: { id: string }) => c.id), which(2))
   })
 
   it("a live lock makes writers exit 11; a stale one is removed; unlock clears", () => {

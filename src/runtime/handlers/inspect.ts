@@ -1,5 +1,5 @@
 import { Effect, Option, Stream } from "effect"
-import { hasTags, parseBackupTags } from "../../domain/BackupTags.ts"
+import { selects } from "../../domain/BackupFilter.ts"
 import { UserError } from "../../domain/Errors.ts"
 import { globProblem, matchesGlob } from "../../domain/PathFilter.ts"
 import { Maintenance } from "../../services/maintenance/Maintenance.ts"
@@ -9,17 +9,29 @@ import { configLocation, loadConfig, maskSecrets, renderConfig } from "../Config
 import { unlock, withRepository } from "../Open.ts"
 import { emit, formatBytes, formatTime } from "../Output.ts"
 import { rootCommand } from "../commands/shared.ts"
+import { backupFilter } from "./backupFilter.ts"
 
-export const list = Effect.fn("cli.list")(function*({ json, prefix, tags: tagArgs }: { readonly json: boolean; readonly prefix: Option.Option<string>; readonly tags: ReadonlyArray<string> }) {
-  const wanted = parseBackupTags(tagArgs)
-  if ("error" in wanted) return yield* new UserError({ detail: wanted.error })
+export const list = Effect.fn("cli.list")(function*(a: {
+  readonly json: boolean
+  readonly prefix: Option.Option<string>
+  readonly tags: ReadonlyArray<string>
+  readonly hosts: ReadonlyArray<string>
+  readonly paths: ReadonlyArray<string>
+  readonly latest: Option.Option<number>
+}) {
+  const { json, prefix } = a
+  const filter = yield* backupFilter(a)
+  if (Option.isSome(a.latest) && a.latest.value < 1) return yield* new UserError({ detail: "--latest must be 1 or more" })
   const opened = yield* unlock(yield* rootCommand)
   yield* withRepository(opened, "list", false, Effect.gen(function*() {
     const manifest = yield* Manifest
     // --prefix (s3duct's list filter) selects streams by name; backups have no name, so none match.
-    // --tag selects backups (streams have key=value tags of their own, shown but not selected by it).
-    const rows = Option.isSome(prefix) ? [] : (yield* manifest.backups("committed")).filter((b) => hasTags(b.tags, wanted))
-    const streams = (yield* manifest.streams()).filter((s) => Option.isNone(prefix) || s.name.startsWith(prefix.value))
+    // --tag and --path select backups (streams have key=value tags of their own, shown but not
+    // selected by it); --host selects both.
+    const selected = Option.isSome(prefix) ? [] : (yield* manifest.backups("committed")).filter((b) => selects(filter, b))
+    const rows = Option.isSome(a.latest) ? newestOfEachGroup(selected, a.latest.value) : selected
+    const streams = (yield* manifest.streams())
+      .filter((s) => (Option.isNone(prefix) || s.name.startsWith(prefix.value)) && (filter.hosts.length === 0 || filter.hosts.includes(s.host)))
     const backupLines = [
       `${"ID".padEnd(16)}  ${"Time".padEnd(20)}  ${"Host".padEnd(12)}  ${"Files".padStart(7)}  ${"Size".padStart(10)}  Paths`,
       ...rows.map((b) =>
@@ -57,6 +69,19 @@ export const list = Effect.fn("cli.list")(function*({ json, prefix, tags: tagArg
         : [...(rows.length > 0 ? backupLines : []), ...(rows.length > 0 && streams.length > 0 ? [""] : []), ...(streams.length > 0 ? streamLines : [])].join("\n"))
   }))
 })
+
+/** restic's `snapshots --latest N`: the N newest backups of each host and set of paths, in the order given (oldest first). */
+const newestOfEachGroup = <B extends { readonly host: string; readonly paths: ReadonlyArray<string> }>(backups: ReadonlyArray<B>, n: number) => {
+  const seen = new Map<string, number>()
+  const keep = new Set<B>()
+  for (const b of [...backups].reverse()) {
+    const key = `${b.host}\u0000${JSON.stringify(b.paths)}`
+    const count = seen.get(key) ?? 0
+    if (count < n) keep.add(b)
+    seen.set(key, count + 1)
+  }
+  return backups.filter((b) => keep.has(b))
+}
 
 export const status = Effect.fn("cli.status")(function*({ json }: { readonly json: boolean }) {
   const opened = yield* unlock(yield* rootCommand)

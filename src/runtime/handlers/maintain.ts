@@ -1,5 +1,6 @@
 import { Effect, Option } from "effect"
 import { UserError } from "../../domain/Errors.ts"
+import { isEveryBackup } from "../../domain/BackupFilter.ts"
 import { parseBackupTags } from "../../domain/BackupTags.ts"
 import { parseReadSubset } from "../../domain/ReadSubset.ts"
 import { isEmptyPolicy, parseWithin, type RetentionPolicy } from "../../domain/Retention.ts"
@@ -10,6 +11,7 @@ import { readAgeIdentities } from "../AgeIdentities.ts"
 import { unlock, withRepository } from "../Open.ts"
 import { emit, ExitWith, formatBytes, formatTime, print } from "../Output.ts"
 import { rootCommand } from "../commands/shared.ts"
+import { backupFilter } from "./backupFilter.ts"
 
 export const verify = Effect.fn("cli.verify")(function*({ id: given, readData, readDataSubset, json, ageIdentities: identityFiles }: {
   readonly id: Option.Option<string>
@@ -98,6 +100,8 @@ export interface ForgetArgs {
   readonly within: Option.Option<string>
   readonly keepTags: ReadonlyArray<string>
   readonly tags: ReadonlyArray<string>
+  readonly hosts: ReadonlyArray<string>
+  readonly paths: ReadonlyArray<string>
   readonly dryRun: boolean
   readonly prune: boolean
   readonly json: boolean
@@ -125,9 +129,10 @@ export const forget = Effect.fn("cli.forget")(function*(a: ForgetArgs) {
   }
   const policy: RetentionPolicy = { ...counts, within, tags: keepTags }
   const byPolicy = !isEmptyPolicy(policy)
-  const tags = parseBackupTags(a.tags)
-  if ("error" in tags) return yield* new UserError({ detail: tags.error })
-  if (tags.length > 0 && !byPolicy) return yield* new UserError({ detail: "--tag selects the backups a --keep-* policy applies to; with backup ids, name the backups themselves" })
+  const filter = yield* backupFilter(a)
+  if (!isEveryBackup(filter) && !byPolicy) {
+    return yield* new UserError({ detail: "--tag, --host and --path select the backups a --keep-* policy applies to; with backup ids, name the backups themselves" })
+  }
   if (byPolicy === (a.ids.length > 0)) {
     return yield* new UserError({ detail: "forget takes either backup ids / stream names or --keep-* options (one of the two)" })
   }
@@ -140,7 +145,7 @@ export const forget = Effect.fn("cli.forget")(function*(a: ForgetArgs) {
     for (const id of a.ids) ((yield* pipe.resolve(id)) !== undefined ? streamNames : backupIds).push(id)
     const streams = yield* pipe.forget(streamNames, a.dryRun)
     const r = byPolicy || backupIds.length > 0
-      ? yield* Maintenance.use((m) => m.forget(byPolicy ? { policy, tags } : { ids: backupIds }, a.dryRun))
+      ? yield* Maintenance.use((m) => m.forget(byPolicy ? { policy, filter } : { ids: backupIds }, a.dryRun))
       : { dryRun: a.dryRun, removed: [], kept: [] }
     // --prune: gc under the same lock, as restic's forget --prune.
     const pruned = a.prune && !a.dryRun ? yield* Maintenance.use((m) => m.gc(false)) : undefined
@@ -169,6 +174,8 @@ export interface TagArgs {
   readonly remove: ReadonlyArray<string>
   readonly set: ReadonlyArray<string>
   readonly tags: ReadonlyArray<string>
+  readonly hosts: ReadonlyArray<string>
+  readonly paths: ReadonlyArray<string>
   readonly dryRun: boolean
   readonly json: boolean
 }
@@ -187,7 +194,7 @@ export const tag = Effect.fn("cli.tag")(function*(a: TagArgs) {
   // `--set ''` (and only that) empties the labels.
   const clear = a.set.length > 0 && a.set.every((v) => v === "")
   const set = a.set.length === 0 ? undefined : clear ? [] : yield* labelsOf(a.set, "--set")
-  const tags = yield* labelsOf(a.tags, "--tag")
+  const filter = yield* backupFilter(a)
   if (set === undefined && add.length === 0 && remove.length === 0) {
     return yield* new UserError({ detail: "say what to change: --add LABEL, --remove LABEL or --set LABEL (--set '' removes every label)" })
   }
@@ -196,11 +203,11 @@ export const tag = Effect.fn("cli.tag")(function*(a: TagArgs) {
   }
   const both = add.find((t) => remove.includes(t))
   if (both !== undefined) return yield* new UserError({ detail: `"${both}" is both in --add and in --remove; give it in one of them` })
-  if (a.ids.length === 0 && tags.length === 0) {
-    return yield* new UserError({ detail: "name the backups to change (ids, or latest), or select them with --tag" })
+  if (a.ids.length === 0 && isEveryBackup(filter)) {
+    return yield* new UserError({ detail: "name the backups to change (ids, or latest), or select them with --tag, --host or --path" })
   }
   const opened = yield* unlock(yield* rootCommand)
-  const r = yield* withRepository(opened, "tag", !a.dryRun, Maintenance.use((m) => m.retag({ ids: a.ids, tags }, { add, remove, set }, a.dryRun)))
+  const r = yield* withRepository(opened, "tag", !a.dryRun, Maintenance.use((m) => m.retag({ ids: a.ids, filter }, { add, remove, set }, a.dryRun)))
   const changed = r.backups.filter((b) => JSON.stringify(b.before) !== JSON.stringify(b.after))
   const list = (t: ReadonlyArray<string>) => `[${t.join(",")}]`
   yield* emit(a.json, {

@@ -1,7 +1,7 @@
 import { Context, Effect, Layer, Stream } from "effect"
 import { isChunkId } from "../../domain/Envelope.ts"
 import { ChunkCorrupt, type NotFound, UserError } from "../../domain/Errors.ts"
-import { hasTags } from "../../domain/BackupTags.ts"
+import { type BackupFilter, everyBackup, selects } from "../../domain/BackupFilter.ts"
 import { applyRetention, isEmptyPolicy, type RetentionPolicy } from "../../domain/Retention.ts"
 import { ChunkStore } from "../ChunkStore.ts"
 import { EventLog, type ManifestError } from "../manifest/EventLog.ts"
@@ -93,13 +93,13 @@ export class Maintenance extends Context.Service<Maintenance, {
   /** `windowEntries`: each backup's entries read at a time (default 20,000); tests set it small. */
   readonly diff: (first: string, second: string, options: { readonly metadata: boolean; readonly windowEntries?: number }) => Effect.Effect<DiffReport, NotFound | UserError | ChunkCorrupt>
   readonly forget: (
-    target: { readonly ids: ReadonlyArray<string> } | { readonly policy: RetentionPolicy; readonly tags?: ReadonlyArray<string> },
+    target: { readonly ids: ReadonlyArray<string> } | { readonly policy: RetentionPolicy; readonly filter?: BackupFilter },
     dryRun: boolean
   ) => Effect.Effect<ForgetReport, NotFound | UserError | ManifestError>
   readonly gc: (dryRun: boolean) => Effect.Effect<GcReport, StorageError | ManifestError>
-  /** Changes the labels of the backups `ids` names (none: every committed one), of those carrying all of `tags`. */
+  /** Changes the labels of the backups `ids` names (none: every committed one), of them those `filter` selects. */
   readonly retag: (
-    select: { readonly ids: ReadonlyArray<string>; readonly tags: ReadonlyArray<string> },
+    select: { readonly ids: ReadonlyArray<string>; readonly filter: BackupFilter },
     change: TagChange,
     dryRun: boolean
   ) => Effect.Effect<RetagReport, NotFound | UserError | ManifestError>
@@ -248,7 +248,7 @@ export class Maintenance extends Context.Service<Maintenance, {
     })
 
     const forget = Effect.fn("Maintenance.forget")(function*(
-      target: { readonly ids: ReadonlyArray<string> } | { readonly policy: RetentionPolicy; readonly tags?: ReadonlyArray<string> },
+      target: { readonly ids: ReadonlyArray<string> } | { readonly policy: RetentionPolicy; readonly filter?: BackupFilter },
       dryRun: boolean
     ) {
       const removed: Array<{ id: string; time: number }> = []
@@ -258,8 +258,8 @@ export class Maintenance extends Context.Service<Maintenance, {
         // Like restic, retention applies per host and set of paths.
         const groups = new Map<string, Array<{ id: string; time: number; tags: ReadonlyArray<string> }>>()
         for (const b of yield* manifest.backups("committed")) {
-          // With tags, the policy applies to the backups that carry all of them; the others are untouched.
-          if (!hasTags(b.tags, target.tags ?? [])) continue
+          // With a filter (--tag, --host, --path), the policy applies to the backups it selects; the others are untouched.
+          if (!selects(target.filter ?? everyBackup, b)) continue
           const key = `${b.host}\u0000${JSON.stringify(b.paths)}`
           groups.set(key, [...(groups.get(key) ?? []), { id: b.id, time: b.startedAt, tags: b.tags }])
         }
@@ -334,7 +334,7 @@ export class Maintenance extends Context.Service<Maintenance, {
     })
 
     const retag = Effect.fn("Maintenance.retag")(function*(
-      select: { readonly ids: ReadonlyArray<string>; readonly tags: ReadonlyArray<string> },
+      select: { readonly ids: ReadonlyArray<string>; readonly filter: BackupFilter },
       change: TagChange,
       dryRun: boolean
     ) {
@@ -347,7 +347,7 @@ export class Maintenance extends Context.Service<Maintenance, {
       } else {
         selected.push(...(yield* manifest.backups("committed")))
       }
-      const backups = selected.filter((b) => hasTags(b.tags, select.tags)).map((b) => {
+      const backups = selected.filter((b) => selects(select.filter, b)).map((b) => {
         const after = change.set !== undefined
           ? [...change.set]
           : [...b.tags.filter((t) => !change.remove.includes(t)), ...change.add.filter((t) => !b.tags.includes(t))]

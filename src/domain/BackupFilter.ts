@@ -1,0 +1,38 @@
+import * as path from "node:path"
+import { hasTags, parseBackupTags } from "./BackupTags.ts"
+
+/**
+ * Which backups `list`, `forget` and `tag` act on, as restic's snapshot filter: `--tag` (every
+ * one of them), `--host` (any of them) and `--path` (the backup was made of every one of them).
+ * Nothing given: every backup.
+ */
+export interface BackupFilter {
+  readonly tags: ReadonlyArray<string>
+  readonly hosts: ReadonlyArray<string>
+  readonly paths: ReadonlyArray<string>
+}
+
+export const everyBackup: BackupFilter = { tags: [], hosts: [], paths: [] }
+
+export const isEveryBackup = (f: BackupFilter) => f.tags.length === 0 && f.hosts.length === 0 && f.paths.length === 0
+
+export const selects = (f: BackupFilter, b: { readonly tags: ReadonlyArray<string>; readonly host: string; readonly paths: ReadonlyArray<string> }) =>
+  hasTags(b.tags, f.tags) && (f.hosts.length === 0 || f.hosts.includes(b.host)) && f.paths.every((p) => b.paths.includes(p))
+
+/**
+ * The filter the flags give, or the user's error. Paths are made absolute from `cwd` (the working
+ * directory), as `backup` records them.
+ */
+export const parseBackupFilter = (cwd: string, flags: {
+  readonly tags: ReadonlyArray<string>
+  readonly hosts: ReadonlyArray<string>
+  readonly paths: ReadonlyArray<string>
+}): BackupFilter | { readonly error: string } => {
+  const tags = parseBackupTags(flags.tags)
+  if ("error" in tags) return tags
+  const badHost = flags.hosts.find((h) => h.trim() === "")
+  if (badHost !== undefined) return { error: `--host "${badHost}": give a host name, as \`enigma list\` shows them` }
+  const badPath = flags.paths.find((p) => p.trim() === "")
+  if (badPath !== undefined) return { error: `--path "${badPath}": give a path that was backed up, as \`enigma list\` shows them` }
+  return { tags, hosts: flags.hosts.map((h) => h.trim()), paths: flags.paths.map((p) => path.resolve(cwd, p)) }
+}
