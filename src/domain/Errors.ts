@@ -66,10 +66,36 @@ export class KeystoreError extends Schema.TaggedError<KeystoreError>()("Keystore
 export class ChunkCorrupt extends Schema.TaggedError<ChunkCorrupt>()("ChunkCorrupt", {
   chunkId: Schema.String,
   provider: Schema.String,
-  detail: Schema.String
+  detail: Schema.String,
+  /**
+   * Set when no copy could be read at all (the provider refused or did not answer, or the copy is
+   * in cold storage), as against a copy that is missing or whose bytes are damaged: a restore
+   * stops for the first, and goes on past the files of the second.
+   */
+  unreadable: Schema.optionalKey(Schema.Boolean)
 }) {
   override get message() {
     return `chunk ${this.chunkId} on provider ${this.provider}: ${this.detail}`
+  }
+}
+
+/** One file a restore could not write: a chunk holding its bytes is missing or damaged. */
+export const DamagedFile = Schema.Struct({ path: Schema.String, chunk: Schema.String, problem: Schema.String })
+export type DamagedFile = typeof DamagedFile.Type
+
+/**
+ * A restore that wrote every file it could, but not those whose bytes lie in missing or damaged
+ * chunks (none of them is left half written). Exit 1.
+ */
+export class RestoreIncomplete extends Schema.TaggedError<RestoreIncomplete>()("RestoreIncomplete", {
+  backupId: Schema.String,
+  restoredFiles: Schema.Number,
+  damaged: Schema.Array(DamagedFile)
+}) {
+  override get message() {
+    const chunks = new Set(this.damaged.map((d) => d.chunk)).size
+    return `${this.damaged.length} file(s) could not be restored: their bytes are in ${chunks} missing or damaged chunk(s); ` +
+      `the other ${this.restoredFiles} file(s) were restored. \`enigma verify ${this.backupId.slice(0, 8)} --read-data\` checks the whole backup`
   }
 }
 

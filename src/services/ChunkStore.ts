@@ -320,19 +320,20 @@ export class ChunkStore extends Context.Service<ChunkStore, {
       return yield* result
     })
 
-    const corrupt = (id: string, provider: string, detail: string) => new ChunkCorrupt({ chunkId: id, provider, detail })
+    const corrupt = (id: string, provider: string, detail: string, unreadable = false) =>
+      new ChunkCorrupt({ chunkId: id, provider, detail, ...(unreadable ? { unreadable } : {}) })
 
     /** Downloads one copy as stored; any failure names the provider. */
     const fetchCopy = (id: string, providerName: string, r: ChunkRow) =>
       Effect.gen(function*() {
         const target = yield* ReadTarget
         const p = providers.get(providerName)
-        if (!p) return yield* corrupt(id, providerName, "provider is not in the config")
+        if (!p) return yield* corrupt(id, providerName, "provider is not in the config", true)
         const objectKey = ObjectKeys.chunk(id)
         return yield* guarded(p, "get", objectKey, r.storedSize, p.get(objectKey)).pipe(
           Effect.mapError((e) => {
-            if (e.reason !== "Cold") return corrupt(id, providerName, e.reason === "NotFound" ? "missing" : e.detail)
-            const c = corrupt(id, providerName, `${e.detail}; ${coldAdvice(target)}`)
+            if (e.reason !== "Cold") return e.reason === "NotFound" ? corrupt(id, providerName, "missing") : corrupt(id, providerName, e.detail, true)
+            const c = corrupt(id, providerName, `${e.detail}; ${coldAdvice(target)}`, true)
             coldErrors.add(c)
             return c
           })
@@ -417,6 +418,7 @@ export class ChunkStore extends Context.Service<ChunkStore, {
       if (!r) return yield* corrupt(id, "-", "not in the manifest (deleted by gc?)")
       let last: ChunkCorrupt | undefined
       let cold: ChunkCorrupt | undefined
+      let unreadable: ChunkCorrupt | undefined
       const placement = coldProviders.size === 0
         ? r.placement
         : [...r.placement.filter((n) => !coldProviders.has(n)), ...r.placement.filter((n) => coldProviders.has(n))]
@@ -424,9 +426,10 @@ export class ChunkStore extends Context.Service<ChunkStore, {
         const res = yield* Effect.exit(openCopy(id, name, r, codec))
         if (res._tag === "Success") {
           // Once per chunk: a restore reads a shared chunk once for every small file in it.
-          if (last && !fellBack.has(id)) {
+          const failedBefore = last ?? unreadable
+          if (failedBefore && !fellBack.has(id)) {
             fellBack.add(id)
-            yield* Effect.logWarning(`${last.message}; read it from ${name} instead`)
+            yield* Effect.logWarning(`${failedBefore.message}; read it from ${name} instead`)
           }
           return res.value
         }
@@ -440,12 +443,15 @@ export class ChunkStore extends Context.Service<ChunkStore, {
             }
           }
           cold = e
+        } else if (e.unreadable === true) {
+          unreadable = e
         } else {
           last = e
         }
       }
-      // A thaw fixes a cold copy: that is the error worth showing.
-      return yield* (cold ?? last ?? corrupt(id, "-", "no placement recorded"))
+      // A thaw fixes a cold copy: that is the error worth showing. A copy that could not be read
+      // may yet be intact: the chunk is not known to be damaged while one remains.
+      return yield* (cold ?? unreadable ?? last ?? corrupt(id, "-", "no placement recorded"))
     })
 
     const loadStored = Effect.fn("ChunkStore.loadStored")(function*(id: string) {

@@ -877,7 +877,7 @@ describe("enigma backup → restore on the Local provider", () => {
     const r = enigma([...g, "restore", backupId, path.join(root, "out")])
     assert.strictEqual(r.code, 1)
     assert.include(r.stderr, id)
-    assert.strictEqual(r.stderr.trim().split("\n").length, 1, r.stderr)
+    assert.match(r.stderr.trim().split("\n").at(-1)!, /^enigma: \d+ file\(s\) could not be restored: their bytes are in 1 missing or damaged chunk\(s\)/)
     rmSync(victim)
     const missing = enigma([...g, "verify", backupId, "--json"])
     assert.strictEqual(missing.code, 1)
@@ -890,6 +890,59 @@ describe("enigma backup → restore on the Local provider", () => {
     const holding = db.prepare("SELECT path FROM files WHERE backup_id = ? AND extents LIKE ? ORDER BY path").all(backupId, `%${id}%`) as Array<{ path: string }>
     db.close()
     assert.deepStrictEqual(report.bad[0].files, holding.map((r) => r.path))
+  })
+
+  it("restore goes on past a damaged or missing chunk: every other file restored, each left-out file named, none half written, exit 1", () => {
+    // Fixed 1 MiB chunks: which files share a chunk does not depend on the repository's CDC secret.
+    const { root, dir, g } = initRepo([], ["[enigma.chunk_strategy.Fixed]", "size = 1048576", ""].join("\n"))
+    const src = path.join(root, "data")
+    makeTree(src)
+    const rand = prng(21)
+    writeFileSync(path.join(src, "big2.bin"), rand(9 * 1024 * 1024))
+    linkSync(path.join(src, "big2.bin"), path.join(src, "hardlink-to-big2"))
+    // Enough small files for the batched writer (a chunk holds ~100 of them).
+    mkdirSync(path.join(src, "many"))
+    for (let i = 0; i < 300; i++) writeFileSync(path.join(src, "many", `f${String(i).padStart(3, "0")}`), rand(10_000))
+    const { backupId } = json(enigma([...g, "backup", src, "--json"]))
+    const db = new DatabaseSync(path.join(dir, "enigma.db"), { readOnly: true })
+    const rows = db.prepare("SELECT path, extents FROM files WHERE backup_id = ? AND kind = 'file'").all(backupId) as Array<{ path: string; extents: string }>
+    db.close()
+    const chunksOf = new Map(rows.map((r) => [r.path, (JSON.parse(r.extents) as Array<[string]>).map((e) => e[0])]))
+    // Victims: a chunk in the middle of big2.bin, and one in the middle of the small files.
+    const big2 = chunksOf.get("data/big2.bin")!
+    const many = [...new Set([...chunksOf].filter(([p]) => p.startsWith("data/many/")).flatMap(([, c]) => c))]
+    const victims = [big2[4]!, many[1]!]
+    // The hard link goes with the file it links to.
+    const hit = [...[...chunksOf].filter(([, c]) => c.some((id) => victims.includes(id))).map(([p]) => p), "data/hardlink-to-big2"].sort()
+    assert.include(hit, "data/big2.bin")
+    assert.isAbove(hit.filter((p) => p.startsWith("data/many/")).length, 50)
+    const files = readdirSync(path.join(dir, "storage", "chunks"), { recursive: true }).map(String)
+    const victimPaths = victims.map((id) => path.join(dir, "storage", "chunks", files.find((n) => n.endsWith(id))!))
+    const expected = snapshotTree(src)
+    for (const p of hit) delete expected[p.slice("data/".length)]
+
+    for (const [damage, problem] of [
+      [(file: string) => {
+        const bytes = readFileSync(file)
+        bytes[100] ^= 0xff
+        writeFileSync(file, bytes)
+      }, "authentication failed (tampered or damaged)"],
+      [(file: string) => rmSync(file), "missing"]
+    ] as const) {
+      for (const v of victimPaths) damage(v)
+      const out = path.join(root, `out-${problem.split(" ")[0]}`)
+      const r = enigma([...g, "restore", backupId, out])
+      assert.strictEqual(r.code, 1, r.stderr)
+      const lines = r.stderr.trim().split("\n")
+      assert.strictEqual(
+        lines.pop(),
+        `enigma: ${hit.length} file(s) could not be restored: their bytes are in 2 missing or damaged chunk(s); the other ${rows.length - hit.length} file(s) were restored. \`enigma verify ${backupId.slice(0, 8)} --read-data\` checks the whole backup`
+      )
+      const chunkOf = (p: string) => victims.find((id) => chunksOf.get(p === "data/hardlink-to-big2" ? "data/big2.bin" : p)!.includes(id))!
+      assert.deepStrictEqual(lines.sort(), hit.map((p) => `error: ${p}: not restored: chunk ${chunkOf(p)} on provider local: ${problem}`).sort())
+      // Everything else byte for byte, with its metadata; nothing of the left-out files, no temp file.
+      assert.deepStrictEqual(snapshotTree(path.join(out, "data")), expected)
+    }
   })
 
   it("a disk that fills up during a restore of many small files: a clear error, no temp file, later files untouched", () => {

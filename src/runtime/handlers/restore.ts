@@ -78,7 +78,16 @@ export const restore = Effect.fn("cli.restore")(function*({ id, dest, path, glob
     const r = yield* restore.run(backup.id, dest.value, { ...options, sparse, overwrite, onProgress: (files, bytes) => {
       done = { files, bytes }
       line.update()
-    } }).pipe(Effect.ensuring(Effect.sync(line.done)))
+    } }).pipe(
+      Effect.ensuring(Effect.sync(line.done)),
+      // Each file left out, named, before the one-line error that sums them up.
+      Effect.tapError((e) =>
+        Effect.sync(() => {
+          if (e._tag !== "RestoreIncomplete") return
+          process.stderr.write(e.damaged.map((d) => `error: ${d.path}: not restored: ${d.problem}\n`).join(""))
+        })
+      )
+    )
     yield* emit(json, { backupId: backup.id, dest: dest.value, ...r }, () =>
       `restored backup ${backup.id} to ${dest.value}: ${r.files} files, ${r.dirs} dirs, ${r.symlinks} symlinks, ${formatBytes(r.bytes)}` +
       (r.skipped > 0 ? `; ${r.skipped} already there left as they were (--overwrite ${overwrite})` : ""))

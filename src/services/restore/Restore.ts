@@ -4,7 +4,7 @@ import * as path from "node:path"
 import { randomBytes } from "node:crypto"
 import { availableParallelism } from "node:os"
 import { Context, Effect, Layer, Schema, Semaphore, Stream } from "effect"
-import type { ChunkCorrupt } from "../../domain/Errors.ts"
+import { type ChunkCorrupt, type DamagedFile, RestoreIncomplete } from "../../domain/Errors.ts"
 import { NotFound, UserError } from "../../domain/Errors.ts"
 import type { Extent, FileEntry } from "../../domain/Events.ts"
 import { isExcluded, parseExcludes } from "../../domain/ExcludeRules.ts"
@@ -372,7 +372,7 @@ export class Restore extends Context.Service<Restore, {
     backupId: string,
     dest: string,
     options: RestoreOptions
-  ) => Effect.Effect<RestoreResult, UserError | NotFound | ChunkCorrupt | RestoreWriteError>
+  ) => Effect.Effect<RestoreResult, UserError | NotFound | ChunkCorrupt | RestoreWriteError | RestoreIncomplete>
   /**
    * The entries of a backup a selection picks (as `restore --list` shows them), in path order,
    * given to `visit` a window at a time; returns how many there were. Memory holds one window.
@@ -458,6 +458,21 @@ export class Restore extends Context.Service<Restore, {
       }
       const failed = (e: SmallFileFailure) => writeError(e.path)({ code: e.code, message: e.message })
 
+      // Files whose bytes lie in a chunk that is missing or damaged are left out (none is left
+      // half written) and the restore goes on with the others: with the only copy of someone's
+      // data, every file that can be restored must be. A chunk that could not be read at all (a
+      // provider down, cold storage) stops the restore instead: it may be readable later.
+      const damaged: Array<DamagedFile> = []
+      const damagedPaths = new Set<string>()
+      const leaveOut = (f: FileEntry, e: ChunkCorrupt) =>
+        e.unreadable === true
+          ? Effect.fail(e)
+          : Effect.sync(() => {
+            damaged.push({ path: f.path, chunk: e.chunkId, problem: e.message })
+            damagedPaths.add(f.path)
+            return false
+          })
+
       // Batched files share chunks and come in chunk order: while one chunk's files are written,
       // the next chunk is fetched and verified.
       const nextChunk = new Map<string, string>()
@@ -504,8 +519,11 @@ export class Restore extends Context.Service<Restore, {
       const writeBatched = (writer: SmallFileWriter, f: FileEntry, target: FsPath) =>
         Effect.gen(function*() {
           if (f.extents.length > 0) yield* fetchAhead(f.extents[f.extents.length - 1]![0])
-          yield* withPieces(f, 0, [], (pieces) => writer.write(smallFile(f, target, pieces)).pipe(Effect.mapError(failed)))
-          done(f)
+          const written = yield* withPieces(f, 0, [], (pieces) => writer.write(smallFile(f, target, pieces)).pipe(Effect.mapError(failed))).pipe(
+            Effect.as(true),
+            Effect.catchTag("ChunkCorrupt", (e) => leaveOut(f, e))
+          )
+          if (written) done(f)
         })
 
       /**
@@ -525,7 +543,15 @@ export class Restore extends Context.Service<Restore, {
               continue
             }
             yield* fetchAhead(id)
-            i = yield* cache.use(id, (plain) => writeFromChunk(writer, destReal, list, i, id, plain))
+            const start = i
+            i = yield* cache.use(id, (plain) => writeFromChunk(writer, destReal, list, start, id, plain)).pipe(
+              Effect.catchTag("ChunkCorrupt", (e) =>
+                Effect.gen(function*() {
+                  let j = start
+                  for (; j < list.length && list[j]!.extents.length > 0 && list[j]!.extents.every((x) => x[0] === id); j++) yield* leaveOut(list[j]!, e)
+                  return j
+                }))
+            )
           }
         })
 
@@ -578,8 +604,12 @@ export class Restore extends Context.Service<Restore, {
             )).pipe(
               Effect.andThen(Effect.try({ try: () => out.commit(f.mode, f.mtimeMs, ownerOf(f), ownerRefused), catch: writeError(target) }))
             )
-          yield* body.pipe(Effect.onError(() => Effect.sync(() => out.abort())))
-          done(f)
+          const written = yield* body.pipe(
+            Effect.onError(() => Effect.sync(() => out.abort())),
+            Effect.as(true),
+            Effect.catchTag("ChunkCorrupt", (e) => leaveOut(f, e))
+          )
+          if (written) done(f)
         }), { concurrency: fileConcurrency, discard: true })
 
       // What the windows leave for the end: entries written after every file, and the counts.
@@ -700,6 +730,11 @@ export class Restore extends Context.Service<Restore, {
 
       // Every file is complete: hard links to them, beside their place then renamed into it.
       for (const f of hardLinks) {
+        const first = damaged.find((d) => d.path === f.linkTo)
+        if (first !== undefined) {
+          damaged.push({ ...first, path: f.path })
+          continue
+        }
         const target = joinStored(root, f.path)
         yield* Effect.tryPromise({
           try: async () => {
@@ -743,6 +778,7 @@ export class Restore extends Context.Service<Restore, {
           catch: writeError(target)
         })
       }
+      if (damaged.length > 0) return yield* new RestoreIncomplete({ backupId, restoredFiles, damaged })
       const fromWriter = writer?.ownersRefused() ?? { count: 0, code: undefined }
       const ownersRefused = refused.count + fromWriter.count
       const ownerError = refused.code ?? fromWriter.code
