@@ -1,11 +1,12 @@
 import * as fs from "node:fs"
 import { Effect, Layer, Option, Redacted } from "effect"
 import { KeystoreError, RepositoryNotFound, UserError } from "../domain/Errors.ts"
+import { parseDuration } from "../domain/Retry.ts"
 import type { EnigmaSettings } from "../domain/Settings.ts"
 import { Backup } from "../services/backup/Backup.ts"
 import { ChunkStore } from "../services/ChunkStore.ts"
 import { Keys, type KeyRing } from "../services/keys/Keys.ts"
-import { acquireLock } from "../services/Lock.ts"
+import { acquireLockWaiting } from "../services/Lock.ts"
 import { EventLog } from "../services/manifest/EventLog.ts"
 import { Manifest } from "../services/manifest/Manifest.ts"
 import { pullSegments, sealPending } from "../services/manifest/Segments.ts"
@@ -35,6 +36,8 @@ export interface GlobalOptions {
   readonly key?: Option.Option<string>
   readonly endpointUrl?: Option.Option<string>
   readonly region?: Option.Option<string>
+  /** `--retry-lock 5m`: how long a writer waits for another's lock before exit 11. */
+  readonly retryLock?: Option.Option<string>
 }
 
 /** Command-line limits win over the config's. */
@@ -57,10 +60,29 @@ export interface Opened {
   readonly passphrase: Redacted.Redacted<string>
   /** Set for `--repo URL` repositories: the local database is a cache of the provider's log. */
   readonly remote?: { readonly url: string; readonly created: boolean }
+  /** `--retry-lock`: how long to wait for another writer's lock (none: fail at once, exit 11). */
+  readonly lockWaitMs?: number
 }
+
+/** `--retry-lock`'s duration, checked before anything is opened. */
+const lockWaitOf = (global: GlobalOptions) =>
+  Effect.gen(function*() {
+    if (global.retryLock === undefined || Option.isNone(global.retryLock)) return {}
+    const ms = parseDuration(global.retryLock.value)
+    if (ms === undefined || ms <= 0) {
+      return yield* new UserError({ detail: `--retry-lock "${global.retryLock.value}": give how long to wait for the lock, e.g. 30s, 5m or 2h` })
+    }
+    return { lockWaitMs: ms }
+  })
 
 /** Loads config, asks for the passphrase and unlocks the keystore. */
 export const unlock = (global: GlobalOptions, options: { readonly create?: boolean } = {}) =>
+  Effect.gen(function*() {
+    const lockWait = yield* lockWaitOf(global)
+    return { ...(yield* unlockRepository(global, options)), ...lockWait } satisfies Opened
+  })
+
+const unlockRepository = (global: GlobalOptions, options: { readonly create?: boolean }) =>
   Effect.gen(function*() {
     if (global.repo && Option.isSome(global.repo)) {
       const url = global.repo.value
@@ -153,7 +175,7 @@ export const withRepository = <A, E, R>(
 ) =>
   Effect.gen(function*() {
     yield* requireDatabase(opened)
-    if (write) yield* acquireLock(opened.providers, command)
+    if (write) yield* acquireLockWaiting(opened.providers, command, opened.lockWaitMs)
     if (opened.remote) yield* syncRemoteLog(opened)
     return yield* Effect.gen(function*() {
       const result = yield* Effect.exit(body)

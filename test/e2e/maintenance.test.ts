@@ -235,6 +235,31 @@ describe("forget, gc, locks, recover, keys", () => {
     assert.strictEqual(enigma([...g, "backup", a]).code, 0)
   })
 
+  it("--retry-lock waits for a held lock: the writer goes on once it is released, or exits 11 when the time is up", async () => {
+    const { root, dir, g } = initRepo()
+    const a = path.join(root, "a")
+    makeTree(a)
+    const bad = enigma([...g, "--retry-lock", "5", "backup", a])
+    assert.strictEqual(bad.code, 1)
+    assert.match(bad.stderr.trim(), /^enigma: --retry-lock "5": give how long to wait for the lock, e.g. 30s, 5m or 2h$/)
+    writeLock(dir, process.pid)
+    const started = Date.now()
+    const timedOut = enigma([...g, "--retry-lock", "3s", "backup", a])
+    assert.strictEqual(timedOut.code, 11)
+    assert.isAtLeast(Date.now() - started, 2_000)
+    assert.match(timedOut.stderr, /^repository is locked by backup \(pid \d+ .*\); waiting for it up to 3 s \(--retry-lock\)\n/)
+    // Released while a writer waits: it takes the lock and backs up.
+    const child = enigmaAsync([...g, "--retry-lock", "1m", "backup", a, "--json"])
+    const out: Array<Buffer> = []
+    child.stdout.on("data", (b: Buffer) => out.push(b))
+    await new Promise((r) => setTimeout(r, 1_500))
+    assert.isNull(child.exitCode, "still waiting")
+    rmSync(path.join(dir, "storage", "locks", "otherlock"))
+    const code = await new Promise((r) => child.on("exit", r))
+    assert.strictEqual(code, 0)
+    assert.strictEqual(JSON.parse(Buffer.concat(out).toString()).files, 34)
+  })
+
   it("kill -9 during a backup: not listed, the next backup and gc work", async () => {
     const { root, dir, g } = initRepo()
     const big = path.join(root, "big")

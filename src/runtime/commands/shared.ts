@@ -53,7 +53,11 @@ export const rootCommand = Command.make("enigma").pipe(
       Flag.withDescription("With --repo s3://, azure:// or gs://: the service endpoint (S3-compatible stores, emulators)"),
       Flag.optional
     ),
-    region: Flag.String("region").pipe(Flag.withDescription("With --repo s3://: the AWS region (default: AWS_REGION)"), Flag.optional)
+    region: Flag.String("region").pipe(Flag.withDescription("With --repo s3://: the AWS region (default: AWS_REGION)"), Flag.optional),
+    retryLock: Flag.String("retry-lock").pipe(
+      Flag.withDescription("If another writer holds the repository lock, try again for up to this long (e.g. 5m, 2h) instead of exiting 11"),
+      Flag.optional
+    )
   }),
   Command.withDescription("Encrypted, deduplicating, multi-cloud backups")
 )
