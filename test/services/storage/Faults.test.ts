@@ -84,12 +84,18 @@ describe("provider faults (fault-injection decorator over Local: named a fake he
       yield* Restore.use((r) => r.run(backup.backupId, dest, {})).pipe(Effect.provide(layer.through([cut(a), b])))
       assert.deepStrictEqual(snapshotTree(path.join(dest, "src")), snapshotTree(src))
 
-      // Both broken: verify names the chunks and the providers; restore fails naming a chunk.
+      // Both broken: verify names the chunks and the providers; restore leaves out (and names)
+      // every file with bytes in them.
       const bothCut = layer.through([cut(a), cut(b)])
       const v = yield* Maintenance.use((m) => m.verify(backup.backupId, true)).pipe(Effect.provide(bothCut))
       assert.isAbove(v.bad.length, 0)
       assert.include(v.bad[0]!.problem, "authentication failed")
       const e = yield* Effect.flip(Restore.use((r) => r.run(backup.backupId, path.join(dir, "out2"), {})).pipe(Effect.provide(bothCut)))
-      assert.strictEqual(e._tag, "ChunkCorrupt")
+      assert.strictEqual(e._tag, "RestoreIncomplete")
+      if (e._tag === "RestoreIncomplete") {
+        assert.isAbove(e.damaged.length, 0)
+        assert.include(e.damaged[0]!.problem, "authentication failed")
+        assert.match(e.damaged[0]!.chunk, /^[0-9a-f]{64}$/)
+      }
     }))
 })
