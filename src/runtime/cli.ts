@@ -91,8 +91,8 @@ const backupCommand = Command.make("backup", {
 const restoreCommand = Command.make("restore", {
   id: Argument.String("backup-id").pipe(Argument.withDescription("Backup id (or a unique prefix, or latest)")),
   dest: Argument.String("dest").pipe(Argument.withDescription("Destination directory"), Argument.optional),
-  path: Flag.String("path").pipe(Flag.withDescription("Restore only this path prefix (e.g. docs/)"), Flag.optional),
-  glob: Flag.String("glob").pipe(Flag.withDescription("Restore only files matching this glob (e.g. \"*.rs\")"), Flag.optional),
+  path: Flag.String("path").pipe(Flag.withDescription("Restore only this path prefix, e.g. docs/ (repeatable: any of them)"), Flag.atLeast(0)),
+  glob: Flag.String("glob").pipe(Flag.withDescription("Restore only files matching this glob, e.g. \"*.rs\" (repeatable: any of them)"), Flag.atLeast(0)),
   exclude: Flag.String("exclude").pipe(
     Flag.withDescription("Leave out what matches, as backup --exclude (a name at any depth, or a path from the backup's root: /data/tmp) (repeatable)"),
     Flag.atLeast(0)

@@ -483,6 +483,14 @@ describe("enigma backup → restore on the Local provider", () => {
     assert.deepStrictEqual(readdirSync(path.join(dest, "data")), ["docs"])
     assert.strictEqual(readFileSync(path.join(dest, "data/docs/deep/er/main.rs"), "utf8"), "fn main() {}\n")
     assert.isFalse(existsSync(path.join(dest, "data/docs/note1.txt")))
+    // Repeated, --path and --glob select what any of them selects.
+    const files = (args: ReadonlyArray<string>) =>
+      (json(enigma([...g, "restore", backupId, "--list", "--json", ...args])) as Array<{ path: string; kind: string }>).filter((e) => e.kind === "file").map((e) => e.path)
+    assert.deepStrictEqual(files(["--path", "data/docs/deep", "--path", "data/script.sh"]), ["data/docs/deep/er/main.rs", "data/script.sh"])
+    assert.deepStrictEqual(files(["--glob", "*.rs", "--glob", "*.sh"]), ["data/docs/deep/er/main.rs", "data/script.sh"])
+    const two = path.join(root, "two")
+    assert.strictEqual(enigma([...g, "restore", backupId, two, "--glob", "*.rs", "--glob", "note2*"]).code, 0)
+    assert.deepStrictEqual(readdirSync(path.join(two, "data", "docs")).sort(), ["deep", "note2.txt", "note20.txt", "note21.txt", "note22.txt", "note23.txt", "note24.txt", "note25.txt", "note26.txt", "note27.txt", "note28.txt", "note29.txt"])
     // --exclude, as backup's: a name at any depth, or a path from the backup's root (with what is below it).
     const kept = (args: ReadonlyArray<string>) =>
       (json(enigma([...g, "restore", backupId, "--list", "--json", ...args])) as Array<{ path: string; kind: string }>).filter((e) => e.kind === "file").map((e) => e.path)

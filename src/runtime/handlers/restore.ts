@@ -27,15 +27,15 @@ const listed = (e: FileEntry) => ({
 export const restore = Effect.fn("cli.restore")(function*({ id, dest, path, glob, exclude, list, sparse, overwrite, json }: {
   readonly id: string
   readonly dest: Option.Option<string>
-  readonly path: Option.Option<string>
-  readonly glob: Option.Option<string>
+  readonly path: ReadonlyArray<string>
+  readonly glob: ReadonlyArray<string>
   readonly exclude: ReadonlyArray<string>
   readonly list: boolean
   readonly sparse: boolean
   readonly overwrite: "always" | "if-changed" | "never"
   readonly json: boolean
 }) {
-  const options = { pathPrefix: Option.getOrUndefined(path), glob: Option.getOrUndefined(glob), exclude }
+  const options = { pathPrefix: path, glob, exclude }
   const problem = restoreProblem(options)
   if (problem !== undefined) return yield* new UserError({ detail: problem })
   const opened = yield* unlock(yield* rootCommand)

@@ -59,8 +59,10 @@ const writeFailure = (code: string | undefined, message: string): string => {
 }
 
 export interface RestoreOptions {
-  readonly pathPrefix?: string | undefined
-  readonly glob?: string | undefined
+  /** Only entries under this stored path, or under any of these (`--path`, repeatable). */
+  readonly pathPrefix?: string | ReadonlyArray<string> | undefined
+  /** Only files matching this glob, or any of these (`--glob`, repeatable); directories that hold one. */
+  readonly glob?: string | ReadonlyArray<string> | undefined
   /**
    * Patterns of entries to leave out, with backup --exclude's rules (ExcludeRules.ts) applied to
    * the stored path as if it were absolute (`/data/docs`): an excluded directory takes its contents.
@@ -322,9 +324,14 @@ const keptInPlace = (dest: string, entries: ReadonlyArray<FileEntry>, overwrite:
   })
 
 /** What is wrong with a restore's selection options, in one line, or undefined. */
+/** A selection option as a list: none, one, or several (any of them selects). */
+const listOf = (o: string | ReadonlyArray<string> | undefined): ReadonlyArray<string> => (o === undefined ? [] : typeof o === "string" ? [o] : o)
+
 export const restoreProblem = (options: RestoreOptions): string | undefined => {
-  const glob = options.glob !== undefined ? globProblem(options.glob) : undefined
-  if (glob !== undefined) return glob
+  for (const g of listOf(options.glob)) {
+    const problem = globProblem(g)
+    if (problem !== undefined) return problem
+  }
   const rules = parseExcludes(options.exclude ?? [])
   return "error" in rules ? rules.error : undefined
 }
@@ -346,9 +353,11 @@ export const entrySelector = (options: RestoreOptions): (p: string, kind: FileEn
     }
     return isExcluded(rules, `/${p}`, p.slice(p.lastIndexOf("/") + 1))
   }
+  const prefixes = listOf(options.pathPrefix)
+  const globs = listOf(options.glob)
   return (p, kind) =>
-    (options.pathPrefix === undefined || matchesPrefix(p, options.pathPrefix)) &&
-    (options.glob === undefined || kind === "dir" || matchesGlob(p, options.glob)) &&
+    (prefixes.length === 0 || prefixes.some((prefix) => matchesPrefix(p, prefix))) &&
+    (globs.length === 0 || kind === "dir" || globs.some((g) => matchesGlob(p, g))) &&
     !excluded(p)
 }
 
@@ -410,6 +419,8 @@ export class Restore extends Context.Service<Restore, {
         return yield* new UserError({ detail: `restore destination ${dest} exists and is not a directory; give a directory` })
       }
       const picks = entrySelector(options)
+      /** With globs, a directory is restored only if it holds a selected file or symlink. */
+      const byGlob = listOf(options.glob).length > 0
       const windowSize = options.windowEntries ?? restoreWindow
       // The entries come a window at a time (path order), so that memory does not grow with the
       // backup. What must hold for all of them is checked first, when there is more than one
@@ -640,10 +651,10 @@ export class Restore extends Context.Service<Restore, {
             if (f.kind === "file" && linksToRestored(f) && !kept.has(f.path)) hardLinks.push(f)
             else if (f.kind === "symlink" && !kept.has(f.path)) links.push(f)
             else if (f.kind === "dir") dirEntries.push(f)
-            if (options.glob !== undefined && f.kind !== "dir") addDirsAbove(holding, f.path)
+            if (byGlob && f.kind !== "dir") addDirsAbove(holding, f.path)
           }
           // With a glob, directories alone make nothing (nor the destination) until a file in them comes.
-          if (!selected.some((f) => f.kind !== "dir" || options.glob === undefined)) return
+          if (!selected.some((f) => f.kind !== "dir" || !byGlob)) return
           const small = files.filter(batched)
           if (writer === undefined && small.length >= batchedFilesFrom) {
             writer = yield* makeSmallFileWriter(small.length >= twoWritersFrom ? Math.min(2, availableParallelism()) : 1)
@@ -660,7 +671,7 @@ export class Restore extends Context.Service<Restore, {
           const dirs = new Set<string>()
           for (const f of selected) {
             if (f.kind === "dir") {
-              if (options.glob === undefined && !madeDirs.has(f.path)) dirs.add(f.path)
+              if (!byGlob && !madeDirs.has(f.path)) dirs.add(f.path)
             } else {
               const slash = f.path.lastIndexOf("/")
               if (slash > 0 && !madeDirs.has(f.path.slice(0, slash))) dirs.add(f.path.slice(0, slash))
@@ -709,14 +720,14 @@ export class Restore extends Context.Service<Restore, {
         after = page[page.length - 1]!.path
         const selected = page.filter((f) => picks(f.path, f.kind))
         // With a glob, a directory counts only once a file or symlink in it is selected.
-        if (selected.some((f) => options.glob === undefined || f.kind !== "dir")) selectedAny = true
+        if (selected.some((f) => !byGlob || f.kind !== "dir")) selectedAny = true
         if (selected.length > 0) yield* restoreSelected(selected)
         if (page.length < windowSize) break
       }
-      if (!selectedAny && (options.pathPrefix !== undefined || options.glob !== undefined || (options.exclude ?? []).length > 0)) {
+      if (!selectedAny && (listOf(options.pathPrefix).length > 0 || byGlob || (options.exclude ?? []).length > 0)) {
         const filters = [
-          ...(options.pathPrefix !== undefined ? [`--path ${options.pathPrefix}`] : []),
-          ...(options.glob !== undefined ? [`--glob ${options.glob}`] : []),
+          ...listOf(options.pathPrefix).map((p) => `--path ${p}`),
+          ...listOf(options.glob).map((g) => `--glob ${g}`),
           ...(options.exclude ?? []).map((e) => `--exclude ${e}`)
         ].join(" with ")
         return yield* new UserError({
@@ -765,7 +776,7 @@ export class Restore extends Context.Service<Restore, {
       }
 
       // Directory metadata last, deepest first (writing into a directory changes its mtime).
-      const restoredDirs = dirEntries.filter((d) => options.glob === undefined || holding.has(d.path)).sort((a, b) => b.path.length - a.path.length)
+      const restoredDirs = dirEntries.filter((d) => !byGlob || holding.has(d.path)).sort((a, b) => b.path.length - a.path.length)
       for (const d of restoredDirs) {
         const target = joinStored(root, d.path)
         yield* Effect.tryPromise({
@@ -864,10 +875,11 @@ export class Restore extends Context.Service<Restore, {
     const list = <E>(backupId: string, options: RestoreOptions, visit: (entries: ReadonlyArray<FileEntry>) => Effect.Effect<void, E>) =>
       Effect.gen(function*() {
         const picks = entrySelector(options)
+        const byGlob = listOf(options.glob).length > 0
         // With a glob, a directory is listed only if it holds a selected file or symlink: which do
         // is known from a first pass over paths alone (it holds directories, not entries).
         let holding: Set<string> | undefined
-        if (options.glob !== undefined) {
+        if (byGlob) {
           const dirs = new Set<string>()
           yield* manifest.eachEntryHead(backupId, (e) => {
             if (e.kind !== "dir" && picks(e.path, e.kind)) addDirsAbove(dirs, e.path)
