@@ -6,7 +6,9 @@ import * as path from "node:path"
 import { DatabaseSync } from "node:sqlite"
 import { afterAll, beforeAll } from "vitest"
 import {
+  CompleteMultipartUploadCommand,
   CopyObjectCommand,
+  CreateMultipartUploadCommand,
   type ListObjectsCommandOutput,
   CreateBucketCommand,
   DeleteObjectCommand,
@@ -27,7 +29,8 @@ import {
   ListObjectVersionsCommand,
   PutBucketVersioningCommand,
   PutObjectCommand,
-  S3Client
+  S3Client,
+  UploadPartCommand
 } from "@aws-sdk/client-s3"
 import { SignatureV4 } from "@smithy/signature-v4"
 import { enigma, initRepo, json, prng } from "../support/cli.ts"
@@ -253,6 +256,37 @@ describe("enigma proxy: object and bucket operations", () => {
     const raw = await rawRequest(port, "GET", "/ops/cond", {}, Buffer.alloc(0), { "if-modified-since": "not a date" })
     assert.strictEqual(raw.status, 200)
     assert.strictEqual(raw.text, "conditional")
+  })
+
+  it("conditional writes: If-None-Match: * creates only (one of many racing PUTs wins), If-Match replaces only that ETag; also on copy and multipart completion", async () => {
+    const put = (Key: string, Body: string, extra: { IfNoneMatch?: string; IfMatch?: string } = {}) => s3.send(new PutObjectCommand({ Bucket: "ops", Key, Body, ...extra }))
+    const first = await put("cond/lock", "holder one", { IfNoneMatch: "*" })
+    assert.deepStrictEqual(await failure(put("cond/lock", "holder two", { IfNoneMatch: "*" })), { code: "PreconditionFailed", status: 412 })
+    assert.strictEqual(await text(s3.send(new GetObjectCommand({ Bucket: "ops", Key: "cond/lock" }))), "holder one")
+    // Twenty clients race to create one key: exactly one succeeds.
+    const racing = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => put("cond/race", `client ${i}`, { IfNoneMatch: "*" })))
+    assert.strictEqual(racing.filter((r) => r.status === "fulfilled").length, 1)
+    const winner = racing.findIndex((r) => r.status === "fulfilled")
+    assert.strictEqual(await text(s3.send(new GetObjectCommand({ Bucket: "ops", Key: "cond/race" }))), `client ${winner}`)
+    // If-Match: only over the ETag named; a missing key is NoSuchKey.
+    const second = await put("cond/lock", "holder one, renewed", { IfMatch: first.ETag! })
+    assert.deepStrictEqual(await failure(put("cond/lock", "stale writer", { IfMatch: first.ETag! })), { code: "PreconditionFailed", status: 412 })
+    assert.deepStrictEqual(await failure(put("cond/none", "x", { IfMatch: first.ETag! })), { code: "NoSuchKey", status: 404 })
+    assert.strictEqual((await s3.send(new HeadObjectCommand({ Bucket: "ops", Key: "cond/lock" }))).ETag, second.ETag)
+    // If-None-Match on a write takes only *.
+    const other = await rawRequest(port, "PUT", "/ops/cond/other", {}, Buffer.from("x"), { "if-none-match": "\"abc\"" })
+    assert.strictEqual(other.status, 501)
+    // CopyObject: the conditions are about the destination.
+    const copy = (IfNoneMatch: string) => s3.send(new CopyObjectCommand({ Bucket: "ops", Key: "cond/lock", CopySource: "ops/cond/race", IfNoneMatch }))
+    assert.deepStrictEqual(await failure(copy("*")), { code: "PreconditionFailed", status: 412 })
+    // CompleteMultipartUpload: refused over an existing key with If-None-Match: *; the upload stays, to complete without it.
+    const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: "ops", Key: "cond/lock" }))
+    const part = await s3.send(new UploadPartCommand({ Bucket: "ops", Key: "cond/lock", UploadId, PartNumber: 1, Body: "multipart holder" }))
+    const complete = (extra: { IfNoneMatch?: string }) =>
+      s3.send(new CompleteMultipartUploadCommand({ Bucket: "ops", Key: "cond/lock", UploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.ETag! }] }, ...extra }))
+    assert.deepStrictEqual(await failure(complete({ IfNoneMatch: "*" })), { code: "PreconditionFailed", status: 412 })
+    await complete({})
+    assert.strictEqual(await text(s3.send(new GetObjectCommand({ Bucket: "ops", Key: "cond/lock" }))), "multipart holder")
   })
 
   it("CopyObject shares the source's chunks, copies or replaces metadata, and answers CopyObjectResult", async () => {

@@ -55,3 +55,39 @@ export const evaluatePreconditions = (p: Preconditions, etag: string, modifiedAt
   }
   return "proceed"
 }
+
+/**
+ * S3's conditional writes (PutObject, CompleteMultipartUpload): `If-None-Match: *` writes only
+ * where no object has the key, `If-Match: "etag"` only over the object with that ETag.
+ */
+export interface WriteConditions {
+  readonly ifNoneMatch: boolean
+  readonly ifMatch: string | undefined
+}
+
+export const noWriteConditions: WriteConditions = { ifNoneMatch: false, ifMatch: undefined }
+
+/** The write conditions of a request's headers, or the S3 error code, status and message for a value S3 refuses. */
+export const writeConditionsOf = (
+  ifNoneMatch: string | undefined,
+  ifMatch: string | undefined
+): WriteConditions | { readonly code: string; readonly status: number; readonly detail: string } => {
+  if (ifNoneMatch !== undefined && ifNoneMatch.trim() !== "*") {
+    return { code: "NotImplemented", status: 501, detail: "A header you provided implies functionality that is not implemented: If-None-Match on a write takes only *" }
+  }
+  return { ifNoneMatch: ifNoneMatch !== undefined, ifMatch }
+}
+
+/**
+ * Whether a write under `c` may replace `current` (the object now at the key, if any): "proceed",
+ * "exists" (If-None-Match: *, 412), "missing" (If-Match with no object, 404 NoSuchKey) or
+ * "changed" (If-Match naming another ETag, 412).
+ */
+export const evaluateWriteConditions = (c: WriteConditions, current: { readonly etag: string } | undefined): "proceed" | "exists" | "missing" | "changed" => {
+  if (c.ifNoneMatch && current !== undefined) return "exists"
+  if (c.ifMatch !== undefined) {
+    if (current === undefined) return "missing"
+    if (!etagListMatches(c.ifMatch, current.etag)) return "changed"
+  }
+  return "proceed"
+}

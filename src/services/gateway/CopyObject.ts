@@ -3,7 +3,7 @@ import { Effect } from "effect"
 import { evaluatePreconditions } from "../../domain/s3/Conditions.ts"
 import { copySourceOf } from "../../domain/s3/CopySource.ts"
 import { S3Error, s3Error } from "../../domain/s3/S3Error.ts"
-import { headerOf, preconditionFailed, preconditionsOf, requestAttributes } from "./ObjectHeaders.ts"
+import { headerOf, preconditionFailed, preconditionsOf, requestAttributes, writeConditionsIn } from "./ObjectHeaders.ts"
 import type { Objects, ObjectRow } from "./Objects.ts"
 
 /**
@@ -26,6 +26,9 @@ export const copyObject = Effect.fn("Gateway.copyObject")(function*(
   }
   const replaced = directive === "REPLACE" ? requestAttributes(headers) : undefined
   if (replaced instanceof S3Error) return yield* replaced
+  // If-None-Match / If-Match (without the copy-source prefix) are about the destination.
+  const conditions = writeConditionsIn(headers)
+  if (conditions instanceof S3Error) return yield* conditions
   yield* objects.headBucket(bucket)
   const from: ObjectRow = yield* objects.headObject(source.bucket, source.key)
   if (evaluatePreconditions(preconditionsOf(headers, "x-amz-copy-source-"), from.etag, from.modifiedAt) !== "proceed") {
@@ -38,5 +41,5 @@ export const copyObject = Effect.fn("Gateway.copyObject")(function*(
       "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes: send x-amz-metadata-directive: REPLACE"
     )
   }
-  return yield* objects.copyObject(bucket, key, from, replaced ?? { contentType: from.contentType, meta: from.meta, headers: from.headers })
+  return yield* objects.copyObject(bucket, key, from, replaced ?? { contentType: from.contentType, meta: from.meta, headers: from.headers }, conditions)
 })

@@ -12,7 +12,7 @@ import { verifyRequest } from "./Auth.ts"
 import { copyObject } from "./CopyObject.ts"
 import { deleteObjects } from "./DeleteObjects.ts"
 import { listObjectsV1, listObjectVersions, listParamsOf, listV1Params, listVersionsParams } from "./ListObjectsV1.ts"
-import { notModifiedHeaders, preconditionFailed, preconditionsOf, requestAttributes, responseHeaders, responseOverrideParams } from "./ObjectHeaders.ts"
+import { notModifiedHeaders, preconditionFailed, preconditionsOf, requestAttributes, responseHeaders, responseOverrideParams, writeConditionsIn } from "./ObjectHeaders.ts"
 import { isMultipartRequest, multipartRoute } from "./MultipartRoutes.ts"
 import { Objects } from "./Objects.ts"
 import { requestBody } from "./PayloadBody.ts"
@@ -257,8 +257,11 @@ export const handleRequest = (options: GatewayOptions) => Effect.gen(function*()
         }
         const attributes = requestAttributes(req.headers)
         if (attributes instanceof S3Error) return yield* attributes
+        const conditions = writeConditionsIn(req.headers)
+        if (conditions instanceof S3Error) return yield* conditions
         const put = objects.putObject(bucket, key, body, {
           ...attributes,
+          conditions,
           expectedSha256,
           contentMd5: header("content-md5"),
           checksum: request.checksum

@@ -1,12 +1,13 @@
 import { createHash, randomBytes } from "node:crypto"
 import { Context, Effect, Layer, Semaphore, Stream } from "effect"
 import type { Extent } from "../../domain/Events.ts"
-import { evaluatePreconditions, type Preconditions } from "../../domain/s3/Conditions.ts"
+import { evaluatePreconditions, noWriteConditions, type Preconditions, type WriteConditions } from "../../domain/s3/Conditions.ts"
 import type { RequestedPart } from "../../domain/s3/MultipartXml.ts"
 import { s3Error, type S3Error } from "../../domain/s3/S3Error.ts"
 import { EventLog } from "../manifest/EventLog.ts"
 import { SqliteDatabase } from "../sql/NodeSqliteClient.ts"
 import { type IngestChecks, makeIngest } from "./Ingest.ts"
+import { withKeyLock } from "./KeyLocks.ts"
 import { preconditionFailed } from "./ObjectHeaders.ts"
 import { type ObjectAttributes, Objects, objectSlices } from "./Objects.ts"
 
@@ -69,7 +70,13 @@ export class Multipart extends Context.Service<Multipart, {
     range: CopyRange,
     conditions: Preconditions
   ) => Effect.Effect<PartRow, S3Error>
-  readonly complete: (bucket: string, key: string, uploadId: string, parts: ReadonlyArray<RequestedPart>) => Effect.Effect<{ readonly etag: string; readonly size: number }, S3Error>
+  readonly complete: (
+    bucket: string,
+    key: string,
+    uploadId: string,
+    parts: ReadonlyArray<RequestedPart>,
+    conditions?: WriteConditions
+  ) => Effect.Effect<{ readonly etag: string; readonly size: number }, S3Error>
   readonly abort: (bucket: string, key: string, uploadId: string) => Effect.Effect<void, S3Error>
   readonly listParts: (bucket: string, key: string, uploadId: string, after: number, maxParts: number) => Effect.Effect<{ readonly parts: ReadonlyArray<PartRow>; readonly truncated: boolean }, S3Error>
   readonly listUploads: (bucket: string, options: ListUploadsOptions) => Effect.Effect<ListUploadsResult, S3Error>
@@ -198,8 +205,15 @@ export class Multipart extends Context.Service<Multipart, {
       return yield* recordPart(bucket, key, uploadId, partNumber, Math.max(0, last - start + 1), md5.digest("hex"), extents)
     })
 
-    const complete = Effect.fn("Multipart.complete")(function*(bucket: string, key: string, uploadId: string, requested: ReadonlyArray<RequestedPart>) {
+    const complete = Effect.fn("Multipart.complete")(function*(
+      bucket: string,
+      key: string,
+      uploadId: string,
+      requested: ReadonlyArray<RequestedPart>,
+      conditions: WriteConditions = noWriteConditions
+    ) {
       yield* requireUpload(bucket, key, uploadId)
+      yield* objects.checkWrite(bucket, key, conditions)
       return yield* commit.withPermits(1)(Effect.gen(function*() {
         yield* requireUpload(bucket, key, uploadId)
         for (let i = 1; i < requested.length; i++) {
@@ -226,8 +240,12 @@ export class Multipart extends Context.Service<Multipart, {
         }
         const etag = `${createHash("md5").update(Buffer.concat(parts.map((p) => Buffer.from(p.etag, "hex")))).digest("hex")}-${parts.length}`
         const size = parts.reduce((a, p) => a + p.size, 0)
-        yield* log.append([{ _tag: "MultipartCompleted", uploadId, at: Date.now(), parts: parts.map((p) => p.partNumber), size, etag }])
-          .pipe(Effect.mapError(internal))
+        // Checked again under the key's lock: another write may have come in since.
+        yield* withKeyLock(bucket, key, Effect.andThen(
+          objects.checkWrite(bucket, key, conditions),
+          log.append([{ _tag: "MultipartCompleted", uploadId, at: Date.now(), parts: parts.map((p) => p.partNumber), size, etag }])
+            .pipe(Effect.mapError(internal))
+        ))
         return { etag, size }
       }))
     })

@@ -11,7 +11,7 @@ import {
 } from "../../domain/s3/MultipartXml.ts"
 import { notImplemented, S3Error, s3Error } from "../../domain/s3/S3Error.ts"
 import { type CopyRange, Multipart } from "./Multipart.ts"
-import { preconditionsOf, requestAttributes } from "./ObjectHeaders.ts"
+import { preconditionsOf, requestAttributes, writeConditionsIn } from "./ObjectHeaders.ts"
 import { Transfers } from "./Transfers.ts"
 import { copySourceOf } from "../../domain/s3/CopySource.ts"
 
@@ -135,7 +135,9 @@ export const multipartRoute = Effect.fn("Gateway.multipart")(function*(r: Multip
       if (typeof parts === "string") {
         return yield* s3Error("MalformedXML", 400, `The XML you provided was not well-formed or did not validate against our published schema: ${parts}`)
       }
-      const done = yield* multipart.complete(bucket, key, uploadId, parts)
+      const writeConditions = writeConditionsIn(r.headers)
+      if (writeConditions instanceof S3Error) return yield* writeConditions
+      const done = yield* multipart.complete(bucket, key, uploadId, parts, writeConditions)
       const host = header(r.headers, "host") ?? "localhost"
       return yield* r.reply(200, {}, completeMultipartUploadXml({
         location: `http://${host}/${encodeURIComponent(bucket)}/${key.split("/").map(encodeURIComponent).join("/")}`,

@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from "node:http"
-import type { Preconditions } from "../../domain/s3/Conditions.ts"
+import { type Preconditions, type WriteConditions, writeConditionsOf } from "../../domain/s3/Conditions.ts"
 import { s3Error, type S3Error } from "../../domain/s3/S3Error.ts"
 import type { KeptHeaders, ObjectAttributes, ObjectRow } from "./Objects.ts"
 
@@ -113,5 +113,11 @@ export const preconditionsOf = (headers: IncomingHttpHeaders, prefix: "" | "x-am
   ifModifiedSince: headerOf(headers, `${prefix}if-modified-since`),
   ifUnmodifiedSince: headerOf(headers, `${prefix}if-unmodified-since`)
 })
+
+/** The conditions of a write (PutObject, CopyObject's destination, CompleteMultipartUpload), or S3's refusal of them. */
+export const writeConditionsIn = (headers: IncomingHttpHeaders): WriteConditions | S3Error => {
+  const c = writeConditionsOf(headerOf(headers, "if-none-match"), headerOf(headers, "if-match"))
+  return "code" in c ? s3Error(c.code, c.status, c.detail) : c
+}
 
 export const preconditionFailed = () => s3Error("PreconditionFailed", 412, "At least one of the pre-conditions you specified did not hold")

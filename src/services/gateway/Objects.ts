@@ -1,5 +1,6 @@
 import { Context, Effect, Layer, Stream } from "effect"
 import type { Extent } from "../../domain/Events.ts"
+import { evaluateWriteConditions, noWriteConditions, type WriteConditions } from "../../domain/s3/Conditions.ts"
 import { s3Error, type S3Error } from "../../domain/s3/S3Error.ts"
 import { ChunkStore } from "../ChunkStore.ts"
 import { EventLog } from "../manifest/EventLog.ts"
@@ -7,6 +8,8 @@ import { SqliteDatabase } from "../sql/NodeSqliteClient.ts"
 import { OffThreadReads } from "../storage/LocalIoThreads.ts"
 import { OpenOnChunkWorkers } from "../ChunkThreads.ts"
 import { makeIngest } from "./Ingest.ts"
+import { withKeyLock } from "./KeyLocks.ts"
+import { preconditionFailed } from "./ObjectHeaders.ts"
 
 export interface BucketRow {
   readonly name: string
@@ -82,6 +85,8 @@ export interface PutOptions {
    * fails on a mismatch, see PayloadBody.ts), so it is known before ObjectPut is appended.
    */
   readonly checksum?: () => { readonly algorithm: string; readonly value: string } | undefined
+  /** `If-None-Match: *` / `If-Match` (S3's conditional writes). */
+  readonly conditions?: WriteConditions
 }
 
 export interface ListOptions {
@@ -134,7 +139,9 @@ export class Objects extends Context.Service<Objects, {
   /** Deletes several keys of one bucket with one log append; keys that do not exist are no-ops. */
   readonly deleteObjects: (bucket: string, keys: ReadonlyArray<string>) => Effect.Effect<void, S3Error>
   /** A new object `bucket/key` with `source`'s content (its chunks, not a re-upload) and `attributes`. */
-  readonly copyObject: (bucket: string, key: string, source: ObjectRow, attributes: ObjectAttributes) => Effect.Effect<ObjectRow, S3Error>
+  readonly copyObject: (bucket: string, key: string, source: ObjectRow, attributes: ObjectAttributes, conditions?: WriteConditions) => Effect.Effect<ObjectRow, S3Error>
+  /** Fails as S3 does when `conditions` (If-None-Match: *, If-Match) do not let a write replace what is at the key now. */
+  readonly checkWrite: (bucket: string, key: string, conditions: WriteConditions) => Effect.Effect<void, S3Error>
   readonly listObjects: (bucket: string, options: ListOptions) => Effect.Effect<ListPage, S3Error>
   /** The plaintext of one chunk (authenticated and re-hashed by ChunkStore). */
   readonly readChunk: (chunkId: string) => Effect.Effect<Uint8Array, S3Error>
@@ -202,6 +209,17 @@ export class Objects extends Context.Service<Objects, {
       const r = objectStmt.get(bucket, key) as RawObject | undefined
       return r ? toObject(r) : undefined
     }
+    /** S3's answer when `conditions` do not let a write replace what is at the key now. */
+    const checkWrite = (bucket: string, key: string, conditions: WriteConditions) =>
+      Effect.suspend(() => {
+        if (!conditions.ifNoneMatch && conditions.ifMatch === undefined) return Effect.void
+        const outcome = evaluateWriteConditions(conditions, findObject(bucket, key))
+        return outcome === "proceed"
+          ? Effect.void
+          : outcome === "missing"
+          ? Effect.fail(s3Error("NoSuchKey", 404, "The specified key does not exist (If-Match needs an object to match)."))
+          : Effect.fail(preconditionFailed())
+      })
     const headObject = Effect.fn("Objects.headObject")(function*(bucket: string, key: string) {
       yield* headBucket(bucket)
       const o = findObject(bucket, key)
@@ -212,12 +230,16 @@ export class Objects extends Context.Service<Objects, {
     const putObject = Effect.fn("Objects.putObject")(function*<E>(bucket: string, key: string, body: Stream.Stream<Uint8Array, E>, options: PutOptions) {
       yield* headBucket(bucket)
       if (key === "" || key.length > 1024) return yield* s3Error("KeyTooLongError", 400, "Object keys must be 1 to 1024 characters long")
+      const conditions = options.conditions ?? noWriteConditions
+      // Checked before the body is stored (a write bound to fail uploads nothing), and again
+      // under the key's lock just before the event (another write may have come in between).
+      yield* checkWrite(bucket, key, conditions)
       const { size, md5, extents, inline } = yield* ingest(body, options, inlineLimit, true)
       const at = Date.now()
       const etag = md5.toString("hex")
       // Read only now: the body stream verified it (and failed on a mismatch) as it ended.
       const checksum = options.checksum?.()
-      yield* log.append([{
+      yield* withKeyLock(bucket, key, Effect.andThen(checkWrite(bucket, key, conditions), log.append([{
         _tag: "ObjectPut",
         bucket,
         key,
@@ -230,7 +252,7 @@ export class Objects extends Context.Service<Objects, {
         ...(inline !== undefined ? { inline: Buffer.from(inline).toString("base64") } : {}),
         ...options.headers,
         ...(checksum !== undefined ? { checksum: { algorithm: checksum.algorithm, value: checksum.value } } : {})
-      }]).pipe(Effect.mapError(internal))
+      }]).pipe(Effect.mapError(internal))))
       return { bucket, key, size, etag, contentType: options.contentType, meta: options.meta, headers: options.headers, extents, inline, modifiedAt: at, checksum } satisfies ObjectRow
     })
 
@@ -285,25 +307,34 @@ export class Objects extends Context.Service<Objects, {
       }),
       putObject,
       headObject,
+      checkWrite,
       deleteObject: Effect.fn("Objects.deleteObject")(function*(bucket: string, key: string) {
         yield* headBucket(bucket)
         // S3 answers 204 whether or not the key existed; only an existing one needs an event.
-        if (!findObject(bucket, key)) return
-        yield* log.append([{ _tag: "ObjectDeleted", bucket, key, at: Date.now() }]).pipe(Effect.mapError(internal))
+        yield* withKeyLock(bucket, key, Effect.suspend(() =>
+          findObject(bucket, key)
+            ? log.append([{ _tag: "ObjectDeleted", bucket, key, at: Date.now() }]).pipe(Effect.mapError(internal))
+            : Effect.void
+        ))
       }),
       deleteObjects: Effect.fn("Objects.deleteObjects")(function*(bucket: string, keys: ReadonlyArray<string>) {
         yield* headBucket(bucket)
         const at = Date.now()
-        const existing = [...new Set(keys)].filter((key) => findObject(bucket, key) !== undefined)
-        if (existing.length === 0) return
-        yield* log.append(existing.map((key) => ({ _tag: "ObjectDeleted" as const, bucket, key, at }))).pipe(Effect.mapError(internal))
+        // Every key's lock, taken in one order (sorted), so two batches cannot wait for each other.
+        const append = Effect.suspend(() => {
+          const existing = [...new Set(keys)].filter((key) => findObject(bucket, key) !== undefined)
+          return existing.length === 0
+            ? Effect.void
+            : log.append(existing.map((key) => ({ _tag: "ObjectDeleted" as const, bucket, key, at }))).pipe(Effect.mapError(internal))
+        })
+        yield* [...new Set(keys)].sort().reduceRight<typeof append>((inner, key) => withKeyLock(bucket, key, inner), append)
       }),
-      copyObject: Effect.fn("Objects.copyObject")(function*(bucket: string, key: string, source: ObjectRow, attributes: ObjectAttributes) {
+      copyObject: Effect.fn("Objects.copyObject")(function*(bucket: string, key: string, source: ObjectRow, attributes: ObjectAttributes, conditions = noWriteConditions) {
         yield* headBucket(bucket)
         // The content is the source's, so is its ETag (S3 would recompute an MD5 for a multipart
         // source; that needs the bytes, which a copy by reference never reads).
         const at = Date.now()
-        yield* log.append([{
+        yield* withKeyLock(bucket, key, Effect.andThen(checkWrite(bucket, key, conditions), log.append([{
           _tag: "ObjectPut",
           bucket,
           key,
@@ -317,7 +348,7 @@ export class Objects extends Context.Service<Objects, {
           ...attributes.headers,
           // Same bytes, so the source's verified checksum holds for the copy (S3 keeps it too).
           ...(source.checksum !== undefined ? { checksum: { algorithm: source.checksum.algorithm, value: source.checksum.value } } : {})
-        }]).pipe(Effect.mapError(internal))
+        }]).pipe(Effect.mapError(internal))))
         return { bucket, key, size: source.size, etag: source.etag, ...attributes, extents: source.extents, inline: source.inline, modifiedAt: at, checksum: source.checksum } satisfies ObjectRow
       }),
       listObjects,
