@@ -12,7 +12,7 @@ import { verifyRequest } from "./Auth.ts"
 import { copyObject } from "./CopyObject.ts"
 import { deleteObjects } from "./DeleteObjects.ts"
 import { listObjectsV1, listObjectVersions, listParamsOf, listV1Params, listVersionsParams } from "./ListObjectsV1.ts"
-import { notModifiedHeaders, preconditionFailed, preconditionsOf, requestAttributes, responseHeaders, responseOverrideParams, writeConditionsIn } from "./ObjectHeaders.ts"
+import { notModifiedHeaders, preconditionFailed, preconditionsOf, refusedWriteHeaders, requestAttributes, responseHeaders, responseOverrideParams, writeConditionsIn } from "./ObjectHeaders.ts"
 import { isMultipartRequest, multipartRoute } from "./MultipartRoutes.ts"
 import { Objects } from "./Objects.ts"
 import { requestBody } from "./PayloadBody.ts"
@@ -250,6 +250,8 @@ export const handleRequest = (options: GatewayOptions) => Effect.gen(function*()
     if (unsupported.length > 0) return yield* notImplemented(`${method} with ?${unsupported.join("&")}`)
     switch (method) {
       case "PUT": {
+        const refused = refusedWriteHeaders(req.headers)
+        if (refused !== undefined) return yield* refused
         if (header("x-amz-copy-source") !== undefined) {
           yield* readSmallBody
           const copy = yield* copyObject(objects, req.headers, bucket, key)

@@ -11,7 +11,7 @@ import {
 } from "../../domain/s3/MultipartXml.ts"
 import { notImplemented, S3Error, s3Error } from "../../domain/s3/S3Error.ts"
 import { type CopyRange, Multipart } from "./Multipart.ts"
-import { preconditionsOf, requestAttributes, writeConditionsIn } from "./ObjectHeaders.ts"
+import { preconditionsOf, refusedWriteHeaders, requestAttributes, writeConditionsIn } from "./ObjectHeaders.ts"
 import { Transfers } from "./Transfers.ts"
 import { copySourceOf } from "../../domain/s3/CopySource.ts"
 
@@ -100,6 +100,8 @@ export const multipartRoute = Effect.fn("Gateway.multipart")(function*(r: Multip
   const uploadId = params.get("uploadId")
   if (r.method === "POST" && params.has("uploads")) {
     yield* r.readSmallBody
+    const refused = refusedWriteHeaders(r.headers)
+    if (refused !== undefined) return yield* refused
     const attributes = requestAttributes(r.headers)
     if (attributes instanceof S3Error) return yield* attributes
     const u = yield* multipart.create(bucket, key, attributes)

@@ -114,6 +114,26 @@ export const preconditionsOf = (headers: IncomingHttpHeaders, prefix: "" | "x-am
   ifUnmodifiedSince: headerOf(headers, `${prefix}if-unmodified-since`)
 })
 
+/**
+ * Write headers that ask for something this gateway does not do, refused rather than ignored: a
+ * client that asked for object lock (WORM, against ransomware) or its own encryption key (SSE-C)
+ * must not go on believing it has them. SSE-S3 (`AES256`) is what every object gets anyway
+ * (AES-256-GCM under the repository's keys), so it is accepted.
+ */
+export const refusedWriteHeaders = (headers: IncomingHttpHeaders): S3Error | undefined => {
+  const lock = ["x-amz-object-lock-mode", "x-amz-object-lock-retain-until-date", "x-amz-object-lock-legal-hold"].find((h) => headers[h] !== undefined)
+  if (lock !== undefined) return s3Error("InvalidRequest", 400, `Bucket is missing Object Lock Configuration (${lock}): this gateway has no object lock`)
+  const customer = Object.keys(headers).find((h) => h.startsWith("x-amz-server-side-encryption-customer-") || h.startsWith("x-amz-copy-source-server-side-encryption-customer-"))
+  if (customer !== undefined) {
+    return s3Error("NotImplemented", 501, `A header you provided implies functionality that is not implemented: SSE-C (${customer}); every object is encrypted with the repository's keys`)
+  }
+  const sse = headerOf(headers, "x-amz-server-side-encryption")
+  if (sse !== undefined && sse !== "AES256") {
+    return s3Error("NotImplemented", 501, `A header you provided implies functionality that is not implemented: x-amz-server-side-encryption ${sse} (only AES256: every object is encrypted with the repository's keys)`)
+  }
+  return undefined
+}
+
 /** The conditions of a write (PutObject, CopyObject's destination, CompleteMultipartUpload), or S3's refusal of them. */
 export const writeConditionsIn = (headers: IncomingHttpHeaders): WriteConditions | S3Error => {
   const c = writeConditionsOf(headerOf(headers, "if-none-match"), headerOf(headers, "if-match"))
