@@ -323,10 +323,10 @@ const keptInPlace = (dest: string, entries: ReadonlyArray<FileEntry>, overwrite:
     return kept
   })
 
-/** What is wrong with a restore's selection options, in one line, or undefined. */
 /** A selection option as a list: none, one, or several (any of them selects). */
 const listOf = (o: string | ReadonlyArray<string> | undefined): ReadonlyArray<string> => (o === undefined ? [] : typeof o === "string" ? [o] : o)
 
+/** What is wrong with a restore's selection options, in one line, or undefined. */
 export const restoreProblem = (options: RestoreOptions): string | undefined => {
   for (const g of listOf(options.glob)) {
     const problem = globProblem(g)
@@ -473,14 +473,13 @@ export class Restore extends Context.Service<Restore, {
       // half written) and the restore goes on with the others: with the only copy of someone's
       // data, every file that can be restored must be. A chunk that could not be read at all (a
       // provider down, cold storage) stops the restore instead: it may be readable later.
-      const damaged: Array<DamagedFile> = []
-      const damagedPaths = new Set<string>()
+      /** Files left out, by path (a hard link to one is left out with it). */
+      const damaged = new Map<string, DamagedFile>()
       const leaveOut = (f: FileEntry, e: ChunkCorrupt) =>
         e.unreadable === true
           ? Effect.fail(e)
           : Effect.sync(() => {
-            damaged.push({ path: f.path, chunk: e.chunkId, problem: e.message })
-            damagedPaths.add(f.path)
+            damaged.set(f.path, { path: f.path, chunk: e.chunkId, problem: e.message })
             return false
           })
 
@@ -741,9 +740,9 @@ export class Restore extends Context.Service<Restore, {
 
       // Every file is complete: hard links to them, beside their place then renamed into it.
       for (const f of hardLinks) {
-        const first = damaged.find((d) => d.path === f.linkTo)
+        const first = damaged.get(f.linkTo!)
         if (first !== undefined) {
-          damaged.push({ ...first, path: f.path })
+          damaged.set(f.path, { ...first, path: f.path })
           continue
         }
         const target = joinStored(root, f.path)
@@ -789,7 +788,7 @@ export class Restore extends Context.Service<Restore, {
           catch: writeError(target)
         })
       }
-      if (damaged.length > 0) return yield* new RestoreIncomplete({ backupId, restoredFiles, damaged })
+      if (damaged.size > 0) return yield* new RestoreIncomplete({ backupId, restoredFiles, damaged: [...damaged.values()] })
       const fromWriter = writer?.ownersRefused() ?? { count: 0, code: undefined }
       const ownersRefused = refused.count + fromWriter.count
       const ownerError = refused.code ?? fromWriter.code
