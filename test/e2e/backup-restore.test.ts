@@ -953,6 +953,27 @@ describe("enigma backup → restore on the Local provider", () => {
     }
   })
 
+  it("a provider whose disk fills up during a backup: one line saying so and what to do, nothing committed, gc reclaims what was stored", () => {
+    const root = tempDir()
+    const store = path.join(root, "store")
+    mkdirSync(store)
+    const { unmount } = enigmaMount(store)
+    try {
+      const { g } = initRepo([], ["[[providers]]", 'name = "small"', 'type = "Local"', `bucket = "${store}"`, ""].join("\n"))
+      const src = path.join(root, "data")
+      mkdirSync(src)
+      writeFileSync(path.join(src, "big.bin"), prng(31)(3 * 1024 * 1024))
+      const r = enigma([...g, "backup", src])
+      assert.strictEqual(r.code, 1)
+      assert.match(r.stderr.trim(), /^enigma: .*provider small: put chunks\/.*ENOSPC.* \(the provider's disk is full or over quota: free space there, or add a provider; `enigma gc` reclaims what this attempt stored\)$/)
+      assert.deepStrictEqual(json(enigma([...g, "list", "--json"])), [])
+      assert.strictEqual(enigma([...g, "gc"]).code, 0)
+      assert.deepStrictEqual(readdirSync(path.join(store, "chunks"), { recursive: true }).filter((n) => String(n).length > 60), [])
+    } finally {
+      unmount()
+    }
+  })
+
   it("a disk that fills up during a restore of many small files: a clear error, no temp file, later files untouched", () => {
     const { root, g } = initRepo()
     const src = path.join(root, "data")

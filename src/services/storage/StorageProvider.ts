@@ -8,10 +8,12 @@ import { Effect, Schema, Stream } from "effect"
 export const StorageFailure = Schema.Literals(["NotFound", "AccessDenied", "Transient", "Fatal", "Cold"])
 export type StorageFailure = typeof StorageFailure.Type
 
-/** The network could not reach the service at all: say where the address comes from. */
-const unreachableHint = (detail: string) =>
+/** What to do about the failures a user can mend: an unreachable service, a full disk. */
+const hintFor = (detail: string) =>
   /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH/.test(detail)
     ? " (the service cannot be reached: check the endpoint, --endpoint-url or the provider's endpoint in enigma.toml, and that the service is running)"
+    : /ENOSPC|EDQUOT/.test(detail)
+    ? " (the provider's disk is full or over quota: free space there, or add a provider; `enigma gc` reclaims what this attempt stored)"
     : ""
 
 export class StorageError extends Schema.TaggedError<StorageError>()("StorageError", {
@@ -22,7 +24,7 @@ export class StorageError extends Schema.TaggedError<StorageError>()("StorageErr
   detail: Schema.String
 }) {
   override get message() {
-    return `provider ${this.provider}: ${this.operation} ${this.key}: ${this.detail}${unreachableHint(this.detail)}`
+    return `provider ${this.provider}: ${this.operation} ${this.key}: ${this.detail}${hintFor(this.detail)}`
   }
   get isRetryable() {
     return this.reason === "Transient"
