@@ -136,6 +136,10 @@ const putCommand = Command.make("put", {
     Flag.optional
   ),
   tags: Flag.String("tag").pipe(Flag.withDescription("Tag the stream: key=value (repeatable)"), Flag.atLeast(0)),
+  fromCommand: Flag.String("from-command").pipe(
+    Flag.withDescription("Store what this shell command prints instead of stdin, and only if it exits 0 (e.g. \"pg_dump db\"): a dump that fails halfway is not stored as complete"),
+    Flag.optional
+  ),
   summary: summaryFlag("text"),
   strictResume: Flag.Boolean("strict-resume").pipe(
     Flag.withDescription("When resuming, an input shorter than what was already stored is an error (--no-strict-resume stores it as is)"),

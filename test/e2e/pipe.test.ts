@@ -276,6 +276,43 @@ describe("pipe mode: put / get", () => {
     assert.strictEqual(chunkFiles(dir).length, 0)
   })
 
+  it("put --from-command stores what the command prints only if it exits 0: a dump that fails halfway is not stored complete", () => {
+    const { root, g } = initRepo([], smallChunks)
+    const script = path.join(root, "dump.sh")
+    // A "dump" of 300 KB of text, then an exit code of its choosing.
+    writeFileSync(script, `i=0; while [ $i -lt 10000 ]; do echo "row $i of the dump, padded out"; i=$((i+1)); done; exit \${1:-0}\n`)
+    const expected = Buffer.from(Array.from({ length: 10000 }, (_, i) => `row ${i} of the dump, padded out\n`).join(""))
+    const ok = enigmaPipe([...g, "put", "good", "--from-command", `sh ${script}`, "--summary", "json"])
+    assert.strictEqual(ok.code, 0, ok.stderr)
+    assert.strictEqual(summaryOf(ok.stderr).bytes, expected.length)
+    assert.isTrue(enigmaPipe([...g, "get", "good"]).stdout.equals(expected))
+
+    const failed = enigmaPipe([...g, "put", "broken", "--from-command", `sh ${script} 3`])
+    assert.strictEqual(failed.code, 1)
+    assert.strictEqual(
+      failed.stderr.trim(),
+      "enigma: reading the input failed: --from-command exited with code 3; stream broken was not stored complete: run the put again, or `enigma forget broken` to drop what was stored"
+    )
+    const listed = (json(enigma([...g, "list", "--json"])) as Array<{ name?: string; status?: string }>).filter((e) => e.name === "broken")
+    assert.deepStrictEqual(listed.map((e) => e.status), ["interrupted"])
+    assert.strictEqual(enigmaPipe([...g, "get", "broken"]).code, 1)
+    // Run again, and this time it succeeds: the put resumes and stores it complete.
+    const again = enigmaPipe([...g, "put", "broken", "--from-command", `sh ${script}`])
+    assert.strictEqual(again.code, 0, again.stderr)
+    assert.match(again.stderr, /^resuming the interrupted put of broken/)
+    assert.isTrue(enigmaPipe([...g, "get", "broken"]).stdout.equals(expected))
+    const killed = enigmaPipe([...g, "put", "killed", "--from-command", "echo partial; kill -TERM $$"])
+    assert.strictEqual(killed.code, 1)
+    assert.match(killed.stderr, /--from-command was killed by SIGTERM; stream killed was not stored complete/)
+    // The command reads this process's stdin.
+    const through = enigmaPipe([...g, "put", "through", "--from-command", "tr a-z A-Z"], Buffer.from("shout this\n"))
+    assert.strictEqual(through.code, 0, through.stderr)
+    assert.strictEqual(enigmaPipe([...g, "get", "through"]).stdout.toString(), "SHOUT THIS\n")
+    const empty = enigmaPipe([...g, "put", "empty", "--from-command", " "])
+    assert.strictEqual(empty.code, 1)
+    assert.match(empty.stderr.trim(), /^enigma: --from-command needs a command/)
+  })
+
   it("--diskspace-limit drains stdin into the scratch dir while uploads lag; without it stdin waits", () => {
     const { root, g } = initRepo()
     const file = path.join(root, "in.bin")

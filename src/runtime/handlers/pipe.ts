@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import { Effect, Option, Stream } from "effect"
 import type { ChunkStrategy } from "../../domain/Chunker.ts"
@@ -60,6 +61,36 @@ async function* readStdin(): AsyncGenerator<Uint8Array> {
   }
 }
 
+/**
+ * `put --from-command CMD`: what `sh -c CMD` prints, as the input. Its exit status is part of the
+ * input: anything but 0 fails the input at its end, so the stream is not committed (a pipe cannot
+ * tell a dump that failed halfway from one that ended). The command gets this process's stdin and
+ * stderr. If the put stops first (an error, Ctrl-C), the command is stopped too.
+ */
+async function* readCommand(command: string): AsyncGenerator<Uint8Array> {
+  const child = spawn("/bin/sh", ["-c", command], { stdio: ["inherit", "pipe", "inherit"] })
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
+    child.once("error", reject)
+    child.once("close", (code, signal) => resolve({ code, signal }))
+  })
+  try {
+    for await (const chunk of child.stdout) yield chunk as Buffer
+    const { code, signal } = await exited
+    if (code !== 0) throw new Error(`--from-command ${signal !== null ? `was killed by ${signal}` : `exited with code ${code}`}`)
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM")
+  }
+}
+
+const commandStream = (command: string, name: string) =>
+  Stream.fromAsyncIterable(
+    { [Symbol.asyncIterator]: () => readCommand(command) },
+    (e) =>
+      new PipeInputError({
+        detail: `${(e as Error)?.message ?? String(e)}; stream ${name} was not stored complete: run the put again, or \`enigma forget ${name}\` to drop what was stored`
+      })
+  )
+
 const stdinStream = Stream.fromAsyncIterable(
   { [Symbol.asyncIterator]: readStdin },
   (e) => new PipeInputError({ detail: (e as Error)?.message ?? String(e) })
@@ -69,6 +100,7 @@ export interface PutArgs {
   readonly name: string
   readonly chunkSize: Option.Option<string>
   readonly tags: ReadonlyArray<string>
+  readonly fromCommand: Option.Option<string>
   readonly summary: SummaryMode
   readonly strictResume: boolean
   readonly bufferChunks: Option.Option<number>
@@ -83,7 +115,9 @@ export interface PutArgs {
 
 
 export const put = Effect.fn("cli.put")(function*(a: PutArgs) {
-  if (process.stdin.isTTY) {
+  const fromCommand = Option.getOrUndefined(a.fromCommand)
+  if (fromCommand !== undefined && fromCommand.trim() === "") return yield* new UserError({ detail: "--from-command needs a command, e.g. --from-command \"pg_dump db\"" })
+  if (fromCommand === undefined && process.stdin.isTTY) {
     return yield* new UserError({ detail: `stdin is a terminal; pipe the data in, e.g. \`pg_dump db | enigma put ${a.name}\`` })
   }
   let chunking: ChunkStrategy | undefined
@@ -115,7 +149,7 @@ export const put = Effect.fn("cli.put")(function*(a: PutArgs) {
       return undefined
     }
   })
-  const expectedSize = stdinStat?.isFile() ? stdinStat.size : undefined
+  const expectedSize = fromCommand === undefined && stdinStat?.isFile() ? stdinStat.size : undefined
 
   if (!a.encryptManifest) {
     return yield* new UserError({ detail: "a stream's metadata is always encrypted (inside the log segments); --no-encrypt-manifest is not available" })
@@ -148,9 +182,10 @@ export const put = Effect.fn("cli.put")(function*(a: PutArgs) {
     return `${a.name}: ${formatBytes(progress.bytes)} in ${progress.chunks} chunks, ${formatBytes(rate)}/s`
   })
   const r: PutResult = yield* withRepository(opened, "put", true, Pipe.use((p) =>
-    p.put(stdinStream, {
+    p.put(fromCommand !== undefined ? commandStream(fromCommand, a.name) : stdinStream, {
       name: a.name,
-      freeInput: true, // readStdin: a fresh buffer per block
+      // readStdin gives a fresh buffer per block; a child's stdout may give views of shared ones.
+      freeInput: fromCommand === undefined,
       chunking,
       tags,
       strictResume: a.strictResume,
