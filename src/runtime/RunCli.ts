@@ -9,8 +9,8 @@ import { ExitWith } from "./Output.ts"
 /**
  * Runs a command tree as a binary (`enigma`, `enigma-proxy`). Errors become one line on stderr
  * and restic's exit codes: 10 repository not found, 11 lock failed, 12 wrong passphrase, 1
- * anything else, 3 completed with warnings, 130 interrupted. Logs go to stderr so they never mix
- * with output meant for pipes.
+ * anything else, 3 completed with warnings, 130 interrupted, 141 stdout's reader gone (as SIGPIPE).
+ * Logs go to stderr so they never mix with output meant for pipes.
  */
 const exitCodes: Record<string, number> = {
   RepositoryNotFound: 10,
@@ -42,6 +42,9 @@ export const runCli = (
       // effect/cli already printed the help line for usage errors.
       if (isCliError(error)) return Effect.fail(new ExitWith({ code: 1 }))
       const tag = (error as { _tag?: string })?._tag
+      // The reader of stdout went away (`enigma get x | head`): it has all it wanted. End quietly,
+      // with the status of a process that SIGPIPE ended (128 + 13), as cat or tar would.
+      if (tag === "OutputClosed" && (error as { code?: string }).code === "EPIPE") return Effect.fail(new ExitWith({ code: 141 }))
       const message = error instanceof Error ? error.message : String(error)
       const isOurs = tag !== undefined && Cause.hasFails(cause)
       process.stderr.write(`${options.name}: ${isOurs ? message : `internal error: ${message}`}\n`)

@@ -2,7 +2,11 @@ import { Effect, Schema } from "effect"
 import { releaseBuffers } from "../services/ReleaseBuffers.ts"
 
 /** The output closed before everything was written (e.g. `enigma get x | head`). */
-export class OutputClosed extends Schema.TaggedError<OutputClosed>()("OutputClosed", { detail: Schema.String }) {
+export class OutputClosed extends Schema.TaggedError<OutputClosed>()("OutputClosed", {
+  detail: Schema.String,
+  /** The system's code: EPIPE when the reader went away (`| head`), ENOSPC for a full disk… */
+  code: Schema.optionalKey(Schema.String)
+}) {
   override get message() {
     return `writing the output failed: ${this.detail}`
   }
@@ -21,7 +25,8 @@ export const stdoutWriter = () => {
     Effect.callback<void, OutputClosed>((resume) => {
       out.write(bytes, (err) => {
         if (!err && free) releaseBuffers([bytes])
-        resume(err ? Effect.fail(new OutputClosed({ detail: err.message })) : Effect.void)
+        const code = (err as NodeJS.ErrnoException | null | undefined)?.code
+        resume(err ? Effect.fail(new OutputClosed({ detail: err.message, ...(code !== undefined ? { code } : {}) })) : Effect.void)
       })
     })
 }

@@ -276,6 +276,20 @@ describe("pipe mode: put / get", () => {
     assert.strictEqual(chunkFiles(dir).length, 0)
   })
 
+  it("get into a reader that stops early (| head): no error message, exit 141 as SIGPIPE gives; a full disk is still an error", () => {
+    const { dir, g } = initRepo([], smallChunks)
+    assert.strictEqual(enigmaPipe([...g, "put", "big"], prng(41)(8 * 1024 * 1024)).code, 0)
+    const run = (tail: string) =>
+      spawnSync("bash", ["-c", `"${process.execPath}" "${enigmaBin}" --config-dir "${dir}" get big ${tail}; echo "status \${PIPESTATUS[0]}" >&2`], {
+        encoding: "utf8",
+        env: { ...process.env, ENIGMA_PASSPHRASE: passphrase }
+      })
+    const head = run("| head -c 10 > /dev/null")
+    assert.strictEqual(head.stderr, "status 141\n")
+    const full = run("> /dev/full")
+    assert.match(full.stderr, /^enigma: writing the output failed: ENOSPC: no space left on device, write\nstatus 1\n$/)
+  })
+
   it("put --from-command stores what the command prints only if it exits 0: a dump that fails halfway is not stored complete", () => {
     const { root, g } = initRepo([], smallChunks)
     const script = path.join(root, "dump.sh")
