@@ -5,6 +5,7 @@ import { Command } from "effect/cli"
 import { isCliError } from "effect/cli/CliError"
 import { Keys } from "../services/keys/Keys.ts"
 import { ExitWith } from "./Output.ts"
+import { OutputClosed } from "./StdoutWriter.ts"
 
 /**
  * Runs a command tree as a binary (`enigma`, `enigma-proxy`). Errors become one line on stderr
@@ -33,7 +34,30 @@ export const runCli = (
   command: Command.Command<any, any, any, any, any>,
   options: { readonly name: string; readonly version: string }
 ) => {
-  const run = Command.run(command, { version: options.version }) as Effect.Effect<void, unknown, NodeServices.NodeServices | Keys>
+  // A failed write to stdout is an 'error' event, which would end the process with a stack trace:
+  // kept instead, and reported once the command is done. EPIPE means the reader went away (`enigma
+  // find x | head`), and is no error to report. (get and dump stop at once; see StdoutWriter.)
+  let outputFailed: NodeJS.ErrnoException | undefined
+  process.stdout.on("error", (e: NodeJS.ErrnoException) => {
+    outputFailed ??= e
+  })
+  // Waits for what was written to be taken (an empty write's callback comes after the earlier ones').
+  const outputCheck = Effect.callback<void, OutputClosed>((resume) => {
+    const settle = (err?: Error | null) => {
+      const failed = outputFailed ?? (err as NodeJS.ErrnoException | null | undefined) ?? undefined
+      resume(
+        failed === undefined
+          ? Effect.void
+          : Effect.fail(new OutputClosed({ detail: failed.message, ...(failed.code !== undefined ? { code: failed.code } : {}) }))
+      )
+    }
+    if (process.stdout.destroyed) settle()
+    else process.stdout.write("", settle)
+  })
+  const run = Effect.andThen(
+    Command.run(command, { version: options.version }) as Effect.Effect<void, unknown, NodeServices.NodeServices | Keys>,
+    outputCheck
+  )
   const program = run.pipe(
     Effect.catchCause((cause) => {
       if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause)

@@ -2,8 +2,8 @@ import { assert, describe, it } from "@effect/vitest"
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import * as net from "node:net"
 import * as path from "node:path"
-import { execFileSync } from "node:child_process"
-import { enigma, enigmaBin, enigmaPipe, initRepo, json, makeTree, tempDir } from "../support/cli.ts"
+import { execFileSync, spawnSync } from "node:child_process"
+import { enigma, enigmaBin, enigmaPipe, initRepo, json, makeTree, passphrase, tempDir } from "../support/cli.ts"
 
 /** One line on stderr, no stack trace. */
 const oneLine = (stderr: string) => {
@@ -191,6 +191,30 @@ describe("bad input gets a clear error, the right exit code, and loses nothing",
     const r = enigma([...g, "restore", backupId, dest])
     assert.strictEqual(r.code, 1)
     assert.match(oneLine(r.stderr), /symlink/)
+  })
+})
+
+describe("output into a closed pipe or a full disk", () => {
+  it("find, diff and restore --list into a reader that stops early: no stack trace, exit 141; a full disk: one line, exit 1", () => {
+    const { root, dir } = initRepo()
+    const src = path.join(root, "data")
+    mkdirSync(src)
+    // Output well past a pipe's 64 KiB, so the writes after `head` exits fail.
+    for (let i = 0; i < 2000; i++) writeFileSync(path.join(src, `a-file-with-a-rather-long-name-${i}.txt`), String(i))
+    assert.strictEqual(enigma(["--config-dir", dir, "backup", src]).code, 0)
+    for (let i = 0; i < 2000; i++) writeFileSync(path.join(src, `a-file-with-a-rather-long-name-${i}.txt`), `${i} changed`)
+    assert.strictEqual(enigma(["--config-dir", dir, "backup", src]).code, 0)
+    const ids = (JSON.parse(enigma(["--config-dir", dir, "list", "--json"]).stdout) as Array<{ id: string }>).map((b) => b.id)
+    // The command's stderr, then its exit status (bash's PIPESTATUS: the command's, not head's).
+    const run = (command: string) =>
+      spawnSync("bash", ["-c", `"${process.execPath}" "${enigmaBin}" --config-dir "${dir}" ${command}; echo "status \${PIPESTATUS[0]}" >&2`], {
+        encoding: "utf8",
+        env: { ...process.env, ENIGMA_PASSPHRASE: passphrase }
+      }).stderr
+    for (const command of ["find '*.txt'", `diff ${ids[0]} ${ids[1]}`, "restore latest --list"]) {
+      assert.strictEqual(run(`${command} | head -1 > /dev/null`), "status 141\n", command)
+    }
+    assert.strictEqual(run("find '*.txt' > /dev/full"), "enigma: writing the output failed: ENOSPC: no space left on device, write\nstatus 1\n")
   })
 })
 
