@@ -708,6 +708,9 @@ describe("enigma backup → restore on the Local provider", () => {
     const bad = enigma([...g, "find", "[z-a]"])
     assert.strictEqual(bad.code, 1)
     assert.match(bad.stderr, /^enigma: pattern \[z-a\] is not a valid pattern/)
+    const empty = enigma([...g, "find", ""])
+    assert.strictEqual(empty.code, 1)
+    assert.match(empty.stderr, /^enigma: find needs a pattern/)
   })
 
   it("restore --overwrite if-changed writes only what differs (an interrupted restore resumes); never keeps every file there", () => {

@@ -471,6 +471,9 @@ describe("forget, gc, locks, recover, keys", () => {
     makeTree(a)
     const { backupId } = json(enigma([...g, "backup", a, "--json"]))
     // A config secret sealed under the passphrase: the gateway's secret key.
+    const empty = enigma([...g, "encrypt-cred", ""])
+    assert.strictEqual(empty.code, 1)
+    assert.match(empty.stderr, /^enigma: encrypt-cred needs the value to encrypt/)
     const token = enigma([...g, "encrypt-cred", "gateway-secret-1234"]).stdout.trim()
     const config = path.join(dir, "enigma.toml")
     // And a stale one in a comment, sealed under some other passphrase: not in use, left alone.

@@ -171,6 +171,7 @@ export const find = Effect.fn("cli.find")(function*({ pattern, backup, json }: {
   readonly backup: Option.Option<string>
   readonly json: boolean
 }) {
+  if (pattern === "") return yield* new UserError({ detail: "find needs a pattern: a name (or a glob, e.g. '*.conf'), or a path with /" })
   const problem = globProblem(pattern)
   if (problem !== undefined) return yield* new UserError({ detail: problem.replace("--glob", "pattern") })
   const opened = yield* unlock(yield* rootCommand)

@@ -84,6 +84,7 @@ export const keyList = Effect.fn("cli.key.list")(function*({ json }: { readonly 
 })
 
 export const encryptCred = Effect.fn("cli.encryptCred")(function*({ value }: { readonly value: string }) {
+  if (value === "") return yield* new UserError({ detail: "encrypt-cred needs the value to encrypt, e.g. enigma encrypt-cred \"$AWS_SECRET_ACCESS_KEY\"" })
   const root = yield* rootCommand
   const passphrase = yield* getPassphrase(root)
   yield* print(yield* encryptCredential(value, passphrase))
