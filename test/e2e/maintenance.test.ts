@@ -224,7 +224,12 @@ describe("forget, gc, locks, recover, keys", () => {
     assert.match(held.stderr, /locked by backup \(pid \d+/)
     assert.strictEqual(enigma([...g, "gc"]).code, 11)
     assert.strictEqual(enigma([...g, "list"]).code, 0) // readers are not blocked
+    // status says who holds it.
+    assert.match(enigma([...g, "status"]).stdout, /\n {2}locked by backup \(pid \d+ on [^,]+, since [^)]+\)\n {2}providers:/)
+    const locks = json(enigma([...g, "status", "--json"])).locks
+    assert.deepStrictEqual(locks.map((l: { key: string; command: string; pid: number; stale: boolean }) => [l.key, l.command, l.pid, l.stale]), [["locks/otherlock", "backup", process.pid, false]])
     writeLock(dir, 999_999_999) // no such process: stale
+    assert.match(enigma([...g, "status"]).stdout, /\n {2}locked by backup \(pid 999999999 .*\) \(stale: its process is gone or silent; `enigma unlock` removes it\)\n/)
     const ok = enigma([...g, "backup", a])
     assert.strictEqual(ok.code, 0, ok.stderr)
     assert.match(ok.stderr, /removing stale lock/)

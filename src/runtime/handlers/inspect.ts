@@ -3,6 +3,7 @@ import { selects } from "../../domain/BackupFilter.ts"
 import { UserError } from "../../domain/Errors.ts"
 import { globProblem, matchesGlob } from "../../domain/PathFilter.ts"
 import { Maintenance } from "../../services/maintenance/Maintenance.ts"
+import { describeLock, isStale, listLocks } from "../../services/Lock.ts"
 import { Manifest } from "../../services/manifest/Manifest.ts"
 import { Keys as ObjectKeys } from "../../services/storage/StorageProvider.ts"
 import { configLocation, loadConfig, maskSecrets, renderConfig } from "../Config.ts"
@@ -95,6 +96,22 @@ export const status = Effect.fn("cli.status")(function*({ json }: { readonly jso
         Effect.map((objects) => ({ name: p.name, type: p.kind, reachable: true, error: null as string | null, objects })),
         Effect.catch((e) => Effect.succeed({ name: p.name, type: p.kind, reachable: false, error: e.message, objects: 0 }))
       ))
+    // Who holds the repository lock, once per lock (each is written to most providers).
+    const found = yield* listLocks(opened.providers.filter((_, i) => providers[i]!.reachable)).pipe(Effect.orElseSucceed(() => []))
+    const now = Date.now()
+    const locks = [...new Map(found.map((l) => [l.key, l])).values()].map((l) =>
+      l.info === undefined
+        ? { key: l.key, command: null, host: null, pid: null, since: null, stale: false, description: `an unreadable lock ${l.key}` }
+        : {
+          key: l.key,
+          command: l.info.command,
+          host: l.info.host,
+          pid: l.info.pid,
+          since: new Date(l.info.createdAt).toISOString(),
+          stale: isStale(l.info, now),
+          description: describeLock(l.info)
+        }
+    )
     // Over the chunks something references: those awaiting gc say nothing of deduplication.
     const dedup = totals.logicalBytes / Math.max(totals.storedBytes - totals.unreferencedBytes, 1)
     const data = {
@@ -112,7 +129,8 @@ export const status = Effect.fn("cli.status")(function*({ json }: { readonly jso
       interruptedBytes: totals.interruptedBytes,
       dedupRatio: dedup,
       currentKeyId: opened.ring.currentKeyId,
-      providers: providers.map((p) => ({ ...p, chunks: byProvider.find((b) => b.provider === p.name)?.chunks ?? 0, storedBytes: byProvider.find((b) => b.provider === p.name)?.bytes ?? 0 }))
+      providers: providers.map((p) => ({ ...p, chunks: byProvider.find((b) => b.provider === p.name)?.chunks ?? 0, storedBytes: byProvider.find((b) => b.provider === p.name)?.bytes ?? 0 })),
+      locks: locks.map(({ description: _, ...l }) => l)
     }
     yield* emit(json, data, () =>
       [
@@ -125,6 +143,7 @@ export const status = Effect.fn("cli.status")(function*({ json }: { readonly jso
         ...(data.interruptedStreams > 0
           ? [`  interrupted: ${data.interruptedStreams} stream(s), ${formatBytes(data.interruptedBytes)} so far (put again to resume, or \`enigma forget NAME\`)`]
           : []),
+        ...locks.map((l) => `  locked by ${l.description}${l.stale ? " (stale: its process is gone or silent; `enigma unlock` removes it)" : ""}`),
         "  providers:",
         ...data.providers.map((p) =>
           `    ${p.name} (${p.type}): ${p.reachable ? "reachable" : `UNREACHABLE: ${p.error}`}, ${p.chunks} chunks, ${formatBytes(p.storedBytes)}`)
