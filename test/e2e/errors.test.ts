@@ -218,7 +218,7 @@ describe("output into a closed pipe or a full disk", () => {
   })
 })
 
-describe("interactive passphrase", () => {
+describe("on a terminal: the passphrase prompt and progress lines", () => {
   it("prompts on a terminal with echo off, asks twice on init, and refuses a mismatch", () => {
     const dir = path.join(tempDir(), "repo")
     const driver = path.resolve(import.meta.dirname, "..", "support", "pty_drive.py")
@@ -232,5 +232,21 @@ describe("interactive passphrase", () => {
     assert.notInclude(ok, "typed-secret")
     assert.strictEqual(enigma(["--config-dir", dir, "list"], { ENIGMA_PASSPHRASE: "typed-secret" }).code, 0)
     assert.match(run(["Passphrase: =typed-secret"], ["list"]), /no backups or streams yet/)
+  })
+
+  it("on a terminal, restore shows a progress line: files and bytes of the backup's total, rate, ETA; cleared at the end", () => {
+    const { root, dir } = initRepo()
+    const src = path.join(root, "data")
+    makeTree(src)
+    assert.strictEqual(enigma(["--config-dir", dir, "backup", src]).code, 0)
+    const secret = path.join(root, "passphrase")
+    writeFileSync(secret, `${passphrase}\n`)
+    const driver = path.resolve(import.meta.dirname, "..", "support", "pty_drive.py")
+    const out = execFileSync("python3", [driver, "--", process.execPath, enigmaBin, "--config-dir", dir, "--passphrase-file", secret, "restore", "latest", path.join(root, "out")], {
+      encoding: "utf8"
+    })
+    assert.match(out, /\r\x1b\[2K\d+ of 34 files, .* of .* \(\d+%\), .*\/s(, ETA \S+)?/)
+    assert.match(out, /\r\x1b\[2Krestored backup [0-9a-f]{16} to .*: 34 files/)
+    assert.match(out, /exit 0/)
   })
 })

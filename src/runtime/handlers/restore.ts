@@ -5,7 +5,7 @@ import type { FileEntry } from "../../domain/Events.ts"
 import { Restore, restoreProblem } from "../../services/restore/Restore.ts"
 import { unlock, withRepository } from "../Open.ts"
 import { collectOwnedBuffersOnly } from "../OwnedBuffersGc.ts"
-import { emit, ExitWith, formatBytes, makeProgress } from "../Output.ts"
+import { emit, ExitWith, formatBytes, formatDuration, makeProgress } from "../Output.ts"
 import { rootCommand } from "../commands/shared.ts"
 import { stdoutWriter } from "../StdoutWriter.ts"
 
@@ -73,7 +73,15 @@ export const restore = Effect.fn("cli.restore")(function*({ id, dest, path, glob
       return yield* new UserError({ detail: "restore needs a destination directory (or --list)" })
     }
     let done = { files: 0, bytes: 0 }
-    const line = makeProgress(() => `${done.files} files, ${formatBytes(done.bytes)} restored`)
+    // The whole backup's size is known: with no selection, the line shows how far and how long.
+    const whole = path.length === 0 && glob.length === 0 && exclude.length === 0 ? backup.stats : undefined
+    const started = Date.now()
+    const line = makeProgress(() => {
+      const rate = done.bytes / Math.max((Date.now() - started) / 1000, 0.001)
+      if (whole === undefined || whole.bytes === 0) return `${done.files} files, ${formatBytes(done.bytes)} restored, ${formatBytes(rate)}/s`
+      const eta = rate > 0 ? `, ETA ${formatDuration(Math.max(0, (whole.bytes - done.bytes) / rate) * 1000)}` : ""
+      return `${done.files} of ${whole.files} files, ${formatBytes(done.bytes)} of ${formatBytes(whole.bytes)} (${Math.min(100, (100 * done.bytes) / whole.bytes).toFixed(0)}%), ${formatBytes(rate)}/s${eta}`
+    })
     const restore = yield* Restore
     const r = yield* restore.run(backup.id, dest.value, { ...options, sparse, overwrite, onProgress: (files, bytes) => {
       done = { files, bytes }
