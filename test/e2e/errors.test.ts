@@ -234,7 +234,7 @@ describe("on a terminal: the passphrase prompt and progress lines", () => {
     assert.match(run(["Passphrase: =typed-secret"], ["list"]), /no backups or streams yet/)
   })
 
-  it("on a terminal, restore shows a progress line: files and bytes of the backup's total, rate, ETA; cleared at the end", () => {
+  it("on a terminal, restore and verify show a progress line (restore: files and bytes of the backup's total, rate, ETA); cleared at the end", () => {
     const { root, dir } = initRepo()
     const src = path.join(root, "data")
     makeTree(src)
@@ -248,5 +248,10 @@ describe("on a terminal: the passphrase prompt and progress lines", () => {
     assert.match(out, /\r\x1b\[2K\d+ of 34 files, .* of .* \(\d+%\), .*\/s(, ETA \S+)?/)
     assert.match(out, /\r\x1b\[2Krestored backup [0-9a-f]{16} to .*: 34 files/)
     assert.match(out, /exit 0/)
+    for (const args of [["verify", "latest", "--read-data"], ["verify", "--read-data"]]) {
+      const checked = execFileSync("python3", [driver, "--", process.execPath, enigmaBin, "--config-dir", dir, "--passphrase-file", secret, ...args], { encoding: "utf8" })
+      assert.match(checked, /\r\x1b\[2K\d+ of \d+ chunks checked \(\d+%\), 0 bad/, args.join(" "))
+      assert.match(checked, /no errors/, args.join(" "))
+    }
   })
 })

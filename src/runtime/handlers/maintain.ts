@@ -9,7 +9,7 @@ import { Maintenance, type RepositoryVerifyReport } from "../../services/mainten
 import { Pipe } from "../../services/pipe/Pipe.ts"
 import { readAgeIdentities } from "../AgeIdentities.ts"
 import { unlock, withRepository } from "../Open.ts"
-import { emit, ExitWith, formatBytes, formatTime, print } from "../Output.ts"
+import { emit, ExitWith, formatBytes, formatDuration, formatTime, makeProgress, print } from "../Output.ts"
 import { rootCommand } from "../commands/shared.ts"
 import { backupFilter } from "./backupFilter.ts"
 
@@ -28,9 +28,21 @@ export const verify = Effect.fn("cli.verify")(function*({ id: given, readData, r
   const ageIdentities = yield* readAgeIdentities(identityFiles)
   const opened = yield* unlock(yield* rootCommand)
   const checked = readData ? "read, decrypted and re-hashed" : "present"
+  // On a terminal: how many chunks are checked, how many were bad, and how long is left.
+  const started = Date.now()
+  let seen = { checked: 0, total: 0, bad: 0 }
+  const line = makeProgress(() => {
+    const perSecond = seen.checked / Math.max((Date.now() - started) / 1000, 0.001)
+    const eta = perSecond > 0 ? `, ETA ${formatDuration(((seen.total - seen.checked) / perSecond) * 1000)}` : ""
+    return `${seen.checked} of ${seen.total} chunks checked (${((100 * seen.checked) / Math.max(seen.total, 1)).toFixed(0)}%), ${seen.bad} bad${eta}`
+  })
+  const onProgress = (c: number, total: number, b: number) => {
+    seen = { checked: c, total, bad: b }
+    line.update()
+  }
   const bad = yield* withRepository(opened, "verify", false, Effect.gen(function*() {
     if (Option.isNone(given)) {
-      const report = yield* Maintenance.use((m) => m.verifyRepository(subset ?? readData))
+      const report = yield* Maintenance.use((m) => m.verifyRepository(subset ?? readData, onProgress)).pipe(Effect.ensuring(Effect.sync(line.done)))
       const affects = (r: RepositoryVerifyReport["bad"][number]) => {
         const parts = [
           ...(r.backups.length > 0 ? [`backup(s) ${r.backups.join(", ")}`] : []),
@@ -75,7 +87,7 @@ export const verify = Effect.fn("cli.verify")(function*({ id: given, readData, r
           ].join("\n"))
       return report.bad.length + (incomplete ? 1 : 0)
     }
-    const report = yield* Maintenance.use((m) => m.verify(id, readData))
+    const report = yield* Maintenance.use((m) => m.verify(id, readData, onProgress)).pipe(Effect.ensuring(Effect.sync(line.done)))
     yield* emit(json, { ...report, ok: report.bad.length === 0 }, () =>
       report.bad.length === 0
         ? `backup ${report.backupId}: ${report.chunks} chunks ${checked}; no errors`

@@ -83,13 +83,29 @@ export interface GcReport {
   readonly reclaimedBytes: number
 }
 
+/** Chunks checked so far, of how many, and how many of them were bad. */
+export type VerifyProgress = (checked: number, total: number, bad: number) => void
+
+/** Counts each chunk's outcome (undefined: good) and tells `onProgress`. */
+const progressTeller = (total: number, onProgress: VerifyProgress | undefined) => {
+  let checked = 0
+  let bad = 0
+  return (failure: ChunkCorrupt | undefined) =>
+    Effect.sync(() => {
+      checked++
+      if (failure !== undefined) bad++
+      onProgress?.(checked, total, bad)
+    })
+}
+
 /**
  * Repository upkeep shared by the CLI and the scripting API: verify, forget, gc. Callers that
  * change the repository (forget, gc) must hold the repository lock (see runtime/Open.ts).
  */
 export class Maintenance extends Context.Service<Maintenance, {
-  readonly verify: (backupId: string, readData: boolean) => Effect.Effect<VerifyReport, NotFound | UserError>
-  readonly verifyRepository: (readData: boolean | ReadSubset) => Effect.Effect<RepositoryVerifyReport>
+  /** `onProgress`: told after each chunk is checked (for a progress line). */
+  readonly verify: (backupId: string, readData: boolean, onProgress?: VerifyProgress) => Effect.Effect<VerifyReport, NotFound | UserError>
+  readonly verifyRepository: (readData: boolean | ReadSubset, onProgress?: VerifyProgress) => Effect.Effect<RepositoryVerifyReport>
   /** `windowEntries`: each backup's entries read at a time (default 20,000); tests set it small. */
   readonly diff: (first: string, second: string, options: { readonly metadata: boolean; readonly windowEntries?: number }) => Effect.Effect<DiffReport, NotFound | UserError | ChunkCorrupt>
   readonly forget: (
@@ -112,13 +128,15 @@ export class Maintenance extends Context.Service<Maintenance, {
 
     /** Entries of a backup read at a time to name the files of its bad chunks. */
     const verifyWindow = 50_000
-    const verify = Effect.fn("Maintenance.verify")(function*(backupId: string, readData: boolean) {
+    const verify = Effect.fn("Maintenance.verify")(function*(backupId: string, readData: boolean, onProgress?: VerifyProgress) {
       const backup = yield* manifest.resolveBackup(backupId)
       const ids = yield* manifest.chunksOf(backup.id)
+      const told = progressTeller(ids.length, onProgress)
       const failures = yield* Effect.forEach(ids, (c) =>
         chunks.check(c, readData).pipe(
           Effect.as(undefined),
-          Effect.catch((e: ChunkCorrupt) => Effect.succeed(e))
+          Effect.catch((e: ChunkCorrupt) => Effect.succeed(e)),
+          Effect.tap(told)
         ), { concurrency: 8 })
       const badChunks = failures.filter((f): f is ChunkCorrupt => f !== undefined)
       // The files each bad chunk holds bytes of: the backup's entries a window at a time.
@@ -144,8 +162,9 @@ export class Maintenance extends Context.Service<Maintenance, {
       }
     })
 
-    const verifyRepository = Effect.fn("Maintenance.verifyRepository")(function*(read: boolean | ReadSubset) {
+    const verifyRepository = Effect.fn("Maintenance.verifyRepository")(function*(read: boolean | ReadSubset, onProgress?: VerifyProgress) {
       const referenced = yield* manifest.referencedChunks
+      const told = progressTeller(referenced.length, onProgress)
       const plain = makePlainCodec(repo.ring.chunkIdKey)
       const subset = typeof read === "boolean" ? undefined : read
       const readData = read !== false
@@ -158,7 +177,8 @@ export class Maintenance extends Context.Service<Maintenance, {
           return chunks.check(c.id, full, c.format === "plain" ? plain : undefined)
         }).pipe(
           Effect.as(undefined),
-          Effect.catch((e: ChunkCorrupt) => Effect.succeed(e))
+          Effect.catch((e: ChunkCorrupt) => Effect.succeed(e)),
+          Effect.tap(told)
         ), { concurrency: 8 })
       const bad: Array<RepositoryVerifyReport["bad"][number]> = []
       for (const e of failures) {
