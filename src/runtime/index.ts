@@ -17,7 +17,7 @@ import { parseReadSubset } from "../domain/ReadSubset.ts"
 import { UserError } from "../domain/Errors.ts"
 import { Backup, type BackupOptions } from "../services/backup/Backup.ts"
 import { Keys } from "../services/keys/Keys.ts"
-import { Maintenance } from "../services/maintenance/Maintenance.ts"
+import { Maintenance, type VerifyProgress } from "../services/maintenance/Maintenance.ts"
 import { Manifest } from "../services/manifest/Manifest.ts"
 import { Pipe, type PutOptions } from "../services/pipe/Pipe.ts"
 import { Restore, type RestoreOptions } from "../services/restore/Restore.ts"
@@ -76,8 +76,8 @@ export const listFiles = (o: RepositoryOptions, backupId: string) =>
     return yield* m.files((yield* m.resolveBackup(backupId)).id)
   }))
 
-export const verify = (o: RepositoryOptions, backupId: string, options: { readonly readData?: boolean } = {}) =>
-  run(o, "verify", false, Maintenance.use((m) => m.verify(backupId, options.readData ?? false)))
+export const verify = (o: RepositoryOptions, backupId: string, options: { readonly readData?: boolean; readonly onProgress?: VerifyProgress } = {}) =>
+  run(o, "verify", false, Maintenance.use((m) => m.verify(backupId, options.readData ?? false, options.onProgress)))
 
 /** What changed between two backups (restic's diff): + - M T, and U too with `metadata`. */
 export const diff = (o: RepositoryOptions, first: string, second: string, options: { readonly metadata?: boolean; readonly windowEntries?: number } = {}) =>
@@ -87,11 +87,14 @@ export const diff = (o: RepositoryOptions, first: string, second: string, option
  * Every chunk the repository references (backups, streams, objects): present, and with `readData`
  * intact; with `readDataSubset` ("n/t" or "x%") only that part is read back.
  */
-export const verifyRepository = (o: RepositoryOptions, options: { readonly readData?: boolean; readonly readDataSubset?: string } = {}) =>
+export const verifyRepository = (
+  o: RepositoryOptions,
+  options: { readonly readData?: boolean; readonly readDataSubset?: string; readonly onProgress?: VerifyProgress } = {}
+) =>
   Effect.gen(function*() {
     const subset = options.readDataSubset !== undefined ? parseReadSubset(options.readDataSubset) : undefined
     if (subset !== undefined && "error" in subset) return yield* new UserError({ detail: subset.error })
-    return yield* run(o, "verify", false, Maintenance.use((m) => m.verifyRepository(subset ?? options.readData ?? false)))
+    return yield* run(o, "verify", false, Maintenance.use((m) => m.verifyRepository(subset ?? options.readData ?? false, options.onProgress)))
   })
 
 export const forget = (

@@ -16,8 +16,10 @@ describe("the scripting API (Effects exported from the package)", () => {
       assert.strictEqual(b.stats.files, 34)
       const list = yield* Enigma.listBackups(repo)
       assert.deepStrictEqual(list.map((x) => x.id), [b.backupId])
-      const v = yield* Enigma.verify(repo, b.backupId, { readData: true })
+      const seen: Array<[number, number, number]> = []
+      const v = yield* Enigma.verify(repo, b.backupId, { readData: true, onProgress: (checked, total, bad) => void seen.push([checked, total, bad]) })
       assert.deepStrictEqual(v.bad, [])
+      assert.deepStrictEqual(seen.at(-1), [v.chunks, v.chunks, 0])
       const dest = path.join(root, "out")
       yield* Enigma.restore(repo, b.backupId, dest)
       assert.deepStrictEqual(snapshotTree(path.join(dest, "data")), snapshotTree(src))
