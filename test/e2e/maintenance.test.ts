@@ -210,6 +210,9 @@ describe("forget, gc, locks, recover, keys", () => {
     // Retention on web's backups of a only: db's and b's are not considered.
     const r = json(enigma([...g, "forget", "--keep-last", "1", "--host", "web", "--path", a, "--json"]))
     assert.deepStrictEqual([...r.removed].sort(), which(0, 1).sort())
+    const typo = enigma([...g, "forget", "--keep-last", "1", "--host", "wbe"])
+    assert.strictEqual(typo.code, 0)
+    assert.match(typo.stderr, /^warning: no backup matches --host wbe, so the policy applied to none; see `enigma list`/)
     const t = json(enigma([...g, "tag", "--host", "db", "--add", "database", "--json"]))
     assert.deepStrictEqual(t.changed.map((c: { id: string }) => c.id), which(2))
   })

@@ -164,6 +164,12 @@ export const forget = Effect.fn("cli.forget")(function*(a: ForgetArgs) {
     return { r, streams, pruned }
   }))
   const total = r.removed.length + streams.length
+  // A policy narrowed by a filter that selects nothing keeps everything: likely a typo in a host,
+  // tag or path, which a nightly forget would otherwise repeat unnoticed while the disk fills.
+  if (byPolicy && !isEveryBackup(filter) && r.removed.length === 0 && r.kept.length === 0) {
+    const given = [...filter.tags.map((t) => `--tag ${t}`), ...filter.hosts.map((h) => `--host ${h}`), ...filter.paths.map((p) => `--path ${p}`)]
+    process.stderr.write(`warning: no backup matches ${given.join(" ")}, so the policy applied to none; see \`enigma list\` for the hosts, paths and tags there are\n`)
+  }
   yield* emit(a.json, {
     dryRun: r.dryRun,
     removed: r.removed.map((x) => x.id),
