@@ -19,24 +19,41 @@ export interface ExcludeRule {
   readonly re: RegExp
 }
 
-/** The rules, or a one-line reason the first bad pattern cannot be used. */
-export const parseExcludes = (patterns: ReadonlyArray<string>): Array<ExcludeRule> | { readonly error: string } => {
+/**
+ * The rules, or a one-line reason the first bad pattern cannot be used. `ignoreCase`: restic's
+ * `--iexclude` (`*.jpg` leaves out `IMG.JPG` too); `flag` names the option in errors.
+ */
+export const parseExcludes = (
+  patterns: ReadonlyArray<string>,
+  options: { readonly ignoreCase?: boolean; readonly flag?: string } = {}
+): Array<ExcludeRule> | { readonly error: string } => {
+  const flag = options.flag ?? (options.ignoreCase ? "--iexclude" : "--exclude")
   const rules: Array<ExcludeRule> = []
   for (const raw of patterns) {
     const pattern = raw.trim()
     if (pattern === "") continue
     if (pattern.startsWith("!")) {
-      return { error: `--exclude ${pattern}: negated patterns (re-including what another pattern excludes) are not supported; list only what to leave out` }
+      return { error: `${flag} ${pattern}: negated patterns (re-including what another pattern excludes) are not supported; list only what to leave out` }
     }
     const trimmed = pattern.length > 1 ? pattern.replace(/\/+$/, "") : pattern
     const byName = !trimmed.includes("/")
     try {
-      rules.push({ pattern, byName, re: globToRegExp(byName || trimmed.startsWith("/") ? trimmed : `**/${trimmed}`) })
+      const re = globToRegExp(byName || trimmed.startsWith("/") ? trimmed : `**/${trimmed}`)
+      rules.push({ pattern, byName, re: options.ignoreCase ? new RegExp(re.source, `${re.flags}i`) : re })
     } catch (e) {
-      return { error: `--exclude ${pattern} is not a valid pattern (${(e as Error).message}); use *, **, ? and [a-z]` }
+      return { error: `${flag} ${pattern} is not a valid pattern (${(e as Error).message}); use *, **, ? and [a-z]` }
     }
   }
   return rules
+}
+
+/** `--exclude` and `--iexclude` patterns as one list of rules, or the first one's error. */
+export const parseBothExcludes = (exclude: ReadonlyArray<string>, iexclude: ReadonlyArray<string>): Array<ExcludeRule> | { readonly error: string } => {
+  const exact = parseExcludes(exclude)
+  if ("error" in exact) return exact
+  const folded = parseExcludes(iexclude, { ignoreCase: true })
+  if ("error" in folded) return folded
+  return [...exact, ...folded]
 }
 
 /** Whether `abs` (an absolute, `/`-separated path whose last part is `name`) is excluded. */

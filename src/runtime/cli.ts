@@ -50,6 +50,8 @@ const backupCommand = Command.make("backup", {
     Flag.atLeast(0)
   ),
   excludeFile: Flag.String("exclude-file").pipe(Flag.withDescription("Read --exclude patterns from this file, one per line, # comments (repeatable)"), Flag.atLeast(0)),
+  iexclude: Flag.String("iexclude").pipe(Flag.withDescription("As --exclude, ignoring case: *.jpg leaves out IMG.JPG too (repeatable)"), Flag.atLeast(0)),
+  iexcludeFile: Flag.String("iexclude-file").pipe(Flag.withDescription("As --exclude-file, ignoring case (repeatable)"), Flag.atLeast(0)),
   excludeIfPresent: Flag.String("exclude-if-present").pipe(
     Flag.withDescription("Leave out the rest of a directory that holds this file, NAME or NAME:what-it-starts-with (repeatable)"),
     Flag.atLeast(0)
@@ -97,6 +99,7 @@ const restoreCommand = Command.make("restore", {
     Flag.withDescription("Leave out what matches, as backup --exclude (a name at any depth, or a path from the backup's root: /data/tmp) (repeatable)"),
     Flag.atLeast(0)
   ),
+  iexclude: Flag.String("iexclude").pipe(Flag.withDescription("As --exclude, ignoring case (repeatable)"), Flag.atLeast(0)),
   list: Flag.Boolean("list").pipe(Flag.withDescription("List the selected entries instead of restoring"), Flag.withDefault(false)),
   overwrite: Flag.Literals("overwrite", ["always", "if-changed", "never"]).pipe(
     Flag.withDescription("Files already there: replace them (always), keep those of the same size and mtime (if-changed: resume a restore), or keep them all (never)"),

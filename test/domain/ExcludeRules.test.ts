@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { excludeFilePatterns, isExcluded, parseExcludes } from "../../src/domain/ExcludeRules.ts"
+import { excludeFilePatterns, isExcluded, parseBothExcludes, parseExcludes } from "../../src/domain/ExcludeRules.ts"
 
 const excluded = (patterns: Array<string>, abs: string) => {
   const rules = parseExcludes(patterns)
@@ -30,6 +30,16 @@ describe("ExcludeRules: backup --exclude with restic's rules", () => {
     assert.match((parseExcludes(["!keep"]) as { error: string }).error, /negated patterns/)
     assert.match((parseExcludes(["[z-a]"]) as { error: string }).error, /is not a valid pattern/)
     assert.deepStrictEqual(parseExcludes(["", "  "]), [])
+  })
+
+  it("--iexclude ignores case in names and paths; --exclude does not; errors name the flag", () => {
+    const both = parseBothExcludes(["*.log"], ["*.jpg", "/Srv/Cache"])
+    if ("error" in both) throw new Error(both.error)
+    assert.isTrue(isExcluded(both, "/a/IMG.JPG", "IMG.JPG"))
+    assert.isTrue(isExcluded(both, "/srv/cache", "cache"))
+    assert.isTrue(isExcluded(both, "/x/a.log", "a.log"))
+    assert.isFalse(isExcluded(both, "/x/A.LOG", "A.LOG"))
+    assert.match((parseBothExcludes([], ["!x"]) as { error: string }).error, /^--iexclude !x: negated patterns/)
   })
 
   it("exclude files: one pattern per line, # comments and blank lines skipped, whitespace trimmed", () => {

@@ -253,7 +253,9 @@ describe("enigma backup → restore on the Local provider", () => {
       [["--exclude", "[z-a]"], /^enigma: --exclude \[z-a\] is not a valid pattern/],
       [["--exclude-file", path.join(root, "missing.txt")], /^enigma: --exclude-file .*missing\.txt: cannot read it \(ENOENT\)/],
       [["--exclude-larger-than", "big"], /^enigma: --exclude-larger-than "big" is not a size/],
-      [["--exclude-if-present", "a/b"], /^enigma: --exclude-if-present a\/b: give a file name/]
+      [["--exclude-if-present", "a/b"], /^enigma: --exclude-if-present a\/b: give a file name/],
+      [["--iexclude", "!keep"], /^enigma: --iexclude !keep: negated patterns .* are not supported/],
+      [["--iexclude-file", path.join(root, "missing.txt")], /^enigma: --iexclude-file .*missing\.txt: cannot read it \(ENOENT\)/]
     ] as const) {
       const r = enigma([...g, "backup", src, ...args])
       assert.strictEqual(r.code, 1, r.stderr)
@@ -264,6 +266,28 @@ describe("enigma backup → restore on the Local provider", () => {
     const r = enigma([...g, "restore", "latest", path.join(root, "out"), "--glob", "[z-a]"])
     assert.strictEqual(r.code, 1)
     assert.match(r.stderr, /^enigma: --glob \[z-a\] is not a valid pattern/)
+  })
+
+  it("backup and restore --iexclude (and --iexclude-file) leave out what matches in any case; --exclude keeps to the case given", () => {
+    const { root, g } = initRepo()
+    const src = path.join(root, "photos")
+    mkdirSync(path.join(src, "Thumbs"), { recursive: true })
+    for (const name of ["a.jpg", "B.JPG", "c.Jpg", "notes.txt", "Thumbs/x.png"]) writeFileSync(path.join(src, name), name)
+    const stored = (args: ReadonlyArray<string>) => {
+      const b = json(enigma([...g, "backup", src, "--force", "--json", ...args]))
+      return (json(enigma([...g, "restore", b.backupId, "--list", "--json"])) as Array<{ path: string; kind: string }>).filter((e) => e.kind === "file").map((e) => e.path)
+    }
+    assert.deepStrictEqual(stored(["--exclude", "*.jpg"]), ["photos/B.JPG", "photos/Thumbs/x.png", "photos/c.Jpg", "photos/notes.txt"])
+    assert.deepStrictEqual(stored(["--iexclude", "*.jpg"]), ["photos/Thumbs/x.png", "photos/notes.txt"])
+    const list = path.join(root, "iexcludes.txt")
+    writeFileSync(list, "# any case\n*.JPG\nthumbs\n")
+    const all = stored(["--iexclude-file", list])
+    assert.deepStrictEqual(all, ["photos/notes.txt"])
+    // restore --iexclude, as backup's.
+    const everything = json(enigma([...g, "backup", src, "--json"]))
+    const restoredList = (json(enigma([...g, "restore", everything.backupId, "--list", "--json", "--iexclude", "*.JPG", "--iexclude", "/PHOTOS/thumbs"])) as Array<{ path: string; kind: string }>)
+      .filter((e) => e.kind === "file").map((e) => e.path)
+    assert.deepStrictEqual(restoredList, ["photos/notes.txt"])
   })
 
   it("backup --dry-run says what would be backed up and read, and records and stores nothing", () => {

@@ -2,7 +2,7 @@ import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { Effect, Option } from "effect"
 import { UserError } from "../../domain/Errors.ts"
-import { excludeFilePatterns, parseExcludes, parseMarker } from "../../domain/ExcludeRules.ts"
+import { excludeFilePatterns, parseBothExcludes, parseMarker } from "../../domain/ExcludeRules.ts"
 import { parseSize } from "../../domain/Size.ts"
 import { Backup } from "../../services/backup/Backup.ts"
 import { walk } from "../../services/backup/Walker.ts"
@@ -17,6 +17,8 @@ interface BackupArgs {
   readonly filesFromRaw: ReadonlyArray<string>
   readonly exclude: ReadonlyArray<string>
   readonly excludeFile: ReadonlyArray<string>
+  readonly iexclude: ReadonlyArray<string>
+  readonly iexcludeFile: ReadonlyArray<string>
   readonly excludeIfPresent: ReadonlyArray<string>
   readonly excludeLargerThan: Option.Option<string>
   readonly excludeCaches: boolean
@@ -37,14 +39,19 @@ const readListFile = (flag: string, file: string) =>
     catch: (e) => new UserError({ detail: `${flag} ${file}: cannot read it (${(e as { code?: string }).code ?? (e as Error).message})` })
   })
 
-/** The --exclude patterns and those of every --exclude-file, checked before the repository is opened. */
+/**
+ * The --exclude patterns and those of every --exclude-file, and the same pair ignoring case
+ * (--iexclude, --iexclude-file), checked before the repository is opened.
+ */
 const excludePatterns = (a: BackupArgs) =>
   Effect.gen(function*() {
     const patterns = [...a.exclude]
     for (const file of a.excludeFile) patterns.push(...excludeFilePatterns(yield* readListFile("--exclude-file", file)))
-    const rules = parseExcludes(patterns)
+    const ignoringCase = [...a.iexclude]
+    for (const file of a.iexcludeFile) ignoringCase.push(...excludeFilePatterns(yield* readListFile("--iexclude-file", file)))
+    const rules = parseBothExcludes(patterns, ignoringCase)
     if ("error" in rules) return yield* new UserError({ detail: rules.error })
-    return { patterns, rules }
+    return { patterns, ignoringCase, rules }
   })
 
 /** The paths given, then those listed in --files-from (lines, # comments) and --files-from-raw (NUL-separated) files. */
@@ -82,6 +89,7 @@ export const backup = Effect.fn("cli.backup")(function*(a: BackupArgs) {
   const opened = yield* unlock(yield* rootCommand)
   const backupOptions = {
     exclude: excludes.patterns,
+    iexclude: excludes.ignoringCase,
     excludeCaches: a.excludeCaches,
     excludeIfPresent: a.excludeIfPresent,
     excludeLargerThan: maxSize,

@@ -8,7 +8,7 @@ import type { BackupStats, Extent, FileEntry } from "../../domain/Events.ts"
 import { chunkStrategyOf } from "../../domain/Settings.ts"
 import { UserError } from "../../domain/Errors.ts"
 import { parseBackupTags } from "../../domain/BackupTags.ts"
-import { parseExcludes, parseMarker } from "../../domain/ExcludeRules.ts"
+import { parseBothExcludes, parseMarker } from "../../domain/ExcludeRules.ts"
 import { shownPath, storedName } from "../../domain/StoredName.ts"
 import { ChunkStore, type ChunkWriteError } from "../ChunkStore.ts"
 import { EventLog, type ManifestError } from "../manifest/EventLog.ts"
@@ -83,6 +83,8 @@ export interface BackupOptions {
   readonly onProgress?: ((p: BackupProgress) => void) | undefined
   /** Patterns of what to leave out, with restic's rules (ExcludeRules.ts). */
   readonly exclude?: ReadonlyArray<string> | undefined
+  /** The same, ignoring case (`--iexclude`). */
+  readonly iexclude?: ReadonlyArray<string> | undefined
   /** Leave out the contents of directories tagged with a CACHEDIR.TAG (the tag itself stays). */
   readonly excludeCaches?: boolean | undefined
   /** `NAME` or `NAME:HEADER`: leave out the rest of a directory holding that file (starting with HEADER). */
@@ -170,7 +172,7 @@ export class Backup extends Context.Service<Backup, {
 
     /** What a backup of `paths` starts from: the walk's options, the roots, and the parent to compare with. */
     const prepare = Effect.fnUntraced(function*(paths: ReadonlyArray<string>, options: BackupOptions | undefined) {
-      const excludes = parseExcludes(options?.exclude ?? [])
+      const excludes = parseBothExcludes(options?.exclude ?? [], options?.iexclude ?? [])
       if ("error" in excludes) return yield* new UserError({ detail: excludes.error })
       const markers = (options?.excludeIfPresent ?? []).map(parseMarker)
       const badMarker = markers.find((m) => "error" in m)

@@ -7,7 +7,7 @@ import { Context, Effect, Layer, Schema, Semaphore, Stream } from "effect"
 import { type ChunkCorrupt, type DamagedFile, RestoreIncomplete } from "../../domain/Errors.ts"
 import { NotFound, UserError } from "../../domain/Errors.ts"
 import type { Extent, FileEntry } from "../../domain/Events.ts"
-import { isExcluded, parseExcludes } from "../../domain/ExcludeRules.ts"
+import { isExcluded, parseBothExcludes } from "../../domain/ExcludeRules.ts"
 import { ancestors, globProblem, isSafeRelativePath, matchesGlob, matchesPrefix } from "../../domain/PathFilter.ts"
 import { besidePath, bytesOfStored, type FsPath, fsPathOf, joinStored, shownPath, storedName } from "../../domain/StoredName.ts"
 import * as Tar from "../../domain/Tar.ts"
@@ -68,6 +68,8 @@ export interface RestoreOptions {
    * the stored path as if it were absolute (`/data/docs`): an excluded directory takes its contents.
    */
   readonly exclude?: ReadonlyArray<string> | undefined
+  /** The same, ignoring case (`--iexclude`). */
+  readonly iexclude?: ReadonlyArray<string> | undefined
   /** Leave blocks of zeros in files of more than two chunks as holes (restic's --sparse). */
   readonly sparse?: boolean | undefined
   /**
@@ -332,7 +334,7 @@ export const restoreProblem = (options: RestoreOptions): string | undefined => {
     const problem = globProblem(g)
     if (problem !== undefined) return problem
   }
-  const rules = parseExcludes(options.exclude ?? [])
+  const rules = parseBothExcludes(options.exclude ?? [], options.iexclude ?? [])
   return "error" in rules ? rules.error : undefined
 }
 
@@ -341,7 +343,7 @@ export const restoreProblem = (options: RestoreOptions): string | undefined => {
  * passes here; restore and `list` then keep only those that hold a selected file or symlink.
  */
 export const entrySelector = (options: RestoreOptions): (p: string, kind: FileEntry["kind"]) => boolean => {
-  const rules = options.exclude !== undefined && options.exclude.length > 0 ? parseExcludes(options.exclude) : []
+  const rules = parseBothExcludes(options.exclude ?? [], options.iexclude ?? [])
   if ("error" in rules) throw new Error(rules.error) // checked by restoreProblem first
   // An entry is left out when it, or a directory it is in, matches.
   const excluded = (p: string) => {
@@ -723,11 +725,12 @@ export class Restore extends Context.Service<Restore, {
         if (selected.length > 0) yield* restoreSelected(selected)
         if (page.length < windowSize) break
       }
-      if (!selectedAny && (listOf(options.pathPrefix).length > 0 || byGlob || (options.exclude ?? []).length > 0)) {
+      if (!selectedAny && (listOf(options.pathPrefix).length > 0 || byGlob || (options.exclude ?? []).length > 0 || (options.iexclude ?? []).length > 0)) {
         const filters = [
           ...listOf(options.pathPrefix).map((p) => `--path ${p}`),
           ...listOf(options.glob).map((g) => `--glob ${g}`),
-          ...(options.exclude ?? []).map((e) => `--exclude ${e}`)
+          ...(options.exclude ?? []).map((e) => `--exclude ${e}`),
+          ...(options.iexclude ?? []).map((e) => `--iexclude ${e}`)
         ].join(" with ")
         return yield* new UserError({
           detail: `nothing in backup ${backupId} matches ${filters}; stored paths begin with the name of the directory backed up (see \`enigma restore ${backupId.slice(0, 8)} --list\`)`
