@@ -248,7 +248,8 @@ describe("on a terminal: the passphrase prompt and progress lines", () => {
     assert.match(out, /\r\x1b\[2K\d+ of 34 files, .* of .* \(\d+%\), .*\/s(, ETA \S+)?/)
     assert.match(out, /\r\x1b\[2Krestored backup [0-9a-f]{16} to .*: 34 files/)
     assert.match(out, /exit 0/)
-    for (const args of [["verify", "latest", "--read-data"], ["verify", "--read-data"]]) {
+    assert.strictEqual(enigmaPipe(["--config-dir", dir, "put", "dump"], Buffer.alloc(100_000, 1)).code, 0)
+    for (const args of [["verify", "latest", "--read-data"], ["verify", "--read-data"], ["verify", "dump", "--read-data"]]) {
       const checked = execFileSync("python3", [driver, "--", process.execPath, enigmaBin, "--config-dir", dir, "--passphrase-file", secret, ...args], { encoding: "utf8" })
       assert.match(checked, /\r\x1b\[2K\d+ of \d+ chunks checked \(\d+%\), 0 bad/, args.join(" "))
       assert.match(checked, /no errors/, args.join(" "))

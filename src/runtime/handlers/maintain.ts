@@ -69,7 +69,7 @@ export const verify = Effect.fn("cli.verify")(function*({ id: given, readData, r
     const pipe = yield* Pipe
     const stream = yield* pipe.resolve(id)
     if (stream !== undefined) {
-      const report = yield* pipe.verify(id, readData, { ageIdentities })
+      const report = yield* pipe.verify(id, readData, { ageIdentities, onProgress }).pipe(Effect.ensuring(Effect.sync(line.done)))
       // An interrupted put's chunks may all be sound, but the stream is not all there: a script
       // that checks a dump with `verify` before relying on it must not be told "no errors".
       const incomplete = stream.status === "running"

@@ -176,7 +176,12 @@ export class Pipe extends Context.Service<Pipe, {
     name: string,
     write: (bytes: Uint8Array) => Effect.Effect<void, E>
   ) => Effect.Effect<GetResult, E | NotFound | UserError | StreamIntegrityError>
-  readonly verify: (name: string, readData: boolean, options?: ReadOptions) => Effect.Effect<StreamVerifyReport, NotFound | UserError>
+  /** `onProgress`: told after each chunk is checked (checked, of all, bad so far), for a progress line. */
+  readonly verify: (
+    name: string,
+    readData: boolean,
+    options?: ReadOptions & { readonly onProgress?: (checked: number, total: number, bad: number) => void }
+  ) => Effect.Effect<StreamVerifyReport, NotFound | UserError>
   readonly resolve: (name: string) => Effect.Effect<StreamRow | undefined>
   readonly forget: (names: ReadonlyArray<string>, dryRun: boolean) => Effect.Effect<ReadonlyArray<StreamRow>, NotFound | ManifestError>
 }>()("enigma/services/pipe/Pipe") {
@@ -510,7 +515,11 @@ export class Pipe extends Context.Service<Pipe, {
       }).pipe(Effect.provideService(ReadTarget, name))
     })
 
-    const verify = Effect.fn("Pipe.verify")(function*(name: string, readData: boolean, options?: ReadOptions) {
+    const verify = Effect.fn("Pipe.verify")(function*(
+      name: string,
+      readData: boolean,
+      options?: ReadOptions & { readonly onProgress?: (checked: number, total: number, bad: number) => void }
+    ) {
       const s = yield* manifest.streamNamed(name)
       if (s === undefined) return yield* new NotFound({ what: `stream ${name}`, hint: "see `enigma list` for the streams in this repository" })
       const codec = yield* readCodec(s, options, readData)
@@ -525,6 +534,8 @@ export class Pipe extends Context.Service<Pipe, {
       if (s.status === "committed" && (link !== s.chain || rows.length !== s.chunks)) {
         bad.push({ index: rows.length, chunk: "", provider: "log", problem: "the final chain link or chunk count does not match the committed stream" })
       }
+      let checked = 0
+      let failed = 0
       const failures = yield* Effect.forEach(rows, (row) =>
         Effect.gen(function*() {
           yield* chunks.check(row.chunkId, readData, codec)
@@ -534,7 +545,16 @@ export class Pipe extends Context.Service<Pipe, {
           const mismatch = digestMismatch(row, { size: hashed.data.length, sha256: hashed.sha256, sha3: hashed.sha3 })
           if (hashed.fresh) releaseBuffers([hashed.data])
           return mismatch === undefined ? undefined : { index: row.index, chunk: row.chunkId, provider: "data", problem: mismatch }
-        }).pipe(Effect.catch((e: ChunkCorrupt) => Effect.succeed({ index: row.index, chunk: row.chunkId, provider: e.provider, problem: e.detail }))), { concurrency: 8 })
+        }).pipe(
+          Effect.catch((e: ChunkCorrupt) => Effect.succeed({ index: row.index, chunk: row.chunkId, provider: e.provider, problem: e.detail })),
+          Effect.tap((failure) =>
+            Effect.sync(() => {
+              checked++
+              if (failure !== undefined) failed++
+              options?.onProgress?.(checked, rows.length, failed)
+            })
+          )
+        ), { concurrency: 8 })
       for (const f of failures) if (f !== undefined) bad.push(f)
       return { name, streamId: s.id, chunks: rows.length, readData, bad: bad.sort((a, b) => a.index - b.index) } satisfies StreamVerifyReport
     })
