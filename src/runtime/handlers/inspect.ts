@@ -90,6 +90,8 @@ export const status = Effect.fn("cli.status")(function*({ json }: { readonly jso
     const manifest = yield* Manifest
     const totals = yield* manifest.totals
     const byProvider = yield* manifest.chunksByProvider
+    // Backups begun and not committed: running now (the lock says so) or left by a killed run.
+    const unfinished = (yield* manifest.backups("running")).length
     const providers = yield* Effect.forEach(opened.providers, (p) =>
       p.check.pipe(
         Effect.andThen(p.list(ObjectKeys.chunkPrefix).pipe(Stream.runCount)),
@@ -127,6 +129,7 @@ export const status = Effect.fn("cli.status")(function*({ json }: { readonly jso
       unreferencedBytes: totals.unreferencedBytes,
       interruptedStreams: totals.interruptedStreams,
       interruptedBytes: totals.interruptedBytes,
+      unfinishedBackups: unfinished,
       dedupRatio: dedup,
       currentKeyId: opened.ring.currentKeyId,
       providers: providers.map((p) => ({ ...p, chunks: byProvider.find((b) => b.provider === p.name)?.chunks ?? 0, storedBytes: byProvider.find((b) => b.provider === p.name)?.bytes ?? 0 })),
@@ -142,6 +145,9 @@ export const status = Effect.fn("cli.status")(function*({ json }: { readonly jso
           : []),
         ...(data.interruptedStreams > 0
           ? [`  interrupted: ${data.interruptedStreams} stream(s), ${formatBytes(data.interruptedBytes)} so far (put again to resume, or \`enigma forget NAME\`)`]
+          : []),
+        ...(unfinished > 0
+          ? [`  unfinished: ${unfinished} backup(s) begun and not committed: running now, or left by a run that was killed (\`enigma gc\` abandons those and reclaims their chunks)`]
           : []),
         ...locks.map((l) => `  locked by ${l.description}${l.stale ? " (stale: its process is gone or silent; `enigma unlock` removes it)" : ""}`),
         "  providers:",
