@@ -72,7 +72,11 @@ export const listLocks = (providers: ReadonlyArray<StorageProvider>) =>
       Effect.map((xs) => xs.filter((x) => x !== undefined))
     )).pipe(Effect.map((xs) => xs.flat()))
 
-/** Takes the repository lock for the lifetime of the current scope. */
+/**
+ * Takes the repository lock for the lifetime of the current scope. A failed attempt leaves
+ * nothing behind and registers nothing with the scope (so `acquireLockWaiting` can try again and
+ * again); only the lock taken is removed when the scope closes.
+ */
 export const acquireLock = Effect.fn("Lock.acquire")(function*(
   providers: ReadonlyArray<StorageProvider>,
   command: string
@@ -88,36 +92,40 @@ export const acquireLock = Effect.fn("Lock.acquire")(function*(
   }
   const key = Keys.lock(info.id)
   const removeOurs = Effect.forEach(providers, (p) => p.delete(key).pipe(Effect.ignore), { discard: true })
-  // The lock must reach a majority of the providers: two writers' majorities always share a
-  // provider, where each sees the other's lock. So one provider being down does not stop writes
-  // (with copies on the others), and no split view lets two writers in.
-  const written = yield* Effect.acquireRelease(
-    Effect.forEach(providers, (p) => Effect.exit(p.put(key, encode(info))).pipe(Effect.map((r) => ({ p, r }))), {
+  // Written, checked and (on failure) removed again as one step the scope only hears of when the
+  // lock is ours.
+  const attempt = Effect.gen(function*() {
+    // The lock must reach a majority of the providers: two writers' majorities always share a
+    // provider, where each sees the other's lock. So one provider being down does not stop writes
+    // (with copies on the others), and no split view lets two writers in.
+    const written = yield* Effect.forEach(providers, (p) => Effect.exit(p.put(key, encode(info))).pipe(Effect.map((r) => ({ p, r }))), {
       concurrency: "unbounded"
-    }),
-    () => removeOurs
-  )
-  const holding = written.filter((w) => w.r._tag === "Success").map((w) => w.p)
-  const majority = Math.floor(providers.length / 2) + 1
-  if (holding.length < majority) {
-    const failed = written.flatMap((w) => (w.r._tag === "Failure" ? [Cause.squash(w.r.cause)] : []))
-    return yield* (failed[0] as StorageError)
-  }
-  for (const w of written) {
-    if (w.r._tag === "Failure") {
-      yield* Effect.logWarning(`lock not written to provider ${w.p.name} (${(Cause.squash(w.r.cause) as Error).message}); writing with the other providers`)
+    })
+    const holding = written.filter((w) => w.r._tag === "Success").map((w) => w.p)
+    const majority = Math.floor(providers.length / 2) + 1
+    if (holding.length < majority) {
+      yield* removeOurs
+      const failed = written.flatMap((w) => (w.r._tag === "Failure" ? [Cause.squash(w.r.cause)] : []))
+      return yield* (failed[0] as StorageError)
     }
-  }
-  for (const other of yield* listLocks(holding)) {
-    if (other.key === key) continue
-    if (other.info && isStale(other.info, Date.now())) {
-      yield* Effect.logWarning(`removing stale lock: ${describeLock(other.info)}`)
-      yield* other.provider.delete(other.key)
-      continue
+    for (const w of written) {
+      if (w.r._tag === "Failure") {
+        yield* Effect.logWarning(`lock not written to provider ${w.p.name} (${(Cause.squash(w.r.cause) as Error).message}); writing with the other providers`)
+      }
     }
-    yield* removeOurs
-    return yield* new LockFailed({ holder: other.info ? describeLock(other.info) : `an unreadable lock ${other.key}` })
-  }
+    const others = yield* listLocks(holding).pipe(Effect.tapError(() => removeOurs))
+    for (const other of others) {
+      if (other.key === key) continue
+      if (other.info && isStale(other.info, Date.now())) {
+        yield* Effect.logWarning(`removing stale lock: ${describeLock(other.info)}`)
+        yield* other.provider.delete(other.key).pipe(Effect.tapError(() => removeOurs))
+        continue
+      }
+      yield* removeOurs
+      return yield* new LockFailed({ holder: other.info ? describeLock(other.info) : `an unreadable lock ${other.key}` })
+    }
+  })
+  yield* Effect.acquireRelease(attempt, () => removeOurs)
   // Keep the lock fresh for long runs so other hosts do not take it for stale.
   yield* Effect.forEach(providers, (p) => p.put(key, encode({ ...info, refreshedAt: Date.now() })), { discard: true })
     .pipe(Effect.ignore, Effect.repeat(Schedule.spaced(refreshEvery)), Effect.delay(refreshEvery), Effect.forkScoped)

@@ -256,6 +256,8 @@ describe("forget, gc, locks, recover, keys", () => {
     assert.strictEqual(timedOut.code, 11)
     assert.isAtLeast(Date.now() - started, 2_000)
     assert.match(timedOut.stderr, /^repository is locked by backup \(pid \d+ .*\); waiting for it up to 3 s \(--retry-lock\)\n/)
+    // Each of its tries took its own lock object and removed it again: only the holder's is left.
+    assert.deepStrictEqual(readdirSync(path.join(dir, "storage", "locks")), ["otherlock"])
     // Released while a writer waits: it takes the lock and backs up.
     const child = enigmaAsync([...g, "--retry-lock", "1m", "backup", a, "--json"])
     const out: Array<Buffer> = []
@@ -266,6 +268,7 @@ describe("forget, gc, locks, recover, keys", () => {
     const code = await new Promise((r) => child.on("exit", r))
     assert.strictEqual(code, 0)
     assert.strictEqual(JSON.parse(Buffer.concat(out).toString()).files, 34)
+    assert.deepStrictEqual(readdirSync(path.join(dir, "storage", "locks")), [])
   })
 
   it("kill -9 during a backup: not listed, the next backup and gc work", async () => {
