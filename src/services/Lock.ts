@@ -131,30 +131,29 @@ export const acquireLock = Effect.fn("Lock.acquire")(function*(
     .pipe(Effect.ignore, Effect.repeat(Schedule.spaced(refreshEvery)), Effect.delay(refreshEvery), Effect.forkScoped)
 })
 
+const lockRetryEveryMs = 2_000
+
 /**
  * `acquireLock`, tried again every few seconds while another writer holds the lock, for up to
  * `waitMs` (restic's --retry-lock): a nightly backup that meets a weekly gc waits for it instead
- * of failing. Says once, on stderr, what it waits for.
+ * of failing. Says once (a warning) what it waits for.
  */
 export const acquireLockWaiting = (providers: ReadonlyArray<StorageProvider>, command: string, waitMs: number | undefined) => {
   if (waitMs === undefined || waitMs <= 0) return acquireLock(providers, command)
   const deadline = Date.now() + waitMs
   let told = false
   return acquireLock(providers, command).pipe(
-    Effect.tapError((e) =>
-      e._tag === "LockFailed" && !told
-        ? Effect.sync(() => {
-          told = true
-          process.stderr.write(`repository is locked by ${e.holder}; waiting for it up to ${Math.ceil(waitMs / 1000)} s (--retry-lock)\n`)
-        })
-        : Effect.void
-    ),
-    Effect.retry({ schedule: Schedule.spaced(lockRetryEvery), while: (e) => e._tag === "LockFailed" && Date.now() + lockRetryEveryMs <= deadline })
+    Effect.tapError((e) => {
+      if (e._tag !== "LockFailed" || told) return Effect.void
+      told = true
+      return Effect.logWarning(`repository is locked by ${e.holder}; waiting for it up to ${Math.ceil(waitMs / 1000)} s (--retry-lock)`)
+    }),
+    Effect.retry({
+      schedule: Schedule.spaced(`${lockRetryEveryMs} millis`),
+      while: (e) => e._tag === "LockFailed" && Date.now() + lockRetryEveryMs <= deadline
+    })
   )
 }
-
-const lockRetryEveryMs = 2_000
-const lockRetryEvery = `${lockRetryEveryMs} millis` as const
 
 /** `enigma unlock`: removes stale locks, or with `all` every lock. Returns what it removed. */
 export const removeLocks = Effect.fn("Lock.remove")(function*(

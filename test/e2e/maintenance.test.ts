@@ -255,7 +255,7 @@ describe("forget, gc, locks, recover, keys", () => {
     const timedOut = enigma([...g, "--retry-lock", "3s", "backup", a])
     assert.strictEqual(timedOut.code, 11)
     assert.isAtLeast(Date.now() - started, 2_000)
-    assert.match(timedOut.stderr, /^repository is locked by backup \(pid \d+ .*\); waiting for it up to 3 s \(--retry-lock\)\n/)
+    assert.match(timedOut.stderr, /^warning: repository is locked by backup \(pid \d+ .*\); waiting for it up to 3 s \(--retry-lock\)\n/)
     // Each of its tries took its own lock object and removed it again: only the holder's is left.
     assert.deepStrictEqual(readdirSync(path.join(dir, "storage", "locks")), ["otherlock"])
     // Released while a writer waits: it takes the lock and backs up.
