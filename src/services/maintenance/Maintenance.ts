@@ -5,6 +5,7 @@ import { type BackupFilter, everyBackup, selects } from "../../domain/BackupFilt
 import { applyRetention, isEmptyPolicy, type RetentionPolicy } from "../../domain/Retention.ts"
 import { ChunkStore } from "../ChunkStore.ts"
 import { EventLog, type ManifestError } from "../manifest/EventLog.ts"
+import { progressTeller, type VerifyProgress } from "../VerifyProgress.ts"
 import { type BackupRow, type ChunkReferrers, Manifest } from "../manifest/Manifest.ts"
 import { makePlainCodec } from "../ChunkCodec.ts"
 import { compareStoredPaths, type DiffLine, entryChange, sameMetadata } from "../../domain/BackupDiff.ts"
@@ -83,20 +84,7 @@ export interface GcReport {
   readonly reclaimedBytes: number
 }
 
-/** Chunks checked so far, of how many, and how many of them were bad. */
-export type VerifyProgress = (checked: number, total: number, bad: number) => void
-
-/** Counts each chunk's outcome (undefined: good) and tells `onProgress`. */
-const progressTeller = (total: number, onProgress: VerifyProgress | undefined) => {
-  let checked = 0
-  let bad = 0
-  return (failure: ChunkCorrupt | undefined) =>
-    Effect.sync(() => {
-      checked++
-      if (failure !== undefined) bad++
-      onProgress?.(checked, total, bad)
-    })
-}
+export type { VerifyProgress }
 
 /**
  * Repository upkeep shared by the CLI and the scripting API: verify, forget, gc. Callers that

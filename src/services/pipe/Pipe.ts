@@ -16,6 +16,7 @@ import { releaseBuffers, spansWholeBuffer } from "../ReleaseBuffers.ts"
 import { SourceBlocks } from "../SourceBlocks.ts"
 import { OffThreadWrites, stagingsForPut } from "../storage/LocalIoThreads.ts"
 import { makeGarbagePacer } from "../GarbagePacer.ts"
+import { progressTeller, type VerifyProgress } from "../VerifyProgress.ts"
 import { exportStored } from "./StoredExport.ts"
 import { digestMismatch, genesisLink, nextLink, type ChunkDigest } from "./StreamChain.ts"
 
@@ -180,7 +181,7 @@ export class Pipe extends Context.Service<Pipe, {
   readonly verify: (
     name: string,
     readData: boolean,
-    options?: ReadOptions & { readonly onProgress?: (checked: number, total: number, bad: number) => void }
+    options?: ReadOptions & { readonly onProgress?: VerifyProgress }
   ) => Effect.Effect<StreamVerifyReport, NotFound | UserError>
   readonly resolve: (name: string) => Effect.Effect<StreamRow | undefined>
   readonly forget: (names: ReadonlyArray<string>, dryRun: boolean) => Effect.Effect<ReadonlyArray<StreamRow>, NotFound | ManifestError>
@@ -518,7 +519,7 @@ export class Pipe extends Context.Service<Pipe, {
     const verify = Effect.fn("Pipe.verify")(function*(
       name: string,
       readData: boolean,
-      options?: ReadOptions & { readonly onProgress?: (checked: number, total: number, bad: number) => void }
+      options?: ReadOptions & { readonly onProgress?: VerifyProgress }
     ) {
       const s = yield* manifest.streamNamed(name)
       if (s === undefined) return yield* new NotFound({ what: `stream ${name}`, hint: "see `enigma list` for the streams in this repository" })
@@ -534,8 +535,7 @@ export class Pipe extends Context.Service<Pipe, {
       if (s.status === "committed" && (link !== s.chain || rows.length !== s.chunks)) {
         bad.push({ index: rows.length, chunk: "", provider: "log", problem: "the final chain link or chunk count does not match the committed stream" })
       }
-      let checked = 0
-      let failed = 0
+      const told = progressTeller(rows.length, options?.onProgress)
       const failures = yield* Effect.forEach(rows, (row) =>
         Effect.gen(function*() {
           yield* chunks.check(row.chunkId, readData, codec)
@@ -547,13 +547,7 @@ export class Pipe extends Context.Service<Pipe, {
           return mismatch === undefined ? undefined : { index: row.index, chunk: row.chunkId, provider: "data", problem: mismatch }
         }).pipe(
           Effect.catch((e: ChunkCorrupt) => Effect.succeed({ index: row.index, chunk: row.chunkId, provider: e.provider, problem: e.detail })),
-          Effect.tap((failure) =>
-            Effect.sync(() => {
-              checked++
-              if (failure !== undefined) failed++
-              options?.onProgress?.(checked, rows.length, failed)
-            })
-          )
+          Effect.tap(told)
         ), { concurrency: 8 })
       for (const f of failures) if (f !== undefined) bad.push(f)
       return { name, streamId: s.id, chunks: rows.length, readData, bad: bad.sort((a, b) => a.index - b.index) } satisfies StreamVerifyReport
