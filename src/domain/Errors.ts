@@ -26,10 +26,15 @@ export class LockFailed extends Schema.TaggedError<LockFailed>()("LockFailed", {
 
 /** The passphrase (or, in split mode, the ML-KEM key file) does not open the keystore. Exit 12. */
 export class WrongPassphrase extends Schema.TaggedError<WrongPassphrase>()("WrongPassphrase", {
-  keyfile: Schema.String
+  keyfile: Schema.String,
+  /** `keyfile` names a config's `enc:` token, not a keystore. */
+  credential: Schema.optionalKey(Schema.Boolean)
 }) {
   override get message() {
-    return `wrong passphrase for keystore ${this.keyfile}`
+    return this.credential === true
+      ? `the enc: token at ${this.keyfile} does not open with this passphrase: it was sealed under another one ` +
+        "(a passphrase since changed, or another of the repository's); make a new token with `enigma encrypt-cred`"
+      : `wrong passphrase for keystore ${this.keyfile}`
   }
 }
 

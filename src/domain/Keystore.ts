@@ -34,11 +34,15 @@ import {
   checkArgonParams,
   FINGERPRINT_LENGTH,
   KEYFILE_MAGIC,
+  KEYFILE_SLOTS_VERSION,
   KEYFILE_VERSION,
   NONCE_LENGTH,
   SALT_LENGTH,
   TAG_LENGTH
 } from "./KeystoreLayout.ts"
+
+import { type DecodedSlotted, decodeSlottedKeyfile } from "./KeystoreSlots.ts"
+export * from "./KeystoreSlots.ts"
 
 export type KemMode = "embedded" | "split"
 
@@ -150,8 +154,23 @@ export const encodeKeyfile = (header: KeyfileHeader, nonce: Uint8Array, sealed: 
 
 class Malformed extends Error {}
 
+/** A keyfile of either version: one passphrase (1) or passphrase slots (2, KeystoreSlots.ts). */
+export type AnyDecodedKeyfile =
+  | { readonly version: 1; readonly decoded: DecodedKeyfile }
+  | { readonly version: 2; readonly decoded: DecodedSlotted }
+
+/** Decodes a keyfile of either version (see `decodeKeyfile` for the failures). */
+export const decodeAnyKeyfile = (bytes: Uint8Array): Result.Result<AnyDecodedKeyfile, string> => {
+  if (bytes.length > 8 && bytes[8] === KEYFILE_SLOTS_VERSION && startsWithMagic(bytes)) {
+    return Result.map(decodeSlottedKeyfile(bytes), (decoded) => ({ version: 2 as const, decoded }))
+  }
+  return Result.map(decodeKeyfile(bytes), (decoded) => ({ version: 1 as const, decoded }))
+}
+
+const startsWithMagic = (bytes: Uint8Array) => KEYFILE_MAGIC.every((b, i) => bytes[i] === b)
+
 /**
- * Decodes a keyfile. Fails with a one-line description (truncated, not a keyfile, unsupported version,
+ * Decodes a version 1 keyfile. Fails with a one-line description (truncated, not a keyfile, unsupported version,
  * unknown mode, parameters out of range) suitable for `KeystoreError.detail`. The returned byte arrays
  * are views into `bytes`.
  */
@@ -185,7 +204,7 @@ export const decodeKeyfile = (bytes: Uint8Array): Result.Result<DecodedKeyfile, 
     take(8, "magic")
     const version = u8("version")
     if (version !== KEYFILE_VERSION) {
-      throw new Malformed(`unsupported keyfile version ${version} (this Enigma reads version ${KEYFILE_VERSION})`)
+      throw new Malformed(`unsupported keyfile version ${version} (this Enigma reads versions ${KEYFILE_VERSION} and ${KEYFILE_SLOTS_VERSION})`)
     }
     const modeByte = u8("mode")
     if (modeByte !== 0 && modeByte !== 1) throw new Malformed(`damaged header: unknown key mode ${modeByte}`)
@@ -237,16 +256,28 @@ const bytesOfLength = (n: number) =>
   )
 
 const PositiveInt = Schema.Int.check(Schema.isGreaterThan(0))
+const IsoTimestamp = Schema.String.check(
+  Schema.makeFilter((s: string) => !Number.isNaN(Date.parse(s)) || "expected an ISO 8601 timestamp")
+)
 
 /** One data key. Ids are 1, 2, … in rotation order and never reused. */
 export const DataKeyEntry = Schema.Struct({
   id: PositiveInt,
   key: bytesOfLength(32),
-  createdAt: Schema.String.check(
-    Schema.makeFilter((s: string) => !Number.isNaN(Date.parse(s)) || "expected an ISO 8601 timestamp")
-  )
+  createdAt: IsoTimestamp
 })
 export type DataKeyEntry = typeof DataKeyEntry.Type
+
+/**
+ * What is known of a passphrase slot (KeystoreSlots.ts), kept in the sealed payload so that a
+ * provider sees no names: when it was added and by whom (a label, by default user@host).
+ */
+export const PassphraseEntry = Schema.Struct({
+  id: PositiveInt,
+  createdAt: IsoTimestamp,
+  label: Schema.String
+})
+export type PassphraseEntry = typeof PassphraseEntry.Type
 
 /**
  * What the keyfile seals. Invariants (checked on decode): data key ids are unique and
@@ -263,7 +294,11 @@ export const KeystorePayload = Schema.Struct({
   master: bytesOfLength(32),
   dataKeys: Schema.NonEmptyArray(DataKeyEntry),
   currentKeyId: PositiveInt,
-  chunkIdHash: Schema.optionalKey(ChunkIdHash)
+  chunkIdHash: Schema.optionalKey(ChunkIdHash),
+  /** The passphrase slots' descriptions (a version 2 keyfile); absent in a version 1 keyfile. */
+  passphrases: Schema.optionalKey(Schema.Array(PassphraseEntry)),
+  /** The highest passphrase id ever given, so that a removed passphrase's id is not given again. */
+  lastPassphraseId: Schema.optionalKey(PositiveInt)
 }).check(
   Schema.makeFilter((p) => {
     if ((p.version === 2) !== (p.chunkIdHash !== undefined)) {

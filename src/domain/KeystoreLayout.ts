@@ -5,7 +5,10 @@
  */
 
 export const KEYFILE_MAGIC: Uint8Array = new Uint8Array([0x45, 0x4e, 0x49, 0x47, 0x4d, 0x41, 0x4b, 0x53]) // "ENIGMAKS"
+/** Version 1: one passphrase (Keystore.ts). */
 export const KEYFILE_VERSION = 1
+/** Version 2: passphrase slots (KeystoreSlots.ts). */
+export const KEYFILE_SLOTS_VERSION = 2
 export const SALT_LENGTH = 32
 export const NONCE_LENGTH = 12
 export const TAG_LENGTH = 16
@@ -48,18 +51,23 @@ export const checkArgonParams = (p: ArgonParams): string | undefined => {
 }
 
 /**
- * The salt and Argon2id parameters at the fixed start of a keyfile's header (magic, version, mode,
- * memory, passes, parallelism, salt), or undefined when `bytes` does not start as a keyfile of
- * this version with parameters in range. The rest of the file is not looked at: `decodeKeyfile`
+ * The salt and Argon2id parameters at the fixed start of a keyfile's header (of its first
+ * passphrase slot, in version 2), or undefined when `bytes` does not start as a keyfile of a known
+ * version with parameters in range. The rest of the file is not looked at: `decodeAnyKeyfile`
  * checks it all when the keystore is opened.
  */
 export const argonInputs = (bytes: Uint8Array): { readonly salt: Uint8Array; readonly argon: ArgonParams } | undefined => {
-  const saltAt = 8 + 1 + 1 + 4 + 4 + 1
-  if (bytes.length < saltAt + SALT_LENGTH) return undefined
+  // Version 1: magic, version, mode, then the parameters. Version 2: magic, version, mode, slot
+  // count, then the first slot's id and its parameters.
+  const argonAt = bytes[8] === KEYFILE_VERSION ? 10 : bytes[8] === KEYFILE_SLOTS_VERSION ? 13 : -1
+  const saltAt = argonAt + 4 + 4 + 1
+  if (argonAt < 0 || bytes.length < saltAt + SALT_LENGTH) return undefined
   for (let i = 0; i < KEYFILE_MAGIC.length; i++) if (bytes[i] !== KEYFILE_MAGIC[i]) return undefined
-  if (bytes[8] !== KEYFILE_VERSION) return undefined
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-  const argon: ArgonParams = { memory: view.getUint32(10), passes: view.getUint32(14), parallelism: bytes[18]! }
+  const argon: ArgonParams = { memory: view.getUint32(argonAt), passes: view.getUint32(argonAt + 4), parallelism: bytes[argonAt + 8]! }
   if (checkArgonParams(argon) !== undefined) return undefined
   return { salt: bytes.slice(saltAt, saltAt + SALT_LENGTH), argon }
 }
+
+/** Enough of a keyfile's start for `argonInputs`, whatever its version. */
+export const ARGON_INPUTS_PREFIX = 13 + 4 + 4 + 1 + SALT_LENGTH

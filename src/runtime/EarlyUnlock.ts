@@ -2,7 +2,7 @@ import { closeSync, openSync, readFileSync, readSync } from "node:fs"
 import { homedir } from "node:os"
 import * as path from "node:path"
 import { parse as parseToml } from "smol-toml"
-import { argonInputs, SALT_LENGTH } from "../domain/KeystoreLayout.ts"
+import { ARGON_INPUTS_PREFIX, argonInputs } from "../domain/KeystoreLayout.ts"
 import { startArgon2idEarly } from "../services/keys/Argon2id.ts"
 import { passphraseSource, readPassphraseSource } from "./PassphraseSource.ts"
 
@@ -73,11 +73,11 @@ export const earlyUnlockInputs = (
   return { passphrase, keyfile }
 }
 
-/** The fixed start of a keyfile: enough for its salt and Argon2id parameters. */
+/** The fixed start of a keyfile: enough for its (first slot's) salt and Argon2id parameters. */
 const keyfileStart = (file: string): Uint8Array => {
   const fd = openSync(file, "r")
   try {
-    const bytes = new Uint8Array(19 + SALT_LENGTH)
+    const bytes = new Uint8Array(ARGON_INPUTS_PREFIX)
     return bytes.subarray(0, readSync(fd, bytes, 0, bytes.length, 0))
   } finally {
     closeSync(fd)

@@ -306,27 +306,45 @@ const unlockCommand = Command.make("unlock", {
   Command.withDescription("Remove stale repository locks")
 )
 
+/** The new passphrase of `key passwd` and `key add`. */
+const newPassphraseFlags = {
+  newPassphrase: Flag.String("new-passphrase").pipe(
+    Flag.withDescription("The new passphrase (or env ENIGMA_NEW_PASSPHRASE, or a prompt on a terminal)"),
+    Flag.optional
+  ),
+  newPassphraseFile: Flag.String("new-passphrase-file").pipe(
+    Flag.withDescription("Read the new passphrase from this file, trailing newlines dropped (env ENIGMA_NEW_PASSPHRASE_FILE)"),
+    Flag.optional
+  )
+}
+
 const keyCommand = Command.make("key").pipe(
-  Command.withDescription("Manage data keys and the passphrase"),
+  Command.withDescription("Manage the passphrases and data keys"),
   Command.withSubcommands([
     Command.make("rotate", { json: jsonFlag }, (a) => load(handlers.keys).pipe(Effect.flatMap((m) => m.keyRotate(a)))).pipe(
       Command.withDescription("Add a new data key and make it current")
     ),
     Command.make("list", { json: jsonFlag }, (a) => load(handlers.keys).pipe(Effect.flatMap((m) => m.keyList(a)))).pipe(
-      Command.withDescription("List the data keys")
+      Command.withDescription("List the passphrases that open the keystore, and the data keys")
     ),
-    Command.make("passwd", {
-      newPassphrase: Flag.String("new-passphrase").pipe(
-        Flag.withDescription("The new passphrase (or env ENIGMA_NEW_PASSPHRASE, or a prompt on a terminal)"),
-        Flag.optional
-      ),
-      newPassphraseFile: Flag.String("new-passphrase-file").pipe(
-        Flag.withDescription("Read the new passphrase from this file, trailing newlines dropped (env ENIGMA_NEW_PASSPHRASE_FILE)"),
+    Command.make("passwd", { ...newPassphraseFlags, json: jsonFlag }, (a) => load(handlers.keys).pipe(Effect.flatMap((m) => m.keyPasswd(a)))).pipe(
+      Command.withDescription("Change the passphrase given: re-seal its slot of the keystore (here and on every provider) and the config's enc: tokens")
+    ),
+    Command.make("add", {
+      ...newPassphraseFlags,
+      label: Flag.String("label").pipe(
+        Flag.withDescription("What `key list` calls the new passphrase (default: user@host)"),
         Flag.optional
       ),
       json: jsonFlag
-    }, (a) => load(handlers.keys).pipe(Effect.flatMap((m) => m.keyPasswd(a)))).pipe(
-      Command.withDescription("Change the passphrase: re-seal the keystore (here and on every provider) and the config's enc: tokens")
+    }, (a) => load(handlers.keys).pipe(Effect.flatMap((m) => m.keyAdd(a)))).pipe(
+      Command.withDescription("Add another passphrase that opens the repository (a colleague's, a recovery one kept in a safe)")
+    ),
+    Command.make("remove", {
+      id: Argument.Int("ID").pipe(Argument.withDescription("The passphrase's id, as `enigma key list` shows it")),
+      json: jsonFlag
+    }, (a) => load(handlers.keys).pipe(Effect.flatMap((m) => m.keyRemove(a)))).pipe(
+      Command.withDescription("Remove a passphrase (not the one given), here and on every provider")
     )
   ])
 )

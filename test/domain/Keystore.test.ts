@@ -102,9 +102,9 @@ describe("Keystore codec", () => {
     magic[0] = 0x58
     assert.match(decodeErr(magic), /bad magic/)
     assert.match(decodeErr(new TextEncoder().encode("{\"json\": true}")), /bad magic/)
-    const v2 = bytes.slice()
-    v2[8] = 2
-    assert.match(decodeErr(v2), /unsupported keyfile version 2/)
+    const v3 = bytes.slice()
+    v3[8] = 3
+    assert.match(decodeErr(v3), /unsupported keyfile version 3 \(this Enigma reads versions 1 and 2\)/)
     const mode = bytes.slice()
     mode[9] = 7
     assert.match(decodeErr(mode), /unknown key mode 7/)

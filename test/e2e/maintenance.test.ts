@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { spawnSync } from "node:child_process"
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs"
-import { hostname } from "node:os"
+import { hostname, userInfo } from "node:os"
 import * as path from "node:path"
 import { enigma, enigmaAsync, initRepo, json, makeTree, passphrase, prng, snapshotTree, tempDir } from "../support/cli.ts"
 
@@ -532,6 +532,66 @@ describe("forget, gc, locks, recover, keys", () => {
     assert.strictEqual(enigma(["--config-dir", fresh, "recover"]).code, 12)
     assert.strictEqual(enigma(["--config-dir", fresh, "recover"], withNew).code, 0)
     assert.deepStrictEqual(json(enigma(["--config-dir", fresh, "list", "--json"], withNew)).map((b: { id: string }) => b.id), [backupId])
+  })
+
+  it("key add/remove: a second passphrase opens the repository (here and from the providers on a new machine); removed, it no longer does", () => {
+    const { root, dir, g } = initRepo()
+    const a = path.join(root, "a")
+    makeTree(a)
+    const { backupId } = json(enigma([...g, "backup", a, "--json"]))
+    const keyfile = path.join(dir, "keys.enc")
+    const RECOVERY = "kept in the safe"
+    const recovery = { ENIGMA_PASSPHRASE: RECOVERY }
+    // Refusals change nothing.
+    const before = readFileSync(keyfile)
+    const none = enigma([...g, "key", "add"])
+    assert.strictEqual(none.code, 1)
+    assert.match(none.stderr, /^enigma: a new passphrase is required/)
+    assert.strictEqual(enigma([...g, "key", "add", "--new-passphrase", RECOVERY], { ENIGMA_PASSPHRASE: "wrong" }).code, 12)
+    assert.isTrue(readFileSync(keyfile).equals(before))
+
+    const added = enigma([...g, "key", "add", "--label", "safe", "--json"], { ENIGMA_NEW_PASSPHRASE: RECOVERY })
+    assert.deepStrictEqual(json(added), { id: 2, label: "safe", passphrases: 2, providers: 1 })
+    assert.isTrue(readFileSync(path.join(dir, "storage", "keys", "keystore")).equals(readFileSync(keyfile)))
+    assert.strictEqual(enigma([...g, "list"]).code, 0, "the first passphrase still opens it")
+    const listed = json(enigma([...g, "key", "list", "--json"], recovery))
+    assert.strictEqual(listed.passphraseId, 2)
+    assert.deepStrictEqual(listed.passphrases.map((p: { id: number; label: string }) => [p.id, p.label]), [[1, `${userInfo().username}@${hostname()}`], [2, "safe"]])
+    assert.match(enigma([...g, "key", "list"], recovery).stdout, /\n\* passphrase 2 {2}added \S+ {2}safe\n/)
+
+    // A new machine with only a config naming the provider, and the recovery passphrase.
+    const fresh = path.join(root, "fresh")
+    mkdirSync(fresh)
+    const config = readFileSync(path.join(dir, "enigma.toml"), "utf8")
+    writeFileSync(path.join(fresh, "enigma.toml"), config.replaceAll(`${dir}/enigma.db`, `${fresh}/enigma.db`).replaceAll(`${dir}/keys.enc`, `${fresh}/keys.enc`))
+    assert.strictEqual(enigma(["--config-dir", fresh, "recover"], recovery).code, 0)
+    const out = path.join(root, "out")
+    assert.strictEqual(enigma(["--config-dir", fresh, "restore", backupId, out], recovery).code, 0)
+    assert.deepStrictEqual(snapshotTree(path.join(out, "a")), snapshotTree(a))
+
+    // Remove the first passphrase with the second.
+    const own = enigma([...g, "key", "remove", "2"], recovery)
+    assert.strictEqual(own.code, 1)
+    assert.match(own.stderr, /^enigma: keystore .*: passphrase 2 is the one given; to remove it, open the repository with another passphrase/)
+    const absent = enigma([...g, "key", "remove", "9"], recovery)
+    assert.strictEqual(absent.code, 1)
+    assert.match(absent.stderr, /no passphrase 9; the keystore has 1, 2/)
+    assert.strictEqual(enigma([...g, "key", "remove", "two"], recovery).code, 1)
+    const removed = enigma([...g, "key", "remove", "1", "--json"], recovery)
+    assert.deepStrictEqual(json(removed), { removed: 1, passphrases: [2], providers: 1 })
+    assert.strictEqual(enigma([...g, "list"]).code, 12, "the removed passphrase no longer opens it")
+    assert.isTrue(readFileSync(path.join(dir, "storage", "keys", "keystore")).equals(readFileSync(keyfile)))
+    const fresher = path.join(root, "fresher")
+    mkdirSync(fresher)
+    writeFileSync(path.join(fresher, "enigma.toml"), config.replaceAll(`${dir}/enigma.db`, `${fresher}/enigma.db`).replaceAll(`${dir}/keys.enc`, `${fresher}/keys.enc`))
+    assert.strictEqual(enigma(["--config-dir", fresher, "recover"]).code, 12, "nor the providers' copy")
+    assert.strictEqual(enigma([...g, "verify", backupId, "--read-data"], recovery).code, 0)
+    // A config secret sealed under the removed passphrase says so.
+    const token = enigma([...g, "encrypt-cred", "gateway-secret"]).stdout.trim()
+    writeFileSync(path.join(dir, "enigma.toml"), `${config}\n[s3_proxy]\naccess_key = "AKID"\nsecret_key = "${token}"\n`)
+    const stale = enigma([...g, "list"], recovery)
+    assert.strictEqual(stale.code, 12)
+    assert.match(stale.stderr, /^enigma: the enc: token at .*enigma\.toml s3_proxy\.secret_key does not open with this passphrase: it was sealed under another one/)
   })
 
   it("split ML-KEM mode: opening needs the passphrase and the separate key file", () => {

@@ -1,6 +1,6 @@
 import { UserError } from "../../domain/Errors.ts"
 import { Effect, Option, Redacted } from "effect"
-import { decryptCredential, encryptCredential, Keys } from "../../services/keys/Keys.ts"
+import { decryptCredential, defaultPassphraseLabel, encryptCredential, Keys } from "../../services/keys/Keys.ts"
 import { EventLog } from "../../services/manifest/EventLog.ts"
 import { Keys as ObjectKeys } from "../../services/storage/StorageProvider.ts"
 import { configLocation, readConfigText, writeConfigText } from "../Config.ts"
@@ -9,6 +9,19 @@ import { unlock, withRepository } from "../Open.ts"
 import { emit, print } from "../Output.ts"
 import { getNewPassphrase, getPassphrase } from "../Passphrase.ts"
 import { rootCommand } from "../commands/shared.ts"
+
+/** A config-dir repository with a passphrase: what `key passwd/add/remove` change. */
+const passphraseRepository = (what: string) =>
+  Effect.gen(function*() {
+    const opened = yield* unlock(yield* rootCommand)
+    if (opened.ring.kemMode === "raw-key") {
+      return yield* new UserError({ detail: "a --key repository has no passphrase; its secrets derive from the key you hold" })
+    }
+    if (opened.remote) {
+      return yield* new UserError({ detail: `${what} works on a config-dir repository; for a --repo URL, write a config with that provider (enigma init) and run it there` })
+    }
+    return opened
+  })
 
 export const keyRotate = Effect.fn("cli.key.rotate")(function*({ json }: { readonly json: boolean }) {
   const opened = yield* unlock(yield* rootCommand)
@@ -33,13 +46,7 @@ export const keyRotate = Effect.fn("cli.key.rotate")(function*({ json }: { reado
 const tokensIn = (text: string): Array<string> => [...new Set(text.match(/enc:[A-Za-z0-9_-]+/g) ?? [])]
 
 export const keyPasswd = Effect.fn("cli.key.passwd")(function*({ newPassphrase, newPassphraseFile, json }: { readonly newPassphrase: Option.Option<string>; readonly newPassphraseFile: Option.Option<string>; readonly json: boolean }) {
-  const opened = yield* unlock(yield* rootCommand)
-  if (opened.ring.kemMode === "raw-key") {
-    return yield* new UserError({ detail: "a --key repository has no passphrase; its secrets derive from the key you hold" })
-  }
-  if (opened.remote) {
-    return yield* new UserError({ detail: "key passwd works on a config-dir repository; for a --repo URL, write a config with that provider (enigma init) and change it there" })
-  }
+  const opened = yield* passphraseRepository("key passwd")
   const next = yield* getNewPassphrase({ newPassphrase, newPassphraseFile })
   if (Redacted.value(next) === Redacted.value(opened.passphrase)) {
     return yield* new UserError({ detail: "the new passphrase is the current one; nothing was changed" })
@@ -72,13 +79,62 @@ export const keyPasswd = Effect.fn("cli.key.passwd")(function*({ newPassphrase, 
     "; the data keys are the same (see `enigma key rotate`)")
 })
 
+export const keyAdd = Effect.fn("cli.key.add")(function*({ newPassphrase, newPassphraseFile, label, json }: {
+  readonly newPassphrase: Option.Option<string>
+  readonly newPassphraseFile: Option.Option<string>
+  readonly label: Option.Option<string>
+  readonly json: boolean
+}) {
+  const opened = yield* passphraseRepository("key add")
+  const next = yield* getNewPassphrase({ newPassphrase, newPassphraseFile })
+  const ring = yield* withRepository(opened, "key add", true, Effect.gen(function*() {
+    const keys = yield* Keys
+    const r = yield* keys.addPassphrase(
+      opened.ring, opened.settings.enigma.keyfile_path, opened.passphrase, next,
+      Option.getOrElse(label, defaultPassphraseLabel), opened.settings.enigma.kem_key_path
+    )
+    for (const p of opened.providers) yield* p.put(ObjectKeys.keystore, r.sealed)
+    return r.ring
+  }))
+  const added = ring.passphrases[ring.passphrases.length - 1]!
+  yield* emit(json, { id: added.id, label: added.label, passphrases: ring.passphrases.length, providers: opened.providers.length }, () =>
+    `added passphrase ${added.id} (${added.label}): keystore re-sealed here and on ${opened.providers.length} provider(s); ` +
+    "either passphrase now opens the repository (enc: tokens in a config stay sealed under the passphrase that made them)")
+})
+
+export const keyRemove = Effect.fn("cli.key.remove")(function*({ id, json }: { readonly id: number; readonly json: boolean }) {
+  const opened = yield* passphraseRepository("key remove")
+  const ring = yield* withRepository(opened, "key remove", true, Effect.gen(function*() {
+    const keys = yield* Keys
+    const r = yield* keys.removePassphrase(opened.ring, opened.settings.enigma.keyfile_path, opened.passphrase, id, opened.settings.enigma.kem_key_path)
+    for (const p of opened.providers) yield* p.put(ObjectKeys.keystore, r.sealed)
+    return r.ring
+  }))
+  yield* emit(json, { removed: id, passphrases: ring.passphrases.map((p) => p.id), providers: opened.providers.length }, () =>
+    `removed passphrase ${id}: it no longer opens the keystore here or on the ${opened.providers.length} provider(s); ` +
+    `${ring.passphrases.length} passphrase(s) left. Whoever used it could have kept the keys it opened, and an old copy of the keystore still opens with it`)
+})
+
 export const keyList = Effect.fn("cli.key.list")(function*({ json }: { readonly json: boolean }) {
   const opened = yield* unlock(yield* rootCommand)
   const ring = opened.ring
-  yield* emit(json, { currentKeyId: ring.currentKeyId, kemMode: ring.kemMode, chunkIdHash: ring.chunkIdKey.hash, keys: ring.keyIds }, () =>
+  yield* emit(json, {
+    currentKeyId: ring.currentKeyId,
+    kemMode: ring.kemMode,
+    chunkIdHash: ring.chunkIdKey.hash,
+    keys: ring.keyIds,
+    passphraseId: ring.passphraseId ?? null,
+    passphrases: ring.passphrases
+  }, () =>
     [
-      `keystore ${opened.settings.enigma.keyfile_path} (ML-KEM key ${ring.kemMode === "split" ? "in a separate file" : "sealed inside"})`,
+      `keystore ${opened.settings.enigma.keyfile_path} (ML-KEM key ${ring.kemMode === "split" ? "in a separate file" : ring.kemMode === "raw-key" ? "none: --key repository" : "sealed inside"})`,
       `chunk ids: ${ring.chunkIdKey.hash === "blake3" ? "keyed BLAKE3" : "HMAC-SHA256"}`,
+      ...(ring.passphrases.length === 0 ? [] : [
+        "passphrases (* the one given):",
+        ...ring.passphrases.map((p) =>
+          `${p.id === ring.passphraseId ? "*" : " "} passphrase ${p.id}  added ${p.createdAt}${p.label === "" ? "" : `  ${p.label}`}`)
+      ]),
+      "data keys (* the one new chunks use):",
       ...ring.keyIds.map((k) => `${k.id === ring.currentKeyId ? "*" : " "} key ${k.id}  created ${k.createdAt}`)
     ].join("\n"))
 })

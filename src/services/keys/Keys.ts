@@ -2,6 +2,7 @@ import { Clock, Context, Effect, Layer, Redacted, Result, Schema } from "effect"
 import * as crypto from "node:crypto"
 import type { KeyObject } from "node:crypto"
 import * as fs from "node:fs/promises"
+import * as os from "node:os"
 import * as path from "node:path"
 import { type ChunkIdHash, type IdKey, legacyChunkIdHash, newChunkIdHash } from "../../domain/ChunkIdHash.ts"
 import { KeystoreError, WrongPassphrase } from "../../domain/Errors.ts"
@@ -9,18 +10,29 @@ import {
   chunkIdHashOf,
   type ArgonParams,
   checkArgonParams,
-  decodeKeyfile,
+  decodeAnyKeyfile,
+  type DecodedKeyfile,
+  type DecodedSlotted,
   DEFAULT_ARGON,
   DK_AAD,
+  type EmbeddedDk,
   encodeHeader,
   encodeKeyfile,
+  encodeSlottedHeader,
+  encodeSlottedKeyfile,
   type KemMode,
   type KeyfileHeader,
   keyfileMode,
+  KEYSTORE_KEY_LENGTH,
   KeystorePayloadJson,
   type KeystorePayload,
+  MAX_SLOTS,
   NONCE_LENGTH,
+  type PassphraseEntry,
   SALT_LENGTH,
+  type Slot,
+  SLOT_AAD,
+  type SlottedHeader,
   TAG_LENGTH
 } from "../../domain/Keystore.ts"
 import { argon2idKey } from "./Argon2id.ts"
@@ -51,6 +63,12 @@ export interface KeyRing {
   /** HKDF(master, info "enigma-stream-chain-v1"), 32 B: keys each pipe stream's genesis link. */
   readonly streamKey: Uint8Array
   readonly sealed: Uint8Array
+  /**
+   * The passphrases that open the keystore (`key add`), and which of them opened it; one, id 1,
+   * for a keystore written before there were several (version 1); none for a raw-key repository.
+   */
+  readonly passphrases: ReadonlyArray<PassphraseEntry>
+  readonly passphraseId: number | undefined
 }
 
 export interface CreateOptions {
@@ -66,6 +84,13 @@ export interface CreateOptions {
    * as builds before BLAKE3 ids did (version 1): such repositories exist and must keep working.
    */
   readonly chunkIdHash?: ChunkIdHash | undefined
+  /** What to call the first passphrase in `key list`; defaults to user@host. */
+  readonly label?: string | undefined
+  /**
+   * 1 writes the single-passphrase keyfile of builds before passphrase slots (tests: such
+   * keyfiles exist and must keep opening); the default, 2, has slots.
+   */
+  readonly keyfileVersion?: 1 | 2 | undefined
 }
 
 export interface OpenOptions {
@@ -155,6 +180,12 @@ export const deriveKeys = (master: Uint8Array, chunkIdHash: ChunkIdHash) => {
   }
 }
 
+/** What `key list` calls a passphrase added without a label: user@host. */
+export const defaultPassphraseLabel = (): string => {
+  const user = Result.getOrElse(Result.try(() => os.userInfo().username), () => process.env.USER ?? "unknown")
+  return `${user}@${os.hostname()}`
+}
+
 /** Raw-key repositories (`--key`) store this beside the data so a wrong key is named as such. */
 export const RAW_KEY_MARKER = "keys/raw-key"
 
@@ -176,14 +207,23 @@ export const rawKeyRing = (key: Uint8Array, chunkIdHash: ChunkIdHash): { readonl
     dataKey: (id) => (id === 1 ? dataKey : undefined),
     keyIds: [{ id: 1, createdAt: "" }],
     ...deriveKeys(master, chunkIdHash),
-    sealed: new Uint8Array(0)
+    sealed: new Uint8Array(0),
+    passphrases: [],
+    passphraseId: undefined
   }
   return { ring, check: Buffer.from(hkdf(master, none, "enigma-key-check-v1", 16)).toString("hex") }
 }
 
-const makeRing = (payload: KeystorePayload, sealed: Uint8Array, kemMode: KemMode): KeyRing => {
+/** A version 1 keyfile's one passphrase, as `key list` shows it. */
+const onlyPassphrase = (payload: KeystorePayload): ReadonlyArray<PassphraseEntry> => [
+  { id: 1, createdAt: payload.dataKeys[0].createdAt, label: "" }
+]
+
+const makeRing = (payload: KeystorePayload, sealed: Uint8Array, kemMode: KemMode, passphraseId: number): KeyRing => {
   const keys = new Map(payload.dataKeys.map((k) => [k.id, k.key] as const))
   return {
+    passphrases: payload.passphrases ?? onlyPassphrase(payload),
+    passphraseId,
     repositoryId: payload.repositoryId,
     kemMode,
     currentKeyId: payload.currentKeyId,
@@ -294,103 +334,106 @@ const readKemKey = Effect.fnUntraced(function*(file: string) {
 // ---------------------------------------------------------------------------------------------
 // Seal / open
 
-interface Opened {
-  readonly ring: KeyRing
-  readonly payload: KeystorePayload
-  readonly header: KeyfileHeader
+interface KemPair {
+  readonly publicKey: KeyObject
   readonly privateKey: KeyObject
 }
 
-const seal = Effect.fnUntraced(function*(
-  payload: KeystorePayload,
-  kem: { readonly publicKey: KeyObject; readonly privateKey: KeyObject },
-  mode: KemMode,
-  argon: ArgonParams,
-  passphrase: Redacted.Redacted<string>,
-  file: string
-) {
-  const salt = randomBytes(SALT_LENGTH)
-  const argonKey = yield* argon2id(passphrase, salt, argon).pipe(
-    Effect.mapError((e) => new KeystoreError({ file, detail: `argon2id failed: ${e.message}` }))
-  )
-  const { sharedKey, ciphertext } = crypto.encapsulate(kem.publicKey)
-  let embedded: KeyfileHeader["embedded"]
-  if (mode === "embedded") {
-    const dkNonce = randomBytes(NONCE_LENGTH)
-    const der = kem.privateKey.export({ format: "der", type: "pkcs8" })
-    embedded = { dkNonce, dkSealed: gcmSeal(argonKey, dkNonce, der, utf8.encode(DK_AAD)) }
-    der.fill(0)
+/** An opened keystore, with what it takes to write it again. */
+interface Opened {
+  readonly ring: KeyRing
+  readonly payload: KeystorePayload
+  readonly mode: KemMode
+  readonly kem: KemPair
+  /** The slots as stored; empty for a version 1 keyfile (it is rewritten with slots). */
+  readonly slots: ReadonlyArray<Slot>
+  /** K, which seals the payload (version 2); undefined for a version 1 keyfile. */
+  readonly keystoreKey: Uint8Array | undefined
+  /** The passphrase that opened it: its slot id and Argon2id cost. */
+  readonly slotId: number
+  readonly argon: ArgonParams
+}
+
+const argonFailed = (file: string) => (e: Error) => new KeystoreError({ file, detail: `argon2id failed: ${e.message}` })
+
+/** The ML-KEM key sealed under this passphrase's Argon2id key (DK_AAD). */
+const sealEmbeddedDk = (argonKey: Uint8Array, privateKey: KeyObject): EmbeddedDk => {
+  const dkNonce = randomBytes(NONCE_LENGTH)
+  const der = privateKey.export({ format: "der", type: "pkcs8" })
+  const dkSealed = gcmSeal(argonKey, dkNonce, der, utf8.encode(DK_AAD))
+  der.fill(0)
+  return { dkNonce, dkSealed }
+}
+
+/**
+ * The ML-KEM key an embedded seal holds; undefined when `argonKey` does not open it (another
+ * passphrase's). Fails when it opens but is not this keystore's key.
+ */
+const openEmbeddedDk = Effect.fnUntraced(function*(argonKey: Uint8Array, embedded: EmbeddedDk, ekFingerprint: Uint8Array, file: string) {
+  const der = gcmOpen(argonKey, embedded.dkNonce, embedded.dkSealed, utf8.encode(DK_AAD))
+  if (der === undefined) return undefined
+  const imported = Result.try(() => crypto.createPrivateKey({ key: Buffer.from(der), format: "der", type: "pkcs8" }))
+  der.fill(0)
+  if (
+    Result.isFailure(imported) || imported.success.asymmetricKeyType !== KEM_ALGORITHM ||
+    !sameBytes(fingerprintOf(crypto.createPublicKey(imported.success)), ekFingerprint)
+  ) {
+    return yield* new KeystoreError({ file, detail: "damaged keyfile: the embedded ML-KEM key is invalid" })
   }
-  const plaintext = utf8.encode(yield* Schema.encodeEffect(KeystorePayloadJson)(payload).pipe(Effect.orDie))
-  const header: KeyfileHeader = {
-    version: 1,
-    argon,
-    salt,
-    kemCiphertext: new Uint8Array(ciphertext),
-    ekFingerprint: fingerprintOf(kem.publicKey),
-    sealedLength: plaintext.length + TAG_LENGTH,
-    embedded
-  }
-  const kek = hybridKek(argonKey, sharedKey, salt)
-  const nonce = randomBytes(NONCE_LENGTH)
-  const sealed = gcmSeal(kek, nonce, plaintext, encodeHeader(header))
-  plaintext.fill(0)
-  kek.fill(0)
-  return encodeKeyfile(header, nonce, sealed)
+  return imported.success
 })
 
-const openSealed = Effect.fnUntraced(function*(
-  bytes: Uint8Array,
+/** Split mode's ML-KEM key file, checked against the keystore before any Argon2id is paid for. */
+const splitPrivateKey = Effect.fnUntraced(function*(kemKeyPath: string | undefined, ekFingerprint: Uint8Array, file: string) {
+  if (kemKeyPath === undefined) {
+    return yield* new KeystoreError({
+      file,
+      detail: "this keystore keeps its ML-KEM decapsulation key in a separate key file (split mode); " +
+        "pass the path of that file, written when the repository was created"
+    })
+  }
+  const privateKey = yield* readKemKey(kemKeyPath)
+  if (!sameBytes(fingerprintOf(crypto.createPublicKey(privateKey)), ekFingerprint)) {
+    return yield* new KeystoreError({
+      file: kemKeyPath,
+      detail: `ML-KEM key file belongs to another repository (it does not match keystore ${file})`
+    })
+  }
+  return privateKey
+})
+
+const decapsulate = (privateKey: KeyObject, ciphertext: Uint8Array, file: string) =>
+  Result.try((): Uint8Array => crypto.decapsulate(privateKey, ciphertext)).pipe(
+    Result.mapError(() => new KeystoreError({ file, detail: "damaged header: the KEM ciphertext is invalid" }))
+  )
+
+const decodePayload = (plaintext: Uint8Array, file: string) =>
+  Schema.decodeUnknownEffect(KeystorePayloadJson)(new TextDecoder().decode(plaintext)).pipe(
+    Effect.mapError((e) => new KeystoreError({ file, detail: `damaged payload: ${e.message}` }))
+  )
+
+/** Version 1: one passphrase, whose kek seals the payload itself. Read, never written (see `create`). */
+const openSingle = Effect.fnUntraced(function*(
+  decoded: DecodedKeyfile,
   passphrase: Redacted.Redacted<string>,
   kemKeyPath: string | undefined,
   file: string
 ) {
-  const decoded = decodeKeyfile(bytes)
-  if (Result.isFailure(decoded)) return yield* new KeystoreError({ file, detail: decoded.failure })
-  const { header, headerBytes, nonce, sealed } = decoded.success
+  const { header, headerBytes, nonce, sealed } = decoded
   const mode = keyfileMode(header)
-  const argonFailed = (e: Error) => new KeystoreError({ file, detail: `argon2id failed: ${e.message}` })
-
   let privateKey: KeyObject
   let argonKey: Uint8Array
   if (header.embedded === undefined) {
-    // Split: check the key file before paying for Argon2id, so a wrong file is reported at once.
-    if (kemKeyPath === undefined) {
-      return yield* new KeystoreError({
-        file,
-        detail: "this keystore keeps its ML-KEM decapsulation key in a separate key file (split mode); " +
-          "pass the path of that file, written when the repository was created"
-      })
-    }
-    privateKey = yield* readKemKey(kemKeyPath)
-    if (!sameBytes(fingerprintOf(crypto.createPublicKey(privateKey)), header.ekFingerprint)) {
-      return yield* new KeystoreError({
-        file: kemKeyPath,
-        detail: `ML-KEM key file belongs to another repository (it does not match keystore ${file})`
-      })
-    }
-    argonKey = yield* argon2id(passphrase, header.salt, header.argon).pipe(Effect.mapError(argonFailed))
+    privateKey = yield* splitPrivateKey(kemKeyPath, header.ekFingerprint, file)
+    argonKey = yield* argon2id(passphrase, header.salt, header.argon).pipe(Effect.mapError(argonFailed(file)))
   } else {
-    argonKey = yield* argon2id(passphrase, header.salt, header.argon).pipe(Effect.mapError(argonFailed))
-    const der = gcmOpen(argonKey, header.embedded.dkNonce, header.embedded.dkSealed, utf8.encode(DK_AAD))
-    if (der === undefined) return yield* new WrongPassphrase({ keyfile: file })
-    const imported = Result.try(() =>
-      crypto.createPrivateKey({ key: Buffer.from(der), format: "der", type: "pkcs8" })
-    )
-    der.fill(0)
-    if (
-      Result.isFailure(imported) || imported.success.asymmetricKeyType !== KEM_ALGORITHM ||
-      !sameBytes(fingerprintOf(crypto.createPublicKey(imported.success)), header.ekFingerprint)
-    ) {
-      return yield* new KeystoreError({ file, detail: "damaged keyfile: the embedded ML-KEM key is invalid" })
-    }
-    privateKey = imported.success
+    argonKey = yield* argon2id(passphrase, header.salt, header.argon).pipe(Effect.mapError(argonFailed(file)))
+    const embedded = yield* openEmbeddedDk(argonKey, header.embedded, header.ekFingerprint, file)
+    if (embedded === undefined) return yield* new WrongPassphrase({ keyfile: file })
+    privateKey = embedded
   }
-
-  const shared = Result.try(() => crypto.decapsulate(privateKey, header.kemCiphertext))
-  if (Result.isFailure(shared)) {
-    return yield* new KeystoreError({ file, detail: "damaged header: the KEM ciphertext is invalid" })
-  }
+  const shared = decapsulate(privateKey, header.kemCiphertext, file)
+  if (Result.isFailure(shared)) return yield* shared.failure
   const kek = hybridKek(argonKey, shared.success, header.salt)
   const plaintext = gcmOpen(kek, nonce, sealed, headerBytes)
   kek.fill(0)
@@ -404,11 +447,166 @@ const openSealed = Effect.fnUntraced(function*(
     }
     return yield* new WrongPassphrase({ keyfile: `${file} (or wrong ML-KEM key file ${kemKeyPath})` })
   }
-  const payload = yield* Schema.decodeUnknownEffect(KeystorePayloadJson)(new TextDecoder().decode(plaintext)).pipe(
-    Effect.mapError((e) => new KeystoreError({ file, detail: `damaged payload: ${e.message}` }))
-  )
-  const opened: Opened = { ring: makeRing(payload, copy(bytes), mode), payload, header, privateKey }
+  const payload = yield* decodePayload(plaintext, file)
+  plaintext.fill(0)
+  const opened: Opened = {
+    ring: makeRing(payload, new Uint8Array(0), mode, 1), // `sealed`: openSealed sets the whole file
+    payload,
+    mode,
+    kem: { publicKey: crypto.createPublicKey(privateKey), privateKey },
+    slots: [],
+    keystoreKey: undefined,
+    slotId: 1,
+    argon: header.argon
+  }
   return opened
+})
+
+/**
+ * Version 2: tries each passphrase slot in turn (an Argon2id each) until one gives K. In embedded
+ * mode a slot whose ML-KEM seal does not open is another passphrase's; in split mode, one whose
+ * wrap does not open.
+ */
+const openSlotted = Effect.fnUntraced(function*(
+  decoded: DecodedSlotted,
+  passphrase: Redacted.Redacted<string>,
+  kemKeyPath: string | undefined,
+  file: string
+) {
+  const { header, headerBytes, nonce, sealed } = decoded
+  const split = header.mode === "split" ? yield* splitPrivateKey(kemKeyPath, header.ekFingerprint, file) : undefined
+  for (const slot of header.slots) {
+    const argonKey = yield* argon2id(passphrase, slot.salt, slot.argon).pipe(Effect.mapError(argonFailed(file)))
+    const privateKey = slot.embedded === undefined
+      ? split!
+      : yield* openEmbeddedDk(argonKey, slot.embedded, header.ekFingerprint, file)
+    if (privateKey === undefined) {
+      argonKey.fill(0)
+      continue
+    }
+    const shared = decapsulate(privateKey, slot.kemCiphertext, file)
+    if (Result.isFailure(shared)) return yield* shared.failure
+    const kek = hybridKek(argonKey, shared.success, slot.salt)
+    const keystoreKey = gcmOpen(kek, slot.wrapNonce, slot.wrapped, utf8.encode(SLOT_AAD))
+    kek.fill(0)
+    if (keystoreKey === undefined) {
+      if (slot.embedded === undefined) continue
+      return yield* new KeystoreError({
+        file,
+        detail: `damaged keyfile: the passphrase opens slot ${slot.id}'s ML-KEM key but not its keystore key`
+      })
+    }
+    const plaintext = gcmOpen(keystoreKey, nonce, sealed, headerBytes)
+    if (plaintext === undefined) {
+      return yield* new KeystoreError({
+        file,
+        detail: `damaged keyfile: the passphrase opens slot ${slot.id} but the sealed keystore fails authentication`
+      })
+    }
+    const payload = yield* decodePayload(plaintext, file)
+    plaintext.fill(0)
+    const opened: Opened = {
+      ring: makeRing(payload, new Uint8Array(0), header.mode, slot.id), // `sealed`: as above
+      payload,
+      mode: header.mode,
+      kem: { publicKey: crypto.createPublicKey(privateKey), privateKey },
+      slots: header.slots,
+      keystoreKey,
+      slotId: slot.id,
+      argon: slot.argon
+    }
+    return opened
+  }
+  return yield* new WrongPassphrase({ keyfile: split === undefined ? file : `${file} (or wrong ML-KEM key file ${kemKeyPath})` })
+})
+
+const openSealed = Effect.fnUntraced(function*(
+  bytes: Uint8Array,
+  passphrase: Redacted.Redacted<string>,
+  kemKeyPath: string | undefined,
+  file: string
+) {
+  const decoded = decodeAnyKeyfile(bytes)
+  if (Result.isFailure(decoded)) return yield* new KeystoreError({ file, detail: decoded.failure })
+  const opened = decoded.success.version === 1
+    ? yield* openSingle(decoded.success.decoded, passphrase, kemKeyPath, file)
+    : yield* openSlotted(decoded.success.decoded, passphrase, kemKeyPath, file)
+  // The ring's `sealed` is the whole file, as read.
+  return { ...opened, ring: { ...opened.ring, sealed: copy(bytes) } } satisfies Opened
+})
+
+/** A slot `id` that wraps `keystoreKey` under `passphrase` (fresh salt and KEM encapsulation). */
+const sealSlot = Effect.fnUntraced(function*(
+  id: number,
+  keystoreKey: Uint8Array,
+  kem: KemPair,
+  mode: KemMode,
+  argon: ArgonParams,
+  passphrase: Redacted.Redacted<string>,
+  file: string
+) {
+  const salt = randomBytes(SALT_LENGTH)
+  const argonKey = yield* argon2id(passphrase, salt, argon).pipe(Effect.mapError(argonFailed(file)))
+  const embedded = mode === "embedded" ? sealEmbeddedDk(argonKey, kem.privateKey) : undefined
+  const { sharedKey, ciphertext } = crypto.encapsulate(kem.publicKey)
+  const kek = hybridKek(argonKey, sharedKey, salt)
+  const wrapNonce = randomBytes(NONCE_LENGTH)
+  const wrapped = gcmSeal(kek, wrapNonce, keystoreKey, utf8.encode(SLOT_AAD))
+  kek.fill(0)
+  const slot: Slot = { id, argon, salt, kemCiphertext: new Uint8Array(ciphertext), embedded, wrapNonce, wrapped }
+  return slot
+})
+
+/** The version 2 keyfile: `payload` sealed under K, behind `slots`. */
+const sealSlotted = Effect.fnUntraced(function*(
+  payload: KeystorePayload,
+  slots: ReadonlyArray<Slot>,
+  mode: KemMode,
+  kem: KemPair,
+  keystoreKey: Uint8Array
+) {
+  const plaintext = utf8.encode(yield* Schema.encodeEffect(KeystorePayloadJson)(payload).pipe(Effect.orDie))
+  const header: SlottedHeader = {
+    version: 2,
+    mode,
+    slots,
+    ekFingerprint: fingerprintOf(kem.publicKey),
+    sealedLength: plaintext.length + TAG_LENGTH
+  }
+  const nonce = randomBytes(NONCE_LENGTH)
+  const sealed = gcmSeal(keystoreKey, nonce, plaintext, encodeSlottedHeader(header))
+  plaintext.fill(0)
+  return encodeSlottedKeyfile(header, nonce, sealed)
+})
+
+/** Version 1, as builds before passphrase slots wrote it (`CreateOptions.keyfileVersion`). */
+const sealSingle = Effect.fnUntraced(function*(
+  payload: KeystorePayload,
+  kem: KemPair,
+  mode: KemMode,
+  argon: ArgonParams,
+  passphrase: Redacted.Redacted<string>,
+  file: string
+) {
+  const salt = randomBytes(SALT_LENGTH)
+  const argonKey = yield* argon2id(passphrase, salt, argon).pipe(Effect.mapError(argonFailed(file)))
+  const { sharedKey, ciphertext } = crypto.encapsulate(kem.publicKey)
+  const plaintext = utf8.encode(yield* Schema.encodeEffect(KeystorePayloadJson)(payload).pipe(Effect.orDie))
+  const header: KeyfileHeader = {
+    version: 1,
+    argon,
+    salt,
+    kemCiphertext: new Uint8Array(ciphertext),
+    ekFingerprint: fingerprintOf(kem.publicKey),
+    sealedLength: plaintext.length + TAG_LENGTH,
+    embedded: mode === "embedded" ? sealEmbeddedDk(argonKey, kem.privateKey) : undefined
+  }
+  const kek = hybridKek(argonKey, sharedKey, salt)
+  const nonce = randomBytes(NONCE_LENGTH)
+  const sealed = gcmSeal(kek, nonce, plaintext, encodeHeader(header))
+  plaintext.fill(0)
+  kek.fill(0)
+  return encodeKeyfile(header, nonce, sealed)
 })
 
 // ---------------------------------------------------------------------------------------------
@@ -445,15 +643,26 @@ const create = Effect.fn("Keys.create")(function*(opts: CreateOptions) {
 
   const kem = crypto.generateKeyPairSync(KEM_ALGORITHM)
   const chunkIdHash = opts.chunkIdHash ?? newChunkIdHash
+  const createdAt = yield* nowIso
+  const single = opts.keyfileVersion === 1
   const payload: KeystorePayload = {
     version: chunkIdHash === legacyChunkIdHash ? 1 : 2,
     repositoryId: crypto.randomBytes(16).toString("hex"),
     master: randomBytes(32),
-    dataKeys: [{ id: 1, key: randomBytes(32), createdAt: yield* nowIso }],
+    dataKeys: [{ id: 1, key: randomBytes(32), createdAt }],
     currentKeyId: 1,
-    ...(chunkIdHash === legacyChunkIdHash ? {} : { chunkIdHash })
+    ...(chunkIdHash === legacyChunkIdHash ? {} : { chunkIdHash }),
+    ...(single ? {} : { passphrases: [{ id: 1, createdAt, label: opts.label ?? defaultPassphraseLabel() }] })
   }
-  const bytes = yield* seal(payload, kem, opts.kemMode, argon, opts.passphrase, file)
+  let bytes: Uint8Array
+  if (single) {
+    bytes = yield* sealSingle(payload, kem, opts.kemMode, argon, opts.passphrase, file)
+  } else {
+    const keystoreKey = randomBytes(KEYSTORE_KEY_LENGTH)
+    const slot = yield* sealSlot(1, keystoreKey, kem, opts.kemMode, argon, opts.passphrase, file)
+    bytes = yield* sealSlotted(payload, [slot], opts.kemMode, kem, keystoreKey)
+    keystoreKey.fill(0)
+  }
 
   if (kemKeyPath !== undefined) {
     const pem = kem.privateKey.export({ format: "pem", type: "pkcs8" }).toString()
@@ -465,7 +674,7 @@ const create = Effect.fn("Keys.create")(function*(opts: CreateOptions) {
   } else {
     yield* write(file, bytes, true, "keystore")
   }
-  return makeRing(payload, bytes, opts.kemMode)
+  return makeRing(payload, bytes, opts.kemMode, 1)
 })
 
 const open = Effect.fn("Keys.open")(function*(opts: OpenOptions) {
@@ -501,6 +710,34 @@ const reopen = Effect.fnUntraced(function*(ring: KeyRing, keyfilePath: string, p
   return opened
 })
 
+/**
+ * The opened keystore's slots and K, ready to be written as version 2: a version 1 keyfile becomes
+ * slot 1 under a new K, sealed with the passphrase that opened it.
+ */
+const asSlotted = Effect.fnUntraced(function*(opened: Opened, passphrase: Redacted.Redacted<string>, file: string) {
+  if (opened.keystoreKey !== undefined) {
+    return { slots: opened.slots, keystoreKey: opened.keystoreKey, passphrases: opened.ring.passphrases }
+  }
+  const keystoreKey = randomBytes(KEYSTORE_KEY_LENGTH)
+  const slot = yield* sealSlot(1, keystoreKey, opened.kem, opened.mode, opened.argon, passphrase, file)
+  return { slots: [slot] as ReadonlyArray<Slot>, keystoreKey, passphrases: onlyPassphrase(opened.payload) }
+})
+
+/** Seals `payload` behind `slots`, replaces the keyfile atomically, and returns the new ring. */
+const rewrite = Effect.fnUntraced(function*(
+  opened: Opened,
+  payload: KeystorePayload,
+  slots: ReadonlyArray<Slot>,
+  keystoreKey: Uint8Array,
+  passphraseId: number,
+  file: string
+) {
+  const bytes = yield* sealSlotted(payload, slots, opened.mode, opened.kem, keystoreKey)
+  yield* write(file, bytes, false, "keystore")
+  const rewritten: Rotated = { ring: makeRing(payload, bytes, opened.mode, passphraseId), sealed: bytes }
+  return rewritten
+})
+
 const rotate = Effect.fn("Keys.rotate")(function*(
   ring: KeyRing,
   keyfilePath: string,
@@ -520,22 +757,20 @@ const rotate = Effect.fn("Keys.rotate")(function*(
     }
   }
   const id = Math.max(...opened.payload.dataKeys.map((k) => k.id)) + 1
+  const { keystoreKey, passphrases, slots } = yield* asSlotted(opened, passphrase, keyfilePath)
   const payload: KeystorePayload = {
     ...opened.payload,
     dataKeys: [...opened.payload.dataKeys, { id, key: randomBytes(32), createdAt: yield* nowIso }],
-    currentKeyId: id
+    currentKeyId: id,
+    passphrases
   }
-  const mode = keyfileMode(opened.header)
-  const kem = { publicKey: crypto.createPublicKey(opened.privateKey), privateKey: opened.privateKey }
-  const bytes = yield* seal(payload, kem, mode, opened.header.argon, passphrase, keyfilePath)
-  yield* write(keyfilePath, bytes, false, "keystore")
-  const rotated: Rotated = { ring: makeRing(payload, bytes, mode), sealed: bytes }
-  return rotated
+  return yield* rewrite(opened, payload, slots, keystoreKey, opened.slotId, keyfilePath)
 })
 
 /**
- * The same keystore sealed under a new passphrase (fresh salt, nonce and KEM encapsulation; same
- * keys, ML-KEM key pair and Argon2 cost), replacing the keyfile atomically. Upload `sealed` everywhere.
+ * The passphrase that opens the keystore replaced by `newPassphrase` (its slot sealed afresh: new
+ * salt and KEM encapsulation, same Argon2 cost); the other passphrases, keys and ML-KEM key pair
+ * stay. Replaces the keyfile atomically. Upload `sealed` everywhere.
  */
 const changePassphrase = Effect.fn("Keys.changePassphrase")(function*(
   ring: KeyRing,
@@ -545,12 +780,67 @@ const changePassphrase = Effect.fn("Keys.changePassphrase")(function*(
   kemKeyPath?: string
 ) {
   const opened = yield* reopen(ring, keyfilePath, passphrase, kemKeyPath)
-  const mode = keyfileMode(opened.header)
-  const kem = { publicKey: crypto.createPublicKey(opened.privateKey), privateKey: opened.privateKey }
-  const bytes = yield* seal(opened.payload, kem, mode, opened.header.argon, newPassphrase, keyfilePath)
-  yield* write(keyfilePath, bytes, false, "keystore")
-  const changed: Rotated = { ring: makeRing(opened.payload, bytes, mode), sealed: bytes }
-  return changed
+  const { keystoreKey, passphrases, slots } = yield* asSlotted(opened, passphrase, keyfilePath)
+  const fresh = yield* sealSlot(opened.slotId, keystoreKey, opened.kem, opened.mode, opened.argon, newPassphrase, keyfilePath)
+  const payload: KeystorePayload = { ...opened.payload, passphrases }
+  const replaced = slots.map((s) => (s.id === opened.slotId ? fresh : s))
+  return yield* rewrite(opened, payload, replaced, keystoreKey, opened.slotId, keyfilePath)
+})
+
+/** Adds `newPassphrase` as one more that opens the keystore (id max+1, labelled `label`). */
+const addPassphrase = Effect.fn("Keys.addPassphrase")(function*(
+  ring: KeyRing,
+  keyfilePath: string,
+  passphrase: Redacted.Redacted<string>,
+  newPassphrase: Redacted.Redacted<string>,
+  label: string,
+  kemKeyPath?: string
+) {
+  if (Redacted.value(newPassphrase).length === 0) {
+    return yield* new KeystoreError({ file: keyfilePath, detail: "refusing to add an empty passphrase" })
+  }
+  const opened = yield* reopen(ring, keyfilePath, passphrase, kemKeyPath)
+  const { keystoreKey, passphrases, slots } = yield* asSlotted(opened, passphrase, keyfilePath)
+  if (slots.length >= MAX_SLOTS) {
+    return yield* new KeystoreError({
+      file: keyfilePath,
+      detail: `the keystore already has ${MAX_SLOTS} passphrases, the most it holds; remove one first (enigma key remove ID)`
+    })
+  }
+  const id = Math.max(opened.payload.lastPassphraseId ?? 0, ...slots.map((s) => s.id)) + 1
+  const slot = yield* sealSlot(id, keystoreKey, opened.kem, opened.mode, opened.argon, newPassphrase, keyfilePath)
+  const payload: KeystorePayload = {
+    ...opened.payload,
+    passphrases: [...passphrases, { id, createdAt: yield* nowIso, label }],
+    lastPassphraseId: id
+  }
+  return yield* rewrite(opened, payload, [...slots, slot], keystoreKey, opened.slotId, keyfilePath)
+})
+
+/** Removes passphrase `id`; never the one given (it opened the keystore), so one always remains. */
+const removePassphrase = Effect.fn("Keys.removePassphrase")(function*(
+  ring: KeyRing,
+  keyfilePath: string,
+  passphrase: Redacted.Redacted<string>,
+  id: number,
+  kemKeyPath?: string
+) {
+  const opened = yield* reopen(ring, keyfilePath, passphrase, kemKeyPath)
+  const { keystoreKey, passphrases, slots } = yield* asSlotted(opened, passphrase, keyfilePath)
+  if (id === opened.slotId) {
+    return yield* new KeystoreError({
+      file: keyfilePath,
+      detail: `passphrase ${id} is the one given; to remove it, open the repository with another passphrase (enigma key list shows them)`
+    })
+  }
+  if (!slots.some((s) => s.id === id)) {
+    return yield* new KeystoreError({
+      file: keyfilePath,
+      detail: `no passphrase ${id}; the keystore has ${slots.map((s) => s.id).join(", ")} (enigma key list)`
+    })
+  }
+  const payload: KeystorePayload = { ...opened.payload, passphrases: passphrases.filter((p) => p.id !== id) }
+  return yield* rewrite(opened, payload, slots.filter((s) => s.id !== id), keystoreKey, opened.slotId, keyfilePath)
 })
 
 // ---------------------------------------------------------------------------------------------
@@ -599,7 +889,7 @@ export const decryptCredential = Effect.fn("Keys.decryptCredential")(function*(
   const key = yield* argon2id(passphrase, salt, CREDENTIAL_ARGON).pipe(Effect.orDie)
   const plaintext = gcmOpen(key, nonce, raw.subarray(CREDENTIAL_SALT + NONCE_LENGTH), utf8.encode(CREDENTIAL_AAD))
   key.fill(0)
-  if (plaintext === undefined) return yield* new WrongPassphrase({ keyfile: source })
+  if (plaintext === undefined) return yield* new WrongPassphrase({ keyfile: source, credential: true })
   const text = Result.try(() => new TextDecoder("utf-8", { fatal: true }).decode(plaintext))
   if (Result.isFailure(text)) return yield* malformed("plaintext is not UTF-8")
   return text.success
@@ -644,6 +934,23 @@ export class Keys extends Context.Service<Keys, {
     newPassphrase: Redacted.Redacted<string>,
     kemKeyPath?: string
   ) => Effect.Effect<Rotated, WrongPassphrase | KeystoreError>
+  /** Adds a passphrase that opens the keystore too (a slot wrapping the same keystore key). Upload `sealed` everywhere. */
+  readonly addPassphrase: (
+    ring: KeyRing,
+    keyfilePath: string,
+    passphrase: Redacted.Redacted<string>,
+    newPassphrase: Redacted.Redacted<string>,
+    label: string,
+    kemKeyPath?: string
+  ) => Effect.Effect<Rotated, WrongPassphrase | KeystoreError>
+  /** Removes another passphrase by id (never the one given). Upload `sealed` everywhere. */
+  readonly removePassphrase: (
+    ring: KeyRing,
+    keyfilePath: string,
+    passphrase: Redacted.Redacted<string>,
+    id: number,
+    kemKeyPath?: string
+  ) => Effect.Effect<Rotated, WrongPassphrase | KeystoreError>
   readonly encryptCredential: (value: string, passphrase: Redacted.Redacted<string>) => Effect.Effect<string>
   readonly decryptCredential: (
     token: string,
@@ -652,6 +959,6 @@ export class Keys extends Context.Service<Keys, {
   ) => Effect.Effect<string, WrongPassphrase | KeystoreError>
 }>()("enigma/services/keys/Keys") {
   static readonly layer = Layer.succeed(Keys)(
-    Keys.of({ create, open, openBytes, rotate, changePassphrase, encryptCredential, decryptCredential })
+    Keys.of({ create, open, openBytes, rotate, changePassphrase, addPassphrase, removePassphrase, encryptCredential, decryptCredential })
   )
 }

@@ -5,27 +5,35 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { KeystoreError, WrongPassphrase } from "../../../src/domain/Errors.ts"
-import { decodeKeyfile } from "../../../src/domain/Keystore.ts"
+import { decodeAnyKeyfile, decodeKeyfile, MAX_SLOTS } from "../../../src/domain/Keystore.ts"
 import { decryptCredential, encryptCredential, type KeyRing, Keys } from "../../../src/services/keys/Keys.ts"
 
 const fast = { memory: 8192, passes: 1, parallelism: 1 }
 const pass = Redacted.make("correct horse battery staple")
 const wrong = Redacted.make("correct horse battery stapler")
+const other = Redacted.make("a second passphrase")
 
 const tempDir = Effect.acquireRelease(
   Effect.sync(() => fs.mkdtempSync(path.join(os.tmpdir(), "enigma-keys-"))),
   (dir) => Effect.sync(() => fs.rmSync(dir, { recursive: true, force: true }))
 )
 
-/** A temp dir with one created keystore in it. */
-const setup = (kemMode: "embedded" | "split") =>
+/** A temp dir with one created keystore in it (version 1: as builds before passphrase slots wrote it). */
+const setup = (kemMode: "embedded" | "split", keyfileVersion: 1 | 2 = 2) =>
   Effect.gen(function*() {
     const dir = yield* tempDir
     const keyfilePath = path.join(dir, "keystore")
     const kemKeyPath = kemMode === "split" ? path.join(dir, "kem.pem") : undefined
-    const ring = yield* Keys.use((k) => k.create({ keyfilePath, passphrase: pass, kemMode, kemKeyPath, argon: fast }))
+    const ring = yield* Keys.use((k) => k.create({ keyfilePath, passphrase: pass, kemMode, kemKeyPath, argon: fast, keyfileVersion, label: "alice@laptop" }))
     return { dir, keyfilePath, kemKeyPath, ring }
   })
+
+/** The keyfile's header, whichever its version. */
+const headerOf = (bytes: Uint8Array) => {
+  const d = decodeAnyKeyfile(bytes)
+  if (Result.isFailure(d)) return assert.fail(d.failure)
+  return d.success
+}
 
 const sameRing = (a: KeyRing, b: KeyRing) => {
   assert.strictEqual(a.repositoryId, b.repositoryId)
@@ -56,10 +64,10 @@ const flipByte = (bytes: Uint8Array, at: number) => {
 }
 
 describe("Keys", () => {
-  for (const kemMode of ["embedded", "split"] as const) {
-    it.effect(`create + open (${kemMode}) give back the same keys`, () =>
+  for (const [kemMode, version] of [["embedded", 2], ["split", 2], ["embedded", 1], ["split", 1]] as const) {
+    it.effect(`create + open (${kemMode}, keyfile version ${version}) give back the same keys`, () =>
       Effect.gen(function*() {
-        const { keyfilePath, kemKeyPath, ring } = yield* setup(kemMode)
+        const { keyfilePath, kemKeyPath, ring } = yield* setup(kemMode, version)
         assert.strictEqual(ring.kemMode, kemMode)
         assert.match(ring.repositoryId, /^[0-9a-f]{32}$/)
         assert.strictEqual(ring.currentKeyId, 1)
@@ -78,21 +86,22 @@ describe("Keys", () => {
         const fromProvider = yield* Keys.use((k) => k.openBytes(ring.sealed, pass, kemKeyPath))
         sameRing(fromProvider, ring)
 
-        const header = decodeKeyfile(ring.sealed)
-        assert.isTrue(Result.isSuccess(header))
-        if (Result.isSuccess(header)) {
-          assert.deepStrictEqual(header.success.header.argon, fast)
-          assert.strictEqual(header.success.header.embedded === undefined, kemMode === "split")
-        }
+        const file = headerOf(ring.sealed)
+        assert.strictEqual(file.version, version)
+        const first = file.version === 1 ? file.decoded.header : file.decoded.header.slots[0]!
+        assert.deepStrictEqual(first.argon, fast)
+        assert.strictEqual(first.embedded === undefined, kemMode === "split")
+        assert.strictEqual(opened.passphraseId, 1)
+        assert.deepStrictEqual(opened.passphrases.map((p) => [p.id, p.label]), [[1, version === 1 ? "" : "alice@laptop"]])
         if (kemMode === "split") {
           assert.strictEqual(fs.statSync(kemKeyPath!).mode & 0o777, 0o600)
           assert.match(fs.readFileSync(kemKeyPath!, "utf8"), /^-----BEGIN PRIVATE KEY-----/)
         }
       }).pipe(Effect.provide(Keys.layer)))
 
-    it.effect(`wrong passphrase fails with WrongPassphrase (${kemMode})`, () =>
+    it.effect(`wrong passphrase fails with WrongPassphrase (${kemMode}, keyfile version ${version})`, () =>
       Effect.gen(function*() {
-        const { keyfilePath, kemKeyPath } = yield* setup(kemMode)
+        const { keyfilePath, kemKeyPath } = yield* setup(kemMode, version)
         const err = yield* failsWith(
           Keys.use((k) => k.open({ keyfilePath, passphrase: wrong, kemKeyPath })),
           "WrongPassphrase"
@@ -102,9 +111,9 @@ describe("Keys", () => {
         if (kemMode === "split") assert.include(err.message, "or wrong ML-KEM key file")
       }).pipe(Effect.provide(Keys.layer)))
 
-    it.effect(`flipping any header or body byte never opens (${kemMode})`, () =>
+    if (version === 1) it.effect(`flipping any header or body byte never opens (${kemMode}, keyfile version 1)`, () =>
       Effect.gen(function*() {
-        const { kemKeyPath, ring } = yield* setup(kemMode)
+        const { kemKeyPath, ring } = yield* setup(kemMode, 1)
         const bytes = ring.sealed
         const decoded = decodeKeyfile(bytes)
         if (Result.isFailure(decoded)) return assert.fail(decoded.failure)
@@ -124,6 +133,112 @@ describe("Keys", () => {
         }
       }).pipe(Effect.provide(Keys.layer)))
   }
+
+  for (const kemMode of ["embedded", "split"] as const) {
+    it.effect(`flipping any header or body byte of a two-passphrase keyfile never opens (${kemMode})`, () =>
+      Effect.gen(function*() {
+        const { keyfilePath, kemKeyPath, ring } = yield* setup(kemMode)
+        const bytes = (yield* Keys.use((k) => k.addPassphrase(ring, keyfilePath, pass, other, "bob", kemKeyPath))).sealed
+        const file = headerOf(bytes)
+        if (file.version !== 2) return assert.fail("expected version 2")
+        const h = file.decoded.headerBytes.length
+        const offsets = new Set<number>()
+        for (let at = 0; at < 56; at++) offsets.add(at) // up to the first slot's salt
+        for (let at = 56; at < h; at += 163) offsets.add(at)
+        for (let at = h - 24; at < h + 13; at += 2) offsets.add(at) // fingerprint, length, nonce
+        if (file.decoded.header.slots[1]!.embedded !== undefined) offsets.add(h - 20 - 48 - 12 - 1) // slot 2's ML-KEM seal
+        offsets.add(bytes.length - 17).add(bytes.length - 1)
+        for (const at of offsets) {
+          for (const p of [pass, other]) {
+            yield* failsWith(Keys.use((k) => k.openBytes(flipByte(bytes, at), p, kemKeyPath)), "WrongPassphrase", "KeystoreError")
+          }
+        }
+      }).pipe(Effect.provide(Keys.layer)))
+
+    it.effect(`a second passphrase opens the same keys; passwd and remove change one passphrase only (${kemMode})`, () =>
+      Effect.gen(function*() {
+        const { keyfilePath, kemKeyPath, ring } = yield* setup(kemMode)
+        const open = (p: Redacted.Redacted<string>) => Keys.use((k) => k.open({ keyfilePath, passphrase: p, kemKeyPath }))
+        const added = yield* Keys.use((k) => k.addPassphrase(ring, keyfilePath, pass, other, "bob@desk", kemKeyPath))
+        assert.deepStrictEqual(new Uint8Array(fs.readFileSync(keyfilePath)), added.sealed)
+        assert.deepStrictEqual(added.ring.passphrases.map((p) => [p.id, p.label]), [[1, "alice@laptop"], [2, "bob@desk"]])
+        const byAlice = yield* open(pass)
+        const byBob = yield* open(other)
+        sameRing(byAlice, ring)
+        sameRing(byBob, ring)
+        assert.strictEqual(byAlice.passphraseId, 1)
+        assert.strictEqual(byBob.passphraseId, 2)
+        yield* failsWith(open(wrong), "WrongPassphrase")
+
+        // Bob rotates a data key: Alice's passphrase opens the result too.
+        const rotated = yield* Keys.use((k) => k.rotate(byBob, keyfilePath, other, kemKeyPath))
+        sameRing(yield* open(pass), rotated.ring)
+        const slotsBefore = headerOf(added.sealed)
+        const slotsAfter = headerOf(rotated.sealed)
+        if (slotsBefore.version !== 2 || slotsAfter.version !== 2) return assert.fail("expected version 2")
+        assert.deepStrictEqual(slotsAfter.decoded.header.slots, slotsBefore.decoded.header.slots)
+
+        // Bob changes his passphrase: his old one stops opening, Alice's goes on.
+        const changed = yield* Keys.use((k) => k.changePassphrase(rotated.ring, keyfilePath, other, wrong, kemKeyPath))
+        assert.strictEqual(changed.ring.passphraseId, 2)
+        yield* failsWith(open(other), "WrongPassphrase")
+        sameRing(yield* open(wrong), rotated.ring)
+        sameRing(yield* open(pass), rotated.ring)
+
+        // Removing the passphrase given, or one that is not there, refuses and changes nothing.
+        const own = yield* failsWith(Keys.use((k) => k.removePassphrase(changed.ring, keyfilePath, pass, 1, kemKeyPath)), "KeystoreError")
+        assert.include(own.message, "is the one given")
+        const absent = yield* failsWith(Keys.use((k) => k.removePassphrase(changed.ring, keyfilePath, pass, 5, kemKeyPath)), "KeystoreError")
+        assert.include(absent.message, "no passphrase 5")
+        assert.deepStrictEqual(new Uint8Array(fs.readFileSync(keyfilePath)), changed.sealed)
+
+        const removed = yield* Keys.use((k) => k.removePassphrase(changed.ring, keyfilePath, pass, 2, kemKeyPath))
+        assert.deepStrictEqual(removed.ring.passphrases.map((p) => p.id), [1])
+        yield* failsWith(open(wrong), "WrongPassphrase")
+        sameRing(yield* open(pass), rotated.ring)
+        // Ids are not reused: the next passphrase is 3.
+        const third = yield* Keys.use((k) => k.addPassphrase(removed.ring, keyfilePath, pass, other, "carol", kemKeyPath))
+        assert.deepStrictEqual(third.ring.passphrases.map((p) => p.id), [1, 3])
+        assert.strictEqual((yield* open(other)).passphraseId, 3)
+      }).pipe(Effect.provide(Keys.layer)))
+  }
+
+  it.effect("a version 1 keyfile gets passphrase slots when a passphrase is added, and keeps its keys", () =>
+    Effect.gen(function*() {
+      const { keyfilePath, ring } = yield* setup("embedded", 1)
+      const added = yield* Keys.use((k) => k.addPassphrase(ring, keyfilePath, pass, other, "bob"))
+      assert.strictEqual(headerOf(added.sealed).version, 2)
+      const byOld = yield* Keys.use((k) => k.open({ keyfilePath, passphrase: pass }))
+      sameRing(byOld, ring)
+      sameRing(yield* Keys.use((k) => k.open({ keyfilePath, passphrase: other })), ring)
+      assert.deepStrictEqual(byOld.passphrases.map((p) => [p.id, p.label]), [[1, ""], [2, "bob"]])
+      // Rotation and passwd of a version 1 keyfile write version 2 too.
+      for (const change of [
+        (r: KeyRing, f: string) => Keys.use((k) => k.rotate(r, f, pass)),
+        (r: KeyRing, f: string) => Keys.use((k) => k.changePassphrase(r, f, pass, wrong))
+      ]) {
+        const v1 = yield* setup("embedded", 1)
+        const r = yield* change(v1.ring, v1.keyfilePath)
+        assert.strictEqual(headerOf(r.sealed).version, 2)
+        assert.deepStrictEqual(r.ring.dataKey(1), v1.ring.dataKey(1))
+      }
+    }).pipe(Effect.provide(Keys.layer)))
+
+  it.effect(`a keystore holds at most ${MAX_SLOTS} passphrases; an empty one is refused`, () =>
+    Effect.gen(function*() {
+      const { keyfilePath, ring } = yield* setup("embedded")
+      let current = ring
+      for (let i = 2; i <= MAX_SLOTS; i++) {
+        current = (yield* Keys.use((k) => k.addPassphrase(current, keyfilePath, pass, Redacted.make(`p${i}`), `p${i}`))).ring
+      }
+      assert.strictEqual(current.passphrases.length, MAX_SLOTS)
+      const full = yield* failsWith(Keys.use((k) => k.addPassphrase(current, keyfilePath, pass, other, "one too many")), "KeystoreError")
+      assert.include(full.message, `already has ${MAX_SLOTS} passphrases`)
+      const empty = yield* failsWith(Keys.use((k) => k.addPassphrase(current, keyfilePath, pass, Redacted.make(""), "empty")), "KeystoreError")
+      assert.include(empty.message, "empty passphrase")
+      // The last slot opens (every slot before it was tried and skipped).
+      assert.strictEqual((yield* Keys.use((k) => k.open({ keyfilePath, passphrase: Redacted.make(`p${MAX_SLOTS}`) }))).passphraseId, MAX_SLOTS)
+    }).pipe(Effect.provide(Keys.layer)))
 
   it.effect("a repository with HMAC-SHA256 ids (made before BLAKE3 ids) keeps them, through open and rotation", () =>
     Effect.gen(function*() {
@@ -273,14 +388,13 @@ describe("Keys", () => {
         assert.deepStrictEqual(r1.sealed, r1.ring.sealed)
         assert.deepStrictEqual(new Uint8Array(fs.readFileSync(keyfilePath)), r1.sealed)
 
-        // Fresh salt and fresh KEM encapsulation; same ML-KEM key pair; same Argon2 cost.
-        const before = decodeKeyfile(ring.sealed)
-        const after = decodeKeyfile(r1.sealed)
-        if (Result.isFailure(before) || Result.isFailure(after)) return assert.fail("decode")
-        assert.notDeepEqual(after.success.header.salt, before.success.header.salt)
-        assert.notDeepEqual(after.success.header.kemCiphertext, before.success.header.kemCiphertext)
-        assert.deepStrictEqual(after.success.header.ekFingerprint, before.success.header.ekFingerprint)
-        assert.deepStrictEqual(after.success.header.argon, fast)
+        // The passphrase slot and ML-KEM key pair stay; the payload is sealed afresh.
+        const before = headerOf(ring.sealed)
+        const after = headerOf(r1.sealed)
+        if (before.version !== 2 || after.version !== 2) return assert.fail("expected version 2")
+        assert.deepStrictEqual(after.decoded.header.slots, before.decoded.header.slots)
+        assert.deepStrictEqual(after.decoded.header.ekFingerprint, before.decoded.header.ekFingerprint)
+        assert.notDeepEqual(after.decoded.nonce, before.decoded.nonce)
 
         sameRing(yield* Keys.use((k) => k.open({ keyfilePath, passphrase: pass, kemKeyPath })), r1.ring)
         // Rotating with the stale ring keeps the key added in between.
