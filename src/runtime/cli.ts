@@ -111,6 +111,19 @@ const restoreCommand = Command.make("restore", {
   Command.withDescription("Restore a backup (or part of it) into a directory")
 )
 
+const lsCommand = Command.make("ls", {
+  id: Argument.String("backup-id").pipe(Argument.withDescription("Backup id (or a unique prefix, or latest)")),
+  dirs: Argument.String("dir").pipe(
+    Argument.withDescription("Directories to list, as stored (e.g. home/me; / for the top); none: the whole backup"),
+    Argument.variadic()
+  ),
+  recursive: Flag.Boolean("recursive").pipe(Flag.withAlias("R"), Flag.withDescription("With DIR: everything beneath it, not only what is directly in it"), Flag.withDefault(false)),
+  long: Flag.Boolean("long").pipe(Flag.withAlias("l"), Flag.withDescription("Mode, owner, group, size and mtime too, as ls -l"), Flag.withDefault(false)),
+  json: jsonFlag
+}, (a) => load(handlers.restore).pipe(Effect.flatMap((m) => m.ls(a)))).pipe(
+  Command.withDescription("List the files of a backup, or of directories in it")
+)
+
 const findCommand = Command.make("find", {
   pattern: Argument.String("pattern").pipe(Argument.withDescription("A glob: a name (\"*.pdf\", \"notes.txt\"), or with / a whole stored path (\"home/*/Documents/**\")")),
   backup: Flag.String("backup").pipe(Flag.withDescription("Search this backup only (id, unique prefix, or latest)"), Flag.optional),
@@ -398,6 +411,7 @@ export const enigmaCommand = rootCommand.pipe(
     verifyCommand,
     diffCommand,
     dumpCommand,
+    lsCommand,
     findCommand,
     thawCommand,
     forgetCommand,

@@ -835,6 +835,45 @@ describe("enigma backup → restore on the Local provider", () => {
     }
   })
 
+  it("ls lists a backup's paths, a directory's entries (-R: all beneath), -l as ls -l; a missing directory is a one-line error", () => {
+    const { root, g } = initRepo()
+    const src = path.join(root, "data")
+    makeTree(src)
+    chmodSync(path.join(src, "docs"), 0o1755)
+    assert.strictEqual(enigma([...g, "backup", src]).code, 0)
+    const lines = (r: { code: number; stdout: string; stderr: string }) => {
+      assert.strictEqual(r.code, 0, r.stderr)
+      return r.stdout.trimEnd().split("\n")
+    }
+    const all = lines(enigma([...g, "ls", "latest"]))
+    assert.lengthOf(all, 1 + 1 + 30 + 3 + 1 + 3 + 2) // data, docs, its notes, deep + er + main.rs, empty, three files, two links
+    assert.include(all, "data/docs/deep/er/main.rs")
+    assert.include(all, "data/link -> docs/note1.txt")
+    assert.deepStrictEqual(lines(enigma([...g, "ls", "latest", "data"])), [
+      "data/big.bin", "data/dangling -> /nonexistent/target", "data/docs", "data/empty", "data/empty-file", "data/link -> docs/note1.txt", "data/script.sh"
+    ])
+    // A leading or trailing slash changes nothing; -R goes all the way down; a file lists itself.
+    assert.deepStrictEqual(lines(enigma([...g, "ls", "latest", "/data/docs/deep/"])), ["data/docs/deep/er"])
+    assert.deepStrictEqual(lines(enigma([...g, "ls", "latest", "data/docs/deep", "-R"])), ["data/docs/deep/er", "data/docs/deep/er/main.rs"])
+    assert.deepStrictEqual(lines(enigma([...g, "ls", "latest", "data/script.sh", "data/empty"])), ["data/script.sh"])
+    assert.deepStrictEqual(lines(enigma([...g, "ls", "latest", "/"])), ["data"])
+    const long = lines(enigma([...g, "ls", "latest", "data", "-l"]))
+    const uid = process.getuid!()
+    assert.match(long.find((l) => l.endsWith(" data/script.sh"))!, new RegExp(`^-rwxr-x--- +${uid} +\\d+ +18 \\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d data/script\\.sh$`))
+    assert.match(long.find((l) => l.endsWith(" data/docs"))!, /^drwxr-xr-t /)
+    assert.match(long.find((l) => l.includes(" data/link "))!, /^lrwxrwxrwx .* data\/link -> docs\/note1\.txt$/)
+    const asJson = json(enigma([...g, "ls", "latest", "data/docs/deep/er", "--json"]))
+    assert.deepStrictEqual(asJson.map((e: { path: string; kind: string; size: number }) => [e.path, e.kind, e.size]), [["data/docs/deep/er/main.rs", "file", 13]])
+    // Bad input: one line, exit 1, nothing on stdout but what exists.
+    const missing = enigma([...g, "ls", "latest", "data/nope", "data/docs/nope.txt"])
+    assert.strictEqual(missing.code, 1)
+    assert.match(missing.stderr, /^enigma: backup [0-9a-f]{16} holds no "data\/nope", "data\/docs\/nope.txt"; `enigma ls [0-9a-f]{8}` lists what it holds/)
+    assert.strictEqual(missing.stderr.trim().split("\n").length, 1)
+    const noBackup = enigma([...g, "ls", "feedbeef"])
+    assert.strictEqual(noBackup.code, 1)
+    assert.match(noBackup.stderr, /^enigma: .*feedbeef/)
+  })
+
   it("verify with no argument checks every chunk the repository references and names what a bad one affects", () => {
     const { root, dir, g } = initRepo()
     const src = path.join(root, "data")

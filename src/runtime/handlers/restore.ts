@@ -2,6 +2,8 @@ import { Effect, Option } from "effect"
 import { UserError } from "../../domain/Errors.ts"
 import { Manifest } from "../../services/manifest/Manifest.ts"
 import type { FileEntry } from "../../domain/Events.ts"
+import { listedFor, longLine, normalizeListDir } from "../../domain/Listing.ts"
+import { matchesPrefix } from "../../domain/PathFilter.ts"
 import { Restore, restoreProblem } from "../../services/restore/Restore.ts"
 import { unlock, withRepository } from "../Open.ts"
 import { collectOwnedBuffersOnly } from "../OwnedBuffersGc.ts"
@@ -9,10 +11,10 @@ import { emit, ExitWith, formatBytes, formatDuration, makeProgress } from "../Ou
 import { rootCommand } from "../commands/shared.ts"
 import { stdoutWriter } from "../StdoutWriter.ts"
 
-/** Entries formatted and written at a time by `restore --list`. */
+/** Entries formatted and written at a time by `restore --list` and `ls`. */
 const listSlice = 2_000
 
-/** An entry as `restore --list --json` shows it. */
+/** An entry as `restore --list --json` and `ls --json` show it. */
 const listed = (e: FileEntry) => ({
   path: e.path,
   kind: e.kind,
@@ -23,6 +25,38 @@ const listed = (e: FileEntry) => ({
   ...(e.linkTo !== undefined ? { linkTo: e.linkTo } : {}),
   ...(e.target ? { target: e.target } : {})
 })
+
+/**
+ * Writes a listing of entries as they come, a window at a time: a backup of millions of files is
+ * never held whole, nor its listing. JSON comes out as JSON.stringify(array, null, 2) would; text
+ * as a line per entry. `end` closes it, with `none` for a listing with nothing in it.
+ */
+const entryListing = (json: boolean, line: (e: FileEntry) => string) => {
+  const write = stdoutWriter()
+  const text = (s: string) => write(Buffer.from(s))
+  let first = true
+  let count = 0
+  const format = (entries: ReadonlyArray<FileEntry>) =>
+    json
+      ? entries.map((e) => {
+        const item = JSON.stringify(listed(e), null, 2).replaceAll("\n", "\n  ")
+        const sep = first ? "[\n  " : ",\n  "
+        first = false
+        return `${sep}${item}`
+      }).join("")
+      : entries.map((e) => `${line(e)}\n`).join("")
+  // The text of a window's entries, a slice at a time: 50,000 entries of JSON made one ~30 MB string.
+  const visit = (entries: ReadonlyArray<FileEntry>) => {
+    count += entries.length
+    return Effect.forEach(
+      Array.from({ length: Math.ceil(entries.length / listSlice) }, (_, i) => entries.slice(i * listSlice, (i + 1) * listSlice)),
+      (slice) => text(format(slice)),
+      { discard: true }
+    )
+  }
+  const end = (none: string) => (json ? text(count === 0 ? "[]\n" : "\n]\n") : count === 0 ? text(none) : Effect.void)
+  return { visit, end }
+}
 
 export const restore = Effect.fn("cli.restore")(function*({ id, dest, path, glob, exclude, iexclude, list, sparse, overwrite, json }: {
   readonly id: string
@@ -45,30 +79,10 @@ export const restore = Effect.fn("cli.restore")(function*({ id, dest, path, glob
     const manifest = yield* Manifest
     const backup = yield* manifest.resolveBackup(id)
     if (list) {
-      // A window of entries at a time, written as it comes: a backup of millions of files is
-      // never held whole, nor its listing. JSON comes out as JSON.stringify(array, null, 2) would.
-      const write = stdoutWriter()
-      const text = (s: string) => write(Buffer.from(s))
-      let first = true
-      const format = (entries: ReadonlyArray<FileEntry>) =>
-        json
-          ? entries.map((e) => {
-            const item = JSON.stringify(listed(e), null, 2).replaceAll("\n", "\n  ")
-            const sep = first ? "[\n  " : ",\n  "
-            first = false
-            return `${sep}${item}`
-          }).join("")
-          : entries.map((e) => `${e.kind === "dir" ? "d" : e.kind === "symlink" ? "l" : "-"} ${String(e.size).padStart(12)} ${e.path}${e.target ? ` -> ${e.target}` : ""}\n`).join("")
-      // The text of a window's entries, a slice at a time: 50,000 entries of JSON made one ~30 MB string.
-      const count = yield* (yield* Restore).list(backup.id, options, (entries) =>
-        Effect.forEach(
-          Array.from({ length: Math.ceil(entries.length / listSlice) }, (_, i) => entries.slice(i * listSlice, (i + 1) * listSlice)),
-          (slice) => text(format(slice)),
-          { discard: true }
-        ))
-      if (json) yield* text(count === 0 ? "[]\n" : "\n]\n")
-      else if (count === 0) yield* text("(no entries match)\n")
-      return
+      const out = entryListing(json, (e) =>
+        `${e.kind === "dir" ? "d" : e.kind === "symlink" ? "l" : "-"} ${String(e.size).padStart(12)} ${e.path}${e.target ? ` -> ${e.target}` : ""}`)
+      yield* (yield* Restore).list(backup.id, options, out.visit)
+      return yield* out.end("(no entries match)\n")
     }
     if (Option.isNone(dest)) {
       return yield* new UserError({ detail: "restore needs a destination directory (or --list)" })
@@ -116,5 +130,46 @@ export const dump = Effect.fn("cli.dump")(function*({ id, path: wanted }: { read
     const backup = yield* (yield* Manifest).resolveBackup(id)
     // A directory comes out as a tar archive: not onto a terminal.
     yield* (yield* Restore).dump(backup.id, wanted, (bytes) => write(bytes), { archives: !process.stdout.isTTY })
+  }))
+})
+
+/**
+ * restic's `ls`: the entries of a backup, or of directories in it (DIR…: what is directly in each,
+ * or with `recursive` everything beneath), a path a line, or `long` as ls -l writes them.
+ */
+export const ls = Effect.fn("cli.ls")(function*({ id, dirs, recursive, long, json }: {
+  readonly id: string
+  readonly dirs: ReadonlyArray<string>
+  readonly recursive: boolean
+  readonly long: boolean
+  readonly json: boolean
+}) {
+  const wanted = [...new Set(dirs.map(normalizeListDir))]
+  const opened = yield* unlock(yield* rootCommand)
+  yield* withRepository(opened, "ls", false, Effect.gen(function*() {
+    const backup = yield* (yield* Manifest).resolveBackup(id)
+    const out = entryListing(json, long ? longLine : (e) => `${e.path}${e.target !== undefined ? ` -> ${e.target}` : ""}`)
+    const found = new Set<string>()
+    const whole = wanted.length === 0 || wanted.includes("")
+    yield* (yield* Restore).list(backup.id, { pathPrefix: whole ? undefined : wanted }, (entries) => {
+      if (wanted.length === 0) return out.visit(entries)
+      const picked = entries.filter((e) => {
+        let hit = false
+        for (const d of wanted) {
+          if (!matchesPrefix(e.path, d)) continue
+          found.add(d)
+          if (listedFor(d, recursive, e)) hit = true
+        }
+        return hit
+      })
+      return picked.length > 0 ? out.visit(picked) : Effect.void
+    })
+    yield* out.end("")
+    const missing = wanted.filter((d) => d !== "" && !found.has(d))
+    if (missing.length > 0) {
+      return yield* new UserError({
+        detail: `backup ${backup.id} holds no ${missing.map((d) => `"${d}"`).join(", ")}; \`enigma ls ${backup.id.slice(0, 8)}\` lists what it holds (paths as stored, without a leading /)`
+      })
+    }
   }))
 })
