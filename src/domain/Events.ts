@@ -152,7 +152,9 @@ export const ObjectHeaderFields = {
   contentDisposition: Schema.optionalKey(Schema.String),
   cacheControl: Schema.optionalKey(Schema.String),
   contentLanguage: Schema.optionalKey(Schema.String),
-  expires: Schema.optionalKey(Schema.String)
+  expires: Schema.optionalKey(Schema.String),
+  /** Object tags (`x-amz-tagging`), in the order given; absent when there are none. */
+  tags: Schema.optionalKey(Schema.Array(Schema.Tuple([Schema.String, Schema.String])))
 }
 export const ObjectPut = Schema.TaggedStruct("ObjectPut", {
   bucket: Schema.String,
@@ -175,6 +177,13 @@ export const ObjectPut = Schema.TaggedStruct("ObjectPut", {
   checksum: Schema.optionalKey(Schema.Struct({ algorithm: Schema.String, value: Schema.String }))
 })
 export const ObjectDeleted = Schema.TaggedStruct("ObjectDeleted", { bucket: Schema.String, key: Schema.String, at: Schema.Number })
+/** PutObjectTagging (DeleteObjectTagging: no tags): the object's tags replaced, its content and other headers kept. */
+export const ObjectTagged = Schema.TaggedStruct("ObjectTagged", {
+  bucket: Schema.String,
+  key: Schema.String,
+  at: Schema.Number,
+  tags: Schema.Array(Schema.Tuple([Schema.String, Schema.String]))
+})
 
 /**
  * Multipart uploads. An upload is invisible to object reads until MultipartCompleted; each part
@@ -234,6 +243,7 @@ export const Event = Schema.Union([
   BucketDeleted,
   ObjectPut,
   ObjectDeleted,
+  ObjectTagged,
   MultipartStarted,
   PartUploaded,
   MultipartCompleted,

@@ -12,6 +12,12 @@ import {
   PutBucketAclCommand,
   GetObjectCommand,
   PutObjectTaggingCommand,
+  PutBucketTaggingCommand,
+  GetObjectTaggingCommand,
+  DeleteObjectTaggingCommand,
+  CreateMultipartUploadCommand,
+  UploadPartCommand,
+  CompleteMultipartUploadCommand,
   HeadBucketCommand,
   HeadObjectCommand,
   ListBucketsCommand,
@@ -212,10 +218,56 @@ describe("enigma proxy (S3 gateway, first slice)", () => {
     // Reading a setting it lacks is answered (gateway-ops.test.ts); setting one is not implemented.
     assert.deepStrictEqual(await failure(s3.send(new PutBucketAclCommand({ Bucket: "docs", ACL: "public-read" }))), { code: "NotImplemented", status: 501 })
     assert.deepStrictEqual(
-      await failure(s3.send(new PutObjectTaggingCommand({ Bucket: "docs", Key: "mp", Tagging: { TagSet: [{ Key: "a", Value: "b" }] } }))),
+      await failure(s3.send(new PutBucketTaggingCommand({ Bucket: "docs", Tagging: { TagSet: [{ Key: "a", Value: "b" }] } }))),
       { code: "NotImplemented", status: 501 }
     )
     await s3.send(new HeadBucketCommand({ Bucket: "docs" }))
+  })
+
+  it("object tags: set by PutObject, CopyObject (COPY or REPLACE) and multipart uploads, read and replaced by ?tagging, counted on GET/HEAD; bad tags store nothing", async () => {
+    const tagsOf = async (Key: string) =>
+      ((await s3.send(new GetObjectTaggingCommand({ Bucket: "docs", Key }))).TagSet ?? []).map((t) => [t.Key, t.Value])
+    await s3.send(new PutObjectCommand({ Bucket: "docs", Key: "tagged", Body: "t", Tagging: "project=enigma&note=two%20words&empty=" }))
+    assert.deepStrictEqual(await tagsOf("tagged"), [["project", "enigma"], ["note", "two words"], ["empty", ""]])
+    assert.strictEqual((await s3.send(new GetObjectCommand({ Bucket: "docs", Key: "tagged" }))).TagCount, 3)
+    assert.strictEqual((await s3.send(new HeadObjectCommand({ Bucket: "docs", Key: "tagged" }))).$metadata.httpStatusCode, 200)
+    // A copy keeps the source's tags (COPY), or takes the request's (REPLACE).
+    await s3.send(new CopyObjectCommand({ Bucket: "docs", Key: "tagged-copy", CopySource: "docs/tagged" }))
+    assert.deepStrictEqual(await tagsOf("tagged-copy"), await tagsOf("tagged"))
+    await s3.send(new CopyObjectCommand({ Bucket: "docs", Key: "tagged-replaced", CopySource: "docs/tagged", TaggingDirective: "REPLACE", Tagging: "only=this" }))
+    assert.deepStrictEqual(await tagsOf("tagged-replaced"), [["only", "this"]])
+    await s3.send(new CopyObjectCommand({ Bucket: "docs", Key: "untagged-copy", CopySource: "docs/tagged", TaggingDirective: "REPLACE" }))
+    assert.deepStrictEqual(await tagsOf("untagged-copy"), [])
+    assert.isUndefined((await s3.send(new GetObjectCommand({ Bucket: "docs", Key: "untagged-copy" }))).TagCount)
+    // A multipart upload's tags are the object's.
+    const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: "docs", Key: "tagged-mp", Tagging: "kind=multipart" }))
+    const part = await s3.send(new UploadPartCommand({ Bucket: "docs", Key: "tagged-mp", UploadId, PartNumber: 1, Body: "part" }))
+    await s3.send(new CompleteMultipartUploadCommand({ Bucket: "docs", Key: "tagged-mp", UploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.ETag }] } }))
+    assert.deepStrictEqual(await tagsOf("tagged-mp"), [["kind", "multipart"]])
+    // PutObjectTagging replaces them, content and metadata kept; DeleteObjectTagging removes them.
+    await s3.send(new PutObjectTaggingCommand({ Bucket: "docs", Key: "tagged", Tagging: { TagSet: [{ Key: "état", Value: "créé" }] } }))
+    assert.deepStrictEqual(await tagsOf("tagged"), [["état", "créé"]])
+    assert.strictEqual(await (await s3.send(new GetObjectCommand({ Bucket: "docs", Key: "tagged" }))).Body!.transformToString(), "t")
+    await s3.send(new DeleteObjectTaggingCommand({ Bucket: "docs", Key: "tagged-copy" }))
+    assert.deepStrictEqual(await tagsOf("tagged-copy"), [])
+    // Bad tags: InvalidTag, and nothing stored or changed.
+    const eleven = Array.from({ length: 11 }, (_, i) => `k${i}=v`).join("&")
+    for (const Tagging of [eleven, "aws:reserved=x", "dup=1&dup=2", `${"k".repeat(129)}=v`, `k=${"v".repeat(257)}`]) {
+      assert.deepStrictEqual(await failure(s3.send(new PutObjectCommand({ Bucket: "docs", Key: "bad-tags", Body: "x", Tagging }))), { code: "InvalidTag", status: 400 })
+    }
+    assert.deepStrictEqual(await failure(s3.send(new HeadObjectCommand({ Bucket: "docs", Key: "bad-tags" }))), { code: "NotFound", status: 404 })
+    assert.deepStrictEqual(
+      await failure(s3.send(new PutObjectTaggingCommand({ Bucket: "docs", Key: "tagged", Tagging: { TagSet: [{ Key: "a", Value: "1" }, { Key: "a", Value: "2" }] } }))),
+      { code: "InvalidTag", status: 400 }
+    )
+    assert.deepStrictEqual(await tagsOf("tagged"), [["état", "créé"]])
+    assert.deepStrictEqual(
+      await failure(s3.send(new PutObjectTaggingCommand({ Bucket: "docs", Key: "no-such-key", Tagging: { TagSet: [] } }))),
+      { code: "NoSuchKey", status: 404 }
+    )
+    const malformed = await rawRequest(port, "PUT", "/docs/tagged?tagging", Buffer.from("<Tagging><Nope/></Tagging>"))
+    assert.strictEqual(malformed.status, 400)
+    assert.include(malformed.text, "<Code>MalformedXML</Code>")
   })
 
   it("on SIGTERM seals the log and releases the lock; gc then reclaims exactly the deleted objects' chunks", async () => {
@@ -294,6 +346,8 @@ describe("enigma proxy (S3 gateway, first slice)", () => {
       chunks: "SELECT id, refcount FROM chunks ORDER BY id"
     })
     assert.isAbove(original.objects!.length, 3)
+    // Tags set by PutObjectTagging (an ObjectTagged event) are replayed too.
+    assert.isTrue(original.objects!.some((o) => String(o.headers).includes("créé")))
     assert.deepStrictEqual(recovered, original)
   }, 60_000)
 

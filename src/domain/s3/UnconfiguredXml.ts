@@ -1,6 +1,6 @@
 /**
  * Answers to the GETs of bucket and object settings this gateway does not have (versioning, ACLs,
- * policies, CORS, lifecycle, tags…), as S3 answers them for a bucket where they were never set.
+ * policies, CORS, lifecycle, bucket tags…), as S3 answers them for a bucket where they were never set.
  * Clients that look before they act (s3cmd info, Cyberduck, terraform, mc) then see "none" rather
  * than an error; the PUTs that would set them stay 501 NotImplemented.
  */
@@ -42,6 +42,5 @@ export const bucketSettings: ReadonlyMap<string, Unconfigured> = new Map([
 
 /** Object subresources, by query parameter. */
 export const objectSettings: ReadonlyMap<string, Unconfigured> = new Map([
-  ["acl", acl],
-  ["tagging", body(`<Tagging xmlns="${ns}"><TagSet></TagSet></Tagging>`)]
+  ["acl", acl]
 ])

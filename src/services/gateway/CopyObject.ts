@@ -3,14 +3,15 @@ import { Effect } from "effect"
 import { evaluatePreconditions } from "../../domain/s3/Conditions.ts"
 import { copySourceOf } from "../../domain/s3/CopySource.ts"
 import { S3Error, s3Error } from "../../domain/s3/S3Error.ts"
-import { headerOf, preconditionFailed, preconditionsOf, requestAttributes, writeConditionsIn } from "./ObjectHeaders.ts"
+import { headerOf, preconditionFailed, preconditionsOf, requestAttributes, requestTags, writeConditionsIn } from "./ObjectHeaders.ts"
 import type { Objects, ObjectRow } from "./Objects.ts"
 
 /**
  * CopyObject (PUT with `x-amz-copy-source`): the new object lists the source's chunks, so no
  * byte is read or uploaded again. `x-amz-metadata-directive` COPY (default) keeps the source's
  * Content-Type, kept headers and metadata; REPLACE takes them from this request. Copying an
- * object onto itself needs REPLACE, as in S3 (otherwise nothing would change).
+ * object onto itself needs REPLACE, as in S3 (otherwise nothing would change). Tags have their
+ * own `x-amz-tagging-directive`: COPY (default) keeps the source's, REPLACE takes `x-amz-tagging`.
  */
 export const copyObject = Effect.fn("Gateway.copyObject")(function*(
   objects: Objects["Service"],
@@ -26,6 +27,12 @@ export const copyObject = Effect.fn("Gateway.copyObject")(function*(
   }
   const replaced = directive === "REPLACE" ? requestAttributes(headers) : undefined
   if (replaced instanceof S3Error) return yield* replaced
+  const taggingDirective = (headerOf(headers, "x-amz-tagging-directive") ?? "COPY").toUpperCase()
+  if (taggingDirective !== "COPY" && taggingDirective !== "REPLACE") {
+    return yield* s3Error("InvalidArgument", 400, "Unknown tagging directive: x-amz-tagging-directive must be COPY or REPLACE")
+  }
+  const newTags = taggingDirective === "REPLACE" ? requestTags(headers) : undefined
+  if (newTags instanceof S3Error) return yield* newTags
   // If-None-Match / If-Match (without the copy-source prefix) are about the destination.
   const conditions = writeConditionsIn(headers)
   if (conditions instanceof S3Error) return yield* conditions
@@ -41,5 +48,8 @@ export const copyObject = Effect.fn("Gateway.copyObject")(function*(
       "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes: send x-amz-metadata-directive: REPLACE"
     )
   }
-  return yield* objects.copyObject(bucket, key, from, replaced ?? { contentType: from.contentType, meta: from.meta, headers: from.headers }, conditions)
+  const attributes = replaced ?? { contentType: from.contentType, meta: from.meta, headers: from.headers }
+  const { tags: _ignored, ...rest } = attributes.headers
+  const tags = newTags ?? from.headers.tags ?? []
+  return yield* objects.copyObject(bucket, key, from, { ...attributes, headers: tags.length > 0 ? { ...rest, tags } : rest }, conditions)
 })

@@ -6,6 +6,7 @@ import { evaluatePreconditions } from "../../domain/s3/Conditions.ts"
 import { selectRange } from "../../domain/s3/ObjectRange.ts"
 import { copyObjectResultXml, locationConstraintXml } from "../../domain/s3/OperationsXml.ts"
 import { notImplemented, S3Error, s3Error } from "../../domain/s3/S3Error.ts"
+import { parseTaggingXml, taggingXml } from "../../domain/s3/Tagging.ts"
 import { bucketSettings, objectSettings } from "../../domain/s3/UnconfiguredXml.ts"
 import { errorXml, listBucketsXml, listObjectsV2Xml } from "../../domain/s3/Xml.ts"
 import { verifyRequest } from "./Auth.ts"
@@ -242,6 +243,34 @@ export const handleRequest = (options: GatewayOptions) => Effect.gen(function*()
         }
         default:
           return yield* notImplemented(`${method} on a bucket`)
+      }
+    }
+
+    // Object tagging: GET, PUT and DELETE of ?tagging.
+    if (params.has("tagging") && names.every((n) => n === "tagging" || n === "x-id")) {
+      switch (method) {
+        case "GET": {
+          yield* readSmallBody
+          return yield* reply(200, {}, taggingXml((yield* objects.headObject(bucket, key)).headers.tags ?? []))
+        }
+        case "PUT": {
+          const tags = parseTaggingXml(Buffer.from(yield* readSmallBody).toString("utf8"))
+          if (!Array.isArray(tags)) {
+            const refused = tags as { readonly malformed: boolean; readonly problem: string }
+            return yield* refused.malformed
+              ? s3Error("MalformedXML", 400, `The XML you provided was not well-formed or did not validate against our published schema: ${refused.problem}`)
+              : s3Error("InvalidTag", 400, refused.problem)
+          }
+          yield* objects.setTags(bucket, key, tags)
+          return yield* reply(200, {})
+        }
+        case "DELETE": {
+          yield* readSmallBody
+          yield* objects.setTags(bucket, key, [])
+          return yield* reply(204, {})
+        }
+        default:
+          return yield* notImplemented(`${method} with ?tagging`)
       }
     }
 

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from "node:http"
 import { type Preconditions, type WriteConditions, writeConditionsOf } from "../../domain/s3/Conditions.ts"
 import { s3Error, type S3Error } from "../../domain/s3/S3Error.ts"
+import { parseTaggingHeader, type Tags } from "../../domain/s3/Tagging.ts"
 import type { KeptHeaders, ObjectAttributes, ObjectRow } from "./Objects.ts"
 
 /**
@@ -58,8 +59,19 @@ export const requestAttributes = (headers: IncomingHttpHeaders): ObjectAttribute
     if (rest.length > 0) h.contentEncoding = rest.join(", ")
     else delete h.contentEncoding
   }
+  const tags = requestTags(headers)
+  if (!Array.isArray(tags)) return tags as S3Error
+  if (tags.length > 0) h.tags = tags
   const contentType = headerOf(headers, "content-type")
   return { contentType: contentType !== undefined ? utf8Header(contentType) : undefined, meta, headers: h }
+}
+
+/** The tags of `x-amz-tagging` (none without it), or S3's refusal of them. */
+export const requestTags = (headers: IncomingHttpHeaders): Tags | S3Error => {
+  const v = headerOf(headers, "x-amz-tagging")
+  if (v === undefined) return []
+  const tags = parseTaggingHeader(utf8Header(v))
+  return "problem" in tags ? s3Error("InvalidTag", 400, tags.problem) : tags
 }
 
 /** `response-*` query parameter → the response header it overrides on GET/HEAD. */
@@ -88,6 +100,7 @@ export const responseHeaders = (o: ObjectRow, params: URLSearchParams): Record<s
   if (o.headers.contentLanguage !== undefined) h["Content-Language"] = latin1Header(o.headers.contentLanguage)
   if (o.headers.expires !== undefined) h["Expires"] = latin1Header(o.headers.expires)
   for (const [k, v] of o.meta) h[`x-amz-meta-${k}`] = latin1Header(v)
+  if (o.headers.tags !== undefined && o.headers.tags.length > 0) h["x-amz-tagging-count"] = String(o.headers.tags.length)
   for (const [param, name] of overrides) {
     const v = params.get(param)
     if (v === null) continue

@@ -2,6 +2,7 @@ import { Context, Effect, Layer, Stream } from "effect"
 import type { Extent } from "../../domain/Events.ts"
 import { evaluateWriteConditions, noWriteConditions, type WriteConditions } from "../../domain/s3/Conditions.ts"
 import { s3Error, type S3Error } from "../../domain/s3/S3Error.ts"
+import type { Tags } from "../../domain/s3/Tagging.ts"
 import { ChunkStore } from "../ChunkStore.ts"
 import { EventLog } from "../manifest/EventLog.ts"
 import { SqliteDatabase } from "../sql/NodeSqliteClient.ts"
@@ -23,6 +24,8 @@ export interface KeptHeaders {
   readonly cacheControl?: string
   readonly contentLanguage?: string
   readonly expires?: string
+  /** Object tags; absent when there are none. */
+  readonly tags?: Tags
 }
 
 /** What CopyObject gives the new object: the source's (COPY) or the request's (REPLACE). */
@@ -136,6 +139,8 @@ export class Objects extends Context.Service<Objects, {
   readonly putObject: <E>(bucket: string, key: string, body: Stream.Stream<Uint8Array, E>, options: PutOptions) => Effect.Effect<ObjectRow, S3Error | E>
   readonly headObject: (bucket: string, key: string) => Effect.Effect<ObjectRow, S3Error>
   readonly deleteObject: (bucket: string, key: string) => Effect.Effect<void, S3Error>
+  /** PutObjectTagging (DeleteObjectTagging with none): replaces the object's tags. */
+  readonly setTags: (bucket: string, key: string, tags: Tags) => Effect.Effect<void, S3Error>
   /** Deletes several keys of one bucket with one log append; keys that do not exist are no-ops. */
   readonly deleteObjects: (bucket: string, keys: ReadonlyArray<string>) => Effect.Effect<void, S3Error>
   /** A new object `bucket/key` with `source`'s content (its chunks, not a re-upload) and `attributes`. */
@@ -316,6 +321,13 @@ export class Objects extends Context.Service<Objects, {
             ? log.append([{ _tag: "ObjectDeleted", bucket, key, at: Date.now() }]).pipe(Effect.mapError(internal))
             : Effect.void
         ))
+      }),
+      setTags: Effect.fn("Objects.setTags")(function*(bucket: string, key: string, tags: Tags) {
+        yield* headBucket(bucket)
+        yield* withKeyLock(bucket, key, Effect.gen(function*() {
+          yield* headObject(bucket, key)
+          yield* log.append([{ _tag: "ObjectTagged", bucket, key, at: Date.now(), tags: tags.map(([k, v]) => [k, v] as const) }]).pipe(Effect.mapError(internal))
+        }))
       }),
       deleteObjects: Effect.fn("Objects.deleteObjects")(function*(bucket: string, keys: ReadonlyArray<string>) {
         yield* headBucket(bucket)

@@ -149,13 +149,21 @@ CREATE TABLE IF NOT EXISTS logs (
 
 /** The kept standard headers of an ObjectPut (or a multipart upload's start) as the `headers` column: NULL when there are none. */
 const keptHeadersJson = (e: Extract<Event, { _tag: "ObjectPut" | "MultipartStarted" }>): string | null => {
-  const h: Record<string, string> = {}
+  const h: Record<string, unknown> = {}
   if (e.contentEncoding !== undefined) h.contentEncoding = e.contentEncoding
   if (e.contentDisposition !== undefined) h.contentDisposition = e.contentDisposition
   if (e.cacheControl !== undefined) h.cacheControl = e.cacheControl
   if (e.contentLanguage !== undefined) h.contentLanguage = e.contentLanguage
   if (e.expires !== undefined) h.expires = e.expires
-  return Object.keys(h).length > 0 ? JSON.stringify(h) : null
+  return withTags(h, e.tags)
+}
+
+/** A `headers` column value with `tags` set (or, for none, removed). */
+const withTags = (h: Record<string, unknown>, tags: ReadonlyArray<readonly [string, string]> | undefined): string | null => {
+  const out = { ...h }
+  if (tags !== undefined && tags.length > 0) out.tags = tags
+  else delete out.tags
+  return Object.keys(out).length > 0 ? JSON.stringify(out) : null
 }
 
 /** Prepared statements for applying events; build once per connection. */
@@ -214,6 +222,8 @@ export const makeProjector = (db: DatabaseSync) => {
     if (row) adjustRefs(row.extents, -1)
   }
 
+  const objectHeaders = s("SELECT headers FROM objects WHERE bucket = ? AND key = ?")
+  const setObjectHeaders = s("UPDATE objects SET headers = ? WHERE bucket = ? AND key = ?")
   const insertUpload = s(`INSERT OR IGNORE INTO multipart_uploads (upload_id, bucket, key, initiated_at, content_type, meta, headers)
     VALUES (?, ?, ?, ?, ?, ?, ?)`)
   const uploadRow = s("SELECT bucket, key, content_type, meta, headers FROM multipart_uploads WHERE upload_id = ?")
@@ -360,6 +370,12 @@ export const makeProjector = (db: DatabaseSync) => {
         releaseObject(event.bucket, event.key)
         deleteObject.run(event.bucket, event.key)
         return
+      case "ObjectTagged": {
+        const row = objectHeaders.get(event.bucket, event.key) as { headers: string | null } | undefined
+        if (row === undefined) return // deleted in between: nothing to tag
+        setObjectHeaders.run(withTags(row.headers === null ? {} : JSON.parse(row.headers), event.tags), event.bucket, event.key)
+        return
+      }
       case "MultipartStarted":
         if (bucketExists.get(event.bucket) === undefined) return
         insertUpload.run(event.uploadId, event.bucket, event.key, event.at, event.contentType ?? null, JSON.stringify(event.meta), keptHeadersJson(event))
