@@ -16,6 +16,14 @@ export const everyBackup: BackupFilter = { tags: [], hosts: [], paths: [] }
 
 export const isEveryBackup = (f: BackupFilter) => f.tags.length === 0 && f.hosts.length === 0 && f.paths.length === 0
 
+/** What a filter asks for, in words: "of host a or b, labelled x and y, made of /p". */
+export const describeFilter = (f: BackupFilter): string =>
+  [
+    f.hosts.length > 0 ? `of host ${f.hosts.join(" or ")}` : "",
+    f.tags.length > 0 ? `labelled ${f.tags.join(" and ")}` : "",
+    f.paths.length > 0 ? `made of ${f.paths.join(" and ")}` : ""
+  ].filter((s) => s !== "").join(", ")
+
 export const selects = (f: BackupFilter, b: { readonly tags: ReadonlyArray<string>; readonly host: string; readonly paths: ReadonlyArray<string> }) =>
   hasTags(b.tags, f.tags) && (f.hosts.length === 0 || f.hosts.includes(b.host)) && f.paths.every((p) => b.paths.includes(p))
 

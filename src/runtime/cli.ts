@@ -90,6 +90,15 @@ const backupCommand = Command.make("backup", {
   Command.withDescription("Back up files and directories")
 )
 
+/**
+ * restic's `--host` and `--tag` for commands that take a backup id: `latest` is then the newest
+ * backup they select (another machine's newer backup is not restored by mistake).
+ */
+const latestFilterFlags = {
+  hosts: Flag.String("host").pipe(Flag.withDescription("With latest: the newest backup of this host (repeatable: any of them)"), Flag.atLeast(0)),
+  tags: Flag.String("tag").pipe(Flag.withDescription("With latest: the newest backup labelled with this (repeatable or comma-separated: all of them)"), Flag.atLeast(0))
+}
+
 const restoreCommand = Command.make("restore", {
   id: Argument.String("backup-id").pipe(Argument.withDescription("Backup id (or a unique prefix, or latest)")),
   dest: Argument.String("dest").pipe(Argument.withDescription("Destination directory"), Argument.optional),
@@ -106,6 +115,7 @@ const restoreCommand = Command.make("restore", {
     Flag.withDefault("always")
   ),
   sparse: Flag.Boolean("sparse").pipe(Flag.withDescription("Leave blocks of zeros in large files as holes (disk images, preallocated files)"), Flag.withDefault(false)),
+  ...latestFilterFlags,
   json: jsonFlag
 }, (a) => load(handlers.restore).pipe(Effect.flatMap((m) => m.restore(a)))).pipe(
   Command.withDescription("Restore a backup (or part of it) into a directory")
@@ -119,6 +129,7 @@ const lsCommand = Command.make("ls", {
   ),
   recursive: Flag.Boolean("recursive").pipe(Flag.withAlias("R"), Flag.withDescription("With DIR: everything beneath it, not only what is directly in it"), Flag.withDefault(false)),
   long: Flag.Boolean("long").pipe(Flag.withAlias("l"), Flag.withDescription("Mode, owner, group, size and mtime too, as ls -l"), Flag.withDefault(false)),
+  ...latestFilterFlags,
   json: jsonFlag
 }, (a) => load(handlers.restore).pipe(Effect.flatMap((m) => m.ls(a)))).pipe(
   Command.withDescription("List the files of a backup, or of directories in it")
@@ -134,7 +145,8 @@ const findCommand = Command.make("find", {
 
 const dumpCommand = Command.make("dump", {
   id: Argument.String("backup-id").pipe(Argument.withDescription("Backup id (or a unique prefix, or latest)")),
-  path: Argument.String("path").pipe(Argument.withDescription("A file or directory, as `restore --list` shows it (e.g. home/me/notes.txt); / for the whole backup"))
+  path: Argument.String("path").pipe(Argument.withDescription("A file or directory, as `restore --list` shows it (e.g. home/me/notes.txt); / for the whole backup")),
+  ...latestFilterFlags
 }, (a) => load(handlers.restore).pipe(Effect.flatMap((m) => m.dump(a)))).pipe(
   Command.withDescription("Write a file of a backup to stdout, or a directory as a tar archive, verifying every chunk before its bytes")
 )

@@ -52,9 +52,16 @@ export const recover = (o: RepositoryOptions) =>
 export const backup = (o: RepositoryOptions, paths: ReadonlyArray<string>, options: Omit<BackupOptions, "onProgress"> = {}) =>
   run(o, "backup", true, Backup.use((b) => b.run(paths, options)))
 
-export const restore = (o: RepositoryOptions, backupId: string, dest: string, options: RestoreOptions = {}) =>
+/** Which backups `latest` means (`--host`, `--tag`): the newest one `filter` selects; an id must name one it selects. */
+interface LatestOf {
+  readonly filter?: Partial<BackupFilter>
+}
+const resolve = (backupId: string, filter: Partial<BackupFilter> | undefined) =>
+  Manifest.use((m) => m.resolveBackup(backupId, { ...everyBackup, ...filter }))
+
+export const restore = (o: RepositoryOptions, backupId: string, dest: string, options: RestoreOptions & LatestOf = {}) =>
   run(o, "restore", false, Effect.gen(function*() {
-    const b = yield* (yield* Manifest).resolveBackup(backupId)
+    const b = yield* resolve(backupId, options.filter)
     return yield* (yield* Restore).run(b.id, dest, options)
   }))
 
@@ -62,18 +69,18 @@ export const restore = (o: RepositoryOptions, backupId: string, dest: string, op
  * restic's `dump`: a file's bytes, or a directory (`/`: the whole backup) as a tar archive, given
  * to `write` in order, each chunk verified before any of its bytes.
  */
-export const dump = <E>(o: RepositoryOptions, backupId: string, path: string, write: (bytes: Uint8Array) => Effect.Effect<void, E>, options: { readonly windowEntries?: number } = {}) =>
+export const dump = <E>(o: RepositoryOptions, backupId: string, path: string, write: (bytes: Uint8Array) => Effect.Effect<void, E>, options: { readonly windowEntries?: number } & LatestOf = {}) =>
   run(o, "dump", false, Effect.gen(function*() {
-    const b = yield* (yield* Manifest).resolveBackup(backupId)
+    const b = yield* resolve(backupId, options.filter)
     return yield* (yield* Restore).dump(b.id, path, write, options)
   }))
 
 export const listBackups = (o: RepositoryOptions) => run(o, "list", false, Manifest.use((m) => m.backups("committed")))
 
-export const listFiles = (o: RepositoryOptions, backupId: string) =>
+export const listFiles = (o: RepositoryOptions, backupId: string, options: LatestOf = {}) =>
   run(o, "list files", false, Effect.gen(function*() {
-    const m = yield* Manifest
-    return yield* m.files((yield* m.resolveBackup(backupId)).id)
+    const b = yield* resolve(backupId, options.filter)
+    return yield* Manifest.use((m) => m.files(b.id))
   }))
 
 export const verify = (o: RepositoryOptions, backupId: string, options: { readonly readData?: boolean; readonly onProgress?: VerifyProgress } = {}) =>

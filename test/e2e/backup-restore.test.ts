@@ -796,6 +796,41 @@ describe("enigma backup → restore on the Local provider", () => {
     }
   })
 
+  it("restore, ls and dump of latest with --host/--tag take the newest backup those select; an id they do not select is refused", () => {
+    const { root, g } = initRepo()
+    const src = path.join(root, "data")
+    mkdirSync(src)
+    writeFileSync(path.join(src, "who"), "laptop, monthly\n")
+    const monthly = json(enigma([...g, "backup", src, "--host", "laptop", "--tag", "monthly", "--json"]))
+    writeFileSync(path.join(src, "who"), "laptop\n")
+    json(enigma([...g, "backup", src, "--host", "laptop", "--json"]))
+    writeFileSync(path.join(src, "who"), "server\n")
+    json(enigma([...g, "backup", src, "--host", "server", "--json"]))
+    const who = (args: ReadonlyArray<string>) => {
+      const r = enigmaPipe([...g, "dump", "latest", "data/who", ...args])
+      assert.strictEqual(r.code, 0, r.stderr)
+      return r.stdout.toString()
+    }
+    assert.strictEqual(who([]), "server\n")
+    assert.strictEqual(who(["--host", "laptop"]), "laptop\n")
+    assert.strictEqual(who(["--host", "laptop", "--tag", "monthly"]), "laptop, monthly\n")
+    assert.strictEqual(who(["--tag", "monthly"]), "laptop, monthly\n")
+    const out = path.join(root, "out")
+    assert.strictEqual(enigma([...g, "restore", "latest", out, "--host", "laptop"]).code, 0)
+    assert.strictEqual(readFileSync(path.join(out, "data", "who"), "utf8"), "laptop\n")
+    assert.strictEqual(json(enigma([...g, "ls", "latest", "data/who", "--tag", "monthly", "--json"]))[0].size, "laptop, monthly\n".length)
+    // Nothing selected, or an id the filter does not select: one line, exit 1, nothing written.
+    const none = enigma([...g, "restore", "latest", path.join(root, "none"), "--host", "desktop"])
+    assert.strictEqual(none.code, 1)
+    assert.match(none.stderr, /^enigma: latest backup of host desktop not found: no completed backup is of host desktop; see `enigma list`/)
+    assert.isFalse(existsSync(path.join(root, "none")))
+    const mismatch = enigma([...g, "ls", monthly.backupId, "--host", "server"])
+    assert.strictEqual(mismatch.code, 1)
+    assert.match(mismatch.stderr, /^enigma: backup [0-9a-f]{16} is not of host server \(its host is laptop, its labels monthly\)/)
+    assert.strictEqual(mismatch.stdout, "")
+    assert.strictEqual(enigma([...g, "ls", monthly.backupId, "--host", "laptop"]).code, 0)
+  })
+
   it("backup --host records the backup under that host: unchanged files come from its previous backup, not another host's", () => {
     const { root, g } = initRepo()
     const src = path.join(root, "data")

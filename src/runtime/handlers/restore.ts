@@ -9,6 +9,7 @@ import { unlock, withRepository } from "../Open.ts"
 import { collectOwnedBuffersOnly } from "../OwnedBuffersGc.ts"
 import { emit, ExitWith, formatBytes, formatDuration, makeProgress } from "../Output.ts"
 import { rootCommand } from "../commands/shared.ts"
+import { backupFilter } from "./backupFilter.ts"
 import { stdoutWriter } from "../StdoutWriter.ts"
 
 /** Entries formatted and written at a time by `restore --list` and `ls`. */
@@ -58,7 +59,14 @@ const entryListing = (json: boolean, line: (e: FileEntry) => string) => {
   return { visit, end }
 }
 
-export const restore = Effect.fn("cli.restore")(function*({ id, dest, path, glob, exclude, iexclude, list, sparse, overwrite, json }: {
+/** `--host` and `--tag` of a command that takes a backup id: which backups `latest` means. */
+interface LatestFilter {
+  readonly hosts: ReadonlyArray<string>
+  readonly tags: ReadonlyArray<string>
+}
+const latestFilter = (f: LatestFilter) => backupFilter({ ...f, paths: [] })
+
+export const restore = Effect.fn("cli.restore")(function*({ id, dest, path, glob, exclude, iexclude, list, sparse, overwrite, json, hosts, tags }: LatestFilter & {
   readonly id: string
   readonly dest: Option.Option<string>
   readonly path: ReadonlyArray<string>
@@ -73,11 +81,12 @@ export const restore = Effect.fn("cli.restore")(function*({ id, dest, path, glob
   const options = { pathPrefix: path, glob, exclude, iexclude }
   const problem = restoreProblem(options)
   if (problem !== undefined) return yield* new UserError({ detail: problem })
+  const filter = yield* latestFilter({ hosts, tags })
   const opened = yield* unlock(yield* rootCommand)
   if (!list) yield* collectOwnedBuffersOnly(opened.providers)
   yield* withRepository(opened, "restore", false, Effect.gen(function*() {
     const manifest = yield* Manifest
-    const backup = yield* manifest.resolveBackup(id)
+    const backup = yield* manifest.resolveBackup(id, filter)
     if (list) {
       const out = entryListing(json, (e) =>
         `${e.kind === "dir" ? "d" : e.kind === "symlink" ? "l" : "-"} ${String(e.size).padStart(12)} ${e.path}${e.target ? ` -> ${e.target}` : ""}`)
@@ -123,11 +132,12 @@ export const restore = Effect.fn("cli.restore")(function*({ id, dest, path, glob
 })
 
 /** restic's `dump`: one file of a backup to stdout, each chunk verified before its bytes. */
-export const dump = Effect.fn("cli.dump")(function*({ id, path: wanted }: { readonly id: string; readonly path: string }) {
+export const dump = Effect.fn("cli.dump")(function*({ id, path: wanted, hosts, tags }: LatestFilter & { readonly id: string; readonly path: string }) {
+  const filter = yield* latestFilter({ hosts, tags })
   const opened = yield* unlock(yield* rootCommand)
   const write = stdoutWriter()
   yield* withRepository(opened, "dump", false, Effect.gen(function*() {
-    const backup = yield* (yield* Manifest).resolveBackup(id)
+    const backup = yield* (yield* Manifest).resolveBackup(id, filter)
     // A directory comes out as a tar archive: not onto a terminal.
     yield* (yield* Restore).dump(backup.id, wanted, (bytes) => write(bytes), { archives: !process.stdout.isTTY })
   }))
@@ -137,7 +147,7 @@ export const dump = Effect.fn("cli.dump")(function*({ id, path: wanted }: { read
  * restic's `ls`: the entries of a backup, or of directories in it (DIR…: what is directly in each,
  * or with `recursive` everything beneath), a path a line, or `long` as ls -l writes them.
  */
-export const ls = Effect.fn("cli.ls")(function*({ id, dirs, recursive, long, json }: {
+export const ls = Effect.fn("cli.ls")(function*({ id, dirs, recursive, long, json, hosts, tags }: LatestFilter & {
   readonly id: string
   readonly dirs: ReadonlyArray<string>
   readonly recursive: boolean
@@ -145,9 +155,10 @@ export const ls = Effect.fn("cli.ls")(function*({ id, dirs, recursive, long, jso
   readonly json: boolean
 }) {
   const wanted = [...new Set(dirs.map(normalizeListDir))]
+  const filter = yield* latestFilter({ hosts, tags })
   const opened = yield* unlock(yield* rootCommand)
   yield* withRepository(opened, "ls", false, Effect.gen(function*() {
-    const backup = yield* (yield* Manifest).resolveBackup(id)
+    const backup = yield* (yield* Manifest).resolveBackup(id, filter)
     const out = entryListing(json, long ? longLine : (e) => `${e.path}${e.target !== undefined ? ` -> ${e.target}` : ""}`)
     const found = new Set<string>()
     const whole = wanted.length === 0 || wanted.includes("")

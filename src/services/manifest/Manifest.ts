@@ -1,5 +1,6 @@
 import { Context, Effect, Layer } from "effect"
 import { SqlClient } from "effect/sql"
+import { type BackupFilter, describeFilter, everyBackup, isEveryBackup, selects } from "../../domain/BackupFilter.ts"
 import type { BackupStats, Extent, FileEntry } from "../../domain/Events.ts"
 import { NotFound, UserError } from "../../domain/Errors.ts"
 import { SqliteDatabase } from "../sql/NodeSqliteClient.ts"
@@ -173,7 +174,11 @@ export interface EntryHead {
 export class Manifest extends Context.Service<Manifest, {
   readonly backups: (status?: BackupRow["status"]) => Effect.Effect<ReadonlyArray<BackupRow>>
   /** Resolves a full id or a unique prefix (≥ 4 chars) of a committed backup. */
-  readonly resolveBackup: (idOrPrefix: string) => Effect.Effect<BackupRow, NotFound | UserError>
+  /**
+   * A committed backup by id, unique id prefix, or `latest` (the newest). With a filter (`--host`,
+   * `--tag`), `latest` is the newest backup it selects, and an id must name one it selects.
+   */
+  readonly resolveBackup: (idOrPrefix: string, filter?: BackupFilter) => Effect.Effect<BackupRow, NotFound | UserError>
   readonly latestBackupFor: (host: string, paths: ReadonlyArray<string>) => Effect.Effect<string | undefined>
   readonly files: (backupId: string) => Effect.Effect<ReadonlyArray<FileEntry>>
   /**
@@ -236,7 +241,23 @@ export class Manifest extends Context.Service<Manifest, {
       return rows.map(toBackup)
     })
 
-    const resolveBackup = Effect.fn("Manifest.resolveBackup")(function*(idOrPrefix: string) {
+    const resolveBackup = Effect.fn("Manifest.resolveBackup")(function*(idOrPrefix: string, filter: BackupFilter = everyBackup) {
+      if (isEveryBackup(filter)) return yield* resolveAny(idOrPrefix)
+      const said = describeFilter(filter)
+      if (idOrPrefix === "latest") {
+        const newestFirst = yield* q<RawBackup>(sql`SELECT * FROM backups WHERE status = 'committed' ORDER BY started_at DESC, id DESC`)
+        const found = newestFirst.map(toBackup).find((b) => selects(filter, b))
+        if (found === undefined) return yield* new NotFound({ what: `latest backup ${said}`, hint: `no completed backup is ${said}; see \`enigma list\` for the hosts and labels there are` })
+        return found
+      }
+      const b = yield* resolveAny(idOrPrefix)
+      if (!selects(filter, b)) {
+        return yield* new UserError({ detail: `backup ${b.id} is not ${said} (its host is ${b.host}${b.tags.length > 0 ? `, its labels ${b.tags.join(",")}` : ", it has no labels"}); leave out the filter, or give \`latest\`` })
+      }
+      return b
+    })
+
+    const resolveAny = Effect.fnUntraced(function*(idOrPrefix: string) {
       // restic's name for the newest snapshot.
       if (idOrPrefix === "latest") {
         const latest = yield* q<RawBackup>(sql`SELECT * FROM backups WHERE status = 'committed' ORDER BY started_at DESC, id DESC LIMIT 1`)
