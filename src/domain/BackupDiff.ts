@@ -2,7 +2,7 @@
  * What changed between two backups, as restic's `diff`: for each path in either, `+` (only in
  * the second), `-` (only in the first), `T` (its kind changed), `M` (a file's content changed:
  * other extents, or a symlink's target) and, when asked, `U` (only metadata changed: mode, mtime,
- * owner). Paths are compared as stored, so two backups of the same directory line up. A file whose
+ * owner, extended attributes). Paths are compared as stored, so two backups of the same directory line up. A file whose
  * extents differ may still hold the same bytes (small files share chunks, so a file read again
  * lands elsewhere): Maintenance.diff compares those bytes before calling it `M`.
  */
@@ -26,8 +26,11 @@ const sameContent = (a: FileEntry, b: FileEntry): boolean => {
   })
 }
 
+const sameXattrs = (a: FileEntry["xattrs"], b: FileEntry["xattrs"]): boolean =>
+  (a?.length ?? 0) === (b?.length ?? 0) && (a ?? []).every(([name, value], i) => b![i]![0] === name && b![i]![1] === value)
+
 export const sameMetadata = (a: FileEntry, b: FileEntry): boolean =>
-  a.mode === b.mode && a.mtimeMs === b.mtimeMs && a.uid === b.uid && a.gid === b.gid
+  a.mode === b.mode && a.mtimeMs === b.mtimeMs && a.uid === b.uid && a.gid === b.gid && sameXattrs(a.xattrs, b.xattrs)
 
 /**
  * Stored paths in the manifest's order: SQLite compares TEXT as UTF-8 bytes, which is code point

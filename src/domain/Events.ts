@@ -33,7 +33,9 @@ export const FileEntry = Schema.Struct({
    * A hard link: the path of the file it shares its inode with, recorded earlier in the same
    * backup. Its own extents are recorded too, so it restores on its own when that file is not.
    */
-  linkTo: Schema.optionalKey(Schema.String)
+  linkTo: Schema.optionalKey(Schema.String),
+  /** Extended attributes (user.*, security.*, POSIX ACLs…): [name, value as base64], by name; absent when none. */
+  xattrs: Schema.optionalKey(Schema.Array(Schema.Tuple([Schema.String, Schema.String])))
 })
 export type FileEntry = typeof FileEntry.Type
 

@@ -26,6 +26,8 @@ export interface TarEntry {
   readonly gid?: number | undefined
   /** A symlink's target, or the archive path of the file a hard link shares its content with. */
   readonly linkName?: Uint8Array | undefined
+  /** Extended attributes, as `SCHILY.xattr.NAME` pax records (GNU tar `--xattrs`, bsdtar read them). */
+  readonly xattrs?: ReadonlyArray<readonly [string, Uint8Array]> | undefined
 }
 
 const typeFlag: Record<TarKind, string> = { file: "0", hardlink: "1", symlink: "2", dir: "5" }
@@ -89,7 +91,8 @@ export const padding = (size: number): Uint8Array => new Uint8Array((blockSize -
 
 /**
  * The header(s) of `e`: a pax header first when a name or link target is 100 bytes or more, a
- * size or owner does not fit ustar's fields, or the mtime has a fraction of a second. Names that are not UTF-8 go in as they are, marked
+ * size or owner does not fit ustar's fields, the mtime has a fraction of a second, or it has
+ * extended attributes. Names that are not UTF-8 go in as they are, marked
  * `hdrcharset=BINARY`, which GNU tar and bsdtar honour.
  */
 export const entryHeader = (e: TarEntry): Uint8Array => {
@@ -111,6 +114,7 @@ export const entryHeader = (e: TarEntry): Uint8Array => {
   }
   if (!fits(uid, 8)) records.push(paxRecord("uid", ascii(String(uid))))
   if (!fits(gid, 8)) records.push(paxRecord("gid", ascii(String(gid))))
+  for (const [key, value] of e.xattrs ?? []) records.push(paxRecord(`SCHILY.xattr.${key}`, value))
   const main = ustar(
     e.name.length >= 100 ? e.name.subarray(0, 99) : e.name,
     typeFlag[e.kind],

@@ -24,7 +24,9 @@ const listed = (e: FileEntry) => ({
   mtime: e.mtimeMs,
   ...(e.uid !== undefined ? { uid: e.uid, gid: e.gid } : {}),
   ...(e.linkTo !== undefined ? { linkTo: e.linkTo } : {}),
-  ...(e.target ? { target: e.target } : {})
+  ...(e.target ? { target: e.target } : {}),
+  // Values as base64: they are bytes (a capability, an ACL), not always text.
+  ...(e.xattrs !== undefined ? { xattrs: Object.fromEntries(e.xattrs) } : {})
 })
 
 /**
@@ -123,11 +125,15 @@ export const restore = Effect.fn("cli.restore")(function*({ id, dest, path, glob
     yield* emit(json, { backupId: backup.id, dest: dest.value, ...r }, () =>
       `restored backup ${backup.id} to ${dest.value}: ${r.files} files, ${r.dirs} dirs, ${r.symlinks} symlinks, ${formatBytes(r.bytes)}` +
       (r.skipped > 0 ? `; ${r.skipped} already there left as they were (--overwrite ${overwrite})` : ""))
-    // The data is all there; say (and exit 3) that some entries could not get their owner.
+    // The data is all there; say (and exit 3) that some entries could not get their owner, or
+    // their extended attributes.
     if (r.ownersRefused > 0) {
       process.stderr.write(`warning: ${r.ownersRefused} restored entries keep the restoring user as owner: the filesystem refused their recorded owner (${r.ownerError ?? "error"})\n`)
-      return yield* new ExitWith({ code: 3 })
     }
+    if (r.xattrsRefused > 0) {
+      process.stderr.write(`warning: ${r.xattrsRefused} extended attributes were not restored: the filesystem refused them (${r.xattrError ?? "error"}; security.* and trusted.* need root, user.* a filesystem that keeps them)\n`)
+    }
+    if (r.ownersRefused > 0 || r.xattrsRefused > 0) return yield* new ExitWith({ code: 3 })
   }))
 })
 

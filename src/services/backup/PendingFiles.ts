@@ -20,6 +20,8 @@ interface Block {
   readonly paths: Array<string>
   /** Rows that are a second (or later) hard link: their first link's path. */
   linkTo: Map<number, string> | undefined
+  /** Rows with extended attributes: them. */
+  xattrs: Map<number, NonNullable<FileEntry["xattrs"]>> | undefined
 }
 
 /** A regular file's entry with bytes, as the backup walk makes it (no extents yet). */
@@ -32,6 +34,7 @@ export interface PendingFile {
   readonly uid?: number | undefined
   readonly gid?: number | undefined
   readonly linkTo?: string | undefined
+  readonly xattrs?: FileEntry["xattrs"] | undefined
   readonly size: number
 }
 
@@ -49,7 +52,7 @@ export class PendingFiles {
   /** Adds a file whose bytes are `start`..`end` of the stream. */
   push(f: PendingFile, start: number, end: number): void {
     if (this.tail === rowsPerBlock) {
-      this.blocks.push({ numbers: new Float64Array(rowsPerBlock * width), paths: [], linkTo: undefined })
+      this.blocks.push({ numbers: new Float64Array(rowsPerBlock * width), paths: [], linkTo: undefined, xattrs: undefined })
       this.tail = 0
     }
     const b = this.blocks[this.blocks.length - 1]!
@@ -66,6 +69,7 @@ export class PendingFiles {
     n[o + 8] = end
     b.paths.push(f.path)
     if (f.linkTo !== undefined) (b.linkTo ??= new Map()).set(this.tail, f.linkTo)
+    if (f.xattrs !== undefined) (b.xattrs ??= new Map()).set(this.tail, f.xattrs)
     this.tail++
     this.count++
   }
@@ -94,12 +98,13 @@ export class PendingFiles {
       const end = n[o + 8]!
       if (end > covered) return taken
       const linkTo = b.linkTo?.get(this.head)
+      const xattrs = b.xattrs?.get(this.head)
       const uid = n[o + 4]!
       const gid = n[o + 5]!
       const path = b.paths[this.head]!
       const extents = extentsOf(n[o + 7]!, end)
       // The walk's key order (the event's JSON keeps it); the usual case without spreads.
-      done(linkTo === undefined && !Number.isNaN(uid) && !Number.isNaN(gid)
+      done(linkTo === undefined && xattrs === undefined && !Number.isNaN(uid) && !Number.isNaN(gid)
         ? { path, mode: n[o]!, mtimeMs: n[o + 1]!, ino: n[o + 2]!, ctimeMs: n[o + 3]!, uid, gid, kind: "file", size: n[o + 6]!, extents }
         : {
           path,
@@ -110,6 +115,7 @@ export class PendingFiles {
           ...(Number.isNaN(uid) ? {} : { uid }),
           ...(Number.isNaN(gid) ? {} : { gid }),
           ...(linkTo !== undefined ? { linkTo } : {}),
+          ...(xattrs !== undefined ? { xattrs } : {}),
           kind: "file",
           size: n[o + 6]!,
           extents

@@ -106,6 +106,7 @@ interface RawFile {
   uid: number | null
   gid: number | null
   link_to: string | null
+  xattrs: string | null
 }
 
 const toBackup = (r: RawBackup): BackupRow => ({
@@ -131,7 +132,8 @@ const toFile = (r: RawFile): FileEntry => ({
   extents: JSON.parse(r.extents) as Array<Extent>,
   ...(r.uid !== null ? { uid: Number(r.uid) } : {}),
   ...(r.gid !== null ? { gid: Number(r.gid) } : {}),
-  ...(r.link_to !== null ? { linkTo: r.link_to } : {})
+  ...(r.link_to !== null ? { linkTo: r.link_to } : {}),
+  ...(r.xattrs !== null ? { xattrs: JSON.parse(r.xattrs) as Array<[string, string]> } : {})
 })
 
 const toStream = (r: RawStream): StreamRow => ({
@@ -284,7 +286,7 @@ export class Manifest extends Context.Service<Manifest, {
 
     // Row by row from node:sqlite: a backup of 200,000 files would otherwise first be an array of
     // as many raw rows, then the entries.
-    const fileColumns = "path, kind, mode, mtime_ms, size, ino, ctime_ms, target, extents, uid, gid, link_to"
+    const fileColumns = "path, kind, mode, mtime_ms, size, ino, ctime_ms, target, extents, uid, gid, link_to, xattrs"
     const filesStmt = db.prepare(`SELECT ${fileColumns} FROM files WHERE backup_id = ? ORDER BY path`)
     const pageStmt = db.prepare(`SELECT ${fileColumns} FROM files WHERE backup_id = ? AND path > ? ORDER BY path LIMIT ?`)
     /** The entries of `rows`; small files share chunks: one string per chunk id, not one per extent that names it. */
@@ -345,10 +347,10 @@ export class Manifest extends Context.Service<Manifest, {
 
     // Rows straight from node:sqlite, one at a time, in primary-key order (no sort).
     const parentPageStmt = db.prepare(
-      "SELECT path, size, mtime_ms, ino, ctime_ms, extents FROM files WHERE backup_id = ? AND kind = 'file' AND path > ? ORDER BY path LIMIT ?"
+      "SELECT path, size, mtime_ms, ino, ctime_ms, extents, xattrs FROM files WHERE backup_id = ? AND kind = 'file' AND path > ? ORDER BY path LIMIT ?"
     )
     const parentFileStmt = db.prepare(
-      "SELECT path, size, mtime_ms, ino, ctime_ms, extents FROM files WHERE backup_id = ? AND path = ? AND kind = 'file'"
+      "SELECT path, size, mtime_ms, ino, ctime_ms, extents, xattrs FROM files WHERE backup_id = ? AND path = ? AND kind = 'file'"
     )
     const parentFiles = Effect.fn("Manifest.parentFiles")(function*(backupId: string) {
       return yield* Effect.sync((): ParentFiles =>

@@ -1,4 +1,4 @@
-import type { Extent } from "../../domain/Events.ts"
+import type { Extent, FileEntry } from "../../domain/Events.ts"
 
 /** A file of a parent backup, as a re-backup's unchanged-file check needs it. */
 export interface ParentFile {
@@ -8,6 +8,8 @@ export interface ParentFile {
   readonly ctimeMs: number
   /** Its extents, made on each call (the caller owns them). */
   readonly extents: () => Array<Extent>
+  /** Its extended attributes (FileEntry.xattrs), made on each call; undefined: none. */
+  readonly xattrs: () => FileEntry["xattrs"]
 }
 
 const rowsPerBlock = 4096
@@ -32,13 +34,15 @@ export class ParentIndex {
   private readonly chunkNumbers = new Map<string, number>()
   /** Rows whose extents are not one extent (none, several, or a form not parsed here). */
   private readonly otherExtents = new Map<number, string>()
+  /** Rows with extended attributes: their JSON, as the manifest stores it. */
+  private readonly xattrsJson = new Map<number, string>()
 
   get size(): number {
     return this.rows.size
   }
 
-  /** Adds a file: its stat fields and its extents as the manifest stores them (JSON). */
-  add(path: string, size: number, mtimeMs: number, ino: number, ctimeMs: number, extentsJson: string): void {
+  /** Adds a file: its stat fields, and its extents and extended attributes as the manifest stores them (JSON). */
+  add(path: string, size: number, mtimeMs: number, ino: number, ctimeMs: number, extentsJson: string, xattrsJson: string | null): void {
     const row = this.rows.size
     if (row % rowsPerBlock === 0) this.blocks.push(new Float64Array(rowsPerBlock * width))
     const b = this.blocks[this.blocks.length - 1]!
@@ -63,6 +67,7 @@ export class ParentIndex {
       b[o + 4] = -1
       this.otherExtents.set(row, extentsJson)
     }
+    if (xattrsJson !== null) this.xattrsJson.set(row, xattrsJson)
     this.rows.set(path, row)
   }
 
@@ -75,6 +80,14 @@ export class ParentIndex {
     const extents = chunk >= 0
       ? (): Array<Extent> => [[this.chunkIds[chunk]!, b[o + 5]!, b[o + 6]!]]
       : (): Array<Extent> => JSON.parse(this.otherExtents.get(row)!) as Array<Extent>
-    return { size: b[o]!, mtimeMs: b[o + 1]!, ino: b[o + 2]!, ctimeMs: b[o + 3]!, extents }
+    const xattrs = this.xattrsJson.get(row)
+    return {
+      size: b[o]!,
+      mtimeMs: b[o + 1]!,
+      ino: b[o + 2]!,
+      ctimeMs: b[o + 3]!,
+      extents,
+      xattrs: () => (xattrs === undefined ? undefined : JSON.parse(xattrs) as FileEntry["xattrs"])
+    }
   }
 }

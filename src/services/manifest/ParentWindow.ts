@@ -10,6 +10,8 @@ export interface ParentRow {
   readonly ctime_ms: number
   /** JSON, as the manifest writes it. */
   readonly extents: string
+  /** JSON, as the manifest writes it; null: none. */
+  readonly xattrs: string | null
 }
 
 /** The files of a parent backup, looked up by path as a re-backup's walk meets them. */
@@ -25,7 +27,8 @@ const fromRow = (r: ParentRow): ParentFile => ({
   mtimeMs: Number(r.mtime_ms),
   ino: Number(r.ino),
   ctimeMs: Number(r.ctime_ms),
-  extents: () => JSON.parse(r.extents)
+  extents: () => JSON.parse(r.extents),
+  xattrs: () => (r.xattrs === null ? undefined : JSON.parse(r.xattrs))
 })
 
 /**
@@ -81,7 +84,7 @@ export class ParentWindow implements ParentFiles {
     const page = new ParentIndex()
     let last: string | undefined
     for (const r of this.pageAfter(after ?? "", this.pageSize)) {
-      page.add(r.path, Number(r.size), Number(r.mtime_ms), Number(r.ino), Number(r.ctime_ms), r.extents)
+      page.add(r.path, Number(r.size), Number(r.mtime_ms), Number(r.ino), Number(r.ctime_ms), r.extents, r.xattrs)
       last = r.path
     }
     this.page = page

@@ -22,7 +22,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 `
 
 /** Bump when the projection tables change: databases with older tables rebuild them from the log. */
-export const projectionVersion = 14
+export const projectionVersion = 15
 
 export const projectionTables = ["backups", "files", "backup_chunks", "chunks", "logs", "streams", "stream_chunks", "buckets", "objects", "multipart_uploads", "multipart_parts"] as const
 
@@ -52,6 +52,7 @@ CREATE TABLE IF NOT EXISTS files (
   uid INTEGER,                     -- NULL: not recorded (an older backup)
   gid INTEGER,
   link_to TEXT,                    -- a hard link: the path of the file it shares its inode with
+  xattrs TEXT,                     -- JSON [[name, base64 value], …]; NULL: none
   PRIMARY KEY (backup_id, path)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS backup_chunks (
@@ -179,7 +180,7 @@ export const makeProjector = (db: DatabaseSync) => {
     "INSERT INTO backups (id, status, started_at, host, paths, parent, tags) VALUES (?, 'running', ?, ?, ?, ?, ?)"
   )
   const insertFile = s(`INSERT OR REPLACE INTO files
-    (backup_id, path, kind, mode, mtime_ms, size, ino, ctime_ms, target, extents, uid, gid, link_to) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+    (backup_id, path, kind, mode, mtime_ms, size, ino, ctime_ms, target, extents, uid, gid, link_to, xattrs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
   const insertBackupChunk = s("INSERT OR IGNORE INTO backup_chunks (backup_id, chunk_id) VALUES (?, ?)")
   const commitBackup = s("UPDATE backups SET status = 'committed', committed_at = ?, stats = ? WHERE id = ?")
   const addRefs = s(
@@ -287,7 +288,8 @@ export const makeProjector = (db: DatabaseSync) => {
             JSON.stringify(f.extents),
             f.uid ?? null,
             f.gid ?? null,
-            f.linkTo ?? null
+            f.linkTo ?? null,
+            f.xattrs !== undefined ? JSON.stringify(f.xattrs) : null
           )
           for (const e of f.extents) insertBackupChunk.run(event.backupId, e[0])
         }

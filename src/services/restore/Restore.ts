@@ -20,6 +20,7 @@ import { ChunkCache } from "./ChunkCache.ts"
 import { warmChunkWorkers } from "../ChunkThreads.ts"
 import { makeGarbagePacer, manyFilesPacing } from "../GarbagePacer.ts"
 import { makeSmallFileWriter, type SmallFile, type SmallFileFailure, type SmallFileWriter } from "./SmallFileWriter.ts"
+import { writeXattrs } from "../Xattrs.ts"
 
 /** Writing to the destination failed (disk full, permissions…): names the file. */
 export class RestoreWriteError extends Schema.TaggedError<RestoreWriteError>()("RestoreWriteError", {
@@ -97,6 +98,12 @@ export interface RestoreResult {
    */
   readonly ownersRefused: number
   readonly ownerError?: string | undefined
+  /**
+   * Extended attributes the filesystem refused (security.* and trusted.* without root, a
+   * filesystem that keeps none, user.* on a symlink); `xattrError` is the first code.
+   */
+  readonly xattrsRefused: number
+  readonly xattrError?: string | undefined
 }
 
 /**
@@ -441,6 +448,29 @@ export class Restore extends Context.Service<Restore, {
         refused.count++
         refused.code ??= (e as { code?: string }).code
       }
+      const xattrRefusals = { count: 0, code: undefined as string | undefined }
+      /**
+       * Sets `f`'s extended attributes on `target`, after its owner (a chown clears
+       * security.capability). A file or directory without its owner's write bit takes none from
+       * anyone but root: it gets the bit for as long as that takes.
+       */
+      const restoreXattrs = async (f: FileEntry, target: FsPath) => {
+        if (f.xattrs === undefined) return
+        let r = writeXattrs(target, f.xattrs)
+        if (r.refused > 0 && r.code === "EACCES" && f.kind !== "symlink" && (f.mode & 0o200) === 0) {
+          const mode = (await fs.stat(target)).mode & 0o7777
+          await fs.chmod(target, mode | 0o200)
+          try {
+            r = writeXattrs(target, f.xattrs)
+          } finally {
+            await fs.chmod(target, mode)
+          }
+        }
+        xattrRefusals.count += r.refused
+        xattrRefusals.code ??= r.code
+      }
+      /** Restored files with extended attributes, set once every file is in place. */
+      const xattrFiles: Array<FileEntry> = []
       const writeError = (p: FsPath) => (e: unknown) =>
         new RestoreWriteError({ path: shownPath(p), detail: writeFailure((e as { code?: string }).code, (e as Error).message) })
       // A hard link whose first file is restored too becomes a link to it once that is written.
@@ -465,6 +495,7 @@ export class Restore extends Context.Service<Restore, {
       let restoredBytes = 0
       /** Counted once written, or for a batched file once queued (the flush below waits for it). */
       const done = (f: FileEntry) => {
+        if (f.xattrs !== undefined && f.linkTo === undefined) xattrFiles.push(f)
         restoredFiles++
         restoredBytes += f.size
         options.onProgress?.(restoredFiles, restoredBytes)
@@ -770,11 +801,18 @@ export class Restore extends Context.Service<Restore, {
             await fs.symlink(fsPathOf(l.target ?? ""), tmp)
             const owner = ownerOf(l)
             if (owner !== undefined) await fs.lchown(tmp, owner.uid, owner.gid).catch(ownerRefused)
+            await restoreXattrs(l, tmp)
             await fs.lutimes(tmp, l.mtimeMs / 1000, l.mtimeMs / 1000).catch(() => {})
             await fs.rename(tmp, target)
           },
           catch: writeError(target)
         })
+      }
+
+      // Extended attributes, once every file is in place (the small ones are renamed there by the writer).
+      for (const f of xattrFiles) {
+        const target = joinStored(root, f.path)
+        yield* Effect.tryPromise({ try: () => restoreXattrs(f, target), catch: writeError(target) })
       }
 
       // Directory metadata last, deepest first (writing into a directory changes its mtime).
@@ -785,6 +823,7 @@ export class Restore extends Context.Service<Restore, {
           try: async () => {
             const owner = ownerOf(d)
             if (owner !== undefined) await fs.lchown(target, owner.uid, owner.gid).catch(ownerRefused)
+            await restoreXattrs(d, target)
             await fs.chmod(target, d.mode & 0o7777)
             await fs.utimes(target, d.mtimeMs / 1000, d.mtimeMs / 1000)
           },
@@ -802,7 +841,9 @@ export class Restore extends Context.Service<Restore, {
         bytes: restoredBytes,
         skipped,
         ownersRefused,
-        ...(ownerError !== undefined ? { ownerError } : {})
+        ...(ownerError !== undefined ? { ownerError } : {}),
+        xattrsRefused: xattrRefusals.count,
+        ...(xattrRefusals.code !== undefined ? { xattrError: xattrRefusals.code } : {})
       }
     })
 
@@ -854,7 +895,8 @@ export class Restore extends Context.Service<Restore, {
             }
             if (f !== entry) seenInside = true
             const name = bytesOfStored(f.path)
-            const base = { name, mode: f.mode, mtimeMs: f.mtimeMs, uid: f.uid, gid: f.gid }
+            const xattrs = f.xattrs?.map(([k, v]) => [k, Buffer.from(v, "base64")] as const)
+            const base = { name, mode: f.mode, mtimeMs: f.mtimeMs, uid: f.uid, gid: f.gid, xattrs }
             if (f.kind === "dir") yield* write(Tar.entryHeader({ ...base, kind: "dir", size: 0 }))
             else if (f.kind === "symlink") yield* write(Tar.entryHeader({ ...base, kind: "symlink", size: 0, linkName: bytesOfStored(f.target ?? "") }))
             else if (f.linkTo !== undefined && written.has(f.linkTo)) {
