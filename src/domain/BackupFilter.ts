@@ -44,3 +44,27 @@ export const parseBackupFilter = (cwd: string, flags: {
   if (badPath !== undefined) return { error: `--path "${badPath}": give a path that was backed up, as \`enigma list\` shows them` }
   return { tags, hosts: flags.hosts.map((h) => h.trim()), paths: flags.paths.map((p) => path.resolve(cwd, p)) }
 }
+
+/** What retention groups backups by (restic's `--group-by`): each group keeps its own newest, daily… */
+export type GroupField = "host" | "paths" | "tags"
+export type GroupBy = ReadonlyArray<GroupField>
+
+/** As restic: by host and set of paths. */
+export const defaultGroupBy: GroupBy = ["host", "paths"]
+
+/** `host,paths`, `tags`, … (comma-separated; "" puts every backup in one group), or the user's error. */
+export const parseGroupBy = (text: string): GroupBy | { readonly error: string } => {
+  const fields: Array<GroupField> = []
+  for (const part of text.split(",").map((s) => s.trim()).filter((s) => s !== "")) {
+    if (part !== "host" && part !== "paths" && part !== "tags") {
+      return { error: `--group-by "${part}": give host, paths or tags, comma-separated (e.g. host,tags), or '' for one group` }
+    }
+    if (!fields.includes(part)) fields.push(part)
+  }
+  return fields
+}
+
+/** The group a backup falls in: equal keys, same group. */
+export const groupKey = (g: GroupBy, b: { readonly host: string; readonly paths: ReadonlyArray<string>; readonly tags: ReadonlyArray<string> }): string =>
+  g.map((f) => (f === "host" ? b.host : f === "paths" ? JSON.stringify(b.paths) : JSON.stringify([...b.tags].sort()))).join("\u0000")
+

@@ -296,6 +296,10 @@ const forgetCommand = Command.make("forget", {
     Flag.atLeast(0)
   ),
   ...backupFilterFlags("With --keep-*: only"),
+  groupBy: Flag.String("group-by").pipe(
+    Flag.withDescription("With --keep-*: apply the policy to each group of backups with the same host, paths and/or tags (default host,paths; '' for all as one)"),
+    Flag.optional
+  ),
   dryRun: dryRunFlag,
   prune: Flag.Boolean("prune").pipe(Flag.withDescription("Run gc afterwards, under the same lock, to reclaim the space"), Flag.withDefault(false)),
   json: jsonFlag

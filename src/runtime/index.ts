@@ -11,7 +11,7 @@
  * ```
  */
 import { Effect, Layer, Option, Redacted, type Stream } from "effect"
-import { type BackupFilter, everyBackup } from "../domain/BackupFilter.ts"
+import { type BackupFilter, everyBackup, type GroupBy } from "../domain/BackupFilter.ts"
 import type { RetentionPolicy } from "../domain/Retention.ts"
 import { parseReadSubset } from "../domain/ReadSubset.ts"
 import { UserError } from "../domain/Errors.ts"
@@ -106,7 +106,7 @@ export const verifyRepository = (
 
 export const forget = (
   o: RepositoryOptions,
-  target: { readonly ids: ReadonlyArray<string> } | { readonly policy: RetentionPolicy; readonly filter?: BackupFilter },
+  target: { readonly ids: ReadonlyArray<string> } | { readonly policy: RetentionPolicy; readonly filter?: BackupFilter; readonly groupBy?: GroupBy },
   options: { readonly dryRun?: boolean } = {}
 ) => run(o, "forget", !options.dryRun, Maintenance.use((m) => m.forget(target, options.dryRun ?? false)))
 

@@ -104,6 +104,41 @@ describe("forget, gc, locks, recover, keys", () => {
     assert.deepStrictEqual(r.kept.map((k: { id: string; reasons: Array<string> }) => [k.id, k.reasons]), [[ids[2], ["last"]], [ids[0], ["tag pinned"]]])
   })
 
+  it("forget --group-by: the policy applies to each group of host, paths and/or tags ('' for one group); a bad field is refused", () => {
+    const { root, g } = initRepo()
+    const a = path.join(root, "a")
+    const b = path.join(root, "b")
+    mkdirSync(a)
+    mkdirSync(b)
+    // Two hosts back up a; host one also b; daily and hourly jobs label theirs.
+    const made: Array<{ id: string; host: string; dir: string; tag: string }> = []
+    for (const [host, dir, tag] of [["one", a, "daily"], ["two", a, "daily"], ["one", b, "hourly"], ["one", a, "hourly"], ["two", a, "daily"]] as const) {
+      writeFileSync(path.join(dir, "f"), String(made.length))
+      made.push({ id: json(enigma([...g, "backup", dir, "--host", host, "--tag", tag, "--json"])).backupId, host, dir, tag })
+    }
+    const keptBy = (groupBy: ReadonlyArray<string>) => {
+      const r = json(enigma([...g, "forget", "--keep-last", "1", ...groupBy, "--dry-run", "--json"]))
+      return new Set((r.kept as Array<{ id: string }>).map((k) => made.findIndex((m) => m.id === k.id)))
+    }
+    // Default host,paths: one/a (3), two/a (4), one/b (2).
+    assert.deepStrictEqual(keptBy([]), new Set([2, 3, 4]))
+    assert.deepStrictEqual(keptBy(["--group-by", "host,paths"]), new Set([2, 3, 4]))
+    assert.deepStrictEqual(keptBy(["--group-by", "host"]), new Set([3, 4]))
+    assert.deepStrictEqual(keptBy(["--group-by", "tags"]), new Set([3, 4]))
+    assert.deepStrictEqual(keptBy(["--group-by", "paths,tags"]), new Set([2, 3, 4]))
+    assert.deepStrictEqual(keptBy(["--group-by", "host,tags"]), new Set([0, 3, 4]))
+    assert.deepStrictEqual(keptBy(["--group-by", ""]), new Set([4]))
+    for (const [args, message] of [
+      [["--keep-last", "1", "--group-by", "hosts"], /^enigma: --group-by "hosts": give host, paths or tags, comma-separated/],
+      [[made[0]!.id, "--group-by", "host"], /^enigma: --group-by groups backups for a --keep-\* policy/]
+    ] as const) {
+      const bad = enigma([...g, "forget", ...args])
+      assert.strictEqual(bad.code, 1)
+      assert.match(bad.stderr.trim(), message)
+    }
+    assert.strictEqual(json(enigma([...g, "list", "--json"])).length, 5, "nothing was forgotten")
+  })
+
   it("backup --tag labels backups; list --tag and forget --tag select by them", () => {
     const { root, g } = initRepo()
     const a = path.join(root, "a")

@@ -1,5 +1,5 @@
 import { Effect, Option, Stream } from "effect"
-import { selects } from "../../domain/BackupFilter.ts"
+import { defaultGroupBy, groupKey, selects } from "../../domain/BackupFilter.ts"
 import { UserError } from "../../domain/Errors.ts"
 import { globProblem, matchesGlob } from "../../domain/PathFilter.ts"
 import { Maintenance } from "../../services/maintenance/Maintenance.ts"
@@ -72,11 +72,11 @@ export const list = Effect.fn("cli.list")(function*(a: {
 })
 
 /** restic's `snapshots --latest N`: the N newest backups of each host and set of paths, in the order given (oldest first). */
-const newestOfEachGroup = <B extends { readonly host: string; readonly paths: ReadonlyArray<string> }>(backups: ReadonlyArray<B>, n: number) => {
+const newestOfEachGroup = <B extends { readonly host: string; readonly paths: ReadonlyArray<string>; readonly tags: ReadonlyArray<string> }>(backups: ReadonlyArray<B>, n: number) => {
   const seen = new Map<string, number>()
   const keep = new Set<B>()
   for (const b of [...backups].reverse()) {
-    const key = `${b.host}\u0000${JSON.stringify(b.paths)}`
+    const key = groupKey(defaultGroupBy, b)
     const count = seen.get(key) ?? 0
     if (count < n) keep.add(b)
     seen.set(key, count + 1)

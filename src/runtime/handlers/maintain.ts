@@ -1,6 +1,6 @@
 import { Effect, Option } from "effect"
 import { UserError } from "../../domain/Errors.ts"
-import { isEveryBackup } from "../../domain/BackupFilter.ts"
+import { defaultGroupBy, isEveryBackup, parseGroupBy } from "../../domain/BackupFilter.ts"
 import { parseBackupTags } from "../../domain/BackupTags.ts"
 import { parseReadSubset } from "../../domain/ReadSubset.ts"
 import { isEmptyPolicy, parseWithin, type RetentionPolicy } from "../../domain/Retention.ts"
@@ -114,6 +114,7 @@ export interface ForgetArgs {
   readonly tags: ReadonlyArray<string>
   readonly hosts: ReadonlyArray<string>
   readonly paths: ReadonlyArray<string>
+  readonly groupBy: Option.Option<string>
   readonly dryRun: boolean
   readonly prune: boolean
   readonly json: boolean
@@ -148,6 +149,9 @@ export const forget = Effect.fn("cli.forget")(function*(a: ForgetArgs) {
   if (byPolicy === (a.ids.length > 0)) {
     return yield* new UserError({ detail: "forget takes either backup ids / stream names or --keep-* options (one of the two)" })
   }
+  const groupBy = Option.isSome(a.groupBy) ? parseGroupBy(a.groupBy.value) : defaultGroupBy
+  if ("error" in groupBy) return yield* new UserError({ detail: groupBy.error })
+  if (Option.isSome(a.groupBy) && !byPolicy) return yield* new UserError({ detail: "--group-by groups backups for a --keep-* policy; with backup ids, name the backups themselves" })
   const opened = yield* unlock(yield* rootCommand)
   const { r, streams, pruned } = yield* withRepository(opened, "forget", !a.dryRun, Effect.gen(function*() {
     const pipe = yield* Pipe
@@ -157,7 +161,7 @@ export const forget = Effect.fn("cli.forget")(function*(a: ForgetArgs) {
     for (const id of a.ids) ((yield* pipe.resolve(id)) !== undefined ? streamNames : backupIds).push(id)
     const streams = yield* pipe.forget(streamNames, a.dryRun)
     const r = byPolicy || backupIds.length > 0
-      ? yield* Maintenance.use((m) => m.forget(byPolicy ? { policy, filter } : { ids: backupIds }, a.dryRun))
+      ? yield* Maintenance.use((m) => m.forget(byPolicy ? { policy, filter, groupBy } : { ids: backupIds }, a.dryRun))
       : { dryRun: a.dryRun, removed: [], kept: [] }
     // --prune: gc under the same lock, as restic's forget --prune.
     const pruned = a.prune && !a.dryRun ? yield* Maintenance.use((m) => m.gc(false)) : undefined

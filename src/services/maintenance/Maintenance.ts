@@ -1,7 +1,7 @@
 import { Context, Effect, Layer, Stream } from "effect"
 import { isChunkId } from "../../domain/Envelope.ts"
 import { ChunkCorrupt, type NotFound, UserError } from "../../domain/Errors.ts"
-import { type BackupFilter, everyBackup, selects } from "../../domain/BackupFilter.ts"
+import { type BackupFilter, defaultGroupBy, everyBackup, type GroupBy, groupKey, selects } from "../../domain/BackupFilter.ts"
 import { applyRetention, isEmptyPolicy, type RetentionPolicy } from "../../domain/Retention.ts"
 import { ChunkStore } from "../ChunkStore.ts"
 import { EventLog, type ManifestError } from "../manifest/EventLog.ts"
@@ -97,7 +97,7 @@ export class Maintenance extends Context.Service<Maintenance, {
   /** `windowEntries`: each backup's entries read at a time (default 20,000); tests set it small. */
   readonly diff: (first: string, second: string, options: { readonly metadata: boolean; readonly windowEntries?: number }) => Effect.Effect<DiffReport, NotFound | UserError | ChunkCorrupt>
   readonly forget: (
-    target: { readonly ids: ReadonlyArray<string> } | { readonly policy: RetentionPolicy; readonly filter?: BackupFilter },
+    target: { readonly ids: ReadonlyArray<string> } | { readonly policy: RetentionPolicy; readonly filter?: BackupFilter; readonly groupBy?: GroupBy },
     dryRun: boolean
   ) => Effect.Effect<ForgetReport, NotFound | UserError | ManifestError>
   readonly gc: (dryRun: boolean) => Effect.Effect<GcReport, StorageError | ManifestError>
@@ -256,19 +256,20 @@ export class Maintenance extends Context.Service<Maintenance, {
     })
 
     const forget = Effect.fn("Maintenance.forget")(function*(
-      target: { readonly ids: ReadonlyArray<string> } | { readonly policy: RetentionPolicy; readonly filter?: BackupFilter },
+      target: { readonly ids: ReadonlyArray<string> } | { readonly policy: RetentionPolicy; readonly filter?: BackupFilter; readonly groupBy?: GroupBy },
       dryRun: boolean
     ) {
       const removed: Array<{ id: string; time: number }> = []
       const kept: Array<{ id: string; time: number; reasons: ReadonlyArray<string> }> = []
       if ("policy" in target) {
         if (isEmptyPolicy(target.policy)) return yield* new UserError({ detail: "the retention policy keeps nothing; give at least one --keep-* of 1 or more" })
-        // Like restic, retention applies per host and set of paths.
+        // Like restic, retention applies per group: by default, per host and set of paths.
+        const groupBy = target.groupBy ?? defaultGroupBy
         const groups = new Map<string, Array<{ id: string; time: number; tags: ReadonlyArray<string> }>>()
         for (const b of yield* manifest.backups("committed")) {
           // With a filter (--tag, --host, --path), the policy applies to the backups it selects; the others are untouched.
           if (!selects(target.filter ?? everyBackup, b)) continue
-          const key = `${b.host}\u0000${JSON.stringify(b.paths)}`
+          const key = groupKey(groupBy, b)
           groups.set(key, [...(groups.get(key) ?? []), { id: b.id, time: b.startedAt, tags: b.tags }])
         }
         for (const items of groups.values()) {
