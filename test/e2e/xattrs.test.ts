@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { spawnSync } from "node:child_process"
-import { chmodSync, chownSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs"
+import { chmodSync, chownSync, linkSync, mkdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from "node:fs"
 import { createRequire } from "node:module"
 import * as path from "node:path"
 import { enigma, enigmaBin, initRepo, json, passphrase, prng, snapshotTree } from "../support/cli.ts"
@@ -70,6 +70,22 @@ describe("extended attributes", () => {
     })
     assert.strictEqual(tar.status, 0, tar.stderr)
     assert.deepStrictEqual(treeXattrs(path.join(untarred, "data"), rels.filter((r) => r !== "")), Object.fromEntries(rels.filter((r) => r !== "").map((r) => [r, before[r]!])))
+
+    // A hard link restored without the file it links to is a copy of its own, with the attributes.
+    const linked = path.join(root, "linked")
+    mkdirSync(path.join(linked, "a"), { recursive: true })
+    mkdirSync(path.join(linked, "b"))
+    writeFileSync(path.join(linked, "a", "first"), "shared inode\n")
+    linkSync(path.join(linked, "a", "first"), path.join(linked, "b", "second"))
+    xattr.setAttributeSync(path.join(linked, "a", "first"), "user.shared", "by both names")
+    assert.strictEqual(enigma([...g, "backup", linked]).code, 0)
+    const partial = path.join(root, "partial")
+    assert.strictEqual(enigma([...g, "restore", "latest", partial, "--path", "linked/b"]).code, 0)
+    assert.deepStrictEqual(xattrsOf(path.join(partial, "linked", "b", "second")), { "user.shared": Buffer.from("by both names").toString("hex") })
+    const whole = path.join(root, "whole")
+    assert.strictEqual(enigma([...g, "restore", "latest", whole]).code, 0)
+    assert.strictEqual(statSync(path.join(whole, "linked", "b", "second")).ino, statSync(path.join(whole, "linked", "a", "first")).ino)
+    assert.deepStrictEqual(xattrsOf(path.join(whole, "linked", "b", "second")), { "user.shared": Buffer.from("by both names").toString("hex") })
 
     // Unchanged files are not read again, and keep their attributes in the new backup.
     const second = json(enigma([...g, "backup", src, "--json"]))

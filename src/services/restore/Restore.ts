@@ -494,8 +494,9 @@ export class Restore extends Context.Service<Restore, {
       let restoredFiles = 0
       let restoredBytes = 0
       /** Counted once written, or for a batched file once queued (the flush below waits for it). */
-      const done = (f: FileEntry) => {
-        if (f.xattrs !== undefined && f.linkTo === undefined) xattrFiles.push(f)
+      /** `f` is in place; `asLink`: as a hard link to a file restored before (whose attributes it shares). */
+      const done = (f: FileEntry, asLink = false) => {
+        if (f.xattrs !== undefined && !asLink) xattrFiles.push(f)
         restoredFiles++
         restoredBytes += f.size
         options.onProgress?.(restoredFiles, restoredBytes)
@@ -790,7 +791,7 @@ export class Restore extends Context.Service<Restore, {
           },
           catch: writeError(target)
         })
-        done(f)
+        done(f, true)
       }
 
       for (const l of links) {
