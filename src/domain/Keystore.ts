@@ -41,6 +41,7 @@ import {
   TAG_LENGTH
 } from "./KeystoreLayout.ts"
 
+import { byteReader, byteWriter, Malformed } from "./ByteCursor.ts"
 import { type DecodedSlotted, decodeSlottedKeyfile } from "./KeystoreSlots.ts"
 export * from "./KeystoreSlots.ts"
 
@@ -101,24 +102,7 @@ export const encodeHeader = (h: KeyfileHeader): Uint8Array => {
   }
 
   const out = new Uint8Array(headerLength(h))
-  const view = new DataView(out.buffer, out.byteOffset, out.byteLength)
-  let o = 0
-  const u8 = (n: number) => {
-    view.setUint8(o, n)
-    o += 1
-  }
-  const u16 = (n: number) => {
-    view.setUint16(o, n)
-    o += 2
-  }
-  const u32 = (n: number) => {
-    view.setUint32(o, n)
-    o += 4
-  }
-  const raw = (b: Uint8Array) => {
-    out.set(b, o)
-    o += b.length
-  }
+  const { raw, u8, u16, u32 } = byteWriter(out)
   raw(KEYFILE_MAGIC)
   u8(KEYFILE_VERSION)
   u8(h.embedded === undefined ? 1 : 0)
@@ -152,8 +136,6 @@ export const encodeKeyfile = (header: KeyfileHeader, nonce: Uint8Array, sealed: 
   return out
 }
 
-class Malformed extends Error {}
-
 /** A keyfile of either version: one passphrase (1) or passphrase slots (2, KeystoreSlots.ts). */
 export type AnyDecodedKeyfile =
   | { readonly version: 1; readonly decoded: DecodedKeyfile }
@@ -179,26 +161,7 @@ export const decodeKeyfile = (bytes: Uint8Array): Result.Result<DecodedKeyfile, 
   for (let i = 0; i < Math.min(8, bytes.length); i++) {
     if (bytes[i] !== KEYFILE_MAGIC[i]) return Result.fail("not an Enigma keyfile (bad magic)")
   }
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-  let o = 0
-  // Each read names the field it is in, so a short file says where it ends.
-  const take = (n: number, what: string): Uint8Array => {
-    if (o + n > bytes.length) {
-      throw new Malformed(`truncated: ${bytes.length} bytes, ends inside the ${what} (needs at least ${o + n})`)
-    }
-    const s = bytes.subarray(o, o + n)
-    o += n
-    return s
-  }
-  const u8 = (what: string) => take(1, what)[0]!
-  const u16 = (what: string) => {
-    take(2, what)
-    return view.getUint16(o - 2)
-  }
-  const u32 = (what: string) => {
-    take(4, what)
-    return view.getUint32(o - 4)
-  }
+  const { take, u8, u16, u32, offset } = byteReader(bytes, 0)
 
   try {
     take(8, "magic")
@@ -229,11 +192,11 @@ export const decodeKeyfile = (bytes: Uint8Array): Result.Result<DecodedKeyfile, 
       if (dkLen < TAG_LENGTH) throw new Malformed("damaged header: embedded decapsulation key is too short")
       embedded = { dkNonce, dkSealed: take(dkLen, "embedded decapsulation key") }
     }
-    const headerBytes = bytes.subarray(0, o)
+    const headerBytes = bytes.subarray(0, offset())
     const nonce = take(NONCE_LENGTH, "payload nonce")
     const sealed = take(sealedLength, "sealed payload")
-    if (o !== bytes.length) {
-      throw new Malformed(`damaged file: ${bytes.length - o} unexpected bytes after the sealed payload`)
+    if (offset() !== bytes.length) {
+      throw new Malformed(`damaged file: ${bytes.length - offset()} unexpected bytes after the sealed payload`)
     }
     return Result.succeed({
       header: { version: 1, argon, salt, kemCiphertext, ekFingerprint, sealedLength, embedded },

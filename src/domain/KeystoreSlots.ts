@@ -1,4 +1,5 @@
 import { Result } from "effect"
+import { byteReader, byteWriter, Malformed } from "./ByteCursor.ts"
 import {
   type ArgonParams,
   checkArgonParams,
@@ -118,21 +119,7 @@ export const encodeSlottedHeader = (h: SlottedHeader): Uint8Array => {
     if (s.embedded !== undefined) requireLength("dkNonce", s.embedded.dkNonce, NONCE_LENGTH)
   }
   const out = new Uint8Array(8 + 1 + 1 + 1 + h.slots.reduce((n, s) => n + slotLength(s), 0) + FINGERPRINT_LENGTH + 4)
-  const view = new DataView(out.buffer, out.byteOffset, out.byteLength)
-  let o = 0
-  const u8 = (n: number) => void view.setUint8(o++, n)
-  const u16 = (n: number) => {
-    view.setUint16(o, n)
-    o += 2
-  }
-  const u32 = (n: number) => {
-    view.setUint32(o, n)
-    o += 4
-  }
-  const raw = (b: Uint8Array) => {
-    out.set(b, o)
-    o += b.length
-  }
+  const { raw, u8, u16, u32 } = byteWriter(out)
   raw(KEYFILE_MAGIC)
   u8(KEYFILE_SLOTS_VERSION)
   u8(h.mode === "embedded" ? 0 : 1)
@@ -172,32 +159,12 @@ export const encodeSlottedKeyfile = (header: SlottedHeader, nonce: Uint8Array, s
   return out
 }
 
-class Malformed extends Error {}
-
 /**
  * Decodes a version 2 keyfile (the caller has checked magic and version). Fails with a one-line
  * description suitable for `KeystoreError.detail`. The returned byte arrays are views into `bytes`.
  */
 export const decodeSlottedKeyfile = (bytes: Uint8Array): Result.Result<DecodedSlotted, string> => {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
-  let o = 9
-  const take = (n: number, what: string): Uint8Array => {
-    if (o + n > bytes.length) {
-      throw new Malformed(`truncated: ${bytes.length} bytes, ends inside the ${what} (needs at least ${o + n})`)
-    }
-    const s = bytes.subarray(o, o + n)
-    o += n
-    return s
-  }
-  const u8 = (what: string) => take(1, what)[0]!
-  const u16 = (what: string) => {
-    take(2, what)
-    return view.getUint16(o - 2)
-  }
-  const u32 = (what: string) => {
-    take(4, what)
-    return view.getUint32(o - 4)
-  }
+  const { take, u8, u16, u32, offset } = byteReader(bytes, 9)
   try {
     const modeByte = u8("mode")
     if (modeByte !== 0 && modeByte !== 1) throw new Malformed(`damaged header: unknown key mode ${modeByte}`)
@@ -227,11 +194,11 @@ export const decodeSlottedKeyfile = (bytes: Uint8Array): Result.Result<DecodedSl
     const ekFingerprint = take(FINGERPRINT_LENGTH, "key fingerprint")
     const sealedLength = u32("payload length")
     if (sealedLength < TAG_LENGTH) throw new Malformed("damaged header: sealed payload length is too small")
-    const headerBytes = bytes.subarray(0, o)
+    const headerBytes = bytes.subarray(0, offset())
     const nonce = take(NONCE_LENGTH, "payload nonce")
     const sealed = take(sealedLength, "sealed payload")
-    if (o !== bytes.length) {
-      throw new Malformed(`damaged file: ${bytes.length - o} unexpected bytes after the sealed payload`)
+    if (offset() !== bytes.length) {
+      throw new Malformed(`damaged file: ${bytes.length - offset()} unexpected bytes after the sealed payload`)
     }
     const mode: KemMode = modeByte === 0 ? "embedded" : "split"
     return Result.succeed({ header: { version: 2, mode, slots, ekFingerprint, sealedLength }, headerBytes, nonce, sealed })

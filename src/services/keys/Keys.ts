@@ -723,19 +723,22 @@ const asSlotted = Effect.fnUntraced(function*(opened: Opened, passphrase: Redact
   return { slots: [slot] as ReadonlyArray<Slot>, keystoreKey, passphrases: onlyPassphrase(opened.payload) }
 })
 
-/** Seals `payload` behind `slots`, replaces the keyfile atomically, and returns the new ring. */
-const rewrite = Effect.fnUntraced(function*(
-  opened: Opened,
-  payload: KeystorePayload,
-  slots: ReadonlyArray<Slot>,
-  keystoreKey: Uint8Array,
-  passphraseId: number,
-  file: string
-) {
-  const bytes = yield* sealSlotted(payload, slots, opened.mode, opened.kem, keystoreKey)
-  yield* write(file, bytes, false, "keystore")
-  const rewritten: Rotated = { ring: makeRing(payload, bytes, opened.mode, passphraseId), sealed: bytes }
-  return rewritten
+/**
+ * The keystore as it is now, opened with `passphrase` to be changed: its slots and K (a version 1
+ * keyfile gets them), and `save`, which seals the payload with `changes` behind `slots` (by
+ * default the same), replaces the keyfile atomically and returns the new ring.
+ */
+const reopenForChange = Effect.fnUntraced(function*(ring: KeyRing, keyfilePath: string, passphrase: Redacted.Redacted<string>, kemKeyPath?: string) {
+  const opened = yield* reopen(ring, keyfilePath, passphrase, kemKeyPath)
+  const { keystoreKey, passphrases, slots } = yield* asSlotted(opened, passphrase, keyfilePath)
+  const save = Effect.fnUntraced(function*(changes: Partial<KeystorePayload>, newSlots: ReadonlyArray<Slot> = slots) {
+    const payload: KeystorePayload = { ...opened.payload, passphrases, ...changes }
+    const bytes = yield* sealSlotted(payload, newSlots, opened.mode, opened.kem, keystoreKey)
+    yield* write(keyfilePath, bytes, false, "keystore")
+    const rewritten: Rotated = { ring: makeRing(payload, bytes, opened.mode, opened.slotId), sealed: bytes }
+    return rewritten
+  })
+  return { opened, keystoreKey, passphrases, slots, save }
 })
 
 const rotate = Effect.fn("Keys.rotate")(function*(
@@ -746,7 +749,7 @@ const rotate = Effect.fn("Keys.rotate")(function*(
 ) {
   // Re-open: this checks the passphrase (rotate must not silently change it) and never drops a
   // key someone else added.
-  const opened = yield* reopen(ring, keyfilePath, passphrase, kemKeyPath)
+  const { opened, save } = yield* reopenForChange(ring, keyfilePath, passphrase, kemKeyPath)
   for (const { id } of ring.keyIds) {
     const onDisk = opened.ring.dataKey(id)
     if (onDisk === undefined || !sameBytes(onDisk, ring.dataKey(id)!)) {
@@ -757,14 +760,10 @@ const rotate = Effect.fn("Keys.rotate")(function*(
     }
   }
   const id = Math.max(...opened.payload.dataKeys.map((k) => k.id)) + 1
-  const { keystoreKey, passphrases, slots } = yield* asSlotted(opened, passphrase, keyfilePath)
-  const payload: KeystorePayload = {
-    ...opened.payload,
+  return yield* save({
     dataKeys: [...opened.payload.dataKeys, { id, key: randomBytes(32), createdAt: yield* nowIso }],
-    currentKeyId: id,
-    passphrases
-  }
-  return yield* rewrite(opened, payload, slots, keystoreKey, opened.slotId, keyfilePath)
+    currentKeyId: id
+  })
 })
 
 /**
@@ -779,12 +778,9 @@ const changePassphrase = Effect.fn("Keys.changePassphrase")(function*(
   newPassphrase: Redacted.Redacted<string>,
   kemKeyPath?: string
 ) {
-  const opened = yield* reopen(ring, keyfilePath, passphrase, kemKeyPath)
-  const { keystoreKey, passphrases, slots } = yield* asSlotted(opened, passphrase, keyfilePath)
+  const { opened, keystoreKey, slots, save } = yield* reopenForChange(ring, keyfilePath, passphrase, kemKeyPath)
   const fresh = yield* sealSlot(opened.slotId, keystoreKey, opened.kem, opened.mode, opened.argon, newPassphrase, keyfilePath)
-  const payload: KeystorePayload = { ...opened.payload, passphrases }
-  const replaced = slots.map((s) => (s.id === opened.slotId ? fresh : s))
-  return yield* rewrite(opened, payload, replaced, keystoreKey, opened.slotId, keyfilePath)
+  return yield* save({}, slots.map((s) => (s.id === opened.slotId ? fresh : s)))
 })
 
 /** Adds `newPassphrase` as one more that opens the keystore (id max+1, labelled `label`). */
@@ -799,8 +795,7 @@ const addPassphrase = Effect.fn("Keys.addPassphrase")(function*(
   if (Redacted.value(newPassphrase).length === 0) {
     return yield* new KeystoreError({ file: keyfilePath, detail: "refusing to add an empty passphrase" })
   }
-  const opened = yield* reopen(ring, keyfilePath, passphrase, kemKeyPath)
-  const { keystoreKey, passphrases, slots } = yield* asSlotted(opened, passphrase, keyfilePath)
+  const { opened, keystoreKey, passphrases, slots, save } = yield* reopenForChange(ring, keyfilePath, passphrase, kemKeyPath)
   if (slots.length >= MAX_SLOTS) {
     return yield* new KeystoreError({
       file: keyfilePath,
@@ -809,12 +804,7 @@ const addPassphrase = Effect.fn("Keys.addPassphrase")(function*(
   }
   const id = Math.max(opened.payload.lastPassphraseId ?? 0, ...slots.map((s) => s.id)) + 1
   const slot = yield* sealSlot(id, keystoreKey, opened.kem, opened.mode, opened.argon, newPassphrase, keyfilePath)
-  const payload: KeystorePayload = {
-    ...opened.payload,
-    passphrases: [...passphrases, { id, createdAt: yield* nowIso, label }],
-    lastPassphraseId: id
-  }
-  return yield* rewrite(opened, payload, [...slots, slot], keystoreKey, opened.slotId, keyfilePath)
+  return yield* save({ passphrases: [...passphrases, { id, createdAt: yield* nowIso, label }], lastPassphraseId: id }, [...slots, slot])
 })
 
 /** Removes passphrase `id`; never the one given (it opened the keystore), so one always remains. */
@@ -825,8 +815,7 @@ const removePassphrase = Effect.fn("Keys.removePassphrase")(function*(
   id: number,
   kemKeyPath?: string
 ) {
-  const opened = yield* reopen(ring, keyfilePath, passphrase, kemKeyPath)
-  const { keystoreKey, passphrases, slots } = yield* asSlotted(opened, passphrase, keyfilePath)
+  const { opened, passphrases, slots, save } = yield* reopenForChange(ring, keyfilePath, passphrase, kemKeyPath)
   if (id === opened.slotId) {
     return yield* new KeystoreError({
       file: keyfilePath,
@@ -839,8 +828,7 @@ const removePassphrase = Effect.fn("Keys.removePassphrase")(function*(
       detail: `no passphrase ${id}; the keystore has ${slots.map((s) => s.id).join(", ")} (enigma key list)`
     })
   }
-  const payload: KeystorePayload = { ...opened.payload, passphrases: passphrases.filter((p) => p.id !== id) }
-  return yield* rewrite(opened, payload, slots.filter((s) => s.id !== id), keystoreKey, opened.slotId, keyfilePath)
+  return yield* save({ passphrases: passphrases.filter((p) => p.id !== id) }, slots.filter((s) => s.id !== id))
 })
 
 // ---------------------------------------------------------------------------------------------
