@@ -31,6 +31,7 @@ import { ChunkIdHash, legacyChunkIdHash } from "./ChunkIdHash.ts"
 export * from "./KeystoreLayout.ts"
 import {
   type ArgonParams,
+  assembleKeyfile,
   checkArgonParams,
   FINGERPRINT_LENGTH,
   KEYFILE_MAGIC,
@@ -123,18 +124,8 @@ export const encodeHeader = (h: KeyfileHeader): Uint8Array => {
 }
 
 /** header || nonce || sealed (ciphertext || tag). */
-export const encodeKeyfile = (header: KeyfileHeader, nonce: Uint8Array, sealed: Uint8Array): Uint8Array => {
-  requireLength("nonce", nonce, NONCE_LENGTH)
-  if (sealed.length !== header.sealedLength) {
-    throw new RangeError(`sealed payload is ${sealed.length} bytes but the header says ${header.sealedLength}`)
-  }
-  const head = encodeHeader(header)
-  const out = new Uint8Array(head.length + NONCE_LENGTH + sealed.length)
-  out.set(head, 0)
-  out.set(nonce, head.length)
-  out.set(sealed, head.length + NONCE_LENGTH)
-  return out
-}
+export const encodeKeyfile = (header: KeyfileHeader, nonce: Uint8Array, sealed: Uint8Array): Uint8Array =>
+  assembleKeyfile(encodeHeader(header), header.sealedLength, nonce, sealed)
 
 /** A keyfile of either version: one passphrase (1) or passphrase slots (2, KeystoreSlots.ts). */
 export type AnyDecodedKeyfile =

@@ -71,3 +71,14 @@ export const argonInputs = (bytes: Uint8Array): { readonly salt: Uint8Array; rea
 
 /** Enough of a keyfile's start for `argonInputs`, whatever its version. */
 export const ARGON_INPUTS_PREFIX = 13 + 4 + 4 + 1 + SALT_LENGTH
+
+/** A keyfile of either version: header || nonce || sealed (ciphertext || tag), checked against the header's length. */
+export const assembleKeyfile = (head: Uint8Array, sealedLength: number, nonce: Uint8Array, sealed: Uint8Array): Uint8Array => {
+  if (nonce.length !== NONCE_LENGTH) throw new RangeError(`nonce must be ${NONCE_LENGTH} bytes, got ${nonce.length}`)
+  if (sealed.length !== sealedLength) throw new RangeError(`sealed payload is ${sealed.length} bytes but the header says ${sealedLength}`)
+  const out = new Uint8Array(head.length + NONCE_LENGTH + sealed.length)
+  out.set(head, 0)
+  out.set(nonce, head.length)
+  out.set(sealed, head.length + NONCE_LENGTH)
+  return out
+}

@@ -2,6 +2,7 @@ import { Result } from "effect"
 import { byteReader, byteWriter, Malformed } from "./ByteCursor.ts"
 import {
   type ArgonParams,
+  assembleKeyfile,
   checkArgonParams,
   FINGERPRINT_LENGTH,
   KEYFILE_MAGIC,
@@ -146,18 +147,8 @@ export const encodeSlottedHeader = (h: SlottedHeader): Uint8Array => {
 }
 
 /** header || nonce || sealed (ciphertext || tag). */
-export const encodeSlottedKeyfile = (header: SlottedHeader, nonce: Uint8Array, sealed: Uint8Array): Uint8Array => {
-  requireLength("nonce", nonce, NONCE_LENGTH)
-  if (sealed.length !== header.sealedLength) {
-    throw new RangeError(`sealed payload is ${sealed.length} bytes but the header says ${header.sealedLength}`)
-  }
-  const head = encodeSlottedHeader(header)
-  const out = new Uint8Array(head.length + NONCE_LENGTH + sealed.length)
-  out.set(head, 0)
-  out.set(nonce, head.length)
-  out.set(sealed, head.length + NONCE_LENGTH)
-  return out
-}
+export const encodeSlottedKeyfile = (header: SlottedHeader, nonce: Uint8Array, sealed: Uint8Array): Uint8Array =>
+  assembleKeyfile(encodeSlottedHeader(header), header.sealedLength, nonce, sealed)
 
 /**
  * Decodes a version 2 keyfile (the caller has checked magic and version). Fails with a one-line

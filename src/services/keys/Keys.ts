@@ -535,6 +535,14 @@ const openSealed = Effect.fnUntraced(function*(
   return { ...opened, ring: { ...opened.ring, sealed: copy(bytes) } } satisfies Opened
 })
 
+/** What sealing under a passphrase starts with: a fresh salt, its Argon2id key, and a fresh KEM encapsulation. */
+const freshPassphraseKeys = Effect.fnUntraced(function*(kem: KemPair, argon: ArgonParams, passphrase: Redacted.Redacted<string>, file: string) {
+  const salt = randomBytes(SALT_LENGTH)
+  const argonKey = yield* argon2id(passphrase, salt, argon).pipe(Effect.mapError(argonFailed(file)))
+  const { sharedKey, ciphertext } = crypto.encapsulate(kem.publicKey)
+  return { salt, argonKey, sharedKey: new Uint8Array(sharedKey.buffer, sharedKey.byteOffset, sharedKey.byteLength), kemCiphertext: new Uint8Array(ciphertext) }
+})
+
 /** A slot `id` that wraps `keystoreKey` under `passphrase` (fresh salt and KEM encapsulation). */
 const sealSlot = Effect.fnUntraced(function*(
   id: number,
@@ -545,15 +553,13 @@ const sealSlot = Effect.fnUntraced(function*(
   passphrase: Redacted.Redacted<string>,
   file: string
 ) {
-  const salt = randomBytes(SALT_LENGTH)
-  const argonKey = yield* argon2id(passphrase, salt, argon).pipe(Effect.mapError(argonFailed(file)))
+  const { salt, argonKey, sharedKey, kemCiphertext } = yield* freshPassphraseKeys(kem, argon, passphrase, file)
   const embedded = mode === "embedded" ? sealEmbeddedDk(argonKey, kem.privateKey) : undefined
-  const { sharedKey, ciphertext } = crypto.encapsulate(kem.publicKey)
   const kek = hybridKek(argonKey, sharedKey, salt)
   const wrapNonce = randomBytes(NONCE_LENGTH)
   const wrapped = gcmSeal(kek, wrapNonce, keystoreKey, utf8.encode(SLOT_AAD))
   kek.fill(0)
-  const slot: Slot = { id, argon, salt, kemCiphertext: new Uint8Array(ciphertext), embedded, wrapNonce, wrapped }
+  const slot: Slot = { id, argon, salt, kemCiphertext, embedded, wrapNonce, wrapped }
   return slot
 })
 
@@ -588,15 +594,13 @@ const sealSingle = Effect.fnUntraced(function*(
   passphrase: Redacted.Redacted<string>,
   file: string
 ) {
-  const salt = randomBytes(SALT_LENGTH)
-  const argonKey = yield* argon2id(passphrase, salt, argon).pipe(Effect.mapError(argonFailed(file)))
-  const { sharedKey, ciphertext } = crypto.encapsulate(kem.publicKey)
+  const { salt, argonKey, sharedKey, kemCiphertext } = yield* freshPassphraseKeys(kem, argon, passphrase, file)
   const plaintext = utf8.encode(yield* Schema.encodeEffect(KeystorePayloadJson)(payload).pipe(Effect.orDie))
   const header: KeyfileHeader = {
     version: 1,
     argon,
     salt,
-    kemCiphertext: new Uint8Array(ciphertext),
+    kemCiphertext,
     ekFingerprint: fingerprintOf(kem.publicKey),
     sealedLength: plaintext.length + TAG_LENGTH,
     embedded: mode === "embedded" ? sealEmbeddedDk(argonKey, kem.privateKey) : undefined
