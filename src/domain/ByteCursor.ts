@@ -6,6 +6,11 @@
 /** A format error found while reading: its message is the one-line description for the user. */
 export class Malformed extends Error {}
 
+/** Throws RangeError unless `bytes` is `length` long: encoders check what our own code built. */
+export const requireLength = (what: string, bytes: Uint8Array, length: number) => {
+  if (bytes.length !== length) throw new RangeError(`${what} must be ${length} bytes, got ${bytes.length}`)
+}
+
 /** Writes into `out` from its start, in order. */
 export const byteWriter = (out: Uint8Array) => {
   const view = new DataView(out.buffer, out.byteOffset, out.byteLength)

@@ -42,8 +42,8 @@ import {
   TAG_LENGTH
 } from "./KeystoreLayout.ts"
 
-import { byteReader, byteWriter, Malformed } from "./ByteCursor.ts"
-import { type DecodedSlotted, decodeSlottedKeyfile } from "./KeystoreSlots.ts"
+import { byteReader, byteWriter, Malformed, requireLength } from "./ByteCursor.ts"
+import { type DecodedSlotted, decodeSlottedKeyfile, requirePassphraseFields } from "./KeystoreSlots.ts"
 export * from "./KeystoreSlots.ts"
 
 export type KemMode = "embedded" | "split"
@@ -81,23 +81,14 @@ const headerLength = (h: KeyfileHeader): number =>
   8 + 1 + 1 + 4 + 4 + 1 + SALT_LENGTH + 2 + h.kemCiphertext.length + FINGERPRINT_LENGTH + 4 +
   (h.embedded === undefined ? 0 : NONCE_LENGTH + 4 + h.embedded.dkSealed.length)
 
-const requireLength = (what: string, bytes: Uint8Array, length: number) => {
-  if (bytes.length !== length) throw new RangeError(`${what} must be ${length} bytes, got ${bytes.length}`)
-}
 
 /**
  * Encodes the header (the AAD of the payload seal). Throws RangeError on a malformed header: headers
  * are built by our own code, so that is a programming error, not a user-facing condition.
  */
 export const encodeHeader = (h: KeyfileHeader): Uint8Array => {
-  requireLength("salt", h.salt, SALT_LENGTH)
+  requirePassphraseFields(h)
   requireLength("ekFingerprint", h.ekFingerprint, FINGERPRINT_LENGTH)
-  if (h.kemCiphertext.length === 0 || h.kemCiphertext.length > 0xffff) {
-    throw new RangeError(`kemCiphertext length ${h.kemCiphertext.length} does not fit u16`)
-  }
-  const bad = checkArgonParams(h.argon)
-  if (bad !== undefined) throw new RangeError(bad)
-  if (h.embedded !== undefined) requireLength("dkNonce", h.embedded.dkNonce, NONCE_LENGTH)
   if (!Number.isInteger(h.sealedLength) || h.sealedLength < TAG_LENGTH || h.sealedLength > 0xffffffff) {
     throw new RangeError(`sealedLength ${h.sealedLength} is out of range`)
   }

@@ -1,5 +1,5 @@
 import { Result } from "effect"
-import { byteReader, byteWriter, Malformed } from "./ByteCursor.ts"
+import { byteReader, byteWriter, Malformed, requireLength } from "./ByteCursor.ts"
 import {
   type ArgonParams,
   assembleKeyfile,
@@ -80,8 +80,23 @@ const slotLength = (s: Slot) =>
   2 + 4 + 4 + 1 + SALT_LENGTH + 2 + s.kemCiphertext.length +
   (s.embedded === undefined ? 0 : NONCE_LENGTH + 4 + s.embedded.dkSealed.length) + NONCE_LENGTH + WRAPPED_LENGTH
 
-const requireLength = (what: string, bytes: Uint8Array, length: number) => {
-  if (bytes.length !== length) throw new RangeError(`${what} must be ${length} bytes, got ${bytes.length}`)
+/**
+ * Throws RangeError unless a passphrase's fields (in a version 1 header, or a slot) can be
+ * encoded: salt, KEM ciphertext, Argon2id parameters, embedded key nonce.
+ */
+export const requirePassphraseFields = (p: {
+  readonly salt: Uint8Array
+  readonly kemCiphertext: Uint8Array
+  readonly argon: ArgonParams
+  readonly embedded: EmbeddedDk | undefined
+}) => {
+  requireLength("salt", p.salt, SALT_LENGTH)
+  if (p.kemCiphertext.length === 0 || p.kemCiphertext.length > 0xffff) {
+    throw new RangeError(`kemCiphertext length ${p.kemCiphertext.length} does not fit u16`)
+  }
+  const bad = checkArgonParams(p.argon)
+  if (bad !== undefined) throw new RangeError(bad)
+  if (p.embedded !== undefined) requireLength("dkNonce", p.embedded.dkNonce, NONCE_LENGTH)
 }
 
 /** What is wrong with a header's slots, or undefined: each a programming error when encoding. */
@@ -109,15 +124,9 @@ export const encodeSlottedHeader = (h: SlottedHeader): Uint8Array => {
     throw new RangeError(`sealedLength ${h.sealedLength} is out of range`)
   }
   for (const s of h.slots) {
-    requireLength("salt", s.salt, SALT_LENGTH)
+    requirePassphraseFields(s)
     requireLength("wrapNonce", s.wrapNonce, NONCE_LENGTH)
     requireLength("wrapped", s.wrapped, WRAPPED_LENGTH)
-    if (s.kemCiphertext.length === 0 || s.kemCiphertext.length > 0xffff) {
-      throw new RangeError(`kemCiphertext length ${s.kemCiphertext.length} does not fit u16`)
-    }
-    const bad = checkArgonParams(s.argon)
-    if (bad !== undefined) throw new RangeError(bad)
-    if (s.embedded !== undefined) requireLength("dkNonce", s.embedded.dkNonce, NONCE_LENGTH)
   }
   const out = new Uint8Array(8 + 1 + 1 + 1 + h.slots.reduce((n, s) => n + slotLength(s), 0) + FINGERPRINT_LENGTH + 4)
   const { raw, u8, u16, u32 } = byteWriter(out)
