@@ -402,10 +402,15 @@ const splitPrivateKey = Effect.fnUntraced(function*(kemKeyPath: string | undefin
   return privateKey
 })
 
-const decapsulate = (privateKey: KeyObject, ciphertext: Uint8Array, file: string) =>
-  Result.try((): Uint8Array => crypto.decapsulate(privateKey, ciphertext)).pipe(
-    Result.mapError(() => new KeystoreError({ file, detail: "damaged header: the KEM ciphertext is invalid" }))
-  )
+/** A passphrase's kek: its Argon2id key (wiped) with the secret its KEM ciphertext decapsulates to. */
+const passphraseKek = (privateKey: KeyObject, kemCiphertext: Uint8Array, argonKey: Uint8Array, salt: Uint8Array, file: string) => {
+  const shared = Result.try((): Uint8Array => crypto.decapsulate(privateKey, kemCiphertext))
+  if (Result.isFailure(shared)) {
+    argonKey.fill(0)
+    return Effect.fail(new KeystoreError({ file, detail: "damaged header: the KEM ciphertext is invalid" }))
+  }
+  return Effect.succeed(hybridKek(argonKey, shared.success, salt))
+}
 
 const decodePayload = (plaintext: Uint8Array, file: string) =>
   Schema.decodeUnknownEffect(KeystorePayloadJson)(new TextDecoder().decode(plaintext)).pipe(
@@ -432,9 +437,7 @@ const openSingle = Effect.fnUntraced(function*(
     if (embedded === undefined) return yield* new WrongPassphrase({ keyfile: file })
     privateKey = embedded
   }
-  const shared = decapsulate(privateKey, header.kemCiphertext, file)
-  if (Result.isFailure(shared)) return yield* shared.failure
-  const kek = hybridKek(argonKey, shared.success, header.salt)
+  const kek = yield* passphraseKek(privateKey, header.kemCiphertext, argonKey, header.salt, file)
   const plaintext = gcmOpen(kek, nonce, sealed, headerBytes)
   kek.fill(0)
   if (plaintext === undefined) {
@@ -484,9 +487,7 @@ const openSlotted = Effect.fnUntraced(function*(
       argonKey.fill(0)
       continue
     }
-    const shared = decapsulate(privateKey, slot.kemCiphertext, file)
-    if (Result.isFailure(shared)) return yield* shared.failure
-    const kek = hybridKek(argonKey, shared.success, slot.salt)
+    const kek = yield* passphraseKek(privateKey, slot.kemCiphertext, argonKey, slot.salt, file)
     const keystoreKey = gcmOpen(kek, slot.wrapNonce, slot.wrapped, utf8.encode(SLOT_AAD))
     kek.fill(0)
     if (keystoreKey === undefined) {
