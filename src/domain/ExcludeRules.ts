@@ -33,7 +33,7 @@ export const parseExcludes = (
     const pattern = raw.trim()
     if (pattern === "") continue
     if (pattern.startsWith("!")) {
-      return { error: `${flag} ${pattern}: negated patterns (re-including what another pattern excludes) are not supported; list only what to leave out` }
+      return { error: `${flag} ${pattern}: negated patterns (starting with !) are not supported` }
     }
     const trimmed = pattern.length > 1 ? pattern.replace(/\/+$/, "") : pattern
     const byName = !trimmed.includes("/")
@@ -48,10 +48,14 @@ export const parseExcludes = (
 }
 
 /** `--exclude` and `--iexclude` patterns as one list of rules, or the first one's error. */
-export const parseBothExcludes = (exclude: ReadonlyArray<string>, iexclude: ReadonlyArray<string>): Array<ExcludeRule> | { readonly error: string } => {
-  const exact = parseExcludes(exclude)
+export const parseBothExcludes = (
+  exclude: ReadonlyArray<string>,
+  iexclude: ReadonlyArray<string>,
+  flags: { readonly exact: string; readonly folded: string } = { exact: "--exclude", folded: "--iexclude" }
+): Array<ExcludeRule> | { readonly error: string } => {
+  const exact = parseExcludes(exclude, { flag: flags.exact })
   if ("error" in exact) return exact
-  const folded = parseExcludes(iexclude, { ignoreCase: true })
+  const folded = parseExcludes(iexclude, { ignoreCase: true, flag: flags.folded })
   if ("error" in folded) return folded
   return [...exact, ...folded]
 }

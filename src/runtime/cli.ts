@@ -109,6 +109,11 @@ const restoreCommand = Command.make("restore", {
     Flag.atLeast(0)
   ),
   iexclude: Flag.String("iexclude").pipe(Flag.withDescription("As --exclude, ignoring case (repeatable)"), Flag.atLeast(0)),
+  include: Flag.String("include").pipe(
+    Flag.withDescription("Only what matches, and what is in a directory that matches (as restic's --include; --exclude's patterns) (repeatable)"),
+    Flag.atLeast(0)
+  ),
+  iinclude: Flag.String("iinclude").pipe(Flag.withDescription("As --include, ignoring case (repeatable)"), Flag.atLeast(0)),
   list: Flag.Boolean("list").pipe(Flag.withDescription("List the selected entries instead of restoring"), Flag.withDefault(false)),
   overwrite: Flag.Literals("overwrite", ["always", "if-changed", "never"]).pipe(
     Flag.withDescription("Files already there: replace them (always), keep those of the same size and mtime (if-changed: resume a restore), or keep them all (never)"),

@@ -290,6 +290,42 @@ describe("enigma backup → restore on the Local provider", () => {
     assert.deepStrictEqual(restoredList, ["photos/notes.txt"])
   })
 
+  it("restore --include and --iinclude (restic's): only what matches and what is in it, with the directories above; an included empty directory too", () => {
+    const { root, g } = initRepo()
+    const src = path.join(root, "data")
+    makeTree(src)
+    const { backupId } = json(enigma([...g, "backup", src, "--json"]))
+    const listed = (args: ReadonlyArray<string>) => {
+      const r = enigma([...g, "restore", backupId, "--list", "--json", ...args])
+      assert.strictEqual(r.code, 0, r.stderr)
+      return (JSON.parse(r.stdout) as Array<{ path: string }>).map((e) => e.path)
+    }
+    assert.deepStrictEqual(listed(["--include", "*.rs"]), ["data", "data/docs", "data/docs/deep", "data/docs/deep/er", "data/docs/deep/er/main.rs"])
+    assert.deepStrictEqual(listed(["--include", "/data/docs/deep"]), ["data", "data/docs", "data/docs/deep", "data/docs/deep/er", "data/docs/deep/er/main.rs"])
+    assert.deepStrictEqual(listed(["--include", "empty"]), ["data", "data/empty"])
+    assert.deepStrictEqual(listed(["--iinclude", "NOTE1.TXT", "--include", "script.sh"]), ["data", "data/docs", "data/docs/note1.txt", "data/script.sh"])
+    assert.deepStrictEqual(listed(["--include", "docs", "--exclude", "note*"]), ["data", "data/docs", "data/docs/deep", "data/docs/deep/er", "data/docs/deep/er/main.rs"])
+    // A restore makes the same: the files, their directories (with their modes), an included empty one.
+    const out = path.join(root, "out")
+    const r = enigma([...g, "restore", backupId, out, "--include", "deep", "--include", "empty"])
+    assert.strictEqual(r.code, 0, r.stderr)
+    const tree = snapshotTree(path.join(out, "data"))
+    assert.deepStrictEqual(Object.keys(tree).sort(), ["", "docs", "docs/deep", "docs/deep/er", "docs/deep/er/main.rs", "empty"])
+    assert.strictEqual(tree["docs/deep/er/main.rs"], snapshotTree(src)["docs/deep/er/main.rs"])
+    // Bad input: one line, exit 1, nothing written.
+    for (const [args, message] of [
+      [["--include", "nothing-here"], /^enigma: nothing in backup [0-9a-f]{16} matches --include nothing-here/],
+      [["--include", "!docs"], /^enigma: --include !docs: negated patterns \(starting with !\) are not supported/],
+      [["--iinclude", "[z-a]"], /^enigma: --iinclude \[z-a\]/]
+    ] as const) {
+      const bad = enigma([...g, "restore", backupId, path.join(root, "bad"), ...args])
+      assert.strictEqual(bad.code, 1, bad.stderr)
+      assert.match(bad.stderr, message)
+      assert.strictEqual(bad.stderr.trim().split("\n").length, 1)
+      assert.isFalse(existsSync(path.join(root, "bad", "data")))
+    }
+  })
+
   it("backup --dry-run says what would be backed up and read, and records and stores nothing", () => {
     const { root, dir, g } = initRepo()
     const src = path.join(root, "data")

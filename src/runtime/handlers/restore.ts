@@ -68,19 +68,21 @@ interface LatestFilter {
 }
 const latestFilter = (f: LatestFilter) => backupFilter({ ...f, paths: [] })
 
-export const restore = Effect.fn("cli.restore")(function*({ id, dest, path, glob, exclude, iexclude, list, sparse, overwrite, json, hosts, tags }: LatestFilter & {
+export const restore = Effect.fn("cli.restore")(function*({ id, dest, path, glob, exclude, iexclude, include, iinclude, list, sparse, overwrite, json, hosts, tags }: LatestFilter & {
   readonly id: string
   readonly dest: Option.Option<string>
   readonly path: ReadonlyArray<string>
   readonly glob: ReadonlyArray<string>
   readonly exclude: ReadonlyArray<string>
   readonly iexclude: ReadonlyArray<string>
+  readonly include: ReadonlyArray<string>
+  readonly iinclude: ReadonlyArray<string>
   readonly list: boolean
   readonly sparse: boolean
   readonly overwrite: "always" | "if-changed" | "never"
   readonly json: boolean
 }) {
-  const options = { pathPrefix: path, glob, exclude, iexclude }
+  const options = { pathPrefix: path, glob, exclude, iexclude, include, iinclude }
   const problem = restoreProblem(options)
   if (problem !== undefined) return yield* new UserError({ detail: problem })
   const filter = yield* latestFilter({ hosts, tags })
@@ -100,7 +102,7 @@ export const restore = Effect.fn("cli.restore")(function*({ id, dest, path, glob
     }
     let done = { files: 0, bytes: 0 }
     // The whole backup's size is known: with no selection, the line shows how far and how long.
-    const whole = path.length === 0 && glob.length === 0 && exclude.length === 0 && iexclude.length === 0 ? backup.stats : undefined
+    const whole = path.length === 0 && glob.length === 0 && exclude.length === 0 && iexclude.length === 0 && include.length === 0 && iinclude.length === 0 ? backup.stats : undefined
     const started = Date.now()
     const line = makeProgress(() => {
       const rate = done.bytes / Math.max((Date.now() - started) / 1000, 0.001)

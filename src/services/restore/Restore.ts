@@ -7,7 +7,7 @@ import { Context, Effect, Layer, Schema, Semaphore, Stream } from "effect"
 import { type ChunkCorrupt, type DamagedFile, RestoreIncomplete } from "../../domain/Errors.ts"
 import { NotFound, UserError } from "../../domain/Errors.ts"
 import type { Extent, FileEntry } from "../../domain/Events.ts"
-import { isExcluded, parseBothExcludes } from "../../domain/ExcludeRules.ts"
+import { type ExcludeRule, isExcluded, parseBothExcludes } from "../../domain/ExcludeRules.ts"
 import { ancestors, globProblem, isSafeRelativePath, matchesGlob, matchesPrefix } from "../../domain/PathFilter.ts"
 import { besidePath, bytesOfStored, type FsPath, fsPathOf, joinStored, shownPath, storedName } from "../../domain/StoredName.ts"
 import * as Tar from "../../domain/Tar.ts"
@@ -71,6 +71,13 @@ export interface RestoreOptions {
   readonly exclude?: ReadonlyArray<string> | undefined
   /** The same, ignoring case (`--iexclude`). */
   readonly iexclude?: ReadonlyArray<string> | undefined
+  /**
+   * restic's `--include`: only entries that match one of these patterns (exclude's rules), or are
+   * in a directory that does; the directories above them are made to hold them.
+   */
+  readonly include?: ReadonlyArray<string> | undefined
+  /** The same, ignoring case (`--iinclude`). */
+  readonly iinclude?: ReadonlyArray<string> | undefined
   /** Leave blocks of zeros in files of more than two chunks as holes (restic's --sparse). */
   readonly sparse?: boolean | undefined
   /**
@@ -341,33 +348,48 @@ export const restoreProblem = (options: RestoreOptions): string | undefined => {
     const problem = globProblem(g)
     if (problem !== undefined) return problem
   }
-  const rules = parseBothExcludes(options.exclude ?? [], options.iexclude ?? [])
-  return "error" in rules ? rules.error : undefined
+  const excludes = parseBothExcludes(options.exclude ?? [], options.iexclude ?? [])
+  if ("error" in excludes) return excludes.error
+  const includes = parseIncludes(options)
+  return "error" in includes ? includes.error : undefined
+}
+
+const parseIncludes = (options: RestoreOptions) =>
+  parseBothExcludes(options.include ?? [], options.iinclude ?? [], { exact: "--include", folded: "--iinclude" })
+
+/** Whether `p` (a stored path), or a directory it is in, matches one of `rules`. */
+const matchesOrWithin = (rules: ReadonlyArray<ExcludeRule>, p: string): boolean => {
+  let at = p.indexOf("/")
+  while (at >= 0) {
+    if (isExcluded(rules, `/${p.slice(0, at)}`, p.slice(p.lastIndexOf("/", at - 1) + 1, at))) return true
+    at = p.indexOf("/", at + 1)
+  }
+  return isExcluded(rules, `/${p}`, p.slice(p.lastIndexOf("/") + 1))
 }
 
 /**
- * Whether a selection picks an entry, by its path and kind alone. With a glob every directory
- * passes here; restore and `list` then keep only those that hold a selected file or symlink.
+ * Which entries a selection picks, by path and kind alone (`picks`). With a glob or an include
+ * (`byFiles`) every directory passes `picks`; restore and `list` then keep only the directories
+ * that hold a selected file or symlink, or that `standAlone`: an included directory (an empty
+ * one too) is restored as itself.
  */
-export const entrySelector = (options: RestoreOptions): (p: string, kind: FileEntry["kind"]) => boolean => {
-  const rules = parseBothExcludes(options.exclude ?? [], options.iexclude ?? [])
-  if ("error" in rules) throw new Error(rules.error) // checked by restoreProblem first
-  // An entry is left out when it, or a directory it is in, matches.
-  const excluded = (p: string) => {
-    if (rules.length === 0) return false
-    let at = p.indexOf("/")
-    while (at >= 0) {
-      if (isExcluded(rules, `/${p.slice(0, at)}`, p.slice(p.lastIndexOf("/", at - 1) + 1, at))) return true
-      at = p.indexOf("/", at + 1)
-    }
-    return isExcluded(rules, `/${p}`, p.slice(p.lastIndexOf("/") + 1))
-  }
+export const entrySelection = (options: RestoreOptions) => {
+  const excludes = parseBothExcludes(options.exclude ?? [], options.iexclude ?? [])
+  if ("error" in excludes) throw new Error(excludes.error) // checked by restoreProblem first
+  const includes = parseIncludes(options)
+  if ("error" in includes) throw new Error(includes.error)
   const prefixes = listOf(options.pathPrefix)
   const globs = listOf(options.glob)
-  return (p, kind) =>
+  const picks = (p: string, kind: FileEntry["kind"]): boolean =>
     (prefixes.length === 0 || prefixes.some((prefix) => matchesPrefix(p, prefix))) &&
     (globs.length === 0 || kind === "dir" || globs.some((g) => matchesGlob(p, g))) &&
-    !excluded(p)
+    (includes.length === 0 || kind === "dir" || matchesOrWithin(includes, p)) &&
+    // An entry is left out when it, or a directory it is in, matches an exclude.
+    (excludes.length === 0 || !matchesOrWithin(excludes, p))
+  const byFiles = globs.length > 0 || includes.length > 0
+  const standsAlone = (p: string, kind: FileEntry["kind"]): boolean =>
+    !byFiles || kind !== "dir" || (globs.length === 0 && matchesOrWithin(includes, p))
+  return { picks, byFiles, standsAlone }
 }
 
 /** Adds to `into` every directory above `p` (for `a/b/c`: `a/b` and `a`); stops at one it holds. */
@@ -427,9 +449,8 @@ export class Restore extends Context.Service<Restore, {
       if (destStat && !destStat.isDirectory()) {
         return yield* new UserError({ detail: `restore destination ${dest} exists and is not a directory; give a directory` })
       }
-      const picks = entrySelector(options)
-      /** With globs, a directory is restored only if it holds a selected file or symlink. */
-      const byGlob = listOf(options.glob).length > 0
+      /** With globs or includes (`byFiles`), a directory is restored only if it holds a selected file or symlink, or stands alone. */
+      const { picks, byFiles, standsAlone } = entrySelection(options)
       const windowSize = options.windowEntries ?? restoreWindow
       // The entries come a window at a time (path order), so that memory does not grow with the
       // backup. What must hold for all of them is checked first, when there is more than one
@@ -684,10 +705,13 @@ export class Restore extends Context.Service<Restore, {
             if (f.kind === "file" && linksToRestored(f) && !kept.has(f.path)) hardLinks.push(f)
             else if (f.kind === "symlink" && !kept.has(f.path)) links.push(f)
             else if (f.kind === "dir") dirEntries.push(f)
-            if (byGlob && f.kind !== "dir") addDirsAbove(holding, f.path)
+            if (byFiles && standsAlone(f.path, f.kind)) {
+              addDirsAbove(holding, f.path)
+              if (f.kind === "dir") holding.add(f.path)
+            }
           }
           // With a glob, directories alone make nothing (nor the destination) until a file in them comes.
-          if (!selected.some((f) => f.kind !== "dir" || !byGlob)) return
+          if (!selected.some((f) => standsAlone(f.path, f.kind))) return
           const small = files.filter(batched)
           if (writer === undefined && small.length >= batchedFilesFrom) {
             writer = yield* makeSmallFileWriter(small.length >= twoWritersFrom ? Math.min(2, availableParallelism()) : 1)
@@ -704,7 +728,7 @@ export class Restore extends Context.Service<Restore, {
           const dirs = new Set<string>()
           for (const f of selected) {
             if (f.kind === "dir") {
-              if (!byGlob && !madeDirs.has(f.path)) dirs.add(f.path)
+              if (standsAlone(f.path, f.kind) && !madeDirs.has(f.path)) dirs.add(f.path)
             } else {
               const slash = f.path.lastIndexOf("/")
               if (slash > 0 && !madeDirs.has(f.path.slice(0, slash))) dirs.add(f.path.slice(0, slash))
@@ -753,14 +777,16 @@ export class Restore extends Context.Service<Restore, {
         after = page[page.length - 1]!.path
         const selected = page.filter((f) => picks(f.path, f.kind))
         // With a glob, a directory counts only once a file or symlink in it is selected.
-        if (selected.some((f) => !byGlob || f.kind !== "dir")) selectedAny = true
+        if (selected.some((f) => standsAlone(f.path, f.kind))) selectedAny = true
         if (selected.length > 0) yield* restoreSelected(selected)
         if (page.length < windowSize) break
       }
-      if (!selectedAny && (listOf(options.pathPrefix).length > 0 || byGlob || (options.exclude ?? []).length > 0 || (options.iexclude ?? []).length > 0)) {
+      if (!selectedAny && (listOf(options.pathPrefix).length > 0 || byFiles || (options.exclude ?? []).length > 0 || (options.iexclude ?? []).length > 0)) {
         const filters = [
           ...listOf(options.pathPrefix).map((p) => `--path ${p}`),
           ...listOf(options.glob).map((g) => `--glob ${g}`),
+          ...(options.include ?? []).map((i) => `--include ${i}`),
+          ...(options.iinclude ?? []).map((i) => `--iinclude ${i}`),
           ...(options.exclude ?? []).map((e) => `--exclude ${e}`),
           ...(options.iexclude ?? []).map((e) => `--iexclude ${e}`)
         ].join(" with ")
@@ -817,7 +843,7 @@ export class Restore extends Context.Service<Restore, {
       }
 
       // Directory metadata last, deepest first (writing into a directory changes its mtime).
-      const restoredDirs = dirEntries.filter((d) => !byGlob || holding.has(d.path)).sort((a, b) => b.path.length - a.path.length)
+      const restoredDirs = dirEntries.filter((d) => !byFiles || holding.has(d.path)).sort((a, b) => b.path.length - a.path.length)
       for (const d of restoredDirs) {
         const target = joinStored(root, d.path)
         yield* Effect.tryPromise({
@@ -919,15 +945,17 @@ export class Restore extends Context.Service<Restore, {
 
     const list = <E>(backupId: string, options: RestoreOptions, visit: (entries: ReadonlyArray<FileEntry>) => Effect.Effect<void, E>) =>
       Effect.gen(function*() {
-        const picks = entrySelector(options)
-        const byGlob = listOf(options.glob).length > 0
-        // With a glob, a directory is listed only if it holds a selected file or symlink: which do
-        // is known from a first pass over paths alone (it holds directories, not entries).
+        const { picks, byFiles, standsAlone } = entrySelection(options)
+        // With a glob or include, a directory is listed only if it holds a selected file or
+        // symlink (or stands alone): which do is known from a first pass over paths alone (it
+        // holds directories, not entries).
         let holding: Set<string> | undefined
-        if (byGlob) {
+        if (byFiles) {
           const dirs = new Set<string>()
           yield* manifest.eachEntryHead(backupId, (e) => {
-            if (e.kind !== "dir" && picks(e.path, e.kind)) addDirsAbove(dirs, e.path)
+            if (!standsAlone(e.path, e.kind) || !picks(e.path, e.kind)) return
+            addDirsAbove(dirs, e.path)
+            if (e.kind === "dir") dirs.add(e.path)
           })
           holding = dirs
         }
