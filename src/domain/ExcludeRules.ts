@@ -67,6 +67,20 @@ export const isExcluded = (rules: ReadonlyArray<ExcludeRule>, abs: string, name:
 }
 
 /**
+ * Whether a path stored in a backup (`data/docs/a.txt`), or a directory it is in, matches one of
+ * `rules`, the stored path read as absolute (`/data/docs/a.txt`): restore's and rewrite's
+ * --exclude, restore's --include.
+ */
+export const storedPathMatches = (rules: ReadonlyArray<ExcludeRule>, p: string): boolean => {
+  let at = p.indexOf("/")
+  while (at >= 0) {
+    if (isExcluded(rules, `/${p.slice(0, at)}`, p.slice(p.lastIndexOf("/", at - 1) + 1, at))) return true
+    at = p.indexOf("/", at + 1)
+  }
+  return isExcluded(rules, `/${p}`, p.slice(p.lastIndexOf("/") + 1))
+}
+
+/**
  * The lines of an exclude file as patterns: one per line, blank lines and `#` comments skipped,
  * surrounding whitespace trimmed (as restic reads them).
  */

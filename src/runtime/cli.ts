@@ -340,6 +340,26 @@ const unlockCommand = Command.make("unlock", {
   Command.withDescription("Remove stale repository locks")
 )
 
+const rewriteCommand = Command.make("rewrite", {
+  ids: Argument.String("backup-id").pipe(
+    Argument.withDescription("Backups to rewrite (id, unique prefix, or latest); none: every backup the filters select"),
+    Argument.variadic()
+  ),
+  exclude: Flag.String("exclude").pipe(
+    Flag.withDescription("Leave out what matches, as restore --exclude (a name at any depth, or a stored path from the top: /data/secrets) (repeatable)"),
+    Flag.atLeast(0)
+  ),
+  excludeFile: Flag.String("exclude-file").pipe(Flag.withDescription("Read --exclude patterns from this file, one per line, # comments (repeatable)"), Flag.atLeast(0)),
+  iexclude: Flag.String("iexclude").pipe(Flag.withDescription("As --exclude, ignoring case (repeatable)"), Flag.atLeast(0)),
+  iexcludeFile: Flag.String("iexclude-file").pipe(Flag.withDescription("As --exclude-file, ignoring case (repeatable)"), Flag.atLeast(0)),
+  ...backupFilterFlags("Only"),
+  forget: Flag.Boolean("forget").pipe(Flag.withDescription("Forget each original once its rewrite is recorded (then run gc)"), Flag.withDefault(false)),
+  dryRun: dryRunFlag,
+  json: jsonFlag
+}, (a) => load(handlers.maintain).pipe(Effect.flatMap((m) => m.rewrite(a)))).pipe(
+  Command.withDescription("Record backups again without the files that match --exclude (restic's rewrite); the originals stay unless --forget")
+)
+
 /** The new passphrase of `key passwd` and `key add`. */
 const newPassphraseFlags = {
   newPassphrase: Flag.String("new-passphrase").pipe(
@@ -437,6 +457,7 @@ export const enigmaCommand = rootCommand.pipe(
     thawCommand,
     forgetCommand,
     tagCommand,
+    rewriteCommand,
     gcCommand,
     statusCommand,
     configCommand,

@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { spawnSync } from "node:child_process"
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs"
+import { copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs"
 import { hostname, userInfo } from "node:os"
 import * as path from "node:path"
 import { enigma, enigmaAsync, initRepo, json, makeTree, passphrase, prng, snapshotTree, tempDir } from "../support/cli.ts"
@@ -137,6 +137,70 @@ describe("forget, gc, locks, recover, keys", () => {
       assert.match(bad.stderr.trim(), message)
     }
     assert.strictEqual(json(enigma([...g, "list", "--json"])).length, 5, "nothing was forgotten")
+  })
+
+  it("rewrite --exclude records backups again without what matches (same time, host, paths, labels + rewrite); --forget, then gc, reclaims the space; bad input changes nothing", () => {
+    const { root, dir, g } = initRepo()
+    const src = path.join(root, "data")
+    mkdirSync(path.join(src, "secrets"), { recursive: true })
+    mkdirSync(path.join(src, "docs"))
+    mkdirSync(path.join(src, "hl"))
+    writeFileSync(path.join(src, "big.bin"), prng(31)(24 * 1024 * 1024))
+    writeFileSync(path.join(src, "secrets", "key.pem"), "-----BEGIN PRIVATE KEY-----\n")
+    for (let i = 0; i < 20; i++) writeFileSync(path.join(src, "docs", `d${i}.txt`), `doc ${i}\n`)
+    writeFileSync(path.join(src, "hl", "first"), "linked twice\n")
+    linkSync(path.join(src, "hl", "first"), path.join(src, "hl", "second"))
+    const one = json(enigma([...g, "backup", src, "--tag", "nightly", "--json"]))
+    writeFileSync(path.join(src, "docs", "d0.txt"), "changed\n")
+    const two = json(enigma([...g, "backup", src, "--tag", "nightly", "--json"]))
+    const before = json(enigma([...g, "list", "--json"])) as Array<{ id: string; time: string }>
+    const chunks = () => readdirSync(path.join(dir, "storage", "chunks"), { recursive: true }).map(String).filter((n) => n.length > 60).length
+    const chunksBefore = chunks()
+
+    // Bad input first: nothing is written.
+    for (const [args, message] of [
+      [[], /^enigma: rewrite needs something to leave out: --exclude PATTERN/],
+      [["--exclude", "data"], /^enigma: every entry of backup [0-9a-f]{16} matches; rewriting would leave it empty/],
+      [["--exclude", "!x"], /^enigma: --exclude !x: negated patterns/],
+      [["feedbeef", "--exclude", "x"], /^enigma: backup feedbeef not found/]
+    ] as const) {
+      const bad = enigma([...g, "rewrite", ...args])
+      assert.strictEqual(bad.code, 1, bad.stderr)
+      assert.match(bad.stderr, message)
+    }
+    const excludes = ["--exclude", "secrets", "--exclude", "/data/big.bin", "--exclude", "/data/hl/first"]
+    const dry = json(enigma([...g, "rewrite", ...excludes, "--dry-run", "--json"]))
+    assert.deepStrictEqual(dry.backups.map((b: { removed: number; newId: string | null }) => [b.removed, b.newId]), [[4, null], [4, null]])
+    assert.deepStrictEqual(json(enigma([...g, "list", "--json"])), before)
+
+    const r = json(enigma([...g, "rewrite", ...excludes, "--json"]))
+    assert.strictEqual(r.backups.length, 2)
+    const after = json(enigma([...g, "list", "--json"])) as Array<{ id: string; time: string; tags: Array<string>; host: string; paths: Array<string> }>
+    assert.strictEqual(after.length, 4)
+    const rewritten = after.find((b) => b.id === r.backups[1].newId)!
+    const original = before.find((b) => b.id === two.backupId)! as { id: string; time: string; host: string; paths: Array<string> }
+    assert.deepStrictEqual([rewritten.time, rewritten.host, rewritten.paths, rewritten.tags], [original.time, original.host, original.paths, ["nightly", "rewrite"]])
+    // Its restore is the original's without what matched; the second hard link keeps its content.
+    const out = path.join(root, "out")
+    assert.strictEqual(enigma([...g, "restore", rewritten.id, out]).code, 0)
+    const want = snapshotTree(src)
+    for (const k of ["secrets", "secrets/key.pem", "big.bin", "hl/first"]) delete want[k]
+    assert.deepStrictEqual(snapshotTree(path.join(out, "data")), want)
+    assert.strictEqual(enigma([...g, "verify", rewritten.id, "--read-data"]).code, 0)
+    // Again: nothing matches any more in the rewritten ones.
+    const again = json(enigma([...g, "rewrite", r.backups[0].newId, ...excludes, "--json"]))
+    assert.deepStrictEqual(again.backups.map((b: { removed: number; newId: string | null }) => [b.removed, b.newId]), [[0, null]])
+
+    // The originals forgotten (as --forget would), gc deletes big.bin's chunks.
+    const forgot = json(enigma([...g, "rewrite", one.backupId, "--exclude", "d1.txt", "--forget", "--json"]))
+    assert.isTrue(forgot.backups[0].forgotten)
+    assert.isUndefined((json(enigma([...g, "list", "--json"])) as Array<{ id: string }>).find((b) => b.id === one.backupId))
+    assert.strictEqual(enigma([...g, "forget", two.backupId]).code, 0)
+    const forgotTheRest = json(enigma([...g, "forget", forgot.backups[0].newId, "--json"]))
+    assert.strictEqual(forgotTheRest.removed.length, 1)
+    assert.strictEqual(enigma([...g, "gc"]).code, 0)
+    assert.isBelow(chunks(), chunksBefore)
+    assert.strictEqual(enigma([...g, "verify", "--read-data"]).code, 0)
   })
 
   it("backup --tag labels backups; list --tag and forget --tag select by them", () => {

@@ -1,8 +1,7 @@
-import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { Effect, Option } from "effect"
 import { UserError } from "../../domain/Errors.ts"
-import { excludeFilePatterns, parseBothExcludes, parseMarker } from "../../domain/ExcludeRules.ts"
+import { parseMarker } from "../../domain/ExcludeRules.ts"
 import { parseSize } from "../../domain/Size.ts"
 import { Backup } from "../../services/backup/Backup.ts"
 import { walk } from "../../services/backup/Walker.ts"
@@ -10,6 +9,7 @@ import { unlock, withRepository } from "../Open.ts"
 import { collectOwnedBuffersOnly } from "../OwnedBuffersGc.ts"
 import { emit, ExitWith, formatBytes, formatDuration, makeProgress } from "../Output.ts"
 import { rootCommand } from "../commands/shared.ts"
+import { excludePatterns, readListFile } from "./excludeFlags.ts"
 
 interface BackupArgs {
   readonly paths: ReadonlyArray<string>
@@ -31,28 +31,6 @@ interface BackupArgs {
   readonly dryRun: boolean
   readonly json: boolean
 }
-
-/** A file named by `flag` (--exclude-file, --files-from…), read whole; a one-line error when it cannot be. */
-const readListFile = (flag: string, file: string) =>
-  Effect.tryPromise({
-    try: () => fs.readFile(file, "utf8"),
-    catch: (e) => new UserError({ detail: `${flag} ${file}: cannot read it (${(e as { code?: string }).code ?? (e as Error).message})` })
-  })
-
-/**
- * The --exclude patterns and those of every --exclude-file, and the same pair ignoring case
- * (--iexclude, --iexclude-file), checked before the repository is opened.
- */
-const excludePatterns = (a: BackupArgs) =>
-  Effect.gen(function*() {
-    const patterns = [...a.exclude]
-    for (const file of a.excludeFile) patterns.push(...excludeFilePatterns(yield* readListFile("--exclude-file", file)))
-    const ignoringCase = [...a.iexclude]
-    for (const file of a.iexcludeFile) ignoringCase.push(...excludeFilePatterns(yield* readListFile("--iexclude-file", file)))
-    const rules = parseBothExcludes(patterns, ignoringCase)
-    if ("error" in rules) return yield* new UserError({ detail: rules.error })
-    return { patterns, ignoringCase, rules }
-  })
 
 /** The paths given, then those listed in --files-from (lines, # comments) and --files-from-raw (NUL-separated) files. */
 const pathsOf = (a: BackupArgs) =>

@@ -12,6 +12,8 @@ import { unlock, withRepository } from "../Open.ts"
 import { emit, ExitWith, formatBytes, formatDuration, formatTime, makeProgress, print } from "../Output.ts"
 import { rootCommand } from "../commands/shared.ts"
 import { backupFilter } from "./backupFilter.ts"
+import { excludePatterns, type ExcludeFlags } from "./excludeFlags.ts"
+import { rewriteBackups } from "../../services/maintenance/Rewrite.ts"
 
 export const verify = Effect.fn("cli.verify")(function*({ id: given, readData, readDataSubset, json, ageIdentities: identityFiles }: {
   readonly id: Option.Option<string>
@@ -259,4 +261,38 @@ export const unlockLocks = Effect.fn("cli.unlock")(function*({ all }: { readonly
   const opened = yield* unlock(yield* rootCommand)
   const removed = yield* removeLocks(opened.providers, all)
   yield* print(removed.length === 0 ? "no stale locks" : removed.map((r) => `removed lock: ${r}`).join("\n"))
+})
+
+/** restic's `rewrite --exclude`: backups recorded again without what matches (see Rewrite.ts). */
+export const rewrite = Effect.fn("cli.rewrite")(function*(a: ExcludeFlags & {
+  readonly ids: ReadonlyArray<string>
+  readonly tags: ReadonlyArray<string>
+  readonly hosts: ReadonlyArray<string>
+  readonly paths: ReadonlyArray<string>
+  readonly forget: boolean
+  readonly dryRun: boolean
+  readonly json: boolean
+}) {
+  const { rules } = yield* excludePatterns(a)
+  if (rules.length === 0) {
+    return yield* new UserError({ detail: "rewrite needs something to leave out: --exclude PATTERN (or --iexclude, --exclude-file), as restore --exclude matches stored paths" })
+  }
+  const filter = yield* backupFilter(a)
+  const opened = yield* unlock(yield* rootCommand)
+  const r = yield* withRepository(opened, "rewrite", !a.dryRun, rewriteBackups({ ids: a.ids, filter }, rules, { dryRun: a.dryRun, forget: a.forget }))
+  const changed = r.backups.filter((b) => b.removed > 0)
+  yield* emit(a.json, r, () =>
+    [
+      ...r.backups.map((b) =>
+        b.removed === 0
+          ? `backup ${b.id}: nothing matches; left as it is`
+          : `backup ${b.id}${b.newId !== null ? ` → ${b.newId}` : ""}: ${b.removed} entries${b.removedBytes > 0 ? ` (${formatBytes(b.removedBytes)} of files)` : ""} ${r.dryRun ? "would be" : "were"} left out${b.forgotten ? "; the original forgotten" : ""}`
+      ),
+      r.backups.length === 0
+        ? "no backup matches the filter"
+        : r.dryRun
+        ? `dry run: ${changed.length} of ${r.backups.length} backup(s) would be rewritten; nothing was changed`
+        : `${changed.length} of ${r.backups.length} backup(s) rewritten` +
+          (changed.length > 0 ? (a.forget ? "; run `enigma gc` to delete the chunks no backup references any more" : "; the originals are kept: `enigma forget ID` them (or rewrite with --forget), then `enigma gc`") : "")
+    ].join("\n"))
 })

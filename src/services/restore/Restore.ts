@@ -7,7 +7,7 @@ import { Context, Effect, Layer, Schema, Semaphore, Stream } from "effect"
 import { type ChunkCorrupt, type DamagedFile, RestoreIncomplete } from "../../domain/Errors.ts"
 import { NotFound, UserError } from "../../domain/Errors.ts"
 import type { Extent, FileEntry } from "../../domain/Events.ts"
-import { type ExcludeRule, isExcluded, parseBothExcludes } from "../../domain/ExcludeRules.ts"
+import { parseBothExcludes, storedPathMatches } from "../../domain/ExcludeRules.ts"
 import { ancestors, globProblem, isSafeRelativePath, matchesGlob, matchesPrefix } from "../../domain/PathFilter.ts"
 import { besidePath, bytesOfStored, type FsPath, fsPathOf, joinStored, shownPath, storedName } from "../../domain/StoredName.ts"
 import * as Tar from "../../domain/Tar.ts"
@@ -357,16 +357,6 @@ export const restoreProblem = (options: RestoreOptions): string | undefined => {
 const parseIncludes = (options: RestoreOptions) =>
   parseBothExcludes(options.include ?? [], options.iinclude ?? [], { exact: "--include", folded: "--iinclude" })
 
-/** Whether `p` (a stored path), or a directory it is in, matches one of `rules`. */
-const matchesOrWithin = (rules: ReadonlyArray<ExcludeRule>, p: string): boolean => {
-  let at = p.indexOf("/")
-  while (at >= 0) {
-    if (isExcluded(rules, `/${p.slice(0, at)}`, p.slice(p.lastIndexOf("/", at - 1) + 1, at))) return true
-    at = p.indexOf("/", at + 1)
-  }
-  return isExcluded(rules, `/${p}`, p.slice(p.lastIndexOf("/") + 1))
-}
-
 /**
  * Which entries a selection picks, by path and kind alone (`picks`). With a glob or an include
  * (`byFiles`) every directory passes `picks`; restore and `list` then keep only the directories
@@ -383,12 +373,12 @@ export const entrySelection = (options: RestoreOptions) => {
   const picks = (p: string, kind: FileEntry["kind"]): boolean =>
     (prefixes.length === 0 || prefixes.some((prefix) => matchesPrefix(p, prefix))) &&
     (globs.length === 0 || kind === "dir" || globs.some((g) => matchesGlob(p, g))) &&
-    (includes.length === 0 || kind === "dir" || matchesOrWithin(includes, p)) &&
+    (includes.length === 0 || kind === "dir" || storedPathMatches(includes, p)) &&
     // An entry is left out when it, or a directory it is in, matches an exclude.
-    (excludes.length === 0 || !matchesOrWithin(excludes, p))
+    (excludes.length === 0 || !storedPathMatches(excludes, p))
   const byFiles = globs.length > 0 || includes.length > 0
   const standsAlone = (p: string, kind: FileEntry["kind"]): boolean =>
-    !byFiles || kind !== "dir" || (globs.length === 0 && matchesOrWithin(includes, p))
+    !byFiles || kind !== "dir" || (globs.length === 0 && storedPathMatches(includes, p))
   return { picks, byFiles, standsAlone }
 }
 
