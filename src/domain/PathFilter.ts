@@ -33,13 +33,13 @@ export const matchesGlob = (p: string, pattern: string): boolean => {
   return globToRegExp(pattern).test(subject)
 }
 
-/** Why `--glob pattern` cannot be used (a range such as `[z-a]`), or undefined when it can. */
-export const globProblem = (pattern: string): string | undefined => {
+/** Why `--glob pattern` (or `flag pattern`) cannot be used (a range such as `[z-a]`), or undefined when it can. */
+export const globProblem = (pattern: string, flag = "--glob"): string | undefined => {
   try {
     globToRegExp(pattern)
     return undefined
   } catch (e) {
-    return `--glob ${pattern} is not a valid pattern (${(e as Error).message}); use *, **, ? and [a-z]`
+    return `${flag} ${pattern} is not a valid pattern (${(e as Error).message}); use *, **, ? and [a-z]`
   }
 }
 

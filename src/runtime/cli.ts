@@ -114,6 +114,11 @@ const restoreCommand = Command.make("restore", {
     Flag.atLeast(0)
   ),
   iinclude: Flag.String("iinclude").pipe(Flag.withDescription("As --include, ignoring case (repeatable)"), Flag.atLeast(0)),
+  excludeXattr: Flag.String("exclude-xattr").pipe(
+    Flag.withDescription("Do not set the extended attributes whose name matches, e.g. 'security.selinux' on another system (repeatable)"),
+    Flag.atLeast(0)
+  ),
+  includeXattr: Flag.String("include-xattr").pipe(Flag.withDescription("Set only the extended attributes whose name matches, e.g. 'user.*' (repeatable)"), Flag.atLeast(0)),
   list: Flag.Boolean("list").pipe(Flag.withDescription("List the selected entries instead of restoring"), Flag.withDefault(false)),
   overwrite: Flag.Literals("overwrite", ["always", "if-changed", "never"]).pipe(
     Flag.withDescription("Files already there: replace them (always), keep those of the same size and mtime (if-changed: resume a restore), or keep them all (never)"),

@@ -59,6 +59,16 @@ describe("extended attributes", () => {
     assert.deepStrictEqual(treeXattrs(path.join(out, "data"), rels), before)
     assert.deepStrictEqual(snapshotTree(path.join(out, "data")), snapshotTree(src))
     assert.strictEqual(statSync(path.join(out, "data", "readonly.txt")).mode & 0o777, 0o444)
+    // --exclude-xattr and --include-xattr choose which are set, by name.
+    const some = path.join(root, "some")
+    assert.strictEqual(enigma([...g, "restore", first.backupId, some, "--exclude-xattr", "user.bin*", "--exclude-xattr", "trusted.*"]).code, 0)
+    assert.deepStrictEqual(Object.keys(xattrsOf(path.join(some, "data", "small.txt"))), ["user.comment"])
+    const only = path.join(root, "only")
+    assert.strictEqual(enigma([...g, "restore", first.backupId, only, "--include-xattr", "user.t*"]).code, 0)
+    assert.deepStrictEqual(treeXattrs(path.join(only, "data"), ["dir", "small.txt", "large.bin"]), { dir: { "user.tag": Buffer.from("blue").toString("hex") }, "small.txt": {}, "large.bin": {} })
+    const bad = enigma([...g, "restore", first.backupId, path.join(root, "bad"), "--include-xattr", "[z-a]"])
+    assert.strictEqual(bad.code, 1)
+    assert.match(bad.stderr, /^enigma: --include-xattr \[z-a\] is not a valid pattern/)
     // ls --json shows them (values as base64); dump's tar carries them as GNU tar --xattrs reads them.
     const listed = json(enigma([...g, "ls", "latest", "data/small.txt", "--json"]))
     assert.strictEqual(listed[0].xattrs["user.binary"], "AAEC/w==")

@@ -68,7 +68,7 @@ interface LatestFilter {
 }
 const latestFilter = (f: LatestFilter) => backupFilter({ ...f, paths: [] })
 
-export const restore = Effect.fn("cli.restore")(function*({ id, dest, path, glob, exclude, iexclude, include, iinclude, list, sparse, overwrite, json, hosts, tags }: LatestFilter & {
+export const restore = Effect.fn("cli.restore")(function*({ id, dest, path, glob, exclude, iexclude, include, iinclude, excludeXattr, includeXattr, list, sparse, overwrite, json, hosts, tags }: LatestFilter & {
   readonly id: string
   readonly dest: Option.Option<string>
   readonly path: ReadonlyArray<string>
@@ -77,12 +77,14 @@ export const restore = Effect.fn("cli.restore")(function*({ id, dest, path, glob
   readonly iexclude: ReadonlyArray<string>
   readonly include: ReadonlyArray<string>
   readonly iinclude: ReadonlyArray<string>
+  readonly excludeXattr: ReadonlyArray<string>
+  readonly includeXattr: ReadonlyArray<string>
   readonly list: boolean
   readonly sparse: boolean
   readonly overwrite: "always" | "if-changed" | "never"
   readonly json: boolean
 }) {
-  const options = { pathPrefix: path, glob, exclude, iexclude, include, iinclude }
+  const options = { pathPrefix: path, glob, exclude, iexclude, include, iinclude, excludeXattr, includeXattr }
   const problem = restoreProblem(options)
   if (problem !== undefined) return yield* new UserError({ detail: problem })
   const filter = yield* latestFilter({ hosts, tags })

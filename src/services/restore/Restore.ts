@@ -78,6 +78,10 @@ export interface RestoreOptions {
   readonly include?: ReadonlyArray<string> | undefined
   /** The same, ignoring case (`--iinclude`). */
   readonly iinclude?: ReadonlyArray<string> | undefined
+  /** Extended attributes not to set, by name glob (`--exclude-xattr 'security.*'`, restic's). */
+  readonly excludeXattr?: ReadonlyArray<string> | undefined
+  /** Only the extended attributes whose name matches one of these globs (`--include-xattr 'user.*'`). */
+  readonly includeXattr?: ReadonlyArray<string> | undefined
   /** Leave blocks of zeros in files of more than two chunks as holes (restic's --sparse). */
   readonly sparse?: boolean | undefined
   /**
@@ -351,7 +355,21 @@ export const restoreProblem = (options: RestoreOptions): string | undefined => {
   const excludes = parseBothExcludes(options.exclude ?? [], options.iexclude ?? [])
   if ("error" in excludes) return excludes.error
   const includes = parseIncludes(options)
-  return "error" in includes ? includes.error : undefined
+  if ("error" in includes) return includes.error
+  for (const [flag, patterns] of [["--exclude-xattr", options.excludeXattr], ["--include-xattr", options.includeXattr]] as const) {
+    for (const p of patterns ?? []) {
+      const problem = globProblem(p, flag)
+      if (problem !== undefined) return problem
+    }
+  }
+  return undefined
+}
+
+/** Whether a restore sets the extended attribute `name` (--include-xattr, --exclude-xattr). */
+const xattrSelector = (options: RestoreOptions) => {
+  const include = options.includeXattr ?? []
+  const exclude = options.excludeXattr ?? []
+  return (name: string) => (include.length === 0 || include.some((g) => matchesGlob(name, g))) && !exclude.some((g) => matchesGlob(name, g))
 }
 
 const parseIncludes = (options: RestoreOptions) =>
@@ -465,14 +483,16 @@ export class Restore extends Context.Service<Restore, {
        * security.capability). A file or directory without its owner's write bit takes none from
        * anyone but root: it gets the bit for as long as that takes.
        */
+      const setsXattr = xattrSelector(options)
       const restoreXattrs = async (f: FileEntry, target: FsPath) => {
-        if (f.xattrs === undefined) return
-        let r = writeXattrs(target, f.xattrs)
+        const xattrs = f.xattrs?.filter(([name]) => setsXattr(name))
+        if (xattrs === undefined || xattrs.length === 0) return
+        let r = writeXattrs(target, xattrs)
         if (r.refused > 0 && r.code === "EACCES" && f.kind !== "symlink" && (f.mode & 0o200) === 0) {
           const mode = (await fs.stat(target)).mode & 0o7777
           await fs.chmod(target, mode | 0o200)
           try {
-            r = writeXattrs(target, f.xattrs)
+            r = writeXattrs(target, xattrs)
           } finally {
             await fs.chmod(target, mode)
           }
