@@ -99,7 +99,7 @@ export const keyAdd = Effect.fn("cli.key.add")(function*({ newPassphrase, newPas
   const added = ring.passphrases[ring.passphrases.length - 1]!
   yield* emit(json, { id: added.id, label: added.label, passphrases: ring.passphrases.length, providers: opened.providers.length }, () =>
     `added passphrase ${added.id} (${added.label}): keystore re-sealed here and on ${opened.providers.length} provider(s); ` +
-    "either passphrase now opens the repository (enc: tokens in a config stay sealed under the passphrase that made them)")
+    `each of the ${ring.passphrases.length} passphrases now opens the repository (enc: tokens in a config stay sealed under the passphrase that made them)`)
 })
 
 export const keyRemove = Effect.fn("cli.key.remove")(function*({ id, json }: { readonly id: number; readonly json: boolean }) {

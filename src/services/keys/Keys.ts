@@ -1,4 +1,4 @@
-import { Clock, Context, Effect, Layer, Redacted, Result, Schema } from "effect"
+import { Clock, Context, Effect, Layer, Option, Redacted, Result, Schema } from "effect"
 import * as crypto from "node:crypto"
 import type { KeyObject } from "node:crypto"
 import * as fs from "node:fs/promises"
@@ -784,8 +784,20 @@ const changePassphrase = Effect.fn("Keys.changePassphrase")(function*(
   kemKeyPath?: string
 ) {
   const { opened, keystoreKey, slots, save } = yield* reopenForChange(ring, keyfilePath, passphrase, kemKeyPath)
+  yield* refuseKnownPassphrase(opened, newPassphrase, kemKeyPath, keyfilePath)
   const fresh = yield* sealSlot(opened.slotId, keystoreKey, opened.kem, opened.mode, opened.argon, newPassphrase, keyfilePath)
   return yield* save({}, slots.map((s) => (s.id === opened.slotId ? fresh : s)))
+})
+
+/**
+ * Fails when `newPassphrase` opens the keystore already: a second slot for it would only be one
+ * more to guess against, and removing one of the two would not take the passphrase away.
+ */
+const refuseKnownPassphrase = Effect.fnUntraced(function*(opened: Opened, newPassphrase: Redacted.Redacted<string>, kemKeyPath: string | undefined, file: string) {
+  const already = yield* openSealed(opened.ring.sealed, newPassphrase, kemKeyPath, file).pipe(Effect.option)
+  if (Option.isSome(already)) {
+    return yield* new KeystoreError({ file, detail: `that passphrase opens the keystore already (passphrase ${already.value.slotId}); nothing was changed` })
+  }
 })
 
 /** Adds `newPassphrase` as one more that opens the keystore (id max+1, labelled `label`). */
@@ -801,6 +813,7 @@ const addPassphrase = Effect.fn("Keys.addPassphrase")(function*(
     return yield* new KeystoreError({ file: keyfilePath, detail: "refusing to add an empty passphrase" })
   }
   const { opened, keystoreKey, passphrases, slots, save } = yield* reopenForChange(ring, keyfilePath, passphrase, kemKeyPath)
+  yield* refuseKnownPassphrase(opened, newPassphrase, kemKeyPath, keyfilePath)
   if (slots.length >= MAX_SLOTS) {
     return yield* new KeystoreError({
       file: keyfilePath,

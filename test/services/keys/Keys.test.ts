@@ -159,6 +159,9 @@ describe("Keys", () => {
       Effect.gen(function*() {
         const { keyfilePath, kemKeyPath, ring } = yield* setup(kemMode)
         const open = (p: Redacted.Redacted<string>) => Keys.use((k) => k.open({ keyfilePath, passphrase: p, kemKeyPath }))
+        const same = yield* failsWith(Keys.use((k) => k.addPassphrase(ring, keyfilePath, pass, pass, "again", kemKeyPath)), "KeystoreError")
+        assert.include(same.message, "that passphrase opens the keystore already (passphrase 1)")
+        assert.deepStrictEqual(new Uint8Array(fs.readFileSync(keyfilePath)), ring.sealed)
         const added = yield* Keys.use((k) => k.addPassphrase(ring, keyfilePath, pass, other, "bob@desk", kemKeyPath))
         assert.deepStrictEqual(new Uint8Array(fs.readFileSync(keyfilePath)), added.sealed)
         assert.deepStrictEqual(added.ring.passphrases.map((p) => [p.id, p.label]), [[1, "alice@laptop"], [2, "bob@desk"]])
@@ -178,6 +181,9 @@ describe("Keys", () => {
         if (slotsBefore.version !== 2 || slotsAfter.version !== 2) return assert.fail("expected version 2")
         assert.deepStrictEqual(slotsAfter.decoded.header.slots, slotsBefore.decoded.header.slots)
 
+        // Not to Alice's: a passphrase that opens the keystore already is refused.
+        const taken = yield* failsWith(Keys.use((k) => k.changePassphrase(rotated.ring, keyfilePath, other, pass, kemKeyPath)), "KeystoreError")
+        assert.include(taken.message, "that passphrase opens the keystore already (passphrase 1)")
         // Bob changes his passphrase: his old one stops opening, Alice's goes on.
         const changed = yield* Keys.use((k) => k.changePassphrase(rotated.ring, keyfilePath, other, wrong, kemKeyPath))
         assert.strictEqual(changed.ring.passphraseId, 2)
@@ -196,6 +202,8 @@ describe("Keys", () => {
         assert.deepStrictEqual(removed.ring.passphrases.map((p) => p.id), [1])
         yield* failsWith(open(wrong), "WrongPassphrase")
         sameRing(yield* open(pass), rotated.ring)
+        const twice = yield* failsWith(Keys.use((k) => k.addPassphrase(removed.ring, keyfilePath, pass, pass, "again", kemKeyPath)), "KeystoreError")
+        assert.include(twice.message, "(passphrase 1)")
         // Ids are not reused: the next passphrase is 3.
         const third = yield* Keys.use((k) => k.addPassphrase(removed.ring, keyfilePath, pass, other, "carol", kemKeyPath))
         assert.deepStrictEqual(third.ring.passphrases.map((p) => p.id), [1, 3])
