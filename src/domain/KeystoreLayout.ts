@@ -69,6 +69,36 @@ export const argonInputs = (bytes: Uint8Array): { readonly salt: Uint8Array; rea
   return { salt: bytes.slice(saltAt, saltAt + SALT_LENGTH), argon }
 }
 
+/**
+ * The salt and Argon2id parameters of passphrase slot `id` in a version 2 keyfile (`--key-hint`),
+ * found by walking the slots' lengths (KeystoreSlots.ts has the layout); undefined when the file
+ * has no such slot or is not shaped as one. Nothing is trusted: a wrong guess only derives a key
+ * nobody takes.
+ */
+export const slotArgonInputs = (bytes: Uint8Array, id: number): { readonly salt: Uint8Array; readonly argon: ArgonParams } | undefined => {
+  if (bytes.length < 11 || bytes[8] !== KEYFILE_SLOTS_VERSION) return undefined
+  for (let i = 0; i < KEYFILE_MAGIC.length; i++) if (bytes[i] !== KEYFILE_MAGIC[i]) return undefined
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  const embedded = bytes[9] === 0
+  let o = 11
+  for (let slot = 0; slot < bytes[10]!; slot++) {
+    if (o + 2 + 9 + SALT_LENGTH + 2 > bytes.length) return undefined
+    const slotId = view.getUint16(o)
+    const argon: ArgonParams = { memory: view.getUint32(o + 2), passes: view.getUint32(o + 6), parallelism: bytes[o + 10]! }
+    const salt = bytes.slice(o + 11, o + 11 + SALT_LENGTH)
+    o += 11 + SALT_LENGTH
+    o += 2 + view.getUint16(o)
+    if (embedded) {
+      if (o + NONCE_LENGTH + 4 > bytes.length) return undefined
+      o += NONCE_LENGTH
+      o += 4 + view.getUint32(o)
+    }
+    o += NONCE_LENGTH + 32 + TAG_LENGTH
+    if (slotId === id) return checkArgonParams(argon) === undefined ? { salt, argon } : undefined
+  }
+  return undefined
+}
+
 /** Enough of a keyfile's start for `argonInputs`, whatever its version. */
 export const ARGON_INPUTS_PREFIX = 13 + 4 + 4 + 1 + SALT_LENGTH
 

@@ -2,7 +2,7 @@ import { closeSync, openSync, readFileSync, readSync } from "node:fs"
 import { homedir } from "node:os"
 import * as path from "node:path"
 import { parse as parseToml } from "smol-toml"
-import { ARGON_INPUTS_PREFIX, argonInputs } from "../domain/KeystoreLayout.ts"
+import { ARGON_INPUTS_PREFIX, argonInputs, slotArgonInputs } from "../domain/KeystoreLayout.ts"
 import { startArgon2idEarly } from "../services/keys/Argon2id.ts"
 import { passphraseSource, readPassphraseSource } from "./PassphraseSource.ts"
 
@@ -21,13 +21,15 @@ import { passphraseSource, readPassphraseSource } from "./PassphraseSource.ts"
 /** Commands that open a config dir's keystore; the others must not pay for a derivation. */
 const unlockingCommands = new Set(["backup", "restore", "ls", "rewrite", "list", "status", "verify", "diff", "dump", "find", "forget", "tag", "gc", "unlock", "key", "put", "get", "thaw", "proxy"])
 /** The root command's flags that take a value (commands/shared.ts). */
-const valueFlags = new Set(["--config-dir", "--config", "--passphrase", "--passphrase-file", "--passphrase-command", "--limit-upload", "--limit-download", "--repo", "--key", "--endpoint-url", "--region", "--retry-lock"])
+const valueFlags = new Set(["--config-dir", "--config", "--passphrase", "--passphrase-file", "--passphrase-command", "--limit-upload", "--limit-download", "--repo", "--key", "--endpoint-url", "--region", "--retry-lock", "--key-hint"])
 
 const expandHome = (p: string) => (p === "~" ? homedir() : p.startsWith("~/") ? path.join(homedir(), p.slice(2)) : p)
 
 export interface EarlyUnlockInputs {
   readonly passphrase: string
   readonly keyfile: string
+  /** `--key-hint` / ENIGMA_KEY_HINT: the passphrase slot the open tries first. */
+  readonly hint: number | undefined
 }
 
 /** The passphrase and keyfile a command line will open, when it will open one and both are known. */
@@ -70,7 +72,9 @@ export const earlyUnlockInputs = (
   const config = parseToml(readFileSync(file, "utf8")) as { enigma?: { keyfile_path?: unknown } }
   const configured = config.enigma?.keyfile_path
   const keyfile = typeof configured === "string" ? path.resolve(dir, expandHome(configured)) : path.join(dir, "keys.enc")
-  return { passphrase, keyfile }
+  const hintText = flags.get("--key-hint") ?? (env.ENIGMA_KEY_HINT || undefined)
+  const hint = hintText !== undefined && /^\d+$/.test(hintText) ? Number(hintText) : undefined
+  return { passphrase, keyfile, hint }
 }
 
 /** The fixed start of a keyfile: enough for its (first slot's) salt and Argon2id parameters. */
@@ -89,7 +93,10 @@ export const startEarlyUnlock = (args: ReadonlyArray<string>, env: Readonly<Reco
   try {
     const inputs = earlyUnlockInputs(args, env)
     if (inputs === undefined) return
-    const found = argonInputs(keyfileStart(inputs.keyfile))
+    // The hinted slot's inputs need the whole header (a few KiB a slot); the first slot's, its start.
+    const found = inputs.hint !== undefined
+      ? slotArgonInputs(new Uint8Array(readFileSync(inputs.keyfile)), inputs.hint)
+      : argonInputs(keyfileStart(inputs.keyfile))
     if (found !== undefined) startArgon2idEarly(inputs.passphrase, found.salt, found.argon)
   } catch {
     // The CLI meets the same problem (a missing or unreadable file, bad TOML) and reports it.

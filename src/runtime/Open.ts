@@ -38,6 +38,8 @@ export interface GlobalOptions {
   readonly region?: Option.Option<string>
   /** `--retry-lock 5m`: how long a writer waits for another's lock before exit 11. */
   readonly retryLock?: Option.Option<string>
+  /** `--key-hint ID`: the passphrase slot to try first. */
+  readonly keyHint?: Option.Option<string>
 }
 
 /** Command-line limits win over the config's. */
@@ -75,6 +77,17 @@ const lockWaitOf = (global: GlobalOptions) =>
     return { lockWaitMs: ms }
   })
 
+/** `--key-hint ID` (or ENIGMA_KEY_HINT) as a passphrase id, or the user's error. */
+const keyHintOf = (global: GlobalOptions) =>
+  Effect.gen(function*() {
+    const text = global.keyHint !== undefined ? Option.getOrUndefined(global.keyHint) : undefined
+    if (text === undefined) return undefined
+    if (!/^[1-9]\d{0,4}$/.test(text.trim())) {
+      return yield* new UserError({ detail: `--key-hint "${text}": give a passphrase's id, as \`enigma key list\` shows them (1, 2, …)` })
+    }
+    return Number(text.trim())
+  })
+
 /** Loads config, asks for the passphrase and unlocks the keystore. */
 export const unlock = (global: GlobalOptions, options: { readonly create?: boolean } = {}) =>
   Effect.gen(function*() {
@@ -102,7 +115,8 @@ const unlockRepository = (global: GlobalOptions, options: { readonly create?: bo
     }
     const passphrase = yield* getPassphrase(global)
     const keys = yield* Keys
-    const ring = yield* keys.open({ keyfilePath: keyfile, passphrase, kemKeyPath: raw.enigma.kem_key_path }).pipe(
+    const hint = yield* keyHintOf(global)
+    const ring = yield* keys.open({ keyfilePath: keyfile, passphrase, kemKeyPath: raw.enigma.kem_key_path, hint }).pipe(
       // A damaged keyfile: every provider holds the sealed keystore too, and recover fetches it.
       Effect.catchTag("KeystoreError", (e) =>
         Effect.fail(

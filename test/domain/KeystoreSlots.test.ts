@@ -10,7 +10,7 @@ import {
   type Slot,
   type SlottedHeader
 } from "../../src/domain/Keystore.ts"
-import { argonInputs } from "../../src/domain/KeystoreLayout.ts"
+import { argonInputs, slotArgonInputs } from "../../src/domain/KeystoreLayout.ts"
 
 const fill = (n: number, v: number) => new Uint8Array(n).fill(v)
 
@@ -80,6 +80,14 @@ describe("Keystore codec, version 2 (passphrase slots)", () => {
     const v3 = v2.slice()
     v3[8] = 3
     assert.isUndefined(argonInputs(v3))
+    // --key-hint: any slot's, found by walking the slots, in either mode.
+    for (const mode of ["embedded", "split"] as const) {
+      const bytes = encodeSlottedKeyfile(header(mode, [5, 6, 9]), nonce, sealed)
+      for (const id of [5, 6, 9]) assert.deepStrictEqual(slotArgonInputs(bytes, id), { salt: fill(32, id), argon: { memory: 65536 + id, passes: 3, parallelism: 4 } }, `${mode} ${id}`)
+      assert.isUndefined(slotArgonInputs(bytes, 7))
+      assert.isUndefined(slotArgonInputs(bytes.subarray(0, 1500), 9))
+    }
+    assert.isUndefined(slotArgonInputs(v1, 1))
   })
 
   it("reports truncation at every length of the header, naming the slot", () => {

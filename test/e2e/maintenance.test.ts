@@ -657,6 +657,12 @@ describe("forget, gc, locks, recover, keys", () => {
     assert.strictEqual(listed.passphraseId, 2)
     assert.deepStrictEqual(listed.passphrases.map((p: { id: number; label: string }) => [p.id, p.label]), [[1, `${userInfo().username}@${hostname()}`], [2, "safe"]])
     assert.match(enigma([...g, "key", "list"], recovery).stdout, /\n\* passphrase 2 {2}added \S+ {2}safe\n/)
+    // --key-hint (or ENIGMA_KEY_HINT) tries that passphrase first; a bad one is a one-line error.
+    assert.strictEqual(json(enigma([...g, "--key-hint", "2", "key", "list", "--json"], recovery)).passphraseId, 2)
+    assert.strictEqual(json(enigma([...g, "key", "list", "--json"], { ...recovery, ENIGMA_KEY_HINT: "1" })).passphraseId, 2)
+    const badHint = enigma([...g, "list"], { ...recovery, ENIGMA_KEY_HINT: "two" })
+    assert.strictEqual(badHint.code, 1)
+    assert.match(badHint.stderr, /^enigma: --key-hint "two": give a passphrase's id, as `enigma key list` shows them/)
 
     // A new machine with only a config naming the provider, and the recovery passphrase.
     const fresh = path.join(root, "fresh")

@@ -54,6 +54,11 @@ export const rootCommand = Command.make("enigma").pipe(
       Flag.optional
     ),
     region: Flag.String("region").pipe(Flag.withDescription("With --repo s3://: the AWS region (default: AWS_REGION)"), Flag.optional),
+    keyHint: Flag.String("key-hint").pipe(
+      Flag.withDescription("Try this passphrase (its id in `enigma key list`) first when opening the keystore (env ENIGMA_KEY_HINT)"),
+      Flag.withFallbackConfig(Config.String("ENIGMA_KEY_HINT")),
+      Flag.optional
+    ),
     retryLock: Flag.String("retry-lock").pipe(
       Flag.withDescription("If another writer holds the repository lock, try again for up to this long (e.g. 5m, 2h) instead of exiting 11"),
       Flag.optional

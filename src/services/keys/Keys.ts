@@ -98,6 +98,8 @@ export interface OpenOptions {
   readonly passphrase: Redacted.Redacted<string>
   /** Required when the keyfile is in split mode; ignored in embedded mode. */
   readonly kemKeyPath?: string | undefined
+  /** The passphrase slot to try first (`--key-hint`); the others are tried after it. */
+  readonly hint?: number | undefined
 }
 
 export interface Rotated {
@@ -474,11 +476,13 @@ const openSlotted = Effect.fnUntraced(function*(
   decoded: DecodedSlotted,
   passphrase: Redacted.Redacted<string>,
   kemKeyPath: string | undefined,
-  file: string
+  file: string,
+  hint: number | undefined
 ) {
   const { header, headerBytes, nonce, sealed } = decoded
   const split = header.mode === "split" ? yield* splitPrivateKey(kemKeyPath, header.ekFingerprint, file) : undefined
-  for (const slot of header.slots) {
+  const hinted = header.slots.filter((s) => s.id === hint)
+  for (const slot of [...hinted, ...header.slots.filter((s) => s.id !== hint)]) {
     const argonKey = yield* argon2id(passphrase, slot.salt, slot.argon).pipe(Effect.mapError(argonFailed(file)))
     const privateKey = slot.embedded === undefined
       ? split!
@@ -525,13 +529,14 @@ const openSealed = Effect.fnUntraced(function*(
   bytes: Uint8Array,
   passphrase: Redacted.Redacted<string>,
   kemKeyPath: string | undefined,
-  file: string
+  file: string,
+  hint?: number
 ) {
   const decoded = decodeAnyKeyfile(bytes)
   if (Result.isFailure(decoded)) return yield* new KeystoreError({ file, detail: decoded.failure })
   const opened = decoded.success.version === 1
     ? yield* openSingle(decoded.success.decoded, passphrase, kemKeyPath, file)
-    : yield* openSlotted(decoded.success.decoded, passphrase, kemKeyPath, file)
+    : yield* openSlotted(decoded.success.decoded, passphrase, kemKeyPath, file, hint)
   // The ring's `sealed` is the whole file, as read.
   return { ...opened, ring: { ...opened.ring, sealed: copy(bytes) } } satisfies Opened
 })
@@ -687,7 +692,7 @@ const open = Effect.fn("Keys.open")(function*(opts: OpenOptions) {
   if (bytes === undefined) {
     return yield* new KeystoreError({ file: opts.keyfilePath, detail: "keystore file does not exist" })
   }
-  return (yield* openSealed(bytes, opts.passphrase, opts.kemKeyPath, opts.keyfilePath)).ring
+  return (yield* openSealed(bytes, opts.passphrase, opts.kemKeyPath, opts.keyfilePath, opts.hint)).ring
 })
 
 const openBytes = Effect.fn("Keys.openBytes")(function*(

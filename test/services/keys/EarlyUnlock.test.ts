@@ -31,14 +31,15 @@ describe("early unlock: the launcher's reading of the command line", () => {
   const env = { ENIGMA_PASSPHRASE: "from-env" }
 
   it("finds the keyfile the config names, relative to its dir, and the passphrase the CLI would use", () => {
-    assert.deepStrictEqual(earlyUnlockInputs(["--config-dir", dir, "list"], env), { passphrase: "from-env", keyfile: path.join(dir, "secrets/ks.bin") })
+    assert.deepStrictEqual(earlyUnlockInputs(["--config-dir", dir, "list"], env), { passphrase: "from-env", keyfile: path.join(dir, "secrets/ks.bin"), hint: undefined })
     assert.deepStrictEqual(earlyUnlockInputs([`--config-dir=${dir}`, "restore", "latest", "/tmp/x", "--passphrase", "flag"], env), {
       passphrase: "flag",
-      keyfile: path.join(dir, "secrets/ks.bin")
+      keyfile: path.join(dir, "secrets/ks.bin"),
+      hint: undefined
     })
     // --config names the file itself; without keyfile_path the default sits beside it.
-    assert.deepStrictEqual(earlyUnlockInputs(["put", "db", "--config", other], env), { passphrase: "from-env", keyfile: path.join(dir, "keys.enc") })
-    assert.deepStrictEqual(earlyUnlockInputs(["backup", "."], { ...env, ENIGMA_CONFIG_DIR: dir }), { passphrase: "from-env", keyfile: path.join(dir, "secrets/ks.bin") })
+    assert.deepStrictEqual(earlyUnlockInputs(["put", "db", "--config", other], env), { passphrase: "from-env", keyfile: path.join(dir, "keys.enc"), hint: undefined })
+    assert.deepStrictEqual(earlyUnlockInputs(["backup", "."], { ...env, ENIGMA_CONFIG_DIR: dir }), { passphrase: "from-env", keyfile: path.join(dir, "secrets/ks.bin"), hint: undefined })
   })
 
   it("reads a passphrase file as the CLI will (flag or variable), and leaves a passphrase command to the CLI, which runs it once", () => {
@@ -46,8 +47,8 @@ describe("early unlock: the launcher's reading of the command line", () => {
     fs.writeFileSync(file, "from-file\n")
     const keyfile = path.join(dir, "secrets/ks.bin")
     // The flag's value is not taken for the command name.
-    assert.deepStrictEqual(earlyUnlockInputs(["--passphrase-file", file, "--config-dir", dir, "list"], env), { passphrase: "from-file", keyfile })
-    assert.deepStrictEqual(earlyUnlockInputs(["--config-dir", dir, "list"], { ENIGMA_PASSPHRASE_FILE: file }), { passphrase: "from-file", keyfile })
+    assert.deepStrictEqual(earlyUnlockInputs(["--passphrase-file", file, "--config-dir", dir, "list"], env), { passphrase: "from-file", keyfile, hint: undefined })
+    assert.deepStrictEqual(earlyUnlockInputs(["--config-dir", dir, "list"], { ENIGMA_PASSPHRASE_FILE: file }), { passphrase: "from-file", keyfile, hint: undefined })
     assert.isUndefined(earlyUnlockInputs(["--passphrase-command", `cat ${file}`, "--config-dir", dir, "list"], env))
     assert.isUndefined(earlyUnlockInputs(["--config-dir", dir, "list"], { ENIGMA_PASSPHRASE_COMMAND: `cat ${file}` }))
     // Two sources, or a file that cannot be read: the CLI reports it; nothing starts here.
@@ -89,6 +90,27 @@ describe("early unlock: the launcher's reading of the command line", () => {
 })
 
 describe("early unlock: the keystore takes the early key only for the same inputs", () => {
+  it.effect("--key-hint (or ENIGMA_KEY_HINT) derives for that passphrase slot, and the open, trying it first, takes it", () =>
+    Effect.gen(function*() {
+      const dir = yield* configDir("", "keys.enc", "first")
+      const keyfilePath = path.join(dir, "keys.enc")
+      const ring = yield* Keys.use((k) => k.open({ keyfilePath, passphrase: Redacted.make("first") }))
+      yield* Keys.use((k) => k.addPassphrase(ring, keyfilePath, Redacted.make("first"), Redacted.make("second"), "two"))
+      yield* Keys.use((k) => k.addPassphrase(ring, keyfilePath, Redacted.make("first"), Redacted.make("third"), "three"))
+      assert.strictEqual(earlyUnlockInputs(["--config-dir", dir, "list", "--key-hint", "3"], { ENIGMA_PASSPHRASE: "third" })?.hint, 3)
+      assert.strictEqual(earlyUnlockInputs(["--config-dir", dir, "list"], { ENIGMA_PASSPHRASE: "third", ENIGMA_KEY_HINT: "2" })?.hint, 2)
+      startEarlyUnlock(["--config-dir", dir, "list", "--key-hint", "3"], { ENIGMA_PASSPHRASE: "third" })
+      assert.isTrue(earlyArgon2idPending())
+      const opened = yield* Keys.use((k) => k.open({ keyfilePath, passphrase: Redacted.make("third"), hint: 3 }))
+      assert.strictEqual(opened.passphraseId, 3)
+      assert.isFalse(earlyArgon2idPending(), "the open took the early key of slot 3")
+      // A hint naming no slot starts nothing early; the open tries every slot.
+      startEarlyUnlock(["--config-dir", dir, "list", "--key-hint", "9"], { ENIGMA_PASSPHRASE: "second" })
+      assert.isFalse(earlyArgon2idPending())
+      assert.strictEqual((yield* Keys.use((k) => k.open({ keyfilePath, passphrase: Redacted.make("second"), hint: 9 }))).passphraseId, 2)
+    }).pipe(Effect.provide(Keys.layer)))
+
+
   it.effect("the same passphrase and keyfile: the open takes it, and opens the keystore", () =>
     Effect.gen(function*() {
       const dir = yield* configDir("", "keys.enc", "right")
