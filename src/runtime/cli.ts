@@ -35,6 +35,14 @@ const initCommand = Command.make("init", {
   Command.withDescription("Create a repository: config, sealed keyfile, manifest database")
 )
 
+/** --exclude, --exclude-file, --iexclude and --iexclude-file (backup, rewrite; handlers/excludeFlags.ts reads them). */
+const excludeFlags = (exclude: string, iexclude: string) => ({
+  exclude: Flag.String("exclude").pipe(Flag.withDescription(exclude), Flag.atLeast(0)),
+  excludeFile: Flag.String("exclude-file").pipe(Flag.withDescription("Read --exclude patterns from this file, one per line, # comments (repeatable)"), Flag.atLeast(0)),
+  iexclude: Flag.String("iexclude").pipe(Flag.withDescription(iexclude), Flag.atLeast(0)),
+  iexcludeFile: Flag.String("iexclude-file").pipe(Flag.withDescription("As --exclude-file, ignoring case (repeatable)"), Flag.atLeast(0))
+})
+
 const backupCommand = Command.make("backup", {
   paths: Argument.String("path").pipe(Argument.withDescription("Files or directories to back up"), Argument.variadic()),
   filesFrom: Flag.String("files-from").pipe(
@@ -45,13 +53,10 @@ const backupCommand = Command.make("backup", {
     Flag.withDescription("Also back up the paths in this file, separated by NUL bytes (find -print0) (repeatable)"),
     Flag.atLeast(0)
   ),
-  exclude: Flag.String("exclude").pipe(
-    Flag.withDescription("Leave out what matches: a name at any depth (node_modules, *.log), or a path with / (repeatable)"),
-    Flag.atLeast(0)
+  ...excludeFlags(
+    "Leave out what matches: a name at any depth (node_modules, *.log), or a path with / (repeatable)",
+    "As --exclude, ignoring case: *.jpg leaves out IMG.JPG too (repeatable)"
   ),
-  excludeFile: Flag.String("exclude-file").pipe(Flag.withDescription("Read --exclude patterns from this file, one per line, # comments (repeatable)"), Flag.atLeast(0)),
-  iexclude: Flag.String("iexclude").pipe(Flag.withDescription("As --exclude, ignoring case: *.jpg leaves out IMG.JPG too (repeatable)"), Flag.atLeast(0)),
-  iexcludeFile: Flag.String("iexclude-file").pipe(Flag.withDescription("As --exclude-file, ignoring case (repeatable)"), Flag.atLeast(0)),
   excludeIfPresent: Flag.String("exclude-if-present").pipe(
     Flag.withDescription("Leave out the rest of a directory that holds this file, NAME or NAME:what-it-starts-with (repeatable)"),
     Flag.atLeast(0)
@@ -350,13 +355,10 @@ const rewriteCommand = Command.make("rewrite", {
     Argument.withDescription("Backups to rewrite (id, unique prefix, or latest); none: every backup the filters select"),
     Argument.variadic()
   ),
-  exclude: Flag.String("exclude").pipe(
-    Flag.withDescription("Leave out what matches, as restore --exclude (a name at any depth, or a stored path from the top: /data/secrets) (repeatable)"),
-    Flag.atLeast(0)
+  ...excludeFlags(
+    "Leave out what matches, as restore --exclude (a name at any depth, or a stored path from the top: /data/secrets) (repeatable)",
+    "As --exclude, ignoring case (repeatable)"
   ),
-  excludeFile: Flag.String("exclude-file").pipe(Flag.withDescription("Read --exclude patterns from this file, one per line, # comments (repeatable)"), Flag.atLeast(0)),
-  iexclude: Flag.String("iexclude").pipe(Flag.withDescription("As --exclude, ignoring case (repeatable)"), Flag.atLeast(0)),
-  iexcludeFile: Flag.String("iexclude-file").pipe(Flag.withDescription("As --exclude-file, ignoring case (repeatable)"), Flag.atLeast(0)),
   ...backupFilterFlags("Only"),
   forget: Flag.Boolean("forget").pipe(Flag.withDescription("Forget each original once its rewrite is recorded (then run gc)"), Flag.withDefault(false)),
   dryRun: dryRunFlag,
