@@ -85,6 +85,10 @@ const backupCommand = Command.make("backup", {
     Flag.withDescription("Read every file, even those whose size, mtime, inode and ctime say they are unchanged since the last backup"),
     Flag.withDefault(false)
   ),
+  time: Flag.String("time").pipe(
+    Flag.withDescription("Record the backup at this time instead of now, e.g. \"2024-05-01 03:00:00\" (local) or 2024-05-01T03:00:00Z: for data from an older archive"),
+    Flag.optional
+  ),
   dryRun: Flag.Boolean("dry-run").pipe(
     Flag.withAlias("n"),
     Flag.withDescription("Only walk: say what would be backed up and which files read (new or changed), reading and writing nothing"),

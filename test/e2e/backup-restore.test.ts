@@ -867,6 +867,29 @@ describe("enigma backup → restore on the Local provider", () => {
     assert.strictEqual(enigma([...g, "ls", monthly.backupId, "--host", "laptop"]).code, 0)
   })
 
+  it("backup --time records the backup at that time (local, or ISO with a zone): list, latest and retention place it there; a bad time records nothing", () => {
+    const { root, g } = initRepo()
+    const src = path.join(root, "data")
+    mkdirSync(src)
+    writeFileSync(path.join(src, "f"), "x")
+    const utc = { TZ: "UTC" }
+    const now = json(enigma([...g, "backup", src, "--json"], utc))
+    const old = json(enigma([...g, "backup", src, "--time", "2024-05-01 03:00:00", "--json"], utc))
+    const older = json(enigma([...g, "backup", src, "--time", "2023-01-02T03:04:05+02:00", "--json"], utc))
+    const listed = json(enigma([...g, "list", "--json"], utc)) as Array<{ id: string; time: string }>
+    assert.deepStrictEqual(listed.map((b) => [b.id, b.time]).slice(0, 2), [[older.backupId, "2023-01-02T01:04:05.000Z"], [old.backupId, "2024-05-01T03:00:00.000Z"]])
+    assert.strictEqual(listed[2]!.id, now.backupId)
+    assert.strictEqual(json(enigma([...g, "ls", "latest", "--json"], utc)).length, 2)
+    const kept = json(enigma([...g, "forget", "--keep-last", "1", "--dry-run", "--json"], utc))
+    assert.deepStrictEqual(kept.kept.map((k: { id: string }) => k.id), [now.backupId])
+    for (const bad of ["2024-02-31 00:00", "yesterday", "2024-13-01 00:00", "2024-05-01T03:00:00+25:00"]) {
+      const r = enigma([...g, "backup", src, "--time", bad], utc)
+      assert.strictEqual(r.code, 1, bad)
+      assert.match(r.stderr, /^enigma: --time ".*": give a time like "2024-05-01 03:00:00" \(local\) or 2024-05-01T03:00:00Z/)
+    }
+    assert.strictEqual(json(enigma([...g, "list", "--json"], utc)).length, 3)
+  })
+
   it("backup --host records the backup under that host: unchanged files come from its previous backup, not another host's", () => {
     const { root, g } = initRepo()
     const src = path.join(root, "data")

@@ -28,9 +28,34 @@ interface BackupArgs {
   readonly force: boolean
   readonly ignoreInode: boolean
   readonly ignoreCtime: boolean
+  readonly time: Option.Option<string>
   readonly dryRun: boolean
   readonly json: boolean
 }
+
+/**
+ * `--time` as ms since the epoch: "YYYY-MM-DD HH:MM[:SS]" in local time (restic's form), or ISO
+ * 8601 with a zone. Nothing given: undefined (now).
+ */
+const backupTime = (given: Option.Option<string>) =>
+  Effect.gen(function*() {
+    if (Option.isNone(given)) return undefined
+    const text = given.value.trim()
+    const local = /^(\d{4})-(\d\d)-(\d\d)[ T](\d\d):(\d\d)(?::(\d\d))?$/.exec(text)
+    let ms = Number.NaN
+    if (local !== null) {
+      const [y, mo, d, h, mi, s] = local.slice(1).map((v) => Number(v ?? 0)) as [number, number, number, number, number, number]
+      const t = new Date(y, mo - 1, d, h, mi, s)
+      // Date rolls 2024-02-31 over to March: a field that moved was out of range.
+      if (t.getFullYear() === y && t.getMonth() === mo - 1 && t.getDate() === d && t.getHours() === h && t.getMinutes() === mi && t.getSeconds() === s) ms = t.getTime()
+    } else if (/^\d{4}-\d\d-\d\dT.*(Z|[+-]\d\d:?\d\d)$/.test(text)) {
+      ms = Date.parse(text)
+    }
+    if (Number.isNaN(ms)) {
+      return yield* new UserError({ detail: `--time "${given.value}": give a time like "2024-05-01 03:00:00" (local) or 2024-05-01T03:00:00Z` })
+    }
+    return ms
+  })
 
 /** The paths given, then those listed in --files-from (lines, # comments) and --files-from-raw (NUL-separated) files. */
 const pathsOf = (a: BackupArgs) =>
@@ -64,8 +89,10 @@ export const backup = Effect.fn("cli.backup")(function*(a: BackupArgs) {
     maxFileSize: maxSize,
     oneFileSystem: a.oneFileSystem
   }
+  const time = yield* backupTime(a.time)
   const opened = yield* unlock(yield* rootCommand)
   const backupOptions = {
+    time,
     exclude: excludes.patterns,
     iexclude: excludes.ignoringCase,
     excludeCaches: a.excludeCaches,

@@ -114,6 +114,11 @@ export interface BackupOptions {
    */
   readonly ignoreInode?: boolean | undefined
   readonly ignoreCtime?: boolean | undefined
+  /**
+   * `--time`: the time the backup is recorded at (ms since the epoch) instead of now, as restic's:
+   * for data brought in from an older archive, so that `list`, `latest` and retention place it.
+   */
+  readonly time?: number | undefined
 }
 
 /** `backup --dry-run`'s answer: what would be recorded, and which files would be read (new or changed since the parent). */
@@ -232,7 +237,7 @@ export class Backup extends Context.Service<Backup, {
       yield* log.append([{
         _tag: "BackupStarted",
         backupId,
-        at: startedAt,
+        at: options?.time ?? startedAt,
         host,
         paths: absPaths,
         ...(parentId ? { parent: parentId } : {}),
