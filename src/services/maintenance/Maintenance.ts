@@ -6,7 +6,7 @@ import { applyRetention, isEmptyPolicy, type RetentionPolicy } from "../../domai
 import { ChunkStore } from "../ChunkStore.ts"
 import { EventLog, type ManifestError } from "../manifest/EventLog.ts"
 import { progressTeller, type VerifyProgress } from "../VerifyProgress.ts"
-import { type BackupRow, type ChunkReferrers, Manifest } from "../manifest/Manifest.ts"
+import { type ChunkReferrers, Manifest } from "../manifest/Manifest.ts"
 import { makePlainCodec } from "../ChunkCodec.ts"
 import { compareStoredPaths, type DiffLine, entryChange, sameMetadata } from "../../domain/BackupDiff.ts"
 import type { FileEntry } from "../../domain/Events.ts"
@@ -347,16 +347,7 @@ export class Maintenance extends Context.Service<Maintenance, {
       change: TagChange,
       dryRun: boolean
     ) {
-      const selected: Array<BackupRow> = []
-      if (select.ids.length > 0) {
-        for (const id of select.ids) {
-          const b = yield* manifest.resolveBackup(id)
-          if (!selected.some((x) => x.id === b.id)) selected.push(b)
-        }
-      } else {
-        selected.push(...(yield* manifest.backups("committed")))
-      }
-      const backups = selected.filter((b) => selects(select.filter, b)).map((b) => {
+      const backups = (yield* manifest.selectBackups(select)).map((b) => {
         const after = change.set !== undefined
           ? [...change.set]
           : [...b.tags.filter((t) => !change.remove.includes(t)), ...change.add.filter((t) => !b.tags.includes(t))]

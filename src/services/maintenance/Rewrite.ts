@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto"
 import { Effect } from "effect"
-import { type BackupFilter, selects } from "../../domain/BackupFilter.ts"
+import type { BackupFilter } from "../../domain/BackupFilter.ts"
 import { UserError } from "../../domain/Errors.ts"
 import type { BackupStats, FileEntry } from "../../domain/Events.ts"
 import { type ExcludeRule, storedPathMatches } from "../../domain/ExcludeRules.ts"
@@ -47,16 +47,7 @@ export const rewriteBackups = Effect.fn("Maintenance.rewrite")(function*(
 ) {
   const manifest = yield* Manifest
   const log = yield* EventLog
-  const candidates: Array<BackupRow> = []
-  if (select.ids.length > 0) {
-    for (const id of select.ids) {
-      const b = yield* manifest.resolveBackup(id)
-      if (!candidates.some((x) => x.id === b.id)) candidates.push(b)
-    }
-  } else {
-    candidates.push(...(yield* manifest.backups("committed")))
-  }
-  const selected = candidates.filter((b) => selects(select.filter, b))
+  const selected = yield* manifest.selectBackups(select)
 
   // First what each loses, from paths alone: nothing is written unless every rewrite can be made.
   const plans: Array<{ readonly backup: BackupRow; readonly removed: number; readonly removedBytes: number; readonly kept: number }> = []

@@ -181,6 +181,13 @@ export class Manifest extends Context.Service<Manifest, {
    * `--tag`), `latest` is the newest backup it selects, and an id must name one it selects.
    */
   readonly resolveBackup: (idOrPrefix: string, filter?: BackupFilter) => Effect.Effect<BackupRow, NotFound | UserError>
+  /**
+   * The backups a command names (`tag`, `rewrite`): those `ids` resolve to, each once, or with no
+   * ids every committed backup; then only those `filter` selects.
+   */
+  readonly selectBackups: (
+    select: { readonly ids: ReadonlyArray<string>; readonly filter: BackupFilter }
+  ) => Effect.Effect<ReadonlyArray<BackupRow>, NotFound | UserError>
   readonly latestBackupFor: (host: string, paths: ReadonlyArray<string>) => Effect.Effect<string | undefined>
   readonly files: (backupId: string) => Effect.Effect<ReadonlyArray<FileEntry>>
   /**
@@ -257,6 +264,21 @@ export class Manifest extends Context.Service<Manifest, {
         return yield* new UserError({ detail: `backup ${b.id} is not ${said} (its host is ${b.host}${b.tags.length > 0 ? `, its labels ${b.tags.join(",")}` : ", it has no labels"}); leave out the filter, or give \`latest\`` })
       }
       return b
+    })
+
+    const selectBackups = Effect.fn("Manifest.selectBackups")(function*(
+      select: { readonly ids: ReadonlyArray<string>; readonly filter: BackupFilter }
+    ) {
+      const named: Array<BackupRow> = []
+      if (select.ids.length > 0) {
+        for (const id of select.ids) {
+          const b = yield* resolveBackup(id)
+          if (!named.some((x) => x.id === b.id)) named.push(b)
+        }
+      } else {
+        named.push(...(yield* backups("committed")))
+      }
+      return named.filter((b) => selects(select.filter, b))
     })
 
     const resolveAny = Effect.fnUntraced(function*(idOrPrefix: string) {
@@ -470,6 +492,7 @@ export class Manifest extends Context.Service<Manifest, {
       streamChunks,
       backups,
       resolveBackup,
+      selectBackups,
       latestBackupFor,
       files,
       filePage,
