@@ -111,12 +111,14 @@ describe("configured retries and timeouts in the chunk store (fault-injection de
           Effect.suspend(() => {
             if (seen.has(key)) return inner.put(key, body, options)
             seen.add(key)
-            const write = new Promise<void>((resolve) => setTimeout(resolve, 400)).then(() => Effect.runPromise(inner.put(key, body, options)))
+            const write = new Promise<void>((resolve) => setTimeout(resolve, 1500)).then(() => Effect.runPromise(inner.put(key, body, options)))
             late.push(write)
             return Effect.promise(() => write)
           })
       }
-      const layer = yield* testRepository(dir, [slow], { ...fixed, retry_attempts: 1, retry_base_delay: "1ms", request_timeout: "20ms" })
+      // The timeout is far below the late answer, and far above what a retry's local write takes
+      // on a loaded machine (at 20 ms, one such write under a parallel test run missed it).
+      const layer = yield* testRepository(dir, [slow], { ...fixed, retry_attempts: 1, retry_base_delay: "1ms", request_timeout: "250ms" })
       const src = sampleTree(dir)
       const b = yield* Backup.use((s) => s.run([src])).pipe(Effect.provide(layer))
       assert.isAbove(late.length, 3)
@@ -131,7 +133,9 @@ describe("configured retries and timeouts in the chunk store (fault-injection de
       const dir = tempDir()
       const hung = withFaults(makeLocalProvider("hung", path.join(dir, "hung")), { latencyMs: 600_000, operations: ["put"] })
       const good = makeLocalProvider("good", path.join(dir, "good"))
-      const settings = { ...fixed, retry_attempts: 1, retry_base_delay: "1ms", request_timeout: "20ms" }
+      // Far above what the good provider's local write takes on a loaded machine (at 20 ms, one
+      // missed it under a parallel test run); the hung one never answers.
+      const settings = { ...fixed, retry_attempts: 1, retry_base_delay: "1ms", request_timeout: "250ms" }
       const layer = yield* testRepository(dir, [hung, good], settings)
       const src = sampleTree(dir)
       const b = yield* Backup.use((s) => s.run([src])).pipe(Effect.provide(layer))
