@@ -69,6 +69,8 @@ export const ChunkStored = Schema.TaggedStruct("ChunkStored", {
   format: Schema.optionalKey(Schema.Literals(["age", "plain"]))
 })
 export const ChunkDeleted = Schema.TaggedStruct("ChunkDeleted", { id: Schema.String })
+/** `enigma repair` moved a chunk's copies: the providers that hold it now, in read order. */
+export const ChunkPlaced = Schema.TaggedStruct("ChunkPlaced", { id: Schema.String, placement: Schema.Array(Schema.String) })
 export const BackupStarted = Schema.TaggedStruct("BackupStarted", {
   backupId: Schema.String,
   at: Schema.Number,
@@ -230,6 +232,7 @@ export const Event = Schema.Union([
   KeyRotated,
   ChunkStored,
   ChunkDeleted,
+  ChunkPlaced,
   BackupStarted,
   FilesRecorded,
   BackupCommitted,

@@ -43,7 +43,12 @@ export const ProviderSettings = Schema.Struct({
   secret_key: Schema.optionalKey(Schema.String),
   /** Azure: a storage connection string (instead of access_key = account, secret_key = key). */
   connection_string: Schema.optionalKey(Schema.String),
-  storage_class: Schema.optionalKey(Schema.String)
+  storage_class: Schema.optionalKey(Schema.String),
+  /**
+   * Being retired: still read, but it takes no new chunks, and `enigma repair` moves its copies
+   * to the other providers (then it can leave the config).
+   */
+  drain: Schema.optionalKey(Schema.Boolean)
 })
 export type ProviderSettings = typeof ProviderSettings.Type
 
@@ -165,6 +170,9 @@ export const decodeSettings = (raw: unknown): Result.Result<EnigmaSettings, stri
       names.add(p.name)
     }
     if (r.success.providers.length === 0) return Result.fail("providers: at least one provider is required")
+    if (r.success.providers.every((p) => p.drain === true)) {
+      return Result.fail("providers: every provider has drain = true; at least one must take new chunks")
+    }
     const proxy = r.success.s3_proxy
     if (proxy !== undefined) {
       if ((proxy.access_key === undefined) !== (proxy.secret_key === undefined)) {

@@ -19,7 +19,7 @@ import { passphraseSource, readPassphraseSource } from "./PassphraseSource.ts"
  */
 
 /** Commands that open a config dir's keystore; the others must not pay for a derivation. */
-const unlockingCommands = new Set(["backup", "restore", "ls", "rewrite", "list", "status", "verify", "diff", "dump", "find", "forget", "tag", "gc", "unlock", "key", "put", "get", "thaw", "proxy"])
+const unlockingCommands = new Set(["backup", "restore", "ls", "rewrite", "list", "status", "verify", "diff", "dump", "find", "forget", "tag", "gc", "repair", "unlock", "key", "put", "get", "thaw", "proxy"])
 /** The root command's flags that take a value (commands/shared.ts). */
 const valueFlags = new Set(["--config-dir", "--config", "--passphrase", "--passphrase-file", "--passphrase-command", "--limit-upload", "--limit-download", "--repo", "--key", "--endpoint-url", "--region", "--retry-lock", "--key-hint"])
 

@@ -348,6 +348,19 @@ const gcCommand = Command.make("gc", { dryRun: dryRunFlag, json: jsonFlag }, (a)
   Command.withDescription("Delete chunks that no backup references (--dry-run to list them)")
 )
 
+const repairCommand = Command.make("repair", {
+  readData: Flag.Boolean("read-data").pipe(
+    Flag.withDescription("Download, decrypt and re-hash every copy (and open every log segment), not only check that it is there with its size"),
+    Flag.withDefault(false)
+  ),
+  dryRun: dryRunFlag,
+  json: jsonFlag
+}, (a) => load(handlers.maintain).pipe(Effect.flatMap((m) => m.repair(a)))).pipe(
+  Command.withDescription(
+    "Write missing or damaged copies again from an intact one, add copies up to `copies` (after adding a provider or raising it), and drop those on providers no longer configured"
+  )
+)
+
 const unlockCommand = Command.make("unlock", {
   all: Flag.Boolean("remove-all").pipe(Flag.withDescription("Remove every lock, not only stale ones"), Flag.withDefault(false))
 }, (a) => load(handlers.maintain).pipe(Effect.flatMap((m) => m.unlockLocks(a)))).pipe(
@@ -470,6 +483,7 @@ export const enigmaCommand = rootCommand.pipe(
     tagCommand,
     rewriteCommand,
     gcCommand,
+    repairCommand,
     statusCommand,
     configCommand,
     keyCommand,

@@ -18,6 +18,7 @@ import { UserError } from "../domain/Errors.ts"
 import { Backup, type BackupOptions } from "../services/backup/Backup.ts"
 import { Keys } from "../services/keys/Keys.ts"
 import { Maintenance, type VerifyProgress } from "../services/maintenance/Maintenance.ts"
+import { repairRepository } from "../services/maintenance/Repair.ts"
 import { Manifest } from "../services/manifest/Manifest.ts"
 import { Pipe, type PutOptions } from "../services/pipe/Pipe.ts"
 import { Restore, type RestoreOptions } from "../services/restore/Restore.ts"
@@ -130,6 +131,10 @@ export const tag = (
 export const gc = (o: RepositoryOptions, options: { readonly dryRun?: boolean } = {}) =>
   run(o, "gc", true, Maintenance.use((m) => m.gc(options.dryRun ?? false)))
 
+/** `enigma repair`: every copy back from an intact one, and copies added up to `copies` (Repair.ts). */
+export const repair = (o: RepositoryOptions, options: { readonly readData?: boolean; readonly dryRun?: boolean } = {}) =>
+  run(o, "repair", !options.dryRun, repairRepository({ readData: options.readData ?? false, dryRun: options.dryRun ?? false }))
+
 /**
  * Pipe mode for scripts: stores `input` (any byte stream) as the stream `name`, resuming an
  * interrupted put of that name, like `… | enigma put NAME`.
@@ -155,6 +160,7 @@ export type { StorageProvider } from "../services/storage/StorageProvider.ts"
 export * from "../domain/Errors.ts"
 export type { BackupOptions, BackupResult } from "../services/backup/Backup.ts"
 export type { DiffReport, RepositoryVerifyReport, VerifyReport } from "../services/maintenance/Maintenance.ts"
+export type { RepairReport } from "../services/maintenance/Repair.ts"
 export type { GetResult, PutOptions, PutResult } from "../services/pipe/Pipe.ts"
 export type { RetentionPolicy } from "../domain/Retention.ts"
 

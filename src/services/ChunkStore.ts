@@ -38,6 +38,17 @@ export interface StoredChunk {
   readonly storedSize: number
 }
 
+/**
+ * One stored copy as `inspectCopy` found it. `Bad`: missing, the wrong size, or (read) failing
+ * authentication or its id. `Unreadable`: the provider did not answer, refused, or holds it in
+ * cold storage, so it is not known to be bad. `Unconfigured`: its provider has left the config.
+ */
+export type CopyState =
+  | { readonly _tag: "Intact" }
+  | { readonly _tag: "Bad"; readonly detail: string }
+  | { readonly _tag: "Unreadable"; readonly detail: string }
+  | { readonly _tag: "Unconfigured" }
+
 export interface ChunkRow {
   readonly id: string
   readonly size: number
@@ -139,6 +150,21 @@ export class ChunkStore extends Context.Service<ChunkStore, {
   readonly loadStored: (id: string) => Effect.Effect<{ readonly bytes: Uint8Array; readonly format: ChunkRow["format"] }, ChunkCorrupt>
   /** Checks presence (and with readData, integrity) of a chunk in every placement. */
   readonly check: (id: string, readData: boolean, codec?: ChunkCodec) => Effect.Effect<void, ChunkCorrupt>
+  /**
+   * The state of the copy on `provider`: present with its size, or with `readData` opened and
+   * hashed to its id (a stream's age-encrypted chunk: present, as its identity is not here).
+   */
+  readonly inspectCopy: (id: string, provider: string, readData: boolean, codec?: ChunkCodec) => Effect.Effect<CopyState>
+  /** The copy on `provider` as stored, once it has opened and hashed to its id (an age chunk: its size checked). */
+  readonly verifiedCopy: (id: string, provider: string, codec?: ChunkCodec) => Effect.Effect<Uint8Array, ChunkCorrupt>
+  /** Writes `stored` (a chunk's bytes as stored, from `verifiedCopy`) as the chunk's object on `provider`. */
+  readonly writeCopy: (id: string, provider: string, stored: Uint8Array) => Effect.Effect<void, StorageError>
+  /** Providers not in `holding`, in the order the placement rule would choose them for a new copy. */
+  readonly copyTargets: (holding: ReadonlySet<string>) => ReadonlyArray<string>
+  /** How many copies each chunk should have: `copies`, at most the number of providers that take new chunks. */
+  readonly copiesWanted: number
+  /** Providers being retired (`drain = true`): read, never written a new copy. */
+  readonly draining: ReadonlySet<string>
   readonly row: (id: string) => ChunkRow | undefined
   readonly remove: (ids: ReadonlyArray<string>) => Effect.Effect<void, StorageError | ManifestError>
 }>()("enigma/services/ChunkStore") {
@@ -185,8 +211,11 @@ export class ChunkStore extends Context.Service<ChunkStore, {
       }
     }
 
-    // Placement: round-robin, or weighted round-robin (smooth, nginx-style) over the providers.
-    const placementOrder = repo.providers.map((p) => ({
+    // Placement: round-robin, or weighted round-robin (smooth, nginx-style) over the providers
+    // that take new chunks (not those being drained).
+    const draining = new Set(settings.providers.filter((s) => s.drain === true).map((s) => s.name))
+    const filling = repo.providers.filter((p) => !draining.has(p.name))
+    const placementOrder = filling.map((p) => ({
       provider: p,
       weight: settings.enigma.distribution === "Weighted"
         ? (settings.providers.find((s) => s.name === p.name)?.weight ?? 1)
@@ -195,12 +224,15 @@ export class ChunkStore extends Context.Service<ChunkStore, {
     }))
     const totalWeight = placementOrder.reduce((a, p) => a + p.weight, 0)
     const copies = Math.min(settings.enigma.copies ?? 1, placementOrder.length)
-    const nextPlacement = (): Array<StorageProvider> => {
+    /** Every provider, the next pick of the rule first; each call moves the rule on by one chunk. */
+    const nextRanking = (): Array<StorageProvider> => {
       for (const p of placementOrder) p.current += p.weight
       const sorted = [...placementOrder].sort((a, b) => b.current - a.current)
       sorted[0]!.current -= totalWeight
-      return sorted.slice(0, copies).map((p) => p.provider)
+      return sorted.map((p) => p.provider)
     }
+    const nextPlacement = (): Array<StorageProvider> => nextRanking().slice(0, copies)
+    const copyTargets = (holding: ReadonlySet<string>) => nextRanking().map((p) => p.name).filter((n) => !holding.has(n))
 
     // Only when every provider would write them as they are: one that joins parts (an S3 PUT
     // needs one body) would hold the parts and the joined copy at once.
@@ -266,7 +298,7 @@ export class ChunkStore extends Context.Service<ChunkStore, {
         const placed: Array<string> = []
         const errors: Array<string> = []
         // Try the chosen providers first, then the others, until `copies` accepted the chunk.
-        const candidates = [...targets, ...repo.providers.filter((p) => !targets.includes(p))]
+        const candidates = [...targets, ...filling.filter((p) => !targets.includes(p))]
         for (const p of candidates) {
           if (placed.length >= copies) break
           const key = ObjectKeys.chunk(id)
@@ -359,7 +391,12 @@ export class ChunkStore extends Context.Service<ChunkStore, {
         if (r.format !== "envelope" && codec?.format !== r.format) {
           return yield* corrupt(id, providerName, `stored as ${r.format}; reading it needs the ${r.format} identity`)
         }
-        const bytes = yield* fetchCopy(id, providerName, r)
+        return yield* openFetched(id, providerName, r, codec, yield* fetchCopy(id, providerName, r))
+      })
+
+    /** Opens a copy's stored `bytes` (ours: spent by the opening) and checks it is the chunk. */
+    const openFetched = (id: string, providerName: string, r: ChunkRow, codec: ChunkCodec | undefined, bytes: Uint8Array) =>
+      Effect.gen(function*() {
         if (r.format !== "envelope") {
           if (!codec?.open) return yield* corrupt(id, providerName, `stored as ${r.format}; reading it needs the ${r.format} identity`)
           const opened = yield* codec.open(bytes).pipe(Effect.mapError((detail) => corrupt(id, providerName, detail)))
@@ -475,19 +512,56 @@ export class ChunkStore extends Context.Service<ChunkStore, {
       if (!r) return yield* corrupt(id, "-", "not in the manifest")
       for (const name of r.placement) {
         if (readData) {
-          yield* openCopy(id, name, r, codec)
-        } else {
-          const p = providers.get(name)
-          if (!p) return yield* corrupt(id, name, "provider is not in the config")
-          const key = ObjectKeys.chunk(id)
-          const size = yield* guarded(p, "head", key, 0, p.head(key)).pipe(
-            Effect.mapError((e) => corrupt(id, name, e.detail))
-          )
-          if (size === undefined) return yield* corrupt(id, name, "missing")
-          if (size !== r.storedSize) return yield* corrupt(id, name, `size ${size}, expected ${r.storedSize}`)
+          releaseBuffers([yield* openCopy(id, name, r, codec)])
+          continue
         }
+        const state = yield* presence(id, name, r)
+        if (state._tag !== "Intact") return yield* corrupt(id, name, state._tag === "Unconfigured" ? "provider is not in the config" : state.detail)
       }
     })
+
+    /** Whether the copy on `name` is there with its stored size (a HEAD). */
+    const presence = (id: string, name: string, r: ChunkRow) =>
+      Effect.gen(function*() {
+        const p = providers.get(name)
+        if (!p) return { _tag: "Unconfigured" } as const
+        const key = ObjectKeys.chunk(id)
+        const size = yield* Effect.result(guarded(p, "head", key, 0, p.head(key)))
+        if (size._tag === "Failure") return { _tag: "Unreadable", detail: size.failure.detail } as const
+        if (size.success === undefined) return { _tag: "Bad", detail: "missing" } as const
+        if (size.success !== r.storedSize) return { _tag: "Bad", detail: `size ${size.success}, expected ${r.storedSize}` } as const
+        return { _tag: "Intact" } as const
+      })
+
+    const inspectCopy = Effect.fn("ChunkStore.inspectCopy")(function*(id: string, name: string, readData: boolean, codec?: ChunkCodec) {
+      const r = row(id)
+      if (!r) return { _tag: "Bad", detail: "not in the manifest" } satisfies CopyState
+      if (!providers.has(name)) return { _tag: "Unconfigured" } satisfies CopyState
+      if (!readData || (r.format !== "envelope" && codec?.format !== r.format)) return yield* presence(id, name, r)
+      const opened = yield* Effect.result(openCopy(id, name, r, codec))
+      if (opened._tag === "Success") {
+        releaseBuffers([opened.success])
+        return { _tag: "Intact" } satisfies CopyState
+      }
+      return { _tag: opened.failure.unreadable === true ? "Unreadable" : "Bad", detail: opened.failure.detail } satisfies CopyState
+    })
+
+    const verifiedCopy = Effect.fn("ChunkStore.verifiedCopy")(function*(id: string, name: string, codec?: ChunkCodec) {
+      const r = row(id)
+      if (!r) return yield* corrupt(id, name, "not in the manifest")
+      const bytes = yield* fetchCopy(id, name, r)
+      if (bytes.length !== r.storedSize) return yield* corrupt(id, name, `size ${bytes.length}, expected ${r.storedSize}`)
+      // Opened from a copy of the bytes (the opening spends what it is given); kept as stored.
+      if (r.format === "envelope" || codec?.format === r.format) releaseBuffers([yield* openFetched(id, name, r, codec, Uint8Array.from(bytes))])
+      return bytes
+    })
+
+    const writeCopy = (id: string, name: string, stored: Uint8Array) => {
+      const p = providers.get(name)
+      const key = ObjectKeys.chunk(id)
+      if (!p) return Effect.fail(new StorageError({ provider: name, operation: "put", key, reason: "Fatal", detail: "provider is not in the config" }))
+      return guarded(p, "put", key, stored.length, p.put(key, stored))
+    }
 
     /**
      * Forget first, then delete: once the ChunkDeleted events are durable no backup can dedup
@@ -507,6 +581,6 @@ export class ChunkStore extends Context.Service<ChunkStore, {
         }, { discard: true }), { concurrency: 8, discard: true })
     })
 
-    return ChunkStore.of({ idOf, store, load, loadStored, check, row, remove })
+    return ChunkStore.of({ idOf, store, load, loadStored, check, inspectCopy, verifiedCopy, writeCopy, copyTargets, copiesWanted: copies, draining, row, remove })
   }))
 }

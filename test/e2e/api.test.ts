@@ -27,6 +27,8 @@ describe("the scripting API (Effects exported from the package)", () => {
       const tagged = yield* Enigma.tag(repo, { ids: ["latest"] }, { add: ["pinned"] })
       assert.deepStrictEqual(tagged.backups.map((x) => [x.id, x.after]), [[b.backupId, ["pinned"]]])
       assert.deepStrictEqual((yield* Enigma.listBackups(repo)).map((x) => x.tags), [["pinned"]])
+      const repaired = yield* Enigma.repair(repo, { readData: true })
+      assert.deepInclude(repaired, { chunks: v.chunks, copied: [], lost: [], failed: [] })
       const f = yield* Enigma.forget(repo, { ids: [b.backupId] })
       assert.strictEqual(f.removed.length, 1)
       const gc = yield* Enigma.gc(repo)

@@ -90,6 +90,14 @@ describe("one repository over Local + S3 (real s3rver) + Azure (real Azurite) + 
     assert.strictEqual(r.code, 0, r.stderr)
     assert.deepStrictEqual(snapshotTree(path.join(outDir, "data")), snapshotTree(src))
 
+    // repair leaves the copies of a provider that does not answer alone (not known to be bad), and says so.
+    const down = enigma([...g, "repair", "--dry-run", "--json"])
+    assert.strictEqual(down.code, 1)
+    const downReport = JSON.parse(down.stdout)
+    assert.deepStrictEqual(downReport.copied, [])
+    assert.deepStrictEqual([...new Set(downReport.failed.map((f: { provider: string }) => f.provider))], ["gcs"])
+    assert.match(down.stderr, /copies could not be checked or written .*run `enigma repair` again once the providers answer/)
+
     // GCS back (same storage and address). Damage one copy on the disk and another chunk's copy on GCS.
     const back = await startGcsFake({ pageSize: 5, dir: gcs.dir, port: gcs.port })
     stops.push(back.stop)
@@ -112,6 +120,13 @@ describe("one repository over Local + S3 (real s3rver) + Azure (real Azurite) + 
     const r2 = enigma([...g, "restore", backupId, again])
     assert.strictEqual(r2.code, 0, r2.stderr)
     assert.deepStrictEqual(snapshotTree(path.join(again, "data")), snapshotTree(src))
+
+    // repair --read-data writes both damaged copies again (GCS's through its API) from the intact ones.
+    const repaired = json(enigma([...g, "repair", "--read-data", "--json"]))
+    assert.deepStrictEqual(repaired.copied.map((c: { chunk: string; provider: string }) => `${c.chunk} ${c.provider}`).sort(), bad)
+    assert.deepStrictEqual([repaired.lost, repaired.failed], [[], []])
+    const clean = enigma([...g, "verify", backupId, "--read-data"])
+    assert.strictEqual(clean.code, 0, clean.stdout)
   })
 
   it("Gcs config mistakes get one clear line", async () => {

@@ -90,6 +90,12 @@ export const status = Effect.fn("cli.status")(function*({ json }: { readonly jso
     const manifest = yield* Manifest
     const totals = yield* manifest.totals
     const byProvider = yield* manifest.chunksByProvider
+    // What a lost provider, a raised `copies` or a provider taken out of the config left short.
+    // Copies on a provider being drained do not count: repair moves them.
+    const draining = new Set(opened.settings.providers.filter((p) => p.drain === true).map((p) => p.name))
+    const filling = opened.providers.map((p) => p.name).filter((n) => !draining.has(n))
+    const wantedCopies = Math.min(opened.settings.enigma.copies ?? 1, filling.length)
+    const fewerCopies = yield* manifest.fewerCopies(wantedCopies, filling)
     // Backups begun and not committed: running now (the lock says so) or left by a killed run.
     const unfinished = (yield* manifest.backups("running")).length
     const providers = yield* Effect.forEach(opened.providers, (p) =>
@@ -130,9 +136,11 @@ export const status = Effect.fn("cli.status")(function*({ json }: { readonly jso
       interruptedStreams: totals.interruptedStreams,
       interruptedBytes: totals.interruptedBytes,
       unfinishedBackups: unfinished,
+      copies: wantedCopies,
+      fewerCopies,
       dedupRatio: dedup,
       currentKeyId: opened.ring.currentKeyId,
-      providers: providers.map((p) => ({ ...p, chunks: byProvider.find((b) => b.provider === p.name)?.chunks ?? 0, storedBytes: byProvider.find((b) => b.provider === p.name)?.bytes ?? 0 })),
+      providers: providers.map((p) => ({ ...p, draining: draining.has(p.name), chunks: byProvider.find((b) => b.provider === p.name)?.chunks ?? 0, storedBytes: byProvider.find((b) => b.provider === p.name)?.bytes ?? 0 })),
       locks: locks.map(({ description: _, ...l }) => l)
     }
     yield* emit(json, data, () =>
@@ -146,13 +154,17 @@ export const status = Effect.fn("cli.status")(function*({ json }: { readonly jso
         ...(data.interruptedStreams > 0
           ? [`  interrupted: ${data.interruptedStreams} stream(s), ${formatBytes(data.interruptedBytes)} so far (put again to resume, or \`enigma forget NAME\`)`]
           : []),
+        ...(fewerCopies > 0
+          ? [`  fewer copies: ${fewerCopies} chunk(s) have fewer than ${wantedCopies} on the providers configured (\`enigma repair\` adds them)`]
+          : []),
         ...(unfinished > 0
           ? [`  unfinished: ${unfinished} backup(s) begun and not committed: running now, or left by a run that was killed (\`enigma gc\` abandons those and reclaims their chunks)`]
           : []),
         ...locks.map((l) => `  locked by ${l.description}${l.stale ? " (stale: its process is gone or silent; `enigma unlock` removes it)" : ""}`),
         "  providers:",
         ...data.providers.map((p) =>
-          `    ${p.name} (${p.type}): ${p.reachable ? "reachable" : `UNREACHABLE: ${p.error}`}, ${p.chunks} chunks, ${formatBytes(p.storedBytes)}`)
+          `    ${p.name} (${p.type}): ${p.reachable ? "reachable" : `UNREACHABLE: ${p.error}`}, ${p.chunks} chunks, ${formatBytes(p.storedBytes)}` +
+            (p.draining ? " (draining: `enigma repair` moves its copies)" : ""))
       ].join("\n"))
   }))
 })

@@ -5,7 +5,9 @@ import { parseBackupTags } from "../../domain/BackupTags.ts"
 import { parseReadSubset } from "../../domain/ReadSubset.ts"
 import { isEmptyPolicy, parseWithin, type RetentionPolicy } from "../../domain/Retention.ts"
 import { removeLocks } from "../../services/Lock.ts"
-import { Maintenance, type RepositoryVerifyReport } from "../../services/maintenance/Maintenance.ts"
+import { Maintenance } from "../../services/maintenance/Maintenance.ts"
+import type { ChunkReferrers } from "../../services/manifest/Manifest.ts"
+import { repairRepository } from "../../services/maintenance/Repair.ts"
 import { Pipe } from "../../services/pipe/Pipe.ts"
 import { readAgeIdentities } from "../AgeIdentities.ts"
 import { unlock, withRepository } from "../Open.ts"
@@ -14,6 +16,20 @@ import { rootCommand } from "../commands/shared.ts"
 import { backupFilter } from "./backupFilter.ts"
 import { excludePatterns, type ExcludeFlags } from "./excludeFlags.ts"
 import { rewriteBackups } from "../../services/maintenance/Rewrite.ts"
+
+/** What a chunk's bytes belong to, for a line about a bad or lost chunk. */
+const affects = (r: ChunkReferrers) => {
+  const parts = [
+    ...(r.backups.length > 0 ? [`backup(s) ${r.backups.join(", ")}`] : []),
+    ...(r.streams.length > 0 ? [`stream(s) ${r.streams.join(", ")}`] : []),
+    ...(r.objects.length > 0 ? [`object(s) ${r.objects.slice(0, 20).join(", ")}${r.objects.length > 20 ? ", …" : ""}`] : []),
+    ...(r.uploads.length > 0 ? [`unfinished upload(s) ${r.uploads.join(", ")}`] : [])
+  ]
+  return parts.length > 0 ? parts.join("; ") : "nothing committed"
+}
+
+/** After a verify found bad copies. */
+const repairHint = "where another copy is intact (copies = 2 or more), `enigma repair` writes them again from it"
 
 export const verify = Effect.fn("cli.verify")(function*({ id: given, readData, readDataSubset, json, ageIdentities: identityFiles }: {
   readonly id: Option.Option<string>
@@ -45,15 +61,6 @@ export const verify = Effect.fn("cli.verify")(function*({ id: given, readData, r
   const bad = yield* withRepository(opened, "verify", false, Effect.gen(function*() {
     if (Option.isNone(given)) {
       const report = yield* Maintenance.use((m) => m.verifyRepository(subset ?? readData, onProgress)).pipe(Effect.ensuring(Effect.sync(line.done)))
-      const affects = (r: RepositoryVerifyReport["bad"][number]) => {
-        const parts = [
-          ...(r.backups.length > 0 ? [`backup(s) ${r.backups.join(", ")}`] : []),
-          ...(r.streams.length > 0 ? [`stream(s) ${r.streams.join(", ")}`] : []),
-          ...(r.objects.length > 0 ? [`object(s) ${r.objects.slice(0, 20).join(", ")}${r.objects.length > 20 ? ", …" : ""}`] : []),
-          ...(r.uploads.length > 0 ? [`unfinished upload(s) ${r.uploads.join(", ")}`] : [])
-        ]
-        return parts.length > 0 ? parts.join("; ") : "nothing committed"
-      }
       const ageNote = report.presenceOnly > 0 ? ` (${report.presenceOnly} of them, in streams encrypted to age recipients, checked for presence only: verify those streams with --age-identity)` : ""
       yield* emit(json, { ...report, ok: report.bad.length === 0 }, () =>
         report.bad.length === 0
@@ -62,7 +69,7 @@ export const verify = Effect.fn("cli.verify")(function*({ id: given, readData, r
             : `repository: ${report.chunks} chunks ${checked}${ageNote}; no errors`
           : [
             ...report.bad.map((r) => `bad chunk ${r.chunk} on ${r.provider}: ${r.problem}; affects ${affects(r)}`),
-            `repository: ${report.bad.length} of ${report.chunks} chunks are bad`
+            `repository: ${report.bad.length} of ${report.chunks} chunks are bad; ${repairHint}`
           ].join("\n"))
       return report.bad.length
     }
@@ -96,7 +103,7 @@ export const verify = Effect.fn("cli.verify")(function*({ id: given, readData, r
         : [
           ...report.bad.map((r) =>
             `bad chunk ${r.chunk} on ${r.provider}: ${r.problem}; affects ${r.files.length} file(s): ${r.files.slice(0, 20).join(", ")}${r.files.length > 20 ? ", …" : ""}`),
-          `backup ${report.backupId}: ${report.bad.length} of ${report.chunks} chunks are bad`
+          `backup ${report.backupId}: ${report.bad.length} of ${report.chunks} chunks are bad; ${repairHint}`
         ].join("\n"))
     return report.bad.length
   }))
@@ -255,6 +262,51 @@ export const gc = Effect.fn("cli.gc")(function*({ dryRun, json }: { readonly dry
       `${dryRun ? "would delete" : "deleted"} ${r.deletedChunks.length} unreferenced chunk(s), ${formatBytes(r.reclaimedBytes)}; ${r.orphanObjects.length} orphaned object(s)` +
         (r.incompleteWrites.length > 0 ? `; ${dryRun ? "would remove" : "removed"} ${r.incompleteWrites.length} incomplete write(s) left by a killed writer` : "")
     ].join("\n"))
+})
+
+/** At most this many lines of one kind in the text report (--json lists them all). */
+const shownLines = 20
+const some = <A>(items: ReadonlyArray<A>, line: (a: A) => string) => [
+  ...items.slice(0, shownLines).map(line),
+  ...(items.length > shownLines ? [`… and ${items.length - shownLines} more (--json lists them all)`] : [])
+]
+const copiesWord = (n: number) => `${n} ${n === 1 ? "copy" : "copies"}`
+
+/** `enigma repair`: every copy back from an intact one (Repair.ts). */
+export const repair = Effect.fn("cli.repair")(function*({ readData, dryRun, json }: { readonly readData: boolean; readonly dryRun: boolean; readonly json: boolean }) {
+  const opened = yield* unlock(yield* rootCommand)
+  let seen = { checked: 0, total: 0 }
+  const line = makeProgress(() => `${seen.checked} of ${seen.total} chunks checked (${((100 * seen.checked) / Math.max(seen.total, 1)).toFixed(0)}%)`)
+  const r = yield* withRepository(
+    opened,
+    "repair",
+    !dryRun,
+    repairRepository({ readData, dryRun }, (checked, total) => {
+      seen = { checked, total }
+      line.update()
+    }).pipe(Effect.ensuring(Effect.sync(line.done)))
+  )
+  const ok = r.lost.length === 0 && r.failed.length === 0
+  yield* emit(json, { ...r, ok }, () =>
+    [
+      ...r.keyfile.map((p) => `${dryRun ? "would write" : "wrote"} the keyfile to ${p}`),
+      ...r.log.map((l) => `${dryRun ? "would seal" : "sealed"} the log again on ${l.provider}, from event ${l.from}`),
+      ...some(r.copied, (c) => `${dryRun ? "would copy" : "copied"} chunk ${c.chunk} to ${c.provider} (${c.why})`),
+      ...some(r.dropped, (d) => `${dryRun ? "would drop" : "dropped"} chunk ${d.chunk}'s copy on ${d.provider} (${d.why})`),
+      ...r.lost.map((l) => `lost chunk ${l.chunk}: no intact copy (${l.problems}); it holds data of ${affects(l)}`),
+      ...some(r.failed, (f) => `could not repair ${f.chunk === "" ? "" : `chunk ${f.chunk} `}on ${f.provider}: ${f.detail}`),
+      `${r.chunks} chunk(s) checked (${readData ? "read, decrypted and re-hashed" : "present with their size"}); ` +
+      `${copiesWord(r.copied.length)} ${dryRun ? "would be " : ""}written (${formatBytes(r.copiedBytes)}), ${r.dropped.length} dropped, ` +
+      `${r.lost.length} chunk(s) lost, ${r.failed.length} failed` + (dryRun ? "; dry run: nothing was changed" : "")
+    ].join("\n"))
+  if (r.lost.length > 0) {
+    return yield* new UserError({
+      detail: `${r.lost.length} chunk(s) have no intact copy left (listed above): restore (or get) what still reads, or forget what holds them; if a provider that held them was taken out of the config, put it back with drain = true and run \`enigma repair\` again`
+    })
+  }
+  if (r.failed.length > 0) {
+    return yield* new UserError({ detail: `${r.failed.length} copies could not be checked or written (listed above); run \`enigma repair\` again once the providers answer` })
+  }
 })
 
 export const unlockLocks = Effect.fn("cli.unlock")(function*({ all }: { readonly all: boolean }) {

@@ -232,6 +232,8 @@ export class Manifest extends Context.Service<Manifest, {
   readonly referrersOf: (id: string) => Effect.Effect<ChunkReferrers>
   readonly totals: Effect.Effect<RepositoryTotals>
   readonly chunksByProvider: Effect.Effect<ReadonlyArray<{ provider: string; chunks: number; bytes: number }>>
+  /** Referenced chunks with fewer than `wanted` copies on the `providers` configured (`enigma repair` adds them). */
+  readonly fewerCopies: (wanted: number, providers: ReadonlyArray<string>) => Effect.Effect<number>
   readonly streams: (status?: StreamRow["status"]) => Effect.Effect<ReadonlyArray<StreamRow>>
   /** The stream called `name` (there is at most one: put refuses a name in use). */
   readonly streamNamed: (name: string) => Effect.Effect<StreamRow | undefined>
@@ -463,6 +465,12 @@ export class Manifest extends Context.Service<Manifest, {
       Effect.map((rows) => rows.map((r) => ({ provider: r.provider, chunks: Number(r.n), bytes: Number(r.bytes) })))
     )
 
+    const fewerCopies = (wanted: number, providers: ReadonlyArray<string>) =>
+      q<{ n: number }>(sql`SELECT COUNT(*) AS n FROM chunks c WHERE c.refcount > 0 AND
+        (SELECT COUNT(*) FROM json_each(c.placement) p WHERE p.value IN (SELECT value FROM json_each(${JSON.stringify(providers)}))) < ${wanted}`).pipe(
+        Effect.map(([r]) => Number(r!.n))
+      )
+
     const streamSelect = `SELECT s.*,
         (SELECT COUNT(*) FROM stream_chunks c WHERE c.stream_id = s.id) AS logged_chunks,
         (SELECT COALESCE(SUM(size), 0) FROM stream_chunks c WHERE c.stream_id = s.id) AS logged_bytes
@@ -506,7 +514,8 @@ export class Manifest extends Context.Service<Manifest, {
       unreferencedChunks,
       allChunkIds,
       totals,
-      chunksByProvider
+      chunksByProvider,
+      fewerCopies
     })
   }))
 }

@@ -197,6 +197,7 @@ export const makeProjector = (db: DatabaseSync) => {
   const insertStreamChunk = s(`INSERT OR IGNORE INTO stream_chunks (stream_id, idx, chunk_id, size, sha256, sha3, chain)
     VALUES (?, ?, ?, ?, ?, ?, ?)`)
   const addRef = s("UPDATE chunks SET refcount = refcount + ? WHERE id = ?")
+  const setPlacement = s("UPDATE chunks SET placement = ? WHERE id = ?")
   // One reference per chunk slot of a stream (a chunk repeated in a stream counts each time).
   const releaseStreamRefs = s(`UPDATE chunks SET refcount = refcount -
       (SELECT COUNT(*) FROM stream_chunks sc WHERE sc.stream_id = ?1 AND sc.idx >= ?2 AND sc.chunk_id = chunks.id)
@@ -268,6 +269,9 @@ export const makeProjector = (db: DatabaseSync) => {
         return
       case "ChunkDeleted":
         deleteChunk.run(event.id)
+        return
+      case "ChunkPlaced":
+        setPlacement.run(JSON.stringify(event.placement), event.id)
         return
       case "BackupStarted":
         insertBackup.run(event.backupId, event.at, event.host, JSON.stringify(event.paths), event.parent ?? null, JSON.stringify(event.tags ?? []))
