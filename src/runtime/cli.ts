@@ -134,6 +134,11 @@ const restoreCommand = Command.make("restore", {
     Flag.withDefault("always")
   ),
   sparse: Flag.Boolean("sparse").pipe(Flag.withDescription("Leave blocks of zeros in large files as holes (disk images, preallocated files)"), Flag.withDefault(false)),
+  delete: Flag.Boolean("delete").pipe(
+    Flag.withDescription("Remove what the restored directories hold and the backup does not (of what the selection picks: excluded entries stay), as restic's --delete; check first with --dry-run"),
+    Flag.withDefault(false)
+  ),
+  dryRun: Flag.Boolean("dry-run").pipe(Flag.withDescription("Write and remove nothing: say what would be restored and (with --delete) removed"), Flag.withDefault(false)),
   ...latestFilterFlags,
   json: jsonFlag
 }, (a) => load(handlers.restore).pipe(Effect.flatMap((m) => m.restore(a)))).pipe(

@@ -68,7 +68,7 @@ interface LatestFilter {
 }
 const latestFilter = (f: LatestFilter) => backupFilter({ ...f, paths: [] })
 
-export const restore = Effect.fn("cli.restore")(function*({ id, dest, path, glob, exclude, iexclude, include, iinclude, excludeXattr, includeXattr, list, sparse, overwrite, json, hosts, tags }: LatestFilter & {
+export const restore = Effect.fn("cli.restore")(function*({ id, dest, path, glob, exclude, iexclude, include, iinclude, excludeXattr, includeXattr, list, sparse, overwrite, delete: remove, dryRun, json, hosts, tags }: LatestFilter & {
   readonly id: string
   readonly dest: Option.Option<string>
   readonly path: ReadonlyArray<string>
@@ -82,11 +82,14 @@ export const restore = Effect.fn("cli.restore")(function*({ id, dest, path, glob
   readonly list: boolean
   readonly sparse: boolean
   readonly overwrite: "always" | "if-changed" | "never"
+  readonly delete: boolean
+  readonly dryRun: boolean
   readonly json: boolean
 }) {
   const options = { pathPrefix: path, glob, exclude, iexclude, include, iinclude, excludeXattr, includeXattr }
   const problem = restoreProblem(options)
   if (problem !== undefined) return yield* new UserError({ detail: problem })
+  if (list && (remove || dryRun)) return yield* new UserError({ detail: "--delete and --dry-run restore into a destination; --list only lists (leave out one or the other)" })
   const filter = yield* latestFilter({ hosts, tags })
   const opened = yield* unlock(yield* rootCommand)
   if (!list) yield* collectOwnedBuffersOnly(opened.providers)
@@ -102,6 +105,15 @@ export const restore = Effect.fn("cli.restore")(function*({ id, dest, path, glob
     if (Option.isNone(dest)) {
       return yield* new UserError({ detail: "restore needs a destination directory (or --list)" })
     }
+    if (dryRun) {
+      const plan = yield* (yield* Restore).plan(backup.id, dest.value, { ...options, overwrite, delete: remove })
+      return yield* emit(json, { backupId: backup.id, dest: dest.value, dryRun: true, ...plan }, () =>
+        [
+          ...plan.deleted.map((p) => `would delete ${p}`),
+          `dry run: would restore ${plan.entries} entries (${plan.files} files, ${formatBytes(plan.bytes)}) of backup ${backup.id} to ${dest.value}` +
+          (remove ? `, and delete ${plan.deleted.length} entries it does not hold` : "") + "; nothing was changed"
+        ].join("\n"))
+    }
     let done = { files: 0, bytes: 0 }
     // The whole backup's size is known: with no selection, the line shows how far and how long.
     const whole = path.length === 0 && glob.length === 0 && exclude.length === 0 && iexclude.length === 0 && include.length === 0 && iinclude.length === 0 ? backup.stats : undefined
@@ -113,7 +125,7 @@ export const restore = Effect.fn("cli.restore")(function*({ id, dest, path, glob
       return `${done.files} of ${whole.files} files, ${formatBytes(done.bytes)} of ${formatBytes(whole.bytes)} (${Math.min(100, (100 * done.bytes) / whole.bytes).toFixed(0)}%), ${formatBytes(rate)}/s${eta}`
     })
     const restore = yield* Restore
-    const r = yield* restore.run(backup.id, dest.value, { ...options, sparse, overwrite, onProgress: (files, bytes) => {
+    const r = yield* restore.run(backup.id, dest.value, { ...options, sparse, overwrite, delete: remove, onProgress: (files, bytes) => {
       done = { files, bytes }
       line.update()
     } }).pipe(
@@ -128,7 +140,8 @@ export const restore = Effect.fn("cli.restore")(function*({ id, dest, path, glob
     )
     yield* emit(json, { backupId: backup.id, dest: dest.value, ...r }, () =>
       `restored backup ${backup.id} to ${dest.value}: ${r.files} files, ${r.dirs} dirs, ${r.symlinks} symlinks, ${formatBytes(r.bytes)}` +
-      (r.skipped > 0 ? `; ${r.skipped} already there left as they were (--overwrite ${overwrite})` : ""))
+      (r.skipped > 0 ? `; ${r.skipped} already there left as they were (--overwrite ${overwrite})` : "") +
+      (remove ? `; deleted ${r.deleted.length} entries the backup does not hold` : ""))
     // The data is all there; say (and exit 3) that some entries could not get their owner, or
     // their extended attributes.
     if (r.ownersRefused > 0) {

@@ -21,6 +21,7 @@ import { warmChunkWorkers } from "../ChunkThreads.ts"
 import { makeGarbagePacer, manyFilesPacing } from "../GarbagePacer.ts"
 import { makeSmallFileWriter, type SmallFile, type SmallFileFailure, type SmallFileWriter } from "./SmallFileWriter.ts"
 import { writeXattrs } from "../Xattrs.ts"
+import { removeExtraneous } from "./Extraneous.ts"
 
 /** Writing to the destination failed (disk full, permissions…): names the file. */
 export class RestoreWriteError extends Schema.TaggedError<RestoreWriteError>()("RestoreWriteError", {
@@ -37,6 +38,10 @@ export class RestoreWriteError extends Schema.TaggedError<RestoreWriteError>()("
  * Every file written before is complete, so a second run with `--overwrite if-changed` finishes
  * the job without writing them again.
  */
+/** A failed write (or removal) at `p`, named. */
+const writeError = (p: FsPath) => (e: unknown) =>
+  new RestoreWriteError({ path: shownPath(p), detail: writeFailure((e as { code?: string }).code, (e as Error).message) })
+
 const writeFailure = (code: string | undefined, message: string): string => {
   const again = "then restore again (--overwrite if-changed keeps the files already restored)"
   switch (code) {
@@ -91,6 +96,13 @@ export interface RestoreOptions {
    * restore be run again without writing what it had finished.
    */
   readonly overwrite?: "always" | "if-changed" | "never" | undefined
+  /**
+   * restic's `--delete`: what lies in the destination's copies of the restored directories and
+   * is not in the backup is removed (of what the selection picks: an excluded entry stays), and a
+   * directory where the backup has a file or symlink is replaced (unless `--overwrite never`).
+   * Done once everything is written; the destination beside the backup's roots is never touched.
+   */
+  readonly delete?: boolean | undefined
   readonly onProgress?: ((files: number, bytes: number) => void) | undefined
   /** Entries read and restored at a time (default `restoreWindow`); tests set it small. */
   readonly windowEntries?: number | undefined
@@ -115,6 +127,17 @@ export interface RestoreResult {
    */
   readonly xattrsRefused: number
   readonly xattrError?: string | undefined
+  /** With `delete`: stored paths of what was removed from the destination. */
+  readonly deleted: ReadonlyArray<string>
+}
+
+/** `restore --dry-run`: what a restore would write, and (with `delete`) remove. */
+export interface RestorePlan {
+  /** Entries the selection picks: files, directories and symlinks. */
+  readonly entries: number
+  readonly files: number
+  readonly bytes: number
+  readonly deleted: ReadonlyArray<string>
 }
 
 /**
@@ -425,6 +448,8 @@ export class Restore extends Context.Service<Restore, {
    * The entries of a backup a selection picks (as `restore --list` shows them), in path order,
    * given to `visit` a window at a time; returns how many there were. Memory holds one window.
    */
+  /** What `run` would do, without writing anything (`restore --dry-run`). */
+  readonly plan: (backupId: string, dest: string, options: RestoreOptions) => Effect.Effect<RestorePlan, UserError | RestoreWriteError>
   readonly list: <E>(
     backupId: string,
     options: RestoreOptions,
@@ -502,8 +527,6 @@ export class Restore extends Context.Service<Restore, {
       }
       /** Restored files with extended attributes, set once every file is in place. */
       const xattrFiles: Array<FileEntry> = []
-      const writeError = (p: FsPath) => (e: unknown) =>
-        new RestoreWriteError({ path: shownPath(p), detail: writeFailure((e as { code?: string }).code, (e as Error).message) })
       // A hard link whose first file is restored too becomes a link to it once that is written.
       const linkTargets = yield* manifest.linkTargets(backupId)
       const linksToRestored = (f: FileEntry) => f.linkTo !== undefined && linkTargets.get(f.linkTo) === true && picks(f.linkTo, "file")
@@ -699,6 +722,23 @@ export class Restore extends Context.Service<Restore, {
       let selectedAny = false
       let skipped = 0
 
+      /** Stored paths removed from the destination (`delete`). */
+      const deleted: Array<string> = []
+      /** `delete`: a directory where one of `entries` (files, symlinks) goes is removed first, as restic's --delete does. */
+      const clearDirsInPlace = (entries: ReadonlyArray<FileEntry>) =>
+        Effect.forEach(entries, (f) => {
+          const target = joinStored(destAbs, f.path)
+          return Effect.tryPromise({
+            try: async () => {
+              const st = await fs.lstat(target).catch(() => undefined)
+              if (st?.isDirectory() !== true) return
+              await fs.rm(target, { recursive: true, force: true })
+              deleted.push(f.path)
+            },
+            catch: writeError(target)
+          })
+        }, { discard: true })
+
       /** Restores the files of one window's selected entries, and keeps what comes last. */
       const restoreSelected = (selected: ReadonlyArray<FileEntry>) =>
         Effect.gen(function*() {
@@ -710,6 +750,7 @@ export class Restore extends Context.Service<Restore, {
           // What is already there and stays (--overwrite never / if-changed), found before anything is written.
           const kept = yield* keptInPlace(destAbs, selected, options.overwrite ?? "always")
           skipped += kept.size
+          if (options.delete === true) yield* clearDirsInPlace(selected.filter((f) => f.kind !== "dir" && !kept.has(f.path)))
           const files = selected.filter((f) => f.kind === "file" && !linksToRestored(f) && !kept.has(f.path))
           for (const f of selected) {
             if (f.kind === "file" && linksToRestored(f) && !kept.has(f.path)) hardLinks.push(f)
@@ -852,8 +893,22 @@ export class Restore extends Context.Service<Restore, {
         yield* Effect.tryPromise({ try: () => restoreXattrs(f, target), catch: writeError(target) })
       }
 
-      // Directory metadata last, deepest first (writing into a directory changes its mtime).
       const restoredDirs = dirEntries.filter((d) => !byFiles || holding.has(d.path)).sort((a, b) => b.path.length - a.path.length)
+      // --delete: once everything is written, what the backup does not hold (before the
+      // directories' mtimes are set: removing changes them).
+      if (options.delete === true) {
+        const removal = yield* removeExtraneous(
+          root,
+          restoredDirs.map((d) => d.path),
+          (stored) => Effect.map(manifest.fileAt(backupId, stored), (e) => e !== undefined),
+          picks,
+          { byFiles, dryRun: false },
+          writeError
+        )
+        deleted.push(...removal.removed)
+      }
+
+      // Directory metadata last, deepest first (writing into a directory changes its mtime).
       for (const d of restoredDirs) {
         const target = joinStored(root, d.path)
         yield* Effect.tryPromise({
@@ -880,7 +935,8 @@ export class Restore extends Context.Service<Restore, {
         ownersRefused,
         ...(ownerError !== undefined ? { ownerError } : {}),
         xattrsRefused: xattrRefusals.count,
-        ...(xattrRefusals.code !== undefined ? { xattrError: xattrRefusals.code } : {})
+        ...(xattrRefusals.code !== undefined ? { xattrError: xattrRefusals.code } : {}),
+        deleted
       }
     })
 
@@ -979,6 +1035,54 @@ export class Restore extends Context.Service<Restore, {
         return count
       }).pipe(Effect.withSpan("Restore.list"))
 
-    return Restore.of({ run, list, dump })
+    const plan = Effect.fn("Restore.plan")(function*(backupId: string, dest: string, options: RestoreOptions) {
+      const problem = restoreProblem(options)
+      if (problem !== undefined) return yield* new UserError({ detail: problem })
+      const destAbs = path.resolve(dest)
+      const { picks, byFiles, standsAlone } = entrySelection(options)
+      // As `run` selects: directories (with a glob or include, those that hold a selected file or
+      // symlink, or stand alone), files and symlinks.
+      const dirs: Array<string> = []
+      const holding = new Set<string>()
+      const others: Array<{ readonly path: string; readonly size: number; readonly file: boolean }> = []
+      yield* manifest.eachEntryHead(backupId, (e) => {
+        if (!picks(e.path, e.kind)) return
+        if (e.kind === "dir") dirs.push(e.path)
+        else others.push({ path: e.path, size: e.size, file: e.kind === "file" })
+        if (byFiles && standsAlone(e.path, e.kind)) {
+          addDirsAbove(holding, e.path)
+          if (e.kind === "dir") holding.add(e.path)
+        }
+      })
+      const restoredDirs = dirs.filter((d) => !byFiles || holding.has(d))
+      const deleted: Array<string> = []
+      if (options.delete === true) {
+        // Directories where a file or symlink goes (kept under --overwrite never), then what the backup does not hold.
+        if (options.overwrite !== "never") {
+          for (const o of others) {
+            const st = yield* Effect.promise(() => fs.lstat(joinStored(destAbs, o.path)).catch(() => undefined))
+            if (st?.isDirectory() === true) deleted.push(o.path)
+          }
+        }
+        const removal = yield* removeExtraneous(
+          destAbs,
+          restoredDirs,
+          (stored) => Effect.map(manifest.fileAt(backupId, stored), (e) => e !== undefined),
+          picks,
+          { byFiles, dryRun: true },
+          writeError
+        )
+        deleted.push(...removal.removed)
+      }
+      const files = others.filter((o) => o.file)
+      return {
+        entries: restoredDirs.length + others.length,
+        files: files.length,
+        bytes: files.reduce((n, f) => n + f.size, 0),
+        deleted
+      } satisfies RestorePlan
+    })
+
+    return Restore.of({ run, plan, list, dump })
   }))
 }
