@@ -94,6 +94,10 @@ const backupCommand = Command.make("backup", {
     Flag.withDescription("Only walk: say what would be backed up and which files read (new or changed), reading and writing nothing"),
     Flag.withDefault(false)
   ),
+  skipIfUnchanged: Flag.Boolean("skip-if-unchanged").pipe(
+    Flag.withDescription("Record no backup when nothing changed since the last one of these paths from this host (restic's); prints that one's id"),
+    Flag.withDefault(false)
+  ),
   json: jsonFlag
 }, (a) => load(handlers.backup).pipe(Effect.flatMap((m) => m.backup(a)))).pipe(
   Command.withDescription("Back up files and directories")

@@ -30,6 +30,7 @@ interface BackupArgs {
   readonly ignoreCtime: boolean
   readonly time: Option.Option<string>
   readonly dryRun: boolean
+  readonly skipIfUnchanged: boolean
   readonly json: boolean
 }
 
@@ -103,7 +104,8 @@ export const backup = Effect.fn("cli.backup")(function*(a: BackupArgs) {
     tags: a.tags,
     force: a.force,
     ignoreInode: a.ignoreInode,
-    ignoreCtime: a.ignoreCtime
+    ignoreCtime: a.ignoreCtime,
+    skipIfUnchanged: a.skipIfUnchanged
   }
   if (a.dryRun) {
     // Read-only: no lock, nothing recorded.
@@ -150,8 +152,12 @@ export const backup = Effect.fn("cli.backup")(function*(a: BackupArgs) {
     } })
   })).pipe(Effect.ensuring(Effect.sync(line.done)))
   const s = result.stats
+  if (result.skipped === true) {
+    return yield* emit(json, { backupId: result.backupId, parent: result.parent ?? null, skipped: true, ...s }, () =>
+      `nothing changed since backup ${result.backupId}: no backup recorded (--skip-if-unchanged); ${s.files} files, ${formatBytes(s.bytes)}`)
+  }
   const dedup = s.bytes > 0 ? s.bytes / Math.max(s.storedNewBytes, 1) : 1
-  yield* emit(json, { backupId: result.backupId, parent: result.parent ?? null, ...s, dedupRatio: dedup, warningPaths: result.warnings }, () =>
+  yield* emit(json, { backupId: result.backupId, parent: result.parent ?? null, skipped: false, ...s, dedupRatio: dedup, warningPaths: result.warnings }, () =>
     [
       `backup ${result.backupId} saved${result.parent ? ` (parent ${result.parent})` : ""}`,
       `  files: ${s.files}, dirs: ${s.dirs}, symlinks: ${s.symlinks}`,

@@ -33,10 +33,13 @@ export interface BackupProgress {
 }
 
 export interface BackupResult {
+  /** The backup recorded; with `skipped`, the parent (it holds what a new one would). */
   readonly backupId: string
   readonly parent: string | undefined
   readonly stats: BackupStats
   readonly warnings: ReadonlyArray<WalkWarning>
+  /** `skipIfUnchanged` found nothing changed since the parent: no backup was recorded. */
+  readonly skipped?: boolean | undefined
 }
 
 /** Reading a backup source failed in a way that stops the backup (not one unreadable file). */
@@ -119,6 +122,12 @@ export interface BackupOptions {
    * for data brought in from an older archive, so that `list`, `latest` and retention place it.
    */
   readonly time?: number | undefined
+  /**
+   * restic's `--skip-if-unchanged`: when every entry is as in the parent backup and none was
+   * added or removed, record no backup (the parent holds the same). Found by a walk before
+   * anything is read or recorded, so a skipped run leaves nothing in the log.
+   */
+  readonly skipIfUnchanged?: boolean | undefined
 }
 
 /** `backup --dry-run`'s answer: what would be recorded, and which files would be read (new or changed since the parent). */
@@ -152,6 +161,19 @@ const isUnchanged = (
 ) =>
   prev !== undefined && prev.size === st.size && prev.mtimeMs === st.mtimeMs && (check.ignoreInode || prev.ino === st.ino) &&
   (check.ignoreCtime || prev.ctimeMs === st.ctimeMs)
+
+/**
+ * What `--skip-if-unchanged` compares of an entry. The ctime moves with every change of an
+ * inode's metadata (mode, owner, extended attributes, links, a symlink made again), and the inode
+ * number with a file replaced; with `--ignore-ctime` the attributes and link targets are compared
+ * themselves, as the backup would read them again.
+ */
+const stampOf = (
+  e: { readonly kind: FileEntry["kind"]; readonly mode: number; readonly uid: number | undefined; readonly gid: number | undefined; readonly mtimeMs: number; readonly size: number; readonly ino: number; readonly ctimeMs: number },
+  check: ChangeCheck,
+  extra: string
+) =>
+  `${e.kind}|${e.mode}|${e.uid}|${e.gid}|${e.mtimeMs}|${e.kind === "file" ? e.size : 0}|${check.ignoreInode ? "" : e.ino}|${check.ignoreCtime ? extra : e.ctimeMs}`
 
 /**
  * Backs up file trees. All file contents are chunked as one concatenated stream in walk order,
@@ -227,12 +249,60 @@ export class Backup extends Context.Service<Backup, {
       return { ...out, parent: parentId, read, warnings: warnings.map((w) => `${w.path}: ${w.detail}`) } satisfies BackupPlan
     })
 
+    /**
+     * `--skip-if-unchanged`: whether a walk finds exactly the parent's entries, each as recorded.
+     * Stops at the first difference; a warning (something unreadable) counts as one, so the
+     * backup runs and reports it. Holds a stamp per entry of the parent meanwhile.
+     */
+    const unchangedSince = (parentId: string, roots: ReadonlyArray<{ abs: string; name: string }>, walkOptions: Parameters<typeof walk>[2], check: ChangeCheck) =>
+      Effect.gen(function*() {
+        const recorded = new Map<string, string>()
+        yield* manifest.eachEntryStamp(parentId, (e) => {
+          const extra = check.ignoreCtime ? `${e.target ?? ""}|${e.xattrsJson ?? ""}` : ""
+          recorded.set(e.path, stampOf(e, check, extra))
+        })
+        let warned = false
+        let seen = 0
+        for (const e of walk(roots, () => void (warned = true), walkOptions)) {
+          if (warned) return false
+          let extra = ""
+          if (check.ignoreCtime) {
+            const xattrs = readXattrs(e.abs)
+            const target = e.kind === "symlink" ? yield* Effect.promise(() => fs.readlink(e.abs, { encoding: "buffer" }).then(storedName, () => "")) : ""
+            extra = `${target}|${xattrs !== undefined ? JSON.stringify(xattrs) : ""}`
+          }
+          const kind = e.kind
+          const st = e.stat
+          if (recorded.get(e.path) !== stampOf({ kind, mode: st.mode, uid: st.uid, gid: st.gid, mtimeMs: st.mtimeMs, size: st.size, ino: st.ino, ctimeMs: st.ctimeMs }, check, extra)) return false
+          seen++
+        }
+        return !warned && seen === recorded.size
+      })
+
     const run = Effect.fn("Backup.run")(function*(
       paths: ReadonlyArray<string>,
       options?: BackupOptions
     ) {
       const startedAt = Date.now()
       const { walkOptions, roots, tags, host, absPaths, parentId, parentFiles, check } = yield* prepare(paths, options)
+      if (options?.skipIfUnchanged === true && parentId !== undefined && (yield* unchangedSince(parentId, roots, walkOptions, check))) {
+        // The parent was just found: not finding it again would be a bug.
+        const parent = yield* manifest.resolveBackup(parentId).pipe(Effect.orDie)
+        const p = parent.stats
+        const stats: BackupStats = {
+          files: p?.files ?? 0,
+          dirs: p?.dirs ?? 0,
+          symlinks: p?.symlinks ?? 0,
+          bytes: p?.bytes ?? 0,
+          bytesRead: 0,
+          newChunks: 0,
+          newBytes: 0,
+          storedNewBytes: 0,
+          durationMs: Date.now() - startedAt,
+          warnings: 0
+        }
+        return { backupId: parentId, parent: parentId, stats, warnings: [], skipped: true } satisfies BackupResult
+      }
       const backupId = randomBytes(8).toString("hex")
       yield* log.append([{
         _tag: "BackupStarted",

@@ -162,6 +162,22 @@ export interface ChunkReferrers {
 }
 
 /** What `find` and the checks before a restore read of an entry: not its extents. */
+/** What `backup --skip-if-unchanged` compares of a recorded entry (Backup.ts). */
+export interface EntryStamp {
+  readonly path: string
+  readonly kind: FileEntry["kind"]
+  readonly mode: number
+  readonly uid: number | undefined
+  readonly gid: number | undefined
+  readonly mtimeMs: number
+  readonly size: number
+  readonly ino: number
+  readonly ctimeMs: number
+  readonly target: string | undefined
+  /** As stored: JSON of [[name, base64 value], …], or undefined for none. */
+  readonly xattrsJson: string | undefined
+}
+
 export interface EntryHead {
   readonly path: string
   readonly kind: FileEntry["kind"]
@@ -211,6 +227,8 @@ export class Manifest extends Context.Service<Manifest, {
    * by row: nothing is held, and no extents are parsed.
    */
   readonly eachEntryHead: (backupId: string, visit: (e: EntryHead) => void) => Effect.Effect<void>
+  /** Each entry's metadata (not its extents), row by row, in no particular order. */
+  readonly eachEntryStamp: (backupId: string, visit: (e: EntryStamp) => void) => Effect.Effect<void>
   /**
    * The paths that hard links of a backup name as their first link (`linkTo`), each with whether
    * it is a regular file of its own (no `linkTo`), as a first link is in an intact manifest.
@@ -354,6 +372,39 @@ export class Manifest extends Context.Service<Manifest, {
       yield* Effect.sync(() => {
         for (const r of headsStmt.iterate(backupId) as Iterable<{ path: string; kind: FileEntry["kind"]; size: number; mtime_ms: number }>) {
           visit({ path: r.path, kind: r.kind, size: Number(r.size), mtimeMs: Number(r.mtime_ms) })
+        }
+      })
+    })
+    const stampsStmt = db.prepare("SELECT path, kind, mode, uid, gid, mtime_ms, size, ino, ctime_ms, target, xattrs FROM files WHERE backup_id = ?")
+    const eachEntryStamp = Effect.fn("Manifest.eachEntryStamp")(function*(backupId: string, visit: (e: EntryStamp) => void) {
+      yield* Effect.sync(() => {
+        type Row = {
+          path: string
+          kind: FileEntry["kind"]
+          mode: number
+          uid: number | null
+          gid: number | null
+          mtime_ms: number
+          size: number
+          ino: number
+          ctime_ms: number
+          target: string | null
+          xattrs: string | null
+        }
+        for (const r of stampsStmt.iterate(backupId) as Iterable<Row>) {
+          visit({
+            path: r.path,
+            kind: r.kind,
+            mode: Number(r.mode),
+            uid: r.uid === null ? undefined : Number(r.uid),
+            gid: r.gid === null ? undefined : Number(r.gid),
+            mtimeMs: Number(r.mtime_ms),
+            size: Number(r.size),
+            ino: Number(r.ino),
+            ctimeMs: Number(r.ctime_ms),
+            target: r.target ?? undefined,
+            xattrsJson: r.xattrs ?? undefined
+          })
         }
       })
     })
@@ -515,7 +566,8 @@ export class Manifest extends Context.Service<Manifest, {
       allChunkIds,
       totals,
       chunksByProvider,
-      fewerCopies
+      fewerCopies,
+      eachEntryStamp
     })
   }))
 }
