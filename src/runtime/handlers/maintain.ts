@@ -62,16 +62,20 @@ export const verify = Effect.fn("cli.verify")(function*({ id: given, readData, r
     if (Option.isNone(given)) {
       const report = yield* Maintenance.use((m) => m.verifyRepository(subset ?? readData, onProgress)).pipe(Effect.ensuring(Effect.sync(line.done)))
       const ageNote = report.presenceOnly > 0 ? ` (${report.presenceOnly} of them, in streams encrypted to age recipients, checked for presence only: verify those streams with --age-identity)` : ""
-      yield* emit(json, { ...report, ok: report.bad.length === 0 }, () =>
-        report.bad.length === 0
-          ? report.subset !== undefined
-            ? `repository: ${report.chunks} chunks present, ${report.subset.read} of them (subset ${report.subset.spec}) read, decrypted and re-hashed; no errors`
-            : `repository: ${report.chunks} chunks ${checked}${ageNote}; no errors`
-          : [
-            ...report.bad.map((r) => `bad chunk ${r.chunk} on ${r.provider}: ${r.problem}; affects ${affects(r)}`),
-            `repository: ${report.bad.length} of ${report.chunks} chunks are bad; ${repairHint}`
-          ].join("\n"))
-      return report.bad.length
+      const providerLines = report.providers.map((p) => `provider ${p.provider}: ${p.problem}; \`enigma repair\` writes it again`)
+      yield* emit(json, { ...report, ok: report.bad.length === 0 && report.providers.length === 0 }, () =>
+        [
+          ...providerLines,
+          ...(report.bad.length === 0
+            ? [report.subset !== undefined
+              ? `repository: ${report.chunks} chunks present, ${report.subset.read} of them (subset ${report.subset.spec}) read, decrypted and re-hashed; ${providerLines.length === 0 ? "no errors" : "no bad chunks"}`
+              : `repository: ${report.chunks} chunks ${checked}${ageNote}; ${providerLines.length === 0 ? "no errors" : "no bad chunks"}`]
+            : [
+              ...report.bad.map((r) => `bad chunk ${r.chunk} on ${r.provider}: ${r.problem}; affects ${affects(r)}`),
+              `repository: ${report.bad.length} of ${report.chunks} chunks are bad; ${repairHint}`
+            ])
+        ].join("\n"))
+      return report.bad.length + report.providers.length
     }
     const id = given.value
     // A stream name wins over a backup id prefix (names are whatever the user chose).

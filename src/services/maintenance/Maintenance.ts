@@ -15,6 +15,8 @@ import { ChunkCache } from "../restore/ChunkCache.ts"
 import { sameBytes } from "./SameBytes.ts"
 import { Repository } from "../Repository.ts"
 import { Keys as ObjectKeys, type StorageError } from "../storage/StorageProvider.ts"
+import { sealedKey } from "../manifest/Segments.ts"
+import { keyfileState, segmentReach } from "./ProviderMetadata.ts"
 
 /**
  * A temp file older than this is a dead writer's: gc runs under the repository lock, so no chunk
@@ -53,6 +55,11 @@ export interface RepositoryVerifyReport {
   /** Chunks of streams encrypted to age recipients: only their presence is checked (reading needs the identity). */
   readonly presenceOnly: number
   readonly bad: ReadonlyArray<{ readonly chunk: string; readonly provider: string; readonly problem: string } & ChunkReferrers>
+  /**
+   * What a provider lacks of the repository's own objects (ProviderMetadata.ts): its keyfile, or
+   * log segments up to what was sealed there; `enigma repair` writes them again.
+   */
+  readonly providers: ReadonlyArray<{ readonly provider: string; readonly problem: string }>
 }
 
 export interface ForgetReport {
@@ -173,12 +180,31 @@ export class Maintenance extends Context.Service<Maintenance, {
         if (e === undefined) continue
         bad.push({ chunk: e.chunkId, provider: e.provider, problem: e.detail, ...(yield* manifest.referrersOf(e.chunkId)) })
       }
+      // Each provider's keyfile and log, as `recover` from it alone would need them.
+      const providers: Array<RepositoryVerifyReport["providers"][number]> = []
+      for (const p of repo.providers) {
+        const problem = (detail: string) => void providers.push({ provider: p.name, problem: detail })
+        if (repo.ring.sealed.length > 0) {
+          const held = yield* Effect.result(keyfileState(p, repo.ring.sealed))
+          if (held._tag === "Failure") problem(`keyfile not checked: ${held.failure.message}`)
+          else if (held.success === "missing") problem("keyfile missing")
+          else if (held.success === "differs") problem("keyfile is not this repository's current one")
+        }
+        const through = Number((yield* log.getMeta(sealedKey(p.name))) ?? "0")
+        if (through === 0) continue
+        const reach = yield* Effect.result(segmentReach(p, readData ? repo.ring.logKey : undefined, false))
+        if (reach._tag === "Failure") problem(`log not checked: ${reach.failure.message}`)
+        else if (reach.success < through) {
+          problem(`log segments reach event ${reach.success} of the ${through} sealed there${readData ? " (or one does not open)" : ""}`)
+        }
+      }
       return {
         chunks: referenced.length,
         readData,
         ...(subset !== undefined ? { subset: { spec: describeReadSubset(subset), read: readCount } } : {}),
         presenceOnly: readData && subset === undefined ? referenced.filter((c) => c.format === "age").length : 0,
-        bad
+        bad,
+        providers
       } satisfies RepositoryVerifyReport
     })
 

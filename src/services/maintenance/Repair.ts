@@ -1,11 +1,12 @@
-import { Effect, Stream } from "effect"
+import { Effect } from "effect"
 import { ChunkStore, type CopyState } from "../ChunkStore.ts"
 import { makePlainCodec } from "../ChunkCodec.ts"
 import { EventLog } from "../manifest/EventLog.ts"
 import { type ChunkReferrers, Manifest } from "../manifest/Manifest.ts"
-import { openSegment, sealedKey } from "../manifest/Segments.ts"
+import { sealedKey } from "../manifest/Segments.ts"
+import { keyfileState, segmentReach } from "./ProviderMetadata.ts"
+import { Keys as ObjectKeys } from "../storage/StorageProvider.ts"
 import { Repository } from "../Repository.ts"
-import { Keys as ObjectKeys, type StorageProvider } from "../storage/StorageProvider.ts"
 import type { VerifyProgress } from "../VerifyProgress.ts"
 import { progressTeller } from "../VerifyProgress.ts"
 
@@ -52,12 +53,6 @@ export interface RepairReport {
 /** Chunks checked at a time: each check is a HEAD (or, reading data, a download). */
 const checkConcurrency = 8
 
-/** A segment key's event range (`log/<first>-<last>`). */
-const rangeOf = (key: string) => {
-  const m = /(\d+)-(\d+)$/.exec(key)
-  return m ? { key, first: Number(m[1]), last: Number(m[2]) } : undefined
-}
-
 const describe = (state: CopyState) =>
   state._tag === "Unconfigured" ? "its provider is not in the config" : state._tag === "Intact" ? "intact" : state.detail
 
@@ -92,12 +87,12 @@ export const repairRepository = Effect.fn("Maintenance.repair")(function*(
   const sealed = repo.ring.sealed
   if (sealed.length > 0) {
     for (const p of up) {
-      const held = yield* Effect.result(p.get(ObjectKeys.keystore))
-      if (held._tag === "Failure" && held.failure.reason !== "NotFound") {
+      const held = yield* Effect.result(keyfileState(p, sealed))
+      if (held._tag === "Failure") {
         failed.push({ chunk: "", provider: p.name, detail: `keyfile: ${held.failure.message}` })
         continue
       }
-      if (held._tag === "Success" && Buffer.compare(held.success, sealed) === 0) continue
+      if (held.success === "same") continue
       if (!dryRun) {
         const put = yield* Effect.result(p.put(ObjectKeys.keystore, sealed))
         if (put._tag === "Failure") {
@@ -115,7 +110,7 @@ export const repairRepository = Effect.fn("Maintenance.repair")(function*(
   for (const p of up) {
     const through = Number((yield* log.getMeta(sealedKey(p.name))) ?? "0")
     if (through === 0) continue // never sealed there: the command's seal writes it all
-    const reach = yield* Effect.result(segmentReach(p, readData ? repo.ring.logKey : undefined, dryRun))
+    const reach = yield* Effect.result(segmentReach(p, readData ? repo.ring.logKey : undefined, !dryRun))
     if (reach._tag === "Failure") {
       failed.push({ chunk: "", provider: p.name, detail: `log: ${reach.failure.message}` })
       continue
@@ -247,28 +242,3 @@ export const repairRepository = Effect.fn("Maintenance.repair")(function*(
     log: logRepairs
   } satisfies RepairReport
 })
-
-/**
- * How far `p`'s segments cover the log from event 1 without a gap. With `logKey`, each segment
- * is read and opened, and one that does not open ends the reach (and, unless `dryRun`, is
- * deleted: `recover` would stop at it, and sealing again from there may choose other bounds).
- */
-const segmentReach = (p: StorageProvider, logKey: Uint8Array | undefined, dryRun: boolean) =>
-  Effect.gen(function*() {
-    const keys = yield* p.list(ObjectKeys.segmentPrefix).pipe(Stream.runCollect)
-    const ranges = [...keys].map(rangeOf).filter((r) => r !== undefined).sort((a, b) => a.first - b.first || b.last - a.last)
-    let reach = 0
-    for (const r of ranges) {
-      if (r.first > reach + 1) break
-      if (r.last <= reach) continue
-      if (logKey !== undefined) {
-        const bytes = yield* p.get(r.key)
-        if (typeof openSegment(r.key, logKey, bytes) === "string") {
-          if (!dryRun) yield* p.delete(r.key)
-          break
-        }
-      }
-      reach = r.last
-    }
-    return reach
-  })

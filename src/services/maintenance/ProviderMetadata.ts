@@ -1,0 +1,51 @@
+import { Effect, Stream } from "effect"
+import { openSegment } from "../manifest/Segments.ts"
+import { Keys as ObjectKeys, type StorageProvider } from "../storage/StorageProvider.ts"
+
+/**
+ * The repository's own objects in one provider, beside its chunks: the sealed keyfile and the
+ * log's segments, which together let `recover` rebuild the repository from that provider alone.
+ * `verify` reports what a provider lacks of them; `repair` writes it again.
+ */
+
+/** Whether `p` holds the keyfile `sealed` (the one the repository was opened with). */
+export const keyfileState = (p: StorageProvider, sealed: Uint8Array) =>
+  Effect.gen(function*() {
+    const held = yield* Effect.result(p.get(ObjectKeys.keystore))
+    if (held._tag === "Failure") {
+      if (held.failure.reason === "NotFound") return "missing" as const
+      return yield* held.failure
+    }
+    return Buffer.compare(held.success, sealed) === 0 ? "same" as const : "differs" as const
+  })
+
+/** A segment key's event range (`log/<first>-<last>`). */
+const rangeOf = (key: string) => {
+  const m = /(\d+)-(\d+)$/.exec(key)
+  return m ? { key, first: Number(m[1]), last: Number(m[2]) } : undefined
+}
+
+/**
+ * How far `p`'s segments cover the log from event 1 without a gap. With `logKey`, each segment
+ * is read and opened, and one that does not open ends the reach (and, with `deleteDamaged`, is
+ * deleted: `recover` would stop at it, and sealing again from there may choose other bounds).
+ */
+export const segmentReach = (p: StorageProvider, logKey: Uint8Array | undefined, deleteDamaged: boolean) =>
+  Effect.gen(function*() {
+    const keys = yield* p.list(ObjectKeys.segmentPrefix).pipe(Stream.runCollect)
+    const ranges = [...keys].map(rangeOf).filter((r) => r !== undefined).sort((a, b) => a.first - b.first || b.last - a.last)
+    let reach = 0
+    for (const r of ranges) {
+      if (r.first > reach + 1) break
+      if (r.last <= reach) continue
+      if (logKey !== undefined) {
+        const bytes = yield* p.get(r.key)
+        if (typeof openSegment(r.key, logKey, bytes) === "string") {
+          if (deleteDamaged) yield* p.delete(r.key)
+          break
+        }
+      }
+      reach = r.last
+    }
+    return reach
+  })
