@@ -19,15 +19,21 @@ const litter = (out: string) => {
   writeFileSync(path.join(out, "beside.txt"), "mine\n")
 }
 
+/** A backup of a sample tree, restored once into `out`, which is then littered. */
+const restoredThenLittered = () => {
+  const { root, g } = initRepo()
+  const src = path.join(root, "data")
+  makeTree(src)
+  const { backupId } = json(enigma([...g, "backup", src, "--json"]))
+  const out = path.join(root, "out")
+  assert.strictEqual(enigma([...g, "restore", backupId, out]).code, 0)
+  litter(out)
+  return { g, src, backupId, out }
+}
+
 describe("restore --delete (restic's): the destination's copy of the backup made exactly the backup", () => {
   it("removes what the backup does not hold, of what the selection restores; --dry-run only says so", () => {
-    const { root, g } = initRepo()
-    const src = path.join(root, "data")
-    makeTree(src)
-    const { backupId } = json(enigma([...g, "backup", src, "--json"]))
-    const out = path.join(root, "out")
-    assert.strictEqual(enigma([...g, "restore", backupId, out]).code, 0)
-    litter(out)
+    const { g, src, backupId, out } = restoredThenLittered()
     const before = snapshotTree(out)
 
     const dry = enigma([...g, "restore", backupId, out, "--delete", "--dry-run", "--exclude", "*.keep", "--json"])
@@ -48,13 +54,7 @@ describe("restore --delete (restic's): the destination's copy of the backup made
   })
 
   it("with --glob, only the files the glob picks go, inside directories the backup does not hold too", () => {
-    const { root, g } = initRepo()
-    const src = path.join(root, "data")
-    makeTree(src)
-    const { backupId } = json(enigma([...g, "backup", src, "--json"]))
-    const out = path.join(root, "out")
-    assert.strictEqual(enigma([...g, "restore", backupId, out]).code, 0)
-    litter(out)
+    const { g, backupId, out } = restoredThenLittered()
     rmSync(path.join(out, "data", "script.sh"), { recursive: true })
     writeFileSync(path.join(out, "data", "docs", "deep", "stray.rs"), "fn s() {}\n")
     const r = json(enigma([...g, "restore", backupId, out, "--delete", "--glob", "*.rs", "--json"]))

@@ -13,7 +13,7 @@ import { parseBothExcludes, parseMarker } from "../../domain/ExcludeRules.ts"
 import { shownPath, storedName } from "../../domain/StoredName.ts"
 import { ChunkStore, type ChunkWriteError } from "../ChunkStore.ts"
 import { EventLog, type ManifestError } from "../manifest/EventLog.ts"
-import { Manifest } from "../manifest/Manifest.ts"
+import { type EntryStamp, Manifest } from "../manifest/Manifest.ts"
 import type { ParentFile } from "../manifest/ParentIndex.ts"
 import { noParentFiles } from "../manifest/ParentWindow.ts"
 import { makeGarbagePacer, manyFilesPacing } from "../GarbagePacer.ts"
@@ -164,16 +164,7 @@ const isUnchanged = (
   (check.ignoreCtime || prev.ctimeMs === st.ctimeMs)
 
 /** An entry's metadata as `--skip-if-unchanged` compares it (Backup.unchangedSince). */
-interface Stamped {
-  readonly kind: FileEntry["kind"]
-  readonly mode: number
-  readonly uid: number | undefined
-  readonly gid: number | undefined
-  readonly mtimeMs: number
-  readonly size: number
-  readonly ino: number
-  readonly ctimeMs: number
-}
+type Stamped = Omit<EntryStamp, "path" | "target" | "xattrsJson">
 
 /**
  * The parent's entries, by path, as numbers in one growing array (no string per entry: 300,000
