@@ -49,6 +49,12 @@ export type CopyState =
   | { readonly _tag: "Unreadable"; readonly detail: string }
   | { readonly _tag: "Unconfigured" }
 
+/**
+ * Chunk copies as providers' listings showed them (ProviderMetadata.listedChunks): provider →
+ * chunk id → stored size (undefined: the listing gave none). A provider not in it is asked by HEAD.
+ */
+export type ListedCopies = ReadonlyMap<string, ReadonlyMap<string, number | undefined>>
+
 export interface ChunkRow {
   readonly id: string
   readonly size: number
@@ -149,12 +155,12 @@ export class ChunkStore extends Context.Service<ChunkStore, {
    */
   readonly loadStored: (id: string) => Effect.Effect<{ readonly bytes: Uint8Array; readonly format: ChunkRow["format"] }, ChunkCorrupt>
   /** Checks presence (and with readData, integrity) of a chunk in every placement. */
-  readonly check: (id: string, readData: boolean, codec?: ChunkCodec) => Effect.Effect<void, ChunkCorrupt>
+  readonly check: (id: string, readData: boolean, codec?: ChunkCodec, listed?: ListedCopies) => Effect.Effect<void, ChunkCorrupt>
   /**
    * The state of the copy on `provider`: present with its size, or with `readData` opened and
    * hashed to its id (a stream's age-encrypted chunk: present, as its identity is not here).
    */
-  readonly inspectCopy: (id: string, provider: string, readData: boolean, codec?: ChunkCodec) => Effect.Effect<CopyState>
+  readonly inspectCopy: (id: string, provider: string, readData: boolean, codec?: ChunkCodec, listed?: ListedCopies) => Effect.Effect<CopyState>
   /** The copy on `provider` as stored, once it has opened and hashed to its id (an age chunk: its size checked). */
   readonly verifiedCopy: (id: string, provider: string, codec?: ChunkCodec) => Effect.Effect<Uint8Array, ChunkCorrupt>
   /** Writes `stored` (a chunk's bytes as stored, from `verifiedCopy`) as the chunk's object on `provider`. */
@@ -507,7 +513,7 @@ export class ChunkStore extends Context.Service<ChunkStore, {
       return yield* (last ?? corrupt(id, "-", "no placement recorded"))
     })
 
-    const check = Effect.fn("ChunkStore.check")(function*(id: string, readData: boolean, codec?: ChunkCodec) {
+    const check = Effect.fn("ChunkStore.check")(function*(id: string, readData: boolean, codec?: ChunkCodec, listed?: ListedCopies) {
       const r = row(id)
       if (!r) return yield* corrupt(id, "-", "not in the manifest")
       for (const name of r.placement) {
@@ -515,16 +521,24 @@ export class ChunkStore extends Context.Service<ChunkStore, {
           releaseBuffers([yield* openCopy(id, name, r, codec)])
           continue
         }
-        const state = yield* presence(id, name, r)
+        const state = yield* presence(id, name, r, listed)
         if (state._tag !== "Intact") return yield* corrupt(id, name, state._tag === "Unconfigured" ? "provider is not in the config" : state.detail)
       }
     })
 
-    /** Whether the copy on `name` is there with its stored size (a HEAD). */
-    const presence = (id: string, name: string, r: ChunkRow) =>
+    /** Whether the copy on `name` is there with its stored size: from a listing of the provider, else a HEAD. */
+    const presence = (id: string, name: string, r: ChunkRow, listed: ListedCopies | undefined) =>
       Effect.gen(function*() {
         const p = providers.get(name)
         if (!p) return { _tag: "Unconfigured" } as const
+        const inListing = listed?.get(name)
+        if (inListing !== undefined) {
+          if (!inListing.has(id)) return { _tag: "Bad", detail: "missing" } as const
+          const size = inListing.get(id)
+          if (size !== undefined) {
+            return size === r.storedSize ? { _tag: "Intact" } as const : { _tag: "Bad", detail: `size ${size}, expected ${r.storedSize}` } as const
+          }
+        }
         const key = ObjectKeys.chunk(id)
         const size = yield* Effect.result(guarded(p, "head", key, 0, p.head(key)))
         if (size._tag === "Failure") return { _tag: "Unreadable", detail: size.failure.detail } as const
@@ -533,11 +547,11 @@ export class ChunkStore extends Context.Service<ChunkStore, {
         return { _tag: "Intact" } as const
       })
 
-    const inspectCopy = Effect.fn("ChunkStore.inspectCopy")(function*(id: string, name: string, readData: boolean, codec?: ChunkCodec) {
+    const inspectCopy = Effect.fn("ChunkStore.inspectCopy")(function*(id: string, name: string, readData: boolean, codec?: ChunkCodec, listed?: ListedCopies) {
       const r = row(id)
       if (!r) return { _tag: "Bad", detail: "not in the manifest" } satisfies CopyState
       if (!providers.has(name)) return { _tag: "Unconfigured" } satisfies CopyState
-      if (!readData || (r.format !== "envelope" && codec?.format !== r.format)) return yield* presence(id, name, r)
+      if (!readData || (r.format !== "envelope" && codec?.format !== r.format)) return yield* presence(id, name, r, listed)
       const opened = yield* Effect.result(openCopy(id, name, r, codec))
       if (opened._tag === "Success") {
         releaseBuffers([opened.success])

@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
-import { CreateBucketCommand } from "@aws-sdk/client-s3"
+import { CreateBucketCommand, DeleteObjectCommand } from "@aws-sdk/client-s3"
 import { BlobServiceClient, StorageSharedKeyCredential } from "@azure/storage-blob"
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { DatabaseSync } from "node:sqlite"
 import * as path from "node:path"
 import { afterAll, beforeAll } from "vitest"
@@ -127,6 +127,30 @@ describe("one repository over Local + S3 (real s3rver) + Azure (real Azurite) + 
     assert.deepStrictEqual([repaired.lost, repaired.failed], [[], []])
     const clean = enigma([...g, "verify", backupId, "--read-data"])
     assert.strictEqual(clean.code, 0, clean.stdout)
+
+    // A copy deleted on each cloud provider: verify and repair find them from the providers'
+    // listings (S3 ListObjectsV2, Azure's blob list, GCS's object list: sizes included).
+    const now = placements(dir)
+    // Three different chunks (verify names a chunk's first bad copy).
+    const taken = new Set<string>()
+    const on = (name: string) => {
+      const id = now.find((c) => c.placement.includes(name) && !taken.has(c.id))!.id
+      taken.add(id)
+      return id
+    }
+    const gone = { s3: on("s3"), azure: on("azure"), gcs: on("gcs") }
+    await s3.client().send(new DeleteObjectCommand({ Bucket: "enigma-four", Key: chunkKey(gone.s3) }))
+    await new BlobServiceClient(azure.endpoint, new StorageSharedKeyCredential(azuriteAccount, azuriteKey))
+      .getContainerClient("enigma-four").deleteBlob(chunkKey(gone.azure))
+    rmSync(back.objectFile("enigma-four", chunkKey(gone.gcs)))
+    const expected = Object.entries(gone).map(([provider, chunk]) => `${chunk} ${provider} missing`).sort()
+    const found = enigma([...g, "verify", "--json"])
+    assert.strictEqual(found.code, 1)
+    assert.deepStrictEqual(JSON.parse(found.stdout).bad.map((b: { chunk: string; provider: string; problem: string }) => `${b.chunk} ${b.provider} ${b.problem}`).sort(), expected)
+    const put = json(enigma([...g, "repair", "--json"]))
+    assert.deepStrictEqual(put.copied.map((c: { chunk: string; provider: string; why: string }) => `${c.chunk} ${c.provider} ${c.why}`).sort(), expected)
+    const whole = enigma([...g, "verify", "--read-data"])
+    assert.strictEqual(whole.code, 0, whole.stdout)
   })
 
   it("Gcs config mistakes get one clear line", async () => {

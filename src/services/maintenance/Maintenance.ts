@@ -16,7 +16,7 @@ import { sameBytes } from "./SameBytes.ts"
 import { Repository } from "../Repository.ts"
 import { Keys as ObjectKeys, type StorageError } from "../storage/StorageProvider.ts"
 import { sealedKey } from "../manifest/Segments.ts"
-import { keyfileState, segmentReach } from "./ProviderMetadata.ts"
+import { keyfileState, listedChunks, segmentReach } from "./ProviderMetadata.ts"
 
 /**
  * A temp file older than this is a dead writer's: gc runs under the repository lock, so no chunk
@@ -163,13 +163,16 @@ export class Maintenance extends Context.Service<Maintenance, {
       const plain = makePlainCodec(repo.ring.chunkIdKey)
       const subset = typeof read === "boolean" ? undefined : read
       const readData = read !== false
+      // Presence from one listing per provider where it gives sizes (taken after the chunks to
+      // check were read: each was stored before it), not a HEAD per copy.
+      const listed = readData && subset === undefined ? undefined : yield* listedChunks(repo.providers)
       const reads = (id: string) => subset === undefined ? readData : inReadSubset(subset, id)
       let readCount = 0
       const failures = yield* Effect.forEach(referenced, (c) =>
         Effect.suspend(() => {
           const full = reads(c.id) && c.format !== "age"
           if (full) readCount++
-          return chunks.check(c.id, full, c.format === "plain" ? plain : undefined)
+          return chunks.check(c.id, full, c.format === "plain" ? plain : undefined, listed)
         }).pipe(
           Effect.as(undefined),
           Effect.catch((e: ChunkCorrupt) => Effect.succeed(e)),

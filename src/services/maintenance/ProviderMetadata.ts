@@ -1,4 +1,5 @@
 import { Effect, Stream } from "effect"
+import type { ListedCopies } from "../ChunkStore.ts"
 import { openSegment } from "../manifest/Segments.ts"
 import { Keys as ObjectKeys, type StorageProvider } from "../storage/StorageProvider.ts"
 
@@ -48,4 +49,30 @@ export const segmentReach = (p: StorageProvider, logKey: Uint8Array | undefined,
       reach = r.last
     }
     return reach
+  })
+
+/**
+ * The chunk copies each provider that lists sizes holds (StorageProvider.listSized), from one
+ * listing each: `verify` and `repair` check presence from it, a page of 1,000 keys a request,
+ * instead of one HEAD per copy. A provider whose listing fails is left out (asked by HEAD).
+ * Take it after reading which chunks to check, so that every chunk checked was stored before.
+ */
+export const listedChunks = (providers: ReadonlyArray<StorageProvider>) =>
+  Effect.gen(function*() {
+    const listed = new Map<string, Map<string, number | undefined>>()
+    yield* Effect.forEach(providers, (p) =>
+      p.listSized === undefined
+        ? Effect.void
+        : p.listSized(ObjectKeys.chunkPrefix).pipe(
+          Stream.runForEach((o) =>
+            Effect.sync(() => {
+              let sizes = listed.get(p.name)
+              if (sizes === undefined) listed.set(p.name, sizes = new Map())
+              sizes.set(ObjectKeys.chunkIdOf(o.key), o.size)
+            })
+          ),
+          Effect.andThen(Effect.sync(() => void (listed.has(p.name) || listed.set(p.name, new Map())))),
+          Effect.catch(() => Effect.sync(() => void listed.delete(p.name)))
+        ), { concurrency: "unbounded", discard: true })
+    return listed as ListedCopies
   })

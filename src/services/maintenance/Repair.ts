@@ -4,7 +4,7 @@ import { makePlainCodec } from "../ChunkCodec.ts"
 import { EventLog } from "../manifest/EventLog.ts"
 import { type ChunkReferrers, Manifest } from "../manifest/Manifest.ts"
 import { sealedKey } from "../manifest/Segments.ts"
-import { keyfileState, segmentReach } from "./ProviderMetadata.ts"
+import { keyfileState, listedChunks, segmentReach } from "./ProviderMetadata.ts"
 import { Keys as ObjectKeys } from "../storage/StorageProvider.ts"
 import { Repository } from "../Repository.ts"
 import type { VerifyProgress } from "../VerifyProgress.ts"
@@ -121,6 +121,8 @@ export const repairRepository = Effect.fn("Maintenance.repair")(function*(
   }
 
   const referenced = yield* manifest.referencedChunks
+  // Presence from one listing per provider where it gives sizes, not a HEAD per copy.
+  const listed = readData ? undefined : yield* listedChunks(up)
   const told = progressTeller(referenced.length, onProgress)
   const plain = makePlainCodec(repo.ring.chunkIdKey)
   const wanted = chunks.copiesWanted
@@ -133,7 +135,7 @@ export const repairRepository = Effect.fn("Maintenance.repair")(function*(
       const states = yield* Effect.forEach(row.placement, (provider) =>
         down.has(provider)
           ? Effect.succeed({ provider, state: { _tag: "Unreadable", detail: "its provider did not answer" } as CopyState })
-          : Effect.map(chunks.inspectCopy(id, provider, readData, codec), (state) => ({ provider, state })))
+          : Effect.map(chunks.inspectCopy(id, provider, readData, codec, listed), (state) => ({ provider, state })))
       const on = (tag: CopyState["_tag"]) => states.filter((s) => s.state._tag === tag)
       const intact = on("Intact").map((s) => s.provider)
       const unreadable = on("Unreadable")

@@ -2,7 +2,7 @@ import type { ContainerClient } from "@azure/storage-blob"
 import { randomBytes } from "node:crypto"
 import { Effect, Stream } from "effect"
 import { type Block, blocksOf, checkRange, concatBytes } from "./Blocks.ts"
-import { type ByteRange, StorageError, type StorageFailure, type StorageProvider } from "./StorageProvider.ts"
+import { type ByteRange, type ListedObject, StorageError, type StorageFailure, type StorageProvider } from "./StorageProvider.ts"
 
 export interface AzureProviderOptions {
   readonly name: string
@@ -160,11 +160,11 @@ export const makeAzureProvider = (o: AzureProviderOptions): StorageProvider => {
 
   const del = (key: string) => call("delete", key, (c) => c.getBlockBlobClient(key).deleteIfExists()).pipe(Effect.asVoid)
 
-  const list = (prefix: string): Stream.Stream<string, StorageError> =>
+  const listSized = (prefix: string): Stream.Stream<ListedObject, StorageError> =>
     Stream.unwrap(call("list", prefix, async (c) => c).pipe(Effect.map((c) =>
       Stream.fromAsyncIterable(
         (async function*() {
-          for await (const b of c.listBlobsFlat({ prefix })) yield b.name
+          for await (const b of c.listBlobsFlat({ prefix })) yield { key: b.name, size: b.properties.contentLength }
         })(),
         (cause) => new StorageError({ provider: o.name, operation: "list", key: prefix, reason: azureFailureOf(cause), detail: String(cause) })
       )
@@ -172,5 +172,7 @@ export const makeAzureProvider = (o: AzureProviderOptions): StorageProvider => {
 
   const check = call("check", o.container, (c) => c.getProperties()).pipe(Effect.asVoid)
 
-  return { name: o.name, kind: "Azure", put, get, putStream, getRange, getStream, head, delete: del, list, check }
+  const list = (prefix: string): Stream.Stream<string, StorageError> => listSized(prefix).pipe(Stream.map((b) => b.key))
+
+  return { name: o.name, kind: "Azure", put, get, putStream, getRange, getStream, head, delete: del, list, listSized, check }
 }

@@ -47,6 +47,11 @@ export const withFaults = (inner: StorageProvider, faults: Faults): StorageProvi
         : delayed
     })
   }
+  /** A listing that fails at its start, now and then. */
+  const listFault = (prefix: string) =>
+    applies("list") && random() < (faults.failRate ?? 0)
+      ? Stream.fail(new StorageError({ provider: inner.name, operation: "list", key: prefix, reason: faults.failReason ?? "Transient", detail: "injected fault" }))
+      : undefined
   return {
     ...inner,
     put: (key, body, options) => misbehave("put", key, inner.put(key, body, options)),
@@ -67,9 +72,7 @@ export const withFaults = (inner: StorageProvider, faults: Faults): StorageProvi
     getStream: (key, range) => Stream.unwrap(misbehave("get", key, Effect.sync(() => inner.getStream(key, range)))),
     head: (key) => misbehave("head", key, inner.head(key)),
     delete: (key) => misbehave("delete", key, inner.delete(key)),
-    list: (prefix) =>
-      applies("list") && random() < (faults.failRate ?? 0)
-        ? Stream.fail(new StorageError({ provider: inner.name, operation: "list", key: prefix, reason: faults.failReason ?? "Transient", detail: "injected fault" }))
-        : inner.list(prefix)
+    list: (prefix) => listFault(prefix) ?? inner.list(prefix),
+    ...(inner.listSized ? { listSized: (prefix: string) => listFault(prefix) ?? inner.listSized!(prefix) } : {})
   }
 }

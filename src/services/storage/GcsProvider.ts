@@ -4,7 +4,7 @@ import type { Writable } from "node:stream"
 import { finished } from "node:stream/promises"
 import { Effect, Exit, Option, Stream } from "effect"
 import { blocksOf, checkRange, concatBytes } from "./Blocks.ts"
-import { type ByteRange, StorageError, type StorageFailure, type StorageProvider } from "./StorageProvider.ts"
+import { type ByteRange, type ListedObject, StorageError, type StorageFailure, type StorageProvider } from "./StorageProvider.ts"
 
 export interface GcsProviderOptions {
   readonly name: string
@@ -202,11 +202,11 @@ export const makeGcsProvider = (o: GcsProviderOptions): StorageProvider => {
 
   const del = (key: string) => call("delete", key, (b) => b.file(key).delete({ ignoreNotFound: true })).pipe(Effect.asVoid)
 
-  const list = (prefix: string): Stream.Stream<string, StorageError> =>
+  const listSized = (prefix: string): Stream.Stream<ListedObject, StorageError> =>
     Stream.paginate(undefined as string | undefined, (pageToken) =>
       call("list", prefix, (b) =>
         b.getFiles({ prefix, autoPaginate: false, ...(pageToken ? { pageToken } : {}) }).then(([files, next]) => [
-          files.map((f) => f.name),
+          files.map((f) => ({ key: f.name, size: f.metadata.size === undefined ? undefined : Number(f.metadata.size) })),
           (next as { pageToken?: string } | null | undefined)?.pageToken
         ] as const)).pipe(
         Effect.map(([names, next]) => [names, next ? Option.some(next) : Option.none()] as const)
@@ -218,5 +218,7 @@ export const makeGcsProvider = (o: GcsProviderOptions): StorageProvider => {
     Effect.asVoid
   )
 
-  return { name: o.name, kind: "Gcs", put, get, putStream, getRange, getStream, head, delete: del, list, check }
+  const list = (prefix: string): Stream.Stream<string, StorageError> => listSized(prefix).pipe(Stream.map((f) => f.key))
+
+  return { name: o.name, kind: "Gcs", put, get, putStream, getRange, getStream, head, delete: del, list, listSized, check }
 }

@@ -19,6 +19,9 @@ export const withPrefix = (provider: StorageProvider, prefix: string): StoragePr
     head: (key) => provider.head(inner(key)),
     delete: (key) => provider.delete(inner(key)),
     list: (prefix) => provider.list(inner(prefix)).pipe(Stream.map((key) => key.slice(base.length))),
+    ...(provider.listSized
+      ? { listSized: (prefix: string) => provider.listSized!(inner(prefix)).pipe(Stream.map((o) => ({ ...o, key: o.key.slice(base.length) }))) }
+      : {}),
     ...(provider.thaw ? { thaw: (key: string, options: ThawOptions) => provider.thaw!(inner(key), options) } : {}),
     ...(provider.sweepIncomplete
       ? {

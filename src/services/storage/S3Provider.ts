@@ -8,6 +8,7 @@ import {
   StorageError,
   type StorageFailure,
   type StorageProvider,
+  type ListedObject,
   type ThawOptions,
   type ThawState
 } from "./StorageProvider.ts"
@@ -374,15 +375,16 @@ export const makeS3Provider = (o: S3ProviderOptions): StorageProvider => {
     call("delete", key, ({ client, sdk }, abortSignal) =>
       client.send(new sdk.DeleteObjectCommand({ Bucket: o.bucket, Key: key }), { abortSignal })).pipe(Effect.asVoid)
 
-  const list = (prefix: string): Stream.Stream<string, StorageError> =>
+  const listSized = (prefix: string): Stream.Stream<ListedObject, StorageError> =>
     Stream.paginate(undefined as string | undefined, (token) =>
       call("list", prefix, ({ client, sdk }, abortSignal) =>
         client.send(new sdk.ListObjectsV2Command({ Bucket: o.bucket, Prefix: prefix, ContinuationToken: token }), { abortSignal })).pipe(
         Effect.map((r) => [
-          (r.Contents ?? []).flatMap((c) => (c.Key === undefined ? [] : [c.Key])),
+          (r.Contents ?? []).flatMap((c) => (c.Key === undefined ? [] : [{ key: c.Key, size: c.Size }])),
           r.IsTruncated && r.NextContinuationToken ? Option.some(r.NextContinuationToken) : Option.none()
         ] as const)
       ))
+  const list = (prefix: string): Stream.Stream<string, StorageError> => listSized(prefix).pipe(Stream.map((o) => o.key))
 
   const check = call("check", o.bucket, ({ client, sdk }, abortSignal) =>
     client.send(new sdk.HeadBucketCommand({ Bucket: o.bucket }), { abortSignal })).pipe(
@@ -461,5 +463,5 @@ export const makeS3Provider = (o: S3ProviderOptions): StorageProvider => {
         )
     })
 
-  return { name: o.name, kind: o.kind, put, get, putStream, getRange, getStream, head, delete: del, list, check, thaw, sweepIncomplete }
+  return { name: o.name, kind: o.kind, put, get, putStream, getRange, getStream, head, delete: del, list, listSized, check, thaw, sweepIncomplete }
 }

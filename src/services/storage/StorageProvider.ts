@@ -72,6 +72,13 @@ export interface StorageProvider {
   readonly head: (key: string) => Effect.Effect<number | undefined, StorageError>
   readonly delete: (key: string) => Effect.Effect<void, StorageError>
   readonly list: (prefix: string) => Stream.Stream<string, StorageError>
+  /**
+   * Where a listing gives each object's size at no extra cost (S3, Azure, GCS: up to 1,000 keys a
+   * request): every key under `prefix` with its size (undefined if this listing lacked it).
+   * `verify` and `repair` find which chunk copies are there, with their sizes, a page at a time
+   * instead of one HEAD per copy.
+   */
+  readonly listSized?: (prefix: string) => Stream.Stream<ListedObject, StorageError>
   /** Checks that the provider is reachable and writable. */
   readonly check: Effect.Effect<void, StorageError>
   /**
@@ -89,6 +96,11 @@ export interface StorageProvider {
    * Azure's uncommitted blocks and GCS's resumable sessions expire on their own (7 days).
    */
   readonly sweepIncomplete?: (prefix: string, olderThanMs: number, dryRun: boolean) => Effect.Effect<ReadonlyArray<string>, StorageError>
+}
+
+export interface ListedObject {
+  readonly key: string
+  readonly size: number | undefined
 }
 
 export interface ByteRange {
