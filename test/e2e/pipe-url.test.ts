@@ -142,6 +142,25 @@ describe("pipe mode without setup: --repo URL [--key]", () => {
       assert.isTrue(got.stdout.equals(data))
       const wrong = enigmaPipe([...g, "get", "nightly"], undefined, { ...env, ...host(), ENIGMA_PASSPHRASE: `${passphrase}x` })
       assert.strictEqual(wrong.code, 12)
+
+      // Passphrases and keys of a --repo repository, changed from two machines: each change starts
+      // from the provider's keystore (the local copy is a cache: here `other` has none, and the
+      // first machine's is behind after `other`'s change), so none drops what the other added.
+      const newPassphrase = (p: string) => ({ ENIGMA_NEW_PASSPHRASE: p })
+      assert.strictEqual(enigma([...g, "key", "add", "--label", "second"], { ...env, ...newPassphrase("second pass") }).code, 0)
+      const third = enigma([...g, "key", "add", "--label", "third"], { ...env, ...other, ...newPassphrase("third pass") })
+      assert.strictEqual(third.code, 0, third.stderr)
+      const removed = enigma([...g, "key", "remove", "2"], env)
+      assert.strictEqual(removed.code, 0, removed.stderr)
+      const rotated = enigma([...g, "key", "rotate"], env)
+      assert.strictEqual(rotated.code, 0, rotated.stderr)
+      const fresh = { ...env, ...host(), ENIGMA_PASSPHRASE: "third pass" }
+      assert.deepStrictEqual(json(enigma([...g, "key", "list", "--json"], fresh)).passphrases.map((p: { id: number }) => p.id), [1, 3])
+      const more = prng(5)(300_000)
+      assert.strictEqual(enigmaPipe([...g, "put", "after-rotate"], more, fresh).code, 0)
+      assert.isTrue(enigmaPipe([...g, "get", "after-rotate"], undefined, { ...env, ...host() }).stdout.equals(more))
+      assert.isTrue(enigmaPipe([...g, "get", "nightly"], undefined, fresh).stdout.equals(data))
+      assert.strictEqual(enigmaPipe([...g, "get", "nightly"], undefined, { ...env, ...host(), ENIGMA_PASSPHRASE: "second pass" }).code, 12)
     } finally {
       await server.stop()
     }

@@ -5,22 +5,39 @@ import { EventLog } from "../../services/manifest/EventLog.ts"
 import { Keys as ObjectKeys } from "../../services/storage/StorageProvider.ts"
 import { configLocation, readConfigText, writeConfigText } from "../Config.ts"
 import { recoverRepository } from "../Init.ts"
-import { unlock, withRepository } from "../Open.ts"
+import * as fs from "node:fs"
+import { type Opened, unlock, withRepository } from "../Open.ts"
 import { emit, print } from "../Output.ts"
 import { getNewPassphrase, getPassphrase } from "../Passphrase.ts"
 import { rootCommand } from "../commands/shared.ts"
 
-/** A config-dir repository with a passphrase: what `key passwd/add/remove` change. */
-const passphraseRepository = (what: string) =>
+/** A repository with a passphrase: what `key passwd/add/remove` change. */
+const passphraseRepository = Effect.gen(function*() {
+  const opened = yield* unlock(yield* rootCommand)
+  if (opened.ring.kemMode === "raw-key") {
+    return yield* new UserError({ detail: "a --key repository has no passphrase; its secrets derive from the key you hold" })
+  }
+  return opened
+})
+
+/**
+ * A `--repo URL` repository's keystore lives in its provider, and the copy in the local state dir
+ * is a cache that may be behind (another machine added a passphrase or a key). Under the lock, a
+ * change starts from the provider's copy, so that it never drops what someone else added.
+ */
+const fromProvider = (opened: Opened) =>
   Effect.gen(function*() {
-    const opened = yield* unlock(yield* rootCommand)
-    if (opened.ring.kemMode === "raw-key") {
-      return yield* new UserError({ detail: "a --key repository has no passphrase; its secrets derive from the key you hold" })
-    }
-    if (opened.remote) {
-      return yield* new UserError({ detail: `${what} works on a config-dir repository; for a --repo URL, write a config with that provider (enigma init) and run it there` })
-    }
-    return opened
+    if (!opened.remote) return
+    const current = yield* opened.providers[0]!.get(ObjectKeys.keystore)
+    const file = opened.settings.enigma.keyfile_path
+    yield* Effect.try({
+      try: () => {
+        const tmp = `${file}.tmp-${process.pid}`
+        fs.writeFileSync(tmp, current, { mode: 0o600 })
+        fs.renameSync(tmp, file)
+      },
+      catch: (e) => new UserError({ detail: `cannot write the local copy of the keystore ${file}: ${(e as Error).message}` })
+    })
   })
 
 export const keyRotate = Effect.fn("cli.key.rotate")(function*({ json }: { readonly json: boolean }) {
@@ -28,10 +45,8 @@ export const keyRotate = Effect.fn("cli.key.rotate")(function*({ json }: { reado
   if (opened.ring.kemMode === "raw-key") {
     return yield* new UserError({ detail: "a --key repository has exactly the key you hold; to change it, put the data into a new repository with the new key" })
   }
-  if (opened.remote) {
-    return yield* new UserError({ detail: "key rotate works on a config-dir repository; for a --repo URL, write a config with that provider (enigma init) and rotate there" })
-  }
   const rotated = yield* withRepository(opened, "key rotate", true, Effect.gen(function*() {
+    yield* fromProvider(opened)
     const keys = yield* Keys
     const r = yield* keys.rotate(opened.ring, opened.settings.enigma.keyfile_path, opened.passphrase, opened.settings.enigma.kem_key_path)
     for (const p of opened.providers) yield* p.put(ObjectKeys.keystore, r.sealed)
@@ -46,7 +61,7 @@ export const keyRotate = Effect.fn("cli.key.rotate")(function*({ json }: { reado
 const tokensIn = (text: string): Array<string> => [...new Set(text.match(/enc:[A-Za-z0-9_-]+/g) ?? [])]
 
 export const keyPasswd = Effect.fn("cli.key.passwd")(function*({ newPassphrase, newPassphraseFile, json }: { readonly newPassphrase: Option.Option<string>; readonly newPassphraseFile: Option.Option<string>; readonly json: boolean }) {
-  const opened = yield* passphraseRepository("key passwd")
+  const opened = yield* passphraseRepository
   const next = yield* getNewPassphrase({ newPassphrase, newPassphraseFile })
   if (Redacted.value(next) === Redacted.value(opened.passphrase)) {
     return yield* new UserError({ detail: "the new passphrase is the current one; nothing was changed" })
@@ -54,7 +69,8 @@ export const keyPasswd = Effect.fn("cli.key.passwd")(function*({ newPassphrase, 
   // Config secrets sealed under the passphrase are re-sealed under the new one, before anything
   // is written. Every token the config uses opened when the repository did; one that does not
   // open now is not in use (a commented-out line, say) and is left as it is, with a warning.
-  const text = yield* readConfigText(opened.file)
+  // A --repo URL repository has no config file (`file` is its URL).
+  const text = opened.remote ? "" : yield* readConfigText(opened.file)
   let updated = text
   const tokens: Array<string> = []
   for (const token of tokensIn(text)) {
@@ -67,6 +83,7 @@ export const keyPasswd = Effect.fn("cli.key.passwd")(function*({ newPassphrase, 
     updated = updated.split(token).join(yield* encryptCredential(plain.value, next))
   }
   const providers = yield* withRepository(opened, "key passwd", true, Effect.gen(function*() {
+    yield* fromProvider(opened)
     const keys = yield* Keys
     const r = yield* keys.changePassphrase(opened.ring, opened.settings.enigma.keyfile_path, opened.passphrase, next, opened.settings.enigma.kem_key_path)
     if (tokens.length > 0) yield* writeConfigText(opened.file, updated)
@@ -85,9 +102,10 @@ export const keyAdd = Effect.fn("cli.key.add")(function*({ newPassphrase, newPas
   readonly label: Option.Option<string>
   readonly json: boolean
 }) {
-  const opened = yield* passphraseRepository("key add")
+  const opened = yield* passphraseRepository
   const next = yield* getNewPassphrase({ newPassphrase, newPassphraseFile })
   const ring = yield* withRepository(opened, "key add", true, Effect.gen(function*() {
+    yield* fromProvider(opened)
     const keys = yield* Keys
     const r = yield* keys.addPassphrase(
       opened.ring, opened.settings.enigma.keyfile_path, opened.passphrase, next,
@@ -103,8 +121,9 @@ export const keyAdd = Effect.fn("cli.key.add")(function*({ newPassphrase, newPas
 })
 
 export const keyRemove = Effect.fn("cli.key.remove")(function*({ id, json }: { readonly id: number; readonly json: boolean }) {
-  const opened = yield* passphraseRepository("key remove")
+  const opened = yield* passphraseRepository
   const ring = yield* withRepository(opened, "key remove", true, Effect.gen(function*() {
+    yield* fromProvider(opened)
     const keys = yield* Keys
     const r = yield* keys.removePassphrase(opened.ring, opened.settings.enigma.keyfile_path, opened.passphrase, id, opened.settings.enigma.kem_key_path)
     for (const p of opened.providers) yield* p.put(ObjectKeys.keystore, r.sealed)
@@ -127,7 +146,7 @@ export const keyList = Effect.fn("cli.key.list")(function*({ json }: { readonly 
     passphrases: ring.passphrases
   }, () =>
     [
-      `keystore ${opened.settings.enigma.keyfile_path} (ML-KEM key ${ring.kemMode === "split" ? "in a separate file" : ring.kemMode === "raw-key" ? "none: --key repository" : "sealed inside"})`,
+      `keystore ${opened.remote ? `${opened.remote.url}/${ObjectKeys.keystore}` : opened.settings.enigma.keyfile_path} (ML-KEM key ${ring.kemMode === "split" ? "in a separate file" : ring.kemMode === "raw-key" ? "none: --key repository" : "sealed inside"})`,
       `chunk ids: ${ring.chunkIdKey.hash === "blake3" ? "keyed BLAKE3" : "HMAC-SHA256"}`,
       ...(ring.passphrases.length === 0 ? [] : [
         "passphrases (* the one given):",
