@@ -532,18 +532,16 @@ export class ChunkStore extends Context.Service<ChunkStore, {
         const p = providers.get(name)
         if (!p) return { _tag: "Unconfigured" } as const
         const inListing = listed?.get(name)
-        if (inListing !== undefined) {
-          if (!inListing.has(id)) return { _tag: "Bad", detail: "missing" } as const
-          const size = inListing.get(id)
-          if (size !== undefined) {
-            return size === r.storedSize ? { _tag: "Intact" } as const : { _tag: "Bad", detail: `size ${size}, expected ${r.storedSize}` } as const
-          }
+        // Absent from a listing: missing. Listed without a size: asked by HEAD.
+        let size = inListing === undefined ? undefined : inListing.has(id) ? inListing.get(id) : -1
+        if (size === undefined) {
+          const key = ObjectKeys.chunk(id)
+          const headed = yield* Effect.result(guarded(p, "head", key, 0, p.head(key)))
+          if (headed._tag === "Failure") return { _tag: "Unreadable", detail: headed.failure.detail } as const
+          size = headed.success ?? -1
         }
-        const key = ObjectKeys.chunk(id)
-        const size = yield* Effect.result(guarded(p, "head", key, 0, p.head(key)))
-        if (size._tag === "Failure") return { _tag: "Unreadable", detail: size.failure.detail } as const
-        if (size.success === undefined) return { _tag: "Bad", detail: "missing" } as const
-        if (size.success !== r.storedSize) return { _tag: "Bad", detail: `size ${size.success}, expected ${r.storedSize}` } as const
+        if (size === -1) return { _tag: "Bad", detail: "missing" } as const
+        if (size !== r.storedSize) return { _tag: "Bad", detail: `size ${size}, expected ${r.storedSize}` } as const
         return { _tag: "Intact" } as const
       })
 

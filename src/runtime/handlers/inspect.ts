@@ -5,6 +5,7 @@ import { globProblem, matchesGlob } from "../../domain/PathFilter.ts"
 import { Maintenance } from "../../services/maintenance/Maintenance.ts"
 import { describeLock, isStale, listLocks } from "../../services/Lock.ts"
 import { Manifest } from "../../services/manifest/Manifest.ts"
+import { ChunkStore } from "../../services/ChunkStore.ts"
 import { Keys as ObjectKeys } from "../../services/storage/StorageProvider.ts"
 import { configLocation, loadConfig, maskSecrets, renderConfig } from "../Config.ts"
 import { unlock, withRepository } from "../Open.ts"
@@ -91,11 +92,9 @@ export const status = Effect.fn("cli.status")(function*({ json }: { readonly jso
     const totals = yield* manifest.totals
     const byProvider = yield* manifest.chunksByProvider
     // What a lost provider, a raised `copies` or a provider taken out of the config left short.
-    // Copies on a provider being drained do not count: repair moves them.
-    const draining = new Set(opened.settings.providers.filter((p) => p.drain === true).map((p) => p.name))
-    const filling = opened.providers.map((p) => p.name).filter((n) => !draining.has(n))
-    const wantedCopies = Math.min(opened.settings.enigma.copies ?? 1, filling.length)
-    const fewerCopies = yield* manifest.fewerCopies(wantedCopies, filling)
+    // The placement rule's own numbers (ChunkStore): copies on a provider being drained do not count.
+    const { copiesWanted: wantedCopies, draining } = yield* ChunkStore
+    const fewerCopies = yield* manifest.fewerCopies(wantedCopies, opened.providers.map((p) => p.name).filter((n) => !draining.has(n)))
     // Backups begun and not committed: running now (the lock says so) or left by a killed run.
     const unfinished = (yield* manifest.backups("running")).length
     const providers = yield* Effect.forEach(opened.providers, (p) =>

@@ -1,11 +1,10 @@
 import { UserError } from "../../domain/Errors.ts"
 import { Effect, Option, Redacted } from "effect"
-import { decryptCredential, defaultPassphraseLabel, encryptCredential, Keys } from "../../services/keys/Keys.ts"
+import { decryptCredential, defaultPassphraseLabel, encryptCredential, Keys, writeKeyfile } from "../../services/keys/Keys.ts"
 import { EventLog } from "../../services/manifest/EventLog.ts"
 import { Keys as ObjectKeys } from "../../services/storage/StorageProvider.ts"
 import { configLocation, readConfigText, writeConfigText } from "../Config.ts"
 import { recoverRepository } from "../Init.ts"
-import * as fs from "node:fs"
 import { type Opened, unlock, withRepository } from "../Open.ts"
 import { emit, print } from "../Output.ts"
 import { getNewPassphrase, getPassphrase } from "../Passphrase.ts"
@@ -29,15 +28,7 @@ const fromProvider = (opened: Opened) =>
   Effect.gen(function*() {
     if (!opened.remote) return
     const current = yield* opened.providers[0]!.get(ObjectKeys.keystore)
-    const file = opened.settings.enigma.keyfile_path
-    yield* Effect.try({
-      try: () => {
-        const tmp = `${file}.tmp-${process.pid}`
-        fs.writeFileSync(tmp, current, { mode: 0o600 })
-        fs.renameSync(tmp, file)
-      },
-      catch: (e) => new UserError({ detail: `cannot write the local copy of the keystore ${file}: ${(e as Error).message}` })
-    })
+    yield* writeKeyfile(opened.settings.enigma.keyfile_path, current)
   })
 
 export const keyRotate = Effect.fn("cli.key.rotate")(function*({ json }: { readonly json: boolean }) {

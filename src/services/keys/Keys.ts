@@ -303,6 +303,9 @@ const writeAtomic = async (file: string, bytes: Uint8Array, exclusive: boolean):
   if (d !== undefined) await d.sync().catch(() => undefined).finally(() => d.close())
 }
 
+/** Writes keyfile bytes to `file` atomically (temp file, fsync, rename); KeystoreError names the file. */
+export const writeKeyfile = (file: string, bytes: Uint8Array) => write(file, bytes, false, "keystore")
+
 const write = (file: string, bytes: Uint8Array, exclusive: boolean, what: string) =>
   Effect.tryPromise({
     try: () => writeAtomic(file, bytes, exclusive),
