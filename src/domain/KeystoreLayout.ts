@@ -51,6 +51,24 @@ export const checkArgonParams = (p: ArgonParams): string | undefined => {
 }
 
 /**
+ * The least work a new passphrase slot may cost, in MiB of memory times passes: OWASP's minimum
+ * for Argon2id (19 MiB × 2, 12 MiB × 3, 9 MiB × 4 and 7 MiB × 5 are its equivalent settings).
+ * Opening takes whatever a keyfile holds (checkArgonParams); only `init` asks this.
+ */
+export const MIN_ARGON_WORK_MIB_PASSES = 36
+
+/** What is wrong with `p` as the cost of a new keyfile: out of range, or under the floor. */
+export const checkNewArgonParams = (p: ArgonParams): string | undefined => {
+  const bad = checkArgonParams(p)
+  if (bad !== undefined) return bad
+  const work = (p.memory / 1024) * p.passes
+  if (work < MIN_ARGON_WORK_MIB_PASSES) {
+    return `argon2 memory × passes is ${+work.toFixed(2)} MiB, under the floor of ${MIN_ARGON_WORK_MIB_PASSES} (OWASP's minimum: e.g. 19M with 2 passes, 12M with 3)`
+  }
+  return undefined
+}
+
+/**
  * The salt and Argon2id parameters at the fixed start of a keyfile's header (of its first
  * passphrase slot, in version 2), or undefined when `bytes` does not start as a keyfile of a known
  * version with parameters in range. The rest of the file is not looked at: `decodeAnyKeyfile`

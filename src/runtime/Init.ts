@@ -2,6 +2,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { Effect, type Redacted } from "effect"
 import { KeystoreError, UserError } from "../domain/Errors.ts"
+import { type ArgonParams, checkNewArgonParams } from "../domain/KeystoreLayout.ts"
 import { defaultSettings } from "../domain/Settings.ts"
 import { Keys, type KeyRing } from "../services/keys/Keys.ts"
 import { EventLog } from "../services/manifest/EventLog.ts"
@@ -23,8 +24,12 @@ export const initRepository = Effect.fn("Repository.init")(function*(options: {
   readonly file?: string | undefined
   readonly passphrase: Redacted.Redacted<string>
   readonly kemKeyFile?: string | undefined
+  /** The passphrase's Argon2id cost (default DEFAULT_ARGON); a keyfile left by an interrupted init keeps its own. */
+  readonly argon?: ArgonParams | undefined
 }) {
   const { dir, passphrase } = options
+  const badArgon = options.argon === undefined ? undefined : checkNewArgonParams(options.argon)
+  if (badArgon !== undefined) return yield* new UserError({ detail: `${badArgon}; choose another Argon2id cost` })
   const file = options.file ?? path.join(dir, configFileName)
   yield* Effect.try({
     try: () => fs.mkdirSync(dir, { recursive: true, mode: 0o700 }),
@@ -58,7 +63,8 @@ export const initRepository = Effect.fn("Repository.init")(function*(options: {
       keyfilePath: keyfile,
       passphrase,
       kemMode: settings.enigma.kem_key_path ? "split" : "embedded",
-      kemKeyPath: settings.enigma.kem_key_path
+      kemKeyPath: settings.enigma.kem_key_path,
+      argon: options.argon
     })
   }
   if (!userWroteConfig || options.kemKeyFile !== undefined) yield* writeConfigFile(file, settings)

@@ -30,7 +30,13 @@ const initCommand = Command.make("init", {
   kemKeyFile: Flag.String("kem-key-file").pipe(
     Flag.withDescription("Keep the ML-KEM decapsulation key in this separate file (split mode: opening needs it and the passphrase)"),
     Flag.optional
-  )
+  ),
+  argon2Memory: Flag.String("argon2-memory").pipe(
+    Flag.withDescription("Argon2id memory for the passphrase, e.g. 256M (default 64M); memory × passes must reach 36M"),
+    Flag.optional
+  ),
+  argon2Passes: Flag.Int("argon2-passes").pipe(Flag.withDescription("Argon2id passes over that memory (default 3)"), Flag.optional),
+  argon2Lanes: Flag.Int("argon2-lanes").pipe(Flag.withDescription("Argon2id lanes, computed on as many threads (default 4)"), Flag.optional)
 }, (a) => load(handlers.init).pipe(Effect.flatMap((m) => m.init(a)))).pipe(
   Command.withDescription("Create a repository: config, sealed keyfile, manifest database")
 )

@@ -15,6 +15,7 @@ import { type BackupFilter, everyBackup, type GroupBy } from "../domain/BackupFi
 import type { RetentionPolicy } from "../domain/Retention.ts"
 import { parseReadSubset } from "../domain/ReadSubset.ts"
 import { UserError } from "../domain/Errors.ts"
+import type { ArgonParams } from "../domain/KeystoreLayout.ts"
 import { Backup, type BackupOptions } from "../services/backup/Backup.ts"
 import { Keys } from "../services/keys/Keys.ts"
 import { Maintenance, type VerifyProgress } from "../services/maintenance/Maintenance.ts"
@@ -38,8 +39,9 @@ const run = <A, E, R>(o: RepositoryOptions, command: string, write: boolean, bod
     Effect.provide(Keys.layer)
   )
 
-export const init = (o: RepositoryOptions & { readonly kemKeyFile?: string }) =>
-  initRepository({ dir: resolveConfigDir(o.configDir), passphrase: Redacted.make(o.passphrase), kemKeyFile: o.kemKeyFile }).pipe(
+/** `argon`: the passphrase's Argon2id cost (memory in KiB), at least OWASP's minimum; default 64 MiB, 3 passes, 4 lanes. */
+export const init = (o: RepositoryOptions & { readonly kemKeyFile?: string; readonly argon?: ArgonParams }) =>
+  initRepository({ dir: resolveConfigDir(o.configDir), passphrase: Redacted.make(o.passphrase), kemKeyFile: o.kemKeyFile, argon: o.argon }).pipe(
     Effect.map((r) => ({ repositoryId: r.ring.repositoryId, configFile: r.file })),
     Effect.provide(Keys.layer)
   )

@@ -41,7 +41,11 @@ describe("the scripting API (Effects exported from the package)", () => {
     Effect.gen(function*() {
       const root = tempDir()
       const repo = { configDir: path.join(root, "repo"), passphrase }
-      yield* Enigma.init(repo)
+      // A cost under OWASP's minimum is refused before anything is written; the minimum is taken.
+      const cheap = { memory: 19 * 1024, passes: 2, parallelism: 1 }
+      const refused = yield* Effect.flip(Enigma.init({ ...repo, argon: { ...cheap, passes: 1 } }))
+      assert.match(refused.message, /under the floor of 36/)
+      yield* Enigma.init({ ...repo, argon: cheap })
       const blocks = [prng(1)(700_000), prng(2)(1), prng(3)(300_000)]
       const r = yield* Enigma.put(repo, "from-script", Stream.fromIterable(blocks), { tags: [["via", "api"]] })
       assert.strictEqual(r.bytes, 1_000_001)

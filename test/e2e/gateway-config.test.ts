@@ -6,7 +6,7 @@ import * as path from "node:path"
 import { afterAll, beforeAll } from "vitest"
 import { CreateBucketCommand, GetObjectCommand, HeadBucketCommand, PutObjectCommand, S3Client } from "@aws-sdk/client-s3"
 import { NodeHttpHandler } from "@smithy/node-http-handler"
-import { enigma, localProviderToml, passphrase, tempDir } from "../support/cli.ts"
+import { enigma, localProviderToml, passphrase, tempDir, testArgon } from "../support/cli.ts"
 import { s3Failure, startProxyBin, stopProxy, type RunningProxy } from "../support/gateway.ts"
 import { freePort } from "../support/server.ts"
 
@@ -70,7 +70,7 @@ describe("enigma-proxy --config FILE ([s3_proxy])", () => {
     metricsPort = await freePort()
     // A user writes the config first (paths relative to it), then initializes with --config.
     writeFileSync(file, tomlWith(`listen_addr = "127.0.0.1:${port}"\naccess_key = "admin"\nsecret_key = "admin-secret"`))
-    const init = enigma(["--config", file, "init"])
+    const init = enigma(["--config", file, "init", ...testArgon])
     assert.strictEqual(init.code, 0, init.stderr)
     const token = enigma(["--config", file, "encrypt-cred", "backup-secret"]).stdout.trim()
     assert.match(token, /^enc:/)
@@ -150,7 +150,7 @@ describe("enigma-proxy: bad [s3_proxy] settings get one line naming the field", 
 
   beforeAll(() => {
     writeFileSync(file, base)
-    const init = enigma(["--config", file, "init"])
+    const init = enigma(["--config", file, "init", ...testArgon])
     assert.strictEqual(init.code, 0, init.stderr)
   })
 

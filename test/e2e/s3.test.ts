@@ -3,7 +3,7 @@ import { CreateBucketCommand, ListObjectsV2Command, type S3Client } from "@aws-s
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import * as path from "node:path"
 import { afterAll, beforeAll } from "vitest"
-import { enigma, initRepo, json, localProviderToml, makeTree, snapshotTree, tempDir } from "../support/cli.ts"
+import { enigma, initRepo, json, localProviderToml, makeTree, snapshotTree, tempDir, testArgon } from "../support/cli.ts"
 import { startS3rver } from "../support/s3rver.ts"
 
 let server: Awaited<ReturnType<typeof startS3rver>>
@@ -59,7 +59,7 @@ describe("enigma on an S3-compatible store (real s3rver)", () => {
       localProviderToml("disk"),
       server.toml("s3rver", "enigma-rr", { type: "minio" })
     ].join("\n"))
-    assert.strictEqual(enigma(["--config-dir", dir, "init"]).code, 0)
+    assert.strictEqual(enigma(["--config-dir", dir, "init", ...testArgon]).code, 0)
     const g = ["--config-dir", dir]
     const src = path.join(root, "data")
     mkdirSync(src)

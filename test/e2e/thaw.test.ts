@@ -3,7 +3,7 @@ import { mkdirSync, writeFileSync } from "node:fs"
 import * as path from "node:path"
 import { afterAll, beforeAll } from "vitest"
 import { spawn } from "node:child_process"
-import { type CliResult, enigmaAsync, enigmaBin, json, makeTree, passphrase, prng, snapshotTree, tempDir } from "../support/cli.ts"
+import { type CliResult, enigmaAsync, enigmaBin, json, makeTree, passphrase, prng, snapshotTree, tempDir, testArgon } from "../support/cli.ts"
 import { startFakeColdS3 } from "../support/fakeColdS3.ts"
 
 // The provider is a FAKE S3 endpoint (test/support/fakeColdS3.ts): s3rver has no storage classes
@@ -26,7 +26,7 @@ const initRepo = async (toml?: string) => {
     mkdirSync(dir)
     writeFileSync(path.join(dir, "enigma.toml"), toml)
   }
-  const r = await enigma(["--config-dir", dir, "init"])
+  const r = await enigma(["--config-dir", dir, "init", ...testArgon])
   if (r.code !== 0) throw new Error(`init failed: ${r.stderr}`)
   return { root, dir, g: ["--config-dir", dir] as const }
 }
