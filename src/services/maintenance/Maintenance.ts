@@ -16,7 +16,7 @@ import { sameBytes } from "./SameBytes.ts"
 import { Repository } from "../Repository.ts"
 import { Keys as ObjectKeys, type StorageError } from "../storage/StorageProvider.ts"
 import { sealedKey } from "../manifest/Segments.ts"
-import { keyfileState, listedChunks, segmentReach } from "./ProviderMetadata.ts"
+import { keyfileState, listedChunks, listingPays, segmentReach } from "./ProviderMetadata.ts"
 
 /**
  * A temp file older than this is a dead writer's: gc runs under the repository lock, so no chunk
@@ -126,9 +126,13 @@ export class Maintenance extends Context.Service<Maintenance, {
     const verify = Effect.fn("Maintenance.verify")(function*(backupId: string, readData: boolean, onProgress?: VerifyProgress) {
       const backup = yield* manifest.resolveBackup(backupId)
       const ids = yield* manifest.chunksOf(backup.id)
+      // Presence from a provider's listing where that takes fewer requests (listingPays): a
+      // backup of 100,000 chunks on S3 is then checked in ~100 requests instead of 100,000.
+      const held = new Map((yield* manifest.chunksByProvider).map((p) => [p.provider, p.chunks]))
+      const listed = readData ? undefined : yield* listedChunks(repo.providers.filter((p) => listingPays(held.get(p.name) ?? 0, ids.length)))
       const told = progressTeller(ids.length, onProgress)
       const failures = yield* Effect.forEach(ids, (c) =>
-        chunks.check(c, readData).pipe(
+        chunks.check(c, readData, undefined, listed).pipe(
           Effect.as(undefined),
           Effect.catch((e: ChunkCorrupt) => Effect.succeed(e)),
           Effect.tap(told)

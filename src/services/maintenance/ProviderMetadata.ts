@@ -76,3 +76,11 @@ export const listedChunks = (providers: ReadonlyArray<StorageProvider>) =>
         ), { concurrency: "unbounded", discard: true })
     return listed as ListedCopies
   })
+
+/**
+ * Whether checking `toCheck` chunks on a provider that holds `held` is cheaper from its listing
+ * (a request per 1,000 keys, one after another) than by a HEAD per chunk (8 at a time). A listing
+ * request costs ~12.5 HEADs on S3's price list and takes a few HEADs' time, so the listing pays
+ * from 16 HEADs saved per page of it. `verify ID` asks this; the whole repository is always listed.
+ */
+export const listingPays = (held: number, toCheck: number): boolean => Math.max(1, Math.ceil(held / 1000)) * 16 <= toCheck

@@ -4,6 +4,7 @@ import { mkdirSync, writeFileSync } from "node:fs"
 import * as path from "node:path"
 import { Backup } from "../../../src/services/backup/Backup.ts"
 import { Maintenance } from "../../../src/services/maintenance/Maintenance.ts"
+import { listingPays } from "../../../src/services/maintenance/ProviderMetadata.ts"
 import { repairRepository } from "../../../src/services/maintenance/Repair.ts"
 import { makeLocalProvider } from "../../../src/services/storage/LocalProvider.ts"
 import { Keys as ObjectKeys, type StorageProvider } from "../../../src/services/storage/StorageProvider.ts"
@@ -67,5 +68,46 @@ describe("verify and repair check chunks' presence from a listing where a provid
       assert.deepStrictEqual(repaired.copied, [{ chunk: ObjectKeys.chunkIdOf(gone), provider: "a", why: "missing" }])
       assert.strictEqual(a.counts.head, 0)
       assert.isDefined(yield* a.inner.head(gone))
+    }))
+
+  it("listingPays: a page of 1,000 keys is worth 16 HEADs", () => {
+    for (const [held, toCheck, want] of [[0, 15, false], [0, 16, true], [1000, 16, true], [1001, 16, false], [1001, 32, true], [100_000, 1599, false], [100_000, 1600, true]] as const) {
+      assert.strictEqual(listingPays(held, toCheck), want, `${held} held, ${toCheck} to check`)
+    }
+  })
+
+  it.effect("verify ID lists a provider when its backup has enough chunks to pay for it, else asks by HEAD", () =>
+    Effect.gen(function*() {
+      const dir = tempDir()
+      const a = listingProvider("a", dir, { sizes: true })
+      const layer = yield* testRepository(dir, [a.provider], { chunk_strategy: { Fixed: { size: 65_536 } } })
+      const big = path.join(dir, "big")
+      const small = path.join(dir, "small")
+      mkdirSync(big)
+      mkdirSync(small)
+      writeFileSync(path.join(big, "data.bin"), prng(1)(20 * 65_536))
+      writeFileSync(path.join(small, "data.bin"), prng(2)(5 * 65_536))
+      const first = yield* Backup.use((x) => x.run([big])).pipe(Effect.provide(layer))
+      const second = yield* Backup.use((x) => x.run([small])).pipe(Effect.provide(layer))
+      const verify = (id: string) => Maintenance.use((m) => m.verify(id, false)).pipe(Effect.provide(layer))
+
+      a.counts.head = 0
+      a.counts.listSized = 0
+      const many = yield* verify(first.backupId)
+      assert.strictEqual(many.chunks, 20)
+      assert.deepStrictEqual(many.bad, [])
+      assert.deepStrictEqual(a.counts, { head: 0, listSized: 1 }, "20 chunks: one listing, no HEAD")
+
+      const few = yield* verify(second.backupId)
+      assert.strictEqual(few.chunks, 5)
+      assert.deepStrictEqual(a.counts, { head: 5, listSized: 1 }, "5 chunks: a HEAD each, no listing")
+
+      // A chunk of one backup or the other, deleted: whichever verify holds it names it.
+      const gone = [...(yield* a.inner.list(ObjectKeys.chunkPrefix).pipe(Stream.runCollect))].sort()[0]!
+      yield* a.inner.delete(gone)
+      const missing = yield* verify(first.backupId)
+      const other = yield* verify(second.backupId)
+      const bad = [...missing.bad, ...other.bad]
+      assert.deepStrictEqual(bad.map((x) => [x.chunk, x.problem]), [[ObjectKeys.chunkIdOf(gone), "missing"]], "the deleted chunk is missing, found by listing or HEAD")
     }))
 })
