@@ -130,7 +130,10 @@ describe("forget, gc, locks, recover, keys", () => {
     assert.deepStrictEqual(keptBy(["--group-by", ""]), new Set([4]))
     for (const [args, message] of [
       [["--keep-last", "1", "--group-by", "hosts"], /^enigma: --group-by "hosts": give host, paths or tags, comma-separated/],
-      [[made[0]!.id, "--group-by", "host"], /^enigma: --group-by groups backups for a --keep-\* policy/]
+      [[made[0]!.id, "--group-by", "host"], /^enigma: --group-by groups backups for a --keep-\* policy/],
+      // restic refuses a policy that keeps nothing too ("no policy was specified").
+      [["--keep-last", "0"], /^enigma: a --keep-\* policy of zeros keeps nothing \(it would forget every backup\) and is not applied/],
+      [["--keep-daily", "0", "--keep-within", "0d"], /^enigma: a --keep-\* policy of zeros keeps nothing/]
     ] as const) {
       const bad = enigma([...g, "forget", ...args])
       assert.strictEqual(bad.code, 1)

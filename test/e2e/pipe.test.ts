@@ -266,7 +266,8 @@ describe("pipe mode: put / get", () => {
       [["put", "x", "--tag", "novalue"], /^enigma: --tag novalue: use key=value/, 1],
       [["put", "x", "--buffer-chunks", "0"], /^enigma: --buffer-chunks must be 1 or more/, 1],
       [["put", "x", "--storage-class", "GLACIER"], /^enigma: --storage-class applies to S3 providers, and this repository has none/, 1],
-      [["verify", "nope"], /^enigma: "nope" is not a backup id/, 1]
+      [["verify", "nope"], /^enigma: no stream is named nope, and "nope" is not a backup id/, 1],
+      [["verify", "abcdef12"], /^enigma: stream or backup abcdef12 not found: see `enigma list` for the backups and streams/, 1]
     ]
     for (const [args, message, code] of cases) {
       const r = enigmaPipe([...g, ...args], Buffer.from("data"))

@@ -1,12 +1,12 @@
 import { Effect, Option } from "effect"
-import { UserError } from "../../domain/Errors.ts"
+import { NotFound, UserError } from "../../domain/Errors.ts"
 import { defaultGroupBy, isEveryBackup, parseGroupBy } from "../../domain/BackupFilter.ts"
 import { parseBackupTags } from "../../domain/BackupTags.ts"
 import { parseReadSubset } from "../../domain/ReadSubset.ts"
 import { isEmptyPolicy, parseWithin, type RetentionPolicy } from "../../domain/Retention.ts"
 import { removeLocks } from "../../services/Lock.ts"
 import { Maintenance } from "../../services/maintenance/Maintenance.ts"
-import type { ChunkReferrers } from "../../services/manifest/Manifest.ts"
+import { type ChunkReferrers, Manifest } from "../../services/manifest/Manifest.ts"
 import { repairRepository } from "../../services/maintenance/Repair.ts"
 import { Pipe } from "../../services/pipe/Pipe.ts"
 import { readAgeIdentities } from "../AgeIdentities.ts"
@@ -100,6 +100,11 @@ export const verify = Effect.fn("cli.verify")(function*({ id: given, readData, r
           ].join("\n"))
       return report.bad.length + (incomplete ? 1 : 0)
     }
+    // Neither a stream nor a backup: say both were looked for.
+    yield* Manifest.use((m) => m.resolveBackup(id)).pipe(
+      Effect.catchTag("UserError", (e) => Effect.fail(new UserError({ detail: `no stream is named ${id}, and ${e.detail}` }))),
+      Effect.catchTag("NotFound", () => Effect.fail(new NotFound({ what: `stream or backup ${id}`, hint: "see `enigma list` for the backups and streams in this repository" })))
+    )
     const report = yield* Maintenance.use((m) => m.verify(id, readData, onProgress)).pipe(Effect.ensuring(Effect.sync(line.done)))
     yield* emit(json, { ...report, ok: report.bad.length === 0 }, () =>
       report.bad.length === 0
@@ -158,6 +163,10 @@ export const forget = Effect.fn("cli.forget")(function*(a: ForgetArgs) {
   const filter = yield* backupFilter(a)
   if (!isEveryBackup(filter) && !byPolicy) {
     return yield* new UserError({ detail: "--tag, --host and --path select the backups a --keep-* policy applies to; with backup ids, name the backups themselves" })
+  }
+  const keepGiven = Object.values(counts).some((v) => v !== undefined) || within !== undefined || keepTags.length > 0
+  if (!byPolicy && keepGiven && a.ids.length === 0) {
+    return yield* new UserError({ detail: "a --keep-* policy of zeros keeps nothing (it would forget every backup) and is not applied; give a count of 1 or more, or name the backups to forget" })
   }
   if (byPolicy === (a.ids.length > 0)) {
     return yield* new UserError({ detail: "forget takes either backup ids / stream names or --keep-* options (one of the two)" })
