@@ -57,12 +57,23 @@ export const ChunkStrategySettings = Schema.Union([
   Schema.Struct({ Fixed: Schema.Struct({ size: PositiveInt.pipe(Schema.check(Schema.isBetween({ minimum: 256, maximum: 1024 * 1024 * 1024 }))) }) })
 ])
 
+const NonEmptyText = Schema.String.pipe(Schema.check(Schema.isMinLength(1)))
+
 export const EnigmaSection = Schema.Struct({
   db_path: Schema.String,
-  key_provider: Schema.Literals(["local"]),
+  /**
+   * Where the ML-KEM decapsulation key lives: "local" (inside the keyfile, or in `kem_key_path`),
+   * or "aws-secretsmanager" (a secret named `kem_secret_name` in AWS Secrets Manager: opening
+   * needs the passphrase and read access to that secret). KemKeyStore.ts.
+   */
+  key_provider: Schema.Literals(["local", "aws-secretsmanager"]),
   keyfile_path: Schema.String,
   /** Split mode: the ML-KEM decapsulation key lives here, outside the passphrase-sealed keyfile. */
   kem_key_path: Schema.optionalKey(Schema.String),
+  /** With a vault key_provider: the secret that holds the ML-KEM key (name or ARN). */
+  kem_secret_name: Schema.optionalKey(NonEmptyText),
+  /** With key_provider = "aws-secretsmanager": its region (else the AWS default chain's). */
+  aws_region: Schema.optionalKey(NonEmptyText),
   distribution: Schema.Literals(["RoundRobin", "Weighted"]),
   copies: Schema.optionalKey(PositiveInt),
   chunk_strategy: ChunkStrategySettings,
@@ -170,6 +181,14 @@ export const decodeSettings = (raw: unknown): Result.Result<EnigmaSettings, stri
       names.add(p.name)
     }
     if (r.success.providers.length === 0) return Result.fail("providers: at least one provider is required")
+    const e = r.success.enigma
+    if (e.key_provider === "local" && (e.kem_secret_name !== undefined || e.aws_region !== undefined)) {
+      return Result.fail(`enigma: kem_secret_name and aws_region are for a vault key_provider ("aws-secretsmanager"), and key_provider is "local"`)
+    }
+    if (e.key_provider !== "local") {
+      if (e.kem_secret_name === undefined) return Result.fail(`enigma.kem_secret_name: key_provider "${e.key_provider}" needs the name of the secret that holds the ML-KEM key`)
+      if (e.kem_key_path !== undefined) return Result.fail(`enigma: kem_key_path is a local key file, and key_provider "${e.key_provider}" keeps the ML-KEM key in the vault; set one of the two`)
+    }
     if (r.success.providers.every((p) => p.drain === true)) {
       return Result.fail("providers: every provider has drain = true; at least one must take new chunks")
     }

@@ -4,6 +4,7 @@ import { Effect, type Redacted } from "effect"
 import { KeystoreError, UserError } from "../domain/Errors.ts"
 import { type ArgonParams, checkNewArgonParams } from "../domain/KeystoreLayout.ts"
 import { defaultSettings } from "../domain/Settings.ts"
+import { type KemKeyLocation, kemKeyLocationOf } from "../services/keys/KemKeyStore.ts"
 import { Keys, type KeyRing } from "../services/keys/Keys.ts"
 import { EventLog } from "../services/manifest/EventLog.ts"
 import { readAllSegments, sealedKey, sealPending } from "../services/manifest/Segments.ts"
@@ -49,7 +50,7 @@ export const initRepository = Effect.fn("Repository.init")(function*(options: {
   const keys = yield* Keys
   let ring: KeyRing
   if (fs.existsSync(keyfile)) {
-    ring = yield* keys.open({ keyfilePath: keyfile, passphrase, kemKeyPath: settings.enigma.kem_key_path })
+    ring = yield* keys.open({ keyfilePath: keyfile, passphrase, kemKey: kemKeyLocationOf(settings.enigma) })
   } else {
     for (const p of providers) {
       if ((yield* p.head(ObjectKeys.keystore)) !== undefined) {
@@ -59,11 +60,12 @@ export const initRepository = Effect.fn("Repository.init")(function*(options: {
         })
       }
     }
+    const kemKey = kemKeyLocationOf(settings.enigma)
     ring = yield* keys.create({
       keyfilePath: keyfile,
       passphrase,
-      kemMode: settings.enigma.kem_key_path ? "split" : "embedded",
-      kemKeyPath: settings.enigma.kem_key_path,
+      kemMode: kemKey !== undefined ? "split" : "embedded",
+      kemKey,
       argon: options.argon
     })
   }
@@ -81,11 +83,11 @@ export const initRepository = Effect.fn("Repository.init")(function*(options: {
  * What is wrong with the local keyfile, if anything: missing, damaged (a KeystoreError opening
  * it), or fine. A wrong passphrase is an error here, not damage: the keyfile is not replaced.
  */
-const localKeyfileState = (keyfile: string, passphrase: Redacted.Redacted<string>, kemKeyPath: string | undefined) =>
+const localKeyfileState = (keyfile: string, passphrase: Redacted.Redacted<string>, kemKey: KemKeyLocation | undefined) =>
   Effect.gen(function*() {
     if (!fs.existsSync(keyfile)) return { state: "missing" } as const
     const keys = yield* Keys
-    return yield* keys.open({ keyfilePath: keyfile, passphrase, kemKeyPath }).pipe(
+    return yield* keys.open({ keyfilePath: keyfile, passphrase, kemKey }).pipe(
       Effect.as({ state: "ok" } as const),
       Effect.catchTag("KeystoreError", () => Effect.succeed({ state: "damaged" } as const))
     )
@@ -107,7 +109,7 @@ export const recoverRepository = Effect.fn("Repository.recover")(function*(optio
   const { dir, passphrase } = options
   const { file, settings: raw } = yield* loadConfig(dir, options.file)
   const keyfile = raw.enigma.keyfile_path
-  const local = yield* localKeyfileState(keyfile, passphrase, raw.enigma.kem_key_path)
+  const local = yield* localKeyfileState(keyfile, passphrase, kemKeyLocationOf(raw.enigma))
   const rebuildManifest = !fs.existsSync(raw.enigma.db_path)
   if (!rebuildManifest && local.state === "ok") {
     return yield* new UserError({
@@ -133,7 +135,7 @@ export const recoverRepository = Effect.fn("Repository.recover")(function*(optio
     })
   }
   const keys = yield* Keys
-  const ring = yield* keys.openBytes(sealed, passphrase, settings.enigma.kem_key_path, source)
+  const ring = yield* keys.openBytes(sealed, passphrase, kemKeyLocationOf(settings.enigma), source)
   // A damaged keyfile is kept, renamed: it may still be worth a look, and nothing is thrown away.
   const damagedKept = local.state === "damaged" ? `${keyfile}.damaged-${Date.now()}` : undefined
   if (local.state !== "ok") {

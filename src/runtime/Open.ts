@@ -6,6 +6,7 @@ import type { EnigmaSettings } from "../domain/Settings.ts"
 import { Backup } from "../services/backup/Backup.ts"
 import { ChunkStore } from "../services/ChunkStore.ts"
 import { Keys, type KeyRing } from "../services/keys/Keys.ts"
+import { kemKeyLocationOf } from "../services/keys/KemKeyStore.ts"
 import { acquireLockWaiting } from "../services/Lock.ts"
 import { EventLog } from "../services/manifest/EventLog.ts"
 import { Manifest } from "../services/manifest/Manifest.ts"
@@ -116,7 +117,7 @@ const unlockRepository = (global: GlobalOptions, options: { readonly create?: bo
     const passphrase = yield* getPassphrase(global)
     const keys = yield* Keys
     const hint = yield* keyHintOf(global)
-    const ring = yield* keys.open({ keyfilePath: keyfile, passphrase, kemKeyPath: raw.enigma.kem_key_path, hint }).pipe(
+    const ring = yield* keys.open({ keyfilePath: keyfile, passphrase, kemKey: kemKeyLocationOf(raw.enigma), hint }).pipe(
       // A damaged keyfile: every provider holds the sealed keystore too, and recover fetches it.
       Effect.catchTag("KeystoreError", (e) =>
         Effect.fail(

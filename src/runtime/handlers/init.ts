@@ -48,7 +48,7 @@ export const init = Effect.fn("cli.init")(function*(a: InitFlags) {
     [
       `created repository ${r.ring.repositoryId} in ${dir}`,
       `  config:    ${r.file}${r.keptConfig ? " (kept)" : ""}`,
-      `  keyfile:   ${keyfile} (${r.ring.kemMode === "split" ? `ML-KEM key in ${r.settings.enigma.kem_key_path}` : "ML-KEM key sealed inside"})`,
+      `  keyfile:   ${keyfile} (${r.ring.kemMode === "split" ? `ML-KEM key in ${r.settings.enigma.kem_secret_name !== undefined ? `${r.settings.enigma.key_provider} secret ${r.settings.enigma.kem_secret_name}` : r.settings.enigma.kem_key_path}` : "ML-KEM key sealed inside"})`,
       `  providers: ${r.providers.map((p) => p.name).join(", ")}`,
       "Keep the passphrase safe: without it the data cannot be recovered."
     ].join("\n"))

@@ -1,6 +1,7 @@
 import { UserError } from "../../domain/Errors.ts"
 import { Effect, Option, Redacted } from "effect"
 import { decryptCredential, defaultPassphraseLabel, encryptCredential, Keys, writeKeyfile } from "../../services/keys/Keys.ts"
+import { kemKeyLocationOf } from "../../services/keys/KemKeyStore.ts"
 import { EventLog } from "../../services/manifest/EventLog.ts"
 import { Keys as ObjectKeys } from "../../services/storage/StorageProvider.ts"
 import { configLocation, readConfigText, writeConfigText } from "../Config.ts"
@@ -39,7 +40,7 @@ export const keyRotate = Effect.fn("cli.key.rotate")(function*({ json }: { reado
   const rotated = yield* withRepository(opened, "key rotate", true, Effect.gen(function*() {
     yield* fromProvider(opened)
     const keys = yield* Keys
-    const r = yield* keys.rotate(opened.ring, opened.settings.enigma.keyfile_path, opened.passphrase, opened.settings.enigma.kem_key_path)
+    const r = yield* keys.rotate(opened.ring, opened.settings.enigma.keyfile_path, opened.passphrase, kemKeyLocationOf(opened.settings.enigma))
     for (const p of opened.providers) yield* p.put(ObjectKeys.keystore, r.sealed)
     yield* (yield* EventLog).append([{ _tag: "KeyRotated", keyId: r.ring.currentKeyId, at: Date.now() }])
     return r.ring
@@ -76,7 +77,7 @@ export const keyPasswd = Effect.fn("cli.key.passwd")(function*({ newPassphrase, 
   const providers = yield* withRepository(opened, "key passwd", true, Effect.gen(function*() {
     yield* fromProvider(opened)
     const keys = yield* Keys
-    const r = yield* keys.changePassphrase(opened.ring, opened.settings.enigma.keyfile_path, opened.passphrase, next, opened.settings.enigma.kem_key_path)
+    const r = yield* keys.changePassphrase(opened.ring, opened.settings.enigma.keyfile_path, opened.passphrase, next, kemKeyLocationOf(opened.settings.enigma))
     if (tokens.length > 0) yield* writeConfigText(opened.file, updated)
     for (const p of opened.providers) yield* p.put(ObjectKeys.keystore, r.sealed)
     return opened.providers.length
@@ -100,7 +101,7 @@ export const keyAdd = Effect.fn("cli.key.add")(function*({ newPassphrase, newPas
     const keys = yield* Keys
     const r = yield* keys.addPassphrase(
       opened.ring, opened.settings.enigma.keyfile_path, opened.passphrase, next,
-      Option.getOrElse(label, defaultPassphraseLabel), opened.settings.enigma.kem_key_path
+      Option.getOrElse(label, defaultPassphraseLabel), kemKeyLocationOf(opened.settings.enigma)
     )
     for (const p of opened.providers) yield* p.put(ObjectKeys.keystore, r.sealed)
     return r.ring
@@ -116,7 +117,7 @@ export const keyRemove = Effect.fn("cli.key.remove")(function*({ id, json }: { r
   const ring = yield* withRepository(opened, "key remove", true, Effect.gen(function*() {
     yield* fromProvider(opened)
     const keys = yield* Keys
-    const r = yield* keys.removePassphrase(opened.ring, opened.settings.enigma.keyfile_path, opened.passphrase, id, opened.settings.enigma.kem_key_path)
+    const r = yield* keys.removePassphrase(opened.ring, opened.settings.enigma.keyfile_path, opened.passphrase, id, kemKeyLocationOf(opened.settings.enigma))
     for (const p of opened.providers) yield* p.put(ObjectKeys.keystore, r.sealed)
     return r.ring
   }))

@@ -36,6 +36,13 @@ import {
   TAG_LENGTH
 } from "../../domain/Keystore.ts"
 import { argon2idKey } from "./Argon2id.ts"
+import { type KemKeyLocation, type KemKeyStore, kemKeyStore } from "./KemKeyStore.ts"
+
+/** Where a split keystore's ML-KEM key is, for messages. */
+const whereOf = (kemKey: KemKeyLocation | undefined) => {
+  const store = kemKey === undefined ? undefined : kemKeyStore(kemKey)
+  return store === undefined ? "(none given)" : store.file !== undefined ? `file ${store.file}` : `secret ${store.where}`
+}
 
 /**
  * The opened keystore: everything the data path needs, derived once at open.
@@ -75,8 +82,8 @@ export interface CreateOptions {
   readonly keyfilePath: string
   readonly passphrase: Redacted.Redacted<string>
   readonly kemMode: KemMode
-  /** Required for "split": where the ML-KEM decapsulation key file (PEM, 0600) is written. */
-  readonly kemKeyPath?: string | undefined
+  /** Required for "split": where the ML-KEM decapsulation key is written (a file path: PEM, 0600; or a vault secret). */
+  readonly kemKey?: KemKeyLocation | undefined
   /** Argon2id cost; defaults to `DEFAULT_ARGON` (64 MiB, 3 passes, 4 lanes). Stored in the header. */
   readonly argon?: ArgonParams | undefined
   /**
@@ -96,8 +103,8 @@ export interface CreateOptions {
 export interface OpenOptions {
   readonly keyfilePath: string
   readonly passphrase: Redacted.Redacted<string>
-  /** Required when the keyfile is in split mode; ignored in embedded mode. */
-  readonly kemKeyPath?: string | undefined
+  /** Required when the keyfile is in split mode (its key file's path, or a vault secret); ignored in embedded mode. */
+  readonly kemKey?: KemKeyLocation | undefined
   /** The passphrase slot to try first (`--key-hint`); the others are tried after it. */
   readonly hint?: number | undefined
 }
@@ -316,10 +323,13 @@ const write = (file: string, bytes: Uint8Array, exclusive: boolean, what: string
       })
   })
 
-const readKemKey = Effect.fnUntraced(function*(file: string) {
-  const bytes = yield* readOptional(file)
+const readKemKey = Effect.fnUntraced(function*(store: KemKeyStore) {
+  const file = store.where
+  const bytes = yield* store.read
   if (bytes === undefined) {
-    return yield* new KeystoreError({ file, detail: "ML-KEM key file does not exist" })
+    return yield* new KeystoreError({ file, detail: store.file !== undefined
+        ? "ML-KEM key file does not exist"
+        : "the ML-KEM key secret does not exist (AWS keeps a deleted secret 7 to 30 days: `aws secretsmanager restore-secret --secret-id NAME` brings it back)" })
   }
   const text = new TextDecoder().decode(bytes.subarray(0, 64))
   const key = Result.try(() =>
@@ -330,7 +340,7 @@ const readKemKey = Effect.fnUntraced(function*(file: string) {
   if (Result.isFailure(key) || key.success.asymmetricKeyType !== KEM_ALGORITHM) {
     return yield* new KeystoreError({
       file,
-      detail: "not an ML-KEM-768 private key file (PKCS#8, PEM or DER)"
+      detail: `not an ML-KEM-768 private key ${store.file !== undefined ? "file " : ""}(PKCS#8, PEM or DER)`
     })
   }
   return key.success
@@ -389,19 +399,20 @@ const openEmbeddedDk = Effect.fnUntraced(function*(argonKey: Uint8Array, embedde
 })
 
 /** Split mode's ML-KEM key file, checked against the keystore before any Argon2id is paid for. */
-const splitPrivateKey = Effect.fnUntraced(function*(kemKeyPath: string | undefined, ekFingerprint: Uint8Array, file: string) {
-  if (kemKeyPath === undefined) {
+const splitPrivateKey = Effect.fnUntraced(function*(kemKey: KemKeyLocation | undefined, ekFingerprint: Uint8Array, file: string) {
+  if (kemKey === undefined) {
     return yield* new KeystoreError({
       file,
       detail: "this keystore keeps its ML-KEM decapsulation key in a separate key file (split mode); " +
         "pass the path of that file, written when the repository was created"
     })
   }
-  const privateKey = yield* readKemKey(kemKeyPath)
+  const store = kemKeyStore(kemKey)
+  const privateKey = yield* readKemKey(store)
   if (!sameBytes(fingerprintOf(crypto.createPublicKey(privateKey)), ekFingerprint)) {
     return yield* new KeystoreError({
-      file: kemKeyPath,
-      detail: `ML-KEM key file belongs to another repository (it does not match keystore ${file})`
+      file: store.where,
+      detail: `ML-KEM key ${store.file !== undefined ? "file " : ""}belongs to another repository (it does not match keystore ${file})`
     })
   }
   return privateKey
@@ -426,7 +437,7 @@ const decodePayload = (plaintext: Uint8Array, file: string) =>
 const openSingle = Effect.fnUntraced(function*(
   decoded: DecodedKeyfile,
   passphrase: Redacted.Redacted<string>,
-  kemKeyPath: string | undefined,
+  kemKey: KemKeyLocation | undefined,
   file: string
 ) {
   const { header, headerBytes, nonce, sealed } = decoded
@@ -434,7 +445,7 @@ const openSingle = Effect.fnUntraced(function*(
   let privateKey: KeyObject
   let argonKey: Uint8Array
   if (header.embedded === undefined) {
-    privateKey = yield* splitPrivateKey(kemKeyPath, header.ekFingerprint, file)
+    privateKey = yield* splitPrivateKey(kemKey, header.ekFingerprint, file)
     argonKey = yield* argon2id(passphrase, header.salt, header.argon).pipe(Effect.mapError(argonFailed(file)))
   } else {
     argonKey = yield* argon2id(passphrase, header.salt, header.argon).pipe(Effect.mapError(argonFailed(file)))
@@ -453,7 +464,7 @@ const openSingle = Effect.fnUntraced(function*(
         detail: "damaged keyfile: the passphrase is right but the sealed keystore fails authentication"
       })
     }
-    return yield* new WrongPassphrase({ keyfile: `${file} (or wrong ML-KEM key file ${kemKeyPath})` })
+    return yield* new WrongPassphrase({ keyfile: `${file} (or wrong ML-KEM key ${whereOf(kemKey)})` })
   }
   const payload = yield* decodePayload(plaintext, file)
   plaintext.fill(0)
@@ -478,12 +489,12 @@ const openSingle = Effect.fnUntraced(function*(
 const openSlotted = Effect.fnUntraced(function*(
   decoded: DecodedSlotted,
   passphrase: Redacted.Redacted<string>,
-  kemKeyPath: string | undefined,
+  kemKey: KemKeyLocation | undefined,
   file: string,
   hint: number | undefined
 ) {
   const { header, headerBytes, nonce, sealed } = decoded
-  const split = header.mode === "split" ? yield* splitPrivateKey(kemKeyPath, header.ekFingerprint, file) : undefined
+  const split = header.mode === "split" ? yield* splitPrivateKey(kemKey, header.ekFingerprint, file) : undefined
   const hinted = header.slots.filter((s) => s.id === hint)
   for (const slot of [...hinted, ...header.slots.filter((s) => s.id !== hint)]) {
     const argonKey = yield* argon2id(passphrase, slot.salt, slot.argon).pipe(Effect.mapError(argonFailed(file)))
@@ -525,21 +536,21 @@ const openSlotted = Effect.fnUntraced(function*(
     }
     return opened
   }
-  return yield* new WrongPassphrase({ keyfile: split === undefined ? file : `${file} (or wrong ML-KEM key file ${kemKeyPath})` })
+  return yield* new WrongPassphrase({ keyfile: split === undefined ? file : `${file} (or wrong ML-KEM key ${whereOf(kemKey)})` })
 })
 
 const openSealed = Effect.fnUntraced(function*(
   bytes: Uint8Array,
   passphrase: Redacted.Redacted<string>,
-  kemKeyPath: string | undefined,
+  kemKey: KemKeyLocation | undefined,
   file: string,
   hint?: number
 ) {
   const decoded = decodeAnyKeyfile(bytes)
   if (Result.isFailure(decoded)) return yield* new KeystoreError({ file, detail: decoded.failure })
   const opened = decoded.success.version === 1
-    ? yield* openSingle(decoded.success.decoded, passphrase, kemKeyPath, file)
-    : yield* openSlotted(decoded.success.decoded, passphrase, kemKeyPath, file, hint)
+    ? yield* openSingle(decoded.success.decoded, passphrase, kemKey, file)
+    : yield* openSlotted(decoded.success.decoded, passphrase, kemKey, file, hint)
   // The ring's `sealed` is the whole file, as read.
   return { ...opened, ring: { ...opened.ring, sealed: copy(bytes) } } satisfies Opened
 })
@@ -635,17 +646,17 @@ const create = Effect.fn("Keys.create")(function*(opts: CreateOptions) {
   if (Redacted.value(opts.passphrase).length === 0) {
     return yield* new KeystoreError({ file, detail: "refusing to create a keystore with an empty passphrase" })
   }
-  const kemKeyPath = opts.kemMode === "split" ? opts.kemKeyPath : undefined
+  const kemStore = opts.kemMode === "split" && opts.kemKey !== undefined ? kemKeyStore(opts.kemKey) : undefined
   if (opts.kemMode === "split") {
-    if (kemKeyPath === undefined) {
-      return yield* new KeystoreError({ file, detail: "split mode needs a path for the ML-KEM key file" })
+    if (kemStore === undefined) {
+      return yield* new KeystoreError({ file, detail: "split mode needs a place for the ML-KEM key (a key file or a vault secret)" })
     }
-    if (path.resolve(kemKeyPath) === path.resolve(file)) {
+    if (kemStore.file !== undefined && path.resolve(kemStore.file) === path.resolve(file)) {
       return yield* new KeystoreError({ file, detail: "the ML-KEM key file must be a different file" })
     }
-    if (yield* exists(kemKeyPath)) {
+    if (kemStore.file !== undefined && (yield* exists(kemStore.file))) {
       return yield* new KeystoreError({
-        file: kemKeyPath,
+        file: kemStore.file,
         detail: "ML-KEM key file already exists; refusing to overwrite it"
       })
     }
@@ -677,13 +688,11 @@ const create = Effect.fn("Keys.create")(function*(opts: CreateOptions) {
     keystoreKey.fill(0)
   }
 
-  if (kemKeyPath !== undefined) {
+  if (kemStore !== undefined) {
     const pem = kem.privateKey.export({ format: "pem", type: "pkcs8" }).toString()
-    yield* write(kemKeyPath, utf8.encode(pem), true, "ML-KEM key file")
-    // A keyfile that failed to appear must not leave an orphaned key file behind.
-    yield* write(file, bytes, true, "keystore").pipe(
-      Effect.tapError(() => Effect.promise(() => fs.rm(kemKeyPath, { force: true }).catch(() => undefined)))
-    )
+    yield* kemStore.create(utf8.encode(pem), (f, b) => write(f, b, true, "ML-KEM key file"))
+    // A keyfile that failed to appear must not leave an orphaned key behind.
+    yield* write(file, bytes, true, "keystore").pipe(Effect.tapError(() => kemStore.discard))
   } else {
     yield* write(file, bytes, true, "keystore")
   }
@@ -695,25 +704,25 @@ const open = Effect.fn("Keys.open")(function*(opts: OpenOptions) {
   if (bytes === undefined) {
     return yield* new KeystoreError({ file: opts.keyfilePath, detail: "keystore file does not exist" })
   }
-  return (yield* openSealed(bytes, opts.passphrase, opts.kemKeyPath, opts.keyfilePath, opts.hint)).ring
+  return (yield* openSealed(bytes, opts.passphrase, opts.kemKey, opts.keyfilePath, opts.hint)).ring
 })
 
 const openBytes = Effect.fn("Keys.openBytes")(function*(
   bytes: Uint8Array,
   passphrase: Redacted.Redacted<string>,
-  kemKeyPath?: string,
+  kemKey?: KemKeyLocation,
   source: string = "(fetched from provider)"
 ) {
-  return (yield* openSealed(bytes, passphrase, kemKeyPath, source)).ring
+  return (yield* openSealed(bytes, passphrase, kemKey, source)).ring
 })
 
 /**
  * The keystore as it is now (the file on disk if there is one, else the ring's own bytes), opened
  * with `passphrase`; it must be the open repository's.
  */
-const reopen = Effect.fnUntraced(function*(ring: KeyRing, keyfilePath: string, passphrase: Redacted.Redacted<string>, kemKeyPath?: string) {
+const reopen = Effect.fnUntraced(function*(ring: KeyRing, keyfilePath: string, passphrase: Redacted.Redacted<string>, kemKey?: KemKeyLocation) {
   const base = (yield* readOptional(keyfilePath)) ?? ring.sealed
-  const opened = yield* openSealed(base, passphrase, kemKeyPath, keyfilePath)
+  const opened = yield* openSealed(base, passphrase, kemKey, keyfilePath)
   if (opened.payload.repositoryId !== ring.repositoryId) {
     return yield* new KeystoreError({
       file: keyfilePath,
@@ -741,8 +750,8 @@ const asSlotted = Effect.fnUntraced(function*(opened: Opened, passphrase: Redact
  * keyfile gets them), and `save`, which seals the payload with `changes` behind `slots` (by
  * default the same), replaces the keyfile atomically and returns the new ring.
  */
-const reopenForChange = Effect.fnUntraced(function*(ring: KeyRing, keyfilePath: string, passphrase: Redacted.Redacted<string>, kemKeyPath?: string) {
-  const opened = yield* reopen(ring, keyfilePath, passphrase, kemKeyPath)
+const reopenForChange = Effect.fnUntraced(function*(ring: KeyRing, keyfilePath: string, passphrase: Redacted.Redacted<string>, kemKey?: KemKeyLocation) {
+  const opened = yield* reopen(ring, keyfilePath, passphrase, kemKey)
   const { keystoreKey, passphrases, slots } = yield* asSlotted(opened, passphrase, keyfilePath)
   const save = Effect.fnUntraced(function*(changes: Partial<KeystorePayload>, newSlots: ReadonlyArray<Slot> = slots) {
     const payload: KeystorePayload = { ...opened.payload, passphrases, ...changes }
@@ -758,11 +767,11 @@ const rotate = Effect.fn("Keys.rotate")(function*(
   ring: KeyRing,
   keyfilePath: string,
   passphrase: Redacted.Redacted<string>,
-  kemKeyPath?: string
+  kemKey?: KemKeyLocation
 ) {
   // Re-open: this checks the passphrase (rotate must not silently change it) and never drops a
   // key someone else added.
-  const { opened, save } = yield* reopenForChange(ring, keyfilePath, passphrase, kemKeyPath)
+  const { opened, save } = yield* reopenForChange(ring, keyfilePath, passphrase, kemKey)
   for (const { id } of ring.keyIds) {
     const onDisk = opened.ring.dataKey(id)
     if (onDisk === undefined || !sameBytes(onDisk, ring.dataKey(id)!)) {
@@ -789,10 +798,10 @@ const changePassphrase = Effect.fn("Keys.changePassphrase")(function*(
   keyfilePath: string,
   passphrase: Redacted.Redacted<string>,
   newPassphrase: Redacted.Redacted<string>,
-  kemKeyPath?: string
+  kemKey?: KemKeyLocation
 ) {
-  const { opened, keystoreKey, slots, save } = yield* reopenForChange(ring, keyfilePath, passphrase, kemKeyPath)
-  yield* refuseKnownPassphrase(opened, newPassphrase, kemKeyPath, keyfilePath)
+  const { opened, keystoreKey, slots, save } = yield* reopenForChange(ring, keyfilePath, passphrase, kemKey)
+  yield* refuseKnownPassphrase(opened, newPassphrase, kemKey, keyfilePath)
   const fresh = yield* sealSlot(opened.slotId, keystoreKey, opened.kem, opened.mode, opened.argon, newPassphrase, keyfilePath)
   return yield* save({}, slots.map((s) => (s.id === opened.slotId ? fresh : s)))
 })
@@ -801,8 +810,8 @@ const changePassphrase = Effect.fn("Keys.changePassphrase")(function*(
  * Fails when `newPassphrase` opens the keystore already: a second slot for it would only be one
  * more to guess against, and removing one of the two would not take the passphrase away.
  */
-const refuseKnownPassphrase = Effect.fnUntraced(function*(opened: Opened, newPassphrase: Redacted.Redacted<string>, kemKeyPath: string | undefined, file: string) {
-  const already = yield* openSealed(opened.ring.sealed, newPassphrase, kemKeyPath, file).pipe(Effect.option)
+const refuseKnownPassphrase = Effect.fnUntraced(function*(opened: Opened, newPassphrase: Redacted.Redacted<string>, kemKey: KemKeyLocation | undefined, file: string) {
+  const already = yield* openSealed(opened.ring.sealed, newPassphrase, kemKey, file).pipe(Effect.option)
   if (Option.isSome(already)) {
     return yield* new KeystoreError({ file, detail: `that passphrase opens the keystore already (passphrase ${already.value.slotId}); nothing was changed` })
   }
@@ -815,13 +824,13 @@ const addPassphrase = Effect.fn("Keys.addPassphrase")(function*(
   passphrase: Redacted.Redacted<string>,
   newPassphrase: Redacted.Redacted<string>,
   label: string,
-  kemKeyPath?: string
+  kemKey?: KemKeyLocation
 ) {
   if (Redacted.value(newPassphrase).length === 0) {
     return yield* new KeystoreError({ file: keyfilePath, detail: "refusing to add an empty passphrase" })
   }
-  const { opened, keystoreKey, passphrases, slots, save } = yield* reopenForChange(ring, keyfilePath, passphrase, kemKeyPath)
-  yield* refuseKnownPassphrase(opened, newPassphrase, kemKeyPath, keyfilePath)
+  const { opened, keystoreKey, passphrases, slots, save } = yield* reopenForChange(ring, keyfilePath, passphrase, kemKey)
+  yield* refuseKnownPassphrase(opened, newPassphrase, kemKey, keyfilePath)
   if (slots.length >= MAX_SLOTS) {
     return yield* new KeystoreError({
       file: keyfilePath,
@@ -839,9 +848,9 @@ const removePassphrase = Effect.fn("Keys.removePassphrase")(function*(
   keyfilePath: string,
   passphrase: Redacted.Redacted<string>,
   id: number,
-  kemKeyPath?: string
+  kemKey?: KemKeyLocation
 ) {
-  const { opened, passphrases, slots, save } = yield* reopenForChange(ring, keyfilePath, passphrase, kemKeyPath)
+  const { opened, passphrases, slots, save } = yield* reopenForChange(ring, keyfilePath, passphrase, kemKey)
   if (id === opened.slotId) {
     return yield* new KeystoreError({
       file: keyfilePath,
@@ -927,7 +936,7 @@ export class Keys extends Context.Service<Keys, {
   readonly openBytes: (
     bytes: Uint8Array,
     passphrase: Redacted.Redacted<string>,
-    kemKeyPath?: string,
+    kemKey?: KemKeyLocation,
     source?: string
   ) => Effect.Effect<KeyRing, WrongPassphrase | KeystoreError>
   /**
@@ -938,7 +947,7 @@ export class Keys extends Context.Service<Keys, {
     ring: KeyRing,
     keyfilePath: string,
     passphrase: Redacted.Redacted<string>,
-    kemKeyPath?: string
+    kemKey?: KemKeyLocation
   ) => Effect.Effect<Rotated, WrongPassphrase | KeystoreError>
   /** Re-seals the keystore under `newPassphrase` and atomically replaces the keyfile. Upload `sealed` everywhere. */
   readonly changePassphrase: (
@@ -946,7 +955,7 @@ export class Keys extends Context.Service<Keys, {
     keyfilePath: string,
     passphrase: Redacted.Redacted<string>,
     newPassphrase: Redacted.Redacted<string>,
-    kemKeyPath?: string
+    kemKey?: KemKeyLocation
   ) => Effect.Effect<Rotated, WrongPassphrase | KeystoreError>
   /** Adds a passphrase that opens the keystore too (a slot wrapping the same keystore key). Upload `sealed` everywhere. */
   readonly addPassphrase: (
@@ -955,7 +964,7 @@ export class Keys extends Context.Service<Keys, {
     passphrase: Redacted.Redacted<string>,
     newPassphrase: Redacted.Redacted<string>,
     label: string,
-    kemKeyPath?: string
+    kemKey?: KemKeyLocation
   ) => Effect.Effect<Rotated, WrongPassphrase | KeystoreError>
   /** Removes another passphrase by id (never the one given). Upload `sealed` everywhere. */
   readonly removePassphrase: (
@@ -963,7 +972,7 @@ export class Keys extends Context.Service<Keys, {
     keyfilePath: string,
     passphrase: Redacted.Redacted<string>,
     id: number,
-    kemKeyPath?: string
+    kemKey?: KemKeyLocation
   ) => Effect.Effect<Rotated, WrongPassphrase | KeystoreError>
   readonly encryptCredential: (value: string, passphrase: Redacted.Redacted<string>) => Effect.Effect<string>
   readonly decryptCredential: (

@@ -1,6 +1,7 @@
 import type { ContainerClient } from "@azure/storage-blob"
 import { randomBytes } from "node:crypto"
 import { Effect, Stream } from "effect"
+import { cjsNamespace } from "../CjsNamespace.ts"
 import { type Block, blocksOf, checkRange, concatBytes } from "./Blocks.ts"
 import { type ByteRange, type ListedObject, StorageError, type StorageFailure, type StorageProvider } from "./StorageProvider.ts"
 
@@ -22,8 +23,6 @@ export interface AzureProviderOptions {
 const MiB = 1024 * 1024
 
 type Sdk = typeof import("@azure/storage-blob")
-/** The SDK is CommonJS: once bundled, a dynamic import may put its exports under `default`. */
-const cjsNamespace = (m: Sdk): Sdk => ("BlobServiceClient" in m ? m : (m as unknown as { default: Sdk }).default)
 
 /** Maps an Azure SDK error (or a network error) onto the port's failure kinds. */
 export const azureFailureOf = (cause: unknown): StorageFailure => {
@@ -48,7 +47,7 @@ export const azureFailureOf = (cause: unknown): StorageFailure => {
 export const makeAzureProvider = (o: AzureProviderOptions): StorageProvider => {
   let container: Promise<ContainerClient> | undefined
   const connect = () =>
-    (container ??= import("@azure/storage-blob").then(cjsNamespace).then((sdk) => {
+    (container ??= import("@azure/storage-blob").then(cjsNamespace<Sdk>("BlobServiceClient")).then((sdk) => {
       const conn = o.connectionString ?? process.env.AZURE_STORAGE_CONNECTION_STRING
       const account = o.account ?? process.env.AZURE_STORAGE_ACCOUNT
       const key = o.accountKey ?? process.env.AZURE_STORAGE_KEY

@@ -1,5 +1,6 @@
 import type { S3Client } from "@aws-sdk/client-s3"
 import { Effect, Option, Stream } from "effect"
+import { cjsNamespace } from "../CjsNamespace.ts"
 import { releaseCopiedPiece } from "../ReleaseBuffers.ts"
 import { type Block, blocksOf, checkRange } from "./Blocks.ts"
 import {
@@ -51,8 +52,6 @@ export const isChunkKey = (key: string): boolean => /(?:^|\/)chunks\/([0-9a-f]{2
 const coldClasses = new Set(["GLACIER", "DEEP_ARCHIVE"])
 
 type Sdk = typeof import("@aws-sdk/client-s3")
-/** The SDK is CommonJS: once bundled, a dynamic import may put its exports under `default`. */
-const cjsNamespace = (m: Sdk): Sdk => ("S3Client" in m ? m : (m as unknown as { default: Sdk }).default)
 
 /** Maps an SDK error (or a network error) onto the port's failure kinds. */
 export const failureOf = (cause: unknown): StorageFailure => {
@@ -145,7 +144,7 @@ export const makeS3Provider = (o: S3ProviderOptions): StorageProvider => {
 
   let client: Promise<{ client: S3Client; sdk: Sdk }> | undefined
   const connect = () =>
-    (client ??= import("@aws-sdk/client-s3").then(cjsNamespace).then((sdk) => ({
+    (client ??= import("@aws-sdk/client-s3").then(cjsNamespace<Sdk>("S3Client")).then((sdk) => ({
       sdk,
       client: new sdk.S3Client({
         region: o.region,

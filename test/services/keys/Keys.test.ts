@@ -24,7 +24,7 @@ const setup = (kemMode: "embedded" | "split", keyfileVersion: 1 | 2 = 2) =>
     const dir = yield* tempDir
     const keyfilePath = path.join(dir, "keystore")
     const kemKeyPath = kemMode === "split" ? path.join(dir, "kem.pem") : undefined
-    const ring = yield* Keys.use((k) => k.create({ keyfilePath, passphrase: pass, kemMode, kemKeyPath, argon: fast, keyfileVersion, label: "alice@laptop" }))
+    const ring = yield* Keys.use((k) => k.create({ keyfilePath, passphrase: pass, kemMode, kemKey: kemKeyPath, argon: fast, keyfileVersion, label: "alice@laptop" }))
     return { dir, keyfilePath, kemKeyPath, ring }
   })
 
@@ -81,7 +81,7 @@ describe("Keys", () => {
         assert.deepStrictEqual(ring.sealed, new Uint8Array(fs.readFileSync(keyfilePath)))
         assert.strictEqual(fs.statSync(keyfilePath).mode & 0o777, 0o600)
 
-        const opened = yield* Keys.use((k) => k.open({ keyfilePath, passphrase: pass, kemKeyPath }))
+        const opened = yield* Keys.use((k) => k.open({ keyfilePath, passphrase: pass, kemKey: kemKeyPath }))
         sameRing(opened, ring)
         const fromProvider = yield* Keys.use((k) => k.openBytes(ring.sealed, pass, kemKeyPath))
         sameRing(fromProvider, ring)
@@ -103,7 +103,7 @@ describe("Keys", () => {
       Effect.gen(function*() {
         const { keyfilePath, kemKeyPath } = yield* setup(kemMode, version)
         const err = yield* failsWith(
-          Keys.use((k) => k.open({ keyfilePath, passphrase: wrong, kemKeyPath })),
+          Keys.use((k) => k.open({ keyfilePath, passphrase: wrong, kemKey: kemKeyPath })),
           "WrongPassphrase"
         )
         assert.instanceOf(err, WrongPassphrase)
@@ -158,7 +158,7 @@ describe("Keys", () => {
     it.effect(`a second passphrase opens the same keys; passwd and remove change one passphrase only (${kemMode})`, () =>
       Effect.gen(function*() {
         const { keyfilePath, kemKeyPath, ring } = yield* setup(kemMode)
-        const open = (p: Redacted.Redacted<string>) => Keys.use((k) => k.open({ keyfilePath, passphrase: p, kemKeyPath }))
+        const open = (p: Redacted.Redacted<string>) => Keys.use((k) => k.open({ keyfilePath, passphrase: p, kemKey: kemKeyPath }))
         const same = yield* failsWith(Keys.use((k) => k.addPassphrase(ring, keyfilePath, pass, pass, "again", kemKeyPath)), "KeystoreError")
         assert.include(same.message, "that passphrase opens the keystore already (passphrase 1)")
         assert.deepStrictEqual(new Uint8Array(fs.readFileSync(keyfilePath)), ring.sealed)
@@ -289,7 +289,7 @@ describe("Keys", () => {
       const { dir, keyfilePath } = yield* setup("split")
       const missing = path.join(dir, "nope.pem")
       const err = yield* failsWith(
-        Keys.use((k) => k.open({ keyfilePath, passphrase: pass, kemKeyPath: missing })),
+        Keys.use((k) => k.open({ keyfilePath, passphrase: pass, kemKey: missing })),
         "KeystoreError"
       )
       assert.include(err.message, "does not exist")
@@ -297,14 +297,14 @@ describe("Keys", () => {
 
       const junk = path.join(dir, "junk.pem")
       fs.writeFileSync(junk, "not a key")
-      yield* failsWith(Keys.use((k) => k.open({ keyfilePath, passphrase: pass, kemKeyPath: junk })), "KeystoreError")
+      yield* failsWith(Keys.use((k) => k.open({ keyfilePath, passphrase: pass, kemKey: junk })), "KeystoreError")
       const ec = path.join(dir, "ec.pem")
       fs.writeFileSync(
         ec,
         crypto.generateKeyPairSync("ec", { namedCurve: "P-256" }).privateKey.export({ format: "pem", type: "pkcs8" })
       )
       const notKem = yield* failsWith(
-        Keys.use((k) => k.open({ keyfilePath, passphrase: pass, kemKeyPath: ec })),
+        Keys.use((k) => k.open({ keyfilePath, passphrase: pass, kemKey: ec })),
         "KeystoreError"
       )
       assert.include(notKem.message, "ML-KEM-768")
@@ -315,7 +315,7 @@ describe("Keys", () => {
       const a = yield* setup("split")
       const b = yield* setup("split")
       const err = yield* failsWith(
-        Keys.use((k) => k.open({ keyfilePath: a.keyfilePath, passphrase: pass, kemKeyPath: b.kemKeyPath })),
+        Keys.use((k) => k.open({ keyfilePath: a.keyfilePath, passphrase: pass, kemKey: b.kemKeyPath })),
         "KeystoreError"
       )
       assert.instanceOf(err, KeystoreError)
@@ -323,7 +323,7 @@ describe("Keys", () => {
       // DER works as well as PEM.
       const der = path.join(a.dir, "kem.der")
       fs.writeFileSync(der, crypto.createPrivateKey(fs.readFileSync(a.kemKeyPath!)).export({ format: "der", type: "pkcs8" }))
-      const ring = yield* Keys.use((k) => k.open({ keyfilePath: a.keyfilePath, passphrase: pass, kemKeyPath: der }))
+      const ring = yield* Keys.use((k) => k.open({ keyfilePath: a.keyfilePath, passphrase: pass, kemKey: der }))
       sameRing(ring, a.ring)
       assert.notStrictEqual(a.ring.repositoryId, b.ring.repositoryId)
       assert.notDeepEqual(a.ring.chunkIdKey, b.ring.chunkIdKey)
@@ -364,7 +364,7 @@ describe("Keys", () => {
       // An existing ML-KEM key file is never overwritten either.
       yield* failsWith(
         Keys.use((k) =>
-          k.create({ keyfilePath: path.join(dir, "other"), passphrase: pass, kemMode: "split", kemKeyPath, argon: fast })
+          k.create({ keyfilePath: path.join(dir, "other"), passphrase: pass, kemMode: "split", kemKey: kemKeyPath, argon: fast })
         ),
         "KeystoreError"
       )
@@ -374,7 +374,7 @@ describe("Keys", () => {
         "KeystoreError"
       )
       assert.deepStrictEqual(new Uint8Array(fs.readFileSync(keyfilePath)), ring.sealed)
-      sameRing(yield* Keys.use((k) => k.open({ keyfilePath, passphrase: pass, kemKeyPath })), ring)
+      sameRing(yield* Keys.use((k) => k.open({ keyfilePath, passphrase: pass, kemKey: kemKeyPath })), ring)
       assert.deepStrictEqual(fs.readdirSync(dir).sort(), ["kem.pem", "keystore"])
     }).pipe(Effect.provide(Keys.layer)))
 
@@ -404,7 +404,7 @@ describe("Keys", () => {
         assert.deepStrictEqual(after.decoded.header.ekFingerprint, before.decoded.header.ekFingerprint)
         assert.notDeepEqual(after.decoded.nonce, before.decoded.nonce)
 
-        sameRing(yield* Keys.use((k) => k.open({ keyfilePath, passphrase: pass, kemKeyPath })), r1.ring)
+        sameRing(yield* Keys.use((k) => k.open({ keyfilePath, passphrase: pass, kemKey: kemKeyPath })), r1.ring)
         // Rotating with the stale ring keeps the key added in between.
         const r2 = yield* Keys.use((k) => k.rotate(ring, keyfilePath, pass, kemKeyPath))
         assert.strictEqual(r2.ring.currentKeyId, 3)
