@@ -63,10 +63,10 @@ export const EnigmaSection = Schema.Struct({
   db_path: Schema.String,
   /**
    * Where the ML-KEM decapsulation key lives: "local" (inside the keyfile, or in `kem_key_path`),
-   * or "aws-secretsmanager" (a secret named `kem_secret_name` in AWS Secrets Manager: opening
-   * needs the passphrase and read access to that secret). KemKeyStore.ts.
+   * or a vault: "aws-secretsmanager" or "gcp-secretmanager" (a secret named `kem_secret_name`:
+   * opening needs the passphrase and read access to that secret). KemKeyStore.ts.
    */
-  key_provider: Schema.Literals(["local", "aws-secretsmanager"]),
+  key_provider: Schema.Literals(["local", "aws-secretsmanager", "gcp-secretmanager"]),
   keyfile_path: Schema.String,
   /** Split mode: the ML-KEM decapsulation key lives here, outside the passphrase-sealed keyfile. */
   kem_key_path: Schema.optionalKey(Schema.String),
@@ -74,6 +74,10 @@ export const EnigmaSection = Schema.Struct({
   kem_secret_name: Schema.optionalKey(NonEmptyText),
   /** With key_provider = "aws-secretsmanager": its region (else the AWS default chain's). */
   aws_region: Schema.optionalKey(NonEmptyText),
+  /** With key_provider = "gcp-secretmanager": the project that holds the secret. */
+  gcp_project_id: Schema.optionalKey(NonEmptyText),
+  /** With key_provider = "gcp-secretmanager": another endpoint (regional, or an emulator's http:// URL, sent no credentials). */
+  gcp_endpoint_url: Schema.optionalKey(NonEmptyText),
   distribution: Schema.Literals(["RoundRobin", "Weighted"]),
   copies: Schema.optionalKey(PositiveInt),
   chunk_strategy: ChunkStrategySettings,
@@ -172,6 +176,26 @@ const formatPath = (p: string) =>
   p.replace(/\["([^"]*)"\]/g, ".$1").replace(/^\./, "")
 
 /** Decodes a parsed TOML document; on failure returns one line naming every bad field. */
+/** The fields each key_provider takes: what is wrong, or undefined. */
+const checkVaultFields = (e: typeof EnigmaSection.Type): string | undefined => {
+  const only = { "aws-secretsmanager": ["aws_region"], "gcp-secretmanager": ["gcp_project_id", "gcp_endpoint_url"] } as const
+  for (const [provider, fields] of Object.entries(only)) {
+    for (const field of fields) {
+      if (e[field] !== undefined && e.key_provider !== provider) return `enigma.${field} is for key_provider "${provider}", and key_provider is "${e.key_provider}"`
+    }
+  }
+  if (e.key_provider === "local") {
+    return e.kem_secret_name === undefined ? undefined : `enigma.kem_secret_name is for a vault key_provider ("aws-secretsmanager" or "gcp-secretmanager"), and key_provider is "local"`
+  }
+  if (e.kem_secret_name === undefined) return `enigma.kem_secret_name: key_provider "${e.key_provider}" needs the name of the secret that holds the ML-KEM key`
+  if (e.kem_key_path !== undefined) return `enigma: kem_key_path is a local key file, and key_provider "${e.key_provider}" keeps the ML-KEM key in the vault; set one of the two`
+  if (e.key_provider === "gcp-secretmanager") {
+    if (e.gcp_project_id === undefined) return `enigma.gcp_project_id: key_provider "gcp-secretmanager" needs the project that holds the secret`
+    if (!/^[A-Za-z0-9_-]{1,255}$/.test(e.kem_secret_name)) return `enigma.kem_secret_name "${e.kem_secret_name}": a Secret Manager secret id has only letters, digits, - and _ (at most 255)`
+  }
+  return undefined
+}
+
 export const decodeSettings = (raw: unknown): Result.Result<EnigmaSettings, string> => {
   const r = Schema.decodeUnknownResult(EnigmaSettings)(raw, { errors: "all", onExcessProperty: "error" })
   if (Result.isSuccess(r)) {
@@ -181,14 +205,8 @@ export const decodeSettings = (raw: unknown): Result.Result<EnigmaSettings, stri
       names.add(p.name)
     }
     if (r.success.providers.length === 0) return Result.fail("providers: at least one provider is required")
-    const e = r.success.enigma
-    if (e.key_provider === "local" && (e.kem_secret_name !== undefined || e.aws_region !== undefined)) {
-      return Result.fail(`enigma: kem_secret_name and aws_region are for a vault key_provider ("aws-secretsmanager"), and key_provider is "local"`)
-    }
-    if (e.key_provider !== "local") {
-      if (e.kem_secret_name === undefined) return Result.fail(`enigma.kem_secret_name: key_provider "${e.key_provider}" needs the name of the secret that holds the ML-KEM key`)
-      if (e.kem_key_path !== undefined) return Result.fail(`enigma: kem_key_path is a local key file, and key_provider "${e.key_provider}" keeps the ML-KEM key in the vault; set one of the two`)
-    }
+    const vault = checkVaultFields(r.success.enigma)
+    if (vault !== undefined) return Result.fail(vault)
     if (r.success.providers.every((p) => p.drain === true)) {
       return Result.fail("providers: every provider has drain = true; at least one must take new chunks")
     }

@@ -4,26 +4,30 @@ import { Effect } from "effect"
 import { KeystoreError } from "../../domain/Errors.ts"
 import type { EnigmaSettings } from "../../domain/Settings.ts"
 import { cjsNamespace } from "../CjsNamespace.ts"
+import { gcpSecretKey } from "./GcpSecretKey.ts"
 
 /**
  * Where a split-mode keystore's ML-KEM decapsulation key is kept, outside the passphrase-sealed
  * keyfile: opening the repository needs the passphrase and this key both (docs/keys.md).
  *
  * - A key file (`kem_key_path`, `init --kem-key-file`): on a USB stick, a separate mount.
- * - AWS Secrets Manager (`key_provider = "aws-secretsmanager"`, `kem_secret_name`): the key is a
- *   secret there, read with the AWS credential chain. Whoever holds the keyfile and the passphrase
+ * - AWS Secrets Manager (`key_provider = "aws-secretsmanager"`, `kem_secret_name`) or Google
+ *   Cloud Secret Manager (`"gcp-secretmanager"`, GcpSecretKey.ts): the key is a secret there, read
+ *   with the cloud's credential chain. Whoever holds the keyfile and the passphrase
  *   still cannot open the repository without IAM access to that secret, and access can be revoked
  *   (or audited in CloudTrail) without touching any data.
  *
  * A plain string is a key file's path (what Keys' tests and callers without a vault pass).
  */
 export interface KemKeyStore {
-  /** For messages: the file's path, or `aws-secretsmanager:NAME`. */
+  /** For messages: the file's path, or `aws-secretsmanager:NAME` / `gcp-secretmanager:projects/P/secrets/S`. */
   readonly where: string
   /** A key file's path (the keyfile must be another file); undefined for a vault. */
   readonly file: string | undefined
   /** The key's bytes (PKCS#8, PEM or DER), or undefined when there is none. */
   readonly read: Effect.Effect<Uint8Array | undefined, KeystoreError>
+  /** What to say when `read` finds none: that it is missing, and what can bring it back. */
+  readonly missing: string
   /** Stores a new key; refuses (KeystoreError) when one is there already: it never overwrites. */
   readonly create: (pem: Uint8Array, write: (file: string, bytes: Uint8Array) => Effect.Effect<void, KeystoreError>) => Effect.Effect<void, KeystoreError>
   /** Takes back a key `create` stored, when the keyfile that needs it failed to appear. */
@@ -37,6 +41,7 @@ const reasonOf = (e: unknown) => (e instanceof Error ? e.message : String(e))
 const keyFile = (file: string): KemKeyStore => ({
   where: file,
   file,
+  missing: "ML-KEM key file does not exist",
   read: Effect.tryPromise({ try: () => fs.readFile(file), catch: (e) => e }).pipe(
     Effect.map((b): Uint8Array | undefined => new Uint8Array(b.buffer, b.byteOffset, b.byteLength)),
     Effect.catch((e) =>
@@ -79,6 +84,7 @@ export const awsSecretKey = (secretId: string, region: string | undefined): KemK
   return {
     where,
     file: undefined,
+    missing: "the ML-KEM key secret does not exist (AWS keeps a deleted secret 7 to 30 days: `aws secretsmanager restore-secret --secret-id NAME` brings it back)",
     read: Effect.gen(function*() {
       const { sdk, client } = yield* secretsManager(region, where)
       const got = yield* Effect.tryPromise({ try: () => client.send(new sdk.GetSecretValueCommand({ SecretId: secretId })), catch: (e) => e }).pipe(
@@ -121,7 +127,10 @@ export const awsSecretKey = (secretId: string, region: string | undefined): KemK
 }
 
 /** Where a repository's config keeps its ML-KEM key: undefined when it is inside the keyfile. */
-export const kemKeyLocationOf = (e: EnigmaSettings["enigma"]): KemKeyLocation | undefined =>
-  e.key_provider === "aws-secretsmanager" && e.kem_secret_name !== undefined
-    ? awsSecretKey(e.kem_secret_name, e.aws_region)
-    : e.kem_key_path
+export const kemKeyLocationOf = (e: EnigmaSettings["enigma"]): KemKeyLocation | undefined => {
+  if (e.kem_secret_name !== undefined && e.key_provider === "aws-secretsmanager") return awsSecretKey(e.kem_secret_name, e.aws_region)
+  if (e.kem_secret_name !== undefined && e.key_provider === "gcp-secretmanager" && e.gcp_project_id !== undefined) {
+    return gcpSecretKey(e.gcp_project_id, e.kem_secret_name, e.gcp_endpoint_url)
+  }
+  return e.kem_key_path
+}

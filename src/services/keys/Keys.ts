@@ -327,9 +327,7 @@ const readKemKey = Effect.fnUntraced(function*(store: KemKeyStore) {
   const file = store.where
   const bytes = yield* store.read
   if (bytes === undefined) {
-    return yield* new KeystoreError({ file, detail: store.file !== undefined
-        ? "ML-KEM key file does not exist"
-        : "the ML-KEM key secret does not exist (AWS keeps a deleted secret 7 to 30 days: `aws secretsmanager restore-secret --secret-id NAME` brings it back)" })
+    return yield* new KeystoreError({ file, detail: store.missing })
   }
   const text = new TextDecoder().decode(bytes.subarray(0, 64))
   const key = Result.try(() =>
