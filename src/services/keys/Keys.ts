@@ -325,7 +325,7 @@ const write = (file: string, bytes: Uint8Array, exclusive: boolean, what: string
 
 const readKemKey = Effect.fnUntraced(function*(store: KemKeyStore) {
   const file = store.where
-  const bytes = yield* store.read
+  const bytes = yield* store.read.pipe(Effect.withSpan("KemKeyStore.read", { attributes: { where: store.where } }))
   if (bytes === undefined) {
     return yield* new KeystoreError({ file, detail: store.missing })
   }
@@ -688,7 +688,9 @@ const create = Effect.fn("Keys.create")(function*(opts: CreateOptions) {
 
   if (kemStore !== undefined) {
     const pem = kem.privateKey.export({ format: "pem", type: "pkcs8" }).toString()
-    yield* kemStore.create(utf8.encode(pem), (f, b) => write(f, b, true, "ML-KEM key file"))
+    yield* kemStore.create(utf8.encode(pem), (f, b) => write(f, b, true, "ML-KEM key file")).pipe(
+      Effect.withSpan("KemKeyStore.create", { attributes: { where: kemStore.where } })
+    )
     // A keyfile that failed to appear must not leave an orphaned key behind.
     yield* write(file, bytes, true, "keystore").pipe(Effect.tapError(() => kemStore.discard))
   } else {
