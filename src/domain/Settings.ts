@@ -175,7 +175,6 @@ export const withDefaults = (raw: unknown, dir: string): unknown => {
 const formatPath = (p: string) =>
   p.replace(/\["([^"]*)"\]/g, ".$1").replace(/^\./, "")
 
-/** Decodes a parsed TOML document; on failure returns one line naming every bad field. */
 /** The fields each key_provider takes: what is wrong, or undefined. */
 const checkVaultFields = (e: typeof EnigmaSection.Type): string | undefined => {
   const only = { "aws-secretsmanager": ["aws_region"], "gcp-secretmanager": ["gcp_project_id", "gcp_endpoint_url"] } as const
@@ -196,6 +195,7 @@ const checkVaultFields = (e: typeof EnigmaSection.Type): string | undefined => {
   return undefined
 }
 
+/** Decodes a parsed TOML document; on failure returns one line naming every bad field. */
 export const decodeSettings = (raw: unknown): Result.Result<EnigmaSettings, string> => {
   const r = Schema.decodeUnknownResult(EnigmaSettings)(raw, { errors: "all", onExcessProperty: "error" })
   if (Result.isSuccess(r)) {

@@ -39,6 +39,11 @@ export const initRepository = Effect.fn("Repository.init")(function*(options: {
   const userWroteConfig = fs.existsSync(file)
   let settings = userWroteConfig ? yield* parseConfig(file, yield* readConfigText(file)) : defaultSettings(dir)
   if (options.kemKeyFile !== undefined) {
+    if (settings.enigma.key_provider !== "local") {
+      return yield* new UserError({
+        detail: `--kem-key-file keeps the ML-KEM key in a file, and ${file} has key_provider "${settings.enigma.key_provider}", which keeps it in a secret; use one of the two`
+      })
+    }
     settings = { ...settings, enigma: { ...settings.enigma, kem_key_path: path.resolve(options.kemKeyFile) } }
   }
   const keyfile = settings.enigma.keyfile_path

@@ -129,6 +129,12 @@ describe("the ML-KEM key in a cloud secret store", () => {
       assert.isFalse(existsSync(path.join(dir, "keys.enc")), "no keyfile")
       assert.strictEqual(fake.get(v.key("taken")), "someone else's secret")
 
+      // --kem-key-file with a secret-store config: two places for one key, refused.
+      const both = enigma(["--config-dir", dir, "init", ...testArgon, "--kem-key-file", path.join(dir, "kem.pem")], env)
+      assert.strictEqual(both.code, 1)
+      assert.match(oneLine(both.stderr), new RegExp(`--kem-key-file keeps the ML-KEM key in a file, and .* has key_provider "${v.provider}", which keeps it in a secret`))
+      assert.isFalse(existsSync(path.join(dir, "kem.pem")), "no key file")
+
       // The secret is made first; a keyfile that then cannot be written takes it back. (A name of
       // 250 bytes is free, but the keyfile's temp name beside it is over the 255 a name may have.)
       const unwritable = path.join(tempDir(), "repo")
