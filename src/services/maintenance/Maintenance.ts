@@ -3,7 +3,7 @@ import { isChunkId } from "../../domain/Envelope.ts"
 import { ChunkCorrupt, type NotFound, UserError } from "../../domain/Errors.ts"
 import { type BackupFilter, defaultGroupBy, everyBackup, type GroupBy, groupKey, selects } from "../../domain/BackupFilter.ts"
 import { applyRetention, isEmptyPolicy, type RetentionPolicy } from "../../domain/Retention.ts"
-import { ChunkStore } from "../ChunkStore.ts"
+import { ChunkStore, type ListedCopies } from "../ChunkStore.ts"
 import { EventLog, type ManifestError } from "../manifest/EventLog.ts"
 import { progressTeller, type VerifyProgress } from "../VerifyProgress.ts"
 import { type ChunkReferrers, Manifest } from "../manifest/Manifest.ts"
@@ -128,8 +128,11 @@ export class Maintenance extends Context.Service<Maintenance, {
       const ids = yield* manifest.chunksOf(backup.id)
       // Presence from a provider's listing where that takes fewer requests (listingPays): a
       // backup of 100,000 chunks on S3 is then checked in ~100 requests instead of 100,000.
-      const held = new Map((yield* manifest.chunksByProvider).map((p) => [p.provider, p.chunks]))
-      const listed = readData ? undefined : yield* listedChunks(repo.providers.filter((p) => listingPays(held.get(p.name) ?? 0, ids.length)))
+      let listed: ListedCopies | undefined
+      if (!readData) {
+        const held = new Map((yield* manifest.chunksByProvider).map((p) => [p.provider, p.chunks]))
+        listed = yield* listedChunks(repo.providers.filter((p) => listingPays(held.get(p.name) ?? 0, ids.length)))
+      }
       const told = progressTeller(ids.length, onProgress)
       const failures = yield* Effect.forEach(ids, (c) =>
         chunks.check(c, readData, undefined, listed).pipe(
