@@ -12,10 +12,9 @@ const reasonOf = (e: unknown) => (e instanceof Error ? e.message : String(e))
  * login, the metadata server), loaded on first use. An `http://` endpoint is an emulator's and
  * gets none: credentials never go out unencrypted.
  */
-const authHeaders = async (endpoint: string): Promise<Record<string, string>> => {
+const authHeaders = async (endpoint: string, auth: () => Promise<{ getRequestHeaders(): Promise<unknown> }>): Promise<Record<string, string>> => {
   if (endpoint.startsWith("http://")) return {}
-  const { GoogleAuth } = await import("google-auth-library")
-  const headers: unknown = await new GoogleAuth({ scopes: ["https://www.googleapis.com/auth/cloud-platform"] }).getRequestHeaders()
+  const headers: unknown = await (await auth()).getRequestHeaders()
   return headers instanceof Headers ? Object.fromEntries(headers.entries()) : headers as Record<string, string>
 }
 
@@ -32,12 +31,16 @@ interface GcpAnswer {
 export const gcpSecretKey = (project: string, secretId: string, endpoint = gcpSecretManagerEndpoint): KemKeyStore => {
   const where = `gcp-secretmanager:projects/${project}/secrets/${secretId}`
   const base = `${endpoint.replace(/\/+$/, "")}/v1/projects/${encodeURIComponent(project)}/secrets`
+  // One credential lookup for the store's calls (it may probe the metadata server), made on first use.
+  let googleAuth: Promise<{ getRequestHeaders(): Promise<unknown> }> | undefined
+  const auth = () =>
+    googleAuth ??= import("google-auth-library").then(({ GoogleAuth }) => new GoogleAuth({ scopes: ["https://www.googleapis.com/auth/cloud-platform"] }))
   const call = (what: string, method: string, url: string, body?: object) =>
     Effect.tryPromise({
       try: async (): Promise<GcpAnswer> => {
         const res = await fetch(url, {
           method,
-          headers: { ...(await authHeaders(endpoint)), ...(body !== undefined ? { "content-type": "application/json" } : {}) },
+          headers: { ...(await authHeaders(endpoint, auth)), ...(body !== undefined ? { "content-type": "application/json" } : {}) },
           ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
           signal: AbortSignal.timeout(60_000)
         })
