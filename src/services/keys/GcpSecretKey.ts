@@ -1,22 +1,10 @@
 import { Effect } from "effect"
 import { KeystoreError } from "../../domain/Errors.ts"
 import type { KemKeyStore } from "./KemKeyStore.ts"
+import { reasonOf } from "./KeyFiles.ts"
 
 /** Secret Manager's public endpoint; `gcp_endpoint_url` names another (regional: https://secretmanager.LOCATION.rep.googleapis.com). */
 export const gcpSecretManagerEndpoint = "https://secretmanager.googleapis.com"
-
-const reasonOf = (e: unknown) => (e instanceof Error ? e.message : String(e))
-
-/**
- * Bearer headers from Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS, gcloud's
- * login, the metadata server), loaded on first use. An `http://` endpoint is an emulator's and
- * gets none: credentials never go out unencrypted.
- */
-const authHeaders = async (endpoint: string, auth: () => Promise<{ getRequestHeaders(): Promise<unknown> }>): Promise<Record<string, string>> => {
-  if (endpoint.startsWith("http://")) return {}
-  const headers: unknown = await (await auth()).getRequestHeaders()
-  return headers instanceof Headers ? Object.fromEntries(headers.entries()) : headers as Record<string, string>
-}
 
 interface GcpAnswer {
   readonly status: number
@@ -31,16 +19,24 @@ interface GcpAnswer {
 export const gcpSecretKey = (project: string, secretId: string, endpoint = gcpSecretManagerEndpoint): KemKeyStore => {
   const where = `gcp-secretmanager:projects/${project}/secrets/${secretId}`
   const base = `${endpoint.replace(/\/+$/, "")}/v1/projects/${encodeURIComponent(project)}/secrets`
-  // One credential lookup for the store's calls (it may probe the metadata server), made on first use.
+  /*
+   * Bearer headers from Application Default Credentials (GOOGLE_APPLICATION_CREDENTIALS, gcloud's
+   * login, the metadata server), looked up once for the store's calls on first use. An `http://`
+   * endpoint is an emulator's and gets none: credentials never go out unencrypted.
+   */
   let googleAuth: Promise<{ getRequestHeaders(): Promise<unknown> }> | undefined
-  const auth = () =>
+  const authHeaders = async (): Promise<Record<string, string>> => {
+    if (endpoint.startsWith("http://")) return {}
     googleAuth ??= import("google-auth-library").then(({ GoogleAuth }) => new GoogleAuth({ scopes: ["https://www.googleapis.com/auth/cloud-platform"] }))
+    const headers: unknown = await (await googleAuth).getRequestHeaders()
+    return headers instanceof Headers ? Object.fromEntries(headers.entries()) : headers as Record<string, string>
+  }
   const call = (what: string, method: string, url: string, body?: object) =>
     Effect.tryPromise({
       try: async (): Promise<GcpAnswer> => {
         const res = await fetch(url, {
           method,
-          headers: { ...(await authHeaders(endpoint, auth)), ...(body !== undefined ? { "content-type": "application/json" } : {}) },
+          headers: { ...(await authHeaders()), ...(body !== undefined ? { "content-type": "application/json" } : {}) },
           ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
           signal: AbortSignal.timeout(60_000)
         })

@@ -4,6 +4,7 @@ import { Effect } from "effect"
 import { KeystoreError } from "../../domain/Errors.ts"
 import type { EnigmaSettings } from "../../domain/Settings.ts"
 import { cjsNamespace } from "../CjsNamespace.ts"
+import { readOptional, reasonOf, write } from "./KeyFiles.ts"
 import { gcpSecretKey } from "./GcpSecretKey.ts"
 
 /**
@@ -29,29 +30,20 @@ export interface KemKeyStore {
   /** What to say when `read` finds none: that it is missing, and what can bring it back. */
   readonly missing: string
   /** Stores a new key; refuses (KeystoreError) when one is there already: it never overwrites. */
-  readonly create: (pem: Uint8Array, write: (file: string, bytes: Uint8Array) => Effect.Effect<void, KeystoreError>) => Effect.Effect<void, KeystoreError>
+  readonly create: (pem: Uint8Array) => Effect.Effect<void, KeystoreError>
   /** Takes back a key `create` stored, when the keyfile that needs it failed to appear. */
   readonly discard: Effect.Effect<void>
 }
 
 export type KemKeyLocation = string | KemKeyStore
 
-const reasonOf = (e: unknown) => (e instanceof Error ? e.message : String(e))
-
 const keyFile = (file: string): KemKeyStore => ({
   where: file,
   file,
   missing: "ML-KEM key file does not exist",
-  read: Effect.tryPromise({ try: () => fs.readFile(file), catch: (e) => e }).pipe(
-    Effect.map((b): Uint8Array | undefined => new Uint8Array(b.buffer, b.byteOffset, b.byteLength)),
-    Effect.catch((e) =>
-      (e as NodeJS.ErrnoException).code === "ENOENT"
-        ? Effect.succeed(undefined)
-        : Effect.fail(new KeystoreError({ file, detail: `cannot read: ${reasonOf(e)}` }))
-    )
-  ),
-  // Written by Keys' durable exclusive write (0600, fsync, link): it refuses an existing file.
-  create: (pem, write) => write(file, pem),
+  read: readOptional(file),
+  // The durable exclusive write (0600, fsync, link): it refuses an existing file.
+  create: (pem) => write(file, pem, true, "ML-KEM key file"),
   discard: Effect.promise(() => fs.rm(file, { force: true }).catch(() => undefined))
 })
 

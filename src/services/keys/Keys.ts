@@ -1,7 +1,6 @@
 import { Clock, Context, Effect, Layer, Option, Redacted, Result, Schema } from "effect"
 import * as crypto from "node:crypto"
 import type { KeyObject } from "node:crypto"
-import * as fs from "node:fs/promises"
 import * as os from "node:os"
 import * as path from "node:path"
 import { type ChunkIdHash, type IdKey, legacyChunkIdHash, newChunkIdHash } from "../../domain/ChunkIdHash.ts"
@@ -36,7 +35,10 @@ import {
   TAG_LENGTH
 } from "../../domain/Keystore.ts"
 import { argon2idKey } from "./Argon2id.ts"
+import { exists, readOptional, write, writeKeyfile } from "./KeyFiles.ts"
 import { type KemKeyLocation, type KemKeyStore, kemKeyStore } from "./KemKeyStore.ts"
+
+export { writeKeyfile }
 
 /** Where a split keystore's ML-KEM key is, for messages. */
 const whereOf = (kemKey: KemKeyLocation | undefined) => {
@@ -243,85 +245,6 @@ const makeRing = (payload: KeystorePayload, sealed: Uint8Array, kemMode: KemMode
     sealed
   }
 }
-
-// ---------------------------------------------------------------------------------------------
-// Files
-
-const errno = (e: unknown): string | undefined =>
-  typeof e === "object" && e !== null && "code" in e ? String((e as { code: unknown }).code) : undefined
-const reasonOf = (e: unknown): string => (e instanceof Error ? e.message : String(e))
-
-/** The file's bytes, or undefined when it does not exist. */
-const readOptional = (file: string) =>
-  Effect.tryPromise({
-    try: () => fs.readFile(file).then((b): Uint8Array | undefined => new Uint8Array(b)),
-    catch: (e) => e
-  }).pipe(
-    Effect.catch((e) =>
-      errno(e) === "ENOENT"
-        ? Effect.succeed(undefined)
-        : Effect.fail(new KeystoreError({ file, detail: `cannot read: ${reasonOf(e)}` }))
-    )
-  )
-
-const exists = (file: string) =>
-  Effect.tryPromise({ try: () => fs.lstat(file), catch: (e) => e }).pipe(
-    Effect.as(true),
-    Effect.catch((e) =>
-      errno(e) === "ENOENT"
-        ? Effect.succeed(false)
-        : Effect.fail(new KeystoreError({ file, detail: `cannot stat: ${reasonOf(e)}` }))
-    )
-  )
-
-/**
- * Durable atomic write: temp file in the same directory (0600), fsync, then publish it under `file`
- * and fsync the directory. `exclusive` publishes with link(2), which fails if `file` already exists,
- * so two racing creates cannot clobber each other; otherwise rename(2) replaces the old file, and a
- * crash leaves either the old or the new keyfile, never a partial one.
- */
-const writeAtomic = async (file: string, bytes: Uint8Array, exclusive: boolean): Promise<void> => {
-  const dir = path.dirname(file)
-  await fs.mkdir(dir, { recursive: true, mode: 0o700 })
-  const tmp = path.join(dir, `.${path.basename(file)}.${crypto.randomBytes(6).toString("hex")}.tmp`)
-  try {
-    const fh = await fs.open(tmp, "wx", 0o600)
-    try {
-      await fh.writeFile(bytes)
-      await fh.sync()
-    } finally {
-      await fh.close()
-    }
-    if (!exclusive) {
-      await fs.rename(tmp, file)
-    } else {
-      await fs.link(tmp, file).catch(async (e: unknown) => {
-        const code = errno(e)
-        // Filesystems without hard links: fall back to check-then-rename (small race, same result).
-        if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP" && code !== "ENOSYS") throw e
-        if (await fs.lstat(file).then(() => true, () => false)) throw Object.assign(new Error("exists"), { code: "EEXIST" })
-        await fs.rename(tmp, file)
-      })
-    }
-  } finally {
-    await fs.rm(tmp, { force: true })
-  }
-  const d = await fs.open(dir, "r").catch(() => undefined)
-  if (d !== undefined) await d.sync().catch(() => undefined).finally(() => d.close())
-}
-
-/** Writes keyfile bytes to `file` atomically (temp file, fsync, rename); KeystoreError names the file. */
-export const writeKeyfile = (file: string, bytes: Uint8Array) => write(file, bytes, false, "keystore")
-
-const write = (file: string, bytes: Uint8Array, exclusive: boolean, what: string) =>
-  Effect.tryPromise({
-    try: () => writeAtomic(file, bytes, exclusive),
-    catch: (e) =>
-      new KeystoreError({
-        file,
-        detail: errno(e) === "EEXIST" ? `${what} already exists; refusing to overwrite it` : `cannot write: ${reasonOf(e)}`
-      })
-  })
 
 const readKemKey = Effect.fnUntraced(function*(store: KemKeyStore) {
   const file = store.where
@@ -688,7 +611,7 @@ const create = Effect.fn("Keys.create")(function*(opts: CreateOptions) {
 
   if (kemStore !== undefined) {
     const pem = kem.privateKey.export({ format: "pem", type: "pkcs8" }).toString()
-    yield* kemStore.create(utf8.encode(pem), (f, b) => write(f, b, true, "ML-KEM key file")).pipe(
+    yield* kemStore.create(utf8.encode(pem)).pipe(
       Effect.withSpan("KemKeyStore.create", { attributes: { where: kemStore.where } })
     )
     // A keyfile that failed to appear must not leave an orphaned key behind.
