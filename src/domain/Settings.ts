@@ -63,10 +63,10 @@ export const EnigmaSection = Schema.Struct({
   db_path: Schema.String,
   /**
    * Where the ML-KEM decapsulation key lives: "local" (inside the keyfile, or in `kem_key_path`),
-   * or a vault: "aws-secretsmanager" or "gcp-secretmanager" (a secret named `kem_secret_name`:
+   * or a vault: "aws-secretsmanager", "gcp-secretmanager" or "azure-keyvault" (a secret named `kem_secret_name`:
    * opening needs the passphrase and read access to that secret). KemKeyStore.ts.
    */
-  key_provider: Schema.Literals(["local", "aws-secretsmanager", "gcp-secretmanager"]),
+  key_provider: Schema.Literals(["local", "aws-secretsmanager", "gcp-secretmanager", "azure-keyvault"]),
   keyfile_path: Schema.String,
   /** Split mode: the ML-KEM decapsulation key lives here, outside the passphrase-sealed keyfile. */
   kem_key_path: Schema.optionalKey(Schema.String),
@@ -78,6 +78,8 @@ export const EnigmaSection = Schema.Struct({
   gcp_project_id: Schema.optionalKey(NonEmptyText),
   /** With key_provider = "gcp-secretmanager": another endpoint (regional, or an emulator's http:// URL, sent no credentials). */
   gcp_endpoint_url: Schema.optionalKey(NonEmptyText),
+  /** With key_provider = "azure-keyvault": the vault, https://NAME.vault.azure.net/. */
+  vault_url: Schema.optionalKey(NonEmptyText),
   distribution: Schema.Literals(["RoundRobin", "Weighted"]),
   copies: Schema.optionalKey(PositiveInt),
   chunk_strategy: ChunkStrategySettings,
@@ -175,22 +177,35 @@ export const withDefaults = (raw: unknown, dir: string): unknown => {
 const formatPath = (p: string) =>
   p.replace(/\["([^"]*)"\]/g, ".$1").replace(/^\./, "")
 
+const isHttpsUrl = (text: string) => {
+  try {
+    return new URL(text).protocol === "https:"
+  } catch {
+    return false
+  }
+}
+
 /** The fields each key_provider takes: what is wrong, or undefined. */
 const checkVaultFields = (e: typeof EnigmaSection.Type): string | undefined => {
-  const only = { "aws-secretsmanager": ["aws_region"], "gcp-secretmanager": ["gcp_project_id", "gcp_endpoint_url"] } as const
+  const only = { "aws-secretsmanager": ["aws_region"], "gcp-secretmanager": ["gcp_project_id", "gcp_endpoint_url"], "azure-keyvault": ["vault_url"] } as const
   for (const [provider, fields] of Object.entries(only)) {
     for (const field of fields) {
       if (e[field] !== undefined && e.key_provider !== provider) return `enigma.${field} is for key_provider "${provider}", and key_provider is "${e.key_provider}"`
     }
   }
   if (e.key_provider === "local") {
-    return e.kem_secret_name === undefined ? undefined : `enigma.kem_secret_name is for a vault key_provider ("aws-secretsmanager" or "gcp-secretmanager"), and key_provider is "local"`
+    return e.kem_secret_name === undefined ? undefined : `enigma.kem_secret_name is for a vault key_provider ("aws-secretsmanager", "gcp-secretmanager" or "azure-keyvault"), and key_provider is "local"`
   }
   if (e.kem_secret_name === undefined) return `enigma.kem_secret_name: key_provider "${e.key_provider}" needs the name of the secret that holds the ML-KEM key`
   if (e.kem_key_path !== undefined) return `enigma: kem_key_path is a local key file, and key_provider "${e.key_provider}" keeps the ML-KEM key in the vault; set one of the two`
   if (e.key_provider === "gcp-secretmanager") {
     if (e.gcp_project_id === undefined) return `enigma.gcp_project_id: key_provider "gcp-secretmanager" needs the project that holds the secret`
     if (!/^[A-Za-z0-9_-]{1,255}$/.test(e.kem_secret_name)) return `enigma.kem_secret_name "${e.kem_secret_name}": a Secret Manager secret id has only letters, digits, - and _ (at most 255)`
+  }
+  if (e.key_provider === "azure-keyvault") {
+    if (e.vault_url === undefined) return `enigma.vault_url: key_provider "azure-keyvault" needs the vault's URL (https://NAME.vault.azure.net/)`
+    if (!isHttpsUrl(e.vault_url)) return `enigma.vault_url "${e.vault_url}": a Key Vault URL starts with https:// (the vault answers only over TLS, and tokens go nowhere else)`
+    if (!/^[A-Za-z0-9-]{1,127}$/.test(e.kem_secret_name)) return `enigma.kem_secret_name "${e.kem_secret_name}": a Key Vault secret name has only letters, digits and - (at most 127)`
   }
   return undefined
 }

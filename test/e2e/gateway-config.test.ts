@@ -9,6 +9,7 @@ import { NodeHttpHandler } from "@smithy/node-http-handler"
 import { enigma, localProviderToml, passphrase, tempDir, testArgon } from "../support/cli.ts"
 import { s3Failure, startProxyBin, stopProxy, type RunningProxy } from "../support/gateway.ts"
 import { freePort } from "../support/server.ts"
+import { selfSignedCert } from "../support/tls.ts"
 
 /**
  * `enigma-proxy --config FILE`: the `[s3_proxy]` section (listen_addr, several key pairs, an
@@ -60,12 +61,7 @@ describe("enigma-proxy --config FILE ([s3_proxy])", () => {
 
   beforeAll(async () => {
     mkdirSync(dir, { recursive: true })
-    execFileSync("openssl", [
-      "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
-      "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-      "-keyout", path.join(dir, "key.pem"), "-out", path.join(dir, "cert.pem")
-    ], { stdio: "ignore" })
-    cert = readFileSync(path.join(dir, "cert.pem"))
+    cert = readFileSync(selfSignedCert(dir).cert)
     port = await freePort()
     metricsPort = await freePort()
     // A user writes the config first (paths relative to it), then initializes with --config.

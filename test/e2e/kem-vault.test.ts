@@ -5,16 +5,17 @@ import { enigma, json, makeTree, snapshotTree, tempDir, testArgon } from "../sup
 import { type FakeVault, startFakeVault } from "../support/fakeVault.ts"
 
 /**
- * The vault key providers: the ML-KEM key in AWS Secrets Manager (through the real AWS SDK) or
- * Google Cloud Secret Manager (its REST API), both against FAKE endpoints
- * (test/support/fakeVaultServer.ts): no offline server exists for either.
+ * The vault key providers: the ML-KEM key in AWS Secrets Manager (through the real AWS SDK),
+ * Google Cloud Secret Manager or Azure Key Vault (their REST APIs; Azure's tokens through the real
+ * `@azure/identity`), all against FAKE endpoints (test/support/fakeVaultServer.ts): no offline
+ * server exists for any.
  */
 let fake: FakeVault
 let env: Record<string, string>
 
 beforeAll(async () => {
   fake = await startFakeVault()
-  env = { AWS_ENDPOINT_URL_SECRETS_MANAGER: fake.url, AWS_ACCESS_KEY_ID: "test", AWS_SECRET_ACCESS_KEY: "test-secret" }
+  env = { AWS_ENDPOINT_URL_SECRETS_MANAGER: fake.url, AWS_ACCESS_KEY_ID: "test", AWS_SECRET_ACCESS_KEY: "test-secret", ...fake.azureEnv }
 })
 afterAll(() => fake.stop())
 
@@ -45,6 +46,15 @@ const vaults: ReadonlyArray<Vault> = [
     where: (name) => `gcp-secretmanager:projects/backup-prj/secrets/enigma-${name}`,
     denied: /cannot read the secret: PERMISSION_DENIED/,
     missing: /the ML-KEM key secret does not exist or has no enabled version/
+  },
+  {
+    provider: "azure-keyvault",
+    fields: (name) => `key_provider = "azure-keyvault"\nkem_secret_name = "enigma-${name}"\nvault_url = "${fake.vaultUrl}"\n`,
+    key: (name) => `azure/enigma-${name}`,
+    where: (name) => `azure-keyvault:${fake.vaultUrl}secrets/enigma-${name}`,
+    // Key Vault's two-line RBAC message, on one.
+    denied: /cannot read the secret: Forbidden \(ForbiddenByRbac\): Caller is not authorized to perform action on resource\. If role assignments/,
+    missing: /the ML-KEM key secret does not exist \(Key Vault keeps a deleted secret 7 to 90 days/
   }
 ]
 
@@ -144,8 +154,37 @@ describe("the ML-KEM key in a cloud secret store", () => {
       assert.strictEqual(failed.code, 1)
       assert.match(oneLine(failed.stderr), /k{250}: cannot write: ENAMETOOLONG/)
       assert.isUndefined(fake.get(v.key("orphan")), "no secret left behind")
+      if (v.provider === "azure-keyvault") assert.isUndefined(fake.get("azure-deleted/enigma-orphan"), "purged, not only deleted: the name is free again")
     })
   }
+
+  it("azure-keyvault: a refused token and the name of a deleted secret stop init or the open in one line", () => {
+    const azure = vaults.find((v) => v.provider === "azure-keyvault")!
+    const root = tempDir()
+    const dir = path.join(root, "repo")
+    mkdirSync(dir)
+    writeFileSync(path.join(dir, "enigma.toml"), toml(azure.fields("tok"), path.join(root, "storage")))
+    assert.strictEqual(enigma(["--config-dir", dir, "init", ...testArgon], env).code, 0)
+
+    // The identity loses its token: the vault is never asked with none.
+    fake.denyToken(true)
+    const refused = enigma(["--config-dir", dir, "list"], env)
+    fake.denyToken(false)
+    assert.strictEqual(refused.code, 1)
+    assert.match(oneLine(refused.stderr), new RegExp(`${escape(azure.where("tok"))}: cannot read the secret: cannot get an Azure access token: .*Identity not found`))
+    assert.strictEqual(enigma(["--config-dir", dir, "list"], env).code, 0)
+
+    // A deleted secret keeps its name until purged: init says so and makes nothing.
+    fake.set("azure-deleted/enigma-binned", "an old key")
+    const other = path.join(root, "other")
+    mkdirSync(other)
+    writeFileSync(path.join(other, "enigma.toml"), toml(azure.fields("binned"), path.join(root, "other-storage")))
+    const binned = enigma(["--config-dir", other, "init", ...testArgon], env)
+    assert.strictEqual(binned.code, 1)
+    assert.match(oneLine(binned.stderr), /a deleted secret of that name is kept by the vault \(soft delete\); recover it .*, purge it, or choose another kem_secret_name/)
+    assert.isFalse(existsSync(path.join(other, "keys.enc")), "no keyfile")
+    assert.strictEqual(fake.get("azure-deleted/enigma-binned"), "an old key")
+  })
 
   it("a config that names no secret, two places for the key, or fields of another vault is refused in one line", () => {
     const cases: ReadonlyArray<readonly [string, RegExp]> = [
@@ -155,7 +194,11 @@ describe("the ML-KEM key in a cloud secret store", () => {
       ['key_provider = "aws-secretsmanager"\nkem_secret_name = "x"\ngcp_project_id = "p"\n', /enigma\.gcp_project_id is for key_provider "gcp-secretmanager", and key_provider is "aws-secretsmanager"/],
       ['key_provider = "gcp-secretmanager"\nkem_secret_name = "x"\n', /enigma\.gcp_project_id: key_provider "gcp-secretmanager" needs the project/],
       ['key_provider = "gcp-secretmanager"\nkem_secret_name = "a/b"\ngcp_project_id = "p"\n', /enigma\.kem_secret_name "a\/b": a Secret Manager secret id has only letters, digits, - and _/],
-      ['key_provider = "azure-keyvault"\n', /enigma\.key_provider/]
+      ['key_provider = "azure-keyvault"\nkem_secret_name = "x"\n', /enigma\.vault_url: key_provider "azure-keyvault" needs the vault's URL/],
+      ['key_provider = "azure-keyvault"\nkem_secret_name = "x"\nvault_url = "http://v.vault.azure.net/"\n', /enigma\.vault_url "http:\/\/v\.vault\.azure\.net\/": a Key Vault URL starts with https:\/\//],
+      ['key_provider = "azure-keyvault"\nkem_secret_name = "enigma_key"\nvault_url = "https://v.vault.azure.net/"\n', /enigma\.kem_secret_name "enigma_key": a Key Vault secret name has only letters, digits and -/],
+      ['key_provider = "gcp-secretmanager"\nkem_secret_name = "x"\ngcp_project_id = "p"\nvault_url = "https://v.vault.azure.net/"\n', /enigma\.vault_url is for key_provider "azure-keyvault", and key_provider is "gcp-secretmanager"/],
+      ['key_provider = "hashicorp"\n', /enigma\.key_provider/]
     ]
     for (const [fields, says] of cases) {
       const dir = path.join(tempDir(), "repo")

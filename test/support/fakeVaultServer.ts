@@ -1,6 +1,7 @@
 /**
- * A FAKE of two secret stores, for the vault key providers' tests (no offline server exists for
- * either: LocalStack and moto need Docker or PyPI, and Google ships no Secret Manager emulator).
+ * A FAKE of three secret stores, for the vault key providers' tests (no offline server exists for
+ * any: LocalStack and moto need Docker or PyPI, Google ships no Secret Manager emulator, and
+ * Lowkey Vault, Key Vault's, is a Java server not packaged here).
  * Secrets are files in DIR (name URL-encoded), so tests read, change and delete them; while
  * DIR/.deny exists every call is refused, as a revoked permission would be.
  *
@@ -12,16 +13,29 @@
  *   create (`?secretId=`, 409 ALREADY_EXISTS), `:addVersion`, `/versions/latest:access` (404
  *   NOT_FOUND), DELETE. Secrets are kept per project (`P/S` in DIR); a created secret with no
  *   version yet is an empty file ending in `.empty`.
+ * - Azure Key Vault's REST API (`?api-version=7.5`), over HTTPS on `--https-port` with the
+ *   certificate given: GET and PUT `/secrets/NAME` (404 SecretNotFound; 409 Conflict for the name
+ *   of a deleted one), DELETE (moves it to the deleted ones, `azure-deleted/NAME`), and the purge,
+ *   DELETE `/deletedsecrets/NAME`. Secrets are `azure/NAME` in DIR. As Key Vault does, a call
+ *   without a valid bearer token gets 401 and a challenge naming the resource and tenant; a token
+ *   is valid when this fake issued it for the vault's resource.
+ * - Azure App Service's managed identity endpoint (`GET /msi/token?resource=R` with the header
+ *   X-IDENTITY-HEADER), which `@azure/identity` calls when IDENTITY_ENDPOINT and IDENTITY_HEADER
+ *   are set: the token for Key Vault. While DIR/.deny-token exists it refuses, as an identity with
+ *   no access would be.
  *
  * Run as its own process (the tests' CLI calls block their event loop):
- * `node fakeVaultServer.ts --dir DIR --port PORT`.
+ * `node fakeVaultServer.ts --dir DIR --port PORT --https-port PORT --tls-cert FILE --tls-key FILE --identity-header H`.
  */
-import { existsSync, readFileSync, unlinkSync, writeFileSync } from "node:fs"
+import { existsSync, readFileSync, renameSync, unlinkSync, writeFileSync } from "node:fs"
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
+import { createServer as createHttpsServer } from "node:https"
 import * as path from "node:path"
 import { parseArgs } from "node:util"
 
-const { values } = parseArgs({ options: { dir: { type: "string" }, port: { type: "string" } } })
+const { values } = parseArgs({
+  options: { dir: { type: "string" }, port: { type: "string" }, "https-port": { type: "string" }, "tls-cert": { type: "string" }, "tls-key": { type: "string" }, "identity-header": { type: "string" } }
+})
 const dir = values.dir!
 const fileOf = (name: string) => path.join(dir, encodeURIComponent(name))
 
@@ -97,11 +111,72 @@ const gcp = (res: ServerResponse, method: string, url: URL, body: Record<string,
   return fail(400, "INVALID_ARGUMENT", `the fake does not answer ${method} ${url.pathname}`)
 }
 
-const server = createServer(async (req, res) => {
+/** The header the managed identity endpoint wants: IDENTITY_HEADER's value in the CLI's environment. */
+const identityHeader = values["identity-header"]
+const vaultResource = `https://127.0.0.1:${values["https-port"]}`
+const tenant = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+const tokenFor = (resource: string) => `fake-token:${resource}`
+
+const managedIdentity = (res: ServerResponse, req: IncomingMessage, url: URL) => {
+  if (req.headers["x-identity-header"] !== identityHeader) return json(res, 400, { error: "invalid_request", error_description: "X-IDENTITY-HEADER is missing or wrong" })
+  if (existsSync(path.join(dir, ".deny-token"))) {
+    return json(res, 400, { error: "invalid_request", error_description: "Identity not found" })
+  }
+  const resource = url.searchParams.get("resource") ?? ""
+  return json(res, 200, { access_token: tokenFor(resource), expires_on: String(Math.floor(Date.now() / 1000) + 3600), resource, token_type: "Bearer" })
+}
+
+const azure = (res: ServerResponse, req: IncomingMessage, url: URL, body: Record<string, unknown>) => {
+  const fail = (status: number, code: string, message: string, inner?: string) =>
+    json(res, status, { error: { code, message, ...(inner !== undefined ? { innererror: { code: inner } } : {}) } })
+  if (req.headers.authorization !== `Bearer ${tokenFor(vaultResource)}`) {
+    res.writeHead(401, { "www-authenticate": `Bearer authorization="https://login.microsoftonline.com/${tenant}", resource="${vaultResource}"`, "content-type": "application/json" })
+    return res.end(JSON.stringify({ error: { code: "Unauthorized", message: "AKV10000: Request is missing a Bearer or PoP token." } }))
+  }
+  if (url.searchParams.get("api-version") === null) return fail(400, "BadParameter", "The request URI contains an invalid parameter: api-version is missing")
+  if (existsSync(path.join(dir, ".deny"))) {
+    // Key Vault's RBAC refusal runs over two lines (CRLF).
+    return fail(403, "Forbidden", "Caller is not authorized to perform action on resource.\r\nIf role assignments, deny assignments or role definitions were changed recently, please observe propagation time.\r\nAction: 'Microsoft.KeyVault/vaults/secrets/getSecret/action'", "ForbiddenByRbac")
+  }
+  const m = /^\/(secrets|deletedsecrets)\/([^/]+)$/.exec(url.pathname)
+  if (m === null) return fail(400, "BadParameter", `the fake does not answer ${req.method} ${url.pathname}`)
+  const name = decodeURIComponent(m[2]!)
+  const live = fileOf(`azure/${name}`)
+  const deleted = fileOf(`azure-deleted/${name}`)
+  const notFound = () => fail(404, "SecretNotFound", `A secret with (name/id) ${name} was not found in this key vault.`)
+  const id = `${vaultResource}/secrets/${name}/0123456789abcdef`
+  switch (`${req.method} ${m[1]}`) {
+    case "GET secrets":
+      if (!existsSync(live)) return notFound()
+      return json(res, 200, { value: readFileSync(live, "utf8"), id, attributes: { enabled: true } })
+    case "PUT secrets":
+      if (existsSync(deleted)) return fail(409, "Conflict", `Secret ${name} is currently in a deleted but recoverable state, and its name cannot be reused; in this state, the secret can only be recovered or purged.`, "ObjectIsDeletedButRecoverable")
+      writeFileSync(live, String(body.value))
+      return json(res, 200, { value: body.value, id, contentType: body.contentType, tags: body.tags, attributes: { enabled: true } })
+    case "DELETE secrets":
+      if (!existsSync(live)) return notFound()
+      renameSync(live, deleted)
+      return json(res, 200, { recoveryId: `${vaultResource}/deletedsecrets/${name}`, id })
+    case "DELETE deletedsecrets":
+      if (!existsSync(deleted)) return notFound()
+      unlinkSync(deleted)
+      res.writeHead(204)
+      return res.end()
+    default:
+      return fail(405, "MethodNotAllowed", `the fake does not answer ${req.method} ${url.pathname}`)
+  }
+}
+
+const handle = (route: (req: IncomingMessage, res: ServerResponse, url: URL, body: Record<string, unknown>) => void) => async (req: IncomingMessage, res: ServerResponse) => {
   const text = await readBody(req)
-  const body = (text.length > 0 ? JSON.parse(text) : {}) as Record<string, unknown>
+  route(req, res, new URL(req.url ?? "/", "http://fake"), (text.length > 0 ? JSON.parse(text) : {}) as Record<string, unknown>)
+}
+
+const server = createServer(handle((req, res, url, body) => {
   const target = req.headers["x-amz-target"]
   if (typeof target === "string") return aws(res, target.replace(/^secretsmanager\./, ""), body)
-  return gcp(res, req.method ?? "GET", new URL(req.url ?? "/", "http://fake"), body)
-})
-server.listen(Number(values.port), "127.0.0.1", () => console.log("vault fake listening"))
+  if (url.pathname === "/msi/token") return managedIdentity(res, req, url)
+  return gcp(res, req.method ?? "GET", url, body)
+}))
+const vault = createHttpsServer({ cert: readFileSync(values["tls-cert"]!), key: readFileSync(values["tls-key"]!) }, handle((req, res, url, body) => azure(res, req, url, body)))
+server.listen(Number(values.port), "127.0.0.1", () => vault.listen(Number(values["https-port"]), "127.0.0.1", () => console.log("vault fake listening")))

@@ -1,7 +1,7 @@
 import { Effect } from "effect"
 import { KeystoreError } from "../../domain/Errors.ts"
 import type { KemKeyStore } from "./KemKeyStore.ts"
-import { reasonOf } from "./KeyFiles.ts"
+import { reasonOf, secretNameInUse } from "./KeyFiles.ts"
 
 /** Secret Manager's public endpoint; `gcp_endpoint_url` names another (regional: https://secretmanager.LOCATION.rep.googleapis.com). */
 export const gcpSecretManagerEndpoint = "https://secretmanager.googleapis.com"
@@ -65,7 +65,7 @@ export const gcpSecretKey = (project: string, secretId: string, endpoint = gcpSe
           labels: { "created-by": "enigma" }
         })
         if (made.status === 409) {
-          return yield* new KeystoreError({ file: where, detail: "a secret of that name already exists; refusing to overwrite it (choose another kem_secret_name)" })
+          return yield* secretNameInUse(where)
         }
         if (made.status !== 200) return yield* failed("create the secret", made)
         const added = yield* call("store the key in the secret", "POST", `${secret}:addVersion`, { payload: { data: Buffer.from(pem).toString("base64") } })

@@ -4,7 +4,8 @@ import { Effect } from "effect"
 import { KeystoreError } from "../../domain/Errors.ts"
 import type { EnigmaSettings } from "../../domain/Settings.ts"
 import { cjsNamespace } from "../CjsNamespace.ts"
-import { readOptional, reasonOf, write } from "./KeyFiles.ts"
+import { readOptional, reasonOf, secretNameInUse, write } from "./KeyFiles.ts"
+import { azureKeyVaultKey } from "./AzureKeyVaultKey.ts"
 import { gcpSecretKey } from "./GcpSecretKey.ts"
 
 /**
@@ -12,16 +13,17 @@ import { gcpSecretKey } from "./GcpSecretKey.ts"
  * keyfile: opening the repository needs the passphrase and this key both (docs/keys.md).
  *
  * - A key file (`kem_key_path`, `init --kem-key-file`): on a USB stick, a separate mount.
- * - AWS Secrets Manager (`key_provider = "aws-secretsmanager"`, `kem_secret_name`) or Google
- *   Cloud Secret Manager (`"gcp-secretmanager"`, GcpSecretKey.ts): the key is a secret there, read
- *   with the cloud's credential chain. Whoever holds the keyfile and the passphrase
+ * - AWS Secrets Manager (`key_provider = "aws-secretsmanager"`, `kem_secret_name`), Google
+ *   Cloud Secret Manager (`"gcp-secretmanager"`, GcpSecretKey.ts) or Azure Key Vault
+ *   (`"azure-keyvault"`, AzureKeyVaultKey.ts): the key is a secret there, read with the cloud's
+ *   credential chain. Whoever holds the keyfile and the passphrase
  *   still cannot open the repository without IAM access to that secret, and access can be revoked
  *   (or audited in CloudTrail) without touching any data.
  *
  * A plain string is a key file's path (what Keys' tests and callers without a vault pass).
  */
 export interface KemKeyStore {
-  /** For messages: the file's path, or `aws-secretsmanager:NAME` / `gcp-secretmanager:projects/P/secrets/S`. */
+  /** For messages: the file's path, or `aws-secretsmanager:NAME`, `gcp-secretmanager:projects/P/secrets/S`, `azure-keyvault:URL/secrets/S`. */
   readonly where: string
   /** A key file's path (the keyfile must be another file); undefined for a vault. */
   readonly file: string | undefined
@@ -105,7 +107,7 @@ export const awsSecretKey = (secretId: string, region: string | undefined): KemK
             })),
           catch: (e) =>
             (e as { name?: string }).name === "ResourceExistsException"
-              ? new KeystoreError({ file: where, detail: "a secret of that name already exists; refusing to overwrite it (choose another kem_secret_name)" })
+              ? secretNameInUse(where)
               : fail("cannot create the secret", e)
         }).pipe(Effect.ensuring(Effect.sync(() => client.destroy())))
       }),
@@ -124,5 +126,6 @@ export const kemKeyLocationOf = (e: EnigmaSettings["enigma"]): KemKeyLocation | 
   if (e.kem_secret_name !== undefined && e.key_provider === "gcp-secretmanager" && e.gcp_project_id !== undefined) {
     return gcpSecretKey(e.gcp_project_id, e.kem_secret_name, e.gcp_endpoint_url)
   }
+  if (e.kem_secret_name !== undefined && e.key_provider === "azure-keyvault" && e.vault_url !== undefined) return azureKeyVaultKey(e.vault_url, e.kem_secret_name)
   return e.kem_key_path
 }
