@@ -149,6 +149,7 @@ describe("real S3 clients against enigma proxy", () => {
       assert.strictEqual(await code(["s3api", "get-object", "--bucket", "aws-errors", "--key", "k", "--range", "bytes=100000-", out]), "InvalidRange")
       assert.strictEqual(await code(["s3api", "create-bucket", "--bucket", "aws-errors"]), "BucketAlreadyOwnedByYou")
       assert.strictEqual(await code(["s3api", "delete-bucket", "--bucket", "aws-errors"]), "BucketNotEmpty")
+      assert.strictEqual(await code(["s3", "cp", "--storage-class", "STANDARD_IA", path.join(work, "aws-tree", "readme.txt"), "s3://aws-errors/k"]), "InvalidStorageClass")
       assert.strictEqual(await code(["s3api", "list-objects-v2", "--bucket", "aws-errors"], { id: proxyAccessKey, secret: "wrong-secret" }), "SignatureDoesNotMatch")
       assert.strictEqual(await code(["s3api", "list-objects-v2", "--bucket", "aws-errors"], { id: "nobody", secret: proxySecretKey }), "InvalidAccessKeyId")
       // The object is untouched by all of that.

@@ -289,14 +289,16 @@ describe("enigma proxy: object and bucket operations", () => {
     assert.strictEqual(await text(s3.send(new GetObjectCommand({ Bucket: "ops", Key: "cond/lock" }))), "multipart holder")
   })
 
-  it("object lock, SSE-C and SSE-KMS on a write are refused, not ignored (nothing stored); SSE-S3 (AES256) is what every object gets", async () => {
+  it("object lock, SSE-C, SSE-KMS and storage classes other than STANDARD on a write are refused, not ignored (nothing stored); SSE-S3 (AES256) is what every object gets", async () => {
     const put = (Key: string, extra: Record<string, unknown>) => s3.send(new PutObjectCommand({ Bucket: "ops", Key, Body: "x", ...extra }))
     const customerKey = Buffer.alloc(32, 7).toString("base64")
     for (const [extra, expected] of [
       [{ ObjectLockMode: "GOVERNANCE", ObjectLockRetainUntilDate: new Date(Date.now() + 86_400_000) }, { code: "InvalidRequest", status: 400 }],
       [{ ObjectLockLegalHoldStatus: "ON" }, { code: "InvalidRequest", status: 400 }],
       [{ SSECustomerAlgorithm: "AES256", SSECustomerKey: customerKey }, { code: "NotImplemented", status: 501 }],
-      [{ ServerSideEncryption: "aws:kms" }, { code: "NotImplemented", status: 501 }]
+      [{ ServerSideEncryption: "aws:kms" }, { code: "NotImplemented", status: 501 }],
+      [{ StorageClass: "GLACIER" }, { code: "InvalidStorageClass", status: 400 }],
+      [{ StorageClass: "STANDARD_IA" }, { code: "InvalidStorageClass", status: 400 }]
     ] as const) {
       assert.deepStrictEqual(await failure(put("refused/one", extra)), expected, JSON.stringify(extra))
     }
@@ -304,9 +306,19 @@ describe("enigma proxy: object and bucket operations", () => {
       code: "InvalidRequest",
       status: 400
     })
+    assert.deepStrictEqual(await failure(s3.send(new CreateMultipartUploadCommand({ Bucket: "ops", Key: "refused/mp", StorageClass: "DEEP_ARCHIVE" }))), {
+      code: "InvalidStorageClass",
+      status: 400
+    })
     assert.deepStrictEqual(await failure(s3.send(new HeadObjectCommand({ Bucket: "ops", Key: "refused/one" }))), { code: "NotFound", status: 404 })
-    await put("refused/sse-s3", { ServerSideEncryption: "AES256" })
+    await put("refused/sse-s3", { ServerSideEncryption: "AES256", StorageClass: "STANDARD" })
     assert.strictEqual(await text(s3.send(new GetObjectCommand({ Bucket: "ops", Key: "refused/sse-s3" }))), "x")
+    // A copy "into" another class (how S3 users move an object to one) is refused the same way.
+    assert.deepStrictEqual(await failure(s3.send(new CopyObjectCommand({ Bucket: "ops", Key: "refused/cold", CopySource: "ops/refused/sse-s3", StorageClass: "GLACIER_IR" }))), {
+      code: "InvalidStorageClass",
+      status: 400
+    })
+    assert.deepStrictEqual(await failure(s3.send(new HeadObjectCommand({ Bucket: "ops", Key: "refused/cold" }))), { code: "NotFound", status: 404 })
   })
 
   it("CopyObject shares the source's chunks, copies or replaces metadata, and answers CopyObjectResult", async () => {

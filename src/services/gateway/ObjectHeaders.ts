@@ -129,8 +129,8 @@ export const preconditionsOf = (headers: IncomingHttpHeaders, prefix: "" | "x-am
 
 /**
  * Write headers that ask for something this gateway does not do, refused rather than ignored: a
- * client that asked for object lock (WORM, against ransomware) or its own encryption key (SSE-C)
- * must not go on believing it has them. SSE-S3 (`AES256`) is what every object gets anyway
+ * client that asked for object lock (WORM, against ransomware), its own encryption key (SSE-C) or
+ * a colder storage class must not go on believing it has them. SSE-S3 (`AES256`) is what every object gets anyway
  * (AES-256-GCM under the repository's keys), so it is accepted.
  */
 export const refusedWriteHeaders = (headers: IncomingHttpHeaders): S3Error | undefined => {
@@ -139,6 +139,16 @@ export const refusedWriteHeaders = (headers: IncomingHttpHeaders): S3Error | und
   const customer = Object.keys(headers).find((h) => h.startsWith("x-amz-server-side-encryption-customer-") || h.startsWith("x-amz-copy-source-server-side-encryption-customer-"))
   if (customer !== undefined) {
     return s3Error("NotImplemented", 501, `A header you provided implies functionality that is not implemented: SSE-C (${customer}); every object is encrypted with the repository's keys`)
+  }
+  /*
+   * Storage classes: chunks are shared between objects (dedup), so one object's chunks cannot be
+   * put in a class of their own, and an object the gateway reported as STANDARD could then be
+   * unreadable until thawed. Every object is in the providers' class (their storage_class in
+   * enigma.toml); MinIO refuses the classes it has not got the same way.
+   */
+  const storageClass = headerOf(headers, "x-amz-storage-class")
+  if (storageClass !== undefined && storageClass !== "STANDARD") {
+    return s3Error("InvalidStorageClass", 400, `The storage class you specified is not valid: ${storageClass}; this gateway keeps every object in its providers' storage class (storage_class in enigma.toml) and takes only STANDARD`)
   }
   const sse = headerOf(headers, "x-amz-server-side-encryption")
   if (sse !== undefined && sse !== "AES256") {
