@@ -91,6 +91,16 @@ describe("the ML-KEM key in a cloud secret store", () => {
       assert.strictEqual(wrong.code, 12)
       assert.match(oneLine(wrong.stderr), new RegExp(`or wrong ML-KEM key secret ${escape(v.where("kem-a"))}`))
 
+      // A store that fails a call or two (503) is asked again; one that keeps failing stops the
+      // open in one line, after a few attempts.
+      fake.flaky(2)
+      assert.strictEqual(enigma([...g, "list"], env).code, 0)
+      fake.flaky(50)
+      const down = enigma([...g, "list"], env)
+      fake.flaky(0)
+      assert.strictEqual(down.code, 1)
+      assert.match(oneLine(down.stderr), new RegExp(`${escape(v.where("kem-a"))}: cannot read the secret: .*The service is currently unavailable`))
+
       // Access revoked: the passphrase alone does not open it.
       fake.deny(true)
       const denied = enigma([...g, "list"], env)

@@ -10,7 +10,7 @@ import { selfSignedCert } from "./tls.ts"
  * on loopback, in its own temp dir, and gives the test its secrets as files, by key (AWS: the
  * secret's name; GCP: `PROJECT/SECRET`; Azure: `azure/NAME`, `azure-deleted/NAME` once deleted):
  * `get`, `set`, `remove`, and `deny` to refuse every call as a revoked permission does,
- * `denyToken` to refuse Azure tokens.
+ * `denyToken` to refuse Azure tokens, `flaky` to fail the next calls with 503.
  *
  * Key Vault is served over HTTPS with a self-signed certificate made here; `azureEnv` is what the
  * CLI needs to trust it (NODE_EXTRA_CA_CERTS) and to find the token endpoint (App Service's
@@ -36,6 +36,8 @@ export const startFakeVault = async () => {
     remove: (key: string) => unlinkSync(file(key)),
     deny: flag(".deny"),
     denyToken: flag(".deny-token"),
+    /** The next `calls` calls to a store (not for a token) fail with 503; 0 ends it. */
+    flaky: (calls: number) => writeFileSync(path.join(dir, ".flaky"), String(calls)),
     stop
   }
 }

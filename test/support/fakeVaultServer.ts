@@ -24,6 +24,8 @@
  *   are set: the token for Key Vault. While DIR/.deny-token exists it refuses, as an identity with
  *   no access would be.
  *
+ * While DIR/.flaky holds a number N, the next N calls to any store fail with 503 (see `flaky`).
+ *
  * Run as its own process (the tests' CLI calls block their event loop):
  * `node fakeVaultServer.ts --dir DIR --port PORT --https-port PORT --tls-cert FILE --tls-key FILE --identity-header H`.
  */
@@ -172,11 +174,33 @@ const handle = (route: (req: IncomingMessage, res: ServerResponse, url: URL, bod
   route(req, res, new URL(req.url ?? "/", "http://fake"), (text.length > 0 ? JSON.parse(text) : {}) as Record<string, unknown>)
 }
 
+/**
+ * While DIR/.flaky holds a number N > 0, the next N calls to a secret store (not to the token
+ * endpoint) fail with 503 in that store's form, as an overloaded front end answers.
+ */
+const flaky = (res: ServerResponse, store: "aws" | "gcp" | "azure") => {
+  const file = path.join(dir, ".flaky")
+  const left = existsSync(file) ? Number(readFileSync(file, "utf8")) : 0
+  if (!(left > 0)) return false
+  writeFileSync(file, String(left - 1))
+  const message = "The service is currently unavailable."
+  if (store === "aws") json(res, 503, { __type: "ServiceUnavailableException", message }, "application/x-amz-json-1.1")
+  else if (store === "gcp") json(res, 503, { error: { code: 503, status: "UNAVAILABLE", message } })
+  else {
+    res.writeHead(503, { "content-type": "application/json", "retry-after": "0" })
+    res.end(JSON.stringify({ error: { code: "ServiceUnavailable", message } }))
+  }
+  return true
+}
+
 const server = createServer(handle((req, res, url, body) => {
   const target = req.headers["x-amz-target"]
-  if (typeof target === "string") return aws(res, target.replace(/^secretsmanager\./, ""), body)
+  if (typeof target === "string") return flaky(res, "aws") || aws(res, target.replace(/^secretsmanager\./, ""), body)
   if (url.pathname === "/msi/token") return managedIdentity(res, req, url)
-  return gcp(res, req.method ?? "GET", url, body)
+  return flaky(res, "gcp") || gcp(res, req.method ?? "GET", url, body)
 }))
-const vault = createHttpsServer({ cert: readFileSync(values["tls-cert"]!), key: readFileSync(values["tls-key"]!) }, handle((req, res, url, body) => azure(res, req, url, body)))
+const vault = createHttpsServer(
+  { cert: readFileSync(values["tls-cert"]!), key: readFileSync(values["tls-key"]!) },
+  handle((req, res, url, body) => flaky(res, "azure") || azure(res, req, url, body))
+)
 server.listen(Number(values.port), "127.0.0.1", () => vault.listen(Number(values["https-port"]), "127.0.0.1", () => console.log("vault fake listening")))

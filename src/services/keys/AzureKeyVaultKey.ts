@@ -2,6 +2,7 @@ import { Effect } from "effect"
 import { KeystoreError } from "../../domain/Errors.ts"
 import type { KemKeyStore } from "./KemKeyStore.ts"
 import { reasonOf, secretNameInUse } from "./KeyFiles.ts"
+import { fetchRetrying } from "./SecretStoreFetch.ts"
 
 /** The Key Vault REST API version Enigma speaks (stable since 2024). */
 const apiVersion = "7.5"
@@ -108,14 +109,13 @@ export const azureKeyVaultKey = (vaultUrl: string, name: string): KemKeyStore =>
     Effect.tryPromise({
       try: async (): Promise<VaultAnswer> => {
         const send = () =>
-          fetch(`${base}${path}?api-version=${apiVersion}`, {
+          fetchRetrying(`${base}${path}?api-version=${apiVersion}`, {
             method,
             headers: {
               ...(token !== undefined ? { authorization: `Bearer ${token}` } : {}),
               ...(body !== undefined ? { "content-type": "application/json" } : {})
             },
-            ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-            signal: AbortSignal.timeout(60_000)
+            ...(body !== undefined ? { body: JSON.stringify(body) } : {})
           })
         let res = await send()
         const challenge = res.status === 401 ? parseChallenge(res.headers.get("www-authenticate")) : undefined

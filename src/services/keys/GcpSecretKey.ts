@@ -2,6 +2,7 @@ import { Effect } from "effect"
 import { KeystoreError } from "../../domain/Errors.ts"
 import type { KemKeyStore } from "./KemKeyStore.ts"
 import { reasonOf, secretNameInUse } from "./KeyFiles.ts"
+import { fetchRetrying } from "./SecretStoreFetch.ts"
 
 /** Secret Manager's public endpoint; `gcp_endpoint_url` names another (regional: https://secretmanager.LOCATION.rep.googleapis.com). */
 export const gcpSecretManagerEndpoint = "https://secretmanager.googleapis.com"
@@ -34,11 +35,10 @@ export const gcpSecretKey = (project: string, secretId: string, endpoint = gcpSe
   const call = (what: string, method: string, url: string, body?: object) =>
     Effect.tryPromise({
       try: async (): Promise<GcpAnswer> => {
-        const res = await fetch(url, {
+        const res = await fetchRetrying(url, {
           method,
           headers: { ...(await authHeaders()), ...(body !== undefined ? { "content-type": "application/json" } : {}) },
-          ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-          signal: AbortSignal.timeout(60_000)
+          ...(body !== undefined ? { body: JSON.stringify(body) } : {})
         })
         const text = await res.text()
         return { status: res.status, body: text.length > 0 ? JSON.parse(text) : {} }
