@@ -130,8 +130,8 @@ export const preconditionsOf = (headers: IncomingHttpHeaders, prefix: "" | "x-am
 /**
  * Write headers that ask for something this gateway does not do, refused rather than ignored: a
  * client that asked for object lock (WORM, against ransomware), its own encryption key (SSE-C) or
- * a colder storage class must not go on believing it has them. SSE-S3 (`AES256`) is what every object gets anyway
- * (AES-256-GCM under the repository's keys), so it is accepted.
+ * a colder storage class must not go on believing it has them. SSE-S3 (`AES256`) is what every
+ * object gets anyway (AES-256-GCM under the repository's keys), so it is accepted.
  */
 export const refusedWriteHeaders = (headers: IncomingHttpHeaders): S3Error | undefined => {
   const lock = ["x-amz-object-lock-mode", "x-amz-object-lock-retain-until-date", "x-amz-object-lock-legal-hold"].find((h) => headers[h] !== undefined)

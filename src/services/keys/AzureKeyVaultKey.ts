@@ -2,7 +2,7 @@ import { Effect } from "effect"
 import { KeystoreError } from "../../domain/Errors.ts"
 import type { KemKeyStore } from "./KemKeyStore.ts"
 import { reasonOf, secretNameInUse } from "./KeyFiles.ts"
-import { fetchRetrying } from "./SecretStoreFetch.ts"
+import { fetchRetrying, jsonAnswer } from "./SecretStoreFetch.ts"
 
 /** The Key Vault REST API version Enigma speaks (stable since 2024). */
 const apiVersion = "7.5"
@@ -124,14 +124,7 @@ export const azureKeyVaultKey = (vaultUrl: string, name: string): KemKeyStore =>
           token = await fetchToken(challenge)
           res = await send()
         }
-        const text = await res.text()
-        let parsed: VaultAnswer["body"] = {}
-        try {
-          parsed = text.length > 0 ? JSON.parse(text) : {}
-        } catch {
-          // Not Key Vault's JSON (a proxy's page): the status says it.
-        }
-        return { status: res.status, body: parsed }
+        return jsonAnswer<VaultAnswer["body"]>(res)
       },
       catch: (e) => new KeystoreError({ file: where, detail: `cannot ${what}: ${reasonOf(e)}` })
     })

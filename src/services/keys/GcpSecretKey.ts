@@ -2,7 +2,7 @@ import { Effect } from "effect"
 import { KeystoreError } from "../../domain/Errors.ts"
 import type { KemKeyStore } from "./KemKeyStore.ts"
 import { reasonOf, secretNameInUse } from "./KeyFiles.ts"
-import { fetchRetrying } from "./SecretStoreFetch.ts"
+import { fetchRetrying, jsonAnswer } from "./SecretStoreFetch.ts"
 
 /** Secret Manager's public endpoint; `gcp_endpoint_url` names another (regional: https://secretmanager.LOCATION.rep.googleapis.com). */
 export const gcpSecretManagerEndpoint = "https://secretmanager.googleapis.com"
@@ -40,8 +40,7 @@ export const gcpSecretKey = (project: string, secretId: string, endpoint = gcpSe
           headers: { ...(await authHeaders()), ...(body !== undefined ? { "content-type": "application/json" } : {}) },
           ...(body !== undefined ? { body: JSON.stringify(body) } : {})
         })
-        const text = await res.text()
-        return { status: res.status, body: text.length > 0 ? JSON.parse(text) : {} }
+        return jsonAnswer<GcpAnswer["body"]>(res)
       },
       catch: (e) => new KeystoreError({ file: where, detail: `cannot ${what}: ${reasonOf(e)}` })
     })

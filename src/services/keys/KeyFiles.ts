@@ -11,16 +11,16 @@ import { KeystoreError } from "../../domain/Errors.ts"
  */
 const errno = (e: unknown): string | undefined =>
   typeof e === "object" && e !== null && "code" in e ? String((e as { code: unknown }).code) : undefined
-/** A secret store's refusal of `init`'s secret name: it is taken, and Enigma never overwrites a secret. */
-export const secretNameInUse = (where: string) =>
-  new KeystoreError({ file: where, detail: "a secret of that name already exists; refusing to overwrite it (choose another kem_secret_name)" })
-
 /** An error's message; for fetch's bare "fetch failed", with the cause that says why (ECONNREFUSED, a bad certificate). */
 export const reasonOf = (e: unknown): string => {
   if (!(e instanceof Error)) return String(e)
   const cause = e.cause instanceof Error ? e.cause.message : undefined
   return e.message === "fetch failed" && cause !== undefined ? `${e.message}: ${cause}` : e.message
 }
+
+/** A secret store's refusal of `init`'s secret name: it is taken, and Enigma never overwrites a secret. */
+export const secretNameInUse = (where: string) =>
+  new KeystoreError({ file: where, detail: "a secret of that name already exists; refusing to overwrite it (choose another kem_secret_name)" })
 
 /** The file's bytes, or undefined when it does not exist. */
 export const readOptional = (file: string) =>

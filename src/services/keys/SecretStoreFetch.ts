@@ -43,3 +43,16 @@ export const fetchRetrying = async (url: string, init: Omit<RequestInit, "signal
     await sleep(retryAfterMs(res) ?? backoff)
   }
 }
+
+/**
+ * An answer's status and JSON body ({} when empty, or when it is not JSON: a proxy's error page,
+ * which the status then describes).
+ */
+export const jsonAnswer = async <B extends object>(res: Response): Promise<{ readonly status: number; readonly body: Partial<B> }> => {
+  const text = await res.text()
+  try {
+    return { status: res.status, body: text.length > 0 ? JSON.parse(text) : {} }
+  } catch {
+    return { status: res.status, body: {} }
+  }
+}
