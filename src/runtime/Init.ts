@@ -51,7 +51,9 @@ export const initRepository = Effect.fn("Repository.init")(function*(options: {
     return yield* new UserError({ detail: `repository at ${dir} is already initialized (${keyfile} and ${settings.enigma.db_path} exist)` })
   }
   const providers = yield* buildProviders(file, yield* decryptSecrets(file, settings, passphrase))
-  for (const p of providers) yield* p.check
+  // The one place (with a first `put --repo`) that makes a provider's location: every other
+  // command only checks it (StorageProvider.create).
+  for (const p of providers) yield* p.create ?? p.check
   const keys = yield* Keys
   let ring: KeyRing
   if (fs.existsSync(keyfile)) {

@@ -102,7 +102,7 @@ export const openUrl = (global: GlobalOptions, url: string, options: { readonly 
         if (!options.create) return yield* notThere(url)
         const { ring: keyRing, check } = rawKeyRing(key, newChunkIdHash)
         ring = keyRing
-        yield* provider.check
+        yield* provider.create ?? provider.check
         const marker: typeof RawKeyMarker.Type = { version: 2, repositoryId: ring.repositoryId, check, chunkIdHash: newChunkIdHash }
         yield* provider.put(RAW_KEY_MARKER, Buffer.from(JSON.stringify(marker)))
         created = true
@@ -119,7 +119,7 @@ export const openUrl = (global: GlobalOptions, url: string, options: { readonly 
       } else {
         if (!options.create) return yield* notThere(url)
         passphrase = yield* getPassphrase(global, { confirm: true })
-        yield* provider.check
+        yield* provider.create ?? provider.check
         fs.rmSync(base.enigma.keyfile_path, { force: true }) // left by a creation that did not finish
         ring = yield* keys.create({ keyfilePath: base.enigma.keyfile_path, passphrase, kemMode: "embedded" })
         yield* provider.put(ObjectKeys.keystore, ring.sealed)

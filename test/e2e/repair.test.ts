@@ -110,6 +110,8 @@ describe("enigma repair", () => {
     json(enigma([...g, "backup", src, "--json"]))
     const ids = [...placements(dir).keys()]
 
+    // A new disk: its directory is made by its user (a Local provider's never is, but by init).
+    mkdirSync(path.join(dir, "disk2"))
     writeFileSync(path.join(dir, "enigma.toml"), config(2, localProviderToml("disk1"), localProviderToml("disk2")))
     const short = json(enigma([...g, "status", "--json"]))
     assert.deepInclude(short, { copies: 2, fewerCopies: ids.length })
@@ -128,6 +130,7 @@ describe("enigma repair", () => {
     }
 
     // disk1 retired: drained onto a new disk3 (copies stay 2), then taken out of the config.
+    mkdirSync(path.join(dir, "disk3"))
     writeFileSync(path.join(dir, "enigma.toml"), config(2, localProviderToml("disk1") + "drain = true\n", localProviderToml("disk2"), localProviderToml("disk3")))
     assert.match(enigma([...g, "status"]).stdout, /disk1 \(Local\): .*draining/)
     assert.strictEqual(json(enigma([...g, "status", "--json"])).fewerCopies, ids.length, "copies on a draining provider do not count")

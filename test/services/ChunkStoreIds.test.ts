@@ -7,17 +7,17 @@ import { ChunkStore } from "../../src/services/ChunkStore.ts"
 import { OpenOnChunkWorkers } from "../../src/services/ChunkThreads.ts"
 import { EventLog } from "../../src/services/manifest/EventLog.ts"
 import { Repository } from "../../src/services/Repository.ts"
-import { makeLocalProvider } from "../../src/services/storage/LocalProvider.ts"
 import { tempDir } from "../support/cli.ts"
 import { testRepository } from "../support/repo.ts"
 import { referenceId } from "../support/referenceIds.ts"
+import { newLocalProvider } from "../support/localProvider.ts"
 
 describe("ChunkStore: chunk ids under the repository's hash", () => {
   for (const hash of ["blake3", "hmac-sha256"] as const satisfies ReadonlyArray<ChunkIdHash>) {
     it.live(`${hash}: stored chunks are named by it, and reads re-hash with it on this thread and on the chunk workers`, () =>
       Effect.gen(function*() {
         const dir = tempDir()
-        const layer = yield* testRepository(dir, [makeLocalProvider("a", path.join(dir, "a"))], {}, hash)
+        const layer = yield* testRepository(dir, [newLocalProvider("a", path.join(dir, "a"))], {}, hash)
         yield* Effect.gen(function*() {
           const { ring } = yield* Repository
           assert.strictEqual(ring.chunkIdKey.hash, hash)

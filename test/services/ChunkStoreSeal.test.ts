@@ -5,14 +5,14 @@ import * as path from "node:path"
 import * as Envelope from "../../src/domain/Envelope.ts"
 import { ChunkStore } from "../../src/services/ChunkStore.ts"
 import { EventLog } from "../../src/services/manifest/EventLog.ts"
-import { makeLocalProvider } from "../../src/services/storage/LocalProvider.ts"
 import type { StorageProvider } from "../../src/services/storage/StorageProvider.ts"
 import { tempDir } from "../support/cli.ts"
 import { testRepository } from "../support/repo.ts"
+import { newLocalProvider } from "../support/localProvider.ts"
 
 /** A Local provider that records how many parts each `put` was given, claiming `writesParts` or not. */
 const recording = (name: string, dir: string, writesParts: boolean) => {
-  const inner = makeLocalProvider(name, path.join(dir, name))
+  const inner = newLocalProvider(name, path.join(dir, name))
   const parts: Array<number> = []
   const provider: StorageProvider = {
     ...inner,

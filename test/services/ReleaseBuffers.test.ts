@@ -6,9 +6,9 @@ import { gearFromSeed, makeChunker } from "../../src/domain/Chunker.ts"
 import type { ChunkStrategy } from "../../src/domain/Chunker.ts"
 import { isFreed, releaseBuffers, releaseCopiedPiece } from "../../src/services/ReleaseBuffers.ts"
 import { OffThreadWrites } from "../../src/services/storage/LocalIoThreads.ts"
-import { makeLocalProvider } from "../../src/services/storage/LocalProvider.ts"
 import { tempDir } from "../support/cli.ts"
 import { SourceBlocks } from "../../src/services/SourceBlocks.ts"
+import { newLocalProvider } from "../support/localProvider.ts"
 
 const KiB = 1024
 
@@ -174,7 +174,7 @@ describe("releaseCopiedPiece", () => {
 describe("a freed buffer is never written", () => {
   it.effect("LocalProvider.put refuses one and leaves the object it would have replaced intact", () =>
     Effect.gen(function*() {
-      const local = makeLocalProvider("local", path.join(tempDir(), "local"))
+      const local = newLocalProvider("local", path.join(tempDir(), "local"))
       const good = randomBytes(100 * KiB)
       yield* local.put("chunks/ab/abcd", [good.subarray(0, 50 * KiB), good.subarray(50 * KiB)])
       const freed = Buffer.from(randomBytes(100 * KiB))

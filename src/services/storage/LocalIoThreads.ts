@@ -62,6 +62,15 @@ export const OffThreadReads = Context.Reference<boolean>("enigma/services/storag
   defaultValue: () => false
 })
 
+/**
+ * A Local provider's directory is gone: what to do about it. Its code is its own (a "Fatal"
+ * failure): "NotFound" would say an object is missing. Run by the workers too (its source text).
+ */
+export const rootMissing = (root: string) =>
+  Object.assign(new Error(`directory ${root} does not exist: is its disk mounted? (for a provider new to the config, create it: mkdir -p ${root})`), {
+    code: "ENOROOT"
+  })
+
 const align = 4096
 const stagingBytes = 1024 * 1024
 const maxWorkers = 2
@@ -75,25 +84,22 @@ const { O_DIRECT, O_WRONLY, O_RDONLY, O_CREAT, O_EXCL } = fs.constants
 const align = ${align}
 const roundUp = (n) => Math.ceil(n / align) * align
 const noSpace = () => Object.assign(new Error("no space left on device"), { code: "ENOSPC" })
-const made = new Set()
 const writes = new Map()
+const rootMissing = ${rootMissing.toString()}
+// The file's directory is made on its first write, but never the provider's root (LocalProvider).
 const openNew = (w, direct) => {
   const flags = O_WRONLY | O_CREAT | O_EXCL | (direct ? O_DIRECT : 0)
-  if (!made.has(w.dir)) {
-    fs.mkdirSync(w.dir, { recursive: true })
-    made.add(w.dir)
-  }
   try {
     return fs.openSync(w.tmp, flags, 0o600)
   } catch (e) {
     if (e.code !== "ENOENT") throw e
-    // The directory went away since we made it: make it again.
+    if (!fs.existsSync(w.root)) throw rootMissing(w.root)
     fs.mkdirSync(w.dir, { recursive: true })
     return fs.openSync(w.tmp, flags, 0o600)
   }
 }
 const start = (m) => {
-  const w = { tmp: m.tmp, target: m.target, dir: m.dir, direct: m.direct, fd: -1, at: 0 }
+  const w = { tmp: m.tmp, target: m.target, dir: m.dir, root: m.root, direct: m.direct, fd: -1, at: 0 }
   try {
     w.fd = openNew(w, w.direct)
   } catch (e) {
@@ -344,6 +350,8 @@ export interface LocalPut {
   readonly tmp: string
   readonly target: string
   readonly dir: string
+  /** The provider's directory, which `dir` is in: a write fails if it is missing (see LocalProvider). */
+  readonly root: string
   /** The body, stored concatenated in order; read before the returned promise settles. */
   readonly parts: ReadonlyArray<Uint8Array>
   /** Write with O_DIRECT (the worker goes on buffered where it is refused). */
@@ -368,7 +376,7 @@ export const putOffThread = async (put: LocalPut): Promise<{ readonly direct: bo
     failed = true
   })
   thread.worker.ref()
-  thread.worker.postMessage({ op: "start", id, tmp: put.tmp, target: put.target, dir: put.dir, direct: put.direct })
+  thread.worker.postMessage({ op: "start", id, tmp: put.tmp, target: put.target, dir: put.dir, root: put.root, direct: put.direct })
   const send = (staging: SharedArrayBuffer, length: number, last: boolean) => {
     if (thread.lost) return giveBack(staging) // the write has failed already
     thread.holding.add(staging)

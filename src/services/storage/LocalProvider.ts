@@ -5,7 +5,7 @@ import { createReadStream } from "node:fs"
 import { Effect, Exit, Stream } from "effect"
 import { checkRange } from "./Blocks.ts"
 import { closeFd, DirectWriter, fsyncFd, readFileDirect } from "./DirectIo.ts"
-import { getOffThread, OffThreadReads, OffThreadWrites, putOffThread } from "./LocalIoThreads.ts"
+import { getOffThread, OffThreadReads, OffThreadWrites, putOffThread, rootMissing } from "./LocalIoThreads.ts"
 import { freedTooEarly, isFreed } from "../ReleaseBuffers.ts"
 import { type ByteRange, StorageError, type StorageFailure, type StorageProvider } from "./StorageProvider.ts"
 
@@ -74,6 +74,29 @@ export const makeLocalProvider = (name: string, root: string): StorageProvider =
   // Until the filesystem under `root` refuses O_DIRECT once: then buffered I/O, as everywhere.
   let direct = true
 
+  /*
+   * The directory a write needs (`chunks/ab`), made on its first write, but never `root` itself:
+   * only `create` makes that (init). Were the disk it lives on not mounted, making it would put
+   * the repository's new chunks and log segments on the disk below, to vanish behind the mount
+   * once it is back, while every command reported them stored.
+   */
+  const makeDirUnderRoot = async (dir: string) => {
+    await fs.stat(root).catch((e: unknown) => {
+      throw (e as { code?: string }).code === "ENOENT" ? rootMissing(root) : e
+    })
+    await fs.mkdir(dir, { recursive: true })
+  }
+  /** Opens `tmp` with `open`, making its directory under root first if it is not there yet. */
+  const openMaking = async <A>(dir: string, open: () => Promise<A>): Promise<A> => {
+    try {
+      return await open()
+    } catch (e) {
+      if ((e as { code?: string }).code !== "ENOENT") throw e
+      await makeDirUnderRoot(dir)
+      return open()
+    }
+  }
+
   /** The temp file with `parts` in it, still open (the caller fsyncs, closes and renames it). */
   const writeTemp = async (tmp: string, parts: ReadonlyArray<Uint8Array>): Promise<{ sync(): Promise<void>; close(): Promise<void> }> => {
     if (direct && parts.reduce((n, p) => n + p.length, 0) >= directFromBytes) {
@@ -106,9 +129,8 @@ export const makeLocalProvider = (name: string, root: string): StorageProvider =
   /** On this thread, through libuv: a step at a time, each after the main thread's turn. */
   const putHere = async (target: string, parts: ReadonlyArray<Uint8Array>) => {
     const dir = path.dirname(target)
-    await fs.mkdir(dir, { recursive: true })
     const tmp = tempNameOf(target)
-    const handle = await writeTemp(tmp, parts)
+    const handle = await openMaking(dir, () => writeTemp(tmp, parts))
     try {
       await handle.sync()
     } catch (e) {
@@ -125,7 +147,7 @@ export const makeLocalProvider = (name: string, root: string): StorageProvider =
   /** On a worker (see LocalIoThreads), for runs whose memory budget allows it. */
   const putOnWorker = async (target: string, parts: ReadonlyArray<Uint8Array>, stagings: number) => {
     const askDirect = direct && parts.reduce((n, p) => n + p.length, 0) >= directFromBytes
-    const r = await putOffThread({ tmp: tempNameOf(target), target, dir: path.dirname(target), parts, direct: askDirect, stagings })
+    const r = await putOffThread({ tmp: tempNameOf(target), target, dir: path.dirname(target), root, parts, direct: askDirect, stagings })
     if (askDirect && !r.direct) direct = false
   }
 
@@ -175,10 +197,7 @@ export const makeLocalProvider = (name: string, root: string): StorageProvider =
     let closed = false
     return Effect.acquireUseRelease(
       Effect.tryPromise({
-        try: async () => {
-          await fs.mkdir(dir, { recursive: true })
-          return await fs.open(tmp, "w", 0o600)
-        },
+        try: () => openMaking(dir, () => fs.open(tmp, "w", 0o600)),
         catch: fail("put", key)
       }),
       (handle) =>
@@ -317,13 +336,21 @@ export const makeLocalProvider = (name: string, root: string): StorageProvider =
       catch: fail("sweep", prefix)
     }).pipe(Effect.withSpan("LocalProvider.sweepIncomplete", { attributes: { provider: name } }))
 
-  const check = Effect.tryPromise({
+  const checkRoot = async () => {
+    const st = await fs.stat(root).catch((e: unknown) => {
+      throw (e as { code?: string }).code === "ENOENT" ? rootMissing(root) : e
+    })
+    if (!st.isDirectory()) throw Object.assign(new Error(`${root} is not a directory`), { code: "ENOTDIR" })
+    await fs.access(root, fs.constants.W_OK)
+  }
+  const check = Effect.tryPromise({ try: checkRoot, catch: fail("check", root) })
+  const create = Effect.tryPromise({
     try: async () => {
       await fs.mkdir(root, { recursive: true })
-      await fs.access(root, fs.constants.W_OK)
+      await checkRoot()
     },
-    catch: fail("check", root)
+    catch: fail("create", root)
   })
 
-  return { name, kind: "Local", writesParts: true, put, get, putStream, getRange, getStream, head, delete: del, list, check, sweepIncomplete }
+  return { name, kind: "Local", writesParts: true, put, get, putStream, getRange, getStream, head, delete: del, list, check, create, sweepIncomplete }
 }

@@ -79,8 +79,15 @@ export interface StorageProvider {
    * instead of one HEAD per copy.
    */
   readonly listSized?: (prefix: string) => Stream.Stream<ListedObject, StorageError>
-  /** Checks that the provider is reachable and writable. */
+  /** Checks that the provider is reachable and writable. It creates nothing. */
   readonly check: Effect.Effect<void, StorageError>
+  /**
+   * Where a provider's location can be made (Local: its directory): makes it, for a new
+   * repository (`init`, a first `put --repo file://…`), then checks it as `check` does. Every
+   * other command only checks, so that a missing location (an unmounted disk) is an error, not
+   * a new empty directory on whatever lies below it.
+   */
+  readonly create?: Effect.Effect<void, StorageError>
   /**
    * Only on providers with archive storage classes (S3 GLACIER, DEEP_ARCHIVE): asks for a
    * temporary readable copy of a cold object for `days`. Idempotent: "not-cold" (readable as

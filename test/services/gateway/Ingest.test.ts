@@ -9,10 +9,10 @@ import { ChunkStore } from "../../../src/services/ChunkStore.ts"
 import { makeIngest } from "../../../src/services/gateway/Ingest.ts"
 import { EventLog } from "../../../src/services/manifest/EventLog.ts"
 import { Repository } from "../../../src/services/Repository.ts"
-import { makeLocalProvider } from "../../../src/services/storage/LocalProvider.ts"
 import { tempDir } from "../../support/cli.ts"
 import { testRepository } from "../../support/repo.ts"
 import { referenceId } from "../../support/referenceIds.ts"
+import { newLocalProvider } from "../../support/localProvider.ts"
 
 /**
  * A gateway PUT's body → chunks (Ingest): the chunks and their ids must be exactly those of the
@@ -61,7 +61,7 @@ const withIngest = (
 ) =>
   Effect.gen(function*() {
     const dir = tempDir()
-    const layer = yield* testRepository(dir, [makeLocalProvider("a", path.join(dir, "a"))], { chunk_strategy })
+    const layer = yield* testRepository(dir, [newLocalProvider("a", path.join(dir, "a"))], { chunk_strategy })
     yield* Effect.gen(function*() {
       const { ring, settings } = yield* Repository
       const gear = gearFromSeed(ring.gearSeed)

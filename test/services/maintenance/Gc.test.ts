@@ -6,10 +6,10 @@ import { Backup } from "../../../src/services/backup/Backup.ts"
 import { Maintenance } from "../../../src/services/maintenance/Maintenance.ts"
 import { EventLog } from "../../../src/services/manifest/EventLog.ts"
 import { Restore } from "../../../src/services/restore/Restore.ts"
-import { makeLocalProvider } from "../../../src/services/storage/LocalProvider.ts"
 import { StorageError, type StorageProvider } from "../../../src/services/storage/StorageProvider.ts"
 import { prng, snapshotTree, tempDir } from "../../support/cli.ts"
 import { testRepository } from "../../support/repo.ts"
+import { newLocalProvider } from "../../support/localProvider.ts"
 
 /**
  * A Local provider (named a fake for this purpose) whose deletes, while `failing` is set, do
@@ -30,7 +30,7 @@ describe("gc", () => {
     Effect.gen(function*() {
       const dir = tempDir()
       const state = { failing: false }
-      const provider = withFailingDeletes(makeLocalProvider("local", path.join(dir, "local")), state)
+      const provider = withFailingDeletes(newLocalProvider("local", path.join(dir, "local")), state)
       const layer = yield* testRepository(dir, [provider])
       const src = path.join(dir, "src")
       mkdirSync(src)

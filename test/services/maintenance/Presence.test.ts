@@ -6,17 +6,17 @@ import { Backup } from "../../../src/services/backup/Backup.ts"
 import { Maintenance } from "../../../src/services/maintenance/Maintenance.ts"
 import { listingPays } from "../../../src/services/maintenance/ProviderMetadata.ts"
 import { repairRepository } from "../../../src/services/maintenance/Repair.ts"
-import { makeLocalProvider } from "../../../src/services/storage/LocalProvider.ts"
 import { Keys as ObjectKeys, type StorageProvider } from "../../../src/services/storage/StorageProvider.ts"
 import { prng, tempDir } from "../../support/cli.ts"
 import { testRepository } from "../../support/repo.ts"
+import { newLocalProvider } from "../../support/localProvider.ts"
 
 /**
  * A Local provider with a listing that gives sizes (a FAKE of what S3, Azure and GCS list), which
  * counts its HEADs: with `sizes` off, the listing gives keys alone, as one that lacked them would.
  */
 const listingProvider = (name: string, dir: string, options: { sizes: boolean }) => {
-  const inner = makeLocalProvider(name, path.join(dir, name))
+  const inner = newLocalProvider(name, path.join(dir, name))
   const counts = { head: 0, listSized: 0 }
   const provider: StorageProvider = {
     ...inner,

@@ -6,9 +6,9 @@ import { closeSync, constants, existsSync, openSync, readdirSync, readFileSync, 
 import * as fsCb from "node:fs"
 import * as path from "node:path"
 import { closeFd, DirectWriter, type DirectIoCalls, readFileDirect } from "../../../src/services/storage/DirectIo.ts"
-import { makeLocalProvider } from "../../../src/services/storage/LocalProvider.ts"
 import { tempDir } from "../../support/cli.ts"
 import { cutIntoParts } from "../../support/parts.ts"
+import { newLocalProvider } from "../../support/localProvider.ts"
 
 /** Whether the filesystem under `dir` takes O_DIRECT (ext4 and xfs do, tmpfs does not). */
 const takesDirectIo = (dir: string) => {
@@ -91,7 +91,7 @@ describe("DirectIo", () => {
   it.effect("the Local provider's chunk-sized objects bypass the page cache where O_DIRECT works", () =>
     Effect.gen(function*() {
       const root = path.join(tempDir(), "store")
-      const p = makeLocalProvider("local", root)
+      const p = newLocalProvider("local", root)
       const bytes = randomBytes(4 * MiB + 77)
       yield* p.put("chunks/ab/abcd", cutIntoParts(bytes))
       const file = path.join(root, "chunks", "ab", "abcd")
@@ -180,7 +180,7 @@ describe("DirectIo", () => {
   it.effect.skipIf(!existsSync("/dev/shm") || takesDirectIo("/dev/shm"))("falls back to buffered I/O on a filesystem without O_DIRECT (tmpfs)", () =>
     Effect.gen(function*() {
       const shm = path.join("/dev/shm", `enigma-test-${process.pid}-${Date.now()}`)
-      const p = makeLocalProvider("shm", shm)
+      const p = newLocalProvider("shm", shm)
       try {
         const bytes = randomBytes(2 * MiB + 5)
         assert.isFalse(yield* Effect.promise(() => writeDirect(path.join("/dev/shm", `enigma-direct-${process.pid}`), [bytes])))

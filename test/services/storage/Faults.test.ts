@@ -6,10 +6,10 @@ import { Backup } from "../../../src/services/backup/Backup.ts"
 import { Maintenance } from "../../../src/services/maintenance/Maintenance.ts"
 import { Restore } from "../../../src/services/restore/Restore.ts"
 import { withFaults } from "../../../src/services/storage/FaultInjection.ts"
-import { makeLocalProvider } from "../../../src/services/storage/LocalProvider.ts"
 import type { StorageProvider } from "../../../src/services/storage/StorageProvider.ts"
 import { prng, snapshotTree, tempDir } from "../../support/cli.ts"
 import { testRepository } from "../../support/repo.ts"
+import { newLocalProvider } from "../../support/localProvider.ts"
 
 const repo = (dir: string, providers: ReadonlyArray<StorageProvider>, copies = 1, retry: { retry_attempts?: number; retry_base_delay?: string } = {}) =>
   testRepository(dir, providers, { copies, chunk_strategy: { Fixed: { size: 64 * 1024 } }, ...retry })
@@ -27,7 +27,7 @@ describe("provider faults (fault-injection decorator over Local: named a fake he
   it.live("30% transient failures on every call: backup, verify and restore still succeed (retries)", () =>
     Effect.gen(function*() {
       const dir = tempDir()
-      const flaky = withFaults(makeLocalProvider("flaky", path.join(dir, "flaky")), { failRate: 0.3, seed: 7 })
+      const flaky = withFaults(newLocalProvider("flaky", path.join(dir, "flaky")), { failRate: 0.3, seed: 7 })
       // Which call draws which fault depends on how concurrent calls interleave, which is not
       // fixed (hashing runs on the thread pool): with the default 5 retries a call fails for
       // good with probability 0.3⁶ ≈ 1/1,400, and this run makes ~50 calls. With 12, 0.3¹³.
@@ -45,8 +45,8 @@ describe("provider faults (fault-injection decorator over Local: named a fake he
   it.live("a provider that refuses every write: chunks are placed on the other provider", () =>
     Effect.gen(function*() {
       const dir = tempDir()
-      const broken = withFaults(makeLocalProvider("broken", path.join(dir, "broken")), { failRate: 1, failReason: "Fatal", operations: ["put"] })
-      const good = makeLocalProvider("good", path.join(dir, "good"))
+      const broken = withFaults(newLocalProvider("broken", path.join(dir, "broken")), { failRate: 1, failReason: "Fatal", operations: ["put"] })
+      const good = newLocalProvider("good", path.join(dir, "good"))
       const layer = yield* repo(dir, [broken, good])
       const src = sampleTree(dir)
       // The keystore and log segments go to every provider; the broken one only gets a warning.
@@ -59,8 +59,8 @@ describe("provider faults (fault-injection decorator over Local: named a fake he
   it.live("copies that cannot be met fail the backup with a clear error", () =>
     Effect.gen(function*() {
       const dir = tempDir()
-      const broken = withFaults(makeLocalProvider("broken", path.join(dir, "broken")), { failRate: 1, failReason: "Fatal", operations: ["put"] })
-      const good = makeLocalProvider("good", path.join(dir, "good"))
+      const broken = withFaults(newLocalProvider("broken", path.join(dir, "broken")), { failRate: 1, failReason: "Fatal", operations: ["put"] })
+      const good = newLocalProvider("good", path.join(dir, "good"))
       const layer = yield* repo(dir, [broken, good], 2)
       const src = sampleTree(dir)
       const e = yield* Effect.flip(Backup.use((s) => s.run([src])).pipe(Effect.provide(layer)))
@@ -72,8 +72,8 @@ describe("provider faults (fault-injection decorator over Local: named a fake he
   it.live("truncated downloads are caught by authentication: another copy is used, or the chunk is named", () =>
     Effect.gen(function*() {
       const dir = tempDir()
-      const a = makeLocalProvider("a", path.join(dir, "a"))
-      const b = makeLocalProvider("b", path.join(dir, "b"))
+      const a = newLocalProvider("a", path.join(dir, "a"))
+      const b = newLocalProvider("b", path.join(dir, "b"))
       const layer = yield* repo(dir, [a, b], 2)
       const src = sampleTree(dir)
       const backup = yield* Backup.use((s) => s.run([src])).pipe(Effect.provide(layer))

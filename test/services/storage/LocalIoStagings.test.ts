@@ -15,7 +15,7 @@ describe("LocalIoThreads: the staging-buffer limit a write asks for", () => {
     const dir = tempDir()
     const bodies = Array.from({ length: 6 }, (_, i) => randomBytes(3 * MiB + i * 1001))
     await Promise.all(bodies.map((b, i) =>
-      putOffThread({ tmp: path.join(dir, `b${i}.tmp-x`), target: path.join(dir, `b${i}`), dir, parts: cutIntoParts(b), direct: i % 2 === 0, stagings: 2 })
+      putOffThread({ tmp: path.join(dir, `b${i}.tmp-x`), target: path.join(dir, `b${i}`), dir, root: dir, parts: cutIntoParts(b), direct: i % 2 === 0, stagings: 2 })
     ))
     assert.strictEqual(stagingBuffersCreated(), 2)
     bodies.forEach((b, i) => assert.isTrue(readFileSync(path.join(dir, `b${i}`)).equals(b), `body ${i}`))
@@ -23,7 +23,7 @@ describe("LocalIoThreads: the staging-buffer limit a write asks for", () => {
 
     // A later write that asks for more may create more.
     const big = randomBytes(5 * MiB)
-    await putOffThread({ tmp: path.join(dir, "big.tmp-x"), target: path.join(dir, "big"), dir, parts: [big], direct: true, stagings: 4 })
+    await putOffThread({ tmp: path.join(dir, "big.tmp-x"), target: path.join(dir, "big"), dir, root: dir, parts: [big], direct: true, stagings: 4 })
     assert.strictEqual(stagingBuffersCreated(), 4)
     assert.isTrue(readFileSync(path.join(dir, "big")).equals(big))
   })

@@ -5,16 +5,16 @@ import { randomBytes } from "node:crypto"
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs"
 import * as path from "node:path"
 import { pathToFileURL } from "node:url"
-import { makeLocalProvider } from "../../../src/services/storage/LocalProvider.ts"
 import { getOffThread, OffThreadReads, OffThreadWrites, putOffThread } from "../../../src/services/storage/LocalIoThreads.ts"
 import { tempDir } from "../../support/cli.ts"
 import { cutIntoParts } from "../../support/parts.ts"
+import { newLocalProvider } from "../../support/localProvider.ts"
 
 const MiB = 1024 * 1024
 
 
 const putFile = (dir: string, name: string, parts: ReadonlyArray<Uint8Array>, direct: boolean) =>
-  putOffThread({ tmp: path.join(dir, `${name}.tmp-x`), target: path.join(dir, name), dir, parts, direct, stagings: 16 })
+  putOffThread({ tmp: path.join(dir, `${name}.tmp-x`), target: path.join(dir, name), dir, root: path.dirname(dir), parts, direct, stagings: 16 })
 
 describe("LocalIoThreads: writes on a worker", () => {
   it("writes every length exactly, direct or buffered, and leaves no temp file", async () => {
@@ -72,7 +72,7 @@ describe("LocalIoThreads: writes on a worker", () => {
   it.effect("the Local provider writes through the workers when a run turns them on", () =>
     Effect.gen(function*() {
       const root = path.join(tempDir(), "store")
-      const p = makeLocalProvider("local", root)
+      const p = newLocalProvider("local", root)
       const bytes = randomBytes(4 * MiB + 77)
       yield* p.put("chunks/ab/abcd", cutIntoParts(bytes)).pipe(Effect.provideService(OffThreadWrites, 16))
       assert.isTrue(Buffer.from(yield* p.get("chunks/ab/abcd")).equals(bytes))
@@ -134,7 +134,7 @@ describe("LocalIoThreads: reads on a worker", () => {
 
   it.effect("the Local provider reads through the workers when a run turns them on; a missing object is NotFound", () =>
     Effect.gen(function*() {
-      const p = makeLocalProvider("local", path.join(tempDir(), "store"))
+      const p = newLocalProvider("local", path.join(tempDir(), "store"))
       const bytes = randomBytes(4 * MiB + 77)
       yield* p.put("chunks/ab/abcd", bytes)
       const onWorkers = <A, E>(e: Effect.Effect<A, E>) => e.pipe(Effect.provideService(OffThreadReads, true))

@@ -9,10 +9,10 @@ import { ChunkStore, guardedCall } from "../../../src/services/ChunkStore.ts"
 import { Manifest } from "../../../src/services/manifest/Manifest.ts"
 import { Restore } from "../../../src/services/restore/Restore.ts"
 import { withFaults } from "../../../src/services/storage/FaultInjection.ts"
-import { makeLocalProvider } from "../../../src/services/storage/LocalProvider.ts"
 import { StorageError, type StorageProvider } from "../../../src/services/storage/StorageProvider.ts"
 import { prng, snapshotTree, tempDir } from "../../support/cli.ts"
 import { testRepository } from "../../support/repo.ts"
+import { newLocalProvider } from "../../support/localProvider.ts"
 
 const sampleTree = (dir: string) => {
   const src = path.join(dir, "src")
@@ -74,12 +74,12 @@ describe("configured retries and timeouts in the chunk store (fault-injection de
       for (const attempts of [0, 2]) {
         const dir = tempDir()
         const puts = new Map<string, number>()
-        const flaky = withFaults(makeLocalProvider("flaky", path.join(dir, "flaky")), {
+        const flaky = withFaults(newLocalProvider("flaky", path.join(dir, "flaky")), {
           failRate: 1,
           operations: ["put"],
           onCall: (_, key) => puts.set(key, (puts.get(key) ?? 0) + 1)
         })
-        const good = makeLocalProvider("good", path.join(dir, "good"))
+        const good = newLocalProvider("good", path.join(dir, "good"))
         const layer = yield* testRepository(dir, [flaky, good], { ...fixed, retry_attempts: attempts, retry_base_delay: "1ms" })
         const src = sampleTree(dir)
         const b = yield* Backup.use((s) => s.run([src])).pipe(Effect.provide(layer))
@@ -102,7 +102,7 @@ describe("configured retries and timeouts in the chunk store (fault-injection de
       // writes and renames its file into place, over the retry's. Had the sealed pieces been
       // freed once the retry succeeded, that late write would store an empty chunk.
       const dir = tempDir()
-      const inner = makeLocalProvider("slow", path.join(dir, "slow"))
+      const inner = newLocalProvider("slow", path.join(dir, "slow"))
       const late: Array<Promise<void>> = []
       const seen = new Set<string>()
       const slow: StorageProvider = {
@@ -131,8 +131,8 @@ describe("configured retries and timeouts in the chunk store (fault-injection de
   it.live("a provider that hangs times out (Transient, named), is retried, and the chunk is placed on the other provider", () =>
     Effect.gen(function*() {
       const dir = tempDir()
-      const hung = withFaults(makeLocalProvider("hung", path.join(dir, "hung")), { latencyMs: 600_000, operations: ["put"] })
-      const good = makeLocalProvider("good", path.join(dir, "good"))
+      const hung = withFaults(newLocalProvider("hung", path.join(dir, "hung")), { latencyMs: 600_000, operations: ["put"] })
+      const good = newLocalProvider("good", path.join(dir, "good"))
       // Far above what the good provider's local write takes on a loaded machine (at 20 ms, one
       // missed it under a parallel test run); the hung one never answers.
       const settings = { ...fixed, retry_attempts: 1, retry_base_delay: "1ms", request_timeout: "250ms" }
@@ -145,8 +145,8 @@ describe("configured retries and timeouts in the chunk store (fault-injection de
 
       // With copies = 2 the hung provider is needed: the error names it, the key and the timeout.
       const dir2 = tempDir()
-      const hung2 = withFaults(makeLocalProvider("hung", path.join(dir2, "hung")), { latencyMs: 600_000, operations: ["put"] })
-      const layer2 = yield* testRepository(dir2, [hung2, makeLocalProvider("good", path.join(dir2, "good"))], { ...settings, copies: 2 })
+      const hung2 = withFaults(newLocalProvider("hung", path.join(dir2, "hung")), { latencyMs: 600_000, operations: ["put"] })
+      const layer2 = yield* testRepository(dir2, [hung2, newLocalProvider("good", path.join(dir2, "good"))], { ...settings, copies: 2 })
       const e = yield* Effect.flip(Backup.use((s) => s.run([sampleTree(dir2)])).pipe(Effect.provide(layer2)))
       assert.strictEqual(e._tag, "ChunkWriteError")
       assert.match(e.message, /only 1 of 2 copies written: .*provider hung: put chunks\/[0-9a-f]{2}\/[0-9a-f]{64}: no answer within \d+ ms \(request_timeout\)$/)

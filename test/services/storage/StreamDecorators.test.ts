@@ -4,13 +4,13 @@ import { existsSync, readFileSync } from "node:fs"
 import * as path from "node:path"
 import { type Limiter, withBandwidthLimit } from "../../../src/services/storage/Bandwidth.ts"
 import { withFaults } from "../../../src/services/storage/FaultInjection.ts"
-import { makeLocalProvider } from "../../../src/services/storage/LocalProvider.ts"
 import { withPrefix } from "../../../src/services/storage/Prefixed.ts"
 import { tempDir } from "../../support/cli.ts"
+import { newLocalProvider } from "../../support/localProvider.ts"
 
 const local = () => {
   const root = path.join(tempDir(), "store")
-  return { root, p: makeLocalProvider("local", root) }
+  return { root, p: newLocalProvider("local", root) }
 }
 const body = (n: number) => new Uint8Array(n).map((_, i) => i & 0xff)
 
