@@ -80,10 +80,12 @@ export const makeLocalProvider = (name: string, root: string): StorageProvider =
    * the repository's new chunks and log segments on the disk below, to vanish behind the mount
    * once it is back, while every command reported them stored.
    */
-  const makeDirUnderRoot = async (dir: string) => {
-    await fs.stat(root).catch((e: unknown) => {
+  const statRoot = () =>
+    fs.stat(root).catch((e: unknown) => {
       throw (e as { code?: string }).code === "ENOENT" ? rootMissing(root) : e
     })
+  const makeDirUnderRoot = async (dir: string) => {
+    await statRoot()
     await fs.mkdir(dir, { recursive: true })
   }
   /** Opens `tmp` with `open`, making its directory under root first if it is not there yet. */
@@ -337,9 +339,7 @@ export const makeLocalProvider = (name: string, root: string): StorageProvider =
     }).pipe(Effect.withSpan("LocalProvider.sweepIncomplete", { attributes: { provider: name } }))
 
   const checkRoot = async () => {
-    const st = await fs.stat(root).catch((e: unknown) => {
-      throw (e as { code?: string }).code === "ENOENT" ? rootMissing(root) : e
-    })
+    const st = await statRoot()
     if (!st.isDirectory()) throw Object.assign(new Error(`${root} is not a directory`), { code: "ENOTDIR" })
     await fs.access(root, fs.constants.W_OK)
   }
