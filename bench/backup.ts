@@ -387,7 +387,6 @@ const measure = (c: Cmd): Promise<Measured> => {
   })
 }
 
-/** Unmeasured helper commands (init, verification): fail loudly. */
 /**
  * Whether this process may drop the page cache (root). A restore right after a backup reads what
  * the backup left in the cache: restic's and borg's packs, written through it; not enigma's chunk
@@ -414,6 +413,7 @@ const dropCaches = (warm: Cmd) => {
   spawnSync(warm.cmd, [...warm.args], { env: { ...process.env, ...warm.env }, stdio: "ignore" })
 }
 
+/** Unmeasured helper commands (init, verification): fail loudly. */
 const run = (c: Cmd): string => {
   const r = spawnSync(c.cmd, [...c.args], { cwd: c.cwd, env: { ...process.env, ...c.env }, encoding: "utf8", maxBuffer: 64 * MiB })
   if (r.status !== 0) throw new Error(`${c.cmd} ${c.args.join(" ")} exited ${r.status}: ${(r.stderr || r.stdout).trim().slice(0, 2000)}`)
