@@ -210,9 +210,33 @@ const checkVaultFields = (e: typeof EnigmaSection.Type): string | undefined => {
   return undefined
 }
 
+/**
+ * A provider `type` written in another case (`local`, `s3`, `Minio`, `GCS`) read as the type it
+ * names: the seed's own examples mix `Local` with `minio`, and rclone's configs are lower case.
+ */
+const canonicalProviderTypes = (raw: unknown): unknown => {
+  if (typeof raw !== "object" || raw === null) return raw
+  const r = raw as Record<string, unknown>
+  if (!Array.isArray(r.providers)) return raw
+  const byLower = new Map(ProviderType.literals.map((t) => [t.toLowerCase(), t]))
+  return {
+    ...r,
+    providers: r.providers.map((p: unknown) => {
+      if (typeof p !== "object" || p === null) return p
+      const type = (p as { type?: unknown }).type
+      const canonical = typeof type === "string" ? byLower.get(type.toLowerCase()) : undefined
+      return canonical === undefined ? p : { ...p, type: canonical }
+    })
+  }
+}
+
+/** Schema's wording for a failure, as a config's author reads it. */
+const configWording = (issue: string) =>
+  issue === "Expected no excess property" ? "unknown field (check its spelling and section; README.md lists the fields)" : issue
+
 /** Decodes a parsed TOML document; on failure returns one line naming every bad field. */
 export const decodeSettings = (raw: unknown): Result.Result<EnigmaSettings, string> => {
-  const r = Schema.decodeUnknownResult(EnigmaSettings)(raw, { errors: "all", onExcessProperty: "error" })
+  const r = Schema.decodeUnknownResult(EnigmaSettings)(canonicalProviderTypes(raw), { errors: "all", onExcessProperty: "error" })
   if (Result.isSuccess(r)) {
     const names = new Set<string>()
     for (const p of r.success.providers) {
@@ -246,7 +270,7 @@ export const decodeSettings = (raw: unknown): Result.Result<EnigmaSettings, stri
   for (let i = 0; i < lines.length; i++) {
     const at = lines[i + 1]?.match(/^\s*at (.*)$/)
     if (at) {
-      parts.push(`${formatPath(at[1]!)}: ${lines[i]!.trim()}`)
+      parts.push(`${formatPath(at[1]!)}: ${configWording(lines[i]!.trim())}`)
       i++
     } else if (lines[i]!.trim() && !/^\s*at /.test(lines[i]!)) {
       parts.push(lines[i]!.trim())

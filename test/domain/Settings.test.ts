@@ -33,6 +33,23 @@ describe("Settings (enigma.toml)", () => {
     }
   })
 
+  it("a provider type in another case is the type it names; an unknown field is called one", () => {
+    const r = decodeSettings(withDefaults({
+      providers: [
+        { name: "a", type: "local", bucket: "/x" },
+        { name: "b", type: "S3COMPATIBLE", bucket: "b", endpoint_url: "http://127.0.0.1:9000" },
+        { name: "c", type: "MinIO", bucket: "c" },
+        { name: "d", type: "gcs", bucket: "d" }
+      ]
+    }, "/r"))
+    assert.isTrue(Result.isSuccess(r))
+    if (Result.isSuccess(r)) assert.deepStrictEqual(r.success.providers.map((p) => p.type), ["Local", "S3Compatible", "minio", "Gcs"])
+
+    const typo = decodeSettings(withDefaults({ providers: [{ name: "a", type: "Local", bucket: "/x", path: "/y" }] }, "/r"))
+    assert.isTrue(Result.isFailure(typo))
+    if (Result.isFailure(typo)) assert.strictEqual(typo.failure, "providers[0].path: unknown field (check its spelling and section; README.md lists the fields)")
+  })
+
   it("duplicate provider names and an empty provider list are refused", () => {
     const dup = decodeSettings(withDefaults({
       providers: [{ name: "a", type: "Local", bucket: "/x" }, { name: "a", type: "Local", bucket: "/y" }]
