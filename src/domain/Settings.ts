@@ -214,17 +214,17 @@ const checkVaultFields = (e: typeof EnigmaSection.Type): string | undefined => {
  * A provider `type` written in another case (`local`, `s3`, `Minio`, `GCS`) read as the type it
  * names: the seed's own examples mix `Local` with `minio`, and rclone's configs are lower case.
  */
+const providerTypeByLowerCase = new Map(ProviderType.literals.map((t) => [t.toLowerCase(), t]))
 const canonicalProviderTypes = (raw: unknown): unknown => {
   if (typeof raw !== "object" || raw === null) return raw
   const r = raw as Record<string, unknown>
   if (!Array.isArray(r.providers)) return raw
-  const byLower = new Map(ProviderType.literals.map((t) => [t.toLowerCase(), t]))
   return {
     ...r,
     providers: r.providers.map((p: unknown) => {
       if (typeof p !== "object" || p === null) return p
       const type = (p as { type?: unknown }).type
-      const canonical = typeof type === "string" ? byLower.get(type.toLowerCase()) : undefined
+      const canonical = typeof type === "string" ? providerTypeByLowerCase.get(type.toLowerCase()) : undefined
       return canonical === undefined ? p : { ...p, type: canonical }
     })
   }
