@@ -21,6 +21,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { performance } from "node:perf_hooks"
 import { parseArgs } from "node:util"
+import { describeCpuRates, measureCpuRates } from "./_cpu.ts"
 import { enigmaCli, repoRoot, revision, snapshotDist } from "./_dist.ts"
 import { procStatus } from "./_proc.ts"
 
@@ -764,6 +765,9 @@ const main = async () => {
 
   console.log(`backup benchmark${options.quick ? " (--quick: 1/8 of the data)" : ""}`)
   console.log(`  machine: ${os.cpus().length} × ${os.cpus()[0]?.model ?? "cpu"}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB RAM, ${os.loadavg()[0]!.toFixed(2)} load`)
+  // The machine's speed (bench/_cpu.ts): the VMs here change speed from day to day.
+  const cpuBefore = measureCpuRates()
+  console.log(`  ${describeCpuRates(cpuBefore)}`)
   for (const s of sets) console.log(`  data ${s.name}: ${s.files} files, ${(s.bytes / 1e6).toFixed(0)} MB in ${s.dir}`)
   console.log(`  repos/restores in ${work} (${sameFs ? "same filesystem as the data" : "NOT the data's filesystem"})`)
   console.log("  page cache warm: each set is read once unmeasured (like cat > /dev/null) before each tool; not dropped")
@@ -797,6 +801,9 @@ const main = async () => {
   const notes = tools.flatMap((t) => t.notes)
   console.log()
   for (const n of notes) console.log(`note: ${n}`)
+  const cpuAfter = measureCpuRates()
+  console.log(`note: the machine at the start: ${describeCpuRates(cpuBefore)}`)
+  console.log(`note: the machine at the end: ${describeCpuRates(cpuAfter)}`)
   for (const r of results) {
     // enigma reports its own backup duration: the rest of the wall time is process start-up,
     // key unsealing (Argon2id), opening the manifest and closing down.
@@ -816,7 +823,7 @@ const main = async () => {
   const report = {
     date: new Date().toISOString(),
     quick: options.quick,
-    machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memBytes: os.totalmem(), node: process.version },
+    machine: { cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memBytes: os.totalmem(), node: process.version, cpuBefore, cpuAfter },
     versions: Object.fromEntries(tools.map((t) => [t.name, t.version()])),
     checkout,
     skippedTools: missing,
