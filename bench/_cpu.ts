@@ -14,10 +14,16 @@
  * chunks, seals, hashes the chunk id, does its I/O and starts a process: on 2026-11-29 (`perf`,
  * `/usr/bin/time`) the digests were about half of its CPU time.
  *
+ * And the time to start a process (`node -e 0`, median of five): the same VMs also differ in what
+ * the kernel costs (page faults, system calls, waking threads), which a put, a restore and every
+ * command's start pay besides the computation: `node -e 0` took 20 ms on 2026-11-26, 37 ms on
+ * 11-28 and ~100 ms on 11-29.
+ *
  * AES-256-GCM is measured in 64 KiB updates: Node allocates each update's output, and a 4 MiB
  * one would be a fresh mmap in this process (it lacks the launcher's malloc tunables), whose page
  * faults would be measured instead of the cipher. It still varies more than the digests.
  */
+import { spawnSync } from "node:child_process"
 import { createCipheriv, createHash, randomBytes } from "node:crypto"
 import * as os from "node:os"
 import { performance } from "node:perf_hooks"
@@ -28,6 +34,8 @@ export interface CpuRates {
   readonly sha256: number
   readonly aesGcm: number
   readonly cores: number
+  /** Milliseconds from spawning `node -e 0` to its exit, median of five. */
+  readonly nodeStartMs: number
   /** MB/s (10⁶) at which SHA3-256 and SHA-256 alone fill all `cores`. */
   readonly digestCeilingMBps: number
 }
@@ -45,7 +53,17 @@ const rate = (f: (b: Uint8Array) => void, buffer: Uint8Array, count: number): nu
   return best
 }
 
-/** Takes about a second (5 × 8 × 4 MiB through each). */
+const median = (xs: Array<number>) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+
+/** Milliseconds of a `node -e 0` run by this process's Node, median of five. */
+const nodeStart = (): number =>
+  median(Array.from({ length: 5 }, () => {
+    const t = performance.now()
+    spawnSync(process.execPath, ["-e", "0"], { stdio: "ignore" })
+    return performance.now() - t
+  }))
+
+/** Takes about a second (5 × 8 × 4 MiB through each, five process starts). */
 export const measureCpuRates = (): CpuRates => {
   const buffer = randomBytes(4 * MiB)
   const key = randomBytes(32)
@@ -58,10 +76,10 @@ export const measureCpuRates = (): CpuRates => {
     c.final()
   }, buffer, 8)
   const cores = os.availableParallelism()
-  return { sha3, sha256, aesGcm, cores, digestCeilingMBps: (cores / (1 / sha3 + 1 / sha256)) * MiB / 1e6 }
+  return { sha3, sha256, aesGcm, cores, nodeStartMs: nodeStart(), digestCeilingMBps: (cores / (1 / sha3 + 1 / sha256)) * MiB / 1e6 }
 }
 
 /** One line: the rates and the ceiling. */
 export const describeCpuRates = (r: CpuRates): string =>
   `one core: SHA3-256 ${r.sha3.toFixed(0)} MiB/s, SHA-256 ${r.sha256.toFixed(0)}, AES-256-GCM ${r.aesGcm.toFixed(0)}; ` +
-  `a put's two digests alone cap it at ${r.digestCeilingMBps.toFixed(0)} MB/s on ${r.cores} cores`
+  `a put's two digests alone cap it at ${r.digestCeilingMBps.toFixed(0)} MB/s on ${r.cores} cores; \`node -e 0\` ${r.nodeStartMs.toFixed(0)} ms`
