@@ -14,6 +14,7 @@ import { SqliteDatabase } from "./sql/NodeSqliteClient.ts"
 import { freedTooEarly, isFreed, pinBuffers, releaseBuffers } from "./ReleaseBuffers.ts"
 import { chunkId, inlineBelow, openEnvelope, OpenOnChunkWorkers } from "./ChunkThreads.ts"
 import { makeIdOf } from "./ChunkIdHashing.ts"
+import { ProviderHealth } from "./ProviderHealth.ts"
 import { Keys as ObjectKeys, StorageError, type PutObjectOptions, type StorageProvider } from "./storage/StorageProvider.ts"
 
 const zstdCompressAsync = promisify(zstdCompress)
@@ -185,6 +186,14 @@ export class ChunkStore extends Context.Service<ChunkStore, {
     const retry = retrySettingsOf(settings.enigma)
     const guarded = <A>(p: StorageProvider, operation: string, key: string, bytes: number, call: Effect.Effect<A, StorageError>, onAbandoned?: () => void) =>
       guardedCall(retry, p.name, operation, key, bytes, call, onAbandoned)
+    // Providers whose calls just failed, retries and all: written and read after the others for a while.
+    const health = new ProviderHealth()
+    /** Notes how a call to `name` ended: only a failure that may pass makes it ailing. */
+    const noteOutcome = <A>(name: string, call: Effect.Effect<A, StorageError>) =>
+      call.pipe(
+        Effect.tap(() => Effect.sync(() => health.succeeded(name))),
+        Effect.tapError((e) => Effect.sync(() => e.isRetryable && health.failed(name)))
+      )
     // Copies found in cold storage: read other copies first, and warn once per provider, not per chunk.
     const coldProviders = new Set<string>()
     const coldErrors = new WeakSet<ChunkCorrupt>()
@@ -303,14 +312,15 @@ export class ChunkStore extends Context.Service<ChunkStore, {
         const targets = nextPlacement()
         const placed: Array<string> = []
         const errors: Array<string> = []
-        // Try the chosen providers first, then the others, until `copies` accepted the chunk.
-        const candidates = [...targets, ...filling.filter((p) => !targets.includes(p))]
+        // Try the chosen providers first, then the others, until `copies` accepted the chunk; those
+        // failing a moment ago come last (ProviderHealth).
+        const candidates = health.healthyFirst([...targets, ...filling.filter((p) => !targets.includes(p))], (p) => p.name)
         for (const p of candidates) {
           if (placed.length >= copies) break
           const key = ObjectKeys.chunk(id)
           // An abandoned attempt may go on reading the envelope (and, stored as is, the caller's
           // plaintext): never freed early then.
-          const r = yield* Effect.exit(guarded(p, "put", key, storedSize, p.put(key, envelope, options), () => pinBuffers(envelope)))
+          const r = yield* Effect.exit(noteOutcome(p.name, guarded(p, "put", key, storedSize, p.put(key, envelope, options), () => pinBuffers(envelope))))
           if (r._tag === "Success") placed.push(p.name)
           else {
             const e = Cause.squash(r.cause)
@@ -368,7 +378,7 @@ export class ChunkStore extends Context.Service<ChunkStore, {
         const p = providers.get(providerName)
         if (!p) return yield* corrupt(id, providerName, "provider is not in the config", true)
         const objectKey = ObjectKeys.chunk(id)
-        return yield* guarded(p, "get", objectKey, r.storedSize, p.get(objectKey)).pipe(
+        return yield* noteOutcome(providerName, guarded(p, "get", objectKey, r.storedSize, p.get(objectKey))).pipe(
           Effect.mapError((e) => {
             if (e.reason !== "Cold") return e.reason === "NotFound" ? corrupt(id, providerName, "missing") : corrupt(id, providerName, e.detail, true)
             const c = corrupt(id, providerName, `${e.detail}; ${coldAdvice(target)}`, true)
@@ -462,9 +472,10 @@ export class ChunkStore extends Context.Service<ChunkStore, {
       let last: ChunkCorrupt | undefined
       let cold: ChunkCorrupt | undefined
       let unreadable: ChunkCorrupt | undefined
+      const reachableFirst = health.healthyFirst(r.placement, (n) => n)
       const placement = coldProviders.size === 0
-        ? r.placement
-        : [...r.placement.filter((n) => !coldProviders.has(n)), ...r.placement.filter((n) => coldProviders.has(n))]
+        ? reachableFirst
+        : [...reachableFirst.filter((n) => !coldProviders.has(n)), ...reachableFirst.filter((n) => coldProviders.has(n))]
       for (const name of placement) {
         const res = yield* Effect.exit(openCopy(id, name, r, codec))
         if (res._tag === "Success") {
@@ -501,7 +512,7 @@ export class ChunkStore extends Context.Service<ChunkStore, {
       const r = row(id)
       if (!r) return yield* corrupt(id, "-", "not in the manifest (deleted by gc?)")
       let last: ChunkCorrupt | undefined
-      for (const name of r.placement) {
+      for (const name of health.healthyFirst(r.placement, (n) => n)) {
         const res = yield* Effect.result(fetchCopy(id, name, r))
         if (res._tag === "Failure") {
           last = res.failure

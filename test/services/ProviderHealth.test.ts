@@ -1,0 +1,96 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { mkdirSync, writeFileSync } from "node:fs"
+import * as path from "node:path"
+import { Backup } from "../../src/services/backup/Backup.ts"
+import { ChunkStore } from "../../src/services/ChunkStore.ts"
+import { Manifest } from "../../src/services/manifest/Manifest.ts"
+import { ProviderHealth } from "../../src/services/ProviderHealth.ts"
+import { Restore } from "../../src/services/restore/Restore.ts"
+import { withFaults } from "../../src/services/storage/FaultInjection.ts"
+import { newLocalProvider } from "../support/localProvider.ts"
+import { prng, snapshotTree, tempDir } from "../support/cli.ts"
+import { testRepository } from "../support/repo.ts"
+
+describe("ProviderHealth", () => {
+  it("moves ailing providers last, keeping each group's order, until a success or the hold time ends", () => {
+    let now = 1_000
+    const health = new ProviderHealth(30_000, () => now)
+    const names = ["a", "b", "c", "d"]
+    assert.deepStrictEqual(health.healthyFirst(names, (n) => n), names)
+    health.failed("a")
+    health.failed("c")
+    assert.deepStrictEqual(health.healthyFirst(names, (n) => n), ["b", "d", "a", "c"])
+    health.succeeded("c")
+    assert.deepStrictEqual(health.healthyFirst(names, (n) => n), ["b", "c", "d", "a"])
+    now += 29_999
+    assert.isTrue(health.ailing("a"))
+    now += 1
+    assert.isFalse(health.ailing("a"))
+    assert.deepStrictEqual(health.healthyFirst(names, (n) => n), names)
+    // Every one ailing: all are still there, in their order.
+    for (const n of names) health.failed(n)
+    assert.deepStrictEqual(health.healthyFirst(names, (n) => n), names)
+  })
+})
+
+const fixed = { chunk_strategy: { Fixed: { size: 64 * 1024 } } } as const
+const sampleTree = (dir: string) => {
+  const src = path.join(dir, "src")
+  mkdirSync(src)
+  writeFileSync(path.join(src, "a.bin"), prng(21)(3 * 1024 * 1024))
+  return src
+}
+
+// A provider that is down is the real Local provider behind the fault-injection decorator
+// (withFaults, a fake): every call of the given operation fails as a refused connection would
+// (Transient), and each attempt is counted.
+describe("a provider that is down costs its retries once, not once per chunk", () => {
+  it.live("backup: after one chunk's retries there, the others go straight to the provider that works", () =>
+    Effect.gen(function*() {
+      const dir = tempDir()
+      const puts = new Map<string, number>()
+      const down = withFaults(newLocalProvider("down", path.join(dir, "down")), {
+        failRate: 1,
+        operations: ["put"],
+        onCall: (_, key) => puts.set(key, (puts.get(key) ?? 0) + 1)
+      })
+      const good = newLocalProvider("good", path.join(dir, "good"))
+      // One upload at a time: the first chunk round-robin sends to `down` is the only one tried there.
+      const layer = yield* testRepository(dir, [down, good], { ...fixed, upload_concurrency: 1, retry_attempts: 2, retry_base_delay: "1ms" })
+      const b = yield* Backup.use((s) => s.run([sampleTree(dir)])).pipe(Effect.provide(layer))
+      const placements = yield* Effect.gen(function*() {
+        const ids = yield* Manifest.use((m) => m.chunksOf(b.backupId))
+        const store = yield* ChunkStore
+        return ids.map((id) => store.row(id)?.placement)
+      }).pipe(Effect.provide(layer))
+      assert.isAtLeast(placements.length, 48)
+      for (const placement of placements) assert.deepStrictEqual(placement, ["good"])
+      assert.deepStrictEqual([...puts.values()], [3], "one chunk tried there, 1 + retry_attempts times")
+    }))
+
+  it.live("restore: copies on a provider that fails are read from the other one after the first few", () =>
+    Effect.gen(function*() {
+      const dir = tempDir()
+      const a = newLocalProvider("a", path.join(dir, "a"))
+      const b = newLocalProvider("b", path.join(dir, "b"))
+      const layer = yield* testRepository(dir, [a, b], { ...fixed, copies: 2, retry_attempts: 2, retry_base_delay: "1ms" })
+      const src = sampleTree(dir)
+      const backup = yield* Backup.use((s) => s.run([src])).pipe(Effect.provide(layer))
+
+      const gets = new Map<string, number>()
+      const aDown = withFaults(newLocalProvider("a", path.join(dir, "a")), {
+        failRate: 1,
+        operations: ["get"],
+        onCall: (_, key) => gets.set(key, (gets.get(key) ?? 0) + 1)
+      })
+      const dest = path.join(dir, "out")
+      yield* Restore.use((r) => r.run(backup.backupId, dest, {})).pipe(Effect.provide(layer.through([aDown, newLocalProvider("b", path.join(dir, "b"))])))
+      assert.deepStrictEqual(snapshotTree(path.join(dest, "src")), snapshotTree(src))
+      // 48 chunks, each with a copy on `a` listed first; a file's chunks are read three at a
+      // time, so at most the first three meet `a` down before it is known to be.
+      assert.isAbove(gets.size, 0)
+      assert.isAtMost(gets.size, 3)
+      for (const n of gets.values()) assert.strictEqual(n, 3)
+    }))
+})
