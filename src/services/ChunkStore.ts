@@ -156,7 +156,11 @@ export class ChunkStore extends Context.Service<ChunkStore, {
    */
   readonly loadStored: (id: string) => Effect.Effect<{ readonly bytes: Uint8Array; readonly format: ChunkRow["format"] }, ChunkCorrupt>
   /** Checks presence (and with readData, integrity) of a chunk in every placement. */
-  readonly check: (id: string, readData: boolean, codec?: ChunkCodec, listed?: ListedCopies) => Effect.Effect<void, ChunkCorrupt>
+  /**
+   * Checks every copy of a chunk but those on `unreachable` providers (their check failed: not
+   * looked at). Fails with the first bad copy; else whether any copy was checked at all.
+   */
+  readonly check: (id: string, readData: boolean, codec?: ChunkCodec, listed?: ListedCopies, unreachable?: ReadonlyMap<string, string>) => Effect.Effect<boolean, ChunkCorrupt>
   /**
    * The state of the copy on `provider`: present with its size, or with `readData` opened and
    * hashed to its id (a stream's age-encrypted chunk: present, as its identity is not here).
@@ -524,10 +528,11 @@ export class ChunkStore extends Context.Service<ChunkStore, {
       return yield* (last ?? corrupt(id, "-", "no placement recorded"))
     })
 
-    const check = Effect.fn("ChunkStore.check")(function*(id: string, readData: boolean, codec?: ChunkCodec, listed?: ListedCopies) {
+    const check = Effect.fn("ChunkStore.check")(function*(id: string, readData: boolean, codec?: ChunkCodec, listed?: ListedCopies, unreachable?: ReadonlyMap<string, string>) {
       const r = row(id)
       if (!r) return yield* corrupt(id, "-", "not in the manifest")
-      for (const name of r.placement) {
+      const reachable = unreachable === undefined ? r.placement : r.placement.filter((name) => !unreachable.has(name))
+      for (const name of reachable) {
         if (readData) {
           releaseBuffers([yield* openCopy(id, name, r, codec)])
           continue
@@ -535,6 +540,7 @@ export class ChunkStore extends Context.Service<ChunkStore, {
         const state = yield* presence(id, name, r, listed)
         if (state._tag !== "Intact") return yield* corrupt(id, name, state._tag === "Unconfigured" ? "provider is not in the config" : state.detail)
       }
+      return reachable.length > 0
     })
 
     /** Whether the copy on `name` is there with its stored size: from a listing of the provider, else a HEAD. */

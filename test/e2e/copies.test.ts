@@ -67,6 +67,9 @@ describe("copies = 2 over two disks and an S3 store (real s3rver)", () => {
       assert.strictEqual(v.code, 1)
       const report = JSON.parse(v.stdout)
       assert.isTrue(report.bad.some((b: { chunk: string; provider: string }) => b.chunk === victimId && b.provider === "disk1"))
+      // The S3 store, still down, is named once; its copies are not called bad (not known to be).
+      assert.deepStrictEqual(report.unreachable.map((u: { provider: string }) => u.provider), ["s3"])
+      assert.isFalse(report.bad.some((b: { provider: string }) => b.provider === "s3"))
       const again = path.join(root, "out2")
       const r2 = enigma([...g, "restore", backupId, again])
       assert.strictEqual(r2.code, 0, r2.stderr)

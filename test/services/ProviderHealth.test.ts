@@ -4,10 +4,12 @@ import { mkdirSync, writeFileSync } from "node:fs"
 import * as path from "node:path"
 import { Backup } from "../../src/services/backup/Backup.ts"
 import { ChunkStore } from "../../src/services/ChunkStore.ts"
+import { Maintenance } from "../../src/services/maintenance/Maintenance.ts"
 import { Manifest } from "../../src/services/manifest/Manifest.ts"
 import { ProviderHealth } from "../../src/services/ProviderHealth.ts"
 import { Restore } from "../../src/services/restore/Restore.ts"
 import { withFaults } from "../../src/services/storage/FaultInjection.ts"
+import { StorageError, type StorageProvider } from "../../src/services/storage/StorageProvider.ts"
 import { newLocalProvider } from "../support/localProvider.ts"
 import { prng, snapshotTree, tempDir } from "../support/cli.ts"
 import { testRepository } from "../support/repo.ts"
@@ -92,5 +94,47 @@ describe("a provider that is down costs its retries once, not once per chunk", (
       assert.isAbove(gets.size, 0)
       assert.isAtMost(gets.size, 3)
       for (const n of gets.values()) assert.strictEqual(n, 3)
+    }))
+})
+
+/** `inner` as a provider whose service is down (a fake): every call fails as a refused connection would. */
+const unreachable = (inner: StorageProvider, calls: { n: number }): StorageProvider => {
+  const refused = (operation: string, key: string) =>
+    Effect.suspend(() => {
+      calls.n++
+      return Effect.fail(new StorageError({ provider: inner.name, operation, key, reason: "Transient", detail: "connect ECONNREFUSED (fake)" }))
+    })
+  return { ...inner, check: refused("check", ""), head: (key) => refused("head", key), get: (key) => refused("get", key) }
+}
+
+describe("verify with a provider down", () => {
+  it.live("names the provider once, calls none of its copies bad, and counts the chunks it alone held as not checked", () =>
+    Effect.gen(function*() {
+      const dir = tempDir()
+      const a = newLocalProvider("a", path.join(dir, "a"))
+      const b = newLocalProvider("b", path.join(dir, "b"))
+      const src = sampleTree(dir)
+      // Two copies of the first backup's chunks; the second backup's new chunks on `a` alone.
+      const two = yield* testRepository(dir, [a, b], { ...fixed, copies: 2, retry_attempts: 2, retry_base_delay: "1ms" })
+      const first = yield* Backup.use((s) => s.run([src])).pipe(Effect.provide(two))
+      writeFileSync(path.join(src, "b.bin"), prng(22)(5 * 64 * 1024))
+      const onlyA = two.through([a])
+      const second = yield* Backup.use((s) => s.run([src])).pipe(Effect.provide(onlyA))
+
+      const calls = { n: 0 }
+      const down = two.through([unreachable(newLocalProvider("a", path.join(dir, "a")), calls), newLocalProvider("b", path.join(dir, "b"))])
+      const v1 = yield* Maintenance.use((m) => m.verify(first.backupId, false)).pipe(Effect.provide(down))
+      assert.deepStrictEqual(v1.unreachable.map((u) => u.provider), ["a"])
+      assert.include(v1.unreachable[0]!.problem, "ECONNREFUSED")
+      assert.deepStrictEqual([v1.bad, v1.unchecked], [[], 0])
+      // The provider's check, with its retries: none of its 48 copies was asked for.
+      assert.strictEqual(calls.n, 3)
+      const v2 = yield* Maintenance.use((m) => m.verify(second.backupId, true)).pipe(Effect.provide(down))
+      assert.deepStrictEqual([v2.bad, v2.unchecked], [[], 5])
+      const all = yield* Maintenance.use((m) => m.verifyRepository(false)).pipe(Effect.provide(down))
+      assert.deepStrictEqual([all.bad, all.unchecked, all.unreachable.map((u) => u.provider)], [[], 5, ["a"]])
+      // Every provider up: nothing unchecked.
+      const up = yield* Maintenance.use((m) => m.verify(second.backupId, true)).pipe(Effect.provide(two))
+      assert.deepStrictEqual([up.bad, up.unchecked, up.unreachable], [[], 0, []])
     }))
 })

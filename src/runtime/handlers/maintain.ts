@@ -6,6 +6,7 @@ import { parseReadSubset } from "../../domain/ReadSubset.ts"
 import { isEmptyPolicy, parseWithin, type RetentionPolicy } from "../../domain/Retention.ts"
 import { removeLocks } from "../../services/Lock.ts"
 import { Maintenance } from "../../services/maintenance/Maintenance.ts"
+import type { Unchecked } from "../../services/maintenance/ProviderMetadata.ts"
 import { type ChunkReferrers, Manifest } from "../../services/manifest/Manifest.ts"
 import { repairRepository } from "../../services/maintenance/Repair.ts"
 import { Pipe } from "../../services/pipe/Pipe.ts"
@@ -30,6 +31,18 @@ const affects = (r: ChunkReferrers) => {
 
 /** After a verify found bad copies. */
 const repairHint = "where another copy is intact (copies = 2 or more), `enigma repair` writes them again from it"
+
+/**
+ * A verify's lines about what it could not look at: each provider that did not answer (none of
+ * its copies checked), and the chunks with no copy anywhere else.
+ */
+const uncheckedLines = (r: Unchecked) => [
+  ...r.unreachable.map((u) => `${u.problem}; so none of the copies on ${u.provider} was checked: run verify again once it answers`),
+  ...(r.unchecked > 0 ? [`${r.unchecked} chunk(s) have no copy on a provider that answered: not checked`] : [])
+]
+/** How a verify with nothing bad ends: "no errors" only when everything could be looked at. */
+const cleanEnd = (r: Unchecked, otherProblems = 0) =>
+  r.unreachable.length > 0 ? "no bad copies among those checked" : otherProblems > 0 ? "no bad chunks" : "no errors"
 
 export const verify = Effect.fn("cli.verify")(function*({ id: given, readData, readDataSubset, json, ageIdentities: identityFiles }: {
   readonly id: Option.Option<string>
@@ -63,19 +76,20 @@ export const verify = Effect.fn("cli.verify")(function*({ id: given, readData, r
       const report = yield* Maintenance.use((m) => m.verifyRepository(subset ?? readData, onProgress)).pipe(Effect.ensuring(Effect.sync(line.done)))
       const ageNote = report.presenceOnly > 0 ? ` (${report.presenceOnly} of them, in streams encrypted to age recipients, checked for presence only: verify those streams with --age-identity)` : ""
       const providerLines = report.providers.map((p) => `provider ${p.provider}: ${p.problem}; \`enigma repair\` writes it again`)
-      yield* emit(json, { ...report, ok: report.bad.length === 0 && report.providers.length === 0 }, () =>
+      yield* emit(json, { ...report, ok: report.bad.length === 0 && report.providers.length === 0 && report.unreachable.length === 0 }, () =>
         [
+          ...uncheckedLines(report),
           ...providerLines,
           ...(report.bad.length === 0
             ? [report.subset !== undefined
-              ? `repository: ${report.chunks} chunks present, ${report.subset.read} of them (subset ${report.subset.spec}) read, decrypted and re-hashed; ${providerLines.length === 0 ? "no errors" : "no bad chunks"}`
-              : `repository: ${report.chunks} chunks ${checked}${ageNote}; ${providerLines.length === 0 ? "no errors" : "no bad chunks"}`]
+              ? `repository: ${report.chunks} chunks present, ${report.subset.read} of them (subset ${report.subset.spec}) read, decrypted and re-hashed; ${cleanEnd(report, providerLines.length)}`
+              : `repository: ${report.chunks} chunks ${checked}${ageNote}; ${cleanEnd(report, providerLines.length)}`]
             : [
               ...report.bad.map((r) => `bad chunk ${r.chunk} on ${r.provider}: ${r.problem}; affects ${affects(r)}`),
               `repository: ${report.bad.length} of ${report.chunks} chunks are bad; ${repairHint}`
             ])
         ].join("\n"))
-      return report.bad.length + report.providers.length
+      return report.bad.length + report.providers.length + report.unreachable.length
     }
     const id = given.value
     // A stream name wins over a backup id prefix (names are whatever the user chose).
@@ -88,17 +102,20 @@ export const verify = Effect.fn("cli.verify")(function*({ id: given, readData, r
       const incomplete = stream.status === "running"
       const incompleteLine =
         `stream ${report.name} is incomplete: its put was interrupted after ${stream.bytes} bytes; run the same put again to resume it, or \`enigma forget ${report.name}\``
-      yield* emit(json, { stream: report.name, ...report, complete: !incomplete, ok: report.bad.length === 0 && !incomplete }, () =>
-        report.bad.length === 0
-          ? incomplete
-            ? `stream ${report.name}: the ${report.chunks} chunks stored so far: ${checked}, chain intact\n${incompleteLine}`
-            : `stream ${report.name}: ${report.chunks} chunks ${checked}, chain intact; no errors`
-          : [
-            ...report.bad.map((r) => `bad chunk ${r.index}${r.chunk ? ` (${r.chunk})` : ""} on ${r.provider}: ${r.problem}`),
-            `stream ${report.name}: ${report.bad.length} problem(s) in ${report.chunks} chunks`,
-            ...(incomplete ? [incompleteLine] : [])
-          ].join("\n"))
-      return report.bad.length + (incomplete ? 1 : 0)
+      yield* emit(json, { stream: report.name, ...report, complete: !incomplete, ok: report.bad.length === 0 && !incomplete && report.unreachable.length === 0 }, () =>
+        [
+          ...uncheckedLines(report),
+          ...(report.bad.length === 0
+            ? incomplete
+              ? [`stream ${report.name}: the ${report.chunks} chunks stored so far: ${checked}, chain intact`, incompleteLine]
+              : [`stream ${report.name}: ${report.chunks} chunks ${checked}, chain intact; ${cleanEnd(report)}`]
+            : [
+              ...report.bad.map((r) => `bad chunk ${r.index}${r.chunk ? ` (${r.chunk})` : ""} on ${r.provider}: ${r.problem}`),
+              `stream ${report.name}: ${report.bad.length} problem(s) in ${report.chunks} chunks`,
+              ...(incomplete ? [incompleteLine] : [])
+            ])
+        ].join("\n"))
+      return report.bad.length + (incomplete ? 1 : 0) + report.unreachable.length
     }
     // Neither a stream nor a backup: say both were looked for.
     yield* Manifest.use((m) => m.resolveBackup(id)).pipe(
@@ -106,15 +123,18 @@ export const verify = Effect.fn("cli.verify")(function*({ id: given, readData, r
       Effect.catchTag("NotFound", () => Effect.fail(new NotFound({ what: `stream or backup ${id}`, hint: "see `enigma list` for the backups and streams in this repository" })))
     )
     const report = yield* Maintenance.use((m) => m.verify(id, readData, onProgress)).pipe(Effect.ensuring(Effect.sync(line.done)))
-    yield* emit(json, { ...report, ok: report.bad.length === 0 }, () =>
-      report.bad.length === 0
-        ? `backup ${report.backupId}: ${report.chunks} chunks ${checked}; no errors`
-        : [
-          ...report.bad.map((r) =>
-            `bad chunk ${r.chunk} on ${r.provider}: ${r.problem}; affects ${r.files.length} file(s): ${r.files.slice(0, 20).join(", ")}${r.files.length > 20 ? ", …" : ""}`),
-          `backup ${report.backupId}: ${report.bad.length} of ${report.chunks} chunks are bad; ${repairHint}`
-        ].join("\n"))
-    return report.bad.length
+    yield* emit(json, { ...report, ok: report.bad.length === 0 && report.unreachable.length === 0 }, () =>
+      [
+        ...uncheckedLines(report),
+        ...(report.bad.length === 0
+          ? [`backup ${report.backupId}: ${report.chunks} chunks ${checked}; ${cleanEnd(report)}`]
+          : [
+            ...report.bad.map((r) =>
+              `bad chunk ${r.chunk} on ${r.provider}: ${r.problem}; affects ${r.files.length} file(s): ${r.files.slice(0, 20).join(", ")}${r.files.length > 20 ? ", …" : ""}`),
+            `backup ${report.backupId}: ${report.bad.length} of ${report.chunks} chunks are bad; ${repairHint}`
+          ])
+      ].join("\n"))
+    return report.bad.length + report.unreachable.length
   }))
   if (bad > 0) return yield* new ExitWith({ code: 1 })
 })

@@ -1,4 +1,5 @@
 import { Context, Effect, Layer, Stream } from "effect"
+import { retrySettingsOf } from "../../domain/Retry.ts"
 import { isChunkId } from "../../domain/Envelope.ts"
 import { ChunkCorrupt, type NotFound, UserError } from "../../domain/Errors.ts"
 import { type BackupFilter, defaultGroupBy, everyBackup, type GroupBy, groupKey, selects } from "../../domain/BackupFilter.ts"
@@ -16,7 +17,7 @@ import { sameBytes } from "./SameBytes.ts"
 import { Repository } from "../Repository.ts"
 import { Keys as ObjectKeys, type StorageError } from "../storage/StorageProvider.ts"
 import { sealedKey } from "../manifest/Segments.ts"
-import { keyfileState, listedChunks, listingPays, segmentReach } from "./ProviderMetadata.ts"
+import { keyfileState, listedChunks, listingPays, segmentReach, type Unchecked, uncheckedOf, unreachableProviders } from "./ProviderMetadata.ts"
 
 /**
  * A temp file older than this is a dead writer's: gc runs under the repository lock, so no chunk
@@ -25,7 +26,7 @@ import { keyfileState, listedChunks, listingPays, segmentReach } from "./Provide
  */
 const incompleteWriteAge = 60 * 60 * 1000
 
-export interface VerifyReport {
+export interface VerifyReport extends Unchecked {
   readonly backupId: string
   readonly chunks: number
   readonly readData: boolean
@@ -47,7 +48,7 @@ export interface DiffReport {
 }
 
 /** `verify` with no backup or stream: every chunk anything references. */
-export interface RepositoryVerifyReport {
+export interface RepositoryVerifyReport extends Unchecked {
   readonly chunks: number
   readonly readData: boolean
   /** With a subset: which, and how many chunks it read back (the others were checked for presence). */
@@ -126,21 +127,23 @@ export class Maintenance extends Context.Service<Maintenance, {
     const verify = Effect.fn("Maintenance.verify")(function*(backupId: string, readData: boolean, onProgress?: VerifyProgress) {
       const backup = yield* manifest.resolveBackup(backupId)
       const ids = yield* manifest.chunksOf(backup.id)
+      const unreachable = yield* unreachableProviders(repo.providers, retrySettingsOf(repo.settings.enigma))
+      const up = repo.providers.filter((p) => !unreachable.has(p.name))
       // Presence from a provider's listing where that takes fewer requests (listingPays): a
       // backup of 100,000 chunks on S3 is then checked in ~100 requests instead of 100,000.
       let listed: ListedCopies | undefined
       if (!readData) {
         const held = new Map((yield* manifest.chunksByProvider).map((p) => [p.provider, p.chunks]))
-        listed = yield* listedChunks(repo.providers.filter((p) => listingPays(held.get(p.name) ?? 0, ids.length)))
+        listed = yield* listedChunks(up.filter((p) => listingPays(held.get(p.name) ?? 0, ids.length)))
       }
       const told = progressTeller(ids.length, onProgress)
       const failures = yield* Effect.forEach(ids, (c) =>
-        chunks.check(c, readData, undefined, listed).pipe(
-          Effect.as(undefined),
+        chunks.check(c, readData, undefined, listed, unreachable).pipe(
+          Effect.map((checked) => checked ? undefined : "unchecked" as const),
           Effect.catch((e: ChunkCorrupt) => Effect.succeed(e)),
           Effect.tap(told)
         ), { concurrency: 8 })
-      const badChunks = failures.filter((f): f is ChunkCorrupt => f !== undefined)
+      const badChunks = failures.filter((f): f is ChunkCorrupt => f instanceof ChunkCorrupt)
       // The files each bad chunk holds bytes of: the backup's entries a window at a time.
       const affected = new Map<string, Array<string>>(badChunks.map((e) => [e.chunkId, []]))
       if (affected.size > 0) {
@@ -155,6 +158,7 @@ export class Maintenance extends Context.Service<Maintenance, {
         backupId: backup.id,
         chunks: ids.length,
         readData,
+        ...uncheckedOf(unreachable, failures),
         bad: badChunks.map((e) => ({
           chunk: e.chunkId,
           provider: e.provider,
@@ -170,29 +174,31 @@ export class Maintenance extends Context.Service<Maintenance, {
       const plain = makePlainCodec(repo.ring.chunkIdKey)
       const subset = typeof read === "boolean" ? undefined : read
       const readData = read !== false
+      const unreachable = yield* unreachableProviders(repo.providers, retrySettingsOf(repo.settings.enigma))
+      const up = repo.providers.filter((p) => !unreachable.has(p.name))
       // Presence from one listing per provider where it gives sizes (taken after the chunks to
       // check were read: each was stored before it), not a HEAD per copy.
-      const listed = readData && subset === undefined ? undefined : yield* listedChunks(repo.providers)
+      const listed = readData && subset === undefined ? undefined : yield* listedChunks(up)
       const reads = (id: string) => subset === undefined ? readData : inReadSubset(subset, id)
       let readCount = 0
       const failures = yield* Effect.forEach(referenced, (c) =>
         Effect.suspend(() => {
           const full = reads(c.id) && c.format !== "age"
           if (full) readCount++
-          return chunks.check(c.id, full, c.format === "plain" ? plain : undefined, listed)
+          return chunks.check(c.id, full, c.format === "plain" ? plain : undefined, listed, unreachable)
         }).pipe(
-          Effect.as(undefined),
+          Effect.map((checked) => checked ? undefined : "unchecked" as const),
           Effect.catch((e: ChunkCorrupt) => Effect.succeed(e)),
           Effect.tap(told)
         ), { concurrency: 8 })
       const bad: Array<RepositoryVerifyReport["bad"][number]> = []
       for (const e of failures) {
-        if (e === undefined) continue
+        if (!(e instanceof ChunkCorrupt)) continue
         bad.push({ chunk: e.chunkId, provider: e.provider, problem: e.detail, ...(yield* manifest.referrersOf(e.chunkId)) })
       }
       // Each provider's keyfile and log, as `recover` from it alone would need them.
       const providers: Array<RepositoryVerifyReport["providers"][number]> = []
-      for (const p of repo.providers) {
+      for (const p of up) {
         const problem = (detail: string) => void providers.push({ provider: p.name, problem: detail })
         if (repo.ring.sealed.length > 0) {
           const held = yield* Effect.result(keyfileState(p, repo.ring.sealed))
@@ -213,6 +219,7 @@ export class Maintenance extends Context.Service<Maintenance, {
         readData,
         ...(subset !== undefined ? { subset: { spec: describeReadSubset(subset), read: readCount } } : {}),
         presenceOnly: readData && subset === undefined ? referenced.filter((c) => c.format === "age").length : 0,
+        ...uncheckedOf(unreachable, failures),
         bad,
         providers
       } satisfies RepositoryVerifyReport

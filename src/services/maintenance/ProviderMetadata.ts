@@ -1,5 +1,6 @@
 import { Effect, Stream } from "effect"
-import type { ListedCopies } from "../ChunkStore.ts"
+import type { RetrySettings } from "../../domain/Retry.ts"
+import { guardedCall, type ListedCopies } from "../ChunkStore.ts"
 import { openSegment } from "../manifest/Segments.ts"
 import { Keys as ObjectKeys, type StorageProvider } from "../storage/StorageProvider.ts"
 
@@ -8,6 +9,32 @@ import { Keys as ObjectKeys, type StorageProvider } from "../storage/StorageProv
  * log's segments, which together let `recover` rebuild the repository from that provider alone.
  * `verify` reports what a provider lacks of them; `repair` writes it again.
  */
+
+/**
+ * The providers that do not answer (their `check` fails, retried and bounded in time as any
+ * provider call), in the order given, each with why. A command that looks at every copy (verify,
+ * repair) names such a provider once and leaves its copies alone: each would wait out its
+ * retries, and none is known to be bad.
+ */
+export const unreachableProviders = (providers: ReadonlyArray<StorageProvider>, retry: RetrySettings) =>
+  Effect.map(
+    Effect.forEach(providers, (p) =>
+      Effect.map(Effect.result(guardedCall(retry, p.name, "check", "", 0, p.check)), (r) => ({ provider: p.name, reached: r })), { concurrency: "unbounded" }),
+    (all) => new Map(all.flatMap(({ provider, reached }) => reached._tag === "Failure" ? [[provider, reached.failure.message] as const] : []))
+  )
+
+/** What a verify could not look at: providers that did not answer (none of their copies checked). */
+export interface Unchecked {
+  readonly unreachable: ReadonlyArray<{ readonly provider: string; readonly problem: string }>
+  /** Chunks with no copy on a provider that answered: not checked at all. */
+  readonly unchecked: number
+}
+
+/** The providers that did not answer, and how many chunks no check reached (`"unchecked"`). */
+export const uncheckedOf = (unreachable: ReadonlyMap<string, string>, outcomes: ReadonlyArray<unknown>): Unchecked => ({
+  unreachable: [...unreachable].map(([provider, problem]) => ({ provider, problem })),
+  unchecked: outcomes.filter((o) => o === "unchecked").length
+})
 
 /** Whether `p` holds the keyfile `sealed` (the one the repository was opened with). */
 export const keyfileState = (p: StorageProvider, sealed: Uint8Array) =>

@@ -1,10 +1,11 @@
 import { Effect } from "effect"
+import { retrySettingsOf } from "../../domain/Retry.ts"
 import { ChunkStore, type CopyState } from "../ChunkStore.ts"
 import { makePlainCodec } from "../ChunkCodec.ts"
 import { EventLog } from "../manifest/EventLog.ts"
 import { type ChunkReferrers, Manifest } from "../manifest/Manifest.ts"
 import { sealedKey } from "../manifest/Segments.ts"
-import { keyfileState, listedChunks, segmentReach } from "./ProviderMetadata.ts"
+import { keyfileState, listedChunks, segmentReach, unreachableProviders } from "./ProviderMetadata.ts"
 import { Keys as ObjectKeys } from "../storage/StorageProvider.ts"
 import { Repository } from "../Repository.ts"
 import type { VerifyProgress } from "../VerifyProgress.ts"
@@ -73,13 +74,8 @@ export const repairRepository = Effect.fn("Maintenance.repair")(function*(
 
   // A provider that does not answer is named once, and none of its copies is looked at (each
   // would wait out its retries): they are not known to be bad, and it takes no new ones.
-  const down = new Set<string>()
-  for (const p of repo.providers) {
-    const reached = yield* Effect.result(p.check)
-    if (reached._tag === "Success") continue
-    down.add(p.name)
-    failed.push({ chunk: "", provider: p.name, detail: `not checked: ${reached.failure.message}` })
-  }
+  const down = yield* unreachableProviders(repo.providers, retrySettingsOf(repo.settings.enigma))
+  for (const [provider, why] of down) failed.push({ chunk: "", provider, detail: `not checked: ${why}` })
   const up = repo.providers.filter((p) => !down.has(p.name))
 
   // The keyfile: the one this repository was opened with is the one every provider should hold.
@@ -161,7 +157,7 @@ export const repairRepository = Effect.fn("Maintenance.repair")(function*(
         return yield* lose(states.map((s) => `${s.provider}: ${describe(s.state)}`).join("; ") || "no copy recorded")
       }
       // Providers for new copies, in the order the placement rule picks them.
-      const candidates = chunks.copyTargets(new Set([...row.placement, ...down]))
+      const candidates = chunks.copyTargets(new Set([...row.placement, ...down.keys()]))
       if (dryRun) {
         for (const b of rewrite) copied.push({ chunk: id, provider: b.provider, why: b.why })
         for (const name of candidates.slice(0, more)) copied.push({ chunk: id, provider: name, why: "new copy" })

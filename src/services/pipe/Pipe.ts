@@ -1,6 +1,7 @@
 import { hostname } from "node:os"
 import { randomBytes } from "node:crypto"
 import { Context, Effect, Layer, Schema, Stream } from "effect"
+import { retrySettingsOf } from "../../domain/Retry.ts"
 import { gearFromSeed, isChunkerCopy, makeChunker, type ChunkStrategy } from "../../domain/Chunker.ts"
 import { type ChunkCorrupt, NotFound, UserError } from "../../domain/Errors.ts"
 import { chunkStrategyOf } from "../../domain/Settings.ts"
@@ -8,6 +9,7 @@ import { ChunkStore, type ChunkWriteError, ReadTarget } from "../ChunkStore.ts"
 import { EventLog, type ManifestError } from "../manifest/EventLog.ts"
 import { Manifest, type StreamChunkRow, type StreamRow } from "../manifest/Manifest.ts"
 import { Repository } from "../Repository.ts"
+import { type Unchecked, uncheckedOf, unreachableProviders } from "../maintenance/ProviderMetadata.ts"
 import { makePlainCodec } from "../ChunkCodec.ts"
 import { chunkDigests, streamDigests, warmChunkWorkers } from "../ChunkThreads.ts"
 import { makeAgeCodec, recipientsOf } from "./AgeCodec.ts"
@@ -109,7 +111,7 @@ export interface GetResult {
   readonly durationMs: number
 }
 
-export interface StreamVerifyReport {
+export interface StreamVerifyReport extends Unchecked {
   readonly name: string
   readonly streamId: string
   readonly chunks: number
@@ -536,9 +538,10 @@ export class Pipe extends Context.Service<Pipe, {
         bad.push({ index: rows.length, chunk: "", provider: "log", problem: "the final chain link or chunk count does not match the committed stream" })
       }
       const told = progressTeller(rows.length, options?.onProgress)
+      const unreachable = yield* unreachableProviders(repo.providers, retrySettingsOf(repo.settings.enigma))
       const failures = yield* Effect.forEach(rows, (row) =>
         Effect.gen(function*() {
-          yield* chunks.check(row.chunkId, readData, codec)
+          if (!(yield* chunks.check(row.chunkId, readData, codec, undefined, unreachable))) return "unchecked" as const
           if (!readData) return undefined
           // Every copy authenticated; now the bytes against the digests the stream recorded.
           const hashed = yield* streamDigests(yield* chunks.load(row.chunkId, codec), true)
@@ -549,8 +552,8 @@ export class Pipe extends Context.Service<Pipe, {
           Effect.catch((e: ChunkCorrupt) => Effect.succeed({ index: row.index, chunk: row.chunkId, provider: e.provider, problem: e.detail })),
           Effect.tap(told)
         ), { concurrency: 8 })
-      for (const f of failures) if (f !== undefined) bad.push(f)
-      return { name, streamId: s.id, chunks: rows.length, readData, bad: bad.sort((a, b) => a.index - b.index) } satisfies StreamVerifyReport
+      for (const f of failures) if (f !== undefined && f !== "unchecked") bad.push(f)
+      return { name, streamId: s.id, chunks: rows.length, readData, ...uncheckedOf(unreachable, failures), bad: bad.sort((a, b) => a.index - b.index) } satisfies StreamVerifyReport
     })
 
     const forget = Effect.fn("Pipe.forget")(function*(names: ReadonlyArray<string>, dryRun: boolean) {
