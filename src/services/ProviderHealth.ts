@@ -46,8 +46,8 @@ export class ProviderHealth {
   }
 
   /** `items` with those of ailing providers moved after the others; each group keeps its order. */
-  healthyFirst<A>(items: ReadonlyArray<A>, nameOf: (a: A) => string): Array<A> {
-    if (this.until.size === 0) return [...items]
+  healthyFirst<A>(items: ReadonlyArray<A>, nameOf: (a: A) => string): ReadonlyArray<A> {
+    if (this.until.size === 0) return items
     const healthy: Array<A> = []
     const ailing: Array<A> = []
     for (const item of items) (this.ailing(nameOf(item)) ? ailing : healthy).push(item)

@@ -3,14 +3,11 @@ import { Effect } from "effect"
 import { mkdirSync, writeFileSync } from "node:fs"
 import * as path from "node:path"
 import { Backup } from "../../src/services/backup/Backup.ts"
-import { ChunkStore } from "../../src/services/ChunkStore.ts"
 import { Maintenance } from "../../src/services/maintenance/Maintenance.ts"
-import { Manifest } from "../../src/services/manifest/Manifest.ts"
 import { ProviderHealth } from "../../src/services/ProviderHealth.ts"
 import { Restore } from "../../src/services/restore/Restore.ts"
-import { withFaults } from "../../src/services/storage/FaultInjection.ts"
 import { StorageError, type StorageProvider } from "../../src/services/storage/StorageProvider.ts"
-import { newLocalProvider } from "../support/localProvider.ts"
+import { failingLocalProvider, newLocalProvider, placementsOf } from "../support/localProvider.ts"
 import { prng, snapshotTree, tempDir } from "../support/cli.ts"
 import { testRepository } from "../support/repo.ts"
 
@@ -44,28 +41,17 @@ const sampleTree = (dir: string) => {
   return src
 }
 
-// A provider that is down is the real Local provider behind the fault-injection decorator
-// (withFaults, a fake): every call of the given operation fails as a refused connection would
-// (Transient), and each attempt is counted.
+// A provider that is down: failingLocalProvider (the fault-injection decorator over Local, a fake).
 describe("a provider that is down costs its retries once, not once per chunk", () => {
   it.live("backup: after one chunk's retries there, the others go straight to the provider that works", () =>
     Effect.gen(function*() {
       const dir = tempDir()
-      const puts = new Map<string, number>()
-      const down = withFaults(newLocalProvider("down", path.join(dir, "down")), {
-        failRate: 1,
-        operations: ["put"],
-        onCall: (_, key) => puts.set(key, (puts.get(key) ?? 0) + 1)
-      })
+      const { provider: down, attempts: puts } = failingLocalProvider("down", path.join(dir, "down"), "put")
       const good = newLocalProvider("good", path.join(dir, "good"))
       // One upload at a time: the first chunk round-robin sends to `down` is the only one tried there.
       const layer = yield* testRepository(dir, [down, good], { ...fixed, upload_concurrency: 1, retry_attempts: 2, retry_base_delay: "1ms" })
       const b = yield* Backup.use((s) => s.run([sampleTree(dir)])).pipe(Effect.provide(layer))
-      const placements = yield* Effect.gen(function*() {
-        const ids = yield* Manifest.use((m) => m.chunksOf(b.backupId))
-        const store = yield* ChunkStore
-        return ids.map((id) => store.row(id)?.placement)
-      }).pipe(Effect.provide(layer))
+      const placements = yield* placementsOf(b.backupId).pipe(Effect.provide(layer))
       assert.isAtLeast(placements.length, 48)
       for (const placement of placements) assert.deepStrictEqual(placement, ["good"])
       assert.deepStrictEqual([...puts.values()], [3], "one chunk tried there, 1 + retry_attempts times")
@@ -80,12 +66,7 @@ describe("a provider that is down costs its retries once, not once per chunk", (
       const src = sampleTree(dir)
       const backup = yield* Backup.use((s) => s.run([src])).pipe(Effect.provide(layer))
 
-      const gets = new Map<string, number>()
-      const aDown = withFaults(newLocalProvider("a", path.join(dir, "a")), {
-        failRate: 1,
-        operations: ["get"],
-        onCall: (_, key) => gets.set(key, (gets.get(key) ?? 0) + 1)
-      })
+      const { provider: aDown, attempts: gets } = failingLocalProvider("a", path.join(dir, "a"), "get")
       const dest = path.join(dir, "out")
       yield* Restore.use((r) => r.run(backup.backupId, dest, {})).pipe(Effect.provide(layer.through([aDown, newLocalProvider("b", path.join(dir, "b"))])))
       assert.deepStrictEqual(snapshotTree(path.join(dest, "src")), snapshotTree(src))

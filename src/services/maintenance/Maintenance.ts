@@ -1,5 +1,4 @@
 import { Context, Effect, Layer, Stream } from "effect"
-import { retrySettingsOf } from "../../domain/Retry.ts"
 import { isChunkId } from "../../domain/Envelope.ts"
 import { ChunkCorrupt, type NotFound, UserError } from "../../domain/Errors.ts"
 import { type BackupFilter, defaultGroupBy, everyBackup, type GroupBy, groupKey, selects } from "../../domain/BackupFilter.ts"
@@ -127,7 +126,7 @@ export class Maintenance extends Context.Service<Maintenance, {
     const verify = Effect.fn("Maintenance.verify")(function*(backupId: string, readData: boolean, onProgress?: VerifyProgress) {
       const backup = yield* manifest.resolveBackup(backupId)
       const ids = yield* manifest.chunksOf(backup.id)
-      const unreachable = yield* unreachableProviders(repo.providers, retrySettingsOf(repo.settings.enigma))
+      const unreachable = yield* unreachableProviders(repo)
       const up = repo.providers.filter((p) => !unreachable.has(p.name))
       // Presence from a provider's listing where that takes fewer requests (listingPays): a
       // backup of 100,000 chunks on S3 is then checked in ~100 requests instead of 100,000.
@@ -174,7 +173,7 @@ export class Maintenance extends Context.Service<Maintenance, {
       const plain = makePlainCodec(repo.ring.chunkIdKey)
       const subset = typeof read === "boolean" ? undefined : read
       const readData = read !== false
-      const unreachable = yield* unreachableProviders(repo.providers, retrySettingsOf(repo.settings.enigma))
+      const unreachable = yield* unreachableProviders(repo)
       const up = repo.providers.filter((p) => !unreachable.has(p.name))
       // Presence from one listing per provider where it gives sizes (taken after the chunks to
       // check were read: each was stored before it), not a HEAD per copy.

@@ -1,5 +1,6 @@
 import { Effect, Stream } from "effect"
-import type { RetrySettings } from "../../domain/Retry.ts"
+import { retrySettingsOf } from "../../domain/Retry.ts"
+import type { EnigmaSettings } from "../../domain/Settings.ts"
 import { guardedCall, type ListedCopies } from "../ChunkStore.ts"
 import { openSegment } from "../manifest/Segments.ts"
 import { Keys as ObjectKeys, type StorageProvider } from "../storage/StorageProvider.ts"
@@ -16,12 +17,14 @@ import { Keys as ObjectKeys, type StorageProvider } from "../storage/StorageProv
  * repair) names such a provider once and leaves its copies alone: each would wait out its
  * retries, and none is known to be bad.
  */
-export const unreachableProviders = (providers: ReadonlyArray<StorageProvider>, retry: RetrySettings) =>
-  Effect.map(
-    Effect.forEach(providers, (p) =>
+export const unreachableProviders = (repo: { readonly providers: ReadonlyArray<StorageProvider>; readonly settings: EnigmaSettings }) => {
+  const retry = retrySettingsOf(repo.settings.enigma)
+  return Effect.map(
+    Effect.forEach(repo.providers, (p) =>
       Effect.map(Effect.result(guardedCall(retry, p.name, "check", "", 0, p.check)), (r) => ({ provider: p.name, reached: r })), { concurrency: "unbounded" }),
     (all) => new Map(all.flatMap(({ provider, reached }) => reached._tag === "Failure" ? [[provider, reached.failure.message] as const] : []))
   )
+}
 
 /** What a verify could not look at: providers that did not answer (none of their copies checked). */
 export interface Unchecked {

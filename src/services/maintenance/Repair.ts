@@ -1,5 +1,4 @@
 import { Effect } from "effect"
-import { retrySettingsOf } from "../../domain/Retry.ts"
 import { ChunkStore, type CopyState } from "../ChunkStore.ts"
 import { makePlainCodec } from "../ChunkCodec.ts"
 import { EventLog } from "../manifest/EventLog.ts"
@@ -74,7 +73,7 @@ export const repairRepository = Effect.fn("Maintenance.repair")(function*(
 
   // A provider that does not answer is named once, and none of its copies is looked at (each
   // would wait out its retries): they are not known to be bad, and it takes no new ones.
-  const down = yield* unreachableProviders(repo.providers, retrySettingsOf(repo.settings.enigma))
+  const down = yield* unreachableProviders(repo)
   for (const [provider, why] of down) failed.push({ chunk: "", provider, detail: `not checked: ${why}` })
   const up = repo.providers.filter((p) => !down.has(p.name))
 

@@ -1,7 +1,6 @@
 import { hostname } from "node:os"
 import { randomBytes } from "node:crypto"
 import { Context, Effect, Layer, Schema, Stream } from "effect"
-import { retrySettingsOf } from "../../domain/Retry.ts"
 import { gearFromSeed, isChunkerCopy, makeChunker, type ChunkStrategy } from "../../domain/Chunker.ts"
 import { type ChunkCorrupt, NotFound, UserError } from "../../domain/Errors.ts"
 import { chunkStrategyOf } from "../../domain/Settings.ts"
@@ -538,7 +537,7 @@ export class Pipe extends Context.Service<Pipe, {
         bad.push({ index: rows.length, chunk: "", provider: "log", problem: "the final chain link or chunk count does not match the committed stream" })
       }
       const told = progressTeller(rows.length, options?.onProgress)
-      const unreachable = yield* unreachableProviders(repo.providers, retrySettingsOf(repo.settings.enigma))
+      const unreachable = yield* unreachableProviders(repo)
       const failures = yield* Effect.forEach(rows, (row) =>
         Effect.gen(function*() {
           if (!(yield* chunks.check(row.chunkId, readData, codec, undefined, unreachable))) return "unchecked" as const

@@ -5,14 +5,13 @@ import { mkdirSync, writeFileSync } from "node:fs"
 import * as path from "node:path"
 import { defaultRetry } from "../../../src/domain/Retry.ts"
 import { Backup } from "../../../src/services/backup/Backup.ts"
-import { ChunkStore, guardedCall } from "../../../src/services/ChunkStore.ts"
-import { Manifest } from "../../../src/services/manifest/Manifest.ts"
+import { guardedCall } from "../../../src/services/ChunkStore.ts"
 import { Restore } from "../../../src/services/restore/Restore.ts"
 import { withFaults } from "../../../src/services/storage/FaultInjection.ts"
 import { StorageError, type StorageProvider } from "../../../src/services/storage/StorageProvider.ts"
 import { prng, snapshotTree, tempDir } from "../../support/cli.ts"
 import { testRepository } from "../../support/repo.ts"
-import { newLocalProvider } from "../../support/localProvider.ts"
+import { failingLocalProvider, newLocalProvider, placementsOf } from "../../support/localProvider.ts"
 
 const sampleTree = (dir: string) => {
   const src = path.join(dir, "src")
@@ -73,12 +72,7 @@ describe("configured retries and timeouts in the chunk store (fault-injection de
     Effect.gen(function*() {
       for (const attempts of [0, 2]) {
         const dir = tempDir()
-        const puts = new Map<string, number>()
-        const flaky = withFaults(newLocalProvider("flaky", path.join(dir, "flaky")), {
-          failRate: 1,
-          operations: ["put"],
-          onCall: (_, key) => puts.set(key, (puts.get(key) ?? 0) + 1)
-        })
+        const { provider: flaky, attempts: puts } = failingLocalProvider("flaky", path.join(dir, "flaky"), "put")
         const good = newLocalProvider("good", path.join(dir, "good"))
         const layer = yield* testRepository(dir, [flaky, good], { ...fixed, retry_attempts: attempts, retry_base_delay: "1ms" })
         const src = sampleTree(dir)
@@ -86,11 +80,7 @@ describe("configured retries and timeouts in the chunk store (fault-injection de
         assert.isAbove(puts.size, 0)
         // Round-robin sends about half the chunks to the flaky provider first: each is tried 1 + attempts times.
         for (const [key, n] of puts) assert.strictEqual(n, 1 + attempts, `${key} with retry_attempts = ${attempts}`)
-        const placements = yield* Effect.gen(function*() {
-          const ids = yield* Manifest.use((m) => m.chunksOf(b.backupId))
-          const store = yield* ChunkStore
-          return ids.map((id) => store.row(id)?.placement)
-        }).pipe(Effect.provide(layer))
+        const placements = yield* placementsOf(b.backupId).pipe(Effect.provide(layer))
         assert.isAbove(placements.length, 4)
         for (const placement of placements) assert.deepStrictEqual(placement, ["good"])
       }
