@@ -277,6 +277,14 @@ describe("pipe mode: put / get", () => {
     }
     const wrong = enigmaPipe([...g, "put", "x"], Buffer.from("data"), { ENIGMA_PASSPHRASE: "wrong" })
     assert.strictEqual(wrong.code, 12)
+    // stdin a terminal (util-linux `script` gives the command a pseudo-terminal): nothing to read.
+    const onTerminal = spawnSync("script", ["-qec", `"${process.execPath}" "${enigmaBin}" ${g.map((a) => `"${a}"`).join(" ")} put x`, "/dev/null"], {
+      encoding: "utf8",
+      env: { ...process.env, ENIGMA_PASSPHRASE: passphrase },
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    assert.strictEqual(onTerminal.status, 1, onTerminal.stdout)
+    assert.match(onTerminal.stdout, /^enigma: stdin is a terminal; pipe the data in, e\.g\. `pg_dump db \| enigma put x`\r?\n$/)
     assert.deepStrictEqual(json(enigma([...g, "list", "--json"])), [])
     assert.strictEqual(chunkFiles(dir).length, 0)
   })
