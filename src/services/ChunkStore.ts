@@ -1,4 +1,5 @@
-import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto"
+import * as nodeCrypto from "node:crypto"
+import { createCipheriv, randomBytes } from "node:crypto"
 import { zstdCompress, zstdDecompress, constants as zlibConstants } from "node:zlib"
 import { promisify } from "node:util"
 import { Cause, Context, Deferred, Duration, Effect, Layer, Schedule, Schema } from "effect"
@@ -11,8 +12,9 @@ import type { ChunkCodec } from "./ChunkCodec.ts"
 import { EventLog, type ManifestError } from "./manifest/EventLog.ts"
 import { Repository } from "./Repository.ts"
 import { SqliteDatabase } from "./sql/NodeSqliteClient.ts"
-import { freedTooEarly, isFreed, pinBuffers, releaseBuffers } from "./ReleaseBuffers.ts"
+import { freedTooEarly, holdAlone, isFreed, pinBuffers, releaseBuffers } from "./ReleaseBuffers.ts"
 import { chunkId, inlineBelow, openEnvelope, OpenOnChunkWorkers } from "./ChunkThreads.ts"
+import { openInPlace } from "./OpenInPlace.ts"
 import { makeIdOf } from "./ChunkIdHashing.ts"
 import { ProviderHealth } from "./ProviderHealth.ts"
 import { Keys as ObjectKeys, StorageError, type PutObjectOptions, type StorageProvider } from "./storage/StorageProvider.ts"
@@ -447,19 +449,22 @@ export class ChunkStore extends Context.Service<ChunkStore, {
           }
           plainOrCompressed = opened.plain
         } else {
+          // In place (OpenInPlace): the provider's buffer is ours (StorageProvider.get), and the
+          // plaintext is its sole view from here on.
           plainOrCompressed = yield* Effect.try({
-            try: () => {
-              const d = createDecipheriv("aes-256-gcm", key, header.nonce)
-              d.setAAD(aad)
-              d.setAuthTag(bytes.subarray(bytes.length - Envelope.tagLength))
-              const a = d.update(bytes.subarray(Envelope.headerLength, bytes.length - Envelope.tagLength))
-              const b = d.final()
-              return b.length === 0 ? a : Buffer.concat([a, b])
-            },
+            try: () =>
+              holdAlone(openInPlace(
+                nodeCrypto,
+                key,
+                header.nonce,
+                aad,
+                bytes,
+                Envelope.headerLength,
+                bytes.length - Envelope.tagLength,
+                bytes.subarray(bytes.length - Envelope.tagLength)
+              )),
             catch: () => authFailed
           })
-          // The provider's buffer is ours (StorageProvider.get) and now spent.
-          releaseBuffers([bytes])
         }
         const plain: Uint8Array = compressed
           ? yield* Effect.tryPromise({

@@ -20,7 +20,8 @@ import type { Worker } from "node:worker_threads"
 import { Context, Effect } from "effect"
 import type { IdKey } from "../domain/ChunkIdHash.ts"
 import { idHasherSource, idNow } from "./ChunkIdHashing.ts"
-import { spansWholeBuffer } from "./ReleaseBuffers.ts"
+import { openInPlace } from "./OpenInPlace.ts"
+import { holdAlone, soleView } from "./ReleaseBuffers.ts"
 import { startSharedWorker } from "./WorkerThread.ts"
 
 /** The data after hashing, and whether it is a buffer of the caller's own making. */
@@ -82,22 +83,18 @@ const idOf = (keyId, data) => {
   h.update(data)
   return h.digest()
 }
+const openInPlace = ${openInPlace.toString()}
+const crypto = { createDecipheriv }
 const open = (m) => {
   const envelope = new Uint8Array(m.buffer, m.offset, m.length)
   let plain
   try {
-    const d = createDecipheriv("aes-256-gcm", keys.get(m.dataKeyId), m.nonce)
-    d.setAAD(m.aad)
-    d.setAuthTag(envelope.subarray(m.length - ${16}))
-    plain = d.update(envelope.subarray(m.headerLength, m.length - ${16}))
-    d.final()
+    plain = openInPlace(crypto, keys.get(m.dataKeyId), m.nonce, m.aad, envelope, m.headerLength, m.length - ${16}, envelope.subarray(m.length - ${16}))
   } catch {
     return void parentPort.postMessage({ job: m.job, id: "", sha256: "", sha3: "" })
   }
-  try { m.buffer.transfer(0) } catch {} // spent: freed now rather than at this thread's next collection
-  if (plain.byteOffset !== 0 || plain.byteLength !== plain.buffer.byteLength) plain = Uint8Array.from(plain)
   const id = idOf(m.keyId, plain)
-  parentPort.postMessage({ job: m.job, buffer: plain.buffer, offset: 0, length: plain.length, id, sha256: "", sha3: "" }, [plain.buffer])
+  parentPort.postMessage({ job: m.job, buffer: m.buffer, offset: plain.byteOffset, length: plain.length, id, sha256: "", sha3: "" }, [m.buffer])
 }
 const onJob = (m) => {
   // An id hasher still being made (the WebAssembly fallback) holds its jobs back; answers go by job number.
@@ -217,8 +214,17 @@ const copyOf = (data: Uint8Array): Uint8Array => {
   return copy
 }
 
-/** `data`, or a copy when its buffer may not travel: not `own`, or holding more than `data`. */
-const travelling = (data: Uint8Array, own: boolean) => (own && spansWholeBuffer(data) ? data : copyOf(data))
+/**
+ * `data`, or a copy when its buffer may not travel: not `own`, or holding more than `data` that
+ * someone else may read (a view that is not the sole one: soleView).
+ */
+const travelling = (data: Uint8Array, own: boolean) => (own && soleView(data) ? data : copyOf(data))
+
+/** The view an answer's bytes are in: like the one sent, the sole view of its buffer. */
+const answerView = (a: Answer): Uint8Array => {
+  const view = new Uint8Array(a.buffer!, a.offset, a.length)
+  return view.byteLength === view.buffer.byteLength ? view : holdAlone(view)
+}
 
 const inline = (data: Uint8Array, want: Want): Effect.Effect<Answer & Hashed> =>
   Effect.map(want.key === undefined ? Effect.succeed("") : idNow(want.key, data), (id) => ({
@@ -239,7 +245,7 @@ const hash = (data: Uint8Array, own: boolean, want: Want): Effect.Effect<Answer 
     ? inline(data, want)
     : Effect.map(
       onWorker(travelling(data, own), (w) => ({ keyId: keyOn(w, want.key), shas: want.shas })),
-      (a) => ({ ...a, data: new Uint8Array(a.buffer!, a.offset, a.length), fresh: true })
+      (a) => ({ ...a, data: answerView(a), fresh: true })
     )
 
 /** A put's chunk: its id under `idKey`, SHA-256 and SHA3-256. */
@@ -291,5 +297,5 @@ export const openEnvelope = (envelope: Uint8Array, own: boolean, o: EnvelopeOpen
       aad: Uint8Array.from(o.aad),
       headerLength: o.headerLength
     })),
-    (a) => a.buffer === undefined ? undefined : { plain: new Uint8Array(a.buffer, a.offset, a.length), id: a.id }
+    (a) => a.buffer === undefined ? undefined : { plain: answerView(a), id: a.id }
   )

@@ -18,6 +18,22 @@ const minRelease = 64 * 1024
  */
 export const spansWholeBuffer = (b: Uint8Array): boolean => b.byteOffset === 0 && b.byteLength === b.buffer.byteLength
 
+/** Buffers that one view holds alone (see holdAlone). Weak: the collector still frees them. */
+const heldAlone = new WeakSet<ArrayBufferLike>()
+
+/**
+ * Marks `view` as the only view in use of its buffer, whose bytes outside it nobody reads (an
+ * envelope opened in place: its header and tag around the plaintext). Such a view may travel to a
+ * worker with its whole buffer, as one spanning it does, instead of as a copy.
+ */
+export const holdAlone = (view: Uint8Array): Uint8Array => {
+  heldAlone.add(view.buffer)
+  return view
+}
+
+/** Whether `b` is the only view of its buffer in use: one spanning it, or one marked by holdAlone. */
+export const soleView = (b: Uint8Array): boolean => spansWholeBuffer(b) || heldAlone.has(b.buffer)
+
 /** Buffers never to free here (see pinBuffers). Weak: the collector still frees them. */
 const pinned = new WeakSet<ArrayBufferLike>()
 

@@ -85,6 +85,14 @@ describe("ChunkThreads", () => {
       assert.isTrue(Buffer.from(opened!.plain).equals(plain))
       assert.strictEqual(opened!.id, id)
       assert.isTrue(good.envelope.buffer.detached, "the envelope travelled, not a copy")
+      // Opened in place: the plaintext is the envelope's buffer, between header and tag, and as
+      // that buffer's sole view it travels on whole (as a restore's id check and a get's digests do).
+      assert.strictEqual(opened!.plain.byteOffset, Envelope.headerLength)
+      assert.strictEqual(opened!.plain.buffer.byteLength, Envelope.headerLength + plain.length + Envelope.tagLength)
+      const rehashed = yield* chunkDigests(opened!.plain, idKey, true)
+      assert.isTrue((opened!.plain.buffer as ArrayBuffer).detached, "the plaintext travelled, not a copy")
+      assert.strictEqual(rehashed.id, id)
+      assert.isTrue(Buffer.from(rehashed.data).equals(plain))
 
       const flipped = seal()
       flipped.envelope[Envelope.headerLength + 1000]! ^= 1
