@@ -31,6 +31,12 @@ const readBlock = 1024 * 1024
  * read; a fresh block per read would cost an allocation and a copy per 64 KiB). When fd 0 is a
  * non-blocking pipe, a read answers EAGAIN; from then on the rest comes through process.stdin,
  * which waits for data properly. Blocks are never reused: chunks may be views into them.
+ *
+ * A pipe is always non-blocking by the time this runs: NodeServices' Terminal layer makes
+ * process.stdin at start-up, which sets O_NONBLOCK on fd 0. So a fast producer's first ~100 reads
+ * fill blocks here and the rest arrives 64 KiB at a time on the main thread. That is the faster
+ * way for a pipe: kept blocking, every 64 KiB read was a trip to a pool thread and back, and a
+ * 1 GiB `cat | put` took 7.0–8.3 s against 5.6–6.0 s (2026-11-29, bench/README.md).
  */
 async function* readStdin(): AsyncGenerator<Uint8Array> {
   const readInto = (buf: Buffer, at: number) =>
