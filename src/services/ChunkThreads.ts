@@ -21,7 +21,7 @@ import { Context, Effect } from "effect"
 import type { IdKey } from "../domain/ChunkIdHash.ts"
 import { idHasherSource, idNow } from "./ChunkIdHashing.ts"
 import { openInPlace } from "./OpenInPlace.ts"
-import { holdAlone, soleView } from "./ReleaseBuffers.ts"
+import { holdAlone, soleView, spansWholeBuffer } from "./ReleaseBuffers.ts"
 import { startSharedWorker } from "./WorkerThread.ts"
 
 /** The data after hashing, and whether it is a buffer of the caller's own making. */
@@ -223,7 +223,7 @@ const travelling = (data: Uint8Array, own: boolean) => (own && soleView(data) ? 
 /** The view an answer's bytes are in: like the one sent, the sole view of its buffer. */
 const answerView = (a: Answer): Uint8Array => {
   const view = new Uint8Array(a.buffer!, a.offset, a.length)
-  return view.byteLength === view.buffer.byteLength ? view : holdAlone(view)
+  return spansWholeBuffer(view) ? view : holdAlone(view)
 }
 
 const inline = (data: Uint8Array, want: Want): Effect.Effect<Answer & Hashed> =>
