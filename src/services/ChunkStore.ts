@@ -12,7 +12,7 @@ import type { ChunkCodec } from "./ChunkCodec.ts"
 import { EventLog, type ManifestError } from "./manifest/EventLog.ts"
 import { Repository } from "./Repository.ts"
 import { SqliteDatabase } from "./sql/NodeSqliteClient.ts"
-import { freedTooEarly, holdAlone, isFreed, pinBuffers, releaseBuffers } from "./ReleaseBuffers.ts"
+import { freedTooEarly, holdAlone, isFreed, pinBuffers, releaseBuffers, spansWholeBuffer } from "./ReleaseBuffers.ts"
 import { chunkId, inlineBelow, openEnvelope, OpenOnChunkWorkers } from "./ChunkThreads.ts"
 import { openInPlace } from "./OpenInPlace.ts"
 import { makeIdOf } from "./ChunkIdHashing.ts"
@@ -450,10 +450,11 @@ export class ChunkStore extends Context.Service<ChunkStore, {
           plainOrCompressed = opened.plain
         } else {
           // In place (OpenInPlace): the provider's buffer is ours (StorageProvider.get), and the
-          // plaintext is its sole view from here on.
-          plainOrCompressed = yield* Effect.try({
+          // plaintext is its sole view from here on. Only a buffer the bytes span is marked so:
+          // a small body may be a slice of Node's shared pool, whose other views are not ours.
+          const opened = yield* Effect.try({
             try: () =>
-              holdAlone(openInPlace(
+              openInPlace(
                 nodeCrypto,
                 key,
                 header.nonce,
@@ -462,9 +463,10 @@ export class ChunkStore extends Context.Service<ChunkStore, {
                 Envelope.headerLength,
                 bytes.length - Envelope.tagLength,
                 bytes.subarray(bytes.length - Envelope.tagLength)
-              )),
+              ),
             catch: () => authFailed
           })
+          plainOrCompressed = spansWholeBuffer(bytes) ? holdAlone(opened) : opened
         }
         const plain: Uint8Array = compressed
           ? yield* Effect.tryPromise({

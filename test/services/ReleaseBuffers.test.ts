@@ -4,7 +4,7 @@ import { randomBytes } from "node:crypto"
 import * as path from "node:path"
 import { gearFromSeed, makeChunker } from "../../src/domain/Chunker.ts"
 import type { ChunkStrategy } from "../../src/domain/Chunker.ts"
-import { isFreed, releaseBuffers, releaseCopiedPiece } from "../../src/services/ReleaseBuffers.ts"
+import { holdAlone, isFreed, releaseBuffers, releaseCopiedPiece, soleView } from "../../src/services/ReleaseBuffers.ts"
 import { OffThreadWrites } from "../../src/services/storage/LocalIoThreads.ts"
 import { tempDir } from "../support/cli.ts"
 import { SourceBlocks } from "../../src/services/SourceBlocks.ts"
@@ -147,6 +147,19 @@ describe("releaseBuffers", () => {
     assert.strictEqual(small.length, 64 * KiB - 1)
     assert.strictEqual(pooled.toString(), "pooled")
     releaseBuffers([large]) // twice: nothing happens
+  })
+})
+
+describe("soleView", () => {
+  it("is a view spanning its buffer, or one marked by holdAlone; a view of part of a buffer is not, nor its siblings after a marking elsewhere", () => {
+    assert.isTrue(soleView(new Uint8Array(256 * KiB)))
+    const envelope = new Uint8Array(256 * KiB)
+    const plain = envelope.subarray(18, envelope.length - 16)
+    assert.isFalse(soleView(plain))
+    assert.strictEqual(holdAlone(plain), plain)
+    assert.isTrue(soleView(plain))
+    // Another buffer's part-views are untouched by that marking.
+    assert.isFalse(soleView(new Uint8Array(256 * KiB).subarray(1)))
   })
 })
 
