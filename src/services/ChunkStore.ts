@@ -1,5 +1,4 @@
-import * as nodeCrypto from "node:crypto"
-import { createCipheriv, randomBytes } from "node:crypto"
+import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto"
 import { zstdCompress, zstdDecompress, constants as zlibConstants } from "node:zlib"
 import { promisify } from "node:util"
 import { Cause, Context, Deferred, Duration, Effect, Layer, Schedule, Schema } from "effect"
@@ -453,17 +452,7 @@ export class ChunkStore extends Context.Service<ChunkStore, {
           // plaintext is its sole view from here on. Only a buffer the bytes span is marked so:
           // a small body may be a slice of Node's shared pool, whose other views are not ours.
           const opened = yield* Effect.try({
-            try: () =>
-              openInPlace(
-                nodeCrypto,
-                key,
-                header.nonce,
-                aad,
-                bytes,
-                Envelope.headerLength,
-                bytes.length - Envelope.tagLength,
-                bytes.subarray(bytes.length - Envelope.tagLength)
-              ),
+            try: () => openInPlace({ createDecipheriv }, key, header.nonce, aad, bytes, Envelope.headerLength),
             catch: () => authFailed
           })
           plainOrCompressed = spansWholeBuffer(bytes) ? holdAlone(opened) : opened

@@ -89,7 +89,7 @@ const open = (m) => {
   const envelope = new Uint8Array(m.buffer, m.offset, m.length)
   let plain
   try {
-    plain = openInPlace(crypto, keys.get(m.dataKeyId), m.nonce, m.aad, envelope, m.headerLength, m.length - ${16}, envelope.subarray(m.length - ${16}))
+    plain = openInPlace(crypto, keys.get(m.dataKeyId), m.nonce, m.aad, envelope, m.headerLength)
   } catch {
     return void parentPort.postMessage({ job: m.job, id: "", sha256: "", sha3: "" })
   }

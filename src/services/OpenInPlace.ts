@@ -1,6 +1,7 @@
 /**
  * Decrypts an envelope's AES-256-GCM ciphertext where it lies: the plaintext is written over the
- * ciphertext a slice at a time, and the result is a view of the same buffer.
+ * ciphertext a slice at a time, and the result is a view of the same buffer. The envelope is
+ * header (`headerLength` bytes) ‖ ciphertext ‖ 16-byte tag (Envelope.ts).
  *
  * Why: `decipher.update` returns a new buffer, and Node makes it twice (the input's length plus a
  * block, then one of the exact length, copied into): opening a 4 MiB chunk took two fresh 4 MiB
@@ -11,8 +12,8 @@
  * GCM's ciphertext is as long as its plaintext, and what a decipher has given out never runs ahead
  * of what it was given: each output lands where input was already read, never on input not yet read.
  *
- * Throws when the tag does not authenticate; the bytes between `start` and `end` are then
- * neither ciphertext nor plaintext, so the buffer must be the caller's alone, to discard.
+ * Throws when the tag does not authenticate; the ciphertext's bytes are then neither ciphertext
+ * nor plaintext, so the envelope must be the caller's alone, to discard.
  *
  * Refers to nothing outside itself: its source text also runs on the chunk workers (ChunkThreads).
  */
@@ -21,19 +22,19 @@ export function openInPlace(
   key: import("node:crypto").KeyObject | Uint8Array,
   nonce: Uint8Array,
   aad: Uint8Array,
-  buffer: Uint8Array,
-  start: number,
-  end: number,
-  tag: Uint8Array
+  envelope: Uint8Array,
+  headerLength: number
 ): Uint8Array {
   const slice = 64 * 1024
+  const start = headerLength
+  const end = envelope.length - 16
   const d = crypto.createDecipheriv("aes-256-gcm", key, nonce)
   d.setAAD(aad)
-  d.setAuthTag(tag)
+  d.setAuthTag(envelope.subarray(end))
   let written = start
   for (let at = start; at < end; at += slice) {
-    const out = d.update(buffer.subarray(at, Math.min(at + slice, end)))
-    buffer.set(out, written)
+    const out = d.update(envelope.subarray(at, Math.min(at + slice, end)))
+    envelope.set(out, written)
     written += out.length
     // Copied: freed now, not at a collection (a GiB opened leaves 16,384 of them: ~80 MB more peak
     // RSS). Never a reason to fail: a throw here would read as a failed authentication.
@@ -44,8 +45,8 @@ export function openInPlace(
     }
   }
   const last = d.final()
-  buffer.set(last, written)
+  envelope.set(last, written)
   written += last.length
   if (written !== end) throw new Error(`decrypted ${written - start} bytes of ${end - start}`)
-  return buffer.subarray(start, end)
+  return envelope.subarray(start, end)
 }
