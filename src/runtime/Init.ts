@@ -5,6 +5,7 @@ import { KeystoreError, UserError } from "../domain/Errors.ts"
 import { type ArgonParams, checkNewArgonParams } from "../domain/KeystoreLayout.ts"
 import { defaultSettings } from "../domain/Settings.ts"
 import { type KemKeyLocation, kemKeyLocationOf } from "../services/keys/KemKeyStore.ts"
+import { makeDirectories } from "../services/MakeDirectories.ts"
 import { Keys, type KeyRing } from "../services/keys/Keys.ts"
 import { EventLog } from "../services/manifest/EventLog.ts"
 import { readAllSegments, sealedKey, sealPending } from "../services/manifest/Segments.ts"
@@ -33,7 +34,7 @@ export const initRepository = Effect.fn("Repository.init")(function*(options: {
   if (badArgon !== undefined) return yield* new UserError({ detail: `${badArgon}; choose another Argon2id cost` })
   const file = options.file ?? path.join(dir, configFileName)
   yield* Effect.try({
-    try: () => fs.mkdirSync(dir, { recursive: true, mode: 0o700 }),
+    try: () => makeDirectories(dir, 0o700),
     catch: (e) => new UserError({ detail: `cannot create config dir ${dir}: ${(e as Error).message}` })
   })
   const userWroteConfig = fs.existsSync(file)
@@ -149,7 +150,7 @@ export const recoverRepository = Effect.fn("Repository.recover")(function*(optio
     const bytes = sealed
     yield* Effect.try({
       try: () => {
-        fs.mkdirSync(path.dirname(keyfile), { recursive: true })
+        makeDirectories(path.dirname(keyfile))
         fs.writeFileSync(`${keyfile}.tmp`, bytes, { mode: 0o600 })
         if (damagedKept !== undefined) fs.renameSync(keyfile, damagedKept)
         fs.renameSync(`${keyfile}.tmp`, keyfile)

@@ -7,6 +7,7 @@ import { ChunkIdHash, legacyChunkIdHash, newChunkIdHash } from "../domain/ChunkI
 import { RepositoryNotFound, UserError, WrongKey } from "../domain/Errors.ts"
 import { parseRepoUrl, type RepoLocation } from "../domain/RepoUrl.ts"
 import { defaultSettings, type EnigmaSettings, type ProviderSettings } from "../domain/Settings.ts"
+import { makeDirectories } from "../services/MakeDirectories.ts"
 import { Keys, RAW_KEY_MARKER, rawKeyRing, type KeyRing } from "../services/keys/Keys.ts"
 import { withPrefix } from "../services/storage/Prefixed.ts"
 import { Keys as ObjectKeys, type StorageProvider } from "../services/storage/StorageProvider.ts"
@@ -71,7 +72,7 @@ export const openUrl = (global: GlobalOptions, url: string, options: { readonly 
     if (typeof loc === "string") return yield* new UserError({ detail: loc })
     const dir = stateDirOf(url)
     yield* Effect.try({
-      try: () => fs.mkdirSync(dir, { recursive: true, mode: 0o700 }),
+      try: () => makeDirectories(dir, 0o700),
       catch: (e) => new UserError({ detail: `cannot create the local state dir ${dir}: ${(e as Error).message}` })
     })
     // A bad --key is found here, before the provider is asked anything (credentials, network).

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import * as net from "node:net"
 import * as path from "node:path"
 import { execFileSync, spawnSync } from "node:child_process"
@@ -99,6 +99,29 @@ describe("bad input gets a clear error, the right exit code, and loses nothing",
     assert.strictEqual(readFileSync(file, "utf8"), "keep me")
   })
 
+
+  // Under /proc, mkdir answers ENOENT though the parent exists, where Node's recursive mkdir spun
+  // at 100% CPU forever. A timeout turns a regression into a failure instead of a hung suite.
+  it.skipIf(!existsSync("/proc/self"))("a directory that cannot be made (under /proc): restore, init and put end with one line, exit 1", () => {
+    const { root, g } = initRepo()
+    const src = path.join(root, "data")
+    makeTree(src)
+    const { backupId } = json(enigma([...g, "backup", src, "--json"]))
+    const run = (args: ReadonlyArray<string>) => {
+      const r = spawnSync(process.execPath, [enigmaBin, ...args], {
+        encoding: "utf8",
+        env: { ...process.env, ENIGMA_PASSPHRASE: passphrase },
+        input: "a stream",
+        timeout: 60_000
+      })
+      assert.isNull(r.signal, `${args.join(" ")}: killed after 60 s`)
+      assert.strictEqual(r.status, 1, r.stderr)
+      return oneLine(r.stderr)
+    }
+    assert.match(run([...g, "restore", backupId, "/proc/enigma-test/out"]), /^enigma: cannot write \/proc\/enigma-test\/out: a directory on this path is gone or cannot be made here: restore into a directory that can hold files \(ENOENT: the filesystem refuses to make directory '\/proc\/enigma-test'/)
+    assert.match(run(["--config-dir", "/proc/enigma-test/cfg", "init"]), /^enigma: cannot create config dir \/proc\/enigma-test\/cfg: ENOENT: the filesystem refuses to make directory .*; choose another place$/)
+    assert.match(run(["--repo", "file:///proc/enigma-test/repo", "put", "s"]), /^enigma: provider local: create \/proc\/enigma-test\/repo: ENOENT: the filesystem refuses/)
+  })
   it("a bad bandwidth limit names the flag or field; a good one is accepted", () => {
     const { root, g } = initRepo()
     const src = path.join(root, "data")

@@ -2,6 +2,7 @@ import * as crypto from "node:crypto"
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { Effect } from "effect"
+import { makeDirectories } from "../MakeDirectories.ts"
 import { KeystoreError } from "../../domain/Errors.ts"
 
 /**
@@ -53,7 +54,7 @@ export const exists = (file: string) =>
  */
 const writeAtomic = async (file: string, bytes: Uint8Array, exclusive: boolean): Promise<void> => {
   const dir = path.dirname(file)
-  await fs.mkdir(dir, { recursive: true, mode: 0o700 })
+  makeDirectories(dir, 0o700)
   const tmp = path.join(dir, `.${path.basename(file)}.${crypto.randomBytes(6).toString("hex")}.tmp`)
   try {
     const fh = await fs.open(tmp, "wx", 0o600)

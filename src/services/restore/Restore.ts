@@ -12,6 +12,7 @@ import { ancestors, globProblem, isSafeRelativePath, matchesGlob, matchesPrefix 
 import { besidePath, bytesOfStored, type FsPath, fsPathOf, joinStored, shownPath, storedName } from "../../domain/StoredName.ts"
 import * as Tar from "../../domain/Tar.ts"
 import { ChunkStore, ReadTarget } from "../ChunkStore.ts"
+import { makeDirectories } from "../MakeDirectories.ts"
 import { Manifest } from "../manifest/Manifest.ts"
 import { freedTooEarly, isFreed, releaseBuffers } from "../ReleaseBuffers.ts"
 import { dataRuns } from "../../domain/SparseRuns.ts"
@@ -58,6 +59,9 @@ const writeFailure = (code: string | undefined, message: string): string => {
       return `permission denied: restore as a user who may write there, or into a directory of yours (${message})`
     case "EROFS":
       return "the destination is on a read-only filesystem: restore somewhere writable"
+    case "ENOENT":
+      // A directory removed while the restore ran, or one a filesystem like /proc cannot make.
+      return `a directory on this path is gone or cannot be made here: restore into a directory that can hold files (${message})`
     default:
       return message
   }
@@ -751,7 +755,7 @@ export class Restore extends Context.Service<Restore, {
             writer = yield* makeSmallFileWriter(small.length >= twoWritersFrom ? Math.min(2, availableParallelism()) : 1)
           }
           if (destReal === undefined) {
-            yield* Effect.tryPromise({ try: () => fs.mkdir(destAbs, { recursive: true }), catch: writeError(destAbs) })
+            yield* Effect.try({ try: () => makeDirectories(destAbs), catch: writeError(destAbs) })
             destReal = yield* Effect.tryPromise({ try: () => fs.realpath(destAbs), catch: writeError(destAbs) })
           }
           const root = destReal
@@ -830,7 +834,7 @@ export class Restore extends Context.Service<Restore, {
       }
       if (writer !== undefined) yield* writer.flush.pipe(Effect.mapError(failed))
       // A backup with no entries at all restores as an empty destination.
-      if (destReal === undefined) yield* Effect.tryPromise({ try: () => fs.mkdir(destAbs, { recursive: true }), catch: writeError(destAbs) })
+      if (destReal === undefined) yield* Effect.try({ try: () => makeDirectories(destAbs), catch: writeError(destAbs) })
       const root = destReal ?? destAbs
 
       // Every file is complete: hard links to them, beside their place then renamed into it.

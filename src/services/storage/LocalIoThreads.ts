@@ -26,6 +26,7 @@
  */
 import type { Worker } from "node:worker_threads"
 import { Context } from "effect"
+import { makeDirectories } from "../MakeDirectories.ts"
 import { startSharedWorker } from "../WorkerThread.ts"
 
 /**
@@ -86,6 +87,7 @@ const roundUp = (n) => Math.ceil(n / align) * align
 const noSpace = () => Object.assign(new Error("no space left on device"), { code: "ENOSPC" })
 const writes = new Map()
 const rootMissing = ${rootMissing.toString()}
+const makeDirectories = ${makeDirectories.toString()}
 // The file's directory is made on its first write, but never the provider's root (LocalProvider).
 const openNew = (w, direct) => {
   const flags = O_WRONLY | O_CREAT | O_EXCL | (direct ? O_DIRECT : 0)
@@ -94,7 +96,7 @@ const openNew = (w, direct) => {
   } catch (e) {
     if (e.code !== "ENOENT") throw e
     if (!fs.existsSync(w.root)) throw rootMissing(w.root)
-    fs.mkdirSync(w.dir, { recursive: true })
+    makeDirectories(w.dir)
     return fs.openSync(w.tmp, flags, 0o600)
   }
 }

@@ -3,6 +3,7 @@ import * as path from "node:path"
 import { randomBytes } from "node:crypto"
 import { createReadStream } from "node:fs"
 import { Effect, Exit, Stream } from "effect"
+import { makeDirectories } from "../MakeDirectories.ts"
 import { checkRange } from "./Blocks.ts"
 import { closeFd, DirectWriter, fsyncFd, readFileDirect } from "./DirectIo.ts"
 import { getOffThread, OffThreadReads, OffThreadWrites, putOffThread, rootMissing } from "./LocalIoThreads.ts"
@@ -86,7 +87,7 @@ export const makeLocalProvider = (name: string, root: string): StorageProvider =
     })
   const makeDirUnderRoot = async (dir: string) => {
     await statRoot()
-    await fs.mkdir(dir, { recursive: true })
+    makeDirectories(dir)
   }
   /** Opens `tmp` with `open`, making its directory under root first if it is not there yet. */
   const openMaking = async <A>(dir: string, open: () => Promise<A>): Promise<A> => {
@@ -346,7 +347,7 @@ export const makeLocalProvider = (name: string, root: string): StorageProvider =
   const check = Effect.tryPromise({ try: checkRoot, catch: fail("check", root) })
   const create = Effect.tryPromise({
     try: async () => {
-      await fs.mkdir(root, { recursive: true })
+      makeDirectories(root)
       await checkRoot()
     },
     catch: fail("create", root)
