@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { spawn, spawnSync } from "node:child_process"
 import { createHash } from "node:crypto"
-import { appendFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs"
+import { appendFileSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs"
 import * as path from "node:path"
 import { DatabaseSync } from "node:sqlite"
 import { enigma, enigmaBin, enigmaPipe, initRepo, json, passphrase, prng } from "../support/cli.ts"
@@ -285,6 +285,16 @@ describe("pipe mode: put / get", () => {
     })
     assert.strictEqual(onTerminal.status, 1, onTerminal.stdout)
     assert.match(onTerminal.stdout, /^enigma: stdin is a terminal; pipe the data in, e\.g\. `pg_dump db \| enigma put x`\r?\n$/)
+    // stdin a directory (`put x < DIR`): refused before anything is recorded, not failed at the first read.
+    const dirFd = openSync(dir, "r")
+    const fromDir = spawnSync(process.execPath, [enigmaBin, ...g, "put", "x"], {
+      encoding: "utf8",
+      env: { ...process.env, ENIGMA_PASSPHRASE: passphrase },
+      stdio: [dirFd, "pipe", "pipe"]
+    })
+    closeSync(dirFd)
+    assert.strictEqual(fromDir.status, 1, fromDir.stderr)
+    assert.match(fromDir.stderr, /^enigma: stdin is a directory; pipe an archive of it in, e\.g\. `tar c DIR \| enigma put x`\n$/)
     assert.deepStrictEqual(json(enigma([...g, "list", "--json"])), [])
     assert.strictEqual(chunkFiles(dir).length, 0)
   })

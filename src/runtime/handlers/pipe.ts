@@ -102,6 +102,14 @@ const stdinStream = Stream.fromAsyncIterable(
   (e) => new PipeInputError({ detail: (e as Error)?.message ?? String(e) })
 )
 
+const stdinIsDirectory = (): boolean => {
+  try {
+    return fs.fstatSync(0).isDirectory()
+  } catch {
+    return false
+  }
+}
+
 export interface PutArgs {
   readonly name: string
   readonly chunkSize: Option.Option<string>
@@ -125,6 +133,10 @@ export const put = Effect.fn("cli.put")(function*(a: PutArgs) {
   if (fromCommand !== undefined && fromCommand.trim() === "") return yield* new UserError({ detail: "--from-command needs a command, e.g. --from-command \"pg_dump db\"" })
   if (fromCommand === undefined && process.stdin.isTTY) {
     return yield* new UserError({ detail: `stdin is a terminal; pipe the data in, e.g. \`pg_dump db | enigma put ${a.name}\`` })
+  }
+  // `put NAME < DIR` would fail at its first read, after recording an interrupted stream.
+  if (fromCommand === undefined && stdinIsDirectory()) {
+    return yield* new UserError({ detail: `stdin is a directory; pipe an archive of it in, e.g. \`tar c DIR | enigma put ${a.name}\`` })
   }
   let chunking: ChunkStrategy | undefined
   if (Option.isSome(a.chunkSize)) {
