@@ -1,5 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
-import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs"
+import { execFileSync } from "node:child_process"
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
 import * as path from "node:path"
 import { enigma, initRepo, json, makeTree, snapshotTree } from "../support/cli.ts"
 
@@ -17,6 +19,21 @@ const litter = (out: string) => {
   writeFileSync(path.join(data, "script.sh", "inside"), "x\n")
   // Beside the backup's root in DEST: not the backup's, never touched.
   writeFileSync(path.join(out, "beside.txt"), "mine\n")
+}
+
+/** Whether this process may mount a tmpfs (root with CAP_SYS_ADMIN, Linux). */
+const canMount = () => {
+  if (process.platform !== "linux" || process.getuid?.() !== 0) return false
+  const at = mkdtempSync(path.join(tmpdir(), "enigma-mount-"))
+  try {
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=1m", "enigma-test", at], { stdio: "ignore" })
+    execFileSync("umount", [at])
+    return true
+  } catch {
+    return false
+  } finally {
+    rmSync(at, { recursive: true, force: true })
+  }
 }
 
 /** A backup of a sample tree, restored once into `out`, which is then littered. */
@@ -67,6 +84,45 @@ describe("restore --delete (restic's): the destination's copy of the backup made
     const under = json(enigma([...g, "restore", backupId, out, "--delete", "--path", "data/docs", "--json"]))
     assert.sameMembers(under.deleted, ["data/docs/stray2.txt", "data/docs/stray.keep"])
     assert.isTrue(existsSync(path.join(out, "data", "stray.txt")))
+  })
+
+  // A real tmpfs, mounted inside DEST (needs root and mount(2): skipped where either is missing).
+  it.skipIf(!canMount())("leaves a directory with another filesystem mounted in it, and says so: exit 3", () => {
+    const { g, backupId, out } = restoredThenLittered()
+    // An extraneous directory with a disk mounted below it, and one where a file of the backup goes.
+    const disk = path.join(out, "data", "newdir", "inner", "disk")
+    const onPlace = path.join(out, "data", "script.sh", "disk")
+    const mounted: Array<string> = []
+    try {
+      for (const at of [disk, onPlace]) {
+        mkdirSync(at)
+        execFileSync("mount", ["-t", "tmpfs", "-o", "size=1m", "enigma-test", at])
+        mounted.push(at)
+        writeFileSync(path.join(at, "precious"), "on another disk\n")
+      }
+      const dry = json(enigma([...g, "restore", backupId, out, "--delete", "--dry-run", "--json"]))
+      assert.sameMembers(dry.deleted, ["data/stray.txt", "data/docs/stray.keep"])
+      assert.sameMembers(dry.keptMounted, ["data/newdir", "data/script.sh"])
+
+      // Where a file of the backup goes: the restore stops there, the disk untouched.
+      const r = enigma([...g, "restore", backupId, out, "--delete"])
+      assert.strictEqual(r.code, 1, r.stderr)
+      assert.match(r.stderr, /^enigma: cannot write .*\/data\/script\.sh: a directory is in the way of this file: move it aside, or restore into an empty directory \(another filesystem is mounted in it, and --delete does not reach across filesystems\)\n$/)
+      for (const at of mounted) assert.strictEqual(readFileSync(path.join(at, "precious"), "utf8"), "on another disk\n")
+      execFileSync("umount", [mounted.pop()!])
+      rmSync(path.join(out, "data", "script.sh"), { recursive: true })
+
+      // An extraneous directory: left whole, with a warning and exit 3; the rest is done.
+      const again = enigma([...g, "restore", backupId, out, "--delete"])
+      assert.strictEqual(again.code, 3, again.stderr)
+      assert.match(again.stderr, /^warning: --delete left data\/newdir: another filesystem is mounted in it, and --delete does not reach across filesystems \(unmount it, or remove it yourself\)\n$/)
+      assert.strictEqual(readFileSync(path.join(disk, "precious"), "utf8"), "on another disk\n")
+      assert.isTrue(existsSync(path.join(out, "data", "newdir", "b.txt")), "the directory is left whole")
+      assert.isFalse(existsSync(path.join(out, "data", "stray.txt")), "what is not on the other disk still goes")
+      assert.isTrue(existsSync(path.join(out, "data", "script.sh")), "the file is restored once the way is clear")
+    } finally {
+      for (const at of mounted) execFileSync("umount", [at])
+    }
   })
 
   it("bad combinations are one-line errors that change nothing", () => {

@@ -12,6 +12,9 @@ import { rootCommand } from "../commands/shared.ts"
 import { backupFilter } from "./backupFilter.ts"
 import { stdoutWriter } from "../StdoutWriter.ts"
 
+/** Why `--delete` leaves a directory (see Extraneous.ts). */
+const mountedThere = "another filesystem is mounted in it, and --delete does not reach across filesystems (unmount it, or remove it yourself)"
+
 /** Entries formatted and written at a time by `restore --list` and `ls`. */
 const listSlice = 2_000
 
@@ -110,6 +113,7 @@ export const restore = Effect.fn("cli.restore")(function*({ id, dest, path, glob
       return yield* emit(json, { backupId: backup.id, dest: dest.value, dryRun: true, ...plan }, () =>
         [
           ...plan.deleted.map((p) => `would delete ${p}`),
+          ...plan.keptMounted.map((p) => `would keep ${p}: ${mountedThere}`),
           `dry run: would restore ${plan.entries} entries (${plan.files} files, ${formatBytes(plan.bytes)}) of backup ${backup.id} to ${dest.value}` +
           (remove ? `, and delete ${plan.deleted.length} entries it does not hold` : "") + "; nothing was changed"
         ].join("\n"))
@@ -143,14 +147,15 @@ export const restore = Effect.fn("cli.restore")(function*({ id, dest, path, glob
       (r.skipped > 0 ? `; ${r.skipped} already there left as they were (--overwrite ${overwrite})` : "") +
       (remove ? `; deleted ${r.deleted.length} entries the backup does not hold` : ""))
     // The data is all there; say (and exit 3) that some entries could not get their owner, or
-    // their extended attributes.
+    // their extended attributes, or that --delete left a directory with a disk mounted in it.
     if (r.ownersRefused > 0) {
       process.stderr.write(`warning: ${r.ownersRefused} restored entries keep the restoring user as owner: the filesystem refused their recorded owner (${r.ownerError ?? "error"})\n`)
     }
     if (r.xattrsRefused > 0) {
       process.stderr.write(`warning: ${r.xattrsRefused} extended attributes were not restored: the filesystem refused them (${r.xattrError ?? "error"}; security.* and trusted.* need root, user.* a filesystem that keeps them)\n`)
     }
-    if (r.ownersRefused > 0 || r.xattrsRefused > 0) return yield* new ExitWith({ code: 3 })
+    for (const p of r.keptMounted) process.stderr.write(`warning: --delete left ${p}: ${mountedThere}\n`)
+    if (r.ownersRefused > 0 || r.xattrsRefused > 0 || r.keptMounted.length > 0) return yield* new ExitWith({ code: 3 })
   }))
 })
 

@@ -1,4 +1,5 @@
 import * as fs from "node:fs/promises"
+import * as path from "node:path"
 import { Effect } from "effect"
 import type { FileEntry } from "../../domain/Events.ts"
 import { type FsPath, joinStored, storedName } from "../../domain/StoredName.ts"
@@ -7,6 +8,41 @@ import { type FsPath, joinStored, storedName } from "../../domain/StoredName.ts"
 export interface Extraneous {
   /** Stored paths (as the backup would name them) of what was, or (dry run) would be, removed. */
   readonly removed: Array<string>
+  /** Stored paths of directories left in place because another filesystem is mounted at or below them. */
+  readonly keptMounted: Array<string>
+}
+
+/**
+ * The mount points of this process's view (real paths, from /proc/self/mountinfo's fifth field,
+ * whose space, tab, newline and backslash are octal escapes); undefined where there is no such
+ * file (not Linux).
+ */
+const readMountPoints = (): Promise<ReadonlyArray<string> | undefined> =>
+  fs.readFile("/proc/self/mountinfo", "utf8").then(
+    (text) =>
+      text.split("\n").flatMap((line) => {
+        const field = line.split(" ")[4]
+        return field === undefined ? [] : [field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)))]
+      }),
+    () => undefined
+  )
+
+/**
+ * A check of whether a filesystem other than its parent's is mounted at a directory or anywhere
+ * below it: a device differing from the parent's (any platform), or a mount point at or under its
+ * real path. The mount points are read once, at the first check.
+ */
+export const makeMountCheck = (): ((dir: FsPath) => Promise<boolean>) => {
+  let mounts: Promise<ReadonlyArray<string> | undefined> | undefined
+  return async (dir) => {
+    const [st, parent] = await Promise.all([fs.lstat(dir), fs.lstat(path.dirname(dir.toString()))])
+    if (st.dev !== parent.dev) return true
+    const points = await (mounts ??= readMountPoints())
+    if (points === undefined) return false
+    const real = await fs.realpath(dir)
+    const below = real.endsWith("/") ? real : `${real}/`
+    return points.some((m) => m === real || m.startsWith(below))
+  }
 }
 
 const kindOf = (st: { isDirectory(): boolean; isSymbolicLink(): boolean }): FileEntry["kind"] =>
@@ -22,6 +58,11 @@ const kindOf = (st: { isDirectory(): boolean; isSymbolicLink(): boolean }): File
  * With `byFiles` (a --glob or --include), a directory the backup does not hold is entered, and
  * only the files and symlinks in it the selection picks are removed (then the directory, if that
  * emptied it): a glob picks files, never a whole tree.
+ *
+ * A directory with another filesystem mounted at or below it is left whole (`keptMounted`), as
+ * `rm --one-file-system` and `rsync -x` would: a restore of one tree must not empty a disk that
+ * happens to be mounted inside it. The backup's own directories are not checked: what the restore
+ * writes into one, it also cleans.
  */
 export const removeExtraneous = <E>(
   root: FsPath,
@@ -33,6 +74,9 @@ export const removeExtraneous = <E>(
 ) =>
   Effect.gen(function*() {
     const removed: Array<string> = []
+    const keptMounted: Array<string> = []
+    const holdsMount = makeMountCheck()
+    const mounted = (dir: FsPath) => Effect.tryPromise({ try: () => holdsMount(dir), catch: onError(dir) })
     const entriesOf = (dir: FsPath) =>
       Effect.tryPromise({
         // Names as bytes: they need not be UTF-8 (StoredName.ts).
@@ -70,6 +114,10 @@ export const removeExtraneous = <E>(
         const st = yield* Effect.tryPromise({ try: () => fs.lstat(target), catch: onError(target) })
         const kind = kindOf(st)
         if (!picks(stored, kind)) continue
+        if (kind === "dir" && (yield* mounted(target))) {
+          keptMounted.push(stored)
+          continue
+        }
         if (kind === "dir" && options.byFiles) {
           if (yield* removeInside(target, stored)) {
             yield* remove(target, true)
@@ -81,5 +129,5 @@ export const removeExtraneous = <E>(
         removed.push(stored)
       }
     }
-    return { removed } satisfies Extraneous
+    return { removed, keptMounted } satisfies Extraneous
   })

@@ -21,7 +21,7 @@ import { warmChunkWorkers } from "../ChunkThreads.ts"
 import { makeGarbagePacer, manyFilesPacing } from "../GarbagePacer.ts"
 import { makeSmallFileWriter, type SmallFile, type SmallFileFailure, type SmallFileWriter } from "./SmallFileWriter.ts"
 import { writeXattrs } from "../Xattrs.ts"
-import { removeExtraneous } from "./Extraneous.ts"
+import { makeMountCheck, removeExtraneous } from "./Extraneous.ts"
 
 /** Writing to the destination failed (disk full, permissions…): names the file. */
 export class RestoreWriteError extends Schema.TaggedError<RestoreWriteError>()("RestoreWriteError", {
@@ -132,6 +132,8 @@ export interface RestoreResult {
   readonly xattrError?: string | undefined
   /** With `delete`: stored paths of what was removed from the destination. */
   readonly deleted: ReadonlyArray<string>
+  /** With `delete`: directories not removed because another filesystem is mounted in them (Extraneous.ts). */
+  readonly keptMounted: ReadonlyArray<string>
 }
 
 /** `restore --dry-run`: what a restore would write, and (with `delete`) remove. */
@@ -141,6 +143,7 @@ export interface RestorePlan {
   readonly files: number
   readonly bytes: number
   readonly deleted: ReadonlyArray<string>
+  readonly keptMounted: ReadonlyArray<string>
 }
 
 /**
@@ -711,7 +714,13 @@ export class Restore extends Context.Service<Restore, {
 
       /** Stored paths removed from the destination (`delete`). */
       const deleted: Array<string> = []
-      /** `delete`: a directory where one of `entries` (files, symlinks) goes is removed first, as restic's --delete does. */
+      /** Directories `delete` left because another filesystem is mounted in them. */
+      const keptMounted: Array<string> = []
+      const holdsMount = makeMountCheck()
+      /**
+       * `delete`: a directory where one of `entries` (files, symlinks) goes is removed first, as
+       * restic's --delete does; not one holding a mounted filesystem: the restore stops there.
+       */
       const clearDirsInPlace = (entries: ReadonlyArray<FileEntry>) =>
         Effect.forEach(entries, (f) => {
           const target = joinStored(destAbs, f.path)
@@ -719,6 +728,9 @@ export class Restore extends Context.Service<Restore, {
             try: async () => {
               const st = await fs.lstat(target).catch(() => undefined)
               if (st?.isDirectory() !== true) return
+              if (await holdsMount(target)) {
+                throw Object.assign(new Error("another filesystem is mounted in it, and --delete does not reach across filesystems"), { code: "EISDIR" })
+              }
               await fs.rm(target, { recursive: true, force: true })
               deleted.push(f.path)
             },
@@ -893,6 +905,7 @@ export class Restore extends Context.Service<Restore, {
           writeError
         )
         deleted.push(...removal.removed)
+        keptMounted.push(...removal.keptMounted)
       }
 
       // Directory metadata last, deepest first (writing into a directory changes its mtime).
@@ -923,7 +936,8 @@ export class Restore extends Context.Service<Restore, {
         ...(ownerError !== undefined ? { ownerError } : {}),
         xattrsRefused: xattrRefusals.count,
         ...(xattrRefusals.code !== undefined ? { xattrError: xattrRefusals.code } : {}),
-        deleted
+        deleted,
+        keptMounted
       }
     })
 
@@ -1043,12 +1057,18 @@ export class Restore extends Context.Service<Restore, {
       })
       const restoredDirs = dirs.filter((d) => !byFiles || holding.has(d))
       const deleted: Array<string> = []
+      const keptMounted: Array<string> = []
       if (options.delete === true) {
         // Directories where a file or symlink goes (kept under --overwrite never), then what the backup does not hold.
         if (options.overwrite !== "never") {
+          const holdsMount = makeMountCheck()
           for (const o of others) {
-            const st = yield* Effect.promise(() => fs.lstat(joinStored(destAbs, o.path)).catch(() => undefined))
-            if (st?.isDirectory() === true) deleted.push(o.path)
+            const target = joinStored(destAbs, o.path)
+            const st = yield* Effect.promise(() => fs.lstat(target).catch(() => undefined))
+            if (st?.isDirectory() !== true) continue
+            const mounted = yield* Effect.tryPromise({ try: () => holdsMount(target), catch: writeError(target) })
+            if (mounted) keptMounted.push(o.path)
+            else deleted.push(o.path)
           }
         }
         const removal = yield* removeExtraneous(
@@ -1060,13 +1080,15 @@ export class Restore extends Context.Service<Restore, {
           writeError
         )
         deleted.push(...removal.removed)
+        keptMounted.push(...removal.keptMounted)
       }
       const files = others.filter((o) => o.file)
       return {
         entries: restoredDirs.length + others.length,
         files: files.length,
         bytes: files.reduce((n, f) => n + f.size, 0),
-        deleted
+        deleted,
+        keptMounted
       } satisfies RestorePlan
     })
 
