@@ -52,7 +52,8 @@ const ustar = (name: Uint8Array, kind: string, size: number, mode: number, mtime
   put(h, 108, 8, octal(fits(uid, 8) ? uid : 0, 8))
   put(h, 116, 8, octal(fits(gid, 8) ? gid : 0, 8))
   put(h, 124, 12, octal(size, 12))
-  put(h, 136, 12, octal(mtimeMs / 1000, 12))
+  // Before 1970 or after 2242 the field cannot hold it: 0 there, the real time in a pax record.
+  put(h, 136, 12, octal(fits(Math.floor(mtimeMs / 1000), 12) ? mtimeMs / 1000 : 0, 12))
   h[156] = kind.charCodeAt(0)
   put(h, 157, 100, linkName)
   put(h, 257, 6, ascii("ustar\0"))
@@ -106,11 +107,14 @@ export const entryHeader = (e: TarEntry): Uint8Array => {
   if (e.name.length >= 100) records.push(paxRecord("path", e.name))
   if (linkName.length >= 100) records.push(paxRecord("linkpath", linkName))
   if (e.size > maxOctalSize) records.push(paxRecord("size", ascii(String(e.size))))
-  // ustar keeps whole seconds: a finer mtime goes in a pax record (truncated to the microsecond,
-  // so the millisecond never rounds up).
+  // ustar keeps whole seconds from 1970 to 2242: a finer mtime, or one outside those years, goes in
+  // a pax record (truncated to the microsecond, so the millisecond never rounds up; negative
+  // before 1970, as GNU tar writes and reads it).
   const micros = Math.floor(e.mtimeMs * 1000)
-  if (micros % 1_000_000 !== 0 && micros >= 0) {
-    records.push(paxRecord("mtime", ascii(`${Math.floor(micros / 1_000_000)}.${String(micros % 1_000_000).padStart(6, "0")}`)))
+  if (micros % 1_000_000 !== 0 || !fits(Math.floor(e.mtimeMs / 1000), 12)) {
+    const whole = Math.abs(micros)
+    const fraction = whole % 1_000_000
+    records.push(paxRecord("mtime", ascii(`${micros < 0 ? "-" : ""}${Math.floor(whole / 1_000_000)}${fraction === 0 ? "" : `.${String(fraction).padStart(6, "0")}`}`)))
   }
   if (!fits(uid, 8)) records.push(paxRecord("uid", ascii(String(uid))))
   if (!fits(gid, 8)) records.push(paxRecord("gid", ascii(String(gid))))

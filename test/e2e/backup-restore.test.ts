@@ -43,6 +43,35 @@ describe("enigma backup → restore on the Local provider", () => {
     assert.isFalse(JSON.stringify(snapshotTree(dest)).includes(".enigma-"))
   })
 
+  it("times before 1970 and after 2242 survive backup, restore (one file at a time and batched) and dump", () => {
+    const { root, g } = initRepo()
+    const src = path.join(root, "data")
+    mkdirSync(path.join(src, "old-dir"), { recursive: true })
+    // Times in seconds, as numeric strings (Node takes a negative number as "now"; see FsTime.ts).
+    const times: Record<string, string> = { "old-dir": "-86400.25", "1960.txt": "-315619199.876543", "2400.txt": "13582598400.5", "1970.txt": "0" }
+    // 70 files (more than restore writes one at a time) take the batched writer's path.
+    for (let i = 0; i < 70; i++) times[path.join("old-dir", `f${i}`)] = String(-1000 * i - 0.5)
+    for (const [name, t] of Object.entries(times).reverse()) {
+      if (!name.endsWith("old-dir")) writeFileSync(path.join(src, name), name)
+      utimesSync(path.join(src, name), t, t)
+    }
+    const mtimes = (dir: string) => Object.fromEntries(Object.keys(times).map((n) => [n, lstatSync(path.join(dir, n)).mtimeMs]))
+    const before = mtimes(src)
+    assert.isBelow(before["1960.txt"]!, 0)
+    assert.strictEqual(enigma([...g, "backup", src]).code, 0)
+    const dest = path.join(root, "out")
+    const r = enigma([...g, "restore", "latest", dest])
+    assert.strictEqual(r.code, 0, r.stderr)
+    for (const [name, ms] of Object.entries(mtimes(path.join(dest, "data")))) assert.approximately(ms, before[name]!, 0.001, name)
+    const tar = enigmaPipe([...g, "dump", "latest", "data"])
+    assert.strictEqual(tar.code, 0, tar.stderr)
+    const x = path.join(root, "x")
+    mkdirSync(x)
+    const extract = spawnSync("tar", ["-x", "-C", x], { input: tar.stdout, encoding: "utf8" })
+    assert.strictEqual(extract.status, 0, extract.stderr)
+    for (const [name, ms] of Object.entries(mtimes(path.join(x, "data")))) assert.approximately(ms, before[name]!, 0.001, name)
+  })
+
   it("names that are not UTF-8 (Latin-1 files, dirs, symlink targets) back up and restore byte for byte", () => {
     const { root, g } = initRepo([], "[enigma.chunk_strategy.Cdc]\ntarget_size = 65536\n")
     const src = path.join(root, "data")

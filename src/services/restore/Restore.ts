@@ -22,6 +22,7 @@ import { makeGarbagePacer, manyFilesPacing } from "../GarbagePacer.ts"
 import { makeSmallFileWriter, type SmallFile, type SmallFileFailure, type SmallFileWriter } from "./SmallFileWriter.ts"
 import { writeXattrs } from "../Xattrs.ts"
 import { makeMountCheck, removeExtraneous } from "./Extraneous.ts"
+import { fsTime } from "./FsTime.ts"
 
 /** Writing to the destination failed (disk full, permissions…): names the file. */
 export class RestoreWriteError extends Schema.TaggedError<RestoreWriteError>()("RestoreWriteError", {
@@ -307,7 +308,7 @@ class AtomicFile {
       }
     }
     if (owner !== undefined || needsChmod(mode)) fsSync.fchmodSync(this.fd, mode & 0o7777)
-    fsSync.futimesSync(this.fd, mtimeMs / 1000, mtimeMs / 1000)
+    fsSync.futimesSync(this.fd, fsTime(mtimeMs), fsTime(mtimeMs))
     this.closed = true
     fsSync.closeSync(this.fd)
     fsSync.renameSync(this.tmp, this.target)
@@ -879,7 +880,7 @@ export class Restore extends Context.Service<Restore, {
             const owner = ownerOf(l)
             if (owner !== undefined) await fs.lchown(tmp, owner.uid, owner.gid).catch(ownerRefused)
             await restoreXattrs(l, tmp)
-            await fs.lutimes(tmp, l.mtimeMs / 1000, l.mtimeMs / 1000).catch(() => {})
+            await fs.lutimes(tmp, fsTime(l.mtimeMs), fsTime(l.mtimeMs)).catch(() => {})
             await fs.rename(tmp, target)
           },
           catch: writeError(target)
@@ -917,7 +918,7 @@ export class Restore extends Context.Service<Restore, {
             if (owner !== undefined) await fs.lchown(target, owner.uid, owner.gid).catch(ownerRefused)
             await restoreXattrs(d, target)
             await fs.chmod(target, d.mode & 0o7777)
-            await fs.utimes(target, d.mtimeMs / 1000, d.mtimeMs / 1000)
+            await fs.utimes(target, fsTime(d.mtimeMs), fsTime(d.mtimeMs))
           },
           catch: writeError(target)
         })

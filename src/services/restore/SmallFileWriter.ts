@@ -27,6 +27,7 @@ import * as path from "node:path"
 import { startWorker } from "../WorkerThread.ts"
 import { Effect, type Scope } from "effect"
 import { freedTooEarly, isFreed } from "../ReleaseBuffers.ts"
+import { fsTime } from "./FsTime.ts"
 import { type FsPath, shownPath } from "../../domain/StoredName.ts"
 
 /** A batch goes to the worker at this many bytes or files. */
@@ -76,6 +77,7 @@ export interface SmallFileWriter {
 const workerSource = `
 const { parentPort } = process.getBuiltinModule("node:worker_threads")
 const fs = process.getBuiltinModule("node:fs")
+const fsTime = ${fsTime.toString()}
 let stop
 parentPort.on("message", (m) => {
   if (m.stop !== undefined) return void (stop = new Int32Array(m.stop))
@@ -113,7 +115,7 @@ parentPort.on("message", (m) => {
         try { fs.fchownSync(fd, f.uid, f.gid) } catch (e) { ownerRefused++; ownerCode = e && e.code }
       }
       if (f.chmod) fs.fchmodSync(fd, f.mode & 0o7777)
-      fs.futimesSync(fd, f.mtimeMs / 1000, f.mtimeMs / 1000)
+      fs.futimesSync(fd, fsTime(f.mtimeMs), fsTime(f.mtimeMs))
       const closing = fd
       fd = -1
       fs.closeSync(closing)
