@@ -3,6 +3,7 @@ import * as path from "node:path"
 import { homedir } from "node:os"
 import { Effect, Option, Redacted, Result } from "effect"
 import { parse as parseToml, stringify as stringifyToml } from "smol-toml"
+import { withoutByteOrderMark } from "../domain/ConfigText.ts"
 import { ConfigError, RepositoryNotFound } from "../domain/Errors.ts"
 import { decodeSettings, type EnigmaSettings, withDefaults } from "../domain/Settings.ts"
 import { decryptCredential, isCredentialToken } from "../services/keys/Keys.ts"
@@ -37,7 +38,7 @@ const absolutize = (dir: string, s: EnigmaSettings): EnigmaSettings => {
 
 export const readConfigText = (file: string) =>
   Effect.tryPromise({
-    try: () => fs.readFile(file, "utf8"),
+    try: () => fs.readFile(file, "utf8").then(withoutByteOrderMark),
     catch: (e) =>
       (e as { code?: string }).code === "ENOENT"
         ? new RepositoryNotFound({

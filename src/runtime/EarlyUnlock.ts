@@ -2,6 +2,7 @@ import { closeSync, openSync, readFileSync, readSync } from "node:fs"
 import { homedir } from "node:os"
 import * as path from "node:path"
 import { parse as parseToml } from "smol-toml"
+import { withoutByteOrderMark } from "../domain/ConfigText.ts"
 import { ARGON_INPUTS_PREFIX, argonInputs, slotArgonInputs } from "../domain/KeystoreLayout.ts"
 import { startArgon2idEarly } from "../services/keys/Argon2id.ts"
 import { passphraseSource, readPassphraseSource } from "./PassphraseSource.ts"
@@ -69,7 +70,7 @@ export const earlyUnlockInputs = (
     ? path.resolve(expandHome(configFile))
     : path.join(path.resolve(expandHome(flags.get("--config-dir") ?? (env.ENIGMA_CONFIG_DIR || "~/.enigma"))), "enigma.toml")
   const dir = path.dirname(file)
-  const config = parseToml(readFileSync(file, "utf8")) as { enigma?: { keyfile_path?: unknown } }
+  const config = parseToml(withoutByteOrderMark(readFileSync(file, "utf8"))) as { enigma?: { keyfile_path?: unknown } }
   const configured = config.enigma?.keyfile_path
   const keyfile = typeof configured === "string" ? path.resolve(dir, expandHome(configured)) : path.join(dir, "keys.enc")
   const hintText = flags.get("--key-hint") ?? (env.ENIGMA_KEY_HINT || undefined)

@@ -70,6 +70,16 @@ describe("bad input gets a clear error, the right exit code, and loses nothing",
     assert.match(oneLine(r2.stderr), /enigma\.compresion/)
   })
 
+  it("a config saved by a Windows editor (a byte order mark, CRLF line ends) is read as written", () => {
+    const { dir, g } = initRepo()
+    const file = path.join(dir, "enigma.toml")
+    const text = readFileSync(file, "utf8")
+    writeFileSync(file, `\ufeff${text.replaceAll("\n", "\r\n")}`)
+    const r = enigma([...g, "list"])
+    assert.strictEqual(r.code, 0, r.stderr)
+    assert.match(r.stdout, /no backups or streams yet/)
+  })
+
   it("a missing or damaged keyfile is reported as such, not as a wrong passphrase", () => {
     const { dir, g } = initRepo()
     const keyfile = path.join(dir, "keys.enc")
