@@ -81,10 +81,10 @@ export const storedPathMatches = (rules: ReadonlyArray<ExcludeRule>, p: string):
 }
 
 /**
- * The lines of an exclude file as patterns: one per line, blank lines and `#` comments skipped,
- * surrounding whitespace trimmed (as restic reads them).
+ * The lines of a list file (--exclude-file patterns, --files-from paths): one per line, blank
+ * lines and `#` comments skipped, surrounding whitespace trimmed (as restic reads them).
  */
-export const excludeFilePatterns = (text: string): Array<string> =>
+export const listFileLines = (text: string): Array<string> =>
   text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== "" && !l.startsWith("#"))
 
 /**

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { excludeFilePatterns, isExcluded, parseBothExcludes, parseExcludes } from "../../src/domain/ExcludeRules.ts"
+import { listFileLines, isExcluded, parseBothExcludes, parseExcludes } from "../../src/domain/ExcludeRules.ts"
 
 const excluded = (patterns: Array<string>, abs: string) => {
   const rules = parseExcludes(patterns)
@@ -43,6 +43,6 @@ describe("ExcludeRules: backup --exclude with restic's rules", () => {
   })
 
   it("exclude files: one pattern per line, # comments and blank lines skipped, whitespace trimmed", () => {
-    assert.deepStrictEqual(excludeFilePatterns("# c\n\n  *.o  \r\nbuild/\n"), ["*.o", "build/"])
+    assert.deepStrictEqual(listFileLines("# c\n\n  *.o  \r\nbuild/\n"), ["*.o", "build/"])
   })
 })

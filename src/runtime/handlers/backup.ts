@@ -1,7 +1,7 @@
 import * as path from "node:path"
 import { Effect, Option } from "effect"
 import { UserError } from "../../domain/Errors.ts"
-import { parseMarker } from "../../domain/ExcludeRules.ts"
+import { listFileLines, parseMarker } from "../../domain/ExcludeRules.ts"
 import { parseSize } from "../../domain/Size.ts"
 import { Backup } from "../../services/backup/Backup.ts"
 import { walk } from "../../services/backup/Walker.ts"
@@ -67,7 +67,7 @@ const pathsOf = (a: BackupArgs) =>
       const text = yield* readListFile(flag, file)
       paths.push(...(flag === "--files-from-raw"
         ? text.split("\0").filter((p) => p !== "")
-        : text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l !== "" && !l.startsWith("#"))))
+        : listFileLines(text)))
     }
     if (paths.length === 0) {
       return yield* new UserError({ detail: "backup needs at least one path: give paths, or --files-from FILE" })

@@ -1,7 +1,7 @@
 import * as fs from "node:fs/promises"
 import { Effect } from "effect"
 import { UserError } from "../../domain/Errors.ts"
-import { excludeFilePatterns, parseBothExcludes } from "../../domain/ExcludeRules.ts"
+import { listFileLines, parseBothExcludes } from "../../domain/ExcludeRules.ts"
 
 /** A file named by `flag` (--exclude-file, --files-from…), read whole; a one-line error when it cannot be. */
 export const readListFile = (flag: string, file: string) =>
@@ -25,9 +25,9 @@ export interface ExcludeFlags {
 export const excludePatterns = (a: ExcludeFlags) =>
   Effect.gen(function*() {
     const patterns = [...a.exclude]
-    for (const file of a.excludeFile) patterns.push(...excludeFilePatterns(yield* readListFile("--exclude-file", file)))
+    for (const file of a.excludeFile) patterns.push(...listFileLines(yield* readListFile("--exclude-file", file)))
     const ignoringCase = [...a.iexclude]
-    for (const file of a.iexcludeFile) ignoringCase.push(...excludeFilePatterns(yield* readListFile("--iexclude-file", file)))
+    for (const file of a.iexcludeFile) ignoringCase.push(...listFileLines(yield* readListFile("--iexclude-file", file)))
     const rules = parseBothExcludes(patterns, ignoringCase)
     if ("error" in rules) return yield* new UserError({ detail: rules.error })
     return { patterns, ignoringCase, rules }
