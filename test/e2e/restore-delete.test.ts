@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { execFileSync } from "node:child_process"
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
 import { enigma, initRepo, json, makeTree, snapshotTree } from "../support/cli.ts"
@@ -37,10 +37,11 @@ const canMount = () => {
 }
 
 /** A backup of a sample tree, restored once into `out`, which is then littered. */
-const restoredThenLittered = () => {
+const restoredThenLittered = (more?: (src: string) => void) => {
   const { root, g } = initRepo()
   const src = path.join(root, "data")
   makeTree(src)
+  more?.(src)
   const { backupId } = json(enigma([...g, "backup", src, "--json"]))
   const out = path.join(root, "out")
   assert.strictEqual(enigma([...g, "restore", backupId, out]).code, 0)
@@ -88,7 +89,12 @@ describe("restore --delete (restic's): the destination's copy of the backup made
 
   // A real tmpfs, mounted inside DEST (needs root and mount(2): skipped where either is missing).
   it.skipIf(!canMount())("leaves a directory with another filesystem mounted in it, and says so: exit 3", () => {
-    const { g, backupId, out } = restoredThenLittered()
+    // A directory of the backup whose name is not UTF-8: paths below it are handled as bytes.
+    const latin1 = (dir: string) => Buffer.concat([Buffer.from(path.join(dir, "data", "caf")), Buffer.from([0xe9])])
+    const { g, backupId, out } = restoredThenLittered((src) => {
+      mkdirSync(latin1(path.dirname(src)))
+      writeFileSync(Buffer.concat([latin1(path.dirname(src)), Buffer.from("/kept")]), "kept\n")
+    })
     // An extraneous directory with a disk mounted below it, and one where a file of the backup goes.
     const disk = path.join(out, "data", "newdir", "inner", "disk")
     const onPlace = path.join(out, "data", "script.sh", "disk")
@@ -112,10 +118,20 @@ describe("restore --delete (restic's): the destination's copy of the backup made
       execFileSync("umount", [mounted.pop()!])
       rmSync(path.join(out, "data", "script.sh"), { recursive: true })
 
-      // An extraneous directory: left whole, with a warning and exit 3; the rest is done.
+      // An extraneous directory: left whole, with a warning and exit 3; the rest is done. Also
+      // one in the backup's directory whose name is not UTF-8.
+      const latin1Disk = Buffer.concat([latin1(out), Buffer.from("/extra/disk")])
+      mkdirSync(latin1Disk, { recursive: true })
+      // A command line is text: mount reaches the Latin-1 name through a symlink, and resolves it.
+      const viaLink = path.join(path.dirname(out), "latin1-disk")
+      symlinkSync(latin1Disk, viaLink)
+      execFileSync("mount", ["-t", "tmpfs", "-o", "size=1m", "enigma-test", viaLink])
+      mounted.push(viaLink)
       const again = enigma([...g, "restore", backupId, out, "--delete"])
       assert.strictEqual(again.code, 3, again.stderr)
-      assert.match(again.stderr, /^warning: --delete left data\/newdir: another filesystem is mounted in it, and --delete does not reach across filesystems \(unmount it, or remove it yourself\)\n$/)
+      assert.match(again.stderr, /^warning: --delete left data\/newdir: another filesystem is mounted in it, and --delete does not reach across filesystems \(unmount it, or remove it yourself\)$/m)
+      assert.match(again.stderr, /^warning: --delete left data\/caf.*\/extra: another filesystem is mounted in it/m)
+      assert.strictEqual(again.stderr.trim().split("\n").length, 2, again.stderr)
       assert.strictEqual(readFileSync(path.join(disk, "precious"), "utf8"), "on another disk\n")
       assert.isTrue(existsSync(path.join(out, "data", "newdir", "b.txt")), "the directory is left whole")
       assert.isFalse(existsSync(path.join(out, "data", "stray.txt")), "what is not on the other disk still goes")

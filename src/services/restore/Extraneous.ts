@@ -35,7 +35,9 @@ const readMountPoints = (): Promise<ReadonlyArray<string> | undefined> =>
 export const makeMountCheck = (): ((dir: FsPath) => Promise<boolean>) => {
   let mounts: Promise<ReadonlyArray<string> | undefined> | undefined
   return async (dir) => {
-    const [st, parent] = await Promise.all([fs.lstat(dir), fs.lstat(path.dirname(dir.toString()))])
+    // A name that is not UTF-8 comes as bytes (StoredName.ts): its parent is reached through "..".
+    const parentDir = typeof dir === "string" ? path.dirname(dir) : Buffer.concat([dir, Buffer.from("/..")])
+    const [st, parent] = await Promise.all([fs.lstat(dir), fs.lstat(parentDir)])
     if (st.dev !== parent.dev) return true
     const points = await (mounts ??= readMountPoints())
     if (points === undefined) return false
