@@ -44,7 +44,7 @@ const initCommand = Command.make("init", {
 /** --exclude, --exclude-file, --iexclude and --iexclude-file (backup, rewrite; handlers/excludeFlags.ts reads them). */
 const excludeFlags = (exclude: string, iexclude: string) => ({
   exclude: Flag.String("exclude").pipe(Flag.withDescription(exclude), Flag.atLeast(0)),
-  excludeFile: Flag.String("exclude-file").pipe(Flag.withDescription("Read --exclude patterns from this file, one per line, # comments (repeatable)"), Flag.atLeast(0)),
+  excludeFile: Flag.String("exclude-file").pipe(Flag.withDescription("Read --exclude patterns from this file (- for stdin), one per line, # comments (repeatable)"), Flag.atLeast(0)),
   iexclude: Flag.String("iexclude").pipe(Flag.withDescription(iexclude), Flag.atLeast(0)),
   iexcludeFile: Flag.String("iexclude-file").pipe(Flag.withDescription("As --exclude-file, ignoring case (repeatable)"), Flag.atLeast(0))
 })
@@ -52,11 +52,11 @@ const excludeFlags = (exclude: string, iexclude: string) => ({
 const backupCommand = Command.make("backup", {
   paths: Argument.String("path").pipe(Argument.withDescription("Files or directories to back up"), Argument.variadic()),
   filesFrom: Flag.String("files-from").pipe(
-    Flag.withDescription("Also back up the paths listed in this file, one per line, # comments (repeatable)"),
+    Flag.withDescription("Also back up the paths listed in this file (- for stdin), one per line, # comments (repeatable)"),
     Flag.atLeast(0)
   ),
   filesFromRaw: Flag.String("files-from-raw").pipe(
-    Flag.withDescription("Also back up the paths in this file, separated by NUL bytes (find -print0) (repeatable)"),
+    Flag.withDescription("Also back up the paths in this file (- for stdin), separated by NUL bytes (find -print0) (repeatable)"),
     Flag.atLeast(0)
   ),
   ...excludeFlags(

@@ -420,7 +420,7 @@ describe("enigma backup → restore on the Local provider", () => {
     assert.deepStrictEqual(snapshotTree(path.join(out, "data")), snapshotTree(src))
   })
 
-  it("backup --files-from / --files-from-raw add the paths listed in files to those given", () => {
+  it("backup --files-from / --files-from-raw add the paths listed in files (or stdin, -) to those given", () => {
     const { root, g } = initRepo()
     for (const d of ["a", "b", "c", "d"]) {
       mkdirSync(path.join(root, d))
@@ -435,6 +435,16 @@ describe("enigma backup → restore on the Local provider", () => {
     const files = (json(enigma([...g, "restore", "latest", "--list", "--json"])) as Array<{ path: string; kind: string }>)
       .filter((e) => e.kind === "file").map((e) => e.path)
     assert.deepStrictEqual(files, ["a/f", "b/f", "c/f", "d/f"])
+    // `-` reads the list from stdin, as restic does (NUL-separated too), and --exclude-file too.
+    const piped = enigmaPipe([...g, "backup", "--files-from", "-", "--json"], Buffer.from(`${path.join(root, "b")}\n${path.join(root, "c")}\n`))
+    assert.strictEqual(piped.code, 0, piped.stderr)
+    assert.strictEqual(JSON.parse(piped.stdout.toString()).files, 2)
+    const pipedRaw = enigmaPipe([...g, "backup", "--files-from-raw", "-", "--json"], Buffer.from(`${path.join(root, "d")}\0`))
+    assert.strictEqual(JSON.parse(pipedRaw.stdout.toString()).files, 1, pipedRaw.stderr)
+    writeFileSync(path.join(root, "a", "skip.log"), "log")
+    const excluded = enigmaPipe([...g, "backup", path.join(root, "a"), "--exclude-file", "-", "--json"], Buffer.from("# leave out\n*.log\n"))
+    assert.strictEqual(JSON.parse(excluded.stdout.toString()).files, 1, excluded.stderr)
+    rmSync(path.join(root, "a", "skip.log"))
     const empty = path.join(root, "empty.txt")
     writeFileSync(empty, "# nothing\n")
     for (const [args, message] of [

@@ -3,12 +3,26 @@ import { Effect } from "effect"
 import { UserError } from "../../domain/Errors.ts"
 import { listFileLines, parseBothExcludes } from "../../domain/ExcludeRules.ts"
 
-/** A file named by `flag` (--exclude-file, --files-from…), read whole; a one-line error when it cannot be. */
-export const readListFile = (flag: string, file: string) =>
-  Effect.tryPromise({
-    try: () => fs.readFile(file, "utf8"),
-    catch: (e) => new UserError({ detail: `${flag} ${file}: cannot read it (${(e as { code?: string }).code ?? (e as Error).message})` })
+/** Standard input, whole, as text (`-` for a list file, as restic reads it). */
+const readStdin = (): Promise<string> =>
+  new Promise((resolve, reject) => {
+    const pieces: Array<Buffer> = []
+    process.stdin.on("data", (piece: Buffer) => pieces.push(piece))
+    process.stdin.once("end", () => resolve(Buffer.concat(pieces).toString("utf8")))
+    process.stdin.once("error", reject)
   })
+
+/**
+ * A file named by `flag` (--exclude-file, --files-from…), read whole, or standard input for `-`
+ * (`find … | enigma backup --files-from -`); a one-line error when it cannot be.
+ */
+export const readListFile = (flag: string, file: string) =>
+  file === "-" && process.stdin.isTTY
+    ? Effect.fail(new UserError({ detail: `${flag} -: stdin is a terminal; pipe the list in (e.g. from find), or name a file` }))
+    : Effect.tryPromise({
+      try: () => (file === "-" ? readStdin() : fs.readFile(file, "utf8")),
+      catch: (e) => new UserError({ detail: `${flag} ${file}: cannot read it (${(e as { code?: string }).code ?? (e as Error).message})` })
+    })
 
 /** The flags that give patterns to leave out (backup, rewrite). */
 export interface ExcludeFlags {
