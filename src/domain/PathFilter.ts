@@ -9,9 +9,12 @@ export const isSafeRelativePath = (p: string): boolean => {
   return p.split("/").every((part) => part !== "" && part !== "." && part !== "..")
 }
 
-/** `--path docs` selects `docs` itself and everything below it; a trailing slash is allowed. */
+/**
+ * `--path docs` selects `docs` itself and everything below it. A trailing slash is allowed, and so
+ * is a leading one (`/docs`, as `ls` takes it): stored paths have none, and a restic user types it.
+ */
 export const matchesPrefix = (p: string, prefix: string): boolean => {
-  const pre = prefix.replace(/\/+$/, "")
+  const pre = prefix.replace(/^\/+/, "").replace(/\/+$/, "")
   return pre === "" || p === pre || p.startsWith(`${pre}/`)
 }
 

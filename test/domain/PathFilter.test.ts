@@ -12,6 +12,8 @@ describe("PathFilter", () => {
   it("--path prefixes match whole segments", () => {
     assert.isTrue(matchesPrefix("docs/a.txt", "docs"))
     assert.isTrue(matchesPrefix("docs/a.txt", "docs/"))
+    assert.isTrue(matchesPrefix("docs/a.txt", "/docs"))
+    assert.isTrue(matchesPrefix("docs/a.txt", "/"))
     assert.isTrue(matchesPrefix("docs", "docs"))
     assert.isFalse(matchesPrefix("docsx/a.txt", "docs"))
   })

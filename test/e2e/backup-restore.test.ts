@@ -586,6 +586,8 @@ describe("enigma backup → restore on the Local provider", () => {
     const files = (args: ReadonlyArray<string>) =>
       (json(enigma([...g, "restore", backupId, "--list", "--json", ...args])) as Array<{ path: string; kind: string }>).filter((e) => e.kind === "file").map((e) => e.path)
     assert.deepStrictEqual(files(["--path", "data/docs/deep", "--path", "data/script.sh"]), ["data/docs/deep/er/main.rs", "data/script.sh"])
+    // A leading slash, as `ls` takes it and a restic user types it: the same selection.
+    assert.deepStrictEqual(files(["--path", "/data/docs/deep/"]), ["data/docs/deep/er/main.rs"])
     assert.deepStrictEqual(files(["--glob", "*.rs", "--glob", "*.sh"]), ["data/docs/deep/er/main.rs", "data/script.sh"])
     const two = path.join(root, "two")
     assert.strictEqual(enigma([...g, "restore", backupId, two, "--glob", "*.rs", "--glob", "note2*"]).code, 0)
