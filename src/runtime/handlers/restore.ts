@@ -4,6 +4,7 @@ import { Manifest } from "../../services/manifest/Manifest.ts"
 import type { FileEntry } from "../../domain/Events.ts"
 import { listedFor, longLine, normalizeListDir } from "../../domain/Listing.ts"
 import { matchesPrefix } from "../../domain/PathFilter.ts"
+import { mountedInIt } from "../../services/restore/Extraneous.ts"
 import { Restore, restoreProblem } from "../../services/restore/Restore.ts"
 import { unlock, withRepository } from "../Open.ts"
 import { collectOwnedBuffersOnly } from "../OwnedBuffersGc.ts"
@@ -12,8 +13,8 @@ import { rootCommand } from "../commands/shared.ts"
 import { backupFilter } from "./backupFilter.ts"
 import { stdoutWriter } from "../StdoutWriter.ts"
 
-/** Why `--delete` leaves a directory (see Extraneous.ts). */
-const mountedThere = "another filesystem is mounted in it, and --delete does not reach across filesystems (unmount it, or remove it yourself)"
+/** Why `--delete` leaves a directory, and what to do. */
+const mountedThere = `${mountedInIt} (unmount it, or remove it yourself)`
 
 /** Entries formatted and written at a time by `restore --list` and `ls`. */
 const listSlice = 2_000

@@ -12,6 +12,9 @@ export interface Extraneous {
   readonly keptMounted: Array<string>
 }
 
+/** Why `--delete` leaves a directory, or stops at one. */
+export const mountedInIt = "another filesystem is mounted in it, and --delete does not reach across filesystems"
+
 /**
  * The mount points of this process's view (real paths, from /proc/self/mountinfo's fifth field,
  * whose space, tab, newline and backslash are octal escapes); undefined where there is no such

@@ -21,7 +21,7 @@ import { warmChunkWorkers } from "../ChunkThreads.ts"
 import { makeGarbagePacer, manyFilesPacing } from "../GarbagePacer.ts"
 import { makeSmallFileWriter, type SmallFile, type SmallFileFailure, type SmallFileWriter } from "./SmallFileWriter.ts"
 import { writeXattrs } from "../Xattrs.ts"
-import { makeMountCheck, removeExtraneous } from "./Extraneous.ts"
+import { makeMountCheck, mountedInIt, removeExtraneous } from "./Extraneous.ts"
 import { fsTime } from "./FsTime.ts"
 
 /** Writing to the destination failed (disk full, permissions…): names the file. */
@@ -730,7 +730,7 @@ export class Restore extends Context.Service<Restore, {
               const st = await fs.lstat(target).catch(() => undefined)
               if (st?.isDirectory() !== true) return
               if (await holdsMount(target)) {
-                throw Object.assign(new Error("another filesystem is mounted in it, and --delete does not reach across filesystems"), { code: "EISDIR" })
+                throw Object.assign(new Error(mountedInIt), { code: "EISDIR" })
               }
               await fs.rm(target, { recursive: true, force: true })
               deleted.push(f.path)
