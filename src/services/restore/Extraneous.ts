@@ -74,14 +74,14 @@ export const removeExtraneous = <E>(
   dirs: Iterable<string>,
   inBackup: (stored: string) => Effect.Effect<boolean>,
   picks: (stored: string, kind: FileEntry["kind"]) => boolean,
-  options: { readonly byFiles: boolean; readonly dryRun: boolean },
+  /** `holdsMount`: the restore's check (makeMountCheck), so the mount points are read once. */
+  options: { readonly byFiles: boolean; readonly dryRun: boolean; readonly holdsMount: (dir: FsPath) => Promise<boolean> },
   onError: (target: FsPath) => (e: unknown) => E
 ) =>
   Effect.gen(function*() {
     const removed: Array<string> = []
     const keptMounted: Array<string> = []
-    const holdsMount = makeMountCheck()
-    const mounted = (dir: FsPath) => Effect.tryPromise({ try: () => holdsMount(dir), catch: onError(dir) })
+    const mounted = (dir: FsPath) => Effect.tryPromise({ try: () => options.holdsMount(dir), catch: onError(dir) })
     const entriesOf = (dir: FsPath) =>
       Effect.tryPromise({
         // Names as bytes: they need not be UTF-8 (StoredName.ts).

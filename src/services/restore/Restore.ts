@@ -902,7 +902,7 @@ export class Restore extends Context.Service<Restore, {
           restoredDirs.map((d) => d.path),
           (stored) => Effect.map(manifest.fileAt(backupId, stored), (e) => e !== undefined),
           picks,
-          { byFiles, dryRun: false },
+          { byFiles, dryRun: false, holdsMount },
           writeError
         )
         deleted.push(...removal.removed)
@@ -1061,8 +1061,8 @@ export class Restore extends Context.Service<Restore, {
       const keptMounted: Array<string> = []
       if (options.delete === true) {
         // Directories where a file or symlink goes (kept under --overwrite never), then what the backup does not hold.
+        const holdsMount = makeMountCheck()
         if (options.overwrite !== "never") {
-          const holdsMount = makeMountCheck()
           for (const o of others) {
             const target = joinStored(destAbs, o.path)
             const st = yield* Effect.promise(() => fs.lstat(target).catch(() => undefined))
@@ -1077,7 +1077,7 @@ export class Restore extends Context.Service<Restore, {
           restoredDirs,
           (stored) => Effect.map(manifest.fileAt(backupId, stored), (e) => e !== undefined),
           picks,
-          { byFiles, dryRun: true },
+          { byFiles, dryRun: true, holdsMount },
           writeError
         )
         deleted.push(...removal.removed)
