@@ -45,6 +45,9 @@ const octal = (n: number, length: number) => ascii(`${Math.max(0, Math.floor(n))
 /** A number for an octal field, or 0 when it does not fit (its real value then goes in a pax record). */
 const fits = (n: number, length: number) => n >= 0 && n < 8 ** (length - 1)
 
+/** Whether ustar's mtime field (whole seconds, 11 octal digits) holds it: from 1970 to 2242. */
+const ustarHoldsTime = (mtimeMs: number) => fits(Math.floor(mtimeMs / 1000), 12)
+
 const ustar = (name: Uint8Array, kind: string, size: number, mode: number, mtimeMs: number, uid: number, gid: number, linkName: Uint8Array): Uint8Array => {
   const h = new Uint8Array(blockSize)
   put(h, 0, 100, name)
@@ -53,7 +56,7 @@ const ustar = (name: Uint8Array, kind: string, size: number, mode: number, mtime
   put(h, 116, 8, octal(fits(gid, 8) ? gid : 0, 8))
   put(h, 124, 12, octal(size, 12))
   // Before 1970 or after 2242 the field cannot hold it: 0 there, the real time in a pax record.
-  put(h, 136, 12, octal(fits(Math.floor(mtimeMs / 1000), 12) ? mtimeMs / 1000 : 0, 12))
+  put(h, 136, 12, octal(ustarHoldsTime(mtimeMs) ? mtimeMs / 1000 : 0, 12))
   h[156] = kind.charCodeAt(0)
   put(h, 157, 100, linkName)
   put(h, 257, 6, ascii("ustar\0"))
@@ -111,7 +114,7 @@ export const entryHeader = (e: TarEntry): Uint8Array => {
   // a pax record (truncated to the microsecond, so the millisecond never rounds up; negative
   // before 1970, as GNU tar writes and reads it).
   const micros = Math.floor(e.mtimeMs * 1000)
-  if (micros % 1_000_000 !== 0 || !fits(Math.floor(e.mtimeMs / 1000), 12)) {
+  if (micros % 1_000_000 !== 0 || !ustarHoldsTime(e.mtimeMs)) {
     const whole = Math.abs(micros)
     const fraction = whole % 1_000_000
     records.push(paxRecord("mtime", ascii(`${micros < 0 ? "-" : ""}${Math.floor(whole / 1_000_000)}${fraction === 0 ? "" : `.${String(fraction).padStart(6, "0")}`}`)))
