@@ -275,6 +275,16 @@ describe("enigma backup → restore on the Local provider", () => {
     // A file named as a path is kept whatever its size.
     const named = enigma([...g, "backup", path.join(src, "unmarked", "huge.bin"), "--exclude-larger-than", "1K", "--json"])
     assert.strictEqual(json(named).files, 1)
+    // A path named on the command line that a pattern matches is left out, as restic leaves it
+    // (`backup /home/* --exclude /home/guest`); the others are backed up, under the paths kept.
+    const roots = enigma([...g, "backup", path.join(src, "app"), path.join(src, "logs"), path.join(src, "vm"), "--exclude", `${src}/logs`, "--iexclude", "VM", "--json"])
+    assert.strictEqual(roots.code, 0, roots.stderr)
+    const rootsId = (json(roots) as { backupId: string }).backupId
+    const listedPaths = (json(enigma([...g, "restore", rootsId, "--list", "--json"])) as Array<{ path: string }>).map((e) => e.path)
+    assert.ok(listedPaths.includes("app/build/out"), listedPaths.join(","))
+    assert.deepStrictEqual(listedPaths.filter((p) => p.startsWith("logs") || p.startsWith("vm")), [])
+    const recorded = (json(enigma([...g, "list", "--json"])) as Array<{ id: string; paths: Array<string> }>).find((x) => x.id === rootsId)
+    assert.deepStrictEqual(recorded?.paths, [path.join(src, "app")])
     // Bad patterns and files: one line, exit 1, no backup recorded.
     const before = json(enigma([...g, "list", "--json"]))
     for (const [args, message] of [
@@ -284,7 +294,9 @@ describe("enigma backup → restore on the Local provider", () => {
       [["--exclude-larger-than", "big"], /^enigma: --exclude-larger-than "big" is not a size/],
       [["--exclude-if-present", "a/b"], /^enigma: --exclude-if-present a\/b: give a file name/],
       [["--iexclude", "!keep"], /^enigma: --iexclude !keep: negated patterns .* are not supported/],
-      [["--iexclude-file", path.join(root, "missing.txt")], /^enigma: --iexclude-file .*missing\.txt: cannot read it \(ENOENT\)/]
+      [["--iexclude-file", path.join(root, "missing.txt")], /^enigma: --iexclude-file .*missing\.txt: cannot read it \(ENOENT\)/],
+      // Every path given left out: nothing to back up, said rather than an empty backup recorded.
+      [["--exclude", "data"], /^enigma: an --exclude\/--iexclude pattern matches the path given \(.*data\): nothing to back up; drop or narrow that pattern$/m]
     ] as const) {
       const r = enigma([...g, "backup", src, ...args])
       assert.strictEqual(r.code, 1, r.stderr)

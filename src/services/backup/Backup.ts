@@ -9,7 +9,7 @@ import type { BackupStats, Extent, FileEntry } from "../../domain/Events.ts"
 import { chunkStrategyOf } from "../../domain/Settings.ts"
 import { UserError } from "../../domain/Errors.ts"
 import { parseBackupTags } from "../../domain/BackupTags.ts"
-import { parseBothExcludes, parseMarker } from "../../domain/ExcludeRules.ts"
+import { type ExcludeRule, parseBothExcludes, parseMarker } from "../../domain/ExcludeRules.ts"
 import { shownPath, storedName } from "../../domain/StoredName.ts"
 import { ChunkStore, type ChunkWriteError } from "../ChunkStore.ts"
 import { EventLog, type ManifestError } from "../manifest/EventLog.ts"
@@ -23,7 +23,7 @@ import { PendingFiles } from "./PendingFiles.ts"
 import { type CutBlock, type CutOffThread, cutOffThread } from "../CutOffThread.ts"
 import { SourceBlocks } from "../SourceBlocks.ts"
 import { OffThreadWrites, stagingsForThroughput } from "../storage/LocalIoThreads.ts"
-import { walk, type WalkWarning } from "./Walker.ts"
+import { rootExcluded, walk, type WalkWarning } from "./Walker.ts"
 import { readXattrs, xattrsAvailable } from "../Xattrs.ts"
 
 export interface BackupProgress {
@@ -255,7 +255,7 @@ export class Backup extends Context.Service<Backup, {
         maxFileSize: options?.excludeLargerThan,
         oneFileSystem: options?.oneFileSystem
       }
-      const roots = yield* resolveRoots(paths)
+      const roots = yield* resolveRoots(paths, excludes)
       const tags = parseBackupTags(options?.tags ?? [])
       if ("error" in tags) return yield* new UserError({ detail: tags.error })
       const host = options?.host ?? hostname()
@@ -651,8 +651,12 @@ export class Backup extends Context.Service<Backup, {
   }))
 }
 
-/** Absolute roots, named by their basename; two roots with one name would collide in the backup. */
-const resolveRoots = (paths: ReadonlyArray<string>) =>
+/**
+ * Absolute roots, named by their basename; two roots with one name would collide in the backup.
+ * A root an exclude pattern matches is left out (restic's `backup /home/* --exclude /home/guest`);
+ * when that leaves none, there is nothing to back up.
+ */
+const resolveRoots = (paths: ReadonlyArray<string>, excludes: ReadonlyArray<ExcludeRule>) =>
   Effect.gen(function*() {
     const roots: Array<{ abs: string; name: string }> = []
     const names = new Map<string, string>()
@@ -660,6 +664,7 @@ const resolveRoots = (paths: ReadonlyArray<string>) =>
       const abs = path.resolve(p)
       const exists = yield* Effect.promise(() => fs.lstat(abs).then(() => true, () => false))
       if (!exists) return yield* new UserError({ detail: `backup path ${p} does not exist` })
+      if (rootExcluded(abs, excludes)) continue
       const name = path.basename(abs) || "root"
       const other = names.get(name)
       if (other !== undefined) {
@@ -669,6 +674,11 @@ const resolveRoots = (paths: ReadonlyArray<string>) =>
       }
       names.set(name, abs)
       roots.push({ abs, name })
+    }
+    if (roots.length === 0 && paths.length > 0) {
+      return yield* new UserError({
+        detail: `an --exclude/--iexclude pattern matches ${paths.length === 1 ? "the path" : "every path"} given (${paths.join(", ")}): nothing to back up; drop or narrow that pattern`
+      })
     }
     return roots
   })

@@ -34,8 +34,8 @@ export interface WalkOptions {
 /**
  * Walks each root without following symlinks. The order is deterministic (sorted names), which
  * keeps the concatenated content stream — and so its chunk boundaries — stable between runs.
- * Unreadable directories and special files become warnings; the walk goes on. Roots themselves
- * are never excluded: they were named on purpose.
+ * Unreadable directories and special files become warnings; the walk goes on. A root an exclude
+ * pattern matches is left out, as restic leaves it (`backup /home/* --exclude /home/guest`).
  *
  * The fs calls are synchronous on purpose: with the metadata cached they take microseconds,
  * while each async call is a thread-pool round trip; on trees of small files that dominated.
@@ -46,6 +46,7 @@ export function* walk(
   options: WalkOptions = {}
 ): Generator<WalkEntry> {
   for (const root of roots) {
+    if (rootExcluded(root.abs, options.excludes)) continue
     let st: Stats
     try {
       st = fs.lstatSync(root.abs)
@@ -57,6 +58,10 @@ export function* walk(
     yield* visit(root.abs, root.name, st, warn, { ...options, rootDev: st.dev, ...(st.isFile() ? { maxFileSize: undefined } : {}) })
   }
 }
+
+/** Whether an exclude pattern matches a path named to back up (absolute, as `path.resolve` gives it). */
+export const rootExcluded = (abs: string, excludes: ReadonlyArray<ExcludeRule> | undefined): boolean =>
+  excludes !== undefined && excludes.length > 0 && isExcluded(excludes, abs, abs.slice(abs.lastIndexOf("/") + 1))
 
 const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
 
