@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs"
 import * as net from "node:net"
 import * as path from "node:path"
 import { execFileSync, spawnSync } from "node:child_process"
@@ -131,6 +131,25 @@ describe("bad input gets a clear error, the right exit code, and loses nothing",
     assert.match(run([...g, "restore", backupId, "/proc/enigma-test/out"]), /^enigma: cannot write \/proc\/enigma-test\/out: a directory on this path is gone or cannot be made here: restore into a directory that can hold files \(ENOENT: the filesystem refuses to make directory '\/proc\/enigma-test'/)
     assert.match(run(["--config-dir", "/proc/enigma-test/cfg", "init"]), /^enigma: cannot create config dir \/proc\/enigma-test\/cfg: ENOENT: the filesystem refuses to make directory .*; choose another place$/)
     assert.match(run(["--repo", "file:///proc/enigma-test/repo", "put", "s"]), /^enigma: provider local: create \/proc\/enigma-test\/repo: ENOENT: the filesystem refuses/)
+  })
+
+  it("a destination or config dir that is a symlink to nothing: restore and init name the link and its target, make nothing, exit 1", () => {
+    const { root, g } = initRepo()
+    const src = path.join(root, "data")
+    makeTree(src)
+    const { backupId } = json(enigma([...g, "backup", src, "--json"]))
+    const link = path.join(root, "dest")
+    symlinkSync(path.join(root, "gone", "disk"), link)
+    const said = (args: ReadonlyArray<string>) => {
+      const r = enigma(args)
+      assert.strictEqual(r.code, 1, r.stderr)
+      return oneLine(r.stderr)
+    }
+    const named = `'${link}' is a symlink to '${path.join(root, "gone", "disk")}', which does not exist; make it lead to a directory, remove it, or choose another place`
+    assert.strictEqual(said([...g, "restore", backupId, link]), `enigma: cannot write ${link}: EEXIST: ${named}`)
+    assert.strictEqual(said([...g, "restore", backupId, path.join(link, "sub")]), `enigma: cannot write ${path.join(link, "sub")}: ENOTDIR: ${named}`)
+    assert.strictEqual(said(["--config-dir", link, "init"]), `enigma: cannot create config dir ${link}: EEXIST: ${named}`)
+    assert.isFalse(existsSync(path.join(root, "gone")))
   })
   it("a bad bandwidth limit names the flag or field; a good one is accepted", () => {
     const { root, g } = initRepo()

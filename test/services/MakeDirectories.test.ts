@@ -44,11 +44,35 @@ describe("makeDirectories", () => {
     fs.writeFileSync(file, "x")
     assert.strictEqual(codeOf(() => makeDirectories(file)), "EEXIST")
     assert.strictEqual(codeOf(() => makeDirectories(path.join(file, "a", "b"))), "ENOTDIR")
-    fs.symlinkSync(path.join(root, "nowhere"), path.join(root, "dangling"))
-    const dangling = codeOf(() => makeDirectories(path.join(root, "dangling", "a")))
-    assert.isTrue(dangling === "ENOTDIR" || dangling === "ENOENT", `dangling symlink: ${dangling}`)
-    assert.isFalse(fs.existsSync(path.join(root, "nowhere")))
     assert.strictEqual(fs.readFileSync(file, "utf8"), "x")
+  })
+
+  it("names a symlink in the way and its target: one to nothing, one into a loop; follows none of them", () => {
+    const root = tempDir()
+    const errorOf = (f: () => void) => {
+      try {
+        f()
+      } catch (e) {
+        return e as { code?: string; message: string; symlink?: string }
+      }
+      assert.fail("made a directory through a broken symlink")
+    }
+    const nowhere = path.join(root, "nowhere")
+    fs.symlinkSync(nowhere, path.join(root, "dangling"))
+    fs.symlinkSync("loop", path.join(root, "loop"))
+    for (const [dir, code, link, why] of [
+      [path.join(root, "dangling"), "EEXIST", "dangling", "which does not exist"],
+      [path.join(root, "dangling", "a", "b"), "ENOTDIR", "dangling", "which does not exist"],
+      [path.join(root, "loop"), "EEXIST", "loop", "which leads into a loop of symlinks"],
+      [path.join(root, "loop", "a"), "ELOOP", "loop", "which leads into a loop of symlinks"]
+    ] as const) {
+      const e = errorOf(() => makeDirectories(dir))
+      assert.strictEqual(e.code, code, dir)
+      const target = link === "loop" ? "loop" : nowhere
+      assert.strictEqual(e.message, `${code}: '${path.join(root, link)}' is a symlink to '${target}', ${why}; make it lead to a directory, remove it, or choose another place`)
+      assert.strictEqual(e.symlink, target)
+    }
+    assert.isFalse(fs.existsSync(nowhere))
   })
 
   // Node's recursive mkdir spins forever here (the reason this function exists), so the case runs

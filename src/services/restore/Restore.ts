@@ -41,7 +41,11 @@ export class RestoreWriteError extends Schema.TaggedError<RestoreWriteError>()("
  */
 /** A failed write (or removal) at `p`, named. */
 const writeError = (p: FsPath) => (e: unknown) =>
-  new RestoreWriteError({ path: shownPath(p), detail: writeFailure((e as { code?: string }).code, (e as Error).message) })
+  new RestoreWriteError({
+    path: shownPath(p),
+    // makeDirectories names a symlink in the way and its target, which says more than the code's text.
+    detail: (e as { symlink?: string }).symlink !== undefined ? (e as Error).message : writeFailure((e as { code?: string }).code, (e as Error).message)
+  })
 
 const writeFailure = (code: string | undefined, message: string): string => {
   const again = "then restore again (--overwrite if-changed keeps the files already restored)"
