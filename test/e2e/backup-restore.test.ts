@@ -457,6 +457,15 @@ describe("enigma backup → restore on the Local provider", () => {
     const excluded = enigmaPipe([...g, "backup", path.join(root, "a"), "--exclude-file", "-", "--json"], Buffer.from("# leave out\n*.log\n"))
     assert.strictEqual(JSON.parse(excluded.stdout.toString()).files, 1, excluded.stderr)
     rmSync(path.join(root, "a", "skip.log"))
+    // A path given twice (here also with a trailing slash, and in the list) is backed up once.
+    const twice = enigma([...g, "backup", path.join(root, "b"), `${path.join(root, "b")}/`, "--files-from", list, "--json"])
+    assert.strictEqual(twice.code, 0, twice.stderr)
+    assert.strictEqual(json(twice).files, 1)
+    // Two different paths with one name would collide in the backup: refused, nothing recorded.
+    mkdirSync(path.join(root, "other", "b"), { recursive: true })
+    const clash = enigma([...g, "backup", path.join(root, "b"), path.join(root, "other", "b")])
+    assert.strictEqual(clash.code, 1)
+    assert.strictEqual(clash.stderr, `enigma: ${path.join(root, "b")} and ${path.join(root, "other", "b")} would both be stored as "b"; back them up in separate runs\n`)
     const empty = path.join(root, "empty.txt")
     writeFileSync(empty, "# nothing\n")
     for (const [args, message] of [

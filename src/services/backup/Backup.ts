@@ -652,8 +652,8 @@ export class Backup extends Context.Service<Backup, {
 }
 
 /**
- * Absolute roots, named by their basename; two roots with one name would collide in the backup.
- * A root an exclude pattern matches is left out (restic's `backup /home/* --exclude /home/guest`);
+ * Absolute roots, named by their basename; two roots with one name would collide in the backup,
+ * one path given twice is one root. A root an exclude pattern matches is left out (restic's `backup /home/* --exclude /home/guest`);
  * when that leaves none, there is nothing to back up.
  */
 const resolveRoots = (paths: ReadonlyArray<string>, excludes: ReadonlyArray<ExcludeRule>) =>
@@ -667,6 +667,8 @@ const resolveRoots = (paths: ReadonlyArray<string>, excludes: ReadonlyArray<Excl
       if (rootExcluded(abs, excludes)) continue
       const name = path.basename(abs) || "root"
       const other = names.get(name)
+      // The same path given twice (`backup ~/src ~/src/`, or also in --files-from) is one root.
+      if (other === abs) continue
       if (other !== undefined) {
         return yield* new UserError({
           detail: `${other} and ${abs} would both be stored as "${name}"; back them up in separate runs`
