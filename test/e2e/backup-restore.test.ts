@@ -367,6 +367,30 @@ describe("enigma backup → restore on the Local provider", () => {
     }
   })
 
+  it("a backup of the directory that holds the repository (backup ~ with ~/.enigma) leaves out its storage and database, run after run", () => {
+    const { root, dir, g } = initRepo()
+    makeTree(path.join(root, "data"))
+    for (let run = 0; run < 2; run++) {
+      const b = enigma([...g, "backup", root, "--json"])
+      assert.strictEqual(b.code, 0, b.stderr)
+      assert.strictEqual(json(b).warnings, 0)
+    }
+    const home = path.basename(root)
+    const paths = (json(enigma([...g, "restore", "latest", "--list", "--json"])) as Array<{ path: string }>).map((e) => e.path)
+    const inRepo = paths.filter((p) => p.startsWith(`${home}/repo/`))
+    // The config and keyfile are kept; the Local provider's directory and the SQLite files are not.
+    assert.deepStrictEqual(inRepo, [`${home}/repo/enigma.toml`, `${home}/repo/keys.enc`])
+    assert.ok(paths.includes(`${home}/data`), paths.join(","))
+    // Named on purpose, one of them is refused with what it is: nothing recorded.
+    const before = json(enigma([...g, "list", "--json"]))
+    for (const [own, what] of [[path.join(dir, "storage"), "Local provider local's storage"], [path.join(dir, "enigma.db"), "manifest database"]] as const) {
+      const r = enigma([...g, "backup", own])
+      assert.strictEqual(r.code, 1)
+      assert.strictEqual(r.stderr, `enigma: backup path ${own} is this repository's ${what} ${own}: a backup leaves it out; back up the directories that hold your data\n`)
+    }
+    assert.deepStrictEqual(json(enigma([...g, "list", "--json"])), before)
+  })
+
   it("backup --dry-run says what would be backed up and read, and records and stores nothing", () => {
     const { root, dir, g } = initRepo()
     const src = path.join(root, "data")

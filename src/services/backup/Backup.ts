@@ -23,7 +23,8 @@ import { PendingFiles } from "./PendingFiles.ts"
 import { type CutBlock, type CutOffThread, cutOffThread } from "../CutOffThread.ts"
 import { SourceBlocks } from "../SourceBlocks.ts"
 import { OffThreadWrites, stagingsForThroughput } from "../storage/LocalIoThreads.ts"
-import { rootExcluded, walk, type WalkWarning } from "./Walker.ts"
+import { repositoryOwnEntries } from "./OwnFiles.ts"
+import { ownEntryKey, rootExcluded, walk, type WalkWarning } from "./Walker.ts"
 import { readXattrs, xattrsAvailable } from "../Xattrs.ts"
 
 export interface BackupProgress {
@@ -253,9 +254,10 @@ export class Backup extends Context.Service<Backup, {
         excludeCaches: options?.excludeCaches,
         excludeIfPresent: markers.filter((m) => !("error" in m)) as Array<{ name: string; header?: string }>,
         maxFileSize: options?.excludeLargerThan,
-        oneFileSystem: options?.oneFileSystem
+        oneFileSystem: options?.oneFileSystem,
+        leaveOut: repositoryOwnEntries(repo.settings)
       }
-      const roots = yield* resolveRoots(paths, excludes)
+      const roots = yield* resolveRoots(paths, excludes, walkOptions.leaveOut)
       const tags = parseBackupTags(options?.tags ?? [])
       if ("error" in tags) return yield* new UserError({ detail: tags.error })
       const host = options?.host ?? hostname()
@@ -656,14 +658,18 @@ export class Backup extends Context.Service<Backup, {
  * one path given twice is one root. A root an exclude pattern matches is left out (restic's `backup /home/* --exclude /home/guest`);
  * when that leaves none, there is nothing to back up.
  */
-const resolveRoots = (paths: ReadonlyArray<string>, excludes: ReadonlyArray<ExcludeRule>) =>
+const resolveRoots = (paths: ReadonlyArray<string>, excludes: ReadonlyArray<ExcludeRule>, own: ReadonlyMap<string, string>) =>
   Effect.gen(function*() {
     const roots: Array<{ abs: string; name: string }> = []
     const names = new Map<string, string>()
     for (const p of paths) {
       const abs = path.resolve(p)
-      const exists = yield* Effect.promise(() => fs.lstat(abs).then(() => true, () => false))
-      if (!exists) return yield* new UserError({ detail: `backup path ${p} does not exist` })
+      const st = yield* Effect.promise(() => fs.lstat(abs).then((s) => s, () => undefined))
+      if (st === undefined) return yield* new UserError({ detail: `backup path ${p} does not exist` })
+      const ownEntry = own.get(ownEntryKey(st))
+      if (ownEntry !== undefined) {
+        return yield* new UserError({ detail: `backup path ${p} is this repository's ${ownEntry}: a backup leaves it out; back up the directories that hold your data` })
+      }
       if (rootExcluded(abs, excludes)) continue
       const name = path.basename(abs) || "root"
       const other = names.get(name)

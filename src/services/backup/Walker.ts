@@ -29,7 +29,15 @@ export interface WalkOptions {
   readonly maxFileSize?: number | undefined
   /** Directories on another filesystem than their root are recorded, not entered. */
   readonly oneFileSystem?: boolean | undefined
+  /**
+   * Entries left out by identity (`ownEntryKey`): the repository's own files, which a backup of
+   * the directory holding them (`enigma backup ~` with ~/.enigma) would otherwise store again.
+   */
+  readonly leaveOut?: { has(key: string): boolean } | undefined
 }
+
+/** What `WalkOptions.leaveOut` holds for a file or directory: its device and inode, as borg keys the repository it skips. */
+export const ownEntryKey = (st: { readonly dev: number; readonly ino: number }): string => `${st.dev}:${st.ino}`
 
 /**
  * Walks each root without following symlinks. The order is deterministic (sorted names), which
@@ -99,6 +107,7 @@ function* visit(
   warn: (w: WalkWarning) => void,
   options: WalkOptions & { readonly rootDev: number }
 ): Generator<WalkEntry> {
+  if (options.leaveOut !== undefined && options.leaveOut.has(ownEntryKey(st))) return
   if (st.isSymbolicLink()) {
     yield { path: rel, abs, stat: st, kind: "symlink" }
     return
