@@ -4,7 +4,7 @@ import { Manifest } from "../../services/manifest/Manifest.ts"
 import type { FileEntry } from "../../domain/Events.ts"
 import { listedFor, longLine, normalizeListDir } from "../../domain/Listing.ts"
 import { matchesPrefix } from "../../domain/PathFilter.ts"
-import { mountedInIt } from "../../services/restore/Extraneous.ts"
+import { holdsRepository, mountedInIt } from "../../services/restore/Extraneous.ts"
 import { Restore, restoreProblem } from "../../services/restore/Restore.ts"
 import { unlock, withRepository } from "../Open.ts"
 import { collectOwnedBuffersOnly } from "../OwnedBuffersGc.ts"
@@ -115,6 +115,7 @@ export const restore = Effect.fn("cli.restore")(function*({ id, dest, path, glob
         [
           ...plan.deleted.map((p) => `would delete ${p}`),
           ...plan.keptMounted.map((p) => `would keep ${p}: ${mountedThere}`),
+          ...(plan.keptOwn.length > 0 ? [`would keep ${plan.keptOwn.join(", ")}: ${holdsRepository}`] : []),
           `dry run: would restore ${plan.entries} entries (${plan.files} files, ${formatBytes(plan.bytes)}) of backup ${backup.id} to ${dest.value}` +
           (remove ? `, and delete ${plan.deleted.length} entries it does not hold` : "") + "; nothing was changed"
         ].join("\n"))
@@ -156,7 +157,8 @@ export const restore = Effect.fn("cli.restore")(function*({ id, dest, path, glob
       process.stderr.write(`warning: ${r.xattrsRefused} extended attributes were not restored: the filesystem refused them (${r.xattrError ?? "error"}; security.* and trusted.* need root, user.* a filesystem that keeps them)\n`)
     }
     for (const p of r.keptMounted) process.stderr.write(`warning: --delete left ${p}: ${mountedThere}\n`)
-    if (r.ownersRefused > 0 || r.xattrsRefused > 0 || r.keptMounted.length > 0) return yield* new ExitWith({ code: 3 })
+    if (r.keptOwn.length > 0) process.stderr.write(`warning: left ${r.keptOwn.join(", ")} as they were: ${holdsRepository}\n`)
+    if (r.ownersRefused > 0 || r.xattrsRefused > 0 || r.keptMounted.length > 0 || r.keptOwn.length > 0) return yield* new ExitWith({ code: 3 })
   }))
 })
 

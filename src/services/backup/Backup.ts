@@ -23,8 +23,8 @@ import { PendingFiles } from "./PendingFiles.ts"
 import { type CutBlock, type CutOffThread, cutOffThread } from "../CutOffThread.ts"
 import { SourceBlocks } from "../SourceBlocks.ts"
 import { OffThreadWrites, stagingsForThroughput } from "../storage/LocalIoThreads.ts"
-import { repositoryOwnEntries } from "./OwnFiles.ts"
-import { ownEntryKey, rootExcluded, walk, type WalkWarning } from "./Walker.ts"
+import { leftOutOfBackups, ownEntryKey, repositoryOwnFiles } from "../OwnFiles.ts"
+import { rootExcluded, walk, type WalkWarning } from "./Walker.ts"
 import { readXattrs, xattrsAvailable } from "../Xattrs.ts"
 
 export interface BackupProgress {
@@ -255,7 +255,7 @@ export class Backup extends Context.Service<Backup, {
         excludeIfPresent: markers.filter((m) => !("error" in m)) as Array<{ name: string; header?: string }>,
         maxFileSize: options?.excludeLargerThan,
         oneFileSystem: options?.oneFileSystem,
-        leaveOut: repositoryOwnEntries(repo.settings)
+        leaveOut: leftOutOfBackups(repositoryOwnFiles(repo))
       }
       const roots = yield* resolveRoots(paths, excludes, walkOptions.leaveOut)
       const tags = parseBackupTags(options?.tags ?? [])

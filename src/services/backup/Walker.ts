@@ -2,6 +2,7 @@ import * as fs from "node:fs"
 import type { Stats } from "node:fs"
 import { cacheDirTag, cacheDirTagSignature, type ExcludeRule, isExcluded } from "../../domain/ExcludeRules.ts"
 import { type FsPath, joinStored, shownPath, storedName } from "../../domain/StoredName.ts"
+import { ownEntryKey } from "../OwnFiles.ts"
 
 /** One thing found by the walk, in walk order (depth-first, names sorted bytewise). */
 export interface WalkEntry {
@@ -30,14 +31,12 @@ export interface WalkOptions {
   /** Directories on another filesystem than their root are recorded, not entered. */
   readonly oneFileSystem?: boolean | undefined
   /**
-   * Entries left out by identity (`ownEntryKey`): the repository's own files, which a backup of
-   * the directory holding them (`enigma backup ~` with ~/.enigma) would otherwise store again.
+   * Entries left out by identity (`ownEntryKey`): the repository's own storage and database
+   * (OwnFiles.ts), which a backup of the directory holding them would otherwise store again.
    */
   readonly leaveOut?: { has(key: string): boolean } | undefined
 }
 
-/** What `WalkOptions.leaveOut` holds for a file or directory: its device and inode, as borg keys the repository it skips. */
-export const ownEntryKey = (st: { readonly dev: number; readonly ino: number }): string => `${st.dev}:${st.ino}`
 
 /**
  * Walks each root without following symlinks. The order is deterministic (sorted names), which

@@ -15,6 +15,9 @@ export interface Extraneous {
 /** Why `--delete` leaves a directory, or stops at one. */
 export const mountedInIt = "another filesystem is mounted in it, and --delete does not reach across filesystems"
 
+/** Why a restore leaves one of the repository's own files (OwnFiles.ts), or a directory holding one, or stops at it. */
+export const holdsRepository = "this repository's own files (its config, keyfile, manifest database, Local storage, or a directory holding them), which a restore neither writes over nor removes"
+
 /**
  * The mount points of this process's view (real paths, from /proc/self/mountinfo's fifth field,
  * whose space, tab, newline and backslash are octal escapes); undefined where there is no such
@@ -74,8 +77,17 @@ export const removeExtraneous = <E>(
   dirs: Iterable<string>,
   inBackup: (stored: string) => Effect.Effect<boolean>,
   picks: (stored: string, kind: FileEntry["kind"]) => boolean,
-  /** `holdsMount`: the restore's check (makeMountCheck), so the mount points are read once. */
-  options: { readonly byFiles: boolean; readonly dryRun: boolean; readonly holdsMount: (dir: FsPath) => Promise<boolean> },
+  /**
+   * `holdsMount`: the restore's check (makeMountCheck), so the mount points are read once. `keep`:
+   * whether an entry (stored path) must stay whole whatever the backup holds: one that is or holds
+   * the repository's own files (the restore notes it).
+   */
+  options: {
+    readonly byFiles: boolean
+    readonly dryRun: boolean
+    readonly holdsMount: (dir: FsPath) => Promise<boolean>
+    readonly keep: (stored: string) => boolean
+  },
   onError: (target: FsPath) => (e: unknown) => E
 ) =>
   Effect.gen(function*() {
@@ -99,7 +111,8 @@ export const removeExtraneous = <E>(
           const child = joinStored(root, childStored)
           const st = yield* Effect.tryPromise({ try: () => fs.lstat(child), catch: onError(child) })
           const kind = kindOf(st)
-          if (kind === "dir") {
+          if (options.keep(childStored)) left++
+          else if (kind === "dir") {
             if (yield* removeInside(child, childStored)) {
               yield* remove(child, true)
               removed.push(childStored)
@@ -118,7 +131,7 @@ export const removeExtraneous = <E>(
         const target = joinStored(root, stored)
         const st = yield* Effect.tryPromise({ try: () => fs.lstat(target), catch: onError(target) })
         const kind = kindOf(st)
-        if (!picks(stored, kind)) continue
+        if (!picks(stored, kind) || options.keep(stored)) continue
         if (kind === "dir" && (yield* mounted(target))) {
           keptMounted.push(stored)
           continue

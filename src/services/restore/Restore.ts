@@ -21,7 +21,9 @@ import { warmChunkWorkers } from "../ChunkThreads.ts"
 import { makeGarbagePacer, manyFilesPacing } from "../GarbagePacer.ts"
 import { makeSmallFileWriter, type SmallFile, type SmallFileFailure, type SmallFileWriter } from "./SmallFileWriter.ts"
 import { writeXattrs } from "../Xattrs.ts"
-import { makeMountCheck, mountedInIt, removeExtraneous } from "./Extraneous.ts"
+import { holdsRepository, makeMountCheck, mountedInIt, removeExtraneous } from "./Extraneous.ts"
+import { Repository } from "../Repository.ts"
+import { ownFileHolding, ownFilesBelow, ownFilesGuard, repositoryOwnFiles } from "../OwnFiles.ts"
 import { fsTime } from "./FsTime.ts"
 
 /** Writing to the destination failed (disk full, permissions…): names the file. */
@@ -139,6 +141,12 @@ export interface RestoreResult {
   readonly deleted: ReadonlyArray<string>
   /** With `delete`: directories not removed because another filesystem is mounted in them (Extraneous.ts). */
   readonly keptMounted: ReadonlyArray<string>
+  /**
+   * The repository's own files and directories in the destination (OwnFiles.ts: its config,
+   * keyfile, database, Local storage), by stored path, that the restore neither wrote over nor
+   * removed although the backup or `delete` asked to.
+   */
+  readonly keptOwn: ReadonlyArray<string>
 }
 
 /** `restore --dry-run`: what a restore would write, and (with `delete`) remove. */
@@ -149,6 +157,7 @@ export interface RestorePlan {
   readonly bytes: number
   readonly deleted: ReadonlyArray<string>
   readonly keptMounted: ReadonlyArray<string>
+  readonly keptOwn: ReadonlyArray<string>
 }
 
 /**
@@ -462,6 +471,39 @@ export class Restore extends Context.Service<Restore, {
   static readonly layer = Layer.effect(Restore)(Effect.gen(function*() {
     const manifest = yield* Manifest
     const chunks = yield* ChunkStore
+    const repo = yield* Repository
+    const ownFiles = repositoryOwnFiles(repo)
+
+    /**
+     * The selection, less the repository's own files where they lie in the destination (a
+     * restore of a home directory in place, with the repository in ~/.enigma): those are neither
+     * written over nor removed, and `keptOwn` collects the ones the restore met.
+     */
+    const selectionAt = (destAbs: string, exists: boolean, options: RestoreOptions) =>
+      Effect.gen(function*() {
+        const selection = entrySelection(options)
+        const holding = ownFileHolding(ownFiles, destAbs)
+        if (holding !== undefined) {
+          return yield* new UserError({ detail: `restore destination ${destAbs} is inside this repository's ${holding.what} ${holding.path}: restore somewhere else` })
+        }
+        const destReal = exists ? yield* Effect.tryPromise({ try: () => fs.realpath(destAbs), catch: writeError(destAbs) }) : undefined
+        const own = ownFilesGuard(destReal !== undefined ? ownFilesBelow(ownFiles, destReal) : [])
+        const keptOwn = new Set<string>()
+        const picks = (p: string, kind: FileEntry["kind"]): boolean => {
+          if (!selection.picks(p, kind)) return false
+          const cover = own.any ? own.coverOf(p) : undefined
+          if (cover === undefined) return true
+          keptOwn.add(cover.rel)
+          return false
+        }
+        /** Whether `--delete` must leave directory `p` whole: it is or holds one of the repository's files. */
+        const holdsOwn = (p: string): boolean => {
+          if (!own.any || !own.holds(p)) return false
+          keptOwn.add(p)
+          return true
+        }
+        return { ...selection, picks, holdsOwn, keptOwn }
+      })
 
     const run = (backupId: string, dest: string, options: RestoreOptions) =>
       restoreTo(backupId, dest, options).pipe(Effect.scoped, Effect.provideService(ReadTarget, backupId))
@@ -474,7 +516,7 @@ export class Restore extends Context.Service<Restore, {
         return yield* new UserError({ detail: `restore destination ${dest} exists and is not a directory; give a directory` })
       }
       /** With globs or includes (`byFiles`), a directory is restored only if it holds a selected file or symlink, or stands alone. */
-      const { picks, byFiles, standsAlone } = entrySelection(options)
+      const { picks, byFiles, standsAlone, holdsOwn, keptOwn } = yield* selectionAt(destAbs, destStat !== undefined, options)
       const windowSize = options.windowEntries ?? restoreWindow
       // The entries come a window at a time (path order), so that memory does not grow with the
       // backup. What must hold for all of them is checked first, when there is more than one
@@ -736,6 +778,7 @@ export class Restore extends Context.Service<Restore, {
               if (await holdsMount(target)) {
                 throw Object.assign(new Error(mountedInIt), { code: "EISDIR" })
               }
+              if (holdsOwn(f.path)) throw Object.assign(new Error(`it holds ${holdsRepository}`), { code: "EISDIR" })
               await fs.rm(target, { recursive: true, force: true })
               deleted.push(f.path)
             },
@@ -906,7 +949,7 @@ export class Restore extends Context.Service<Restore, {
           restoredDirs.map((d) => d.path),
           (stored) => Effect.map(manifest.fileAt(backupId, stored), (e) => e !== undefined),
           picks,
-          { byFiles, dryRun: false, holdsMount },
+          { byFiles, dryRun: false, holdsMount, keep: holdsOwn },
           writeError
         )
         deleted.push(...removal.removed)
@@ -942,7 +985,8 @@ export class Restore extends Context.Service<Restore, {
         xattrsRefused: xattrRefusals.count,
         ...(xattrRefusals.code !== undefined ? { xattrError: xattrRefusals.code } : {}),
         deleted,
-        keptMounted
+        keptMounted,
+        keptOwn: [...keptOwn]
       }
     })
 
@@ -1045,7 +1089,8 @@ export class Restore extends Context.Service<Restore, {
       const problem = restoreProblem(options)
       if (problem !== undefined) return yield* new UserError({ detail: problem })
       const destAbs = path.resolve(dest)
-      const { picks, byFiles, standsAlone } = entrySelection(options)
+      const destIsDir = yield* Effect.promise(() => fs.stat(destAbs).then((s) => s.isDirectory(), () => false))
+      const { picks, byFiles, standsAlone, holdsOwn, keptOwn } = yield* selectionAt(destAbs, destIsDir, options)
       // As `run` selects: directories (with a glob or include, those that hold a selected file or
       // symlink, or stand alone), files and symlinks.
       const dirs: Array<string> = []
@@ -1073,7 +1118,7 @@ export class Restore extends Context.Service<Restore, {
             if (st?.isDirectory() !== true) continue
             const mounted = yield* Effect.tryPromise({ try: () => holdsMount(target), catch: writeError(target) })
             if (mounted) keptMounted.push(o.path)
-            else deleted.push(o.path)
+            else if (!holdsOwn(o.path)) deleted.push(o.path)
           }
         }
         const removal = yield* removeExtraneous(
@@ -1081,7 +1126,7 @@ export class Restore extends Context.Service<Restore, {
           restoredDirs,
           (stored) => Effect.map(manifest.fileAt(backupId, stored), (e) => e !== undefined),
           picks,
-          { byFiles, dryRun: true, holdsMount },
+          { byFiles, dryRun: true, holdsMount, keep: holdsOwn },
           writeError
         )
         deleted.push(...removal.removed)
@@ -1093,7 +1138,8 @@ export class Restore extends Context.Service<Restore, {
         files: files.length,
         bytes: files.reduce((n, f) => n + f.size, 0),
         deleted,
-        keptMounted
+        keptMounted,
+        keptOwn: [...keptOwn]
       } satisfies RestorePlan
     })
 

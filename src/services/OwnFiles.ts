@@ -1,0 +1,116 @@
+import * as fs from "node:fs"
+import * as path from "node:path"
+import type { EnigmaSettings } from "../domain/Settings.ts"
+
+/** One of the repository's own files or directories, and what it is (for messages). */
+export interface OwnFile {
+  readonly path: string
+  readonly what: string
+  /**
+   * Whether a backup stores it like any file: the config and the keyfiles do (small, and what a
+   * user restoring a home directory expects to find); the storage and the database do not.
+   */
+  readonly backedUp: boolean
+}
+
+/**
+ * The repository's own files: its config dir and config, the keyfile (and a separate ML-KEM key),
+ * the manifest database with SQLite's -wal, -shm and -journal, and its Local providers' directories.
+ *
+ * Why: `init` puts them all in ~/.enigma, so `enigma backup ~` and `enigma restore latest /home`
+ * meet them. A backup that stored them again (encrypted, so nothing deduplicated) doubled the
+ * repository with every run, and read a database being written; a restore in place would write an
+ * old database or keyfile over the live one (then `gc` deletes the chunks of every later backup),
+ * and `--delete` would remove the storage a backup left out. borg leaves its repository and cache
+ * out of its backups for the same reason.
+ */
+export const repositoryOwnFiles = (repo: { readonly dir: string; readonly configFile: string; readonly settings: EnigmaSettings }): Array<OwnFile> => {
+  const { settings } = repo
+  const db = settings.enigma.db_path
+  return [
+    // All of it, so that a restore leaves its mode (0700: it holds the keyfile) and contents alone.
+    { path: repo.dir, what: "config dir", backedUp: true },
+    { path: repo.configFile, what: "config", backedUp: true },
+    { path: settings.enigma.keyfile_path, what: "keyfile", backedUp: true },
+    ...(settings.enigma.kem_key_path !== undefined ? [{ path: settings.enigma.kem_key_path, what: "ML-KEM key file", backedUp: true }] : []),
+    ...["", "-wal", "-shm", "-journal"].map((suffix) => ({ path: `${db}${suffix}`, what: "manifest database", backedUp: false })),
+    ...settings.providers.flatMap((p) => p.type === "Local" ? [{ path: p.bucket, what: `Local provider ${p.name}'s storage`, backedUp: false }] : [])
+  ]
+}
+
+/** What a walk keys an entry by to recognise it through symlinks and bind mounts: its device and inode, as borg keys the repository it skips. */
+export const ownEntryKey = (st: { readonly dev: number; readonly ino: number }): string => `${st.dev}:${st.ino}`
+
+/** The files a backup leaves out (`backedUp: false`) that exist now, by `ownEntryKey`, each with what it is. */
+export const leftOutOfBackups = (own: ReadonlyArray<OwnFile>): Map<string, string> => {
+  const keys = new Map<string, string>()
+  for (const f of own) {
+    if (f.backedUp) continue
+    try {
+      keys.set(ownEntryKey(fs.statSync(f.path)), `${f.what} ${f.path}`)
+    } catch {
+      // Not there (no -wal between runs, a provider not made yet): nothing to leave out.
+    }
+  }
+  return keys
+}
+
+/** Where `p` really is: the real path of its nearest existing ancestor, with the rest appended. */
+const realPathOf = (p: string): string => {
+  const rest: Array<string> = []
+  for (let at = path.resolve(p); ; at = path.dirname(at)) {
+    try {
+      return path.join(fs.realpathSync(at), ...rest.reverse())
+    } catch {
+      if (path.dirname(at) === at) return path.resolve(p)
+      rest.push(path.basename(at))
+    }
+  }
+}
+
+/** The one of `own` that `p` (a restore's destination, made or not) is, or lies inside. */
+export const ownFileHolding = (own: ReadonlyArray<OwnFile>, p: string): OwnFile | undefined => {
+  const real = realPathOf(p)
+  return own.find((f) => {
+    try {
+      const ownReal = fs.realpathSync(f.path)
+      return real === ownReal || real.startsWith(`${ownReal}/`)
+    } catch {
+      return false
+    }
+  })
+}
+
+/**
+ * Those of `own` that exist below directory `root` (a real path), as paths relative to it with
+ * `/` between names: what a restore into `root` must neither write over nor remove.
+ */
+export const ownFilesBelow = (own: ReadonlyArray<OwnFile>, root: string): Array<{ readonly rel: string; readonly what: string }> => {
+  const below: Array<{ rel: string; what: string }> = []
+  for (const f of own) {
+    let real: string
+    try {
+      real = fs.realpathSync(f.path)
+    } catch {
+      continue
+    }
+    const rel = path.relative(root, real)
+    if (rel !== "" && !rel.startsWith("..") && !path.isAbsolute(rel)) below.push({ rel: rel.split(path.sep).join("/"), what: f.what })
+  }
+  return below
+}
+
+/**
+ * Questions a restore asks of the repository's own files below its destination (`ownFilesBelow`),
+ * by stored path (`alice/.enigma/enigma.db`): whether an entry is one of them or inside one (not
+ * written), and whether a directory is or holds one (not removed). `coverOf` names the own file
+ * that answers, for the warning.
+ */
+export const ownFilesGuard = (below: ReadonlyArray<{ readonly rel: string; readonly what: string }>) => ({
+  any: below.length > 0,
+  /** The own file or directory `p` is, or is inside. */
+  coverOf: (p: string) => below.find((o) => o.rel === p || p.startsWith(`${o.rel}/`)),
+  /** Whether `p` is an own file or a directory that holds one. */
+  holds: (p: string) => below.some((o) => o.rel === p || o.rel.startsWith(`${p}/`))
+})
+export type OwnFilesGuard = ReturnType<typeof ownFilesGuard>
