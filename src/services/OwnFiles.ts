@@ -14,8 +14,9 @@ export interface OwnFile {
 }
 
 /**
- * The repository's own files: its config dir and config, the keyfile (and a separate ML-KEM key),
- * the manifest database with SQLite's -wal, -shm and -journal, and its Local providers' directories.
+ * The repository's own files: its config, the keyfile (and a separate ML-KEM key), the manifest
+ * database with SQLite's -wal, -shm and -journal, and its Local providers' directories. Not the
+ * config dir as a whole: that may be /etc or a home directory (`--config /etc/enigma.toml`).
  *
  * Why: `init` puts them all in ~/.enigma, so `enigma backup ~` and `enigma restore latest /home`
  * meet them. A backup that stored them again (encrypted, so nothing deduplicated) doubled the
@@ -24,12 +25,10 @@ export interface OwnFile {
  * and `--delete` would remove the storage a backup left out. borg leaves its repository and cache
  * out of its backups for the same reason.
  */
-export const repositoryOwnFiles = (repo: { readonly dir: string; readonly configFile: string; readonly settings: EnigmaSettings }): Array<OwnFile> => {
+export const repositoryOwnFiles = (repo: { readonly configFile: string; readonly settings: EnigmaSettings }): Array<OwnFile> => {
   const { settings } = repo
   const db = settings.enigma.db_path
   return [
-    // All of it, so that a restore leaves its mode (0700: it holds the keyfile) and contents alone.
-    { path: repo.dir, what: "config dir", backedUp: true },
     { path: repo.configFile, what: "config", backedUp: true },
     { path: settings.enigma.keyfile_path, what: "keyfile", backedUp: true },
     ...(settings.enigma.kem_key_path !== undefined ? [{ path: settings.enigma.kem_key_path, what: "ML-KEM key file", backedUp: true }] : []),

@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { execFileSync } from "node:child_process"
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import * as path from "node:path"
 import { enigma, initRepo, json, localProviderToml, makeTree, snapshotTree, tempDir } from "../support/cli.ts"
@@ -161,10 +161,10 @@ describe("restore --delete (restic's): the destination's copy of the backup made
     assert.deepStrictEqual(Object.keys(snapshotTree(out)), ["", "x"])
   })
 
-  it("a restore in place over the repository's own files neither writes over nor removes its config dir, database or storage", () => {
-    // The config dir is root/repo; the database and the Local storage are in root/state. Backups of
-    // other directories named "repo" and "state" hold entries at the same stored paths (as a backup
-    // of ~ made before the database and storage were left out does); restoring them into root with
+  it("a restore in place over the repository's own files neither writes over nor removes its config, keyfile, database or storage", () => {
+    // The config dir is root/repo; the database and the Local storage are in root/state. A backup of
+    // other directories named "repo" and "state" holds entries at the same stored paths (as a backup
+    // of ~ made before the database and storage were left out does); restoring it into root with
     // --delete lands on the live repository.
     const { root, dir, g } = initRepo([], `[enigma]\ndb_path = "../state/enigma.db"\n${localProviderToml("local", "../state/storage")}`)
     const state = path.join(root, "state")
@@ -175,46 +175,39 @@ describe("restore --delete (restic's): the destination's copy of the backup made
     }
     assert.strictEqual(enigma([...g, "backup", path.join(elsewhere, "repo"), path.join(elsewhere, "state")]).code, 0)
     writeFileSync(path.join(state, "stray.txt"), "not in the backup\n")
+    /** The repository's files, as they are. */
     const live = () => {
       const tree = { ...snapshotTree(dir), ...Object.fromEntries(Object.entries(snapshotTree(state)).map(([k, v]) => [`state/${k}`, v])) }
-      // What the backup restores and --delete removes; and SQLite's own files, which change as it runs.
-      for (const k of Object.keys(tree)) if (/^state\/(enigma\.db-|docs|stray\.txt)/.test(k)) delete tree[k]
+      // What the backup restores and --delete removes, and SQLite's own files, which change as it runs.
+      for (const k of Object.keys(tree)) if (!/^(enigma\.toml|keys\.enc|state\/enigma\.db|state\/storage(\/.*)?)$/.test(k)) delete tree[k]
       return tree
     }
-    chmodSync(dir, 0o700) // as `init` makes it: the backup's "repo" is 0755
     const before = live()
+    const kept = "repo/enigma.toml, repo/keys.enc, state/enigma.db, state/storage"
     const dry = enigma([...g, "restore", "latest", root, "--delete", "--dry-run"])
     assert.strictEqual(dry.code, 0, dry.stderr)
-    assert.match(dry.stdout, /^would keep repo, state\/enigma\.db, state\/storage.*: this repository's own files \(its config, keyfile, manifest database, Local storage, or a directory holding them\)/m)
+    assert.match(dry.stdout, new RegExp(`^would keep ${kept}.*: this repository's own files \\(its config, keyfile, manifest database, Local storage, or a directory holding them\\)`, "m"))
     assert.match(dry.stdout, /^would delete state\/stray\.txt$/m)
     const r = enigma([...g, "restore", "latest", root, "--delete"])
     assert.strictEqual(r.code, 3, r.stderr)
-    assert.match(r.stderr, /^warning: left repo, state\/enigma\.db, state\/storage.* as they were: this repository's own files/)
+    assert.match(r.stderr, new RegExp(`^warning: left ${kept}.* as they were: this repository's own files`))
     assert.strictEqual(r.stderr.trim().split("\n").length, 1, r.stderr)
-    // What is not the repository's is restored and cleaned as asked; the repository is as it was
-    // (the config dir keeps its 0700), and it opens.
+    // What is not the repository's is restored and cleaned as asked; the repository is as it was, and opens.
+    assert.strictEqual(readFileSync(path.join(dir, "notes.txt"), "utf8"), "old repo/notes.txt\n")
     assert.strictEqual(readFileSync(path.join(state, "docs", "a.txt"), "utf8"), "old state/docs/a.txt\n")
     assert.isFalse(existsSync(path.join(state, "stray.txt")))
     assert.deepStrictEqual(live(), before)
-    assert.strictEqual(before[""], "dir 700")
     assert.strictEqual(enigma([...g, "verify", "latest", "--read-data"]).code, 0)
-    // Into the config dir or the storage: refused before anything is written.
-    for (const [into, what] of [[dir, "config dir"], [path.join(state, "storage", "restored"), "Local provider local's storage"]] as const) {
-      const bad = enigma([...g, "restore", "latest", into])
-      assert.strictEqual(bad.code, 1)
-      assert.match(bad.stderr, new RegExp(`^enigma: restore destination ${into} is inside this repository's ${what} .*: restore somewhere else\n$`))
-    }
-    // A file of the backup where the config dir stands is left out, as the config dir's contents are;
-    // one where a directory holding the database and storage stands stops the restore there.
-    const files = tempDir()
-    for (const name of ["repo", "state"]) writeFileSync(path.join(files, name), `a file named ${name}\n`)
-    assert.strictEqual(enigma([...g, "backup", path.join(files, "repo")]).code, 0)
-    const beforeOver = live()
-    const over = enigma([...g, "restore", "latest", root, "--delete"])
-    assert.strictEqual(over.code, 3, over.stderr)
-    assert.match(over.stderr, /^warning: left repo as they were: /)
-    assert.deepStrictEqual(live(), beforeOver)
-    assert.strictEqual(enigma([...g, "backup", path.join(files, "state")]).code, 0)
+    // Into the storage: refused before anything is written.
+    const into = path.join(state, "storage", "restored")
+    const bad = enigma([...g, "restore", "latest", into])
+    assert.strictEqual(bad.code, 1)
+    assert.strictEqual(bad.stderr, `enigma: restore destination ${into} is inside this repository's Local provider local's storage ${path.join(state, "storage")}: restore somewhere else\n`)
+    assert.isFalse(existsSync(into))
+    // A file of the backup where a directory holding the repository's files stands: the restore stops there.
+    const other = path.join(tempDir(), "state")
+    writeFileSync(other, "a file named state\n")
+    assert.strictEqual(enigma([...g, "backup", other]).code, 0)
     const beforeStop = live()
     const stop = enigma([...g, "restore", "latest", root, "--delete"])
     assert.strictEqual(stop.code, 1)

@@ -655,8 +655,10 @@ export class Backup extends Context.Service<Backup, {
 
 /**
  * Absolute roots, named by their basename; two roots with one name would collide in the backup,
- * one path given twice is one root. A root an exclude pattern matches is left out (restic's `backup /home/* --exclude /home/guest`);
- * when that leaves none, there is nothing to back up.
+ * one path given twice is one root. A root an exclude pattern matches is left out (restic's
+ * `backup /home/* --exclude /home/guest`); when that leaves none, there is nothing to back up.
+ * One of the repository's own files (`own`, OwnFiles.ts) named as a root is refused: the walk
+ * would leave it out.
  */
 const resolveRoots = (paths: ReadonlyArray<string>, excludes: ReadonlyArray<ExcludeRule>, own: ReadonlyMap<string, string>) =>
   Effect.gen(function*() {
