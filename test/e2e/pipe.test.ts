@@ -267,7 +267,10 @@ describe("pipe mode: put / get", () => {
       [["put", "x", "--buffer-chunks", "0"], /^enigma: --buffer-chunks must be 1 or more/, 1],
       [["put", "x", "--storage-class", "GLACIER"], /^enigma: --storage-class applies to S3 providers, and this repository has none/, 1],
       [["verify", "nope"], /^enigma: no stream is named nope, and "nope" is not a backup id/, 1],
-      [["verify", "abcdef12"], /^enigma: stream or backup abcdef12 not found: see `enigma list` for the backups and streams/, 1]
+      [["verify", "abcdef12"], /^enigma: stream or backup abcdef12 not found: see `enigma list` for the backups and streams/, 1],
+      // forget takes stream names too: a misspelt one is not called a bad backup id alone.
+      [["forget", "nope"], /^enigma: no stream is named nope, and "nope" is not a backup id/, 1],
+      [["forget", "abcdef12"], /^enigma: stream or backup abcdef12 not found: see `enigma list` for the backups and streams/, 1]
     ]
     for (const [args, message, code] of cases) {
       const r = enigmaPipe([...g, ...args], Buffer.from("data"))

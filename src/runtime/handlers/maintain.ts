@@ -117,11 +117,7 @@ export const verify = Effect.fn("cli.verify")(function*({ id: given, readData, r
         ].join("\n"))
       return report.bad.length + (incomplete ? 1 : 0) + report.unreachable.length
     }
-    // Neither a stream nor a backup: say both were looked for.
-    yield* Manifest.use((m) => m.resolveBackup(id)).pipe(
-      Effect.catchTag("UserError", (e) => Effect.fail(new UserError({ detail: `no stream is named ${id}, and ${e.detail}` }))),
-      Effect.catchTag("NotFound", () => Effect.fail(new NotFound({ what: `stream or backup ${id}`, hint: "see `enigma list` for the backups and streams in this repository" })))
-    )
+    yield* backupNotStream(id)
     const report = yield* Maintenance.use((m) => m.verify(id, readData, onProgress)).pipe(Effect.ensuring(Effect.sync(line.done)))
     yield* emit(json, { ...report, ok: report.bad.length === 0 && report.unreachable.length === 0 }, () =>
       [
@@ -157,6 +153,16 @@ export interface ForgetArgs {
   readonly prune: boolean
   readonly json: boolean
 }
+
+/**
+ * Backup `id`, for a command that takes a stream name or a backup id and found no stream by that
+ * name: where it is no backup either, the error says both were looked for.
+ */
+const backupNotStream = (id: string) =>
+  Manifest.use((m) => m.resolveBackup(id)).pipe(
+    Effect.catchTag("UserError", (e) => Effect.fail(new UserError({ detail: `no stream is named ${id}, and ${e.detail}` }))),
+    Effect.catchTag("NotFound", () => Effect.fail(new NotFound({ what: `stream or backup ${id}`, hint: "see `enigma list` for the backups and streams in this repository" })))
+  )
 
 export const forget = Effect.fn("cli.forget")(function*(a: ForgetArgs) {
   const counts = {
@@ -201,6 +207,7 @@ export const forget = Effect.fn("cli.forget")(function*(a: ForgetArgs) {
     const streamNames: Array<string> = []
     const backupIds: Array<string> = []
     for (const id of a.ids) ((yield* pipe.resolve(id)) !== undefined ? streamNames : backupIds).push(id)
+    for (const id of backupIds) yield* backupNotStream(id)
     const streams = yield* pipe.forget(streamNames, a.dryRun)
     const r = byPolicy || backupIds.length > 0
       ? yield* Maintenance.use((m) => m.forget(byPolicy ? { policy, filter, groupBy } : { ids: backupIds }, a.dryRun))
