@@ -456,7 +456,7 @@ describe("enigma backup → restore on the Local provider", () => {
     assert.deepStrictEqual(snapshotTree(path.join(out, "data")), snapshotTree(src))
   })
 
-  it("backup --files-from / --files-from-raw add the paths listed in files (or stdin, -) to those given", () => {
+  it("backup --files-from / --files-from-raw add the paths listed in files (or stdin, -) to those given; a path given twice is one root; link/ is the directory a symlink leads to", () => {
     const { root, g } = initRepo()
     for (const d of ["a", "b", "c", "d"]) {
       mkdirSync(path.join(root, d))
@@ -485,6 +485,17 @@ describe("enigma backup → restore on the Local provider", () => {
     const twice = enigma([...g, "backup", path.join(root, "b"), `${path.join(root, "b")}/`, "--files-from", list, "--json"])
     assert.strictEqual(twice.code, 0, twice.stderr)
     assert.strictEqual(json(twice).files, 1)
+    // A symlink to a directory given with a trailing slash is the directory, under the link's
+    // name (as for ls and cp); without it, the link itself. One that leads to no directory: refused.
+    symlinkSync(path.join(root, "b"), path.join(root, "link"))
+    const followed = enigma([...g, "backup", `${path.join(root, "link")}/`, "--json"])
+    assert.strictEqual(json(followed).files, 1)
+    assert.deepStrictEqual((json(enigma([...g, "restore", "latest", "--list", "--json"])) as Array<{ path: string }>).map((e) => e.path), ["link", "link/f"])
+    assert.strictEqual(json(enigma([...g, "backup", path.join(root, "link"), "--json"])).symlinks, 1)
+    symlinkSync(path.join(root, "b", "f"), path.join(root, "to-file"))
+    const notDir = enigma([...g, "backup", `${path.join(root, "to-file")}/`])
+    assert.strictEqual(notDir.code, 1)
+    assert.strictEqual(notDir.stderr, `enigma: backup path ${path.join(root, "to-file")}/ is a symlink that leads to no directory; give it without the slash to record the link itself\n`)
     // Two different paths with one name would collide in the backup: refused, nothing recorded.
     mkdirSync(path.join(root, "other", "b"), { recursive: true })
     const clash = enigma([...g, "backup", path.join(root, "b"), path.join(root, "other", "b")])

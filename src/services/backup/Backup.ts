@@ -665,15 +665,25 @@ const resolveRoots = (paths: ReadonlyArray<string>, excludes: ReadonlyArray<Excl
     const roots: Array<{ abs: string; name: string }> = []
     const names = new Map<string, string>()
     for (const p of paths) {
-      const abs = path.resolve(p)
-      const st = yield* Effect.promise(() => fs.lstat(abs).then((s) => s, () => undefined))
+      let abs = path.resolve(p)
+      let st = yield* Effect.promise(() => fs.lstat(abs).then((s) => s, () => undefined))
       if (st === undefined) return yield* new UserError({ detail: `backup path ${p} does not exist` })
+      // `link/` names the directory a symlink leads to, as it does for ls and cp (POSIX resolves a
+      // trailing slash); `link` alone is the link, recorded as one, as restic and tar record it.
+      if (st.isSymbolicLink() && /[^/]\/+$/.test(p)) {
+        const target = yield* Effect.promise(() => fs.realpath(abs).then((real) => fs.stat(real).then((s) => ({ real, s })), () => undefined))
+        if (target === undefined || !target.s.isDirectory()) {
+          return yield* new UserError({ detail: `backup path ${p} is a symlink that leads to no directory; give it without the slash to record the link itself` })
+        }
+        abs = target.real
+        st = yield* Effect.promise(() => fs.lstat(target.real))
+      }
       const ownEntry = own.get(ownEntryKey(st))
       if (ownEntry !== undefined) {
         return yield* new UserError({ detail: `backup path ${p} is this repository's ${ownEntry}: a backup leaves it out; back up the directories that hold your data` })
       }
       if (rootExcluded(abs, excludes)) continue
-      const name = path.basename(abs) || "root"
+      const name = path.basename(path.resolve(p)) || path.basename(abs) || "root"
       const other = names.get(name)
       // The same path given twice (`backup ~/src ~/src/`, or also in --files-from) is one root.
       if (other === abs) continue
