@@ -1,6 +1,7 @@
 import { Result, Schema } from "effect"
 import { parseListen } from "./Listen.ts"
 import { parseDuration } from "./Retry.ts"
+import { posix } from "node:path"
 
 /**
  * `enigma.toml`, as in the Enigma seed. Field names are the seed's (snake_case) so existing
@@ -228,6 +229,44 @@ const canonicalProviderTypes = (raw: unknown): unknown => {
       return canonical === undefined ? p : { ...p, type: canonical }
     })
   }
+}
+
+/**
+ * Where a provider keeps its objects, for telling whether two share it: a Local directory (an
+ * absolute path, as the config's loader makes it), or a bucket or container at an endpoint.
+ */
+const storagePlace = (p: ProviderSettings): { readonly local: boolean; readonly place: string } =>
+  p.type === "Local"
+    ? { local: true, place: posix.normalize(p.bucket).replace(/(.)\/+$/, "$1") }
+    : {
+      local: false,
+      place: [
+        isS3Type(p.type) ? "s3" : p.type,
+        p.endpoint_url ?? "",
+        // An Azure account is part of where a container is: the same name in two accounts is two places.
+        p.type === "Azure" ? (p.access_key ?? p.connection_string ?? "") : "",
+        p.bucket
+      ].join("|")
+    }
+
+/**
+ * Two providers that store in one place (the same Local directory, or one inside the other; the
+ * same bucket at the same endpoint): `copies = 2` there would keep one copy and count two, and
+ * either provider's listing would see the other's objects. Undefined when every place differs.
+ */
+export const sharedStorageProblem = (providers: ReadonlyArray<ProviderSettings>): string | undefined => {
+  const places = providers.map((p) => ({ name: p.name, ...storagePlace(p) }))
+  for (const [i, a] of places.entries()) {
+    for (const b of places.slice(i + 1)) {
+      if (a.local !== b.local) continue
+      const same = a.place === b.place
+      const nested = a.local && (b.place.startsWith(`${a.place}/`) || a.place.startsWith(`${b.place}/`) || a.place === "/" || b.place === "/")
+      if (!same && !nested) continue
+      const where = a.local ? (same ? `directory ${a.place}` : `directories ${a.place} and ${b.place}, one inside the other`) : `bucket ${providers[i]!.bucket}`
+      return `providers: "${a.name}" and "${b.name}" both store in ${where}; a second copy there is no copy at all: give each provider a place of its own`
+    }
+  }
+  return undefined
 }
 
 /** Schema's wording for a failure, as a config's author reads it. */

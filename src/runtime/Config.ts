@@ -5,7 +5,7 @@ import { Effect, Option, Redacted, Result } from "effect"
 import { parse as parseToml, stringify as stringifyToml } from "smol-toml"
 import { withoutByteOrderMark } from "../domain/ConfigText.ts"
 import { ConfigError, RepositoryNotFound } from "../domain/Errors.ts"
-import { decodeSettings, type EnigmaSettings, withDefaults } from "../domain/Settings.ts"
+import { decodeSettings, type EnigmaSettings, sharedStorageProblem, withDefaults } from "../domain/Settings.ts"
 import { decryptCredential, isCredentialToken } from "../services/keys/Keys.ts"
 
 export const configFileName = "enigma.toml"
@@ -60,7 +60,11 @@ export const parseConfig = (file: string, text: string) =>
     })
     const decoded = decodeSettings(withDefaults(raw, dir))
     if (Result.isFailure(decoded)) return yield* new ConfigError({ file, detail: decoded.failure })
-    return absolutize(dir, decoded.success)
+    const settings = absolutize(dir, decoded.success)
+    // Checked once Local directories are absolute: `s1`, `./s1` and `~/x/s1` may be one place.
+    const shared = sharedStorageProblem(settings.providers)
+    if (shared !== undefined) return yield* new ConfigError({ file, detail: shared })
+    return settings
   })
 
 /**

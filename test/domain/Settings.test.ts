@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Result } from "effect"
-import { chunkStrategyOf, decodeSettings, defaultSettings, withDefaults } from "../../src/domain/Settings.ts"
+import { chunkStrategyOf, decodeSettings, defaultSettings, sharedStorageProblem, withDefaults } from "../../src/domain/Settings.ts"
 
 describe("Settings (enigma.toml)", () => {
   it("the default config decodes and names a 4 MiB CDC target", () => {
@@ -56,5 +56,22 @@ describe("Settings (enigma.toml)", () => {
     }, "/r"))
     assert.isTrue(Result.isFailure(dup))
     assert.isTrue(Result.isFailure(decodeSettings(withDefaults({ providers: [] }, "/r"))))
+  })
+
+  it("two providers storing in one place (a Local directory, one inside another, a bucket at one endpoint) are named; separate places pass", () => {
+    const local = (name: string, bucket: string) => ({ name, type: "Local" as const, bucket })
+    const s3 = (name: string, bucket: string, endpoint_url?: string, type: "S3Compatible" | "minio" | "S3" = "S3Compatible") =>
+      ({ name, type, bucket, ...(endpoint_url !== undefined ? { endpoint_url } : {}) })
+    const azure = (name: string, account: string) => ({ name, type: "Azure" as const, bucket: "c", access_key: account })
+    const suffix = "a second copy there is no copy at all: give each provider a place of its own"
+    for (const [providers, problem] of [
+      [[local("a", "/d/s1"), local("b", "/d/s1/")], `providers: "a" and "b" both store in directory /d/s1; ${suffix}`],
+      [[local("a", "/d/s1"), local("b", "/d/x/../s1")], `providers: "a" and "b" both store in directory /d/s1; ${suffix}`],
+      [[local("a", "/d/s1"), local("b", "/d/s1/sub")], `providers: "a" and "b" both store in directories /d/s1 and /d/s1/sub, one inside the other; ${suffix}`],
+      [[local("a", "/d/s1"), s3("b", "b1", "http://h:1"), s3("c", "b1", "http://h:1", "minio")], `providers: "b" and "c" both store in bucket b1; ${suffix}`],
+      [[local("a", "/d/s1"), local("b", "/d/s10"), s3("c", "b1", "http://h:1"), s3("d", "b1", "http://h:2"), s3("e", "b1"), azure("f", "one"), azure("g", "two")], undefined]
+    ] as const) {
+      assert.strictEqual(sharedStorageProblem(providers), problem)
+    }
   })
 })

@@ -70,6 +70,18 @@ describe("bad input gets a clear error, the right exit code, and loses nothing",
     assert.match(oneLine(r2.stderr), /enigma\.compresion/)
   })
 
+  it("two providers in one directory (written two ways): init refuses in one line and makes nothing", () => {
+    const dir = path.join(tempDir(), "repo")
+    mkdirSync(dir)
+    const toml = '[[providers]]\nname = "a"\ntype = "Local"\nbucket = "store"\n\n[[providers]]\nname = "b"\ntype = "Local"\nbucket = "./store/"\n'
+    writeFileSync(path.join(dir, "enigma.toml"), toml)
+    const r = enigma(["--config-dir", dir, "init"])
+    assert.strictEqual(r.code, 1)
+    assert.strictEqual(oneLine(r.stderr), `enigma: config ${path.join(dir, "enigma.toml")}: providers: "a" and "b" both store in directory ${path.join(dir, "store")}; a second copy there is no copy at all: give each provider a place of its own`)
+    assert.deepStrictEqual(readdirSync(dir), ["enigma.toml"])
+    assert.strictEqual(readFileSync(path.join(dir, "enigma.toml"), "utf8"), toml)
+  })
+
   it("a config saved by a Windows editor (a byte order mark, CRLF line ends) is read as written", () => {
     const { dir, g } = initRepo()
     const file = path.join(dir, "enigma.toml")
