@@ -10,7 +10,7 @@ import { kemKeyLocationOf } from "../services/keys/KemKeyStore.ts"
 import { acquireLockWaiting } from "../services/Lock.ts"
 import { EventLog } from "../services/manifest/EventLog.ts"
 import { Manifest } from "../services/manifest/Manifest.ts"
-import { pullSegments, sealPending } from "../services/manifest/Segments.ts"
+import { pullNewestSegments, pullSegments, sealPending } from "../services/manifest/Segments.ts"
 import { Repository } from "../services/Repository.ts"
 import { Restore } from "../services/restore/Restore.ts"
 import { Maintenance } from "../services/maintenance/Maintenance.ts"
@@ -182,6 +182,18 @@ const syncRemoteLog = (opened: Opened) =>
     }
   }).pipe(Effect.provide(EventLog.layerNoDeps.pipe(Layer.provide(NodeSqliteClient.layer({ filename: opened.settings.enigma.db_path })))))
 
+/**
+ * Before a config dir's writer writes (under the lock): events another manifest of the same
+ * repository sealed since this one last saw the log (a second machine that ran `recover`), so
+ * that this one neither numbers its events over them nor, in gc, takes their chunks for orphans.
+ */
+const pullForeignEvents = (opened: Opened) =>
+  Effect.gen(function*() {
+    const log = yield* EventLog
+    const pulled = yield* pullNewestSegments(log, opened.providers, opened.ring.logKey)
+    if (pulled > 0) yield* Effect.logDebug(`imported ${pulled} events another manifest sealed`)
+  }).pipe(Effect.provide(EventLog.layerNoDeps.pipe(Layer.provide(NodeSqliteClient.layer({ filename: opened.settings.enigma.db_path })))))
+
 export const withRepository = <A, E, R>(
   opened: Opened,
   command: string,
@@ -192,6 +204,7 @@ export const withRepository = <A, E, R>(
     yield* requireDatabase(opened)
     if (write) yield* acquireLockWaiting(opened.providers, command, opened.lockWaitMs)
     if (opened.remote) yield* syncRemoteLog(opened)
+    else if (write) yield* pullForeignEvents(opened)
     return yield* Effect.gen(function*() {
       const result = yield* Effect.exit(body)
       if (write) {

@@ -178,10 +178,27 @@ const segmentRange = (key: string) => {
 }
 
 /**
+ * The log on the providers and this manifest's log disagree at an event: another manifest (a
+ * second machine that ran `recover`, or a copy of this database) wrote to the repository without
+ * this one's events. Importing past it would mix two histories, and writing would add a third.
+ */
+export class LogDiverged extends Schema.TaggedError<LogDiverged>()("LogDiverged", {
+  provider: Schema.String,
+  seq: Schema.Number
+}) {
+  override get message() {
+    return `the repository's log on provider ${this.provider} differs from this manifest's at event ${this.seq}: another manifest wrote to the repository without this one's events; write from one machine only, and make the others' manifests again with \`enigma recover\` (into an empty config dir)`
+  }
+}
+
+/**
  * Brings a local manifest up to date with the log in a provider: imports, in order, the events
- * of segments past the local last seq (another host wrote them). Used where the local database
- * is a cache of the provider's log (`--repo URL`). Fails on a gap rather than import a log with
- * holes. Returns how many events were imported.
+ * of segments past the local last seq (another host wrote them). Run by every writer, under the
+ * repository lock, before it writes: a `--repo URL` repository's database is a cache of that
+ * log, and a config dir's may be one of several (`recover` on a second machine): without it, the
+ * second would reuse event numbers and its gc would take the first's chunks for orphans. Fails
+ * on a gap rather than import a log with holes, and where the provider's event at the local last
+ * seq is not the local one (LogDiverged). Returns how many events were imported.
  */
 export const pullSegments = Effect.fn("Segments.pull")(function*(
   log: EventLog["Service"],
@@ -190,16 +207,36 @@ export const pullSegments = Effect.fn("Segments.pull")(function*(
 ) {
   const last = yield* log.lastSeq
   const keys = yield* provider.list(Keys.segmentPrefix).pipe(Stream.runCollect)
-  const wanted = [...keys].map(segmentRange).filter((s) => s !== undefined && s.last > last).sort((a, b) => a!.first - b!.first)
+  const ranges = [...keys].map(segmentRange).filter((s) => s !== undefined)
+  const wanted = ranges.filter((s) => s.last > last).sort((a, b) => a.first - b.first)
+  // The provider's log must agree with this one where both have events: every segment holding
+  // its event at `last` has ours there (same time and kind); two histories written over the same
+  // numbers show as two segments that differ. Where it lacks that event, ours may not be sealed
+  // yet; but then it must hold nothing later either.
+  const holding = last > 0 ? ranges.filter((s) => s.first <= last && last <= s.last) : []
+  if (holding.length === 0 && wanted.length > 0 && last > 0) return yield* new LogDiverged({ provider: provider.name, seq: last })
+  if (holding.length > 0) {
+    const ours = (yield* log.rawEventsAfter(last - 1, last, Infinity))[0]
+    if (ours === undefined) return yield* new LogDiverged({ provider: provider.name, seq: last })
+    const ourTag = (JSON.parse(ours.body) as { _tag?: string })._tag
+    for (const h of holding) {
+      const opened = openSegment(h.key, logKey, yield* provider.get(h.key))
+      if (typeof opened === "string") return yield* new SegmentError({ key: h.key, detail: opened })
+      const theirs = opened.find((e) => e.seq === last)
+      if (theirs === undefined || theirs.at !== ours.at || theirs.event._tag !== ourTag) {
+        return yield* new LogDiverged({ provider: provider.name, seq: last })
+      }
+    }
+  }
   const events: Array<LoggedEvent> = []
   let next = last + 1
   for (const s of wanted) {
-    if (s!.last < next) continue // covered by a larger segment already read
-    const opened = openSegment(s!.key, logKey, yield* provider.get(s!.key))
-    if (typeof opened === "string") return yield* new SegmentError({ key: s!.key, detail: opened })
+    if (s.last < next) continue // covered by a larger segment already read
+    const opened = openSegment(s.key, logKey, yield* provider.get(s.key))
+    if (typeof opened === "string") return yield* new SegmentError({ key: s.key, detail: opened })
     for (const e of opened) {
       if (e.seq < next) continue
-      if (e.seq > next) return yield* new SegmentError({ key: s!.key, detail: `the log has a gap before event ${e.seq} (have ${next - 1})` })
+      if (e.seq > next) return yield* new SegmentError({ key: s.key, detail: `the log has a gap before event ${e.seq} (have ${next - 1})` })
       events.push(e)
       next++
     }
@@ -209,4 +246,26 @@ export const pullSegments = Effect.fn("Segments.pull")(function*(
     yield* log.setMeta(sealedKey(provider.name), String(next - 1))
   }
   return events.length
+})
+
+/**
+ * `pullSegments` from the provider whose log reaches furthest (a provider added lately may hold
+ * none of it). Providers that cannot be listed are passed over: the command that follows meets
+ * them and says so. Returns how many events were imported.
+ */
+export const pullNewestSegments = Effect.fn("Segments.pullNewest")(function*(
+  log: EventLog["Service"],
+  providers: ReadonlyArray<StorageProvider>,
+  logKey: Uint8Array
+) {
+  let best: { readonly provider: StorageProvider; readonly last: number } | undefined
+  for (const p of providers) {
+    const keys = yield* p.list(Keys.segmentPrefix).pipe(Stream.runCollect, Effect.result)
+    if (keys._tag === "Failure") continue
+    let reach = 0
+    for (const k of keys.success) reach = Math.max(reach, segmentRange(k)?.last ?? 0)
+    if (reach > (best?.last ?? 0)) best = { provider: p, last: reach }
+  }
+  // Also when it reaches no further than this log: it must agree where both have events.
+  return best === undefined ? 0 : yield* pullSegments(log, best.provider, logKey)
 })

@@ -1,0 +1,72 @@
+import { assert, describe, it } from "@effect/vitest"
+import { mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs"
+import * as path from "node:path"
+import { enigma, initRepo, json, localProviderToml, makeTree, tempDir } from "../support/cli.ts"
+
+/**
+ * One repository, two manifests: the first machine's config dir, and a second one made by
+ * `recover` (as `init` suggests when the providers already hold a repository). Before a writer
+ * writes it imports what the other sealed, so that neither numbers its events over the other's,
+ * and gc on one never takes the other's chunks for orphans.
+ */
+describe("one repository written from two manifests (recover on a second machine)", () => {
+  const store = () => path.join(tempDir(), "store")
+  const recovered = (toml: string) => {
+    const dir = path.join(tempDir(), "recovered")
+    mkdirSync(dir)
+    writeFileSync(path.join(dir, "enigma.toml"), toml)
+    const r = enigma(["--config-dir", dir, "recover"])
+    assert.strictEqual(r.code, 0, r.stderr)
+    return ["--config-dir", dir] as const
+  }
+  const twoManifests = () => {
+    const at = store()
+    const toml = `[enigma]\n${localProviderToml("shared", at)}`
+    const first = initRepo([], toml)
+    return { store: at, toml, a: first.g, b: recovered(toml), root: first.root }
+  }
+  const ids = (g: ReadonlyArray<string>) => (json(enigma([...g, "list", "--json"])) as Array<{ id: string }>).map((e) => e.id).sort()
+
+  it("each writer first imports what the other sealed: gc on one keeps the other's chunks, and their lists agree", () => {
+    const { a, b, root, toml } = twoManifests()
+    for (const d of ["one", "two"]) makeTree(path.join(root, d))
+    const first = json(enigma([...a, "backup", path.join(root, "one"), "--json"])).backupId as string
+    // The second has not seen that backup; its gc (a writer) must import it before looking for orphans.
+    const gc = enigma([...b, "gc", "--json"])
+    assert.strictEqual(gc.code, 0, gc.stderr)
+    assert.deepStrictEqual(json(gc).orphanObjects, [])
+    assert.strictEqual(enigma([...a, "verify", first, "--read-data"]).code, 0)
+    const second = json(enigma([...b, "backup", path.join(root, "two"), "--json"])).backupId as string
+    // The first writes again: it takes in the second's backup, then adds its own after it.
+    const third = json(enigma([...a, "backup", path.join(root, "one"), "--json"])).backupId as string
+    assert.deepStrictEqual(ids(a), [first, second, third].sort())
+    assert.strictEqual(enigma([...b, "gc"]).code, 0)
+    assert.deepStrictEqual(ids(b), ids(a))
+    assert.strictEqual(enigma([...a, "verify", "--read-data"]).code, 0)
+    // A manifest recovered now holds the same history.
+    assert.deepStrictEqual(ids(recovered(toml)), ids(a))
+  })
+
+  it("a manifest whose log went apart from the providers' refuses to write: one line, exit 1, nothing written", () => {
+    const { store, a, b, root } = twoManifests()
+    makeTree(path.join(root, "data"))
+    assert.strictEqual(enigma([...a, "backup", path.join(root, "data")]).code, 0)
+    assert.strictEqual(enigma([...b, "backup", path.join(root, "data")]).code, 0)
+    // The first writes while the log is out of its sight (as an enigma that imported nothing
+    // did): its events take the numbers the second's already hold. Its segments are then lost
+    // to the second's of the same names.
+    const log = path.join(store, "log")
+    renameSync(log, `${log}-away`)
+    mkdirSync(log)
+    assert.strictEqual(enigma([...a, "backup", path.join(root, "data")]).code, 0)
+    rmSync(log, { recursive: true })
+    renameSync(`${log}-away`, log)
+    const before = { a: ids(a), b: ids(b) }
+    const r = enigma([...a, "backup", path.join(root, "data")])
+    assert.strictEqual(r.code, 1)
+    assert.match(r.stderr, /^enigma: the repository's log on provider shared differs from this manifest's at event \d+: another manifest wrote to the repository without this one's events; write from one machine only, and make the others' manifests again with `enigma recover` \(into an empty config dir\)\n$/)
+    assert.deepStrictEqual({ a: ids(a), b: ids(b) }, before)
+    // The second, whose log the providers hold, writes on.
+    assert.strictEqual(enigma([...b, "backup", path.join(root, "data")]).code, 0)
+  })
+})
