@@ -250,22 +250,33 @@ export const pullSegments = Effect.fn("Segments.pull")(function*(
 
 /**
  * `pullSegments` from the provider whose log reaches furthest (a provider added lately may hold
- * none of it). Providers that cannot be listed are passed over: the command that follows meets
- * them and says so. Returns how many events were imported.
+ * none of it), else from the next: a segment that does not open on one (damaged, or the provider
+ * went away) must not stop every write, `repair` included. Providers that cannot be listed are
+ * passed over: the command that follows meets them and says so. Fails only where the log went
+ * apart (LogDiverged). Returns how many events were imported.
  */
 export const pullNewestSegments = Effect.fn("Segments.pullNewest")(function*(
   log: EventLog["Service"],
   providers: ReadonlyArray<StorageProvider>,
   logKey: Uint8Array
 ) {
-  let best: { readonly provider: StorageProvider; readonly last: number } | undefined
+  const reached: Array<{ readonly provider: StorageProvider; readonly last: number }> = []
   for (const p of providers) {
     const keys = yield* p.list(Keys.segmentPrefix).pipe(Stream.runCollect, Effect.result)
     if (keys._tag === "Failure") continue
-    let reach = 0
-    for (const k of keys.success) reach = Math.max(reach, segmentRange(k)?.last ?? 0)
-    if (reach > (best?.last ?? 0)) best = { provider: p, last: reach }
+    let last = 0
+    for (const k of keys.success) last = Math.max(last, segmentRange(k)?.last ?? 0)
+    // Also one that reaches no further than this log: it must agree where both have events.
+    if (last > 0) reached.push({ provider: p, last })
   }
-  // Also when it reaches no further than this log: it must agree where both have events.
-  return best === undefined ? 0 : yield* pullSegments(log, best.provider, logKey)
+  let problem: SegmentError | StorageError | undefined
+  for (const r of reached.sort((a, b) => b.last - a.last)) {
+    const pulled = yield* pullSegments(log, r.provider, logKey).pipe(
+      Effect.catchTags({ SegmentError: (e) => Effect.succeed(e), StorageError: (e) => Effect.succeed(e) })
+    )
+    if (typeof pulled === "number") return pulled
+    problem ??= pulled
+  }
+  if (problem !== undefined) yield* Effect.logWarning(`${problem.message}; went on without importing what other machines sealed`)
+  return 0
 })
