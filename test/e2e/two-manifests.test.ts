@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs"
+import { mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs"
 import * as path from "node:path"
 import { enigma, initRepo, json, localProviderToml, makeTree, tempDir } from "../support/cli.ts"
 
@@ -68,5 +68,24 @@ describe("one repository written from two manifests (recover on a second machine
     assert.deepStrictEqual({ a: ids(a), b: ids(b) }, before)
     // The second, whose log the providers hold, writes on.
     assert.strictEqual(enigma([...b, "backup", path.join(root, "data")]).code, 0)
+  })
+
+  it("a log segment that does not open stops no write: another provider's is read, and with none, one warning", () => {
+    const { root, dir, g } = initRepo([], `[enigma]\ncopies = 2\n${localProviderToml("p1")}${localProviderToml("p2")}`)
+    makeTree(path.join(root, "data"))
+    assert.strictEqual(enigma([...g, "backup", path.join(root, "data")]).code, 0)
+    const damageNewest = (provider: string) => {
+      const log = path.join(dir, provider, "log")
+      writeFileSync(path.join(log, readdirSync(log).sort().at(-1)!), "garbage")
+    }
+    damageNewest("p1")
+    const one = enigma([...g, "backup", path.join(root, "data")])
+    assert.strictEqual(one.code, 0, one.stderr)
+    assert.strictEqual(one.stderr, "")
+    damageNewest("p1")
+    damageNewest("p2")
+    const both = enigma([...g, "backup", path.join(root, "data")])
+    assert.strictEqual(both.code, 0, both.stderr)
+    assert.match(both.stderr, /^warning: log segment log\/\d+-\d+: .*; went on without importing what other machines sealed\n$/)
   })
 })
