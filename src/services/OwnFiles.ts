@@ -37,21 +37,28 @@ export const repositoryOwnFiles = (repo: { readonly configFile: string; readonly
   ]
 }
 
-/** What a walk keys an entry by to recognise it through symlinks and bind mounts: its device and inode, as borg keys the repository it skips. */
-export const ownEntryKey = (st: { readonly dev: number; readonly ino: number }): string => `${st.dev}:${st.ino}`
+/**
+ * The files a backup leaves out (`backedUp: false`) that exist now, recognised by device and
+ * inode (through symlinks and bind mounts too, as borg recognises the repository it skips):
+ * `whatIs` says what one is, or undefined for any other entry. Asked of every entry a backup
+ * walks, so it looks the inode up first and makes nothing.
+ */
+export interface LeftOut {
+  readonly whatIs: (st: { readonly dev: number; readonly ino: number }) => string | undefined
+}
 
-/** The files a backup leaves out (`backedUp: false`) that exist now, by `ownEntryKey`, each with what it is. */
-export const leftOutOfBackups = (own: ReadonlyArray<OwnFile>): Map<string, string> => {
-  const keys = new Map<string, string>()
+export const leftOutOfBackups = (own: ReadonlyArray<OwnFile>): LeftOut => {
+  const byInode = new Map<number, Array<{ readonly dev: number; readonly what: string }>>()
   for (const f of own) {
     if (f.backedUp) continue
     try {
-      keys.set(ownEntryKey(fs.statSync(f.path)), `${f.what} ${f.path}`)
+      const st = fs.statSync(f.path)
+      byInode.set(st.ino, [...(byInode.get(st.ino) ?? []), { dev: st.dev, what: `${f.what} ${f.path}` }])
     } catch {
       // Not there (no -wal between runs, a provider not made yet): nothing to leave out.
     }
   }
-  return keys
+  return { whatIs: (st) => byInode.get(st.ino)?.find((e) => e.dev === st.dev)?.what }
 }
 
 /** Where `p` really is: the real path of its nearest existing ancestor, with the rest appended. */

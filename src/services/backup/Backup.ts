@@ -23,7 +23,7 @@ import { PendingFiles } from "./PendingFiles.ts"
 import { type CutBlock, type CutOffThread, cutOffThread } from "../CutOffThread.ts"
 import { SourceBlocks } from "../SourceBlocks.ts"
 import { OffThreadWrites, stagingsForThroughput } from "../storage/LocalIoThreads.ts"
-import { leftOutOfBackups, ownEntryKey, repositoryOwnFiles } from "../OwnFiles.ts"
+import { type LeftOut, leftOutOfBackups, repositoryOwnFiles } from "../OwnFiles.ts"
 import { rootExcluded, walk, type WalkWarning } from "./Walker.ts"
 import { readXattrs, xattrsAvailable } from "../Xattrs.ts"
 
@@ -660,7 +660,7 @@ export class Backup extends Context.Service<Backup, {
  * One of the repository's own files (`own`, OwnFiles.ts) named as a root is refused: the walk
  * would leave it out.
  */
-const resolveRoots = (paths: ReadonlyArray<string>, excludes: ReadonlyArray<ExcludeRule>, own: ReadonlyMap<string, string>) =>
+const resolveRoots = (paths: ReadonlyArray<string>, excludes: ReadonlyArray<ExcludeRule>, own: LeftOut) =>
   Effect.gen(function*() {
     const roots: Array<{ abs: string; name: string }> = []
     const names = new Map<string, string>()
@@ -678,7 +678,7 @@ const resolveRoots = (paths: ReadonlyArray<string>, excludes: ReadonlyArray<Excl
         abs = target.real
         st = yield* Effect.promise(() => fs.lstat(target.real))
       }
-      const ownEntry = own.get(ownEntryKey(st))
+      const ownEntry = own.whatIs(st)
       if (ownEntry !== undefined) {
         return yield* new UserError({ detail: `backup path ${p} is this repository's ${ownEntry}: a backup leaves it out; back up the directories that hold your data` })
       }

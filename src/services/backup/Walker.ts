@@ -2,7 +2,7 @@ import * as fs from "node:fs"
 import type { Stats } from "node:fs"
 import { cacheDirTag, cacheDirTagSignature, type ExcludeRule, isExcluded } from "../../domain/ExcludeRules.ts"
 import { type FsPath, joinStored, shownPath, storedName } from "../../domain/StoredName.ts"
-import { ownEntryKey } from "../OwnFiles.ts"
+import type { LeftOut } from "../OwnFiles.ts"
 
 /** One thing found by the walk, in walk order (depth-first, names sorted bytewise). */
 export interface WalkEntry {
@@ -31,10 +31,10 @@ export interface WalkOptions {
   /** Directories on another filesystem than their root are recorded, not entered. */
   readonly oneFileSystem?: boolean | undefined
   /**
-   * Entries left out by identity (`ownEntryKey`): the repository's own storage and database
+   * Entries left out by identity (device and inode): the repository's own storage and database
    * (OwnFiles.ts), which a backup of the directory holding them would otherwise store again.
    */
-  readonly leaveOut?: { has(key: string): boolean } | undefined
+  readonly leaveOut?: LeftOut | undefined
 }
 
 
@@ -106,7 +106,7 @@ function* visit(
   warn: (w: WalkWarning) => void,
   options: WalkOptions & { readonly rootDev: number }
 ): Generator<WalkEntry> {
-  if (options.leaveOut !== undefined && options.leaveOut.has(ownEntryKey(st))) return
+  if (options.leaveOut !== undefined && options.leaveOut.whatIs(st) !== undefined) return
   if (st.isSymbolicLink()) {
     yield { path: rel, abs, stat: st, kind: "symlink" }
     return
