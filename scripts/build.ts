@@ -106,7 +106,9 @@ const threadPoolSize = 8
  * Node 24, or, without one, says in one line what is wrong. The first passes on the signals that
  * end a command, SIGINT too: \`kill -INT\` (or a supervisor) names only the first process, and the
  * second ends the command and sets its exit code. Ctrl-C reaches both from the terminal, so the
- * second gets SIGINT twice, which interrupts it once all the same.
+ * second gets SIGINT twice, which interrupts it once all the same. A first process killed outright
+ * (SIGKILL, which it cannot pass on) is seen by the second as a change of parent: it interrupts
+ * itself as on SIGTERM rather than run on unseen, holding the repository lock.
  */
 /*
  * Before the CLI loads (~80 ms of the main thread), \`enigma\` loads a small module that starts the
@@ -129,7 +131,10 @@ if (major < 24 || (major === 24 && minor < 7)) {
     process.stderr.write("${bin}: needs Node.js 24.7 or later, and this is Node.js " + process.versions.node + "; run it as \`npx ${bin}\` in the directory where \`npm ci\` installed it, or put Node.js 24 first on PATH\\n")
     process.exit(1)
   }
-  const child = spawn(node, [...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: "inherit" })
+  const child = spawn(node, [...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
+    stdio: "inherit",
+    env: { ...process.env, ENIGMA_LAUNCHER_PID: String(process.pid) }
+  })
   for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) process.on(signal, () => child.kill(signal))
   child.on("error", (e) => {
     process.stderr.write("${bin}: cannot start " + node + ": " + e.message + "\\n")
@@ -143,6 +148,18 @@ if (major < 24 || (major === 24 && minor < 7)) {
     process.exit(code ?? 1)
   })
 } else {
+  // Run by the launcher under an older Node: a launcher killed outright (SIGKILL passes nothing
+  // on) must not leave this one running, the lock held. Its death shows as a new parent.
+  const launcher = Number(process.env.ENIGMA_LAUNCHER_PID)
+  delete process.env.ENIGMA_LAUNCHER_PID
+  if (launcher > 0) {
+    const watch = setInterval(() => {
+      if (process.ppid === launcher) return
+      clearInterval(watch)
+      process.kill(process.pid, "SIGTERM")
+    }, 500)
+    watch.unref()
+  }
   process.env.UV_THREADPOOL_SIZE ??= "${threadPoolSize}"
   module.enableCompileCache?.()
 ${early === undefined ? "" : `  await import("./${early}")\n`}  await import("./${main}")

@@ -202,6 +202,38 @@ describe("the launcher", () => {
     assert.strictEqual(after.status, 0, after.stderr.toString())
   })
 
+  it.skipIf(olderNode === undefined)("under an older Node, a launcher killed outright (SIGKILL) does not leave the Node 24 process running: it stops, the lock let go", async () => {
+    const oldPath = `${path.dirname(olderNode!)}${path.delimiter}${process.env.PATH ?? ""}`
+    const { g } = initRepo()
+    // stdin a pipe whose writer outlives the launcher (a pipe of ours would close with it, and the
+    // put would end at its EOF): only the launcher's death can end the put.
+    const writer = spawn("sleep", ["120"], { stdio: ["ignore", "pipe", "ignore"] })
+    const launcher = spawn(enigmaBin, [...g, "put", "orphaned", "--summary", "none"], { env: env({ PATH: oldPath }), stdio: [writer.stdout, "ignore", "ignore"] })
+    // The Node 24 process, once the launcher has started it and it holds the lock.
+    const childOf = (pid: number) => {
+      try {
+        return Number(readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim().split(" ")[0]) || undefined
+      } catch {
+        return undefined
+      }
+    }
+    const locks = path.join(g[1], "storage", "locks")
+    const started = Date.now()
+    while (!(existsSync(locks) && readdirSync(locks).length > 0) && Date.now() - started < 30_000) await new Promise((r) => setTimeout(r, 50))
+    const child = childOf(launcher.pid!)
+    assert.isDefined(child)
+    launcher.kill("SIGKILL")
+    const alive = (pid: number) => existsSync(`/proc/${pid}`) && !readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.startsWith("Z")
+    const killedAt = Date.now()
+    while (alive(child!) && Date.now() - killedAt < 20_000) await new Promise((r) => setTimeout(r, 100))
+    const stillRunning = alive(child!)
+    if (stillRunning) process.kill(child!, "SIGKILL")
+    writer.kill()
+    assert.isFalse(stillRunning, "the Node 24 process still runs 20 s after its launcher was killed")
+    const after = spawnSync(enigmaBin, [...g, "put", "after", "--summary", "none"], { env: env(), input: "x" })
+    assert.strictEqual(after.status, 0, after.stderr.toString())
+  })
+
   it.skipIf(olderNode === undefined)("under an older Node with no Node 24 installed beside it: one line saying what to do, exit 1", () => {
     // A copy of dist/ where no node_modules can be found above it.
     const dist = path.join(tempDir("enigma-launcher-"), "dist")
