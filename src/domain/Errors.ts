@@ -114,6 +114,14 @@ export class NotFound extends Schema.TaggedError<NotFound>()("NotFound", {
   }
 }
 
+/**
+ * What to do when this machine's keyfile is behind the providers' keystore: another machine (a
+ * config dir made by `recover`) added a data key or changed the passphrases. `recover` writes a
+ * missing keyfile again from the providers and keeps the manifest.
+ */
+export const keystoreChangedElsewhere = (keyfile: string) =>
+  `the keystore on the providers differs from keyfile ${keyfile} (another machine changed keys or passphrases): move ${keyfile} aside and run \`enigma recover\` to take the providers' keystore, then run this again`
+
 /** A bad argument or state that the user can fix. Exit 1. */
 export class UserError extends Schema.TaggedError<UserError>()("UserError", {
   detail: Schema.String

@@ -5,7 +5,7 @@ import { Cause, Context, Deferred, Duration, Effect, Layer, Schedule, Schema } f
 import { SqlClient } from "effect/sql"
 import type { IdKey } from "../domain/ChunkIdHash.ts"
 import * as Envelope from "../domain/Envelope.ts"
-import { ChunkCorrupt } from "../domain/Errors.ts"
+import { ChunkCorrupt, keystoreChangedElsewhere } from "../domain/Errors.ts"
 import { defaultRetry, type RetrySettings, retrySettingsOf, timeoutFor } from "../domain/Retry.ts"
 import type { ChunkCodec } from "./ChunkCodec.ts"
 import { EventLog, type ManifestError } from "./manifest/EventLog.ts"
@@ -426,7 +426,12 @@ export class ChunkStore extends Context.Service<ChunkStore, {
         const header = Envelope.decodeHeader(bytes)
         if (typeof header === "string") return yield* corrupt(id, providerName, header)
         const key = ring.dataKey(header.keyId)
-        if (!key) return yield* corrupt(id, providerName, `encrypted under unknown key ${header.keyId}`)
+        // Not damage: a key this keyfile lacks (another machine rotated, and this keyfile is behind
+        // the providers' keystore). Unreadable, so a restore stops rather than leave files out
+        // and repair never takes the copy for a bad one.
+        if (!key) {
+          return yield* corrupt(id, providerName, `encrypted under key ${header.keyId}, which this keyfile lacks; ${keystoreChangedElsewhere(settings.enigma.keyfile_path)}`, true)
+        }
         const compressed = (header.flags & Envelope.FLAG_COMPRESSED) !== 0
         const aad = Envelope.chunkAad(Buffer.from(id, "hex"), header.flags)
         const authFailed = corrupt(id, providerName, "authentication failed (tampered or damaged)")

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from "node:fs"
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs"
 import * as path from "node:path"
 import { enigma, initRepo, json, localProviderToml, makeTree, tempDir } from "../support/cli.ts"
 
@@ -87,5 +87,29 @@ describe("one repository written from two manifests (recover on a second machine
     const both = enigma([...g, "backup", path.join(root, "data")])
     assert.strictEqual(both.code, 0, both.stderr)
     assert.match(both.stderr, /^warning: log segment log\/\d+-\d+: .*; went on without importing what other machines sealed\n$/)
+  })
+
+  it("a key rotated on the other machine: this one's restore stops naming what to do, its key commands refuse to write over it; recover of the keyfile mends it", () => {
+    const { store, a, b, root } = twoManifests()
+    const keyfile = path.join(a[1], "keys.enc")
+    makeTree(path.join(root, "data"))
+    assert.strictEqual(enigma([...b, "key", "rotate"]).code, 0)
+    const id = json(enigma([...b, "backup", path.join(root, "data"), "--json"])).backupId as string
+    assert.strictEqual(enigma([...a, "gc", "--dry-run"]).code, 0) // a writer: imports the backup
+    const advice = `the keystore on the providers differs from keyfile ${keyfile} (another machine changed keys or passphrases): move ${keyfile} aside and run \`enigma recover\` to take the providers' keystore, then run this again`
+    const restore = enigma([...a, "restore", id, path.join(root, "out")])
+    assert.strictEqual(restore.code, 1)
+    assert.include(restore.stderr, `which this keyfile lacks; ${advice}`)
+    const shared = readFileSync(path.join(store, "keys", "keystore"))
+    const another = path.join(root, "another-passphrase")
+    writeFileSync(another, "another one\n")
+    const add = enigma([...a, "key", "add", "--new-passphrase-file", another])
+    assert.strictEqual(add.code, 1)
+    assert.strictEqual(add.stderr, `enigma: ${advice}\n`)
+    assert.isTrue(readFileSync(path.join(store, "keys", "keystore")).equals(shared), "the providers' keystore is as the other machine left it")
+    renameSync(keyfile, `${keyfile}.old`)
+    assert.strictEqual(enigma([...a, "recover"]).code, 0)
+    assert.strictEqual(enigma([...a, "restore", id, path.join(root, "out")]).code, 0)
+    assert.strictEqual(enigma([...a, "verify", "--read-data"]).code, 0)
   })
 })

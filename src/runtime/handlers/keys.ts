@@ -1,4 +1,5 @@
-import { UserError } from "../../domain/Errors.ts"
+import * as fs from "node:fs"
+import { keystoreChangedElsewhere, UserError } from "../../domain/Errors.ts"
 import { Effect, Option, Redacted } from "effect"
 import { decryptCredential, defaultPassphraseLabel, encryptCredential, Keys, writeKeyfile } from "../../services/keys/Keys.ts"
 import { kemKeyLocationOf } from "../../services/keys/KemKeyStore.ts"
@@ -24,12 +25,29 @@ const passphraseRepository = Effect.gen(function*() {
  * A `--repo URL` repository's keystore lives in its provider, and the copy in the local state dir
  * is a cache that may be behind (another machine added a passphrase or a key). Under the lock, a
  * change starts from the provider's copy, so that it never drops what someone else added.
+ *
+ * A config dir's keyfile holds the same bytes as the providers' copies, unless another machine
+ * (a config dir made by `recover`) changed keys or passphrases since: then writing this one's
+ * change over theirs would drop a data key their chunks need. That is refused, unless at least
+ * one provider holds exactly this keyfile (the others missed an earlier change while down).
  */
 const fromProvider = (opened: Opened) =>
   Effect.gen(function*() {
-    if (!opened.remote) return
-    const current = yield* opened.providers[0]!.get(ObjectKeys.keystore)
-    yield* writeKeyfile(opened.settings.enigma.keyfile_path, current)
+    if (opened.remote) {
+      const current = yield* opened.providers[0]!.get(ObjectKeys.keystore)
+      yield* writeKeyfile(opened.settings.enigma.keyfile_path, current)
+      return
+    }
+    const keyfile = opened.settings.enigma.keyfile_path
+    const local = fs.readFileSync(keyfile)
+    let held = 0
+    for (const p of opened.providers) {
+      const copy = yield* p.get(ObjectKeys.keystore).pipe(Effect.option)
+      if (Option.isNone(copy)) continue
+      if (local.equals(copy.value)) return
+      held++
+    }
+    if (held > 0) return yield* new UserError({ detail: keystoreChangedElsewhere(keyfile) })
   })
 
 export const keyRotate = Effect.fn("cli.key.rotate")(function*({ json }: { readonly json: boolean }) {
