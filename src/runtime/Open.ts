@@ -168,6 +168,9 @@ export const requireDatabase = (opened: Opened) =>
  * The lock is taken before the repository services are built: the chunk store loads its dedup
  * index when built, and that index must not predate a gc that ran while we waited.
  */
+/** The local manifest's event log alone, for what runs before the repository's services are built. */
+const localLog = (opened: Opened) => EventLog.layerNoDeps.pipe(Layer.provide(NodeSqliteClient.layer({ filename: opened.settings.enigma.db_path })))
+
 /**
  * A URL repository's local database follows the provider's log: events other hosts sealed are
  * imported first (under the lock, for writers), and a new repository gets its first event.
@@ -180,7 +183,7 @@ const syncRemoteLog = (opened: Opened) =>
       yield* log.append([{ _tag: "RepositoryInitialized", repositoryId: opened.ring.repositoryId, at: Date.now() }])
       yield* sealPending(log, opened.providers, opened.ring.logKey)
     }
-  }).pipe(Effect.provide(EventLog.layerNoDeps.pipe(Layer.provide(NodeSqliteClient.layer({ filename: opened.settings.enigma.db_path })))))
+  }).pipe(Effect.provide(localLog(opened)))
 
 /**
  * Before a config dir's writer writes (under the lock): events another manifest of the same
@@ -192,7 +195,7 @@ const pullForeignEvents = (opened: Opened) =>
     const log = yield* EventLog
     const pulled = yield* pullNewestSegments(log, opened.providers, opened.ring.logKey)
     if (pulled > 0) yield* Effect.logDebug(`imported ${pulled} events another manifest sealed`)
-  }).pipe(Effect.provide(EventLog.layerNoDeps.pipe(Layer.provide(NodeSqliteClient.layer({ filename: opened.settings.enigma.db_path })))))
+  }).pipe(Effect.provide(localLog(opened)))
 
 export const withRepository = <A, E, R>(
   opened: Opened,

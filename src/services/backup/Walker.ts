@@ -37,7 +37,6 @@ export interface WalkOptions {
   readonly leaveOut?: LeftOut | undefined
 }
 
-
 /**
  * Walks each root without following symlinks. The order is deterministic (sorted names), which
  * keeps the concatenated content stream — and so its chunk boundaries — stable between runs.
