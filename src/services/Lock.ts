@@ -18,9 +18,24 @@ export const LockInfo = Schema.Struct({
   pid: Schema.Number,
   command: Schema.String,
   createdAt: Schema.Number,
-  refreshedAt: Schema.Number
+  refreshedAt: Schema.Number,
+  /** /etc/machine-id: two machines may share a host name (cloned VMs, default names); not this. */
+  machine: Schema.optionalKey(Schema.String),
+  /** The kernel's boot id: a lock from an earlier boot of this machine has no process left. */
+  boot: Schema.optionalKey(Schema.String)
 })
 export type LockInfo = typeof LockInfo.Type
+
+const readId = (file: string): string | undefined => {
+  try {
+    return readFileSync(file, "utf8").trim() || undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** This machine and this boot of it, where the system says (Linux); locks without them are judged by host name alone. */
+export const thisMachine = { machine: readId("/etc/machine-id") ?? readId("/var/lib/dbus/machine-id"), boot: readId("/proc/sys/kernel/random/boot_id") }
 
 const staleAfterMs = 30 * 60 * 1000
 const refreshEvery = "5 minutes"
@@ -45,8 +60,17 @@ const pidAlive = (pid: number) => {
   }
 }
 
-export const isStale = (info: LockInfo, now: number, host = hostname()): boolean =>
-  (info.host === host && !pidAlive(info.pid)) || now - info.refreshedAt > staleAfterMs
+/**
+ * Whether a lock's holder is gone: on this machine (same host name, and same machine id where
+ * both are known), from an earlier boot or with its process not running; anywhere, silent for
+ * `staleAfter`. Another machine with this host name is not this one: its process cannot be seen
+ * from here, and taking its live lock for stale let two writers in.
+ */
+export const isStale = (info: LockInfo, now: number, host = hostname(), here: { readonly machine?: string | undefined; readonly boot?: string | undefined } = thisMachine): boolean => {
+  const sameMachine = info.host === host && (info.machine === undefined || here.machine === undefined || info.machine === here.machine)
+  const earlierBoot = sameMachine && info.boot !== undefined && here.boot !== undefined && info.boot !== here.boot
+  return earlierBoot || (sameMachine && !pidAlive(info.pid)) || now - info.refreshedAt > staleAfterMs
+}
 
 export const describeLock = (info: LockInfo) =>
   `${info.command} (pid ${info.pid} on ${info.host}, since ${new Date(info.createdAt).toISOString()})`
@@ -88,7 +112,9 @@ export const acquireLock = Effect.fn("Lock.acquire")(function*(
     pid: process.pid,
     command,
     createdAt: now,
-    refreshedAt: now
+    refreshedAt: now,
+    ...(thisMachine.machine !== undefined ? { machine: thisMachine.machine } : {}),
+    ...(thisMachine.boot !== undefined ? { boot: thisMachine.boot } : {})
   }
   const key = Keys.lock(info.id)
   const removeOurs = Effect.forEach(providers, (p) => p.delete(key).pipe(Effect.ignore), { discard: true })

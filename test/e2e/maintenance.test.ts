@@ -13,9 +13,9 @@ const lockCount = (dir: string) =>
     ? readdirSync(path.join(dir, "storage", "locks")).filter((n) => !n.includes(".tmp-")).length
     : 0
 
-const writeLock = (dir: string, pid: number, host = hostname()) => {
+const writeLock = (dir: string, pid: number, host = hostname(), ids: { machine?: string; boot?: string } = {}) => {
   mkdirSync(path.join(dir, "storage", "locks"), { recursive: true })
-  const info = { id: "otherlock", host, pid, command: "backup", createdAt: Date.now(), refreshedAt: Date.now() }
+  const info = { id: "otherlock", host, pid, command: "backup", createdAt: Date.now(), refreshedAt: Date.now(), ...ids }
   writeFileSync(path.join(dir, "storage", "locks", "otherlock"), JSON.stringify(info))
 }
 
@@ -340,6 +340,18 @@ describe("forget, gc, locks, recover, keys", () => {
     assert.match(ok.stderr, /removing stale lock/)
     writeLock(dir, process.pid, "some-other-host")
     assert.strictEqual(enigma([...g, "backup", a]).code, 11)
+    // Where the system names this machine and boot: another machine with this host name holds a
+    // live lock whatever pid it names; one from an earlier boot of this machine is stale whatever runs now.
+    if (existsSync("/etc/machine-id") && existsSync("/proc/sys/kernel/random/boot_id")) {
+      const machine = readFileSync("/etc/machine-id", "utf8").trim()
+      writeLock(dir, 999_999_999, hostname(), { machine: `${machine}-other` })
+      assert.strictEqual(enigma([...g, "backup", a]).code, 11)
+      writeLock(dir, process.pid, hostname(), { machine, boot: "an-earlier-boot" })
+      const afterReboot = enigma([...g, "backup", a])
+      assert.strictEqual(afterReboot.code, 0, afterReboot.stderr)
+      assert.match(afterReboot.stderr, /removing stale lock/)
+      writeLock(dir, process.pid, "some-other-host")
+    }
     assert.match(enigma([...g, "unlock"]).stdout, /no stale locks/)
     assert.match(enigma([...g, "unlock", "--remove-all"]).stdout, /removed lock/)
     assert.strictEqual(enigma([...g, "backup", a]).code, 0)
