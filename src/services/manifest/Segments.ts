@@ -232,10 +232,12 @@ export class LogDiverged extends Schema.TaggedError<LogDiverged>()("LogDiverged"
 export const pullSegments = Effect.fn("Segments.pull")(function*(
   log: EventLog["Service"],
   provider: StorageProvider,
-  logKey: Uint8Array
+  logKey: Uint8Array,
+  /** The provider's segment keys, where the caller has just listed them. */
+  listed?: Iterable<string>
 ) {
   const last = yield* log.lastSeq
-  const keys = yield* provider.list(Keys.segmentPrefix).pipe(Stream.runCollect)
+  const keys = listed ?? (yield* provider.list(Keys.segmentPrefix).pipe(Stream.runCollect))
   const ranges = [...keys].map(segmentRange).filter((s) => s !== undefined)
   const wanted = ranges.filter((s) => s.last > last).sort((a, b) => a.first - b.first)
   // The provider's log must agree with this one where both have events: every segment holding
@@ -288,18 +290,18 @@ export const pullNewestSegments = Effect.fn("Segments.pullNewest")(function*(
   providers: ReadonlyArray<StorageProvider>,
   logKey: Uint8Array
 ) {
-  const reached: Array<{ readonly provider: StorageProvider; readonly last: number }> = []
+  const reached: Array<{ readonly provider: StorageProvider; readonly last: number; readonly keys: Iterable<string> }> = []
   for (const p of providers) {
     const keys = yield* p.list(Keys.segmentPrefix).pipe(Stream.runCollect, Effect.result)
     if (keys._tag === "Failure") continue
     let last = 0
     for (const k of keys.success) last = Math.max(last, segmentRange(k)?.last ?? 0)
     // Also one that reaches no further than this log: it must agree where both have events.
-    if (last > 0) reached.push({ provider: p, last })
+    if (last > 0) reached.push({ provider: p, last, keys: keys.success })
   }
   let problem: SegmentError | StorageError | undefined
   for (const r of reached.sort((a, b) => b.last - a.last)) {
-    const pulled = yield* pullSegments(log, r.provider, logKey).pipe(
+    const pulled = yield* pullSegments(log, r.provider, logKey, r.keys).pipe(
       Effect.catchTags({ SegmentError: (e) => Effect.succeed(e), StorageError: (e) => Effect.succeed(e) })
     )
     if (typeof pulled === "number") return pulled
