@@ -74,37 +74,36 @@ const realPathOf = (p: string): string => {
   }
 }
 
-/** The one of `own` that `p` (a restore's destination, made or not) is, or lies inside. */
-export const ownFileHolding = (own: ReadonlyArray<OwnFile>, p: string): OwnFile | undefined => {
-  const real = realPathOf(p)
-  return own.find((f) => {
+/** An own file that exists now, with its real path. */
+export interface PresentOwnFile extends OwnFile {
+  readonly real: string
+}
+
+/** Those of `own` that exist, each resolved once (a restore asks two questions of them). */
+export const presentOwnFiles = (own: ReadonlyArray<OwnFile>): Array<PresentOwnFile> =>
+  own.flatMap((f) => {
     try {
-      const ownReal = fs.realpathSync(f.path)
-      return real === ownReal || real.startsWith(`${ownReal}/`)
+      return [{ ...f, real: fs.realpathSync(f.path) }]
     } catch {
-      return false
+      return []
     }
   })
+
+/** The one of `own` that `p` (a restore's destination, made or not) is, or lies inside. */
+export const ownFileHolding = (own: ReadonlyArray<PresentOwnFile>, p: string): PresentOwnFile | undefined => {
+  const real = realPathOf(p)
+  return own.find((f) => real === f.real || real.startsWith(`${f.real}/`))
 }
 
 /**
- * Those of `own` that exist below directory `root` (a real path), as paths relative to it with
- * `/` between names: what a restore into `root` must neither write over nor remove.
+ * Those of `own` that lie below directory `root` (a real path), as paths relative to it with `/`
+ * between names: what a restore into `root` must neither write over nor remove.
  */
-export const ownFilesBelow = (own: ReadonlyArray<OwnFile>, root: string): Array<{ readonly rel: string; readonly what: string }> => {
-  const below: Array<{ rel: string; what: string }> = []
-  for (const f of own) {
-    let real: string
-    try {
-      real = fs.realpathSync(f.path)
-    } catch {
-      continue
-    }
-    const rel = path.relative(root, real)
-    if (rel !== "" && !rel.startsWith("..") && !path.isAbsolute(rel)) below.push({ rel: rel.split(path.sep).join("/"), what: f.what })
-  }
-  return below
-}
+export const ownFilesBelow = (own: ReadonlyArray<PresentOwnFile>, root: string): Array<{ readonly rel: string; readonly what: string }> =>
+  own.flatMap((f) => {
+    const rel = path.relative(root, f.real)
+    return rel !== "" && !rel.startsWith("..") && !path.isAbsolute(rel) ? [{ rel: rel.split(path.sep).join("/"), what: f.what }] : []
+  })
 
 /**
  * Questions a restore asks of the repository's own files below its destination (`ownFilesBelow`),

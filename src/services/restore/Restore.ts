@@ -23,7 +23,7 @@ import { makeSmallFileWriter, type SmallFile, type SmallFileFailure, type SmallF
 import { writeXattrs } from "../Xattrs.ts"
 import { holdsRepository, makeMountCheck, mountedInIt, removeExtraneous } from "./Extraneous.ts"
 import { Repository } from "../Repository.ts"
-import { ownFileHolding, ownFilesBelow, ownFilesGuard, repositoryOwnFiles } from "../OwnFiles.ts"
+import { ownFileHolding, ownFilesBelow, ownFilesGuard, presentOwnFiles, repositoryOwnFiles } from "../OwnFiles.ts"
 import { fsTime } from "./FsTime.ts"
 
 /** Writing to the destination failed (disk full, permissions…): names the file. */
@@ -482,12 +482,13 @@ export class Restore extends Context.Service<Restore, {
     const selectionAt = (destAbs: string, exists: boolean, options: RestoreOptions) =>
       Effect.gen(function*() {
         const selection = entrySelection(options)
-        const holding = ownFileHolding(ownFiles, destAbs)
+        const present = presentOwnFiles(ownFiles)
+        const holding = ownFileHolding(present, destAbs)
         if (holding !== undefined) {
           return yield* new UserError({ detail: `restore destination ${destAbs} is inside this repository's ${holding.what} ${holding.path}: restore somewhere else` })
         }
         const destReal = exists ? yield* Effect.tryPromise({ try: () => fs.realpath(destAbs), catch: writeError(destAbs) }) : undefined
-        const own = ownFilesGuard(destReal !== undefined ? ownFilesBelow(ownFiles, destReal) : [])
+        const own = ownFilesGuard(destReal !== undefined ? ownFilesBelow(present, destReal) : [])
         const keptOwn = new Set<string>()
         const picks = (p: string, kind: FileEntry["kind"]): boolean => {
           if (!selection.picks(p, kind)) return false
