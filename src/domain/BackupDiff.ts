@@ -1,7 +1,7 @@
 /**
  * What changed between two backups, as restic's `diff`: for each path in either, `+` (only in
  * the second), `-` (only in the first), `T` (its kind changed), `M` (a file's content changed:
- * other extents, or a symlink's target) and, when asked, `U` (only metadata changed: mode, mtime,
+ * other extents, a symlink's target, a device node's number) and, when asked, `U` (only metadata changed: mode, mtime,
  * owner, extended attributes). Paths are compared as stored, so two backups of the same directory line up. A file whose
  * extents differ may still hold the same bytes (small files share chunks, so a file read again
  * lands elsewhere): Maintenance.diff compares those bytes before calling it `M`.
@@ -18,6 +18,8 @@ export interface DiffLine {
 
 const sameContent = (a: FileEntry, b: FileEntry): boolean => {
   if (a.kind === "symlink") return a.target === b.target
+  // A device node's content is which device it opens.
+  if (a.kind === "chardev" || a.kind === "blockdev") return a.rdev === b.rdev
   if (a.kind !== "file") return true
   if (a.size !== b.size || a.extents.length !== b.extents.length) return false
   return a.extents.every((e, i) => {

@@ -13,7 +13,8 @@ import { Schema } from "effect"
 export const Extent = Schema.Tuple([Schema.String, Schema.Number, Schema.Number])
 export type Extent = typeof Extent.Type
 
-export const EntryKind = Schema.Literals(["file", "dir", "symlink"])
+/** fifo, chardev, blockdev: special files (SpecialFiles.ts); they have no extents. */
+export const EntryKind = Schema.Literals(["file", "dir", "symlink", "fifo", "chardev", "blockdev"])
 export type EntryKind = typeof EntryKind.Type
 
 export const FileEntry = Schema.Struct({
@@ -25,6 +26,8 @@ export const FileEntry = Schema.Struct({
   ino: Schema.Number,
   ctimeMs: Schema.Number,
   target: Schema.optionalKey(Schema.String),
+  /** A device node's device number (lstat's rdev); absent for every other kind. */
+  rdev: Schema.optionalKey(Schema.Number),
   extents: Schema.Array(Extent),
   /** Numeric owner and group (absent in backups made before they were recorded). */
   uid: Schema.optionalKey(Schema.Number),
@@ -43,6 +46,8 @@ export const BackupStats = Schema.Struct({
   files: Schema.Number,
   dirs: Schema.Number,
   symlinks: Schema.Number,
+  /** FIFOs and device nodes (absent in backups made before they were recorded, and when none). */
+  specials: Schema.optionalKey(Schema.Number),
   bytes: Schema.Number,
   bytesRead: Schema.Number,
   newChunks: Schema.Number,

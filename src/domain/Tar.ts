@@ -1,6 +1,7 @@
 /**
  * POSIX tar (ustar, with pax extended headers where ustar falls short), as `enigma get
- * --no-decrypt` and `enigma dump` write it: regular files, directories, symlinks and hard links,
+ * --no-decrypt` and `enigma dump` write it: regular files, directories, symlinks, hard links,
+ * FIFOs and device nodes,
  * with mode, mtime and numeric owner. Any tar reads it (GNU tar, bsdtar, Python's tarfile).
  *
  * An archive is, per entry, a 512-byte header (after a pax header when the name, the link target
@@ -12,7 +13,7 @@ export const blockSize = 512
 /** Largest size ustar's 11 octal digits hold (8 GiB - 1); larger ones go in a pax header. */
 const maxOctalSize = 8 ** 11 - 1
 
-export type TarKind = "file" | "dir" | "symlink" | "hardlink"
+export type TarKind = "file" | "dir" | "symlink" | "hardlink" | "fifo" | "chardev" | "blockdev"
 
 export interface TarEntry {
   /** The path in the archive, as bytes (names need not be UTF-8); directories without a trailing slash. */
@@ -26,11 +27,13 @@ export interface TarEntry {
   readonly gid?: number | undefined
   /** A symlink's target, or the archive path of the file a hard link shares its content with. */
   readonly linkName?: Uint8Array | undefined
+  /** A device node's numbers (ustar's devmajor and devminor: 12 and 20 bits always fit). */
+  readonly device?: { readonly major: number; readonly minor: number } | undefined
   /** Extended attributes, as `SCHILY.xattr.NAME` pax records (GNU tar `--xattrs`, bsdtar read them). */
   readonly xattrs?: ReadonlyArray<readonly [string, Uint8Array]> | undefined
 }
 
-const typeFlag: Record<TarKind, string> = { file: "0", hardlink: "1", symlink: "2", dir: "5" }
+const typeFlag: Record<TarKind, string> = { file: "0", hardlink: "1", symlink: "2", chardev: "3", blockdev: "4", dir: "5", fifo: "6" }
 
 const ascii = (s: string) => new TextEncoder().encode(s)
 
@@ -48,7 +51,17 @@ const fits = (n: number, length: number) => n >= 0 && n < 8 ** (length - 1)
 /** Whether ustar's mtime field (whole seconds, 11 octal digits) holds it: from 1970 to 2242. */
 const ustarHoldsTime = (mtimeMs: number) => fits(Math.floor(mtimeMs / 1000), 12)
 
-const ustar = (name: Uint8Array, kind: string, size: number, mode: number, mtimeMs: number, uid: number, gid: number, linkName: Uint8Array): Uint8Array => {
+const ustar = (
+  name: Uint8Array,
+  kind: string,
+  size: number,
+  mode: number,
+  mtimeMs: number,
+  uid: number,
+  gid: number,
+  linkName: Uint8Array,
+  device?: { readonly major: number; readonly minor: number }
+): Uint8Array => {
   const h = new Uint8Array(blockSize)
   put(h, 0, 100, name)
   put(h, 100, 8, octal(mode & 0o7777, 8))
@@ -61,6 +74,10 @@ const ustar = (name: Uint8Array, kind: string, size: number, mode: number, mtime
   put(h, 157, 100, linkName)
   put(h, 257, 6, ascii("ustar\0"))
   put(h, 263, 2, ascii("00"))
+  if (device !== undefined) {
+    put(h, 329, 8, octal(device.major, 8))
+    put(h, 337, 8, octal(device.minor, 8))
+  }
   // The checksum is computed with its own field as eight spaces.
   h.fill(0x20, 148, 156)
   const sum = h.reduce((a, b) => a + b, 0)
@@ -130,7 +147,8 @@ export const entryHeader = (e: TarEntry): Uint8Array => {
     e.mtimeMs,
     uid,
     gid,
-    linkName.length >= 100 ? linkName.subarray(0, 99) : linkName
+    linkName.length >= 100 ? linkName.subarray(0, 99) : linkName,
+    e.device
   )
   if (records.length === 0) return main
   const pax = concat(records)

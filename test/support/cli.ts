@@ -123,6 +123,11 @@ export const snapshotTree = (dir: string): Record<string, string> => {
   const visit = (abs: string, rel: string) => {
     const st = lstatSync(abs)
     if (st.isSymbolicLink()) out[rel] = `link ${readlinkSync(abs)}`
+    // Never read: a FIFO would block, a device node is not its bytes.
+    else if (st.isFIFO()) out[rel] = `fifo ${(st.mode & 0o7777).toString(8)} ${Math.floor(st.mtimeMs)}`
+    else if (st.isCharacterDevice() || st.isBlockDevice()) {
+      out[rel] = `${st.isCharacterDevice() ? "chardev" : "blockdev"} ${st.rdev} ${(st.mode & 0o7777).toString(8)} ${Math.floor(st.mtimeMs)}`
+    }
     else if (st.isDirectory()) {
       out[rel] = `dir ${(st.mode & 0o7777).toString(8)}`
       for (const n of readdirSync(abs).sort()) visit(path.join(abs, n), rel ? `${rel}/${n}` : n)

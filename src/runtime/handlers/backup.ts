@@ -112,7 +112,7 @@ export const backup = Effect.fn("cli.backup")(function*(a: BackupArgs) {
     const plan = yield* withRepository(opened, "backup --dry-run", false, Backup.use((b) => b.plan(paths, backupOptions)))
     yield* emit(json, { dryRun: true, ...plan, parent: plan.parent ?? null }, () =>
       [
-        `dry run: would back up ${plan.files} files (${formatBytes(plan.bytes)}), ${plan.dirs} dirs, ${plan.symlinks} symlinks`,
+        `dry run: would back up ${plan.files} files (${formatBytes(plan.bytes)}), ${plan.dirs} dirs, ${plan.symlinks} symlinks${plan.specials > 0 ? `, ${plan.specials} special files` : ""}`,
         plan.parent !== undefined
           ? `  would read ${plan.readFiles} new or changed files (${formatBytes(plan.readBytes)}); the others are as in backup ${plan.parent}`
           : `  would read all ${plan.readFiles} files (${formatBytes(plan.readBytes)}): ${a.force ? "--force" : "no earlier backup of these paths from this host"}`,
@@ -160,7 +160,7 @@ export const backup = Effect.fn("cli.backup")(function*(a: BackupArgs) {
   yield* emit(json, { backupId: result.backupId, parent: result.parent ?? null, skipped: false, ...s, dedupRatio: dedup, warningPaths: result.warnings }, () =>
     [
       `backup ${result.backupId} saved${result.parent ? ` (parent ${result.parent})` : ""}`,
-      `  files: ${s.files}, dirs: ${s.dirs}, symlinks: ${s.symlinks}`,
+      `  files: ${s.files}, dirs: ${s.dirs}, symlinks: ${s.symlinks}${(s.specials ?? 0) > 0 ? `, special files: ${s.specials}` : ""}`,
       `  size: ${formatBytes(s.bytes)}, read: ${formatBytes(s.bytesRead)}, new: ${formatBytes(s.newBytes)} in ${s.newChunks} chunks (${formatBytes(s.storedNewBytes)} stored)`,
       // Nothing new stored: a ratio (size over nothing) would say nothing useful.
       `  ${s.storedNewBytes === 0 && s.bytes > 0 ? "dedup: all of it was already stored" : `dedup ratio: ${dedup.toFixed(2)}x`}, duration: ${formatDuration(s.durationMs)}`,

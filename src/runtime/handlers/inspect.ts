@@ -1,6 +1,8 @@
 import { Effect, Option, Stream } from "effect"
 import { defaultGroupBy, groupKey, selects } from "../../domain/BackupFilter.ts"
 import { UserError } from "../../domain/Errors.ts"
+import type { FileEntry } from "../../domain/Events.ts"
+import { sizeColumn, typeChar } from "../../domain/Listing.ts"
 import { globProblem, matchesGlob } from "../../domain/PathFilter.ts"
 import { Maintenance } from "../../services/maintenance/Maintenance.ts"
 import { describeLock, isStale, listLocks } from "../../services/Lock.ts"
@@ -214,18 +216,18 @@ export const find = Effect.fn("cli.find")(function*({ pattern, backup, json }: {
   yield* withRepository(opened, "find", false, Effect.gen(function*() {
     const manifest = yield* Manifest
     const backups = Option.isSome(backup) ? [yield* manifest.resolveBackup(backup.value)] : [...(yield* manifest.backups("committed"))].reverse()
-    const found: Array<{ backupId: string; time: number; path: string; kind: string; size: number; mtime: number }> = []
+    const found: Array<{ backupId: string; time: number; path: string; kind: FileEntry["kind"]; size: number; rdev?: number | undefined; mtime: number }> = []
     // Row by row, without extents: a backup of millions of files is never held whole.
     for (const b of backups) {
       yield* manifest.eachEntryHead(b.id, (f) => {
-        if (matchesGlob(f.path, pattern)) found.push({ backupId: b.id, time: b.startedAt, path: f.path, kind: f.kind, size: f.size, mtime: f.mtimeMs })
+        if (matchesGlob(f.path, pattern)) found.push({ backupId: b.id, time: b.startedAt, path: f.path, kind: f.kind, size: f.size, ...(f.rdev !== undefined ? { rdev: f.rdev } : {}), mtime: f.mtimeMs })
       })
     }
     yield* emit(json, found, () =>
       found.length === 0
         ? `nothing matches ${pattern} in ${backups.length} backup(s)`
         : [
-          ...found.map((f) => `${f.backupId.slice(0, 8)}  ${formatTime(f.time)}  ${f.kind === "dir" ? "d" : f.kind === "symlink" ? "l" : "-"} ${String(f.size).padStart(12)}  ${formatTime(f.mtime)}  ${f.path}`),
+          ...found.map((f) => `${f.backupId.slice(0, 8)}  ${formatTime(f.time)}  ${typeChar(f.kind)} ${sizeColumn(f, 12)}  ${formatTime(f.mtime)}  ${f.path}`),
           `${found.length} match(es) in ${new Set(found.map((f) => f.backupId)).size} of ${backups.length} backup(s)`
         ].join("\n"))
   }))

@@ -2,7 +2,8 @@ import { Effect, Option } from "effect"
 import { UserError } from "../../domain/Errors.ts"
 import { Manifest } from "../../services/manifest/Manifest.ts"
 import type { FileEntry } from "../../domain/Events.ts"
-import { listedFor, longLine, normalizeListDir } from "../../domain/Listing.ts"
+import { deviceNumbers } from "../../domain/SpecialFiles.ts"
+import { listedFor, longLine, normalizeListDir, sizeColumn, typeChar } from "../../domain/Listing.ts"
 import { matchesPrefix } from "../../domain/PathFilter.ts"
 import { holdsRepository, mountedInIt } from "../../services/restore/Extraneous.ts"
 import { Restore, restoreProblem } from "../../services/restore/Restore.ts"
@@ -29,6 +30,7 @@ const listed = (e: FileEntry) => ({
   ...(e.uid !== undefined ? { uid: e.uid, gid: e.gid } : {}),
   ...(e.linkTo !== undefined ? { linkTo: e.linkTo } : {}),
   ...(e.target ? { target: e.target } : {}),
+  ...(e.rdev !== undefined ? { device: deviceNumbers(e.rdev) } : {}),
   // Values as base64: they are bytes (a capability, an ACL), not always text.
   ...(e.xattrs !== undefined ? { xattrs: Object.fromEntries(e.xattrs) } : {})
 })
@@ -102,7 +104,7 @@ export const restore = Effect.fn("cli.restore")(function*({ id, dest, path, glob
     const backup = yield* manifest.resolveBackup(id, filter)
     if (list) {
       const out = entryListing(json, (e) =>
-        `${e.kind === "dir" ? "d" : e.kind === "symlink" ? "l" : "-"} ${String(e.size).padStart(12)} ${e.path}${e.target ? ` -> ${e.target}` : ""}`)
+        `${typeChar(e.kind)} ${sizeColumn(e, 12)} ${e.path}${e.target ? ` -> ${e.target}` : ""}`)
       yield* (yield* Restore).list(backup.id, options, out.visit)
       return yield* out.end("(no entries match)\n")
     }
@@ -145,7 +147,7 @@ export const restore = Effect.fn("cli.restore")(function*({ id, dest, path, glob
       )
     )
     yield* emit(json, { backupId: backup.id, dest: dest.value, ...r }, () =>
-      `restored backup ${backup.id} to ${dest.value}: ${r.files} files, ${r.dirs} dirs, ${r.symlinks} symlinks, ${formatBytes(r.bytes)}` +
+      `restored backup ${backup.id} to ${dest.value}: ${r.files} files, ${r.dirs} dirs, ${r.symlinks} symlinks, ${r.specials > 0 ? `${r.specials} special files, ` : ""}${formatBytes(r.bytes)}` +
       (r.skipped > 0 ? `; ${r.skipped} already there left as they were (--overwrite ${overwrite})` : "") +
       (remove ? `; deleted ${r.deleted.length} entries the backup does not hold` : ""))
     // The data is all there; say (and exit 3) that some entries could not get their owner, or
@@ -156,9 +158,13 @@ export const restore = Effect.fn("cli.restore")(function*({ id, dest, path, glob
     if (r.xattrsRefused > 0) {
       process.stderr.write(`warning: ${r.xattrsRefused} extended attributes were not restored: the filesystem refused them (${r.xattrError ?? "error"}; security.* and trusted.* need root, user.* a filesystem that keeps them)\n`)
     }
+    if (r.nodesRefused.length > 0) {
+      const named = r.nodesRefused.slice(0, 5).join(", ") + (r.nodesRefused.length > 5 ? ` and ${r.nodesRefused.length - 5} more` : "")
+      process.stderr.write(`warning: device nodes not restored: ${named}: making one needs root (mknod: ${r.nodeError ?? "Operation not permitted"})\n`)
+    }
     for (const p of r.keptMounted) process.stderr.write(`warning: --delete left ${p}: ${mountedThere}\n`)
     if (r.keptOwn.length > 0) process.stderr.write(`warning: left ${r.keptOwn.join(", ")} as they were: ${holdsRepository}\n`)
-    if (r.ownersRefused > 0 || r.xattrsRefused > 0 || r.keptMounted.length > 0 || r.keptOwn.length > 0) return yield* new ExitWith({ code: 3 })
+    if (r.ownersRefused > 0 || r.xattrsRefused > 0 || r.nodesRefused.length > 0 || r.keptMounted.length > 0 || r.keptOwn.length > 0) return yield* new ExitWith({ code: 3 })
   }))
 })
 

@@ -5,7 +5,7 @@ import { hostname } from "node:os"
 import { randomBytes } from "node:crypto"
 import { Context, Effect, Layer, Schema, Stream } from "effect"
 import { cdcParams, cdcSearch, gearFromSeed, makeChunker } from "../../domain/Chunker.ts"
-import type { BackupStats, Extent, FileEntry } from "../../domain/Events.ts"
+import { type BackupStats, EntryKind, type Extent, type FileEntry } from "../../domain/Events.ts"
 import { chunkStrategyOf } from "../../domain/Settings.ts"
 import { UserError } from "../../domain/Errors.ts"
 import { parseBackupTags } from "../../domain/BackupTags.ts"
@@ -26,6 +26,7 @@ import { OffThreadWrites, stagingsForThroughput } from "../storage/LocalIoThread
 import { type LeftOut, leftOutOfBackups, repositoryOwnFiles } from "../OwnFiles.ts"
 import { rootExcluded, walk, type WalkWarning } from "./Walker.ts"
 import { readXattrs, xattrsAvailable } from "../Xattrs.ts"
+import { isSpecialKind, rdevOf, specialsCount } from "../../domain/SpecialFiles.ts"
 
 export interface BackupProgress {
   readonly files: number
@@ -137,6 +138,8 @@ export interface BackupPlan {
   readonly files: number
   readonly dirs: number
   readonly symlinks: number
+  /** FIFOs and device nodes. */
+  readonly specials: number
   readonly bytes: number
   readonly readFiles: number
   readonly readBytes: number
@@ -165,7 +168,7 @@ const isUnchanged = (
   (check.ignoreCtime || prev.ctimeMs === st.ctimeMs)
 
 /** An entry's metadata as `--skip-if-unchanged` compares it (Backup.unchangedSince). */
-type Stamped = Omit<EntryStamp, "path" | "target" | "xattrsJson">
+type Stamped = Omit<EntryStamp, "path" | "target" | "xattrsJson" | "rdev">
 
 /**
  * The parent's entries, by path, as numbers in one growing array (no string per entry: 300,000
@@ -188,7 +191,7 @@ class EntryStamps {
     return this.index.size
   }
   private write(into: Float64Array, at: number, e: Stamped) {
-    into[at] = e.kind === "file" ? 0 : e.kind === "dir" ? 1 : 2
+    into[at] = EntryKind.literals.indexOf(e.kind)
     into[at + 1] = e.mode
     // NaN for an owner not recorded: equal to nothing, so such an entry counts as changed.
     into[at + 2] = e.uid ?? Number.NaN
@@ -273,7 +276,7 @@ export class Backup extends Context.Service<Backup, {
     const plan = Effect.fn("Backup.plan")(function*(paths: ReadonlyArray<string>, options?: BackupOptions) {
       const { walkOptions, roots, parentId, parentFiles, check } = yield* prepare(paths, options)
       const warnings: Array<WalkWarning> = []
-      const out = { files: 0, dirs: 0, symlinks: 0, bytes: 0, readFiles: 0, readBytes: 0 }
+      const out = { files: 0, dirs: 0, symlinks: 0, specials: 0, bytes: 0, readFiles: 0, readBytes: 0 }
       const read: Array<string> = []
       for (const e of walk(roots, (w) => {
         warnings.push(w)
@@ -281,6 +284,7 @@ export class Backup extends Context.Service<Backup, {
       }, walkOptions)) {
         if (e.kind === "dir") out.dirs++
         else if (e.kind === "symlink") out.symlinks++
+        else if (isSpecialKind(e.kind)) out.specials++
         else {
           out.files++
           out.bytes += e.stat.size
@@ -302,7 +306,7 @@ export class Backup extends Context.Service<Backup, {
     const unchangedSince = (parentId: string, roots: ReadonlyArray<{ abs: string; name: string }>, walkOptions: Parameters<typeof walk>[2], check: ChangeCheck) =>
       Effect.gen(function*() {
         const recorded = new EntryStamps(check)
-        yield* manifest.eachEntryStamp(parentId, (e) => recorded.add(e.path, e, `${e.target ?? ""}|${e.xattrsJson ?? ""}`))
+        yield* manifest.eachEntryStamp(parentId, (e) => recorded.add(e.path, e, `${e.target ?? ""}|${e.xattrsJson ?? ""}|${e.rdev ?? ""}`))
         let warned = false
         let seen = 0
         for (const e of walk(roots, () => void (warned = true), walkOptions)) {
@@ -317,7 +321,7 @@ export class Backup extends Context.Service<Backup, {
                 return "unreadable"
               }
             }
-            return `${target}|${xattrs !== undefined ? JSON.stringify(xattrs) : ""}`
+            return `${target}|${xattrs !== undefined ? JSON.stringify(xattrs) : ""}|${rdevOf(e.kind, st.rdev) ?? ""}`
           }
           const st = e.stat
           if (!recorded.matches(e.path, { kind: e.kind, mode: st.mode, uid: st.uid, gid: st.gid, mtimeMs: st.mtimeMs, size: st.size, ino: st.ino, ctimeMs: st.ctimeMs }, extra)) return false
@@ -340,6 +344,7 @@ export class Backup extends Context.Service<Backup, {
           files: p?.files ?? 0,
           dirs: p?.dirs ?? 0,
           symlinks: p?.symlinks ?? 0,
+          ...(p?.specials !== undefined ? { specials: p.specials } : {}),
           bytes: p?.bytes ?? 0,
           bytesRead: 0,
           newChunks: 0,
@@ -366,7 +371,7 @@ export class Backup extends Context.Service<Backup, {
         warnings.push(w)
         process.stderr.write(`warning: ${w.path}: ${w.detail}\n`)
       }
-      const stats = { files: 0, dirs: 0, symlinks: 0, bytes: 0, bytesRead: 0, newChunks: 0, newBytes: 0, storedNewBytes: 0 }
+      const stats = { files: 0, dirs: 0, symlinks: 0, specials: 0, bytes: 0, bytesRead: 0, newChunks: 0, newBytes: 0, storedNewBytes: 0 }
       let bytesDone = 0
       // Extended attributes go with every entry (a listxattr each, ~3 µs); a platform whose native
       // module is missing records none, and says so once (not a warning about the data: exit 0).
@@ -503,6 +508,12 @@ export class Backup extends Context.Service<Backup, {
               }
               stats.symlinks++
               addEntry({ ...base, ...withXattrs(e.abs), kind: "symlink", size: 0, target, extents: [] }, offset, offset, false)
+              continue
+            }
+            if (isSpecialKind(e.kind)) {
+              const rdev = rdevOf(e.kind, e.stat.rdev)
+              stats.specials++
+              addEntry({ ...base, ...withXattrs(e.abs), kind: e.kind, size: 0, ...(rdev !== undefined ? { rdev } : {}), extents: [] }, offset, offset, false)
               continue
             }
             const prev = parentFiles.get(e.path)
@@ -642,7 +653,8 @@ export class Backup extends Context.Service<Backup, {
         return yield* new BackupSourceError({ path: absPaths.join(", "), detail: "internal: file ranges left without chunks" })
       }
       yield* flush(true)
-      const finalStats: BackupStats = { ...stats, durationMs: Date.now() - startedAt, warnings: warnings.length }
+      const { specials, ...counted } = stats
+      const finalStats: BackupStats = { ...counted, ...specialsCount(specials), durationMs: Date.now() - startedAt, warnings: warnings.length }
       yield* log.append([{ _tag: "BackupCommitted", backupId, at: Date.now(), stats: finalStats }])
       return { backupId, parent: parentId, stats: finalStats, warnings }
     })

@@ -2,6 +2,8 @@ import * as fs from "node:fs"
 import type { Stats } from "node:fs"
 import { cacheDirTag, cacheDirTagSignature, type ExcludeRule, isExcluded } from "../../domain/ExcludeRules.ts"
 import { type FsPath, joinStored, shownPath, storedName } from "../../domain/StoredName.ts"
+import type { EntryKind } from "../../domain/Events.ts"
+import { specialKindOf } from "../../domain/SpecialFiles.ts"
 import type { LeftOut } from "../OwnFiles.ts"
 
 /** One thing found by the walk, in walk order (depth-first, names sorted bytewise). */
@@ -11,7 +13,7 @@ export interface WalkEntry {
   /** Where it is: a string, or bytes below a name that is not UTF-8. */
   readonly abs: FsPath
   readonly stat: Stats
-  readonly kind: "file" | "dir" | "symlink"
+  readonly kind: EntryKind
 }
 
 export interface WalkWarning {
@@ -40,7 +42,8 @@ export interface WalkOptions {
 /**
  * Walks each root without following symlinks. The order is deterministic (sorted names), which
  * keeps the concatenated content stream — and so its chunk boundaries — stable between runs.
- * Unreadable directories and special files become warnings; the walk goes on. A root an exclude
+ * FIFOs and device nodes are recorded as themselves (SpecialFiles.ts), sockets left out.
+ * Unreadable directories become warnings; the walk goes on. A root an exclude
  * pattern matches is left out, as restic leaves it (`backup /home/* --exclude /home/guest`).
  *
  * The fs calls are synchronous on purpose: with the metadata cached they take microseconds,
@@ -118,8 +121,13 @@ function* visit(
   // as borg and GNU tar do (a user's ~/.gnupg or a service's /run holds some), so that it does not
   // turn every backup of a home directory into "completed with warnings".
   if (st.isSocket()) return
+  const special = specialKindOf(st)
+  if (special !== undefined) {
+    yield { path: rel, abs, stat: st, kind: special }
+    return
+  }
   if (!st.isDirectory()) {
-    warn({ path: shownPath(abs), detail: "special file (fifo or device) skipped" })
+    warn({ path: shownPath(abs), detail: "a kind of file that cannot be backed up; skipped" })
     return
   }
   yield { path: rel, abs, stat: st, kind: "dir" }

@@ -1,3 +1,4 @@
+import { specialsCount } from "../../domain/SpecialFiles.ts"
 import { randomBytes } from "node:crypto"
 import { Effect } from "effect"
 import type { BackupFilter } from "../../domain/BackupFilter.ts"
@@ -84,7 +85,7 @@ export const rewriteBackups = Effect.fn("Maintenance.rewrite")(function*(
       ...(backup.parent !== undefined ? { parent: backup.parent } : {}),
       tags: backup.tags.includes(rewriteTag) ? backup.tags : [...backup.tags, rewriteTag]
     }])
-    const stats = { files: 0, dirs: 0, symlinks: 0, bytes: 0 }
+    const stats = { files: 0, dirs: 0, symlinks: 0, specials: 0, bytes: 0 }
     let batch: Array<FileEntry> = []
     yield* manifest.eachFilePage(backup.id, 4 * filesPerEvent, (page) =>
       Effect.gen(function*() {
@@ -99,7 +100,8 @@ export const rewriteBackups = Effect.fn("Maintenance.rewrite")(function*(
             stats.files++
             stats.bytes += entry.size
           } else if (entry.kind === "dir") stats.dirs++
-          else stats.symlinks++
+          else if (entry.kind === "symlink") stats.symlinks++
+          else stats.specials++
           batch.push(entry)
           if (batch.length >= filesPerEvent) {
             yield* log.record([{ _tag: "FilesRecorded", backupId: newId, files: batch }])
@@ -108,8 +110,10 @@ export const rewriteBackups = Effect.fn("Maintenance.rewrite")(function*(
         }
       }))
     if (batch.length > 0) yield* log.record([{ _tag: "FilesRecorded", backupId: newId, files: batch }])
+    const { specials, ...counted } = stats
     const finalStats: BackupStats = {
-      ...stats,
+      ...counted,
+      ...specialsCount(specials),
       bytesRead: 0,
       newChunks: 0,
       newBytes: 0,

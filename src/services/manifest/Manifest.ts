@@ -107,6 +107,7 @@ interface RawFile {
   gid: number | null
   link_to: string | null
   xattrs: string | null
+  rdev: number | null
 }
 
 const toBackup = (r: RawBackup): BackupRow => ({
@@ -129,6 +130,7 @@ const toFile = (r: RawFile): FileEntry => ({
   ino: Number(r.ino),
   ctimeMs: Number(r.ctime_ms),
   ...(r.target !== null ? { target: r.target } : {}),
+  ...(r.rdev !== null ? { rdev: Number(r.rdev) } : {}),
   extents: JSON.parse(r.extents) as Array<Extent>,
   ...(r.uid !== null ? { uid: Number(r.uid) } : {}),
   ...(r.gid !== null ? { gid: Number(r.gid) } : {}),
@@ -174,6 +176,8 @@ export interface EntryStamp {
   readonly ino: number
   readonly ctimeMs: number
   readonly target: string | undefined
+  /** A device node's device number. */
+  readonly rdev: number | undefined
   /** As stored: JSON of [[name, base64 value], …], or undefined for none. */
   readonly xattrsJson: string | undefined
 }
@@ -183,6 +187,8 @@ export interface EntryHead {
   readonly kind: FileEntry["kind"]
   readonly size: number
   readonly mtimeMs: number
+  /** A device node's device number. */
+  readonly rdev?: number | undefined
 }
 
 /**
@@ -328,7 +334,7 @@ export class Manifest extends Context.Service<Manifest, {
 
     // Row by row from node:sqlite: a backup of 200,000 files would otherwise first be an array of
     // as many raw rows, then the entries.
-    const fileColumns = "path, kind, mode, mtime_ms, size, ino, ctime_ms, target, extents, uid, gid, link_to, xattrs"
+    const fileColumns = "path, kind, mode, mtime_ms, size, ino, ctime_ms, target, extents, uid, gid, link_to, xattrs, rdev"
     const filesStmt = db.prepare(`SELECT ${fileColumns} FROM files WHERE backup_id = ? ORDER BY path`)
     const pageStmt = db.prepare(`SELECT ${fileColumns} FROM files WHERE backup_id = ? AND path > ? ORDER BY path LIMIT ?`)
     /** The entries of `rows`; small files share chunks: one string per chunk id, not one per extent that names it. */
@@ -367,15 +373,15 @@ export class Manifest extends Context.Service<Manifest, {
     const fileAt = Effect.fn("Manifest.fileAt")(function*(backupId: string, path: string) {
       return yield* Effect.sync(() => entriesOf(atStmt.iterate(backupId, path) as Iterable<RawFile>)[0])
     })
-    const headsStmt = db.prepare("SELECT path, kind, size, mtime_ms FROM files WHERE backup_id = ? ORDER BY path")
+    const headsStmt = db.prepare("SELECT path, kind, size, mtime_ms, rdev FROM files WHERE backup_id = ? ORDER BY path")
     const eachEntryHead = Effect.fn("Manifest.eachEntryHead")(function*(backupId: string, visit: (e: EntryHead) => void) {
       yield* Effect.sync(() => {
-        for (const r of headsStmt.iterate(backupId) as Iterable<{ path: string; kind: FileEntry["kind"]; size: number; mtime_ms: number }>) {
-          visit({ path: r.path, kind: r.kind, size: Number(r.size), mtimeMs: Number(r.mtime_ms) })
+        for (const r of headsStmt.iterate(backupId) as Iterable<{ path: string; kind: FileEntry["kind"]; size: number; mtime_ms: number; rdev: number | null }>) {
+          visit({ path: r.path, kind: r.kind, size: Number(r.size), mtimeMs: Number(r.mtime_ms), ...(r.rdev !== null ? { rdev: Number(r.rdev) } : {}) })
         }
       })
     })
-    const stampsStmt = db.prepare("SELECT path, kind, mode, uid, gid, mtime_ms, size, ino, ctime_ms, target, xattrs FROM files WHERE backup_id = ?")
+    const stampsStmt = db.prepare("SELECT path, kind, mode, uid, gid, mtime_ms, size, ino, ctime_ms, target, xattrs, rdev FROM files WHERE backup_id = ?")
     const eachEntryStamp = Effect.fn("Manifest.eachEntryStamp")(function*(backupId: string, visit: (e: EntryStamp) => void) {
       yield* Effect.sync(() => {
         type Row = {
@@ -390,6 +396,7 @@ export class Manifest extends Context.Service<Manifest, {
           ctime_ms: number
           target: string | null
           xattrs: string | null
+          rdev: number | null
         }
         for (const r of stampsStmt.iterate(backupId) as Iterable<Row>) {
           visit({
@@ -403,6 +410,7 @@ export class Manifest extends Context.Service<Manifest, {
             ino: Number(r.ino),
             ctimeMs: Number(r.ctime_ms),
             target: r.target ?? undefined,
+            rdev: r.rdev === null ? undefined : Number(r.rdev),
             xattrsJson: r.xattrs ?? undefined
           })
         }

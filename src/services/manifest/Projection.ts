@@ -22,7 +22,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 `
 
 /** Bump when the projection tables change: databases with older tables rebuild them from the log. */
-export const projectionVersion = 15
+export const projectionVersion = 16
 
 export const projectionTables = ["backups", "files", "backup_chunks", "chunks", "logs", "streams", "stream_chunks", "buckets", "objects", "multipart_uploads", "multipart_parts"] as const
 
@@ -53,6 +53,7 @@ CREATE TABLE IF NOT EXISTS files (
   gid INTEGER,
   link_to TEXT,                    -- a hard link: the path of the file it shares its inode with
   xattrs TEXT,                     -- JSON [[name, base64 value], …]; NULL: none
+  rdev INTEGER,                    -- a device node's device number; NULL for every other kind
   PRIMARY KEY (backup_id, path)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS backup_chunks (
@@ -180,7 +181,7 @@ export const makeProjector = (db: DatabaseSync) => {
     "INSERT INTO backups (id, status, started_at, host, paths, parent, tags) VALUES (?, 'running', ?, ?, ?, ?, ?)"
   )
   const insertFile = s(`INSERT OR REPLACE INTO files
-    (backup_id, path, kind, mode, mtime_ms, size, ino, ctime_ms, target, extents, uid, gid, link_to, xattrs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
+    (backup_id, path, kind, mode, mtime_ms, size, ino, ctime_ms, target, extents, uid, gid, link_to, xattrs, rdev) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
   const insertBackupChunk = s("INSERT OR IGNORE INTO backup_chunks (backup_id, chunk_id) VALUES (?, ?)")
   const commitBackup = s("UPDATE backups SET status = 'committed', committed_at = ?, stats = ? WHERE id = ?")
   const addRefs = s(
@@ -293,7 +294,8 @@ export const makeProjector = (db: DatabaseSync) => {
             f.uid ?? null,
             f.gid ?? null,
             f.linkTo ?? null,
-            f.xattrs !== undefined ? JSON.stringify(f.xattrs) : null
+            f.xattrs !== undefined ? JSON.stringify(f.xattrs) : null,
+            f.rdev ?? null
           )
           for (const e of f.extents) insertBackupChunk.run(event.backupId, e[0])
         }

@@ -25,6 +25,8 @@ import { holdsRepository, makeMountCheck, mountedInIt, removeExtraneous } from "
 import { Repository } from "../Repository.ts"
 import { ownFileHolding, ownFilesBelow, ownFilesGuard, presentOwnFiles, repositoryOwnFiles } from "../OwnFiles.ts"
 import { fsTime } from "./FsTime.ts"
+import { deviceNumbers, isSpecialKind, specialKindName, specialKindOf } from "../../domain/SpecialFiles.ts"
+import { makeNode, NodeNotPermitted } from "./SpecialNodes.ts"
 
 /** Writing to the destination failed (disk full, permissions…): names the file. */
 export class RestoreWriteError extends Schema.TaggedError<RestoreWriteError>()("RestoreWriteError", {
@@ -122,6 +124,14 @@ export interface RestoreResult {
   readonly files: number
   readonly dirs: number
   readonly symlinks: number
+  /** FIFOs and device nodes made. */
+  readonly specials: number
+  /**
+   * Device nodes not made, by stored path, because making one needs privilege this restore lacks
+   * (as with tar, they need root); `nodeError` is what mknod said.
+   */
+  readonly nodesRefused: ReadonlyArray<string>
+  readonly nodeError?: string | undefined
   readonly bytes: number
   /** Files and symlinks left as they were (--overwrite never / if-changed). */
   readonly skipped: number
@@ -360,7 +370,9 @@ const keptInPlace = (dest: string, entries: ReadonlyArray<FileEntry>, overwrite:
       }
       const same = f.kind === "file"
         ? st.isFile() && st.size === f.size && Math.abs(st.mtimeMs - f.mtimeMs) < 1
-        : st.isSymbolicLink() && storedName(fsSync.readlinkSync(joinStored(dest, f.path), { encoding: "buffer" })) === (f.target ?? "")
+        : f.kind === "symlink"
+        ? st.isSymbolicLink() && storedName(fsSync.readlinkSync(joinStored(dest, f.path), { encoding: "buffer" })) === (f.target ?? "")
+        : specialKindOf(st) === f.kind && (f.rdev === undefined || st.rdev === f.rdev)
       if (overwrite === "never" || same) kept.add(f.path)
     }
     return kept
@@ -753,6 +765,8 @@ export class Restore extends Context.Service<Restore, {
       const hardLinks: Array<FileEntry> = []
       /** Symlinks after files, so no file is ever written through a restored link. */
       const links: Array<FileEntry> = []
+      /** FIFOs and device nodes, made beside the symlinks. */
+      const specials: Array<FileEntry> = []
       /** Directories selected, whose mode and mtime are set last. */
       const dirEntries: Array<FileEntry> = []
       /** With a glob: the directories that hold a selected file or symlink (only those are restored). */
@@ -803,6 +817,7 @@ export class Restore extends Context.Service<Restore, {
           for (const f of selected) {
             if (f.kind === "file" && linksToRestored(f) && !kept.has(f.path)) hardLinks.push(f)
             else if (f.kind === "symlink" && !kept.has(f.path)) links.push(f)
+            else if (isSpecialKind(f.kind) && !kept.has(f.path)) specials.push(f)
             else if (f.kind === "dir") dirEntries.push(f)
             if (byFiles && standsAlone(f.path, f.kind)) {
               addDirsAbove(holding, f.path)
@@ -935,6 +950,42 @@ export class Restore extends Context.Service<Restore, {
         })
       }
 
+      // FIFOs and device nodes: made under a temp name, given their owner, attributes, mode and
+      // time, then renamed into place, as symlinks are. One that needs root where there is none
+      // is counted and left out (one warning, exit 3), as tar leaves it.
+      const nodesRefused = { paths: [] as Array<string>, detail: undefined as string | undefined }
+      for (const n of specials) {
+        const kind = n.kind
+        if (!isSpecialKind(kind)) continue
+        const target = joinStored(root, n.path)
+        // A command takes text: a name that is not UTF-8 is made under the destination's root and moved.
+        const tmp = besidePath(typeof target === "string" ? target : root, typeof target === "string" ? "." : "", `.enigma-${randomBytes(4).toString("hex")}`)
+        yield* Effect.tryPromise({
+          try: async () => {
+            try {
+              await makeNode(shownPath(tmp), kind, n.rdev)
+            } catch (e) {
+              if (!(e instanceof NodeNotPermitted)) throw new Error(`cannot make ${specialKindName[kind]}: ${(e as Error).message}`)
+              nodesRefused.paths.push(n.path)
+              nodesRefused.detail ??= e.message
+              return
+            }
+            try {
+              const owner = ownerOf(n)
+              if (owner !== undefined) await fs.lchown(tmp, owner.uid, owner.gid).catch(ownerRefused)
+              await restoreXattrs(n, tmp)
+              await fs.chmod(tmp, n.mode & 0o7777)
+              await fs.lutimes(tmp, fsTime(n.mtimeMs), fsTime(n.mtimeMs))
+              await fs.rename(tmp, target)
+            } catch (e) {
+              await fs.rm(tmp, { force: true })
+              throw e
+            }
+          },
+          catch: writeError(target)
+        })
+      }
+
       // Extended attributes, once every file is in place (the small ones are renamed there by the writer).
       for (const f of xattrFiles) {
         const target = joinStored(root, f.path)
@@ -979,6 +1030,9 @@ export class Restore extends Context.Service<Restore, {
         files: restoredFiles,
         dirs: restoredDirs.length,
         symlinks: links.length,
+        specials: specials.length - nodesRefused.paths.length,
+        nodesRefused: nodesRefused.paths,
+        ...(nodesRefused.detail !== undefined ? { nodeError: nodesRefused.detail } : {}),
         bytes: restoredBytes,
         skipped,
         ownersRefused,
@@ -999,6 +1053,9 @@ export class Restore extends Context.Service<Restore, {
           return yield* new NotFound({ what: `${wanted} in backup ${backupId}`, hint: `paths begin with the name of the directory backed up; see \`enigma restore ${backupId.slice(0, 8)} --list\`` })
         }
         if (entry?.kind === "symlink") return yield* new UserError({ detail: `${stored} is a symlink to ${entry.target ?? ""}; dump writes a file's bytes or a directory's tar archive` })
+        if (entry !== undefined && isSpecialKind(entry.kind)) {
+          return yield* new UserError({ detail: `${stored} is a ${specialKindName[entry.kind]}, which holds no bytes; dump writes a file's bytes or a directory's tar archive (dump its directory to get it as a tar entry)` })
+        }
         const cache = new ChunkCache(chunks.load, 2)
         const contentOf = (f: FileEntry) =>
           Effect.gen(function*() {
@@ -1043,6 +1100,9 @@ export class Restore extends Context.Service<Restore, {
             const base = { name, mode: f.mode, mtimeMs: f.mtimeMs, uid: f.uid, gid: f.gid, xattrs }
             if (f.kind === "dir") yield* write(Tar.entryHeader({ ...base, kind: "dir", size: 0 }))
             else if (f.kind === "symlink") yield* write(Tar.entryHeader({ ...base, kind: "symlink", size: 0, linkName: bytesOfStored(f.target ?? "") }))
+            else if (isSpecialKind(f.kind)) {
+              yield* write(Tar.entryHeader({ ...base, kind: f.kind, size: 0, ...(f.rdev !== undefined ? { device: deviceNumbers(f.rdev) } : {}) }))
+            }
             else if (f.linkTo !== undefined && written.has(f.linkTo)) {
               yield* write(Tar.entryHeader({ ...base, kind: "hardlink", size: 0, linkName: bytesOfStored(f.linkTo) }))
             } else {
