@@ -265,6 +265,10 @@ describe("pipe mode: put / get", () => {
       [["put", "x", "--chunk-size", "2G"], /^enigma: --chunk-size 2G is out of range; use between 4K and 1G/, 1],
       [["put", "x", "--tag", "novalue"], /^enigma: --tag novalue: use key=value/, 1],
       [["put", "x", "--buffer-chunks", "0"], /^enigma: --buffer-chunks must be 1 or more/, 1],
+      [["put", ""], /^enigma: a stream name must be 1 to 255 characters long: ""$/m, 1],
+      [["put", "a\nb"], /^enigma: a stream name must not contain control characters: "a\\nb"$/m, 1],
+      // A name too long to be one is shown by its start and length, not in full.
+      [["put", "n".repeat(3000)], new RegExp(`^enigma: a stream name must be 1 to 255 characters long: "${"n".repeat(60)}"… \\(3000 characters\\)$`, "m"), 1],
       [["put", "x", "--storage-class", "GLACIER"], /^enigma: --storage-class applies to S3 providers, and this repository has none/, 1],
       [["verify", "nope"], /^enigma: no stream is named nope, and "nope" is not a backup id/, 1],
       [["verify", "abcdef12"], /^enigma: stream or backup abcdef12 not found: see `enigma list` for the backups and streams/, 1],

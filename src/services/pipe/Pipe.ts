@@ -199,7 +199,11 @@ export class Pipe extends Context.Service<Pipe, {
       const startedAt = Date.now()
       const { name } = options
       const badName = checkStreamName(name)
-      if (badName) return yield* new UserError({ detail: `${badName}: ${JSON.stringify(name)}` })
+      if (badName) {
+        // A name of thousands of characters would fill the screen: its start and its length say enough.
+        const shown = name.length > 80 ? `${JSON.stringify(name.slice(0, 60))}… (${name.length} characters)` : JSON.stringify(name)
+        return yield* new UserError({ detail: `${badName}: ${shown}` })
+      }
       const existing = yield* manifest.streamNamed(name)
       if (existing?.status === "committed") {
         return yield* new UserError({
