@@ -16,6 +16,10 @@ import { Restore } from "../services/restore/Restore.ts"
 import { Maintenance } from "../services/maintenance/Maintenance.ts"
 import { Pipe } from "../services/pipe/Pipe.ts"
 import * as NodeSqliteClient from "../services/sql/NodeSqliteClient.ts"
+import { manifestFailure } from "../services/manifest/ManifestFailure.ts"
+
+/** A manifest database that does not open, as one that fails a write reads (EventLog's ManifestError). */
+const openFailure = (cause: unknown, file: string) => `manifest database: ${manifestFailure(cause, file)}`
 import type { StorageProvider } from "../services/storage/StorageProvider.ts"
 import { configLocation, decryptSecrets, loadConfig } from "./Config.ts"
 import { openUrl } from "./OpenUrl.ts"
@@ -141,7 +145,7 @@ export const repositoryLayer = (opened: Opened) => {
       providers: opened.providers,
       ring: opened.ring
     }),
-    NodeSqliteClient.layer({ filename: opened.settings.enigma.db_path })
+    NodeSqliteClient.layer({ filename: opened.settings.enigma.db_path, describeOpenFailure: openFailure })
   )
   const log = EventLog.layerNoDeps.pipe(Layer.provideMerge(base))
   const manifest = Manifest.layer.pipe(Layer.provideMerge(log))
@@ -169,7 +173,7 @@ export const requireDatabase = (opened: Opened) =>
  * index when built, and that index must not predate a gc that ran while we waited.
  */
 /** The local manifest's event log alone, for what runs before the repository's services are built. */
-const localLog = (opened: Opened) => EventLog.layerNoDeps.pipe(Layer.provide(NodeSqliteClient.layer({ filename: opened.settings.enigma.db_path })))
+const localLog = (opened: Opened) => EventLog.layerNoDeps.pipe(Layer.provide(NodeSqliteClient.layer({ filename: opened.settings.enigma.db_path, describeOpenFailure: openFailure })))
 
 /**
  * A URL repository's local database follows the provider's log: events other hosts sealed are

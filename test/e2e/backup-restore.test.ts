@@ -3,7 +3,7 @@ import { chmodSync, chownSync, closeSync, cpSync, ftruncateSync, openSync, write
 import { spawnSync } from "node:child_process"
 import * as path from "node:path"
 import { DatabaseSync } from "node:sqlite"
-import { enigma, enigmaBin, enigmaPipe, initRepo, json, makeTree, passphrase, prng, snapshotTree, tempDir } from "../support/cli.ts"
+import { enigma, enigmaBin, enigmaPipe, initRepo, json, makeTree, passphrase, prng, snapshotTree, tempDir, testArgon } from "../support/cli.ts"
 
 /** A tree by the bytes of its names: each entry's kind, mode, mtime and content (or target), hex-keyed. */
 const byteTree = (dir: string): Record<string, string> => {
@@ -1226,6 +1226,36 @@ describe("enigma backup → restore on the Local provider", () => {
       assert.deepStrictEqual(json(enigma([...g, "list", "--json"])), [])
       assert.strictEqual(enigma([...g, "gc"]).code, 0)
       assert.deepStrictEqual(readdirSync(path.join(store, "chunks"), { recursive: true }).filter((n) => String(n).length > 60), [])
+    } finally {
+      unmount()
+    }
+  })
+
+  it("the disk of the manifest database fills up during a backup: one line naming the database and what to do, nothing committed; with room again, the backup works", () => {
+    const root = tempDir()
+    const dir = path.join(root, "repo")
+    mkdirSync(dir)
+    const { unmount } = enigmaMount(dir)
+    try {
+      const store = path.join(root, "store")
+      writeFileSync(path.join(dir, "enigma.toml"), ["[[providers]]", 'name = "elsewhere"', 'type = "Local"', `bucket = "${store}"`, ""].join("\n"))
+      const g = ["--config-dir", dir] as const
+      assert.strictEqual(enigma([...g, "init", ...testArgon]).code, 0)
+      const src = path.join(root, "data")
+      mkdirSync(src)
+      // 4,000 entries with long names: more manifest than the 1 MiB the database's disk has.
+      for (let i = 0; i < 4000; i++) writeFileSync(path.join(src, `a-file-with-a-long-name-that-fills-the-manifest-${i}.txt`), `file ${i}\n`)
+      const r = enigma([...g, "backup", src])
+      assert.strictEqual(r.code, 1)
+      assert.strictEqual(r.stderr.trim().split("\n").length, 1, r.stderr)
+      assert.match(r.stderr, new RegExp(`^enigma: manifest database: ${dir}/enigma\\.db: database or disk is full: free space on the disk that holds it \\(or move db_path in the config\\), then run the command again; nothing half-done was committed, and \`enigma gc\` reclaims what this attempt stored\n$`))
+      assert.deepStrictEqual(json(enigma([...g, "list", "--json"])), [])
+      execFileSync("mount", ["-o", "remount,size=20m", dir])
+      const again = enigma([...g, "backup", src, "--json"])
+      assert.strictEqual(again.code, 0, again.stderr)
+      assert.strictEqual(json(again).files, 4000)
+      assert.strictEqual(enigma([...g, "gc"]).code, 0)
+      assert.strictEqual(enigma([...g, "verify", json(again).backupId, "--read-data"]).code, 0)
     } finally {
       unmount()
     }

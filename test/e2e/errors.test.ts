@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs"
 import * as net from "node:net"
 import * as path from "node:path"
 import { execFileSync, spawnSync } from "node:child_process"
@@ -102,6 +102,22 @@ describe("bad input gets a clear error, the right exit code, and loses nothing",
     assert.match(oneLine(r.stderr), /keys\.enc/)
     writeFileSync(keyfile, "garbage")
     assert.match(oneLine(enigma([...g, "list"]).stderr), /not an Enigma keyfile|keys\.enc/)
+  })
+
+  it("a damaged manifest database is named with what to do, and doing it (move it aside, recover) brings the backups back", () => {
+    const { root, dir, g } = initRepo()
+    const src = path.join(root, "data")
+    makeTree(src)
+    const { backupId } = json(enigma([...g, "backup", src, "--json"]))
+    const db = path.join(dir, "enigma.db")
+    for (const suffix of ["-wal", "-shm"]) rmSync(db + suffix, { force: true })
+    writeFileSync(db, Buffer.alloc(8192, 0x5a))
+    const r = enigma([...g, "list"])
+    assert.strictEqual(r.code, 1)
+    assert.strictEqual(oneLine(r.stderr), `enigma: manifest database: ${db}: file is not a database: move it aside and run \`enigma recover\`, which rebuilds it from the providers`)
+    renameSync(db, `${db}.damaged`)
+    assert.strictEqual(enigma([...g, "recover"]).code, 0)
+    assert.deepStrictEqual(json(enigma([...g, "list", "--json"])).map((b: { id: string }) => b.id), [backupId])
   })
 
   it("unknown backup id, bad id, DEST that is a file", () => {

@@ -2,6 +2,7 @@ import { Context, Deferred, Effect, Exit, Layer, Queue, Schema } from "effect"
 import { SqlClient } from "effect/sql"
 import { Event } from "../../domain/Events.ts"
 import { SqliteDatabase } from "../sql/NodeSqliteClient.ts"
+import { manifestFailure } from "./ManifestFailure.ts"
 import { logDdl, makeProjector, projectionDdl, projectionTables, projectionVersion } from "./Projection.ts"
 
 /** The manifest database could not be written (disk full, damaged file…). */
@@ -87,7 +88,7 @@ export class EventLog extends Context.Service<EventLog, {
   static readonly layerNoDeps = Layer.effect(EventLog)(Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
     const { db } = yield* SqliteDatabase
-    const fail = (cause: unknown) => new ManifestError({ detail: (cause as Error)?.message ?? String(cause) })
+    const fail = (cause: unknown) => new ManifestError({ detail: manifestFailure(cause, db.location() ?? "the manifest database") })
 
     // Projections are disposable: a database whose tables predate this version of them is
     // brought up to date by dropping them and replaying the log.

@@ -12,6 +12,8 @@ import { SqlClient, type SqlConnection, SqlError, Statement } from "effect/sql"
 export interface NodeSqliteOptions {
   readonly filename: string
   readonly readonly?: boolean
+  /** What a failure to open the file says (the cause and the file name), when not SQLite's words and the name. */
+  readonly describeOpenFailure?: ((cause: unknown, filename: string) => string) | undefined
 }
 
 /**
@@ -96,7 +98,13 @@ const open = (options: NodeSqliteOptions) =>
         throw cause
       }
       return db
-    }, options.filename),
+    }, options.filename).pipe(
+      Effect.mapError((e) => {
+        if (options.describeOpenFailure === undefined) return e
+        const cause = e.reason.cause
+        return new SqlError.SqlError({ reason: new SqlError.UnknownError({ cause, operation: "open", message: options.describeOpenFailure(cause, options.filename) }) })
+      })
+    ),
     (db) => Effect.sync(() => db.close())
   )
 
