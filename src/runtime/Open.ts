@@ -17,14 +17,14 @@ import { Maintenance } from "../services/maintenance/Maintenance.ts"
 import { Pipe } from "../services/pipe/Pipe.ts"
 import * as NodeSqliteClient from "../services/sql/NodeSqliteClient.ts"
 import { manifestFailure } from "../services/manifest/ManifestFailure.ts"
-
-/** A manifest database that does not open, as one that fails a write reads (EventLog's ManifestError). */
-const openFailure = (cause: unknown, file: string) => `manifest database: ${manifestFailure(cause, file)}`
 import type { StorageProvider } from "../services/storage/StorageProvider.ts"
 import { configLocation, decryptSecrets, loadConfig } from "./Config.ts"
 import { openUrl } from "./OpenUrl.ts"
 import { getPassphrase } from "./Passphrase.ts"
 import { buildProviders } from "./Providers.ts"
+
+/** A manifest database that does not open, as one that fails a write reads (EventLog's ManifestError). */
+const openFailure = (cause: unknown, file: string) => `manifest database: ${manifestFailure(cause, file)}`
 
 export interface GlobalOptions {
   readonly configDir: string

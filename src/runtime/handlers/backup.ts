@@ -157,7 +157,7 @@ export const backup = Effect.fn("cli.backup")(function*(a: BackupArgs) {
       `nothing changed since backup ${result.backupId}: no backup recorded (--skip-if-unchanged); ${s.files} files, ${formatBytes(s.bytes)}`)
   }
   const dedup = s.bytes > 0 ? s.bytes / Math.max(s.storedNewBytes, 1) : 1
-  yield* emit(json, { backupId: result.backupId, parent: result.parent ?? null, skipped: false, ...s, dedupRatio: dedup, warningPaths: result.warnings }, () =>
+  yield* emit(json, { backupId: result.backupId, parent: result.parent ?? null, skipped: false, ...s, specials: s.specials ?? 0, dedupRatio: dedup, warningPaths: result.warnings }, () =>
     [
       `backup ${result.backupId} saved${result.parent ? ` (parent ${result.parent})` : ""}`,
       `  files: ${s.files}, dirs: ${s.dirs}, symlinks: ${s.symlinks}${(s.specials ?? 0) > 0 ? `, special files: ${s.specials}` : ""}`,

@@ -14,7 +14,7 @@ const sqliteCode = (e: unknown): number | undefined => {
 }
 
 /**
- * What a failed write of the manifest database says: SQLite's own words, and for the failures a
+ * What a failure (to open or to write) of the manifest database says: SQLite's own words, and for the failures a
  * user can act on, where and what to do. A backup or put that stops this way was never committed:
  * its chunks are reclaimed by `enigma gc`.
  */
