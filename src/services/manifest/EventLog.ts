@@ -90,23 +90,48 @@ export class EventLog extends Context.Service<EventLog, {
     const { db } = yield* SqliteDatabase
     const fail = (cause: unknown) => new ManifestError({ detail: manifestFailure(cause, db.location() ?? "the manifest database") })
 
+    const setVersion = () => db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('projection_version', ?)").run(String(projectionVersion))
+    /**
+     * The projections made again from the log: dropped, created, every event applied, and the
+     * version they are at recorded. The caller runs it in one transaction, so that an interrupted
+     * or failed rebuild leaves the old tables and the old version (and the next open tries again),
+     * never empty tables marked current: to `list` those say "no backups", and to `gc` every chunk
+     * would look orphaned.
+     */
+    const replayAll = () => {
+      for (const t of projectionTables) db.exec(`DROP TABLE IF EXISTS ${t}`)
+      db.exec(projectionDdl)
+      const apply = makeProjector(db)
+      // Row by row: the log of a repository with large backups is hundreds of MB of JSON, and
+      // holding it all at once (as `all` would) made an upgrade's rebuild need as much memory.
+      for (const r of db.prepare("SELECT seq, body FROM events ORDER BY seq").iterate() as Iterable<{ seq: number; body: string }>) {
+        apply(Number(r.seq), decodeEvent(r.body))
+      }
+      setVersion()
+    }
+
     // Projections are disposable: a database whose tables predate this version of them is
-    // brought up to date by dropping them and replaying the log.
-    const stale = yield* Effect.try({
+    // brought up to date by replaying the log into new ones, before anything reads them.
+    yield* Effect.try({
       try: () => {
         db.exec(logDdl)
-        const row = db.prepare("SELECT value FROM meta WHERE key = 'projection_version'").get() as { value: string } | undefined
-        const hasEvents = db.prepare("SELECT 1 FROM events LIMIT 1").get() !== undefined
-        if (row?.value !== String(projectionVersion)) {
-          for (const t of projectionTables) db.exec(`DROP TABLE IF EXISTS ${t}`)
+        const current = () =>
+          (db.prepare("SELECT value FROM meta WHERE key = 'projection_version'").get() as { value: string } | undefined)?.value === String(projectionVersion)
+        if (current()) {
+          db.exec(projectionDdl)
+          return
         }
-        db.exec(projectionDdl)
-        // Only when it changes: a write here would make every command, read-only ones too,
-        // end with a WAL checkpoint and its fsync when it closes the database.
-        if (row?.value !== String(projectionVersion)) {
-          db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('projection_version', ?)").run(String(projectionVersion))
+        // Nothing else uses the connection yet: a transaction of its own, on the raw handle. Another
+        // process may have rebuilt them while this one waited for the lock: then it is done.
+        db.exec("BEGIN IMMEDIATE")
+        try {
+          if (current()) db.exec(projectionDdl)
+          else replayAll()
+          db.exec("COMMIT")
+        } catch (e) {
+          db.exec("ROLLBACK")
+          throw e
         }
-        return hasEvents && row?.value !== String(projectionVersion)
       },
       catch: fail
     })
@@ -229,20 +254,10 @@ export class EventLog extends Context.Service<EventLog, {
     })
 
     const rebuildProjections = Effect.fn("EventLog.rebuildProjections")(function*() {
-      yield* inTransaction(() => {
-        for (const t of projectionTables) db.exec(`DROP TABLE IF EXISTS ${t}`)
-        db.exec(projectionDdl)
-      })
+      yield* inTransaction(replayAll)
       // Statements prepared against the dropped tables are stale: prepare them again.
       project = makeProjector(db)
-      // Row by row: the log of a repository with large backups is hundreds of MB of JSON, and
-      // holding it all at once (as `all` would) made an upgrade's rebuild need as much memory.
-      yield* inTransaction(() => {
-        for (const r of selectAfter.iterate(0) as Iterable<{ seq: number; body: string }>) project(Number(r.seq), decodeEvent(r.body))
-      })
     })
-
-    if (stale) yield* rebuildProjections()
 
     const getMetaStmt = db.prepare("SELECT value FROM meta WHERE key = ?")
     const setMetaStmt = db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)")
