@@ -3,6 +3,7 @@ import { spawnSync } from "node:child_process"
 import { copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from "node:fs"
 import { hostname, userInfo } from "node:os"
 import * as path from "node:path"
+import { DatabaseSync } from "node:sqlite"
 import { enigma, enigmaAsync, initRepo, json, makeTree, passphrase, prng, snapshotTree, tempDir } from "../support/cli.ts"
 
 const chunkObjects = (dir: string) =>
@@ -410,6 +411,44 @@ describe("forget, gc, locks, recover, keys", () => {
     assert.strictEqual(json(enigma([...g, "status", "--json"])).unfinishedBackups, 0)
     const { backupId } = JSON.parse(next.stdout)
     assert.strictEqual(enigma([...g, "verify", backupId, "--read-data"]).code, 0)
+  })
+
+  it("gc refuses, deleting nothing, when the manifest knows too few of the chunk objects (a stale or damaged manifest); a crash's few orphans it deletes", () => {
+    const { root, dir, g } = initRepo([], "[enigma.chunk_strategy.Fixed]\nsize = 4096\n")
+    const src = path.join(root, "data")
+    mkdirSync(src)
+    writeFileSync(path.join(src, "a.bin"), prng(3)(200 * 4096))
+    const { backupId } = json(enigma([...g, "backup", src, "--json"]))
+    const chunkFiles = () => readdirSync(path.join(dir, "storage", "chunks"), { recursive: true }).map(String).filter((n) => n.length > 60).sort()
+    const stored = chunkFiles()
+    assert.strictEqual(stored.length, 200)
+    // A manifest that lost most of its chunk records (as empty tables taken for current did).
+    const db = new DatabaseSync(path.join(dir, "enigma.db"))
+    db.prepare("DELETE FROM chunks WHERE rowid % 4 != 0").run()
+    db.close()
+    for (const args of [["gc"], ["gc", "--dry-run"]]) {
+      const r = enigma([...g, ...args])
+      assert.strictEqual(r.code, 1, args.join(" "))
+      assert.match(r.stderr.trim(), /^enigma: gc stopped, nothing deleted: the manifest knows none of 15\d of the 200 chunk objects on provider local, more than a crash leaves; it may be missing backups that use them\. Rebuild it from the providers \(`enigma --config-dir NEW recover` with this enigma\.toml\) and run gc from there$/)
+    }
+    assert.deepStrictEqual(chunkFiles(), stored)
+    // Rebuilt from the providers, the manifest knows them all again.
+    const again = path.join(root, "again")
+    mkdirSync(again)
+    writeFileSync(path.join(again, "enigma.toml"), ["[enigma.chunk_strategy.Fixed]", "size = 4096", "[[providers]]", 'name = "local"', 'type = "Local"', `bucket = "${path.join(dir, "storage")}"`, ""].join("\n"))
+    const recovered = enigma(["--config-dir", again, "recover"])
+    assert.strictEqual(recovered.code, 0, recovered.stderr)
+    // Two objects no record names, as a crash between upload and record leaves: deleted, the rest kept.
+    const strays = ["ab", "cd"].map((p) => path.join(dir, "storage", "chunks", p, p.repeat(32)))
+    for (const f of strays) {
+      mkdirSync(path.dirname(f), { recursive: true })
+      writeFileSync(f, "left by a crash")
+    }
+    const gc = json(enigma(["--config-dir", again, "gc", "--json"]))
+    assert.deepStrictEqual([gc.deletedChunks.length, gc.orphanObjects.length], [0, 2])
+    assert.isFalse(strays.some((f) => existsSync(f)))
+    assert.deepStrictEqual(chunkFiles(), stored)
+    assert.strictEqual(enigma(["--config-dir", again, "verify", backupId, "--read-data"]).code, 0)
   })
 
   it("gc removes the temp files writers killed mid-write left once they are an hour old, and only those", () => {

@@ -25,6 +25,19 @@ import { keyfileState, listedChunks, listingPays, segmentReach, type Unchecked, 
  */
 const incompleteWriteAge = 60 * 60 * 1000
 
+
+/**
+ * Chunk objects the manifest does not know are what a crash leaves between an upload and its
+ * record: a few, at most what was in flight. Most of a provider's chunks unknown means the
+ * manifest is not this repository's whole story (a stale copy, tables lost), and deleting them
+ * would delete the backups it does not know: gc refuses, before it deletes anything.
+ */
+export const implausibleOrphans = (provider: string, unknown: number, objects: number): string | undefined =>
+  unknown > 100 && unknown * 4 > objects
+    ? `gc stopped, nothing deleted: the manifest knows none of ${unknown} of the ${objects} chunk objects on provider ${provider}, ` +
+      "more than a crash leaves; it may be missing backups that use them. Rebuild it from the providers " +
+      "(`enigma --config-dir NEW recover` with this enigma.toml) and run gc from there"
+    : undefined
 export interface VerifyReport extends Unchecked {
   readonly backupId: string
   readonly chunks: number
@@ -107,7 +120,7 @@ export class Maintenance extends Context.Service<Maintenance, {
     target: { readonly ids: ReadonlyArray<string> } | { readonly policy: RetentionPolicy; readonly filter?: BackupFilter; readonly groupBy?: GroupBy },
     dryRun: boolean
   ) => Effect.Effect<ForgetReport, NotFound | UserError | ManifestError>
-  readonly gc: (dryRun: boolean) => Effect.Effect<GcReport, StorageError | ManifestError>
+  readonly gc: (dryRun: boolean) => Effect.Effect<GcReport, StorageError | ManifestError | UserError>
   /** Changes the labels of the backups `ids` names (none: every committed one), of them those `filter` selects. */
   readonly retag: (
     select: { readonly ids: ReadonlyArray<string>; readonly filter: BackupFilter },
@@ -337,6 +350,24 @@ export class Maintenance extends Context.Service<Maintenance, {
      * and record). Safe only under the repository lock: no backup runs meanwhile.
      */
     const gc = Effect.fn("Maintenance.gc")(function*(dryRun: boolean) {
+      // First, before anything changes: which chunk objects the manifest does not know, and whether that is plausible.
+      const known = yield* manifest.allChunkIds
+      const orphans: Array<{ provider: string; key: string }> = []
+      for (const p of repo.providers) {
+        const keys = yield* p.list(ObjectKeys.chunkPrefix).pipe(Stream.runCollect)
+        let objects = 0
+        let unknown = 0
+        for (const key of keys) {
+          const id = ObjectKeys.chunkIdOf(key)
+          if (!isChunkId(id)) continue
+          objects++
+          if (known.has(id)) continue
+          unknown++
+          orphans.push({ provider: p.name, key })
+        }
+        const problem = implausibleOrphans(p.name, unknown, objects)
+        if (problem !== undefined) return yield* new UserError({ detail: problem })
+      }
       const running = yield* manifest.backups("running")
       if (!dryRun && running.length > 0) {
         yield* log.append(running.map((b) => ({ _tag: "BackupAbandoned" as const, backupId: b.id, at: Date.now() })))
@@ -346,15 +377,6 @@ export class Maintenance extends Context.Service<Maintenance, {
       const pinned = new Set<string>()
       if (dryRun) for (const b of running) for (const c of yield* manifest.chunksOf(b.id)) pinned.add(c)
       const toDelete = unreferenced.filter((c) => !pinned.has(c.id))
-      const known = yield* manifest.allChunkIds
-      const orphans: Array<{ provider: string; key: string }> = []
-      for (const p of repo.providers) {
-        const keys = yield* p.list(ObjectKeys.chunkPrefix).pipe(Stream.runCollect)
-        for (const key of keys) {
-          const id = ObjectKeys.chunkIdOf(key)
-          if (isChunkId(id) && !known.has(id)) orphans.push({ provider: p.name, key })
-        }
-      }
       const incompleteWrites: Array<string> = []
       for (const p of repo.providers) {
         const sweep = p.sweepIncomplete
