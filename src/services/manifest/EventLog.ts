@@ -126,7 +126,13 @@ export class EventLog extends Context.Service<EventLog, {
         db.exec("BEGIN IMMEDIATE")
         try {
           if (current()) db.exec(projectionDdl)
-          else replayAll()
+          else {
+            // On a repository with years of backups this takes a while: say why on a terminal.
+            if (process.stderr.isTTY && db.prepare("SELECT 1 FROM events LIMIT 1").get() !== undefined) {
+              process.stderr.write("enigma: rebuilding the manifest's query tables from its log for this version (once)…\n")
+            }
+            replayAll()
+          }
           db.exec("COMMIT")
         } catch (e) {
           db.exec("ROLLBACK")
