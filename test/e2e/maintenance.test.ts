@@ -413,6 +413,37 @@ describe("forget, gc, locks, recover, keys", () => {
     assert.strictEqual(enigma([...g, "verify", backupId, "--read-data"]).code, 0)
   })
 
+  it("an upgrade from version 15's query tables adds the device-number column in place, without replaying the log, and the tables match a new database's", () => {
+    const { root, dir, g } = initRepo()
+    const src = path.join(root, "data")
+    makeTree(src)
+    const { backupId } = json(enigma([...g, "backup", src, "--json"]))
+    const columns = (file: string) => {
+      const d = new DatabaseSync(file)
+      try {
+        return (d.prepare("PRAGMA table_info(files)").all() as Array<{ name: string; type: string }>).map((c) => `${c.name} ${c.type}`)
+      } finally {
+        d.close()
+      }
+    }
+    const fresh = columns(path.join(dir, "enigma.db"))
+    // Tables as version 15 left them, and a row only they hold: a replay would drop it.
+    const db = new DatabaseSync(path.join(dir, "enigma.db"))
+    db.exec("ALTER TABLE files DROP COLUMN rdev")
+    db.prepare("INSERT INTO logs (seq, at, backup_id, message) VALUES (999999, 0, NULL, 'kept in place')").run()
+    db.prepare("UPDATE meta SET value = '15' WHERE key = 'projection_version'").run()
+    db.close()
+    assert.deepStrictEqual(json(enigma([...g, "list", "--json"])).map((b: { id: string }) => b.id), [backupId])
+    assert.deepStrictEqual(columns(path.join(dir, "enigma.db")), fresh)
+    const after = new DatabaseSync(path.join(dir, "enigma.db"))
+    assert.deepStrictEqual(
+      [after.prepare("SELECT value FROM meta WHERE key = 'projection_version'").get(), after.prepare("SELECT COUNT(*) AS n FROM logs WHERE message = 'kept in place'").get()].map((r) => ({ ...r as object })),
+      [{ value: "16" }, { n: 1 }]
+    )
+    after.close()
+    assert.strictEqual(enigma([...g, "restore", backupId, path.join(root, "out")]).code, 0)
+  })
+
   it("gc refuses, deleting nothing, when the manifest knows too few of the chunk objects (a stale or damaged manifest); a crash's few orphans it deletes", () => {
     const { root, dir, g } = initRepo([], "[enigma.chunk_strategy.Fixed]\nsize = 4096\n")
     const src = path.join(root, "data")

@@ -3,7 +3,7 @@ import { SqlClient } from "effect/sql"
 import { Event } from "../../domain/Events.ts"
 import { SqliteDatabase } from "../sql/NodeSqliteClient.ts"
 import { manifestFailure } from "./ManifestFailure.ts"
-import { logDdl, makeProjector, projectionDdl, projectionTables, projectionVersion } from "./Projection.ts"
+import { logDdl, makeProjector, projectionDdl, projectionMigrations, projectionTables, projectionVersion } from "./Projection.ts"
 
 /** The manifest database could not be written (disk full, damaged file…). */
 export class ManifestError extends Schema.TaggedError<ManifestError>()("ManifestError", {
@@ -110,14 +110,29 @@ export class EventLog extends Context.Service<EventLog, {
       setVersion()
     }
 
+    /** Runs `steps` (projectionMigrations) inside the caller's transaction; undone, and false, if one fails (tables not as expected). */
+    const migrated = (steps: ReadonlyArray<string>): boolean => {
+      db.exec("SAVEPOINT migrate")
+      try {
+        for (const sql of steps) db.exec(sql)
+        db.exec("RELEASE migrate")
+        return true
+      } catch {
+        db.exec("ROLLBACK TO migrate")
+        db.exec("RELEASE migrate")
+        return false
+      }
+    }
+
     // Projections are disposable: a database whose tables predate this version of them is
-    // brought up to date by replaying the log into new ones, before anything reads them.
+    // brought up to date in place where a migration allows it, else by replaying the log into new
+    // ones, before anything reads them.
     yield* Effect.try({
       try: () => {
         db.exec(logDdl)
-        const current = () =>
-          (db.prepare("SELECT value FROM meta WHERE key = 'projection_version'").get() as { value: string } | undefined)?.value === String(projectionVersion)
-        if (current()) {
+        const version = () =>
+          Number((db.prepare("SELECT value FROM meta WHERE key = 'projection_version'").get() as { value: string } | undefined)?.value ?? Number.NaN)
+        if (version() === projectionVersion) {
           db.exec(projectionDdl)
           return
         }
@@ -125,7 +140,12 @@ export class EventLog extends Context.Service<EventLog, {
         // process may have rebuilt them while this one waited for the lock: then it is done.
         db.exec("BEGIN IMMEDIATE")
         try {
-          if (current()) db.exec(projectionDdl)
+          const from = version()
+          const steps = Number.isInteger(from) && from < projectionVersion
+            ? Array.from({ length: projectionVersion - from }, (_, i) => projectionMigrations[from + i])
+            : undefined
+          if (from === projectionVersion) db.exec(projectionDdl)
+          else if (steps !== undefined && steps.every((sql) => sql !== undefined) && migrated(steps as ReadonlyArray<string>)) setVersion()
           else {
             // On a repository with years of backups this takes a while: say why on a terminal.
             if (process.stderr.isTTY && db.prepare("SELECT 1 FROM events LIMIT 1").get() !== undefined) {

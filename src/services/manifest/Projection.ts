@@ -21,8 +21,21 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 `
 
-/** Bump when the projection tables change: databases with older tables rebuild them from the log. */
+/**
+ * Bump when the projection tables change: databases with older tables rebuild them from the log,
+ * unless `projectionMigrations` brings them up in place.
+ */
 export const projectionVersion = 16
+
+/**
+ * SQL that takes tables of version N to N + 1 in place, where the change allows it (a column
+ * added, NULL in every older row): no replay of the log, which takes ~20 µs per file entry (half
+ * an hour for a repository of 100 backups of a million files). The result must equal a replay's.
+ */
+export const projectionMigrations: Readonly<Record<number, string>> = {
+  // Special files (15 → 16): a device node's number; older backups recorded none.
+  15: "ALTER TABLE files ADD COLUMN rdev INTEGER"
+}
 
 export const projectionTables = ["backups", "files", "backup_chunks", "chunks", "logs", "streams", "stream_chunks", "buckets", "objects", "multipart_uploads", "multipart_parts"] as const
 
