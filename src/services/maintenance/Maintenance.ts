@@ -25,7 +25,6 @@ import { keyfileState, listedChunks, listingPays, segmentReach, type Unchecked, 
  */
 const incompleteWriteAge = 60 * 60 * 1000
 
-
 /**
  * Chunk objects the manifest does not know are what a crash leaves between an upload and its
  * record: a few, at most what was in flight. Most of a provider's chunks unknown means the
@@ -38,6 +37,7 @@ export const implausibleOrphans = (provider: string, unknown: number, objects: n
       "more than a crash leaves; it may be missing backups that use them. Rebuild it from the providers " +
       "(`enigma --config-dir NEW recover` with this enigma.toml) and run gc from there"
     : undefined
+
 export interface VerifyReport extends Unchecked {
   readonly backupId: string
   readonly chunks: number

@@ -12,10 +12,10 @@ export class NodeNotPermitted extends Error {
 }
 
 /**
- * Makes `kind` at `at` (a path as text: a command's arguments are; a caller with a name that is
- * not UTF-8 makes it under a text name and renames it), which must not exist, with mode 0600 (the caller sets owner, mode and
- * times, then renames it into place). Rejects with NodeNotPermitted when the kernel refuses it for
- * want of privilege, else with an Error saying what mknod said.
+ * Makes `kind` at `at`, which must not exist, with mode 0600; the caller sets owner, mode and
+ * times, then renames it into place. `at` is text, as a command's arguments are: a caller with a
+ * name that is not UTF-8 makes it under a text name and renames it. Rejects with NodeNotPermitted
+ * when the kernel refuses it for want of privilege, else with an Error saying what mknod said.
  */
 export const makeNode = (at: string, kind: SpecialKind, rdev: number | undefined): Promise<void> =>
   new Promise((resolve, reject) => {
