@@ -1261,6 +1261,34 @@ describe("enigma backup → restore on the Local provider", () => {
     }
   })
 
+  it("a repository on a disk mounted read-only: list, ls, restore and verify --read-data work; a backup fails in one line saying the disk is read-only", () => {
+    const root = tempDir()
+    const dir = path.join(root, "repo")
+    mkdirSync(dir)
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=16m", "tmpfs", dir])
+    try {
+      const g = ["--config-dir", dir] as const
+      assert.strictEqual(enigma([...g, "init", ...testArgon]).code, 0)
+      const src = path.join(root, "data")
+      makeTree(src)
+      const { backupId } = json(enigma([...g, "backup", src, "--json"]))
+      execFileSync("mount", ["-o", "remount,ro", dir])
+      assert.deepStrictEqual(json(enigma([...g, "list", "--json"])).map((b: { id: string }) => b.id), [backupId])
+      assert.strictEqual(enigma([...g, "ls", backupId]).code, 0)
+      const out = path.join(root, "out")
+      const restored = enigma([...g, "restore", backupId, out])
+      assert.strictEqual(restored.code, 0, restored.stderr)
+      assert.deepStrictEqual(snapshotTree(path.join(out, "data")), snapshotTree(src))
+      const verified = enigma([...g, "verify", backupId, "--read-data"])
+      assert.strictEqual(verified.code, 0, verified.stdout + verified.stderr)
+      const r = enigma([...g, "backup", src])
+      assert.strictEqual(r.code, 1)
+      assert.match(r.stderr.trim(), /^enigma: provider local: put locks\/.*EROFS.* \(the provider's disk is mounted read-only: list, restore, get and verify work as it is; to write, mount it read-write\)$/)
+    } finally {
+      execFileSync("umount", [dir])
+    }
+  })
+
   it("a disk that fills up during a restore of many small files: a clear error, no temp file, later files untouched", () => {
     const { root, g } = initRepo()
     const src = path.join(root, "data")

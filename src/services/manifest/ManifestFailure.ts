@@ -28,6 +28,8 @@ export const manifestFailure = (cause: unknown, dbPath: string): string => {
       return `${dbPath}: ${said}: this user cannot write it; check its and its directory's permissions (or the read-only mount)`
     case 10: // SQLITE_IOERR
       return `${dbPath}: ${said}: the disk that holds it failed a read or write; check it (dmesg), then run the command again`
+    case 14: // SQLITE_CANTOPEN: a read-only directory too, since SQLite makes -wal and -shm files beside it even to read
+      return `${dbPath}: ${said}: its directory must exist and be writable by this user (SQLite keeps -wal and -shm files beside it, even to read)`
     case 11: // SQLITE_CORRUPT
     case 26: // SQLITE_NOTADB
       return `${dbPath}: ${said}: move it aside and run \`enigma recover\`, which rebuilds it from the providers`

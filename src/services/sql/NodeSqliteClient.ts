@@ -4,7 +4,10 @@
  * No published `@effect/sql-sqlite-node` runs on effect 4.1 (STYLE.md a.6), so this is our own adapter:
  * one `DatabaseSync` per layer, shared through a 1-permit semaphore by `SqlClient.makeSqliteAcquirers`.
  */
+import * as fs from "node:fs"
+import * as path from "node:path"
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite"
+import { pathToFileURL } from "node:url"
 import { Context, Effect, Layer, Option, Semaphore, Stream } from "effect"
 import { Reactivity } from "effect/reactivity"
 import { SqlClient, type SqlConnection, SqlError, Statement } from "effect/sql"
@@ -82,22 +85,45 @@ const attempt = <A>(operation: string, f: () => A, filename?: string) =>
 const bind = (params: ReadonlyArray<unknown>): Array<SQLInputValue> =>
   params.map((p) => (typeof p === "boolean" ? (p ? 1 : 0) : p === undefined ? null : (p as SQLInputValue)))
 
+const openAt = (file: string | URL, readOnly: boolean): DatabaseSync => {
+  // `timeout` is busy_timeout, set before the first pragma because switching to WAL can itself wait on a lock.
+  const db = new DatabaseSync(file, { readOnly, timeout: busyTimeoutMillis, enableForeignKeyConstraints: true })
+  try {
+    // Opening is lazy: these statements also make a non-database file fail here rather than on first use.
+    if (readOnly) db.prepare("SELECT count(*) FROM sqlite_schema").get()
+    // synchronous=FULL: a committed backup must survive power loss, WAL's default NORMAL does not promise that.
+    else db.exec(`PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=${busyTimeoutMillis}; PRAGMA foreign_keys=ON`)
+  } catch (cause) {
+    db.close()
+    throw cause
+  }
+  return db
+}
+
+/** Whether `file`'s directory is on a filesystem mounted read-only (EROFS, not a permission). */
+const onReadOnlyFilesystem = (file: string): boolean => {
+  try {
+    fs.accessSync(path.dirname(file), fs.constants.W_OK)
+    return false
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EROFS"
+  }
+}
+
 const open = (options: NodeSqliteOptions) =>
   Effect.acquireRelease(
     attempt("open", () => {
-      const readOnly = options.readonly ?? false
-      // `timeout` is busy_timeout, set before the first pragma because switching to WAL can itself wait on a lock.
-      const db = new DatabaseSync(options.filename, { readOnly, timeout: busyTimeoutMillis, enableForeignKeyConstraints: true })
       try {
-        // Opening is lazy: these statements also make a non-database file fail here rather than on first use.
-        if (readOnly) db.prepare("SELECT count(*) FROM sqlite_schema").get()
-        // synchronous=FULL: a committed backup must survive power loss, WAL's default NORMAL does not promise that.
-        else db.exec(`PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=${busyTimeoutMillis}; PRAGMA foreign_keys=ON`)
+        return openAt(options.filename, options.readonly ?? false)
       } catch (cause) {
-        db.close()
-        throw cause
+        // On a read-only filesystem (a backup disk mounted ro, a snapshot) WAL mode cannot make its
+        // -shm file, even to read: open it as the unchanging file it is there. Commands that read
+        // work; one that writes fails at its first write, saying the database is read-only.
+        if (((sqliteErrcode(cause) ?? 0) & 0xff) !== 14 || !onReadOnlyFilesystem(options.filename)) throw cause
+        const url = pathToFileURL(options.filename)
+        url.searchParams.set("immutable", "1")
+        return openAt(url, true)
       }
-      return db
     }, options.filename).pipe(
       Effect.mapError((e) => {
         if (options.describeOpenFailure === undefined) return e

@@ -339,16 +339,21 @@ export const makeLocalProvider = (name: string, root: string): StorageProvider =
       catch: fail("sweep", prefix)
     }).pipe(Effect.withSpan("LocalProvider.sweepIncomplete", { attributes: { provider: name } }))
 
-  const checkRoot = async () => {
+  /**
+   * The directory is there, and readable; with `write`, writable too. `check` (does it answer:
+   * status, verify) asks only to read, so a provider on a disk mounted read-only can be verified
+   * and restored from; `create` (init) asks to write.
+   */
+  const checkRoot = async (write: boolean) => {
     const st = await statRoot()
     if (!st.isDirectory()) throw Object.assign(new Error(`${root} is not a directory`), { code: "ENOTDIR" })
-    await fs.access(root, fs.constants.W_OK)
+    await fs.access(root, write ? fs.constants.W_OK : fs.constants.R_OK | fs.constants.X_OK)
   }
-  const check = Effect.tryPromise({ try: checkRoot, catch: fail("check", root) })
+  const check = Effect.tryPromise({ try: () => checkRoot(false), catch: fail("check", root) })
   const create = Effect.tryPromise({
     try: async () => {
       makeDirectories(root)
-      await checkRoot()
+      await checkRoot(true)
     },
     catch: fail("create", root)
   })

@@ -8,12 +8,14 @@ import { Effect, Schema, Stream } from "effect"
 export const StorageFailure = Schema.Literals(["NotFound", "AccessDenied", "Transient", "Fatal", "Cold"])
 export type StorageFailure = typeof StorageFailure.Type
 
-/** What to do about the failures a user can mend: an unreachable service, a full disk. */
+/** What to do about the failures a user can mend: an unreachable service, a full disk, a read-only one. */
 const hintFor = (detail: string) =>
   /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH/.test(detail)
     ? " (the service cannot be reached: check the endpoint, --endpoint-url or the provider's endpoint in enigma.toml, and that the service is running)"
     : /ENOSPC|EDQUOT/.test(detail)
     ? " (the provider's disk is full or over quota: free space there, or add a provider; `enigma gc` reclaims what this attempt stored)"
+    : /EROFS/.test(detail)
+    ? " (the provider's disk is mounted read-only: list, restore, get and verify work as it is; to write, mount it read-write)"
     : ""
 
 export class StorageError extends Schema.TaggedError<StorageError>()("StorageError", {
@@ -79,11 +81,14 @@ export interface StorageProvider {
    * instead of one HEAD per copy.
    */
   readonly listSized?: (prefix: string) => Stream.Stream<ListedObject, StorageError>
-  /** Checks that the provider is reachable and writable. It creates nothing. */
+  /**
+   * Checks that the provider answers and its objects can be read (a Local directory on a disk
+   * mounted read-only passes: it can be verified and restored from). It creates nothing.
+   */
   readonly check: Effect.Effect<void, StorageError>
   /**
    * Where a provider's location can be made (Local: its directory): makes it, for a new
-   * repository (`init`, a first `put --repo file://…`), then checks it as `check` does. Every
+   * repository (`init`, a first `put --repo file://…`), then checks it can be written. Every
    * other command only checks, so that a missing location (an unmounted disk) is an error, not
    * a new empty directory on whatever lies below it.
    */
