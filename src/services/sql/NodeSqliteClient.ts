@@ -119,7 +119,15 @@ const open = (options: NodeSqliteOptions) =>
         // On a read-only filesystem (a backup disk mounted ro, a snapshot) WAL mode cannot make its
         // -shm file, even to read: open it as the unchanging file it is there. Commands that read
         // work; one that writes fails at its first write, saying the database is read-only.
-        if (((sqliteErrcode(cause) ?? 0) & 0xff) !== 14 || !onReadOnlyFilesystem(options.filename)) throw cause
+        const code = (sqliteErrcode(cause) ?? 0) & 0xff
+        if ((code !== 14 && code !== 8) || !onReadOnlyFilesystem(options.filename)) throw cause
+        // With its -wal and -shm there (a database not closed cleanly), SQLite reads it read-only as it is.
+        try {
+          return openAt(options.filename, true)
+        } catch {
+          // Without them: immutable, which reads the main file alone, unless a -wal holds writes it would miss.
+        }
+        if ((fs.statSync(`${options.filename}-wal`, { throwIfNoEntry: false })?.size ?? 0) > 0) throw cause
         const url = pathToFileURL(options.filename)
         url.searchParams.set("immutable", "1")
         return openAt(url, true)
