@@ -117,8 +117,8 @@ const open = (options: NodeSqliteOptions) =>
         return openAt(options.filename, options.readonly ?? false)
       } catch (cause) {
         // On a read-only filesystem (a backup disk mounted ro, a snapshot) WAL mode cannot make its
-        // -shm file, even to read: open it as the unchanging file it is there. Commands that read
-        // work; one that writes fails at its first write, saying the database is read-only.
+        // -shm file, even to read: open it read-only as it is there. Commands that read work; one
+        // that writes fails at its first write, saying the database is read-only.
         const code = (sqliteErrcode(cause) ?? 0) & 0xff
         if ((code !== 14 && code !== 8) || !onReadOnlyFilesystem(options.filename)) throw cause
         // With its -wal and -shm there (a database not closed cleanly), SQLite reads it read-only as it is.
