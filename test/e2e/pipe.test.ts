@@ -292,6 +292,14 @@ describe("pipe mode: put / get", () => {
     })
     assert.strictEqual(onTerminal.status, 1, onTerminal.stdout)
     assert.match(onTerminal.stdout, /^enigma: stdin is a terminal; pipe the data in, e\.g\. `pg_dump db \| enigma put x`\r?\n$/)
+    // stdin /dev/null, as cron starts a job that forgot its pipe (and as Node leaves a closed stdin): refused, not an empty stream.
+    for (const stdin of ["ignore", "devnull-closed"] as const) {
+      const r = stdin === "ignore"
+        ? spawnSync(process.execPath, [enigmaBin, ...g, "put", "x"], { encoding: "utf8", env: { ...process.env, ENIGMA_PASSPHRASE: passphrase }, stdio: ["ignore", "pipe", "pipe"] })
+        : spawnSync("bash", ["-c", `exec "${process.execPath}" "${enigmaBin}" ${g.map((a) => `"${a}"`).join(" ")} put x <&-`], { encoding: "utf8", env: { ...process.env, ENIGMA_PASSPHRASE: passphrase } })
+      assert.strictEqual(r.status, 1, r.stderr)
+      assert.strictEqual(r.stderr, "enigma: stdin is /dev/null (or closed): nothing to store; pipe the data in, e.g. `pg_dump db | enigma put x` (an empty stream: `printf '' | enigma put x`)\n")
+    }
     // stdin a directory (`put x < DIR`): refused before anything is recorded, not failed at the first read.
     const dirFd = openSync(dir, "r")
     const fromDir = spawnSync(process.execPath, [enigmaBin, ...g, "put", "x"], {

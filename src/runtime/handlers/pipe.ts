@@ -110,6 +110,20 @@ const stdinIsDirectory = (): boolean => {
   }
 }
 
+/**
+ * Whether stdin is /dev/null: as cron and systemd start a job, and what Node makes of a closed
+ * stdin (`put NAME <&-`). A `put` there would store an empty stream and say it succeeded: a dump
+ * job that forgot its pipe would keep nothing, night after night.
+ */
+const stdinIsDevNull = (): boolean => {
+  try {
+    const st = fs.fstatSync(0)
+    return st.isCharacterDevice() && st.rdev === fs.statSync("/dev/null").rdev
+  } catch {
+    return false
+  }
+}
+
 export interface PutArgs {
   readonly name: string
   readonly chunkSize: Option.Option<string>
@@ -127,7 +141,6 @@ export interface PutArgs {
   readonly storageClass: Option.Option<string>
 }
 
-
 export const put = Effect.fn("cli.put")(function*(a: PutArgs) {
   const fromCommand = Option.getOrUndefined(a.fromCommand)
   if (fromCommand !== undefined && fromCommand.trim() === "") return yield* new UserError({ detail: "--from-command needs a command, e.g. --from-command \"pg_dump db\"" })
@@ -137,6 +150,11 @@ export const put = Effect.fn("cli.put")(function*(a: PutArgs) {
   // `put NAME < DIR` would fail at its first read, after recording an interrupted stream.
   if (fromCommand === undefined && stdinIsDirectory()) {
     return yield* new UserError({ detail: `stdin is a directory; pipe an archive of it in, e.g. \`tar c DIR | enigma put ${a.name}\`` })
+  }
+  if (fromCommand === undefined && stdinIsDevNull()) {
+    return yield* new UserError({
+      detail: `stdin is /dev/null (or closed): nothing to store; pipe the data in, e.g. \`pg_dump db | enigma put ${a.name}\` (an empty stream: \`printf '' | enigma put ${a.name}\`)`
+    })
   }
   let chunking: ChunkStrategy | undefined
   if (Option.isSome(a.chunkSize)) {
