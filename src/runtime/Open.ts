@@ -8,7 +8,7 @@ import { ChunkStore } from "../services/ChunkStore.ts"
 import { Keys, type KeyRing } from "../services/keys/Keys.ts"
 import { kemKeyLocationOf } from "../services/keys/KemKeyStore.ts"
 import { acquireLockWaiting } from "../services/Lock.ts"
-import { EventLog } from "../services/manifest/EventLog.ts"
+import { EventLog, ManifestError } from "../services/manifest/EventLog.ts"
 import { Manifest } from "../services/manifest/Manifest.ts"
 import { pullNewestSegments, pullSegments, sealPending } from "../services/manifest/Segments.ts"
 import { Repository } from "../services/Repository.ts"
@@ -24,7 +24,7 @@ import { getPassphrase } from "./Passphrase.ts"
 import { buildProviders } from "./Providers.ts"
 
 /** A manifest database that does not open, as one that fails a write reads (EventLog's ManifestError). */
-const openFailure = (cause: unknown, file: string) => `manifest database: ${manifestFailure(cause, file)}`
+const openFailure = (cause: unknown, file: string) => new ManifestError({ detail: manifestFailure(cause, file) }).message
 
 export interface GlobalOptions {
   readonly configDir: string

@@ -1235,7 +1235,7 @@ describe("enigma backup → restore on the Local provider", () => {
     const root = tempDir()
     const dir = path.join(root, "repo")
     mkdirSync(dir)
-    const { unmount } = enigmaMount(dir)
+    const { unmount, remount } = enigmaMount(dir)
     try {
       const store = path.join(root, "store")
       writeFileSync(path.join(dir, "enigma.toml"), ["[[providers]]", 'name = "elsewhere"', 'type = "Local"', `bucket = "${store}"`, ""].join("\n"))
@@ -1250,7 +1250,7 @@ describe("enigma backup → restore on the Local provider", () => {
       assert.strictEqual(r.stderr.trim().split("\n").length, 1, r.stderr)
       assert.match(r.stderr, new RegExp(`^enigma: manifest database: ${dir}/enigma\\.db: database or disk is full: free space on the disk that holds it \\(or move db_path in the config\\), then run the command again; nothing half-done was committed, and \`enigma gc\` reclaims what this attempt stored\n$`))
       assert.deepStrictEqual(json(enigma([...g, "list", "--json"])), [])
-      execFileSync("mount", ["-o", "remount,size=20m", dir])
+      remount("size=20m")
       const again = enigma([...g, "backup", src, "--json"])
       assert.strictEqual(again.code, 0, again.stderr)
       assert.strictEqual(json(again).files, 4000)
@@ -1265,14 +1265,14 @@ describe("enigma backup → restore on the Local provider", () => {
     const root = tempDir()
     const dir = path.join(root, "repo")
     mkdirSync(dir)
-    execFileSync("mount", ["-t", "tmpfs", "-o", "size=16m", "tmpfs", dir])
+    const { unmount, remount } = enigmaMount(dir, "16m")
     try {
       const g = ["--config-dir", dir] as const
       assert.strictEqual(enigma([...g, "init", ...testArgon]).code, 0)
       const src = path.join(root, "data")
       makeTree(src)
       const { backupId } = json(enigma([...g, "backup", src, "--json"]))
-      execFileSync("mount", ["-o", "remount,ro", dir])
+      remount("ro")
       assert.deepStrictEqual(json(enigma([...g, "list", "--json"])).map((b: { id: string }) => b.id), [backupId])
       assert.strictEqual(enigma([...g, "ls", backupId]).code, 0)
       const out = path.join(root, "out")
@@ -1285,7 +1285,7 @@ describe("enigma backup → restore on the Local provider", () => {
       assert.strictEqual(r.code, 1)
       assert.match(r.stderr.trim(), /^enigma: provider local: put locks\/.*EROFS.* \(the provider's disk is mounted read-only: list, restore, get and verify work as it is; to write, mount it read-write\)$/)
     } finally {
-      execFileSync("umount", [dir])
+      unmount()
     }
   })
 
@@ -1355,10 +1355,10 @@ describe("enigma backup → restore on the Local provider", () => {
 })
 
 import { execFileSync } from "node:child_process"
-/** A 1 MiB tmpfs: a real full disk (the tests run as root, as CI does). */
-const enigmaMount = (dir: string) => {
-  execFileSync("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", dir])
-  return { unmount: () => execFileSync("umount", [dir]) }
+/** A tmpfs (1 MiB unless told): a real full disk (the tests run as root, as CI does); `remount` changes its size or makes it read-only. */
+const enigmaMount = (dir: string, size = "1m") => {
+  execFileSync("mount", ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", dir])
+  return { unmount: () => execFileSync("umount", [dir]), remount: (options: string) => execFileSync("mount", ["-o", `remount,${options}`, dir]) }
 }
 
 /**
