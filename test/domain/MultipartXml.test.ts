@@ -45,7 +45,7 @@ describe("multipart listings", () => {
     expect(doc.children.filter((c) => c.name === "Part").map((p) => p.children.find((c) => c.name === "ETag")?.text)).toEqual(["\"e3\"", "\"e5\""])
   })
 
-  it("url-encodes keys and prefixes in ListMultipartUploads when asked, and omits next markers on the last page", () => {
+  it("url-encodes keys and prefixes in ListMultipartUploads when asked, as the object listings do (space as +), and omits next markers on the last page", () => {
     const xml = listMultipartUploadsXml({
       bucket: "b",
       prefix: "dir one/",
@@ -55,13 +55,13 @@ describe("multipart listings", () => {
       maxUploads: 1000,
       urlEncoded: true,
       next: undefined,
-      uploads: [{ key: "dir one/ä b", uploadId: "u", initiatedAt: 0 }],
+      uploads: [{ key: "dir one/ä b(+)", uploadId: "u", initiatedAt: 0 }],
       commonPrefixes: ["dir one/sub dir/"]
     })
     const doc = parseXml(xml)
-    expect(doc.children.find((c) => c.name === "Prefix")?.text).toBe("dir%20one/")
-    expect(doc.children.find((c) => c.name === "Upload")?.children.find((c) => c.name === "Key")?.text).toBe("dir%20one/%C3%A4%20b")
-    expect(doc.children.find((c) => c.name === "CommonPrefixes")?.children[0]?.text).toBe("dir%20one/sub%20dir/")
+    expect(doc.children.find((c) => c.name === "Prefix")?.text).toBe("dir+one/")
+    expect(doc.children.find((c) => c.name === "Upload")?.children.find((c) => c.name === "Key")?.text).toBe("dir+one/%C3%A4+b%28%2B%29")
+    expect(doc.children.find((c) => c.name === "CommonPrefixes")?.children[0]?.text).toBe("dir+one/sub+dir/")
     expect(doc.children.some((c) => c.name === "NextKeyMarker")).toBe(false)
     expect(doc.children.find((c) => c.name === "IsTruncated")?.text).toBe("false")
   })

@@ -28,7 +28,7 @@ import {
 import { SignatureV4 } from "@smithy/signature-v4"
 import { enigma, initRepo, json, prng } from "../support/cli.ts"
 import { freePort } from "../support/server.ts"
-import { accessKey, chunkFiles, rawRequest, gatewayClient as client, recoverBeside, s3Failure as failure, secretKey, startProxy, stopProxy } from "../support/gateway.ts"
+import { accessKey, chunkFiles, rawRequest, gatewayClient as client, recoverBeside, s3Failure as failure, secretKey, signedHeaders, startProxy, stopProxy } from "../support/gateway.ts"
 import { NodeSha256 } from "../support/nodeSha256.ts"
 
 /** Small content-defined chunks, so a few MiB make many chunks. */
@@ -66,6 +66,71 @@ describe("enigma proxy (S3 gateway, first slice)", () => {
     assert.deepStrictEqual(await failure(s3.send(new HeadBucketCommand({ Bucket: "nope" }))), { code: "NotFound", status: 404 })
     assert.deepStrictEqual(await failure(s3.send(new PutObjectCommand({ Bucket: "nope", Key: "k", Body: "x" }))), { code: "NoSuchBucket", status: 404 })
     assert.deepStrictEqual(await failure(s3.send(new CreateBucketCommand({ Bucket: "Bad_Name" }))), { code: "InvalidBucketName", status: 400 })
+  })
+
+  it("answers as S3 does: bucket names AWS reserves, a foreign or malformed LocationConstraint, keys over 1024 bytes of UTF-8, a PUT without a length or over 5 GiB, a Content-MD5 that is not one, a SigV2 URL; fetch-owner", async () => {
+    for (const Bucket of ["xn--abc", "sthree-x", "abc-s3alias", "abc--ol-s3"]) {
+      assert.deepStrictEqual(await failure(s3.send(new CreateBucketCommand({ Bucket }))), { code: "InvalidBucketName", status: 400 }, Bucket)
+    }
+    const foreign = await rawRequest(port, "PUT", "/elsewhere", Buffer.from("<CreateBucketConfiguration><LocationConstraint>eu-west-1</LocationConstraint></CreateBucketConfiguration>"))
+    assert.strictEqual(foreign.status, 400)
+    assert.include(foreign.text, "<Code>IllegalLocationConstraintException</Code>")
+    const malformed = await rawRequest(port, "PUT", "/elsewhere", Buffer.from("<Create"))
+    assert.include(malformed.text, "<Code>MalformedXML</Code>")
+    assert.deepStrictEqual(await failure(s3.send(new HeadBucketCommand({ Bucket: "elsewhere" }))), { code: "NotFound", status: 404 })
+    const here = await rawRequest(port, "PUT", "/here", Buffer.from("<CreateBucketConfiguration><LocationConstraint>us-east-1</LocationConstraint></CreateBucketConfiguration>"))
+    assert.strictEqual(here.status, 200, here.text)
+
+    // 1024 bytes of UTF-8 is the limit, whatever the characters: 512 é are 1024 bytes, 513 are 1026.
+    await s3.send(new PutObjectCommand({ Bucket: "here", Key: "é".repeat(512), Body: "x" }))
+    assert.deepStrictEqual(await failure(s3.send(new PutObjectCommand({ Bucket: "here", Key: "é".repeat(513), Body: "x" }))), { code: "KeyTooLongError", status: 400 })
+    assert.deepStrictEqual(await failure(s3.send(new CreateMultipartUploadCommand({ Bucket: "here", Key: "é".repeat(513) }))), { code: "KeyTooLongError", status: 400 })
+    assert.deepStrictEqual(await failure(s3.send(new CopyObjectCommand({ Bucket: "here", Key: "é".repeat(513), CopySource: `here/${encodeURIComponent("é".repeat(512))}` }))), { code: "KeyTooLongError", status: 400 })
+
+    await s3.send(new PutObjectCommand({ Bucket: "here", Key: "kept", Body: "the first version" }))
+    const kept = async () => (await (await s3.send(new GetObjectCommand({ Bucket: "here", Key: "kept" }))).Body!.transformToString())
+    // Hand-written requests: a PUT with neither Content-Length nor Transfer-Encoding has no body in
+    // HTTP/1.1, and storing that would empty the object; one announcing 6 GiB is refused before its body.
+    const bare = async (extra: Record<string, string>) => {
+      const { connect } = await import("node:net")
+      const headers = await signedHeaders(port, "PUT", "/here/kept", { "x-amz-content-sha256": "UNSIGNED-PAYLOAD", ...extra })
+      return await new Promise<string>((resolve, reject) => {
+        const socket = connect(port, "127.0.0.1", () => {
+          socket.write(`PUT /here/kept HTTP/1.1\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}\r\n`).join("")}\r\n`)
+        })
+        let text = ""
+        socket.on("data", (d) => {
+          text += d.toString("utf8")
+          if (text.includes("</Error>")) socket.destroy()
+        })
+        socket.on("close", () => resolve(text))
+        socket.on("error", reject)
+      })
+    }
+    const noLength = await bare({})
+    assert.match(noLength, /^HTTP\/1\.1 411 /)
+    assert.include(noLength, "<Code>MissingContentLength</Code>")
+    const tooLarge = await bare({ "content-length": String(6 * 1024 ** 3) })
+    assert.match(tooLarge, /^HTTP\/1\.1 400 /)
+    assert.include(tooLarge, "<Code>EntityTooLarge</Code>")
+    for (const value of ["", "not base64!", createHash("md5").update("x").digest("hex")]) {
+      const r = await rawRequest(port, "PUT", "/here/kept", Buffer.from("other"), { "content-md5": value })
+      assert.include(r.text, "<Code>InvalidDigest</Code>", JSON.stringify(value))
+    }
+    assert.strictEqual(await kept(), "the first version")
+
+    const v2 = await fetch(`http://127.0.0.1:${port}/here/kept?AWSAccessKeyId=${accessKey}&Signature=abc%3D&Expires=${Math.floor(Date.now() / 1000) + 60}`)
+    assert.strictEqual(v2.status, 400)
+    const v2Text = await v2.text()
+    assert.include(v2Text, "<Code>InvalidRequest</Code>")
+    assert.include(v2Text, "AWS4-HMAC-SHA256")
+
+    const owned = await s3.send(new ListObjectsV2Command({ Bucket: "here", FetchOwner: true }))
+    assert.strictEqual(owned.Contents?.[0]?.Owner?.ID, "enigma")
+    assert.strictEqual((await s3.send(new ListObjectsV2Command({ Bucket: "here" }))).Contents?.[0]?.Owner, undefined)
+    await s3.send(new DeleteObjectCommand({ Bucket: "here", Key: "kept" }))
+    await s3.send(new DeleteObjectCommand({ Bucket: "here", Key: "é".repeat(512) }))
+    await s3.send(new DeleteBucketCommand({ Bucket: "here" }))
   })
 
   it("round-trips small, empty and 20 MiB objects with content type and metadata; ETag is the MD5", async () => {

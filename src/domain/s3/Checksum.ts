@@ -7,6 +7,7 @@
  * CRC32, SHA-1 and SHA-256 come from node:zlib / node:crypto (services/gateway/Checksums.ts);
  * this file stays pure.
  */
+import { type S3Error, s3Error } from "./S3Error.ts"
 
 export type ChecksumAlgorithm = "CRC32" | "CRC32C" | "CRC64NVME" | "SHA1" | "SHA256"
 
@@ -38,6 +39,15 @@ export const isWellFormed = (algorithm: ChecksumAlgorithm, value: string): boole
   const pad = n % 3 === 0 ? 0 : 3 - (n % 3)
   return value.endsWith("=".repeat(pad)) && !value.slice(0, chars - pad).includes("=")
 }
+
+/**
+ * A Content-MD5 that is not the base64 of a 16-byte digest (a hex digest, an empty value): S3's
+ * InvalidDigest, answered before the body is read, apart from BadDigest (the body differs).
+ */
+export const contentMd5Problem = (value: string | undefined): S3Error | undefined =>
+  value === undefined || /^[A-Za-z0-9+/]{22}==$/.test(value.trim())
+    ? undefined
+    : s3Error("InvalidDigest", 400, "The Content-MD5 you specified is not valid: give the base64 of the body's 16-byte MD5 digest")
 
 export const mismatchMessage = (algorithm: ChecksumAlgorithm) =>
   `The ${checksumHeader(algorithm)} you specified did not match the calculated checksum.`

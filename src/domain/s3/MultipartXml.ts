@@ -3,16 +3,9 @@
  * CompleteMultipartUpload, ListParts and ListMultipartUploads, and the reader of the
  * CompleteMultipartUpload request body. Pure; every text node is escaped.
  */
-import { escapeXml, isoTime } from "./Xml.ts"
+import { encoderFor } from "./EncodingType.ts"
+import { declaration, el, isoTime, ns, ownerXml } from "./Xml.ts"
 import { childrenNamed, childText, parseXml, XmlParseError } from "./XmlParse.ts"
-
-const ns = "http://s3.amazonaws.com/doc/2006-03-01/"
-const declaration = `<?xml version="1.0" encoding="UTF-8"?>\n`
-const el = (name: string, text: string | number | boolean) => `<${name}>${escapeXml(String(text))}</${name}>`
-const owner = (tag: string) => `<${tag}>${el("ID", "enigma")}${el("DisplayName", "enigma")}</${tag}>`
-
-/** `encoding-type=url`: keys and prefixes percent-encoded (as S3 does, `/` kept). */
-export const urlEncodeKey = (s: string) => encodeURIComponent(s).replace(/%2F/g, "/")
 
 export const initiateMultipartUploadXml = (p: { readonly bucket: string; readonly key: string; readonly uploadId: string }) =>
   `${declaration}<InitiateMultipartUploadResult xmlns="${ns}">${el("Bucket", p.bucket)}${el("Key", p.key)}${el("UploadId", p.uploadId)}</InitiateMultipartUploadResult>`
@@ -39,8 +32,8 @@ export const listPartsXml = (p: ListPartsPage) =>
   el("Bucket", p.bucket) +
   el("Key", p.key) +
   el("UploadId", p.uploadId) +
-  owner("Initiator") +
-  owner("Owner") +
+  ownerXml("Initiator") +
+  ownerXml("Owner") +
   el("StorageClass", "STANDARD") +
   el("PartNumberMarker", p.partNumberMarker) +
   (p.nextPartNumberMarker !== undefined
@@ -68,7 +61,7 @@ export interface ListUploadsPage {
 }
 
 export const listMultipartUploadsXml = (p: ListUploadsPage) => {
-  const k = p.urlEncoded ? urlEncodeKey : (s: string) => s
+  const k = encoderFor(p.urlEncoded ? "url" : undefined)
   return `${declaration}<ListMultipartUploadsResult xmlns="${ns}">` +
     el("Bucket", p.bucket) +
     el("KeyMarker", k(p.keyMarker)) +
@@ -80,7 +73,7 @@ export const listMultipartUploadsXml = (p: ListUploadsPage) => {
     el("MaxUploads", p.maxUploads) +
     el("IsTruncated", p.next !== undefined) +
     p.uploads.map((u) =>
-      `<Upload>${el("Key", k(u.key))}${el("UploadId", u.uploadId)}${owner("Initiator")}${owner("Owner")}${el("StorageClass", "STANDARD")}${el("Initiated", isoTime(u.initiatedAt))}</Upload>`
+      `<Upload>${el("Key", k(u.key))}${el("UploadId", u.uploadId)}${ownerXml("Initiator")}${ownerXml("Owner")}${el("StorageClass", "STANDARD")}${el("Initiated", isoTime(u.initiatedAt))}</Upload>`
     ).join("") +
     p.commonPrefixes.map((cp) => `<CommonPrefixes>${el("Prefix", k(cp))}</CommonPrefixes>`).join("") +
     `</ListMultipartUploadsResult>`

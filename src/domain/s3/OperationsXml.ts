@@ -3,7 +3,7 @@
  * reader of the DeleteObjects request body. Pure; every text node is escaped by `el`.
  */
 import { encoderFor, type EncodingType } from "./EncodingType.ts"
-import { declaration, el, escapeXml, isoTime, ns } from "./Xml.ts"
+import { declaration, el, escapeXml, isoTime, ns, ownerXml } from "./Xml.ts"
 import { childrenNamed, childText, parseXml, XmlParseError } from "./XmlParse.ts"
 
 export interface ListObjectsV1Page {
@@ -35,7 +35,7 @@ export const listObjectsV1Xml = (p: ListObjectsV1Page) => {
     el("IsTruncated", p.isTruncated) +
     p.contents.map((c) =>
       `<Contents>${el("Key", enc(c.key))}${el("LastModified", isoTime(c.modifiedAt))}${el("ETag", `"${c.etag}"`)}${el("Size", c.size)}` +
-      `<Owner>${el("ID", "enigma")}${el("DisplayName", "enigma")}</Owner>${el("StorageClass", "STANDARD")}</Contents>`
+      `${ownerXml()}${el("StorageClass", "STANDARD")}</Contents>`
     ).join("") +
     p.commonPrefixes.map((cp) => `<CommonPrefixes>${el("Prefix", enc(cp))}</CommonPrefixes>`).join("") +
     `</ListBucketResult>`
@@ -64,7 +64,7 @@ export const listVersionsXml = (p: ListVersionsPage) => {
     el("IsTruncated", p.nextKeyMarker !== undefined) +
     p.contents.map((c) =>
       `<Version>${el("Key", enc(c.key))}${el("VersionId", "null")}${el("IsLatest", true)}${el("LastModified", isoTime(c.modifiedAt))}` +
-      `${el("ETag", `"${c.etag}"`)}${el("Size", c.size)}<Owner>${el("ID", "enigma")}${el("DisplayName", "enigma")}</Owner>${el("StorageClass", "STANDARD")}</Version>`
+      `${el("ETag", `"${c.etag}"`)}${el("Size", c.size)}${ownerXml()}${el("StorageClass", "STANDARD")}</Version>`
     ).join("") +
     p.commonPrefixes.map((cp) => `<CommonPrefixes>${el("Prefix", enc(cp))}</CommonPrefixes>`).join("") +
     `</ListVersionsResult>`
@@ -123,4 +123,22 @@ export const parseDeleteRequest = (body: string): DeleteRequest | string => {
     objects.push({ key: keyEl.text, versionId: childText(o, "VersionId") })
   }
   return { quiet: quietText === "true", objects }
+}
+
+/**
+ * Reads a CreateBucket body: empty, or a `<CreateBucketConfiguration>` with an optional
+ * `<LocationConstraint>`. Returns the constraint ("" when none is given), or a string saying why
+ * the body is malformed (S3: 400 MalformedXML).
+ */
+export const parseCreateBucketConfiguration = (body: string): { readonly locationConstraint: string } | string => {
+  if (body.trim() === "") return { locationConstraint: "" }
+  let root
+  try {
+    root = parseXml(body)
+  } catch (e) {
+    if (e instanceof XmlParseError) return `the body is not well-formed XML: ${e.message}`
+    throw e
+  }
+  if (root.name !== "CreateBucketConfiguration") return `the root element must be <CreateBucketConfiguration>, not <${root.name}>`
+  return { locationConstraint: childText(root, "LocationConstraint") ?? "" }
 }

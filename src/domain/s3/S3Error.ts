@@ -18,3 +18,7 @@ export const s3Error = (code: string, status: number, detail: string) => new S3E
 
 export const notImplemented = (what: string) =>
   s3Error("NotImplemented", 501, `${what} is not supported by this gateway`)
+
+/** A request body that is not the XML the operation takes; `problem` says what is wrong with it. */
+export const malformedXml = (problem: string) =>
+  s3Error("MalformedXML", 400, `The XML you provided was not well-formed or did not validate against our published schema: ${problem}`)

@@ -4,10 +4,9 @@
  * Clients that look before they act (s3cmd info, Cyberduck, terraform, mc) then see "none" rather
  * than an error; the PUTs that would set them stay 501 NotImplemented.
  */
-import { declaration, el, ns } from "./Xml.ts"
+import { declaration, el, ns, ownerXml } from "./Xml.ts"
 
-/** The owner every bucket and object has here (the listing's Owner). */
-const owner = `<Owner>${el("ID", "enigma")}${el("DisplayName", "enigma")}</Owner>`
+const owner = ownerXml()
 
 export type Unconfigured =
   | { readonly _tag: "Body"; readonly xml: string }

@@ -11,13 +11,16 @@ export const escapeXml = (s: string): string =>
 
 export const el = (name: string, text: string | number | boolean) => `<${name}>${escapeXml(String(text))}</${name}>`
 
+/** The one owner every bucket, object and upload has here, as `<Owner>` (or `<Initiator>`) in listings and ACLs. */
+export const ownerXml = (tag = "Owner") => `<${tag}>${el("ID", "enigma")}${el("DisplayName", "enigma")}</${tag}>`
+
 export const errorXml = (e: { readonly code: string; readonly message: string; readonly resource: string; readonly requestId: string }) =>
   `${declaration}<Error>${el("Code", e.code)}${el("Message", e.message)}${el("Resource", e.resource)}${el("RequestId", e.requestId)}</Error>`
 
 export const isoTime = (ms: number) => new Date(ms).toISOString()
 
 export const listBucketsXml = (buckets: ReadonlyArray<{ readonly name: string; readonly createdAt: number }>) =>
-  `${declaration}<ListAllMyBucketsResult xmlns="${ns}"><Owner>${el("ID", "enigma")}${el("DisplayName", "enigma")}</Owner><Buckets>` +
+  `${declaration}<ListAllMyBucketsResult xmlns="${ns}">${ownerXml()}<Buckets>` +
   buckets.map((b) => `<Bucket>${el("Name", b.name)}${el("CreationDate", isoTime(b.createdAt))}</Bucket>`).join("") +
   `</Buckets></ListAllMyBucketsResult>`
 
@@ -31,6 +34,8 @@ export interface ListObjectsV2Page {
   readonly nextContinuationToken: string | undefined
   readonly contents: ReadonlyArray<{ readonly key: string; readonly modifiedAt: number; readonly etag: string; readonly size: number }>
   readonly commonPrefixes: ReadonlyArray<string>
+  /** `fetch-owner=true`: each entry carries its Owner (V2 leaves it out unless asked). */
+  readonly fetchOwner?: boolean
   /** `url`: keys, prefixes, delimiter and start-after are URL-encoded (EncodingType.ts). */
   readonly encodingType?: EncodingType
 }
@@ -49,7 +54,7 @@ export const listObjectsV2Xml = (p: ListObjectsV2Page) => {
   (p.nextContinuationToken !== undefined ? el("NextContinuationToken", p.nextContinuationToken) : "") +
   (p.startAfter !== undefined ? el("StartAfter", enc(p.startAfter)) : "") +
   p.contents.map((c) =>
-    `<Contents>${el("Key", enc(c.key))}${el("LastModified", isoTime(c.modifiedAt))}${el("ETag", `"${c.etag}"`)}${el("Size", c.size)}${el("StorageClass", "STANDARD")}</Contents>`
+    `<Contents>${el("Key", enc(c.key))}${el("LastModified", isoTime(c.modifiedAt))}${el("ETag", `"${c.etag}"`)}${el("Size", c.size)}${p.fetchOwner === true ? ownerXml() : ""}${el("StorageClass", "STANDARD")}</Contents>`
   ).join("") +
   p.commonPrefixes.map((cp) => `<CommonPrefixes>${el("Prefix", enc(cp))}</CommonPrefixes>`).join("") +
   `</ListBucketResult>`

@@ -11,6 +11,15 @@ export { sha256Hex, signingKey }
 /** How far a request's x-amz-date may be from our clock (S3's limit). */
 export const maxSkewMs = 15 * 60 * 1000
 
+/**
+ * A request signed with Signature Version 2 (an `AWS key:signature` header, or a URL with
+ * AWSAccessKeyId and Signature, which is what aws-cli v1's `s3 presign` makes by default): S3's
+ * answer where SigV2 is retired, and what to change in the client.
+ */
+const signatureV2Refused = s3Error("InvalidRequest", 400,
+  "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256 " +
+    "(aws-cli v1: `aws configure set default.s3.signature_version s3v4`; s3cmd: signature_v2 = False)")
+
 export type Payload =
   | { readonly _tag: "Unsigned" }
   /** The body's SHA-256 must equal this (lower-case hex); the caller checks it as the body arrives. */
@@ -47,8 +56,10 @@ export const verifyRequest = (
   const authorization = header(req.headers, "authorization")
   if (authorization === undefined) {
     if (/(^|&)X-Amz-(Signature|Algorithm|Credential)=/i.test(req.rawQuery)) return verifyPresigned(req, credentials, now)
+    if (/(^|&)(AWSAccessKeyId|Signature)=/.test(req.rawQuery)) return signatureV2Refused
     return s3Error("AccessDenied", 403, "Anonymous requests are not allowed: sign the request with AWS Signature Version 4")
   }
+  if (/^AWS [^\s:]+:/.test(authorization)) return signatureV2Refused
   const auth = SigV4.parseAuthorization(authorization)
   if (auth === undefined) {
     return s3Error("AuthorizationHeaderMalformed", 400, "The authorization header is not a well-formed AWS4-HMAC-SHA256 header")

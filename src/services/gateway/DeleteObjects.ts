@@ -1,7 +1,8 @@
 import { createHash } from "node:crypto"
 import { Effect } from "effect"
+import { contentMd5Problem } from "../../domain/s3/Checksum.ts"
 import { deleteResultXml, type DeleteOutcome, parseDeleteRequest } from "../../domain/s3/OperationsXml.ts"
-import { s3Error } from "../../domain/s3/S3Error.ts"
+import { malformedXml, s3Error } from "../../domain/s3/S3Error.ts"
 import type { Objects } from "./Objects.ts"
 
 /**
@@ -18,7 +19,8 @@ export const deleteObjects = Effect.fn("Gateway.deleteObjects")(function*(
 ) {
   if (contentMd5 !== undefined) {
     const given = contentMd5.trim()
-    if (!/^[A-Za-z0-9+/]{22}==$/.test(given)) return yield* s3Error("InvalidDigest", 400, "The Content-MD5 you specified is not valid base64 of a 16-byte MD5")
+    const malformed = contentMd5Problem(given)
+    if (malformed !== undefined) return yield* malformed
     if (createHash("md5").update(body).digest("base64") !== given) {
       return yield* s3Error("BadDigest", 400, "The Content-MD5 you specified did not match what we received.")
     }
@@ -26,7 +28,7 @@ export const deleteObjects = Effect.fn("Gateway.deleteObjects")(function*(
   yield* objects.headBucket(bucket)
   const request = parseDeleteRequest(Buffer.from(body).toString("utf8"))
   if (typeof request === "string") {
-    return yield* s3Error("MalformedXML", 400, `The XML you provided was not well-formed or did not validate against our published schema: ${request}`)
+    return yield* malformedXml(request)
   }
   const outcomes: Array<DeleteOutcome> = []
   const keys: Array<string> = []

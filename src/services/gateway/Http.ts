@@ -4,8 +4,8 @@ import { HttpServerRequest } from "effect/http/HttpServerRequest"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import { evaluatePreconditions } from "../../domain/s3/Conditions.ts"
 import { selectRange } from "../../domain/s3/ObjectRange.ts"
-import { copyObjectResultXml, locationConstraintXml } from "../../domain/s3/OperationsXml.ts"
-import { notImplemented, S3Error, s3Error } from "../../domain/s3/S3Error.ts"
+import { copyObjectResultXml, locationConstraintXml, parseCreateBucketConfiguration } from "../../domain/s3/OperationsXml.ts"
+import { malformedXml, notImplemented, S3Error, s3Error } from "../../domain/s3/S3Error.ts"
 import { parseTaggingXml, taggingXml } from "../../domain/s3/Tagging.ts"
 import { bucketSettings, objectSettings } from "../../domain/s3/UnconfiguredXml.ts"
 import { errorXml, listBucketsXml, listObjectsV2Xml } from "../../domain/s3/Xml.ts"
@@ -16,7 +16,7 @@ import { listObjectsV1, listObjectVersions, listParamsOf, listV1Params, listVers
 import { notModifiedHeaders, preconditionFailed, preconditionsOf, refusedWriteHeaders, requestAttributes, responseHeaders, responseOverrideParams, writeConditionsIn } from "./ObjectHeaders.ts"
 import { isMultipartRequest, multipartRoute } from "./MultipartRoutes.ts"
 import { Objects } from "./Objects.ts"
-import { requestBody } from "./PayloadBody.ts"
+import { requestBody, uploadSizeProblem } from "./PayloadBody.ts"
 import { digestEquals } from "./Signing.ts"
 import { nodeResponse, releaseWhenWritten } from "./ReleaseWritten.ts"
 import { largeBody, Transfers } from "./Transfers.ts"
@@ -145,7 +145,7 @@ export const handleRequest = (options: GatewayOptions) => Effect.gen(function*()
 
     if (bucket !== "" && isMultipartRequest(method, hasKey, params)) {
       return yield* multipartRoute({
-        method, bucket, key, hasKey, params, headers: req.headers, expectedSha256, body, readSmallBody, reply, checksumHeaders
+        method, bucket, key, hasKey, params, headers: req.headers, expectedSha256, body, declaredSize: request.declaredSize, readSmallBody, reply, checksumHeaders
       })
     }
 
@@ -196,7 +196,16 @@ export const handleRequest = (options: GatewayOptions) => Effect.gen(function*()
       if (unsupported.length > 0) return yield* notImplemented(`${method} with ?${unsupported.join("&")}`)
       switch (method) {
         case "PUT": {
-          yield* readSmallBody
+          const configuration = parseCreateBucketConfiguration(Buffer.from(yield* readSmallBody).toString("utf8"))
+          if (typeof configuration === "string") {
+            return yield* malformedXml(configuration)
+          }
+          // One region here: a bucket asked for elsewhere would report this one and hold its data here.
+          const constraint = configuration.locationConstraint
+          if (constraint !== "" && constraint !== region && !(region === "us-east-1" && constraint === "US")) {
+            return yield* s3Error("IllegalLocationConstraintException", 400,
+              `The ${constraint} location constraint is incompatible for the region specific endpoint this request was sent to (${region}): leave it out, or give ${region}`)
+          }
           yield* objects.createBucket(bucket)
           return yield* reply(200, { Location: `/${bucket}` })
         }
@@ -238,6 +247,7 @@ export const handleRequest = (options: GatewayOptions) => Effect.gen(function*()
             nextContinuationToken: page.next ? encodeToken(page.next) : undefined,
             contents: page.contents.map((c) => ({ key: c.key, modifiedAt: c.modifiedAt, etag: c.etag, size: c.size })),
             commonPrefixes: page.commonPrefixes,
+            fetchOwner: params.get("fetch-owner") === "true",
             encodingType
           }))
         }
@@ -258,7 +268,7 @@ export const handleRequest = (options: GatewayOptions) => Effect.gen(function*()
           if (!Array.isArray(tags)) {
             const refused = tags as { readonly malformed: boolean; readonly problem: string }
             return yield* refused.malformed
-              ? s3Error("MalformedXML", 400, `The XML you provided was not well-formed or did not validate against our published schema: ${refused.problem}`)
+              ? malformedXml(refused.problem)
               : s3Error("InvalidTag", 400, refused.problem)
           }
           yield* objects.setTags(bucket, key, tags)
@@ -286,6 +296,8 @@ export const handleRequest = (options: GatewayOptions) => Effect.gen(function*()
           const copy = yield* copyObject(objects, req.headers, bucket, key)
           return yield* reply(200, {}, copyObjectResultXml(copy))
         }
+        const sizeProblem = uploadSizeProblem(req.headers, request.declaredSize)
+        if (sizeProblem !== undefined) return yield* sizeProblem
         const attributes = requestAttributes(req.headers)
         if (attributes instanceof S3Error) return yield* attributes
         const conditions = writeConditionsIn(req.headers)

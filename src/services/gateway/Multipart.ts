@@ -4,6 +4,7 @@ import type { Extent } from "../../domain/Events.ts"
 import { evaluatePreconditions, noWriteConditions, type Preconditions, type WriteConditions } from "../../domain/s3/Conditions.ts"
 import type { RequestedPart } from "../../domain/s3/MultipartXml.ts"
 import { s3Error, type S3Error } from "../../domain/s3/S3Error.ts"
+import { objectKeyProblem } from "../../domain/s3/Names.ts"
 import { EventLog } from "../manifest/EventLog.ts"
 import { SqliteDatabase } from "../sql/NodeSqliteClient.ts"
 import { type IngestChecks, makeIngest } from "./Ingest.ts"
@@ -142,7 +143,8 @@ export class Multipart extends Context.Service<Multipart, {
       options: ObjectAttributes
     ) {
       yield* objects.headBucket(bucket)
-      if (key === "" || key.length > 1024) return yield* s3Error("KeyTooLongError", 400, "Object keys must be 1 to 1024 characters long")
+      const keyProblem = objectKeyProblem(key)
+      if (keyProblem !== undefined) return yield* keyProblem
       const at = Date.now()
       // Time first, so ids sort by initiation (ListMultipartUploads orders a key's uploads by it).
       const uploadId = `${at.toString(16).padStart(12, "0")}${randomBytes(12).toString("hex")}`

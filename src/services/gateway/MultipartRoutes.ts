@@ -9,9 +9,10 @@ import {
   listPartsXml,
   parseCompleteMultipartUpload
 } from "../../domain/s3/MultipartXml.ts"
-import { notImplemented, S3Error, s3Error } from "../../domain/s3/S3Error.ts"
+import { malformedXml, notImplemented, S3Error, s3Error } from "../../domain/s3/S3Error.ts"
 import { type CopyRange, Multipart } from "./Multipart.ts"
 import { preconditionsOf, refusedWriteHeaders, requestAttributes, writeConditionsIn } from "./ObjectHeaders.ts"
+import { uploadSizeProblem } from "./PayloadBody.ts"
 import { Transfers } from "./Transfers.ts"
 import { copySourceOf } from "../../domain/s3/CopySource.ts"
 
@@ -52,6 +53,8 @@ export interface MultipartRequest {
   readonly expectedSha256: string | undefined
   /** The request body as it arrives (UploadPart streams it into chunks). */
   readonly body: Stream.Stream<Uint8Array, S3Error>
+  /** The body's size as the request declares it (PayloadBody's `declaredSize`). */
+  readonly declaredSize: number | undefined
   /** Reads a small body whole (checking its signed hash), for the XML bodies and empty ones. */
   readonly readSmallBody: Effect.Effect<Buffer, S3Error>
   /** The body's verified x-amz-checksum-* as response headers (empty when none was sent), once it is consumed. */
@@ -115,6 +118,8 @@ export const multipartRoute = Effect.fn("Gateway.multipart")(function*(r: Multip
       const partNumber = partNumberText !== null && /^\d{1,6}$/.test(partNumberText) ? Number(partNumberText) : Number.NaN
       const copySource = header(r.headers, "x-amz-copy-source")
       if (copySource === undefined) {
+        const sizeProblem = uploadSizeProblem(r.headers, r.declaredSize)
+        if (sizeProblem !== undefined) return yield* sizeProblem
         const part = yield* transfers.hold(multipart.uploadPart(bucket, key, uploadId, partNumber, r.body, {
           expectedSha256: r.expectedSha256,
           contentMd5: header(r.headers, "content-md5")
@@ -135,7 +140,7 @@ export const multipartRoute = Effect.fn("Gateway.multipart")(function*(r: Multip
       const body = yield* r.readSmallBody
       const parts = parseCompleteMultipartUpload(body.toString("utf8"))
       if (typeof parts === "string") {
-        return yield* s3Error("MalformedXML", 400, `The XML you provided was not well-formed or did not validate against our published schema: ${parts}`)
+        return yield* malformedXml(parts)
       }
       const writeConditions = writeConditionsIn(r.headers)
       if (writeConditions instanceof S3Error) return yield* writeConditions

@@ -2,6 +2,7 @@ import { Context, Effect, Layer, Stream } from "effect"
 import type { Extent } from "../../domain/Events.ts"
 import { evaluateWriteConditions, noWriteConditions, type WriteConditions } from "../../domain/s3/Conditions.ts"
 import { s3Error, type S3Error } from "../../domain/s3/S3Error.ts"
+import { isValidBucketName, objectKeyProblem } from "../../domain/s3/Names.ts"
 import type { Tags } from "../../domain/s3/Tagging.ts"
 import { ChunkStore } from "../ChunkStore.ts"
 import { EventLog } from "../manifest/EventLog.ts"
@@ -117,9 +118,6 @@ export interface ListPage {
 const readAhead = 4
 
 /** S3's bucket naming rules (the DNS-compatible subset). */
-export const isValidBucketName = (name: string) =>
-  /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(name) && !name.includes("..") && !/^\d+\.\d+\.\d+\.\d+$/.test(name)
-
 /**
  * Buckets and objects of the S3 gateway, kept as events in the repository log and projected
  * into the `buckets` and `objects` tables.
@@ -234,7 +232,8 @@ export class Objects extends Context.Service<Objects, {
 
     const putObject = Effect.fn("Objects.putObject")(function*<E>(bucket: string, key: string, body: Stream.Stream<Uint8Array, E>, options: PutOptions) {
       yield* headBucket(bucket)
-      if (key === "" || key.length > 1024) return yield* s3Error("KeyTooLongError", 400, "Object keys must be 1 to 1024 characters long")
+      const keyProblem = objectKeyProblem(key)
+      if (keyProblem !== undefined) return yield* keyProblem
       const conditions = options.conditions ?? noWriteConditions
       // Checked before the body is stored (a write bound to fail uploads nothing), and again
       // under the key's lock just before the event (another write may have come in between).
@@ -343,6 +342,8 @@ export class Objects extends Context.Service<Objects, {
       }),
       copyObject: Effect.fn("Objects.copyObject")(function*(bucket: string, key: string, source: ObjectRow, attributes: ObjectAttributes, conditions = noWriteConditions) {
         yield* headBucket(bucket)
+        const keyProblem = objectKeyProblem(key)
+        if (keyProblem !== undefined) return yield* keyProblem
         // The content is the source's, so is its ETag (S3 would recompute an MD5 for a multipart
         // source; that needs the bytes, which a copy by reference never reads).
         const at = Date.now()

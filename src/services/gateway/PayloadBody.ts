@@ -1,5 +1,5 @@
 import { Effect, Stream } from "effect"
-import { algorithmOfHeader, type ChecksumAlgorithm, checksumHeader, isWellFormed, mismatchMessage } from "../../domain/s3/Checksum.ts"
+import { algorithmOfHeader, type ChecksumAlgorithm, checksumHeader, contentMd5Problem, isWellFormed, mismatchMessage } from "../../domain/s3/Checksum.ts"
 import { type S3Error, s3Error } from "../../domain/s3/S3Error.ts"
 import type { Payload } from "./Auth.ts"
 import { decodeAwsChunked } from "./AwsChunked.ts"
@@ -50,6 +50,8 @@ export const requestBody = <E>(payload: Payload, headers: Headers, raw: Stream.S
   if (given.length + (trailerAlgorithm !== undefined ? 1 : 0) > 1) {
     return invalid("Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.")
   }
+  const md5Problem = contentMd5Problem(header(headers, "content-md5"))
+  if (md5Problem !== undefined) return md5Problem
   const [headerChecksum] = given
   if (headerChecksum !== undefined && !isWellFormed(headerChecksum[0], headerChecksum[1].trim())) {
     return invalid(`Value for ${checksumHeader(headerChecksum[0])} header is invalid: expected the base64 of the ${headerChecksum[0]} digest.`)
@@ -98,4 +100,21 @@ export const requestBody = <E>(payload: Payload, headers: Headers, raw: Stream.S
     checksum: () => (verified !== undefined ? { algorithm, header: name, value: verified } : undefined),
     declaredSize
   }
+}
+
+/** The most one PutObject or UploadPart may carry (S3's limit; larger objects go in parts). */
+export const maxUploadBytes = 5 * 1024 ** 3
+
+/**
+ * Why the body of a PutObject or UploadPart is refused before a byte of it is read: no length at
+ * all (HTTP/1.1 then means an empty body, which would store an empty object where the client
+ * meant to send one: S3's 411), or more than S3 takes in one request.
+ */
+export const uploadSizeProblem = (headers: Headers, declaredSize: number | undefined): S3Error | undefined => {
+  if (declaredSize === undefined && header(headers, "transfer-encoding") === undefined && header(headers, "content-length") === undefined) {
+    return s3Error("MissingContentLength", 411, "You must provide the Content-Length HTTP header.")
+  }
+  return declaredSize !== undefined && declaredSize > maxUploadBytes
+    ? s3Error("EntityTooLarge", 400, `Your proposed upload of ${declaredSize} bytes exceeds the maximum allowed size of ${maxUploadBytes} bytes (5 GiB): send it as a multipart upload`)
+    : undefined
 }
