@@ -164,7 +164,13 @@ export const restore = Effect.fn("cli.restore")(function*({ id, dest, path, glob
     }
     for (const p of r.keptMounted) process.stderr.write(`warning: --delete left ${p}: ${mountedThere}\n`)
     if (r.keptOwn.length > 0) process.stderr.write(`warning: left ${r.keptOwn.join(", ")} as they were: ${holdsRepository}\n`)
-    if (r.ownersRefused > 0 || r.xattrsRefused > 0 || r.nodesRefused.length > 0 || r.keptMounted.length > 0 || r.keptOwn.length > 0) return yield* new ExitWith({ code: 3 })
+    if (r.blocked.length > 0) {
+      const named = r.blocked.slice(0, 5).join(", ") + (r.blocked.length > 5 ? ` and ${r.blocked.length - 5} more` : "")
+      process.stderr.write(`warning: directories not restored: ${named}: a file or symlink stands at their place, kept by --overwrite never; move it aside and restore again to get them\n`)
+    }
+    if (r.ownersRefused > 0 || r.xattrsRefused > 0 || r.nodesRefused.length > 0 || r.keptMounted.length > 0 || r.keptOwn.length > 0 || r.blocked.length > 0) {
+      return yield* new ExitWith({ code: 3 })
+    }
   }))
 })
 

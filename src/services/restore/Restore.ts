@@ -133,8 +133,13 @@ export interface RestoreResult {
   readonly nodesRefused: ReadonlyArray<string>
   readonly nodeError?: string | undefined
   readonly bytes: number
-  /** Files and symlinks left as they were (--overwrite never / if-changed). */
+  /** Files and symlinks left as they were (--overwrite never / if-changed), and what lies under `blocked`. */
   readonly skipped: number
+  /**
+   * `--overwrite never`: directories of the backup, by stored path, not restored because a file or
+   * symlink stands at their place (kept, as the option asks), nor anything under them.
+   */
+  readonly blocked: ReadonlyArray<string>
   /**
    * Entries whose recorded owner the filesystem refused (a restore as root onto exFAT, NFS with
    * root squash, a user namespace): they keep the restoring user; `ownerError` is the first code.
@@ -355,17 +360,33 @@ class AtomicFile {
  * (which may not exist yet): with `never`, any that exists; with `if-changed`, a regular file of
  * the entry's size and mtime (to the millisecond: restore sets it from the same number), or a
  * symlink to the same target.
+ *
+ * With `never`, a file or symlink standing where the backup has a directory is kept too: the
+ * directory is added to `blocked` (kept across windows) and returned with everything under it,
+ * which cannot be restored without removing what is there.
  */
-const keptInPlace = (dest: string, entries: ReadonlyArray<FileEntry>, overwrite: "always" | "if-changed" | "never") =>
+const keptInPlace = (dest: string, entries: ReadonlyArray<FileEntry>, overwrite: "always" | "if-changed" | "never", blocked: Set<string>) =>
   Effect.sync(() => {
     const kept = new Set<string>()
     if (overwrite === "always" || !fsSync.existsSync(dest)) return kept
     for (const f of entries) {
-      if (f.kind === "dir") continue
+      if (overwrite === "never" && blocked.size > 0 && ancestors(f.path).some((a) => blocked.has(a))) {
+        kept.add(f.path)
+        continue
+      }
       let st: fsSync.Stats | undefined
       try {
         st = fsSync.lstatSync(joinStored(dest, f.path))
-      } catch {
+      } catch (e) {
+        // Something that is not a directory stands on the way to it (one the selection left out).
+        if (overwrite === "never" && (e as NodeJS.ErrnoException).code === "ENOTDIR") kept.add(f.path)
+        continue
+      }
+      if (f.kind === "dir") {
+        if (overwrite === "never" && !st.isDirectory()) {
+          blocked.add(f.path)
+          kept.add(f.path)
+        }
         continue
       }
       const same = f.kind === "file"
@@ -773,6 +794,8 @@ export class Restore extends Context.Service<Restore, {
       const holding = new Set<string>()
       let selectedAny = false
       let skipped = 0
+      /** --overwrite never: directories of the backup where a file or symlink stands, kept with all under them. */
+      const blockedDirs = new Set<string>()
 
       /** Stored paths removed from the destination (`delete`). */
       const deleted: Array<string> = []
@@ -810,7 +833,7 @@ export class Restore extends Context.Service<Restore, {
             }
           }
           // What is already there and stays (--overwrite never / if-changed), found before anything is written.
-          const kept = yield* keptInPlace(destAbs, selected, options.overwrite ?? "always")
+          const kept = yield* keptInPlace(destAbs, selected, options.overwrite ?? "always", blockedDirs)
           skipped += kept.size
           if (options.delete === true) yield* clearDirsInPlace(selected.filter((f) => f.kind !== "dir" && !kept.has(f.path)))
           const files = selected.filter((f) => f.kind === "file" && !linksToRestored(f) && !kept.has(f.path))
@@ -818,7 +841,7 @@ export class Restore extends Context.Service<Restore, {
             if (f.kind === "file" && linksToRestored(f) && !kept.has(f.path)) hardLinks.push(f)
             else if (f.kind === "symlink" && !kept.has(f.path)) links.push(f)
             else if (isSpecialKind(f.kind) && !kept.has(f.path)) specials.push(f)
-            else if (f.kind === "dir") dirEntries.push(f)
+            else if (f.kind === "dir" && !kept.has(f.path)) dirEntries.push(f)
             if (byFiles && standsAlone(f.path, f.kind)) {
               addDirsAbove(holding, f.path)
               if (f.kind === "dir") holding.add(f.path)
@@ -841,6 +864,7 @@ export class Restore extends Context.Service<Restore, {
           // Ancestors of each distinct parent, not of each entry: 18,000 files share ~150 parents.
           const dirs = new Set<string>()
           for (const f of selected) {
+            if (kept.has(f.path)) continue
             if (f.kind === "dir") {
               if (standsAlone(f.path, f.kind) && !madeDirs.has(f.path)) dirs.add(f.path)
             } else {
@@ -1041,7 +1065,9 @@ export class Restore extends Context.Service<Restore, {
         ...(xattrRefusals.code !== undefined ? { xattrError: xattrRefusals.code } : {}),
         deleted,
         keptMounted,
-        keptOwn: [...keptOwn]
+        keptOwn: [...keptOwn],
+        // With a glob, only those that hold a selected file (a directory alone is not restored).
+        blocked: [...blockedDirs].filter((d) => !byFiles || holding.has(d))
       }
     })
 
