@@ -1,5 +1,5 @@
 import * as fs from "node:fs"
-import { Effect, Layer, Option, Redacted } from "effect"
+import { Effect, Layer, Option, Redacted, Stream } from "effect"
 import { KeystoreError, RepositoryNotFound, UserError } from "../domain/Errors.ts"
 import { parseDuration } from "../domain/Retry.ts"
 import type { EnigmaSettings } from "../domain/Settings.ts"
@@ -10,14 +10,14 @@ import { kemKeyLocationOf } from "../services/keys/KemKeyStore.ts"
 import { acquireLockWaiting } from "../services/Lock.ts"
 import { EventLog, ManifestError } from "../services/manifest/EventLog.ts"
 import { Manifest } from "../services/manifest/Manifest.ts"
-import { pullNewestSegments, pullSegments, sealPending } from "../services/manifest/Segments.ts"
+import { pullNewestSegments, pullSegments, sealedKey, sealPending } from "../services/manifest/Segments.ts"
 import { Repository } from "../services/Repository.ts"
 import { Restore } from "../services/restore/Restore.ts"
 import { Maintenance } from "../services/maintenance/Maintenance.ts"
 import { Pipe } from "../services/pipe/Pipe.ts"
 import * as NodeSqliteClient from "../services/sql/NodeSqliteClient.ts"
 import { manifestFailure } from "../services/manifest/ManifestFailure.ts"
-import type { StorageProvider } from "../services/storage/StorageProvider.ts"
+import { Keys as ObjectKeys, type StorageProvider } from "../services/storage/StorageProvider.ts"
 import { configLocation, decryptSecrets, loadConfig } from "./Config.ts"
 import { openUrl } from "./OpenUrl.ts"
 import { getPassphrase } from "./Passphrase.ts"
@@ -201,6 +201,52 @@ const pullForeignEvents = (opened: Opened) =>
     if (pulled > 0) yield* Effect.logDebug(`imported ${pulled} events another manifest sealed`)
   }).pipe(Effect.provide(localLog(opened)))
 
+/**
+ * Before a config dir's writer writes (under the lock): every provider this manifest has sealed its
+ * log to still holds some of the repository (its keystore, or a segment of the log). One that holds
+ * none is not the storage written before: a disk not mounted (its mount point an empty directory),
+ * a bucket or path changed in the config. Written to, it would take new chunks that vanish when the
+ * disk comes back, recorded as stored, so that dedup never writes them again. `repair` alone goes
+ * on: it is how a disk replaced on purpose is filled again from the other copies.
+ */
+const requireProvidersHoldRepository = (opened: Opened) =>
+  Effect.gen(function*() {
+    const log = yield* EventLog
+    for (const p of opened.providers) {
+      const sealedThrough = Number((yield* log.getMeta(sealedKey(p.name))) ?? "0")
+      if (sealedThrough === 0) continue // new to this manifest: the seal at the end writes it all
+      // A provider that does not answer is passed over here: the command meets it and says so.
+      const holds = yield* Effect.result(Effect.gen(function*() {
+        if ((yield* p.head(ObjectKeys.keystore)) !== undefined) return true
+        return (yield* p.list(ObjectKeys.segmentPrefix).pipe(Stream.take(1), Stream.runCollect)).length > 0
+      }))
+      if (holds._tag === "Success" && !holds.success) {
+        const place = opened.settings.providers.find((s) => s.name === p.name)?.bucket
+        return yield* new RepositoryNotFound({
+          path: `provider ${p.name}${place !== undefined ? ` (${place})` : ""}`,
+          hint: `it holds neither the keystore nor the log this manifest sealed there (through event ${sealedThrough}), so it is not ` +
+            "the storage written before: is its disk mounted, its bucket or path in enigma.toml right? Nothing was written. " +
+            "If it was replaced by an empty one on purpose, `enigma repair` fills it again from the other copies"
+        })
+      }
+    }
+  }).pipe(Effect.provide(localLog(opened)))
+
+/**
+ * `copies = N` with fewer providers taking new chunks (one configured, or the others draining):
+ * each chunk gets one copy per provider, fewer than asked. Said on every write, as the copies
+ * the user counts on are not there; not refused, since draining a provider passes through it.
+ */
+const warnFewerProvidersThanCopies = (settings: Opened["settings"]) => {
+  const copies = settings.enigma.copies ?? 1
+  const filling = settings.providers.filter((p) => p.drain !== true).length
+  if (copies <= filling) return
+  process.stderr.write(
+    `warning: copies = ${copies}, but only ${filling} provider${filling === 1 ? " takes" : "s take"} new chunks: each gets ${filling} ` +
+      `cop${filling === 1 ? "y" : "ies"}; add a provider to enigma.toml (then run \`enigma repair\`) or lower copies\n`
+  )
+}
+
 export const withRepository = <A, E, R>(
   opened: Opened,
   command: string,
@@ -211,7 +257,11 @@ export const withRepository = <A, E, R>(
     yield* requireDatabase(opened)
     if (write) yield* acquireLockWaiting(opened.providers, command, opened.lockWaitMs)
     if (opened.remote) yield* syncRemoteLog(opened)
-    else if (write) yield* pullForeignEvents(opened)
+    else if (write) {
+      if (command !== "repair") yield* requireProvidersHoldRepository(opened)
+      yield* pullForeignEvents(opened)
+    }
+    if (write) warnFewerProvidersThanCopies(opened.settings)
     return yield* Effect.gen(function*() {
       const result = yield* Effect.exit(body)
       if (write) {

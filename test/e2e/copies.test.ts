@@ -86,4 +86,15 @@ describe("copies = 2 over two disks and an S3 store (real s3rver)", () => {
       server.stop()
     }
   })
+
+  it("copies beyond the providers that take new chunks: each write warns how many copies there are, and goes on", () => {
+    const { root, g } = initRepo([], `[enigma]\ncopies = 2\n${localProviderToml("one")}`)
+    const src = path.join(root, "data")
+    mkdirSync(src)
+    writeFileSync(path.join(src, "f"), "x")
+    const r = enigma([...g, "backup", src])
+    assert.strictEqual(r.code, 0, r.stderr)
+    assert.include(r.stderr, "warning: copies = 2, but only 1 provider takes new chunks: each gets 1 copy; add a provider to enigma.toml (then run `enigma repair`) or lower copies\n")
+    assert.notInclude(enigma([...g, "list"]).stderr, "warning", "readers do not say it")
+  })
 })

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { mkdirSync, readdirSync, renameSync, rmdirSync, writeFileSync } from "node:fs"
+import { mkdirSync, readdirSync, renameSync, rmdirSync, rmSync, writeFileSync } from "node:fs"
 import * as path from "node:path"
 import { enigma, enigmaPipe, initRepo, json, localProviderToml, makeTree, snapshotTree } from "../support/cli.ts"
 
@@ -47,6 +47,46 @@ describe("a Local provider whose directory is missing", () => {
     assert.strictEqual(enigma([...g, "restore", "latest", out]).code, 0)
     assert.deepStrictEqual(snapshotTree(path.join(out, "data")), snapshotTree(src))
     assert.strictEqual(enigma([...g, "verify", first.backupId]).code, 0)
+  })
+
+  it("a provider that is the mount point itself, the disk away: writers stop (exit 10) naming it, nothing written; a disk replaced on purpose is filled again by repair", () => {
+    const { root, g } = initRepo([], `[enigma]\ncopies = 2\n${localProviderToml("usb", "../mnt/usb")}${localProviderToml("nas", "../nas")}`)
+    const mount = path.join(root, "mnt", "usb")
+    const src = path.join(root, "data")
+    makeTree(src)
+    assert.strictEqual(enigma([...g, "backup", src]).code, 0)
+
+    // Unmounted: the provider's directory is there, empty, on the disk below.
+    renameSync(mount, path.join(root, "away"))
+    mkdirSync(mount)
+    writeFileSync(path.join(src, "new.txt"), "written while the disk was away")
+    const says = new RegExp(`^enigma: no repository at provider usb \\(${mount.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}\\): it holds neither the keystore nor the log .* is its disk mounted`)
+    for (const args of [["backup", src], ["gc"], ["forget", "latest"]]) {
+      const r = enigma([...g, ...args])
+      assert.strictEqual(r.code, 10, `${args.join(" ")}: ${r.stderr}`)
+      assert.match(oneLine(r.stderr), says)
+    }
+    const put = enigmaPipe([...g, "put", "dump"], new TextEncoder().encode("a stream"))
+    assert.strictEqual(put.code, 10)
+    assert.match(oneLine(put.stderr), says)
+    assert.deepStrictEqual(readdirSync(mount, { recursive: true }).filter((n) => !String(n).startsWith("locks")), [], "nothing but the lock's directory written below the mount point")
+
+    // Mounted again: the backup goes where it should.
+    rmSync(mount, { recursive: true })
+    renameSync(path.join(root, "away"), mount)
+    assert.strictEqual(enigma([...g, "backup", src]).code, 0)
+
+    // Replaced by an empty disk on purpose: repair writes it all again from the other copies.
+    rmSync(mount, { recursive: true })
+    mkdirSync(mount)
+    assert.strictEqual(enigma([...g, "backup", src]).code, 10)
+    const repaired = json(enigma([...g, "repair", "--json"]))
+    assert.deepStrictEqual(repaired.keyfile, ["usb"])
+    assert.strictEqual(enigma([...g, "backup", src]).code, 0)
+    assert.strictEqual(enigma([...g, "verify", "--read-data"]).code, 0)
+    const out = path.join(root, "out")
+    assert.strictEqual(enigma([...g, "restore", "latest", out]).code, 0)
+    assert.deepStrictEqual(snapshotTree(path.join(out, "data")), snapshotTree(src))
   })
 
   it("a provider added to the config: its directory is to be made, then repair sets it up", () => {
