@@ -293,6 +293,7 @@ const verifyCommand = Command.make("verify", {
     Flag.optional
   ),
   ageIdentities: ageIdentityFlag("age key file, to --read-data a stream encrypted to age recipients (repeatable)"),
+  stream: Flag.Boolean("stream").pipe(Flag.withDescription("The name given is a stream's (where it is also a backup id's prefix, or latest)"), Flag.withDefault(false)),
   json: jsonFlag
 }, (a) => load(handlers.maintain).pipe(Effect.flatMap((m) => m.verify(a)))).pipe(
   Command.withDescription("Check that every chunk of a backup, a stream or the whole repository exists (--read-data: and is intact)")
@@ -300,6 +301,7 @@ const verifyCommand = Command.make("verify", {
 
 const thawCommand = Command.make("thaw", {
   id: Argument.String("backup-or-stream").pipe(Argument.withDescription("Backup id (or unique prefix, or latest), or a stream name")),
+  stream: Flag.Boolean("stream").pipe(Flag.withDescription("The name given is a stream's (where it is also a backup id's prefix, or latest)"), Flag.withDefault(false)),
   days: Flag.Int("days").pipe(Flag.withDescription("Keep the thawed copies readable this many days (default 7)"), Flag.withDefault(7)),
   tier: Flag.Literals("tier", ["Standard", "Bulk", "Expedited"]).pipe(
     Flag.withDescription("Retrieval speed and price: Expedited (minutes), Standard (hours, the default), Bulk (cheapest, slowest)"),
@@ -315,6 +317,7 @@ const keepFlag = (name: string, what: string) =>
 
 const forgetCommand = Command.make("forget", {
   ids: Argument.String("backup-or-stream").pipe(Argument.withDescription("Backup ids and stream names to forget"), Argument.variadic()),
+  stream: Flag.Boolean("stream").pipe(Flag.withDescription("The names given are streams' (where a name is also a backup id's prefix, or latest)"), Flag.withDefault(false)),
   last: Flag.Int("keep-last").pipe(Flag.withDescription("Keep the N most recent backups"), Flag.optional),
   hourly: keepFlag("hourly", "hours"),
   daily: keepFlag("daily", "days"),

@@ -122,6 +122,32 @@ describe("pipe mode: put / get", () => {
     assert.strictEqual(chunkFiles(dir).length, 0)
   })
 
+  it("a stream named like a backup (latest, an id's prefix): verify, thaw and forget refuse to guess; the full id means the backup, --stream the stream", () => {
+    const { root, g } = initRepo([], smallChunks)
+    const src = path.join(root, "data")
+    mkdirSync(src)
+    writeFileSync(path.join(src, "f"), "file")
+    const backupId = json(enigma([...g, "backup", src, "--json"])).backupId as string
+    const prefix = backupId.slice(0, 6)
+    for (const name of ["latest", prefix]) assert.strictEqual(enigmaPipe([...g, "put", name], prng(8)(2000)).code, 0)
+    for (const name of ["latest", prefix]) {
+      for (const args of [["forget", name], ["forget", name, "--dry-run"], ["verify", name], ["thaw", name]]) {
+        const r = enigma([...g, ...args])
+        assert.strictEqual(r.code, 1, `${args.join(" ")}: ${r.stderr}`)
+        assert.match(r.stderr, new RegExp(`^enigma: ${name} names both a stream and (the newest backup, )?(backup )?${backupId}: give the backup's full id \\(${backupId}\\) for the backup, or --stream for the stream\n$`))
+      }
+    }
+    assert.strictEqual(json(enigma([...g, "list", "--json"])).length, 3, "nothing forgotten")
+    assert.strictEqual(enigma([...g, "verify", "latest", "--stream"]).code, 0)
+    assert.strictEqual(enigma([...g, "verify", backupId]).code, 0)
+    const forgotten = json(enigma([...g, "forget", "--stream", "latest", prefix, "--json"]))
+    assert.deepStrictEqual([...forgotten.removedStreams].sort(), [prefix, "latest"].sort())
+    assert.strictEqual(json(enigma([...g, "list", "--json"])).length, 1, "the backup stays")
+    const missing = enigma([...g, "forget", "--stream", "nope"])
+    assert.strictEqual(missing.code, 1)
+    assert.match(missing.stderr, /stream nope/)
+  })
+
   it("a second put of a nearly identical dump stores only the changed chunks", () => {
     const { g } = initRepo([], smallChunks)
     const day1 = dumpText(200_000)
@@ -201,6 +227,14 @@ describe("pipe mode: put / get", () => {
     const other = enigmaPipe([...g, "put", "dump"], prng(9)(2 * 1024 * 1024))
     assert.strictEqual(other.code, 1)
     assert.match(other.stderr, /^enigma: the input differs from the interrupted put of dump at chunk 0 \(byte 0\).*enigma forget dump/m, other.stderr)
+
+    // Other bytes, shorter than the first chunk logged: not a truncated input either, even with --no-strict-resume.
+    for (const args of [[], ["--no-strict-resume"]]) {
+      const tiny = enigmaPipe([...g, "put", "dump", ...args], prng(9)(1000))
+      assert.strictEqual(tiny.code, 1, tiny.stderr)
+      assert.match(tiny.stderr, /^enigma: the input differs from the interrupted put of dump at chunk 0 \(byte 0\): its bytes are not those stored there/m, tiny.stderr)
+    }
+    assert.strictEqual(loggedChunks(dir, "dump"), logged, "a failed resume changes nothing")
 
     const short = data.subarray(0, 1024 * 1024)
     const strict = enigmaPipe([...g, "put", "dump"], short)

@@ -1,5 +1,5 @@
 import { Effect, Option } from "effect"
-import { NotFound, UserError } from "../../domain/Errors.ts"
+import { UserError } from "../../domain/Errors.ts"
 import { defaultGroupBy, isEveryBackup, parseGroupBy } from "../../domain/BackupFilter.ts"
 import { parseBackupTags } from "../../domain/BackupTags.ts"
 import { parseReadSubset } from "../../domain/ReadSubset.ts"
@@ -44,8 +44,10 @@ const uncheckedLines = (r: Unchecked) => [
 const cleanEnd = (r: Unchecked, otherProblems = 0) =>
   r.unreachable.length > 0 ? "no bad copies among those checked" : otherProblems > 0 ? "no bad chunks" : "no errors"
 
-export const verify = Effect.fn("cli.verify")(function*({ id: given, readData, readDataSubset, json, ageIdentities: identityFiles }: {
+export const verify = Effect.fn("cli.verify")(function*({ id: given, stream: onlyStream, readData, readDataSubset, json, ageIdentities: identityFiles }: {
   readonly id: Option.Option<string>
+  /** `--stream`: `id` names a stream, whatever backup it might also name. */
+  readonly stream: boolean
   readonly readData: boolean
   readonly readDataSubset: Option.Option<string>
   readonly json: boolean
@@ -91,17 +93,14 @@ export const verify = Effect.fn("cli.verify")(function*({ id: given, readData, r
         ].join("\n"))
       return report.bad.length + report.providers.length + report.unreachable.length
     }
-    const id = given.value
-    // A stream name wins over a backup id prefix (names are whatever the user chose).
-    const pipe = yield* Pipe
-    const stream = yield* pipe.resolve(id)
-    if (stream !== undefined) {
-      const report = yield* pipe.verify(id, readData, { ageIdentities, onProgress }).pipe(Effect.ensuring(Effect.sync(line.done)))
+    const target = yield* Manifest.use((m) => m.resolveStreamOrBackup(given.value, onlyStream))
+    if (target._tag === "Stream") {
+      const report = yield* (yield* Pipe).verify(target.stream.name, readData, { ageIdentities, onProgress }).pipe(Effect.ensuring(Effect.sync(line.done)))
       // An interrupted put's chunks may all be sound, but the stream is not all there: a script
       // that checks a dump with `verify` before relying on it must not be told "no errors".
-      const incomplete = stream.status === "running"
+      const incomplete = target.stream.status === "running"
       const incompleteLine =
-        `stream ${report.name} is incomplete: its put was interrupted after ${stream.bytes} bytes; run the same put again to resume it, or \`enigma forget ${report.name}\``
+        `stream ${report.name} is incomplete: its put was interrupted after ${target.stream.bytes} bytes; run the same put again to resume it, or \`enigma forget ${report.name}\``
       yield* emit(json, { stream: report.name, ...report, complete: !incomplete, ok: report.bad.length === 0 && !incomplete && report.unreachable.length === 0 }, () =>
         [
           ...uncheckedLines(report),
@@ -117,8 +116,7 @@ export const verify = Effect.fn("cli.verify")(function*({ id: given, readData, r
         ].join("\n"))
       return report.bad.length + (incomplete ? 1 : 0) + report.unreachable.length
     }
-    yield* backupNotStream(id)
-    const report = yield* Maintenance.use((m) => m.verify(id, readData, onProgress)).pipe(Effect.ensuring(Effect.sync(line.done)))
+    const report = yield* Maintenance.use((m) => m.verify(target.backup.id, readData, onProgress)).pipe(Effect.ensuring(Effect.sync(line.done)))
     yield* emit(json, { ...report, ok: report.bad.length === 0 && report.unreachable.length === 0 }, () =>
       [
         ...uncheckedLines(report),
@@ -137,6 +135,8 @@ export const verify = Effect.fn("cli.verify")(function*({ id: given, readData, r
 
 export interface ForgetArgs {
   readonly ids: ReadonlyArray<string>
+  /** `--stream`: the ids are stream names, whatever backups they might also name. */
+  readonly stream: boolean
   readonly last: Option.Option<number>
   readonly hourly: Option.Option<number>
   readonly daily: Option.Option<number>
@@ -153,16 +153,6 @@ export interface ForgetArgs {
   readonly prune: boolean
   readonly json: boolean
 }
-
-/**
- * Backup `id`, for a command that takes a stream name or a backup id and found no stream by that
- * name: where it is no backup either, the error says both were looked for.
- */
-const backupNotStream = (id: string) =>
-  Manifest.use((m) => m.resolveBackup(id)).pipe(
-    Effect.catchTag("UserError", (e) => Effect.fail(new UserError({ detail: `no stream is named ${id}, and ${e.detail}` }))),
-    Effect.catchTag("NotFound", () => Effect.fail(new NotFound({ what: `stream or backup ${id}`, hint: "see `enigma list` for the backups and streams in this repository" })))
-  )
 
 export const forget = Effect.fn("cli.forget")(function*(a: ForgetArgs) {
   const counts = {
@@ -203,11 +193,14 @@ export const forget = Effect.fn("cli.forget")(function*(a: ForgetArgs) {
   const opened = yield* unlock(yield* rootCommand)
   const { r, streams, pruned } = yield* withRepository(opened, "forget", !a.dryRun, Effect.gen(function*() {
     const pipe = yield* Pipe
-    // Arguments that name a stream forget it; the others are backup ids.
+    // Arguments that name a stream forget it; the others are backups (resolved: not both).
     const streamNames: Array<string> = []
     const backupIds: Array<string> = []
-    for (const id of a.ids) ((yield* pipe.resolve(id)) !== undefined ? streamNames : backupIds).push(id)
-    for (const id of backupIds) yield* backupNotStream(id)
+    for (const id of a.ids) {
+      const target = yield* Manifest.use((m) => m.resolveStreamOrBackup(id, a.stream))
+      if (target._tag === "Stream") streamNames.push(target.stream.name)
+      else backupIds.push(target.backup.id)
+    }
     const streams = yield* pipe.forget(streamNames, a.dryRun)
     const r = byPolicy || backupIds.length > 0
       ? yield* Maintenance.use((m) => m.forget(byPolicy ? { policy, filter, groupBy } : { ids: backupIds }, a.dryRun))

@@ -8,17 +8,19 @@ import { rootCommand } from "../commands/shared.ts"
 
 export interface ThawArgs {
   readonly id: string
+  /** `--stream`: `id` names a stream, whatever backup it might also name. */
+  readonly stream: boolean
   readonly days: number
   readonly tier: ThawTier
   readonly json: boolean
 }
 
-export const thaw = Effect.fn("cli.thaw")(function*({ id, days, tier, json }: ThawArgs) {
+export const thaw = Effect.fn("cli.thaw")(function*({ id, stream, days, tier, json }: ThawArgs) {
   if (!Number.isInteger(days) || days < 1 || days > 36500) {
     return yield* new UserError({ detail: `--days ${days}: give a whole number of days from 1 to 36500 to keep the thawed copies` })
   }
   const opened = yield* unlock(yield* rootCommand)
-  const r = yield* withRepository(opened, "thaw", false, Thaw.use((t) => t.run(id, { days, tier })).pipe(Effect.provide(Thaw.layer)))
+  const r = yield* withRepository(opened, "thaw", false, Thaw.use((t) => t.run(id, { days, tier, stream })).pipe(Effect.provide(Thaw.layer)))
   const waiting = r.requested + r.inProgress
   const what = r.stream !== undefined ? `stream ${r.stream}` : `backup ${r.backupId}`
   const ref = r.stream ?? r.backupId!

@@ -34,7 +34,8 @@ export interface ThawReport {
  */
 export class Thaw extends Context.Service<Thaw, {
   /** `target`: a stream name, or a backup id (prefix). */
-  readonly run: (target: string, options: ThawOptions) => Effect.Effect<ThawReport, NotFound | UserError>
+  /** `stream`: `target` names a stream, whatever backup it might also name (`--stream`). */
+  readonly run: (target: string, options: ThawOptions & { readonly stream?: boolean }) => Effect.Effect<ThawReport, NotFound | UserError>
 }>()("enigma/services/maintenance/Thaw") {
   static readonly layer = Layer.effect(Thaw)(Effect.gen(function*() {
     const repo = yield* Repository
@@ -67,10 +68,10 @@ export class Thaw extends Context.Service<Thaw, {
         return { failed } as Outcome
       })
 
-    const run = Effect.fn("Thaw.run")(function*(target: string, options: ThawOptions) {
-      // A stream name wins over a backup id prefix, as in verify and forget.
-      const stream = yield* manifest.streamNamed(target)
-      const backup = stream ? undefined : yield* manifest.resolveBackup(target)
+    const run = Effect.fn("Thaw.run")(function*(target: string, options: ThawOptions & { readonly stream?: boolean }) {
+      const named = yield* manifest.resolveStreamOrBackup(target, options.stream === true)
+      const stream = named._tag === "Stream" ? named.stream : undefined
+      const backup = named._tag === "Backup" ? named.backup : undefined
       const ids = stream
         ? [...new Set((yield* manifest.streamChunks(stream.id)).map((c) => c.chunkId))]
         : yield* manifest.chunksOf(backup!.id)

@@ -261,6 +261,16 @@ export class Manifest extends Context.Service<Manifest, {
   readonly streams: (status?: StreamRow["status"]) => Effect.Effect<ReadonlyArray<StreamRow>>
   /** The stream called `name` (there is at most one: put refuses a name in use). */
   readonly streamNamed: (name: string) => Effect.Effect<StreamRow | undefined>
+  /**
+   * What a command that takes a backup or a stream (verify, thaw, forget) names by `target`: the
+   * stream called so, or the backup it resolves to (id, unique prefix, `latest`). Where it is both
+   * (a stream called `latest`, or a name that is also a backup id's prefix), it fails rather than
+   * guess: a backup's full id always means the backup, and `stream` asks for the stream alone.
+   */
+  readonly resolveStreamOrBackup: (target: string, stream?: boolean) => Effect.Effect<
+    { readonly _tag: "Stream"; readonly stream: StreamRow } | { readonly _tag: "Backup"; readonly backup: BackupRow },
+    NotFound | UserError
+  >
   readonly streamChunks: (streamId: string) => Effect.Effect<ReadonlyArray<StreamChunkRow>>
 }>()("enigma/services/manifest/Manifest") {
   static readonly layer = Layer.effect(Manifest)(Effect.gen(function*() {
@@ -551,7 +561,30 @@ export class Manifest extends Context.Service<Manifest, {
       return rows.map((r) => ({ index: Number(r.idx), chunkId: r.chunk_id, size: Number(r.size), sha256: r.sha256, sha3: r.sha3, chain: r.chain }))
     })
 
+    const resolveStreamOrBackup = Effect.fn("Manifest.resolveStreamOrBackup")(function*(target: string, onlyStream = false) {
+      const stream = yield* streamNamed(target)
+      if (onlyStream) {
+        if (stream === undefined) return yield* new NotFound({ what: `stream ${target}`, hint: "see `enigma list` for the streams in this repository" })
+        return { _tag: "Stream" as const, stream }
+      }
+      if (stream === undefined) {
+        const backup = yield* resolveBackup(target).pipe(
+          Effect.catchTag("UserError", (e) => Effect.fail(new UserError({ detail: `no stream is named ${target}, and ${e.detail}` }))),
+          Effect.catchTag("NotFound", () => Effect.fail(new NotFound({ what: `stream or backup ${target}`, hint: "see `enigma list` for the backups and streams in this repository" })))
+        )
+        return { _tag: "Backup" as const, backup }
+      }
+      const backup = yield* Effect.option(resolveBackup(target))
+      if (backup._tag === "None") return { _tag: "Stream" as const, stream }
+      if (backup.value.id === target) return { _tag: "Backup" as const, backup: backup.value }
+      return yield* new UserError({
+        detail: `${target} names both a stream and ${target === "latest" ? "the newest backup, " : "backup "}${backup.value.id}: ` +
+          `give the backup's full id (${backup.value.id}) for the backup, or --stream for the stream`
+      })
+    })
+
     return Manifest.of({
+      resolveStreamOrBackup,
       referencedChunks,
       referrersOf,
       streams,

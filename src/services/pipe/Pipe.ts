@@ -1,5 +1,5 @@
 import { hostname } from "node:os"
-import { randomBytes } from "node:crypto"
+import { createHash, randomBytes } from "node:crypto"
 import { Context, Effect, Layer, Schema, Stream } from "effect"
 import { gearFromSeed, isChunkerCopy, makeChunker, type ChunkStrategy } from "../../domain/Chunker.ts"
 import { type ChunkCorrupt, NotFound, UserError } from "../../domain/Errors.ts"
@@ -184,7 +184,6 @@ export class Pipe extends Context.Service<Pipe, {
     readData: boolean,
     options?: ReadOptions & { readonly onProgress?: VerifyProgress }
   ) => Effect.Effect<StreamVerifyReport, NotFound | UserError>
-  readonly resolve: (name: string) => Effect.Effect<StreamRow | undefined>
   readonly forget: (names: ReadonlyArray<string>, dryRun: boolean) => Effect.Effect<ReadonlyArray<StreamRow>, NotFound | ManifestError>
 }>()("enigma/services/pipe/Pipe") {
   static readonly layer = Layer.effect(Pipe)(Effect.gen(function*() {
@@ -416,6 +415,16 @@ export class Pipe extends Context.Service<Pipe, {
         )
       })).pipe(Effect.provideService(OffThreadWrites, stagingsForPut))
 
+      // A last piece shorter than the chunk logged at its place is a truncated input only if it is
+      // that chunk's start: another input as short would otherwise pass for this one's prefix.
+      // (An age stream's chunks need its identities to be read: not checked there.)
+      if (shortPiece !== undefined && recipients === undefined) {
+        const piece = shortPiece
+        const plain = yield* chunks.load(logged[piece.index]!.chunkId, codec).pipe(Effect.option)
+        if (plain._tag === "Some" && createHash("sha256").update(plain.value.subarray(0, piece.digest.size)).digest("hex") !== piece.digest.sha256) {
+          return yield* differs(piece.index, "its bytes are not those stored there")
+        }
+      }
       if (shortPiece !== undefined || stats.chunks < logged.length) {
         const inputBytes = stats.bytes + (shortPiece?.digest.size ?? 0)
         if (options.strictResume ?? true) {
@@ -570,6 +579,6 @@ export class Pipe extends Context.Service<Pipe, {
       return found
     })
 
-    return Pipe.of({ put, get, getStored, verify, resolve: manifest.streamNamed, forget })
+    return Pipe.of({ put, get, getStored, verify, forget })
   }))
 }
