@@ -315,7 +315,26 @@ export const decodeSettings = (raw: unknown): Result.Result<EnigmaSettings, stri
       parts.push(lines[i]!.trim())
     }
   }
-  return Result.fail(parts.join("; "))
+  return Result.fail([...new Set(chunkStrategyParts(raw, parts))].join("; "))
+}
+
+/**
+ * chunk_strategy is one of two tables, and Schema reports a failed union branch by branch ("Cdc:
+ * unknown field; Fixed: Missing key" for a bad target_size). Only the branch the config gives
+ * speaks; with neither or both given, one line says what to give.
+ */
+const chunkStrategyParts = (raw: unknown, parts: ReadonlyArray<string>): ReadonlyArray<string> => {
+  const at = "enigma.chunk_strategy"
+  const given = (raw as { enigma?: { chunk_strategy?: unknown } } | undefined)?.enigma?.chunk_strategy
+  const keys = given !== null && typeof given === "object" ? Object.keys(given) : []
+  const about = (p: string) => p.startsWith(`${at}.`) || p.startsWith(`${at}:`)
+  if (!parts.some(about)) return parts
+  const branch = keys.length === 1 && (keys[0] === "Cdc" || keys[0] === "Fixed") ? keys[0] : undefined
+  if (branch === undefined) {
+    const rest = parts.filter((p) => !about(p))
+    return [`${at}: give one table, [${at}.Cdc] with target_size or [${at}.Fixed] with size (in bytes)`, ...rest]
+  }
+  return parts.filter((p) => !about(p) || p.startsWith(`${at}.${branch}.`))
 }
 
 export type ChunkStrategy =

@@ -33,6 +33,21 @@ describe("Settings (enigma.toml)", () => {
     }
   })
 
+  it("a bad chunk_strategy is named once, by the table the config gives, not by both branches", () => {
+    const failure = (chunk_strategy: unknown) => {
+      const base = withDefaults({}, "/r") as { enigma: Record<string, unknown> }
+      const r = decodeSettings({ ...base, enigma: { ...base.enigma, chunk_strategy } })
+      return Result.isFailure(r) ? r.failure : "ok"
+    }
+    assert.strictEqual(failure({ Cdc: { target_size: "big" } }), "enigma.chunk_strategy.Cdc.target_size: Expected number")
+    assert.strictEqual(failure({ Fixed: { size: 10 } }), "enigma.chunk_strategy.Fixed.size: Expected a value between 256 and 1073741824")
+    assert.strictEqual(failure({ Cdc: { target_size: 4096, typo: 1 } }), "enigma.chunk_strategy.Cdc.typo: unknown field (check its spelling and section; README.md lists the fields)")
+    for (const both of [{ Cdc: { target_size: 4096 }, Fixed: { size: 4096 } }, { Rabin: {} }, {}]) {
+      assert.strictEqual(failure(both), "enigma.chunk_strategy: give one table, [enigma.chunk_strategy.Cdc] with target_size or [enigma.chunk_strategy.Fixed] with size (in bytes)")
+    }
+    assert.strictEqual(failure({ Cdc: { target_size: 4096 } }), "ok")
+  })
+
   it("a provider type in another case is the type it names; an unknown field is called one", () => {
     const r = decodeSettings(withDefaults({
       providers: [

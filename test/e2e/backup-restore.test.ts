@@ -902,6 +902,26 @@ describe("enigma backup → restore on the Local provider", () => {
     assert.strictEqual(bad.code, 1)
   })
 
+  it("a restore into a directory restored into before removes the temp files of restores killed there (their process gone), not those of one running", () => {
+    const { root, g } = initRepo()
+    const src = path.join(root, "data")
+    makeTree(src)
+    assert.strictEqual(enigma([...g, "backup", src]).code, 0)
+    const dest = path.join(root, "out")
+    assert.strictEqual(enigma([...g, "restore", "latest", dest]).code, 0)
+    const docs = path.join(dest, "data", "docs")
+    const dead = `.a.txt.enigma-${(999_999_999).toString(36)}0a1b2c-7`
+    const live = `.b.txt.enigma-${process.pid.toString(36)}0a1b2c-8`
+    writeFileSync(path.join(docs, dead), "half a file")
+    writeFileSync(path.join(docs, live), "being written")
+    writeFileSync(path.join(docs, ".notes.enigma-draft"), "the user's own")
+    const again = enigma([...g, "restore", "latest", dest, "--overwrite", "if-changed"])
+    assert.strictEqual(again.code, 0, again.stderr)
+    assert.isFalse(existsSync(path.join(docs, dead)))
+    assert.isTrue(existsSync(path.join(docs, live)))
+    assert.isTrue(existsSync(path.join(docs, ".notes.enigma-draft")))
+  })
+
   it("restore --overwrite never keeps a file or symlink standing where the backup has a directory, and all under it (exit 3, named); always replaces a file", () => {
     const { root, g } = initRepo()
     const src = path.join(root, "t")

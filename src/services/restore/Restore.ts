@@ -17,6 +17,7 @@ import { Manifest } from "../manifest/Manifest.ts"
 import { freedTooEarly, isFreed, releaseBuffers } from "../ReleaseBuffers.ts"
 import { dataRuns } from "../../domain/SparseRuns.ts"
 import { ChunkCache } from "./ChunkCache.ts"
+import { removeDeadRestoreTemps } from "./DeadTemps.ts"
 import { warmChunkWorkers } from "../ChunkThreads.ts"
 import { makeGarbagePacer, manyFilesPacing } from "../GarbagePacer.ts"
 import { makeSmallFileWriter, type SmallFile, type SmallFileFailure, type SmallFileWriter } from "./SmallFileWriter.ts"
@@ -881,6 +882,8 @@ export class Restore extends Context.Service<Restore, {
                 if (st?.isSymbolicLink()) throw new Error("is a symlink in the destination; refusing to write through it")
                 if (st && !st.isDirectory()) await fs.rm(target)
                 if (!st || !st.isDirectory()) await fs.mkdir(target, { mode: 0o700 })
+                // A directory restored into before: what an earlier restore killed there left.
+                else if (typeof target === "string") await removeDeadRestoreTemps(target)
               },
               catch: writeError(target)
             })
