@@ -11,7 +11,7 @@ import { EventLog } from "../services/manifest/EventLog.ts"
 import { readAllSegments, sealedKey, sealPending } from "../services/manifest/Segments.ts"
 import { Keys as ObjectKeys } from "../services/storage/StorageProvider.ts"
 import { configFileName, decryptSecrets, loadConfig, parseConfig, readConfigText, writeConfigFile } from "./Config.ts"
-import { repositoryLayer } from "./Open.ts"
+import { foreignManifest, repositoryLayer } from "./Open.ts"
 import { buildProviders } from "./Providers.ts"
 
 /**
@@ -50,6 +50,14 @@ export const initRepository = Effect.fn("Repository.init")(function*(options: {
   const keyfile = settings.enigma.keyfile_path
   if (fs.existsSync(keyfile) && fs.existsSync(settings.enigma.db_path)) {
     return yield* new UserError({ detail: `repository at ${dir} is already initialized (${keyfile} and ${settings.enigma.db_path} exist)` })
+  }
+  // A database left by an earlier repository here would be taken for this new one's: its chunks
+  // for stored (a backup then stores nothing), its event numbers continued.
+  if (!fs.existsSync(keyfile) && fs.existsSync(settings.enigma.db_path)) {
+    return yield* new UserError({
+      detail: `a manifest database is already at ${settings.enigma.db_path}, and no keyfile beside it: move it aside (or delete it) ` +
+        "to start a new repository here, or run `enigma recover` to connect this config dir to the repository it belongs to"
+    })
   }
   const providers = yield* buildProviders(file, yield* decryptSecrets(file, settings, passphrase))
   // The one place (with a first `put --repo`) that makes a provider's location: every other
@@ -96,7 +104,7 @@ const localKeyfileState = (keyfile: string, passphrase: Redacted.Redacted<string
     if (!fs.existsSync(keyfile)) return { state: "missing" } as const
     const keys = yield* Keys
     return yield* keys.open({ keyfilePath: keyfile, passphrase, kemKey }).pipe(
-      Effect.as({ state: "ok" } as const),
+      Effect.map((ring) => ({ state: "ok", repositoryId: ring.repositoryId } as const)),
       Effect.catchTag("KeystoreError", () => Effect.succeed({ state: "damaged" } as const))
     )
   })
@@ -144,6 +152,20 @@ export const recoverRepository = Effect.fn("Repository.recover")(function*(optio
   }
   const keys = yield* Keys
   const ring = yield* keys.openBytes(sealed, passphrase, kemKeyLocationOf(settings.enigma), source)
+  // What is kept must be this repository's: a keyfile of another (a config dir pointed at other
+  // storage) would seal its log unreadably into this one; a manifest of another would have gc
+  // take this one's chunks for orphans.
+  if (local.state === "ok" && local.repositoryId !== ring.repositoryId) {
+    return yield* new KeystoreError({
+      file: keyfile,
+      detail: `this keyfile is repository ${local.repositoryId}'s, but the providers hold repository ${ring.repositoryId}: ` +
+        "move it aside and run `enigma recover` again to take theirs (or point enigma.toml at that repository's storage)"
+    })
+  }
+  if (!rebuildManifest) {
+    const foreign = yield* foreignManifest(raw.enigma.db_path, ring.repositoryId)
+    if (foreign !== undefined) return yield* new UserError({ detail: foreign })
+  }
   // A damaged keyfile is kept, renamed: it may still be worth a look, and nothing is thrown away.
   const damagedKept = local.state === "damaged" ? `${keyfile}.damaged-${Date.now()}` : undefined
   if (local.state !== "ok") {

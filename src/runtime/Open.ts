@@ -172,8 +172,25 @@ export const requireDatabase = (opened: Opened) =>
  * The lock is taken before the repository services are built: the chunk store loads its dedup
  * index when built, and that index must not predate a gc that ran while we waited.
  */
-/** The local manifest's event log alone, for what runs before the repository's services are built. */
-const localLog = (opened: Opened) => EventLog.layerNoDeps.pipe(Layer.provide(NodeSqliteClient.layer({ filename: opened.settings.enigma.db_path, describeOpenFailure: openFailure })))
+/** A manifest's event log alone, for what runs before the repository's services are built. */
+export const manifestLog = (dbPath: string) => EventLog.layerNoDeps.pipe(Layer.provide(NodeSqliteClient.layer({ filename: dbPath, describeOpenFailure: openFailure })))
+const localLog = (opened: Opened) => manifestLog(opened.settings.enigma.db_path)
+
+/**
+ * Why the manifest at `dbPath` is not repository `repositoryId`'s, if it is not: another's, left
+ * behind by an earlier `init` in this config dir, or copied in with a config dir used as a
+ * template. Read as this repository's it would take the other's chunks for stored (a backup then
+ * stores nothing) and gc would take this one's for orphans.
+ */
+export const foreignManifest = (dbPath: string, repositoryId: string) =>
+  Effect.gen(function*() {
+    const recorded = yield* (yield* EventLog).repositoryId
+    return recorded !== undefined && recorded !== repositoryId
+      ? `manifest database ${dbPath} is repository ${recorded}'s, not this one's (${repositoryId}, as its keyfile says): ` +
+        "left by an earlier repository in this config dir, or copied in with it? Move it aside (nothing is read from it), " +
+        "then run `enigma recover` to rebuild this repository's from the providers"
+      : undefined
+  }).pipe(Effect.provide(manifestLog(dbPath)))
 
 /**
  * A URL repository's local database follows the provider's log: events other hosts sealed are
@@ -247,6 +264,12 @@ const warnFewerProvidersThanCopies = (settings: Opened["settings"]) => {
   )
 }
 
+/**
+ * Readers of a backup's entries and chunks: they take a shared lock, which keeps gc, forget and
+ * rewrite from taking away what they read (and waits for those, as restic's readers do).
+ */
+const chunkReaders: ReadonlySet<string> = new Set(["restore", "get", "dump", "verify"])
+
 export const withRepository = <A, E, R>(
   opened: Opened,
   command: string,
@@ -255,7 +278,12 @@ export const withRepository = <A, E, R>(
 ) =>
   Effect.gen(function*() {
     yield* requireDatabase(opened)
+    if (!opened.remote) {
+      const foreign = yield* foreignManifest(opened.settings.enigma.db_path, opened.ring.repositoryId)
+      if (foreign !== undefined) return yield* new RepositoryNotFound({ path: opened.dir, hint: foreign })
+    }
     if (write) yield* acquireLockWaiting(opened.providers, command, opened.lockWaitMs)
+    else if (chunkReaders.has(command)) yield* acquireLockWaiting(opened.providers, command, opened.lockWaitMs, { shared: true })
     if (opened.remote) yield* syncRemoteLog(opened)
     else if (write) {
       if (command !== "repair") yield* requireProvidersHoldRepository(opened)

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs"
 import { hostname } from "node:os"
 import { randomBytes } from "node:crypto"
-import { Cause, Effect, Schedule, Schema, Scope, Stream } from "effect"
+import { Cause, Effect, type Exit, Schedule, Schema, Scope, Stream } from "effect"
 import { LockFailed } from "../domain/Errors.ts"
 import { Keys, type StorageError, type StorageProvider } from "./storage/StorageProvider.ts"
 
@@ -22,7 +22,9 @@ export const LockInfo = Schema.Struct({
   /** /etc/machine-id: two machines may share a host name (cloned VMs, default names); not this. */
   machine: Schema.optionalKey(Schema.String),
   /** The kernel's boot id: a lock from an earlier boot of this machine has no process left. */
-  boot: Schema.optionalKey(Schema.String)
+  boot: Schema.optionalKey(Schema.String),
+  /** A reader's lock (restore, get, dump, verify): it stops only the commands that delete. */
+  shared: Schema.optionalKey(Schema.Boolean)
 })
 export type LockInfo = typeof LockInfo.Type
 
@@ -46,7 +48,7 @@ const encode = (info: LockInfo) => new TextEncoder().encode(JSON.stringify(info)
  * Whether a process on this host still runs. A killed process whose parent never reaps it (a
  * container without an init) stays a zombie that signal 0 still finds; /proc tells them apart.
  */
-const pidAlive = (pid: number) => {
+export const pidAlive = (pid: number) => {
   try {
     process.kill(pid, 0)
   } catch (e) {
@@ -73,7 +75,23 @@ export const isStale = (info: LockInfo, now: number, host = hostname(), here: { 
 }
 
 export const describeLock = (info: LockInfo) =>
-  `${info.command} (pid ${info.pid} on ${info.host}, since ${new Date(info.createdAt).toISOString()})`
+  `${info.command}${info.shared === true ? " (reading)" : ""} (pid ${info.pid} on ${info.host}, since ${new Date(info.createdAt).toISOString()})`
+
+/**
+ * The writers that take away what a reader may be reading: forgotten backups' entries leave the
+ * manifest (a restore reads them a window at a time) and gc deletes chunks. They wait for readers,
+ * and readers for them; other writers (backup, put, tag, repair) run beside readers.
+ */
+export const deletingCommands: ReadonlySet<string> = new Set(["gc", "forget", "rewrite"])
+
+/**
+ * Whether a lock held by `other` keeps `command` out: any writer keeps another writer out; a
+ * reader and a deleting writer keep each other out; readers never keep each other out.
+ */
+const conflicts = (command: string, shared: boolean, other: LockInfo) =>
+  shared
+    ? other.shared !== true && deletingCommands.has(other.command)
+    : other.shared !== true || deletingCommands.has(command)
 
 /** Every lock object in every provider, with the provider it sits in. Unreadable ones count as held. */
 export const listLocks = (providers: ReadonlyArray<StorageProvider>) =>
@@ -103,8 +121,10 @@ export const listLocks = (providers: ReadonlyArray<StorageProvider>) =>
  */
 export const acquireLock = Effect.fn("Lock.acquire")(function*(
   providers: ReadonlyArray<StorageProvider>,
-  command: string
+  command: string,
+  options: { readonly shared?: boolean } = {}
 ) {
+  const shared = options.shared === true
   const now = Date.now()
   const info: LockInfo = {
     id: randomBytes(16).toString("hex"),
@@ -114,7 +134,8 @@ export const acquireLock = Effect.fn("Lock.acquire")(function*(
     createdAt: now,
     refreshedAt: now,
     ...(thisMachine.machine !== undefined ? { machine: thisMachine.machine } : {}),
-    ...(thisMachine.boot !== undefined ? { boot: thisMachine.boot } : {})
+    ...(thisMachine.boot !== undefined ? { boot: thisMachine.boot } : {}),
+    ...(shared ? { shared: true } : {})
   }
   const key = Keys.lock(info.id)
   const removeOurs = Effect.forEach(providers, (p) => p.delete(key).pipe(Effect.ignore), { discard: true })
@@ -128,20 +149,27 @@ export const acquireLock = Effect.fn("Lock.acquire")(function*(
       concurrency: "unbounded"
     })
     const holding = written.filter((w) => w.r._tag === "Success").map((w) => w.p)
+    // A reader goes on where it cannot write its lock (a disk mounted read-only, read-only
+    // credentials): it keeps nothing out then, as before there were readers' locks.
+    if (shared && holding.length === 0) {
+      yield* Effect.logDebug(`reader's lock not written (${(Cause.squash((written[0]!.r as Exit.Failure<void, StorageError>).cause) as Error).message})`)
+      return false
+    }
     const majority = Math.floor(providers.length / 2) + 1
-    if (holding.length < majority) {
+    if (!shared && holding.length < majority) {
       yield* removeOurs
       const failed = written.flatMap((w) => (w.r._tag === "Failure" ? [Cause.squash(w.r.cause)] : []))
       return yield* (failed[0] as StorageError)
     }
     for (const w of written) {
-      if (w.r._tag === "Failure") {
+      if (w.r._tag === "Failure" && !shared) {
         yield* Effect.logWarning(`lock not written to provider ${w.p.name} (${(Cause.squash(w.r.cause) as Error).message}); writing with the other providers`)
       }
     }
     const others = yield* listLocks(holding).pipe(Effect.tapError(() => removeOurs))
     for (const other of others) {
       if (other.key === key) continue
+      if (other.info && !conflicts(command, shared, other.info)) continue
       if (other.info && isStale(other.info, Date.now())) {
         yield* Effect.logWarning(`removing stale lock: ${describeLock(other.info)}`)
         yield* other.provider.delete(other.key).pipe(Effect.tapError(() => removeOurs))
@@ -150,8 +178,10 @@ export const acquireLock = Effect.fn("Lock.acquire")(function*(
       yield* removeOurs
       return yield* new LockFailed({ holder: other.info ? describeLock(other.info) : `an unreadable lock ${other.key}` })
     }
+    return true
   })
-  yield* Effect.acquireRelease(attempt, () => removeOurs)
+  const held = yield* Effect.acquireRelease(attempt, (taken) => taken ? removeOurs : Effect.void)
+  if (!held) return
   // Keep the lock fresh for long runs so other hosts do not take it for stale.
   yield* Effect.forEach(providers, (p) => p.put(key, encode({ ...info, refreshedAt: Date.now() })), { discard: true })
     .pipe(Effect.ignore, Effect.repeat(Schedule.spaced(refreshEvery)), Effect.delay(refreshEvery), Effect.forkScoped)
@@ -164,11 +194,11 @@ const lockRetryEveryMs = 2_000
  * `waitMs` (restic's --retry-lock): a nightly backup that meets a weekly gc waits for it instead
  * of failing. Says once (a warning) what it waits for.
  */
-export const acquireLockWaiting = (providers: ReadonlyArray<StorageProvider>, command: string, waitMs: number | undefined) => {
-  if (waitMs === undefined || waitMs <= 0) return acquireLock(providers, command)
+export const acquireLockWaiting = (providers: ReadonlyArray<StorageProvider>, command: string, waitMs: number | undefined, options: { readonly shared?: boolean } = {}) => {
+  if (waitMs === undefined || waitMs <= 0) return acquireLock(providers, command, options)
   const deadline = Date.now() + waitMs
   let told = false
-  return acquireLock(providers, command).pipe(
+  return acquireLock(providers, command, options).pipe(
     Effect.tapError((e) => {
       if (e._tag !== "LockFailed" || told) return Effect.void
       told = true
@@ -181,19 +211,25 @@ export const acquireLockWaiting = (providers: ReadonlyArray<StorageProvider>, co
   )
 }
 
-/** `enigma unlock`: removes stale locks, or with `all` every lock. Returns what it removed. */
+/**
+ * `enigma unlock`: removes stale locks, or with `all` every lock. Returns what it removed, and the
+ * live locks it left (each named once, however many providers hold it).
+ */
 export const removeLocks = Effect.fn("Lock.remove")(function*(
   providers: ReadonlyArray<StorageProvider>,
   all: boolean
 ) {
   const removed: Array<string> = []
+  const live = new Set<string>()
   for (const l of yield* listLocks(providers)) {
     if (all || !l.info || isStale(l.info, Date.now())) {
       yield* l.provider.delete(l.key)
       removed.push(l.info ? describeLock(l.info) : l.key)
+    } else {
+      live.add(describeLock(l.info))
     }
   }
-  return removed
+  return { removed, live: [...live] }
 })
 
 export type LockScope = Scope.Scope

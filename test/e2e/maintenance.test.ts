@@ -4,7 +4,7 @@ import { copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSyn
 import { hostname, userInfo } from "node:os"
 import * as path from "node:path"
 import { DatabaseSync } from "node:sqlite"
-import { enigma, enigmaAsync, initRepo, json, makeTree, passphrase, prng, snapshotTree, tempDir } from "../support/cli.ts"
+import { enigma, enigmaAsync, initRepo, json, makeTree, passphrase, prng, snapshotTree, tempDir, testArgon } from "../support/cli.ts"
 
 const chunkObjects = (dir: string) =>
   readdirSync(path.join(dir, "storage", "chunks"), { recursive: true }).map(String).filter((n) => n.length > 60)
@@ -14,7 +14,7 @@ const lockCount = (dir: string) =>
     ? readdirSync(path.join(dir, "storage", "locks")).filter((n) => !n.includes(".tmp-")).length
     : 0
 
-const writeLock = (dir: string, pid: number, host = hostname(), ids: { machine?: string; boot?: string } = {}) => {
+const writeLock = (dir: string, pid: number, host = hostname(), ids: { machine?: string; boot?: string; command?: string; shared?: boolean } = {}) => {
   mkdirSync(path.join(dir, "storage", "locks"), { recursive: true })
   const info = { id: "otherlock", host, pid, command: "backup", createdAt: Date.now(), refreshedAt: Date.now(), ...ids }
   writeFileSync(path.join(dir, "storage", "locks", "otherlock"), JSON.stringify(info))
@@ -353,9 +353,59 @@ describe("forget, gc, locks, recover, keys", () => {
       assert.match(afterReboot.stderr, /removing stale lock/)
       writeLock(dir, process.pid, "some-other-host")
     }
-    assert.match(enigma([...g, "unlock"]).stdout, /no stale locks/)
+    assert.match(enigma([...g, "unlock"]).stdout, /^no stale locks\nleft the live lock of backup \(pid \d+ on some-other-host, since [^)]+\): it is running \(--remove-all removes it all the same\)\n$/)
     assert.match(enigma([...g, "unlock", "--remove-all"]).stdout, /removed lock/)
     assert.strictEqual(enigma([...g, "backup", a]).code, 0)
+  })
+
+  it("readers (restore, get, dump, verify) and gc, forget, rewrite keep each other out; backup and other readers run beside a reader", async () => {
+    const { root, dir, g } = initRepo()
+    const a = path.join(root, "a")
+    mkdirSync(a)
+    for (let i = 0; i < 5; i++) writeFileSync(path.join(a, `u${i}.bin`), prng(40 + i)(3 * 1024 * 1024))
+    const { backupId } = json(enigma([...g, "backup", a, "--json"]))
+    // A restore slowed down to ~7 s, and a forget --prune of its backup while it reads.
+    const out = path.join(root, "out")
+    const restore = enigmaAsync([...g, "--limit-download", "2M", "restore", backupId, out])
+    const restoreErr: Array<Buffer> = []
+    restore.stderr.on("data", (b: Buffer) => restoreErr.push(b))
+    const restored = new Promise((r) => restore.on("exit", r))
+    for (let i = 0; i < 50 && lockCount(dir) === 0; i++) await new Promise((r) => setTimeout(r, 100))
+    assert.strictEqual(lockCount(dir), 1, "the restore holds its reader's lock")
+    for (const args of [["forget", backupId, "--prune"], ["gc"], ["rewrite", backupId, "--exclude", "u0.bin"]]) {
+      const kept = enigma([...g, ...args])
+      assert.strictEqual(kept.code, 11, `${args.join(" ")}: ${kept.stderr}`)
+      assert.match(kept.stderr, /locked by restore \(reading\) \(pid \d+/)
+    }
+    // Beside it: a backup, another reader.
+    writeFileSync(path.join(a, "new.txt"), "new")
+    assert.strictEqual(enigma([...g, "backup", a]).code, 0)
+    assert.strictEqual(enigma([...g, "verify", backupId]).code, 0)
+    // And a forget that waits (--retry-lock) goes on once the restore is done.
+    const forget = enigmaAsync([...g, "--retry-lock", "2m", "forget", backupId, "--prune"])
+    const forgotten = new Promise((r) => forget.on("exit", r))
+    assert.strictEqual(await restored, 0, Buffer.concat(restoreErr).toString())
+    const source = snapshotTree(a)
+    delete source["new.txt"]
+    assert.deepStrictEqual(snapshotTree(path.join(out, "a")), source)
+    assert.strictEqual(await forgotten, 0)
+    assert.strictEqual(lockCount(dir), 0)
+
+    // A gc holding the lock keeps readers out (they may wait for it too); a backup's lock does not.
+    writeLock(dir, process.pid, hostname(), { command: "gc" })
+    for (const args of [["restore", "latest", path.join(root, "out2")], ["verify", "latest"], ["dump", "latest", "a/u1.bin"]]) {
+      const r = enigma([...g, ...args])
+      assert.strictEqual(r.code, 11, `${args.join(" ")}: ${r.stderr}`)
+      assert.match(r.stderr, /locked by gc \(pid \d+/)
+    }
+    assert.isFalse(existsSync(path.join(root, "out2")), "a reader kept out writes nothing")
+    writeLock(dir, process.pid, hostname(), { command: "backup" })
+    assert.strictEqual(enigma([...g, "verify", "latest"]).code, 0)
+    // A reader's lock left by a process that is gone: stale, removed by the gc that meets it.
+    writeLock(dir, 999_999_999, hostname(), { command: "restore", shared: true })
+    const gc = enigma([...g, "gc"])
+    assert.strictEqual(gc.code, 0, gc.stderr)
+    assert.match(gc.stderr, /removing stale lock: restore \(reading\)/)
   })
 
   it("--retry-lock waits for a held lock: the writer goes on once it is released, or exits 11 when the time is up", async () => {
@@ -606,6 +656,54 @@ describe("forget, gc, locks, recover, keys", () => {
     assert.strictEqual(enigma(["--config-dir", fresh, "restore", backupId, out]).code, 0)
     assert.deepStrictEqual(snapshotTree(path.join(out, "a")), snapshotTree(a))
     assert.strictEqual(enigma(["--config-dir", fresh, "recover"]).code, 1)
+  })
+
+  it("a manifest or keyfile of another repository is never taken for this one's: init, recover and every command refuse it, nothing written", () => {
+    const x = initRepo()
+    const y = initRepo()
+    const a = path.join(x.root, "a")
+    makeTree(a)
+    assert.strictEqual(enigma([...x.g, "backup", a]).code, 0)
+    assert.strictEqual(enigma([...y.g, "backup", a]).code, 0)
+    const db = (r: { dir: string }) => path.join(r.dir, "enigma.db")
+    const foreign = /manifest database .*enigma\.db is repository [0-9a-f]+'s, not this one's \([0-9a-f]+, as its keyfile says\).*enigma recover/
+
+    // "Starting over" in X's config dir but for its database: init refuses before making anything.
+    copyFileSync(path.join(x.dir, "keys.enc"), path.join(x.dir, "keys.enc.aside-test"))
+    rmSync(path.join(x.dir, "keys.enc"))
+    rmSync(path.join(x.dir, "storage"), { recursive: true })
+    const again = enigma([...x.g, "init", ...testArgon])
+    assert.strictEqual(again.code, 1)
+    assert.match(again.stderr, /^enigma: a manifest database is already at .*enigma\.db, and no keyfile beside it: move it aside/)
+    assert.isFalse(existsSync(path.join(x.dir, "storage")))
+    assert.isFalse(existsSync(path.join(x.dir, "keys.enc")))
+
+    // Y's config dir given X's database (a config dir copied as a template): every command refuses it.
+    copyFileSync(db(x), db(y))
+    for (const args of [["backup", a], ["gc"], ["list"], ["restore", "latest", path.join(y.root, "out")]]) {
+      const r = enigma([...y.g, ...args])
+      assert.strictEqual(r.code, 10, `${args.join(" ")}: ${r.stderr}`)
+      assert.match(r.stderr, foreign)
+    }
+    assert.isFalse(existsSync(path.join(y.root, "out")))
+    // recover keeps a database only if it is this repository's.
+    rmSync(path.join(y.dir, "keys.enc"))
+    const kept = enigma([...y.g, "recover"])
+    assert.strictEqual(kept.code, 1, kept.stderr)
+    assert.match(kept.stderr, foreign)
+    assert.isFalse(existsSync(path.join(y.dir, "keys.enc")), "no keyfile written beside another's database")
+
+    // X's keyfile in a config dir pointed at Y's storage: recover refuses to keep it.
+    rmSync(db(y))
+    copyFileSync(path.join(x.dir, "keys.enc.aside-test"), path.join(y.dir, "keys.enc"))
+    const mixed = enigma([...y.g, "recover"])
+    assert.notStrictEqual(mixed.code, 0)
+    assert.match(mixed.stderr, /this keyfile is repository [0-9a-f]+'s, but the providers hold repository [0-9a-f]+: move it aside and run `enigma recover` again/)
+    assert.isFalse(existsSync(db(y)))
+    rmSync(path.join(y.dir, "keys.enc"))
+    const rec = enigma([...y.g, "recover"])
+    assert.strictEqual(rec.code, 0, rec.stderr)
+    assert.strictEqual(json(enigma([...y.g, "list", "--json"])).length, 1)
   })
 
   it("recover with the manifest in place: writes a missing or damaged keyfile again (keeping the damaged one), and refuses when nothing is wrong", () => {

@@ -344,8 +344,12 @@ export const repair = Effect.fn("cli.repair")(function*({ readData, dryRun, json
 
 export const unlockLocks = Effect.fn("cli.unlock")(function*({ all }: { readonly all: boolean }) {
   const opened = yield* unlock(yield* rootCommand)
-  const removed = yield* removeLocks(opened.providers, all)
-  yield* print(removed.length === 0 ? "no stale locks" : removed.map((r) => `removed lock: ${r}`).join("\n"))
+  const { removed, live } = yield* removeLocks(opened.providers, all)
+  yield* print([
+    ...(removed.length === 0 ? ["no stale locks"] : removed.map((r) => `removed lock: ${r}`)),
+    // A live one is left: say whose, so nobody removes it with --remove-all while it runs.
+    ...live.map((l) => `left the live lock of ${l}: it is running (--remove-all removes it all the same)`)
+  ].join("\n"))
 })
 
 /** restic's `rewrite --exclude`: backups recorded again without what matches (see Rewrite.ts). */

@@ -82,6 +82,11 @@ export class EventLog extends Context.Service<EventLog, {
   readonly import: (events: ReadonlyArray<LoggedEvent>) => Effect.Effect<void, ManifestError>
   /** Drops every projection table and replays the whole log into fresh ones. */
   readonly rebuildProjections: Effect.Effect<void, ManifestError>
+  /**
+   * The repository this database belongs to: the id its first event (RepositoryInitialized, as
+   * `init`, `recover` and a URL repository's first use record) names; undefined while it has none.
+   */
+  readonly repositoryId: Effect.Effect<string | undefined>
   readonly getMeta: (key: string) => Effect.Effect<string | undefined>
   readonly setMeta: (key: string, value: string) => Effect.Effect<void>
 }>()("enigma/services/manifest/EventLog") {
@@ -307,6 +312,12 @@ export class EventLog extends Context.Service<EventLog, {
       lastSeq: Effect.sync(currentSeq),
       import: importEvents,
       rebuildProjections: rebuildProjections(),
+      repositoryId: Effect.sync(() => {
+        const first = db.prepare("SELECT body FROM events WHERE seq = 1").get() as { body: string } | undefined
+        if (first === undefined) return undefined
+        const event = decodeEvent(first.body)
+        return event._tag === "RepositoryInitialized" ? event.repositoryId : undefined
+      }),
       getMeta: (key) => Effect.sync(() => (getMetaStmt.get(key) as { value: string } | undefined)?.value),
       setMeta: (key, value) => Effect.sync(() => void setMetaStmt.run(key, value))
     })
