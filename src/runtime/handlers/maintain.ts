@@ -77,7 +77,8 @@ export const verify = Effect.fn("cli.verify")(function*({ id: given, stream: onl
     if (Option.isNone(given)) {
       const report = yield* Maintenance.use((m) => m.verifyRepository(subset ?? readData, onProgress)).pipe(Effect.ensuring(Effect.sync(line.done)))
       const ageNote = report.presenceOnly > 0 ? ` (${report.presenceOnly} of them, in streams encrypted to age recipients, checked for presence only: verify those streams with --age-identity)` : ""
-      const providerLines = report.providers.map((p) => `provider ${p.provider}: ${p.problem}; \`enigma repair\` writes it again`)
+      const providerLines = report.providers.map((p) =>
+        p.fix !== undefined ? `${p.problem}: ${p.fix}` : `provider ${p.provider}: ${p.problem}; \`enigma repair\` writes it again`)
       yield* emit(json, { ...report, ok: report.bad.length === 0 && report.providers.length === 0 && report.unreachable.length === 0 }, () =>
         [
           ...uncheckedLines(report),

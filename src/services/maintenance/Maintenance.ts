@@ -1,6 +1,6 @@
 import { Context, Effect, Layer, Stream } from "effect"
 import { isChunkId } from "../../domain/Envelope.ts"
-import { ChunkCorrupt, type NotFound, UserError } from "../../domain/Errors.ts"
+import { ChunkCorrupt, keystoreChangedElsewhere, type NotFound, UserError } from "../../domain/Errors.ts"
 import { type BackupFilter, defaultGroupBy, everyBackup, type GroupBy, groupKey, selects } from "../../domain/BackupFilter.ts"
 import { applyRetention, isEmptyPolicy, type RetentionPolicy } from "../../domain/Retention.ts"
 import { ChunkStore, type ListedCopies } from "../ChunkStore.ts"
@@ -16,7 +16,7 @@ import { sameBytes } from "./SameBytes.ts"
 import { Repository } from "../Repository.ts"
 import { Keys as ObjectKeys, type StorageError } from "../storage/StorageProvider.ts"
 import { sealedKey } from "../manifest/Segments.ts"
-import { keyfileState, listedChunks, listingPays, segmentReach, type Unchecked, uncheckedOf, unreachableProviders } from "./ProviderMetadata.ts"
+import { keyfileBehind, keyfileState, listedChunks, listingPays, segmentReach, type Unchecked, uncheckedOf, unreachableProviders } from "./ProviderMetadata.ts"
 
 /**
  * A temp file older than this is a dead writer's: gc runs under the repository lock, so no chunk
@@ -72,7 +72,7 @@ export interface RepositoryVerifyReport extends Unchecked {
    * What a provider lacks of the repository's own objects (ProviderMetadata.ts): its keyfile, or
    * log segments up to what was sealed there; `enigma repair` writes them again.
    */
-  readonly providers: ReadonlyArray<{ readonly provider: string; readonly problem: string }>
+  readonly providers: ReadonlyArray<{ readonly provider: string; readonly problem: string; readonly fix?: string }>
 }
 
 export interface ForgetReport {
@@ -210,10 +210,14 @@ export class Maintenance extends Context.Service<Maintenance, {
       }
       // Each provider's keyfile and log, as `recover` from it alone would need them.
       const providers: Array<RepositoryVerifyReport["providers"][number]> = []
-      for (const p of up) {
+      const keyfiles = repo.ring.sealed.length > 0 ? yield* Effect.forEach(up, (p) => Effect.result(keyfileState(p, repo.ring.sealed))) : []
+      const behind = keyfileBehind(keyfiles.flatMap((r) => r._tag === "Success" ? [r.success] : []))
+      // This machine's keyfile behind the providers' is not for repair to write over theirs.
+      if (behind) providers.push({ provider: "-", problem: "this machine's keyfile is behind the providers' keystore", fix: keystoreChangedElsewhere(repo.settings.enigma.keyfile_path) })
+      for (const [i, p] of up.entries()) {
         const problem = (detail: string) => void providers.push({ provider: p.name, problem: detail })
-        if (repo.ring.sealed.length > 0) {
-          const held = yield* Effect.result(keyfileState(p, repo.ring.sealed))
+        const held = keyfiles[i]
+        if (held !== undefined && !behind) {
           if (held._tag === "Failure") problem(`keyfile not checked: ${held.failure.message}`)
           else if (held.success === "missing") problem("keyfile missing")
           else if (held.success === "differs") problem("keyfile is not this repository's current one")

@@ -50,6 +50,15 @@ export const keyfileState = (p: StorageProvider, sealed: Uint8Array) =>
     return Buffer.compare(held.success, sealed) === 0 ? "same" as const : "differs" as const
   })
 
+/**
+ * Whether this keyfile is behind the providers' keystore: no provider holds it, and one holds
+ * another (a key rotated, a passphrase added or removed on another machine). Written to the
+ * providers it would drop what that change added; key commands refuse to then (handlers/keys.ts),
+ * and so do verify's advice and repair. One provider holding it says the others missed a change.
+ */
+export const keyfileBehind = (states: ReadonlyArray<"same" | "missing" | "differs">) =>
+  !states.includes("same") && states.includes("differs")
+
 /** A segment key's event range (`log/<first>-<last>`). */
 const rangeOf = (key: string) => {
   const m = /(\d+)-(\d+)$/.exec(key)

@@ -1,10 +1,11 @@
 import { Effect } from "effect"
+import { keystoreChangedElsewhere } from "../../domain/Errors.ts"
 import { ChunkStore, type CopyState } from "../ChunkStore.ts"
 import { makePlainCodec } from "../ChunkCodec.ts"
 import { EventLog } from "../manifest/EventLog.ts"
 import { type ChunkReferrers, Manifest } from "../manifest/Manifest.ts"
 import { sealedKey } from "../manifest/Segments.ts"
-import { keyfileState, listedChunks, segmentReach, unreachableProviders } from "./ProviderMetadata.ts"
+import { keyfileBehind, keyfileState, listedChunks, segmentReach, unreachableProviders } from "./ProviderMetadata.ts"
 import { Keys as ObjectKeys } from "../storage/StorageProvider.ts"
 import { Repository } from "../Repository.ts"
 import type { VerifyProgress } from "../VerifyProgress.ts"
@@ -81,8 +82,12 @@ export const repairRepository = Effect.fn("Maintenance.repair")(function*(
   const keyfile: Array<string> = []
   const sealed = repo.ring.sealed
   if (sealed.length > 0) {
-    for (const p of up) {
-      const held = yield* Effect.result(keyfileState(p, sealed))
+    const states = yield* Effect.forEach(up, (p) => Effect.result(keyfileState(p, sealed)))
+    const known = states.flatMap((r) => r._tag === "Success" ? [r.success] : [])
+    const behind = keyfileBehind(known)
+    if (behind) failed.push({ chunk: "", provider: "-", detail: `keyfile: ${keystoreChangedElsewhere(repo.settings.enigma.keyfile_path)}` })
+    for (const [i, p] of (behind ? [] : up).entries()) {
+      const held = states[i]!
       if (held._tag === "Failure") {
         failed.push({ chunk: "", provider: p.name, detail: `keyfile: ${held.failure.message}` })
         continue
