@@ -67,17 +67,46 @@ export const isExcluded = (rules: ReadonlyArray<ExcludeRule>, abs: string, name:
 }
 
 /**
+ * Where a backup's roots were: stored paths begin with a root's name (`data/docs/a.txt` for a
+ * backup of /srv/data), and this maps that name to the directory it was in (`data` → `/srv`), so
+ * that a pattern naming the original place (`--exclude /srv/data/tmp`, as restic takes it) matches.
+ */
+export type RootPlaces = ReadonlyMap<string, string>
+
+/** The RootPlaces of a backup's recorded paths (absolute); `/` itself has no name to map. */
+export const rootPlacesOf = (paths: ReadonlyArray<string>): RootPlaces => {
+  const places = new Map<string, string>()
+  for (const p of paths) {
+    const trimmed = p.replace(/\/+$/, "")
+    const slash = trimmed.lastIndexOf("/")
+    if (slash < 0 || trimmed === "") continue
+    places.set(trimmed.slice(slash + 1), trimmed.slice(0, slash))
+  }
+  return places
+}
+
+/** Whether absolute path `abs`, or a directory above it, matches one of `rules`. */
+const matchesAbsolute = (rules: ReadonlyArray<ExcludeRule>, abs: string): boolean => {
+  let at = abs.indexOf("/", 1)
+  while (at >= 0) {
+    if (isExcluded(rules, abs.slice(0, at), abs.slice(abs.lastIndexOf("/", at - 1) + 1, at))) return true
+    at = abs.indexOf("/", at + 1)
+  }
+  return isExcluded(rules, abs, abs.slice(abs.lastIndexOf("/") + 1))
+}
+
+/**
  * Whether a path stored in a backup (`data/docs/a.txt`), or a directory it is in, matches one of
- * `rules`, the stored path read as absolute (`/data/docs/a.txt`): restore's and rewrite's
+ * `rules`: the stored path read as absolute (`/data/docs/a.txt`), or, given where the backup's
+ * roots were (`places`), the original path (`/srv/data/docs/a.txt`). Restore's and rewrite's
  * --exclude, restore's --include.
  */
-export const storedPathMatches = (rules: ReadonlyArray<ExcludeRule>, p: string): boolean => {
-  let at = p.indexOf("/")
-  while (at >= 0) {
-    if (isExcluded(rules, `/${p.slice(0, at)}`, p.slice(p.lastIndexOf("/", at - 1) + 1, at))) return true
-    at = p.indexOf("/", at + 1)
-  }
-  return isExcluded(rules, `/${p}`, p.slice(p.lastIndexOf("/") + 1))
+export const storedPathMatches = (rules: ReadonlyArray<ExcludeRule>, p: string, places?: RootPlaces): boolean => {
+  if (matchesAbsolute(rules, `/${p}`)) return true
+  if (places === undefined || places.size === 0) return false
+  const slash = p.indexOf("/")
+  const place = places.get(slash < 0 ? p : p.slice(0, slash))
+  return place !== undefined && place !== "" && matchesAbsolute(rules, `${place}/${p}`)
 }
 
 /**

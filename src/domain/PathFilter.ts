@@ -36,6 +36,25 @@ export const matchesGlob = (p: string, pattern: string): boolean => {
   return globToRegExp(pattern).test(subject)
 }
 
+/**
+ * `find`'s match, as restic's: a pattern without `/` matches the name; an absolute one the whole
+ * path, either as stored (`/data/docs/a.txt`) or, given where the root was (`place`: `/srv` for a
+ * root `/srv/data`), as it was (`/srv/data/docs/a.txt`); a relative one with `/` any tail of the
+ * path that starts at a segment (`docs/*.txt`).
+ */
+export const findMatches = (storedPath: string, pattern: string, place: string | undefined): boolean => {
+  if (!pattern.includes("/")) return matchesGlob(storedPath, pattern)
+  if (pattern.startsWith("/")) {
+    const anchored = pattern.replace(/^\/+/, "")
+    return matchesGlob(storedPath, anchored) || (place !== undefined && place !== "" && matchesGlob(`${place.slice(1)}/${storedPath}`, anchored))
+  }
+  if (matchesGlob(storedPath, pattern)) return true
+  for (let at = storedPath.indexOf("/"); at >= 0; at = storedPath.indexOf("/", at + 1)) {
+    if (matchesGlob(storedPath.slice(at + 1), pattern)) return true
+  }
+  return false
+}
+
 /** Why `--glob pattern` (or `flag pattern`) cannot be used (a range such as `[z-a]`), or undefined when it can. */
 export const globProblem = (pattern: string, flag = "--glob"): string | undefined => {
   try {

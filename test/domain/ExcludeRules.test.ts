@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { listFileLines, isExcluded, parseBothExcludes, parseExcludes } from "../../src/domain/ExcludeRules.ts"
+import { listFileLines, isExcluded, parseBothExcludes, parseExcludes, rootPlacesOf, storedPathMatches } from "../../src/domain/ExcludeRules.ts"
 
 const excluded = (patterns: Array<string>, abs: string) => {
   const rules = parseExcludes(patterns)
@@ -44,5 +44,23 @@ describe("ExcludeRules: backup --exclude with restic's rules", () => {
 
   it("exclude files: one pattern per line, # comments and blank lines skipped, whitespace trimmed", () => {
     assert.deepStrictEqual(listFileLines("# c\n\n  *.o  \r\nbuild/\n"), ["*.o", "build/"])
+  })
+
+  it("a stored path matches a pattern of its stored form or, given where its root was, of its original path", () => {
+    const places = rootPlacesOf(["/srv/data", "/home/me/", "/"])
+    assert.deepStrictEqual([...places], [["data", "/srv"], ["me", "/home"]])
+    const rules = (patterns: Array<string>) => {
+      const r = parseExcludes(patterns)
+      if ("error" in r) throw new Error(r.error)
+      return r
+    }
+    for (const pattern of ["/srv/data/tmp", "/data/tmp", "tmp", "/srv/data/*/x.log", "/srv/**/x.log"]) {
+      assert.isTrue(storedPathMatches(rules([pattern]), "data/tmp/x.log", places), pattern)
+    }
+    assert.isFalse(storedPathMatches(rules(["/srv/data/tmp"]), "data/tmp/x.log"), "without places, the stored form only")
+    assert.isFalse(storedPathMatches(rules(["/srv/data/tmp"]), "data/tmpfile", places))
+    assert.isFalse(storedPathMatches(rules(["/other/data/tmp"]), "data/tmp/x.log", places))
+    assert.isTrue(storedPathMatches(rules(["/home/me/.env"]), "me/.env", places))
+    assert.isTrue(storedPathMatches(rules(["/srv"]), "data/a", places), "a directory above the root covers it")
   })
 })

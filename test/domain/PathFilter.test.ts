@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { ancestors, isSafeRelativePath, matchesGlob, matchesPrefix } from "../../src/domain/PathFilter.ts"
+import { ancestors, findMatches, isSafeRelativePath, matchesGlob, matchesPrefix } from "../../src/domain/PathFilter.ts"
 
 describe("PathFilter", () => {
   it("refuses paths that could escape the destination", () => {
@@ -33,5 +33,16 @@ describe("PathFilter", () => {
   it("ancestors", () => {
     assert.deepStrictEqual(ancestors("a/b/c"), ["a", "a/b"])
     assert.deepStrictEqual(ancestors("a"), [])
+  })
+
+  it("find matches a name, an absolute path (stored or original) or any tail of the path, as restic's find", () => {
+    const stored = "t/sub/.env"
+    for (const pattern of [".env", "*.env", "/t/sub/.env", "/abs/t/sub/.env", "/abs/**/.env", "sub/.env", "t/sub/.env", "sub/*"]) {
+      assert.isTrue(findMatches(stored, pattern, "/abs"), pattern)
+    }
+    for (const pattern of ["/sub/.env", "/abs/t/.env", "ub/.env", "/other/t/sub/.env", "env"]) {
+      assert.isFalse(findMatches(stored, pattern, "/abs"), pattern)
+    }
+    assert.isFalse(findMatches(stored, "/abs/t/sub/.env", undefined))
   })
 })

@@ -309,6 +309,25 @@ describe("enigma backup → restore on the Local provider", () => {
     assert.match(r.stderr, /^enigma: --glob \[z-a\] is not a valid pattern/)
   })
 
+  it("restore --exclude, rewrite --exclude and find take the original absolute path as restic does, besides the stored one", () => {
+    const { root, g } = initRepo()
+    const src = path.join(root, "t")
+    mkdirSync(path.join(src, "sub"), { recursive: true })
+    writeFileSync(path.join(src, "sub", ".env"), "SECRET=1")
+    writeFileSync(path.join(src, "keep.txt"), "kept")
+    const { backupId } = json(enigma([...g, "backup", src, "--json"]))
+    const out = path.join(root, "out")
+    const r = enigma([...g, "restore", backupId, out, "--exclude", path.join(src, "sub")])
+    assert.strictEqual(r.code, 0, r.stderr)
+    assert.deepStrictEqual(readdirSync(path.join(out, "t")), ["keep.txt"])
+    for (const pattern of [path.join(src, "sub", ".env"), "sub/.env", "/t/sub/.env", ".env"]) {
+      const hits = json(enigma([...g, "find", pattern, "--json"])) as Array<{ path: string }>
+      assert.deepStrictEqual(hits.map((h) => h.path), ["t/sub/.env"], pattern)
+    }
+    const rewritten = json(enigma([...g, "rewrite", backupId, "--exclude", path.join(src, "sub", ".env"), "--json"]))
+    assert.strictEqual(rewritten.backups[0].removed, 1, JSON.stringify(rewritten))
+  })
+
   it("backup and restore --iexclude (and --iexclude-file) leave out what matches in any case; --exclude keeps to the case given", () => {
     const { root, g } = initRepo()
     const src = path.join(root, "photos")

@@ -3,7 +3,8 @@ import { defaultGroupBy, groupKey, selects } from "../../domain/BackupFilter.ts"
 import { UserError } from "../../domain/Errors.ts"
 import type { FileEntry } from "../../domain/Events.ts"
 import { sizeColumn, typeChar } from "../../domain/Listing.ts"
-import { globProblem, matchesGlob } from "../../domain/PathFilter.ts"
+import { rootPlacesOf } from "../../domain/ExcludeRules.ts"
+import { findMatches, globProblem } from "../../domain/PathFilter.ts"
 import { Maintenance } from "../../services/maintenance/Maintenance.ts"
 import { describeLock, isStale, listLocks } from "../../services/Lock.ts"
 import { Manifest } from "../../services/manifest/Manifest.ts"
@@ -202,7 +203,7 @@ export const diff = Effect.fn("cli.diff")(function*({ first, second, metadata, j
 
 /**
  * restic's `find`: the files, directories and symlinks whose name (or, with a `/` in the pattern,
- * whole path) matches a glob, in every backup (or one), newest backup first.
+ * path: PathFilter.findMatches) matches a glob, in every backup (or one), newest backup first.
  */
 export const find = Effect.fn("cli.find")(function*({ pattern, backup, json }: {
   readonly pattern: string
@@ -219,8 +220,10 @@ export const find = Effect.fn("cli.find")(function*({ pattern, backup, json }: {
     const found: Array<{ backupId: string; time: number; path: string; kind: FileEntry["kind"]; size: number; rdev?: number | undefined; mtime: number }> = []
     // Row by row, without extents: a backup of millions of files is never held whole.
     for (const b of backups) {
+      const places = rootPlacesOf(b.paths)
       yield* manifest.eachEntryHead(b.id, (f) => {
-        if (matchesGlob(f.path, pattern)) found.push({ backupId: b.id, time: b.startedAt, path: f.path, kind: f.kind, size: f.size, ...(f.rdev !== undefined ? { rdev: f.rdev } : {}), mtime: f.mtimeMs })
+        const slash = f.path.indexOf("/")
+        if (findMatches(f.path, pattern, places.get(slash < 0 ? f.path : f.path.slice(0, slash)))) found.push({ backupId: b.id, time: b.startedAt, path: f.path, kind: f.kind, size: f.size, ...(f.rdev !== undefined ? { rdev: f.rdev } : {}), mtime: f.mtimeMs })
       })
     }
     yield* emit(json, found, () =>

@@ -4,7 +4,7 @@ import { Effect } from "effect"
 import type { BackupFilter } from "../../domain/BackupFilter.ts"
 import { UserError } from "../../domain/Errors.ts"
 import type { BackupStats, FileEntry } from "../../domain/Events.ts"
-import { type ExcludeRule, storedPathMatches } from "../../domain/ExcludeRules.ts"
+import { type ExcludeRule, rootPlacesOf, storedPathMatches } from "../../domain/ExcludeRules.ts"
 import { EventLog } from "../manifest/EventLog.ts"
 import { type BackupRow, Manifest } from "../manifest/Manifest.ts"
 
@@ -53,11 +53,12 @@ export const rewriteBackups = Effect.fn("Maintenance.rewrite")(function*(
   // First what each loses, from paths alone: nothing is written unless every rewrite can be made.
   const plans: Array<{ readonly backup: BackupRow; readonly removed: number; readonly removedBytes: number; readonly kept: number }> = []
   for (const backup of selected) {
+    const places = rootPlacesOf(backup.paths)
     let removed = 0
     let removedBytes = 0
     let kept = 0
     yield* manifest.eachEntryHead(backup.id, (e) => {
-      if (!storedPathMatches(rules, e.path)) return void kept++
+      if (!storedPathMatches(rules, e.path, places)) return void kept++
       removed++
       if (e.kind === "file") removedBytes += e.size
     })
@@ -69,6 +70,7 @@ export const rewriteBackups = Effect.fn("Maintenance.rewrite")(function*(
 
   const report: Array<RewrittenBackup> = []
   for (const { backup, removed, removedBytes } of plans) {
+    const places = rootPlacesOf(backup.paths)
     if (removed === 0 || options.dryRun) {
       report.push({ id: backup.id, newId: null, removed, removedBytes, forgotten: false })
       continue
@@ -90,9 +92,9 @@ export const rewriteBackups = Effect.fn("Maintenance.rewrite")(function*(
     yield* manifest.eachFilePage(backup.id, 4 * filesPerEvent, (page) =>
       Effect.gen(function*() {
         for (const f of page) {
-          if (storedPathMatches(rules, f.path)) continue
+          if (storedPathMatches(rules, f.path, places)) continue
           let entry = f
-          if (f.linkTo !== undefined && storedPathMatches(rules, f.linkTo)) {
+          if (f.linkTo !== undefined && storedPathMatches(rules, f.linkTo, places)) {
             const { linkTo: _gone, ...own } = f
             entry = own
           }

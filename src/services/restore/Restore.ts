@@ -7,7 +7,7 @@ import { Context, Effect, Layer, Schema, Semaphore, Stream } from "effect"
 import { type ChunkCorrupt, type DamagedFile, RestoreIncomplete } from "../../domain/Errors.ts"
 import { NotFound, UserError } from "../../domain/Errors.ts"
 import type { Extent, FileEntry } from "../../domain/Events.ts"
-import { parseBothExcludes, storedPathMatches } from "../../domain/ExcludeRules.ts"
+import { parseBothExcludes, type RootPlaces, rootPlacesOf, storedPathMatches } from "../../domain/ExcludeRules.ts"
 import { ancestors, globProblem, isSafeRelativePath, matchesGlob, matchesPrefix } from "../../domain/PathFilter.ts"
 import { besidePath, bytesOfStored, type FsPath, fsPathOf, joinStored, shownPath, storedName } from "../../domain/StoredName.ts"
 import * as Tar from "../../domain/Tar.ts"
@@ -438,7 +438,7 @@ const parseIncludes = (options: RestoreOptions) =>
  * that hold a selected file or symlink, or that `standAlone`: an included directory (an empty
  * one too) is restored as itself.
  */
-export const entrySelection = (options: RestoreOptions) => {
+export const entrySelection = (options: RestoreOptions, places?: RootPlaces) => {
   const excludes = parseBothExcludes(options.exclude ?? [], options.iexclude ?? [])
   if ("error" in excludes) throw new Error(excludes.error) // checked by restoreProblem first
   const includes = parseIncludes(options)
@@ -448,12 +448,12 @@ export const entrySelection = (options: RestoreOptions) => {
   const picks = (p: string, kind: FileEntry["kind"]): boolean =>
     (prefixes.length === 0 || prefixes.some((prefix) => matchesPrefix(p, prefix))) &&
     (globs.length === 0 || kind === "dir" || globs.some((g) => matchesGlob(p, g))) &&
-    (includes.length === 0 || kind === "dir" || storedPathMatches(includes, p)) &&
+    (includes.length === 0 || kind === "dir" || storedPathMatches(includes, p, places)) &&
     // An entry is left out when it, or a directory it is in, matches an exclude.
-    (excludes.length === 0 || !storedPathMatches(excludes, p))
+    (excludes.length === 0 || !storedPathMatches(excludes, p, places))
   const byFiles = globs.length > 0 || includes.length > 0
   const standsAlone = (p: string, kind: FileEntry["kind"]): boolean =>
-    !byFiles || kind !== "dir" || (globs.length === 0 && storedPathMatches(includes, p))
+    !byFiles || kind !== "dir" || (globs.length === 0 && storedPathMatches(includes, p, places))
   return { picks, byFiles, standsAlone }
 }
 
@@ -513,9 +513,13 @@ export class Restore extends Context.Service<Restore, {
      * restore of a home directory in place, with the repository in ~/.enigma): those are neither
      * written over nor removed, and `keptOwn` collects the ones the restore met.
      */
-    const selectionAt = (destAbs: string, exists: boolean, options: RestoreOptions) =>
+    /** Where the backup's roots were, for patterns that name the original paths. */
+    const placesOf = (backupId: string) =>
+      Effect.map(Effect.option(manifest.resolveBackup(backupId)), (b) => rootPlacesOf(b._tag === "Some" ? b.value.paths : []))
+
+    const selectionAt = (backupId: string, destAbs: string, exists: boolean, options: RestoreOptions) =>
       Effect.gen(function*() {
-        const selection = entrySelection(options)
+        const selection = entrySelection(options, yield* placesOf(backupId))
         const present = presentOwnFiles(ownFiles)
         const holding = ownFileHolding(present, destAbs)
         if (holding !== undefined) {
@@ -551,7 +555,7 @@ export class Restore extends Context.Service<Restore, {
         return yield* new UserError({ detail: `restore destination ${dest} exists and is not a directory; give a directory` })
       }
       /** With globs or includes (`byFiles`), a directory is restored only if it holds a selected file or symlink, or stands alone. */
-      const { picks, byFiles, standsAlone, holdsOwn, keptOwn } = yield* selectionAt(destAbs, destStat !== undefined, options)
+      const { picks, byFiles, standsAlone, holdsOwn, keptOwn } = yield* selectionAt(backupId, destAbs, destStat !== undefined, options)
       const windowSize = options.windowEntries ?? restoreWindow
       // The entries come a window at a time (path order), so that memory does not grow with the
       // backup. What must hold for all of them is checked first, when there is more than one
@@ -1151,7 +1155,7 @@ export class Restore extends Context.Service<Restore, {
 
     const list = <E>(backupId: string, options: RestoreOptions, visit: (entries: ReadonlyArray<FileEntry>) => Effect.Effect<void, E>) =>
       Effect.gen(function*() {
-        const { picks, byFiles, standsAlone } = entrySelection(options)
+        const { picks, byFiles, standsAlone } = entrySelection(options, yield* placesOf(backupId))
         // With a glob or include, a directory is listed only if it holds a selected file or
         // symlink (or stands alone): which do is known from a first pass over paths alone (it
         // holds directories, not entries).
@@ -1180,7 +1184,7 @@ export class Restore extends Context.Service<Restore, {
       if (problem !== undefined) return yield* new UserError({ detail: problem })
       const destAbs = path.resolve(dest)
       const destIsDir = yield* Effect.promise(() => fs.stat(destAbs).then((s) => s.isDirectory(), () => false))
-      const { picks, byFiles, standsAlone, holdsOwn, keptOwn } = yield* selectionAt(destAbs, destIsDir, options)
+      const { picks, byFiles, standsAlone, holdsOwn, keptOwn } = yield* selectionAt(backupId, destAbs, destIsDir, options)
       // As `run` selects: directories (with a glob or include, those that hold a selected file or
       // symlink, or stand alone), files and symlinks.
       const dirs: Array<string> = []
