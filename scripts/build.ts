@@ -35,6 +35,25 @@ await build({
 })
 
 /*
+ * The package's Effects for scripts (package.json "exports": `import * as Enigma from
+ * "enigma-backup"`): Node strips no TypeScript under node_modules, so an installed copy must be
+ * JavaScript. Its dependencies stay imports, so a script's own `effect` is the one it runs on.
+ */
+await build({
+  entryPoints: { index: "src/runtime/index.ts" },
+  outdir: out,
+  outExtension: { ".js": ".mjs" },
+  bundle: true,
+  packages: "external",
+  platform: "node",
+  target: "node24",
+  format: "esm",
+  sourcemap: "linked",
+  legalComments: "none",
+  logLevel: "warning"
+})
+
+/*
  * glibc's allocator, tuned for a process that moves data through megabyte-sized buffers. With its
  * defaults every chunk-sized buffer is a fresh mmap, unmapped on free: each of its pages faults
  * again on first touch, and on VMs such faults are dear (here, a Firecracker guest: 64 MiB of
@@ -190,6 +209,7 @@ for (const [bin, { main, early }] of Object.entries(binaries)) {
   const modules = early === undefined ? [main] : [early, main]
   for (const name of [...modules.flatMap((m) => [`${m}.map`, m]), bin]) renameSync(`${out}/${name}`, `dist/${name}`)
 }
+for (const name of ["index.mjs.map", "index.mjs"]) renameSync(`${out}/${name}`, `dist/${name}`)
 rmSync(out, { recursive: true, force: true })
 const hourAgo = Date.now() - 3_600_000
 for (const name of readdirSync("dist/chunks")) {

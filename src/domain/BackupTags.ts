@@ -7,7 +7,10 @@ export const parseBackupTags = (values: ReadonlyArray<string>, flag = "--tag"): 
   for (const value of values) {
     for (const raw of value.split(",")) {
       const tag = raw.trim()
-      if (tag === "" || tag.length > 255) return { error: `${flag} "${value}": give labels of 1 to 255 characters, several separated by commas (e.g. ${flag} daily,db)` }
+      // Control characters (a newline) would break `list`'s lines and every label after them.
+      if (tag === "" || tag.length > 255 || /[\u0000-\u001f\u007f]/.test(tag)) {
+        return { error: `${flag} ${JSON.stringify(value)}: give labels of 1 to 255 characters, no control characters, several separated by commas (e.g. ${flag} daily,db)` }
+      }
       if (!tags.includes(tag)) tags.push(tag)
     }
   }

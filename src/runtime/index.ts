@@ -15,6 +15,7 @@ import { type BackupFilter, everyBackup, type GroupBy } from "../domain/BackupFi
 import type { RetentionPolicy } from "../domain/Retention.ts"
 import { parseReadSubset } from "../domain/ReadSubset.ts"
 import { UserError } from "../domain/Errors.ts"
+import { parseBackupTags } from "../domain/BackupTags.ts"
 import type { ArgonParams } from "../domain/KeystoreLayout.ts"
 import { Backup, type BackupOptions } from "../services/backup/Backup.ts"
 import { Keys } from "../services/keys/Keys.ts"
@@ -123,12 +124,18 @@ export const tag = (
   change: { readonly add?: ReadonlyArray<string>; readonly remove?: ReadonlyArray<string>; readonly set?: ReadonlyArray<string> },
   options: { readonly dryRun?: boolean } = {}
 ) =>
-  run(o, "tag", !options.dryRun, Maintenance.use((m) =>
-    m.retag(
-      { ids: select.ids ?? [], filter: { ...everyBackup, ...select.filter } },
-      { add: change.add ?? [], remove: change.remove ?? [], set: change.set },
-      options.dryRun ?? false
-    )))
+  Effect.gen(function*() {
+    // The labels the CLI's --add, --remove and --set take, and no others (BackupTags.ts).
+    const labels = (values: ReadonlyArray<string>, name: string) => {
+      const parsed = parseBackupTags(values, name)
+      return "error" in parsed ? Effect.fail(new UserError({ detail: parsed.error })) : Effect.succeed(parsed)
+    }
+    const add = yield* labels(change.add ?? [], "add")
+    const remove = yield* labels(change.remove ?? [], "remove")
+    const set = change.set === undefined ? undefined : yield* labels(change.set, "set")
+    return yield* run(o, "tag", !options.dryRun, Maintenance.use((m) =>
+      m.retag({ ids: select.ids ?? [], filter: { ...everyBackup, ...select.filter } }, { add, remove, set }, options.dryRun ?? false)))
+  })
 
 export const gc = (o: RepositoryOptions, options: { readonly dryRun?: boolean } = {}) =>
   run(o, "gc", true, Maintenance.use((m) => m.gc(options.dryRun ?? false)))
