@@ -136,18 +136,24 @@ export const recoverRepository = Effect.fn("Repository.recover")(function*(optio
   const providers = yield* buildProviders(file, settings)
   let sealed: Uint8Array | undefined
   let source = ""
+  // Why each provider gave none: "missing" says the settings point elsewhere, any other failure
+  // (a refused connection, a missing container) is what to fix first.
+  const failures: Array<string> = []
   for (const p of providers) {
-    const got = yield* p.get(ObjectKeys.keystore).pipe(Effect.option)
-    if (got._tag === "Some") {
-      sealed = got.value
+    const got = yield* Effect.result(p.get(ObjectKeys.keystore))
+    if (got._tag === "Success") {
+      sealed = got.success
       source = `${p.name}:${ObjectKeys.keystore}`
       break
     }
+    if (got.failure.reason !== "NotFound") failures.push(`${p.name}: ${got.failure.message}`)
   }
   if (!sealed) {
     return yield* new KeystoreError({
       file: ObjectKeys.keystore,
-      detail: `no provider (${providers.map((p) => p.name).join(", ")}) holds a keystore; check the provider settings in ${file}`
+      detail: failures.length > 0
+        ? `no keystore could be read from the providers (${failures.join("; ")}); fix that and run recover again`
+        : `no provider (${providers.map((p) => p.name).join(", ")}) holds a keystore; check the provider settings in ${file}`
     })
   }
   const keys = yield* Keys

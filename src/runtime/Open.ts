@@ -219,35 +219,57 @@ const pullForeignEvents = (opened: Opened) =>
   }).pipe(Effect.provide(localLog(opened)))
 
 /**
- * Before a config dir's writer writes (under the lock): every provider this manifest has sealed its
- * log to still holds some of the repository (its keystore, or a segment of the log). One that holds
- * none is not the storage written before: a disk not mounted (its mount point an empty directory),
- * a bucket or path changed in the config. Written to, it would take new chunks that vanish when the
- * disk comes back, recorded as stored, so that dedup never writes them again. `repair` alone goes
- * on: it is how a disk replaced on purpose is filled again from the other copies.
+ * The providers this manifest has sealed its log to that hold none of the repository now (neither
+ * its keystore nor a segment of the log): not the storage written before. A disk not mounted (its
+ * mount point an empty directory), a bucket or path changed in the config. Written to, such a
+ * provider would take new chunks that vanish when the disk comes back, recorded as stored, so that
+ * dedup never writes them again; read from, every chunk there is "missing". A provider that does
+ * not answer is passed over: the command meets it and says so.
  */
-const requireProvidersHoldRepository = (opened: Opened) =>
+const strangerProviders = (opened: Opened) =>
   Effect.gen(function*() {
     const log = yield* EventLog
+    const strangers: Array<{ readonly name: string; readonly shown: string; readonly sealedThrough: number }> = []
     for (const p of opened.providers) {
       const sealedThrough = Number((yield* log.getMeta(sealedKey(p.name))) ?? "0")
       if (sealedThrough === 0) continue // new to this manifest: the seal at the end writes it all
-      // A provider that does not answer is passed over here: the command meets it and says so.
       const holds = yield* Effect.result(Effect.gen(function*() {
         if ((yield* p.head(ObjectKeys.keystore)) !== undefined) return true
         return (yield* p.list(ObjectKeys.segmentPrefix).pipe(Stream.take(1), Stream.runCollect)).length > 0
       }))
       if (holds._tag === "Success" && !holds.success) {
         const place = opened.settings.providers.find((s) => s.name === p.name)?.bucket
-        return yield* new RepositoryNotFound({
-          path: `provider ${p.name}${place !== undefined ? ` (${place})` : ""}`,
-          hint: `it holds neither the keystore nor the log this manifest sealed there (through event ${sealedThrough}), so it is not ` +
-            "the storage written before: is its disk mounted, its bucket or path in enigma.toml right? Nothing was written. " +
-            "If it was replaced by an empty one on purpose, `enigma repair` fills it again from the other copies"
-        })
+        strangers.push({ name: p.name, shown: `provider ${p.name}${place !== undefined ? ` (${place})` : ""}`, sealedThrough })
       }
     }
+    return strangers
   }).pipe(Effect.provide(localLog(opened)))
+
+const strangerAdvice = "is its disk mounted, its bucket or path in enigma.toml right?"
+
+/**
+ * Before a config dir's writer writes (under the lock): no provider is a stranger. `repair` alone
+ * goes on: it is how a disk replaced on purpose is filled again from the other copies.
+ */
+const requireProvidersHoldRepository = (opened: Opened) =>
+  Effect.gen(function*() {
+    const [first] = yield* strangerProviders(opened)
+    if (first === undefined) return
+    return yield* new RepositoryNotFound({
+      path: first.shown,
+      hint: `it holds neither the keystore nor the log this manifest sealed there (through event ${first.sealedThrough}), so it is not ` +
+        `the storage written before: ${strangerAdvice} Nothing was written. ` +
+        "If it was replaced by an empty one on purpose, `enigma repair` fills it again from the other copies"
+    })
+  })
+
+/** Before a reader reads: a stranger is named once, up front, rather than as every chunk "missing" there. */
+const warnStrangerProviders = (opened: Opened) =>
+  Effect.gen(function*() {
+    for (const s of yield* strangerProviders(opened)) {
+      process.stderr.write(`warning: ${s.shown} holds none of this repository (no keystore, no log): ${strangerAdvice} Its copies are read from the other providers, if any\n`)
+    }
+  })
 
 /**
  * `copies = N` with fewer providers taking new chunks (one configured, or the others draining):
@@ -283,7 +305,10 @@ export const withRepository = <A, E, R>(
       if (foreign !== undefined) return yield* new RepositoryNotFound({ path: opened.dir, hint: foreign })
     }
     if (write) yield* acquireLockWaiting(opened.providers, command, opened.lockWaitMs)
-    else if (chunkReaders.has(command)) yield* acquireLockWaiting(opened.providers, command, opened.lockWaitMs, { shared: true })
+    else if (chunkReaders.has(command)) {
+      yield* acquireLockWaiting(opened.providers, command, opened.lockWaitMs, { shared: true })
+      if (!opened.remote) yield* warnStrangerProviders(opened)
+    }
     if (opened.remote) yield* syncRemoteLog(opened)
     else if (write) {
       if (command !== "repair") yield* requireProvidersHoldRepository(opened)

@@ -446,7 +446,7 @@ const keyCommand = Command.make("key").pipe(
 )
 
 const encryptCredCommand = Command.make("encrypt-cred", {
-  value: Argument.String("value").pipe(Argument.withDescription("The secret to encrypt for enigma.toml"))
+  value: Argument.String("value").pipe(Argument.withDescription("The secret to encrypt for enigma.toml; - reads it from stdin (not seen by ps)"))
 }, (a) => load(handlers.keys).pipe(Effect.flatMap((m) => m.encryptCred(a)))).pipe(
   Command.withDescription("Encrypt a credential into an enc:… token for enigma.toml")
 )

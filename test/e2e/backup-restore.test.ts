@@ -246,7 +246,7 @@ describe("enigma backup → restore on the Local provider", () => {
       mkdirSync(path.dirname(path.join(src, rel)), { recursive: true })
       writeFileSync(path.join(src, rel), text)
     }
-    for (const rel of ["app/node_modules/x/i.js", "app/build/tmp/t", "app/build/out", "logs/a.log", "logs/keep.txt", "app/cache/blob", "deep/build/tmp/u", "top.log"]) put(rel)
+    for (const rel of ["app/node_modules/x/i.js", "app/build/tmp/t", "app/build/out", "logs/a.log", "logs/keep.txt", "app/cache/blob", "deep/build/tmp/u", "top.log", "app/secrets/key"]) put(rel)
     put("app/cache/CACHEDIR.TAG", "Signature: 8a477f597d28d172789f06886806bc55\n# a cache\n")
     put("fake/CACHEDIR.TAG", "not a signature")
     put("fake/blob")
@@ -257,9 +257,10 @@ describe("enigma backup → restore on the Local provider", () => {
     put("unmarked/.keep-out", "v1 marker")
     put("unmarked/huge.bin", "y".repeat(3000))
     const excludeFile = path.join(root, "excludes.txt")
-    writeFileSync(excludeFile, "# build trees\n\n  build/tmp  \n*.log\n")
+    // $VARS expand as restic expands them: ${SECRETS_DIR} here, an unset one to nothing.
+    writeFileSync(excludeFile, "# build trees\n\n  build/tmp  \n*.log\n${SECRETS_DIR}/key$UNSET_IN_TESTS\n")
     const b = enigma([...g, "backup", src, "--exclude", "node_modules", "--exclude-file", excludeFile, "--exclude-caches", "--exclude", `${src}/fake/blob`,
-      "--exclude-if-present", ".nobackup", "--exclude-if-present", ".keep-out:v2", "--exclude-larger-than", "2K", "--json"])
+      "--exclude-if-present", ".nobackup", "--exclude-if-present", ".keep-out:v2", "--exclude-larger-than", "2K", "--json"], { SECRETS_DIR: `${src}/app/secrets` })
     assert.strictEqual(b.code, 0, b.stderr)
     const files = (json(enigma([...g, "restore", "latest", "--list", "--json"])) as Array<{ path: string; kind: string }>)
       .filter((e) => e.kind === "file").map((e) => e.path)

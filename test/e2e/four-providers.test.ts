@@ -170,6 +170,6 @@ describe("one repository over Local + S3 (real s3rver) + Azure (real Azurite) + 
     assert.match(tryInit(`${provider}access_key = "a"\nsecret_key = "b"\n`), /provider "g": Gcs uses Application Default Credentials/)
     assert.match(tryInit(provider.replace('bucket = "b"', 'bucket = "b/prefix"')), /bucket must be a GCS bucket name/)
     assert.match(tryInit(provider.replace(gcs.endpoint, "127.0.0.1:1")), /endpoint_url must be an http\(s\) URL/)
-    assert.match(tryInit(provider.replace('bucket = "b"', 'bucket = "nope"')), /provider g: .*bucket nope does not exist; create it or fix `bucket` in the config/)
+    assert.match(tryInit(provider.replace('bucket = "b"', 'bucket = "nope"')), /provider g: .*bucket nope does not exist; create it, or fix its name \(`bucket` in enigma.toml, or the --repo URL\)/)
   })
 })

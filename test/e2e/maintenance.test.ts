@@ -4,7 +4,7 @@ import { copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSyn
 import { hostname, userInfo } from "node:os"
 import * as path from "node:path"
 import { DatabaseSync } from "node:sqlite"
-import { enigma, enigmaAsync, initRepo, json, makeTree, passphrase, prng, snapshotTree, tempDir, testArgon } from "../support/cli.ts"
+import { enigma, enigmaAsync, enigmaPipe, initRepo, json, localProviderToml, makeTree, passphrase, prng, snapshotTree, tempDir, testArgon } from "../support/cli.ts"
 
 const chunkObjects = (dir: string) =>
   readdirSync(path.join(dir, "storage", "chunks"), { recursive: true }).map(String).filter((n) => n.length > 60)
@@ -532,6 +532,26 @@ describe("forget, gc, locks, recover, keys", () => {
     assert.strictEqual(enigma(["--config-dir", again, "verify", backupId, "--read-data"]).code, 0)
   })
 
+  it("gc deletes only objects where this repository puts chunks: another's nested inside chunks/ (a --repo URL within another) stays", () => {
+    const { root, dir, g } = initRepo()
+    const a = path.join(root, "a")
+    makeTree(a)
+    assert.strictEqual(enigma([...g, "backup", a]).code, 0)
+    const id = "ab" + "0".repeat(62)
+    const nested = [path.join(dir, "storage", "chunks", "inner", "chunks", "ab", id), path.join(dir, "storage", "chunks", "cd", id)]
+    for (const f of nested) {
+      mkdirSync(path.dirname(f), { recursive: true })
+      writeFileSync(f, "another repository's chunk")
+    }
+    const orphan = path.join(dir, "storage", "chunks", "ab", id)
+    mkdirSync(path.dirname(orphan), { recursive: true })
+    writeFileSync(orphan, "a crash's orphan")
+    const r = json(enigma([...g, "gc", "--json"]))
+    assert.deepStrictEqual(r.orphanObjects, [`local:chunks/ab/${id}`], "the orphan at its own place only")
+    for (const f of nested) assert.isTrue(existsSync(f), f)
+    assert.isFalse(existsSync(orphan))
+  })
+
   it("gc removes the temp files writers killed mid-write left once they are an hour old, and only those", () => {
     const { root, dir, g } = initRepo()
     const a = path.join(root, "a")
@@ -706,6 +726,31 @@ describe("forget, gc, locks, recover, keys", () => {
     assert.strictEqual(json(enigma([...y.g, "list", "--json"])).length, 1)
   })
 
+  it("recover puts the log together from several providers when each lacks a different segment", () => {
+    const { root, dir, g } = initRepo([], `[enigma]\n${localProviderToml("one")}${localProviderToml("two")}`)
+    const a = path.join(root, "a")
+    makeTree(a)
+    const ids: Array<string> = []
+    for (let i = 0; i < 2; i++) {
+      writeFileSync(path.join(a, `round-${i}.txt`), String(i))
+      ids.push(json(enigma([...g, "backup", a, "--json"])).backupId)
+    }
+    const segments = (p: string) => readdirSync(path.join(dir, p, "log")).sort()
+    assert.deepStrictEqual(segments("one"), segments("two"))
+    assert.isAtLeast(segments("one").length, 3)
+    rmSync(path.join(dir, "one", "log", segments("one")[1]!))
+    const second = path.join(dir, "two", "log", segments("two")[2]!)
+    writeFileSync(second, Buffer.concat([readFileSync(second), Buffer.from("damage")]))
+    const fresh = path.join(root, "fresh")
+    mkdirSync(fresh)
+    const toml = readFileSync(path.join(dir, "enigma.toml"), "utf8")
+    writeFileSync(path.join(fresh, "enigma.toml"), toml.replaceAll(`${dir}/enigma.db`, `${fresh}/enigma.db`).replaceAll(`${dir}/keys.enc`, `${fresh}/keys.enc`).replaceAll('bucket = "one"', `bucket = "${dir}/one"`).replaceAll('bucket = "two"', `bucket = "${dir}/two"`))
+    const rec = enigma(["--config-dir", fresh, "recover", "--json"])
+    assert.strictEqual(rec.code, 0, rec.stderr)
+    assert.match(rec.stderr, /no provider holds the whole log .*; it was put together from the segments of several/)
+    assert.deepStrictEqual((json(enigma(["--config-dir", fresh, "list", "--json"])) as Array<{ id: string }>).map((b) => b.id).sort(), [...ids].sort())
+  })
+
   it("recover with the manifest in place: writes a missing or damaged keyfile again (keeping the damaged one), and refuses when nothing is wrong", () => {
     const { root, dir, g } = initRepo()
     const a = path.join(root, "a")
@@ -771,7 +816,8 @@ describe("forget, gc, locks, recover, keys", () => {
     const empty = enigma([...g, "encrypt-cred", ""])
     assert.strictEqual(empty.code, 1)
     assert.match(empty.stderr, /^enigma: encrypt-cred needs the value to encrypt/)
-    const token = enigma([...g, "encrypt-cred", "gateway-secret-1234"]).stdout.trim()
+    // From stdin (-), so the secret is not on a command line; the trailing newline is not part of it.
+    const token = enigmaPipe([...g, "encrypt-cred", "-"], new TextEncoder().encode("gateway-secret-1234\n")).stdout.toString().trim()
     const config = path.join(dir, "enigma.toml")
     // And a stale one in a comment, sealed under some other passphrase: not in use, left alone.
     const stale = enigma([...g, "encrypt-cred", "old"], { ENIGMA_PASSPHRASE: "another one" }).stdout.trim()
@@ -863,7 +909,7 @@ describe("forget, gc, locks, recover, keys", () => {
     assert.match(own.stderr, /^enigma: keystore .*: passphrase 2 is the one given; to remove it, open the repository with another passphrase/)
     const absent = enigma([...g, "key", "remove", "9"], recovery)
     assert.strictEqual(absent.code, 1)
-    assert.match(absent.stderr, /no passphrase 9; the keystore has 1, 2/)
+    assert.match(absent.stderr, /no passphrase 9; the keystore has passphrases 1, 2/)
     assert.strictEqual(enigma([...g, "key", "remove", "two"], recovery).code, 1)
     const removed = enigma([...g, "key", "remove", "1", "--json"], recovery)
     assert.deepStrictEqual(json(removed), { removed: 1, passphrases: [2], providers: 1 })

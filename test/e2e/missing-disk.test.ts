@@ -70,6 +70,10 @@ describe("a Local provider whose directory is missing", () => {
     assert.strictEqual(put.code, 10)
     assert.match(oneLine(put.stderr), says)
     assert.deepStrictEqual(readdirSync(mount, { recursive: true }).filter((n) => !String(n).startsWith("locks")), [], "nothing but the lock's directory written below the mount point")
+    // A reader says so once, up front, and reads the other copies.
+    const read = enigma([...g, "restore", "latest", path.join(root, "while-away")])
+    assert.strictEqual(read.code, 0, read.stderr)
+    assert.match(read.stderr, new RegExp(`^warning: provider usb \\(${mount.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}\\) holds none of this repository \\(no keystore, no log\\): is its disk mounted`, "m"))
 
     // Mounted again: the backup goes where it should.
     rmSync(mount, { recursive: true })

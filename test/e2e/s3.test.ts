@@ -93,5 +93,10 @@ describe("enigma on an S3-compatible store (real s3rver)", () => {
     assert.strictEqual(noBucket.code, 1)
     assert.match(noBucket.stderr, /bucket missing-bucket does not exist/)
     assert.strictEqual(noBucket.stderr.trim().split("\n").length, 1)
+    // recover where the store cannot be read names why, not "no provider holds a keystore".
+    const recover = enigma(["--config-dir", dir, "recover"])
+    assert.strictEqual(recover.code, 1, recover.stderr)
+    assert.match(recover.stderr, /no keystore could be read from the providers \(x: .*bucket missing-bucket does not exist/)
+    assert.strictEqual(recover.stderr.trim().split("\n").length, 1)
   })
 })

@@ -24,6 +24,13 @@ export const readListFile = (flag: string, file: string) =>
       catch: (e) => new UserError({ detail: `${flag} ${file}: cannot read it (${(e as { code?: string }).code ?? (e as Error).message})` })
     })
 
+/**
+ * `$VAR` and `${VAR}` in an exclude file's lines, as restic expands them (Go's os.ExpandEnv: an
+ * unset variable is empty), so one file serves several users (`$HOME/.cache`).
+ */
+export const expandEnv = (line: string): string =>
+  line.replace(/\$\{([^}]*)\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (_, braced: string | undefined, bare: string | undefined) => process.env[braced ?? bare ?? ""] ?? "")
+
 /** The flags that give patterns to leave out (backup, rewrite). */
 export interface ExcludeFlags {
   readonly exclude: ReadonlyArray<string>
@@ -39,9 +46,9 @@ export interface ExcludeFlags {
 export const excludePatterns = (a: ExcludeFlags) =>
   Effect.gen(function*() {
     const patterns = [...a.exclude]
-    for (const file of a.excludeFile) patterns.push(...listFileLines(yield* readListFile("--exclude-file", file)))
+    for (const file of a.excludeFile) patterns.push(...listFileLines(yield* readListFile("--exclude-file", file)).map(expandEnv))
     const ignoringCase = [...a.iexclude]
-    for (const file of a.iexcludeFile) ignoringCase.push(...listFileLines(yield* readListFile("--iexclude-file", file)))
+    for (const file of a.iexcludeFile) ignoringCase.push(...listFileLines(yield* readListFile("--iexclude-file", file)).map(expandEnv))
     const rules = parseBothExcludes(patterns, ignoringCase)
     if ("error" in rules) return yield* new UserError({ detail: rules.error })
     return { patterns, ignoringCase, rules }

@@ -8,6 +8,7 @@ import { Keys as ObjectKeys } from "../../services/storage/StorageProvider.ts"
 import { configLocation, readConfigText, writeConfigText } from "../Config.ts"
 import { recoverRepository } from "../Init.ts"
 import { type Opened, unlock, withRepository } from "../Open.ts"
+import { readListFile } from "./excludeFlags.ts"
 import { emit, print } from "../Output.ts"
 import { getNewPassphrase, getPassphrase } from "../Passphrase.ts"
 import { rootCommand } from "../commands/shared.ts"
@@ -168,8 +169,13 @@ export const keyList = Effect.fn("cli.key.list")(function*({ json }: { readonly 
     ].join("\n"))
 })
 
-export const encryptCred = Effect.fn("cli.encryptCred")(function*({ value }: { readonly value: string }) {
-  if (value === "") return yield* new UserError({ detail: "encrypt-cred needs the value to encrypt, e.g. enigma encrypt-cred \"$AWS_SECRET_ACCESS_KEY\"" })
+export const encryptCred = Effect.fn("cli.encryptCred")(function*({ value: given }: { readonly value: string }) {
+  // `-`: from stdin, so the secret is not on the command line for `ps` to show (trailing newlines dropped).
+  if (given === "-" && process.stdin.isTTY) {
+    return yield* new UserError({ detail: "encrypt-cred -: stdin is a terminal; pipe the secret in, e.g. printf %s \"$SECRET\" | enigma encrypt-cred -" })
+  }
+  const value = given === "-" ? (yield* readListFile("encrypt-cred", "-")).replace(/[\r\n]+$/, "") : given
+  if (value === "") return yield* new UserError({ detail: "encrypt-cred needs the value to encrypt, e.g. enigma encrypt-cred \"$AWS_SECRET_ACCESS_KEY\", or - to read it from stdin" })
   const root = yield* rootCommand
   const passphrase = yield* getPassphrase(root)
   yield* print(yield* encryptCredential(value, passphrase))

@@ -783,7 +783,7 @@ const removePassphrase = Effect.fn("Keys.removePassphrase")(function*(
   if (!slots.some((s) => s.id === id)) {
     return yield* new KeystoreError({
       file: keyfilePath,
-      detail: `no passphrase ${id}; the keystore has ${slots.map((s) => s.id).join(", ")} (enigma key list)`
+      detail: `no passphrase ${id}; the keystore has passphrase${slots.length === 1 ? "" : "s"} ${slots.map((s) => s.id).join(", ")} (enigma key list)`
     })
   }
   return yield* save({ passphrases: passphrases.filter((p) => p.id !== id) }, slots.filter((s) => s.id !== id))

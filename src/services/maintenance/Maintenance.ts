@@ -363,7 +363,9 @@ export class Maintenance extends Context.Service<Maintenance, {
         let unknown = 0
         for (const key of keys) {
           const id = ObjectKeys.chunkIdOf(key)
-          if (!isChunkId(id)) continue
+          // Only where this repository puts a chunk: another repository whose prefix lies inside
+          // this one's chunks/ (a --repo URL nested in another) holds objects gc must not touch.
+          if (!isChunkId(id) || key !== ObjectKeys.chunk(id)) continue
           objects++
           if (known.has(id)) continue
           unknown++

@@ -159,6 +159,9 @@ export const readAllSegments = Effect.fn("Segments.readAll")(function*(
   logKey: Uint8Array
 ) {
   let lastError: SegmentError | StorageError | undefined
+  // Every event that opened, from any provider: where each provider lacks a different segment
+  // (one lost on one disk, another damaged on the other), together they may still be whole.
+  const pooled = new Map<number, LoggedEvent>()
   for (const p of providers) {
     const keys = yield* p.list(Keys.segmentPrefix).pipe(Stream.runCollect, Effect.result)
     if (keys._tag === "Failure") {
@@ -170,19 +173,23 @@ export const readAllSegments = Effect.fn("Segments.readAll")(function*(
     const bySeq = new Map<number, LoggedEvent>()
     let failed = false
     for (const key of sorted) {
+      // One that cannot be read or opened fails this provider, but the rest still go to the pool.
       const bytes = yield* p.get(key).pipe(Effect.result)
       if (bytes._tag === "Failure") {
         lastError = bytes.failure
         failed = true
-        break
+        continue
       }
       const events = openSegment(key, logKey, bytes.success)
       if (typeof events === "string") {
         lastError = new SegmentError({ key, detail: events })
         failed = true
-        break
+        continue
       }
-      for (const e of events) bySeq.set(e.seq, e)
+      for (const e of events) {
+        bySeq.set(e.seq, e)
+        pooled.set(e.seq, e)
+      }
     }
     if (failed) continue
     const events = [...bySeq.values()].sort((a, b) => a.seq - b.seq)
@@ -194,6 +201,11 @@ export const readAllSegments = Effect.fn("Segments.readAll")(function*(
       }
     }
     if (!failed) return { provider: p.name, events }
+  }
+  const merged = [...pooled.values()].sort((a, b) => a.seq - b.seq)
+  if (lastError && merged.length > 0 && merged.every((e, i) => e.seq === i + 1)) {
+    yield* Effect.logWarning(`no provider holds the whole log (${lastError.message}); it was put together from the segments of several`)
+    return { provider: undefined, events: merged as ReadonlyArray<LoggedEvent> }
   }
   if (lastError) return yield* lastError
   return { provider: undefined, events: [] as ReadonlyArray<LoggedEvent> }

@@ -3,7 +3,7 @@ import { randomBytes } from "node:crypto"
 import { Effect, Stream } from "effect"
 import { cjsNamespace } from "../CjsNamespace.ts"
 import { type Block, blocksOf, checkRange, concatBytes } from "./Blocks.ts"
-import { type ByteRange, type ListedObject, StorageError, type StorageFailure, type StorageProvider } from "./StorageProvider.ts"
+import { bucketMissing, type ByteRange, type ListedObject, StorageError, type StorageFailure, type StorageProvider } from "./StorageProvider.ts"
 
 export interface AzureProviderOptions {
   readonly name: string
@@ -70,7 +70,7 @@ export const makeAzureProvider = (o: AzureProviderOptions): StorageProvider => {
           key,
           reason: azureFailureOf(cause),
           detail: code === "ContainerNotFound"
-            ? `container ${o.container} does not exist; create it or fix \`bucket\` in the config`
+            ? bucketMissing(o.container, "container")
             : `${code ?? (cause as Error)?.name ?? "Error"}: ${(cause as Error)?.message?.split("\n")[0] ?? String(cause)}`
         })
       }

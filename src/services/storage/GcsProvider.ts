@@ -4,7 +4,7 @@ import type { Writable } from "node:stream"
 import { finished } from "node:stream/promises"
 import { Effect, Exit, Option, Stream } from "effect"
 import { blocksOf, checkRange, concatBytes } from "./Blocks.ts"
-import { type ByteRange, type ListedObject, StorageError, type StorageFailure, type StorageProvider } from "./StorageProvider.ts"
+import { bucketMissing, type ByteRange, type ListedObject, StorageError, type StorageFailure, type StorageProvider } from "./StorageProvider.ts"
 
 export interface GcsProviderOptions {
   readonly name: string
@@ -26,7 +26,7 @@ type Sdk = typeof import("@google-cloud/storage")
 /** Bundled, a dynamic import of a package may put its exports under `default`. */
 const sdkNamespace = (m: Sdk): Sdk => ("Storage" in m ? m : (m as unknown as { default: Sdk }).default)
 
-const bucketMissing = /bucket does not exist/i
+const saysBucketMissing = /bucket does not exist/i
 const noCredentials = /Could not load the default credentials|Unable to detect a Project Id|invalid_grant|Could not refresh access token/i
 
 /** Maps a @google-cloud/storage error (an ApiError with the HTTP status as `code`, or a network error). */
@@ -34,7 +34,7 @@ export const gcsFailureOf = (cause: unknown): StorageFailure => {
   const e = cause as { code?: number | string; message?: string }
   const status = typeof e?.code === "number" ? e.code : undefined
   const message = e?.message ?? ""
-  if (status === 404) return bucketMissing.test(message) ? "Fatal" : "NotFound"
+  if (status === 404) return saysBucketMissing.test(message) ? "Fatal" : "NotFound"
   if (status === 401 || status === 403 || noCredentials.test(message)) return "AccessDenied"
   if (
     status === 408 || status === 429 || (status !== undefined && status >= 500) ||
@@ -47,7 +47,7 @@ export const gcsFailureOf = (cause: unknown): StorageFailure => {
 
 const describe = (cause: unknown, bucket: string): string => {
   const message = (cause as Error)?.message?.split("\n")[0] ?? String(cause)
-  if (bucketMissing.test(message)) return `bucket ${bucket} does not exist; create it or fix \`bucket\` in the config`
+  if (saysBucketMissing.test(message)) return bucketMissing(bucket)
   if (noCredentials.test(message)) {
     return "no usable Google credentials: set GOOGLE_APPLICATION_CREDENTIALS to a service-account key file, " +
       "or run `gcloud auth application-default login`"

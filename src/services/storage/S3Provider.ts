@@ -4,6 +4,7 @@ import { cjsNamespace } from "../CjsNamespace.ts"
 import { releaseCopiedPiece } from "../ReleaseBuffers.ts"
 import { type Block, blocksOf, checkRange } from "./Blocks.ts"
 import {
+  bucketMissing,
   type ByteRange,
   type PutObjectOptions,
   StorageError,
@@ -73,7 +74,7 @@ export const failureOf = (cause: unknown): StorageFailure => {
 
 const describe = (cause: unknown, bucket: string): string => {
   const e = cause as { name?: string; message?: string; StorageClass?: string }
-  if (e?.name === "NoSuchBucket") return `bucket ${bucket} does not exist; create it or fix \`bucket\` in the config`
+  if (e?.name === "NoSuchBucket") return bucketMissing(bucket)
   if (e?.name === "InvalidObjectState") {
     return `object is in cold storage (storage class ${e.StorageClass ?? "GLACIER or DEEP_ARCHIVE"}) and must be thawed before it can be read`
   }
@@ -390,7 +391,7 @@ export const makeS3Provider = (o: S3ProviderOptions): StorageProvider => {
     Effect.asVoid,
     Effect.mapError((e) =>
       e.reason === "NotFound"
-        ? new StorageError({ ...e, reason: "Fatal", detail: `bucket ${o.bucket} does not exist; create it or fix \`bucket\` in the config` })
+        ? new StorageError({ ...e, reason: "Fatal", detail: bucketMissing(o.bucket) })
         : e
     )
   )

@@ -33,6 +33,10 @@ export class StorageError extends Schema.TaggedError<StorageError>()("StorageErr
   }
 }
 
+/** A bucket (or Azure container) that does not exist: what to do, in config-dir and `--repo` use alike. */
+export const bucketMissing = (bucket: string, what = "bucket") =>
+  `${what} ${bucket} does not exist; create it, or fix its name (\`bucket\` in enigma.toml, or the --repo URL)`
+
 /**
  * The storage port: deliberately small and dumb (restic's Backend, kopia's Storage). Bytes in,
  * bytes out; no crypto, retries or placement — those live above it.
