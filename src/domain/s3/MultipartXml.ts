@@ -5,7 +5,7 @@
  */
 import { encoderFor } from "./EncodingType.ts"
 import { declaration, el, isoTime, ns, ownerXml } from "./Xml.ts"
-import { childrenNamed, childText, parseXml, XmlParseError } from "./XmlParse.ts"
+import { childrenNamed, childText, requestDocument } from "./XmlParse.ts"
 
 export const initiateMultipartUploadXml = (p: { readonly bucket: string; readonly key: string; readonly uploadId: string }) =>
   `${declaration}<InitiateMultipartUploadResult xmlns="${ns}">${el("Bucket", p.bucket)}${el("Key", p.key)}${el("UploadId", p.uploadId)}</InitiateMultipartUploadResult>`
@@ -91,13 +91,8 @@ export interface RequestedPart {
  * string saying what is wrong with the document (S3's MalformedXML).
  */
 export const parseCompleteMultipartUpload = (body: string): ReadonlyArray<RequestedPart> | string => {
-  let root
-  try {
-    root = parseXml(body)
-  } catch (e) {
-    return e instanceof XmlParseError ? `the body is not well-formed XML: ${e.message}` : String(e)
-  }
-  if (root.name !== "CompleteMultipartUpload") return `expected <CompleteMultipartUpload>, got <${root.name}>`
+  const root = requestDocument(body, "CompleteMultipartUpload")
+  if (typeof root === "string") return root
   const parts: Array<RequestedPart> = []
   for (const part of childrenNamed(root, "Part")) {
     const number = childText(part, "PartNumber")

@@ -4,7 +4,7 @@
  */
 import { encoderFor, type EncodingType } from "./EncodingType.ts"
 import { declaration, el, escapeXml, isoTime, ns, ownerXml } from "./Xml.ts"
-import { childrenNamed, childText, parseXml, XmlParseError } from "./XmlParse.ts"
+import { childrenNamed, childText, requestDocument } from "./XmlParse.ts"
 
 export interface ListObjectsV1Page {
   readonly bucket: string
@@ -102,14 +102,8 @@ export interface DeleteRequest {
 
 /** Reads a `<Delete>` body; a string says why it is malformed (S3: 400 MalformedXML). */
 export const parseDeleteRequest = (body: string): DeleteRequest | string => {
-  let root
-  try {
-    root = parseXml(body)
-  } catch (e) {
-    if (e instanceof XmlParseError) return `the body is not well-formed XML: ${e.message}`
-    throw e
-  }
-  if (root.name !== "Delete") return `the root element must be <Delete>, not <${root.name}>`
+  const root = requestDocument(body, "Delete")
+  if (typeof root === "string") return root
   const quietText = childText(root, "Quiet")
   if (quietText !== undefined && quietText !== "true" && quietText !== "false") return "<Quiet> must be true or false"
   const elements = childrenNamed(root, "Object")
@@ -132,13 +126,7 @@ export const parseDeleteRequest = (body: string): DeleteRequest | string => {
  */
 export const parseCreateBucketConfiguration = (body: string): { readonly locationConstraint: string } | string => {
   if (body.trim() === "") return { locationConstraint: "" }
-  let root
-  try {
-    root = parseXml(body)
-  } catch (e) {
-    if (e instanceof XmlParseError) return `the body is not well-formed XML: ${e.message}`
-    throw e
-  }
-  if (root.name !== "CreateBucketConfiguration") return `the root element must be <CreateBucketConfiguration>, not <${root.name}>`
+  const root = requestDocument(body, "CreateBucketConfiguration")
+  if (typeof root === "string") return root
   return { locationConstraint: childText(root, "LocationConstraint") ?? "" }
 }

@@ -1,5 +1,5 @@
 import { declaration, el, ns } from "./Xml.ts"
-import { childrenNamed, parseXml, XmlParseError } from "./XmlParse.ts"
+import { childrenNamed, requestDocument } from "./XmlParse.ts"
 
 /**
  * Object tags (S3's object tagging): the `x-amz-tagging` header of PutObject, CopyObject and
@@ -58,14 +58,8 @@ export const parseTaggingHeader = (value: string): Tags | { readonly problem: st
 
 /** The tags of a PutObjectTagging body, or why it is refused (`malformed`: not the schema; else InvalidTag). */
 export const parseTaggingXml = (body: string): Tags | { readonly malformed: boolean; readonly problem: string } => {
-  let root
-  try {
-    root = parseXml(body)
-  } catch (e) {
-    if (e instanceof XmlParseError) return { malformed: true, problem: `the body is not well-formed XML: ${e.message}` }
-    throw e
-  }
-  if (root.name !== "Tagging") return { malformed: true, problem: `the root element must be <Tagging>, not <${root.name}>` }
+  const root = requestDocument(body, "Tagging")
+  if (typeof root === "string") return { malformed: true, problem: root }
   const sets = childrenNamed(root, "TagSet")
   if (sets.length !== 1) return { malformed: true, problem: "<Tagging> must hold one <TagSet>" }
   const tags: Array<readonly [string, string]> = []

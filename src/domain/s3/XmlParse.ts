@@ -39,6 +39,21 @@ interface Building {
   text: string
 }
 
+/**
+ * A request body's document with `rootName` at its root, or a string saying why it is not one
+ * (what S3 answers as MalformedXML).
+ */
+export const requestDocument = (body: string, rootName: string): XmlElement | string => {
+  let root: XmlElement
+  try {
+    root = parseXml(body)
+  } catch (e) {
+    if (e instanceof XmlParseError) return `the body is not well-formed XML: ${e.message}`
+    throw e
+  }
+  return root.name === rootName ? root : `the root element must be <${rootName}>, not <${root.name}>`
+}
+
 /** Parses one document; throws XmlParseError on anything malformed. */
 export const parseXml = (input: string): XmlElement => {
   const stack: Array<Building> = []
