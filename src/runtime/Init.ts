@@ -11,7 +11,8 @@ import { EventLog } from "../services/manifest/EventLog.ts"
 import { readAllSegments, sealedKey, sealPending } from "../services/manifest/Segments.ts"
 import { Keys as ObjectKeys } from "../services/storage/StorageProvider.ts"
 import { configFileName, decryptSecrets, loadConfig, parseConfig, readConfigText, writeConfigFile } from "./Config.ts"
-import { foreignManifest, repositoryLayer } from "./Open.ts"
+import { repositoryLayer } from "./Open.ts"
+import { foreignManifest } from "./RepositoryChecks.ts"
 import { buildProviders } from "./Providers.ts"
 
 /**

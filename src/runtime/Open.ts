@@ -1,5 +1,5 @@
 import * as fs from "node:fs"
-import { Effect, Layer, Option, Redacted, Stream } from "effect"
+import { Effect, Layer, Option, Redacted } from "effect"
 import { KeystoreError, RepositoryNotFound, UserError } from "../domain/Errors.ts"
 import { parseDuration } from "../domain/Retry.ts"
 import type { EnigmaSettings } from "../domain/Settings.ts"
@@ -8,23 +8,21 @@ import { ChunkStore } from "../services/ChunkStore.ts"
 import { Keys, type KeyRing } from "../services/keys/Keys.ts"
 import { kemKeyLocationOf } from "../services/keys/KemKeyStore.ts"
 import { acquireLockWaiting } from "../services/Lock.ts"
-import { EventLog, ManifestError } from "../services/manifest/EventLog.ts"
+import { EventLog } from "../services/manifest/EventLog.ts"
 import { Manifest } from "../services/manifest/Manifest.ts"
-import { pullNewestSegments, pullSegments, sealedKey, sealPending } from "../services/manifest/Segments.ts"
+import { pullNewestSegments, pullSegments, sealPending } from "../services/manifest/Segments.ts"
 import { Repository } from "../services/Repository.ts"
 import { Restore } from "../services/restore/Restore.ts"
 import { Maintenance } from "../services/maintenance/Maintenance.ts"
 import { Pipe } from "../services/pipe/Pipe.ts"
 import * as NodeSqliteClient from "../services/sql/NodeSqliteClient.ts"
-import { manifestFailure } from "../services/manifest/ManifestFailure.ts"
-import { Keys as ObjectKeys, type StorageProvider } from "../services/storage/StorageProvider.ts"
+import type { StorageProvider } from "../services/storage/StorageProvider.ts"
 import { configLocation, decryptSecrets, loadConfig } from "./Config.ts"
+import { manifestLog, openFailure } from "./ManifestLog.ts"
+import { foreignManifest, requireProvidersHoldRepository, warnFewerProvidersThanCopies, warnStrangerProviders } from "./RepositoryChecks.ts"
 import { openUrl } from "./OpenUrl.ts"
 import { getPassphrase } from "./Passphrase.ts"
 import { buildProviders } from "./Providers.ts"
-
-/** A manifest database that does not open, as one that fails a write reads (EventLog's ManifestError). */
-const openFailure = (cause: unknown, file: string) => new ManifestError({ detail: manifestFailure(cause, file) }).message
 
 export interface GlobalOptions {
   readonly configDir: string
@@ -172,25 +170,7 @@ export const requireDatabase = (opened: Opened) =>
  * The lock is taken before the repository services are built: the chunk store loads its dedup
  * index when built, and that index must not predate a gc that ran while we waited.
  */
-/** A manifest's event log alone, for what runs before the repository's services are built. */
-export const manifestLog = (dbPath: string) => EventLog.layerNoDeps.pipe(Layer.provide(NodeSqliteClient.layer({ filename: dbPath, describeOpenFailure: openFailure })))
 const localLog = (opened: Opened) => manifestLog(opened.settings.enigma.db_path)
-
-/**
- * Why the manifest at `dbPath` is not repository `repositoryId`'s, if it is not: another's, left
- * behind by an earlier `init` in this config dir, or copied in with a config dir used as a
- * template. Read as this repository's it would take the other's chunks for stored (a backup then
- * stores nothing) and gc would take this one's for orphans.
- */
-export const foreignManifest = (dbPath: string, repositoryId: string) =>
-  Effect.gen(function*() {
-    const recorded = yield* (yield* EventLog).repositoryId
-    return recorded !== undefined && recorded !== repositoryId
-      ? `manifest database ${dbPath} is repository ${recorded}'s, not this one's (${repositoryId}, as its keyfile says): ` +
-        "left by an earlier repository in this config dir, or copied in with it? Move it aside (nothing is read from it), " +
-        "then run `enigma recover` to rebuild this repository's from the providers"
-      : undefined
-  }).pipe(Effect.provide(manifestLog(dbPath)))
 
 /**
  * A URL repository's local database follows the provider's log: events other hosts sealed are
@@ -217,74 +197,6 @@ const pullForeignEvents = (opened: Opened) =>
     const pulled = yield* pullNewestSegments(log, opened.providers, opened.ring.logKey)
     if (pulled > 0) yield* Effect.logDebug(`imported ${pulled} events another manifest sealed`)
   }).pipe(Effect.provide(localLog(opened)))
-
-/**
- * The providers this manifest has sealed its log to that hold none of the repository now (neither
- * its keystore nor a segment of the log): not the storage written before. A disk not mounted (its
- * mount point an empty directory), a bucket or path changed in the config. Written to, such a
- * provider would take new chunks that vanish when the disk comes back, recorded as stored, so that
- * dedup never writes them again; read from, every chunk there is "missing". A provider that does
- * not answer is passed over: the command meets it and says so.
- */
-const strangerProviders = (opened: Opened) =>
-  Effect.gen(function*() {
-    const log = yield* EventLog
-    const strangers: Array<{ readonly name: string; readonly shown: string; readonly sealedThrough: number }> = []
-    for (const p of opened.providers) {
-      const sealedThrough = Number((yield* log.getMeta(sealedKey(p.name))) ?? "0")
-      if (sealedThrough === 0) continue // new to this manifest: the seal at the end writes it all
-      const holds = yield* Effect.result(Effect.gen(function*() {
-        if ((yield* p.head(ObjectKeys.keystore)) !== undefined) return true
-        return (yield* p.list(ObjectKeys.segmentPrefix).pipe(Stream.take(1), Stream.runCollect)).length > 0
-      }))
-      if (holds._tag === "Success" && !holds.success) {
-        const place = opened.settings.providers.find((s) => s.name === p.name)?.bucket
-        strangers.push({ name: p.name, shown: `provider ${p.name}${place !== undefined ? ` (${place})` : ""}`, sealedThrough })
-      }
-    }
-    return strangers
-  }).pipe(Effect.provide(localLog(opened)))
-
-const strangerAdvice = "is its disk mounted, its bucket or path in enigma.toml right?"
-
-/**
- * Before a config dir's writer writes (under the lock): no provider is a stranger. `repair` alone
- * goes on: it is how a disk replaced on purpose is filled again from the other copies.
- */
-const requireProvidersHoldRepository = (opened: Opened) =>
-  Effect.gen(function*() {
-    const [first] = yield* strangerProviders(opened)
-    if (first === undefined) return
-    return yield* new RepositoryNotFound({
-      path: first.shown,
-      hint: `it holds neither the keystore nor the log this manifest sealed there (through event ${first.sealedThrough}), so it is not ` +
-        `the storage written before: ${strangerAdvice} Nothing was written. ` +
-        "If it was replaced by an empty one on purpose, `enigma repair` fills it again from the other copies"
-    })
-  })
-
-/** Before a reader reads: a stranger is named once, up front, rather than as every chunk "missing" there. */
-const warnStrangerProviders = (opened: Opened) =>
-  Effect.gen(function*() {
-    for (const s of yield* strangerProviders(opened)) {
-      process.stderr.write(`warning: ${s.shown} holds none of this repository (no keystore, no log): ${strangerAdvice} Its copies are read from the other providers, if any\n`)
-    }
-  })
-
-/**
- * `copies = N` with fewer providers taking new chunks (one configured, or the others draining):
- * each chunk gets one copy per provider, fewer than asked. Said on every write, as the copies
- * the user counts on are not there; not refused, since draining a provider passes through it.
- */
-const warnFewerProvidersThanCopies = (settings: Opened["settings"]) => {
-  const copies = settings.enigma.copies ?? 1
-  const filling = settings.providers.filter((p) => p.drain !== true).length
-  if (copies <= filling) return
-  process.stderr.write(
-    `warning: copies = ${copies}, but only ${filling} provider${filling === 1 ? " takes" : "s take"} new chunks: each gets ${filling} ` +
-      `cop${filling === 1 ? "y" : "ies"}; add a provider to enigma.toml (then run \`enigma repair\`) or lower copies\n`
-  )
-}
 
 /**
  * Readers of a backup's entries and chunks: they take a shared lock, which keeps gc, forget and
