@@ -170,6 +170,8 @@ export const acquireLock = Effect.fn("Lock.acquire")(function*(
     for (const other of others) {
       if (other.key === key) continue
       if (other.info && !conflicts(command, shared, other.info)) continue
+      // An unreadable lock keeps writers out (it may be anyone's); a reader cannot tell it is a deleter's.
+      if (other.info === undefined && shared) continue
       if (other.info && isStale(other.info, Date.now())) {
         yield* Effect.logWarning(`removing stale lock: ${describeLock(other.info)}`)
         yield* other.provider.delete(other.key).pipe(Effect.tapError(() => removeOurs))
