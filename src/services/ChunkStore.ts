@@ -6,6 +6,7 @@ import { SqlClient } from "effect/sql"
 import type { IdKey } from "../domain/ChunkIdHash.ts"
 import * as Envelope from "../domain/Envelope.ts"
 import { ChunkCorrupt, keystoreChangedElsewhere } from "../domain/Errors.ts"
+import { makePlacementRule } from "../domain/Placement.ts"
 import { defaultRetry, type RetrySettings, retrySettingsOf, timeoutFor } from "../domain/Retry.ts"
 import type { ChunkCodec } from "./ChunkCodec.ts"
 import { EventLog, type ManifestError } from "./manifest/EventLog.ts"
@@ -231,26 +232,18 @@ export class ChunkStore extends Context.Service<ChunkStore, {
       }
     }
 
-    // Placement: round-robin, or weighted round-robin (smooth, nginx-style) over the providers
-    // that take new chunks (not those being drained).
+    // Placement: round-robin, or weighted round-robin (Placement.ts) over the providers that take
+    // new chunks (not those being drained).
     const draining = new Set(settings.providers.filter((s) => s.drain === true).map((s) => s.name))
     const filling = repo.providers.filter((p) => !draining.has(p.name))
-    const placementOrder = filling.map((p) => ({
+    const copies = Math.min(settings.enigma.copies ?? 1, filling.length)
+    const placement = makePlacementRule(filling.map((p) => ({
       provider: p,
       weight: settings.enigma.distribution === "Weighted"
         ? (settings.providers.find((s) => s.name === p.name)?.weight ?? 1)
-        : 1,
-      current: 0
-    }))
-    const totalWeight = placementOrder.reduce((a, p) => a + p.weight, 0)
-    const copies = Math.min(settings.enigma.copies ?? 1, placementOrder.length)
-    /** Every provider, the next pick of the rule first; each call moves the rule on by one chunk. */
-    const nextRanking = (): Array<StorageProvider> => {
-      for (const p of placementOrder) p.current += p.weight
-      const sorted = [...placementOrder].sort((a, b) => b.current - a.current)
-      sorted[0]!.current -= totalWeight
-      return sorted.map((p) => p.provider)
-    }
+        : 1
+    })), copies)
+    const nextRanking = placement.next
     const nextPlacement = (): Array<StorageProvider> => nextRanking().slice(0, copies)
     const copyTargets = (holding: ReadonlySet<string>) => nextRanking().map((p) => p.name).filter((n) => !holding.has(n))
 
