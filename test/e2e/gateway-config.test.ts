@@ -146,6 +146,7 @@ describe("enigma-proxy: bad [s3_proxy] settings get one line naming the field", 
 
   beforeAll(() => {
     writeFileSync(file, base)
+    writeFileSync(path.join(root, "not.pem"), "not a certificate\n")
     const init = enigma(["--config", file, "init", ...testArgon])
     assert.strictEqual(init.code, 0, init.stderr)
   })
@@ -155,6 +156,7 @@ describe("enigma-proxy: bad [s3_proxy] settings get one line naming the field", 
     ["access_key = \"a\"", /access_key and secret_key go together/],
     ["access_key = \"a\"\nsecret_key = \"b\"\ntls_cert = \"missing.pem\"\ntls_key = \"missing.pem\"", /s3_proxy\.tls_cert: cannot read .*missing\.pem/],
     ["access_key = \"a\"\nsecret_key = \"b\"\ntls_cert = \"x.pem\"", /tls_cert and tls_key go together/],
+    ["access_key = \"a\"\nsecret_key = \"b\"\ntls_cert = \"not.pem\"\ntls_key = \"not.pem\"", /s3_proxy\.tls_cert and tls_key \(.*not\.pem, .*not\.pem\) do not serve TLS: .*; give a PEM certificate and its own private key/],
     ["default_region = \"eu-west-1\"", /no S3 credentials/],
     ["access_key = \"a\"\nsecret_key = \"b\"\nlisten = \"127.0.0.1:1\"", /s3_proxy\.listen/],
     ["access_key = \"a\"\nsecret_key = \"b\"\nmax_transfers = 0", /s3_proxy\.max_transfers/],

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs"
 import { createServer } from "node:http"
 import { createServer as createHttpsServer } from "node:https"
+import { createSecureContext } from "node:tls"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Effect, Layer, Option, Redacted } from "effect"
 import { HttpRouter } from "effect/http"
@@ -65,6 +66,22 @@ const readPem = (file: string, field: string) =>
     catch: (e) => new UserError({ detail: `s3_proxy.${field}: cannot read ${file}: ${(e as Error).message}` })
   })
 
+/** Why a server could not listen: the socket's own error (EADDRINUSE…), which effect/http keeps as the cause. */
+const listenFailure = (e: { readonly message: string; readonly cause?: unknown }) =>
+  (e.cause as Error | undefined)?.message || e.message || String(e.cause ?? "unknown error")
+
+/**
+ * The certificate and key, checked as TLS will use them (PEM, the key the certificate's), so that
+ * a wrong pair is named before the repository is opened rather than as an internal error.
+ */
+const checkTlsPair = (tls: { readonly cert: Buffer; readonly key: Buffer }, certFile: string, keyFile: string) =>
+  Effect.try({
+    try: () => void createSecureContext({ cert: tls.cert, key: tls.key }),
+    catch: (e) => new UserError({
+      detail: `s3_proxy.tls_cert and tls_key (${certFile}, ${keyFile}) do not serve TLS: ${(e as Error).message.replace(/^error:[0-9A-F]+:/, "")}; give a PEM certificate and its own private key`
+    })
+  })
+
 /** Prometheus text at http://ADDR/metrics, served by effect/http for the proxy's lifetime. */
 const serveMetrics = (listen: string) =>
   Effect.gen(function*() {
@@ -73,7 +90,7 @@ const serveMetrics = (listen: string) =>
     const app = HttpRouter.serve(PrometheusMetrics.layerHttp({ path: "/metrics" }), { disableLogger: true, disableListenLog: true }).pipe(
       Layer.provide(NodeHttpServer.layer(() => createServer(), { port: address.port, host: address.host }))
     )
-    yield* Layer.build(app).pipe(Effect.mapError((e) => new UserError({ detail: `cannot serve metrics on ${listen}: ${e.message}` })))
+    yield* Layer.build(app).pipe(Effect.mapError((e) => new UserError({ detail: `cannot serve metrics on ${listen}: ${listenFailure(e)}` })))
   })
 
 /**
@@ -93,6 +110,7 @@ export const proxy = Effect.fn("cli.proxy")(function*(flags: ProxyFlags, global?
   const tls = config?.tls_cert !== undefined && config.tls_key !== undefined
     ? { cert: yield* readPem(config.tls_cert, "tls_cert"), key: yield* readPem(config.tls_key, "tls_key") }
     : undefined
+  if (tls !== undefined) yield* checkTlsPair(tls, config!.tls_cert!, config!.tls_key!)
   const region = config?.default_region ?? "us-east-1"
   const virtualHosts = [...new Set([...(config?.virtual_host_domains ?? []), ...flags.virtualHost])]
 
@@ -120,7 +138,7 @@ export const proxy = Effect.fn("cli.proxy")(function*(flags: ProxyFlags, global?
       nodeServer = srv
       return srv
     }, { host: address.host, port: address.port }).pipe(
-      Effect.mapError((e) => new UserError({ detail: `cannot listen on ${listen}: ${(e.cause as Error)?.message ?? e.message}` }))
+      Effect.mapError((e) => new UserError({ detail: `cannot listen on ${listen}: ${listenFailure(e)}` }))
     )
     yield* server.serve(handleRequest({ credentials, region, virtualHosts }))
     // On shutdown, first cut every connection: requests in flight are interrupted (their objects
