@@ -942,6 +942,23 @@ describe("enigma backup → restore on the Local provider", () => {
     assert.isTrue(existsSync(path.join(docs, ".notes.enigma-draft")))
   })
 
+  it("a directory in the way of a symlink stops the restore naming it, and leaves no temp link behind", () => {
+    const { root, g } = initRepo()
+    const src = path.join(root, "v")
+    mkdirSync(src)
+    writeFileSync(path.join(src, "tgt"), "t")
+    symlinkSync("tgt", path.join(src, "l"))
+    assert.strictEqual(enigma([...g, "backup", src]).code, 0)
+    const dest = path.join(root, "out")
+    mkdirSync(path.join(dest, "v", "l"), { recursive: true })
+    writeFileSync(path.join(dest, "v", "l", "inside"), "kept")
+    const r = enigma([...g, "restore", "latest", dest])
+    assert.strictEqual(r.code, 1)
+    assert.match(r.stderr, /^enigma: cannot write .*\/v\/l: a directory is in the way of this file or symlink: /)
+    assert.deepStrictEqual(readdirSync(path.join(dest, "v")).sort(), ["l", "tgt"])
+    assert.strictEqual(readFileSync(path.join(dest, "v", "l", "inside"), "utf8"), "kept")
+  })
+
   it("restore --overwrite never keeps a file or symlink standing where the backup has a directory, and all under it (exit 3, named); always replaces a file", () => {
     const { root, g } = initRepo()
     const src = path.join(root, "t")

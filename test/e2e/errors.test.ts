@@ -273,7 +273,7 @@ describe("bad input gets a clear error, the right exit code, and loses nothing",
     mkdirSync(path.join(dest, "data", "f120.txt", "inside"), { recursive: true })
     const r = enigma([...g, "restore", backupId, dest])
     assert.strictEqual(r.code, 1)
-    assert.match(oneLine(r.stderr), /cannot write .*f120\.txt: a directory is in the way of this file: move it aside, or restore into an empty directory \(/)
+    assert.match(oneLine(r.stderr), /cannot write .*f120\.txt: a directory is in the way of this file or symlink: move it aside, or restore into an empty directory \(/)
     const left = readdirSync(path.join(dest, "data"))
     assert.deepStrictEqual(left.filter((n) => n.includes(".enigma-")), [])
     assert.deepStrictEqual(readdirSync(path.join(dest, "data", "f120.txt")), ["inside"])

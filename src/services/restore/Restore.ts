@@ -61,7 +61,7 @@ const writeFailure = (code: string | undefined, message: string): string => {
       return `disk quota exceeded: free space or raise the quota, ${again}`
     case "EISDIR":
     case "ENOTEMPTY":
-      return `a directory is in the way of this file: move it aside, or restore into an empty directory (${message})`
+      return `a directory is in the way of this file or symlink: move it aside, or restore into an empty directory (${message})`
     case "ENOTDIR":
       return `a file is in the way of a directory on this path: move it aside, or restore into an empty directory (${message})`
     case "EACCES":
@@ -971,11 +971,17 @@ export class Restore extends Context.Service<Restore, {
           try: async () => {
             const tmp = besidePath(target, ".", `.enigma-${randomBytes(4).toString("hex")}`)
             await fs.symlink(fsPathOf(l.target ?? ""), tmp)
-            const owner = ownerOf(l)
-            if (owner !== undefined) await fs.lchown(tmp, owner.uid, owner.gid).catch(ownerRefused)
-            await restoreXattrs(l, tmp)
-            await fs.lutimes(tmp, fsTime(l.mtimeMs), fsTime(l.mtimeMs)).catch(() => {})
-            await fs.rename(tmp, target)
+            try {
+              const owner = ownerOf(l)
+              if (owner !== undefined) await fs.lchown(tmp, owner.uid, owner.gid).catch(ownerRefused)
+              await restoreXattrs(l, tmp)
+              await fs.lutimes(tmp, fsTime(l.mtimeMs), fsTime(l.mtimeMs)).catch(() => {})
+              await fs.rename(tmp, target)
+            } catch (e) {
+              // A directory in the way (rename refuses it), a full disk: no temp link left behind.
+              await fs.rm(tmp, { force: true })
+              throw e
+            }
           },
           catch: writeError(target)
         })
