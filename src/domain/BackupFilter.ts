@@ -66,5 +66,5 @@ export const parseGroupBy = (text: string): GroupBy | { readonly error: string }
 
 /** The group a backup falls in: equal keys, same group. */
 export const groupKey = (g: GroupBy, b: { readonly host: string; readonly paths: ReadonlyArray<string>; readonly tags: ReadonlyArray<string> }): string =>
-  g.map((f) => (f === "host" ? b.host : f === "paths" ? JSON.stringify(b.paths) : JSON.stringify([...b.tags].sort()))).join("\u0000")
+  g.map((f) => (f === "host" ? b.host : f === "paths" ? JSON.stringify([...b.paths].sort()) : JSON.stringify([...b.tags].sort()))).join("\u0000")
 

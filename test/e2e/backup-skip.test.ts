@@ -51,4 +51,16 @@ describe("backup --skip-if-unchanged (restic's)", () => {
     assert.isFalse(fewer.skipped)
     assert.isBelow(fewer.files, first.files)
   })
+
+  it("the same paths given in another order have the same parent, and nothing is read again", () => {
+    const { root, g } = initRepo()
+    const [a, b] = [path.join(root, "a"), path.join(root, "b")]
+    makeTree(a)
+    makeTree(b)
+    const first = json(enigma([...g, "backup", b, a, "--json"]))
+    const again = json(enigma([...g, "backup", a, b, "--json"]))
+    assert.strictEqual(again.parent, first.backupId)
+    assert.strictEqual(again.bytesRead, 0)
+    assert.isTrue(json(enigma([...g, "backup", a, b, "--skip-if-unchanged", "--json"])).skipped)
+  })
 })

@@ -335,11 +335,12 @@ export class Manifest extends Context.Service<Manifest, {
       return toBackup(rows[0]!)
     })
 
+    // The same set of paths in any order (`backup a b` then `backup b a`), as restic compares them.
     const latestBackupFor = Effect.fn("Manifest.latestBackupFor")(function*(host: string, paths: ReadonlyArray<string>) {
-      const key = JSON.stringify(paths)
-      const rows = yield* q<{ id: string }>(sql`SELECT id FROM backups
-        WHERE status = 'committed' AND host = ${host} AND paths = ${key} ORDER BY started_at DESC, id DESC LIMIT 1`)
-      return rows[0]?.id
+      const key = JSON.stringify([...paths].sort())
+      const rows = yield* q<{ id: string; paths: string }>(sql`SELECT id, paths FROM backups
+        WHERE status = 'committed' AND host = ${host} ORDER BY started_at DESC, id DESC`)
+      return rows.find((r) => JSON.stringify((JSON.parse(r.paths) as Array<string>).sort()) === key)?.id
     })
 
     // Row by row from node:sqlite: a backup of 200,000 files would otherwise first be an array of
