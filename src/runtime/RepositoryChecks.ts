@@ -38,20 +38,19 @@ export const foreignManifest = (dbPath: string, repositoryId: string) =>
 const strangerProviders = (opened: Opened) =>
   Effect.gen(function*() {
     const log = yield* EventLog
-    const strangers: Array<{ readonly name: string; readonly shown: string; readonly sealedThrough: number }> = []
-    for (const p of opened.providers) {
-      const sealedThrough = Number((yield* log.getMeta(sealedKey(p.name))) ?? "0")
-      if (sealedThrough === 0) continue // new to this manifest: the seal at the end writes it all
-      const holds = yield* Effect.result(Effect.gen(function*() {
+    const sealed = yield* Effect.forEach(opened.providers, (p) => Effect.map(log.getMeta(sealedKey(p.name)), (v) => ({ p, sealedThrough: Number(v ?? "0") })))
+    // New to this manifest (nothing sealed there yet): the seal at the end writes it all. The
+    // others are asked at once: a remote store's round trips would add up one after another.
+    const found = yield* Effect.forEach(sealed.filter((s) => s.sealedThrough > 0), ({ p, sealedThrough }) =>
+      Effect.map(Effect.result(Effect.gen(function*() {
         if ((yield* p.head(ObjectKeys.keystore)) !== undefined) return true
         return (yield* p.list(ObjectKeys.segmentPrefix).pipe(Stream.take(1), Stream.runCollect)).length > 0
-      }))
-      if (holds._tag === "Success" && !holds.success) {
+      })), (holds) => {
+        if (holds._tag === "Failure" || holds.success) return []
         const place = opened.settings.providers.find((s) => s.name === p.name)?.bucket
-        strangers.push({ name: p.name, shown: `provider ${p.name}${place !== undefined ? ` (${place})` : ""}`, sealedThrough })
-      }
-    }
-    return strangers
+        return [{ name: p.name, shown: `provider ${p.name}${place !== undefined ? ` (${place})` : ""}`, sealedThrough }]
+      }), { concurrency: "unbounded" })
+    return found.flat()
   }).pipe(Effect.provide(manifestLog(opened.settings.enigma.db_path)))
 
 const strangerAdvice = "is its disk mounted, its bucket or path in enigma.toml right?"
