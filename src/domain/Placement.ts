@@ -35,13 +35,19 @@ export const sharesOf = (weights: ReadonlyArray<number>, picks: number): Array<n
 export const makePlacementRule = <P>(providers: ReadonlyArray<{ readonly provider: P; readonly weight: number }>, copies: number): PlacementRule<P> => {
   const picks = Math.max(1, Math.min(copies, providers.length))
   const shares = sharesOf(providers.map((p) => p.weight), picks)
-  const state = providers.map((p, i) => ({ provider: p.provider, owed: shares[i]!, balance: 0 }))
+  const state = providers.map((p, i) => ({ provider: p.provider, owed: shares[i]!, balance: 0, index: i }))
+  const n = state.length
+  let step = 0
   return {
     next: () => {
       for (const s of state) s.balance += s.owed
-      // Stable: ties go to the provider listed first.
-      const ranked = [...state].sort((a, b) => b.balance - a.balance)
+      // With several copies, ties go round in turn, so that where every provider holds every chunk
+      // (copies = the number of providers) each is still first for its share of chunks: reads
+      // follow the first copy. With one, ties go to the provider listed first (nginx's sequence).
+      const turn = (s: { readonly index: number }) => picks > 1 ? (s.index - (step % n) + n) % n : s.index
+      const ranked = [...state].sort((a, b) => b.balance - a.balance || turn(a) - turn(b))
       for (const s of ranked.slice(0, picks)) s.balance -= 1
+      step++
       return ranked.map((s) => s.provider)
     }
   }

@@ -25,6 +25,11 @@ describe("Placement: smooth weighted round-robin over `copies` distinct provider
     assert.deepStrictEqual(spread({ a: 1, b: 1, c: 1 }, 2, 300), { counts: { a: 200, b: 200, c: 200 }, distinct: true })
   })
 
+  it("where every provider holds every chunk, each is first in turn (reads follow the first copy)", () => {
+    const rule = makePlacementRule([{ provider: "disk", weight: 1 }, { provider: "s3", weight: 1 }], 2)
+    assert.deepStrictEqual(Array.from({ length: 4 }, () => rule.next().join(",")), ["disk,s3", "s3,disk", "disk,s3", "s3,disk"])
+  })
+
   it("two copies follow the weights too (second copies included), capped at one copy per chunk", () => {
     // 2,1,1 with two copies: a is owed one copy of every chunk, b and c half each.
     assert.deepStrictEqual(spread({ a: 2, b: 1, c: 1 }, 2, 1000), { counts: { a: 1000, b: 500, c: 500 }, distinct: true })
