@@ -12,6 +12,7 @@ import { readAllSegments, sealedKey, sealPending } from "../services/manifest/Se
 import { Keys as ObjectKeys } from "../services/storage/StorageProvider.ts"
 import { configFileName, decryptSecrets, loadConfig, parseConfig, readConfigText, writeConfigFile } from "./Config.ts"
 import { repositoryLayer } from "./Open.ts"
+import { manifestLog } from "./ManifestLog.ts"
 import { foreignManifest } from "./RepositoryChecks.ts"
 import { buildProviders } from "./Providers.ts"
 
@@ -170,7 +171,7 @@ export const recoverRepository = Effect.fn("Repository.recover")(function*(optio
     })
   }
   if (!rebuildManifest) {
-    const foreign = yield* foreignManifest(raw.enigma.db_path, ring.repositoryId)
+    const foreign = yield* foreignManifest(raw.enigma.db_path, ring.repositoryId).pipe(Effect.provide(manifestLog(raw.enigma.db_path)))
     if (foreign !== undefined) return yield* new UserError({ detail: foreign })
   }
   // A damaged keyfile is kept, renamed: it may still be worth a look, and nothing is thrown away.

@@ -184,7 +184,7 @@ const syncRemoteLog = (opened: Opened) =>
       yield* log.append([{ _tag: "RepositoryInitialized", repositoryId: opened.ring.repositoryId, at: Date.now() }])
       yield* sealPending(log, opened.providers, opened.ring.logKey)
     }
-  }).pipe(Effect.provide(localLog(opened)))
+  })
 
 /**
  * Before a config dir's writer writes (under the lock): events another manifest of the same
@@ -196,7 +196,7 @@ const pullForeignEvents = (opened: Opened) =>
     const log = yield* EventLog
     const pulled = yield* pullNewestSegments(log, opened.providers, opened.ring.logKey)
     if (pulled > 0) yield* Effect.logDebug(`imported ${pulled} events another manifest sealed`)
-  }).pipe(Effect.provide(localLog(opened)))
+  })
 
 /**
  * Readers of a backup's entries and chunks: they take a shared lock, which keeps gc, forget and
@@ -213,19 +213,21 @@ export const withRepository = <A, E, R>(
   Effect.gen(function*() {
     yield* requireDatabase(opened)
     if (!opened.remote) {
-      const foreign = yield* foreignManifest(opened.settings.enigma.db_path, opened.ring.repositoryId)
+      const foreign = yield* foreignManifest(opened.settings.enigma.db_path, opened.ring.repositoryId).pipe(Effect.provide(localLog(opened)))
       if (foreign !== undefined) return yield* new RepositoryNotFound({ path: opened.dir, hint: foreign })
     }
+    // The lock belongs to this scope (released when the command ends), so it is taken out here.
     if (write) yield* acquireLockWaiting(opened.providers, command, opened.lockWaitMs)
-    else if (chunkReaders.has(command)) {
-      yield* acquireLockWaiting(opened.providers, command, opened.lockWaitMs, { shared: true })
-      if (!opened.remote) yield* warnStrangerProviders(opened)
-    }
-    if (opened.remote) yield* syncRemoteLog(opened)
-    else if (write) {
-      if (command !== "repair") yield* requireProvidersHoldRepository(opened)
-      yield* pullForeignEvents(opened)
-    }
+    else if (chunkReaders.has(command)) yield* acquireLockWaiting(opened.providers, command, opened.lockWaitMs, { shared: true })
+    // Under the lock, before the repository's services are built: the checks and imports that
+    // need the manifest's log, opened once for all of them.
+    if (opened.remote || write || chunkReaders.has(command)) yield* Effect.gen(function*() {
+      if (opened.remote) yield* syncRemoteLog(opened)
+      else if (write) {
+        if (command !== "repair") yield* requireProvidersHoldRepository(opened)
+        yield* pullForeignEvents(opened)
+      } else if (chunkReaders.has(command)) yield* warnStrangerProviders(opened)
+    }).pipe(Effect.provide(localLog(opened)))
     if (write) warnFewerProvidersThanCopies(opened.settings)
     return yield* Effect.gen(function*() {
       const result = yield* Effect.exit(body)

@@ -2,13 +2,13 @@
  * What is checked before a command touches a config dir's repository: that its manifest is this
  * repository's, that the providers it wrote to still hold the repository, and that `copies` can be
  * met. Each guards against writing (or reading) as if the repository were somewhere it is not.
+ * They read the manifest's log (EventLog), which the caller opens once for all of them.
  */
 import { Effect, Stream } from "effect"
 import { RepositoryNotFound } from "../domain/Errors.ts"
 import { EventLog } from "../services/manifest/EventLog.ts"
 import { sealedKey } from "../services/manifest/Segments.ts"
 import { Keys as ObjectKeys } from "../services/storage/StorageProvider.ts"
-import { manifestLog } from "./ManifestLog.ts"
 import type { Opened } from "./Open.ts"
 
 /**
@@ -25,7 +25,7 @@ export const foreignManifest = (dbPath: string, repositoryId: string) =>
         "left by an earlier repository in this config dir, or copied in with it? Move it aside (nothing is read from it), " +
         "then run `enigma recover` to rebuild this repository's from the providers"
       : undefined
-  }).pipe(Effect.provide(manifestLog(dbPath)))
+  })
 
 /**
  * The providers this manifest has sealed its log to that hold none of the repository now (neither
@@ -51,7 +51,7 @@ const strangerProviders = (opened: Opened) =>
         return [{ name: p.name, shown: `provider ${p.name}${place !== undefined ? ` (${place})` : ""}`, sealedThrough }]
       }), { concurrency: "unbounded" })
     return found.flat()
-  }).pipe(Effect.provide(manifestLog(opened.settings.enigma.db_path)))
+  })
 
 const strangerAdvice = "is its disk mounted, its bucket or path in enigma.toml right?"
 
